@@ -1,0 +1,99 @@
+"""The agent's configuration file (TOML), validated with messages that name the wrong key."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationError, model_validator
+
+DEVICE_KINDS = (
+    "blood_pressure_cuff", "thermometer", "pulse_oximeter", "stethoscope", "otoscope", "camera",
+)
+TRANSPORTS = ("ble", "serial", "audio", "video")
+
+
+class ConfigError(ValueError):
+    """The configuration file cannot be used; the message says where and why."""
+
+
+class HubSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: HttpUrl
+    cabin_id: int = Field(gt=0)
+    token: SecretStr | None = None
+    token_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_token(self) -> HubSection:
+        if (self.token is None) == (self.token_file is None):
+            raise ValueError("give exactly one of 'token' or 'token_file'")
+        return self
+
+    def resolved_token(self) -> str:
+        if self.token is not None:
+            return self.token.get_secret_value()
+        assert self.token_file is not None
+        try:
+            return self.token_file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"hub.token_file: cannot read {self.token_file}: {exc.strerror}") from None
+
+
+class AgentSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    heartbeat_seconds: float = Field(default=10.0, gt=0, le=300)
+    backoff_initial_seconds: float = Field(default=1.0, gt=0)
+    backoff_max_seconds: float = Field(default=60.0, gt=0)
+    data_dir: Path = Path("var/agent")
+
+
+class DeviceSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=80)
+    kind: str
+    model: str = Field(default="", max_length=80)
+    transport: str
+    address: str = ""
+
+    @model_validator(mode="after")
+    def _known(self) -> DeviceSection:
+        if self.kind not in DEVICE_KINDS:
+            raise ValueError(f"unknown device kind {self.kind!r}; expected one of {', '.join(DEVICE_KINDS)}")
+        if self.transport not in TRANSPORTS:
+            raise ValueError(f"unknown transport {self.transport!r}; expected one of {', '.join(TRANSPORTS)}")
+        return self
+
+
+class AgentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hub: HubSection
+    agent: AgentSection = AgentSection()
+    devices: list[DeviceSection] = []
+
+    @property
+    def ws_url(self) -> str:
+        base = str(self.hub.url).rstrip("/")
+        return "ws" + base.removeprefix("http") + "/agent/ws"
+
+
+def load_config(path: Path) -> AgentConfig:
+    """Read and validate a configuration file; raises ConfigError with a precise message."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        config = AgentConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{path}: {where}: {message}") from None
+    if not config.hub.token_file:
+        return config
+    if not config.hub.token_file.is_absolute():
+        config.hub.token_file = path.parent / config.hub.token_file
+    return config

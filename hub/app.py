@@ -1,0 +1,151 @@
+"""The hub application factory."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import web
+from hub import db
+from hub.cabins import admin as cabin_admin
+from hub.cabins import api as cabin_api
+from hub.cabins import gateway
+from hub.config import Settings
+from hub.context import HubContext
+from hub.errors import HubError, Unauthenticated
+from hub.identity import pages as identity_pages
+from hub.rendering import make_templates, render
+
+logger = logging.getLogger(__name__)
+
+SECURITY_HEADERS = [
+    (b"content-security-policy",
+     b"default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+     b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"permissions-policy", b"geolocation=()"),
+]
+
+
+class SecurityHeaders:
+    """Adds the security headers to every HTTP response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + SECURITY_HEADERS
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "application/json" in request.headers.get(
+        "accept", ""
+    ).split(",")[0]
+
+
+def create_app(
+    settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcnow
+) -> FastAPI:
+    """A hub serving pages, the API and the agents' WebSocket, on the configured database."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = db.make_engine(settings.database_url)
+        app.state.hub = HubContext(
+            settings=settings, engine=engine, sessions=db.make_session_factory(engine),
+            templates=make_templates(), clock=clock,
+        )
+        logger.info("hub started (%s database)", engine.dialect.name)
+        try:
+            yield
+        finally:
+            for conn in list(app.state.hub.agents.values()):
+                conn.closed.set()
+            await engine.dispose()
+
+    app = FastAPI(title="Hub des cabines de téléconsultation", lifespan=lifespan,
+                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=str(web.STATIC_DIR)), name="static")
+    app.include_router(identity_pages.router)
+    app.include_router(cabin_admin.router)
+    app.include_router(cabin_api.router)
+    app.include_router(gateway.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz(request: Request) -> Response:
+        try:
+            await db.ping(request.app.state.hub.engine)
+        except Exception:
+            logger.exception("health check: database unreachable")
+            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    @app.exception_handler(HubError)
+    async def hub_error(request: Request, exc: HubError) -> Response:
+        if isinstance(exc, Unauthenticated) and not _wants_json(request):
+            return identity_pages.login_redirect(request.url.path)
+        if _wants_json(request):
+            return JSONResponse({"detail": exc.message}, status_code=exc.status)
+        return render(request, "error.html", {"message": exc.message, "status": exc.status},
+                      status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = [_describe(e) for e in exc.errors()]
+        if _wants_json(request):
+            return JSONResponse({"detail": "Requête invalide.", "problems": problems}, status_code=422)
+        return render(request, "error.html", {
+            "message": "Certaines informations envoyées ne sont pas valides : " + " ; ".join(problems),
+            "status": 422,
+        }, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = {404: "Cette page n'existe pas.", 405: "Cette action n'est pas possible ici."}.get(
+            exc.status_code, "La demande n'a pas pu aboutir."
+        )
+        if _wants_json(request):
+            return JSONResponse({"detail": message}, status_code=exc.status_code)
+        return render(request, "error.html", {"message": message, "status": exc.status_code},
+                      status_code=exc.status_code)
+
+    return app
+
+
+def _describe(error: object) -> str:
+    if not isinstance(error, dict):
+        return str(error)
+    field = ".".join(str(p) for p in error.get("loc", ())[1:]) or "formulaire"
+    kind = str(error.get("type", ""))
+    if kind == "missing":
+        return f"le champ « {field} » est obligatoire"
+    if "int" in kind:
+        return f"le champ « {field} » doit être un nombre entier"
+    if "too_long" in kind:
+        return f"le champ « {field} » est trop long"
+    return f"le champ « {field} » est invalide"
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,1 @@
+"""Cabins at run time: the agents' WebSocket gateway (``gateway``) and their presence (``presence``)."""

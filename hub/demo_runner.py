@@ -1,0 +1,127 @@
+"""``python -m hub demo``: migrate a SQLite file, seed the demo CPTS, run the hub and one agent."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from hub import db, migrate
+from hub.app import create_app
+from hub.config import Environment, Settings
+from hub.demo import CLOS_MORTIER, DEMO_ACCOUNTS, seed_demo
+from hub.identity.pages import ROLE_HOME
+from hub.logs import configure_logging
+
+
+def _write_agent_config(path: Path, *, hub_url: str, cabin_id: int, token: str) -> None:
+    path.write_text(
+        "# Demo cabin agent configuration, written by `python -m hub demo`.\n"
+        "[hub]\n"
+        f'url = "{hub_url}"\n'
+        f"cabin_id = {cabin_id}\n"
+        f'token = "{token}"\n\n'
+        "[agent]\nheartbeat_seconds = 5\nbackoff_max_seconds = 10\n\n"
+        '[[devices]]\nname = "Tensiomètre"\nkind = "blood_pressure_cuff"\n'
+        'model = "generic-gatt-blood-pressure"\ntransport = "ble"\n\n'
+        '[[devices]]\nname = "Oxymètre"\nkind = "pulse_oximeter"\nmodel = "contec-cms50d-plus"\n'
+        'transport = "serial"\n\n'
+        '[[devices]]\nname = "Thermomètre"\nkind = "thermometer"\n'
+        'model = "generic-gatt-thermometer"\ntransport = "ble"\n',
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+
+
+def _secret(data_dir: Path) -> str:
+    path = data_dir / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def run_demo(*, data_dir: Path, port: int) -> int:
+    """Run until Ctrl-C; returns the exit code."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(
+        environment=Environment.DEVELOPMENT,
+        database_url=f"sqlite+aiosqlite:///{(data_dir / 'hub.sqlite3').resolve()}",
+        secret_key=_secret(data_dir),  # type: ignore[arg-type]
+        port=port,
+        agent_heartbeat_seconds=5,
+        agent_offline_after_seconds=15,
+        log_format="text",
+    )
+    configure_logging(level="INFO", fmt="text")
+    migrate.upgrade(settings.database_url)
+    seed = asyncio.run(_seed(settings))
+    agent_config = data_dir / "cabin-clos-mortier.toml"
+    _write_agent_config(agent_config, hub_url=settings.base_url, cabin_id=seed.cabin_id,
+                        token=seed.cabin_token)
+    return asyncio.run(_serve(settings, agent_config))
+
+
+async def _seed(settings: Settings) -> object:
+    engine = db.make_engine(settings.database_url)
+    try:
+        async with db.make_session_factory(engine)() as session:
+            return await seed_demo(session=session)
+    finally:
+        await engine.dispose()
+
+
+async def _serve(settings: Settings, agent_config: Path) -> int:
+    server = uvicorn.Server(uvicorn.Config(
+        create_app(settings), host=settings.host, port=settings.port, log_config=None,
+        lifespan="on",
+    ))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            print(f"\nThe hub could not start (is port {settings.port} free? set HUB_PORT).",
+                  file=sys.stderr)
+            return 1
+        await asyncio.sleep(0.05)
+    agent = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cabin_agent", "run", "--config", str(agent_config),
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    _print_banner(settings)
+    try:
+        await serving
+    finally:
+        if agent.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                agent.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(agent.wait(), 10)
+            except TimeoutError:
+                agent.kill()
+    print("\nDemo stopped. Run the same command again to restart it; the data is kept.")
+    return 0
+
+
+def _print_banner(settings: Settings) -> None:
+    url = settings.base_url
+    lines = [
+        "",
+        "=" * 72,
+        "  Téléconsultation CPTS — démonstration",
+        f"  Hub : {url}   (cabine simulée : {CLOS_MORTIER})",
+        "",
+        f"  {'Rôle':<28}{'Adresse':<38}Identifiant / mot de passe",
+    ]
+    for account in DEMO_ACCOUNTS:
+        lines.append(
+            f"  {account.role.label:<28}{url + ROLE_HOME[account.role]:<38}"
+            f"{account.username} / {account.password}"
+        )
+    lines += ["", "  Ctrl-C arrête le hub et l'agent.", "=" * 72, ""]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,140 @@
+"""Request dependencies: database session, current user, role checks, CSRF protection."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.context import HubContext, context_of
+from hub.errors import Forbidden, Unauthenticated
+from hub.identity import security
+from hub.identity import service as identity
+from hub.identity.models import Role, User
+
+SESSION_COOKIE = "cpts_session"
+ANON_COOKIE = "cpts_anon"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+CSRF_REFUSED = (
+    "Ce formulaire n'a pas pu être vérifié (il a peut-être expiré). "
+    "Rechargez la page et recommencez."
+)
+
+
+def get_context(request: Request) -> HubContext:
+    return context_of(request)
+
+
+ContextDep = Annotated[HubContext, Depends(get_context)]
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with context_of(request).sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def _serializer(ctx: HubContext, purpose: str) -> URLSafeSerializer:
+    return URLSafeSerializer(ctx.secret, salt=f"cpts-{purpose}")
+
+
+def sign_cookie(ctx: HubContext, purpose: str, value: str) -> str:
+    return str(_serializer(ctx, purpose).dumps(value))
+
+
+def read_cookie(request: Request, name: str, purpose: str) -> str | None:
+    raw = request.cookies.get(name)
+    if not raw:
+        return None
+    try:
+        value = _serializer(context_of(request), purpose).loads(raw)
+    except BadSignature:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def session_key(request: Request) -> str | None:
+    return read_cookie(request, SESSION_COOKIE, "session")
+
+
+def csrf_binding(request: Request) -> str:
+    """What this browser's CSRF token is bound to: its session, else its anonymous nonce."""
+    key = session_key(request)
+    if key:
+        return "session:" + key
+    nonce = getattr(request.state, "anon_nonce", None) or read_cookie(request, ANON_COOKIE, "anon")
+    if not nonce:
+        nonce = security.new_session_key()
+        request.state.anon_nonce_new = True
+    request.state.anon_nonce = nonce
+    return "anon:" + nonce
+
+
+def csrf_token(request: Request) -> str:
+    """The token to put in this page's forms."""
+    return security.csrf_token_for(context_of(request).secret, csrf_binding(request))
+
+
+async def csrf_protect(request: Request) -> None:
+    """Refuse an unsafe request whose form or header does not carry this browser's token."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    candidate = request.headers.get(CSRF_HEADER, "")
+    if not candidate and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        candidate = value if isinstance(value, str) else ""
+    if not candidate or not security.csrf_matches(
+        context_of(request).secret, csrf_binding(request), candidate
+    ):
+        raise Forbidden(CSRF_REFUSED)
+
+
+async def optional_user(request: Request, session: SessionDep) -> User | None:
+    key = session_key(request)
+    if not key:
+        return None
+    ctx = context_of(request)
+    user = await identity.resolve_session(
+        session=session, key=key, now=ctx.clock(),
+        idle=dt.timedelta(minutes=ctx.settings.session_idle_minutes),
+    )
+    request.state.user = user
+    return user
+
+
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+
+
+async def current_user(user: OptionalUser) -> User:
+    if user is None:
+        raise Unauthenticated("Veuillez vous connecter.")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require_role(*roles: Role) -> Callable[[User], Awaitable[User]]:
+    """A dependency that lets through only users holding one of these roles."""
+
+    async def check(user: CurrentUser) -> User:
+        if user.role not in roles:
+            raise Forbidden("Cette page n'est pas accessible avec votre rôle.")
+        return user
+
+    return check
+
+
+Coordinator = Annotated[User, Depends(require_role(Role.COORDINATOR))]

@@ -1,0 +1,286 @@
+"""Identity services: accounts, login with throttling, browser sessions, sites, cabin tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from hub.errors import Conflict, Invalid, NotFound, TooManyAttempts, Unauthenticated
+from hub.identity import security
+from hub.identity.models import (
+    Cabin,
+    LoginFailure,
+    Organisation,
+    Role,
+    Site,
+    SiteKind,
+    User,
+    UserSession,
+)
+from hub.records.audit import record_event
+
+logger = logging.getLogger(__name__)
+
+BAD_CREDENTIALS = "Identifiant ou mot de passe incorrect."
+
+
+# --- organisations, sites, users -------------------------------------------------------------
+
+
+async def create_organisation(*, session: AsyncSession, name: str, slug: str) -> Organisation:
+    """A new CPTS."""
+    if await session.scalar(select(Organisation).where(Organisation.slug == slug)):
+        raise Conflict(f"Une organisation « {slug} » existe déjà.")
+    org = Organisation(name=name, slug=slug)
+    session.add(org)
+    await session.flush()
+    return org
+
+
+async def create_site(
+    *,
+    session: AsyncSession,
+    organisation: Organisation,
+    name: str,
+    kind: SiteKind,
+    address: str = "",
+    postcode: str = "",
+    city: str = "",
+    opening_hours: str = "",
+    emergency_contact_name: str = "",
+    emergency_contact_phone: str = "",
+) -> Site:
+    """A new site of the organisation."""
+    site = Site(
+        organisation_id=organisation.id,
+        name=name,
+        kind=kind,
+        address=address,
+        postcode=postcode,
+        city=city,
+        opening_hours=opening_hours,
+        emergency_contact_name=emergency_contact_name,
+        emergency_contact_phone=emergency_contact_phone,
+    )
+    session.add(site)
+    await session.flush()
+    return site
+
+
+async def create_user(
+    *,
+    session: AsyncSession,
+    organisation: Organisation,
+    username: str,
+    full_name: str,
+    role: Role,
+    password: str,
+    sites: list[Site] | None = None,
+    email: str = "",
+) -> User:
+    """A new staff account; refuses a taken username or a weak password."""
+    username = username.strip().lower()
+    if not username:
+        raise Invalid("L'identifiant ne peut pas être vide.")
+    problem = security.password_problem(password)
+    if problem:
+        raise Invalid(problem)
+    if await session.scalar(select(User).where(User.username == username)):
+        raise Conflict(f"L'identifiant « {username} » est déjà utilisé.")
+    user = User(
+        organisation_id=organisation.id,
+        username=username,
+        full_name=full_name,
+        role=role,
+        email=email,
+        password_hash=security.hash_password(password),
+    )
+    user.sites = list(sites or [])
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def set_password(*, session: AsyncSession, user: User, password: str) -> None:
+    problem = security.password_problem(password)
+    if problem:
+        raise Invalid(problem)
+    user.password_hash = security.hash_password(password)
+    await session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+
+
+async def get_user(*, session: AsyncSession, user_id: int) -> User:
+    user = await session.scalar(
+        select(User).where(User.id == user_id).options(selectinload(User.sites))
+    )
+    if user is None:
+        raise NotFound("Compte introuvable.")
+    return user
+
+
+async def sites_for(*, session: AsyncSession, user: User) -> list[Site]:
+    """The sites a user may act for: every site of the CPTS for a coordinator, else their own."""
+    query = select(Site).options(selectinload(Site.cabins)).order_by(Site.name)
+    if user.role is Role.COORDINATOR:
+        query = query.where(Site.organisation_id == user.organisation_id)
+    else:
+        site_ids = [s.id for s in user.sites]
+        query = query.where(Site.id.in_(site_ids))
+    return list(await session.scalars(query))
+
+
+async def users_of(*, session: AsyncSession, organisation_id: int) -> list[User]:
+    rows = await session.scalars(
+        select(User)
+        .where(User.organisation_id == organisation_id)
+        .options(selectinload(User.sites))
+        .order_by(User.role, User.full_name)
+    )
+    return list(rows)
+
+
+# --- login, throttling, sessions ---------------------------------------------------------------
+
+
+def _throttle_keys(username: str, ip: str) -> list[str]:
+    return [f"user:{username.strip().lower()}", f"ip:{ip}"]
+
+
+async def authenticate(
+    *,
+    session: AsyncSession,
+    username: str,
+    password: str,
+    ip: str,
+    now: dt.datetime,
+    max_failures: int,
+    window: dt.timedelta,
+) -> User:
+    """The active user with these credentials; raises after too many recent failures."""
+    keys = _throttle_keys(username, ip)
+    since = now - window
+    for key in keys:
+        failures = await session.scalar(
+            select(func.count()).where(LoginFailure.key == key, LoginFailure.at >= since)
+        )
+        if (failures or 0) >= max_failures:
+            record_event(
+                session=session, action="login.throttled", actor_kind="anonymous",
+                outcome="refused", target=keys[0], ip=ip,
+            )
+            await session.commit()
+            minutes = max(1, int(window.total_seconds() // 60))
+            raise TooManyAttempts(
+                "Trop de tentatives de connexion. Pour votre sécurité, réessayez dans "
+                f"{minutes} minutes ou demandez à la coordination de vérifier votre compte."
+            )
+    user = await session.scalar(select(User).where(User.username == username.strip().lower()))
+    ok = security.verify_password(user.password_hash if user else None, password)
+    if user is None or not ok or not user.active:
+        for key in keys:
+            session.add(LoginFailure(key=key, at=now))
+        record_event(
+            session=session, action="login", actor_kind="anonymous", outcome="refused",
+            target=keys[0], ip=ip,
+        )
+        await session.commit()
+        raise Unauthenticated(BAD_CREDENTIALS)
+    await session.execute(delete(LoginFailure).where(LoginFailure.key == keys[0]))
+    record_event(session=session, action="login", actor_kind="user", actor_id=user.id, ip=ip)
+    return user
+
+
+async def open_session(*, session: AsyncSession, user: User, now: dt.datetime) -> str:
+    """A new browser session for the user; returns the secret key for the cookie."""
+    key = security.new_session_key()
+    session.add(UserSession(key_hash=security.sha256_hex(key), user_id=user.id, created_at=now,
+                            last_seen_at=now))
+    await session.flush()
+    return key
+
+
+async def resolve_session(
+    *, session: AsyncSession, key: str, now: dt.datetime, idle: dt.timedelta
+) -> User | None:
+    """The user behind a session key, if the session exists, is fresh and the user active."""
+    row = await session.scalar(
+        select(UserSession)
+        .where(UserSession.key_hash == security.sha256_hex(key))
+        .options(selectinload(UserSession.user).selectinload(User.sites))
+    )
+    if row is None:
+        return None
+    if now - row.last_seen_at > idle or not row.user.active:
+        await session.delete(row)
+        await session.commit()
+        return None
+    if now - row.last_seen_at > dt.timedelta(minutes=1):
+        row.last_seen_at = now
+        await session.commit()
+    return row.user
+
+
+async def close_session(*, session: AsyncSession, key: str) -> None:
+    await session.execute(
+        delete(UserSession).where(UserSession.key_hash == security.sha256_hex(key))
+    )
+
+
+# --- cabins and their agent tokens -------------------------------------------------------------
+
+
+async def create_cabin(*, session: AsyncSession, site: Site, name: str) -> tuple[Cabin, str]:
+    """A new cabin on the site and its agent token (the token is shown once, stored hashed)."""
+    if await session.scalar(select(Cabin).where(Cabin.site_id == site.id, Cabin.name == name)):
+        raise Conflict(f"Une cabine « {name} » existe déjà sur ce site.")
+    cabin = Cabin(site_id=site.id, name=name)
+    session.add(cabin)
+    await session.flush()
+    token = await issue_cabin_token(session=session, cabin=cabin)
+    return cabin, token
+
+
+async def issue_cabin_token(*, session: AsyncSession, cabin: Cabin) -> str:
+    """Replace the cabin's token with a new one; the old token stops working at once."""
+    token = security.new_cabin_token()
+    cabin.token_hash = security.sha256_hex(token)
+    cabin.token_hint = security.token_hint(token)
+    cabin.token_issued_at = security_now()
+    cabin.token_revoked_at = None
+    await session.flush()
+    return token
+
+
+async def revoke_cabin_token(*, session: AsyncSession, cabin: Cabin) -> None:
+    """The cabin's agent is refused from now on, until a new token is issued."""
+    cabin.token_hash = None
+    cabin.token_revoked_at = security_now()
+    await session.flush()
+
+
+async def cabin_for_token(*, session: AsyncSession, token: str) -> Cabin | None:
+    """The cabin whose current token this is, or None (unknown or revoked)."""
+    if not token.startswith(security.CABIN_TOKEN_PREFIX):
+        return None
+    return await session.scalar(
+        select(Cabin)
+        .where(Cabin.token_hash == security.sha256_hex(token))
+        .options(selectinload(Cabin.site))
+    )
+
+
+async def get_cabin(*, session: AsyncSession, cabin_id: int) -> Cabin:
+    cabin = await session.scalar(
+        select(Cabin).where(Cabin.id == cabin_id).options(selectinload(Cabin.site))
+    )
+    if cabin is None:
+        raise NotFound("Cabine introuvable.")
+    return cabin
+
+
+def security_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

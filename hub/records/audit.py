@@ -1,0 +1,41 @@
+"""Recording audit events (the caller commits them with its own transaction)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.records.models import AuditEvent
+
+
+def record_event(
+    *,
+    session: AsyncSession,
+    action: str,
+    actor_kind: str,
+    actor_id: int | None = None,
+    outcome: str = "success",
+    site_id: int | None = None,
+    target: str = "",
+    ip: str = "",
+    detail: str = "",
+) -> AuditEvent:
+    """Add an audit event to the session; it is stored when the caller commits."""
+    event = AuditEvent(
+        action=action,
+        actor_kind=actor_kind,
+        actor_id=actor_id,
+        outcome=outcome,
+        site_id=site_id,
+        target=target,
+        ip=ip,
+        detail=detail,
+    )
+    session.add(event)
+    return event
+
+
+async def recent_events(*, session: AsyncSession, limit: int = 50) -> list[AuditEvent]:
+    """The latest audit events, newest first."""
+    rows = await session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit))
+    return list(rows)

@@ -1,0 +1,52 @@
+"""Rendering pages: templates with the user, CSRF token and anonymous cookie handled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+import web
+from hub import deps
+from hub.context import HubContext, context_of
+from hub.identity.models import ROLE_LABELS, SITE_KIND_LABELS
+
+
+def make_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(web.TEMPLATES_DIR))
+    templates.env.globals["role_labels"] = ROLE_LABELS
+    templates.env.globals["site_kind_labels"] = SITE_KIND_LABELS
+    templates.env.filters["datetime_fr"] = _datetime_fr
+    return templates
+
+
+def _datetime_fr(value: Any) -> str:
+    if value is None:
+        return "jamais"
+    local = value.astimezone()
+    return str(local.strftime("%d/%m/%Y à %H:%M:%S"))
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, *, status_code: int = 200
+) -> HTMLResponse:
+    """Render a page; sets the anonymous CSRF cookie when this browser had none."""
+    ctx = context_of(request)
+    data = {"user": getattr(request.state, "user", None), "csrf_token": deps.csrf_token(request)}
+    data.update(context or {})
+    response = ctx.templates.TemplateResponse(request, template, data, status_code=status_code)
+    _set_anon_cookie(request, response, ctx)
+    return response
+
+
+def _set_anon_cookie(request: Request, response: HTMLResponse, ctx: HubContext) -> None:
+    if getattr(request.state, "anon_nonce_new", False):
+        response.set_cookie(
+            deps.ANON_COOKIE,
+            deps.sign_cookie(ctx, "anon", request.state.anon_nonce),
+            httponly=True,
+            samesite="strict",
+            secure=ctx.settings.cookie_secure,
+        )

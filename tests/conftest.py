@@ -1,0 +1,158 @@
+"""Shared fixtures: a database (SQLite or a throw-away PostgreSQL, per HUB_TEST_DATABASE),
+hub settings, an in-process app and client, a live hub server, and the demo CPTS."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import os
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text as sql
+
+from hub import db, migrate
+from hub.app import create_app
+from hub.config import Environment, Settings
+from hub.demo import DEMO_ACCOUNTS, DemoSeed, seed_demo
+from hub.models import identity_models  # noqa: F401  - complete metadata
+from tests.support.live import LiveHub
+from tests.support.postgres import ThrowawayPostgres, free_port
+
+BACKEND = os.environ.get("HUB_TEST_DATABASE", "sqlite")
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+DB_FIXTURES = {"database_url", "settings", "app", "client", "live_hub", "demo"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that touches the database, so the PostgreSQL run selects them."""
+    for item in items:
+        if DB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.db)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "db: the test uses the hub's database")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[ThrowawayPostgres | None]:
+    if BACKEND != "postgresql":
+        yield None
+        return
+    cluster = ThrowawayPostgres()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def _migrated_url(postgres: ThrowawayPostgres | None, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if postgres is not None:
+        url = postgres.create_database("cpts_test")
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'hub.sqlite3'}"
+    migrate.upgrade(url)
+    return url
+
+
+async def _empty_tables(url: str) -> None:
+    engine = db.make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            tables = [t.name for t in db.Base.metadata.sorted_tables]
+            if engine.dialect.name == "postgresql":
+                await conn.execute(sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for name in reversed(tables):
+                    await conn.execute(sql(f"DELETE FROM {name}"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def database_url(_migrated_url: str) -> str:
+    """The test database, migrated to head and emptied before each test."""
+    asyncio.run(_empty_tables(_migrated_url))
+    return _migrated_url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        environment=Environment.TEST,
+        database_url=database_url,
+        secret_key=TEST_SECRET,  # type: ignore[arg-type]
+        port=free_port(),
+        agent_heartbeat_seconds=0.2,
+        agent_offline_after_seconds=1.0,
+        login_max_failures=5,
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+async def demo(settings: Settings) -> DemoSeed:
+    """The demo CPTS: four sites, one account per role, three cabins."""
+    engine = db.make_engine(settings.database_url)
+    try:
+        async with db.make_session_factory(engine)() as session:
+            return await seed_demo(session=session)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def live_hub(settings: Settings) -> AsyncIterator[LiveHub]:
+    hub = LiveHub(settings)
+    await hub.start()
+    try:
+        yield hub
+    finally:
+        await hub.stop()
+
+
+PASSWORDS = {a.username: a.password for a in DEMO_ACCOUNTS}
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = _CSRF.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str | None = None) -> httpx.Response:
+    """Log in through the login form, as a browser would."""
+    page = await client.get("/connexion")
+    return await client.post("/connexion", data={
+        "username": username, "password": password if password is not None else PASSWORDS[username],
+        "csrf_token": csrf_from(page.text),
+    })
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def text(response: httpx.Response) -> str:
+    """The page's text with HTML entities decoded (apostrophes, accents)."""
+    return html.unescape(response.text)

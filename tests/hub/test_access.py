@@ -1,0 +1,140 @@
+"""Who may open what: every page and API route against every role, and CSRF on every form."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from hub.demo import DEMO_ACCOUNTS, DemoSeed
+from hub.identity.models import Role
+from tests.conftest import csrf_from, login, text
+
+ALL = frozenset(Role)
+# Every GET route of the hub and the roles that may open it. A new route must be added here.
+GET_ACCESS: dict[str, frozenset[Role]] = {
+    "/coordination": frozenset({Role.COORDINATOR}),
+    "/secretariat": frozenset({Role.SECRETARY}),
+    "/infirmier": frozenset({Role.NURSE}),
+    "/medecin": frozenset({Role.DOCTOR}),
+    "/etablissement": frozenset({Role.FACILITY_STAFF}),
+    "/api/v1/moi": ALL,
+    "/api/v1/cabines": ALL,
+}
+PUBLIC_GET = {"/", "/connexion", "/healthz"}
+USERNAME = {a.role: a.username for a in DEMO_ACCOUNTS}
+
+
+def _routes(app: FastAPI) -> list[tuple[str, str]]:
+    """(method, path) of every documented route (all but "/" and the docs themselves)."""
+    return [
+        (method.upper(), path) for path, ops in app.openapi()["paths"].items() for method in ops
+    ]
+
+
+def _get_paths(app: FastAPI) -> set[str]:
+    return {path for method, path in _routes(app) if method == "GET"} | {"/", "/healthz"}
+
+
+def _unsafe_routes(app: FastAPI) -> list[tuple[str, str]]:
+    return [(m, p) for m, p in _routes(app) if m in {"POST", "PUT", "PATCH", "DELETE"}]
+
+
+async def test_every_get_route_has_a_declared_access_rule(app: FastAPI) -> None:
+    assert _get_paths(app) == set(GET_ACCESS) | PUBLIC_GET
+
+
+@pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
+async def test_each_role_reaches_its_pages_and_is_refused_elsewhere(
+    client: httpx.AsyncClient, demo: DemoSeed, role: Role
+) -> None:
+    await login(client, USERNAME[role])
+    for path, allowed in GET_ACCESS.items():
+        response = await client.get(path)
+        if role in allowed:
+            assert response.status_code == 200, path
+        else:
+            assert response.status_code == 403, path
+            assert "n'est pas accessible avec votre rôle" in text(response)
+
+
+async def test_anonymous_visitors_are_sent_to_login_or_refused(client: httpx.AsyncClient) -> None:
+    for path in GET_ACCESS:
+        response = await client.get(path)
+        if path.startswith("/api/"):
+            assert response.status_code == 401, path
+        else:
+            assert response.status_code == 303, path
+            assert response.headers["location"].startswith("/connexion"), path
+
+
+async def test_every_unsafe_route_refuses_a_request_without_csrf_token(
+    app: FastAPI, client: httpx.AsyncClient, demo: DemoSeed
+) -> None:
+    await login(client, "coordination")
+    routes = _unsafe_routes(app)
+    assert len(routes) >= 5
+    for method, path in routes:
+        url = path.replace("{cabin_id}", str(demo.cabin_id))
+        response = await client.request(method, url, data={"site_id": "1", "name": "X"})
+        assert response.status_code == 403, url
+        assert "Rechargez la page" in text(response)
+    assert (await client.get("/coordination")).status_code == 200  # still logged in
+
+
+async def test_nurse_sees_only_her_sites_through_the_api(client: httpx.AsyncClient, demo: DemoSeed) -> None:
+    await login(client, "infirmiere")
+    me = (await client.get("/api/v1/moi")).json()
+    assert me["role"] == "nurse"
+    assert [s["name"] for s in me["sites"]] == ["Cabinet du Clos Mortier"]
+    cabins = (await client.get("/api/v1/cabines")).json()
+    assert [c["name"] for c in cabins] == ["Chariot du Clos Mortier"]
+    assert cabins[0]["online"] is False
+
+
+async def test_coordinator_sees_every_site_of_the_cpts(client: httpx.AsyncClient, demo: DemoSeed) -> None:
+    await login(client, "coordination")
+    page = await client.get("/coordination")
+    for name in ("Cabinet du Clos Mortier", "Cabinet de La Noue", "Foyer d'accueil médicalisé Les Tilleuls",
+                 "Kit mobile de la CPTS"):
+        assert name in text(page)
+    assert "Julie Petit" in text(page)  # the accounts list
+    assert "login" in text(page)  # the audit journal shows the login
+
+
+async def test_coordinator_creates_a_cabin_and_sees_its_token_once(
+    client: httpx.AsyncClient, demo: DemoSeed
+) -> None:
+    await login(client, "coordination")
+    page = await client.get("/coordination")
+    response = await client.post("/coordination/cabines", data={
+        "site_id": "2", "name": "Chariot 2", "csrf_token": csrf_from(page.text)})
+    assert response.status_code == 200
+    assert "n'est affiché qu'une seule fois" in text(response)
+    assert 'value="cab_' in text(response)
+    again = await client.get("/coordination")
+    assert "Chariot 2" in text(again)
+    assert "cab_" not in text(again).replace("token_hint", "")
+
+
+async def test_coordinator_gets_a_clear_error_for_an_empty_cabin_name(
+    client: httpx.AsyncClient, demo: DemoSeed
+) -> None:
+    await login(client, "coordination")
+    page = await client.get("/coordination")
+    response = await client.post("/coordination/cabines", data={
+        "site_id": "1", "name": "  ", "csrf_token": csrf_from(page.text)})
+    assert response.status_code == 422
+    assert "Donnez un nom à la cabine" in text(response)
+    response = await client.post("/coordination/cabines", data={
+        "site_id": "un", "name": "X", "csrf_token": csrf_from(page.text)})
+    assert response.status_code == 422
+    assert "doit être un nombre entier" in text(response)
+
+
+async def test_nurse_cannot_manage_cabins(client: httpx.AsyncClient, demo: DemoSeed) -> None:
+    await login(client, "infirmiere")
+    page = await client.get("/infirmier")
+    response = await client.post(f"/coordination/cabines/{demo.cabin_id}/revoquer",
+                                 data={"csrf_token": csrf_from(page.text)})
+    assert response.status_code == 403

@@ -1,0 +1,128 @@
+"""Logging in and out, throttling, CSRF, sessions."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import select
+
+from hub import db
+from hub.config import Settings
+from hub.demo import DemoSeed
+from hub.records.models import AuditEvent
+from tests.conftest import csrf_from, login, text
+
+
+async def test_nurse_logs_in_and_lands_on_her_page(client: httpx.AsyncClient, demo: DemoSeed) -> None:
+    response = await login(client, "infirmiere")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/infirmier"
+    cookie = response.headers["set-cookie"]
+    assert "cpts_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    page = await client.get("/infirmier")
+    assert page.status_code == 200
+    assert "Julie Petit" in text(page)
+    assert "Cabinet du Clos Mortier" in text(page)
+    assert "Chariot du Clos Mortier" in text(page)
+    assert "Cabinet de La Noue" not in text(page)  # not her site
+
+
+async def test_wrong_password_is_refused_with_the_same_message_as_an_unknown_user(
+    client: httpx.AsyncClient, demo: DemoSeed
+) -> None:
+    wrong = await login(client, "infirmiere", "not-the-password-1")
+    unknown = await login(client, "personne", "not-the-password-1")
+    assert wrong.status_code == unknown.status_code == 401
+    assert "Identifiant ou mot de passe incorrect." in text(wrong)
+    assert "Identifiant ou mot de passe incorrect." in text(unknown)
+    assert "cpts_session" not in wrong.headers.get("set-cookie", "")
+    assert (await client.get("/infirmier")).status_code == 303
+
+
+async def test_empty_form_says_what_is_missing(client: httpx.AsyncClient, demo: DemoSeed) -> None:
+    response = await login(client, "infirmiere", "")
+    assert response.status_code == 422
+    assert "Saisissez votre identifiant et votre mot de passe." in text(response)
+
+
+async def test_login_is_throttled_after_repeated_failures(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    for _ in range(settings.login_max_failures):
+        assert (await login(client, "medecin", "wrong-password-42")).status_code == 401
+    refused = await login(client, "medecin")  # even the right password, for now
+    assert refused.status_code == 429
+    assert "Trop de tentatives de connexion" in text(refused)
+    other = await login(client, "infirmiere")  # another account from another browser is fine
+    assert other.status_code in (303, 429)
+
+
+async def test_throttling_by_address_protects_every_account(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    for i in range(settings.login_max_failures):
+        await login(client, f"inconnu{i}", "wrong-password-42")
+    assert (await login(client, "secretariat")).status_code == 429
+
+
+async def test_login_without_csrf_token_is_refused(client: httpx.AsyncClient, demo: DemoSeed) -> None:
+    await client.get("/connexion")
+    response = await client.post("/connexion", data={"username": "infirmiere",
+                                                     "password": "demo-infirmiere-52"})
+    assert response.status_code == 403
+    assert "Rechargez la page" in text(response)
+
+
+async def test_csrf_token_of_another_browser_is_refused(
+    app: object, client: httpx.AsyncClient, demo: DemoSeed
+) -> None:
+    other_page = await client.get("/connexion")
+    token = csrf_from(other_page.text)
+    client.cookies.clear()
+    response = await client.post("/connexion", data={
+        "username": "infirmiere", "password": "demo-infirmiere-52", "csrf_token": token})
+    assert response.status_code == 403
+
+
+async def test_logout_ends_the_session_for_good(client: httpx.AsyncClient, demo: DemoSeed) -> None:
+    await login(client, "medecin")
+    home = await client.get("/medecin")
+    stolen_cookie = client.cookies.get("cpts_session")
+    response = await client.post("/deconnexion", data={"csrf_token": csrf_from(home.text)})
+    assert response.status_code == 303
+    assert (await client.get("/medecin")).status_code == 303
+    client.cookies.set("cpts_session", stolen_cookie or "")
+    assert (await client.get("/medecin")).headers["location"].startswith("/connexion")
+
+
+async def test_logins_are_traced(client: httpx.AsyncClient, demo: DemoSeed, settings: Settings) -> None:
+    await login(client, "medecin", "wrong-password-42")
+    await login(client, "medecin")
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        events = list(await session.scalars(select(AuditEvent).where(AuditEvent.action == "login")))
+    await engine.dispose()
+    assert [e.outcome for e in events] == ["refused", "success"]
+
+
+async def test_next_parameter_only_follows_local_paths(client: httpx.AsyncClient, demo: DemoSeed) -> None:
+    page = await client.get("/connexion?suivant=//evil.example/")
+    response = await client.post("/connexion", data={
+        "username": "medecin", "password": "demo-medecin-52", "suivant": "//evil.example/",
+        "csrf_token": csrf_from(page.text)})
+    assert response.headers["location"] == "/medecin"
+
+
+async def test_protected_page_redirects_to_login_then_back(client: httpx.AsyncClient, demo: DemoSeed) -> None:
+    response = await client.get("/secretariat")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/connexion?suivant=/secretariat"
+    page = await client.get(response.headers["location"])
+    done = await client.post("/connexion", data={
+        "username": "secretariat", "password": "demo-secretariat-52", "suivant": "/secretariat",
+        "csrf_token": csrf_from(page.text)})
+    assert done.headers["location"] == "/secretariat"
+
+
+async def test_healthz_checks_the_database(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.json() == {"status": "ok", "database": "ok"}

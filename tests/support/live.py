@@ -1,0 +1,50 @@
+"""A real hub server (uvicorn on a loopback port) running inside the test's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import uvicorn
+
+from hub.app import create_app
+from hub.config import Settings
+
+
+class LiveHub:
+    """Start, stop and restart a hub on a fixed port, like a deployment would."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.settings.port}/agent/ws"
+
+    async def start(self) -> None:
+        config = uvicorn.Config(create_app(self.settings), host="127.0.0.1",
+                                port=self.settings.port, log_config=None, lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        self._task = asyncio.create_task(self._server.serve())
+        for _ in range(400):
+            if self._server.started:
+                return
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.01)
+        raise RuntimeError("hub did not start")
+
+    async def stop(self) -> None:
+        if self._server is None or self._task is None:
+            return
+        self._server.should_exit = True
+        await self._task
+        self._server = None
+        self._task = None
