@@ -18,7 +18,7 @@ import web
 from hub import db
 from hub.cabins import admin as cabin_admin
 from hub.cabins import api as cabin_api
-from hub.cabins import gateway
+from hub.cabins import gateway, presence
 from hub.config import Settings
 from hub.context import HubContext
 from hub.errors import HubError, Unauthenticated
@@ -76,6 +76,8 @@ def create_app(
             settings=settings, engine=engine, sessions=db.make_session_factory(engine),
             templates=make_templates(), clock=clock,
         )
+        async with app.state.hub.sessions() as session:
+            await presence.forget_connections(session=session)
         logger.info("hub started (%s database)", engine.dialect.name)
         try:
             yield

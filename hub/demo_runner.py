@@ -82,6 +82,11 @@ async def _serve(settings: Settings, agent_config: Path) -> int:
         create_app(settings), host=settings.host, port=settings.port, log_config=None,
         lifespan="on",
     ))
+    # Ctrl-C and SIGTERM stop the server gracefully; the agent gets its own SIGTERM below.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, setattr, server, "should_exit", True)
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():

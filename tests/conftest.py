@@ -25,7 +25,7 @@ from tests.support.postgres import ThrowawayPostgres, free_port
 
 BACKEND = os.environ.get("HUB_TEST_DATABASE", "sqlite")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
-DB_FIXTURES = {"database_url", "settings", "app", "client", "live_hub", "demo"}
+DB_FIXTURES = {"postgres", "database_url", "settings", "app", "client", "live_hub", "demo"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

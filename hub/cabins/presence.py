@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.identity.models import Cabin
@@ -77,3 +78,9 @@ async def mark_disconnected(*, session: AsyncSession, cabin_id: int) -> None:
     if cabin is not None:
         cabin.connected = False
         await session.commit()
+
+
+async def forget_connections(*, session: AsyncSession) -> None:
+    """At hub start no agent is connected yet; each one's hello or heartbeat says so again."""
+    await session.execute(update(Cabin).where(Cabin.connected.is_(True)).values(connected=False))
+    await session.commit()

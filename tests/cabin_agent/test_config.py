@@ -1,0 +1,76 @@
+"""The agent's configuration file: valid files load, wrong ones say which key is wrong."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from cabin_agent.__main__ import main
+from cabin_agent.config import ConfigError, load_config
+from cabin_agent.connection import Backoff
+
+GOOD = """
+[hub]
+url = "http://127.0.0.1:8000"
+cabin_id = 3
+token = "cab_secret"
+
+[[devices]]
+name = "Tensiomètre"
+kind = "blood_pressure_cuff"
+transport = "ble"
+"""
+
+
+def test_a_valid_file_loads(tmp_path: Path) -> None:
+    path = tmp_path / "cabin.toml"
+    path.write_text(GOOD)
+    config = load_config(path)
+    assert config.ws_url == "ws://127.0.0.1:8000/agent/ws"
+    assert config.hub.resolved_token() == "cab_secret"
+    assert config.devices[0].kind == "blood_pressure_cuff"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (("cabin_id = 3", "cabin_id = 0"), "hub.cabin_id: Input should be greater than 0"),
+    (('kind = "blood_pressure_cuff"', 'kind = "toaster"'), "devices.0: unknown device kind 'toaster'"),
+    (('url = "http://127.0.0.1:8000"', 'url = "nowhere"'), "hub.url:"),
+    (('token = "cab_secret"', ""), "hub: give exactly one of 'token' or 'token_file'"),
+    (("[hub]", "[hub]\ncolour = 1"), "hub.colour: Extra inputs are not permitted"),
+    (("[hub]", "[hub"), "not valid TOML"),
+])
+def test_wrong_files_say_where_and_why(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    path = tmp_path / "cabin.toml"
+    path.write_text(GOOD.replace(*change))
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert message in str(error.value)
+    assert str(path) in str(error.value)
+
+
+def test_token_file_is_read_relative_to_the_config(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("cab_from_file\n")
+    path = tmp_path / "cabin.toml"
+    path.write_text(GOOD.replace('token = "cab_secret"', 'token_file = "token"'))
+    assert load_config(path).hub.resolved_token() == "cab_from_file"
+
+
+def test_cli_exits_with_a_clear_message_on_a_bad_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cabin.toml"
+    path.write_text(GOOD.replace("cabin_id = 3", 'cabin_id = "trois"'))
+    assert main(["run", "--config", str(path)]) == 2
+    assert "hub.cabin_id" in capsys.readouterr().err
+
+
+def test_backoff_grows_to_its_cap_with_jitter_and_resets() -> None:
+    backoff = Backoff(initial=1.0, maximum=8.0, rng=random.Random(1))
+    delays = [backoff.next_delay() for _ in range(8)]
+    assert 0.5 <= delays[0] <= 1.0
+    assert all(4.0 <= d <= 8.0 for d in delays[4:])
+    assert len(set(delays)) == len(delays)  # jittered
+    backoff.reset()
+    assert backoff.next_delay() <= 1.0

@@ -1,0 +1,213 @@
+"""The real processes: the hub CLI and server, the cabin agent, the demo command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hub.config import Settings
+from tests.conftest import ROOT, TEST_SECRET, csrf_from
+from tests.support.postgres import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env.update(PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def _wait_http(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer")
+
+
+def _wait(check: object, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+class Processes:
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def start(self, *args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+        proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate(timeout=10)
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    procs = Processes()
+    try:
+        yield procs
+    finally:
+        procs.stop_all()
+
+
+def _login(client: httpx.Client, username: str, password: str) -> None:
+    page = client.get("/connexion")
+    response = client.post("/connexion", data={"username": username, "password": password,
+                                                "csrf_token": csrf_from(page.text)})
+    assert response.status_code == 303, response.text
+
+
+def test_hub_and_agent_processes_survive_a_hub_kill(
+    settings: Settings, processes: Processes, tmp_path: Path
+) -> None:
+    env = _env(HUB_DATABASE_URL=settings.database_url, HUB_ENVIRONMENT="production",
+               HUB_SECRET_KEY=TEST_SECRET, HUB_PORT=str(settings.port),
+               HUB_AGENT_HEARTBEAT_SECONDS="0.3", HUB_AGENT_OFFLINE_AFTER_SECONDS="1.5")
+    create = subprocess.run(
+        [sys.executable, "-m", "hub", "create-user", "--organisation", "cpts-e2e",
+         "--create-organisation", "CPTS de test", "--username", "Coord", "--full-name",
+         "Claire Test", "--role", "coordinator", "--password-stdin"],
+        input="motdepasse-tres-sur-1\n", cwd=ROOT, env=env, capture_output=True, text=True,
+    )
+    assert create.returncode == 0, create.stderr
+    assert "user 'coord' created" in create.stdout
+    weak = subprocess.run(
+        [sys.executable, "-m", "hub", "create-user", "--organisation", "cpts-e2e", "--username",
+         "x", "--full-name", "X", "--role", "nurse", "--password-stdin"],
+        input="court\n", cwd=ROOT, env=env, capture_output=True, text=True,
+    )
+    assert weak.returncode == 2 and "au moins 10 caractères" in weak.stderr
+
+    hub_url = f"http://127.0.0.1:{settings.port}"
+    processes.start("-m", "hub", "serve", env=env)
+    _wait_http(hub_url + "/healthz")
+    with httpx.Client(base_url=hub_url) as client:
+        _login(client, "coord", "motdepasse-tres-sur-1")
+        page = client.get("/coordination")
+        assert page.status_code == 200
+        assert "Aucun site" in page.text
+    # A site and a cabin through the services, as the coordinator's tools would.
+    import asyncio
+
+    from hub import db
+    from hub.identity import service
+    from hub.identity.models import Organisation, SiteKind
+
+    async def make_cabin() -> tuple[int, str]:
+        engine = db.make_engine(settings.database_url)
+        async with db.make_session_factory(engine)() as session:
+            from sqlalchemy import select
+            org = await session.scalar(select(Organisation).where(Organisation.slug == "cpts-e2e"))
+            assert org is not None
+            site = await service.create_site(session=session, organisation=org, name="Salle test",
+                                             kind=SiteKind.TELECONSULTATION_ROOM)
+            cabin, token = await service.create_cabin(session=session, site=site, name="Chariot")
+            await session.commit()
+        await engine.dispose()
+        return cabin.id, token
+
+    cabin_id, token = asyncio.run(make_cabin())
+    config = tmp_path / "cabin.toml"
+    config.write_text(
+        f'[hub]\nurl = "{hub_url}"\ncabin_id = {cabin_id}\ntoken = "{token}"\n'
+        "[agent]\nheartbeat_seconds = 0.3\nbackoff_initial_seconds = 0.1\nbackoff_max_seconds = 0.5\n"
+    )
+    agent = processes.start("-m", "cabin_agent", "run", "--config", str(config), env=_env())
+
+    def online() -> bool:
+        with httpx.Client(base_url=hub_url) as client:
+            _login(client, "coord", "motdepasse-tres-sur-1")
+            cabins = client.get("/api/v1/cabines").json()
+        return bool(cabins and cabins[0]["online"])
+
+    _wait(online)
+    hub_proc = processes.procs[0]
+    hub_proc.send_signal(signal.SIGKILL)
+    hub_proc.wait(10)
+    processes.start("-m", "hub", "serve", env=env)
+    _wait_http(hub_url + "/healthz")
+    _wait(online)
+    assert agent.poll() is None
+    agent.send_signal(signal.SIGTERM)
+    output, _ = agent.communicate(timeout=10)
+    assert agent.returncode == 0, output
+    assert "link to the hub lost" in output
+    assert "link to the hub restored" in output
+    assert output.count("link to the hub lost") == 1  # logged once on the transition
+
+
+def test_agent_with_a_revoked_token_stops_with_a_clear_message(
+    settings: Settings, processes: Processes, tmp_path: Path
+) -> None:
+    env = _env(HUB_DATABASE_URL=settings.database_url, HUB_ENVIRONMENT="test",
+               HUB_SECRET_KEY=TEST_SECRET, HUB_PORT=str(settings.port))
+    hub_url = f"http://127.0.0.1:{settings.port}"
+    processes.start("-m", "hub", "serve", env=env)
+    _wait_http(hub_url + "/healthz")
+    config = tmp_path / "cabin.toml"
+    config.write_text(f'[hub]\nurl = "{hub_url}"\ncabin_id = 1\ntoken = "cab_revoked"\n')
+    result = subprocess.run([sys.executable, "-m", "cabin_agent", "run", "--config", str(config)],
+                            cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=30)
+    assert result.returncode == 3
+    assert "refused this cabin's token" in result.stderr
+
+
+def test_demo_runs_prints_each_role_and_stops_cleanly_twice(tmp_path: Path) -> None:
+    port = free_port()
+    for _ in range(2):  # re-running the demo works
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hub", "demo", "--data-dir", str(tmp_path), "--port", str(port)],
+            cwd=ROOT, env=_env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        try:
+            lines: list[str] = []
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(line)
+                if "Ctrl-C" in line:
+                    break
+            banner = "".join(lines)
+            for path, account in [("/coordination", "coordination / demo-coordination-52"),
+                                  ("/secretariat", "secretariat"), ("/infirmier", "infirmiere"),
+                                  ("/medecin", "medecin"), ("/etablissement", "etablissement")]:
+                assert f"http://127.0.0.1:{port}{path}" in banner
+                assert account in banner
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+                _login(client, "infirmiere", "demo-infirmiere-52")
+
+                def cabin_online() -> bool:
+                    cabins = client.get("/api/v1/cabines").json()
+                    return bool(cabins[0]["online"])
+
+                _wait(cabin_online)
+            proc.send_signal(signal.SIGINT)
+            output, _ = proc.communicate(timeout=20)
+            assert proc.returncode == 0, output
+            assert "Demo stopped" in output
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()

@@ -1,0 +1,219 @@
+"""Cabin agents connecting to a real hub server: tokens, hello, heartbeats, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+import websockets
+from sqlalchemy import select
+
+from cabin_agent.connection import AuthRefused, Backoff, HubLink, LinkState
+from hub import db
+from hub.config import Settings
+from hub.demo import DemoSeed
+from hub.identity import service
+from hub.records.models import AuditEvent
+from hub.wire import CLOSE_REPLACED, CLOSE_UNAUTHORIZED, DeviceDescription, Hello
+from tests.conftest import csrf_from, login
+from tests.support.live import LiveHub
+
+DEVICES = (DeviceDescription(name="Oxymètre", kind="pulse_oximeter", model="contec-cms50d-plus",
+                             transport="serial"),)
+
+
+def make_link(hub: LiveHub, seed: DemoSeed, token: str | None = None) -> HubLink:
+    return HubLink(
+        ws_url=hub.ws_url, cabin_id=seed.cabin_id, token=token or seed.cabin_token,
+        agent_version="9.9.9", devices=DEVICES, heartbeat_seconds=0.2,
+        backoff=Backoff(initial=0.05, maximum=0.2),
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(link: HubLink) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(link.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, AuthRefused):
+            await task
+
+
+async def eventually(check: Callable[[], object], timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+async def cabin_status(hub: LiveHub, username: str = "infirmiere") -> dict[str, object]:
+    async with httpx.AsyncClient(base_url=hub.url) as client:
+        await login(client, username)
+        cabins = (await client.get("/api/v1/cabines")).json()
+    assert len(cabins) == 1
+    status: dict[str, object] = cabins[0]
+    return status
+
+
+async def test_agent_with_its_token_is_online_with_its_devices(live_hub: LiveHub, demo: DemoSeed) -> None:
+    link = make_link(live_hub, demo)
+    async with running(link):
+        await asyncio.wait_for(link.online.wait(), 5)
+        status = await cabin_status(live_hub)
+        assert status["online"] is True
+        assert status["status_label"] == "en ligne"
+        assert status["agent_version"] == "9.9.9"
+        assert status["devices"] == [{"name": "Oxymètre", "kind": "pulse_oximeter",
+                                      "model": "contec-cms50d-plus"}]
+        assert status["last_seen_at"] is not None
+        async with httpx.AsyncClient(base_url=live_hub.url) as client:
+            await login(client, "infirmiere")
+            page = (await client.get("/infirmier")).text
+        assert "en ligne" in page
+
+
+async def test_heartbeats_keep_last_seen_moving(live_hub: LiveHub, demo: DemoSeed) -> None:
+    link = make_link(live_hub, demo)
+    async with running(link):
+        await asyncio.wait_for(link.online.wait(), 5)
+        first = (await cabin_status(live_hub))["last_seen_at"]
+        await asyncio.sleep(0.6)
+        second = (await cabin_status(live_hub))["last_seen_at"]
+        assert isinstance(first, str) and isinstance(second, str)
+        assert dt.datetime.fromisoformat(second) > dt.datetime.fromisoformat(first)
+
+
+async def test_wrong_token_is_refused_and_logged(
+    live_hub: LiveHub, demo: DemoSeed, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    link = make_link(live_hub, demo, token="cab_not-a-real-token")
+    with caplog.at_level(logging.WARNING, logger="hub.cabins.gateway"):
+        with pytest.raises(AuthRefused):
+            await asyncio.wait_for(link.run(), 5)
+    assert link.state is LinkState.OFFLINE
+    assert "unknown or revoked cabin token" in caplog.text
+    assert "cab_not-a-real-token" not in caplog.text  # secrets never reach the logs
+    assert (await cabin_status(live_hub))["online"] is False
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        refused = list(await session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "agent.refused")))
+    await engine.dispose()
+    assert len(refused) == 1 and refused[0].outcome == "refused"
+
+
+async def test_revoked_token_disconnects_nothing_but_refuses_the_next_connection(
+    live_hub: LiveHub, demo: DemoSeed
+) -> None:
+    async with httpx.AsyncClient(base_url=live_hub.url) as client:
+        await login(client, "coordination")
+        page = await client.get("/coordination")
+        response = await client.post(f"/coordination/cabines/{demo.cabin_id}/revoquer",
+                                     data={"csrf_token": csrf_from(page.text)})
+        assert response.status_code == 303
+    with pytest.raises(AuthRefused):
+        await asyncio.wait_for(make_link(live_hub, demo).run(), 5)
+
+
+async def test_new_token_replaces_the_old_one(live_hub: LiveHub, demo: DemoSeed, settings: Settings) -> None:
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        cabin = await service.get_cabin(session=session, cabin_id=demo.cabin_id)
+        new_token = await service.issue_cabin_token(session=session, cabin=cabin)
+        await session.commit()
+    await engine.dispose()
+    with pytest.raises(AuthRefused):
+        await asyncio.wait_for(make_link(live_hub, demo).run(), 5)
+    link = make_link(live_hub, demo, token=new_token)
+    async with running(link):
+        await asyncio.wait_for(link.online.wait(), 5)
+
+
+async def test_hello_for_another_cabin_is_refused(live_hub: LiveHub, demo: DemoSeed) -> None:
+    async with websockets.connect(
+        live_hub.ws_url, additional_headers={"Authorization": f"Bearer {demo.cabin_token}"}
+    ) as ws:
+        await ws.send(Hello(cabin_id=demo.cabin_id + 1, agent_version="1").model_dump_json())
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_UNAUTHORIZED
+
+
+async def test_a_garbled_frame_closes_the_link_with_a_reason(live_hub: LiveHub, demo: DemoSeed) -> None:
+    async with websockets.connect(
+        live_hub.ws_url, additional_headers={"Authorization": f"Bearer {demo.cabin_token}"}
+    ) as ws:
+        await ws.send('{"v": 1, "type": "hello", "cabin_id": "abc"}')
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4400
+    assert "cabin_id" in closed.value.rcvd.reason
+
+
+async def test_cabin_goes_offline_after_missed_heartbeats(live_hub: LiveHub, demo: DemoSeed) -> None:
+    async with websockets.connect(
+        live_hub.ws_url, additional_headers={"Authorization": f"Bearer {demo.cabin_token}"}
+    ) as ws:
+        await ws.send(Hello(cabin_id=demo.cabin_id, agent_version="1").model_dump_json())
+        await ws.recv()  # hello_ack
+        assert (await cabin_status(live_hub))["online"] is True
+        # ...then silence: no heartbeat. The hub closes the link after the offline delay.
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4408
+    await eventually(lambda: _offline(live_hub))
+
+
+async def _offline(hub: LiveHub) -> bool:
+    return (await cabin_status(hub))["online"] is False
+
+
+async def test_agent_reconnects_after_the_hub_restarts(live_hub: LiveHub, demo: DemoSeed) -> None:
+    link = make_link(live_hub, demo)
+    async with running(link):
+        await asyncio.wait_for(link.online.wait(), 5)
+        await live_hub.stop()
+        await eventually(lambda: link.state is not LinkState.ONLINE)
+        await live_hub.start()
+        await eventually(lambda: link.connections == 2, timeout=10)
+        assert link.state is LinkState.ONLINE
+        assert (await cabin_status(live_hub))["online"] is True
+
+
+async def test_agent_disconnect_marks_the_cabin_offline_at_once(live_hub: LiveHub, demo: DemoSeed) -> None:
+    link = make_link(live_hub, demo)
+    async with running(link):
+        await asyncio.wait_for(link.online.wait(), 5)
+    await eventually(lambda: _offline(live_hub))
+
+
+async def test_a_second_connection_of_the_same_cabin_replaces_the_first(
+    live_hub: LiveHub, demo: DemoSeed
+) -> None:
+    async with websockets.connect(
+        live_hub.ws_url, additional_headers={"Authorization": f"Bearer {demo.cabin_token}"}
+    ) as first:
+        await first.send(Hello(cabin_id=demo.cabin_id, agent_version="1").model_dump_json())
+        await first.recv()  # hello_ack
+        link = make_link(live_hub, demo)
+        async with running(link):
+            await asyncio.wait_for(link.online.wait(), 5)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(first.recv(), 5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_REPLACED
+            assert (await cabin_status(live_hub))["online"] is True

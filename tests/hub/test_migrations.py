@@ -1,0 +1,58 @@
+"""Migrations: empty → head → base → head, and the models match the migrations."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+
+from hub import db, migrate
+from hub.models import identity_models  # noqa: F401
+from tests.support.postgres import ThrowawayPostgres
+
+
+def _fresh_url(postgres: ThrowawayPostgres | None, tmp_path: object, name: str) -> str:
+    if postgres is not None:
+        return postgres.create_database(name)
+    return f"sqlite+aiosqlite:///{tmp_path}/{name}.sqlite3"
+
+
+async def _tables(url: str) -> set[str]:
+    engine = db.make_engine(url)
+    async with engine.connect() as conn:
+        names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    await engine.dispose()
+    return names - {"alembic_version"}
+
+
+async def _diff(url: str) -> list[object]:
+    engine = db.make_engine(url)
+
+    def compare(conn: Connection) -> list[object]:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(ctx, db.Base.metadata))
+
+    async with engine.connect() as conn:
+        diff = await conn.run_sync(compare)
+    await engine.dispose()
+    return diff
+
+
+def test_upgrade_downgrade_upgrade(postgres: ThrowawayPostgres | None, tmp_path: object) -> None:
+    url = _fresh_url(postgres, tmp_path, "cpts_migrations")
+    migrate.upgrade(url)
+    expected = {t.name for t in db.Base.metadata.sorted_tables}
+    assert asyncio.run(_tables(url)) == expected
+    migrate.downgrade(url, "base")
+    assert asyncio.run(_tables(url)) == set()
+    migrate.upgrade(url)
+    assert asyncio.run(_tables(url)) == expected
+
+
+def test_models_and_migrations_agree(postgres: ThrowawayPostgres | None, tmp_path: object) -> None:
+    url = _fresh_url(postgres, tmp_path, "cpts_drift")
+    migrate.upgrade(url)
+    assert asyncio.run(_diff(url)) == []
