@@ -34,8 +34,9 @@ def build_link(config: AgentConfig) -> HubLink:
         agent_version=__version__,
         devices=devices,
         heartbeat_seconds=config.agent.heartbeat_seconds,
-        backoff=Backoff(initial=config.agent.backoff_initial_seconds,
-                        maximum=config.agent.backoff_max_seconds),
+        backoff=Backoff(
+            initial=config.agent.backoff_initial_seconds, maximum=config.agent.backoff_max_seconds
+        ),
     )
 
 
@@ -52,20 +53,25 @@ async def _run(config: AgentConfig) -> int:
         logger.info("agent stopped")
         return 0
     except AuthRefused as exc:
-        logger.error("the hub refused this cabin's token (%s); ask the coordinator for a new one", exc)
+        logger.error(
+            "the hub refused this cabin's token (%s); ask the coordinator for a new one", exc
+        )
         return EXIT_REFUSED
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cabin_agent", description="Agent of a teleconsultation trolley.")
+    parser = argparse.ArgumentParser(
+        prog="cabin_agent", description="Agent of a teleconsultation trolley."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="connect to the hub and serve the trolley")
     run.add_argument("--config", type=Path, required=True, help="TOML configuration file")
     run.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         config = load_config(args.config)
         config.hub.resolved_token()

@@ -5,10 +5,23 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 DEVICE_KINDS = (
-    "blood_pressure_cuff", "thermometer", "pulse_oximeter", "stethoscope", "otoscope", "camera",
+    "blood_pressure_cuff",
+    "thermometer",
+    "pulse_oximeter",
+    "stethoscope",
+    "otoscope",
+    "camera",
 )
 TRANSPORTS = ("ble", "serial", "audio", "video")
 
@@ -37,7 +50,9 @@ class HubSection(BaseModel):
         try:
             return self.token_file.read_text().strip()
         except OSError as exc:
-            raise ConfigError(f"hub.token_file: cannot read {self.token_file}: {exc.strerror}") from None
+            raise ConfigError(
+                f"hub.token_file: cannot read {self.token_file}: {exc.strerror}"
+            ) from None
 
 
 class AgentSection(BaseModel):
@@ -59,9 +74,13 @@ class DeviceSection(BaseModel):
     @model_validator(mode="after")
     def _known(self) -> DeviceSection:
         if self.kind not in DEVICE_KINDS:
-            raise ValueError(f"unknown device kind {self.kind!r}; expected one of {', '.join(DEVICE_KINDS)}")
+            raise ValueError(
+                f"unknown device kind {self.kind!r}; expected one of {', '.join(DEVICE_KINDS)}"
+            )
         if self.transport not in TRANSPORTS:
-            raise ValueError(f"unknown transport {self.transport!r}; expected one of {', '.join(TRANSPORTS)}")
+            raise ValueError(
+                f"unknown transport {self.transport!r}; expected one of {', '.join(TRANSPORTS)}"
+            )
         return self
 
 

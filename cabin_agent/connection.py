@@ -6,9 +6,10 @@ import asyncio
 import datetime as dt
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
@@ -28,7 +29,7 @@ from hub.wire import (
 
 logger = logging.getLogger(__name__)
 
-Sleep = Callable[[float], Awaitable[None]]
+Sleep = Callable[[float], Coroutine[Any, Any, None]]
 HELLO_ACK_TIMEOUT_SECONDS = 10.0
 MISSED_ACKS_BEFORE_RECONNECT = 3
 
@@ -123,7 +124,9 @@ class HubLink:
             await self._sleep(self._backoff.next_delay())
 
     async def _session(self, ws: ClientConnection) -> None:
-        hello = Hello(cabin_id=self._cabin_id, agent_version=self._agent_version, devices=self._devices)
+        hello = Hello(
+            cabin_id=self._cabin_id, agent_version=self._agent_version, devices=self._devices
+        )
         await ws.send(hello.model_dump_json())
         try:
             first = parse_hub_message(await asyncio.wait_for(ws.recv(), HELLO_ACK_TIMEOUT_SECONDS))

@@ -1,4 +1,4 @@
-"""The central hub: a FastAPI service that books slots, orchestrates consultations and keeps records.
+"""The central hub: a FastAPI service that books slots, runs consultations and keeps records.
 
 One sub-package per domain ("vertical slice"), each owning its models, services and routes:
 `identity/` (organisations, sites, users, roles, login, cabin tokens), `cabins/` (the cabin

@@ -33,18 +33,25 @@ def _settings() -> Settings:
 def cmd_serve(_args: argparse.Namespace) -> int:
     settings = _settings()
     configure_logging(level=settings.log_level, fmt=settings.log_format)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                proxy_headers=False)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        proxy_headers=False,
+    )
     return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings()
     if args.direction == "upgrade":
-        migrate.upgrade(settings.database_url, args.revision or "head")
+        target = args.revision or "head"
+        migrate.upgrade(settings.database_url, target)
     else:
-        migrate.downgrade(settings.database_url, args.revision or "base")
-    print(f"database {args.direction}d to {args.revision or ('head' if args.direction == 'upgrade' else 'base')}")
+        target = args.revision or "base"
+        migrate.downgrade(settings.database_url, target)
+    print(f"database {args.direction}d to {target}")
     return 0
 
 
@@ -52,10 +59,14 @@ async def _create_user(settings: Settings, args: argparse.Namespace, password: s
     engine = db.make_engine(settings.database_url)
     try:
         async with db.make_session_factory(engine)() as session:
-            org = await session.scalar(select(Organisation).where(Organisation.slug == args.organisation))
+            org = await session.scalar(
+                select(Organisation).where(Organisation.slug == args.organisation)
+            )
             if org is None:
                 if not args.create_organisation:
-                    raise HubError(f"No organisation '{args.organisation}' (add --create-organisation NAME).")
+                    raise HubError(
+                        f"No organisation '{args.organisation}' (add --create-organisation NAME)."
+                    )
                 org = await service.create_organisation(
                     session=session, name=args.create_organisation, slug=args.organisation
                 )
@@ -68,8 +79,13 @@ async def _create_user(settings: Settings, args: argparse.Namespace, password: s
                     raise HubError(f"No site named '{name}' in {org.slug}.")
                 sites.append(site)
             user = await service.create_user(
-                session=session, organisation=org, username=args.username,
-                full_name=args.full_name, role=Role(args.role), password=password, sites=sites,
+                session=session,
+                organisation=org,
+                username=args.username,
+                full_name=args.full_name,
+                role=Role(args.role),
+                password=password,
+                sites=sites,
                 email=args.email,
             )
             await session.commit()
@@ -103,9 +119,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hub", description="Hub of the CPTS teleconsultation rooms.")
+    parser = argparse.ArgumentParser(
+        prog="hub", description="Hub of the CPTS teleconsultation rooms."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the hub (settings from HUB_* variables)").set_defaults(func=cmd_serve)
+    sub.add_parser("serve", help="run the hub (settings from HUB_* variables)").set_defaults(
+        func=cmd_serve
+    )
 
     mig = sub.add_parser("migrate", help="apply database migrations")
     mig.add_argument("direction", nargs="?", choices=["upgrade", "downgrade"], default="upgrade")
@@ -114,8 +134,12 @@ def main(argv: list[str] | None = None) -> int:
 
     cu = sub.add_parser("create-user", help="create a staff account")
     cu.add_argument("--organisation", required=True, help="organisation slug")
-    cu.add_argument("--create-organisation", metavar="NAME", default="",
-                    help="create the organisation with this name if it does not exist")
+    cu.add_argument(
+        "--create-organisation",
+        metavar="NAME",
+        default="",
+        help="create the organisation with this name if it does not exist",
+    )
     cu.add_argument("--username", required=True)
     cu.add_argument("--full-name", required=True)
     cu.add_argument("--role", required=True, choices=[r.value for r in Role])

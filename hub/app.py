@@ -28,9 +28,11 @@ from hub.rendering import make_templates, render
 logger = logging.getLogger(__name__)
 
 SECURITY_HEADERS = [
-    (b"content-security-policy",
-     b"default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-     b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+        b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
@@ -59,22 +61,24 @@ class SecurityHeaders:
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or "application/json" in request.headers.get(
-        "accept", ""
-    ).split(",")[0]
+    return (
+        request.url.path.startswith("/api/")
+        or "application/json" in request.headers.get("accept", "").split(",")[0]
+    )
 
 
-def create_app(
-    settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcnow
-) -> FastAPI:
+def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcnow) -> FastAPI:
     """A hub serving pages, the API and the agents' WebSocket, on the configured database."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = db.make_engine(settings.database_url)
         app.state.hub = HubContext(
-            settings=settings, engine=engine, sessions=db.make_session_factory(engine),
-            templates=make_templates(), clock=clock,
+            settings=settings,
+            engine=engine,
+            sessions=db.make_session_factory(engine),
+            templates=make_templates(),
+            clock=clock,
         )
         async with app.state.hub.sessions() as session:
             await presence.forget_connections(session=session)
@@ -86,8 +90,13 @@ def create_app(
                 conn.closed.set()
             await engine.dispose()
 
-    app = FastAPI(title="Hub des cabines de téléconsultation", lifespan=lifespan,
-                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    app = FastAPI(
+        title="Hub des cabines de téléconsultation",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(web.STATIC_DIR)), name="static")
     app.include_router(identity_pages.router)
@@ -110,28 +119,45 @@ def create_app(
             return identity_pages.login_redirect(request.url.path)
         if _wants_json(request):
             return JSONResponse({"detail": exc.message}, status_code=exc.status)
-        return render(request, "error.html", {"message": exc.message, "status": exc.status},
-                      status_code=exc.status)
+        return render(
+            request,
+            "error.html",
+            {"message": exc.message, "status": exc.status},
+            status_code=exc.status,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         problems = [_describe(e) for e in exc.errors()]
         if _wants_json(request):
-            return JSONResponse({"detail": "Requête invalide.", "problems": problems}, status_code=422)
-        return render(request, "error.html", {
-            "message": "Certaines informations envoyées ne sont pas valides : " + " ; ".join(problems),
-            "status": 422,
-        }, status_code=422)
+            return JSONResponse(
+                {"detail": "Requête invalide.", "problems": problems}, status_code=422
+            )
+        return render(
+            request,
+            "error.html",
+            {
+                "message": "Certaines informations envoyées ne sont pas valides : "
+                + " ; ".join(problems),
+                "status": 422,
+            },
+            status_code=422,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        message = {404: "Cette page n'existe pas.", 405: "Cette action n'est pas possible ici."}.get(
-            exc.status_code, "La demande n'a pas pu aboutir."
-        )
+        message = {
+            404: "Cette page n'existe pas.",
+            405: "Cette action n'est pas possible ici.",
+        }.get(exc.status_code, "La demande n'a pas pu aboutir.")
         if _wants_json(request):
             return JSONResponse({"detail": message}, status_code=exc.status_code)
-        return render(request, "error.html", {"message": message, "status": exc.status_code},
-                      status_code=exc.status_code)
+        return render(
+            request,
+            "error.html",
+            {"message": message, "status": exc.status_code},
+            status_code=exc.status_code,
+        )
 
     return app
 

@@ -31,36 +31,75 @@ FACILITY = "Foyer d'accueil médicalisé Les Tilleuls"
 MOBILE_KIT = "Kit mobile de la CPTS"
 
 DEMO_SITES: tuple[dict[str, str | SiteKind], ...] = (
-    {"name": CLOS_MORTIER, "kind": SiteKind.TELECONSULTATION_ROOM,
-     "address": "Maison de santé, rue du Clos Mortier", "postcode": "52100", "city": "Saint-Dizier",
-     "opening_hours": "Lundi, mardi, jeudi 8h–12h ; mercredi et vendredi 14h–18h",
-     "emergency_contact_name": "Médecin de garde du secteur", "emergency_contact_phone": "03 25 00 00 01"},
-    {"name": LA_NOUE, "kind": SiteKind.TELECONSULTATION_ROOM,
-     "address": "Centre social, quartier de La Noue", "postcode": "52100", "city": "Saint-Dizier",
-     "opening_hours": "Lundi et mercredi 8h–12h ; jeudi 14h–18h",
-     "emergency_contact_name": "Médecin de garde du secteur", "emergency_contact_phone": "03 25 00 00 02"},
-    {"name": FACILITY, "kind": SiteKind.DISABILITY_FACILITY,
-     "address": "Foyer Les Tilleuls", "postcode": "52100", "city": "Saint-Dizier",
-     "opening_hours": "Jeudi 14h–16h (résidents du foyer)",
-     "emergency_contact_name": "Infirmière coordinatrice du foyer", "emergency_contact_phone": "03 25 00 00 03"},
-    {"name": MOBILE_KIT, "kind": SiteKind.MOBILE_KIT,
-     "address": "Déplacé selon les tournées", "postcode": "52100", "city": "Saint-Dizier",
-     "opening_hours": "Sur rendez-vous",
-     "emergency_contact_name": "Coordination de la CPTS", "emergency_contact_phone": "03 25 00 00 04"},
+    {
+        "name": CLOS_MORTIER,
+        "kind": SiteKind.TELECONSULTATION_ROOM,
+        "address": "Maison de santé, rue du Clos Mortier",
+        "postcode": "52100",
+        "city": "Saint-Dizier",
+        "opening_hours": "Lundi, mardi, jeudi 8h–12h ; mercredi et vendredi 14h–18h",
+        "emergency_contact_name": "Médecin de garde du secteur",
+        "emergency_contact_phone": "03 25 00 00 01",
+    },
+    {
+        "name": LA_NOUE,
+        "kind": SiteKind.TELECONSULTATION_ROOM,
+        "address": "Centre social, quartier de La Noue",
+        "postcode": "52100",
+        "city": "Saint-Dizier",
+        "opening_hours": "Lundi et mercredi 8h–12h ; jeudi 14h–18h",
+        "emergency_contact_name": "Médecin de garde du secteur",
+        "emergency_contact_phone": "03 25 00 00 02",
+    },
+    {
+        "name": FACILITY,
+        "kind": SiteKind.DISABILITY_FACILITY,
+        "address": "Foyer Les Tilleuls",
+        "postcode": "52100",
+        "city": "Saint-Dizier",
+        "opening_hours": "Jeudi 14h–16h (résidents du foyer)",
+        "emergency_contact_name": "Infirmière coordinatrice du foyer",
+        "emergency_contact_phone": "03 25 00 00 03",
+    },
+    {
+        "name": MOBILE_KIT,
+        "kind": SiteKind.MOBILE_KIT,
+        "address": "Déplacé selon les tournées",
+        "postcode": "52100",
+        "city": "Saint-Dizier",
+        "opening_hours": "Sur rendez-vous",
+        "emergency_contact_name": "Coordination de la CPTS",
+        "emergency_contact_phone": "03 25 00 00 04",
+    },
 )
 
 DEMO_ACCOUNTS = (
     DemoAccount("coordination", "demo-coordination-52", "Claire Martin", Role.COORDINATOR, ()),
-    DemoAccount("secretariat", "demo-secretariat-52", "Sophie Bernard", Role.SECRETARY,
-                (CLOS_MORTIER, LA_NOUE)),
+    DemoAccount(
+        "secretariat",
+        "demo-secretariat-52",
+        "Sophie Bernard",
+        Role.SECRETARY,
+        (CLOS_MORTIER, LA_NOUE),
+    ),
     DemoAccount("infirmiere", "demo-infirmiere-52", "Julie Petit", Role.NURSE, (CLOS_MORTIER,)),
-    DemoAccount("medecin", "demo-medecin-52", "Dr Paul Durand", Role.DOCTOR, (CLOS_MORTIER, LA_NOUE)),
-    DemoAccount("etablissement", "demo-etablissement-52", "Nadia Leroy", Role.FACILITY_STAFF,
-                (FACILITY, MOBILE_KIT)),
+    DemoAccount(
+        "medecin", "demo-medecin-52", "Dr Paul Durand", Role.DOCTOR, (CLOS_MORTIER, LA_NOUE)
+    ),
+    DemoAccount(
+        "etablissement",
+        "demo-etablissement-52",
+        "Nadia Leroy",
+        Role.FACILITY_STAFF,
+        (FACILITY, MOBILE_KIT),
+    ),
 )
 
-DEMO_CABINS = ((CLOS_MORTIER, "Chariot du Clos Mortier"), (LA_NOUE, "Chariot de La Noue"),
-               (MOBILE_KIT, "Kit mobile"))
+DEMO_CABINS = (
+    (CLOS_MORTIER, "Chariot du Clos Mortier"),
+    (LA_NOUE, "Chariot de La Noue"),
+    (MOBILE_KIT, "Kit mobile"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +131,12 @@ async def seed_demo(*, session: AsyncSession) -> DemoSeed:
         )
         if user is None:
             await service.create_user(
-                session=session, organisation=org, username=account.username,
-                full_name=account.full_name, role=account.role, password=account.password,
+                session=session,
+                organisation=org,
+                username=account.username,
+                full_name=account.full_name,
+                role=account.role,
+                password=account.password,
                 sites=[sites[n] for n in account.sites],
             )
         else:

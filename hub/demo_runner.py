@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 
 import uvicorn
+from pydantic import SecretStr
 
 from hub import db, migrate
 from hub.app import create_app
 from hub.config import Environment, Settings
-from hub.demo import CLOS_MORTIER, DEMO_ACCOUNTS, seed_demo
+from hub.demo import CLOS_MORTIER, DEMO_ACCOUNTS, DemoSeed, seed_demo
 from hub.identity.pages import ROLE_HOME
 from hub.logs import configure_logging
 
@@ -53,7 +54,7 @@ def run_demo(*, data_dir: Path, port: int) -> int:
     settings = Settings(
         environment=Environment.DEVELOPMENT,
         database_url=f"sqlite+aiosqlite:///{(data_dir / 'hub.sqlite3').resolve()}",
-        secret_key=_secret(data_dir),  # type: ignore[arg-type]
+        secret_key=SecretStr(_secret(data_dir)),
         port=port,
         agent_heartbeat_seconds=5,
         agent_offline_after_seconds=15,
@@ -63,12 +64,13 @@ def run_demo(*, data_dir: Path, port: int) -> int:
     migrate.upgrade(settings.database_url)
     seed = asyncio.run(_seed(settings))
     agent_config = data_dir / "cabin-clos-mortier.toml"
-    _write_agent_config(agent_config, hub_url=settings.base_url, cabin_id=seed.cabin_id,
-                        token=seed.cabin_token)
+    _write_agent_config(
+        agent_config, hub_url=settings.base_url, cabin_id=seed.cabin_id, token=seed.cabin_token
+    )
     return asyncio.run(_serve(settings, agent_config))
 
 
-async def _seed(settings: Settings) -> object:
+async def _seed(settings: Settings) -> DemoSeed:
     engine = db.make_engine(settings.database_url)
     try:
         async with db.make_session_factory(engine)() as session:
@@ -78,10 +80,15 @@ async def _seed(settings: Settings) -> object:
 
 
 async def _serve(settings: Settings, agent_config: Path) -> int:
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.port, log_config=None,
-        lifespan="on",
-    ))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            lifespan="on",
+        )
+    )
     # Ctrl-C and SIGTERM stop the server gracefully; the agent gets its own SIGTERM below.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     loop = asyncio.get_running_loop()
@@ -90,12 +97,19 @@ async def _serve(settings: Settings, agent_config: Path) -> int:
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():
-            print(f"\nThe hub could not start (is port {settings.port} free? set HUB_PORT).",
-                  file=sys.stderr)
+            print(
+                f"\nThe hub could not start (is port {settings.port} free? set HUB_PORT).",
+                file=sys.stderr,
+            )
             return 1
         await asyncio.sleep(0.05)
     agent = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cabin_agent", "run", "--config", str(agent_config),
+        sys.executable,
+        "-m",
+        "cabin_agent",
+        "run",
+        "--config",
+        str(agent_config),
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     _print_banner(settings)

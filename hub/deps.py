@@ -107,7 +107,9 @@ async def optional_user(request: Request, session: SessionDep) -> User | None:
         return None
     ctx = context_of(request)
     user = await identity.resolve_session(
-        session=session, key=key, now=ctx.clock(),
+        session=session,
+        key=key,
+        now=ctx.clock(),
         idle=dt.timedelta(minutes=ctx.settings.session_idle_minutes),
     )
     request.state.user = user

@@ -30,7 +30,11 @@ def _datetime_fr(value: Any) -> str:
 
 
 def render(
-    request: Request, template: str, context: dict[str, Any] | None = None, *, status_code: int = 200
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
 ) -> HTMLResponse:
     """Render a page; sets the anonymous CSRF cookie when this browser had none."""
     ctx = context_of(request)

@@ -53,7 +53,9 @@ def postgres() -> Iterator[ThrowawayPostgres | None]:
 
 
 @pytest.fixture(scope="session")
-def _migrated_url(postgres: ThrowawayPostgres | None, tmp_path_factory: pytest.TempPathFactory) -> str:
+def _migrated_url(
+    postgres: ThrowawayPostgres | None, tmp_path_factory: pytest.TempPathFactory
+) -> str:
     if postgres is not None:
         url = postgres.create_database("cpts_test")
     else:
@@ -141,13 +143,19 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
-async def login(client: httpx.AsyncClient, username: str, password: str | None = None) -> httpx.Response:
+async def login(
+    client: httpx.AsyncClient, username: str, password: str | None = None
+) -> httpx.Response:
     """Log in through the login form, as a browser would."""
     page = await client.get("/connexion")
-    return await client.post("/connexion", data={
-        "username": username, "password": password if password is not None else PASSWORDS[username],
-        "csrf_token": csrf_from(page.text),
-    })
+    return await client.post(
+        "/connexion",
+        data={
+            "username": username,
+            "password": password if password is not None else PASSWORDS[username],
+            "csrf_token": csrf_from(page.text),
+        },
+    )
 
 
 ROOT = Path(__file__).resolve().parent.parent

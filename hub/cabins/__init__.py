@@ -1,1 +1,2 @@
-"""Cabins at run time: the agents' WebSocket gateway (``gateway``) and their presence (``presence``)."""
+"""Cabins at run time: the agents' WebSocket gateway (``gateway``), their presence
+(``presence``), the coordinator's management (``admin``) and the consoles' JSON API (``api``)."""

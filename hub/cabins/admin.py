@@ -36,9 +36,16 @@ async def _own_cabin(session: AsyncSession, user: User, cabin_id: int) -> Cabin:
 
 def _token_page(request: Request, ctx: ContextDep, cabin: Cabin, token: str) -> Response:
     ws_url = ctx.settings.base_url.replace("http", "ws", 1) + AGENT_WS_PATH
-    return render(request, "cabin_token.html", {
-        "cabin": cabin, "token": token, "hub_url": ctx.settings.base_url, "ws_url": ws_url,
-    })
+    return render(
+        request,
+        "cabin_token.html",
+        {
+            "cabin": cabin,
+            "token": token,
+            "hub_url": ctx.settings.base_url,
+            "ws_url": ws_url,
+        },
+    )
 
 
 @router.post("", response_class=HTMLResponse)
@@ -55,8 +62,14 @@ async def create_cabin(
         raise Invalid("Donnez un nom à la cabine (par exemple « Chariot 1 »).")
     site = await _own_site(session, user, site_id)
     cabin, token = await identity.create_cabin(session=session, site=site, name=name)
-    record_event(session=session, action="cabin.created", actor_kind="user", actor_id=user.id,
-                 site_id=site.id, target=f"cabin:{cabin.id}")
+    record_event(
+        session=session,
+        action="cabin.created",
+        actor_kind="user",
+        actor_id=user.id,
+        site_id=site.id,
+        target=f"cabin:{cabin.id}",
+    )
     await session.commit()
     cabin = await identity.get_cabin(session=session, cabin_id=cabin.id)
     return _token_page(request, ctx, cabin, token)
@@ -68,8 +81,14 @@ async def new_token(
 ) -> Response:
     cabin = await _own_cabin(session, user, cabin_id)
     token = await identity.issue_cabin_token(session=session, cabin=cabin)
-    record_event(session=session, action="cabin.token_issued", actor_kind="user", actor_id=user.id,
-                 site_id=cabin.site_id, target=f"cabin:{cabin.id}")
+    record_event(
+        session=session,
+        action="cabin.token_issued",
+        actor_kind="user",
+        actor_id=user.id,
+        site_id=cabin.site_id,
+        target=f"cabin:{cabin.id}",
+    )
     await session.commit()
     return _token_page(request, ctx, cabin, token)
 
@@ -78,7 +97,13 @@ async def new_token(
 async def revoke(session: SessionDep, user: Coordinator, cabin_id: int) -> Response:
     cabin = await _own_cabin(session, user, cabin_id)
     await identity.revoke_cabin_token(session=session, cabin=cabin)
-    record_event(session=session, action="cabin.token_revoked", actor_kind="user",
-                 actor_id=user.id, site_id=cabin.site_id, target=f"cabin:{cabin.id}")
+    record_event(
+        session=session,
+        action="cabin.token_revoked",
+        actor_kind="user",
+        actor_id=user.id,
+        site_id=cabin.site_id,
+        target=f"cabin:{cabin.id}",
+    )
     await session.commit()
     return RedirectResponse("/coordination?message=jeton-revoque", status_code=303)

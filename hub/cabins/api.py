@@ -50,7 +50,9 @@ class CabinPublic(BaseModel):
 async def me(user: CurrentUser, session: SessionDep) -> MePublic:
     sites = await identity.sites_for(session=session, user=user)
     return MePublic(
-        username=user.username, full_name=user.full_name, role=user.role.value,
+        username=user.username,
+        full_name=user.full_name,
+        role=user.role.value,
         sites=[SitePublic(id=s.id, name=s.name, kind=s.kind.value) for s in sites],
     )
 
@@ -63,10 +65,19 @@ async def cabins(user: CurrentUser, session: SessionDep, ctx: ContextDep) -> lis
     for site in await identity.sites_for(session=session, user=user):
         for cabin in site.cabins:
             st = status_of(cabin, now=now, offline_after=offline_after)
-            result.append(CabinPublic(
-                id=st.cabin_id, name=st.name, site_id=site.id, site_name=site.name,
-                online=st.online, status_label=st.label, last_seen_at=st.last_seen_at,
-                agent_version=st.agent_version,
-                devices=[DevicePublic(name=d.name, kind=d.kind, model=d.model) for d in st.devices],
-            ))
+            result.append(
+                CabinPublic(
+                    id=st.cabin_id,
+                    name=st.name,
+                    site_id=site.id,
+                    site_name=site.name,
+                    online=st.online,
+                    status_label=st.label,
+                    last_seen_at=st.last_seen_at,
+                    agent_version=st.agent_version,
+                    devices=[
+                        DevicePublic(name=d.name, kind=d.kind, model=d.model) for d in st.devices
+                    ],
+                )
+            )
     return result

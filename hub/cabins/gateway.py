@@ -48,8 +48,14 @@ async def agent_socket(websocket: WebSocket) -> None:
         cabin = await identity.cabin_for_token(session=session, token=_bearer(websocket))
         if cabin is None:
             logger.warning("agent refused from %s: unknown or revoked cabin token", ip)
-            record_event(session=session, action="agent.refused", actor_kind="cabin",
-                         outcome="refused", ip=ip, detail="unknown or revoked token")
+            record_event(
+                session=session,
+                action="agent.refused",
+                actor_kind="cabin",
+                outcome="refused",
+                ip=ip,
+                detail="unknown or revoked token",
+            )
             await session.commit()
             await _close(websocket, CLOSE_UNAUTHORIZED, "jeton de cabine inconnu ou révoqué")
             return
@@ -62,24 +68,42 @@ async def agent_socket(websocket: WebSocket) -> None:
         await _close(websocket, CLOSE_BAD_MESSAGE, "hello attendu dès la connexion")
         return
     if not isinstance(hello, Hello) or hello.cabin_id != cabin_id:
-        logger.warning("agent of cabin %s refused: first message was not a matching hello", cabin_id)
+        logger.warning(
+            "agent of cabin %s refused: first message was not a matching hello", cabin_id
+        )
         await _close(websocket, CLOSE_UNAUTHORIZED, "hello attendu pour la cabine de ce jeton")
         return
     conn = _register(ctx, cabin_id)
     try:
         async with ctx.sessions() as session:
             cabin = await identity.get_cabin(session=session, cabin_id=cabin_id)
-            await presence.mark_hello(session=session, cabin=cabin, agent_version=hello.agent_version,
-                                      devices=hello.devices, now=ctx.clock())
-            record_event(session=session, action="agent.connected", actor_kind="cabin",
-                         actor_id=cabin_id, site_id=cabin.site_id, ip=ip,
-                         detail=f"agent {hello.agent_version}")
+            await presence.mark_hello(
+                session=session,
+                cabin=cabin,
+                agent_version=hello.agent_version,
+                devices=hello.devices,
+                now=ctx.clock(),
+            )
+            record_event(
+                session=session,
+                action="agent.connected",
+                actor_kind="cabin",
+                actor_id=cabin_id,
+                site_id=cabin.site_id,
+                ip=ip,
+                detail=f"agent {hello.agent_version}",
+            )
             await session.commit()
         logger.info("cabin %s connected (agent %s)", cabin_id, hello.agent_version)
-        await websocket.send_text(HelloAck(
-            cabin_id=cabin_id, cabin_name=cabin_name, site_name=site_name,
-            heartbeat_seconds=ctx.settings.agent_heartbeat_seconds, server_time=ctx.clock(),
-        ).model_dump_json())
+        await websocket.send_text(
+            HelloAck(
+                cabin_id=cabin_id,
+                cabin_name=cabin_name,
+                site_name=site_name,
+                heartbeat_seconds=ctx.settings.agent_heartbeat_seconds,
+                server_time=ctx.clock(),
+            ).model_dump_json()
+        )
         await _serve(ctx, websocket, conn)
     finally:
         conn.closed.set()
@@ -109,7 +133,11 @@ async def _serve(ctx: HubContext, websocket: WebSocket, conn: AgentConnection) -
             done, _ = await asyncio.wait({receive, replaced}, return_when=asyncio.FIRST_COMPLETED)
             if replaced in done:
                 receive.cancel()
-                await _close(websocket, CLOSE_REPLACED, "une autre connexion de cette cabine a pris le relais")
+                await _close(
+                    websocket,
+                    CLOSE_REPLACED,
+                    "une autre connexion de cette cabine a pris le relais",
+                )
                 return
             try:
                 message = receive.result()
@@ -121,7 +149,9 @@ async def _serve(ctx: HubContext, websocket: WebSocket, conn: AgentConnection) -
                 return
             if isinstance(message, Heartbeat):
                 async with ctx.sessions() as session:
-                    await presence.mark_seen(session=session, cabin_id=conn.cabin_id, now=ctx.clock())
+                    await presence.mark_seen(
+                        session=session, cabin_id=conn.cabin_id, now=ctx.clock()
+                    )
                 await websocket.send_text(HeartbeatAck(seq=message.seq).model_dump_json())
     finally:
         replaced.cancel()

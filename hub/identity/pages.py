@@ -12,13 +12,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
-from hub.context import HubContext, context_of
 from hub.cabins.presence import CabinStatus, status_of
+from hub.context import HubContext, context_of
 from hub.deps import ContextDep, CurrentUser, OptionalUser, SessionDep, require_role
 from hub.errors import TooManyAttempts, Unauthenticated
 from hub.identity import service
 from hub.identity.models import Role, User
-from hub.records.audit import record_event, recent_events
+from hub.records.audit import recent_events, record_event
 from hub.rendering import render
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
@@ -64,20 +64,37 @@ async def login_submit(
 ) -> Response:
     ip = request.client.host if request.client else ""
     if not username.strip() or not password:
-        return render(request, "login.html", {
-            "error": "Saisissez votre identifiant et votre mot de passe.",
-            "username": username, "next": _safe_next(suivant),
-        }, status_code=422)
+        return render(
+            request,
+            "login.html",
+            {
+                "error": "Saisissez votre identifiant et votre mot de passe.",
+                "username": username,
+                "next": _safe_next(suivant),
+            },
+            status_code=422,
+        )
     try:
         user = await service.authenticate(
-            session=session, username=username, password=password, ip=ip, now=ctx.clock(),
+            session=session,
+            username=username,
+            password=password,
+            ip=ip,
+            now=ctx.clock(),
             max_failures=ctx.settings.login_max_failures,
             window=dt.timedelta(minutes=ctx.settings.login_window_minutes),
         )
     except (Unauthenticated, TooManyAttempts) as exc:
-        return render(request, "login.html", {
-            "error": exc.message, "username": username, "next": _safe_next(suivant),
-        }, status_code=exc.status)
+        return render(
+            request,
+            "login.html",
+            {
+                "error": exc.message,
+                "username": username,
+                "next": _safe_next(suivant),
+            },
+            status_code=exc.status,
+        )
     old_key = deps.session_key(request)
     if old_key:
         await service.close_session(session=session, key=old_key)
@@ -85,8 +102,11 @@ async def login_submit(
     await session.commit()
     response = RedirectResponse(_safe_next(suivant) or ROLE_HOME[user.role], status_code=303)
     response.set_cookie(
-        deps.SESSION_COOKIE, deps.sign_cookie(ctx, "session", key), httponly=True,
-        samesite="lax", secure=ctx.settings.cookie_secure,
+        deps.SESSION_COOKIE,
+        deps.sign_cookie(ctx, "session", key),
+        httponly=True,
+        samesite="lax",
+        secure=ctx.settings.cookie_secure,
         max_age=ctx.settings.session_idle_minutes * 60,
     )
     response.delete_cookie(deps.ANON_COOKIE)
@@ -99,8 +119,13 @@ async def logout(request: Request, session: SessionDep, user: OptionalUser) -> R
     if key:
         await service.close_session(session=session, key=key)
     if user is not None:
-        record_event(session=session, action="logout", actor_kind="user", actor_id=user.id,
-                     ip=request.client.host if request.client else "")
+        record_event(
+            session=session,
+            action="logout",
+            actor_kind="user",
+            actor_id=user.id,
+            ip=request.client.host if request.client else "",
+        )
     await session.commit()
     response = RedirectResponse("/connexion?deconnecte=1", status_code=303)
     response.delete_cookie(deps.SESSION_COOKIE)
@@ -134,8 +159,13 @@ def _home(role: Role, template: str) -> Callable[..., Awaitable[Response]]:
 
 for _role, _path in ROLE_HOME.items():
     if _role is not Role.COORDINATOR:
-        router.add_api_route(_path, _home(_role, "home.html"), methods=["GET"],
-                             response_class=HTMLResponse, name=f"home_{_role.value}")
+        router.add_api_route(
+            _path,
+            _home(_role, "home.html"),
+            methods=["GET"],
+            response_class=HTMLResponse,
+            name=f"home_{_role.value}",
+        )
 
 
 @router.get("/coordination", response_class=HTMLResponse)

@@ -169,8 +169,12 @@ async def authenticate(
         )
         if (failures or 0) >= max_failures:
             record_event(
-                session=session, action="login.throttled", actor_kind="anonymous",
-                outcome="refused", target=keys[0], ip=ip,
+                session=session,
+                action="login.throttled",
+                actor_kind="anonymous",
+                outcome="refused",
+                target=keys[0],
+                ip=ip,
             )
             await session.commit()
             minutes = max(1, int(window.total_seconds() // 60))
@@ -184,8 +188,12 @@ async def authenticate(
         for key in keys:
             session.add(LoginFailure(key=key, at=now))
         record_event(
-            session=session, action="login", actor_kind="anonymous", outcome="refused",
-            target=keys[0], ip=ip,
+            session=session,
+            action="login",
+            actor_kind="anonymous",
+            outcome="refused",
+            target=keys[0],
+            ip=ip,
         )
         await session.commit()
         raise Unauthenticated(BAD_CREDENTIALS)
@@ -197,8 +205,11 @@ async def authenticate(
 async def open_session(*, session: AsyncSession, user: User, now: dt.datetime) -> str:
     """A new browser session for the user; returns the secret key for the cookie."""
     key = security.new_session_key()
-    session.add(UserSession(key_hash=security.sha256_hex(key), user_id=user.id, created_at=now,
-                            last_seen_at=now))
+    session.add(
+        UserSession(
+            key_hash=security.sha256_hex(key), user_id=user.id, created_at=now, last_seen_at=now
+        )
+    )
     await session.flush()
     return key
 

@@ -1,1 +1,3 @@
-"""Records: for now the audit trail (``record_event``); patients, reports and the shared record come later."""
+"""Records: for now the audit trail (``audit.record_event``).
+
+Patients, reports and the shared record will live here too."""

@@ -28,7 +28,7 @@ class UnsupportedVersion(WireError):
 
 class _Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    v: Literal[1] = WIRE_VERSION
+    v: Literal[1] = 1
 
 
 class DeviceDescription(BaseModel):
@@ -94,7 +94,9 @@ def _check_version(text: str | bytes) -> None:
         raise WireError("a message must be a JSON object")
     version = raw.get("v")
     if version != WIRE_VERSION:
-        raise UnsupportedVersion(f"unsupported wire version {version!r}; this side speaks {WIRE_VERSION}")
+        raise UnsupportedVersion(
+            f"unsupported wire version {version!r}; this side speaks {WIRE_VERSION}"
+        )
 
 
 def parse_agent_message(text: str | bytes) -> Hello | Heartbeat:
@@ -119,4 +121,3 @@ def _summary(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "message"
     return f"{where}: {first['msg']}"
-

@@ -52,8 +52,14 @@ class Processes:
         self.procs: list[subprocess.Popen[str]] = []
 
     def start(self, *args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-        proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         self.procs.append(proc)
         return proc
 
@@ -75,29 +81,71 @@ def processes() -> Iterator[Processes]:
 
 def _login(client: httpx.Client, username: str, password: str) -> None:
     page = client.get("/connexion")
-    response = client.post("/connexion", data={"username": username, "password": password,
-                                                "csrf_token": csrf_from(page.text)})
+    response = client.post(
+        "/connexion",
+        data={"username": username, "password": password, "csrf_token": csrf_from(page.text)},
+    )
     assert response.status_code == 303, response.text
 
 
 def test_hub_and_agent_processes_survive_a_hub_kill(
     settings: Settings, processes: Processes, tmp_path: Path
 ) -> None:
-    env = _env(HUB_DATABASE_URL=settings.database_url, HUB_ENVIRONMENT="production",
-               HUB_SECRET_KEY=TEST_SECRET, HUB_PORT=str(settings.port),
-               HUB_AGENT_HEARTBEAT_SECONDS="0.3", HUB_AGENT_OFFLINE_AFTER_SECONDS="1.5")
+    env = _env(
+        HUB_DATABASE_URL=settings.database_url,
+        HUB_ENVIRONMENT="production",
+        HUB_SECRET_KEY=TEST_SECRET,
+        HUB_PORT=str(settings.port),
+        HUB_AGENT_HEARTBEAT_SECONDS="0.3",
+        HUB_AGENT_OFFLINE_AFTER_SECONDS="1.5",
+    )
     create = subprocess.run(
-        [sys.executable, "-m", "hub", "create-user", "--organisation", "cpts-e2e",
-         "--create-organisation", "CPTS de test", "--username", "Coord", "--full-name",
-         "Claire Test", "--role", "coordinator", "--password-stdin"],
-        input="motdepasse-tres-sur-1\n", cwd=ROOT, env=env, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "hub",
+            "create-user",
+            "--organisation",
+            "cpts-e2e",
+            "--create-organisation",
+            "CPTS de test",
+            "--username",
+            "Coord",
+            "--full-name",
+            "Claire Test",
+            "--role",
+            "coordinator",
+            "--password-stdin",
+        ],
+        input="motdepasse-tres-sur-1\n",
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert create.returncode == 0, create.stderr
     assert "user 'coord' created" in create.stdout
     weak = subprocess.run(
-        [sys.executable, "-m", "hub", "create-user", "--organisation", "cpts-e2e", "--username",
-         "x", "--full-name", "X", "--role", "nurse", "--password-stdin"],
-        input="court\n", cwd=ROOT, env=env, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "hub",
+            "create-user",
+            "--organisation",
+            "cpts-e2e",
+            "--username",
+            "x",
+            "--full-name",
+            "X",
+            "--role",
+            "nurse",
+            "--password-stdin",
+        ],
+        input="court\n",
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert weak.returncode == 2 and "au moins 10 caractères" in weak.stderr
 
@@ -120,10 +168,15 @@ def test_hub_and_agent_processes_survive_a_hub_kill(
         engine = db.make_engine(settings.database_url)
         async with db.make_session_factory(engine)() as session:
             from sqlalchemy import select
+
             org = await session.scalar(select(Organisation).where(Organisation.slug == "cpts-e2e"))
             assert org is not None
-            site = await service.create_site(session=session, organisation=org, name="Salle test",
-                                             kind=SiteKind.TELECONSULTATION_ROOM)
+            site = await service.create_site(
+                session=session,
+                organisation=org,
+                name="Salle test",
+                kind=SiteKind.TELECONSULTATION_ROOM,
+            )
             cabin, token = await service.create_cabin(session=session, site=site, name="Chariot")
             await session.commit()
         await engine.dispose()
@@ -133,7 +186,8 @@ def test_hub_and_agent_processes_survive_a_hub_kill(
     config = tmp_path / "cabin.toml"
     config.write_text(
         f'[hub]\nurl = "{hub_url}"\ncabin_id = {cabin_id}\ntoken = "{token}"\n'
-        "[agent]\nheartbeat_seconds = 0.3\nbackoff_initial_seconds = 0.1\nbackoff_max_seconds = 0.5\n"
+        "[agent]\nheartbeat_seconds = 0.3\n"
+        "backoff_initial_seconds = 0.1\nbackoff_max_seconds = 0.5\n"
     )
     agent = processes.start("-m", "cabin_agent", "run", "--config", str(config), env=_env())
 
@@ -162,15 +216,25 @@ def test_hub_and_agent_processes_survive_a_hub_kill(
 def test_agent_with_a_revoked_token_stops_with_a_clear_message(
     settings: Settings, processes: Processes, tmp_path: Path
 ) -> None:
-    env = _env(HUB_DATABASE_URL=settings.database_url, HUB_ENVIRONMENT="test",
-               HUB_SECRET_KEY=TEST_SECRET, HUB_PORT=str(settings.port))
+    env = _env(
+        HUB_DATABASE_URL=settings.database_url,
+        HUB_ENVIRONMENT="test",
+        HUB_SECRET_KEY=TEST_SECRET,
+        HUB_PORT=str(settings.port),
+    )
     hub_url = f"http://127.0.0.1:{settings.port}"
     processes.start("-m", "hub", "serve", env=env)
     _wait_http(hub_url + "/healthz")
     config = tmp_path / "cabin.toml"
     config.write_text(f'[hub]\nurl = "{hub_url}"\ncabin_id = 1\ntoken = "cab_revoked"\n')
-    result = subprocess.run([sys.executable, "-m", "cabin_agent", "run", "--config", str(config)],
-                            cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "cabin_agent", "run", "--config", str(config)],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 3
     assert "refused this cabin's token" in result.stderr
 
@@ -180,7 +244,11 @@ def test_demo_runs_prints_each_role_and_stops_cleanly_twice(tmp_path: Path) -> N
     for _ in range(2):  # re-running the demo works
         proc = subprocess.Popen(
             [sys.executable, "-m", "hub", "demo", "--data-dir", str(tmp_path), "--port", str(port)],
-            cwd=ROOT, env=_env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=_env(),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         try:
             lines: list[str] = []
@@ -190,9 +258,13 @@ def test_demo_runs_prints_each_role_and_stops_cleanly_twice(tmp_path: Path) -> N
                 if "Ctrl-C" in line:
                     break
             banner = "".join(lines)
-            for path, account in [("/coordination", "coordination / demo-coordination-52"),
-                                  ("/secretariat", "secretariat"), ("/infirmier", "infirmiere"),
-                                  ("/medecin", "medecin"), ("/etablissement", "etablissement")]:
+            for path, account in [
+                ("/coordination", "coordination / demo-coordination-52"),
+                ("/secretariat", "secretariat"),
+                ("/infirmier", "infirmiere"),
+                ("/medecin", "medecin"),
+                ("/etablissement", "etablissement"),
+            ]:
                 assert f"http://127.0.0.1:{port}{path}" in banner
                 assert account in banner
             with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:

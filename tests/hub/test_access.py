@@ -82,7 +82,9 @@ async def test_every_unsafe_route_refuses_a_request_without_csrf_token(
     assert (await client.get("/coordination")).status_code == 200  # still logged in
 
 
-async def test_nurse_sees_only_her_sites_through_the_api(client: httpx.AsyncClient, demo: DemoSeed) -> None:
+async def test_nurse_sees_only_her_sites_through_the_api(
+    client: httpx.AsyncClient, demo: DemoSeed
+) -> None:
     await login(client, "infirmiere")
     me = (await client.get("/api/v1/moi")).json()
     assert me["role"] == "nurse"
@@ -92,11 +94,17 @@ async def test_nurse_sees_only_her_sites_through_the_api(client: httpx.AsyncClie
     assert cabins[0]["online"] is False
 
 
-async def test_coordinator_sees_every_site_of_the_cpts(client: httpx.AsyncClient, demo: DemoSeed) -> None:
+async def test_coordinator_sees_every_site_of_the_cpts(
+    client: httpx.AsyncClient, demo: DemoSeed
+) -> None:
     await login(client, "coordination")
     page = await client.get("/coordination")
-    for name in ("Cabinet du Clos Mortier", "Cabinet de La Noue", "Foyer d'accueil médicalisé Les Tilleuls",
-                 "Kit mobile de la CPTS"):
+    for name in (
+        "Cabinet du Clos Mortier",
+        "Cabinet de La Noue",
+        "Foyer d'accueil médicalisé Les Tilleuls",
+        "Kit mobile de la CPTS",
+    ):
         assert name in text(page)
     assert "Julie Petit" in text(page)  # the accounts list
     assert "login" in text(page)  # the audit journal shows the login
@@ -107,8 +115,10 @@ async def test_coordinator_creates_a_cabin_and_sees_its_token_once(
 ) -> None:
     await login(client, "coordination")
     page = await client.get("/coordination")
-    response = await client.post("/coordination/cabines", data={
-        "site_id": "2", "name": "Chariot 2", "csrf_token": csrf_from(page.text)})
+    response = await client.post(
+        "/coordination/cabines",
+        data={"site_id": "2", "name": "Chariot 2", "csrf_token": csrf_from(page.text)},
+    )
     assert response.status_code == 200
     assert "n'est affiché qu'une seule fois" in text(response)
     assert 'value="cab_' in text(response)
@@ -122,12 +132,16 @@ async def test_coordinator_gets_a_clear_error_for_an_empty_cabin_name(
 ) -> None:
     await login(client, "coordination")
     page = await client.get("/coordination")
-    response = await client.post("/coordination/cabines", data={
-        "site_id": "1", "name": "  ", "csrf_token": csrf_from(page.text)})
+    response = await client.post(
+        "/coordination/cabines",
+        data={"site_id": "1", "name": "  ", "csrf_token": csrf_from(page.text)},
+    )
     assert response.status_code == 422
     assert "Donnez un nom à la cabine" in text(response)
-    response = await client.post("/coordination/cabines", data={
-        "site_id": "un", "name": "X", "csrf_token": csrf_from(page.text)})
+    response = await client.post(
+        "/coordination/cabines",
+        data={"site_id": "un", "name": "X", "csrf_token": csrf_from(page.text)},
+    )
     assert response.status_code == 422
     assert "doit être un nombre entier" in text(response)
 
@@ -135,6 +149,7 @@ async def test_coordinator_gets_a_clear_error_for_an_empty_cabin_name(
 async def test_nurse_cannot_manage_cabins(client: httpx.AsyncClient, demo: DemoSeed) -> None:
     await login(client, "infirmiere")
     page = await client.get("/infirmier")
-    response = await client.post(f"/coordination/cabines/{demo.cabin_id}/revoquer",
-                                 data={"csrf_token": csrf_from(page.text)})
+    response = await client.post(
+        f"/coordination/cabines/{demo.cabin_id}/revoquer", data={"csrf_token": csrf_from(page.text)}
+    )
     assert response.status_code == 403

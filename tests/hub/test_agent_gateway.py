@@ -23,14 +23,21 @@ from hub.wire import CLOSE_REPLACED, CLOSE_UNAUTHORIZED, DeviceDescription, Hell
 from tests.conftest import csrf_from, login
 from tests.support.live import LiveHub
 
-DEVICES = (DeviceDescription(name="Oxymètre", kind="pulse_oximeter", model="contec-cms50d-plus",
-                             transport="serial"),)
+DEVICES = (
+    DeviceDescription(
+        name="Oxymètre", kind="pulse_oximeter", model="contec-cms50d-plus", transport="serial"
+    ),
+)
 
 
 def make_link(hub: LiveHub, seed: DemoSeed, token: str | None = None) -> HubLink:
     return HubLink(
-        ws_url=hub.ws_url, cabin_id=seed.cabin_id, token=token or seed.cabin_token,
-        agent_version="9.9.9", devices=DEVICES, heartbeat_seconds=0.2,
+        ws_url=hub.ws_url,
+        cabin_id=seed.cabin_id,
+        token=token or seed.cabin_token,
+        agent_version="9.9.9",
+        devices=DEVICES,
+        heartbeat_seconds=0.2,
         backoff=Backoff(initial=0.05, maximum=0.2),
     )
 
@@ -68,7 +75,9 @@ async def cabin_status(hub: LiveHub, username: str = "infirmiere") -> dict[str, 
     return status
 
 
-async def test_agent_with_its_token_is_online_with_its_devices(live_hub: LiveHub, demo: DemoSeed) -> None:
+async def test_agent_with_its_token_is_online_with_its_devices(
+    live_hub: LiveHub, demo: DemoSeed
+) -> None:
     link = make_link(live_hub, demo)
     async with running(link):
         await asyncio.wait_for(link.online.wait(), 5)
@@ -76,8 +85,9 @@ async def test_agent_with_its_token_is_online_with_its_devices(live_hub: LiveHub
         assert status["online"] is True
         assert status["status_label"] == "en ligne"
         assert status["agent_version"] == "9.9.9"
-        assert status["devices"] == [{"name": "Oxymètre", "kind": "pulse_oximeter",
-                                      "model": "contec-cms50d-plus"}]
+        assert status["devices"] == [
+            {"name": "Oxymètre", "kind": "pulse_oximeter", "model": "contec-cms50d-plus"}
+        ]
         assert status["last_seen_at"] is not None
         async with httpx.AsyncClient(base_url=live_hub.url) as client:
             await login(client, "infirmiere")
@@ -100,17 +110,20 @@ async def test_wrong_token_is_refused_and_logged(
     live_hub: LiveHub, demo: DemoSeed, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     link = make_link(live_hub, demo, token="cab_not-a-real-token")
-    with caplog.at_level(logging.WARNING, logger="hub.cabins.gateway"):
-        with pytest.raises(AuthRefused):
-            await asyncio.wait_for(link.run(), 5)
+    with (
+        caplog.at_level(logging.WARNING, logger="hub.cabins.gateway"),
+        pytest.raises(AuthRefused),
+    ):
+        await asyncio.wait_for(link.run(), 5)
     assert link.state is LinkState.OFFLINE
     assert "unknown or revoked cabin token" in caplog.text
     assert "cab_not-a-real-token" not in caplog.text  # secrets never reach the logs
     assert (await cabin_status(live_hub))["online"] is False
     engine = db.make_engine(settings.database_url)
     async with db.make_session_factory(engine)() as session:
-        refused = list(await session.scalars(
-            select(AuditEvent).where(AuditEvent.action == "agent.refused")))
+        refused = list(
+            await session.scalars(select(AuditEvent).where(AuditEvent.action == "agent.refused"))
+        )
     await engine.dispose()
     assert len(refused) == 1 and refused[0].outcome == "refused"
 
@@ -121,14 +134,18 @@ async def test_revoked_token_disconnects_nothing_but_refuses_the_next_connection
     async with httpx.AsyncClient(base_url=live_hub.url) as client:
         await login(client, "coordination")
         page = await client.get("/coordination")
-        response = await client.post(f"/coordination/cabines/{demo.cabin_id}/revoquer",
-                                     data={"csrf_token": csrf_from(page.text)})
+        response = await client.post(
+            f"/coordination/cabines/{demo.cabin_id}/revoquer",
+            data={"csrf_token": csrf_from(page.text)},
+        )
         assert response.status_code == 303
     with pytest.raises(AuthRefused):
         await asyncio.wait_for(make_link(live_hub, demo).run(), 5)
 
 
-async def test_new_token_replaces_the_old_one(live_hub: LiveHub, demo: DemoSeed, settings: Settings) -> None:
+async def test_new_token_replaces_the_old_one(
+    live_hub: LiveHub, demo: DemoSeed, settings: Settings
+) -> None:
     engine = db.make_engine(settings.database_url)
     async with db.make_session_factory(engine)() as session:
         cabin = await service.get_cabin(session=session, cabin_id=demo.cabin_id)
@@ -152,7 +169,9 @@ async def test_hello_for_another_cabin_is_refused(live_hub: LiveHub, demo: DemoS
     assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_UNAUTHORIZED
 
 
-async def test_a_garbled_frame_closes_the_link_with_a_reason(live_hub: LiveHub, demo: DemoSeed) -> None:
+async def test_a_garbled_frame_closes_the_link_with_a_reason(
+    live_hub: LiveHub, demo: DemoSeed
+) -> None:
     async with websockets.connect(
         live_hub.ws_url, additional_headers={"Authorization": f"Bearer {demo.cabin_token}"}
     ) as ws:
@@ -164,7 +183,9 @@ async def test_a_garbled_frame_closes_the_link_with_a_reason(live_hub: LiveHub, 
     assert "cabin_id" in closed.value.rcvd.reason
 
 
-async def test_cabin_goes_offline_after_missed_heartbeats(live_hub: LiveHub, demo: DemoSeed) -> None:
+async def test_cabin_goes_offline_after_missed_heartbeats(
+    live_hub: LiveHub, demo: DemoSeed
+) -> None:
     async with websockets.connect(
         live_hub.ws_url, additional_headers={"Authorization": f"Bearer {demo.cabin_token}"}
     ) as ws:
@@ -194,7 +215,9 @@ async def test_agent_reconnects_after_the_hub_restarts(live_hub: LiveHub, demo: 
         assert (await cabin_status(live_hub))["online"] is True
 
 
-async def test_agent_disconnect_marks_the_cabin_offline_at_once(live_hub: LiveHub, demo: DemoSeed) -> None:
+async def test_agent_disconnect_marks_the_cabin_offline_at_once(
+    live_hub: LiveHub, demo: DemoSeed
+) -> None:
     link = make_link(live_hub, demo)
     async with running(link):
         await asyncio.wait_for(link.online.wait(), 5)

@@ -12,7 +12,9 @@ from hub.records.models import AuditEvent
 from tests.conftest import csrf_from, login, text
 
 
-async def test_nurse_logs_in_and_lands_on_her_page(client: httpx.AsyncClient, demo: DemoSeed) -> None:
+async def test_nurse_logs_in_and_lands_on_her_page(
+    client: httpx.AsyncClient, demo: DemoSeed
+) -> None:
     response = await login(client, "infirmiere")
     assert response.status_code == 303
     assert response.headers["location"] == "/infirmier"
@@ -64,10 +66,13 @@ async def test_throttling_by_address_protects_every_account(
     assert (await login(client, "secretariat")).status_code == 429
 
 
-async def test_login_without_csrf_token_is_refused(client: httpx.AsyncClient, demo: DemoSeed) -> None:
+async def test_login_without_csrf_token_is_refused(
+    client: httpx.AsyncClient, demo: DemoSeed
+) -> None:
     await client.get("/connexion")
-    response = await client.post("/connexion", data={"username": "infirmiere",
-                                                     "password": "demo-infirmiere-52"})
+    response = await client.post(
+        "/connexion", data={"username": "infirmiere", "password": "demo-infirmiere-52"}
+    )
     assert response.status_code == 403
     assert "Rechargez la page" in text(response)
 
@@ -78,8 +83,10 @@ async def test_csrf_token_of_another_browser_is_refused(
     other_page = await client.get("/connexion")
     token = csrf_from(other_page.text)
     client.cookies.clear()
-    response = await client.post("/connexion", data={
-        "username": "infirmiere", "password": "demo-infirmiere-52", "csrf_token": token})
+    response = await client.post(
+        "/connexion",
+        data={"username": "infirmiere", "password": "demo-infirmiere-52", "csrf_token": token},
+    )
     assert response.status_code == 403
 
 
@@ -94,7 +101,9 @@ async def test_logout_ends_the_session_for_good(client: httpx.AsyncClient, demo:
     assert (await client.get("/medecin")).headers["location"].startswith("/connexion")
 
 
-async def test_logins_are_traced(client: httpx.AsyncClient, demo: DemoSeed, settings: Settings) -> None:
+async def test_logins_are_traced(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
     await login(client, "medecin", "wrong-password-42")
     await login(client, "medecin")
     engine = db.make_engine(settings.database_url)
@@ -104,22 +113,38 @@ async def test_logins_are_traced(client: httpx.AsyncClient, demo: DemoSeed, sett
     assert [e.outcome for e in events] == ["refused", "success"]
 
 
-async def test_next_parameter_only_follows_local_paths(client: httpx.AsyncClient, demo: DemoSeed) -> None:
+async def test_next_parameter_only_follows_local_paths(
+    client: httpx.AsyncClient, demo: DemoSeed
+) -> None:
     page = await client.get("/connexion?suivant=//evil.example/")
-    response = await client.post("/connexion", data={
-        "username": "medecin", "password": "demo-medecin-52", "suivant": "//evil.example/",
-        "csrf_token": csrf_from(page.text)})
+    response = await client.post(
+        "/connexion",
+        data={
+            "username": "medecin",
+            "password": "demo-medecin-52",
+            "suivant": "//evil.example/",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
     assert response.headers["location"] == "/medecin"
 
 
-async def test_protected_page_redirects_to_login_then_back(client: httpx.AsyncClient, demo: DemoSeed) -> None:
+async def test_protected_page_redirects_to_login_then_back(
+    client: httpx.AsyncClient, demo: DemoSeed
+) -> None:
     response = await client.get("/secretariat")
     assert response.status_code == 303
     assert response.headers["location"] == "/connexion?suivant=/secretariat"
     page = await client.get(response.headers["location"])
-    done = await client.post("/connexion", data={
-        "username": "secretariat", "password": "demo-secretariat-52", "suivant": "/secretariat",
-        "csrf_token": csrf_from(page.text)})
+    done = await client.post(
+        "/connexion",
+        data={
+            "username": "secretariat",
+            "password": "demo-secretariat-52",
+            "suivant": "/secretariat",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
     assert done.headers["location"] == "/secretariat"
 
 

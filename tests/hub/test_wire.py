@@ -22,19 +22,27 @@ def test_heartbeat_round_trip() -> None:
 
 
 def test_hub_message_round_trip() -> None:
-    ack = HelloAck(cabin_id=1, cabin_name="Chariot", site_name="Clos Mortier", heartbeat_seconds=10,
-                   server_time=dt.datetime(2026, 11, 22, tzinfo=dt.UTC))
+    ack = HelloAck(
+        cabin_id=1,
+        cabin_name="Chariot",
+        site_name="Clos Mortier",
+        heartbeat_seconds=10,
+        server_time=dt.datetime(2026, 11, 22, tzinfo=dt.UTC),
+    )
     assert parse_hub_message(ack.model_dump_json()) == ack
 
 
-@pytest.mark.parametrize(("frame", "reason"), [
-    ("not json", "not JSON"),
-    ("[1, 2]", "a message must be a JSON object"),
-    ('{"v": 1, "type": "launch"}', "type"),
-    ('{"v": 1, "type": "heartbeat", "seq": -1, "sent_at": "2026-11-22T08:00:00Z"}', "seq"),
-    ('{"v": 1, "type": "heartbeat", "seq": 1, "sent_at": "2026-11-22T08:00:00"}', "sent_at"),
-    ('{"v": 1, "type": "hello", "cabin_id": 1, "agent_version": "1", "extra": 1}', "extra"),
-])
+@pytest.mark.parametrize(
+    ("frame", "reason"),
+    [
+        ("not json", "not JSON"),
+        ("[1, 2]", "a message must be a JSON object"),
+        ('{"v": 1, "type": "launch"}', "type"),
+        ('{"v": 1, "type": "heartbeat", "seq": -1, "sent_at": "2026-11-22T08:00:00Z"}', "seq"),
+        ('{"v": 1, "type": "heartbeat", "seq": 1, "sent_at": "2026-11-22T08:00:00"}', "sent_at"),
+        ('{"v": 1, "type": "hello", "cabin_id": 1, "agent_version": "1", "extra": 1}', "extra"),
+    ],
+)
 def test_invalid_frames_are_refused_with_the_reason(frame: str, reason: str) -> None:
     with pytest.raises(WireError, match=reason):
         parse_agent_message(frame)

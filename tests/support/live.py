@@ -28,8 +28,13 @@ class LiveHub:
         return f"ws://127.0.0.1:{self.settings.port}/agent/ws"
 
     async def start(self) -> None:
-        config = uvicorn.Config(create_app(self.settings), host="127.0.0.1",
-                                port=self.settings.port, log_config=None, lifespan="on")
+        config = uvicorn.Config(
+            create_app(self.settings),
+            host="127.0.0.1",
+            port=self.settings.port,
+            log_config=None,
+            lifespan="on",
+        )
         self._server = uvicorn.Server(config)
         self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         self._task = asyncio.create_task(self._server.serve())
