@@ -12,12 +12,14 @@ import web
 from hub import deps
 from hub.context import HubContext, context_of
 from hub.identity.models import ROLE_LABELS, SITE_KIND_LABELS
+from hub.records.audit import ACTION_LABELS
 
 
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(web.TEMPLATES_DIR))
     templates.env.globals["role_labels"] = ROLE_LABELS
     templates.env.globals["site_kind_labels"] = SITE_KIND_LABELS
+    templates.env.globals["action_labels"] = ACTION_LABELS
     templates.env.filters["datetime_fr"] = _datetime_fr
     return templates
 

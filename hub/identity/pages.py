@@ -176,8 +176,12 @@ async def coordinator_home(
     user: Annotated[User, Depends(require_role(Role.COORDINATOR))],
 ) -> Response:
     data = await _home_context(ctx, session, user)
-    data["users"] = await service.users_of(session=session, organisation_id=user.organisation_id)
+    users = await service.users_of(session=session, organisation_id=user.organisation_id)
+    cabins = {c.id: c.name for site in data["sites"] for c in site.cabins}  # type: ignore[attr-defined]
+    names = {u.id: u.full_name for u in users}
+    data["users"] = users
     data["events"] = await recent_events(session=session, limit=30)
+    data["actor_names"] = {"user": names, "cabin": cabins}
     return render(request, "coordination.html", data)
 
 

@@ -8,6 +8,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.records.models import AuditEvent
 
 
+ACTION_LABELS = {
+    "login": "Connexion",
+    "login.throttled": "Connexion bloquée (trop de tentatives)",
+    "logout": "Déconnexion",
+    "agent.connected": "Agent de cabine connecté",
+    "agent.refused": "Agent de cabine refusé (jeton)",
+    "cabin.created": "Cabine créée",
+    "cabin.token_issued": "Nouveau jeton de cabine",
+    "cabin.token_revoked": "Jeton de cabine révoqué",
+}
+
+
 def record_event(
     *,
     session: AsyncSession,

@@ -107,7 +107,8 @@ async def test_coordinator_sees_every_site_of_the_cpts(
     ):
         assert name in text(page)
     assert "Julie Petit" in text(page)  # the accounts list
-    assert "login" in text(page)  # the audit journal shows the login
+    journal = text(page).split("Journal des accès et actions")[1]
+    assert "Connexion" in journal and "Claire Martin" in journal  # her own login, traced
 
 
 async def test_coordinator_creates_a_cabin_and_sees_its_token_once(
