@@ -2,5 +2,7 @@
 
 from hub.identity import models as identity_models
 from hub.records import models as records_models
+from hub.records import patients as patient_models
+from hub.scheduling import models as scheduling_models
 
-__all__ = ["identity_models", "records_models"]
+__all__ = ["identity_models", "patient_models", "records_models", "scheduling_models"]

@@ -60,7 +60,8 @@ SITE_KIND_LABELS = {
 }
 
 
-def _enum(cls: type[StrEnum], name: str) -> Enum:
+def enum_column(cls: type[StrEnum], name: str) -> Enum:
+    """A StrEnum stored as its value in a plain string column (no native database enum)."""
     return Enum(
         cls, name=name, native_enum=False, length=40, values_callable=lambda e: [m.value for m in e]
     )
@@ -98,13 +99,14 @@ class Site(Base):
     id: Mapped[IntPk]
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
     name: Mapped[Str200]
-    kind: Mapped[SiteKind] = mapped_column(_enum(SiteKind, "site_kind"))
+    kind: Mapped[SiteKind] = mapped_column(enum_column(SiteKind, "site_kind"))
     address: Mapped[str] = mapped_column(String(300), default="")
     postcode: Mapped[str] = mapped_column(String(10), default="")
     city: Mapped[str] = mapped_column(String(120), default="")
     opening_hours: Mapped[str] = mapped_column(Text, default="")
     emergency_contact_name: Mapped[str] = mapped_column(String(200), default="")
     emergency_contact_phone: Mapped[str] = mapped_column(String(40), default="")
+    timezone: Mapped[str] = mapped_column(String(40), default="Europe/Paris")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     organisation: Mapped[Organisation] = relationship(back_populates="sites")
@@ -143,7 +145,7 @@ class User(Base):
     username: Mapped[Str80] = mapped_column(unique=True)
     full_name: Mapped[Str200]
     email: Mapped[str] = mapped_column(String(200), default="")
-    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

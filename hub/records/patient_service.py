@@ -1,0 +1,151 @@
+"""Finding and registering patients."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.errors import Invalid, NotFound
+from hub.records.ins import name_key, nir_problem, normalise_nir
+from hub.records.patients import Patient, Sex
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def normalise_phone(phone: str) -> str:
+    """A French phone number as 10 digits (0612345678), or '' when empty; raises Invalid."""
+    digits = re.sub(r"[\s.\-()]", "", phone)
+    if not digits:
+        return ""
+    if digits.startswith("+33"):
+        digits = "0" + digits[3:]
+    elif digits.startswith("0033"):
+        digits = "0" + digits[4:]
+    if not re.fullmatch(r"0[1-9]\d{8}", digits):
+        raise Invalid(f"Numéro de téléphone invalide : « {phone} » (10 chiffres attendus).")
+    return digits
+
+
+@dataclass(frozen=True, slots=True)
+class PatientDraft:
+    """What a person or the secretary gives to register a patient."""
+
+    birth_name: str
+    first_names: str
+    birth_date: dt.date
+    sex: Sex
+    phone: str = ""
+    email: str = ""
+    nir: str = ""
+    used_name: str = ""
+    birth_place_code: str = ""
+    guardian_name: str = ""
+    has_medecin_traitant: bool | None = None
+    medecin_traitant_name: str = ""
+
+
+def validate_draft(draft: PatientDraft, *, today: dt.date) -> PatientDraft:
+    """The draft cleaned up; raises Invalid with every problem, in French."""
+    problems = []
+    if not draft.birth_name.strip():
+        problems.append("Indiquez le nom de naissance.")
+    if not draft.first_names.strip():
+        problems.append("Indiquez le ou les prénoms.")
+    if draft.birth_date > today:
+        problems.append("La date de naissance est dans le futur.")
+    if draft.birth_date.year < 1900:
+        problems.append("La date de naissance semble erronée.")
+    phone = ""
+    try:
+        phone = normalise_phone(draft.phone)
+    except Invalid as exc:
+        problems.append(exc.message)
+    email = draft.email.strip()
+    if email and not _EMAIL.match(email):
+        problems.append(f"Adresse e-mail invalide : « {email} ».")
+    nir = normalise_nir(draft.nir) if draft.nir.strip() else ""
+    if nir and (problem := nir_problem(nir)):
+        problems.append(problem)
+    if problems:
+        raise Invalid(" ".join(problems))
+    return PatientDraft(
+        birth_name=draft.birth_name.strip().upper(), first_names=" ".join(draft.first_names.split()),
+        birth_date=draft.birth_date, sex=draft.sex, phone=phone, email=email.lower(), nir=nir,
+        used_name=draft.used_name.strip().upper(), birth_place_code=draft.birth_place_code.strip(),
+        guardian_name=draft.guardian_name.strip(), has_medecin_traitant=draft.has_medecin_traitant,
+        medecin_traitant_name=draft.medecin_traitant_name.strip(),
+    )
+
+
+async def register_patient(
+    *, session: AsyncSession, organisation_id: int, draft: PatientDraft, today: dt.date
+) -> Patient:
+    """The patient with these traits: the existing record when name, first name and birth date
+    match, with contact details updated, else a new one (identity status provisoire)."""
+    clean = validate_draft(draft, today=today)
+    existing = await session.scalar(
+        select(Patient).where(
+            Patient.organisation_id == organisation_id,
+            Patient.birth_name_key == name_key(clean.birth_name),
+            Patient.birth_date == clean.birth_date,
+            Patient.first_names == clean.first_names,
+        )
+    )
+    if existing is not None:
+        existing.phone = clean.phone or existing.phone
+        existing.email = clean.email or existing.email
+        existing.nir = clean.nir or existing.nir
+        if clean.has_medecin_traitant is not None:
+            existing.has_medecin_traitant = clean.has_medecin_traitant
+            existing.medecin_traitant_name = clean.medecin_traitant_name
+        existing.guardian_name = clean.guardian_name or existing.guardian_name
+        await session.flush()
+        return existing
+    patient = Patient(
+        organisation_id=organisation_id, birth_name=clean.birth_name,
+        birth_name_key=name_key(clean.birth_name), first_names=clean.first_names,
+        used_name=clean.used_name, birth_date=clean.birth_date, sex=clean.sex,
+        birth_place_code=clean.birth_place_code, nir=clean.nir, phone=clean.phone,
+        email=clean.email, guardian_name=clean.guardian_name,
+        has_medecin_traitant=clean.has_medecin_traitant,
+        medecin_traitant_name=clean.medecin_traitant_name,
+    )
+    session.add(patient)
+    await session.flush()
+    return patient
+
+
+async def find_patients(
+    *,
+    session: AsyncSession,
+    organisation_id: int,
+    name: str = "",
+    birth_date: dt.date | None = None,
+    phone: str = "",
+    limit: int = 20,
+) -> list[Patient]:
+    """Patients matching a name prefix (birth or used name), a birth date and/or a phone."""
+    query = select(Patient).where(Patient.organisation_id == organisation_id)
+    if not (name.strip() or birth_date or phone.strip()):
+        return []
+    if name.strip():
+        key = name_key(name)
+        query = query.where(or_(Patient.birth_name_key.startswith(key),
+                                Patient.used_name.startswith(key)))
+    if birth_date is not None:
+        query = query.where(Patient.birth_date == birth_date)
+    if phone.strip():
+        query = query.where(Patient.phone == normalise_phone(phone))
+    rows = await session.scalars(query.order_by(Patient.birth_name, Patient.first_names).limit(limit))
+    return list(rows)
+
+
+async def get_patient(*, session: AsyncSession, organisation_id: int, patient_id: int) -> Patient:
+    patient = await session.get(Patient, patient_id)
+    if patient is None or patient.organisation_id != organisation_id:
+        raise NotFound("Patient introuvable.")
+    return patient

@@ -1,0 +1,60 @@
+"""Patients: identity traits (INS strict traits), contact, médecin traitant, identity status."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import Date, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.db import Base, IntPk, utcnow
+from hub.identity.models import enum_column
+
+
+class Sex(StrEnum):
+    FEMALE = "F"
+    MALE = "M"
+    UNKNOWN = "I"  # indéterminé, as the INS referential allows
+
+
+class IdentityStatus(StrEnum):
+    """INS identity status: only a qualified identity carries the INS into shared documents."""
+
+    PROVISIONAL = "provisoire"
+    RETRIEVED = "recuperee"
+    VALIDATED = "validee"
+    QUALIFIED = "qualifiee"
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+    __table_args__ = (
+        Index("ix_patients_search", "organisation_id", "birth_name_key", "birth_date"),
+        Index("ix_patients_phone", "organisation_id", "phone"),
+    )
+
+    id: Mapped[IntPk]
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    birth_name: Mapped[str] = mapped_column(String(100))
+    birth_name_key: Mapped[str] = mapped_column(String(100))  # upper-cased, accents removed
+    first_names: Mapped[str] = mapped_column(String(200))
+    used_name: Mapped[str] = mapped_column(String(100), default="")
+    birth_date: Mapped[dt.date] = mapped_column(Date)
+    sex: Mapped[Sex] = mapped_column(enum_column(Sex, "sex"))
+    birth_place_code: Mapped[str] = mapped_column(String(5), default="")
+    nir: Mapped[str] = mapped_column(String(15), default="")
+    identity_status: Mapped[IdentityStatus] = mapped_column(
+        enum_column(IdentityStatus, "identity_status"), default=IdentityStatus.PROVISIONAL
+    )
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    email: Mapped[str] = mapped_column(String(200), default="")
+    guardian_name: Mapped[str] = mapped_column(String(200), default="")
+    has_medecin_traitant: Mapped[bool | None] = mapped_column(default=None)
+    medecin_traitant_name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    @property
+    def display_name(self) -> str:
+        first = self.first_names.split(" ")[0] if self.first_names else ""
+        return f"{self.used_name or self.birth_name} {first}".strip()

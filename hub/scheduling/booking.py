@@ -1,0 +1,289 @@
+"""Booking, cancelling, confirming, no-shows, and the waiting list."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from hub.errors import Conflict, Forbidden, Invalid, NotFound
+from hub.records.patients import Patient
+from hub.scheduling.models import (
+    Booking,
+    BookingStatus,
+    Channel,
+    Reservation,
+    Slot,
+    SlotState,
+    WaitingListEntry,
+    WaitStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+BOOKING_ATTEMPTS = 5
+
+
+def new_reference() -> str:
+    """A booking reference a patient can read out on the phone, e.g. RDV-K7M2QX."""
+    return "RDV-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+
+
+@dataclass(frozen=True, slots=True)
+class BookingRequest:
+    slot_id: int
+    patient_id: int
+    channel: Channel
+    reason: str
+    care_requested_at: dt.datetime
+    booked_by_user_id: int | None = None
+    booked_by_label: str = ""
+
+
+def _check_slot(slot: Slot | None, *, now: dt.datetime, may_use: frozenset[Reservation | None]) -> Slot:
+    if slot is None:
+        raise NotFound("Ce créneau n'existe pas.")
+    if slot.state is not SlotState.OPEN:
+        raise Conflict("Ce créneau n'est plus proposé. Choisissez-en un autre.")
+    if slot.starts_at <= now:
+        raise Conflict("Ce créneau est déjà passé. Choisissez-en un autre.")
+    if slot.reserved_for not in may_use:
+        if slot.reserved_for is Reservation.FACILITY:
+            raise Forbidden("Ce créneau est réservé aux résidents de l'établissement.")
+        raise Forbidden("Ce créneau est réservé aux patients orientés par la régulation (SAS).")
+    return slot
+
+
+async def book_slot(
+    *,
+    session: AsyncSession,
+    request: BookingRequest,
+    now: dt.datetime,
+    may_use: frozenset[Reservation | None] = frozenset({None}),
+) -> Booking:
+    """Book a free seat of the slot and commit; the database arbitrates simultaneous bookings."""
+    if not request.reason.strip():
+        raise Invalid("Indiquez le motif de la consultation.")
+    for _ in range(BOOKING_ATTEMPTS):
+        slot = _check_slot(await session.get(Slot, request.slot_id, populate_existing=True),
+                           now=now, may_use=may_use)
+        used = set(await session.scalars(
+            select(Booking.seat).where(Booking.slot_id == slot.id, Booking.seat.is_not(None))
+        ))
+        free = [s for s in range(1, slot.seats + 1) if s not in used]
+        if not free:
+            raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.")
+        booking = Booking(
+            reference=new_reference(), slot_id=slot.id, seat=free[0], site_id=slot.site_id,
+            patient_id=request.patient_id, starts_at=slot.starts_at, channel=request.channel,
+            reason=request.reason.strip(), care_requested_at=request.care_requested_at,
+            booked_by_user_id=request.booked_by_user_id, booked_by_label=request.booked_by_label,
+            link_nonce=secrets.token_hex(8), created_at=now,
+        )
+        session.add(booking)
+        try:
+            await session.commit()
+        except IntegrityError:
+            await session.rollback()  # someone took this seat (or the reference) first: retry
+            continue
+        return await get_booking(session=session, booking_id=booking.id)
+    raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.")
+
+
+async def get_booking(*, session: AsyncSession, booking_id: int) -> Booking:
+    booking = await session.scalar(
+        select(Booking).where(Booking.id == booking_id)
+        .options(selectinload(Booking.patient), selectinload(Booking.site),
+                 selectinload(Booking.slot))
+        .execution_options(populate_existing=True)
+    )
+    if booking is None:
+        raise NotFound("Rendez-vous introuvable.")
+    return booking
+
+
+async def find_by_reference(*, session: AsyncSession, reference: str) -> Booking:
+    booking_id = await session.scalar(
+        select(Booking.id).where(Booking.reference == reference.strip().upper())
+    )
+    if booking_id is None:
+        raise NotFound("Aucun rendez-vous ne porte cette référence.")
+    return await get_booking(session=session, booking_id=booking_id)
+
+
+def _require_active(booking: Booking) -> None:
+    if booking.status is BookingStatus.CANCELLED:
+        raise Conflict("Ce rendez-vous est déjà annulé.")
+    if booking.status is BookingStatus.NO_SHOW:
+        raise Conflict("Ce rendez-vous est déjà marqué « non honoré ».")
+
+
+async def cancel_booking(
+    *, session: AsyncSession, booking: Booking, reason: str, now: dt.datetime
+) -> Slot:
+    """Cancel and free the seat; returns the freed slot (offer it to the waiting list next)."""
+    _require_active(booking)
+    if booking.starts_at <= now:
+        raise Conflict("Ce rendez-vous est déjà passé : il ne peut plus être annulé.")
+    booking.status = BookingStatus.CANCELLED
+    booking.cancelled_at = now
+    booking.cancel_reason = reason[:200]
+    booking.seat = None
+    for entry in await session.scalars(
+        select(WaitingListEntry).where(WaitingListEntry.booking_id == booking.id,
+                                       WaitingListEntry.status != WaitStatus.DONE)
+    ):
+        entry.status = WaitStatus.DONE
+    await session.flush()
+    return booking.slot
+
+
+async def confirm_booking(*, session: AsyncSession, booking: Booking, now: dt.datetime) -> None:
+    """The patient confirmed they will come (from a reminder's link)."""
+    _require_active(booking)
+    if booking.confirmed_at is None:
+        booking.confirmed_at = now
+    await session.flush()
+
+
+async def mark_no_show(*, session: AsyncSession, booking: Booking, now: dt.datetime) -> None:
+    """The patient did not come: the seat stays used, the no-show is kept in their history."""
+    _require_active(booking)
+    if booking.starts_at > now:
+        raise Conflict("Le rendez-vous n'a pas encore commencé : il ne peut pas être marqué non honoré.")
+    booking.status = BookingStatus.NO_SHOW
+    booking.no_show_at = now
+    await session.flush()
+
+
+async def patient_history(*, session: AsyncSession, patient_id: int) -> list[Booking]:
+    """Every booking of the patient, newest first."""
+    rows = await session.scalars(
+        select(Booking).where(Booking.patient_id == patient_id)
+        .options(selectinload(Booking.site)).order_by(Booking.starts_at.desc())
+    )
+    return list(rows)
+
+
+async def no_show_count(*, session: AsyncSession, patient_id: int) -> int:
+    return int(await session.scalar(
+        select(func.count()).where(Booking.patient_id == patient_id,
+                                   Booking.status == BookingStatus.NO_SHOW)
+    ) or 0)
+
+
+# --- waiting list ------------------------------------------------------------------------------
+
+
+async def join_waiting_list(
+    *, session: AsyncSession, booking: Booking, any_site: bool, now: dt.datetime
+) -> WaitingListEntry:
+    """The patient of this booking would take an earlier slot (at this site or any)."""
+    _require_active(booking)
+    existing = await session.scalar(
+        select(WaitingListEntry).where(WaitingListEntry.booking_id == booking.id,
+                                       WaitingListEntry.status != WaitStatus.DONE)
+    )
+    if existing is not None:
+        return existing
+    entry = WaitingListEntry(booking_id=booking.id, site_id=None if any_site else booking.site_id,
+                             created_at=now)
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def offer_freed_slot(
+    *, session: AsyncSession, slot: Slot, now: dt.datetime, offer_minutes: int
+) -> WaitingListEntry | None:
+    """Offer a freed slot to the first person waiting for an earlier one, if any."""
+    if slot.state is not SlotState.OPEN or slot.starts_at <= now or slot.reserved_for is not None:
+        return None
+    used = await session.scalar(
+        select(func.count()).where(Booking.slot_id == slot.id, Booking.seat.is_not(None))
+    )
+    already_offered = await session.scalar(
+        select(func.count()).where(WaitingListEntry.offered_slot_id == slot.id,
+                                   WaitingListEntry.status == WaitStatus.OFFERED)
+    )
+    if (used or 0) + (already_offered or 0) >= slot.seats:
+        return None
+    candidates = await session.scalars(
+        select(WaitingListEntry)
+        .join(Booking, Booking.id == WaitingListEntry.booking_id)
+        .where(WaitingListEntry.status == WaitStatus.WAITING,
+               Booking.status == BookingStatus.BOOKED, Booking.starts_at > slot.starts_at,
+               (WaitingListEntry.site_id.is_(None)) | (WaitingListEntry.site_id == slot.site_id))
+        .options(selectinload(WaitingListEntry.booking).selectinload(Booking.patient))
+        .order_by(WaitingListEntry.created_at, WaitingListEntry.id)
+        .limit(1)
+    )
+    entry = candidates.first()
+    if entry is None:
+        return None
+    entry.status = WaitStatus.OFFERED
+    entry.offered_slot_id = slot.id
+    entry.offer_expires_at = min(now + dt.timedelta(minutes=offer_minutes), slot.starts_at)
+    await session.flush()
+    logger.info("freed slot %s offered to waiting-list entry %s", slot.id, entry.id)
+    return entry
+
+
+async def accept_offer(
+    *, session: AsyncSession, entry: WaitingListEntry, now: dt.datetime
+) -> tuple[Booking, Slot]:
+    """Move the booking to the offered slot; returns the new booking and the slot it left."""
+    if entry.status is not WaitStatus.OFFERED or entry.offered_slot_id is None:
+        raise Conflict("Cette proposition n'est plus valable.")
+    if entry.offer_expires_at is not None and entry.offer_expires_at <= now:
+        entry.status = WaitStatus.WAITING
+        entry.offered_slot_id = None
+        await session.commit()
+        raise Conflict("Cette proposition a expiré : votre rendez-vous initial est conservé.")
+    old = await get_booking(session=session, booking_id=entry.booking_id)
+    request = BookingRequest(
+        slot_id=entry.offered_slot_id, patient_id=old.patient_id, channel=old.channel,
+        reason=old.reason, care_requested_at=old.care_requested_at,
+        booked_by_user_id=old.booked_by_user_id, booked_by_label=old.booked_by_label,
+    )
+    entry.status = WaitStatus.DONE
+    await session.flush()
+    new = await book_slot(session=session, request=request, now=now)
+    old = await get_booking(session=session, booking_id=old.id)
+    left = await cancel_booking(session=session, booking=old, reason="avancé (liste d'attente)",
+                                now=now)
+    await session.commit()
+    return new, left
+
+
+async def decline_offer(*, session: AsyncSession, entry: WaitingListEntry) -> Slot | None:
+    """The patient keeps their booking; the slot may be offered to the next person."""
+    slot = await session.get(Slot, entry.offered_slot_id) if entry.offered_slot_id else None
+    entry.status = WaitStatus.DONE
+    entry.offered_slot_id = None
+    await session.flush()
+    return slot
+
+
+async def expire_offers(*, session: AsyncSession, now: dt.datetime) -> list[Slot]:
+    """Offers past their time go back to waiting; returns their slots to offer again."""
+    slots = []
+    for entry in await session.scalars(
+        select(WaitingListEntry).where(WaitingListEntry.status == WaitStatus.OFFERED,
+                                       WaitingListEntry.offer_expires_at <= now)
+    ):
+        if entry.offered_slot_id is not None:
+            slot = await session.get(Slot, entry.offered_slot_id)
+            if slot is not None:
+                slots.append(slot)
+        entry.status = WaitStatus.DONE
+        entry.offered_slot_id = None
+    await session.flush()
+    return slots

@@ -1,0 +1,159 @@
+"""Keeping slots in step with the opening rules, and finding the free ones."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import false, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from hub.identity.models import Site
+from hub.scheduling import calendar as cal
+from hub.scheduling.models import (
+    Booking,
+    BookingStatus,
+    Closure,
+    OpeningRule,
+    Reservation,
+    Slot,
+    SlotState,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    created: int
+    removed: int
+    withdrawn: int  # slots that had bookings: kept, flagged for the secretary
+
+
+def _rule_spec(rule: OpeningRule) -> cal.OpeningRule:
+    return cal.OpeningRule(
+        weekday=rule.weekday, start=rule.start_time, end=rule.end_time,
+        slot_minutes=rule.slot_minutes, seats=rule.seats,
+        reserved_for=rule.reserved_for.value if rule.reserved_for else None, rule_id=rule.id,
+        valid_from=rule.valid_from, valid_until=rule.valid_until,
+    )
+
+
+async def sync_slots(
+    *, session: AsyncSession, site: Site, first_day: dt.date, last_day: dt.date
+) -> SyncReport:
+    """Make the site's slots between two days match its rules; never drops a booked slot."""
+    rules = list(await session.scalars(select(OpeningRule).where(OpeningRule.site_id == site.id)))
+    closures = list(await session.scalars(select(Closure).where(Closure.site_id == site.id)))
+    tz = ZoneInfo(site.timezone)
+    wanted = {
+        spec.start: spec
+        for spec in cal.derive_slots(
+            [_rule_spec(r) for r in rules], first_day=first_day, last_day=last_day, tz=tz,
+            closures=[cal.Closure(c.start_date, c.end_date, c.reason) for c in closures],
+        )
+    }
+    window_start = dt.datetime.combine(first_day, dt.time(0), tz).astimezone(dt.UTC)
+    window_end = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(0), tz).astimezone(dt.UTC)
+    existing = list(await session.scalars(
+        select(Slot).where(Slot.site_id == site.id, Slot.starts_at >= window_start,
+                           Slot.starts_at < window_end)
+    ))
+    booked_counts = await _booked_counts(session, [s.id for s in existing])
+    created = removed = withdrawn = 0
+    for slot in existing:
+        spec = wanted.pop(slot.starts_at, None)
+        if spec is not None:
+            reserved = Reservation(spec.reserved_for) if spec.reserved_for else None
+            slot.ends_at, slot.reserved_for, slot.rule_id = spec.end, reserved, spec.rule_id
+            slot.seats = max(spec.seats, booked_counts.get(slot.id, 0))
+            slot.state = SlotState.OPEN
+            continue
+        if booked_counts.get(slot.id, 0) or await _has_history(session, slot.id):
+            if slot.state is not SlotState.WITHDRAWN:
+                slot.state = SlotState.WITHDRAWN
+                withdrawn += 1
+                await _flag_bookings(session, slot.id)
+        else:
+            await session.delete(slot)
+            removed += 1
+    for spec in wanted.values():
+        session.add(Slot(
+            site_id=site.id, starts_at=spec.start, ends_at=spec.end, seats=spec.seats,
+            reserved_for=Reservation(spec.reserved_for) if spec.reserved_for else None,
+            rule_id=spec.rule_id,
+        ))
+        created += 1
+    await session.flush()
+    if withdrawn:
+        logger.warning("site %s: %s booked slots no longer match the opening rules", site.id, withdrawn)
+    return SyncReport(created=created, removed=removed, withdrawn=withdrawn)
+
+
+async def _booked_counts(session: AsyncSession, slot_ids: Sequence[int]) -> dict[int, int]:
+    if not slot_ids:
+        return {}
+    rows = await session.execute(
+        select(Booking.slot_id, func.count())
+        .where(Booking.slot_id.in_(slot_ids), Booking.status == BookingStatus.BOOKED)
+        .group_by(Booking.slot_id)
+    )
+    return {slot_id: count for slot_id, count in rows.tuples()}
+
+
+async def _has_history(session: AsyncSession, slot_id: int) -> bool:
+    return bool(await session.scalar(select(func.count()).where(Booking.slot_id == slot_id)))
+
+
+async def _flag_bookings(session: AsyncSession, slot_id: int) -> None:
+    for booking in await session.scalars(
+        select(Booking).where(Booking.slot_id == slot_id, Booking.status == BookingStatus.BOOKED)
+    ):
+        booking.needs_moving = True
+
+
+@dataclass(frozen=True, slots=True)
+class FreeSlot:
+    slot: Slot
+    free_seats: int
+
+
+async def free_slots(
+    *,
+    session: AsyncSession,
+    site_ids: Sequence[int],
+    after: dt.datetime,
+    before: dt.datetime | None = None,
+    reservations: frozenset[Reservation | None] = frozenset({None}),
+    limit: int = 20,
+) -> list[FreeSlot]:
+    """The earliest open slots with a free seat at these sites, soonest first."""
+    taken = (
+        select(Booking.slot_id, func.count().label("taken"))
+        .where(Booking.seat.is_not(None))
+        .group_by(Booking.slot_id)
+        .subquery()
+    )
+    free = Slot.seats - func.coalesce(taken.c.taken, 0)
+    query = (
+        select(Slot, free)
+        .outerjoin(taken, taken.c.slot_id == Slot.id)
+        .where(Slot.site_id.in_(site_ids), Slot.starts_at >= after, Slot.state == SlotState.OPEN,
+               free > 0)
+        .options(selectinload(Slot.site))
+        .order_by(Slot.starts_at, Slot.site_id)
+        .limit(limit)
+    )
+    named = [r for r in reservations if r is not None]
+    allowed = [Slot.reserved_for.in_(named)] if named else []
+    if None in reservations:
+        allowed.append(Slot.reserved_for.is_(None))
+    query = query.where(or_(*allowed)) if allowed else query.where(false())
+    if before is not None:
+        query = query.where(Slot.starts_at < before)
+    return [FreeSlot(slot=slot, free_seats=int(seats))
+            for slot, seats in (await session.execute(query)).tuples()]
