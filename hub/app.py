@@ -23,6 +23,9 @@ from hub.config import Settings
 from hub.context import HubContext
 from hub.errors import HubError, Unauthenticated
 from hub.identity import pages as identity_pages
+from hub.jobs import JobRunner
+from hub.scheduling import admin_pages as schedule_admin
+from hub.scheduling import public_pages, staff_pages
 from hub.rendering import make_templates, render
 
 logger = logging.getLogger(__name__)
@@ -82,10 +85,14 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
         )
         async with app.state.hub.sessions() as session:
             await presence.forget_connections(session=session)
+        jobs = JobRunner(app.state.hub)
+        if settings.jobs_enabled:
+            jobs.start()
         logger.info("hub started (%s database)", engine.dialect.name)
         try:
             yield
         finally:
+            await jobs.stop()
             for conn in list(app.state.hub.agents.values()):
                 conn.closed.set()
             await engine.dispose()
@@ -103,6 +110,9 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
     app.include_router(cabin_admin.router)
     app.include_router(cabin_api.router)
     app.include_router(gateway.router)
+    app.include_router(public_pages.router)
+    app.include_router(staff_pages.router)
+    app.include_router(schedule_admin.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> Response:

@@ -37,6 +37,17 @@ class Settings(BaseSettings):
     agent_offline_after_seconds: float = 30.0
     log_format: str = "json"
     log_level: str = "INFO"
+    jobs_enabled: bool = True
+    jobs_interval_seconds: float = 30.0
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = True
+    smtp_sender: str = "CPTS <noreply@cpts.example>"
+    sms_gateway_url: str = ""
+    sms_gateway_token: SecretStr = SecretStr("")
+    sms_sender: str = "CPTS"
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

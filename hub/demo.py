@@ -4,6 +4,7 @@ fresh token for the demo cabin."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -12,6 +13,8 @@ from sqlalchemy.orm import selectinload
 
 from hub.identity import service
 from hub.identity.models import Cabin, Organisation, Role, Site, SiteKind, User
+from hub.scheduling.models import OpeningRule, Reservation
+from hub.scheduling.slots import sync_horizon
 
 DEMO_ORG_SLUG = "cpts-demo"
 
@@ -102,19 +105,33 @@ DEMO_CABINS = (
 )
 
 
+# Weekly openings: (site, weekday 0=Monday, start, end, slot minutes, seats, reserved for)
+DEMO_RULES: tuple[tuple[str, int, str, str, int, int, Reservation | None], ...] = (
+    *((CLOS_MORTIER, day, "08:00", "12:00", 20, 1, None) for day in (0, 1, 3)),
+    *((CLOS_MORTIER, day, "14:00", "18:00", 20, 1, None) for day in (2, 4)),
+    (CLOS_MORTIER, 4, "18:00", "19:00", 20, 1, Reservation.SAS),
+    *((LA_NOUE, day, "08:00", "12:00", 20, 1, None) for day in (0, 2)),
+    (LA_NOUE, 3, "14:00", "18:00", 20, 1, None),
+    (FACILITY, 3, "14:00", "16:00", 30, 1, Reservation.FACILITY),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class DemoSeed:
     cabin_id: int
     cabin_token: str
 
 
-async def seed_demo(*, session: AsyncSession) -> DemoSeed:
+async def seed_demo(*, session: AsyncSession, today: dt.date | None = None) -> DemoSeed:
     """Create the demo CPTS if absent; return the demo cabin and a fresh token for its agent."""
+    today = today or dt.date.today()
     org = await session.scalar(select(Organisation).where(Organisation.slug == DEMO_ORG_SLUG))
     if org is None:
         org = await service.create_organisation(
             session=session, name="CPTS du Pays de Saint-Dizier (démonstration)", slug=DEMO_ORG_SLUG
         )
+        org.phone = "03 25 00 00 00"
+        org.email = "secretariat@cpts-demo.invalid"
     sites: dict[str, Site] = {
         s.name: s for s in await session.scalars(select(Site).where(Site.organisation_id == org.id))
     }
@@ -142,6 +159,16 @@ async def seed_demo(*, session: AsyncSession) -> DemoSeed:
         else:
             await service.set_password(session=session, user=user, password=account.password)
             user.active = True
+    if not await session.scalar(select(OpeningRule.id).limit(1).where(
+            OpeningRule.site_id.in_([s.id for s in sites.values()]))):
+        for site_name, day, start, end, minutes, seats, reserved in DEMO_RULES:
+            session.add(OpeningRule(
+                site_id=sites[site_name].id, weekday=day, start_time=dt.time.fromisoformat(start),
+                end_time=dt.time.fromisoformat(end), slot_minutes=minutes, seats=seats,
+                reserved_for=reserved))
+        await session.flush()
+    for site in sites.values():
+        await sync_horizon(session=session, site=site, today=today)
     token = ""
     demo_cabin_id = 0
     for site_name, cabin_name in DEMO_CABINS:

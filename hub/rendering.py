@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -21,7 +23,28 @@ def make_templates() -> Jinja2Templates:
     templates.env.globals["site_kind_labels"] = SITE_KIND_LABELS
     templates.env.globals["action_labels"] = ACTION_LABELS
     templates.env.filters["datetime_fr"] = _datetime_fr
+    templates.env.filters["when_fr"] = when_fr
+    templates.env.filters["time_fr"] = time_fr
     return templates
+
+
+DAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+MONTHS_FR = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
+             "septembre", "octobre", "novembre", "décembre")
+
+
+def when_fr(value: dt.datetime, timezone: str = "Europe/Paris") -> str:
+    """A moment as people say it: « lundi 23 novembre 2026 à 9 h 20 » (site's local time)."""
+    local = value.astimezone(ZoneInfo(timezone))
+    minutes = f"{local.minute:02d}" if local.minute else ""
+    return (f"{DAYS_FR[local.weekday()]} {local.day} {MONTHS_FR[local.month - 1]} {local.year} "
+            f"à {local.hour} h {minutes}").rstrip()
+
+
+def time_fr(value: dt.datetime, timezone: str = "Europe/Paris") -> str:
+    """« 9 h 20 » in the site's local time."""
+    local = value.astimezone(ZoneInfo(timezone))
+    return f"{local.hour} h {local.minute:02d}"
 
 
 def _datetime_fr(value: Any) -> str:

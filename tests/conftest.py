@@ -95,6 +95,7 @@ def settings(database_url: str) -> Settings:
         agent_heartbeat_seconds=0.2,
         agent_offline_after_seconds=1.0,
         login_max_failures=5,
+        jobs_enabled=False,
     )
 
 

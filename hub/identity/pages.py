@@ -132,7 +132,8 @@ async def logout(request: Request, session: SessionDep, user: OptionalUser) -> R
     return response
 
 
-async def _home_context(ctx: HubContext, session: AsyncSession, user: User) -> dict[str, object]:
+async def home_context(ctx: HubContext, session: AsyncSession, user: User) -> dict[str, object]:
+    """The sites a user acts for and the live status of their cabins."""
     sites = await service.sites_for(session=session, user=user)
     now = ctx.clock()
     offline_after = dt.timedelta(seconds=ctx.settings.agent_offline_after_seconds)
@@ -150,15 +151,16 @@ def _home(role: Role, template: str) -> Callable[..., Awaitable[Response]]:
     async def page(request: Request, user: User = Depends(checker)) -> Response:  # noqa: B008
         ctx = context_of(request)
         async with ctx.sessions() as session:
-            data = await _home_context(ctx, session, user)
+            data = await home_context(ctx, session, user)
         return render(request, template, data)
 
     page.__annotations__ = {"request": Request, "user": User, "return": Response}
     return page
 
 
+# The secretary's and the nurse's homes are their consoles, in hub.scheduling.staff_pages.
 for _role, _path in ROLE_HOME.items():
-    if _role is not Role.COORDINATOR:
+    if _role in (Role.DOCTOR, Role.FACILITY_STAFF):
         router.add_api_route(
             _path,
             _home(_role, "home.html"),
@@ -175,7 +177,7 @@ async def coordinator_home(
     ctx: ContextDep,
     user: Annotated[User, Depends(require_role(Role.COORDINATOR))],
 ) -> Response:
-    data = await _home_context(ctx, session, user)
+    data = await home_context(ctx, session, user)
     users = await service.users_of(session=session, organisation_id=user.organisation_id)
     cabins = {c.id: c.name for site in data["sites"] for c in site.cabins}  # type: ignore[attr-defined]
     names = {u.id: u.full_name for u in users}

@@ -97,6 +97,26 @@ async def book_slot(
     raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.")
 
 
+async def move_booking(
+    *, session: AsyncSession, booking: Booking, slot_id: int, now: dt.datetime
+) -> Booking:
+    """Move an appointment to another slot: the new seat is taken before the old one is freed."""
+    _require_active(booking)
+    if slot_id == booking.slot_id:
+        raise Conflict("Le rendez-vous est déjà sur ce créneau.")
+    request = BookingRequest(
+        slot_id=slot_id, patient_id=booking.patient_id, channel=booking.channel,
+        reason=booking.reason, care_requested_at=booking.care_requested_at,
+        booked_by_user_id=booking.booked_by_user_id, booked_by_label=booking.booked_by_label,
+    )
+    old_id = booking.id
+    new = await book_slot(session=session, request=request, now=now)
+    old = await get_booking(session=session, booking_id=old_id)
+    await cancel_booking(session=session, booking=old, reason="déplacé", now=now)
+    await session.commit()
+    return new
+
+
 async def get_booking(*, session: AsyncSession, booking_id: int) -> Booking:
     booking = await session.scalar(
         select(Booking).where(Booking.id == booking_id)
@@ -287,3 +307,28 @@ async def expire_offers(*, session: AsyncSession, now: dt.datetime) -> list[Slot
         entry.offered_slot_id = None
     await session.flush()
     return slots
+
+
+async def bookings_between(
+    *, session: AsyncSession, site_ids: list[int], start: dt.datetime, end: dt.datetime
+) -> list[Booking]:
+    """The bookings (any status) of these sites in a time window, in order."""
+    rows = await session.scalars(
+        select(Booking)
+        .where(Booking.site_id.in_(site_ids), Booking.starts_at >= start, Booking.starts_at < end)
+        .options(selectinload(Booking.patient), selectinload(Booking.site))
+        .order_by(Booking.starts_at, Booking.site_id)
+    )
+    return list(rows)
+
+
+async def bookings_to_move(*, session: AsyncSession, site_ids: list[int]) -> list[Booking]:
+    """Booked appointments whose slot no longer matches the opening rules."""
+    rows = await session.scalars(
+        select(Booking)
+        .where(Booking.site_id.in_(site_ids), Booking.needs_moving.is_(True),
+               Booking.status == BookingStatus.BOOKED)
+        .options(selectinload(Booking.patient), selectinload(Booking.site))
+        .order_by(Booking.starts_at)
+    )
+    return list(rows)

@@ -102,7 +102,7 @@ async def _booked_counts(session: AsyncSession, slot_ids: Sequence[int]) -> dict
         .where(Booking.slot_id.in_(slot_ids), Booking.status == BookingStatus.BOOKED)
         .group_by(Booking.slot_id)
     )
-    return {slot_id: count for slot_id, count in rows.tuples()}
+    return {slot_id: count for slot_id, count in rows.all()}
 
 
 async def _has_history(session: AsyncSession, slot_id: int) -> bool:
@@ -114,6 +114,15 @@ async def _flag_bookings(session: AsyncSession, slot_id: int) -> None:
         select(Booking).where(Booking.slot_id == slot_id, Booking.status == BookingStatus.BOOKED)
     ):
         booking.needs_moving = True
+
+
+async def sync_horizon(*, session: AsyncSession, site: Site, today: dt.date) -> SyncReport:
+    """Sync the site's slots from today over its CPTS's booking horizon."""
+    from hub.scheduling.policy import policy_for
+
+    policy = await policy_for(session=session, organisation_id=site.organisation_id)
+    return await sync_slots(session=session, site=site, first_day=today,
+                            last_day=today + dt.timedelta(days=policy.horizon_days))
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,4 +165,4 @@ async def free_slots(
     if before is not None:
         query = query.where(Slot.starts_at < before)
     return [FreeSlot(slot=slot, free_seats=int(seats))
-            for slot, seats in (await session.execute(query)).tuples()]
+            for slot, seats in (await session.execute(query)).all()]

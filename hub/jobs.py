@@ -1,0 +1,114 @@
+"""Periodic work of the hub: deliver the outbox, expire waiting-list offers, keep slots ahead."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from hub.config import Settings
+from hub.context import HubContext
+from hub.identity.models import Site
+from hub.notify.mailer import SmtpSettings
+from hub.notify.outbox import DeliveryReport, deliver_due
+from hub.notify.sms import HttpSmsGateway, SmsGateway
+from hub.scheduling import booking as bk
+from hub.scheduling import messages
+from hub.scheduling.admin_pages import resync
+
+logger = logging.getLogger(__name__)
+
+SLOT_SYNC_EVERY = dt.timedelta(hours=1)
+
+
+def smtp_settings(settings: Settings) -> SmtpSettings | None:
+    if not settings.smtp_host:
+        return None
+    return SmtpSettings(
+        host=settings.smtp_host, port=settings.smtp_port,
+        username=settings.smtp_username or None,
+        password=settings.smtp_password.get_secret_value() or None,
+        starttls=settings.smtp_starttls, sender=settings.smtp_sender,
+    )
+
+
+def sms_gateway(settings: Settings) -> SmsGateway | None:
+    if not settings.sms_gateway_url:
+        return None
+    return HttpSmsGateway(settings.sms_gateway_url, settings.sms_gateway_token.get_secret_value(),
+                          settings.sms_sender)
+
+
+async def deliver_outbox(ctx: HubContext) -> DeliveryReport:
+    """Send what is due in the outbox."""
+    async with ctx.sessions() as session:
+        return await deliver_due(session=session, now=ctx.clock(), smtp=smtp_settings(ctx.settings),
+                                 sms=sms_gateway(ctx.settings))
+
+
+async def expire_offers(ctx: HubContext) -> int:
+    """Take back waiting-list offers past their time and offer those slots again."""
+    now = ctx.clock()
+    async with ctx.sessions() as session:
+        slots = await bk.expire_offers(session=session, now=now)
+        for slot in slots:
+            await messages.offer_slot(session=session, ctx=ctx, slot=slot, now=now)
+        await session.commit()
+    return len(slots)
+
+
+async def sync_all_slots(ctx: HubContext) -> None:
+    """Extend every site's slots over its booking horizon."""
+    async with ctx.sessions() as session:
+        for site in list(await session.scalars(select(Site))):
+            await resync(session=session, site=site, ctx=ctx)
+        await session.commit()
+
+
+@dataclass
+class JobRunner:
+    """One background task that runs the periodic jobs until stopped."""
+
+    ctx: HubContext
+    _task: asyncio.Task[None] | None = None
+    _last_sync: dt.datetime | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="hub-jobs")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def run_once(self) -> None:
+        now = self.ctx.clock()
+        if self._last_sync is None or now - self._last_sync >= SLOT_SYNC_EVERY:
+            await sync_all_slots(self.ctx)
+            self._last_sync = now
+        await expire_offers(self.ctx)
+        report = await deliver_outbox(self.ctx)
+        if report.sent or report.failed:
+            logger.info("outbox: %s sent, %s retried, %s failed", report.sent, report.retried,
+                        report.failed)
+
+    async def _loop(self) -> None:
+        failing = False
+        while True:
+            try:
+                await self.run_once()
+                if failing:
+                    logger.info("periodic jobs recovered")
+                failing = False
+            except Exception:
+                if not failing:
+                    logger.exception("periodic jobs failed; retrying")
+                failing = True
+            await asyncio.sleep(self.ctx.settings.jobs_interval_seconds)

@@ -1,0 +1,65 @@
+"""The outbox table: every e-mail and SMS the hub means to send, and what became of it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import Enum, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.db import Base, IntPk, utcnow
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+
+
+class MessageStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # gave up after the maximum number of attempts
+    CANCELLED = "cancelled"  # withdrawn before sending (e.g. the booking was cancelled)
+
+
+def _enum(cls: type[StrEnum], name: str) -> Enum:
+    return Enum(
+        cls, name=name, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]
+    )
+
+
+class OutboundMessage(Base):
+    """One e-mail or SMS, written in the same transaction as the event that causes it.
+
+    ``attachments`` is JSON text: ``[{"filename", "mime_type", "content_b64"}]``; ``headers``
+    is a JSON object of extra e-mail headers. ``related_kind``/``related_id`` point at what the
+    message is about (``"booking"``, 42) without a foreign key, so any slice can use the outbox.
+    """
+
+    __tablename__ = "outbound_messages"
+    __table_args__ = (
+        Index("ix_outbound_messages_due", "status", "next_attempt_at"),
+        Index("ix_outbound_messages_related", "related_kind", "related_id"),
+    )
+
+    id: Mapped[IntPk]
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "outbound_channel"))
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    attachments: Mapped[str] = mapped_column(Text, default="[]")
+    headers: Mapped[str] = mapped_column(Text, default="{}")
+    purpose: Mapped[str] = mapped_column(String(80))
+    related_kind: Mapped[str | None] = mapped_column(String(40))
+    related_id: Mapped[int | None]
+    status: Mapped[MessageStatus] = mapped_column(
+        _enum(MessageStatus, "outbound_status"), default=MessageStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]

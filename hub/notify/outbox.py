@@ -1,0 +1,375 @@
+"""The durable outbox: queue e-mail and SMS with the event that causes them, send them later.
+
+``enqueue_email``/``enqueue_sms`` only add a row to the caller's session: the message is
+committed (or rolled back) together with the booking, cancellation… that caused it. A periodic
+task calls ``deliver_due`` with a session of its own.
+
+Delivery is *at least once*. Each message is claimed by a committed update (attempt counted,
+a lease of ``CLAIM_LEASE`` set) before it is handed to the transport, and its outcome is
+committed right after. Several workers never take the same message at the same time; but if
+the process dies after the SMTP server or SMS gateway accepted a message and before the outcome
+is committed, the message is sent again once the lease has expired. E-mails keep one
+Message-ID across attempts so that receiving systems can recognise a duplicate.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.errors import Invalid
+from hub.notify.errors import DeliveryError
+from hub.notify.mailer import (
+    Attachment,
+    SmtpSettings,
+    build_message,
+    check_address,
+    send_email,
+    sender_domain,
+)
+from hub.notify.models import Channel, MessageStatus, OutboundMessage
+from hub.notify.sms import SmsGateway, normalise_french_mobile
+
+logger = logging.getLogger(__name__)
+
+NO_SMTP = "aucun serveur SMTP configuré"
+NO_SMS_GATEWAY = "aucune passerelle SMS configurée"
+CLAIM_LEASE = dt.timedelta(minutes=10)
+FIRST_RETRY_DELAY = dt.timedelta(minutes=1)
+MAX_RETRY_DELAY = dt.timedelta(hours=6)
+MAX_ERROR_LENGTH = 1000
+_CHECK_SENDER = "outbox-check@cpts.invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """What one ``deliver_due`` run did.
+
+    ``skipped`` counts due messages left pending because their channel has no transport.
+    """
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+# --- queueing ------------------------------------------------------------------------------
+
+
+async def enqueue_email(
+    *,
+    session: AsyncSession,
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    attachments: Sequence[Attachment] = (),
+    headers: Mapping[str, str] | None = None,
+    purpose: str,
+    related_kind: str | None = None,
+    related_id: int | None = None,
+    now: dt.datetime,
+) -> OutboundMessage:
+    """An e-mail added to the session, due at ``now``; the caller commits.
+
+    Raises ``Invalid`` for an unusable address, ``ValueError`` for a message that could never be
+    built (a header with a line break, a malformed MIME type).
+    """
+    try:
+        check_address(to)
+    except ValueError as exc:
+        raise Invalid(f"Adresse e-mail invalide : {to.strip()}") from exc
+    extra = dict(headers or {})
+    build_message(  # the same checks delivery will make, so a bad message fails here
+        sender=_CHECK_SENDER, to=to, subject=subject, text=text, html=html,
+        attachments=attachments, headers=extra, now=now,
+    )
+    stored = [
+        {
+            "filename": a.filename,
+            "mime_type": a.mime_type,
+            "content_b64": base64.b64encode(a.content).decode("ascii"),
+        }
+        for a in attachments
+    ]
+    message = OutboundMessage(
+        channel=Channel.EMAIL, recipient=to, subject=subject, body_text=text, body_html=html,
+        attachments=json.dumps(stored), headers=json.dumps(extra, ensure_ascii=False),
+        purpose=purpose, related_kind=related_kind, related_id=related_id,
+        status=MessageStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def enqueue_sms(
+    *,
+    session: AsyncSession,
+    to: str,
+    text: str,
+    purpose: str,
+    related_kind: str | None = None,
+    related_id: int | None = None,
+    now: dt.datetime,
+) -> OutboundMessage:
+    """An SMS to a French mobile added to the session, due at ``now``; the caller commits.
+
+    Raises ``Invalid`` (« Numéro de portable invalide : … ») for a number that is not a mobile.
+    """
+    try:
+        recipient = normalise_french_mobile(to)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from exc
+    if not text.strip():
+        raise ValueError("an SMS needs a text")
+    message = OutboundMessage(
+        channel=Channel.SMS, recipient=recipient, subject="", body_text=text, body_html=None,
+        attachments="[]", headers="{}", purpose=purpose, related_kind=related_kind,
+        related_id=related_id, status=MessageStatus.PENDING, attempts=0, next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def cancel_pending(
+    *,
+    session: AsyncSession,
+    related_kind: str,
+    related_id: int,
+    purpose: str | None = None,
+) -> int:
+    """Withdraw the messages not yet sent about one thing (e.g. a booking's reminders).
+
+    Returns how many were cancelled; the caller commits.
+    """
+    stmt = (
+        update(OutboundMessage)
+        .where(
+            OutboundMessage.related_kind == related_kind,
+            OutboundMessage.related_id == related_id,
+            OutboundMessage.status == MessageStatus.PENDING,
+        )
+        .values(status=MessageStatus.CANCELLED)
+        .returning(OutboundMessage.id)
+        .execution_options(synchronize_session=False)
+    )
+    if purpose is not None:
+        stmt = stmt.where(OutboundMessage.purpose == purpose)
+    cancelled = list((await session.execute(stmt)).scalars())
+    for message in session.identity_map.values():
+        if isinstance(message, OutboundMessage) and message.id in cancelled:
+            message.status = MessageStatus.CANCELLED
+    return len(cancelled)
+
+
+# --- delivery ------------------------------------------------------------------------------
+
+
+async def deliver_due(
+    *,
+    session: AsyncSession,
+    now: dt.datetime,
+    smtp: SmtpSettings | None,
+    sms: SmsGateway | None,
+    max_attempts: int = 6,
+    batch: int = 50,
+) -> DeliveryReport:
+    """Send the pending messages due at ``now`` (at most ``batch``), committing each outcome.
+
+    A failed attempt is retried after 1, 2, 4, 8… minutes; the message is marked failed after
+    ``max_attempts`` attempts, with the last error kept. Messages of a channel without a
+    transport stay pending, their ``last_error`` saying so. Commits: give it its own session.
+    """
+    if max_attempts < 1 or batch < 1:
+        raise ValueError("max_attempts and batch must be at least 1")
+    skipped = 0
+    ready: list[Channel] = []
+    for channel, configured, reason in (
+        (Channel.EMAIL, smtp is not None, NO_SMTP),
+        (Channel.SMS, sms is not None, NO_SMS_GATEWAY),
+    ):
+        if configured:
+            ready.append(channel)
+        else:
+            skipped += await _note_missing_transport(session, channel, reason, now)
+    await session.commit()
+    if not ready:
+        return DeliveryReport(skipped=skipped)
+    due = list(
+        await session.scalars(
+            select(OutboundMessage.id)
+            .where(
+                OutboundMessage.status == MessageStatus.PENDING,
+                OutboundMessage.next_attempt_at <= now,
+                OutboundMessage.channel.in_(ready),
+            )
+            .order_by(OutboundMessage.next_attempt_at, OutboundMessage.id)
+            .limit(batch)
+        )
+    )
+    counts = {MessageStatus.SENT: 0, MessageStatus.PENDING: 0, MessageStatus.FAILED: 0}
+    for message_id in due:
+        outcome = await _deliver_one(
+            session, message_id, now=now, smtp=smtp, sms=sms, max_attempts=max_attempts
+        )
+        if outcome is not None:
+            counts[outcome] += 1
+    return DeliveryReport(
+        sent=counts[MessageStatus.SENT],
+        retried=counts[MessageStatus.PENDING],
+        failed=counts[MessageStatus.FAILED],
+        skipped=skipped,
+    )
+
+
+def retry_delay(attempts: int) -> dt.timedelta:
+    """The wait after the ``attempts``-th failed attempt: 1, 2, 4, 8… minutes, at most 6 h."""
+    return min(FIRST_RETRY_DELAY * (1 << min(max(attempts, 1) - 1, 20)), MAX_RETRY_DELAY)
+
+
+async def _note_missing_transport(
+    session: AsyncSession, channel: Channel, reason: str, now: dt.datetime
+) -> int:
+    """Say on every due message of the channel why it waits; return how many there are."""
+    stmt = (
+        update(OutboundMessage)
+        .where(
+            OutboundMessage.channel == channel,
+            OutboundMessage.status == MessageStatus.PENDING,
+            OutboundMessage.next_attempt_at <= now,
+        )
+        .values(last_error=reason)
+        .returning(OutboundMessage.id)
+        .execution_options(synchronize_session=False)
+    )
+    waiting = len(list((await session.execute(stmt)).scalars()))
+    if waiting:
+        logger.info("%d %s message(s) waiting: %s", waiting, channel.value, reason)
+    return waiting
+
+
+async def _claim(session: AsyncSession, message_id: int, now: dt.datetime) -> bool:
+    """Count an attempt and lease the message, unless another worker got it first."""
+    stmt = (
+        update(OutboundMessage)
+        .where(
+            OutboundMessage.id == message_id,
+            OutboundMessage.status == MessageStatus.PENDING,
+            OutboundMessage.next_attempt_at <= now,
+        )
+        .values(attempts=OutboundMessage.attempts + 1, next_attempt_at=now + CLAIM_LEASE)
+        .returning(OutboundMessage.id)
+        .execution_options(synchronize_session=False)
+    )
+    claimed = (await session.execute(stmt)).scalar_one_or_none()
+    await session.commit()
+    return claimed is not None
+
+
+async def _deliver_one(
+    session: AsyncSession,
+    message_id: int,
+    *,
+    now: dt.datetime,
+    smtp: SmtpSettings | None,
+    sms: SmsGateway | None,
+    max_attempts: int,
+) -> MessageStatus | None:
+    if not await _claim(session, message_id, now):
+        return None
+    message = await session.get_one(OutboundMessage, message_id, populate_existing=True)
+    try:
+        provider_id = await _send(message, smtp=smtp, sms=sms)
+    except DeliveryError as exc:
+        error = exc.message
+    except Exception as exc:  # a message that cannot be sent must not stop the others
+        logger.exception("outbox message %s could not be sent", message.id)
+        error = f"{type(exc).__name__}: {exc}"
+    else:
+        message.status = MessageStatus.SENT
+        message.provider_id = provider_id[:200]
+        message.sent_at = now
+        message.last_error = None
+        await session.commit()
+        logger.info("outbox message %s (%s) sent", message.id, message.purpose)
+        return MessageStatus.SENT
+    message.last_error = error[:MAX_ERROR_LENGTH]
+    logger.debug("outbox message %s attempt %d: %s", message.id, message.attempts, error)
+    if message.attempts >= max_attempts:
+        message.status = MessageStatus.FAILED
+        logger.warning(
+            "outbox message %s (%s) failed after %d attempts",
+            message.id, message.purpose, message.attempts,
+        )
+    else:
+        message.next_attempt_at = now + retry_delay(message.attempts)
+        logger.info(
+            "outbox message %s (%s) attempt %d failed; next at %s",
+            message.id, message.purpose, message.attempts, message.next_attempt_at.isoformat(),
+        )
+    status = message.status
+    await session.commit()
+    return status
+
+
+async def _send(
+    message: OutboundMessage, *, smtp: SmtpSettings | None, sms: SmsGateway | None
+) -> str:
+    """Hand the message to its transport; return the provider's id (Message-ID for e-mail)."""
+    if message.channel is Channel.SMS:
+        if sms is None:
+            raise DeliveryError(NO_SMS_GATEWAY)
+        return await sms.send(to=message.recipient, text=message.body_text)
+    if smtp is None:
+        raise DeliveryError(NO_SMTP)
+    return await send_email(
+        smtp,
+        to=message.recipient,
+        subject=message.subject,
+        text=message.body_text,
+        html=message.body_html,
+        attachments=_attachments(message.attachments),
+        headers=_headers(message.headers),
+        message_id=_stable_message_id(message, sender_domain(smtp.sender)),
+    )
+
+
+def _stable_message_id(message: OutboundMessage, domain: str) -> str:
+    created = int(message.created_at.timestamp())
+    return f"<outbox.{message.id}.{created}@{domain}>"
+
+
+def _attachments(stored: str) -> list[Attachment]:
+    try:
+        return [
+            Attachment(
+                filename=str(item["filename"]),
+                content=base64.b64decode(item["content_b64"], validate=True),
+                mime_type=str(item["mime_type"]),
+            )
+            for item in json.loads(stored)
+        ]
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise DeliveryError(f"stored attachments are unreadable: {exc}") from exc
+
+
+def _headers(stored: str) -> dict[str, str]:
+    try:
+        loaded = json.loads(stored)
+    except ValueError as exc:
+        raise DeliveryError(f"stored headers are unreadable: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise DeliveryError("stored headers are not a JSON object")
+    return {str(k): str(v) for k, v in loaded.items()}

@@ -1,0 +1,237 @@
+"""The secretary's phone-booking console and the nurse's agenda of the day."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub import deps
+from hub.context import HubContext
+from hub.deps import ContextDep, SessionDep, require_role
+from hub.errors import Forbidden, HubError, Invalid
+from hub.identity import service as identity
+from hub.identity.models import Role, Site, SiteKind, User
+from hub.identity.pages import home_context
+from hub.records import patient_service
+from hub.records.patients import Sex
+from hub.rendering import render
+from hub.scheduling import booking as bk
+from hub.scheduling import messages
+from hub.scheduling.models import Booking, Channel, Reservation
+from hub.scheduling.slots import free_slots
+
+router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
+Secretary = Annotated[User, Depends(require_role(Role.SECRETARY))]
+Nurse = Annotated[User, Depends(require_role(Role.NURSE))]
+
+
+async def _site_ids(session: AsyncSession, user: User) -> list[int]:
+    return [s.id for s in await identity.sites_for(session=session, user=user)]
+
+
+async def _own_booking(session: AsyncSession, user: User, booking_id: int) -> Booking:
+    booking = await bk.get_booking(session=session, booking_id=booking_id)
+    if booking.site_id not in await _site_ids(session, user):
+        raise Forbidden("Ce rendez-vous concerne un site pour lequel vous n'agissez pas.")
+    return booking
+
+
+def _parse_date(value: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value.strip() else None
+    except ValueError:
+        raise Invalid("Date de naissance invalide : utilisez le format jj/mm/aaaa.") from None
+
+
+# --- secretary ---------------------------------------------------------------------------------
+
+
+@router.get("/secretariat", response_class=HTMLResponse)
+async def secretary_home(
+    request: Request, session: SessionDep, ctx: ContextDep, user: Secretary,
+    nom: str = "", naissance: str = "", tel: str = "",
+) -> Response:
+    data = await home_context(ctx, session, user)
+    site_ids = await _site_ids(session, user)
+    error = None
+    found = []
+    searched = bool(nom.strip() or naissance.strip() or tel.strip())
+    try:
+        if searched:
+            found = await patient_service.find_patients(
+                session=session, organisation_id=user.organisation_id, name=nom,
+                birth_date=_parse_date(naissance), phone=tel)
+    except HubError as exc:
+        error = exc.message
+    data.update({
+        "earliest": await free_slots(session=session, site_ids=site_ids, after=ctx.clock(), limit=8),
+        "to_move": await bk.bookings_to_move(session=session, site_ids=site_ids),
+        "found": found, "searched": searched, "error": error,
+        "query": {"nom": nom, "naissance": naissance, "tel": tel},
+    })
+    return render(request, "secretary/home.html", data)
+
+
+@router.post("/secretariat/patients", response_class=HTMLResponse)
+async def create_patient(
+    request: Request, session: SessionDep, ctx: ContextDep, user: Secretary,
+    birth_name: Annotated[str, Form(max_length=100)] = "",
+    first_names: Annotated[str, Form(max_length=200)] = "",
+    birth_date: Annotated[str, Form(max_length=20)] = "",
+    sex: Annotated[str, Form(max_length=1)] = "",
+    phone: Annotated[str, Form(max_length=30)] = "",
+    email: Annotated[str, Form(max_length=200)] = "",
+    has_mt: Annotated[str, Form(max_length=3)] = "",
+    mt_name: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    try:
+        born = _parse_date(birth_date)
+        if born is None:
+            raise Invalid("Indiquez la date de naissance.")
+        if sex not in {s.value for s in Sex}:
+            raise Invalid("Indiquez le sexe.")
+        patient = await patient_service.register_patient(
+            session=session, organisation_id=user.organisation_id, today=ctx.clock().date(),
+            draft=patient_service.PatientDraft(
+                birth_name=birth_name, first_names=first_names, birth_date=born, sex=Sex(sex),
+                phone=phone, email=email,
+                has_medecin_traitant={"oui": True, "non": False}.get(has_mt),
+                medecin_traitant_name=mt_name,
+            ),
+        )
+        await session.commit()
+    except HubError as exc:
+        await session.rollback()
+        await session.refresh(user)
+        data = await home_context(ctx, session, user)
+        data.update({"earliest": [], "to_move": [], "found": [], "searched": False,
+                     "error": exc.message, "query": {}, "new_values": dict(await request.form())})
+        return render(request, "secretary/home.html", data, status_code=exc.status)
+    return RedirectResponse(f"/secretariat/patients/{patient.id}", status_code=303)
+
+
+async def _patient_page(
+    request: Request, session: AsyncSession, ctx: HubContext, user: User, patient_id: int,
+    *, error: str | None = None, status_code: int = 200, reason: str = "",
+) -> Response:
+    patient = await patient_service.get_patient(session=session, organisation_id=user.organisation_id,
+                                                patient_id=patient_id)
+    site_ids = await _site_ids(session, user)
+    history = await bk.patient_history(session=session, patient_id=patient.id)
+    return render(request, "secretary/patient.html", {
+        "patient": patient, "history": history, "now": ctx.clock(),
+        "no_shows": sum(1 for b in history if b.status.value == "no_show"),
+        "earliest": await free_slots(session=session, site_ids=site_ids, after=ctx.clock(),
+                                     limit=12),
+        "error": error, "reason": reason,
+    }, status_code=status_code)
+
+
+@router.get("/secretariat/patients/{patient_id}", response_class=HTMLResponse)
+async def patient_page(
+    request: Request, session: SessionDep, ctx: ContextDep, user: Secretary, patient_id: int
+) -> Response:
+    return await _patient_page(request, session, ctx, user, patient_id)
+
+
+@router.post("/secretariat/patients/{patient_id}/rdv", response_class=HTMLResponse)
+async def book_by_phone(
+    request: Request, session: SessionDep, ctx: ContextDep, user: Secretary, patient_id: int,
+    slot_id: Annotated[int | None, Form()] = None,
+    reason: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    now = ctx.clock()
+    try:
+        patient = await patient_service.get_patient(
+            session=session, organisation_id=user.organisation_id, patient_id=patient_id)
+        if slot_id is None:
+            raise Invalid("Choisissez un créneau.")
+        slot_site = await _slot_site(session, slot_id)
+        if slot_site.id not in await _site_ids(session, user):
+            raise Forbidden("Ce créneau est sur un site pour lequel vous n'agissez pas.")
+        booking = await bk.book_slot(session=session, now=now, request=bk.BookingRequest(
+            slot_id=slot_id, patient_id=patient.id, channel=Channel.PHONE, reason=reason,
+            care_requested_at=now, booked_by_user_id=user.id, booked_by_label=user.full_name))
+        await messages.booking_made(session=session, ctx=ctx, booking=booking, now=now)
+        await session.commit()
+    except HubError as exc:
+        await session.rollback()
+        await session.refresh(user)
+        return await _patient_page(request, session, ctx, user, patient_id, error=exc.message,
+                                   status_code=exc.status, reason=reason)
+    return RedirectResponse(f"/secretariat/rdv/{booking.id}?nouveau=1", status_code=303)
+
+
+async def _slot_site(session: AsyncSession, slot_id: int) -> Site:
+    from hub.scheduling.models import Slot
+
+    slot = await session.get(Slot, slot_id)
+    if slot is None:
+        raise Invalid("Ce créneau n'existe pas.")
+    site = await session.get(Site, slot.site_id)
+    assert site is not None
+    return site
+
+
+@router.get("/secretariat/rdv/{booking_id}", response_class=HTMLResponse)
+async def booking_summary(
+    request: Request, session: SessionDep, ctx: ContextDep, user: Secretary, booking_id: int
+) -> Response:
+    booking = await _own_booking(session, user, booking_id)
+    return render(request, "secretary/booking.html", {
+        "booking": booking, "new": request.query_params.get("nouveau") == "1", "now": ctx.clock(),
+        "message": request.query_params.get("message", ""),
+    })
+
+
+@router.post("/secretariat/rdv/{booking_id}/annuler")
+async def cancel_for_patient(
+    session: SessionDep, ctx: ContextDep, user: Secretary, booking_id: int
+) -> Response:
+    booking = await _own_booking(session, user, booking_id)
+    now = ctx.clock()
+    slot = await bk.cancel_booking(session=session, booking=booking,
+                                   reason=f"annulé par le secrétariat ({user.full_name})", now=now)
+    await messages.booking_cancelled(session=session, ctx=ctx, booking=booking, now=now)
+    await messages.offer_slot(session=session, ctx=ctx, slot=slot, now=now)
+    await session.commit()
+    return RedirectResponse(f"/secretariat/rdv/{booking_id}?message=annule", status_code=303)
+
+
+# --- nurse -------------------------------------------------------------------------------------
+
+
+def _day_bounds(day: dt.date, tz: str) -> tuple[dt.datetime, dt.datetime]:
+    zone = ZoneInfo(tz)
+    start = dt.datetime.combine(day, dt.time(0), zone)
+    return start.astimezone(dt.UTC), (start + dt.timedelta(days=1)).astimezone(dt.UTC)
+
+
+@router.get("/infirmier", response_class=HTMLResponse)
+async def nurse_home(request: Request, session: SessionDep, ctx: ContextDep, user: Nurse) -> Response:
+    data = await home_context(ctx, session, user)
+    now = ctx.clock()
+    agendas = []
+    for site in data["sites"]:  # type: ignore[attr-defined]
+        start, end = _day_bounds(now.astimezone(ZoneInfo(site.timezone)).date(), site.timezone)
+        agendas.append((site, await bk.bookings_between(session=session, site_ids=[site.id],
+                                                        start=start, end=end)))
+    data.update({"agendas": agendas, "now": now,
+                 "message": request.query_params.get("message", "")})
+    return render(request, "nurse/home.html", data)
+
+
+@router.post("/infirmier/rdv/{booking_id}/non-honore")
+async def mark_no_show(session: SessionDep, ctx: ContextDep, user: Nurse, booking_id: int) -> Response:
+    booking = await _own_booking(session, user, booking_id)
+    await bk.mark_no_show(session=session, booking=booking, now=ctx.clock())
+    await session.commit()
+    return RedirectResponse("/infirmier?message=non-honore", status_code=303)
+
+
+__all__ = ["Reservation", "SiteKind", "router"]
