@@ -158,9 +158,9 @@ def _home(role: Role, template: str) -> Callable[..., Awaitable[Response]]:
     return page
 
 
-# The secretary's and the nurse's homes are their consoles, in hub.scheduling.staff_pages.
+# The secretary's, nurse's and facility's homes are their consoles (hub.scheduling.staff_pages).
 for _role, _path in ROLE_HOME.items():
-    if _role in (Role.DOCTOR, Role.FACILITY_STAFF):
+    if _role is Role.DOCTOR:
         router.add_api_route(
             _path,
             _home(_role, "home.html"),

@@ -22,8 +22,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from hub.errors import Invalid
 from hub.notify.errors import DeliveryError
@@ -42,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 NO_SMTP = "aucun serveur SMTP configuré"
 NO_SMS_GATEWAY = "aucune passerelle SMS configurée"
+INTERRUPTED = "envoi interrompu à chaque tentative"
 CLAIM_LEASE = dt.timedelta(minutes=10)
 FIRST_RETRY_DELAY = dt.timedelta(minutes=1)
 MAX_RETRY_DELAY = dt.timedelta(hours=6)
@@ -170,7 +172,7 @@ async def cancel_pending(
     cancelled = list((await session.execute(stmt)).scalars())
     for message in session.identity_map.values():
         if isinstance(message, OutboundMessage) and message.id in cancelled:
-            message.status = MessageStatus.CANCELLED
+            set_committed_value(message, "status", MessageStatus.CANCELLED)
     return len(cancelled)
 
 
@@ -243,21 +245,24 @@ async def _note_missing_transport(
     session: AsyncSession, channel: Channel, reason: str, now: dt.datetime
 ) -> int:
     """Say on every due message of the channel why it waits; return how many there are."""
-    stmt = (
+    due = (
+        OutboundMessage.channel == channel,
+        OutboundMessage.status == MessageStatus.PENDING,
+        OutboundMessage.next_attempt_at <= now,
+    )
+    newly = (
         update(OutboundMessage)
-        .where(
-            OutboundMessage.channel == channel,
-            OutboundMessage.status == MessageStatus.PENDING,
-            OutboundMessage.next_attempt_at <= now,
-        )
+        .where(*due, or_(OutboundMessage.last_error.is_(None),
+                         OutboundMessage.last_error != reason))
         .values(last_error=reason)
         .returning(OutboundMessage.id)
         .execution_options(synchronize_session=False)
     )
-    waiting = len(list((await session.execute(stmt)).scalars()))
-    if waiting:
-        logger.info("%d %s message(s) waiting: %s", waiting, channel.value, reason)
-    return waiting
+    noted = len(list((await session.execute(newly)).scalars()))
+    if noted:  # logged once per message, not at every run
+        logger.info("%d %s message(s) now waiting: %s", noted, channel.value, reason)
+    waiting = await session.scalar(select(func.count()).select_from(OutboundMessage).where(*due))
+    return waiting or 0
 
 
 async def _claim(session: AsyncSession, message_id: int, now: dt.datetime) -> bool:
@@ -290,6 +295,15 @@ async def _deliver_one(
     if not await _claim(session, message_id, now):
         return None
     message = await session.get_one(OutboundMessage, message_id, populate_existing=True)
+    if message.attempts > max_attempts:
+        # Every allowed attempt was claimed but none recorded an outcome: the worker died while
+        # sending (see the module docstring). Stop rather than risk crashing on it forever.
+        message.status = MessageStatus.FAILED
+        message.last_error = INTERRUPTED
+        await session.commit()
+        logger.warning("outbox message %s (%s) given up: sending was interrupted %d times",
+                       message.id, message.purpose, max_attempts)
+        return MessageStatus.FAILED
     try:
         provider_id = await _send(message, smtp=smtp, sms=sms)
     except DeliveryError as exc:

@@ -61,6 +61,20 @@ def _check_slot(slot: Slot | None, *, now: dt.datetime, may_use: frozenset[Reser
     return slot
 
 
+async def check_bookable(
+    *, session: AsyncSession, slot_id: int, now: dt.datetime,
+    may_use: frozenset[Reservation | None] = frozenset({None}),
+) -> Slot:
+    """Raise the reason a slot cannot be booked by this kind of booker now, if there is one."""
+    slot = _check_slot(await session.get(Slot, slot_id), now=now, may_use=may_use)
+    used = await session.scalar(
+        select(func.count()).where(Booking.slot_id == slot.id, Booking.seat.is_not(None))
+    )
+    if (used or 0) >= slot.seats:
+        raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.")
+    return slot
+
+
 async def book_slot(
     *,
     session: AsyncSession,

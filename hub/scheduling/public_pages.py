@@ -148,6 +148,7 @@ async def book_online(
             raise Invalid("Indiquez si vous avez un médecin traitant.")
         if consent != "oui":
             raise Invalid("Votre accord est nécessaire pour enregistrer le rendez-vous.")
+        await bk.check_bookable(session=session, slot_id=slot.id, now=now)
         patient = await register_patient(
             session=session, organisation_id=org.id, today=now.date(),
             draft=PatientDraft(

@@ -234,4 +234,77 @@ async def mark_no_show(session: SessionDep, ctx: ContextDep, user: Nurse, bookin
     return RedirectResponse("/infirmier?message=non-honore", status_code=303)
 
 
-__all__ = ["Reservation", "SiteKind", "router"]
+# --- facility staff ----------------------------------------------------------------------------
+
+FacilityStaff = Annotated[User, Depends(require_role(Role.FACILITY_STAFF))]
+
+
+async def _facility_page(
+    request: Request, session: AsyncSession, ctx: HubContext, user: User, *,
+    error: str | None = None, values: dict[str, str] | None = None, status_code: int = 200,
+) -> Response:
+    data = await home_context(ctx, session, user)
+    site_ids = await _site_ids(session, user)
+    now = ctx.clock()
+    data.update({
+        "reserved": await free_slots(session=session, site_ids=site_ids, after=now,
+                                     reservations=frozenset({Reservation.FACILITY}), limit=30),
+        "upcoming": await bk.bookings_between(session=session, site_ids=site_ids, start=now,
+                                              end=now + dt.timedelta(days=60)),
+        "error": error, "values": values or {},
+        "message": request.query_params.get("message", ""),
+    })
+    return render(request, "facility/home.html", data, status_code=status_code)
+
+
+@router.get("/etablissement", response_class=HTMLResponse)
+async def facility_home(
+    request: Request, session: SessionDep, ctx: ContextDep, user: FacilityStaff
+) -> Response:
+    return await _facility_page(request, session, ctx, user)
+
+
+@router.post("/etablissement/rdv", response_class=HTMLResponse)
+async def book_resident(
+    request: Request, session: SessionDep, ctx: ContextDep, user: FacilityStaff,
+    slot_id: Annotated[int | None, Form()] = None,
+    birth_name: Annotated[str, Form(max_length=100)] = "",
+    first_names: Annotated[str, Form(max_length=200)] = "",
+    birth_date: Annotated[str, Form(max_length=20)] = "",
+    sex: Annotated[str, Form(max_length=1)] = "",
+    reason: Annotated[str, Form(max_length=1000)] = "",
+    in_room: Annotated[str, Form(max_length=3)] = "",
+) -> Response:
+    now = ctx.clock()
+    values = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    try:
+        if slot_id is None:
+            raise Invalid("Choisissez un créneau réservé à l'établissement.")
+        if (await _slot_site(session, slot_id)).id not in await _site_ids(session, user):
+            raise Forbidden("Ce créneau n'appartient pas à votre établissement.")
+        born = _parse_date(birth_date)
+        if born is None:
+            raise Invalid("Indiquez la date de naissance du résident.")
+        if sex not in {s.value for s in Sex}:
+            raise Invalid("Indiquez le sexe du résident.")
+        await bk.check_bookable(session=session, slot_id=slot_id, now=now,
+                                may_use=frozenset({Reservation.FACILITY}))
+        patient = await patient_service.register_patient(
+            session=session, organisation_id=user.organisation_id, today=now.date(),
+            draft=patient_service.PatientDraft(birth_name=birth_name, first_names=first_names,
+                                               birth_date=born, sex=Sex(sex)))
+        await session.commit()
+        motive = reason.strip()
+        if in_room == "oui" and motive:
+            motive += " — à voir dans sa chambre (ne peut pas se déplacer)"
+        await bk.book_slot(session=session, now=now, may_use=frozenset({Reservation.FACILITY}),
+                           request=bk.BookingRequest(
+                               slot_id=slot_id, patient_id=patient.id, channel=Channel.FACILITY,
+                               reason=motive, care_requested_at=now, booked_by_user_id=user.id,
+                               booked_by_label=user.full_name))
+    except HubError as exc:
+        await session.rollback()
+        await session.refresh(user)
+        return await _facility_page(request, session, ctx, user, error=exc.message, values=values,
+                                    status_code=exc.status)
+    return RedirectResponse("/etablissement?message=reserve", status_code=303)

@@ -265,3 +265,40 @@ async def test_coordinator_rule_errors_are_explained(client: httpx.AsyncClient, 
         "csrf_token": csrf_from(page.text)})
     assert response.status_code == 422
     assert "doit être après" in text(response)
+
+
+async def test_facility_slots_are_booked_by_the_facility_only(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    await login(client, "etablissement")
+    home = await client.get("/etablissement")
+    slot_id = int(re.search(r'<option value="(\d+)"', home.text).group(1))  # type: ignore[union-attr]
+    [slot] = await _rows(settings, Slot, Slot.id == slot_id)
+    assert slot.reserved_for is not None and slot.reserved_for.value == "facility"
+    booked = await client.post("/etablissement/rdv", data={
+        "slot_id": str(slot_id), "birth_name": "Bonnet", "first_names": "Louis",
+        "birth_date": "1971-09-30", "sex": "M", "reason": "Plaie du talon", "in_room": "oui",
+        "csrf_token": csrf_from(home.text)})
+    assert booked.status_code == 303
+    after = await client.get("/etablissement")
+    assert "BONNET Louis" in text(after) and "dans sa chambre" in text(after)
+    bookings = await _rows(settings, Booking)
+    assert [(b.channel, b.reason) for b in bookings] == [
+        (Channel.FACILITY, "Plaie du talon — à voir dans sa chambre (ne peut pas se déplacer)")]
+    # Nobody outside the facility can book those slots: not the public, not the secretary.
+    client.cookies.clear()
+    other = [s for s in await _rows(settings, Slot, Slot.reserved_for == slot.reserved_for)
+             if s.id != slot_id and s.starts_at > dt.datetime.now(dt.UTC)][0]
+    form = await client.get(f"/rdv/cpts-demo/creneau/{other.id}")
+    data = _form()
+    data["csrf_token"] = csrf_from(form.text)
+    refused = await client.post(f"/rdv/cpts-demo/creneau/{other.id}", data=data)
+    assert refused.status_code == 403
+    assert "réservé aux résidents de l'établissement" in text(refused)
+    assert len(await _rows(settings, Patient)) == 1  # the refused request left nothing behind
+    await login(client, "secretariat")
+    [patient] = await _rows(settings, Patient)
+    card = await client.get(f"/secretariat/patients/{patient.id}")
+    refused = await client.post(f"/secretariat/patients/{patient.id}/rdv", data={
+        "slot_id": str(other.id), "reason": "x", "csrf_token": csrf_from(card.text)})
+    assert refused.status_code == 403
