@@ -18,7 +18,9 @@ from hub.deps import ContextDep, CurrentUser, OptionalUser, SessionDep, require_
 from hub.errors import TooManyAttempts, Unauthenticated
 from hub.identity import service
 from hub.identity.models import Role, User
+from hub.notify.outbox import recent_messages
 from hub.records.audit import recent_events, record_event
+from hub.scheduling.policy import policy_for
 from hub.rendering import render
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
@@ -184,6 +186,10 @@ async def coordinator_home(
     data["users"] = users
     data["events"] = await recent_events(session=session, limit=30)
     data["actor_names"] = {"user": names, "cabin": cabins}
+    data["policy"] = await policy_for(session=session, organisation_id=user.organisation_id)
+    data["outbox"] = await recent_messages(session=session, limit=30)
+    data["policy"] = await policy_for(session=session, organisation_id=user.organisation_id)
+    data["outbox"] = await recent_messages(session=session, limit=30)
     return render(request, "coordination.html", data)
 
 

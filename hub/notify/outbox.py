@@ -387,3 +387,11 @@ def _headers(stored: str) -> dict[str, str]:
     if not isinstance(loaded, dict):
         raise DeliveryError("stored headers are not a JSON object")
     return {str(k): str(v) for k, v in loaded.items()}
+
+
+async def recent_messages(*, session: AsyncSession, limit: int = 50) -> list[OutboundMessage]:
+    """The latest messages of the outbox, newest first (for the coordinator's follow-up)."""
+    rows = await session.scalars(
+        select(OutboundMessage).order_by(OutboundMessage.id.desc()).limit(limit)
+    )
+    return list(rows)

@@ -302,3 +302,22 @@ async def test_facility_slots_are_booked_by_the_facility_only(
     refused = await client.post(f"/secretariat/patients/{patient.id}/rdv", data={
         "slot_id": str(other.id), "reason": "x", "csrf_token": csrf_from(card.text)})
     assert refused.status_code == 403
+
+
+async def test_coordinator_excludes_a_reason_and_online_booking_refuses_it(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    await login(client, "coordination")
+    page = await client.get("/coordination")
+    saved = await client.post("/coordination/politique", data={
+        "min_age_years": "6", "reminder_hours": "24, 2", "excluded_reasons": "certificat de sport\n",
+        "csrf_token": csrf_from(page.text)})
+    assert saved.status_code == 303
+    bad = await client.post("/coordination/politique", data={
+        "min_age_years": "6", "reminder_hours": "demain", "csrf_token": csrf_from(page.text)})
+    assert bad.status_code == 422 and "n'est pas un nombre d'heures" in text(bad)
+    client.cookies.clear()
+    refused = await _book_online(client, reason="Besoin d'un Certificat de sport pour le club")
+    assert refused.status_code == 422
+    assert "ne peut pas être pris en charge en téléconsultation" in text(refused)
+    assert await _rows(settings, Booking) == []
