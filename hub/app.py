@@ -24,9 +24,9 @@ from hub.context import HubContext
 from hub.errors import HubError, Unauthenticated
 from hub.identity import pages as identity_pages
 from hub.jobs import JobRunner
+from hub.rendering import make_templates, render
 from hub.scheduling import admin_pages as schedule_admin
 from hub.scheduling import public_pages, staff_pages
-from hub.rendering import make_templates, render
 
 logger = logging.getLogger(__name__)
 

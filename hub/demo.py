@@ -159,13 +159,23 @@ async def seed_demo(*, session: AsyncSession, today: dt.date | None = None) -> D
         else:
             await service.set_password(session=session, user=user, password=account.password)
             user.active = True
-    if not await session.scalar(select(OpeningRule.id).limit(1).where(
-            OpeningRule.site_id.in_([s.id for s in sites.values()]))):
+    if not await session.scalar(
+        select(OpeningRule.id)
+        .limit(1)
+        .where(OpeningRule.site_id.in_([s.id for s in sites.values()]))
+    ):
         for site_name, day, start, end, minutes, seats, reserved in DEMO_RULES:
-            session.add(OpeningRule(
-                site_id=sites[site_name].id, weekday=day, start_time=dt.time.fromisoformat(start),
-                end_time=dt.time.fromisoformat(end), slot_minutes=minutes, seats=seats,
-                reserved_for=reserved))
+            session.add(
+                OpeningRule(
+                    site_id=sites[site_name].id,
+                    weekday=day,
+                    start_time=dt.time.fromisoformat(start),
+                    end_time=dt.time.fromisoformat(end),
+                    slot_minutes=minutes,
+                    seats=seats,
+                    reserved_for=reserved,
+                )
+            )
         await session.flush()
     for site in sites.values():
         await sync_horizon(session=session, site=site, today=today)

@@ -140,3 +140,11 @@ def require_role(*roles: Role) -> Callable[[User], Awaitable[User]]:
 
 
 Coordinator = Annotated[User, Depends(require_role(Role.COORDINATOR))]
+
+
+async def rollback_keeping_user(session: AsyncSession, user: User) -> None:
+    """Roll back a failed request's writes and reload the user (and their sites) for the page
+    that explains the failure."""
+    user_id = user.id  # read before the rollback expires it
+    await session.rollback()
+    await identity.get_user(session=session, user_id=user_id, refresh=True)

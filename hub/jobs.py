@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -28,25 +29,32 @@ def smtp_settings(settings: Settings) -> SmtpSettings | None:
     if not settings.smtp_host:
         return None
     return SmtpSettings(
-        host=settings.smtp_host, port=settings.smtp_port,
+        host=settings.smtp_host,
+        port=settings.smtp_port,
         username=settings.smtp_username or None,
         password=settings.smtp_password.get_secret_value() or None,
-        starttls=settings.smtp_starttls, sender=settings.smtp_sender,
+        starttls=settings.smtp_starttls,
+        sender=settings.smtp_sender,
     )
 
 
 def sms_gateway(settings: Settings) -> SmsGateway | None:
     if not settings.sms_gateway_url:
         return None
-    return HttpSmsGateway(settings.sms_gateway_url, settings.sms_gateway_token.get_secret_value(),
-                          settings.sms_sender)
+    return HttpSmsGateway(
+        settings.sms_gateway_url, settings.sms_gateway_token.get_secret_value(), settings.sms_sender
+    )
 
 
 async def deliver_outbox(ctx: HubContext) -> DeliveryReport:
     """Send what is due in the outbox."""
     async with ctx.sessions() as session:
-        return await deliver_due(session=session, now=ctx.clock(), smtp=smtp_settings(ctx.settings),
-                                 sms=sms_gateway(ctx.settings))
+        return await deliver_due(
+            session=session,
+            now=ctx.clock(),
+            smtp=smtp_settings(ctx.settings),
+            sms=sms_gateway(ctx.settings),
+        )
 
 
 async def expire_offers(ctx: HubContext) -> int:
@@ -82,10 +90,8 @@ class JobRunner:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     async def run_once(self) -> None:
@@ -96,8 +102,9 @@ class JobRunner:
         await expire_offers(self.ctx)
         report = await deliver_outbox(self.ctx)
         if report.sent or report.failed:
-            logger.info("outbox: %s sent, %s retried, %s failed", report.sent, report.retried,
-                        report.failed)
+            logger.info(
+                "outbox: %s sent, %s retried, %s failed", report.sent, report.retried, report.failed
+            )
 
     async def _loop(self) -> None:
         failing = False

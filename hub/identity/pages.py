@@ -20,8 +20,8 @@ from hub.identity import service
 from hub.identity.models import Role, User
 from hub.notify.outbox import recent_messages
 from hub.records.audit import recent_events, record_event
-from hub.scheduling.policy import policy_for
 from hub.rendering import render
+from hub.scheduling.policy import policy_for
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 

@@ -113,10 +113,12 @@ async def set_password(*, session: AsyncSession, user: User, password: str) -> N
     await session.execute(delete(UserSession).where(UserSession.user_id == user.id))
 
 
-async def get_user(*, session: AsyncSession, user_id: int) -> User:
-    user = await session.scalar(
-        select(User).where(User.id == user_id).options(selectinload(User.sites))
-    )
+async def get_user(*, session: AsyncSession, user_id: int, refresh: bool = False) -> User:
+    """The user with their sites (``refresh`` reloads objects already in the session)."""
+    query = select(User).where(User.id == user_id).options(selectinload(User.sites))
+    if refresh:
+        query = query.execution_options(populate_existing=True)
+    user = await session.scalar(query)
     if user is None:
         raise NotFound("Compte introuvable.")
     return user

@@ -7,7 +7,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.records.models import AuditEvent
 
-
 ACTION_LABELS = {
     "login": "Connexion",
     "login.throttled": "Connexion bloquée (trop de tentatives)",

@@ -17,7 +17,9 @@ def nir_problem(value: str) -> str | None:
     """Why a NIR (13 characters + 2-digit key) is invalid, in French, or None when valid."""
     nir = normalise_nir(value)
     if len(nir) != 15:
-        return "Le numéro de sécurité sociale doit compter 15 caractères (13 + la clé à 2 chiffres)."
+        return (
+            "Le numéro de sécurité sociale doit compter 15 caractères (13 + la clé à 2 chiffres)."
+        )
     if not _NIR.match(nir):
         return "Le numéro de sécurité sociale n'a pas le bon format."
     body = nir[:13].replace("2A", "19").replace("2B", "18")

@@ -73,10 +73,17 @@ def validate_draft(draft: PatientDraft, *, today: dt.date) -> PatientDraft:
     if problems:
         raise Invalid(" ".join(problems))
     return PatientDraft(
-        birth_name=draft.birth_name.strip().upper(), first_names=" ".join(draft.first_names.split()),
-        birth_date=draft.birth_date, sex=draft.sex, phone=phone, email=email.lower(), nir=nir,
-        used_name=draft.used_name.strip().upper(), birth_place_code=draft.birth_place_code.strip(),
-        guardian_name=draft.guardian_name.strip(), has_medecin_traitant=draft.has_medecin_traitant,
+        birth_name=draft.birth_name.strip().upper(),
+        first_names=" ".join(draft.first_names.split()),
+        birth_date=draft.birth_date,
+        sex=draft.sex,
+        phone=phone,
+        email=email.lower(),
+        nir=nir,
+        used_name=draft.used_name.strip().upper(),
+        birth_place_code=draft.birth_place_code.strip(),
+        guardian_name=draft.guardian_name.strip(),
+        has_medecin_traitant=draft.has_medecin_traitant,
         medecin_traitant_name=draft.medecin_traitant_name.strip(),
     )
 
@@ -106,11 +113,18 @@ async def register_patient(
         await session.flush()
         return existing
     patient = Patient(
-        organisation_id=organisation_id, birth_name=clean.birth_name,
-        birth_name_key=name_key(clean.birth_name), first_names=clean.first_names,
-        used_name=clean.used_name, birth_date=clean.birth_date, sex=clean.sex,
-        birth_place_code=clean.birth_place_code, nir=clean.nir, phone=clean.phone,
-        email=clean.email, guardian_name=clean.guardian_name,
+        organisation_id=organisation_id,
+        birth_name=clean.birth_name,
+        birth_name_key=name_key(clean.birth_name),
+        first_names=clean.first_names,
+        used_name=clean.used_name,
+        birth_date=clean.birth_date,
+        sex=clean.sex,
+        birth_place_code=clean.birth_place_code,
+        nir=clean.nir,
+        phone=clean.phone,
+        email=clean.email,
+        guardian_name=clean.guardian_name,
         has_medecin_traitant=clean.has_medecin_traitant,
         medecin_traitant_name=clean.medecin_traitant_name,
     )
@@ -134,13 +148,16 @@ async def find_patients(
         return []
     if name.strip():
         key = name_key(name)
-        query = query.where(or_(Patient.birth_name_key.startswith(key),
-                                Patient.used_name.startswith(key)))
+        query = query.where(
+            or_(Patient.birth_name_key.startswith(key), Patient.used_name.startswith(key))
+        )
     if birth_date is not None:
         query = query.where(Patient.birth_date == birth_date)
     if phone.strip():
         query = query.where(Patient.phone == normalise_phone(phone))
-    rows = await session.scalars(query.order_by(Patient.birth_name, Patient.first_names).limit(limit))
+    rows = await session.scalars(
+        query.order_by(Patient.birth_name, Patient.first_names).limit(limit)
+    )
     return list(rows)
 
 

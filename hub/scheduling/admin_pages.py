@@ -25,8 +25,11 @@ from hub.scheduling.slots import SyncReport, sync_horizon
 router = APIRouter(prefix="/coordination", dependencies=[Depends(deps.csrf_protect)])
 
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-RESERVATION_LABELS = {"": "tout public", Reservation.FACILITY.value: "résidents de l'établissement",
-                      Reservation.SAS.value: "patients régulés (SAS)"}
+RESERVATION_LABELS = {
+    "": "tout public",
+    Reservation.FACILITY.value: "résidents de l'établissement",
+    Reservation.SAS.value: "patients régulés (SAS)",
+}
 
 
 async def _own_site(session: AsyncSession, user: User, site_id: int) -> Site:
@@ -41,23 +44,47 @@ async def resync(*, session: AsyncSession, site: Site, ctx: HubContext) -> SyncR
     return await sync_horizon(session=session, site=site, today=ctx.clock().date())
 
 
-async def _page(request: Request, session: AsyncSession, site: Site, *, error: str | None = None,
-                status_code: int = 200) -> Response:
-    rules = list(await session.scalars(
-        select(OpeningRule).where(OpeningRule.site_id == site.id)
-        .order_by(OpeningRule.weekday, OpeningRule.start_time)))
-    closures = list(await session.scalars(
-        select(Closure).where(Closure.site_id == site.id).order_by(Closure.start_date)))
-    return render(request, "coordination/schedule.html", {
-        "site": site, "rules": rules, "closures": closures, "weekdays": WEEKDAYS,
-        "reservations": RESERVATION_LABELS, "error": error,
-        "message": request.query_params.get("message", ""),
-        "withdrawn": request.query_params.get("a_deplacer", ""),
-    }, status_code=status_code)
+async def _page(
+    request: Request,
+    session: AsyncSession,
+    site: Site,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    rules = list(
+        await session.scalars(
+            select(OpeningRule)
+            .where(OpeningRule.site_id == site.id)
+            .order_by(OpeningRule.weekday, OpeningRule.start_time)
+        )
+    )
+    closures = list(
+        await session.scalars(
+            select(Closure).where(Closure.site_id == site.id).order_by(Closure.start_date)
+        )
+    )
+    return render(
+        request,
+        "coordination/schedule.html",
+        {
+            "site": site,
+            "rules": rules,
+            "closures": closures,
+            "weekdays": WEEKDAYS,
+            "reservations": RESERVATION_LABELS,
+            "error": error,
+            "message": request.query_params.get("message", ""),
+            "withdrawn": request.query_params.get("a_deplacer", ""),
+        },
+        status_code=status_code,
+    )
 
 
 @router.get("/sites/{site_id}/horaires", response_class=HTMLResponse)
-async def schedule_page(request: Request, session: SessionDep, user: Coordinator, site_id: int) -> Response:
+async def schedule_page(
+    request: Request, session: SessionDep, user: Coordinator, site_id: int
+) -> Response:
     return await _page(request, session, await _own_site(session, user, site_id))
 
 
@@ -86,18 +113,29 @@ def _redirect(site: Site, message: str, report: SyncReport) -> Response:
 
 @router.post("/sites/{site_id}/horaires", response_class=HTMLResponse)
 async def add_rule(
-    request: Request, session: SessionDep, ctx: ContextDep, user: Coordinator, site_id: int,
-    weekday: Annotated[int, Form(ge=0, le=6)], start: Annotated[str, Form(max_length=5)],
-    end: Annotated[str, Form(max_length=5)], slot_minutes: Annotated[int, Form()],
-    seats: Annotated[int, Form()], reserved_for: Annotated[str, Form(max_length=20)] = "",
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    user: Coordinator,
+    site_id: int,
+    weekday: Annotated[int, Form(ge=0, le=6)],
+    start: Annotated[str, Form(max_length=5)],
+    end: Annotated[str, Form(max_length=5)],
+    slot_minutes: Annotated[int, Form()],
+    seats: Annotated[int, Form()],
+    reserved_for: Annotated[str, Form(max_length=20)] = "",
     valid_from: Annotated[str, Form(max_length=10)] = "",
     valid_until: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     site = await _own_site(session, user, site_id)
     try:
         spec = cal.OpeningRule(
-            weekday=weekday, start=_time(start, "Début"), end=_time(end, "Fin"),
-            slot_minutes=slot_minutes, seats=seats, reserved_for=reserved_for or None,
+            weekday=weekday,
+            start=_time(start, "Début"),
+            end=_time(end, "Fin"),
+            slot_minutes=slot_minutes,
+            seats=seats,
+            reserved_for=reserved_for or None,
             valid_from=_day(valid_from, "Valable à partir du"),
             valid_until=_day(valid_until, "Valable jusqu'au"),
         )
@@ -109,12 +147,19 @@ async def add_rule(
             raise Invalid("Réservation inconnue.")
     except Invalid as exc:
         return await _page(request, session, site, error=exc.message, status_code=422)
-    session.add(OpeningRule(
-        site_id=site.id, weekday=spec.weekday, start_time=spec.start, end_time=spec.end,
-        slot_minutes=spec.slot_minutes, seats=spec.seats,
-        reserved_for=Reservation(reserved_for) if reserved_for else None,
-        valid_from=spec.valid_from, valid_until=spec.valid_until,
-    ))
+    session.add(
+        OpeningRule(
+            site_id=site.id,
+            weekday=spec.weekday,
+            start_time=spec.start,
+            end_time=spec.end,
+            slot_minutes=spec.slot_minutes,
+            seats=spec.seats,
+            reserved_for=Reservation(reserved_for) if reserved_for else None,
+            valid_from=spec.valid_from,
+            valid_until=spec.valid_until,
+        )
+    )
     await session.flush()
     report = await resync(session=session, site=site, ctx=ctx)
     await session.commit()
@@ -138,8 +183,13 @@ async def delete_rule(
 
 @router.post("/sites/{site_id}/fermetures", response_class=HTMLResponse)
 async def add_closure(
-    request: Request, session: SessionDep, ctx: ContextDep, user: Coordinator, site_id: int,
-    start_date: Annotated[str, Form(max_length=10)], end_date: Annotated[str, Form(max_length=10)],
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    user: Coordinator,
+    site_id: int,
+    start_date: Annotated[str, Form(max_length=10)],
+    end_date: Annotated[str, Form(max_length=10)],
     reason: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     site = await _own_site(session, user, site_id)
@@ -175,7 +225,9 @@ async def delete_closure(
 
 @router.post("/politique", response_class=HTMLResponse)
 async def update_policy(
-    request: Request, session: SessionDep, user: Coordinator,
+    request: Request,
+    session: SessionDep,
+    user: Coordinator,
     min_age_years: Annotated[int, Form(ge=0, le=18)],
     reminder_hours: Annotated[str, Form(max_length=100)] = "",
     excluded_reasons: Annotated[str, Form(max_length=4000)] = "",
@@ -192,6 +244,7 @@ async def update_policy(
             raise Invalid(f"Rappels : « {part} » n'est pas un nombre d'heures entre 1 et 336.")
     policy.reminder_hours = ",".join(cleaned)
     policy.excluded_reasons = "\n".join(
-        line.strip() for line in excluded_reasons.splitlines() if line.strip())
+        line.strip() for line in excluded_reasons.splitlines() if line.strip()
+    )
     await session.commit()
     return RedirectResponse("/coordination?message=politique", status_code=303)

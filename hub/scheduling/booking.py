@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
-from hub.records.patients import Patient
 from hub.scheduling.models import (
     Booking,
     BookingStatus,
@@ -47,7 +46,9 @@ class BookingRequest:
     booked_by_label: str = ""
 
 
-def _check_slot(slot: Slot | None, *, now: dt.datetime, may_use: frozenset[Reservation | None]) -> Slot:
+def _check_slot(
+    slot: Slot | None, *, now: dt.datetime, may_use: frozenset[Reservation | None]
+) -> Slot:
     if slot is None:
         raise NotFound("Ce créneau n'existe pas.")
     if slot.state is not SlotState.OPEN:
@@ -62,7 +63,10 @@ def _check_slot(slot: Slot | None, *, now: dt.datetime, may_use: frozenset[Reser
 
 
 async def check_bookable(
-    *, session: AsyncSession, slot_id: int, now: dt.datetime,
+    *,
+    session: AsyncSession,
+    slot_id: int,
+    now: dt.datetime,
     may_use: frozenset[Reservation | None] = frozenset({None}),
 ) -> Slot:
     """Raise the reason a slot cannot be booked by this kind of booker now, if there is one."""
@@ -86,20 +90,33 @@ async def book_slot(
     if not request.reason.strip():
         raise Invalid("Indiquez le motif de la consultation.")
     for _ in range(BOOKING_ATTEMPTS):
-        slot = _check_slot(await session.get(Slot, request.slot_id, populate_existing=True),
-                           now=now, may_use=may_use)
-        used = set(await session.scalars(
-            select(Booking.seat).where(Booking.slot_id == slot.id, Booking.seat.is_not(None))
-        ))
+        slot = _check_slot(
+            await session.get(Slot, request.slot_id, populate_existing=True),
+            now=now,
+            may_use=may_use,
+        )
+        used = set(
+            await session.scalars(
+                select(Booking.seat).where(Booking.slot_id == slot.id, Booking.seat.is_not(None))
+            )
+        )
         free = [s for s in range(1, slot.seats + 1) if s not in used]
         if not free:
             raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.")
         booking = Booking(
-            reference=new_reference(), slot_id=slot.id, seat=free[0], site_id=slot.site_id,
-            patient_id=request.patient_id, starts_at=slot.starts_at, channel=request.channel,
-            reason=request.reason.strip(), care_requested_at=request.care_requested_at,
-            booked_by_user_id=request.booked_by_user_id, booked_by_label=request.booked_by_label,
-            link_nonce=secrets.token_hex(8), created_at=now,
+            reference=new_reference(),
+            slot_id=slot.id,
+            seat=free[0],
+            site_id=slot.site_id,
+            patient_id=request.patient_id,
+            starts_at=slot.starts_at,
+            channel=request.channel,
+            reason=request.reason.strip(),
+            care_requested_at=request.care_requested_at,
+            booked_by_user_id=request.booked_by_user_id,
+            booked_by_label=request.booked_by_label,
+            link_nonce=secrets.token_hex(8),
+            created_at=now,
         )
         session.add(booking)
         try:
@@ -119,9 +136,13 @@ async def move_booking(
     if slot_id == booking.slot_id:
         raise Conflict("Le rendez-vous est déjà sur ce créneau.")
     request = BookingRequest(
-        slot_id=slot_id, patient_id=booking.patient_id, channel=booking.channel,
-        reason=booking.reason, care_requested_at=booking.care_requested_at,
-        booked_by_user_id=booking.booked_by_user_id, booked_by_label=booking.booked_by_label,
+        slot_id=slot_id,
+        patient_id=booking.patient_id,
+        channel=booking.channel,
+        reason=booking.reason,
+        care_requested_at=booking.care_requested_at,
+        booked_by_user_id=booking.booked_by_user_id,
+        booked_by_label=booking.booked_by_label,
     )
     old_id = booking.id
     new = await book_slot(session=session, request=request, now=now)
@@ -133,9 +154,11 @@ async def move_booking(
 
 async def get_booking(*, session: AsyncSession, booking_id: int) -> Booking:
     booking = await session.scalar(
-        select(Booking).where(Booking.id == booking_id)
-        .options(selectinload(Booking.patient), selectinload(Booking.site),
-                 selectinload(Booking.slot))
+        select(Booking)
+        .where(Booking.id == booking_id)
+        .options(
+            selectinload(Booking.patient), selectinload(Booking.site), selectinload(Booking.slot)
+        )
         .execution_options(populate_existing=True)
     )
     if booking is None:
@@ -171,8 +194,9 @@ async def cancel_booking(
     booking.cancel_reason = reason[:200]
     booking.seat = None
     for entry in await session.scalars(
-        select(WaitingListEntry).where(WaitingListEntry.booking_id == booking.id,
-                                       WaitingListEntry.status != WaitStatus.DONE)
+        select(WaitingListEntry).where(
+            WaitingListEntry.booking_id == booking.id, WaitingListEntry.status != WaitStatus.DONE
+        )
     ):
         entry.status = WaitStatus.DONE
     await session.flush()
@@ -191,7 +215,9 @@ async def mark_no_show(*, session: AsyncSession, booking: Booking, now: dt.datet
     """The patient did not come: the seat stays used, the no-show is kept in their history."""
     _require_active(booking)
     if booking.starts_at > now:
-        raise Conflict("Le rendez-vous n'a pas encore commencé : il ne peut pas être marqué non honoré.")
+        raise Conflict(
+            "Le rendez-vous n'a pas encore commencé : il ne peut pas être marqué non honoré."
+        )
     booking.status = BookingStatus.NO_SHOW
     booking.no_show_at = now
     await session.flush()
@@ -200,17 +226,23 @@ async def mark_no_show(*, session: AsyncSession, booking: Booking, now: dt.datet
 async def patient_history(*, session: AsyncSession, patient_id: int) -> list[Booking]:
     """Every booking of the patient, newest first."""
     rows = await session.scalars(
-        select(Booking).where(Booking.patient_id == patient_id)
-        .options(selectinload(Booking.site)).order_by(Booking.starts_at.desc())
+        select(Booking)
+        .where(Booking.patient_id == patient_id)
+        .options(selectinload(Booking.site))
+        .order_by(Booking.starts_at.desc())
     )
     return list(rows)
 
 
 async def no_show_count(*, session: AsyncSession, patient_id: int) -> int:
-    return int(await session.scalar(
-        select(func.count()).where(Booking.patient_id == patient_id,
-                                   Booking.status == BookingStatus.NO_SHOW)
-    ) or 0)
+    return int(
+        await session.scalar(
+            select(func.count()).where(
+                Booking.patient_id == patient_id, Booking.status == BookingStatus.NO_SHOW
+            )
+        )
+        or 0
+    )
 
 
 # --- waiting list ------------------------------------------------------------------------------
@@ -222,13 +254,15 @@ async def join_waiting_list(
     """The patient of this booking would take an earlier slot (at this site or any)."""
     _require_active(booking)
     existing = await session.scalar(
-        select(WaitingListEntry).where(WaitingListEntry.booking_id == booking.id,
-                                       WaitingListEntry.status != WaitStatus.DONE)
+        select(WaitingListEntry).where(
+            WaitingListEntry.booking_id == booking.id, WaitingListEntry.status != WaitStatus.DONE
+        )
     )
     if existing is not None:
         return existing
-    entry = WaitingListEntry(booking_id=booking.id, site_id=None if any_site else booking.site_id,
-                             created_at=now)
+    entry = WaitingListEntry(
+        booking_id=booking.id, site_id=None if any_site else booking.site_id, created_at=now
+    )
     session.add(entry)
     await session.flush()
     return entry
@@ -244,17 +278,22 @@ async def offer_freed_slot(
         select(func.count()).where(Booking.slot_id == slot.id, Booking.seat.is_not(None))
     )
     already_offered = await session.scalar(
-        select(func.count()).where(WaitingListEntry.offered_slot_id == slot.id,
-                                   WaitingListEntry.status == WaitStatus.OFFERED)
+        select(func.count()).where(
+            WaitingListEntry.offered_slot_id == slot.id,
+            WaitingListEntry.status == WaitStatus.OFFERED,
+        )
     )
     if (used or 0) + (already_offered or 0) >= slot.seats:
         return None
     candidates = await session.scalars(
         select(WaitingListEntry)
         .join(Booking, Booking.id == WaitingListEntry.booking_id)
-        .where(WaitingListEntry.status == WaitStatus.WAITING,
-               Booking.status == BookingStatus.BOOKED, Booking.starts_at > slot.starts_at,
-               (WaitingListEntry.site_id.is_(None)) | (WaitingListEntry.site_id == slot.site_id))
+        .where(
+            WaitingListEntry.status == WaitStatus.WAITING,
+            Booking.status == BookingStatus.BOOKED,
+            Booking.starts_at > slot.starts_at,
+            (WaitingListEntry.site_id.is_(None)) | (WaitingListEntry.site_id == slot.site_id),
+        )
         .options(selectinload(WaitingListEntry.booking).selectinload(Booking.patient))
         .order_by(WaitingListEntry.created_at, WaitingListEntry.id)
         .limit(1)
@@ -283,16 +322,21 @@ async def accept_offer(
         raise Conflict("Cette proposition a expiré : votre rendez-vous initial est conservé.")
     old = await get_booking(session=session, booking_id=entry.booking_id)
     request = BookingRequest(
-        slot_id=entry.offered_slot_id, patient_id=old.patient_id, channel=old.channel,
-        reason=old.reason, care_requested_at=old.care_requested_at,
-        booked_by_user_id=old.booked_by_user_id, booked_by_label=old.booked_by_label,
+        slot_id=entry.offered_slot_id,
+        patient_id=old.patient_id,
+        channel=old.channel,
+        reason=old.reason,
+        care_requested_at=old.care_requested_at,
+        booked_by_user_id=old.booked_by_user_id,
+        booked_by_label=old.booked_by_label,
     )
     entry.status = WaitStatus.DONE
     await session.flush()
     new = await book_slot(session=session, request=request, now=now)
     old = await get_booking(session=session, booking_id=old.id)
-    left = await cancel_booking(session=session, booking=old, reason="avancé (liste d'attente)",
-                                now=now)
+    left = await cancel_booking(
+        session=session, booking=old, reason="avancé (liste d'attente)", now=now
+    )
     await session.commit()
     return new, left
 
@@ -310,8 +354,9 @@ async def expire_offers(*, session: AsyncSession, now: dt.datetime) -> list[Slot
     """Offers past their time go back to waiting; returns their slots to offer again."""
     slots = []
     for entry in await session.scalars(
-        select(WaitingListEntry).where(WaitingListEntry.status == WaitStatus.OFFERED,
-                                       WaitingListEntry.offer_expires_at <= now)
+        select(WaitingListEntry).where(
+            WaitingListEntry.status == WaitStatus.OFFERED, WaitingListEntry.offer_expires_at <= now
+        )
     ):
         if entry.offered_slot_id is not None:
             slot = await session.get(Slot, entry.offered_slot_id)
@@ -340,8 +385,11 @@ async def bookings_to_move(*, session: AsyncSession, site_ids: list[int]) -> lis
     """Booked appointments whose slot no longer matches the opening rules."""
     rows = await session.scalars(
         select(Booking)
-        .where(Booking.site_id.in_(site_ids), Booking.needs_moving.is_(True),
-               Booking.status == BookingStatus.BOOKED)
+        .where(
+            Booking.site_id.in_(site_ids),
+            Booking.needs_moving.is_(True),
+            Booking.status == BookingStatus.BOOKED,
+        )
         .options(selectinload(Booking.patient), selectinload(Booking.site))
         .order_by(Booking.starts_at)
     )

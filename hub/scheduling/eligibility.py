@@ -73,16 +73,23 @@ def screen(
     if birth_date > appointment_day:
         return Verdict(False, "La date de naissance est dans le futur : vérifiez-la.")
     if age_on(birth_date, appointment_day) < min_age_years:
-        return Verdict(False, (
-            f"Les cabines de téléconsultation reçoivent les enfants à partir de {min_age_years} ans. "
-            "Pour un enfant plus jeune, contactez son médecin, un pédiatre, ou le 15 en cas "
-            "d'urgence."
-        ))
+        return Verdict(
+            False,
+            (
+                "Les cabines de téléconsultation reçoivent les enfants à partir de "
+                f"{min_age_years} ans. "
+                "Pour un enfant plus jeune, contactez son médecin, un pédiatre, ou le 15 en cas "
+                "d'urgence."
+            ),
+        )
     key = name_key(reason)
     for excluded in excluded_reasons:
         if excluded.strip() and name_key(excluded) in key:
-            return Verdict(False, (
-                f"Ce motif (« {excluded.strip()} ») ne peut pas être pris en charge en "
-                "téléconsultation. Contactez votre médecin ou le secrétariat de la CPTS."
-            ))
+            return Verdict(
+                False,
+                (
+                    f"Ce motif (« {excluded.strip()} ») ne peut pas être pris en charge en "
+                    "téléconsultation. Contactez votre médecin ou le secrétariat de la CPTS."
+                ),
+            )
     return Verdict(True)

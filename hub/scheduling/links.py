@@ -32,8 +32,12 @@ def _load(secret: str, purpose: str, token: str) -> tuple[int, str]:
         value = _serializer(secret, purpose).loads(token)
     except BadSignature:
         raise NotFound(LINK_EXPIRED) from None
-    if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int)
-            and isinstance(value[1], str)):
+    if not (
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], int)
+        and isinstance(value[1], str)
+    ):
         raise NotFound(LINK_EXPIRED)
     return value[0], value[1]
 

@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.context import HubContext
 from hub.identity.models import Organisation, Site
-from hub.notify import ical
-from hub.notify import outbox
-from hub.notify.mailer import Attachment
+from hub.notify import ical, outbox
+from hub.notify.mailer import Attachment, check_address
 from hub.notify.sms import normalise_french_mobile
+from hub.records.patients import Patient
 from hub.rendering import when_fr
 from hub.scheduling import booking as bk
 from hub.scheduling import links
@@ -36,6 +36,25 @@ def _mobile(phone: str) -> str | None:
         return None  # a landline: no SMS; the secretary read the summary on the phone
 
 
+def _email_ok(address: str) -> bool:
+    try:
+        check_address(address)
+    except ValueError:
+        logger.warning("a patient's stored e-mail address is unusable; no e-mail sent")
+        return False
+    return True
+
+
+def reminder_channels(patient: Patient) -> list[str]:
+    """How the patient will be reminded: « SMS » (a mobile number), « e-mail »."""
+    channels = []
+    if _mobile(patient.phone):
+        channels.append("SMS")
+    if patient.email:
+        channels.append("e-mail")
+    return channels
+
+
 def _follow_url(ctx: HubContext, booking: Booking) -> str:
     return f"{ctx.settings.base_url}/rdv/suivi/{links.booking_token(ctx.secret, booking)}"
 
@@ -46,21 +65,36 @@ async def _org(session: AsyncSession, site: Site) -> Organisation:
     return org
 
 
-def _event(ctx: HubContext, booking: Booking, org: Organisation, *, now: dt.datetime,
-           cancelled: bool = False) -> Attachment:
+def _event(
+    ctx: HubContext,
+    booking: Booking,
+    org: Organisation,
+    *,
+    now: dt.datetime,
+    cancelled: bool = False,
+) -> Attachment:
     site = booking.site
     content = ical.booking_event(
-        uid=f"{booking.reference}@{org.slug}", start=booking.starts_at, end=booking.slot.ends_at,
-        summary=f"Téléconsultation — {site.name}", location=f"{site.name}, {site.address}, "
-        f"{site.postcode} {site.city}".strip(", "),
+        uid=f"{booking.reference}@{org.slug}",
+        start=booking.starts_at,
+        end=booking.slot.ends_at,
+        summary=f"Téléconsultation — {site.name}",
+        location=f"{site.name}, {site.address}, {site.postcode} {site.city}".strip(", "),
         description=f"Rendez-vous {booking.reference}. Venez 10 minutes en avance avec votre "
-        f"pièce d'identité et votre carte Vitale. Gérer le rendez-vous : {_follow_url(ctx, booking)}",
-        organizer_name=org.name, organizer_email=org.email or "noreply@cpts.invalid",
-        sequence=1 if cancelled else 0, cancelled=cancelled, now=now,
+        "pièce d'identité et votre carte Vitale. "
+        f"Gérer le rendez-vous : {_follow_url(ctx, booking)}",
+        organizer_name=org.name,
+        organizer_email=org.email or "noreply@cpts.invalid",
+        sequence=1 if cancelled else 0,
+        cancelled=cancelled,
+        now=now,
     )
     method = "CANCEL" if cancelled else "REQUEST"
-    return Attachment(filename="rendez-vous.ics", content=content,
-                      mime_type=f"text/calendar; method={method}")
+    return Attachment(
+        filename="rendez-vous.ics",
+        content=content,
+        mime_type=f"text/calendar; charset=utf-8; method={method}",
+    )
 
 
 async def booking_made(
@@ -72,43 +106,73 @@ async def booking_made(
     org = await _org(session, site)
     when = when_fr(booking.starts_at, site.timezone)
     url = _follow_url(ctx, booking)
-    if patient.email:
+    if patient.email and _email_ok(patient.email):
         await outbox.enqueue_email(
-            session=session, to=patient.email, purpose="booking_confirmation",
+            session=session,
+            to=patient.email,
+            purpose="booking_confirmation",
             subject=f"Votre téléconsultation du {when} ({booking.reference})",
-            text=(f"Bonjour,\n\nVotre rendez-vous de téléconsultation est enregistré :\n"
-                  f"  {when}\n  {site.name}, {site.address}, {site.postcode} {site.city}\n"
-                  f"  Référence : {booking.reference}\n\n"
-                  f"Venez 10 minutes en avance avec votre pièce d'identité et votre carte Vitale.\n"
-                  f"Pour confirmer, déplacer ou annuler : {url}\n\n"
-                  f"En cas d'urgence vitale, appelez le 15.\n\n{org.name}\n"),
+            text=(
+                f"Bonjour,\n\nVotre rendez-vous de téléconsultation est enregistré :\n"
+                f"  {when}\n  {site.name}, {site.address}, {site.postcode} {site.city}\n"
+                f"  Référence : {booking.reference}\n\n"
+                f"Venez 10 minutes en avance avec votre pièce d'identité et votre carte Vitale.\n"
+                f"Pour confirmer, déplacer ou annuler : {url}\n\n"
+                f"En cas d'urgence vitale, appelez le 15.\n\n{org.name}\n"
+            ),
             attachments=[_event(ctx, booking, org, now=now)],
-            related_kind=RELATED, related_id=booking.id, now=now,
+            related_kind=RELATED,
+            related_id=booking.id,
+            now=now,
         )
     mobile = _mobile(patient.phone)
     if mobile:
         await outbox.enqueue_sms(
-            session=session, to=mobile, purpose="booking_confirmation",
-            text=f"RDV téléconsultation {when}, {site.name}. Réf {booking.reference}. Gérer : {url}",
-            related_kind=RELATED, related_id=booking.id, now=now,
+            session=session,
+            to=mobile,
+            purpose="booking_confirmation",
+            text=(
+                f"RDV téléconsultation {when}, {site.name}. Réf {booking.reference}. Gérer : {url}"
+            ),
+            related_kind=RELATED,
+            related_id=booking.id,
+            now=now,
         )
     policy = await policy_for(session=session, organisation_id=org.id)
     for offset in reminder_offsets(policy):
         send_at = booking.starts_at - offset
         if send_at <= now:
             continue
-        text = (f"Rappel : téléconsultation {when}, {site.name} (réf {booking.reference}). "
-                f"Merci de confirmer ou d'annuler : {url}")
+        text = (
+            f"Rappel : téléconsultation {when}, {site.name} (réf {booking.reference}). "
+            f"Merci de confirmer ou d'annuler : {url}"
+        )
         queued = []
         if mobile:
-            queued.append(await outbox.enqueue_sms(
-                session=session, to=mobile, purpose="reminder", text=text,
-                related_kind=RELATED, related_id=booking.id, now=now))
-        if patient.email:
-            queued.append(await outbox.enqueue_email(
-                session=session, to=patient.email, purpose="reminder",
-                subject=f"Rappel : téléconsultation du {when}", text=text + "\n",
-                related_kind=RELATED, related_id=booking.id, now=now))
+            queued.append(
+                await outbox.enqueue_sms(
+                    session=session,
+                    to=mobile,
+                    purpose="reminder",
+                    text=text,
+                    related_kind=RELATED,
+                    related_id=booking.id,
+                    now=now,
+                )
+            )
+        if patient.email and _email_ok(patient.email):
+            queued.append(
+                await outbox.enqueue_email(
+                    session=session,
+                    to=patient.email,
+                    purpose="reminder",
+                    subject=f"Rappel : téléconsultation du {when}",
+                    text=text + "\n",
+                    related_kind=RELATED,
+                    related_id=booking.id,
+                    now=now,
+                )
+            )
         for message in queued:
             message.next_attempt_at = send_at  # leaves the outbox when the reminder is due
 
@@ -122,56 +186,84 @@ async def booking_cancelled(
     patient, site = booking.patient, booking.site
     org = await _org(session, site)
     when = when_fr(booking.starts_at, site.timezone)
-    if patient.email:
+    if patient.email and _email_ok(patient.email):
         await outbox.enqueue_email(
-            session=session, to=patient.email, purpose="booking_cancelled",
+            session=session,
+            to=patient.email,
+            purpose="booking_cancelled",
             subject=f"Annulation de votre téléconsultation du {when}",
-            text=(f"Bonjour,\n\nVotre rendez-vous {booking.reference} du {when} ({site.name}) "
-                  f"est annulé.\nPour reprendre rendez-vous : {ctx.settings.base_url}/rdv/{org.slug}"
-                  f"\n\n{org.name}\n"),
+            text=(
+                f"Bonjour,\n\nVotre rendez-vous {booking.reference} du {when} ({site.name}) "
+                f"est annulé.\nPour reprendre rendez-vous : {ctx.settings.base_url}/rdv/{org.slug}"
+                f"\n\n{org.name}\n"
+            ),
             attachments=[_event(ctx, booking, org, now=now, cancelled=True)],
-            related_kind=RELATED, related_id=booking.id, now=now,
+            related_kind=RELATED,
+            related_id=booking.id,
+            now=now,
         )
     mobile = _mobile(patient.phone)
     if mobile:
         await outbox.enqueue_sms(
-            session=session, to=mobile, purpose="booking_cancelled",
+            session=session,
+            to=mobile,
+            purpose="booking_cancelled",
             text=f"Votre RDV téléconsultation {when} ({booking.reference}) est annulé.",
-            related_kind=RELATED, related_id=booking.id, now=now,
+            related_kind=RELATED,
+            related_id=booking.id,
+            now=now,
         )
 
 
-async def offer_slot(*, session: AsyncSession, ctx: HubContext, slot: Slot, now: dt.datetime) -> None:
+async def offer_slot(
+    *, session: AsyncSession, ctx: HubContext, slot: Slot, now: dt.datetime
+) -> None:
     """Offer a freed slot to the first person on the waiting list, and tell them."""
     site = await session.get(Site, slot.site_id)
     assert site is not None
     policy = await policy_for(session=session, organisation_id=site.organisation_id)
-    entry = await bk.offer_freed_slot(session=session, slot=slot, now=now,
-                                      offer_minutes=policy.offer_minutes)
+    entry = await bk.offer_freed_slot(
+        session=session, slot=slot, now=now, offer_minutes=policy.offer_minutes
+    )
     if entry is None:
         return
     booking = await bk.get_booking(session=session, booking_id=entry.booking_id)
     url = f"{ctx.settings.base_url}/rdv/proposition/{links.offer_token(ctx.secret, entry, booking)}"
     when = when_fr(slot.starts_at, site.timezone)
     until = when_fr(entry.offer_expires_at or slot.starts_at, site.timezone)
-    text = (f"Un créneau plus tôt s'est libéré : {when}, {site.name}. "
-            f"Pour le prendre, répondez avant {until} : {url}")
+    text = (
+        f"Un créneau plus tôt s'est libéré : {when}, {site.name}. "
+        f"Pour le prendre, répondez avant {until} : {url}"
+    )
     mobile = _mobile(booking.patient.phone)
     if mobile:
-        await outbox.enqueue_sms(session=session, to=mobile, purpose="waiting_list_offer", text=text,
-                                 related_kind=RELATED, related_id=booking.id, now=now)
-    if booking.patient.email:
+        await outbox.enqueue_sms(
+            session=session,
+            to=mobile,
+            purpose="waiting_list_offer",
+            text=text,
+            related_kind=RELATED,
+            related_id=booking.id,
+            now=now,
+        )
+    if booking.patient.email and _email_ok(booking.patient.email):
         await outbox.enqueue_email(
-            session=session, to=booking.patient.email, purpose="waiting_list_offer",
-            subject=f"Un créneau plus tôt : {when}", text=text + "\n",
-            related_kind=RELATED, related_id=booking.id, now=now,
+            session=session,
+            to=booking.patient.email,
+            purpose="waiting_list_offer",
+            subject=f"Un créneau plus tôt : {when}",
+            text=text + "\n",
+            related_kind=RELATED,
+            related_id=booking.id,
+            now=now,
         )
 
 
 async def is_waiting(*, session: AsyncSession, booking: Booking) -> bool:
     """Whether this booking is on the waiting list for an earlier slot."""
     entry = await session.scalar(
-        select(WaitingListEntry).where(WaitingListEntry.booking_id == booking.id,
-                                       WaitingListEntry.status != WaitStatus.DONE)
+        select(WaitingListEntry).where(
+            WaitingListEntry.booking_id == booking.id, WaitingListEntry.status != WaitStatus.DONE
+        )
     )
     return entry is not None

@@ -108,7 +108,9 @@ class Booking(Base):
     slot_id: Mapped[int] = mapped_column(ForeignKey("slots.id", ondelete="RESTRICT"), index=True)
     seat: Mapped[int | None]  # None once cancelled: the seat is free again
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
     starts_at: Mapped[dt.datetime]
     channel: Mapped[Channel] = mapped_column(enum_column(Channel, "channel"))
     status: Mapped[BookingStatus] = mapped_column(
@@ -145,7 +147,9 @@ class WaitingListEntry(Base):
     __tablename__ = "waiting_list"
 
     id: Mapped[IntPk]
-    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"), index=True)
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("bookings.id", ondelete="CASCADE"), index=True
+    )
     site_id: Mapped[int | None] = mapped_column(
         ForeignKey("sites.id", ondelete="CASCADE"), default=None
     )  # None: any site of the CPTS

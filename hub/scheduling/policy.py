@@ -16,9 +16,14 @@ async def policy_for(*, session: AsyncSession, organisation_id: int) -> BookingP
         select(BookingPolicy).where(BookingPolicy.organisation_id == organisation_id)
     )
     if policy is None:
-        policy = BookingPolicy(organisation_id=organisation_id, min_age_years=6,
-                               excluded_reasons="", reminder_hours="24,2", horizon_days=42,
-                               offer_minutes=120)
+        policy = BookingPolicy(
+            organisation_id=organisation_id,
+            min_age_years=6,
+            excluded_reasons="",
+            reminder_hours="24,2",
+            horizon_days=42,
+            offer_minutes=120,
+        )
         session.add(policy)
         await session.flush()
     return policy

@@ -40,8 +40,9 @@ async def _organisation(session: AsyncSession, slug: str) -> Organisation:
 
 async def _rooms(session: AsyncSession, organisation_id: int) -> list[Site]:
     rows = await session.scalars(
-        select(Site).where(Site.organisation_id == organisation_id,
-                           Site.kind == SiteKind.TELECONSULTATION_ROOM).order_by(Site.name)
+        select(Site)
+        .where(Site.organisation_id == organisation_id, Site.kind == SiteKind.TELECONSULTATION_ROOM)
+        .order_by(Site.name)
     )
     return list(rows)
 
@@ -55,22 +56,40 @@ async def choose_cpts(request: Request, session: SessionDep) -> Response:
 
 
 @router.get("/{slug}", response_class=HTMLResponse)
-async def earliest_slots(request: Request, session: SessionDep, ctx: ContextDep, slug: str) -> Response:
+async def earliest_slots(
+    request: Request, session: SessionDep, ctx: ContextDep, slug: str
+) -> Response:
     org = await _organisation(session, slug)
     now = ctx.clock()
     by_site: list[tuple[Site, list[FreeSlot]]] = []
     for site in await _rooms(session, org.id):
-        by_site.append((site, await free_slots(session=session, site_ids=[site.id], after=now,
-                                               limit=SLOTS_PER_SITE)))
+        by_site.append(
+            (
+                site,
+                await free_slots(
+                    session=session, site_ids=[site.id], after=now, limit=SLOTS_PER_SITE
+                ),
+            )
+        )
     everything = sorted((f for _, fs in by_site for f in fs), key=lambda f: f.slot.starts_at)
-    return render(request, "booking/slots.html", {
-        "org": org, "by_site": by_site, "earliest": everything[0] if everything else None,
-    })
+    return render(
+        request,
+        "booking/slots.html",
+        {
+            "org": org,
+            "by_site": by_site,
+            "earliest": everything[0] if everything else None,
+        },
+    )
 
 
 def _form_context(org: Organisation, slot: Slot, **extra: object) -> dict[str, object]:
     data: dict[str, object] = {
-        "org": org, "slot": slot, "red_flags": RED_FLAG_LABELS, "values": {}, "error": None,
+        "org": org,
+        "slot": slot,
+        "red_flags": RED_FLAG_LABELS,
+        "values": {},
+        "error": None,
     }
     data.update(extra)
     return data
@@ -125,42 +144,77 @@ async def book_online(
     org = await _organisation(session, slug)
     slot = await _public_slot(session, org, slot_id)
     form = await request.form()
-    flags = frozenset(RedFlag(v) for v in form.getlist("red_flag") if v in RedFlag._value2member_map_)
+    flags = frozenset(
+        RedFlag(v)
+        for v in form.getlist("red_flag")
+        if isinstance(v, str) and v in RedFlag._value2member_map_
+    )
     values = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
     if flags:
-        return render(request, "booking/emergency.html", {"org": org, "flags": [RED_FLAG_LABELS[f] for f in flags]})
+        return render(
+            request,
+            "booking/emergency.html",
+            {"org": org, "flags": [RED_FLAG_LABELS[f] for f in flags]},
+        )
     now = ctx.clock()
     try:
         born = _parse_date(birth_date)
         policy = await policy_for(session=session, organisation_id=org.id)
-        verdict = screen(red_flags=flags, birth_date=born, appointment_day=slot.starts_at.date(),
-                         reason=reason, min_age_years=policy.min_age_years,
-                         excluded_reasons=policy.excluded_reasons.splitlines())
+        verdict = screen(
+            red_flags=flags,
+            birth_date=born,
+            appointment_day=slot.starts_at.date(),
+            reason=reason,
+            min_age_years=policy.min_age_years,
+            excluded_reasons=policy.excluded_reasons.splitlines(),
+        )
         if not verdict.allowed:
             raise Invalid(verdict.message)
         if sex not in {s.value for s in Sex}:
             raise Invalid("Indiquez le sexe indiqué sur la pièce d'identité.")
         if age_on(born, now.date()) < ADULT_AGE and not guardian_name.strip():
-            raise Invalid("Pour un mineur, indiquez le nom du représentant légal qui l'accompagnera.")
+            raise Invalid(
+                "Pour un mineur, indiquez le nom du représentant légal qui l'accompagnera."
+            )
         if not phone.strip() and not email.strip():
-            raise Invalid("Indiquez un numéro de portable ou une adresse e-mail pour recevoir la confirmation.")
+            raise Invalid(
+                "Indiquez un numéro de portable ou une adresse e-mail "
+                "pour recevoir la confirmation."
+            )
         if has_mt not in ("oui", "non"):
             raise Invalid("Indiquez si vous avez un médecin traitant.")
         if consent != "oui":
             raise Invalid("Votre accord est nécessaire pour enregistrer le rendez-vous.")
         await bk.check_bookable(session=session, slot_id=slot.id, now=now)
         patient = await register_patient(
-            session=session, organisation_id=org.id, today=now.date(),
+            session=session,
+            organisation_id=org.id,
+            today=now.date(),
             draft=PatientDraft(
-                birth_name=birth_name, first_names=first_names, birth_date=born, sex=Sex(sex),
-                phone=phone, email=email, nir=nir, guardian_name=guardian_name,
-                has_medecin_traitant=has_mt == "oui", medecin_traitant_name=mt_name,
+                birth_name=birth_name,
+                first_names=first_names,
+                birth_date=born,
+                sex=Sex(sex),
+                phone=phone,
+                email=email,
+                nir=nir,
+                guardian_name=guardian_name,
+                has_medecin_traitant=has_mt == "oui",
+                medecin_traitant_name=mt_name,
             ),
         )
         await session.commit()
-        booking = await bk.book_slot(session=session, now=now, request=bk.BookingRequest(
-            slot_id=slot.id, patient_id=patient.id, channel=Channel.ONLINE, reason=reason,
-            care_requested_at=now))
+        booking = await bk.book_slot(
+            session=session,
+            now=now,
+            request=bk.BookingRequest(
+                slot_id=slot.id,
+                patient_id=patient.id,
+                channel=Channel.ONLINE,
+                reason=reason,
+                care_requested_at=now,
+            ),
+        )
         if waiting_list == "oui":
             await bk.join_waiting_list(session=session, booking=booking, any_site=True, now=now)
         await messages.booking_made(session=session, ctx=ctx, booking=booking, now=now)
@@ -169,9 +223,12 @@ async def book_online(
         await session.rollback()
         org = await _organisation(session, slug)
         slot = await _public_slot(session, org, slot_id)
-        return render(request, "booking/form.html",
-                      _form_context(org, slot, values=values, error=exc.message),
-                      status_code=exc.status)
+        return render(
+            request,
+            "booking/form.html",
+            _form_context(org, slot, values=values, error=exc.message),
+            status_code=exc.status,
+        )
     token = links.booking_token(ctx.secret, booking)
     return RedirectResponse(f"/rdv/suivi/{token}?nouveau=1", status_code=303)
 
@@ -190,14 +247,24 @@ async def follow(request: Request, session: SessionDep, ctx: ContextDep, token: 
     others: list[FreeSlot] = []
     if booking.status is BookingStatus.BOOKED and booking.starts_at > now:
         org_sites = [s.id for s in await _rooms(session, booking.site.organisation_id)]
-        others = [f for f in await free_slots(session=session, site_ids=org_sites, after=now, limit=8)
-                  if f.slot.id != booking.slot_id]
-    return render(request, "booking/follow.html", {
-        "booking": booking, "token": token, "others": others, "now": now,
-        "new": request.query_params.get("nouveau") == "1",
-        "message": request.query_params.get("message", ""),
-        "waiting": await messages.is_waiting(session=session, booking=booking),
-    })
+        others = [
+            f
+            for f in await free_slots(session=session, site_ids=org_sites, after=now, limit=8)
+            if f.slot.id != booking.slot_id
+        ]
+    return render(
+        request,
+        "booking/follow.html",
+        {
+            "booking": booking,
+            "token": token,
+            "others": others,
+            "now": now,
+            "new": request.query_params.get("nouveau") == "1",
+            "message": request.query_params.get("message", ""),
+            "waiting": await messages.is_waiting(session=session, booking=booking),
+        },
+    )
 
 
 @router.post("/suivi/{token}/confirmer")
@@ -212,8 +279,9 @@ async def confirm(session: SessionDep, ctx: ContextDep, token: str) -> Response:
 async def cancel(session: SessionDep, ctx: ContextDep, token: str) -> Response:
     booking = await _followed(session, ctx, token)
     now = ctx.clock()
-    slot = await bk.cancel_booking(session=session, booking=booking, reason="annulé par le patient",
-                                   now=now)
+    slot = await bk.cancel_booking(
+        session=session, booking=booking, reason="annulé par le patient", now=now
+    )
     await messages.booking_cancelled(session=session, ctx=ctx, booking=booking, now=now)
     await messages.offer_slot(session=session, ctx=ctx, slot=slot, now=now)
     await session.commit()
@@ -238,22 +306,36 @@ async def move(
     await messages.booking_made(session=session, ctx=ctx, booking=new, now=now)
     await messages.offer_slot(session=session, ctx=ctx, slot=booking.slot, now=now)
     await session.commit()
-    return RedirectResponse(f"/rdv/suivi/{links.booking_token(ctx.secret, new)}?message=deplace",
-                            status_code=303)
+    return RedirectResponse(
+        f"/rdv/suivi/{links.booking_token(ctx.secret, new)}?message=deplace", status_code=303
+    )
 
 
 @router.get("/proposition/{token}", response_class=HTMLResponse)
-async def offer_page(request: Request, session: SessionDep, ctx: ContextDep, token: str) -> Response:
+async def offer_page(
+    request: Request, session: SessionDep, ctx: ContextDep, token: str
+) -> Response:
     entry = await links.offer_from_token(session=session, secret=ctx.secret, token=token)
     booking = await bk.get_booking(session=session, booking_id=entry.booking_id)
     slot = await session.get(Slot, entry.offered_slot_id) if entry.offered_slot_id else None
-    valid = (entry.status is WaitStatus.OFFERED and slot is not None
-             and (entry.offer_expires_at is None or entry.offer_expires_at > ctx.clock()))
+    valid = (
+        entry.status is WaitStatus.OFFERED
+        and slot is not None
+        and (entry.offer_expires_at is None or entry.offer_expires_at > ctx.clock())
+    )
     if slot is not None:
         slot.site = await session.get(Site, slot.site_id)  # type: ignore[assignment]
-    return render(request, "booking/offer.html", {
-        "entry": entry, "booking": booking, "slot": slot, "valid": valid, "token": token,
-    })
+    return render(
+        request,
+        "booking/offer.html",
+        {
+            "entry": entry,
+            "booking": booking,
+            "slot": slot,
+            "valid": valid,
+            "token": token,
+        },
+    )
 
 
 @router.post("/proposition/{token}/accepter")
@@ -264,8 +346,9 @@ async def accept(session: SessionDep, ctx: ContextDep, token: str) -> Response:
     await messages.booking_made(session=session, ctx=ctx, booking=new, now=now)
     await messages.offer_slot(session=session, ctx=ctx, slot=left, now=now)
     await session.commit()
-    return RedirectResponse(f"/rdv/suivi/{links.booking_token(ctx.secret, new)}?message=avance",
-                            status_code=303)
+    return RedirectResponse(
+        f"/rdv/suivi/{links.booking_token(ctx.secret, new)}?message=avance", status_code=303
+    )
 
 
 @router.post("/proposition/{token}/refuser")

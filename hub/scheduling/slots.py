@@ -36,10 +36,15 @@ class SyncReport:
 
 def _rule_spec(rule: OpeningRule) -> cal.OpeningRule:
     return cal.OpeningRule(
-        weekday=rule.weekday, start=rule.start_time, end=rule.end_time,
-        slot_minutes=rule.slot_minutes, seats=rule.seats,
-        reserved_for=rule.reserved_for.value if rule.reserved_for else None, rule_id=rule.id,
-        valid_from=rule.valid_from, valid_until=rule.valid_until,
+        weekday=rule.weekday,
+        start=rule.start_time,
+        end=rule.end_time,
+        slot_minutes=rule.slot_minutes,
+        seats=rule.seats,
+        reserved_for=rule.reserved_for.value if rule.reserved_for else None,
+        rule_id=rule.id,
+        valid_from=rule.valid_from,
+        valid_until=rule.valid_until,
     )
 
 
@@ -53,16 +58,24 @@ async def sync_slots(
     wanted = {
         spec.start: spec
         for spec in cal.derive_slots(
-            [_rule_spec(r) for r in rules], first_day=first_day, last_day=last_day, tz=tz,
+            [_rule_spec(r) for r in rules],
+            first_day=first_day,
+            last_day=last_day,
+            tz=tz,
             closures=[cal.Closure(c.start_date, c.end_date, c.reason) for c in closures],
         )
     }
     window_start = dt.datetime.combine(first_day, dt.time(0), tz).astimezone(dt.UTC)
-    window_end = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(0), tz).astimezone(dt.UTC)
-    existing = list(await session.scalars(
-        select(Slot).where(Slot.site_id == site.id, Slot.starts_at >= window_start,
-                           Slot.starts_at < window_end)
-    ))
+    window_end = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(0), tz).astimezone(
+        dt.UTC
+    )
+    existing = list(
+        await session.scalars(
+            select(Slot).where(
+                Slot.site_id == site.id, Slot.starts_at >= window_start, Slot.starts_at < window_end
+            )
+        )
+    )
     booked_counts = await _booked_counts(session, [s.id for s in existing])
     created = removed = withdrawn = 0
     for slot in existing:
@@ -82,15 +95,22 @@ async def sync_slots(
             await session.delete(slot)
             removed += 1
     for spec in wanted.values():
-        session.add(Slot(
-            site_id=site.id, starts_at=spec.start, ends_at=spec.end, seats=spec.seats,
-            reserved_for=Reservation(spec.reserved_for) if spec.reserved_for else None,
-            rule_id=spec.rule_id,
-        ))
+        session.add(
+            Slot(
+                site_id=site.id,
+                starts_at=spec.start,
+                ends_at=spec.end,
+                seats=spec.seats,
+                reserved_for=Reservation(spec.reserved_for) if spec.reserved_for else None,
+                rule_id=spec.rule_id,
+            )
+        )
         created += 1
     await session.flush()
     if withdrawn:
-        logger.warning("site %s: %s booked slots no longer match the opening rules", site.id, withdrawn)
+        logger.warning(
+            "site %s: %s booked slots no longer match the opening rules", site.id, withdrawn
+        )
     return SyncReport(created=created, removed=removed, withdrawn=withdrawn)
 
 
@@ -121,8 +141,12 @@ async def sync_horizon(*, session: AsyncSession, site: Site, today: dt.date) -> 
     from hub.scheduling.policy import policy_for
 
     policy = await policy_for(session=session, organisation_id=site.organisation_id)
-    return await sync_slots(session=session, site=site, first_day=today,
-                            last_day=today + dt.timedelta(days=policy.horizon_days))
+    return await sync_slots(
+        session=session,
+        site=site,
+        first_day=today,
+        last_day=today + dt.timedelta(days=policy.horizon_days),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +175,12 @@ async def free_slots(
     query = (
         select(Slot, free)
         .outerjoin(taken, taken.c.slot_id == Slot.id)
-        .where(Slot.site_id.in_(site_ids), Slot.starts_at >= after, Slot.state == SlotState.OPEN,
-               free > 0)
+        .where(
+            Slot.site_id.in_(site_ids),
+            Slot.starts_at >= after,
+            Slot.state == SlotState.OPEN,
+            free > 0,
+        )
         .options(selectinload(Slot.site))
         .order_by(Slot.starts_at, Slot.site_id)
         .limit(limit)
@@ -164,5 +192,7 @@ async def free_slots(
     query = query.where(or_(*allowed)) if allowed else query.where(false())
     if before is not None:
         query = query.where(Slot.starts_at < before)
-    return [FreeSlot(slot=slot, free_seats=int(seats))
-            for slot, seats in (await session.execute(query)).all()]
+    return [
+        FreeSlot(slot=slot, free_seats=int(seats))
+        for slot, seats in (await session.execute(query)).all()
+    ]

@@ -15,7 +15,7 @@ from hub.context import HubContext
 from hub.deps import ContextDep, SessionDep, require_role
 from hub.errors import Forbidden, HubError, Invalid
 from hub.identity import service as identity
-from hub.identity.models import Role, Site, SiteKind, User
+from hub.identity.models import Role, Site, User
 from hub.identity.pages import home_context
 from hub.records import patient_service
 from hub.records.patients import Sex
@@ -53,8 +53,13 @@ def _parse_date(value: str) -> dt.date | None:
 
 @router.get("/secretariat", response_class=HTMLResponse)
 async def secretary_home(
-    request: Request, session: SessionDep, ctx: ContextDep, user: Secretary,
-    nom: str = "", naissance: str = "", tel: str = "",
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    user: Secretary,
+    nom: str = "",
+    naissance: str = "",
+    tel: str = "",
 ) -> Response:
     data = await home_context(ctx, session, user)
     site_ids = await _site_ids(session, user)
@@ -64,22 +69,35 @@ async def secretary_home(
     try:
         if searched:
             found = await patient_service.find_patients(
-                session=session, organisation_id=user.organisation_id, name=nom,
-                birth_date=_parse_date(naissance), phone=tel)
+                session=session,
+                organisation_id=user.organisation_id,
+                name=nom,
+                birth_date=_parse_date(naissance),
+                phone=tel,
+            )
     except HubError as exc:
         error = exc.message
-    data.update({
-        "earliest": await free_slots(session=session, site_ids=site_ids, after=ctx.clock(), limit=8),
-        "to_move": await bk.bookings_to_move(session=session, site_ids=site_ids),
-        "found": found, "searched": searched, "error": error,
-        "query": {"nom": nom, "naissance": naissance, "tel": tel},
-    })
+    data.update(
+        {
+            "earliest": await free_slots(
+                session=session, site_ids=site_ids, after=ctx.clock(), limit=8
+            ),
+            "to_move": await bk.bookings_to_move(session=session, site_ids=site_ids),
+            "found": found,
+            "searched": searched,
+            "error": error,
+            "query": {"nom": nom, "naissance": naissance, "tel": tel},
+        }
+    )
     return render(request, "secretary/home.html", data)
 
 
 @router.post("/secretariat/patients", response_class=HTMLResponse)
 async def create_patient(
-    request: Request, session: SessionDep, ctx: ContextDep, user: Secretary,
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    user: Secretary,
     birth_name: Annotated[str, Form(max_length=100)] = "",
     first_names: Annotated[str, Form(max_length=200)] = "",
     birth_date: Annotated[str, Form(max_length=20)] = "",
@@ -96,40 +114,71 @@ async def create_patient(
         if sex not in {s.value for s in Sex}:
             raise Invalid("Indiquez le sexe.")
         patient = await patient_service.register_patient(
-            session=session, organisation_id=user.organisation_id, today=ctx.clock().date(),
+            session=session,
+            organisation_id=user.organisation_id,
+            today=ctx.clock().date(),
             draft=patient_service.PatientDraft(
-                birth_name=birth_name, first_names=first_names, birth_date=born, sex=Sex(sex),
-                phone=phone, email=email,
+                birth_name=birth_name,
+                first_names=first_names,
+                birth_date=born,
+                sex=Sex(sex),
+                phone=phone,
+                email=email,
                 has_medecin_traitant={"oui": True, "non": False}.get(has_mt),
                 medecin_traitant_name=mt_name,
             ),
         )
         await session.commit()
     except HubError as exc:
-        await session.rollback()
-        await session.refresh(user)
+        await deps.rollback_keeping_user(session, user)
         data = await home_context(ctx, session, user)
-        data.update({"earliest": [], "to_move": [], "found": [], "searched": False,
-                     "error": exc.message, "query": {}, "new_values": dict(await request.form())})
+        data.update(
+            {
+                "earliest": [],
+                "to_move": [],
+                "found": [],
+                "searched": False,
+                "error": exc.message,
+                "query": {},
+                "new_values": dict(await request.form()),
+            }
+        )
         return render(request, "secretary/home.html", data, status_code=exc.status)
     return RedirectResponse(f"/secretariat/patients/{patient.id}", status_code=303)
 
 
 async def _patient_page(
-    request: Request, session: AsyncSession, ctx: HubContext, user: User, patient_id: int,
-    *, error: str | None = None, status_code: int = 200, reason: str = "",
+    request: Request,
+    session: AsyncSession,
+    ctx: HubContext,
+    user: User,
+    patient_id: int,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    reason: str = "",
 ) -> Response:
-    patient = await patient_service.get_patient(session=session, organisation_id=user.organisation_id,
-                                                patient_id=patient_id)
+    patient = await patient_service.get_patient(
+        session=session, organisation_id=user.organisation_id, patient_id=patient_id
+    )
     site_ids = await _site_ids(session, user)
     history = await bk.patient_history(session=session, patient_id=patient.id)
-    return render(request, "secretary/patient.html", {
-        "patient": patient, "history": history, "now": ctx.clock(),
-        "no_shows": sum(1 for b in history if b.status.value == "no_show"),
-        "earliest": await free_slots(session=session, site_ids=site_ids, after=ctx.clock(),
-                                     limit=12),
-        "error": error, "reason": reason,
-    }, status_code=status_code)
+    return render(
+        request,
+        "secretary/patient.html",
+        {
+            "patient": patient,
+            "history": history,
+            "now": ctx.clock(),
+            "no_shows": sum(1 for b in history if b.status.value == "no_show"),
+            "earliest": await free_slots(
+                session=session, site_ids=site_ids, after=ctx.clock(), limit=12
+            ),
+            "error": error,
+            "reason": reason,
+        },
+        status_code=status_code,
+    )
 
 
 @router.get("/secretariat/patients/{patient_id}", response_class=HTMLResponse)
@@ -141,29 +190,51 @@ async def patient_page(
 
 @router.post("/secretariat/patients/{patient_id}/rdv", response_class=HTMLResponse)
 async def book_by_phone(
-    request: Request, session: SessionDep, ctx: ContextDep, user: Secretary, patient_id: int,
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    user: Secretary,
+    patient_id: int,
     slot_id: Annotated[int | None, Form()] = None,
     reason: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     now = ctx.clock()
     try:
         patient = await patient_service.get_patient(
-            session=session, organisation_id=user.organisation_id, patient_id=patient_id)
+            session=session, organisation_id=user.organisation_id, patient_id=patient_id
+        )
         if slot_id is None:
             raise Invalid("Choisissez un créneau.")
         slot_site = await _slot_site(session, slot_id)
         if slot_site.id not in await _site_ids(session, user):
             raise Forbidden("Ce créneau est sur un site pour lequel vous n'agissez pas.")
-        booking = await bk.book_slot(session=session, now=now, request=bk.BookingRequest(
-            slot_id=slot_id, patient_id=patient.id, channel=Channel.PHONE, reason=reason,
-            care_requested_at=now, booked_by_user_id=user.id, booked_by_label=user.full_name))
+        booking = await bk.book_slot(
+            session=session,
+            now=now,
+            request=bk.BookingRequest(
+                slot_id=slot_id,
+                patient_id=patient.id,
+                channel=Channel.PHONE,
+                reason=reason,
+                care_requested_at=now,
+                booked_by_user_id=user.id,
+                booked_by_label=user.full_name,
+            ),
+        )
         await messages.booking_made(session=session, ctx=ctx, booking=booking, now=now)
         await session.commit()
     except HubError as exc:
-        await session.rollback()
-        await session.refresh(user)
-        return await _patient_page(request, session, ctx, user, patient_id, error=exc.message,
-                                   status_code=exc.status, reason=reason)
+        await deps.rollback_keeping_user(session, user)
+        return await _patient_page(
+            request,
+            session,
+            ctx,
+            user,
+            patient_id,
+            error=exc.message,
+            status_code=exc.status,
+            reason=reason,
+        )
     return RedirectResponse(f"/secretariat/rdv/{booking.id}?nouveau=1", status_code=303)
 
 
@@ -183,10 +254,17 @@ async def booking_summary(
     request: Request, session: SessionDep, ctx: ContextDep, user: Secretary, booking_id: int
 ) -> Response:
     booking = await _own_booking(session, user, booking_id)
-    return render(request, "secretary/booking.html", {
-        "booking": booking, "new": request.query_params.get("nouveau") == "1", "now": ctx.clock(),
-        "message": request.query_params.get("message", ""),
-    })
+    return render(
+        request,
+        "secretary/booking.html",
+        {
+            "booking": booking,
+            "new": request.query_params.get("nouveau") == "1",
+            "now": ctx.clock(),
+            "reminders": messages.reminder_channels(booking.patient),
+            "message": request.query_params.get("message", ""),
+        },
+    )
 
 
 @router.post("/secretariat/rdv/{booking_id}/annuler")
@@ -195,8 +273,12 @@ async def cancel_for_patient(
 ) -> Response:
     booking = await _own_booking(session, user, booking_id)
     now = ctx.clock()
-    slot = await bk.cancel_booking(session=session, booking=booking,
-                                   reason=f"annulé par le secrétariat ({user.full_name})", now=now)
+    slot = await bk.cancel_booking(
+        session=session,
+        booking=booking,
+        reason=f"annulé par le secrétariat ({user.full_name})",
+        now=now,
+    )
     await messages.booking_cancelled(session=session, ctx=ctx, booking=booking, now=now)
     await messages.offer_slot(session=session, ctx=ctx, slot=slot, now=now)
     await session.commit()
@@ -213,21 +295,32 @@ def _day_bounds(day: dt.date, tz: str) -> tuple[dt.datetime, dt.datetime]:
 
 
 @router.get("/infirmier", response_class=HTMLResponse)
-async def nurse_home(request: Request, session: SessionDep, ctx: ContextDep, user: Nurse) -> Response:
+async def nurse_home(
+    request: Request, session: SessionDep, ctx: ContextDep, user: Nurse
+) -> Response:
     data = await home_context(ctx, session, user)
     now = ctx.clock()
     agendas = []
     for site in data["sites"]:  # type: ignore[attr-defined]
         start, end = _day_bounds(now.astimezone(ZoneInfo(site.timezone)).date(), site.timezone)
-        agendas.append((site, await bk.bookings_between(session=session, site_ids=[site.id],
-                                                        start=start, end=end)))
-    data.update({"agendas": agendas, "now": now,
-                 "message": request.query_params.get("message", "")})
+        agendas.append(
+            (
+                site,
+                await bk.bookings_between(
+                    session=session, site_ids=[site.id], start=start, end=end
+                ),
+            )
+        )
+    data.update(
+        {"agendas": agendas, "now": now, "message": request.query_params.get("message", "")}
+    )
     return render(request, "nurse/home.html", data)
 
 
 @router.post("/infirmier/rdv/{booking_id}/non-honore")
-async def mark_no_show(session: SessionDep, ctx: ContextDep, user: Nurse, booking_id: int) -> Response:
+async def mark_no_show(
+    session: SessionDep, ctx: ContextDep, user: Nurse, booking_id: int
+) -> Response:
     booking = await _own_booking(session, user, booking_id)
     await bk.mark_no_show(session=session, booking=booking, now=ctx.clock())
     await session.commit()
@@ -240,20 +333,35 @@ FacilityStaff = Annotated[User, Depends(require_role(Role.FACILITY_STAFF))]
 
 
 async def _facility_page(
-    request: Request, session: AsyncSession, ctx: HubContext, user: User, *,
-    error: str | None = None, values: dict[str, str] | None = None, status_code: int = 200,
+    request: Request,
+    session: AsyncSession,
+    ctx: HubContext,
+    user: User,
+    *,
+    error: str | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
 ) -> Response:
     data = await home_context(ctx, session, user)
     site_ids = await _site_ids(session, user)
     now = ctx.clock()
-    data.update({
-        "reserved": await free_slots(session=session, site_ids=site_ids, after=now,
-                                     reservations=frozenset({Reservation.FACILITY}), limit=30),
-        "upcoming": await bk.bookings_between(session=session, site_ids=site_ids, start=now,
-                                              end=now + dt.timedelta(days=60)),
-        "error": error, "values": values or {},
-        "message": request.query_params.get("message", ""),
-    })
+    data.update(
+        {
+            "reserved": await free_slots(
+                session=session,
+                site_ids=site_ids,
+                after=now,
+                reservations=frozenset({Reservation.FACILITY}),
+                limit=30,
+            ),
+            "upcoming": await bk.bookings_between(
+                session=session, site_ids=site_ids, start=now, end=now + dt.timedelta(days=60)
+            ),
+            "error": error,
+            "values": values or {},
+            "message": request.query_params.get("message", ""),
+        }
+    )
     return render(request, "facility/home.html", data, status_code=status_code)
 
 
@@ -266,7 +374,10 @@ async def facility_home(
 
 @router.post("/etablissement/rdv", response_class=HTMLResponse)
 async def book_resident(
-    request: Request, session: SessionDep, ctx: ContextDep, user: FacilityStaff,
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    user: FacilityStaff,
     slot_id: Annotated[int | None, Form()] = None,
     birth_name: Annotated[str, Form(max_length=100)] = "",
     first_names: Annotated[str, Form(max_length=200)] = "",
@@ -287,24 +398,38 @@ async def book_resident(
             raise Invalid("Indiquez la date de naissance du résident.")
         if sex not in {s.value for s in Sex}:
             raise Invalid("Indiquez le sexe du résident.")
-        await bk.check_bookable(session=session, slot_id=slot_id, now=now,
-                                may_use=frozenset({Reservation.FACILITY}))
+        await bk.check_bookable(
+            session=session, slot_id=slot_id, now=now, may_use=frozenset({Reservation.FACILITY})
+        )
         patient = await patient_service.register_patient(
-            session=session, organisation_id=user.organisation_id, today=now.date(),
-            draft=patient_service.PatientDraft(birth_name=birth_name, first_names=first_names,
-                                               birth_date=born, sex=Sex(sex)))
+            session=session,
+            organisation_id=user.organisation_id,
+            today=now.date(),
+            draft=patient_service.PatientDraft(
+                birth_name=birth_name, first_names=first_names, birth_date=born, sex=Sex(sex)
+            ),
+        )
         await session.commit()
         motive = reason.strip()
         if in_room == "oui" and motive:
             motive += " — à voir dans sa chambre (ne peut pas se déplacer)"
-        await bk.book_slot(session=session, now=now, may_use=frozenset({Reservation.FACILITY}),
-                           request=bk.BookingRequest(
-                               slot_id=slot_id, patient_id=patient.id, channel=Channel.FACILITY,
-                               reason=motive, care_requested_at=now, booked_by_user_id=user.id,
-                               booked_by_label=user.full_name))
+        await bk.book_slot(
+            session=session,
+            now=now,
+            may_use=frozenset({Reservation.FACILITY}),
+            request=bk.BookingRequest(
+                slot_id=slot_id,
+                patient_id=patient.id,
+                channel=Channel.FACILITY,
+                reason=motive,
+                care_requested_at=now,
+                booked_by_user_id=user.id,
+                booked_by_label=user.full_name,
+            ),
+        )
     except HubError as exc:
-        await session.rollback()
-        await session.refresh(user)
-        return await _facility_page(request, session, ctx, user, error=exc.message, values=values,
-                                    status_code=exc.status)
+        await deps.rollback_keeping_user(session, user)
+        return await _facility_page(
+            request, session, ctx, user, error=exc.message, values=values, status_code=exc.status
+        )
     return RedirectResponse("/etablissement?message=reserve", status_code=303)

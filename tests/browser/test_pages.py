@@ -30,8 +30,14 @@ async def test_nurse_sees_her_trolley_come_online_without_reloading(
     await expect(page.get_by_role("heading", name="Bonjour Julie Petit")).to_be_visible()
     row = page.locator("tr", has_text="Chariot du Clos Mortier")
     await expect(row.locator('[data-field="status"]')).to_have_text("hors ligne")
-    link = HubLink(ws_url=live_hub.ws_url, cabin_id=demo.cabin_id, token=demo.cabin_token,
-                   agent_version="1.0", heartbeat_seconds=0.2, backoff=Backoff(0.05, 0.2))
+    link = HubLink(
+        ws_url=live_hub.ws_url,
+        cabin_id=demo.cabin_id,
+        token=demo.cabin_token,
+        agent_version="1.0",
+        heartbeat_seconds=0.2,
+        backoff=Backoff(0.05, 0.2),
+    )
     task = asyncio.create_task(link.run())
     try:
         await expect(row.locator('[data-field="status"]')).to_have_text("en ligne", timeout=10_000)
@@ -41,7 +47,9 @@ async def test_nurse_sees_her_trolley_come_online_without_reloading(
             await task
 
 
-async def test_wrong_password_shows_the_reason(page: Page, live_hub: LiveHub, demo: DemoSeed) -> None:
+async def test_wrong_password_shows_the_reason(
+    page: Page, live_hub: LiveHub, demo: DemoSeed
+) -> None:
     await _login(page, live_hub, "infirmiere", "mauvais-mot-de-passe")
     await expect(page.get_by_role("alert")).to_have_text("Identifiant ou mot de passe incorrect.")
     await expect(page.get_by_label("Identifiant")).to_have_value("infirmiere")

@@ -11,15 +11,12 @@ from sqlalchemy import select
 
 from hub import db
 from hub.config import Settings
-from hub.demo import CLOS_MORTIER
-from hub.identity.models import Site
+from hub.demo import CLOS_MORTIER, DEMO_ACCOUNTS, DemoSeed
+from hub.identity.models import Role, Site
 from hub.records.patient_service import PatientDraft, register_patient
 from hub.records.patients import Sex
 from hub.scheduling import booking as bk
 from hub.scheduling.models import Channel, Slot
-
-from hub.demo import DEMO_ACCOUNTS, DemoSeed
-from hub.identity.models import Role
 from tests.conftest import csrf_from, login, text
 
 ALL = frozenset(Role)
@@ -37,8 +34,14 @@ GET_ACCESS: dict[str, frozenset[Role]] = {
     "/coordination/sites/{site_id}/horaires": frozenset({Role.COORDINATOR}),
 }
 PUBLIC_GET = {
-    "/", "/connexion", "/healthz", "/rdv", "/rdv/{slug}", "/rdv/{slug}/creneau/{slot_id}",
-    "/rdv/suivi/{token}", "/rdv/proposition/{token}",
+    "/",
+    "/connexion",
+    "/healthz",
+    "/rdv",
+    "/rdv/{slug}",
+    "/rdv/{slug}/creneau/{slot_id}",
+    "/rdv/suivi/{token}",
+    "/rdv/proposition/{token}",
 }
 USERNAME = {a.role: a.username for a in DEMO_ACCOUNTS}
 
@@ -69,20 +72,42 @@ async def _concrete(settings: Settings) -> dict[str, str]:
         now = dt.datetime.now(dt.UTC)
         site = await session.scalar(select(Site).where(Site.name == CLOS_MORTIER))
         assert site is not None
-        slot = Slot(site_id=site.id, starts_at=now + dt.timedelta(days=1),
-                    ends_at=now + dt.timedelta(days=1, minutes=20), seats=1)
+        slot = Slot(
+            site_id=site.id,
+            starts_at=now + dt.timedelta(days=1),
+            ends_at=now + dt.timedelta(days=1, minutes=20),
+            seats=1,
+        )
         session.add(slot)
         patient = await register_patient(
-            session=session, organisation_id=site.organisation_id, today=now.date(),
-            draft=PatientDraft(birth_name="Durand", first_names="Anne", sex=Sex.FEMALE,
-                               birth_date=dt.date(1950, 1, 1)))
+            session=session,
+            organisation_id=site.organisation_id,
+            today=now.date(),
+            draft=PatientDraft(
+                birth_name="Durand",
+                first_names="Anne",
+                sex=Sex.FEMALE,
+                birth_date=dt.date(1950, 1, 1),
+            ),
+        )
         await session.commit()
-        booking = await bk.book_slot(session=session, now=now, request=bk.BookingRequest(
-            slot_id=slot.id, patient_id=patient.id, channel=Channel.PHONE, reason="Toux",
-            care_requested_at=now))
+        booking = await bk.book_slot(
+            session=session,
+            now=now,
+            request=bk.BookingRequest(
+                slot_id=slot.id,
+                patient_id=patient.id,
+                channel=Channel.PHONE,
+                reason="Toux",
+                care_requested_at=now,
+            ),
+        )
     await engine.dispose()
-    return {"{site_id}": str(site.id), "{patient_id}": str(patient.id),
-            "{booking_id}": str(booking.id)}
+    return {
+        "{site_id}": str(site.id),
+        "{patient_id}": str(patient.id),
+        "{booking_id}": str(booking.id),
+    }
 
 
 def _fill(path: str, values: dict[str, str]) -> str:
@@ -108,8 +133,9 @@ async def test_each_role_reaches_its_pages_and_is_refused_elsewhere(
 
 async def test_anonymous_visitors_are_sent_to_login_or_refused(client: httpx.AsyncClient) -> None:
     for path in GET_ACCESS:
-        response = await client.get(_fill(path, {"{site_id}": "1", "{patient_id}": "1",
-                                                  "{booking_id}": "1"}))
+        response = await client.get(
+            _fill(path, {"{site_id}": "1", "{patient_id}": "1", "{booking_id}": "1"})
+        )
         if path.startswith("/api/"):
             assert response.status_code == 401, path
         else:
@@ -124,9 +150,20 @@ async def test_every_unsafe_route_refuses_a_request_without_csrf_token(
     routes = _unsafe_routes(app)
     assert len(routes) >= 5
     for method, path in routes:
-        url = _fill(path, {"{cabin_id}": str(demo.cabin_id), "{site_id}": "1", "{rule_id}": "1",
-                           "{closure_id}": "1", "{patient_id}": "1", "{booking_id}": "1",
-                           "{slug}": "cpts-demo", "{slot_id}": "1", "{token}": "x"})
+        url = _fill(
+            path,
+            {
+                "{cabin_id}": str(demo.cabin_id),
+                "{site_id}": "1",
+                "{rule_id}": "1",
+                "{closure_id}": "1",
+                "{patient_id}": "1",
+                "{booking_id}": "1",
+                "{slug}": "cpts-demo",
+                "{slot_id}": "1",
+                "{token}": "x",
+            },
+        )
         response = await client.request(method, url, data={"site_id": "1", "name": "X"})
         assert response.status_code == 403, url
         assert "Rechargez la page" in text(response)

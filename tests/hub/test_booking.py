@@ -31,19 +31,31 @@ async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[Async
 
 async def _setup(session: AsyncSession) -> tuple[int, int, int]:
     org = await identity.create_organisation(session=session, name="CPTS", slug="cpts")
-    site = await identity.create_site(session=session, organisation=org, name="Clos Mortier",
-                                      kind=SiteKind.TELECONSULTATION_ROOM)
-    other = await identity.create_site(session=session, organisation=org, name="La Noue",
-                                       kind=SiteKind.TELECONSULTATION_ROOM)
+    site = await identity.create_site(
+        session=session, organisation=org, name="Clos Mortier", kind=SiteKind.TELECONSULTATION_ROOM
+    )
+    other = await identity.create_site(
+        session=session, organisation=org, name="La Noue", kind=SiteKind.TELECONSULTATION_ROOM
+    )
     await session.commit()
     return org.id, site.id, other.id
 
 
-async def _slot(session: AsyncSession, site_id: int, hours: float, seats: int = 1,
-                reserved: Reservation | None = None) -> int:
+async def _slot(
+    session: AsyncSession,
+    site_id: int,
+    hours: float,
+    seats: int = 1,
+    reserved: Reservation | None = None,
+) -> int:
     start = NOW + dt.timedelta(hours=hours)
-    slot = Slot(site_id=site_id, starts_at=start, ends_at=start + dt.timedelta(minutes=20),
-                seats=seats, reserved_for=reserved)
+    slot = Slot(
+        site_id=site_id,
+        starts_at=start,
+        ends_at=start + dt.timedelta(minutes=20),
+        seats=seats,
+        reserved_for=reserved,
+    )
     session.add(slot)
     await session.commit()
     return slot.id
@@ -51,17 +63,29 @@ async def _slot(session: AsyncSession, site_id: int, hours: float, seats: int = 
 
 async def _patient(session: AsyncSession, org_id: int, name: str) -> int:
     patient = await register_patient(
-        session=session, organisation_id=org_id, today=NOW.date(),
-        draft=PatientDraft(birth_name=name, first_names="Anne", birth_date=dt.date(1950, 3, 2),
-                           sex=Sex.FEMALE, phone="06 12 34 56 78"),
+        session=session,
+        organisation_id=org_id,
+        today=NOW.date(),
+        draft=PatientDraft(
+            birth_name=name,
+            first_names="Anne",
+            birth_date=dt.date(1950, 3, 2),
+            sex=Sex.FEMALE,
+            phone="06 12 34 56 78",
+        ),
     )
     await session.commit()
     return patient.id
 
 
 def _request(slot_id: int, patient_id: int) -> bk.BookingRequest:
-    return bk.BookingRequest(slot_id=slot_id, patient_id=patient_id, channel=Channel.PHONE,
-                             reason="Mal de gorge", care_requested_at=NOW)
+    return bk.BookingRequest(
+        slot_id=slot_id,
+        patient_id=patient_id,
+        channel=Channel.PHONE,
+        reason="Mal de gorge",
+        care_requested_at=NOW,
+    )
 
 
 async def test_a_seat_cannot_be_booked_twice(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -86,7 +110,9 @@ async def test_simultaneous_bookings_fill_the_seats_exactly(
     async def attempt(patient_id: int) -> int | None:
         async with sessions() as own:
             try:
-                booking = await bk.book_slot(session=own, request=_request(slot, patient_id), now=NOW)
+                booking = await bk.book_slot(
+                    session=own, request=_request(slot, patient_id), now=NOW
+                )
             except Conflict:
                 return None
             return booking.seat
@@ -96,15 +122,18 @@ async def test_simultaneous_bookings_fill_the_seats_exactly(
     assert seats.count(None) == 3
 
 
-async def test_reserved_slots_are_refused_to_the_public(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_reserved_slots_are_refused_to_the_public(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
     async with sessions() as s:
         org, site, _ = await _setup(s)
         slot = await _slot(s, site, 2, reserved=Reservation.FACILITY)
         p = await _patient(s, org, "Durand")
         with pytest.raises(Forbidden, match="réservé aux résidents"):
             await bk.book_slot(session=s, request=_request(slot, p), now=NOW)
-        booking = await bk.book_slot(session=s, request=_request(slot, p), now=NOW,
-                                     may_use=frozenset({Reservation.FACILITY}))
+        booking = await bk.book_slot(
+            session=s, request=_request(slot, p), now=NOW, may_use=frozenset({Reservation.FACILITY})
+        )
         assert booking.status is BookingStatus.BOOKED
 
 
@@ -143,7 +172,9 @@ async def test_no_show_only_after_the_start_and_kept_in_history(
         booking = await bk.book_slot(session=s, request=_request(slot, p), now=NOW)
         with pytest.raises(Conflict, match="pas encore commencé"):
             await bk.mark_no_show(session=s, booking=booking, now=NOW)
-        await bk.mark_no_show(session=s, booking=booking, now=NOW + dt.timedelta(hours=1, minutes=40))
+        await bk.mark_no_show(
+            session=s, booking=booking, now=NOW + dt.timedelta(hours=1, minutes=40)
+        )
         await s.commit()
         assert await bk.no_show_count(session=s, patient_id=p) == 1
         history = await bk.patient_history(session=s, patient_id=p)
@@ -163,8 +194,9 @@ async def test_a_cancellation_reaches_the_first_person_on_the_waiting_list(
         b1 = await bk.book_slot(session=s, request=_request(later_1, first), now=NOW)
         b2 = await bk.book_slot(session=s, request=_request(later_2, second), now=NOW)
         e1 = await bk.join_waiting_list(session=s, booking=b1, any_site=False, now=NOW)
-        await bk.join_waiting_list(session=s, booking=b2, any_site=True,
-                                   now=NOW + dt.timedelta(minutes=1))
+        await bk.join_waiting_list(
+            session=s, booking=b2, any_site=True, now=NOW + dt.timedelta(minutes=1)
+        )
         await s.commit()
 
         slot = await bk.cancel_booking(session=s, booking=freed, reason="empêchement", now=NOW)
@@ -176,7 +208,9 @@ async def test_a_cancellation_reaches_the_first_person_on_the_waiting_list(
         # Nobody else is offered the same seat meanwhile.
         assert await bk.offer_freed_slot(session=s, slot=slot, now=NOW, offer_minutes=120) is None
 
-        moved, left = await bk.accept_offer(session=s, entry=offer, now=NOW + dt.timedelta(minutes=5))
+        moved, left = await bk.accept_offer(
+            session=s, entry=offer, now=NOW + dt.timedelta(minutes=5)
+        )
         assert moved.slot_id == tomorrow_14h and moved.patient_id == first
         assert left.id == later_1
         # The slot they left goes to the next person waiting (any site allowed).

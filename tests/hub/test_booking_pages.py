@@ -31,9 +31,17 @@ def _slot_ids(html: str) -> list[int]:
 
 
 def _form(**overrides: str) -> dict[str, str]:
-    data = {"birth_name": "Lefèvre", "first_names": "Marie Claire", "birth_date": "1985-04-12",
-            "sex": "F", "phone": "06 12 34 56 78", "email": "marie@example.org", "has_mt": "non",
-            "reason": "Mal de gorge depuis trois jours", "consent": "oui"}
+    data = {
+        "birth_name": "Lefèvre",
+        "first_names": "Marie Claire",
+        "birth_date": "1985-04-12",
+        "sex": "F",
+        "phone": "06 12 34 56 78",
+        "email": "marie@example.org",
+        "has_mt": "non",
+        "reason": "Mal de gorge depuis trois jours",
+        "consent": "oui",
+    }
     data.update(overrides)
     return data
 
@@ -71,8 +79,10 @@ async def test_patient_books_online_and_gets_confirmation_and_reminders(
     assert ("booking_confirmation", "sms") in purposes
     reminders = [m for m in messages if m.purpose == "reminder"]
     for m in reminders:
-        assert m.next_attempt_at in (booking.starts_at - dt.timedelta(hours=24),
-                                     booking.starts_at - dt.timedelta(hours=2))
+        assert m.next_attempt_at in (
+            booking.starts_at - dt.timedelta(hours=24),
+            booking.starts_at - dt.timedelta(hours=2),
+        )
     [patient] = await _rows(settings, Patient)
     assert patient.birth_name == "LEFÈVRE" and patient.has_medecin_traitant is False
 
@@ -135,8 +145,10 @@ async def test_secretary_books_by_phone_and_reads_back(
     card = await client.get(f"/secretariat/patients/{patient_id}")
     assert "Rendez-vous non honorés" in text(card)
     earliest = int(re.search(r'name="slot_id" value="(\d+)" checked', card.text).group(1))  # type: ignore[union-attr]
-    booked = await client.post(f"/secretariat/patients/{patient_id}/rdv", data={
-        "slot_id": str(earliest), "reason": "Fièvre", "csrf_token": csrf_from(card.text)})
+    booked = await client.post(
+        f"/secretariat/patients/{patient_id}/rdv",
+        data={"slot_id": str(earliest), "reason": "Fièvre", "csrf_token": csrf_from(card.text)},
+    )
     assert booked.status_code == 303
     summary = await client.get(booked.headers["location"])
     assert "À relire au patient" in text(summary)
@@ -151,15 +163,30 @@ async def test_secretary_creates_a_new_patient_with_clear_errors(
 ) -> None:
     await login(client, "secretariat")
     page = await client.get("/secretariat")
-    bad = await client.post("/secretariat/patients", data={
-        "birth_name": "", "first_names": "Jeanne", "birth_date": "2090-01-01", "sex": "F",
-        "csrf_token": csrf_from(page.text)})
+    bad = await client.post(
+        "/secretariat/patients",
+        data={
+            "birth_name": "",
+            "first_names": "Jeanne",
+            "birth_date": "2090-01-01",
+            "sex": "F",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
     assert bad.status_code == 422
     assert "Indiquez le nom de naissance." in text(bad)
     assert "dans le futur" in text(bad)
-    good = await client.post("/secretariat/patients", data={
-        "birth_name": "Moreau", "first_names": "Jeanne", "birth_date": "1948-02-03", "sex": "F",
-        "phone": "03 25 11 22 33", "csrf_token": csrf_from(page.text)})
+    good = await client.post(
+        "/secretariat/patients",
+        data={
+            "birth_name": "Moreau",
+            "first_names": "Jeanne",
+            "birth_date": "1948-02-03",
+            "sex": "F",
+            "phone": "03 25 11 22 33",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
     assert good.status_code == 303
     card = await client.get(good.headers["location"])
     assert "MOREAU Jeanne" in text(card)
@@ -178,7 +205,9 @@ async def test_cancellation_through_the_link_offers_the_slot_to_the_waiting_list
     data["csrf_token"] = csrf_from(form.text)
     assert (await client.post(f"/rdv/cpts-demo/creneau/{later}", data=data)).status_code == 303
     follow = await client.get(first_link)
-    cancelled = await client.post(first_link + "/annuler", data={"csrf_token": csrf_from(follow.text)})
+    cancelled = await client.post(
+        first_link + "/annuler", data={"csrf_token": csrf_from(follow.text)}
+    )
     assert cancelled.status_code == 303
     assert "Votre rendez-vous est annulé." in text(await client.get(cancelled.headers["location"]))
     roux = (await _rows(settings, Patient, Patient.birth_name == "ROUX"))[0]
@@ -189,14 +218,21 @@ async def test_cancellation_through_the_link_offers_the_slot_to_the_waiting_list
     offer_path = re.search(r"/rdv/proposition/\S+", sms.body_text).group(0)  # type: ignore[union-attr]
     offer_page = await client.get(offer_path)
     assert "Un créneau plus tôt s'est libéré" in text(offer_page)
-    accepted = await client.post(offer_path + "/accepter", data={"csrf_token": csrf_from(offer_page.text)})
+    accepted = await client.post(
+        offer_path + "/accepter", data={"csrf_token": csrf_from(offer_page.text)}
+    )
     assert accepted.status_code == 303
-    moved = await _rows(settings, Booking, Booking.patient_id == roux.id,
-                        Booking.status == BookingStatus.BOOKED)
+    moved = await _rows(
+        settings, Booking, Booking.patient_id == roux.id, Booking.status == BookingStatus.BOOKED
+    )
     assert len(moved) == 1 and moved[0].starts_at < roux_booking.starts_at
     # The cancelled booking's reminders were withdrawn.
-    petit_reminders = await _rows(settings, OutboundMessage, OutboundMessage.purpose == "reminder",
-                                  OutboundMessage.recipient == "+33612345678")
+    petit_reminders = await _rows(
+        settings,
+        OutboundMessage,
+        OutboundMessage.purpose == "reminder",
+        OutboundMessage.recipient == "+33612345678",
+    )
     assert all(m.status is MessageStatus.CANCELLED for m in petit_reminders)
 
 
@@ -207,16 +243,36 @@ async def test_nurse_marks_a_no_show_and_the_secretary_sees_it(
     async with db.make_session_factory(engine)() as session:
         now = dt.datetime.now(dt.UTC)
         site_id = (await session.scalars(select(Slot.site_id).limit(1))).one()
-        slot = Slot(site_id=site_id, starts_at=now - dt.timedelta(minutes=30),
-                    ends_at=now - dt.timedelta(minutes=10), seats=1)
-        patient = Patient(organisation_id=1, birth_name="GARNIER", birth_name_key="GARNIER",
-                          first_names="Luc", birth_date=dt.date(1960, 5, 5), sex="M")
+        slot = Slot(
+            site_id=site_id,
+            starts_at=now - dt.timedelta(minutes=30),
+            ends_at=now - dt.timedelta(minutes=10),
+            seats=1,
+        )
+        patient = Patient(
+            organisation_id=1,
+            birth_name="GARNIER",
+            birth_name_key="GARNIER",
+            first_names="Luc",
+            birth_date=dt.date(1960, 5, 5),
+            sex="M",
+        )
         session.add_all([slot, patient])
         await session.flush()
-        session.add(Booking(reference="RDV-TEST22", slot_id=slot.id, seat=1, site_id=site_id,
-                            patient_id=patient.id, starts_at=slot.starts_at, channel=Channel.PHONE,
-                            reason="Lombalgie", care_requested_at=now - dt.timedelta(days=1),
-                            link_nonce="n"))
+        session.add(
+            Booking(
+                reference="RDV-TEST22",
+                slot_id=slot.id,
+                seat=1,
+                site_id=site_id,
+                patient_id=patient.id,
+                starts_at=slot.starts_at,
+                channel=Channel.PHONE,
+                reason="Lombalgie",
+                care_requested_at=now - dt.timedelta(days=1),
+                link_nonce="n",
+            )
+        )
         await session.commit()
         patient_id = patient.id
     await engine.dispose()
@@ -224,8 +280,9 @@ async def test_nurse_marks_a_no_show_and_the_secretary_sees_it(
     agenda = await client.get("/infirmier")
     assert "GARNIER Luc" in text(agenda) and "non confirmé" in text(agenda)
     booking_id = re.search(r"/infirmier/rdv/(\d+)/non-honore", agenda.text).group(1)  # type: ignore[union-attr]
-    marked = await client.post(f"/infirmier/rdv/{booking_id}/non-honore",
-                               data={"csrf_token": csrf_from(agenda.text)})
+    marked = await client.post(
+        f"/infirmier/rdv/{booking_id}/non-honore", data={"csrf_token": csrf_from(agenda.text)}
+    )
     assert marked.status_code == 303
     client.cookies.clear()
     await login(client, "secretariat")
@@ -245,8 +302,10 @@ async def test_schedule_change_never_drops_a_booking(
     await login(client, "coordination")
     page = await client.get(f"/coordination/sites/{booking.site_id}/horaires")
     assert "Ouvertures hebdomadaires" in text(page)
-    response = await client.post(f"/coordination/sites/{booking.site_id}/horaires/{rule.id}/supprimer",
-                                 data={"csrf_token": csrf_from(page.text)})
+    response = await client.post(
+        f"/coordination/sites/{booking.site_id}/horaires/{rule.id}/supprimer",
+        data={"csrf_token": csrf_from(page.text)},
+    )
     assert response.status_code == 303
     after = await client.get(response.headers["location"])
     assert "Aucun rendez-vous n'a été supprimé" in text(after)
@@ -257,12 +316,22 @@ async def test_schedule_change_never_drops_a_booking(
     assert "Rendez-vous à déplacer" in text(await client.get("/secretariat"))
 
 
-async def test_coordinator_rule_errors_are_explained(client: httpx.AsyncClient, demo: DemoSeed) -> None:
+async def test_coordinator_rule_errors_are_explained(
+    client: httpx.AsyncClient, demo: DemoSeed
+) -> None:
     await login(client, "coordination")
     page = await client.get("/coordination/sites/1/horaires")
-    response = await client.post("/coordination/sites/1/horaires", data={
-        "weekday": "0", "start": "12:00", "end": "08:00", "slot_minutes": "20", "seats": "1",
-        "csrf_token": csrf_from(page.text)})
+    response = await client.post(
+        "/coordination/sites/1/horaires",
+        data={
+            "weekday": "0",
+            "start": "12:00",
+            "end": "08:00",
+            "slot_minutes": "20",
+            "seats": "1",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
     assert response.status_code == 422
     assert "doit être après" in text(response)
 
@@ -275,20 +344,33 @@ async def test_facility_slots_are_booked_by_the_facility_only(
     slot_id = int(re.search(r'<option value="(\d+)"', home.text).group(1))  # type: ignore[union-attr]
     [slot] = await _rows(settings, Slot, Slot.id == slot_id)
     assert slot.reserved_for is not None and slot.reserved_for.value == "facility"
-    booked = await client.post("/etablissement/rdv", data={
-        "slot_id": str(slot_id), "birth_name": "Bonnet", "first_names": "Louis",
-        "birth_date": "1971-09-30", "sex": "M", "reason": "Plaie du talon", "in_room": "oui",
-        "csrf_token": csrf_from(home.text)})
+    booked = await client.post(
+        "/etablissement/rdv",
+        data={
+            "slot_id": str(slot_id),
+            "birth_name": "Bonnet",
+            "first_names": "Louis",
+            "birth_date": "1971-09-30",
+            "sex": "M",
+            "reason": "Plaie du talon",
+            "in_room": "oui",
+            "csrf_token": csrf_from(home.text),
+        },
+    )
     assert booked.status_code == 303
     after = await client.get("/etablissement")
     assert "BONNET Louis" in text(after) and "dans sa chambre" in text(after)
     bookings = await _rows(settings, Booking)
     assert [(b.channel, b.reason) for b in bookings] == [
-        (Channel.FACILITY, "Plaie du talon — à voir dans sa chambre (ne peut pas se déplacer)")]
+        (Channel.FACILITY, "Plaie du talon — à voir dans sa chambre (ne peut pas se déplacer)")
+    ]
     # Nobody outside the facility can book those slots: not the public, not the secretary.
     client.cookies.clear()
-    other = [s for s in await _rows(settings, Slot, Slot.reserved_for == slot.reserved_for)
-             if s.id != slot_id and s.starts_at > dt.datetime.now(dt.UTC)][0]
+    other = next(
+        s
+        for s in await _rows(settings, Slot, Slot.reserved_for == slot.reserved_for)
+        if s.id != slot_id and s.starts_at > dt.datetime.now(dt.UTC)
+    )
     form = await client.get(f"/rdv/cpts-demo/creneau/{other.id}")
     data = _form()
     data["csrf_token"] = csrf_from(form.text)
@@ -299,8 +381,10 @@ async def test_facility_slots_are_booked_by_the_facility_only(
     await login(client, "secretariat")
     [patient] = await _rows(settings, Patient)
     card = await client.get(f"/secretariat/patients/{patient.id}")
-    refused = await client.post(f"/secretariat/patients/{patient.id}/rdv", data={
-        "slot_id": str(other.id), "reason": "x", "csrf_token": csrf_from(card.text)})
+    refused = await client.post(
+        f"/secretariat/patients/{patient.id}/rdv",
+        data={"slot_id": str(other.id), "reason": "x", "csrf_token": csrf_from(card.text)},
+    )
     assert refused.status_code == 403
 
 
@@ -309,12 +393,20 @@ async def test_coordinator_excludes_a_reason_and_online_booking_refuses_it(
 ) -> None:
     await login(client, "coordination")
     page = await client.get("/coordination")
-    saved = await client.post("/coordination/politique", data={
-        "min_age_years": "6", "reminder_hours": "24, 2", "excluded_reasons": "certificat de sport\n",
-        "csrf_token": csrf_from(page.text)})
+    saved = await client.post(
+        "/coordination/politique",
+        data={
+            "min_age_years": "6",
+            "reminder_hours": "24, 2",
+            "excluded_reasons": "certificat de sport\n",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
     assert saved.status_code == 303
-    bad = await client.post("/coordination/politique", data={
-        "min_age_years": "6", "reminder_hours": "demain", "csrf_token": csrf_from(page.text)})
+    bad = await client.post(
+        "/coordination/politique",
+        data={"min_age_years": "6", "reminder_hours": "demain", "csrf_token": csrf_from(page.text)},
+    )
     assert bad.status_code == 422 and "n'est pas un nombre d'heures" in text(bad)
     client.cookies.clear()
     refused = await _book_online(client, reason="Besoin d'un Certificat de sport pour le club")

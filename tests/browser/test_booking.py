@@ -1,0 +1,86 @@
+"""Booking in a real browser: a patient on a phone, the secretary on the line."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from hub.demo import DemoSeed
+from tests.support.live import LiveHub
+
+pytestmark = pytest.mark.browser
+
+
+async def _mobile_page(browser: Browser) -> Page:
+    context = await browser.new_context(
+        locale="fr-FR", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    return await context.new_page()
+
+
+async def test_patient_books_the_earliest_slot_on_a_phone(
+    browser: Browser, live_hub: LiveHub, demo: DemoSeed
+) -> None:
+    page = await _mobile_page(browser)
+    await page.goto(live_hub.url + "/rdv")
+    await expect(
+        page.get_by_role("heading", name="Prendre rendez-vous en téléconsultation")
+    ).to_be_visible()
+    earliest = page.locator(".primary-link")
+    when = await earliest.inner_text()
+    await earliest.click()
+    await expect(page.get_by_role("heading", name="Votre rendez-vous")).to_be_visible()
+    await page.get_by_label("Nom de naissance").fill("Lefèvre")
+    await page.get_by_label("Prénom(s) de naissance").fill("Marie")
+    await page.get_by_label("Date de naissance").fill("1985-04-12")
+    await page.get_by_label("Féminin").check()
+    await page.get_by_label("Téléphone portable").fill("06 12 34 56 78")
+    await page.get_by_label("Je n'ai pas de médecin traitant").check()
+    await page.get_by_label("Pourquoi souhaitez-vous consulter ?").fill("Mal de gorge")
+    await page.get_by_label("J'accepte que la CPTS enregistre").check()
+    await page.get_by_role("button", name="Réserver ce créneau").click()
+    await expect(page.get_by_role("status")).to_contain_text("Votre rendez-vous est enregistré")
+    await expect(page.locator("dl.facts")).to_contain_text(when.split(" — ")[0])
+    await page.get_by_role("button", name="Je confirme ma venue").click()
+    await expect(page.get_by_role("status")).to_have_text("Merci : votre présence est confirmée.")
+    await page.context.close()
+
+
+async def test_red_flag_sends_the_patient_to_the_15(
+    browser: Browser, live_hub: LiveHub, demo: DemoSeed
+) -> None:
+    page = await _mobile_page(browser)
+    await page.goto(live_hub.url + "/rdv/cpts-demo")
+    await page.locator(".primary-link").click()
+    await page.get_by_label("Douleur dans la poitrine").check()
+    await page.get_by_label("Nom de naissance").fill("Martin")
+    await page.get_by_label("J'accepte que la CPTS enregistre").check()
+    # The browser's own "required" checks would stop the form: a red flag must not wait for them.
+    await page.evaluate("document.querySelector('form').noValidate = true")
+    await page.get_by_role("button", name="Réserver ce créneau").click()
+    await expect(page.get_by_role("heading", name="Appelez le 15 maintenant")).to_be_visible()
+    await expect(page.get_by_role("link", name="Appeler le 15")).to_have_attribute("href", "tel:15")
+    await page.context.close()
+
+
+async def test_secretary_books_a_caller_in_a_couple_of_actions(
+    page: Page, live_hub: LiveHub, demo: DemoSeed
+) -> None:
+    await page.goto(live_hub.url + "/connexion")
+    await page.get_by_label("Identifiant").fill("secretariat")
+    await page.get_by_label("Mot de passe").fill("demo-secretariat-52")
+    await page.get_by_role("button", name="Se connecter").click()
+    await page.get_by_label("Nom de naissance").fill("Moreau")
+    await page.get_by_label("Prénom(s)").fill("Jeanne")
+    await page.locator("#np-birth").fill("1948-02-03")
+    await page.get_by_label("Sexe").select_option("F")
+    await page.get_by_label("Téléphone").last.fill("03 25 11 22 33")
+    await page.get_by_role("button", name="Créer le patient").click()
+    await expect(page.get_by_role("heading", name="MOREAU Jeanne")).to_be_visible()
+    await page.get_by_label("Motif").fill("Toux depuis une semaine")
+    await page.get_by_role("button", name="Réserver").click()
+    await expect(page.get_by_role("heading", name="À relire au patient")).to_be_visible()
+    await expect(page.locator(".readback")).to_contain_text(
+        "Jeanne MOREAU, votre téléconsultation est le"
+    )
+    await expect(page.locator(".readback")).to_contain_text("pas de rappel automatique")
