@@ -33,15 +33,23 @@ def test_a_valid_file_loads(tmp_path: Path) -> None:
     assert config.devices[0].kind == "blood_pressure_cuff"
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (("cabin_id = 3", "cabin_id = 0"), "hub.cabin_id: Input should be greater than 0"),
-    (('kind = "blood_pressure_cuff"', 'kind = "toaster"'), "devices.0: unknown device kind 'toaster'"),
-    (('url = "http://127.0.0.1:8000"', 'url = "nowhere"'), "hub.url:"),
-    (('token = "cab_secret"', ""), "hub: give exactly one of 'token' or 'token_file'"),
-    (("[hub]", "[hub]\ncolour = 1"), "hub.colour: Extra inputs are not permitted"),
-    (("[hub]", "[hub"), "not valid TOML"),
-])
-def test_wrong_files_say_where_and_why(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("cabin_id = 3", "cabin_id = 0"), "hub.cabin_id: Input should be greater than 0"),
+        (
+            ('kind = "blood_pressure_cuff"', 'kind = "toaster"'),
+            "devices.0: unknown device kind 'toaster'",
+        ),
+        (('url = "http://127.0.0.1:8000"', 'url = "nowhere"'), "hub.url:"),
+        (('token = "cab_secret"', ""), "hub: give exactly one of 'token' or 'token_file'"),
+        (("[hub]", "[hub]\ncolour = 1"), "hub.colour: Extra inputs are not permitted"),
+        (("[hub]", "[hub"), "not valid TOML"),
+    ],
+)
+def test_wrong_files_say_where_and_why(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
     path = tmp_path / "cabin.toml"
     path.write_text(GOOD.replace(*change))
     with pytest.raises(ConfigError) as error:
