@@ -15,14 +15,21 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
+from cabin_agent.outbox import Outbox
 from hub.wire import (
     CLOSE_UNAUTHORIZED,
+    Command,
+    CommandResult,
     DeviceDescription,
+    DeviceStatus,
     ErrorMessage,
     Heartbeat,
     HeartbeatAck,
     Hello,
     HelloAck,
+    MeasurementAck,
+    MeasurementBatch,
+    MeasurementItem,
     WireError,
     parse_hub_message,
 )
@@ -67,6 +74,9 @@ class _Acks:
     last: int = -1
 
 
+CommandHandler = Callable[[Command], Coroutine[Any, Any, tuple[bool, str]]]
+
+
 class HubLink:
     """Keeps one WebSocket to the hub open for as long as ``run`` runs."""
 
@@ -81,6 +91,9 @@ class HubLink:
         heartbeat_seconds: float = 10.0,
         backoff: Backoff | None = None,
         sleep: Sleep = asyncio.sleep,
+        outbox: Outbox | None = None,
+        on_command: CommandHandler | None = None,
+        batch_size: int = 200,
     ) -> None:
         self._ws_url = ws_url
         self._cabin_id = cabin_id
@@ -94,6 +107,28 @@ class HubLink:
         self.connections = 0
         self.online = asyncio.Event()
         self._failing = False
+        self._outbox = outbox
+        self._on_command = on_command
+        self._batch_size = batch_size
+        self._wake = asyncio.Event()
+        self._statuses: dict[str, DeviceStatus] = {}
+        self._status_dirty: set[str] = set()
+        self._command_tasks: set[asyncio.Task[None]] = set()
+        self.sent_batches = 0
+
+    def measurements_waiting(self) -> None:
+        """Tell the link the outbox has new measurements to send."""
+        self._wake.set()
+
+    def report_status(
+        self, device: str, state: str, *, battery_low: bool | None = None, detail: str = ""
+    ) -> None:
+        """Record a device's state; sent now if online, and again after every reconnection."""
+        self._statuses[device] = DeviceStatus(
+            device=device, state=state, battery_low=battery_low, detail=detail[:200]
+        )
+        self._status_dirty.add(device)
+        self._wake.set()
 
     async def run(self) -> None:
         """Connect, stay connected, reconnect after any failure; raises AuthRefused."""
@@ -137,6 +172,9 @@ class HubLink:
         if isinstance(first, ErrorMessage) or not isinstance(first, HelloAck):
             raise WireError(f"expected hello_ack, got {first.type}")
         self._heartbeat_seconds = first.heartbeat_seconds
+        if self._outbox is not None:
+            await self._outbox.ensure_after(first.last_seq)
+        self._status_dirty = set(self._statuses)
         self._backoff.reset()
         self.connections += 1
         self.state = LinkState.ONLINE
@@ -149,32 +187,95 @@ class HubLink:
         await self._exchange(ws)
 
     async def _exchange(self, ws: ClientConnection) -> None:
-        """Send heartbeats until the connection fails or the hub stops acknowledging them."""
+        """Heartbeats, measurements and statuses out; acknowledgements and commands in."""
         acks = _Acks()
-        receiver = asyncio.create_task(self._receive(ws, acks))
+        in_flight: set[int] = set()
+        tasks = [
+            asyncio.create_task(self._receive(ws, acks, in_flight)),
+            asyncio.create_task(self._heartbeats(ws, acks)),
+            asyncio.create_task(self._send_outbox(ws, in_flight)),
+        ]
         try:
-            seq = 0
-            while True:
-                if seq - 1 - acks.last > MISSED_ACKS_BEFORE_RECONNECT:
-                    raise TimeoutError("the hub stopped acknowledging heartbeats")
-                sent_at = dt.datetime.now(dt.UTC)
-                await ws.send(Heartbeat(seq=seq, sent_at=sent_at).model_dump_json())
-                seq += 1
-                pause = asyncio.create_task(self._sleep(self._heartbeat_seconds))
-                done, _ = await asyncio.wait({receiver, pause}, return_when=asyncio.FIRST_COMPLETED)
-                if receiver in done:
-                    pause.cancel()
-                    receiver.result()  # re-raises why the connection ended
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # re-raises why the session ended
         finally:
-            receiver.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _receive(self, ws: ClientConnection, acks: _Acks) -> None:
+    async def _heartbeats(self, ws: ClientConnection, acks: _Acks) -> None:
+        seq = 0
+        while True:
+            if seq - 1 - acks.last > MISSED_ACKS_BEFORE_RECONNECT:
+                raise TimeoutError("the hub stopped acknowledging heartbeats")
+            await ws.send(Heartbeat(seq=seq, sent_at=dt.datetime.now(dt.UTC)).model_dump_json())
+            seq += 1
+            await self._sleep(self._heartbeat_seconds)
+
+    async def _send_outbox(self, ws: ClientConnection, in_flight: set[int]) -> None:
+        """Send statuses, then every pending measurement not already in flight, in batches."""
+        self._wake.set()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            for device in sorted(self._status_dirty):
+                await ws.send(self._statuses[device].model_dump_json())
+            self._status_dirty.clear()
+            if self._outbox is None:
+                continue
+            while True:
+                pending = await self._outbox.pending(self._batch_size, frozenset(in_flight))
+                if not pending:
+                    break
+                batch = MeasurementBatch(
+                    items=tuple(
+                        MeasurementItem(seq=p.seq, device=p.device, measurement=p.payload)
+                        for p in pending
+                    )
+                )
+                in_flight.update(p.seq for p in pending)
+                await ws.send(batch.model_dump_json())
+                self.sent_batches += 1
+
+    async def _receive(self, ws: ClientConnection, acks: _Acks, in_flight: set[int]) -> None:
         while True:
             message = parse_hub_message(await ws.recv())
             if isinstance(message, HeartbeatAck):
                 acks.last = max(acks.last, message.seq)
+            elif isinstance(message, MeasurementAck):
+                await self._acknowledged(message, in_flight)
+            elif isinstance(message, Command):
+                task = asyncio.create_task(self._run_command(ws, message))
+                self._command_tasks.add(task)
+                task.add_done_callback(self._command_tasks.discard)
             elif isinstance(message, ErrorMessage):
                 logger.warning("hub reported an error: %s", message.message)
+
+    async def _acknowledged(self, ack: MeasurementAck, in_flight: set[int]) -> None:
+        if self._outbox is None:
+            return
+        await self._outbox.acknowledge(list(ack.seqs))
+        for rejected in ack.rejected:
+            logger.error("the hub refused measurement %s: %s", rejected.seq, rejected.reason)
+            await self._outbox.reject(rejected.seq, rejected.reason)
+        in_flight.difference_update(ack.seqs)
+        in_flight.difference_update(r.seq for r in ack.rejected)
+
+    async def _run_command(self, ws: ClientConnection, command: Command) -> None:
+        if self._on_command is None:
+            ok, text = False, "Cette cabine ne prend pas de commandes."
+        else:
+            try:
+                ok, text = await self._on_command(command)
+            except Exception:
+                logger.exception("command %s on %s failed", command.action, command.device)
+                ok, text = False, "La commande a échoué sur la cabine."
+        result = CommandResult(command_id=command.command_id, ok=ok, message=text[:300])
+        try:
+            await ws.send(result.model_dump_json())
+        except ConnectionClosed:
+            logger.warning("command %s finished after the link dropped", command.command_id)
 
     def _note_failure(self, reason: str) -> None:
         if not self._failing:

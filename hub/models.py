@@ -1,11 +1,19 @@
 """Imports every slice's models so the metadata is complete (Alembic, tests)."""
 
+from hub.cabins import presence as cabin_models
 from hub.identity import models as identity_models
 from hub.notify import models as notify_models
 from hub.records import models as records_models
+from hub.records import observations as observation_models
 from hub.records import patients as patient_models
 from hub.scheduling import models as scheduling_models
 
 __all__ = [
-    "identity_models", "notify_models", "patient_models", "records_models", "scheduling_models"
+    "cabin_models",
+    "identity_models",
+    "notify_models",
+    "observation_models",
+    "patient_models",
+    "records_models",
+    "scheduling_models"
 ]

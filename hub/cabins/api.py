@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
 
 from hub import deps
-from hub.cabins.presence import status_of
-from hub.deps import ContextDep, CurrentUser, SessionDep
+from hub.cabins.gateway import send_command
+from hub.cabins.presence import DEVICE_STATE_LABELS, devices_of, status_of
+from hub.deps import ContextDep, CurrentUser, SessionDep, require_role
+from hub.errors import Forbidden, Invalid
 from hub.identity import service as identity
+from hub.identity.models import Role, User
+from hub.records.audit import record_event
+from hub.wire import CommandAction
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(deps.csrf_protect)])
 
@@ -32,6 +38,14 @@ class DevicePublic(BaseModel):
     name: str
     kind: str
     model: str
+    state: str = "unknown"
+    state_label: str = "inconnu"
+    battery_low: bool | None = None
+    detail: str = ""
+    last_kind: str = ""
+    last_value: float | None = None
+    last_unit: str = ""
+    last_at: dt.datetime | None = None
 
 
 class CabinPublic(BaseModel):
@@ -59,10 +73,13 @@ async def me(user: CurrentUser, session: SessionDep) -> MePublic:
 
 @router.get("/cabines")
 async def cabins(user: CurrentUser, session: SessionDep, ctx: ContextDep) -> list[CabinPublic]:
+    """The cabins of the user's sites: online status and each device's state and last value."""
     now = ctx.clock()
     offline_after = dt.timedelta(seconds=ctx.settings.agent_offline_after_seconds)
+    sites = await identity.sites_for(session=session, user=user)
+    states = await devices_of(session=session, cabin_ids=[c.id for s in sites for c in s.cabins])
     result = []
-    for site in await identity.sites_for(session=session, user=user):
+    for site in sites:
         for cabin in site.cabins:
             st = status_of(cabin, now=now, offline_after=offline_after)
             result.append(
@@ -76,8 +93,72 @@ async def cabins(user: CurrentUser, session: SessionDep, ctx: ContextDep) -> lis
                     last_seen_at=st.last_seen_at,
                     agent_version=st.agent_version,
                     devices=[
-                        DevicePublic(name=d.name, kind=d.kind, model=d.model) for d in st.devices
+                        DevicePublic(
+                            name=d.name,
+                            kind=d.kind,
+                            model=d.model,
+                            state=d.state if st.online else "lost",
+                            state_label=DEVICE_STATE_LABELS.get(d.state, d.state)
+                            if st.online
+                            else "cabine hors ligne",
+                            battery_low=d.battery_low,
+                            detail=d.detail,
+                            last_kind=d.last_kind,
+                            last_value=d.last_value,
+                            last_unit=d.last_unit,
+                            last_at=d.last_at,
+                        )
+                        for d in states.get(cabin.id, [])
                     ],
                 )
             )
     return result
+
+
+class CommandCreate(BaseModel):
+    device: str = Field(min_length=1, max_length=80)
+    action: CommandAction
+
+
+class CommandOutcome(BaseModel):
+    ok: bool
+    message: str
+
+
+COMMAND_TIMEOUT_SECONDS = 90.0  # a blood-pressure measurement takes up to a minute
+
+
+@router.post("/cabines/{cabin_id}/commandes")
+async def command(
+    cabin_id: int,
+    body: CommandCreate,
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    user: Annotated[User, Depends(require_role(Role.NURSE, Role.DOCTOR, Role.FACILITY_STAFF))],
+) -> CommandOutcome:
+    """Ask a cabin to act on a device (take a measurement, identify it, start/stop media)."""
+    cabin = await identity.get_cabin(session=session, cabin_id=cabin_id)
+    if cabin.site_id not in {s.id for s in await identity.sites_for(session=session, user=user)}:
+        raise Forbidden("Cette cabine est sur un site pour lequel vous n'agissez pas.")
+    known = {d.name for d in (await devices_of(session=session, cabin_ids=[cabin_id]))[cabin_id]}
+    if body.device not in known:
+        raise Invalid(f"La cabine n'a pas d'appareil « {body.device} ».")
+    record_event(
+        session=session,
+        action=f"cabin.command.{body.action.value}",
+        actor_kind="user",
+        actor_id=user.id,
+        site_id=cabin.site_id,
+        target=f"cabin:{cabin_id}:{body.device}",
+        ip=request.client.host if request.client else "",
+    )
+    await session.commit()
+    ok, message = await send_command(
+        ctx,
+        cabin_id=cabin_id,
+        action=body.action,
+        device=body.device,
+        timeout=COMMAND_TIMEOUT_SECONDS,
+    )
+    return CommandOutcome(ok=ok, message=message)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+import secrets
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from hub.cabins import presence
 from hub.context import AgentConnection, HubContext, context_of
+from hub.errors import Conflict
 from hub.identity import service as identity
 from hub.records.audit import record_event
+from hub.records.observations import IncomingMeasurement, last_seq, store_measurements
+from hub.scheduling.booking import booking_in_progress
 from hub.wire import (
     AGENT_WS_PATH,
     CLOSE_BAD_MESSAGE,
@@ -18,10 +23,18 @@ from hub.wire import (
     CLOSE_REPLACED,
     CLOSE_UNAUTHORIZED,
     CLOSE_UNSUPPORTED_VERSION,
+    AgentMessageT,
+    Command,
+    CommandAction,
+    CommandResult,
+    DeviceStatus,
     Heartbeat,
     HeartbeatAck,
     Hello,
     HelloAck,
+    MeasurementAck,
+    MeasurementBatch,
+    Rejected,
     UnsupportedVersion,
     WireError,
     parse_agent_message,
@@ -59,7 +72,12 @@ async def agent_socket(websocket: WebSocket) -> None:
             await session.commit()
             await _close(websocket, CLOSE_UNAUTHORIZED, "jeton de cabine inconnu ou révoqué")
             return
-        cabin_id, cabin_name, site_name = cabin.id, cabin.name, cabin.site.name
+        cabin_id, cabin_name, site_name, site_id = (
+            cabin.id,
+            cabin.name,
+            cabin.site.name,
+            cabin.site_id,
+        )
     try:
         hello = await _receive(websocket, timeout=HELLO_TIMEOUT_SECONDS)
     except _Closed:
@@ -74,9 +92,13 @@ async def agent_socket(websocket: WebSocket) -> None:
         await _close(websocket, CLOSE_UNAUTHORIZED, "hello attendu pour la cabine de ce jeton")
         return
     conn = _register(ctx, cabin_id)
+    conn.site_id = site_id
     try:
         async with ctx.sessions() as session:
             cabin = await identity.get_cabin(session=session, cabin_id=cabin_id)
+            await presence.declare_devices(
+                session=session, cabin_id=cabin_id, devices=hello.devices, now=ctx.clock()
+            )
             await presence.mark_hello(
                 session=session,
                 cabin=cabin,
@@ -94,6 +116,7 @@ async def agent_socket(websocket: WebSocket) -> None:
                 detail=f"agent {hello.agent_version}",
             )
             await session.commit()
+            stored_up_to = await last_seq(session=session, cabin_id=cabin_id)
         logger.info("cabin %s connected (agent %s)", cabin_id, hello.agent_version)
         await websocket.send_text(
             HelloAck(
@@ -102,6 +125,7 @@ async def agent_socket(websocket: WebSocket) -> None:
                 site_name=site_name,
                 heartbeat_seconds=ctx.settings.agent_heartbeat_seconds,
                 server_time=ctx.clock(),
+                last_seq=stored_up_to,
             ).model_dump_json()
         )
         await _serve(ctx, websocket, conn)
@@ -127,34 +151,145 @@ def _register(ctx: HubContext, cabin_id: int) -> AgentConnection:
 async def _serve(ctx: HubContext, websocket: WebSocket, conn: AgentConnection) -> None:
     timeout = ctx.settings.agent_offline_after_seconds
     replaced = asyncio.create_task(conn.closed.wait())
+    receive: asyncio.Task[AgentMessageT] | None = None
+    outgoing: asyncio.Task[str] | None = None
     try:
         while True:
-            receive = asyncio.create_task(_receive(websocket, timeout=timeout))
-            done, _ = await asyncio.wait({receive, replaced}, return_when=asyncio.FIRST_COMPLETED)
+            receive = receive or asyncio.create_task(_receive(websocket, timeout=timeout))
+            outgoing = outgoing or asyncio.create_task(conn.outgoing.get())
+            done, _ = await asyncio.wait(
+                {receive, replaced, outgoing}, return_when=asyncio.FIRST_COMPLETED
+            )
             if replaced in done:
-                receive.cancel()
                 await _close(
                     websocket,
                     CLOSE_REPLACED,
                     "une autre connexion de cette cabine a pris le relais",
                 )
                 return
-            try:
-                message = receive.result()
-            except _Closed:
-                return
-            except TimeoutError:
-                logger.warning("cabin %s missed its heartbeats; closing", conn.cabin_id)
-                await _close(websocket, CLOSE_HEARTBEAT_TIMEOUT, "battements de cœur manquants")
-                return
-            if isinstance(message, Heartbeat):
-                async with ctx.sessions() as session:
-                    await presence.mark_seen(
-                        session=session, cabin_id=conn.cabin_id, now=ctx.clock()
-                    )
-                await websocket.send_text(HeartbeatAck(seq=message.seq).model_dump_json())
+            if outgoing in done:
+                await websocket.send_text(outgoing.result())
+                outgoing = None
+            if receive in done:
+                try:
+                    message = receive.result()
+                except _Closed:
+                    return
+                except TimeoutError:
+                    logger.warning("cabin %s missed its heartbeats; closing", conn.cabin_id)
+                    await _close(websocket, CLOSE_HEARTBEAT_TIMEOUT, "battements de cœur manquants")
+                    return
+                receive = None
+                await _handle(ctx, websocket, conn, message)
     finally:
-        replaced.cancel()
+        for task in (replaced, receive, outgoing):
+            if task is not None:
+                task.cancel()
+        for future in conn.pending.values():
+            if not future.done():
+                future.set_result((False, "La cabine s'est déconnectée avant de répondre."))
+
+
+async def _handle(
+    ctx: HubContext, websocket: WebSocket, conn: AgentConnection, message: AgentMessageT
+) -> None:
+    now = ctx.clock()
+    if isinstance(message, Heartbeat):
+        async with ctx.sessions() as session:
+            await presence.mark_seen(session=session, cabin_id=conn.cabin_id, now=now)
+        await websocket.send_text(HeartbeatAck(seq=message.seq).model_dump_json())
+    elif isinstance(message, MeasurementBatch):
+        ack = await _store_batch(ctx, conn, message, now)
+        await websocket.send_text(ack.model_dump_json())
+    elif isinstance(message, DeviceStatus):
+        async with ctx.sessions() as session:
+            await presence.set_device_state(
+                session=session,
+                cabin_id=conn.cabin_id,
+                name=message.device,
+                state=message.state,
+                battery_low=message.battery_low,
+                detail=message.detail,
+                now=now,
+            )
+            await session.commit()
+    elif isinstance(message, CommandResult):
+        future = conn.pending.pop(message.command_id, None)
+        if future is not None and not future.done():
+            future.set_result((message.ok, message.message))
+    else:
+        logger.warning("cabin %s sent an unexpected %s", conn.cabin_id, message.type)
+
+
+async def _store_batch(
+    ctx: HubContext, conn: AgentConnection, batch: MeasurementBatch, now: dt.datetime
+) -> MeasurementAck:
+    items = [
+        IncomingMeasurement(seq=i.seq, device=i.device, payload=dict(i.measurement))
+        for i in batch.items
+    ]
+    async with ctx.sessions() as session:
+        bookings: dict[int, int | None] = {}
+        for item in items:
+            taken = _received_at(item.payload)
+            if taken is not None:
+                bookings[item.seq] = await booking_in_progress(
+                    session=session, site_id=conn.site_id, at=taken
+                )
+        result = await store_measurements(
+            session=session,
+            cabin_id=conn.cabin_id,
+            site_id=conn.site_id,
+            items=items,
+            booking_for=bookings,
+            now=now,
+        )
+        for device, m in result.latest.items():
+            await presence.set_last_value(
+                session=session,
+                cabin_id=conn.cabin_id,
+                name=device,
+                kind=str(m.kind),
+                value=m.value,
+                unit=str(m.unit),
+                at=m.received_at,
+            )
+        await presence.mark_seen(session=session, cabin_id=conn.cabin_id, now=now)
+        await session.commit()
+    return MeasurementAck(
+        seqs=tuple(result.acknowledged),
+        rejected=tuple(Rejected(seq=seq, reason=reason) for seq, reason in result.rejected),
+    )
+
+
+def _received_at(payload: dict[str, object]) -> dt.datetime | None:
+    value = payload.get("received_at")
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
+
+
+async def send_command(
+    ctx: HubContext, *, cabin_id: int, action: CommandAction, device: str, timeout: float
+) -> tuple[bool, str]:
+    """Ask a connected cabin to act on one of its devices; returns (ok, message for people)."""
+    conn = ctx.agents.get(cabin_id)
+    if conn is None:
+        raise Conflict("La cabine n'est pas connectée au hub : vérifiez le chariot et son réseau.")
+    command = Command(command_id=secrets.token_hex(8), action=action, device=device)
+    future: asyncio.Future[tuple[bool, str]] = asyncio.get_running_loop().create_future()
+    conn.pending[command.command_id] = future
+    await conn.outgoing.put(command.model_dump_json())
+    try:
+        return await asyncio.wait_for(future, timeout)
+    except TimeoutError:
+        raise Conflict("La cabine n'a pas répondu à temps. Réessayez.") from None
+    finally:
+        conn.pending.pop(command.command_id, None)
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
@@ -167,7 +302,7 @@ class _Closed(Exception):
     """The agent went away, or was sent away for a bad frame."""
 
 
-async def _receive(websocket: WebSocket, *, timeout: float) -> Hello | Heartbeat:
+async def _receive(websocket: WebSocket, *, timeout: float) -> AgentMessageT:
     try:
         text = await asyncio.wait_for(websocket.receive_text(), timeout)
     except WebSocketDisconnect:

@@ -6,9 +6,11 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import ForeignKey, String, UniqueConstraint, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
+from hub.db import Base, IntPk, utcnow
 from hub.identity.models import Cabin
 from hub.wire import DeviceDescription
 
@@ -84,3 +86,120 @@ async def forget_connections(*, session: AsyncSession) -> None:
     """At hub start no agent is connected yet; each one's hello or heartbeat says so again."""
     await session.execute(update(Cabin).where(Cabin.connected.is_(True)).values(connected=False))
     await session.commit()
+
+
+class CabinDevice(Base):
+    """A device of a cabin's trolley as the agent reports it: state and last value."""
+
+    __tablename__ = "cabin_devices"
+    __table_args__ = (UniqueConstraint("cabin_id", "name"),)
+
+    id: Mapped[IntPk]
+    cabin_id: Mapped[int] = mapped_column(ForeignKey("cabins.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(40), default="")
+    model: Mapped[str] = mapped_column(String(80), default="")
+    state: Mapped[str] = mapped_column(String(20), default="unknown")
+    battery_low: Mapped[bool | None] = mapped_column(default=None)
+    detail: Mapped[str] = mapped_column(String(200), default="")
+    last_kind: Mapped[str] = mapped_column(String(40), default="")
+    last_value: Mapped[float | None] = mapped_column(default=None)
+    last_unit: Mapped[str] = mapped_column(String(20), default="")
+    last_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+DEVICE_STATE_LABELS = {
+    "unknown": "inconnu",
+    "searching": "recherche",
+    "connecting": "connexion",
+    "ready": "prêt",
+    "measuring": "mesure en cours",
+    "lost": "perdu",
+}
+
+
+async def _device(session: AsyncSession, cabin_id: int, name: str) -> CabinDevice:
+    device = await session.scalar(
+        select(CabinDevice).where(CabinDevice.cabin_id == cabin_id, CabinDevice.name == name)
+    )
+    if device is None:
+        device = CabinDevice(cabin_id=cabin_id, name=name)
+        session.add(device)
+    return device
+
+
+async def declare_devices(
+    *,
+    session: AsyncSession,
+    cabin_id: int,
+    devices: tuple[DeviceDescription, ...],
+    now: dt.datetime,
+) -> None:
+    """The trolley as configured on the agent (from its hello); others are forgotten."""
+    names = {d.name for d in devices}
+    for existing in await session.scalars(
+        select(CabinDevice).where(CabinDevice.cabin_id == cabin_id)
+    ):
+        if existing.name not in names:
+            await session.delete(existing)
+    for description in devices:
+        device = await _device(session, cabin_id, description.name)
+        device.kind, device.model, device.updated_at = description.kind, description.model, now
+    await session.flush()
+
+
+async def set_device_state(
+    *,
+    session: AsyncSession,
+    cabin_id: int,
+    name: str,
+    state: str,
+    battery_low: bool | None,
+    detail: str,
+    now: dt.datetime,
+) -> None:
+    device = await _device(session, cabin_id, name)
+    device.state, device.battery_low, device.detail, device.updated_at = (
+        state,
+        battery_low,
+        detail,
+        now,
+    )
+    await session.flush()
+
+
+async def set_last_value(
+    *,
+    session: AsyncSession,
+    cabin_id: int,
+    name: str,
+    kind: str,
+    value: float,
+    unit: str,
+    at: dt.datetime,
+) -> None:
+    device = await _device(session, cabin_id, name)
+    if device.last_at is None or at >= device.last_at:
+        device.last_kind, device.last_value, device.last_unit, device.last_at = (
+            kind,
+            value,
+            unit,
+            at,
+        )
+    await session.flush()
+
+
+async def devices_of(
+    *, session: AsyncSession, cabin_ids: list[int]
+) -> dict[int, list[CabinDevice]]:
+    """The devices of these cabins, by cabin."""
+    result: dict[int, list[CabinDevice]] = {cid: [] for cid in cabin_ids}
+    if cabin_ids:
+        for device in await session.scalars(
+            select(CabinDevice)
+            .where(CabinDevice.cabin_id.in_(cabin_ids))
+            .order_by(CabinDevice.cabin_id, CabinDevice.id)
+        ):
+            result[device.cabin_id].append(device)
+    return result

@@ -394,3 +394,26 @@ async def bookings_to_move(*, session: AsyncSession, site_ids: list[int]) -> lis
         .order_by(Booking.starts_at)
     )
     return list(rows)
+
+
+IN_PROGRESS_BEFORE = dt.timedelta(minutes=30)
+IN_PROGRESS_AFTER = dt.timedelta(minutes=60)
+
+
+async def booking_in_progress(
+    *, session: AsyncSession, site_id: int, at: dt.datetime
+) -> int | None:
+    """The booked appointment of a site that a measurement taken at ``at`` belongs to: the
+    one whose slot, widened by 30 min before and 60 min after, covers it, nearest start first."""
+    rows = await session.execute(
+        select(Booking.id, Booking.starts_at)
+        .join(Slot, Slot.id == Booking.slot_id)
+        .where(
+            Booking.site_id == site_id,
+            Booking.status == BookingStatus.BOOKED,
+            Booking.starts_at <= at + IN_PROGRESS_BEFORE,
+            Slot.ends_at >= at - IN_PROGRESS_AFTER,
+        )
+    )
+    candidates = sorted(rows.all(), key=lambda r: abs((r[1] - at).total_seconds()))
+    return int(candidates[0][0]) if candidates else None

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    TypeAdapter,
+    ValidationError,
+)
 
 WIRE_VERSION = 1
 AGENT_WS_PATH = "/agent/ws"
@@ -56,6 +65,41 @@ class Heartbeat(_Message):
     sent_at: AwareDatetime
 
 
+class MeasurementItem(BaseModel):
+    """One measurement of the agent's durable outbox, numbered by the agent (``seq``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    seq: int = Field(ge=1)
+    device: str = Field(min_length=1, max_length=80)
+    measurement: dict[str, JsonValue]
+
+
+class MeasurementBatch(_Message):
+    """Measurements to store; the hub acknowledges every ``seq`` it stored or already had."""
+
+    type: Literal["measurements"] = "measurements"
+    items: tuple[MeasurementItem, ...] = Field(min_length=1, max_length=500)
+
+
+class DeviceStatus(_Message):
+    """A device of the trolley changed state (searching, connecting, ready, measuring, lost)."""
+
+    type: Literal["device_status"] = "device_status"
+    device: str = Field(min_length=1, max_length=80)
+    state: str = Field(min_length=1, max_length=20)
+    battery_low: bool | None = None
+    detail: str = Field(default="", max_length=200)
+
+
+class CommandResult(_Message):
+    """The outcome of a command; ``message`` is shown to the person who asked (French)."""
+
+    type: Literal["command_result"] = "command_result"
+    command_id: str = Field(min_length=1, max_length=40)
+    ok: bool
+    message: str = Field(default="", max_length=300)
+
+
 class HelloAck(_Message):
     type: Literal["hello_ack"] = "hello_ack"
     cabin_id: int
@@ -63,11 +107,42 @@ class HelloAck(_Message):
     site_name: str
     heartbeat_seconds: float = Field(gt=0)
     server_time: AwareDatetime
+    last_seq: int = Field(default=0, ge=0)  # highest measurement seq stored for this cabin
 
 
 class HeartbeatAck(_Message):
     type: Literal["heartbeat_ack"] = "heartbeat_ack"
     seq: int = Field(ge=0)
+
+
+class Rejected(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    seq: int
+    reason: str
+
+
+class MeasurementAck(_Message):
+    """Stored (or already stored) ``seqs``, and the ones refused for good with the reason."""
+
+    type: Literal["measurements_ack"] = "measurements_ack"
+    seqs: tuple[int, ...] = ()
+    rejected: tuple[Rejected, ...] = ()
+
+
+class CommandAction(StrEnum):
+    MEASURE = "measure"
+    IDENTIFY = "identify"
+    START_MEDIA = "start_media"
+    STOP_MEDIA = "stop_media"
+
+
+class Command(_Message):
+    """Something the hub asks the agent to do with a device of the trolley."""
+
+    type: Literal["command"] = "command"
+    command_id: str = Field(min_length=1, max_length=40)
+    action: CommandAction
+    device: str = Field(min_length=1, max_length=80)
 
 
 class ErrorMessage(_Message):
@@ -78,11 +153,13 @@ class ErrorMessage(_Message):
     message: str
 
 
-AgentMessage = Annotated[Hello | Heartbeat, Field(discriminator="type")]
-HubMessage = Annotated[HelloAck | HeartbeatAck | ErrorMessage, Field(discriminator="type")]
+AgentMessageT = Hello | Heartbeat | MeasurementBatch | DeviceStatus | CommandResult
+HubMessageT = HelloAck | HeartbeatAck | MeasurementAck | Command | ErrorMessage
+AgentMessage = Annotated[AgentMessageT, Field(discriminator="type")]
+HubMessage = Annotated[HubMessageT, Field(discriminator="type")]
 
-_agent_adapter: TypeAdapter[Hello | Heartbeat] = TypeAdapter(AgentMessage)
-_hub_adapter: TypeAdapter[HelloAck | HeartbeatAck | ErrorMessage] = TypeAdapter(HubMessage)
+_agent_adapter: TypeAdapter[AgentMessageT] = TypeAdapter(AgentMessage)
+_hub_adapter: TypeAdapter[HubMessageT] = TypeAdapter(HubMessage)
 
 
 def _check_version(text: str | bytes) -> None:
@@ -99,7 +176,7 @@ def _check_version(text: str | bytes) -> None:
         )
 
 
-def parse_agent_message(text: str | bytes) -> Hello | Heartbeat:
+def parse_agent_message(text: str | bytes) -> AgentMessageT:
     """Validate a frame sent by an agent."""
     _check_version(text)
     try:
@@ -108,7 +185,7 @@ def parse_agent_message(text: str | bytes) -> Hello | Heartbeat:
         raise WireError(_summary(exc)) from None
 
 
-def parse_hub_message(text: str | bytes) -> HelloAck | HeartbeatAck | ErrorMessage:
+def parse_hub_message(text: str | bytes) -> HubMessageT:
     """Validate a frame sent by the hub."""
     _check_version(text)
     try:

@@ -1,0 +1,137 @@
+"""The durable outbox: every measurement is written here before anything else, numbered, and
+kept until the hub acknowledges it.
+
+SQLite in WAL mode with ``synchronous=FULL``: a measurement whose ``add`` returned survives a
+SIGKILL or a power cut. Sequence numbers come from AUTOINCREMENT, so they are never reused,
+even after rows are pruned; ``ensure_after`` moves them past what the hub already stored (a
+reinstalled agent with an empty outbox must not reuse numbers)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from devices.measurements import Measurement
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS measurements (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    device TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    rejected_reason TEXT
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    seq: int
+    device: str
+    payload: dict[str, object]
+
+
+class Outbox:
+    """Measurements waiting for the hub's acknowledgement."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # Blocking primitives (run in a thread by the async wrappers).
+
+    def _add(self, device: str, payload: str) -> int:
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO measurements (device, payload, created_at) VALUES (?, ?, ?)",
+                (device, payload, dt.datetime.now(dt.UTC).isoformat()),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    def _pending(self, limit: int, exclude: frozenset[int]) -> list[Pending]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, device, payload FROM measurements WHERE rejected_reason IS NULL "
+                "ORDER BY seq LIMIT ?",
+                (limit + len(exclude),),
+            ).fetchall()
+        return [
+            Pending(seq, device, json.loads(payload))
+            for seq, device, payload in rows
+            if seq not in exclude
+        ][:limit]
+
+    def _acknowledge(self, seqs: list[int]) -> None:
+        with self._lock:
+            self._db.executemany("DELETE FROM measurements WHERE seq = ?", [(s,) for s in seqs])
+
+    def _reject(self, seq: int, reason: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE measurements SET rejected_reason = ? WHERE seq = ?", (reason[:500], seq)
+            )
+
+    def _ensure_after(self, last_seq: int) -> None:
+        with self._lock:
+            current = self._db.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'measurements'"
+            ).fetchone()
+            if current is None:
+                self._db.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('measurements', ?)",
+                    (last_seq,),
+                )
+            elif current[0] < last_seq:
+                self._db.execute(
+                    "UPDATE sqlite_sequence SET seq = ? WHERE name = 'measurements'", (last_seq,)
+                )
+
+    def counts(self) -> tuple[int, int]:
+        """(waiting for the hub, refused by the hub)."""
+        with self._lock:
+            waiting = self._db.execute(
+                "SELECT count(*) FROM measurements WHERE rejected_reason IS NULL"
+            ).fetchone()[0]
+            refused = self._db.execute(
+                "SELECT count(*) FROM measurements WHERE rejected_reason IS NOT NULL"
+            ).fetchone()[0]
+        return int(waiting), int(refused)
+
+    # Async API.
+
+    async def add(self, device: str, measurement: Measurement) -> int:
+        """Store a measurement durably; returns its sequence number."""
+        return await asyncio.to_thread(self._add, device, json.dumps(measurement.to_dict()))
+
+    async def pending(
+        self, limit: int = 200, exclude: frozenset[int] = frozenset()
+    ) -> list[Pending]:
+        """The oldest measurements not yet acknowledged (nor refused), but those in ``exclude``."""
+        return await asyncio.to_thread(self._pending, limit, exclude)
+
+    async def acknowledge(self, seqs: list[int]) -> None:
+        """The hub stored these: prune them."""
+        if seqs:
+            await asyncio.to_thread(self._acknowledge, seqs)
+
+    async def reject(self, seq: int, reason: str) -> None:
+        """The hub refused this one for good: keep it aside, never resend it."""
+        await asyncio.to_thread(self._reject, seq, reason)
+
+    async def ensure_after(self, last_seq: int) -> None:
+        """Make the next sequence number greater than ``last_seq``."""
+        await asyncio.to_thread(self._ensure_after, last_seq)

@@ -1,0 +1,297 @@
+"""The durable path: outbox → WebSocket → database, acknowledged, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from sqlalchemy import select
+
+from cabin_agent.connection import Backoff, HubLink
+from cabin_agent.outbox import Outbox
+from devices.measurements import DeviceIdentity, Measurement, MeasurementKind, Unit
+from hub import db
+from hub.config import Settings
+from hub.demo import DemoSeed
+from hub.records.observations import Observation
+from hub.wire import (
+    Command,
+    CommandAction,
+    DeviceDescription,
+    Hello,
+    MeasurementBatch,
+    MeasurementItem,
+)
+from tests.conftest import csrf_from, login
+from tests.support.live import LiveHub
+
+OXIMETER = DeviceIdentity(model="contec_cms50d_plus", serial="CMS-1", firmware="4.6")
+DEVICES = (
+    DeviceDescription(
+        name="Oxymètre", kind="pulse_oximeter", model="contec_cms50d_plus", transport="serial"
+    ),
+    DeviceDescription(
+        name="Tensiomètre", kind="blood_pressure_cuff", model="generic_gatt_cuff", transport="ble"
+    ),
+)
+
+
+def spo2(value: float, at: dt.datetime | None = None) -> Measurement:
+    return Measurement(
+        kind=MeasurementKind.SPO2,
+        value=value,
+        unit=Unit.PERCENT,
+        received_at=at or dt.datetime.now(dt.UTC),
+        device=OXIMETER,
+        loinc="59408-5",
+    )
+
+
+def link_for(hub: LiveHub, seed: DemoSeed, outbox: Outbox, **kwargs: object) -> HubLink:
+    return HubLink(
+        ws_url=hub.ws_url,
+        cabin_id=seed.cabin_id,
+        token=seed.cabin_token,
+        agent_version="test",
+        devices=DEVICES,
+        heartbeat_seconds=0.2,
+        backoff=Backoff(0.05, 0.2),
+        outbox=outbox,
+        batch_size=20,
+        **kwargs,
+    )  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def running(link: HubLink) -> AsyncIterator[None]:
+    task = asyncio.create_task(link.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def stored(settings: Settings) -> list[tuple[int, float]]:
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        rows = (
+            await session.execute(
+                select(Observation.seq, Observation.value).order_by(Observation.seq)
+            )
+        ).all()
+    await engine.dispose()
+    return [(int(s), float(v)) for s, v in rows]
+
+
+async def wait_for(condition: object, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = condition()  # type: ignore[operator]
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> AsyncIterator[Outbox]:
+    box = Outbox(tmp_path / "outbox.sqlite3")
+    yield box  # type: ignore[misc]
+    box.close()
+
+
+async def test_measurements_reach_the_database_once_and_leave_the_outbox(
+    live_hub: LiveHub, demo: DemoSeed, settings: Settings, outbox: Outbox
+) -> None:
+    for i in range(45):
+        await outbox.add("Oxymètre", spo2(90 + i % 10))
+    link = link_for(live_hub, demo, outbox)
+    async with running(link):
+        await wait_for(lambda: outbox.counts() == (0, 0))
+    rows = await stored(settings)
+    assert [s for s, _ in rows] == list(range(1, 46))
+    assert link.sent_batches >= 3  # batches of 20
+
+
+async def test_hub_restart_while_measuring_loses_and_doubles_nothing(
+    live_hub: LiveHub, demo: DemoSeed, settings: Settings, outbox: Outbox
+) -> None:
+    link = link_for(live_hub, demo, outbox)
+    async with running(link):
+        await asyncio.wait_for(link.online.wait(), 5)
+        for _ in range(10):
+            await outbox.add("Oxymètre", spo2(95))
+            link.measurements_waiting()
+        await live_hub.stop()
+        for _ in range(10):  # measured while the hub is down
+            await outbox.add("Oxymètre", spo2(96))
+            link.measurements_waiting()
+        await live_hub.start()
+        await wait_for(lambda: outbox.counts() == (0, 0), timeout=15)
+    rows = await stored(settings)
+    assert [s for s, _ in rows] == list(range(1, 21))
+
+
+async def test_a_batch_stored_but_not_acknowledged_is_not_stored_twice(
+    live_hub: LiveHub, demo: DemoSeed, settings: Settings, outbox: Outbox
+) -> None:
+    for _ in range(5):
+        await outbox.add("Oxymètre", spo2(97))
+    pending = await outbox.pending()
+    # An agent sends its batch and dies before reading the acknowledgement...
+    async with websockets.connect(
+        live_hub.ws_url, additional_headers={"Authorization": f"Bearer {demo.cabin_token}"}
+    ) as ws:
+        await ws.send(Hello(cabin_id=demo.cabin_id, agent_version="1").model_dump_json())
+        await ws.recv()
+        await ws.send(
+            MeasurementBatch(
+                items=tuple(
+                    MeasurementItem(seq=p.seq, device=p.device, measurement=p.payload)  # type: ignore[arg-type]
+                    for p in pending
+                )
+            ).model_dump_json()
+        )
+        await ws.recv()  # the hub stored them; the agent never processes this ack
+    assert len(await stored(settings)) == 5
+    # ...and after its restart, it sends them again from its outbox.
+    async with running(link_for(live_hub, demo, outbox)):
+        await wait_for(lambda: outbox.counts() == (0, 0))
+    assert [s for s, _ in await stored(settings)] == [1, 2, 3, 4, 5]
+
+
+async def test_a_reinstalled_agent_does_not_reuse_sequence_numbers(
+    live_hub: LiveHub, demo: DemoSeed, settings: Settings, tmp_path: Path
+) -> None:
+    first = Outbox(tmp_path / "first.sqlite3")
+    for _ in range(3):
+        await first.add("Oxymètre", spo2(97))
+    async with running(link_for(live_hub, demo, first)):
+        await wait_for(lambda: first.counts() == (0, 0))
+    first.close()
+    fresh = Outbox(tmp_path / "fresh.sqlite3")  # a new disk: the outbox starts empty
+    link = link_for(live_hub, demo, fresh)
+    async with running(link):
+        await asyncio.wait_for(link.online.wait(), 5)
+        await fresh.add("Oxymètre", spo2(92))
+        link.measurements_waiting()
+        await wait_for(lambda: fresh.counts() == (0, 0))
+    fresh.close()
+    assert await stored(settings) == [(1, 97.0), (2, 97.0), (3, 97.0), (4, 92.0)]
+
+
+async def test_an_invalid_measurement_is_refused_and_kept_aside(
+    live_hub: LiveHub, demo: DemoSeed, settings: Settings, outbox: Outbox
+) -> None:
+    await outbox.add("Oxymètre", spo2(97))
+    outbox._db.execute(  # corrupt it, as a buggy driver could
+        """UPDATE measurements SET payload = '{"kind": "spo2"}'"""
+    )
+    await outbox.add("Oxymètre", spo2(98))
+    async with running(link_for(live_hub, demo, outbox)):
+        await wait_for(lambda: outbox.counts() == (0, 1))
+    assert await stored(settings) == [(2, 98.0)]
+
+
+async def test_nurse_sees_device_states_and_last_values(
+    live_hub: LiveHub, demo: DemoSeed, outbox: Outbox
+) -> None:
+    link = link_for(live_hub, demo, outbox)
+    async with running(link):
+        await asyncio.wait_for(link.online.wait(), 5)
+        link.report_status("Oxymètre", "ready")
+        link.report_status("Tensiomètre", "lost", battery_low=True)
+        await outbox.add("Oxymètre", spo2(96))
+        link.measurements_waiting()
+        await wait_for(lambda: outbox.counts() == (0, 0))
+        async with httpx.AsyncClient(base_url=live_hub.url) as client:
+            await login(client, "infirmiere")
+
+            async def devices() -> dict[str, dict[str, object]]:
+                [cabin] = (await client.get("/api/v1/cabines")).json()
+                return {d["name"]: d for d in cabin["devices"]}
+
+            await wait_for(lambda: _has_state(devices, "Tensiomètre", "lost"))
+            states = await devices()
+    assert states["Oxymètre"]["state_label"] == "prêt"
+    assert states["Oxymètre"]["last_value"] == 96.0 and states["Oxymètre"]["last_unit"] == "%"
+    assert states["Tensiomètre"]["state_label"] == "perdu"
+    assert states["Tensiomètre"]["battery_low"] is True
+
+
+async def _has_state(devices: object, name: str, state: str) -> bool:
+    return bool((await devices())[name]["state"] == state)  # type: ignore[operator]
+
+
+async def test_a_command_reaches_the_agent_and_its_failure_comes_back(
+    live_hub: LiveHub, demo: DemoSeed, outbox: Outbox
+) -> None:
+    seen: list[Command] = []
+
+    async def handle(command: Command) -> tuple[bool, str]:
+        seen.append(command)
+        return False, "brassard non connecté"
+
+    link = link_for(live_hub, demo, outbox, on_command=handle)
+    async with running(link), httpx.AsyncClient(base_url=live_hub.url) as client:
+        await asyncio.wait_for(link.online.wait(), 5)
+        await login(client, "infirmiere")
+        page = await client.get("/infirmier")
+        response = await client.post(
+            f"/api/v1/cabines/{demo.cabin_id}/commandes",
+            json={"device": "Tensiomètre", "action": "measure"},
+            headers={"X-CSRF-Token": csrf_from(page.text)},
+        )
+        assert response.status_code == 200
+        assert response.json() == {"ok": False, "message": "brassard non connecté"}
+        unknown = await client.post(
+            f"/api/v1/cabines/{demo.cabin_id}/commandes",
+            json={"device": "Grille-pain", "action": "measure"},
+            headers={"X-CSRF-Token": csrf_from(page.text)},
+        )
+        assert unknown.status_code == 422
+        assert "pas d'appareil « Grille-pain »" in unknown.json()["detail"]
+    assert [(c.action, c.device) for c in seen] == [(CommandAction.MEASURE, "Tensiomètre")]
+
+
+async def test_a_command_to_an_offline_cabin_says_so(
+    live_hub: LiveHub, demo: DemoSeed, outbox: Outbox
+) -> None:
+    link = link_for(live_hub, demo, outbox)
+    async with running(link):
+        await asyncio.wait_for(link.online.wait(), 5)  # declares its devices
+    async with httpx.AsyncClient(base_url=live_hub.url) as client:
+        await login(client, "infirmiere")
+        page = await client.get("/infirmier")
+        response = await client.post(
+            f"/api/v1/cabines/{demo.cabin_id}/commandes",
+            json={"device": "Oxymètre", "action": "identify"},
+            headers={"X-CSRF-Token": csrf_from(page.text)},
+        )
+    assert response.status_code == 409
+    assert "n'est pas connectée" in response.json()["detail"]
+
+
+def test_outbox_survives_reopening(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        box = Outbox(tmp_path / "o.sqlite3")
+        seqs = [await box.add("Oxymètre", spo2(97)) for _ in range(3)]
+        await box.acknowledge(seqs[:1])
+        box.close()
+        again = Outbox(tmp_path / "o.sqlite3")
+        assert [p.seq for p in await again.pending()] == seqs[1:]
+        assert await again.add("Oxymètre", spo2(97)) == 4  # never reuses a number
+        again.close()
+
+    asyncio.run(scenario())
