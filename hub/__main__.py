@@ -19,6 +19,7 @@ from hub.config import Settings
 from hub.errors import HubError
 from hub.identity import service
 from hub.identity.models import Organisation, Role, Site
+from hub.interop.cli import add_create_api_client_parser
 from hub.logs import configure_logging
 
 
@@ -147,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     cu.add_argument("--email", default="")
     cu.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     cu.set_defaults(func=cmd_create_user)
+
+    add_create_api_client_parser(sub)
 
     demo = sub.add_parser("demo", help="seed a demo CPTS and run the hub with a cabin agent")
     demo.add_argument("--data-dir", default=os.environ.get("DEMO_DATA_DIR", "var/demo"))

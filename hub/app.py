@@ -23,6 +23,7 @@ from hub.config import Settings
 from hub.context import HubContext
 from hub.errors import HubError, Unauthenticated
 from hub.identity import pages as identity_pages
+from hub.interop import sas as sas_api
 from hub.jobs import JobRunner
 from hub.rendering import make_templates, render
 from hub.scheduling import admin_pages as schedule_admin
@@ -113,6 +114,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
     app.include_router(public_pages.router)
     app.include_router(staff_pages.router)
     app.include_router(schedule_admin.router)
+    app.include_router(sas_api.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> Response:

@@ -16,11 +16,15 @@ from hub.config import Settings
 
 @dataclass
 class AgentConnection:
-    """A live agent WebSocket, so a newer connection of the same cabin can replace it."""
+    """A live agent WebSocket: frames to send it, commands awaiting their result, and the
+    event that a newer connection of the same cabin replaced it."""
 
     cabin_id: int
+    site_id: int = 0
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     replaced: bool = False
+    outgoing: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    pending: dict[str, asyncio.Future[tuple[bool, str]]] = field(default_factory=dict)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from hub.cabins import presence as cabin_models
 from hub.identity import models as identity_models
+from hub.interop import models as interop_models
 from hub.notify import models as notify_models
 from hub.records import models as records_models
 from hub.records import observations as observation_models
@@ -11,6 +12,7 @@ from hub.scheduling import models as scheduling_models
 __all__ = [
     "cabin_models",
     "identity_models",
+    "interop_models",
     "notify_models",
     "observation_models",
     "patient_models",

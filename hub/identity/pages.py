@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
-from hub.cabins.presence import CabinStatus, status_of
+from hub.cabins.presence import DEVICE_STATE_LABELS, CabinStatus, devices_of, status_of
 from hub.context import HubContext, context_of
 from hub.deps import ContextDep, CurrentUser, OptionalUser, SessionDep, require_role
 from hub.errors import TooManyAttempts, Unauthenticated
@@ -143,7 +143,10 @@ async def home_context(ctx: HubContext, session: AsyncSession, user: User) -> di
         site.id: [status_of(c, now=now, offline_after=offline_after) for c in site.cabins]
         for site in sites
     }
-    return {"sites": sites, "statuses": statuses}
+    devices = await devices_of(session=session, cabin_ids=[c.id for s in sites for c in s.cabins])
+    can_command = user.role in (Role.NURSE, Role.DOCTOR, Role.FACILITY_STAFF)
+    return {"sites": sites, "statuses": statuses, "devices": devices,
+            "state_labels": DEVICE_STATE_LABELS, "can_command": can_command}
 
 
 def _home(role: Role, template: str) -> Callable[..., Awaitable[Response]]:

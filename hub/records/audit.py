@@ -16,6 +16,10 @@ ACTION_LABELS = {
     "cabin.created": "Cabine créée",
     "cabin.token_issued": "Nouveau jeton de cabine",
     "cabin.token_revoked": "Jeton de cabine révoqué",
+    "sas.slot_search": "Recherche de créneaux (SAS)",
+    "sas.appointment": "Rendez-vous pris par le SAS",
+    "sas.appointment_read": "Lecture d'un rendez-vous (SAS)",
+    "sas.refused": "Accès SAS refusé (jeton)",
 }
 
 

@@ -58,11 +58,31 @@ def _get_paths(app: FastAPI) -> set[str]:
 
 
 def _unsafe_routes(app: FastAPI) -> list[tuple[str, str]]:
-    return [(m, p) for m, p in _routes(app) if m in {"POST", "PUT", "PATCH", "DELETE"}]
+    """Unsafe routes of the cookie-authenticated pages and API (the FHIR API takes tokens)."""
+    return [(m, p) for m, p in _routes(app)
+            if m in {"POST", "PUT", "PATCH", "DELETE"} and not p.startswith("/fhir/")]
+
+
+# The SAS platform's FHIR interface: bearer API tokens, never staff cookies.
+FHIR_ROUTES = {("GET", "/fhir/Slot"), ("GET", "/fhir/Appointment/{appointment_id}"),
+               ("POST", "/fhir/Appointment")}
 
 
 async def test_every_get_route_has_a_declared_access_rule(app: FastAPI) -> None:
-    assert _get_paths(app) == set(GET_ACCESS) | PUBLIC_GET
+    fhir_gets = {path for method, path in FHIR_ROUTES if method == "GET"}
+    assert _get_paths(app) == set(GET_ACCESS) | PUBLIC_GET | fhir_gets
+    assert {r for r in _routes(app) if r[1].startswith("/fhir/")} == FHIR_ROUTES
+
+
+@pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
+async def test_staff_sessions_do_not_open_the_fhir_interface(
+    client: httpx.AsyncClient, demo: DemoSeed, role: Role
+) -> None:
+    await login(client, USERNAME[role])
+    for method, path in sorted(FHIR_ROUTES):
+        response = await client.request(method, path.replace("{appointment_id}", "RDV-AAAAAA"))
+        assert response.status_code == 401, path
+        assert response.json()["resourceType"] == "OperationOutcome"
 
 
 async def _concrete(settings: Settings) -> dict[str, str]:

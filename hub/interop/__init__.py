@@ -1,0 +1,17 @@
+"""Interoperability with outside platforms: today the SAS (Service d'Accès aux Soins).
+
+- ``models``: API clients (a platform acting for one CPTS, identified by a bearer token stored
+  as a sha256 hash, like cabin tokens) and the CPTS's FINESS number the SAS knows it by.
+- ``clients``: creating, revoking and resolving API clients; registering the FINESS.
+- ``fhir``: pure FHIR R4 JSON (no I/O): search-parameter parsing, the resources of the ANS SAS
+  guide's CPTS profiles (BundleAgregateurCPTS, FrSlotAgregateurCPTS...), OperationOutcome, and
+  the Appointment a regulator's booking is read from and reported as.
+- ``sas``: the ``/fhir`` router: ``GET /fhir/Slot`` (free-slot search of flow INT_R04),
+  ``POST /fhir/Appointment`` (a regulator books a slot), ``GET /fhir/Appointment/{id}``.
+
+Security: the real SAS platform connects with mutual TLS and IGC-Santé certificates (the ANS
+guide's ``securite.md``: TLS 1.2, CN and OU checked). In production the reverse proxy in front
+of the hub terminates that mTLS and only forwards ``/fhir`` requests whose client certificate it
+accepted; behind it, the ``Authorization: Bearer sas_…`` token identifies which API client (and
+so which CPTS) is calling. The hub itself never sees the certificate.
+"""

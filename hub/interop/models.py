@@ -1,0 +1,46 @@
+"""Interop tables: API clients of outside platforms, and the CPTS's FINESS number."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hub.db import Base, IntPk, Str200, utcnow
+from hub.identity.models import Organisation, enum_column
+
+
+class ApiClientKind(StrEnum):
+    SAS = "sas"  # the national SAS platform, searching slots and booking for regulators
+
+
+class ApiClient(Base):
+    """A platform calling the hub for one CPTS. Its bearer token is stored only as a hash."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[IntPk]
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[Str200]
+    kind: Mapped[ApiClientKind] = mapped_column(enum_column(ApiClientKind, "api_client_kind"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hint: Mapped[str] = mapped_column(String(16), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    organisation: Mapped[Organisation] = relationship(lazy="joined")
+
+
+class OrganisationFiness(Base):
+    """The FINESS number of a CPTS's legal structure (9 digits), as the SAS directory has it."""
+
+    __tablename__ = "organisation_finess"
+
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    finess: Mapped[str] = mapped_column(String(9))

@@ -1,0 +1,293 @@
+"""The SAS platform's FHIR interface, under ``/fhir``: free-slot search and regulators' bookings.
+
+Every call is authenticated by an API client's bearer token (mTLS is terminated before the hub,
+see the package docstring) and recorded in the audit trail with actor_kind ``api_client``.
+Errors are OperationOutcome resources whose diagnostics are in French.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from collections.abc import Callable, Coroutine
+from http import HTTPStatus
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from hub.deps import ContextDep, SessionDep
+from hub.errors import Conflict, Forbidden, HubError, Invalid, NotFound, Unauthenticated
+from hub.identity.models import Organisation, Site, SiteKind
+from hub.interop import clients, fhir
+from hub.interop.models import ApiClient, ApiClientKind
+from hub.records.audit import record_event
+from hub.records.patient_service import PatientDraft, register_patient
+from hub.scheduling import booking as bk
+from hub.scheduling import messages
+from hub.scheduling.models import Booking, Channel, Reservation, Slot
+from hub.scheduling.slots import free_slots
+
+logger = logging.getLogger(__name__)
+
+FHIR_JSON = "application/fhir+json"
+ACTOR_KIND = "api_client"
+SAS_MAY_USE: frozenset[Reservation | None] = frozenset({None, Reservation.SAS})
+MAX_SLOTS = 5000
+MAX_BODY_BYTES = 64_000
+
+# Messages of the refusals (French, for the person configuring the SAS connection).
+NO_TOKEN = ("Authentification requise : présentez le jeton de la plateforme SAS dans "  # noqa: S105
+            "l'en-tête « Authorization: Bearer … ».")
+BAD_TOKEN = "Jeton d'accès inconnu : vérifiez le jeton configuré pour la plateforme SAS."  # noqa: S105
+REVOKED_TOKEN = ("Ce jeton d'accès a été révoqué : demandez un nouveau jeton à la "  # noqa: S105
+                 "coordination de la CPTS.")
+WRONG_KIND = "Ce jeton d'accès n'ouvre pas l'interface SAS."
+
+ISSUE_CODES: dict[type[HubError], str] = {
+    Unauthenticated: "login", Forbidden: "forbidden", NotFound: "not-found",
+    Conflict: "conflict", Invalid: "business-rule", fhir.FhirInvalid: "invalid",
+}
+
+
+class FhirResponse(JSONResponse):
+    media_type = FHIR_JSON
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def outcome_response(exc: HubError) -> FhirResponse:
+    """The OperationOutcome answering a refused request, with the error's HTTP status."""
+    code = next((c for cls, c in ISSUE_CODES.items() if type(exc) is cls), "processing")
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
+    return FhirResponse(fhir.operation_outcome(code=code, diagnostics=exc.message),
+                        status_code=int(exc.status), headers=headers)
+
+
+class FhirRoute(APIRoute):
+    """A route whose errors (dependencies included) come back as OperationOutcome."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def fhir_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except HubError as exc:
+                return outcome_response(exc)
+            except RequestValidationError:
+                return outcome_response(fhir.FhirInvalid("Requête FHIR mal formée."))
+
+        return fhir_handler
+
+
+router = APIRouter(prefix="/fhir", route_class=FhirRoute, tags=["FHIR (SAS)"])
+
+
+def _ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+async def sas_client(request: Request, session: SessionDep) -> ApiClient:
+    """The SAS API client behind the request's bearer token; refusals are audited."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    client = None
+    if scheme.lower() == "bearer" and token.strip():
+        client = await clients.find_by_token(session=session, token=token.strip())
+        message = BAD_TOKEN if client is None else REVOKED_TOKEN if client.revoked_at else (
+            WRONG_KIND if client.kind is not ApiClientKind.SAS else "")
+    else:
+        message = NO_TOKEN
+    if message:
+        record_event(session=session, action="sas.refused", actor_kind=ACTOR_KIND,
+                     actor_id=client.id if client else None, outcome="refused",
+                     target=f"{request.method} {request.url.path}"[:200], ip=_ip(request),
+                     detail=message)
+        await session.commit()
+        raise Unauthenticated(message)
+    assert client is not None
+    return client
+
+
+SasClient = Annotated[ApiClient, Depends(sas_client)]
+
+
+async def _audit_refusal(
+    session: AsyncSession, request: Request, action: str, client_id: int, exc: HubError
+) -> None:
+    record_event(session=session, action=action, actor_kind=ACTOR_KIND, actor_id=client_id,
+                 outcome="refused", target=request.url.path[:200], ip=_ip(request),
+                 detail=exc.message)
+    await session.commit()
+
+
+def _base(ctx: ContextDep) -> str:
+    return f"{ctx.settings.base_url}/fhir"
+
+
+Base = Annotated[str, Depends(_base)]
+
+
+async def _rooms(session: AsyncSession, organisation_id: int) -> list[Site]:
+    rows = await session.scalars(select(Site).where(
+        Site.organisation_id == organisation_id, Site.kind == SiteKind.TELECONSULTATION_ROOM))
+    return list(rows)
+
+
+@router.get("/Slot", summary="Recherche des créneaux disponibles (SAS, flux INT_R04)")
+async def search_slots(
+    request: Request, session: SessionDep, ctx: ContextDep, client: SasClient, base: Base
+) -> Response:
+    """A BundleAgregateurCPTS of the CPTS's free public and SAS-reserved room slots."""
+    try:
+        search = fhir.parse_slot_search(request.query_params.multi_items())
+    except fhir.FhirInvalid as exc:
+        await _audit_refusal(session, request, "sas.slot_search", client.id, exc)
+        raise
+    now = ctx.clock()
+    org = await session.get(Organisation, client.organisation_id)
+    assert org is not None
+    rooms = await _rooms(session, org.id)
+    found = await free_slots(
+        session=session, site_ids=[s.id for s in rooms], after=max(search.start_from, now),
+        before=search.start_until, reservations=SAS_MAY_USE, limit=MAX_SLOTS,
+    )
+    public_url = f"{ctx.settings.base_url}/rdv/{org.slug}/creneau"
+    matches = [fhir.slot_resource(f.slot, booking_url=None if f.slot.reserved_for else
+                                  f"{public_url}/{f.slot.id}") for f in found]
+    used_sites = sorted({f.slot.site_id: f.slot.site for f in found}.items())
+    included: list[fhir.Json] = []
+    if fhir.INCLUDE_SCHEDULE in search.includes:
+        included += [fhir.schedule_resource(site) for _, site in used_sites]
+        if fhir.INCLUDE_SCHEDULE_ACTOR in search.includes:
+            included += [fhir.location_resource(site) for _, site in used_sites]
+    if fhir.INCLUDE_SERVICE in search.includes and used_sites:
+        included += [fhir.healthcare_service_resource(site) for _, site in used_sites]
+        # The guide's example Bundle returns the CPTS whenever HealthcareService is included
+        # (its self link has no HealthcareService:organization): the SAS needs it to link them.
+        finess = await clients.finess_of(session=session, organisation_id=org.id)
+        included.append(fhir.organization_resource(org, finess=finess))
+    query = request.url.query
+    bundle = fhir.searchset_bundle(
+        bundle_id=str(uuid.uuid4()), self_url=f"{base}/Slot" + (f"?{query}" if query else ""),
+        base=base, matches=matches, included=included, now=now,
+    )
+    record_event(session=session, action="sas.slot_search", actor_kind=ACTOR_KIND,
+                 actor_id=client.id, target="Slot", ip=_ip(request),
+                 detail=f"{search.start_from.isoformat()} → {search.start_until.isoformat()}: "
+                 f"{len(matches)} créneau(x)")
+    await session.commit()
+    return FhirResponse(bundle)
+
+
+def _identifier_system(ctx: ContextDep) -> str:
+    return f"{ctx.settings.base_url}/fhir/identifiants/rendez-vous"
+
+
+async def _read_json(request: Request) -> object:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise fhir.FhirInvalid("Requête trop volumineuse.")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise fhir.FhirInvalid("Le corps de la requête n'est pas du JSON valide.") from None
+
+
+@router.post("/Appointment", status_code=201,
+             summary="Prise de rendez-vous par un régulateur du SAS")
+async def create_appointment(
+    request: Request, session: SessionDep, ctx: ContextDep, client: SasClient, base: Base
+) -> Response:
+    """Book the Appointment's slot for its contained Patient on the SAS channel (201)."""
+    try:
+        wanted = fhir.parse_appointment(await _read_json(request))
+    except fhir.FhirInvalid as exc:
+        await _audit_refusal(session, request, "sas.appointment", client.id, exc)
+        raise
+    now = ctx.clock()
+    client_id, organisation_id = client.id, client.organisation_id  # a rollback expires `client`
+    try:
+        booking = await _book(session, ctx, organisation_id, wanted, now)
+    except HubError as exc:
+        await session.rollback()
+        record_event(session=session, action="sas.appointment", actor_kind=ACTOR_KIND,
+                     actor_id=client_id, outcome="refused", target=f"Slot/{wanted.slot_id}",
+                     ip=_ip(request), detail=exc.message)
+        await session.commit()
+        raise
+    record_event(session=session, action="sas.appointment", actor_kind=ACTOR_KIND,
+                 actor_id=client_id, site_id=booking.site_id, target=booking.reference,
+                 ip=_ip(request), detail=f"régulateur : {booking.booked_by_label}"
+                 + (f" ({wanted.regulator_identifier})" if wanted.regulator_identifier else ""))
+    await session.commit()
+    logger.info("SAS client %s booked slot %s (%s)", client_id, booking.slot_id, booking.reference)
+    resource = fhir.appointment_resource(
+        booking, base=base, identifier_system=_identifier_system(ctx))
+    return FhirResponse(resource, status_code=HTTPStatus.CREATED,
+                        headers={"Location": f"{base}/Appointment/{booking.reference}"})
+
+
+async def _book(session: AsyncSession, ctx: ContextDep, organisation_id: int,
+                wanted: fhir.AppointmentRequest, now: dt.datetime) -> Booking:
+    """Register the caller and book the slot on the SAS channel; queue the confirmation."""
+    slot = await _sas_slot(session, organisation_id, wanted.slot_id)
+    await bk.check_bookable(session=session, slot_id=slot.id, now=now, may_use=SAS_MAY_USE)
+    today = now.astimezone(ZoneInfo(slot.site.timezone)).date()
+    patient = await register_patient(
+        session=session, organisation_id=organisation_id, today=today,
+        draft=PatientDraft(birth_name=wanted.birth_name, first_names=wanted.first_names,
+                           used_name=wanted.used_name, birth_date=wanted.birth_date,
+                           sex=wanted.sex, phone=wanted.phone, email=wanted.email),
+    )
+    await session.commit()
+    created = min(wanted.created, now) if wanted.created else now
+    booking = await bk.book_slot(session=session, now=now, may_use=SAS_MAY_USE,
+                                 request=bk.BookingRequest(
+        slot_id=slot.id, patient_id=patient.id, channel=Channel.SAS, reason=wanted.reason,
+        care_requested_at=created, booked_by_label=wanted.regulator_label))
+    await messages.booking_made(session=session, ctx=ctx, booking=booking, now=now)
+    return booking
+
+
+async def _sas_slot(session: AsyncSession, organisation_id: int, slot_id: int) -> Slot:
+    """The slot, if it belongs to a teleconsultation room of the client's CPTS."""
+    slot = await session.scalar(select(Slot).where(Slot.id == slot_id)
+                                .options(selectinload(Slot.site)))
+    if (slot is None or slot.site.organisation_id != organisation_id
+            or slot.site.kind is not SiteKind.TELECONSULTATION_ROOM):
+        raise NotFound(f"Le créneau Slot/{slot_id} n'existe pas dans cette CPTS.")
+    return slot
+
+
+@router.get("/Appointment/{appointment_id}", summary="Lecture d'un rendez-vous pris par le SAS")
+async def read_appointment(
+    request: Request, session: SessionDep, ctx: ContextDep, client: SasClient, base: Base,
+    appointment_id: str,
+) -> Response:
+    """A booking made through the SAS, as an Appointment (booked, cancelled or noshow)."""
+    booking_id = await session.scalar(
+        select(Booking.id).join(Site, Site.id == Booking.site_id).where(
+            Booking.reference == appointment_id.strip().upper(),
+            Booking.channel == Channel.SAS,
+            Site.organisation_id == client.organisation_id,
+        )
+    )
+    record_event(session=session, action="sas.appointment_read", actor_kind=ACTOR_KIND,
+                 actor_id=client.id, outcome="success" if booking_id else "refused",
+                 target=appointment_id[:200], ip=_ip(request))
+    await session.commit()
+    if booking_id is None:
+        raise NotFound(f"Aucun rendez-vous Appointment/{appointment_id} pris par le SAS.")
+    booking = await bk.get_booking(session=session, booking_id=booking_id)
+    return FhirResponse(fhir.appointment_resource(
+        booking, base=base, identifier_system=_identifier_system(ctx)))
