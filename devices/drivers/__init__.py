@@ -1,0 +1,1 @@
+"""Device drivers written against the transport Protocols of `devices.transports`."""

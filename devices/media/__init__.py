@@ -1,0 +1,1 @@
+"""Stethoscope and otoscope media as aiortc tracks: synthetic sources and real capture."""

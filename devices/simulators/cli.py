@@ -1,0 +1,167 @@
+"""`python -m devices simulate ...`: run device simulators from the command line.
+
+    python -m devices simulate serial --model nonin-df2 [--path /tmp/ttyOXI]
+        Stream a serial oximeter on a pseudo-terminal; prints the tty path to open
+        (e.g. as the cabin agent's device path) and runs until interrupted.
+    python -m devices simulate ble-demo --device cuff
+        BLE simulators live on an emulated controller inside one process (bumble, no
+        BlueZ), so another process cannot reach them; this runs a simulator and the real
+        driver together in-process and prints what the driver decodes, as JSON lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Sequence
+
+from devices.serialproto.contec import Cms50Protocol
+from devices.simulators.serial_devices import SerialModel, SerialOximeterSimulator
+
+EXIT_USAGE = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the `simulate` sub-commands and their options to `parser`."""
+    commands = parser.add_subparsers(dest="simulator", required=True, metavar="SIMULATOR")
+    serial = commands.add_parser(
+        "serial", help="a serial pulse oximeter on a pseudo-terminal (prints its tty path)"
+    )
+    serial.add_argument("--model", choices=[m.value for m in SerialModel],
+                        default=SerialModel.CONTEC_CMS50D_PLUS.value)
+    serial.add_argument("--protocol", choices=[p.value for p in Cms50Protocol],
+                        default=Cms50Protocol.LEGACY.value,
+                        help="Contec framing: legacy streams on its own, framed waits for "
+                             "the live-start command (default: %(default)s)")
+    serial.add_argument("--path", help="stable path of the tty link (default: a temporary one)")
+    serial.add_argument("--duration", type=float, default=None,
+                        help="stop after this many seconds (default: run until Ctrl-C)")
+    serial.add_argument("--finger-out-every", type=float, default=None, metavar="SECONDS",
+                        help="take the finger out for 5 s every SECONDS")
+    serial.add_argument("--unplug-every", type=float, default=None, metavar="SECONDS",
+                        help="unplug for 3 s every SECONDS")
+    demo = commands.add_parser(
+        "ble-demo",
+        help="a BLE simulator and the real driver in one process (BLE simulators run on an "
+             "emulated controller and cannot be reached from another process)",
+    )
+    demo.add_argument("--device", choices=["cuff", "thermometer", "oximeter"], default="cuff")
+
+
+def _parse(args: argparse.Namespace | Sequence[str]) -> argparse.Namespace:
+    if isinstance(args, argparse.Namespace):
+        return args
+    parser = argparse.ArgumentParser(prog="python -m devices simulate",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return parser.parse_args(list(args))
+
+
+def run(args: argparse.Namespace | Sequence[str]) -> int:
+    """Run the simulator the arguments name; return the process exit status."""
+    options = _parse(args)
+    try:
+        if options.simulator == "serial":
+            return asyncio.run(_serial(options))
+        return asyncio.run(_ble_demo(options.device))
+    except KeyboardInterrupt:
+        return 0
+
+
+async def _serial(options: argparse.Namespace) -> int:
+    simulator = SerialOximeterSimulator(
+        SerialModel(options.model), path=options.path,
+        contec_protocol=Cms50Protocol(options.protocol),
+    )
+    task = asyncio.create_task(simulator.run())
+    await asyncio.sleep(0)
+    print(simulator.path, flush=True)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    try:
+        while options.duration is None or loop.time() - start < options.duration:
+            await asyncio.sleep(0.5)
+            elapsed = loop.time() - start
+            if options.finger_out_every:
+                simulator.finger_out = elapsed % options.finger_out_every > (
+                    options.finger_out_every - 5)
+            if options.unplug_every:
+                should_be_out = elapsed % options.unplug_every > options.unplug_every - 3
+                if should_be_out and simulator.pty.plugged:
+                    simulator.unplug()
+                elif not should_be_out and not simulator.pty.plugged:
+                    simulator.replug()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return 0
+
+
+async def _ble_demo(device: str) -> int:
+    # Imported here: bumble and bleak are only needed for this sub-command.
+    from devices.cli import to_jsonable
+    from devices.drivers.ble import BleDriver, BleReading
+    from devices.drivers.ble_profiles import BLOOD_PRESSURE, HEALTH_THERMOMETER, PULSE_OXIMETER
+    from devices.drivers.bleak_link import BleakFinder
+    from devices.simulators.ble_devices import (
+        SimulatedCuff,
+        SimulatedOximeter,
+        SimulatedThermometer,
+    )
+    from devices.simulators.bumble_backend import (
+        BumbleBleakClient,
+        BumbleBleakScanner,
+        EmulatedAir,
+    )
+    from devices.transports import DriverState, DriverStatus
+
+    air = EmulatedAir()
+    simulator: SimulatedCuff | SimulatedThermometer | SimulatedOximeter
+    if device == "cuff":
+        simulator, profile = SimulatedCuff(air, sleep=asyncio.sleep), BLOOD_PRESSURE
+    elif device == "thermometer":
+        simulator, profile = SimulatedThermometer(air), HEALTH_THERMOMETER
+    else:
+        simulator, profile = SimulatedOximeter(air), PULSE_OXIMETER
+    await simulator.start()
+    ready = asyncio.Event()
+    done = asyncio.Event()
+
+    async def on_reading(reading: BleReading) -> None:
+        print(json.dumps({"intermediate": reading.intermediate, "stored": reading.stored,
+                          "value": to_jsonable(reading.value)}), flush=True)
+        if not reading.intermediate:
+            done.set()
+
+    def on_state(status: DriverStatus) -> None:
+        print(json.dumps({"state": str(status.state)}), file=sys.stderr, flush=True)
+        if status.state is DriverState.READY:
+            ready.set()
+
+    finder = BleakFinder(client_backend=BumbleBleakClient, scanner_backend=BumbleBleakScanner,
+                         backend_kwargs={"air": air})
+    driver = BleDriver(profile, finder, on_reading, on_state=on_state)
+    task = asyncio.create_task(driver.run())
+    try:
+        async with asyncio.timeout(20):
+            await ready.wait()
+            if isinstance(simulator, SimulatedCuff):
+                await simulator.measure(step_seconds=0.05)
+            else:
+                await simulator.measure()
+            await done.wait()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await simulator.stop()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run(sys.argv[1:]))

@@ -1,0 +1,29 @@
+"""`python -m devices simulate ...`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from devices.cli import main
+from devices.simulators.cli import run
+
+
+def test_serial_simulator_prints_its_tty_path(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["serial", "--model", "nonin-df2", "--duration", "0.2"]) == 0
+    path = capsys.readouterr().out.strip()
+    assert path.endswith("ttySIM0")
+
+
+def test_ble_demo_prints_what_the_driver_decodes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "ble-demo", "--device", "thermometer"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    final = [line for line in lines if not line["intermediate"]]
+    assert final[0]["value"]["temperature"] == pytest.approx(37.2)
+
+
+def test_unknown_simulator_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run(["bluetooth-speaker"])
+    assert exit_info.value.code == 2
