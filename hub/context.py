@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
 from hub.config import Settings
+from hub.events import EventBus
 
 
 @dataclass
@@ -35,6 +36,7 @@ class HubContext:
     templates: Jinja2Templates
     clock: Callable[[], dt.datetime]
     agents: dict[int, AgentConnection] = field(default_factory=dict)
+    events: EventBus = field(default_factory=EventBus)
 
     @property
     def secret(self) -> str:

@@ -1,6 +1,7 @@
 """Imports every slice's models so the metadata is complete (Alembic, tests)."""
 
 from hub.cabins import presence as cabin_models
+from hub.consultation import models as consultation_models
 from hub.identity import models as identity_models
 from hub.interop import models as interop_models
 from hub.notify import models as notify_models
@@ -11,6 +12,7 @@ from hub.scheduling import models as scheduling_models
 
 __all__ = [
     "cabin_models",
+    "consultation_models",
     "identity_models",
     "interop_models",
     "notify_models",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 from urllib.parse import quote
 
@@ -13,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
 from hub.cabins.presence import DEVICE_STATE_LABELS, CabinStatus, devices_of, status_of
-from hub.context import HubContext, context_of
+from hub.context import HubContext
 from hub.deps import ContextDep, CurrentUser, OptionalUser, SessionDep, require_role
 from hub.errors import TooManyAttempts, Unauthenticated
 from hub.identity import service
@@ -147,32 +146,6 @@ async def home_context(ctx: HubContext, session: AsyncSession, user: User) -> di
     can_command = user.role in (Role.NURSE, Role.DOCTOR, Role.FACILITY_STAFF)
     return {"sites": sites, "statuses": statuses, "devices": devices,
             "state_labels": DEVICE_STATE_LABELS, "can_command": can_command}
-
-
-def _home(role: Role, template: str) -> Callable[..., Awaitable[Response]]:
-    """The home page of a role (annotations resolved here, not from strings, for the closure)."""
-    checker = require_role(role)
-
-    async def page(request: Request, user: User = Depends(checker)) -> Response:  # noqa: B008
-        ctx = context_of(request)
-        async with ctx.sessions() as session:
-            data = await home_context(ctx, session, user)
-        return render(request, template, data)
-
-    page.__annotations__ = {"request": Request, "user": User, "return": Response}
-    return page
-
-
-# The secretary's, nurse's and facility's homes are their consoles (hub.scheduling.staff_pages).
-for _role, _path in ROLE_HOME.items():
-    if _role is Role.DOCTOR:
-        router.add_api_route(
-            _path,
-            _home(_role, "home.html"),
-            methods=["GET"],
-            response_class=HTMLResponse,
-            name=f"home_{_role.value}",
-        )
 
 
 @router.get("/coordination", response_class=HTMLResponse)

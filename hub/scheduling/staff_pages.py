@@ -11,6 +11,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
+from hub.consultation.models import STATE_LABELS
+from hub.consultation.service import for_bookings
 from hub.context import HubContext
 from hub.deps import ContextDep, SessionDep, require_role
 from hub.errors import Forbidden, HubError, Invalid
@@ -311,8 +313,17 @@ async def nurse_home(
                 ),
             )
         )
+    consultations = await for_bookings(
+        session=session, booking_ids=[b.id for _, bookings in agendas for b in bookings]
+    )
     data.update(
-        {"agendas": agendas, "now": now, "message": request.query_params.get("message", "")}
+        {
+            "agendas": agendas,
+            "now": now,
+            "consultations": consultations,
+            "consultation_labels": STATE_LABELS,
+            "message": request.query_params.get("message", ""),
+        }
     )
     return render(request, "nurse/home.html", data)
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from hub import db
 from hub.config import Settings
+from hub.consultation.models import Consultation, State
 from hub.demo import CLOS_MORTIER, DEMO_ACCOUNTS, DemoSeed
 from hub.identity.models import Role, Site
 from hub.records.patient_service import PatientDraft, register_patient
@@ -32,7 +33,12 @@ GET_ACCESS: dict[str, frozenset[Role]] = {
     "/secretariat/patients/{patient_id}": frozenset({Role.SECRETARY}),
     "/secretariat/rdv/{booking_id}": frozenset({Role.SECRETARY}),
     "/coordination/sites/{site_id}/horaires": frozenset({Role.COORDINATOR}),
+    # The consultation is at Clos Mortier: the facility's staff act for other sites.
+    "/salle/consultations/{consultation_id}": frozenset({Role.NURSE}),
+    "/medecin/consultations/{consultation_id}": frozenset({Role.DOCTOR}),
+    "/api/v1/consultations/{consultation_id}/mesures": frozenset({Role.NURSE, Role.DOCTOR}),
 }
+STREAMS = {"/api/v1/evenements"}  # server-sent events: tested with a live hub
 PUBLIC_GET = {
     "/",
     "/connexion",
@@ -59,18 +65,24 @@ def _get_paths(app: FastAPI) -> set[str]:
 
 def _unsafe_routes(app: FastAPI) -> list[tuple[str, str]]:
     """Unsafe routes of the cookie-authenticated pages and API (the FHIR API takes tokens)."""
-    return [(m, p) for m, p in _routes(app)
-            if m in {"POST", "PUT", "PATCH", "DELETE"} and not p.startswith("/fhir/")]
+    return [
+        (m, p)
+        for m, p in _routes(app)
+        if m in {"POST", "PUT", "PATCH", "DELETE"} and not p.startswith("/fhir/")
+    ]
 
 
 # The SAS platform's FHIR interface: bearer API tokens, never staff cookies.
-FHIR_ROUTES = {("GET", "/fhir/Slot"), ("GET", "/fhir/Appointment/{appointment_id}"),
-               ("POST", "/fhir/Appointment")}
+FHIR_ROUTES = {
+    ("GET", "/fhir/Slot"),
+    ("GET", "/fhir/Appointment/{appointment_id}"),
+    ("POST", "/fhir/Appointment"),
+}
 
 
 async def test_every_get_route_has_a_declared_access_rule(app: FastAPI) -> None:
     fhir_gets = {path for method, path in FHIR_ROUTES if method == "GET"}
-    assert _get_paths(app) == set(GET_ACCESS) | PUBLIC_GET | fhir_gets
+    assert _get_paths(app) == set(GET_ACCESS) | PUBLIC_GET | fhir_gets | STREAMS
     assert {r for r in _routes(app) if r[1].startswith("/fhir/")} == FHIR_ROUTES
 
 
@@ -122,11 +134,17 @@ async def _concrete(settings: Settings) -> dict[str, str]:
                 care_requested_at=now,
             ),
         )
+        consultation = Consultation(
+            booking_id=booking.id, site_id=site.id, patient_id=patient.id, state=State.ARRIVED
+        )
+        session.add(consultation)
+        await session.commit()
     await engine.dispose()
     return {
         "{site_id}": str(site.id),
         "{patient_id}": str(patient.id),
         "{booking_id}": str(booking.id),
+        "{consultation_id}": str(consultation.id),
     }
 
 
@@ -148,13 +166,23 @@ async def test_each_role_reaches_its_pages_and_is_refused_elsewhere(
             assert response.status_code == 200, path
         else:
             assert response.status_code == 403, path
-            assert "n'est pas accessible avec votre rôle" in text(response)
+            assert "n'est pas accessible avec votre rôle" in text(
+                response
+            ) or "pour lequel vous n'agissez pas" in text(response), path
 
 
 async def test_anonymous_visitors_are_sent_to_login_or_refused(client: httpx.AsyncClient) -> None:
     for path in GET_ACCESS:
         response = await client.get(
-            _fill(path, {"{site_id}": "1", "{patient_id}": "1", "{booking_id}": "1"})
+            _fill(
+                path,
+                {
+                    "{site_id}": "1",
+                    "{patient_id}": "1",
+                    "{booking_id}": "1",
+                    "{consultation_id}": "1",
+                },
+            )
         )
         if path.startswith("/api/"):
             assert response.status_code == 401, path
@@ -179,6 +207,7 @@ async def test_every_unsafe_route_refuses_a_request_without_csrf_token(
                 "{closure_id}": "1",
                 "{patient_id}": "1",
                 "{booking_id}": "1",
+                "{consultation_id}": "1",
                 "{slug}": "cpts-demo",
                 "{slot_id}": "1",
                 "{token}": "x",

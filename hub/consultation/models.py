@@ -1,0 +1,109 @@
+"""A teleconsultation session, from the patient's arrival to the closed report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hub.db import Base, IntPk, utcnow
+from hub.identity.models import enum_column
+from hub.scheduling.models import Booking
+
+
+class State(StrEnum):
+    BOOKED = "booked"
+    ARRIVED = "arrived"
+    PRECONSULTATION = "preconsultation"
+    READY = "ready"
+    IN_CONSULTATION = "in_consultation"
+    REPORTING = "reporting"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+    REDIRECTED = "redirected"
+    ABORTED = "aborted"
+
+
+STATE_LABELS = {
+    State.BOOKED: "réservé",
+    State.ARRIVED: "arrivé",
+    State.PRECONSULTATION: "préconsultation",
+    State.READY: "prêt pour le médecin",
+    State.IN_CONSULTATION: "en consultation",
+    State.REPORTING: "compte rendu",
+    State.CLOSED: "terminé",
+    State.CANCELLED: "annulé",
+    State.NO_SHOW: "non honoré",
+    State.REDIRECTED: "réorienté",
+    State.ABORTED: "interrompu",
+}
+
+
+class DmpChoice(StrEnum):
+    """The patient's choice about the shared record (DMP) for this consultation's report."""
+
+    NOT_ASKED = "not_asked"
+    ACCEPTS = "accepts"
+    OPPOSES = "opposes"
+
+
+class Consultation(Base):
+    __tablename__ = "consultations"
+
+    id: Mapped[IntPk]
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("bookings.id", ondelete="CASCADE"), unique=True
+    )
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
+    state: Mapped[State] = mapped_column(enum_column(State, "consultation_state"))
+    nurse_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    doctor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    identity_document: Mapped[str] = mapped_column(String(40), default="")
+    identity_checked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    consent_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    dmp_choice: Mapped[DmpChoice] = mapped_column(
+        enum_column(DmpChoice, "dmp_choice"), default=DmpChoice.NOT_ASKED
+    )
+    reason: Mapped[str] = mapped_column(Text, default="")
+    history: Mapped[str] = mapped_column(Text, default="")
+    treatments: Mapped[str] = mapped_column(Text, default="")
+    allergies: Mapped[str] = mapped_column(Text, default="")
+    phq9: Mapped[int | None] = mapped_column(default=None)
+    gad7: Mapped[int | None] = mapped_column(default=None)
+    exit_reason: Mapped[str] = mapped_column(String(300), default="")
+    arrived_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    ready_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    booking: Mapped[Booking] = relationship()
+
+
+class ConsultationEvent(Base):
+    """What happened to a consultation, by whom, when: its history, shown to the staff."""
+
+    __tablename__ = "consultation_events"
+
+    id: Mapped[IntPk]
+    consultation_id: Mapped[int] = mapped_column(
+        ForeignKey("consultations.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    action: Mapped[str] = mapped_column(String(40))
+    from_state: Mapped[str] = mapped_column(String(20), default="")
+    to_state: Mapped[str] = mapped_column(String(20), default="")
+    note: Mapped[str] = mapped_column(Text, default="")

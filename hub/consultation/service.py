@@ -1,0 +1,475 @@
+"""The consultation state machine: each transition checks who may do it, records an event,
+traces it in the audit trail, and tells the consoles.
+
+    booked → arrived → preconsultation → ready → in_consultation → reporting → closed
+    exits: cancelled, no_show, redirected (emergency or physical consultation), aborted
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from hub.consultation.models import Consultation, ConsultationEvent, DmpChoice, State
+from hub.context import HubContext
+from hub.errors import Conflict, Forbidden, Invalid, NotFound
+from hub.events import Event
+from hub.identity.models import Role, User
+from hub.records.audit import record_event
+from hub.records.patients import IdentityStatus, Patient
+from hub.scheduling import booking as bk
+from hub.scheduling.models import Booking, BookingStatus
+
+ROOM_STAFF = frozenset({Role.NURSE, Role.FACILITY_STAFF})
+CLINICIANS = frozenset({Role.NURSE, Role.FACILITY_STAFF, Role.DOCTOR})
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    action: str
+    sources: frozenset[State]
+    target: State
+    roles: frozenset[Role]
+    label: str
+
+
+TRANSITIONS = {
+    t.action: t
+    for t in (
+        Transition(
+            "start_preconsultation",
+            frozenset({State.ARRIVED}),
+            State.PRECONSULTATION,
+            ROOM_STAFF,
+            "commencer la préconsultation",
+        ),
+        Transition(
+            "mark_ready",
+            frozenset({State.PRECONSULTATION}),
+            State.READY,
+            ROOM_STAFF,
+            "prêt pour le médecin",
+        ),
+        Transition(
+            "join",
+            frozenset({State.READY, State.IN_CONSULTATION}),
+            State.IN_CONSULTATION,
+            frozenset({Role.DOCTOR}),
+            "rejoindre",
+        ),
+        Transition(
+            "end",
+            frozenset({State.IN_CONSULTATION}),
+            State.REPORTING,
+            frozenset({Role.DOCTOR}),
+            "terminer la téléconsultation",
+        ),
+        Transition(
+            "close", frozenset({State.REPORTING}), State.CLOSED, frozenset({Role.DOCTOR}), "clore"
+        ),
+        Transition(
+            "redirect",
+            frozenset({State.ARRIVED, State.PRECONSULTATION, State.READY, State.IN_CONSULTATION}),
+            State.REDIRECTED,
+            CLINICIANS,
+            "réorienter",
+        ),
+        Transition(
+            "abort",
+            frozenset({State.PRECONSULTATION, State.READY, State.IN_CONSULTATION}),
+            State.ABORTED,
+            CLINICIANS,
+            "interrompre (panne)",
+        ),
+        Transition("cancel", frozenset({State.ARRIVED}), State.CANCELLED, ROOM_STAFF, "annuler"),
+    )
+}
+
+# High-trust identity documents of the INS referential (a driving licence or a Vitale card
+# does not validate an identity).
+IDENTITY_DOCUMENTS = {
+    "cni": "Carte nationale d'identité",
+    "passeport": "Passeport",
+    "titre_sejour": "Titre de séjour",
+    "livret_famille": "Livret de famille (mineur, avec la pièce du représentant)",
+    "acte_naissance": "Extrait d'acte de naissance (mineur, avec la pièce du représentant)",
+}
+
+
+async def _get(session: AsyncSession, consultation_id: int) -> Consultation:
+    consultation = await session.scalar(
+        select(Consultation)
+        .where(Consultation.id == consultation_id)
+        .options(
+            selectinload(Consultation.booking).selectinload(Booking.patient),
+            selectinload(Consultation.booking).selectinload(Booking.site),
+        )
+        .execution_options(populate_existing=True)
+    )
+    if consultation is None:
+        raise NotFound("Consultation introuvable.")
+    return consultation
+
+
+def _may_act(user: User, site_id: int) -> None:
+    if user.role is not Role.COORDINATOR and site_id not in {s.id for s in user.sites}:
+        raise Forbidden("Cette consultation a lieu sur un site pour lequel vous n'agissez pas.")
+
+
+async def get_consultation(
+    *, session: AsyncSession, user: User, consultation_id: int
+) -> Consultation:
+    """A consultation the user may see (their site), with its booking and patient."""
+    consultation = await _get(session, consultation_id)
+    _may_act(user, consultation.site_id)
+    return consultation
+
+
+def _trace(
+    session: AsyncSession,
+    ctx: HubContext,
+    consultation: Consultation,
+    user: User,
+    action: str,
+    before: State,
+    note: str = "",
+) -> None:
+    now = ctx.clock()
+    session.add(
+        ConsultationEvent(
+            consultation_id=consultation.id,
+            at=now,
+            user_id=user.id,
+            action=action,
+            from_state=before.value,
+            to_state=consultation.state.value,
+            note=note[:2000],
+        )
+    )
+    record_event(
+        session=session,
+        action=f"consultation.{action}",
+        actor_kind="user",
+        actor_id=user.id,
+        site_id=consultation.site_id,
+        target=f"consultation:{consultation.id}",
+        detail=note[:200],
+    )
+
+
+def _publish(ctx: HubContext, consultation: Consultation, kind: str, **data: object) -> None:
+    ctx.events.publish(
+        Event(
+            site_id=consultation.site_id,
+            kind=kind,
+            data={"consultation_id": consultation.id, "state": consultation.state.value, **data},
+        )
+    )
+
+
+async def check_in(
+    *, session: AsyncSession, ctx: HubContext, user: User, booking_id: int
+) -> Consultation:
+    """The patient is at the room: the consultation begins (state ``arrived``)."""
+    if user.role not in ROOM_STAFF:
+        raise Forbidden("Seul le personnel de la salle accueille les patients.")
+    booking = await bk.get_booking(session=session, booking_id=booking_id)
+    _may_act(user, booking.site_id)
+    if booking.status is not BookingStatus.BOOKED:
+        raise Conflict("Ce rendez-vous est annulé ou marqué non honoré.")
+    existing = await session.scalar(
+        select(Consultation).where(Consultation.booking_id == booking.id)
+    )
+    if existing is not None:
+        return await _get(session, existing.id)
+    now = ctx.clock()
+    consultation = Consultation(
+        booking_id=booking.id,
+        site_id=booking.site_id,
+        patient_id=booking.patient_id,
+        state=State.ARRIVED,
+        nurse_id=user.id,
+        reason=booking.reason,
+        arrived_at=now,
+        created_at=now,
+    )
+    session.add(consultation)
+    await session.flush()
+    _trace(session, ctx, consultation, user, "check_in", State.BOOKED)
+    await session.commit()
+    _publish(ctx, consultation, "consultation.arrived")
+    return await _get(session, consultation.id)
+
+
+async def transition(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    user: User,
+    consultation_id: int,
+    action: str,
+    note: str = "",
+) -> Consultation:
+    """Apply a named transition of the state machine, or say why it cannot happen."""
+    rule = TRANSITIONS.get(action)
+    if rule is None:
+        raise Invalid("Action inconnue.")
+    consultation = await get_consultation(
+        session=session, user=user, consultation_id=consultation_id
+    )
+    if user.role not in rule.roles:
+        raise Forbidden(f"Votre rôle ne permet pas de « {rule.label} ».")
+    if consultation.state not in rule.sources:
+        raise Conflict(
+            f"Impossible de « {rule.label} » : la consultation est « {consultation.state.value} »."
+        )
+    if action == "mark_ready":
+        missing = []
+        if consultation.identity_checked_at is None:
+            missing.append("vérifier l'identité")
+        if consultation.consent_at is None:
+            missing.append("recueillir le consentement à la téléconsultation")
+        if missing:
+            raise Conflict("Avant d'appeler le médecin : " + " et ".join(missing) + ".")
+    if action in ("redirect", "abort") and not note.strip():
+        raise Invalid("Indiquez le motif.")
+    before = consultation.state
+    now = ctx.clock()
+    consultation.state = rule.target
+    if action == "mark_ready":
+        consultation.ready_at = now
+    elif action == "join":
+        consultation.doctor_id = user.id
+        consultation.started_at = consultation.started_at or now
+    elif action == "end":
+        consultation.ended_at = now
+    elif action in ("redirect", "abort", "cancel"):
+        consultation.exit_reason = note.strip()[:300]
+        consultation.ended_at = now
+    _trace(session, ctx, consultation, user, action, before, note)
+    await session.commit()
+    _publish(ctx, consultation, f"consultation.{rule.target.value}")
+    return await _get(session, consultation.id)
+
+
+async def verify_identity(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    user: User,
+    consultation_id: int,
+    document: str,
+    traits_match: bool,
+) -> Consultation:
+    """The nurse checked the patient's identity document against the registered traits."""
+    consultation = await get_consultation(
+        session=session, user=user, consultation_id=consultation_id
+    )
+    if user.role not in ROOM_STAFF:
+        raise Forbidden("L'identité est vérifiée par le personnel de la salle.")
+    if document not in IDENTITY_DOCUMENTS:
+        raise Invalid(
+            "Choisissez la pièce d'identité présentée (les pièces à haut niveau de "
+            "confiance seulement : carte d'identité, passeport, titre de séjour)."
+        )
+    if not traits_match:
+        raise Invalid(
+            "Les traits d'identité ne correspondent pas à la pièce : corrigez la fiche "
+            "du patient avant de valider son identité."
+        )
+    consultation.identity_document = document
+    consultation.identity_checked_at = ctx.clock()
+    patient = await session.get(Patient, consultation.patient_id)
+    assert patient is not None
+    # Checked against a high-trust document: "validée". "Qualifiée" needs the INS returned by
+    # the national INSi service too, which this hub does not call (a provisional identity that
+    # was "récupérée" from INSi becomes qualified once validated).
+    if patient.identity_status is IdentityStatus.RETRIEVED:
+        patient.identity_status = IdentityStatus.QUALIFIED
+    elif patient.identity_status is IdentityStatus.PROVISIONAL:
+        patient.identity_status = IdentityStatus.VALIDATED
+    _trace(
+        session,
+        ctx,
+        consultation,
+        user,
+        "verify_identity",
+        consultation.state,
+        IDENTITY_DOCUMENTS[document],
+    )
+    await session.commit()
+    return await _get(session, consultation.id)
+
+
+async def record_consent(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    user: User,
+    consultation_id: int,
+    teleconsultation: bool,
+    dmp: DmpChoice,
+) -> Consultation:
+    """The patient's consent to teleconsultation and their choice about the shared record."""
+    consultation = await get_consultation(
+        session=session, user=user, consultation_id=consultation_id
+    )
+    if user.role not in ROOM_STAFF:
+        raise Forbidden("Le consentement est recueilli par le personnel de la salle.")
+    if not teleconsultation:
+        raise Invalid(
+            "Sans le consentement du patient, la téléconsultation ne peut pas avoir "
+            "lieu : réorientez-le."
+        )
+    if dmp is DmpChoice.NOT_ASKED:
+        raise Invalid(
+            "Indiquez si le patient accepte ou refuse le dépôt du compte rendu dans "
+            "son dossier médical partagé."
+        )
+    consultation.consent_at = ctx.clock()
+    consultation.dmp_choice = dmp
+    _trace(session, ctx, consultation, user, "consent", consultation.state, dmp.value)
+    await session.commit()
+    return await _get(session, consultation.id)
+
+
+PHQ9_ITEMS = 9
+GAD7_ITEMS = 7
+
+
+def scale_score(answers: list[int | None], items: int) -> int | None:
+    """The total of a PHQ-9/GAD-7 questionnaire (0–3 per item), None when not filled in."""
+    if all(a is None for a in answers):
+        return None
+    if len(answers) != items or any(a is None or not 0 <= a <= 3 for a in answers):
+        raise Invalid(f"Répondez aux {items} questions du questionnaire (0 à 3 chacune).")
+    return sum(a for a in answers if a is not None)
+
+
+def phq9_severity(score: int) -> str:
+    for limit, label in (
+        (4, "minimale"),
+        (9, "légère"),
+        (14, "modérée"),
+        (19, "modérément sévère"),
+    ):
+        if score <= limit:
+            return label
+    return "sévère"
+
+
+def gad7_severity(score: int) -> str:
+    for limit, label in ((4, "minimale"), (9, "légère"), (14, "modérée")):
+        if score <= limit:
+            return label
+    return "sévère"
+
+
+async def save_preconsultation(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    user: User,
+    consultation_id: int,
+    reason: str,
+    history: str,
+    treatments: str,
+    allergies: str,
+    phq9: int | None,
+    gad7: int | None,
+) -> Consultation:
+    """The nurse's notes before the doctor joins."""
+    consultation = await get_consultation(
+        session=session, user=user, consultation_id=consultation_id
+    )
+    if user.role not in ROOM_STAFF:
+        raise Forbidden("La préconsultation est remplie par le personnel de la salle.")
+    if consultation.state not in (State.ARRIVED, State.PRECONSULTATION, State.READY):
+        raise Conflict("La préconsultation ne peut plus être modifiée.")
+    if not reason.strip():
+        raise Invalid("Indiquez le motif de consultation.")
+    consultation.reason, consultation.history = reason.strip(), history.strip()
+    consultation.treatments, consultation.allergies = treatments.strip(), allergies.strip()
+    consultation.phq9, consultation.gad7 = phq9, gad7
+    _trace(session, ctx, consultation, user, "preconsultation", consultation.state)
+    await session.commit()
+    return await _get(session, consultation.id)
+
+
+async def raise_emergency(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    user: User,
+    consultation_id: int,
+    note: str,
+) -> Consultation:
+    """The nurse's « urgence » button: recorded, and every console of the site alerted."""
+    consultation = await get_consultation(
+        session=session, user=user, consultation_id=consultation_id
+    )
+    _trace(
+        session,
+        ctx,
+        consultation,
+        user,
+        "emergency",
+        consultation.state,
+        note or "urgence signalée",
+    )
+    await session.commit()
+    site = consultation.booking.site
+    _publish(
+        ctx,
+        consultation,
+        "consultation.emergency",
+        site_name=site.name,
+        contact=site.emergency_contact_name,
+        phone=site.emergency_contact_phone,
+    )
+    return consultation
+
+
+async def waiting_room(*, session: AsyncSession, user: User) -> list[Consultation]:
+    """Consultations waiting for a doctor, or under way, at the sites the user serves."""
+    site_ids = [s.id for s in user.sites]
+    rows = await session.scalars(
+        select(Consultation)
+        .where(
+            Consultation.site_id.in_(site_ids),
+            Consultation.state.in_([State.READY, State.IN_CONSULTATION, State.REPORTING]),
+        )
+        .options(
+            selectinload(Consultation.booking).selectinload(Booking.patient),
+            selectinload(Consultation.booking).selectinload(Booking.site),
+        )
+        .order_by(Consultation.ready_at)
+    )
+    return list(rows)
+
+
+async def for_bookings(*, session: AsyncSession, booking_ids: list[int]) -> dict[int, Consultation]:
+    """The consultations of these bookings, by booking."""
+    if not booking_ids:
+        return {}
+    rows = await session.scalars(
+        select(Consultation).where(Consultation.booking_id.in_(booking_ids))
+    )
+    return {c.booking_id: c for c in rows}
+
+
+async def history(*, session: AsyncSession, consultation_id: int) -> list[ConsultationEvent]:
+    rows = await session.scalars(
+        select(ConsultationEvent)
+        .where(ConsultationEvent.consultation_id == consultation_id)
+        .order_by(ConsultationEvent.id)
+    )
+    return list(rows)
+
+
+def elapsed_minutes(since: dt.datetime | None, now: dt.datetime) -> int | None:
+    return None if since is None else max(0, int((now - since).total_seconds() // 60))

@@ -1,0 +1,257 @@
+"""The consultation as a state machine, driven from the nurse's and the doctor's consoles."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+
+import httpx
+from sqlalchemy import select
+
+from hub import db
+from hub.config import Settings
+from hub.consultation.models import Consultation, ConsultationEvent, State
+from hub.demo import CLOS_MORTIER, DemoSeed
+from hub.identity.models import Site
+from hub.records.audit import AuditEvent
+from hub.records.patient_service import PatientDraft, register_patient
+from hub.records.patients import IdentityStatus, Patient, Sex
+from hub.scheduling import booking as bk
+from hub.scheduling.models import Channel, Slot
+from tests.conftest import csrf_from, login, text
+from tests.support.live import LiveHub
+
+
+async def _booking_now(settings: Settings, minutes: int = 5) -> int:
+    """A booking at Clos Mortier starting in a few minutes."""
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        now = dt.datetime.now(dt.UTC)
+        site = (await session.scalars(select(Site).where(Site.name == CLOS_MORTIER))).one()
+        start = now + dt.timedelta(minutes=minutes)
+        slot = Slot(
+            site_id=site.id, starts_at=start, ends_at=start + dt.timedelta(minutes=20), seats=1
+        )
+        session.add(slot)
+        patient = await register_patient(
+            session=session,
+            organisation_id=site.organisation_id,
+            today=now.date(),
+            draft=PatientDraft(
+                birth_name="Lambert",
+                first_names="Odile",
+                sex=Sex.FEMALE,
+                birth_date=dt.date(1958, 6, 1),
+                phone="06 11 22 33 44",
+            ),
+        )
+        await session.commit()
+        booking = await bk.book_slot(
+            session=session,
+            now=now,
+            request=bk.BookingRequest(
+                slot_id=slot.id,
+                patient_id=patient.id,
+                channel=Channel.PHONE,
+                reason="Toux fébrile",
+                care_requested_at=now - dt.timedelta(hours=3),
+            ),
+        )
+    await engine.dispose()
+    return booking.id
+
+
+async def _rows(settings: Settings, query: object) -> list:  # type: ignore[type-arg]
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        rows = list(await session.scalars(query))  # type: ignore[call-overload]
+    await engine.dispose()
+    return rows
+
+
+async def _post(
+    client: httpx.AsyncClient, url: str, page: httpx.Response, **data: str
+) -> httpx.Response:
+    return await client.post(url, data={"csrf_token": csrf_from(page.text), **data})
+
+
+async def test_from_check_in_to_reporting(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    booking_id = await _booking_now(settings)
+    await login(client, "infirmiere")
+    agenda = await client.get("/infirmier")
+    assert "LAMBERT Odile" in text(agenda) and "Accueillir" in text(agenda)
+    arrived = await _post(client, f"/salle/rdv/{booking_id}/accueil", agenda)
+    assert arrived.status_code == 303
+    room_url = arrived.headers["location"]
+    cid = int(room_url.rsplit("/", 1)[1])
+    room = await client.get(room_url)
+    assert "arrivé" in text(room)
+
+    # Not ready before identity and consent.
+    start = await _post(
+        client, f"/salle/consultations/{cid}/etat", room, action="start_preconsultation"
+    )
+    assert start.status_code == 303
+    early = await _post(client, f"/salle/consultations/{cid}/etat", room, action="mark_ready")
+    assert early.status_code == 409
+    assert "vérifier l'identité et recueillir le consentement" in text(early)
+
+    licence = await _post(
+        client, f"/salle/consultations/{cid}/identite", room, document="permis", traits_match="oui"
+    )
+    assert licence.status_code == 422 and "haut niveau de confiance" in text(licence)
+    checked = await _post(
+        client, f"/salle/consultations/{cid}/identite", room, document="cni", traits_match="oui"
+    )
+    assert checked.status_code == 303
+    [patient] = await _rows(settings, select(Patient).where(Patient.birth_name == "LAMBERT"))
+    assert patient.identity_status is IdentityStatus.VALIDATED
+
+    no_dmp = await _post(
+        client, f"/salle/consultations/{cid}/consentement", room, teleconsultation="oui"
+    )
+    assert no_dmp.status_code == 422 and "dossier médical partagé" in text(no_dmp)
+    assert (
+        await _post(
+            client,
+            f"/salle/consultations/{cid}/consentement",
+            room,
+            teleconsultation="oui",
+            dmp="opposes",
+        )
+    ).status_code == 303
+
+    partial = await _post(
+        client,
+        f"/salle/consultations/{cid}/preconsultation",
+        room,
+        reason="Toux fébrile",
+        phq9_1="2",
+    )
+    assert partial.status_code == 422 and "Répondez aux 9 questions" in text(partial)
+    scales = {f"phq9_{i}": "1" for i in range(1, 10)} | {f"gad7_{i}": "2" for i in range(1, 8)}
+    saved = await _post(
+        client,
+        f"/salle/consultations/{cid}/preconsultation",
+        room,
+        reason="Toux fébrile depuis 3 jours",
+        history="Asthme",
+        treatments="Ventoline",
+        allergies="Pénicilline",
+        **scales,
+    )
+    assert saved.status_code == 303
+    room = await client.get(room_url)
+    assert "9 / 27 — dépression légère" in text(room) and "14 / 21 — anxiété modérée" in text(room)
+    ready = await _post(client, f"/salle/consultations/{cid}/etat", room, action="mark_ready")
+    assert ready.status_code == 303
+    assert "Le patient attend le médecin." in text(await client.get(room_url))
+    # The nurse cannot play the doctor.
+    assert (
+        await _post(client, f"/salle/consultations/{cid}/etat", room, action="join")
+    ).status_code == 403
+
+    client.cookies.clear()
+    await login(client, "medecin")
+    waiting = await client.get("/medecin")
+    assert "LAMBERT Odile" in text(waiting) and "Toux fébrile depuis 3 jours" in text(waiting)
+    joined = await _post(client, f"/medecin/consultations/{cid}/rejoindre", waiting)
+    assert joined.status_code == 303
+    console = await client.get(joined.headers["location"])
+    assert "en consultation" in text(console) and "Pénicilline" in text(console)
+    assert "Ventoline" in text(console) and "s'oppose au dépôt" in text(console)
+    ended = await _post(client, f"/medecin/consultations/{cid}/etat", console, action="end")
+    assert ended.status_code == 303
+    [consultation] = await _rows(settings, select(Consultation))
+    assert consultation.state is State.REPORTING and consultation.doctor_id is not None
+    actions = [
+        e.action
+        for e in await _rows(settings, select(ConsultationEvent).order_by(ConsultationEvent.id))
+    ]
+    assert actions == [
+        "check_in",
+        "start_preconsultation",
+        "verify_identity",
+        "consent",
+        "preconsultation",
+        "mark_ready",
+        "join",
+        "end",
+    ]
+    audited = {a.action for a in await _rows(settings, select(AuditEvent))}
+    assert {"consultation.join", "consultation.end", "consultation.verify_identity"} <= audited
+
+
+async def test_a_redirection_needs_its_reason(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    booking_id = await _booking_now(settings)
+    await login(client, "infirmiere")
+    agenda = await client.get("/infirmier")
+    room_url = (await _post(client, f"/salle/rdv/{booking_id}/accueil", agenda)).headers["location"]
+    cid = room_url.rsplit("/", 1)[1]
+    room = await client.get(room_url)
+    missing = await _post(client, f"/salle/consultations/{cid}/etat", room, action="redirect")
+    assert missing.status_code == 422 and "Indiquez le motif." in text(missing)
+    done = await _post(
+        client,
+        f"/salle/consultations/{cid}/etat",
+        room,
+        action="redirect",
+        note="Douleur thoracique : adressée aux urgences",
+    )
+    assert done.status_code == 303
+    [consultation] = await _rows(settings, select(Consultation))
+    assert consultation.state is State.REDIRECTED
+    assert consultation.exit_reason == "Douleur thoracique : adressée aux urgences"
+    again = await _post(client, f"/salle/consultations/{cid}/etat", room, action="mark_ready")
+    assert again.status_code == 409 and "la consultation est « redirected »" in text(again)
+
+
+async def test_the_emergency_button_reaches_the_doctors_console_live(
+    live_hub: LiveHub, demo: DemoSeed, settings: Settings
+) -> None:
+    booking_id = await _booking_now(settings)
+    async with (
+        httpx.AsyncClient(base_url=live_hub.url) as doctor,
+        httpx.AsyncClient(base_url=live_hub.url) as nurse,
+    ):
+        await login(doctor, "medecin")
+        await login(nurse, "infirmiere")
+        agenda = await nurse.get("/infirmier")
+        room_url = (await _post(nurse, f"/salle/rdv/{booking_id}/accueil", agenda)).headers[
+            "location"
+        ]
+        cid = room_url.rsplit("/", 1)[1]
+        room = await nurse.get(room_url)
+
+        received: list[dict[str, object]] = []
+
+        async def listen() -> None:
+            async with doctor.stream("GET", "/api/v1/evenements") as stream:
+                kind = ""
+                async for line in stream.aiter_lines():
+                    if line.startswith("event: "):
+                        kind = line.removeprefix("event: ")
+                    elif line.startswith("data: ") and kind == "consultation.emergency":
+                        received.append(json.loads(line.removeprefix("data: ")))
+                        return
+
+        listener = asyncio.create_task(listen())
+        await asyncio.sleep(0.3)  # the stream is open
+        alarm = await _post(nurse, f"/salle/consultations/{cid}/urgence", room, note="Malaise")
+        assert alarm.status_code == 303
+        await asyncio.wait_for(listener, 5)
+    [event] = received
+    assert event["site_name"] == CLOS_MORTIER
+    assert event["phone"] == "03 25 00 00 01"
+    notes = [
+        e.note
+        for e in await _rows(
+            settings, select(ConsultationEvent).where(ConsultationEvent.action == "emergency")
+        )
+    ]
+    assert notes == ["Malaise"]
