@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from hub import db, migrate
-from hub.app import create_app
+from hub.app import GRACEFUL_SHUTDOWN_SECONDS, create_app
 from hub.config import Settings
 from hub.errors import HubError
 from hub.identity import service
@@ -38,6 +38,7 @@ def cmd_serve(_args: argparse.Namespace) -> int:
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         log_config=None,
         proxy_headers=False,
     )

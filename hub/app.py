@@ -32,6 +32,10 @@ from hub.scheduling import public_pages, staff_pages
 
 logger = logging.getLogger(__name__)
 
+# Live streams (server-sent events) never end by themselves: a stopping server waits this long
+# for them, then closes them.
+GRACEFUL_SHUTDOWN_SECONDS = 3
+
 SECURITY_HEADERS = [
     (
         b"content-security-policy",

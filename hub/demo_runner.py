@@ -14,7 +14,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from hub import db, migrate
-from hub.app import create_app
+from hub.app import GRACEFUL_SHUTDOWN_SECONDS, create_app
 from hub.config import Environment, Settings
 from hub.demo import CLOS_MORTIER, DEMO_ACCOUNTS, DemoSeed, seed_demo
 from hub.identity.pages import ROLE_HOME
@@ -85,6 +85,7 @@ async def _serve(settings: Settings, agent_config: Path) -> int:
             create_app(settings),
             host=settings.host,
             port=settings.port,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             log_config=None,
             lifespan="on",
         )

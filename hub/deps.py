@@ -148,3 +148,20 @@ async def rollback_keeping_user(session: AsyncSession, user: User) -> None:
     user_id = user.id  # read before the rollback expires it
     await session.rollback()
     await identity.get_user(session=session, user_id=user_id, refresh=True)
+
+
+async def sites_of_session_user(request: Request) -> frozenset[int] | None:
+    """The site ids of the logged-in user, from a short-lived database session (for long
+    responses such as event streams, which must not hold a connection); None if anonymous."""
+    key = session_key(request)
+    if not key:
+        return None
+    ctx = context_of(request)
+    async with ctx.sessions() as session:
+        user = await identity.resolve_session(
+            session=session, key=key, now=ctx.clock(),
+            idle=dt.timedelta(minutes=ctx.settings.session_idle_minutes),
+        )
+        if user is None:
+            return None
+        return frozenset(s.id for s in await identity.sites_for(session=session, user=user))

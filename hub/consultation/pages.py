@@ -15,9 +15,8 @@ from hub import deps
 from hub.consultation import service
 from hub.consultation.models import STATE_LABELS, Consultation, DmpChoice
 from hub.context import HubContext
-from hub.deps import ContextDep, CurrentUser, SessionDep, require_role
-from hub.errors import HubError
-from hub.identity import service as identity
+from hub.deps import ContextDep, SessionDep, require_role
+from hub.errors import HubError, Unauthenticated
 from hub.identity.models import Role, User
 from hub.identity.pages import home_context
 from hub.records.observations import observations_of_booking
@@ -387,11 +386,11 @@ async def measurements(
 
 
 @router.get("/api/v1/evenements")
-async def events(
-    request: Request, user: CurrentUser, session: SessionDep, ctx: ContextDep
-) -> Response:
+async def events(request: Request, ctx: ContextDep) -> Response:
     """Server-sent events of the user's sites (consultations changing state, emergencies)."""
-    site_ids = frozenset(s.id for s in await identity.sites_for(session=session, user=user))
+    site_ids = await deps.sites_of_session_user(request)
+    if site_ids is None:
+        raise Unauthenticated("Veuillez vous connecter.")
 
     async def stream() -> AsyncIterator[str]:
         async with ctx.events.subscribe(site_ids) as queue:

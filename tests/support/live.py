@@ -7,7 +7,7 @@ import contextlib
 
 import uvicorn
 
-from hub.app import create_app
+from hub.app import GRACEFUL_SHUTDOWN_SECONDS, create_app
 from hub.config import Settings
 
 
@@ -32,6 +32,7 @@ class LiveHub:
             create_app(self.settings),
             host="127.0.0.1",
             port=self.settings.port,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             log_config=None,
             lifespan="on",
         )
