@@ -10,10 +10,9 @@ import signal
 import sys
 from pathlib import Path
 
-from cabin_agent import __version__
+from cabin_agent.agent import CabinAgent
 from cabin_agent.config import AgentConfig, ConfigError, load_config
-from cabin_agent.connection import AuthRefused, Backoff, HubLink
-from hub.wire import DeviceDescription
+from cabin_agent.connection import AuthRefused
 
 logger = logging.getLogger("cabin_agent")
 
@@ -21,28 +20,9 @@ EXIT_CONFIG = 2
 EXIT_REFUSED = 3
 
 
-def build_link(config: AgentConfig) -> HubLink:
-    """The hub link described by a configuration."""
-    devices = tuple(
-        DeviceDescription(name=d.name, kind=d.kind, model=d.model, transport=d.transport)
-        for d in config.devices
-    )
-    return HubLink(
-        ws_url=config.ws_url,
-        cabin_id=config.hub.cabin_id,
-        token=config.hub.resolved_token(),
-        agent_version=__version__,
-        devices=devices,
-        heartbeat_seconds=config.agent.heartbeat_seconds,
-        backoff=Backoff(
-            initial=config.agent.backoff_initial_seconds, maximum=config.agent.backoff_max_seconds
-        ),
-    )
-
-
-async def _run(config: AgentConfig) -> int:
-    link = build_link(config)
-    task = asyncio.create_task(link.run())
+async def _run(config: AgentConfig, simulate: bool) -> int:
+    agent = CabinAgent(config, simulate=simulate)
+    task = asyncio.create_task(agent.run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
@@ -67,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="connect to the hub and serve the trolley")
     run.add_argument("--config", type=Path, required=True, help="TOML configuration file")
+    run.add_argument(
+        "--simulate",
+        action="store_true",
+        help="serve every configured device with its simulator (demo, tests)",
+    )
     run.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -78,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    return asyncio.run(_run(config))
+    return asyncio.run(_run(config, args.simulate))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ from pydantic import (
     model_validator,
 )
 
+from devices.catalogue import CATALOGUE, get_model
+from devices.errors import UnknownDeviceModel
+
 DEVICE_KINDS = (
     "blood_pressure_cuff",
     "thermometer",
@@ -67,7 +70,7 @@ class DeviceSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=80)
     kind: str
-    model: str = Field(default="", max_length=80)
+    model: str = Field(min_length=1, max_length=80)
     transport: str
     address: str = ""
 
@@ -80,6 +83,20 @@ class DeviceSection(BaseModel):
         if self.transport not in TRANSPORTS:
             raise ValueError(
                 f"unknown transport {self.transport!r}; expected one of {', '.join(TRANSPORTS)}"
+            )
+        try:
+            model = get_model(self.model)
+        except UnknownDeviceModel:
+            known = ", ".join(sorted(CATALOGUE))
+            raise ValueError(
+                f"unknown device model {self.model!r}; known models: {known}"
+            ) from None
+        if model.kind.value != self.kind:
+            raise ValueError(f"model {self.model!r} is a {model.kind.value}, not a {self.kind}")
+        if model.transport.value != self.transport:
+            raise ValueError(
+                f"model {self.model!r} is reached over "
+                f"{model.transport.value}, not {self.transport}"
             )
         return self
 

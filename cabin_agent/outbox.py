@@ -26,6 +26,10 @@ CREATE TABLE IF NOT EXISTS measurements (
     created_at TEXT NOT NULL,
     rejected_reason TEXT
 );
+CREATE TABLE IF NOT EXISTS cursors (
+    device TEXT PRIMARY KEY,
+    last_sequence INTEGER NOT NULL
+);
 """
 
 
@@ -100,6 +104,21 @@ class Outbox:
                     "UPDATE sqlite_sequence SET seq = ? WHERE name = 'measurements'", (last_seq,)
                 )
 
+    def _cursor(self, device: str) -> int | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT last_sequence FROM cursors WHERE device = ?", (device,)
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def _set_cursor(self, device: str, sequence: int) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO cursors (device, last_sequence) VALUES (?, ?) "
+                "ON CONFLICT(device) DO UPDATE SET last_sequence = excluded.last_sequence",
+                (device, sequence),
+            )
+
     def counts(self) -> tuple[int, int]:
         """(waiting for the hub, refused by the hub)."""
         with self._lock:
@@ -135,3 +154,10 @@ class Outbox:
     async def ensure_after(self, last_seq: int) -> None:
         """Make the next sequence number greater than ``last_seq``."""
         await asyncio.to_thread(self._ensure_after, last_seq)
+
+    async def cursor(self, device: str) -> int | None:
+        """The last stored-record number fetched from a BLE device (survives restarts)."""
+        return await asyncio.to_thread(self._cursor, device)
+
+    async def set_cursor(self, device: str, sequence: int) -> None:
+        await asyncio.to_thread(self._set_cursor, device, sequence)

@@ -21,20 +21,22 @@ from hub.identity.pages import ROLE_HOME
 from hub.logs import configure_logging
 
 
-def _write_agent_config(path: Path, *, hub_url: str, cabin_id: int, token: str) -> None:
+def _write_agent_config(
+    path: Path, *, hub_url: str, cabin_id: int, token: str, data_dir: Path
+) -> None:
     path.write_text(
         "# Demo cabin agent configuration, written by `python -m hub demo`.\n"
         "[hub]\n"
         f'url = "{hub_url}"\n'
         f"cabin_id = {cabin_id}\n"
         f'token = "{token}"\n\n'
-        "[agent]\nheartbeat_seconds = 5\nbackoff_max_seconds = 10\n\n"
+        f'[agent]\nheartbeat_seconds = 5\nbackoff_max_seconds = 10\ndata_dir = "{data_dir}"\n\n'
         '[[devices]]\nname = "Tensiomètre"\nkind = "blood_pressure_cuff"\n'
-        'model = "generic-gatt-blood-pressure"\ntransport = "ble"\n\n'
-        '[[devices]]\nname = "Oxymètre"\nkind = "pulse_oximeter"\nmodel = "contec-cms50d-plus"\n'
+        'model = "generic_gatt_cuff"\ntransport = "ble"\n\n'
+        '[[devices]]\nname = "Oxymètre"\nkind = "pulse_oximeter"\nmodel = "contec_cms50d_plus"\n'
         'transport = "serial"\n\n'
         '[[devices]]\nname = "Thermomètre"\nkind = "thermometer"\n'
-        'model = "generic-gatt-thermometer"\ntransport = "ble"\n',
+        'model = "generic_gatt_thermometer"\ntransport = "ble"\n',
         encoding="utf-8",
     )
     path.chmod(0o600)
@@ -65,7 +67,11 @@ def run_demo(*, data_dir: Path, port: int) -> int:
     seed = asyncio.run(_seed(settings))
     agent_config = data_dir / "cabin-clos-mortier.toml"
     _write_agent_config(
-        agent_config, hub_url=settings.base_url, cabin_id=seed.cabin_id, token=seed.cabin_token
+        agent_config,
+        hub_url=settings.base_url,
+        cabin_id=seed.cabin_id,
+        token=seed.cabin_token,
+        data_dir=(data_dir / "agent").resolve(),
     )
     return asyncio.run(_serve(settings, agent_config))
 
@@ -111,6 +117,7 @@ async def _serve(settings: Settings, agent_config: Path) -> int:
         "run",
         "--config",
         str(agent_config),
+        "--simulate",
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     _print_banner(settings)

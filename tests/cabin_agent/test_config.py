@@ -20,6 +20,7 @@ token = "cab_secret"
 [[devices]]
 name = "Tensiomètre"
 kind = "blood_pressure_cuff"
+model = "generic_gatt_cuff"
 transport = "ble"
 """
 
