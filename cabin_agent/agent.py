@@ -43,7 +43,8 @@ class CabinAgent:
             outbox=self.outbox,
             on_command=self.command,
         )
-        self.trolley = SimulatedTrolley() if simulate else None
+        self.trolley = (SimulatedTrolley(reading_seconds=config.agent.simulated_reading_seconds)
+                        if simulate else None)
         self.runners: dict[str, DeviceRunner] = {}
 
     def _status(self, name: str, status: DriverStatus) -> None:

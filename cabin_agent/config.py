@@ -64,6 +64,7 @@ class AgentSection(BaseModel):
     backoff_initial_seconds: float = Field(default=1.0, gt=0)
     backoff_max_seconds: float = Field(default=60.0, gt=0)
     data_dir: Path = Path("var/agent")
+    simulated_reading_seconds: float = Field(default=30.0, gt=0, le=600)
 
 
 class DeviceSection(BaseModel):

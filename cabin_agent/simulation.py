@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cabin_agent.config import DeviceSection
-from cabin_agent.trolley import SIMULATED_READING_SECONDS
 from devices.catalogue import DeviceModel
 from devices.drivers.bleak_link import BleakFinder
 from devices.serialproto.contec import Cms50Protocol
@@ -42,6 +41,7 @@ class SimulationUnavailable(ValueError):
 @dataclass
 class BleSimulation:
     peripheral: SimulatedPeripheral
+    reading_seconds: float = 30.0
     rng: random.Random = field(default_factory=random.Random)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -77,16 +77,17 @@ class BleSimulation:
         p.start_streaming(self.rng.randint(94, 99), self.rng.randint(60, 95))
 
         async def stop_later() -> None:
-            await asyncio.sleep(SIMULATED_READING_SECONDS)
+            await asyncio.sleep(self.reading_seconds)
             await p.stop_streaming()
 
         self._spawn(stop_later())
-        return "Oxymètre en place : mesure continue pendant 30 secondes."
+        return f"Oxymètre en place : mesure continue pendant {self.reading_seconds:g} secondes."
 
 
 @dataclass
 class SerialSimulation:
     simulator: SerialOximeterSimulator
+    reading_seconds: float = 30.0
     _run: asyncio.Task[None] | None = None
     _finger: asyncio.Task[None] | None = None
 
@@ -108,11 +109,11 @@ class SerialSimulation:
             self._finger.cancel()
 
         async def finger_out_later() -> None:
-            await asyncio.sleep(SIMULATED_READING_SECONDS)
+            await asyncio.sleep(self.reading_seconds)
             self.simulator.finger_out = True
 
         self._finger = asyncio.create_task(finger_out_later())
-        return "Doigt dans l'oxymètre : mesure continue pendant 30 secondes."
+        return f"Doigt dans l'oxymètre : mesure continue pendant {self.reading_seconds:g} secondes."
 
 
 @dataclass
@@ -132,6 +133,7 @@ class SimulatedTrolley:
     """The simulators of a trolley and what the drivers need to reach them."""
 
     air: EmulatedAir = field(default_factory=EmulatedAir)
+    reading_seconds: float = 30.0
     simulations: dict[str, BleSimulation | SerialSimulation | MediaSimulation] = field(
         default_factory=dict
     )
@@ -159,7 +161,7 @@ class SimulatedTrolley:
         elif model.model_id in SERIAL_SIMULATORS:
             serial_model, protocol = SERIAL_SIMULATORS[model.model_id]
             simulator = SerialOximeterSimulator(serial_model, contec_protocol=protocol, seed=index)
-            simulation = SerialSimulation(simulator)
+            simulation = SerialSimulation(simulator, reading_seconds=self.reading_seconds)
             self.tty_paths[section.name] = simulator.path
         elif model.transport.value in ("audio", "video"):
             simulation = MediaSimulation()

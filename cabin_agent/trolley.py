@@ -32,7 +32,6 @@ from hub.wire import Command, CommandAction
 logger = logging.getLogger(__name__)
 
 SAMPLE_SECONDS = 1.0  # continuous streams are stored once a second
-SIMULATED_READING_SECONDS = 30.0  # a simulated finger stays in the oximeter this long
 
 StatusSink = Callable[[str, DriverStatus], None]
 Stored = Callable[[], None]

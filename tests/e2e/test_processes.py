@@ -2,96 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from hub.config import Settings
-from tests.conftest import ROOT, TEST_SECRET, csrf_from
+from tests.conftest import ROOT, TEST_SECRET
 from tests.support.postgres import free_port
+from tests.support.processes import Processes, login, process_env, wait, wait_http
 
 pytestmark = pytest.mark.e2e
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-    env.update(PYTHONUNBUFFERED="1", **extra)
-    return env
-
-
-def _wait_http(url: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer")
-
-
-def _wait(check: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
-class Processes:
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen[str]] = []
-
-    def start(self, *args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [sys.executable, *args],
-            cwd=ROOT,
-            env=env,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        self.procs.append(proc)
-        return proc
-
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate(timeout=10)
-
-
-@pytest.fixture
-def processes() -> Iterator[Processes]:
-    procs = Processes()
-    try:
-        yield procs
-    finally:
-        procs.stop_all()
-
-
-def _login(client: httpx.Client, username: str, password: str) -> None:
-    page = client.get("/connexion")
-    response = client.post(
-        "/connexion",
-        data={"username": username, "password": password, "csrf_token": csrf_from(page.text)},
-    )
-    assert response.status_code == 303, response.text
 
 
 def test_hub_and_agent_processes_survive_a_hub_kill(
     settings: Settings, processes: Processes, tmp_path: Path
 ) -> None:
-    env = _env(
+    env = process_env(
         HUB_DATABASE_URL=settings.database_url,
         HUB_ENVIRONMENT="production",
         HUB_SECRET_KEY=TEST_SECRET,
@@ -151,9 +81,9 @@ def test_hub_and_agent_processes_survive_a_hub_kill(
 
     hub_url = f"http://127.0.0.1:{settings.port}"
     processes.start("-m", "hub", "serve", env=env)
-    _wait_http(hub_url + "/healthz")
+    wait_http(hub_url + "/healthz")
     with httpx.Client(base_url=hub_url) as client:
-        _login(client, "coord", "motdepasse-tres-sur-1")
+        login(client, "coord", "motdepasse-tres-sur-1")
         page = client.get("/coordination")
         assert page.status_code == 200
         assert "Aucun site" in page.text
@@ -189,21 +119,21 @@ def test_hub_and_agent_processes_survive_a_hub_kill(
         "[agent]\nheartbeat_seconds = 0.3\n"
         "backoff_initial_seconds = 0.1\nbackoff_max_seconds = 0.5\n"
     )
-    agent = processes.start("-m", "cabin_agent", "run", "--config", str(config), env=_env())
+    agent = processes.start("-m", "cabin_agent", "run", "--config", str(config), env=process_env())
 
     def online() -> bool:
         with httpx.Client(base_url=hub_url) as client:
-            _login(client, "coord", "motdepasse-tres-sur-1")
+            login(client, "coord", "motdepasse-tres-sur-1")
             cabins = client.get("/api/v1/cabines").json()
         return bool(cabins and cabins[0]["online"])
 
-    _wait(online)
+    wait(online)
     hub_proc = processes.procs[0]
     hub_proc.send_signal(signal.SIGKILL)
     hub_proc.wait(10)
     processes.start("-m", "hub", "serve", env=env)
-    _wait_http(hub_url + "/healthz")
-    _wait(online)
+    wait_http(hub_url + "/healthz")
+    wait(online)
     assert agent.poll() is None
     agent.send_signal(signal.SIGTERM)
     output, _ = agent.communicate(timeout=10)
@@ -216,7 +146,7 @@ def test_hub_and_agent_processes_survive_a_hub_kill(
 def test_agent_with_a_revoked_token_stops_with_a_clear_message(
     settings: Settings, processes: Processes, tmp_path: Path
 ) -> None:
-    env = _env(
+    env = process_env(
         HUB_DATABASE_URL=settings.database_url,
         HUB_ENVIRONMENT="test",
         HUB_SECRET_KEY=TEST_SECRET,
@@ -224,13 +154,13 @@ def test_agent_with_a_revoked_token_stops_with_a_clear_message(
     )
     hub_url = f"http://127.0.0.1:{settings.port}"
     processes.start("-m", "hub", "serve", env=env)
-    _wait_http(hub_url + "/healthz")
+    wait_http(hub_url + "/healthz")
     config = tmp_path / "cabin.toml"
     config.write_text(f'[hub]\nurl = "{hub_url}"\ncabin_id = 1\ntoken = "cab_revoked"\n')
     result = subprocess.run(
         [sys.executable, "-m", "cabin_agent", "run", "--config", str(config)],
         cwd=ROOT,
-        env=_env(),
+        env=process_env(),
         capture_output=True,
         text=True,
         timeout=30,
@@ -245,7 +175,7 @@ def test_demo_runs_prints_each_role_and_stops_cleanly_twice(tmp_path: Path) -> N
         proc = subprocess.Popen(
             [sys.executable, "-m", "hub", "demo", "--data-dir", str(tmp_path), "--port", str(port)],
             cwd=ROOT,
-            env=_env(),
+            env=process_env(),
             text=True,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -268,13 +198,13 @@ def test_demo_runs_prints_each_role_and_stops_cleanly_twice(tmp_path: Path) -> N
                 assert f"http://127.0.0.1:{port}{path}" in banner
                 assert account in banner
             with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-                _login(client, "infirmiere", "demo-infirmiere-52")
+                login(client, "infirmiere", "demo-infirmiere-52")
 
                 def cabin_online() -> bool:
                     cabins = client.get("/api/v1/cabines").json()
                     return bool(cabins[0]["online"])
 
-                _wait(cabin_online)
+                wait(cabin_online)
             proc.send_signal(signal.SIGINT)
             output, _ = proc.communicate(timeout=20)
             assert proc.returncode == 0, output
