@@ -159,7 +159,9 @@ async def sites_of_session_user(request: Request) -> frozenset[int] | None:
     ctx = context_of(request)
     async with ctx.sessions() as session:
         user = await identity.resolve_session(
-            session=session, key=key, now=ctx.clock(),
+            session=session,
+            key=key,
+            now=ctx.clock(),
             idle=dt.timedelta(minutes=ctx.settings.session_idle_minutes),
         )
         if user is None:

@@ -19,5 +19,5 @@ __all__ = [
     "observation_models",
     "patient_models",
     "records_models",
-    "scheduling_models"
+    "scheduling_models",
 ]

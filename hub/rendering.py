@@ -29,16 +29,30 @@ def make_templates() -> Jinja2Templates:
 
 
 DAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-MONTHS_FR = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
-             "septembre", "octobre", "novembre", "décembre")
+MONTHS_FR = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
 
 
 def when_fr(value: dt.datetime, timezone: str = "Europe/Paris") -> str:
     """A moment as people say it: « lundi 23 novembre 2026 à 9 h 20 » (site's local time)."""
     local = value.astimezone(ZoneInfo(timezone))
     minutes = f"{local.minute:02d}" if local.minute else ""
-    return (f"{DAYS_FR[local.weekday()]} {local.day} {MONTHS_FR[local.month - 1]} {local.year} "
-            f"à {local.hour} h {minutes}").rstrip()
+    return (
+        f"{DAYS_FR[local.weekday()]} {local.day} {MONTHS_FR[local.month - 1]} {local.year} "
+        f"à {local.hour} h {minutes}"
+    ).rstrip()
 
 
 def time_fr(value: dt.datetime, timezone: str = "Europe/Paris") -> str:

@@ -19,6 +19,7 @@ from hub.deps import ContextDep, SessionDep, require_role
 from hub.errors import HubError, Unauthenticated
 from hub.identity.models import Role, User
 from hub.identity.pages import home_context
+from hub.records.audit import trace_read
 from hub.records.observations import observations_of_booking
 from hub.rendering import render
 
@@ -42,6 +43,13 @@ async def _console(
 ) -> Response:
     consultation = await service.get_consultation(
         session=session, user=user, consultation_id=consultation_id
+    )
+    await trace_read(
+        session=session,
+        user_id=user.id,
+        site_id=consultation.site_id,
+        target=f"patient:{consultation.patient_id}",
+        ip=request.client.host if request.client else "",
     )
     data = await home_context(ctx, session, user)
     data["sites"] = [s for s in data["sites"] if s.id == consultation.site_id]  # type: ignore[attr-defined]

@@ -144,8 +144,13 @@ async def home_context(ctx: HubContext, session: AsyncSession, user: User) -> di
     }
     devices = await devices_of(session=session, cabin_ids=[c.id for s in sites for c in s.cabins])
     can_command = user.role in (Role.NURSE, Role.DOCTOR, Role.FACILITY_STAFF)
-    return {"sites": sites, "statuses": statuses, "devices": devices,
-            "state_labels": DEVICE_STATE_LABELS, "can_command": can_command}
+    return {
+        "sites": sites,
+        "statuses": statuses,
+        "devices": devices,
+        "state_labels": DEVICE_STATE_LABELS,
+        "can_command": can_command,
+    }
 
 
 @router.get("/coordination", response_class=HTMLResponse)

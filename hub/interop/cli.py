@@ -23,11 +23,13 @@ async def _create(settings: Settings, args: argparse.Namespace) -> tuple[int, st
     try:
         async with db.make_session_factory(engine)() as session:
             org = await session.scalar(
-                select(Organisation).where(Organisation.slug == args.organisation))
+                select(Organisation).where(Organisation.slug == args.organisation)
+            )
             if org is None:
                 raise HubError(f"No organisation '{args.organisation}'.")
             client, token = await clients.create_api_client(
-                session=session, organisation=org, name=args.name, kind=ApiClientKind(args.kind))
+                session=session, organisation=org, name=args.name, kind=ApiClientKind(args.kind)
+            )
             if args.finess:
                 await clients.set_finess(session=session, organisation=org, finess=args.finess)
             await session.commit()
@@ -54,11 +56,13 @@ def cmd_create_api_client(args: argparse.Namespace) -> int:
 
 def add_create_api_client_parser(sub: Any) -> None:
     """Register ``create-api-client`` on the hub CLI's subparsers."""
-    parser = sub.add_parser("create-api-client",
-                            help="create an API client (e.g. the SAS platform) for a CPTS")
+    parser = sub.add_parser(
+        "create-api-client", help="create an API client (e.g. the SAS platform) for a CPTS"
+    )
     parser.add_argument("--organisation", required=True, help="organisation slug")
     parser.add_argument("--name", default="Plateforme SAS")
     parser.add_argument("--kind", choices=[k.value for k in ApiClientKind], default="sas")
-    parser.add_argument("--finess", default="",
-                        help="FINESS of the CPTS (9 digits), sent to the SAS as 1 + FINESS")
+    parser.add_argument(
+        "--finess", default="", help="FINESS of the CPTS (9 digits), sent to the SAS as 1 + FINESS"
+    )
     parser.set_defaults(func=cmd_create_api_client)

@@ -33,12 +33,12 @@ PROFILE_ORGANIZATION = SAS_IG + "sas-cpts-organization-aggregator"
 PROFILE_SCHEDULE = "http://sas.fr/fhir/StructureDefinition/FrScheduleAgregateur"
 PROFILE_LOCATION = "http://sas.fr/fhir/StructureDefinition/FrLocationAgregateur"
 
-SYSTEM_TYPE_CRENEAU = "https://mos.esante.gouv.fr/NOS/TRE_R314-TypeCreneau/FHIR/TRE-R314-TypeCreneau"
+SYSTEM_TYPE_CRENEAU = (
+    "https://mos.esante.gouv.fr/NOS/TRE_R314-TypeCreneau/FHIR/TRE-R314-TypeCreneau"
+)
 SYSTEM_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 SYSTEM_APPOINTMENT_REASON = "http://terminology.hl7.org/CodeSystem/v2-0276"
-SYSTEM_CATEGORIE_ETABLISSEMENT = (
-    "https://mos.esante.gouv.fr/NOS/TRE_R66-CategorieEtablissement/FHIR/TRE-R66-CategorieEtablissement"
-)
+SYSTEM_CATEGORIE_ETABLISSEMENT = "https://mos.esante.gouv.fr/NOS/TRE_R66-CategorieEtablissement/FHIR/TRE-R66-CategorieEtablissement"
 CPTS_CATEGORY = "604"  # TRE_R66: Communauté Professionnelle Territoriale de Santé
 EXT_SLOT_SERVICE_TYPE = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Slot.serviceType"
 EXT_APPOINTMENT_OPERATOR = "http://interopsante.org/fhir/StructureDefinition/FrAppointmentOperator"
@@ -152,9 +152,7 @@ def parse_slot_search(params: Sequence[tuple[str, str]]) -> SlotSearch:
     if highs[0] <= lows[0]:
         raise FhirInvalid("La fin de la période recherchée (start=le…) précède son début.")
     if highs[0] - lows[0] > MAX_WINDOW + dt.timedelta(days=1):
-        raise FhirInvalid(
-            f"Période trop longue : {MAX_WINDOW.days} jours au plus par recherche."
-        )
+        raise FhirInvalid(f"Période trop longue : {MAX_WINDOW.days} jours au plus par recherche.")
     return SlotSearch(start_from=lows[0], start_until=highs[0], includes=frozenset(includes))
 
 
@@ -189,14 +187,20 @@ def slot_resource(slot: Slot, *, booking_url: str | None) -> Json:
         "id": str(slot.id),
         "meta": {
             "profile": [PROFILE_SLOT],
-            "security": [_coding(SYSTEM_TYPE_CRENEAU, visibility),
-                         _coding(SYSTEM_TYPE_CRENEAU, "CPTS")],
+            "security": [
+                _coding(SYSTEM_TYPE_CRENEAU, visibility),
+                _coding(SYSTEM_TYPE_CRENEAU, "CPTS"),
+            ],
         },
         "serviceType": [
             {"coding": [_coding(SYSTEM_ACT_CODE, "VR")]},
             {
-                "extension": [{"url": EXT_SLOT_SERVICE_TYPE,
-                               "valueReference": _ref("HealthcareService", slot.site_id)}],
+                "extension": [
+                    {
+                        "url": EXT_SLOT_SERVICE_TYPE,
+                        "valueReference": _ref("HealthcareService", slot.site_id),
+                    }
+                ],
                 "coding": [_coding(SYSTEM_CATEGORIE_ETABLISSEMENT, CPTS_CATEGORY)],
             },
             {"text": TELECONSULTATION_TEXT},
@@ -214,35 +218,55 @@ def slot_resource(slot: Slot, *, booking_url: str | None) -> Json:
 
 def schedule_resource(site: Site) -> Json:
     """The agenda of one room (FrScheduleAgregateur); its actor is the room's Location."""
-    return {"resourceType": "Schedule", "id": str(site.id),
-            "meta": {"profile": [PROFILE_SCHEDULE]}, "actor": [_ref("Location", site.id)]}
+    return {
+        "resourceType": "Schedule",
+        "id": str(site.id),
+        "meta": {"profile": [PROFILE_SCHEDULE]},
+        "actor": [_ref("Location", site.id)],
+    }
 
 
 def location_resource(site: Site) -> Json:
     """Where the patient goes: the teleconsultation room (FrLocationAgregateur)."""
-    address: Json = {"line": [site.address] if site.address else [],
-                     "postalCode": site.postcode, "city": site.city}
-    return {"resourceType": "Location", "id": str(site.id),
-            "meta": {"profile": [PROFILE_LOCATION]}, "name": site.name,
-            "address": {k: v for k, v in address.items() if v}}
+    address: Json = {
+        "line": [site.address] if site.address else [],
+        "postalCode": site.postcode,
+        "city": site.city,
+    }
+    return {
+        "resourceType": "Location",
+        "id": str(site.id),
+        "meta": {"profile": [PROFILE_LOCATION]},
+        "name": site.name,
+        "address": {k: v for k, v in address.items() if v},
+    }
 
 
 def healthcare_service_resource(site: Site) -> Json:
     """The room's teleconsultation service given by the CPTS (FrHealthcareServiceAgregateurCPTS)."""
-    return {"resourceType": "HealthcareService", "id": str(site.id),
-            "meta": {"profile": [PROFILE_HEALTHCARE_SERVICE]},
-            "providedBy": _ref("Organization", site.organisation_id)}
+    return {
+        "resourceType": "HealthcareService",
+        "id": str(site.id),
+        "meta": {"profile": [PROFILE_HEALTHCARE_SERVICE]},
+        "providedBy": _ref("Organization", site.organisation_id),
+    }
 
 
 def organization_resource(org: Organisation, *, finess: str | None) -> Json:
     """The CPTS (FrOrganizationAgregateurCPTS): FINESS with its prefix 1, name, phone."""
-    resource: Json = {"resourceType": "Organization", "id": str(org.id),
-                      "meta": {"profile": [PROFILE_ORGANIZATION]}}
+    resource: Json = {
+        "resourceType": "Organization",
+        "id": str(org.id),
+        "meta": {"profile": [PROFILE_ORGANIZATION]},
+    }
     if finess:
-        resource["identifier"] = [{
-            "type": {"coding": [_coding(SYSTEM_FR_V2_0203, "IDNST")]},
-            "system": SYSTEM_FINESS, "value": "1" + finess,
-        }]
+        resource["identifier"] = [
+            {
+                "type": {"coding": [_coding(SYSTEM_FR_V2_0203, "IDNST")]},
+                "system": SYSTEM_FINESS,
+                "value": "1" + finess,
+            }
+        ]
     resource["name"] = org.name
     if org.phone:
         resource["telecom"] = [{"system": "phone", "value": e164(org.phone)}]
@@ -251,13 +275,21 @@ def organization_resource(org: Organisation, *, finess: str | None) -> Json:
 
 def entry(base: str, resource: Json, mode: str) -> Json:
     """A Bundle entry with its fullUrl and search mode (match or include)."""
-    return {"fullUrl": f"{base}/{resource['resourceType']}/{resource['id']}",
-            "resource": resource, "search": {"mode": mode}}
+    return {
+        "fullUrl": f"{base}/{resource['resourceType']}/{resource['id']}",
+        "resource": resource,
+        "search": {"mode": mode},
+    }
 
 
 def searchset_bundle(
-    *, bundle_id: str, self_url: str, base: str, matches: Sequence[Json],
-    included: Iterable[Json], now: dt.datetime,
+    *,
+    bundle_id: str,
+    self_url: str,
+    base: str,
+    matches: Sequence[Json],
+    included: Iterable[Json],
+    now: dt.datetime,
 ) -> Json:
     """A BundleAgregateurCPTS: the matching slots first, then the included resources."""
     return {
@@ -274,14 +306,19 @@ def searchset_bundle(
 
 def operation_outcome(*, code: str, diagnostics: str, severity: str = "error") -> Json:
     """An OperationOutcome with one issue (the diagnostics are for a person: French)."""
-    return {"resourceType": "OperationOutcome",
-            "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}]}
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],
+    }
 
 
 # --- appointments --------------------------------------------------------------------------------
 
-APPOINTMENT_STATUS = {BookingStatus.BOOKED: "booked", BookingStatus.CANCELLED: "cancelled",
-                      BookingStatus.NO_SHOW: "noshow"}
+APPOINTMENT_STATUS = {
+    BookingStatus.BOOKED: "booked",
+    BookingStatus.CANCELLED: "cancelled",
+    BookingStatus.NO_SHOW: "noshow",
+}
 _GENDERS = {"female": Sex.FEMALE, "male": Sex.MALE, "other": Sex.UNKNOWN, "unknown": Sex.UNKNOWN}
 _SLOT_REF = re.compile(r"^(?:.*/)?Slot/(\d{1,18})$")
 DEFAULT_REASON = "Patient orienté par la régulation du SAS"
@@ -335,8 +372,11 @@ def _names(patient: Mapping[str, Any]) -> tuple[str, str, str]:
     maiden = next((n for n in names if n.get("use") == "maiden"), None)
     usual = next((n for n in names if n.get("use") in ("official", "usual")), None)
     main = maiden or usual or (names[0] if names else {})
-    given = " ".join(_text(g) for g in main.get("given", []) if _text(g)) if isinstance(
-        main.get("given"), list) else ""
+    given = (
+        " ".join(_text(g) for g in main.get("given", []) if _text(g))
+        if isinstance(main.get("given"), list)
+        else ""
+    )
     if not _text(main.get("family")) or not given:
         raise FhirInvalid("Indiquez le nom de naissance (family) et le prénom (given) du patient.")
     used = _text(usual.get("family")) if maiden and usual else ""
@@ -344,8 +384,11 @@ def _names(patient: Mapping[str, Any]) -> tuple[str, str, str]:
 
 
 def _regulator(body: Mapping[str, Any]) -> tuple[str, str]:
-    candidates = [e.get("valueReference") for e in _dicts(body.get("extension"))
-                  if e.get("url") == EXT_APPOINTMENT_OPERATOR]
+    candidates = [
+        e.get("valueReference")
+        for e in _dicts(body.get("extension"))
+        if e.get("url") == EXT_APPOINTMENT_OPERATOR
+    ]
     candidates += [p.get("actor") for p in _dicts(body.get("participant"))]
     for actor in candidates:
         reference = _text(actor.get("reference")) if isinstance(actor, Mapping) else "#"
@@ -398,9 +441,17 @@ def parse_appointment(body: object) -> AppointmentRequest:
     reasons = [_text(body.get("description")), _text(body.get("comment"))]
     reasons += [_text(r.get("text")) for r in _dicts(body.get("reasonCode"))]
     return AppointmentRequest(
-        slot_id=slot_id, birth_name=birth_name, first_names=first_names, used_name=used_name,
-        birth_date=birth_date, sex=_GENDERS[gender], phone=phone, email=email,
-        regulator_label=label[:200], regulator_identifier=identifier[:100], created=created,
+        slot_id=slot_id,
+        birth_name=birth_name,
+        first_names=first_names,
+        used_name=used_name,
+        birth_date=birth_date,
+        sex=_GENDERS[gender],
+        phone=phone,
+        email=email,
+        regulator_label=label[:200],
+        regulator_identifier=identifier[:100],
+        created=created,
         reason=next((r for r in reasons if r), DEFAULT_REASON),
     )
 
@@ -409,18 +460,35 @@ def appointment_resource(booking: Booking, *, base: str, identifier_system: str)
     """A booking as an Appointment (id = booking reference; booked, cancelled or noshow)."""
     tz, patient = booking.site.timezone, booking.patient
     gender = {Sex.FEMALE: "female", Sex.MALE: "male"}.get(patient.sex, "unknown")
-    names: list[Json] = [{"use": "official", "family": patient.used_name or patient.birth_name,
-                          "given": patient.first_names.split()}]
+    names: list[Json] = [
+        {
+            "use": "official",
+            "family": patient.used_name or patient.birth_name,
+            "given": patient.first_names.split(),
+        }
+    ]
     if patient.used_name:
-        names.append({"use": "maiden", "family": patient.birth_name,
-                      "given": patient.first_names.split()})
+        names.append(
+            {"use": "maiden", "family": patient.birth_name, "given": patient.first_names.split()}
+        )
     resource: Json = {
         "resourceType": "Appointment",
         "id": booking.reference,
-        "contained": [{"resourceType": "Patient", "id": "patient", "name": names,
-                       "birthDate": patient.birth_date.isoformat(), "gender": gender}],
-        "extension": [{"url": EXT_APPOINTMENT_OPERATOR,
-                       "valueReference": {"display": booking.booked_by_label}}],
+        "contained": [
+            {
+                "resourceType": "Patient",
+                "id": "patient",
+                "name": names,
+                "birthDate": patient.birth_date.isoformat(),
+                "gender": gender,
+            }
+        ],
+        "extension": [
+            {
+                "url": EXT_APPOINTMENT_OPERATOR,
+                "valueReference": {"display": booking.booked_by_label},
+            }
+        ],
         "identifier": [{"system": identifier_system, "value": booking.reference}],
         "status": APPOINTMENT_STATUS[booking.status],
         "description": booking.reason,
@@ -429,10 +497,14 @@ def appointment_resource(booking: Booking, *, base: str, identifier_system: str)
         "created": booking.created_at.isoformat(timespec="seconds"),
         "slot": [_ref("Slot", booking.slot_id)],
         "participant": [
-            {"actor": {"reference": "#patient", "display": patient.display_name},
-             "status": "accepted"},
-            {"actor": {**_ref("Location", booking.site_id), "display": booking.site.name},
-             "status": "accepted"},
+            {
+                "actor": {"reference": "#patient", "display": patient.display_name},
+                "status": "accepted",
+            },
+            {
+                "actor": {**_ref("Location", booking.site_id), "display": booking.site.name},
+                "status": "accepted",
+            },
         ],
     }
     if booking.status is BookingStatus.CANCELLED:

@@ -45,16 +45,24 @@ MAX_SLOTS = 5000
 MAX_BODY_BYTES = 64_000
 
 # Messages of the refusals (French, for the person configuring the SAS connection).
-NO_TOKEN = ("Authentification requise : présentez le jeton de la plateforme SAS dans "  # noqa: S105
-            "l'en-tête « Authorization: Bearer … ».")
+NO_TOKEN = (
+    "Authentification requise : présentez le jeton de la plateforme SAS dans "  # noqa: S105
+    "l'en-tête « Authorization: Bearer … »."
+)
 BAD_TOKEN = "Jeton d'accès inconnu : vérifiez le jeton configuré pour la plateforme SAS."  # noqa: S105
-REVOKED_TOKEN = ("Ce jeton d'accès a été révoqué : demandez un nouveau jeton à la "  # noqa: S105
-                 "coordination de la CPTS.")
+REVOKED_TOKEN = (
+    "Ce jeton d'accès a été révoqué : demandez un nouveau jeton à la "  # noqa: S105
+    "coordination de la CPTS."
+)
 WRONG_KIND = "Ce jeton d'accès n'ouvre pas l'interface SAS."
 
 ISSUE_CODES: dict[type[HubError], str] = {
-    Unauthenticated: "login", Forbidden: "forbidden", NotFound: "not-found",
-    Conflict: "conflict", Invalid: "business-rule", fhir.FhirInvalid: "invalid",
+    Unauthenticated: "login",
+    Forbidden: "forbidden",
+    NotFound: "not-found",
+    Conflict: "conflict",
+    Invalid: "business-rule",
+    fhir.FhirInvalid: "invalid",
 }
 
 
@@ -69,8 +77,11 @@ def outcome_response(exc: HubError) -> FhirResponse:
     """The OperationOutcome answering a refused request, with the error's HTTP status."""
     code = next((c for cls, c in ISSUE_CODES.items() if type(exc) is cls), "processing")
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
-    return FhirResponse(fhir.operation_outcome(code=code, diagnostics=exc.message),
-                        status_code=int(exc.status), headers=headers)
+    return FhirResponse(
+        fhir.operation_outcome(code=code, diagnostics=exc.message),
+        status_code=int(exc.status),
+        headers=headers,
+    )
 
 
 class FhirRoute(APIRoute):
@@ -103,15 +114,26 @@ async def sas_client(request: Request, session: SessionDep) -> ApiClient:
     client = None
     if scheme.lower() == "bearer" and token.strip():
         client = await clients.find_by_token(session=session, token=token.strip())
-        message = BAD_TOKEN if client is None else REVOKED_TOKEN if client.revoked_at else (
-            WRONG_KIND if client.kind is not ApiClientKind.SAS else "")
+        message = (
+            BAD_TOKEN
+            if client is None
+            else REVOKED_TOKEN
+            if client.revoked_at
+            else (WRONG_KIND if client.kind is not ApiClientKind.SAS else "")
+        )
     else:
         message = NO_TOKEN
     if message:
-        record_event(session=session, action="sas.refused", actor_kind=ACTOR_KIND,
-                     actor_id=client.id if client else None, outcome="refused",
-                     target=f"{request.method} {request.url.path}"[:200], ip=_ip(request),
-                     detail=message)
+        record_event(
+            session=session,
+            action="sas.refused",
+            actor_kind=ACTOR_KIND,
+            actor_id=client.id if client else None,
+            outcome="refused",
+            target=f"{request.method} {request.url.path}"[:200],
+            ip=_ip(request),
+            detail=message,
+        )
         await session.commit()
         raise Unauthenticated(message)
     assert client is not None
@@ -124,9 +146,16 @@ SasClient = Annotated[ApiClient, Depends(sas_client)]
 async def _audit_refusal(
     session: AsyncSession, request: Request, action: str, client_id: int, exc: HubError
 ) -> None:
-    record_event(session=session, action=action, actor_kind=ACTOR_KIND, actor_id=client_id,
-                 outcome="refused", target=request.url.path[:200], ip=_ip(request),
-                 detail=exc.message)
+    record_event(
+        session=session,
+        action=action,
+        actor_kind=ACTOR_KIND,
+        actor_id=client_id,
+        outcome="refused",
+        target=request.url.path[:200],
+        ip=_ip(request),
+        detail=exc.message,
+    )
     await session.commit()
 
 
@@ -138,8 +167,11 @@ Base = Annotated[str, Depends(_base)]
 
 
 async def _rooms(session: AsyncSession, organisation_id: int) -> list[Site]:
-    rows = await session.scalars(select(Site).where(
-        Site.organisation_id == organisation_id, Site.kind == SiteKind.TELECONSULTATION_ROOM))
+    rows = await session.scalars(
+        select(Site).where(
+            Site.organisation_id == organisation_id, Site.kind == SiteKind.TELECONSULTATION_ROOM
+        )
+    )
     return list(rows)
 
 
@@ -158,12 +190,20 @@ async def search_slots(
     assert org is not None
     rooms = await _rooms(session, org.id)
     found = await free_slots(
-        session=session, site_ids=[s.id for s in rooms], after=max(search.start_from, now),
-        before=search.start_until, reservations=SAS_MAY_USE, limit=MAX_SLOTS,
+        session=session,
+        site_ids=[s.id for s in rooms],
+        after=max(search.start_from, now),
+        before=search.start_until,
+        reservations=SAS_MAY_USE,
+        limit=MAX_SLOTS,
     )
     public_url = f"{ctx.settings.base_url}/rdv/{org.slug}/creneau"
-    matches = [fhir.slot_resource(f.slot, booking_url=None if f.slot.reserved_for else
-                                  f"{public_url}/{f.slot.id}") for f in found]
+    matches = [
+        fhir.slot_resource(
+            f.slot, booking_url=None if f.slot.reserved_for else f"{public_url}/{f.slot.id}"
+        )
+        for f in found
+    ]
     used_sites = sorted({f.slot.site_id: f.slot.site for f in found}.items())
     included: list[fhir.Json] = []
     if fhir.INCLUDE_SCHEDULE in search.includes:
@@ -178,13 +218,23 @@ async def search_slots(
         included.append(fhir.organization_resource(org, finess=finess))
     query = request.url.query
     bundle = fhir.searchset_bundle(
-        bundle_id=str(uuid.uuid4()), self_url=f"{base}/Slot" + (f"?{query}" if query else ""),
-        base=base, matches=matches, included=included, now=now,
+        bundle_id=str(uuid.uuid4()),
+        self_url=f"{base}/Slot" + (f"?{query}" if query else ""),
+        base=base,
+        matches=matches,
+        included=included,
+        now=now,
     )
-    record_event(session=session, action="sas.slot_search", actor_kind=ACTOR_KIND,
-                 actor_id=client.id, target="Slot", ip=_ip(request),
-                 detail=f"{search.start_from.isoformat()} → {search.start_until.isoformat()}: "
-                 f"{len(matches)} créneau(x)")
+    record_event(
+        session=session,
+        action="sas.slot_search",
+        actor_kind=ACTOR_KIND,
+        actor_id=client.id,
+        target="Slot",
+        ip=_ip(request),
+        detail=f"{search.start_from.isoformat()} → {search.start_until.isoformat()}: "
+        f"{len(matches)} créneau(x)",
+    )
     await session.commit()
     return FhirResponse(bundle)
 
@@ -203,8 +253,9 @@ async def _read_json(request: Request) -> object:
         raise fhir.FhirInvalid("Le corps de la requête n'est pas du JSON valide.") from None
 
 
-@router.post("/Appointment", status_code=201,
-             summary="Prise de rendez-vous par un régulateur du SAS")
+@router.post(
+    "/Appointment", status_code=201, summary="Prise de rendez-vous par un régulateur du SAS"
+)
 async def create_appointment(
     request: Request, session: SessionDep, ctx: ContextDep, client: SasClient, base: Base
 ) -> Response:
@@ -220,74 +271,131 @@ async def create_appointment(
         booking = await _book(session, ctx, organisation_id, wanted, now)
     except HubError as exc:
         await session.rollback()
-        record_event(session=session, action="sas.appointment", actor_kind=ACTOR_KIND,
-                     actor_id=client_id, outcome="refused", target=f"Slot/{wanted.slot_id}",
-                     ip=_ip(request), detail=exc.message)
+        record_event(
+            session=session,
+            action="sas.appointment",
+            actor_kind=ACTOR_KIND,
+            actor_id=client_id,
+            outcome="refused",
+            target=f"Slot/{wanted.slot_id}",
+            ip=_ip(request),
+            detail=exc.message,
+        )
         await session.commit()
         raise
-    record_event(session=session, action="sas.appointment", actor_kind=ACTOR_KIND,
-                 actor_id=client_id, site_id=booking.site_id, target=booking.reference,
-                 ip=_ip(request), detail=f"régulateur : {booking.booked_by_label}"
-                 + (f" ({wanted.regulator_identifier})" if wanted.regulator_identifier else ""))
+    record_event(
+        session=session,
+        action="sas.appointment",
+        actor_kind=ACTOR_KIND,
+        actor_id=client_id,
+        site_id=booking.site_id,
+        target=booking.reference,
+        ip=_ip(request),
+        detail=f"régulateur : {booking.booked_by_label}"
+        + (f" ({wanted.regulator_identifier})" if wanted.regulator_identifier else ""),
+    )
     await session.commit()
     logger.info("SAS client %s booked slot %s (%s)", client_id, booking.slot_id, booking.reference)
     resource = fhir.appointment_resource(
-        booking, base=base, identifier_system=_identifier_system(ctx))
-    return FhirResponse(resource, status_code=HTTPStatus.CREATED,
-                        headers={"Location": f"{base}/Appointment/{booking.reference}"})
+        booking, base=base, identifier_system=_identifier_system(ctx)
+    )
+    return FhirResponse(
+        resource,
+        status_code=HTTPStatus.CREATED,
+        headers={"Location": f"{base}/Appointment/{booking.reference}"},
+    )
 
 
-async def _book(session: AsyncSession, ctx: ContextDep, organisation_id: int,
-                wanted: fhir.AppointmentRequest, now: dt.datetime) -> Booking:
+async def _book(
+    session: AsyncSession,
+    ctx: ContextDep,
+    organisation_id: int,
+    wanted: fhir.AppointmentRequest,
+    now: dt.datetime,
+) -> Booking:
     """Register the caller and book the slot on the SAS channel; queue the confirmation."""
     slot = await _sas_slot(session, organisation_id, wanted.slot_id)
     await bk.check_bookable(session=session, slot_id=slot.id, now=now, may_use=SAS_MAY_USE)
     today = now.astimezone(ZoneInfo(slot.site.timezone)).date()
     patient = await register_patient(
-        session=session, organisation_id=organisation_id, today=today,
-        draft=PatientDraft(birth_name=wanted.birth_name, first_names=wanted.first_names,
-                           used_name=wanted.used_name, birth_date=wanted.birth_date,
-                           sex=wanted.sex, phone=wanted.phone, email=wanted.email),
+        session=session,
+        organisation_id=organisation_id,
+        today=today,
+        draft=PatientDraft(
+            birth_name=wanted.birth_name,
+            first_names=wanted.first_names,
+            used_name=wanted.used_name,
+            birth_date=wanted.birth_date,
+            sex=wanted.sex,
+            phone=wanted.phone,
+            email=wanted.email,
+        ),
     )
     await session.commit()
     created = min(wanted.created, now) if wanted.created else now
-    booking = await bk.book_slot(session=session, now=now, may_use=SAS_MAY_USE,
-                                 request=bk.BookingRequest(
-        slot_id=slot.id, patient_id=patient.id, channel=Channel.SAS, reason=wanted.reason,
-        care_requested_at=created, booked_by_label=wanted.regulator_label))
+    booking = await bk.book_slot(
+        session=session,
+        now=now,
+        may_use=SAS_MAY_USE,
+        request=bk.BookingRequest(
+            slot_id=slot.id,
+            patient_id=patient.id,
+            channel=Channel.SAS,
+            reason=wanted.reason,
+            care_requested_at=created,
+            booked_by_label=wanted.regulator_label,
+        ),
+    )
     await messages.booking_made(session=session, ctx=ctx, booking=booking, now=now)
     return booking
 
 
 async def _sas_slot(session: AsyncSession, organisation_id: int, slot_id: int) -> Slot:
     """The slot, if it belongs to a teleconsultation room of the client's CPTS."""
-    slot = await session.scalar(select(Slot).where(Slot.id == slot_id)
-                                .options(selectinload(Slot.site)))
-    if (slot is None or slot.site.organisation_id != organisation_id
-            or slot.site.kind is not SiteKind.TELECONSULTATION_ROOM):
+    slot = await session.scalar(
+        select(Slot).where(Slot.id == slot_id).options(selectinload(Slot.site))
+    )
+    if (
+        slot is None
+        or slot.site.organisation_id != organisation_id
+        or slot.site.kind is not SiteKind.TELECONSULTATION_ROOM
+    ):
         raise NotFound(f"Le créneau Slot/{slot_id} n'existe pas dans cette CPTS.")
     return slot
 
 
 @router.get("/Appointment/{appointment_id}", summary="Lecture d'un rendez-vous pris par le SAS")
 async def read_appointment(
-    request: Request, session: SessionDep, ctx: ContextDep, client: SasClient, base: Base,
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    client: SasClient,
+    base: Base,
     appointment_id: str,
 ) -> Response:
     """A booking made through the SAS, as an Appointment (booked, cancelled or noshow)."""
     booking_id = await session.scalar(
-        select(Booking.id).join(Site, Site.id == Booking.site_id).where(
+        select(Booking.id)
+        .join(Site, Site.id == Booking.site_id)
+        .where(
             Booking.reference == appointment_id.strip().upper(),
             Booking.channel == Channel.SAS,
             Site.organisation_id == client.organisation_id,
         )
     )
-    record_event(session=session, action="sas.appointment_read", actor_kind=ACTOR_KIND,
-                 actor_id=client.id, outcome="success" if booking_id else "refused",
-                 target=appointment_id[:200], ip=_ip(request))
+    record_event(
+        session=session,
+        action="sas.appointment_read",
+        actor_kind=ACTOR_KIND,
+        actor_id=client.id,
+        outcome="success" if booking_id else "refused",
+        target=appointment_id[:200],
+        ip=_ip(request),
+    )
     await session.commit()
     if booking_id is None:
         raise NotFound(f"Aucun rendez-vous Appointment/{appointment_id} pris par le SAS.")
     booking = await bk.get_booking(session=session, booking_id=booking_id)
-    return FhirResponse(fhir.appointment_resource(
-        booking, base=base, identifier_system=_identifier_system(ctx)))
+    return FhirResponse(
+        fhir.appointment_resource(booking, base=base, identifier_system=_identifier_system(ctx))
+    )

@@ -22,8 +22,18 @@ logger = logging.getLogger(__name__)
 NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 # Headers build_message sets itself; callers may not override them through ``headers``.
 RESERVED_HEADERS = frozenset(
-    {"from", "to", "subject", "date", "message-id", "mime-version", "content-type",
-     "content-transfer-encoding", "cc", "bcc"}
+    {
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+        "cc",
+        "bcc",
+    }
 )
 
 
@@ -84,8 +94,11 @@ def build_message(
     for attachment in attachments:
         maintype, subtype, params = _split_mime_type(attachment.mime_type)
         msg.add_attachment(
-            attachment.content, maintype=maintype, subtype=subtype,
-            filename=attachment.filename, params=params,
+            attachment.content,
+            maintype=maintype,
+            subtype=subtype,
+            filename=attachment.filename,
+            params=params,
         )
     return msg
 
@@ -106,8 +119,14 @@ async def send_email(
     Raises ``DeliveryError`` when the server cannot be reached or refuses the message.
     """
     msg = build_message(
-        sender=settings.sender, to=to, subject=subject, text=text, html=html,
-        attachments=attachments, headers=headers, message_id=message_id,
+        sender=settings.sender,
+        to=to,
+        subject=subject,
+        text=text,
+        html=html,
+        attachments=attachments,
+        headers=headers,
+        message_id=message_id,
     )
     await send_message(settings, msg)
     return str(msg["Message-ID"])

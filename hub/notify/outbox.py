@@ -92,8 +92,14 @@ async def enqueue_email(
         raise Invalid(f"Adresse e-mail invalide : {to.strip()}") from exc
     extra = dict(headers or {})
     build_message(  # the same checks delivery will make, so a bad message fails here
-        sender=_CHECK_SENDER, to=to, subject=subject, text=text, html=html,
-        attachments=attachments, headers=extra, now=now,
+        sender=_CHECK_SENDER,
+        to=to,
+        subject=subject,
+        text=text,
+        html=html,
+        attachments=attachments,
+        headers=extra,
+        now=now,
     )
     stored = [
         {
@@ -104,10 +110,20 @@ async def enqueue_email(
         for a in attachments
     ]
     message = OutboundMessage(
-        channel=Channel.EMAIL, recipient=to, subject=subject, body_text=text, body_html=html,
-        attachments=json.dumps(stored), headers=json.dumps(extra, ensure_ascii=False),
-        purpose=purpose, related_kind=related_kind, related_id=related_id,
-        status=MessageStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now,
+        channel=Channel.EMAIL,
+        recipient=to,
+        subject=subject,
+        body_text=text,
+        body_html=html,
+        attachments=json.dumps(stored),
+        headers=json.dumps(extra, ensure_ascii=False),
+        purpose=purpose,
+        related_kind=related_kind,
+        related_id=related_id,
+        status=MessageStatus.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
     )
     session.add(message)
     await session.flush()
@@ -135,9 +151,19 @@ async def enqueue_sms(
     if not text.strip():
         raise ValueError("an SMS needs a text")
     message = OutboundMessage(
-        channel=Channel.SMS, recipient=recipient, subject="", body_text=text, body_html=None,
-        attachments="[]", headers="{}", purpose=purpose, related_kind=related_kind,
-        related_id=related_id, status=MessageStatus.PENDING, attempts=0, next_attempt_at=now,
+        channel=Channel.SMS,
+        recipient=recipient,
+        subject="",
+        body_text=text,
+        body_html=None,
+        attachments="[]",
+        headers="{}",
+        purpose=purpose,
+        related_kind=related_kind,
+        related_id=related_id,
+        status=MessageStatus.PENDING,
+        attempts=0,
+        next_attempt_at=now,
         created_at=now,
     )
     session.add(message)
@@ -252,8 +278,9 @@ async def _note_missing_transport(
     )
     newly = (
         update(OutboundMessage)
-        .where(*due, or_(OutboundMessage.last_error.is_(None),
-                         OutboundMessage.last_error != reason))
+        .where(
+            *due, or_(OutboundMessage.last_error.is_(None), OutboundMessage.last_error != reason)
+        )
         .values(last_error=reason)
         .returning(OutboundMessage.id)
         .execution_options(synchronize_session=False)
@@ -301,8 +328,12 @@ async def _deliver_one(
         message.status = MessageStatus.FAILED
         message.last_error = INTERRUPTED
         await session.commit()
-        logger.warning("outbox message %s (%s) given up: sending was interrupted %d times",
-                       message.id, message.purpose, max_attempts)
+        logger.warning(
+            "outbox message %s (%s) given up: sending was interrupted %d times",
+            message.id,
+            message.purpose,
+            max_attempts,
+        )
         return MessageStatus.FAILED
     try:
         provider_id = await _send(message, smtp=smtp, sms=sms)
@@ -325,13 +356,18 @@ async def _deliver_one(
         message.status = MessageStatus.FAILED
         logger.warning(
             "outbox message %s (%s) failed after %d attempts",
-            message.id, message.purpose, message.attempts,
+            message.id,
+            message.purpose,
+            message.attempts,
         )
     else:
         message.next_attempt_at = now + retry_delay(message.attempts)
         logger.info(
             "outbox message %s (%s) attempt %d failed; next at %s",
-            message.id, message.purpose, message.attempts, message.next_attempt_at.isoformat(),
+            message.id,
+            message.purpose,
+            message.attempts,
+            message.next_attempt_at.isoformat(),
         )
     status = message.status
     await session.commit()

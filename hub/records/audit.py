@@ -20,6 +20,9 @@ ACTION_LABELS = {
     "sas.appointment": "Rendez-vous pris par le SAS",
     "sas.appointment_read": "Lecture d'un rendez-vous (SAS)",
     "sas.refused": "Accès SAS refusé (jeton)",
+    "patient_data.read": "Consultation de données patient",
+    "consultation.check_in": "Accueil d'un patient",
+    "consultation.emergency": "Urgence signalée",
 }
 
 
@@ -48,6 +51,22 @@ def record_event(
     )
     session.add(event)
     return event
+
+
+async def trace_read(
+    *, session: AsyncSession, user_id: int, target: str, site_id: int | None = None, ip: str = ""
+) -> None:
+    """Record that a member of staff opened a patient's data, and commit it at once."""
+    record_event(
+        session=session,
+        action="patient_data.read",
+        actor_kind="user",
+        actor_id=user_id,
+        site_id=site_id,
+        target=target,
+        ip=ip,
+    )
+    await session.commit()
 
 
 async def recent_events(*, session: AsyncSession, limit: int = 50) -> list[AuditEvent]:

@@ -20,6 +20,7 @@ from hub.identity import service as identity
 from hub.identity.models import Role, Site, User
 from hub.identity.pages import home_context
 from hub.records import patient_service
+from hub.records.audit import trace_read
 from hub.records.patients import Sex
 from hub.rendering import render
 from hub.scheduling import booking as bk
@@ -165,6 +166,12 @@ async def _patient_page(
     )
     site_ids = await _site_ids(session, user)
     history = await bk.patient_history(session=session, patient_id=patient.id)
+    await trace_read(
+        session=session,
+        user_id=user.id,
+        target=f"patient:{patient.id}",
+        ip=request.client.host if request.client else "",
+    )
     return render(
         request,
         "secretary/patient.html",

@@ -87,7 +87,10 @@ async def test_agent_with_its_token_is_online_with_its_devices(
         assert status["agent_version"] == "9.9.9"
         [device] = status["devices"]  # type: ignore[misc]
         assert (device["name"], device["kind"], device["model"]) == (
-            "Oxymètre", "pulse_oximeter", "contec-cms50d-plus")
+            "Oxymètre",
+            "pulse_oximeter",
+            "contec-cms50d-plus",
+        )
         assert device["state_label"] == "inconnu"  # until the agent reports its state
         assert status["last_seen_at"] is not None
         async with httpx.AsyncClient(base_url=live_hub.url) as client:

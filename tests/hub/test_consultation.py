@@ -255,3 +255,22 @@ async def test_the_emergency_button_reaches_the_doctors_console_live(
         )
     ]
     assert notes == ["Malaise"]
+
+
+async def test_opening_a_patients_data_is_traced(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    booking_id = await _booking_now(settings)
+    await login(client, "infirmiere")
+    agenda = await client.get("/infirmier")
+    room_url = (await _post(client, f"/salle/rdv/{booking_id}/accueil", agenda)).headers["location"]
+    await client.get(room_url)
+    [patient] = await _rows(settings, select(Patient).where(Patient.birth_name == "LAMBERT"))
+    client.cookies.clear()
+    await login(client, "secretariat")
+    await client.get(f"/secretariat/patients/{patient.id}")
+    reads = await _rows(
+        settings, select(AuditEvent).where(AuditEvent.action == "patient_data.read")
+    )
+    assert [r.target for r in reads] == [f"patient:{patient.id}"] * 2
+    assert len({r.actor_id for r in reads}) == 2  # the nurse, then the secretary

@@ -32,8 +32,10 @@ def next_weekday(weekday: int, *, after: dt.date | None = None) -> dt.date:
     return day
 
 
-INCLUDES = ("_include=Slot:schedule&_include:iterate=Schedule:actor"
-            "&_include=Slot:service-type-reference&_include:iterate=HealthcareService:organization")
+INCLUDES = (
+    "_include=Slot:schedule&_include:iterate=Schedule:actor"
+    "&_include=Slot:service-type-reference&_include:iterate=HealthcareService:organization"
+)
 
 
 def search_url(first: dt.date, last: dt.date, *, includes: str = INCLUDES) -> str:

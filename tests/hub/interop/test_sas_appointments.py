@@ -30,16 +30,28 @@ def appointment(slot_id: int | str, **changes: Any) -> dict[str, Any]:
         "resourceType": "Appointment",
         "status": "booked",
         "created": "2026-01-09T17:05:00+01:00",
-        "extension": [{"url": OPERATOR, "valueReference": {
-            "display": "Dr Anne Roux",
-            "identifier": {"system": "urn:oid:1.2.250.1.71.4.2.1", "value": "810002909371"}}}],
-        "contained": [{
-            "resourceType": "Patient", "id": "p",
-            "name": [{"use": "official", "family": "Durand", "given": ["Léa", "Marie"]}],
-            "birthDate": "1990-03-04", "gender": "female",
-            "telecom": [{"system": "phone", "value": "06 11 22 33 44"},
-                        {"system": "email", "value": "lea@example.org"}],
-        }],
+        "extension": [
+            {
+                "url": OPERATOR,
+                "valueReference": {
+                    "display": "Dr Anne Roux",
+                    "identifier": {"system": "urn:oid:1.2.250.1.71.4.2.1", "value": "810002909371"},
+                },
+            }
+        ],
+        "contained": [
+            {
+                "resourceType": "Patient",
+                "id": "p",
+                "name": [{"use": "official", "family": "Durand", "given": ["Léa", "Marie"]}],
+                "birthDate": "1990-03-04",
+                "gender": "female",
+                "telecom": [
+                    {"system": "phone", "value": "06 11 22 33 44"},
+                    {"system": "email", "value": "lea@example.org"},
+                ],
+            }
+        ],
         "participant": [{"actor": {"reference": "#p"}, "status": "accepted"}],
         "slot": [{"reference": f"Slot/{slot_id}"}],
         "description": "Fièvre à 39 °C depuis 48 h",
@@ -51,16 +63,20 @@ def appointment(slot_id: int | str, **changes: Any) -> dict[str, Any]:
 async def _sas_slot_ids(client: httpx.AsyncClient, sas: SasAccess) -> list[int]:
     friday = next_weekday(FRIDAY)
     bundle = await search(client, sas.headers, search_url(friday, friday))
-    return [int(s["id"]) for s in resources(bundle, "Slot")
-            if {c["code"] for c in s["meta"]["security"]} == {"SNP", "CPTS"}]
+    return [
+        int(s["id"])
+        for s in resources(bundle, "Slot")
+        if {c["code"] for c in s["meta"]["security"]} == {"SNP", "CPTS"}
+    ]
 
 
 async def test_regulator_books_a_sas_slot_which_leaves_the_search(
     client: httpx.AsyncClient, sas: SasAccess, settings: Settings
 ) -> None:
     slot_id = (await _sas_slot_ids(client, sas))[0]
-    response = await client.post("/fhir/Appointment", headers=sas.headers,
-                                 json=appointment(slot_id))
+    response = await client.post(
+        "/fhir/Appointment", headers=sas.headers, json=appointment(slot_id)
+    )
     assert response.status_code == 201, response.text
     assert response.headers["content-type"].startswith("application/fhir+json")
     created = response.json()
@@ -77,16 +93,30 @@ async def test_regulator_books_a_sas_slot_which_leaves_the_search(
     [patient] = await rows(settings, Patient)
     assert (patient.birth_name, patient.first_names) == ("DURAND", "Léa Marie")
     assert patient.phone == "0611223344" and patient.birth_date == dt.date(1990, 3, 4)
-    sent = await rows(settings, OutboundMessage, OutboundMessage.related_id == booking.id,
-                      OutboundMessage.purpose == "booking_confirmation")
+    sent = await rows(
+        settings,
+        OutboundMessage,
+        OutboundMessage.related_id == booking.id,
+        OutboundMessage.purpose == "booking_confirmation",
+    )
     assert {m.recipient for m in sent} == {"+33611223344", "lea@example.org"}
     # The slot is no longer offered, and a second regulator cannot take it.
     assert slot_id not in await _sas_slot_ids(client, sas)
-    again = await client.post("/fhir/Appointment", headers=sas.headers,
-                              json=appointment(slot_id, contained=[{
-                                  "resourceType": "Patient", "name": [
-                                      {"family": "Martin", "given": ["Paul"]}],
-                                  "birthDate": "1950-01-01", "gender": "male"}]))
+    again = await client.post(
+        "/fhir/Appointment",
+        headers=sas.headers,
+        json=appointment(
+            slot_id,
+            contained=[
+                {
+                    "resourceType": "Patient",
+                    "name": [{"family": "Martin", "given": ["Paul"]}],
+                    "birthDate": "1950-01-01",
+                    "gender": "male",
+                }
+            ],
+        ),
+    )
     assert again.status_code == 409
     outcome = again.json()
     assert outcome["resourceType"] == "OperationOutcome"
@@ -96,7 +126,9 @@ async def test_regulator_books_a_sas_slot_which_leaves_the_search(
     assert len(await rows(settings, Patient)) == 1  # the refused caller was not registered
     events = await rows(settings, AuditEvent, AuditEvent.action == "sas.appointment")
     assert [(e.outcome, e.actor_kind, e.actor_id) for e in events] == [
-        ("success", "api_client", sas.client_id), ("refused", "api_client", sas.client_id)]
+        ("success", "api_client", sas.client_id),
+        ("refused", "api_client", sas.client_id),
+    ]
     assert events[0].target == booking.reference and "810002909371" in events[0].detail
 
 
@@ -106,8 +138,10 @@ async def test_a_public_slot_can_be_booked_by_a_regulator_too(
     friday = next_weekday(FRIDAY)
     bundle = await search(client, sas.headers, search_url(friday, friday))
     public = next(s for s in resources(bundle, "Slot") if "comment" in s)
-    body = appointment(public["id"], participant=[
-        {"actor": {"reference": "#p"}}, {"actor": {"display": "Marc Régulateur"}}])
+    body = appointment(
+        public["id"],
+        participant=[{"actor": {"reference": "#p"}}, {"actor": {"display": "Marc Régulateur"}}],
+    )
     del body["extension"], body["created"]
     response = await client.post("/fhir/Appointment", headers=sas.headers, json=body)
     assert response.status_code == 201, response.text
@@ -120,17 +154,24 @@ async def test_read_back_follows_cancellation_and_no_show(
     client: httpx.AsyncClient, sas: SasAccess, settings: Settings
 ) -> None:
     first, second = (await _sas_slot_ids(client, sas))[:2]
-    made = [(await client.post("/fhir/Appointment", headers=sas.headers,
-                               json=appointment(slot_id))).json()["id"]
-            for slot_id in (first, second)]
+    made = [
+        (
+            await client.post("/fhir/Appointment", headers=sas.headers, json=appointment(slot_id))
+        ).json()["id"]
+        for slot_id in (first, second)
+    ]
     read = await client.get(f"/fhir/Appointment/{made[0]}", headers=sas.headers)
     assert read.status_code == 200 and read.json()["status"] == "booked"
     engine = db.make_engine(settings.database_url)
     try:
         async with db.make_session_factory(engine)() as session:
             cancelled = await bk.find_by_reference(session=session, reference=made[0])
-            await bk.cancel_booking(session=session, booking=cancelled, reason="patient guéri",
-                                    now=dt.datetime.now(dt.UTC))
+            await bk.cancel_booking(
+                session=session,
+                booking=cancelled,
+                reason="patient guéri",
+                now=dt.datetime.now(dt.UTC),
+            )
             missed = await bk.find_by_reference(session=session, reference=made[1])
             missed.status = BookingStatus.NO_SHOW  # marking needs the time to have passed
             await session.commit()
@@ -140,7 +181,8 @@ async def test_read_back_follows_cancellation_and_no_show(
     assert read["status"] == "cancelled"
     assert read["cancelationReason"] == {"text": "patient guéri"}
     assert (await client.get(f"/fhir/Appointment/{made[1]}", headers=sas.headers)).json()[
-        "status"] == "noshow"
+        "status"
+    ] == "noshow"
     assert first in await _sas_slot_ids(client, sas)  # the cancelled slot is offered again
     reads = await rows(settings, AuditEvent, AuditEvent.action == "sas.appointment_read")
     assert len(reads) == 3 and all(e.actor_id == sas.client_id for e in reads)
@@ -152,28 +194,34 @@ async def test_only_the_clients_cpts_sas_bookings_and_room_slots_are_reachable(
     engine = db.make_engine(settings.database_url)
     try:
         async with db.make_session_factory(engine)() as session:
-            other = await identity.create_organisation(session=session, name="CPTS Autre",
-                                                       slug="cpts-autre")
+            other = await identity.create_organisation(
+                session=session, name="CPTS Autre", slug="cpts-autre"
+            )
             await session.commit()
             facility_slot = await session.scalar(
-                select(Slot.id).where(Slot.reserved_for == Reservation.FACILITY).limit(1))
+                select(Slot.id).where(Slot.reserved_for == Reservation.FACILITY).limit(1)
+            )
             room = await session.scalar(
-                select(Site.id).where(Site.kind == SiteKind.TELECONSULTATION_ROOM).limit(1))
+                select(Site.id).where(Site.kind == SiteKind.TELECONSULTATION_ROOM).limit(1)
+            )
     finally:
         await engine.dispose()
     assert other.id != sas.organisation_id and room is not None and facility_slot is not None
     outsider = await make_sas_client(settings, "cpts-autre", finess=None)
     slot_id = (await _sas_slot_ids(client, sas))[0]
-    for headers, target in [(outsider.headers, slot_id), (sas.headers, facility_slot),
-                            (sas.headers, 10**9)]:
-        response = await client.post("/fhir/Appointment", headers=headers,
-                                     json=appointment(target))
+    for headers, target in [
+        (outsider.headers, slot_id),
+        (sas.headers, facility_slot),
+        (sas.headers, 10**9),
+    ]:
+        response = await client.post("/fhir/Appointment", headers=headers, json=appointment(target))
         assert response.status_code == 404, response.text
         assert "n'existe pas dans cette CPTS" in response.json()["issue"][0]["diagnostics"]
     made = await client.post("/fhir/Appointment", headers=sas.headers, json=appointment(slot_id))
     reference = made.json()["id"]
-    assert (await client.get(f"/fhir/Appointment/{reference}",
-                             headers=outsider.headers)).status_code == 404
+    assert (
+        await client.get(f"/fhir/Appointment/{reference}", headers=outsider.headers)
+    ).status_code == 404
     # A booking made by phone is not the SAS's to read.
     free = (await _sas_slot_ids(client, sas))[0]
     [patient] = await rows(settings, Patient)
@@ -182,14 +230,22 @@ async def test_only_the_clients_cpts_sas_bookings_and_room_slots_are_reachable(
         async with db.make_session_factory(engine)() as session:
             now = dt.datetime.now(dt.UTC)
             phone = await bk.book_slot(
-                session=session, now=now, may_use=frozenset({None, Reservation.SAS}),
-                request=bk.BookingRequest(slot_id=free, patient_id=patient.id,
-                                          channel=Channel.PHONE, reason="Toux",
-                                          care_requested_at=now))
+                session=session,
+                now=now,
+                may_use=frozenset({None, Reservation.SAS}),
+                request=bk.BookingRequest(
+                    slot_id=free,
+                    patient_id=patient.id,
+                    channel=Channel.PHONE,
+                    reason="Toux",
+                    care_requested_at=now,
+                ),
+            )
     finally:
         await engine.dispose()
-    assert (await client.get(f"/fhir/Appointment/{phone.reference}",
-                             headers=sas.headers)).status_code == 404
+    assert (
+        await client.get(f"/fhir/Appointment/{phone.reference}", headers=sas.headers)
+    ).status_code == 404
 
 
 async def test_unusable_appointments_are_refused_with_reasons(
@@ -202,24 +258,38 @@ async def test_unusable_appointments_are_refused_with_reasons(
         (appointment(slot_id, slot=[]), 400, "un et un seul créneau"),
         (appointment(slot_id, slot=[{"reference": "Schedule/3"}]), 400, "un et un seul créneau"),
         (appointment(slot_id, contained=[]), 400, "ressource Patient contenue"),
-        (appointment(slot_id, contained=[{**patient, "name": [{"family": "Durand"}]}]), 400,
-         "prénom (given)"),
-        (appointment(slot_id, contained=[{**patient, "birthDate": "04/03/1990"}]), 400,
-         "date de naissance"),
+        (
+            appointment(slot_id, contained=[{**patient, "name": [{"family": "Durand"}]}]),
+            400,
+            "prénom (given)",
+        ),
+        (
+            appointment(slot_id, contained=[{**patient, "birthDate": "04/03/1990"}]),
+            400,
+            "date de naissance",
+        ),
         (appointment(slot_id, contained=[{**patient, "gender": "F"}]), 400, "sexe du patient"),
         (appointment(slot_id, extension=[], participant=[]), 400, "régulateur"),
         (appointment(slot_id, created="2026-01-09T17:05:00"), 400, "fuseau"),
         (appointment(slot_id, status="cancelled"), 400, "impossible pour un nouveau"),
-        (appointment(slot_id, contained=[{**patient, "telecom": [
-            {"system": "phone", "value": "12"}]}]), 422, "Numéro de téléphone invalide"),
+        (
+            appointment(
+                slot_id, contained=[{**patient, "telecom": [{"system": "phone", "value": "12"}]}]
+            ),
+            422,
+            "Numéro de téléphone invalide",
+        ),
     ]
     for body, status, phrase in cases:
         response = await client.post("/fhir/Appointment", headers=sas.headers, json=body)
         assert response.status_code == status, (body, response.text)
         assert response.headers["content-type"].startswith("application/fhir+json")
         assert phrase in response.json()["issue"][0]["diagnostics"], response.text
-    broken = await client.post("/fhir/Appointment", content=b"{not json",
-                               headers={**sas.headers, "Content-Type": "application/fhir+json"})
+    broken = await client.post(
+        "/fhir/Appointment",
+        content=b"{not json",
+        headers={**sas.headers, "Content-Type": "application/fhir+json"},
+    )
     assert broken.status_code == 400
     assert "pas du JSON valide" in broken.json()["issue"][0]["diagnostics"]
     assert await rows(settings, Booking) == [] and await rows(settings, Patient) == []

@@ -43,7 +43,8 @@ async def _slots_by_site_kind(settings: Settings) -> dict[int, tuple[str, SiteKi
     try:
         async with db.make_session_factory(engine)() as session:
             result = await session.execute(
-                select(Slot.id, Site.name, Site.kind).join(Site, Site.id == Slot.site_id))
+                select(Slot.id, Site.name, Site.kind).join(Site, Site.id == Slot.site_id)
+            )
             return {slot_id: (name, kind) for slot_id, name, kind in result.all()}
     finally:
         await engine.dispose()
@@ -69,8 +70,9 @@ async def test_search_of_a_friday_returns_the_cpts_bundle(
         assert entry["fullUrl"] == f"{base}/{resource['resourceType']}/{resource['id']}"
         mode = "match" if resource["resourceType"] == "Slot" else "include"
         assert entry["search"]["mode"] == mode
-    sas_only = [s for s in slots
-                if dt.datetime.fromisoformat(s["start"]).astimezone(PARIS).hour == 18]
+    sas_only = [
+        s for s in slots if dt.datetime.fromisoformat(s["start"]).astimezone(PARIS).hour == 18
+    ]
     assert len(sas_only) == 3
     assert all(_security(s) == {"SNP", "CPTS"} and "comment" not in s for s in sas_only)
     public = [s for s in slots if s not in sas_only]
@@ -82,10 +84,12 @@ async def test_search_of_a_friday_returns_the_cpts_bundle(
         assert slot["appointmentType"]["coding"][0]["code"] == "ROUTINE"
         modality, cpts, _text = slot["serviceType"]
         assert modality["coding"] == [
-            {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR"}]
+            {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR"}
+        ]
         assert cpts["coding"][0]["code"] == "604"
         assert dt.datetime.fromisoformat(slot["end"]) - dt.datetime.fromisoformat(
-            slot["start"]) == dt.timedelta(minutes=20)
+            slot["start"]
+        ) == dt.timedelta(minutes=20)
     # Every reference resolves inside the Bundle: Slot → Schedule → Location, Slot →
     # HealthcareService → Organization (the CPTS, with its FINESS prefixed by 1).
     present = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]}
@@ -117,9 +121,12 @@ async def test_search_offers_exactly_the_open_public_and_sas_room_slots(
     high = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(0), PARIS)
     in_window = await rows(settings, Slot, Slot.starts_at >= low, Slot.starts_at < high)
     kinds = await _slots_by_site_kind(settings)
-    expected = {s.id for s in in_window
-                if kinds[s.id][1] is SiteKind.TELECONSULTATION_ROOM
-                and s.reserved_for in (None, Reservation.SAS)}
+    expected = {
+        s.id
+        for s in in_window
+        if kinds[s.id][1] is SiteKind.TELECONSULTATION_ROOM
+        and s.reserved_for in (None, Reservation.SAS)
+    }
     facility = {s.id for s in in_window if s.reserved_for is Reservation.FACILITY}
     assert facility and not facility & found
     assert found == expected
@@ -145,11 +152,15 @@ async def test_a_window_with_times_and_an_unencoded_offset_is_understood(
     friday = next_weekday(FRIDAY)
     offset = dt.datetime.combine(friday, dt.time(12), PARIS).strftime("%z")
     offset = offset[:3] + ":" + offset[3:]
-    url = (f"/fhir/Slot?start=ge{friday}T17:20:00.000{offset}"
-           f"&start=le{friday}T18:20:00.000{offset}&status=free")
+    url = (
+        f"/fhir/Slot?start=ge{friday}T17:20:00.000{offset}"
+        f"&start=le{friday}T18:20:00.000{offset}&status=free"
+    )
     bundle = await search(client, sas.headers, url)
-    starts = [dt.datetime.fromisoformat(s["start"]).astimezone(PARIS).time()
-              for s in resources(bundle, "Slot")]
+    starts = [
+        dt.datetime.fromisoformat(s["start"]).astimezone(PARIS).time()
+        for s in resources(bundle, "Slot")
+    ]
     assert sorted(starts) == [dt.time(17, 20), dt.time(17, 40), dt.time(18, 0), dt.time(18, 20)]
 
 
@@ -171,9 +182,12 @@ async def test_resources_have_the_shape_of_the_guides_examples(
     assert set(public["meta"]) == set(EXAMPLE_SLOT["meta"])
     assert [set(t) for t in public["serviceType"]] == [set(t) for t in EXAMPLE_SLOT["serviceType"]]
     assert set(public["serviceType"][1]["extension"][0]) == set(
-        EXAMPLE_SLOT["serviceType"][1]["extension"][0])
-    assert public["serviceType"][1]["coding"][0]["system"] == (
-        EXAMPLE_SLOT["serviceType"][1]["coding"][0]["system"])
+        EXAMPLE_SLOT["serviceType"][1]["extension"][0]
+    )
+    assert (
+        public["serviceType"][1]["coding"][0]["system"]
+        == (EXAMPLE_SLOT["serviceType"][1]["coding"][0]["system"])
+    )
     assert public["appointmentType"] == EXAMPLE_SLOT["appointmentType"]
     [schedule] = resources(bundle, "Schedule")
     assert set(schedule) == set(EXAMPLE_SCHEDULE)
@@ -196,8 +210,9 @@ async def test_a_cpts_without_finess_is_still_served_without_identifier(
 
     access = await make_sas_client(settings, "cpts-demo", finess=None)
     friday = next_weekday(FRIDAY)
-    [org] = resources(await search(client, access.headers, search_url(friday, friday)),
-                      "Organization")
+    [org] = resources(
+        await search(client, access.headers, search_url(friday, friday)), "Organization"
+    )
     assert "identifier" not in org and org["name"].startswith("CPTS du Pays de Saint-Dizier")
 
 

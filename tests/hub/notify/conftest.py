@@ -54,9 +54,7 @@ class SmtpCollector:
         assert isinstance(envelope.content, bytes)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
-        self.delivered.append(
-            Delivered(str(envelope.mail_from), list(envelope.rcpt_tos), message)
-        )
+        self.delivered.append(Delivered(str(envelope.mail_from), list(envelope.rcpt_tos), message))
         return self.reply
 
 
@@ -78,7 +76,10 @@ def _start_smtp(collector: SmtpCollector, logins: list[tuple[str, str]]) -> tupl
 
     port = free_port()
     controller = Controller(
-        collector, hostname="127.0.0.1", port=port, authenticator=authenticate,
+        collector,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticate,
         auth_require_tls=False,
     )
     controller.start()
@@ -92,8 +93,13 @@ def smtp_server() -> Iterator[SmtpServerFixture]:
     logins: list[tuple[str, str]] = []
     controller, port = _start_smtp(collector, logins)
     settings = SmtpSettings(
-        host="127.0.0.1", port=port, username=None, password=None, starttls=False,
-        sender="CPTS du Pays de Rennes <noreply@cpts.example>", timeout=5.0,
+        host="127.0.0.1",
+        port=port,
+        username=None,
+        password=None,
+        starttls=False,
+        sender="CPTS du Pays de Rennes <noreply@cpts.example>",
+        timeout=5.0,
     )
     try:
         yield SmtpServerFixture(collector, settings, logins)

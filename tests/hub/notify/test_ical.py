@@ -98,8 +98,11 @@ def test_request_has_the_expected_structure() -> None:
     data = event()
     lines = unfold(data)
     assert lines[:5] == [
-        "BEGIN:VCALENDAR", "PRODID:-//CPTS Telecabine//Hub//FR", "VERSION:2.0",
-        "CALSCALE:GREGORIAN", "METHOD:REQUEST",
+        "BEGIN:VCALENDAR",
+        "PRODID:-//CPTS Telecabine//Hub//FR",
+        "VERSION:2.0",
+        "CALSCALE:GREGORIAN",
+        "METHOD:REQUEST",
     ]
     assert lines[-2:] == ["END:VEVENT", "END:VCALENDAR"]
     props = vevent(data)
@@ -132,7 +135,9 @@ def test_cancellation_keeps_uid_and_drops_the_alarm() -> None:
     assert "BEGIN:VALARM" not in unfold(data)
     props = vevent(data)
     assert (props["UID"][2], props["SEQUENCE"][2], props["STATUS"][2]) == (
-        "booking-42@cpts.example", "2", "CANCELLED"
+        "booking-42@cpts.example",
+        "2",
+        "CANCELLED",
     )
 
 

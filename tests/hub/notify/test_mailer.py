@@ -20,8 +20,10 @@ ICS = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
 
 def test_message_headers_and_parts() -> None:
     msg = build_message(
-        sender=SENDER, to="Jeanne Dupont <jeanne.dupont@example.org>",
-        subject="Votre rendez-vous de téléconsultation", text="Bonjour,\nà mardi.",
+        sender=SENDER,
+        to="Jeanne Dupont <jeanne.dupont@example.org>",
+        subject="Votre rendez-vous de téléconsultation",
+        text="Bonjour,\nà mardi.",
         html="<p>Bonjour,<br>à mardi.</p>",
         attachments=[Attachment("rdv.ics", ICS, "text/calendar; method=REQUEST")],
         headers={"X-MSS-Sender": "cpts@mssante.example", "Reply-To": "secretariat@cpts.example"},
@@ -32,7 +34,8 @@ def test_message_headers_and_parts() -> None:
     assert email.utils.parsedate_to_datetime(msg["Date"]) == NOW
     assert msg["Message-ID"].endswith("@cpts.example>")
     assert (msg["X-MSS-Sender"], msg["Reply-To"]) == (
-        "cpts@mssante.example", "secretariat@cpts.example"
+        "cpts@mssante.example",
+        "secretariat@cpts.example",
     )
     assert msg.get_content_type() == "multipart/mixed"
     body = msg.get_body(("plain",))
@@ -49,8 +52,9 @@ def test_message_headers_and_parts() -> None:
 
 def test_message_ids_are_unique_unless_given() -> None:
     def build(message_id: str | None = None) -> str:
-        msg = build_message(sender=SENDER, to="a@example.org", subject="s", text="t",
-                            message_id=message_id)
+        msg = build_message(
+            sender=SENDER, to="a@example.org", subject="s", text="t", message_id=message_id
+        )
         return str(msg["Message-ID"])
 
     assert build() != build()
@@ -69,8 +73,12 @@ def test_message_ids_are_unique_unless_given() -> None:
     ],
 )
 def test_unsafe_or_malformed_messages_are_refused(kwargs: dict[str, object], message: str) -> None:
-    fields: dict[str, object] = {"sender": SENDER, "to": "a@example.org", "subject": "s",
-                                 "text": "t"}
+    fields: dict[str, object] = {
+        "sender": SENDER,
+        "to": "a@example.org",
+        "subject": "s",
+        "text": "t",
+    }
     fields.update(kwargs)
     with pytest.raises(ValueError, match=message):
         build_message(**fields)  # type: ignore[arg-type]
@@ -78,8 +86,10 @@ def test_unsafe_or_malformed_messages_are_refused(kwargs: dict[str, object], mes
 
 async def test_send_email_reaches_the_server(smtp_server: SmtpServerFixture) -> None:
     message_id = await send_email(
-        smtp_server.settings, to="Jeanne Dupont <jeanne.dupont@example.org>",
-        subject="Rappel : téléconsultation demain", text="Bonjour, à demain 8 h 30.",
+        smtp_server.settings,
+        to="Jeanne Dupont <jeanne.dupont@example.org>",
+        subject="Rappel : téléconsultation demain",
+        text="Bonjour, à demain 8 h 30.",
         headers={"X-MSS-Receipt": "yes"},
     )
     (delivered,) = smtp_server.collector.delivered

@@ -40,21 +40,28 @@ def invitation() -> bytes:
         uid="booking-42@cpts.example",
         start=dt.datetime(2026, 4, 7, 6, 30, tzinfo=dt.UTC),
         end=dt.datetime(2026, 4, 7, 6, 50, tzinfo=dt.UTC),
-        summary="Téléconsultation accompagnée", location="Maison de santé, Rennes",
-        description="Apportez votre carte Vitale.", organizer_name="CPTS du Pays de Rennes",
-        organizer_email="noreply@cpts.example", now=T0,
+        summary="Téléconsultation accompagnée",
+        location="Maison de santé, Rennes",
+        description="Apportez votre carte Vitale.",
+        organizer_name="CPTS du Pays de Rennes",
+        organizer_email="noreply@cpts.example",
+        now=T0,
     )
 
 
 async def queue_confirmation(session: AsyncSession, *, booking: int = 42) -> OutboundMessage:
     message = await enqueue_email(
-        session=session, to="Jeanne Dupont <jeanne.dupont@example.org>",
+        session=session,
+        to="Jeanne Dupont <jeanne.dupont@example.org>",
         subject="Confirmation de votre rendez-vous du 7 avril",
         text="Bonjour,\nvotre téléconsultation est confirmée le mardi 7 avril à 8 h 30.",
         html="<p>Votre téléconsultation est confirmée.</p>",
         attachments=[Attachment("rendez-vous.ics", invitation(), "text/calendar; method=REQUEST")],
         headers={"X-CPTS-Booking": str(booking)},
-        purpose="booking_confirmation", related_kind="booking", related_id=booking, now=T0,
+        purpose="booking_confirmation",
+        related_kind="booking",
+        related_id=booking,
+        now=T0,
     )
     await session.commit()
     return message
@@ -96,12 +103,14 @@ async def test_confirmation_with_invitation_reaches_the_smtp_server(
 
     sent = await reload(session, queued)
     assert (sent.status, sent.attempts, sent.sent_at, sent.last_error) == (
-        MessageStatus.SENT, 1, T0, None
+        MessageStatus.SENT,
+        1,
+        T0,
+        None,
     )
     assert sent.provider_id == msg["Message-ID"]
     assert msg["Message-ID"] == f"<outbox.{sent.id}.{int(T0.timestamp())}@cpts.example>"
-    again = await deliver_due(session=session, now=T0 + MINUTE, smtp=smtp_server.settings,
-                              sms=None)
+    again = await deliver_due(session=session, now=T0 + MINUTE, smtp=smtp_server.settings, sms=None)
     assert again == DeliveryReport()
     assert len(smtp_server.collector.delivered) == 1
 
@@ -110,8 +119,7 @@ async def test_messages_wait_until_they_are_due(
     session: AsyncSession, smtp_server: SmtpServerFixture
 ) -> None:
     await queue_confirmation(session)
-    early = await deliver_due(session=session, now=T0 - MINUTE, smtp=smtp_server.settings,
-                              sms=None)
+    early = await deliver_due(session=session, now=T0 - MINUTE, smtp=smtp_server.settings, sms=None)
     assert early == DeliveryReport()
     assert smtp_server.collector.delivered == []
 
@@ -129,7 +137,9 @@ async def test_refusing_server_is_retried_with_backoff_then_given_up(
     assert await run(T0) == DeliveryReport(retried=1)
     message = await reload(session, queued)
     assert (message.status, message.attempts, message.next_attempt_at) == (
-        MessageStatus.PENDING, 1, T0 + MINUTE
+        MessageStatus.PENDING,
+        1,
+        T0 + MINUTE,
     )
     assert message.last_error == f"SMTP 127.0.0.1:{smtp.port} refused: 550 5.7.1 Relaying denied"
 
@@ -160,21 +170,29 @@ async def test_without_smtp_server_messages_wait_and_say_why(
     assert report == DeliveryReport(skipped=1)
     waiting = await reload(session, queued)
     assert (waiting.status, waiting.attempts, waiting.last_error) == (
-        MessageStatus.PENDING, 0, NO_SMTP
+        MessageStatus.PENDING,
+        0,
+        NO_SMTP,
     )
-    later = await deliver_due(session=session, now=T0 + MINUTE, smtp=smtp_server.settings,
-                              sms=None)
+    later = await deliver_due(session=session, now=T0 + MINUTE, smtp=smtp_server.settings, sms=None)
     assert later == DeliveryReport(sent=1)
     assert (await reload(session, queued)).last_error is None
 
 
 async def test_bad_addresses_are_refused_when_queued(session: AsyncSession) -> None:
     with pytest.raises(Invalid, match=r"^Adresse e-mail invalide : jeanne\.dupont$"):
-        await enqueue_email(session=session, to="jeanne.dupont", subject="s", text="t",
-                            purpose="booking_confirmation", now=T0)
+        await enqueue_email(
+            session=session,
+            to="jeanne.dupont",
+            subject="s",
+            text="t",
+            purpose="booking_confirmation",
+            now=T0,
+        )
     with pytest.raises(Invalid, match=r"^Numéro de portable invalide : 02 99 12 34 56$"):
-        await enqueue_sms(session=session, to="02 99 12 34 56", text="t", purpose="reminder",
-                          now=T0)
+        await enqueue_sms(
+            session=session, to="02 99 12 34 56", text="t", purpose="reminder", now=T0
+        )
     assert list(await session.scalars(select(OutboundMessage))) == []
 
 
@@ -182,11 +200,19 @@ async def test_rolled_back_booking_sends_nothing(
     session: AsyncSession, smtp_server: SmtpServerFixture
 ) -> None:
     """The message belongs to the caller's transaction."""
-    await enqueue_email(session=session, to="a@example.org", subject="s", text="t",
-                        purpose="booking_confirmation", now=T0)
+    await enqueue_email(
+        session=session,
+        to="a@example.org",
+        subject="s",
+        text="t",
+        purpose="booking_confirmation",
+        now=T0,
+    )
     await session.rollback()
-    assert await deliver_due(session=session, now=T0, smtp=smtp_server.settings,
-                             sms=None) == DeliveryReport()
+    assert (
+        await deliver_due(session=session, now=T0, smtp=smtp_server.settings, sms=None)
+        == DeliveryReport()
+    )
 
 
 # --- SMS -----------------------------------------------------------------------------------
@@ -196,29 +222,37 @@ async def test_sms_reminder_goes_through_the_gateway(
     session: AsyncSession, sms_webhook: SmsWebhook
 ) -> None:
     queued = await enqueue_sms(
-        session=session, to="06 12 34 56 78",
+        session=session,
+        to="06 12 34 56 78",
         text="CPTS : rappel de votre téléconsultation demain à 8 h 30.",
-        purpose="reminder", related_kind="booking", related_id=42, now=T0,
+        purpose="reminder",
+        related_kind="booking",
+        related_id=42,
+        now=T0,
     )
     await session.commit()
     assert (queued.channel, queued.recipient) == (Channel.SMS, "+33612345678")
     report = await deliver_due(session=session, now=T0, smtp=None, sms=sms_gateway(sms_webhook))
     assert report == DeliveryReport(sent=1)
-    assert sms_webhook.received == [(
-        f"Bearer {SMS_TOKEN}",
-        {"to": "+33612345678", "text": "CPTS : rappel de votre téléconsultation demain à 8 h 30.",
-         "sender": "CPTS"},
-    )]
+    assert sms_webhook.received == [
+        (
+            f"Bearer {SMS_TOKEN}",
+            {
+                "to": "+33612345678",
+                "text": "CPTS : rappel de votre téléconsultation demain à 8 h 30.",
+                "sender": "CPTS",
+            },
+        )
+    ]
     sent = await reload(session, queued)
     assert (sent.status, sent.provider_id) == (MessageStatus.SENT, "sms-1")
 
 
-async def test_sms_gateway_error_is_retried(
-    session: AsyncSession, sms_webhook: SmsWebhook
-) -> None:
+async def test_sms_gateway_error_is_retried(session: AsyncSession, sms_webhook: SmsWebhook) -> None:
     sms_webhook.answers.append((500, '{"error": "internal"}'))
-    queued = await enqueue_sms(session=session, to="0712345678", text="Rappel", purpose="reminder",
-                               now=T0)
+    queued = await enqueue_sms(
+        session=session, to="0712345678", text="Rappel", purpose="reminder", now=T0
+    )
     await session.commit()
     gateway = sms_gateway(sms_webhook)
     assert await deliver_due(session=session, now=T0, smtp=None, sms=gateway) == DeliveryReport(
@@ -232,7 +266,10 @@ async def test_sms_gateway_error_is_retried(
     ) == DeliveryReport(sent=1)
     sent = await reload(session, queued)
     assert (sent.status, sent.attempts, sent.provider_id, sent.last_error) == (
-        MessageStatus.SENT, 2, "sms-2", None
+        MessageStatus.SENT,
+        2,
+        "sms-2",
+        None,
     )
 
 
@@ -240,8 +277,9 @@ async def test_without_sms_gateway_sms_wait_but_email_goes(
     session: AsyncSession, smtp_server: SmtpServerFixture
 ) -> None:
     await queue_confirmation(session)
-    sms = await enqueue_sms(session=session, to="0612345678", text="Rappel", purpose="reminder",
-                            now=T0)
+    sms = await enqueue_sms(
+        session=session, to="0612345678", text="Rappel", purpose="reminder", now=T0
+    )
     await session.commit()
     report = await deliver_due(session=session, now=T0, smtp=smtp_server.settings, sms=None)
     assert report == DeliveryReport(sent=1, skipped=1)
@@ -257,20 +295,31 @@ async def test_cancelling_a_booking_withdraws_its_pending_messages(
 ) -> None:
     confirmation = await queue_confirmation(session, booking=42)
     reminder = await enqueue_email(
-        session=session, to="jeanne.dupont@example.org", subject="Rappel", text="Demain 8 h 30",
-        purpose="reminder", related_kind="booking", related_id=42, now=T0 + dt.timedelta(days=1),
+        session=session,
+        to="jeanne.dupont@example.org",
+        subject="Rappel",
+        text="Demain 8 h 30",
+        purpose="reminder",
+        related_kind="booking",
+        related_id=42,
+        now=T0 + dt.timedelta(days=1),
     )
     other = await queue_confirmation(session, booking=43)
     await session.commit()
 
-    assert await cancel_pending(session=session, related_kind="booking", related_id=42,
-                                purpose="reminder") == 1
+    assert (
+        await cancel_pending(
+            session=session, related_kind="booking", related_id=42, purpose="reminder"
+        )
+        == 1
+    )
     assert reminder.status is MessageStatus.CANCELLED
     assert await cancel_pending(session=session, related_kind="booking", related_id=42) == 1
     await session.commit()
 
-    report = await deliver_due(session=session, now=T0 + dt.timedelta(days=2),
-                               smtp=smtp_server.settings, sms=None)
+    report = await deliver_due(
+        session=session, now=T0 + dt.timedelta(days=2), smtp=smtp_server.settings, sms=None
+    )
     assert report == DeliveryReport(sent=1)
     assert [d.message["X-CPTS-Booking"] for d in smtp_server.collector.delivered] == ["43"]
     statuses = [(await reload(session, m)).status for m in (confirmation, reminder, other)]
@@ -327,17 +376,21 @@ async def test_message_interrupted_mid_send_is_sent_again_after_the_lease(
     session: AsyncSession,
 ) -> None:
     """At least once: a send whose outcome was never recorded is tried again, not lost."""
-    queued = await enqueue_sms(session=session, to="0612345678", text="Rappel",
-                               purpose="reminder", now=T0)
+    queued = await enqueue_sms(
+        session=session, to="0612345678", text="Rappel", purpose="reminder", now=T0
+    )
     await session.commit()
     gateway = DyingGateway()
     with pytest.raises(asyncio.CancelledError):
         await deliver_due(session=session, now=T0, smtp=None, sms=gateway)
     await session.rollback()
-    assert await deliver_due(session=session, now=T0 + CLAIM_LEASE - MINUTE, smtp=None,
-                             sms=gateway) == DeliveryReport()
-    assert await deliver_due(session=session, now=T0 + CLAIM_LEASE, smtp=None,
-                             sms=gateway) == DeliveryReport(sent=1)
+    assert (
+        await deliver_due(session=session, now=T0 + CLAIM_LEASE - MINUTE, smtp=None, sms=gateway)
+        == DeliveryReport()
+    )
+    assert await deliver_due(
+        session=session, now=T0 + CLAIM_LEASE, smtp=None, sms=gateway
+    ) == DeliveryReport(sent=1)
     sent = await reload(session, queued)
     assert (sent.status, sent.attempts, sent.provider_id) == (MessageStatus.SENT, 2, "id-2")
     assert gateway.calls == 2
@@ -350,8 +403,9 @@ async def test_unreadable_stored_message_fails_alone(
     broken.attachments = json.dumps([{"filename": "x.ics"}])
     await queue_confirmation(session, booking=2)
     await session.commit()
-    report = await deliver_due(session=session, now=T0, smtp=smtp_server.settings, sms=None,
-                               max_attempts=1)
+    report = await deliver_due(
+        session=session, now=T0, smtp=smtp_server.settings, sms=None, max_attempts=1
+    )
     assert report == DeliveryReport(sent=1, failed=1)
     failed = await reload(session, broken)
     assert failed.last_error is not None
@@ -360,8 +414,9 @@ async def test_unreadable_stored_message_fails_alone(
 
 async def test_message_that_kills_every_attempt_is_given_up(session: AsyncSession) -> None:
     """A worker dying on the same message at every attempt must not loop forever."""
-    queued = await enqueue_sms(session=session, to="0612345678", text="Rappel",
-                               purpose="reminder", now=T0)
+    queued = await enqueue_sms(
+        session=session, to="0612345678", text="Rappel", purpose="reminder", now=T0
+    )
     await session.commit()
 
     class AlwaysDying:
@@ -374,11 +429,17 @@ async def test_message_that_kills_every_attempt_is_given_up(session: AsyncSessio
     gateway = AlwaysDying()
     for attempt in range(2):
         with pytest.raises(asyncio.CancelledError):
-            await deliver_due(session=session, now=T0 + attempt * CLAIM_LEASE, smtp=None,
-                              sms=gateway, max_attempts=2)
+            await deliver_due(
+                session=session,
+                now=T0 + attempt * CLAIM_LEASE,
+                smtp=None,
+                sms=gateway,
+                max_attempts=2,
+            )
         await session.rollback()
-    report = await deliver_due(session=session, now=T0 + 2 * CLAIM_LEASE, smtp=None,
-                               sms=gateway, max_attempts=2)
+    report = await deliver_due(
+        session=session, now=T0 + 2 * CLAIM_LEASE, smtp=None, sms=gateway, max_attempts=2
+    )
     assert report == DeliveryReport(failed=1)
     assert gateway.calls == 2
     failed = await reload(session, queued)

@@ -60,9 +60,14 @@ async def test_sms_is_posted_with_bearer_token(sms_webhook: SmsWebhook) -> None:
     )
     assert provider_id == "sms-1"
     assert sms_webhook.received == [
-        (f"Bearer {SMS_TOKEN}",
-         {"to": "+33612345678", "text": "Rappel : téléconsultation demain à 8 h 30.",
-          "sender": "CPTS"}),
+        (
+            f"Bearer {SMS_TOKEN}",
+            {
+                "to": "+33612345678",
+                "text": "Rappel : téléconsultation demain à 8 h 30.",
+                "sender": "CPTS",
+            },
+        ),
     ]
 
 

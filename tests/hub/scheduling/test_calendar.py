@@ -32,7 +32,12 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.d
 def monday_morning(**kwargs: object) -> OpeningRule:
     """Monday 8:00–12:00, 20-minute slots, 3 seats."""
     fields: dict[str, object] = {
-        "weekday": 0, "start": T(8), "end": T(12), "slot_minutes": 20, "seats": 3, "rule_id": 1
+        "weekday": 0,
+        "start": T(8),
+        "end": T(12),
+        "slot_minutes": 20,
+        "seats": 3,
+        "rule_id": 1,
     }
     fields.update(kwargs)
     return OpeningRule(**fields)  # type: ignore[arg-type]
@@ -41,9 +46,9 @@ def monday_morning(**kwargs: object) -> OpeningRule:
 # --- holidays ------------------------------------------------------------------------------
 
 
-def _national(year: int, easter_monday: dt.date, ascension: dt.date, whit: dt.date) -> dict[
-    dt.date, str
-]:
+def _national(
+    year: int, easter_monday: dt.date, ascension: dt.date, whit: dt.date
+) -> dict[dt.date, str]:
     return {
         D(year, 1, 1): "Jour de l'an",
         easter_monday: "Lundi de Pâques",
@@ -77,9 +82,7 @@ def test_national_holidays_match_the_official_calendar(
 @pytest.mark.parametrize(
     ("year", "good_friday"), [(2024, D(2024, 3, 29)), (2025, D(2025, 4, 18)), (2026, D(2026, 4, 3))]
 )
-def test_alsace_moselle_adds_good_friday_and_saint_stephen(
-    year: int, good_friday: dt.date
-) -> None:
+def test_alsace_moselle_adds_good_friday_and_saint_stephen(year: int, good_friday: dt.date) -> None:
     local = french_public_holidays(year, alsace_moselle=True)
     national = french_public_holidays(year)
     assert len(local) == 13
@@ -89,8 +92,14 @@ def test_alsace_moselle_adds_good_friday_and_saint_stephen(
 
 
 def test_easter_for_known_years() -> None:
-    known = {1818: D(1818, 3, 22), 1943: D(1943, 4, 25), 2000: D(2000, 4, 23),
-             2008: D(2008, 3, 23), 2038: D(2038, 4, 25), 2285: D(2285, 3, 22)}
+    known = {
+        1818: D(1818, 3, 22),
+        1943: D(1943, 4, 25),
+        2000: D(2000, 4, 23),
+        2008: D(2008, 3, 23),
+        2038: D(2038, 4, 25),
+        2285: D(2285, 3, 22),
+    }
     assert {year: easter_sunday(year) for year in known} == known
 
 
@@ -136,7 +145,10 @@ def test_custom_holiday_calendar_for_alsace_moselle() -> None:
     friday = monday_morning(weekday=4)
     national = derive_slots([friday], first_day=D(2026, 4, 3), last_day=D(2026, 4, 3), tz=PARIS)
     local = derive_slots(
-        [friday], first_day=D(2026, 4, 3), last_day=D(2026, 4, 3), tz=PARIS,
+        [friday],
+        first_day=D(2026, 4, 3),
+        last_day=D(2026, 4, 3),
+        tz=PARIS,
         holidays=functools.partial(french_public_holidays, alsace_moselle=True),
     )
     assert (len(national), len(local)) == (12, 0)
@@ -145,7 +157,10 @@ def test_custom_holiday_calendar_for_alsace_moselle() -> None:
 def test_closure_days_open_nothing() -> None:
     closures = [Closure(D(2026, 1, 12), D(2026, 1, 18), "Congés de l'infirmière")]
     slots = derive_slots(
-        [monday_morning()], first_day=D(2026, 1, 5), last_day=D(2026, 1, 25), tz=PARIS,
+        [monday_morning()],
+        first_day=D(2026, 1, 5),
+        last_day=D(2026, 1, 25),
+        tz=PARIS,
         closures=closures,
     )
     assert sorted({s.start.date() for s in slots}) == [D(2026, 1, 5), D(2026, 1, 19)]
@@ -154,7 +169,10 @@ def test_closure_days_open_nothing() -> None:
 def test_closure_end_day_is_inclusive() -> None:
     closures = [Closure(D(2026, 1, 10), D(2026, 1, 12), "Travaux")]
     slots = derive_slots(
-        [monday_morning()], first_day=D(2026, 1, 12), last_day=D(2026, 1, 12), tz=PARIS,
+        [monday_morning()],
+        first_day=D(2026, 1, 12),
+        last_day=D(2026, 1, 12),
+        tz=PARIS,
         closures=closures,
     )
     assert slots == []
@@ -184,8 +202,10 @@ def test_non_existent_local_times_are_skipped() -> None:
     night = OpeningRule(weekday=6, start=T(1), end=T(4), slot_minutes=30, seats=1)
     slots = derive_slots([night], first_day=D(2026, 3, 29), last_day=D(2026, 3, 29), tz=PARIS)
     assert [s.start for s in slots] == [
-        utc(2026, 3, 29, 0, 0), utc(2026, 3, 29, 0, 30),  # 01:00, 01:30 CET
-        utc(2026, 3, 29, 1, 0), utc(2026, 3, 29, 1, 30),  # 03:00, 03:30 CEST
+        utc(2026, 3, 29, 0, 0),
+        utc(2026, 3, 29, 0, 30),  # 01:00, 01:30 CET
+        utc(2026, 3, 29, 1, 0),
+        utc(2026, 3, 29, 1, 30),  # 03:00, 03:30 CEST
     ]
 
 
@@ -194,9 +214,12 @@ def test_ambiguous_local_times_use_the_first_occurrence() -> None:
     night = OpeningRule(weekday=6, start=T(1), end=T(4), slot_minutes=30, seats=1)
     slots = derive_slots([night], first_day=D(2026, 10, 25), last_day=D(2026, 10, 25), tz=PARIS)
     assert [s.start for s in slots] == [
-        utc(2026, 10, 24, 23, 0), utc(2026, 10, 24, 23, 30),  # 01:00, 01:30 CEST
-        utc(2026, 10, 25, 0, 0), utc(2026, 10, 25, 0, 30),  # 02:00, 02:30 CEST (fold=0)
-        utc(2026, 10, 25, 2, 0), utc(2026, 10, 25, 2, 30),  # 03:00, 03:30 CET
+        utc(2026, 10, 24, 23, 0),
+        utc(2026, 10, 24, 23, 30),  # 01:00, 01:30 CEST
+        utc(2026, 10, 25, 0, 0),
+        utc(2026, 10, 25, 0, 30),  # 02:00, 02:30 CEST (fold=0)
+        utc(2026, 10, 25, 2, 0),
+        utc(2026, 10, 25, 2, 30),  # 03:00, 03:30 CET
     ]
     assert all(s.end - s.start == dt.timedelta(minutes=30) for s in slots)
 
@@ -212,26 +235,44 @@ def test_open_ended_validity() -> None:
     starts_in_march = monday_morning(valid_from=D(2026, 3, 1))
     ends_in_january = monday_morning(valid_until=D(2026, 1, 31), rule_id=2)
     slots = derive_slots(
-        [starts_in_march, ends_in_january], first_day=D(2026, 1, 1), last_day=D(2026, 3, 31),
+        [starts_in_march, ends_in_january],
+        first_day=D(2026, 1, 1),
+        last_day=D(2026, 3, 31),
         tz=PARIS,
     )
     by_rule = {rid: sorted({s.start.date() for s in slots if s.rule_id == rid}) for rid in (1, 2)}
-    assert by_rule[1] == [D(2026, 3, 2), D(2026, 3, 9), D(2026, 3, 16), D(2026, 3, 23),
-                          D(2026, 3, 30)]
+    assert by_rule[1] == [
+        D(2026, 3, 2),
+        D(2026, 3, 9),
+        D(2026, 3, 16),
+        D(2026, 3, 23),
+        D(2026, 3, 30),
+    ]
     assert by_rule[2] == [D(2026, 1, 5), D(2026, 1, 12), D(2026, 1, 19), D(2026, 1, 26)]
 
 
 def test_several_rules_come_out_sorted_with_their_reservation() -> None:
-    afternoon = OpeningRule(weekday=0, start=T(14), end=T(15), slot_minutes=30, seats=1,
-                            reserved_for="etablissement", rule_id=7)
+    afternoon = OpeningRule(
+        weekday=0,
+        start=T(14),
+        end=T(15),
+        slot_minutes=30,
+        seats=1,
+        reserved_for="etablissement",
+        rule_id=7,
+    )
     tuesday = OpeningRule(weekday=1, start=T(9), end=T(10), slot_minutes=60, seats=2, rule_id=8)
     slots = derive_slots(
-        [tuesday, afternoon, monday_morning()], first_day=D(2026, 1, 12), last_day=D(2026, 1, 13),
+        [tuesday, afternoon, monday_morning()],
+        first_day=D(2026, 1, 12),
+        last_day=D(2026, 1, 13),
         tz=PARIS,
     )
     assert [s.start for s in slots] == sorted(s.start for s in slots)
     assert [(s.rule_id, s.reserved_for) for s in slots[12:]] == [
-        (7, "etablissement"), (7, "etablissement"), (8, None)
+        (7, "etablissement"),
+        (7, "etablissement"),
+        (8, None),
     ]
 
 
@@ -245,8 +286,10 @@ def test_several_rules_come_out_sorted_with_their_reservation() -> None:
         ({"seats": 0}, "compris entre 1 et 20 (reçu : 0)"),
         ({"seats": 21}, "compris entre 1 et 20 (reçu : 21)"),
         ({"weekday": 7}, "jour de la semaine 7 invalide"),
-        ({"valid_from": D(2026, 3, 1), "valid_until": D(2026, 2, 1)},
-         "la fin de validité (01/02/2026) précède le début (01/03/2026)"),
+        (
+            {"valid_from": D(2026, 3, 1), "valid_until": D(2026, 2, 1)},
+            "la fin de validité (01/02/2026) précède le début (01/03/2026)",
+        ),
     ],
 )
 def test_invalid_rules_are_refused(changes: dict[str, object], message: str) -> None:
