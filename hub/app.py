@@ -20,6 +20,7 @@ from hub.cabins import admin as cabin_admin
 from hub.cabins import api as cabin_api
 from hub.cabins import gateway, presence
 from hub.config import Settings
+from hub.consultation import media as consultation_media
 from hub.consultation import pages as consultation_pages
 from hub.context import HubContext
 from hub.errors import HubError, Unauthenticated
@@ -121,6 +122,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
     app.include_router(schedule_admin.router)
     app.include_router(sas_api.router)
     app.include_router(consultation_pages.router)
+    app.include_router(consultation_media.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> Response:

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     sms_gateway_url: str = ""
     sms_gateway_token: SecretStr = SecretStr("")
     sms_sender: str = "CPTS"
+    stun_urls: str = ""  # comma-separated, e.g. "stun:turn.example.org:3478"
+    turn_urls: str = ""  # comma-separated, e.g. "turn:turn.example.org:3478?transport=udp"
+    turn_secret: SecretStr = SecretStr("")  # coturn's static-auth-secret (REST API scheme)
+    turn_ttl_seconds: int = 3600
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

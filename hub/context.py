@@ -26,6 +26,7 @@ class AgentConnection:
     replaced: bool = False
     outgoing: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     pending: dict[str, asyncio.Future[tuple[bool, str]]] = field(default_factory=dict)
+    media_answers: dict[str, asyncio.Future[tuple[str, str]]] = field(default_factory=dict)
 
 
 @dataclass

@@ -34,6 +34,7 @@ from hub.wire import (
     HelloAck,
     MeasurementAck,
     MeasurementBatch,
+    MediaAnswer,
     Rejected,
     UnsupportedVersion,
     WireError,
@@ -188,6 +189,9 @@ async def _serve(ctx: HubContext, websocket: WebSocket, conn: AgentConnection) -
         for future in conn.pending.values():
             if not future.done():
                 future.set_result((False, "La cabine s'est déconnectée avant de répondre."))
+        for answer in conn.media_answers.values():
+            if not answer.done():
+                answer.set_result(("", "La cabine s'est déconnectée."))
 
 
 async def _handle(
@@ -213,6 +217,10 @@ async def _handle(
                 now=now,
             )
             await session.commit()
+    elif isinstance(message, MediaAnswer):
+        answer = conn.media_answers.pop(message.session_id, None)
+        if answer is not None and not answer.done():
+            answer.set_result((message.sdp, message.error))
     elif isinstance(message, CommandResult):
         future = conn.pending.pop(message.command_id, None)
         if future is not None and not future.done():

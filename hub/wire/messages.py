@@ -100,6 +100,15 @@ class CommandResult(_Message):
     message: str = Field(default="", max_length=300)
 
 
+class MediaAnswer(_Message):
+    """The agent's SDP answer to a media offer (``error`` says why there is none)."""
+
+    type: Literal["media_answer"] = "media_answer"
+    session_id: str = Field(min_length=1, max_length=40)
+    sdp: str = Field(default="", max_length=200_000)
+    error: str = Field(default="", max_length=300)
+
+
 class HelloAck(_Message):
     type: Literal["hello_ack"] = "hello_ack"
     cabin_id: int
@@ -145,6 +154,32 @@ class Command(_Message):
     device: str = Field(min_length=1, max_length=80)
 
 
+class IceServer(BaseModel):
+    """A STUN/TURN server for WebRTC (TURN credentials are short-lived)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    urls: tuple[str, ...]
+    username: str = ""
+    credential: str = ""
+
+
+class MediaOffer(_Message):
+    """The doctor's browser offers a media session; the agent answers with the trolley's
+    tracks (room camera, otoscope, stethoscope) and a "vitals" data channel."""
+
+    type: Literal["media_offer"] = "media_offer"
+    session_id: str = Field(min_length=1, max_length=40)
+    sdp: str = Field(min_length=1, max_length=200_000)
+    ice_servers: tuple[IceServer, ...] = ()
+
+
+class MediaClose(_Message):
+    """The media session is over (the doctor hung up or the consultation ended)."""
+
+    type: Literal["media_close"] = "media_close"
+    session_id: str = Field(min_length=1, max_length=40)
+
+
 class ErrorMessage(_Message):
     """The hub refuses something the agent sent; ``message`` says why."""
 
@@ -153,8 +188,10 @@ class ErrorMessage(_Message):
     message: str
 
 
-AgentMessageT = Hello | Heartbeat | MeasurementBatch | DeviceStatus | CommandResult
-HubMessageT = HelloAck | HeartbeatAck | MeasurementAck | Command | ErrorMessage
+AgentMessageT = Hello | Heartbeat | MeasurementBatch | DeviceStatus | CommandResult | MediaAnswer
+HubMessageT = (
+    HelloAck | HeartbeatAck | MeasurementAck | Command | MediaOffer | MediaClose | ErrorMessage
+)
 AgentMessage = Annotated[AgentMessageT, Field(discriminator="type")]
 HubMessage = Annotated[HubMessageT, Field(discriminator="type")]
 

@@ -1,0 +1,155 @@
+"""Media of a live consultation: peer to peer between the cabin agent and the doctor's
+browser; the hub only relays the signalling (offer → answer) and hands out ICE servers, with
+short-lived TURN credentials in coturn's REST shared-secret scheme. It never sees the media."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import select
+
+from hub.config import Settings
+from hub.consultation.models import Consultation, State
+from hub.context import AgentConnection, HubContext, context_of
+from hub.deps import SESSION_COOKIE
+from hub.identity import service as identity
+from hub.identity.models import Cabin, Role, User
+from hub.records.audit import record_event
+from hub.wire import IceServer, MediaClose, MediaOffer
+
+logger = logging.getLogger(__name__)
+router = APIRouter()
+
+ANSWER_TIMEOUT_SECONDS = 20.0
+CLOSE_REFUSED = 4403
+
+
+def ice_servers(settings: Settings, *, user_id: int, now: dt.datetime) -> tuple[IceServer, ...]:
+    """STUN servers, and TURN servers with credentials valid for ``turn_ttl_seconds``:
+    username ``<expiry>:<user>``, credential base64(HMAC-SHA1(secret, username))."""
+    servers = []
+    stun = [u.strip() for u in settings.stun_urls.split(",") if u.strip()]
+    if stun:
+        servers.append(IceServer(urls=tuple(stun)))
+    turn = [u.strip() for u in settings.turn_urls.split(",") if u.strip()]
+    secret = settings.turn_secret.get_secret_value()
+    if turn and secret:
+        expiry = int(now.timestamp()) + settings.turn_ttl_seconds
+        username = f"{expiry}:doctor-{user_id}"
+        digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
+        servers.append(
+            IceServer(
+                urls=tuple(turn), username=username, credential=base64.b64encode(digest).decode()
+            )
+        )
+    return tuple(servers)
+
+
+def _user_key(websocket: WebSocket, ctx: HubContext) -> str | None:
+    raw = websocket.cookies.get(SESSION_COOKIE)
+    if not raw:
+        return None
+    try:
+        value = URLSafeSerializer(ctx.secret, salt="cpts-session").loads(raw)
+    except BadSignature:
+        return None
+    return value if isinstance(value, str) else None
+
+
+async def _doctor_and_cabin(
+    ctx: HubContext, websocket: WebSocket, consultation_id: int
+) -> tuple[User, Consultation, AgentConnection] | str:
+    """The doctor of this consultation and the connected cabin of its room, or why not."""
+    key = _user_key(websocket, ctx)
+    if key is None:
+        return "connexion requise"
+    async with ctx.sessions() as session:
+        user = await identity.resolve_session(
+            session=session,
+            key=key,
+            now=ctx.clock(),
+            idle=dt.timedelta(minutes=ctx.settings.session_idle_minutes),
+        )
+        if user is None or user.role is not Role.DOCTOR:
+            return "réservé au médecin de la consultation"
+        consultation = await session.get(Consultation, consultation_id)
+        if consultation is None or consultation.site_id not in {s.id for s in user.sites}:
+            return "consultation introuvable"
+        if consultation.state is not State.IN_CONSULTATION or consultation.doctor_id != user.id:
+            return "rejoignez d'abord la consultation"
+        cabin_ids = set(
+            await session.scalars(select(Cabin.id).where(Cabin.site_id == consultation.site_id))
+        )
+        record_event(
+            session=session,
+            action="consultation.media",
+            actor_kind="user",
+            actor_id=user.id,
+            site_id=consultation.site_id,
+            target=f"consultation:{consultation.id}",
+        )
+        await session.commit()
+    for cabin_id, conn in ctx.agents.items():
+        if cabin_id in cabin_ids:
+            return user, consultation, conn
+    return "la cabine de la salle n'est pas connectée"
+
+
+@router.websocket("/ws/consultations/{consultation_id}/media")
+async def media_signalling(websocket: WebSocket, consultation_id: int) -> None:
+    """The doctor's browser: receives the ICE servers, sends its offer, gets the agent's answer."""
+    ctx = context_of(websocket)
+    await websocket.accept()
+    found = await _doctor_and_cabin(ctx, websocket, consultation_id)
+    if isinstance(found, str):
+        await websocket.send_text(json.dumps({"type": "error", "message": found}))
+        await websocket.close(CLOSE_REFUSED, "refusé")
+        return
+    user, _consultation, conn = found
+    servers = ice_servers(ctx.settings, user_id=user.id, now=ctx.clock())
+    await websocket.send_text(
+        json.dumps({"type": "ice_servers", "ice_servers": [s.model_dump() for s in servers]})
+    )
+    session_id = secrets.token_hex(8)
+    try:
+        while True:
+            message = json.loads(await websocket.receive_text())
+            if not isinstance(message, dict):
+                continue
+            if message.get("type") == "offer" and isinstance(message.get("sdp"), str):
+                sdp, error = await _relay_offer(conn, session_id, message["sdp"], servers)
+                reply = (
+                    {"type": "answer", "sdp": sdp} if sdp else {"type": "error", "message": error}
+                )
+                await websocket.send_text(json.dumps(reply))
+            elif message.get("type") == "hangup":
+                break
+    except (WebSocketDisconnect, ValueError):
+        pass
+    finally:
+        await conn.outgoing.put(MediaClose(session_id=session_id).model_dump_json())
+
+
+async def _relay_offer(
+    conn: AgentConnection, session_id: str, sdp: str, servers: tuple[IceServer, ...]
+) -> tuple[str, str]:
+    future: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
+    conn.media_answers[session_id] = future
+    await conn.outgoing.put(
+        MediaOffer(session_id=session_id, sdp=sdp, ice_servers=servers).model_dump_json()
+    )
+    try:
+        return await asyncio.wait_for(future, ANSWER_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return "", "La cabine n'a pas répondu : vérifiez sa connexion."
+    finally:
+        conn.media_answers.pop(session_id, None)
