@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import random
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import websockets
 from websockets.asyncio.client import ClientConnection
@@ -30,6 +31,9 @@ from hub.wire import (
     MeasurementAck,
     MeasurementBatch,
     MeasurementItem,
+    MediaAnswer,
+    MediaClose,
+    MediaOffer,
     WireError,
     parse_hub_message,
 )
@@ -77,6 +81,13 @@ class _Acks:
 CommandHandler = Callable[[Command], Coroutine[Any, Any, tuple[bool, str]]]
 
 
+class MediaHandler(Protocol):
+    """What answers the doctor's media offers (the agent's media sessions)."""
+
+    async def offer(self, offer: MediaOffer) -> MediaAnswer: ...
+    async def close(self, session_id: str) -> None: ...
+
+
 class HubLink:
     """Keeps one WebSocket to the hub open for as long as ``run`` runs."""
 
@@ -93,6 +104,7 @@ class HubLink:
         sleep: Sleep = asyncio.sleep,
         outbox: Outbox | None = None,
         on_command: CommandHandler | None = None,
+        media: MediaHandler | None = None,
         batch_size: int = 200,
     ) -> None:
         self._ws_url = ws_url
@@ -109,6 +121,7 @@ class HubLink:
         self._failing = False
         self._outbox = outbox
         self._on_command = on_command
+        self._media = media
         self._batch_size = batch_size
         self._wake = asyncio.Event()
         self._statuses: dict[str, DeviceStatus] = {}
@@ -246,9 +259,12 @@ class HubLink:
             elif isinstance(message, MeasurementAck):
                 await self._acknowledged(message, in_flight)
             elif isinstance(message, Command):
-                task = asyncio.create_task(self._run_command(ws, message))
-                self._command_tasks.add(task)
-                task.add_done_callback(self._command_tasks.discard)
+                self._spawn(self._run_command(ws, message))
+            elif isinstance(message, MediaOffer):
+                self._spawn(self._answer_media(ws, message))
+            elif isinstance(message, MediaClose):
+                if self._media is not None:
+                    self._spawn(self._media.close(message.session_id))
             elif isinstance(message, ErrorMessage):
                 logger.warning("hub reported an error: %s", message.message)
 
@@ -261,6 +277,25 @@ class HubLink:
             await self._outbox.reject(rejected.seq, rejected.reason)
         in_flight.difference_update(ack.seqs)
         in_flight.difference_update(r.seq for r in ack.rejected)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._command_tasks.add(task)
+        task.add_done_callback(self._command_tasks.discard)
+
+    async def _answer_media(self, ws: ClientConnection, offer: MediaOffer) -> None:
+        if self._media is None:
+            answer = MediaAnswer(session_id=offer.session_id,
+                                 error="Cette cabine ne diffuse pas de média.")
+        else:
+            try:
+                answer = await self._media.offer(offer)
+            except Exception:
+                logger.exception("media offer %s failed", offer.session_id)
+                answer = MediaAnswer(session_id=offer.session_id,
+                                     error="La cabine n'a pas pu ouvrir le flux média.")
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(answer.model_dump_json())
 
     async def _run_command(self, ws: ClientConnection, command: Command) -> None:
         if self._on_command is None:
