@@ -9,6 +9,7 @@ from pathlib import Path
 from cabin_agent import __version__
 from cabin_agent.config import AgentConfig
 from cabin_agent.connection import AuthRefused, Backoff, HubLink
+from cabin_agent.media_sessions import AgentMedia
 from cabin_agent.outbox import Outbox
 from cabin_agent.simulation import SimulatedTrolley
 from cabin_agent.trolley import DeviceRunner, model_of, run_forever
@@ -25,6 +26,7 @@ class CabinAgent:
         self.config = config
         self.simulate = simulate
         data_dir = Path(config.agent.data_dir)
+        self.media = AgentMedia(config, simulate=simulate)
         self.outbox = Outbox(data_dir / f"outbox-cabin-{config.hub.cabin_id}.sqlite3")
         self.link = HubLink(
             ws_url=config.ws_url,
@@ -42,6 +44,7 @@ class CabinAgent:
             ),
             outbox=self.outbox,
             on_command=self.command,
+            media=self.media,
         )
         self.trolley = (SimulatedTrolley(reading_seconds=config.agent.simulated_reading_seconds)
                         if simulate else None)
@@ -87,6 +90,7 @@ class CabinAgent:
                 raise refused[0] from None
             raise
         finally:
+            await self.media.close_all()
             if self.trolley is not None:
                 await self.trolley.stop()
             self.outbox.close()

@@ -136,7 +136,10 @@ async def media_signalling(websocket: WebSocket, consultation_id: int) -> None:
     except (WebSocketDisconnect, ValueError):
         pass
     finally:
-        await conn.outgoing.put(MediaClose(session_id=session_id).model_dump_json())
+        # The cabin may have reconnected meanwhile: tell its current connection.
+        current = ctx.agents.get(conn.cabin_id)
+        if current is not None:
+            await current.outgoing.put(MediaClose(session_id=session_id).model_dump_json())
 
 
 async def _relay_offer(

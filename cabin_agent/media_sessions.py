@@ -1,0 +1,83 @@
+"""The agent's media handler: one ``MediaSession`` per consultation, opened on the doctor's
+offer (relayed by the hub) with the trolley's sources — the simulated ones with
+``--simulate``, otherwise the configured camera, otoscope (V4L2) and stethoscope (ALSA)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiortc import MediaStreamTrack
+
+from cabin_agent.config import AgentConfig
+from cabin_agent.media import IceServerConfig, MediaNegotiationError, MediaSession
+from devices.errors import DeviceError
+from devices.media.capture import AlsaStethoscopeTrack, V4l2OtoscopeTrack
+from hub.wire import MediaAnswer, MediaOffer
+
+logger = logging.getLogger(__name__)
+
+
+class MediaUnavailable(Exception):
+    """The trolley lacks a source the consultation needs; the message says which, in French."""
+
+
+class AgentMedia:
+    """Answers the hub's media offers and closes sessions when asked."""
+
+    def __init__(self, config: AgentConfig, *, simulate: bool) -> None:
+        self._config = config
+        self._simulate = simulate
+        self.sessions: dict[str, MediaSession] = {}
+
+    def _source(self, kind: str) -> str:
+        for device in self._config.devices:
+            if device.kind == kind and device.address:
+                return device.address
+        label = {"camera": "caméra de la salle", "otoscope": "otoscope",
+                 "stethoscope": "stéthoscope"}[kind]
+        raise MediaUnavailable(f"Aucun {label} n'est configuré sur cette cabine.")
+
+    def _new_session(self, servers: list[IceServerConfig]) -> MediaSession:
+        if self._simulate:
+            return MediaSession.synthetic(ice_servers=servers)
+        tracks: list[MediaStreamTrack] = []
+        try:
+            room: MediaStreamTrack = V4l2OtoscopeTrack(self._source("camera"))
+            tracks.append(room)
+            otoscope: MediaStreamTrack = V4l2OtoscopeTrack(self._source("otoscope"))
+            tracks.append(otoscope)
+            stethoscope: MediaStreamTrack = AlsaStethoscopeTrack(self._source("stethoscope"))
+        except (DeviceError, MediaUnavailable):
+            for track in tracks:
+                track.stop()
+            raise
+        return MediaSession(room=room, otoscope=otoscope, stethoscope=stethoscope,
+                            ice_servers=servers)
+
+    async def offer(self, offer: MediaOffer) -> MediaAnswer:
+        servers: list[IceServerConfig] = [
+            {"urls": list(s.urls), "username": s.username, "credential": s.credential}
+            for s in offer.ice_servers
+        ]
+        session = self.sessions.get(offer.session_id)
+        try:
+            if session is None:
+                session = self._new_session(servers)
+                self.sessions[offer.session_id] = session
+            sdp = await session.answer(offer.sdp)
+        except (MediaUnavailable, MediaNegotiationError) as exc:
+            return MediaAnswer(session_id=offer.session_id, error=str(exc))
+        except DeviceError as exc:
+            logger.warning("media source unavailable: %s", exc)
+            return MediaAnswer(session_id=offer.session_id,
+                               error="Une source audio ou vidéo de la cabine est indisponible.")
+        return MediaAnswer(session_id=offer.session_id, sdp=sdp)
+
+    async def close(self, session_id: str) -> None:
+        session = self.sessions.pop(session_id, None)
+        if session is not None:
+            await session.close()
+
+    async def close_all(self) -> None:
+        for session_id in list(self.sessions):
+            await self.close(session_id)

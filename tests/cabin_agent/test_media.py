@@ -1,0 +1,228 @@
+"""The cabin's media against a doctor's browser played by a second aiortc peer, on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.sdp import SessionDescription
+from av import AudioFrame, VideoFrame
+
+from cabin_agent.media import MediaNegotiationError, MediaSession
+from cabin_agent.media_ice import IceCredentials, begin_ice_restart, finish_ice_restart
+from devices.media.tracks import OtoscopeTrack
+
+TIMEOUT = 20.0
+POLL = 0.02
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
+    """Wait until `condition()` holds, polling; fail naming `what` after `timeout` seconds."""
+    for _ in range(int(timeout / POLL)):
+        if condition():
+            return
+        await asyncio.sleep(POLL)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def ice_of(sdp: str) -> IceCredentials:
+    ice = SessionDescription.parse(sdp).media[0].ice
+    assert ice is not None and ice.usernameFragment and ice.password
+    return IceCredentials(ice.usernameFragment, ice.password)
+
+
+def mids_of(pc: RTCPeerConnection) -> list[str]:
+    return [str(t.mid) for t in pc.getTransceivers()]
+
+
+class Browser:
+    """The doctor's browser: sends a camera, receives two videos and one audio, opens "vitals".
+
+    The camera's sendonly m-line comes first, so the cabin must not take it for the room.
+    """
+
+    def __init__(self) -> None:
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.camera = OtoscopeTrack(fps=30)
+        self.pc.addTransceiver(self.camera, direction="sendonly")
+        self.receiving = [self.pc.addTransceiver(kind, direction="recvonly")
+                          for kind in ("video", "video", "audio")]
+        self.channel = self.pc.createDataChannel("vitals")
+        self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.channel.on("message", lambda m: self.messages.put_nowait(json.loads(m)))
+        self.frames: dict[str, int] = {}
+        self.last_frame: dict[str, Any] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def offer(self) -> str:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return str(self.pc.localDescription.sdp)
+
+    async def accept(self, answer_sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+        if not self._tasks:
+            for transceiver in self.receiving:
+                mid = str(transceiver.mid)
+                self.frames[mid] = 0
+                self._tasks.append(asyncio.create_task(
+                    self._count(mid, transceiver.receiver.track)))
+
+    async def _count(self, mid: str, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                self.last_frame[mid] = await track.recv()
+                self.frames[mid] += 1
+        except MediaStreamError:
+            return
+
+    async def close(self) -> None:
+        await self.pc.close()
+        self.camera.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    browser = Browser()
+    yield browser
+    await browser.close()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[tuple[MediaSession, list[str]]]:
+    states: list[str] = []
+    session = MediaSession.synthetic(ice_servers=[], on_state=states.append)
+    yield session, states
+    await session.close()
+
+
+async def connect(browser: Browser, session: MediaSession) -> dict[str, str]:
+    """Negotiate, wait for the data channel's first message, return its mid → label map."""
+    await browser.accept(await session.answer(await browser.offer()))
+    async with asyncio.timeout(TIMEOUT):
+        first = await browser.messages.get()
+    assert first["type"] == "tracks"
+    mids: dict[str, str] = first["mids"]
+    return mids
+
+
+async def test_a_consultation_sends_room_otoscope_and_stethoscope_and_receives_the_doctor(
+        browser: Browser, session: tuple[MediaSession, list[str]]) -> None:
+    agent, states = session
+    mids = await connect(browser, agent)
+
+    camera, room_mid, otoscope_mid, stethoscope_mid = mids_of(browser.pc)
+    assert mids == {room_mid: "room", otoscope_mid: "otoscope", stethoscope_mid: "stethoscope"}
+    assert agent.track_labels() == mids
+    assert camera not in mids
+    assert agent.negotiated_codecs()[stethoscope_mid] == "audio/opus"
+    answer_audio = next(m for m in SessionDescription.parse(browser.pc.remoteDescription.sdp).media
+                        if m.rtp.muxId == stethoscope_mid)
+    assert {c.mimeType.lower() for c in answer_audio.rtp.codecs} == {"audio/opus"}
+
+    await until(lambda: min(browser.frames.values()) >= 5, "frames on every received track")
+    for mid in (room_mid, otoscope_mid):
+        frame = browser.last_frame[mid]
+        assert isinstance(frame, VideoFrame)
+        assert (frame.width, frame.height) == (640, 480)
+    heart = browser.last_frame[stethoscope_mid]
+    assert isinstance(heart, AudioFrame)
+    assert heart.sample_rate == 48_000
+    assert "connected" in states
+
+    await until(lambda: agent.doctor_frames["video"] >= 5, "the doctor's camera at the cabin")
+    assert set(agent.doctor_tracks) == {"video"}
+
+    await agent.send_vitals({"spo2": 97})
+    async with asyncio.timeout(TIMEOUT):
+        assert await browser.messages.get() == {"type": "vitals", "values": {"spo2": 97}}
+    assert (agent.vitals_sent, agent.vitals_dropped) == (1, 0)
+
+    await agent.close()
+    assert agent.state == "closed" and states[-1] == "closed"
+    await asyncio.sleep(0.3)  # what was in flight lands
+    after_close = dict(browser.frames)
+    await asyncio.sleep(0.5)
+    assert browser.frames == after_close
+    await agent.send_vitals({"spo2": 96})
+    assert agent.vitals_dropped == 1
+
+
+async def test_an_ice_restart_offer_gets_new_credentials_and_media_keeps_flowing(
+        browser: Browser, session: tuple[MediaSession, list[str]]) -> None:
+    agent, states = session
+    mids = await connect(browser, agent)
+    first_offer = ice_of(browser.pc.localDescription.sdp)
+    first_answer = ice_of(browser.pc.remoteDescription.sdp)
+    await until(lambda: min(browser.frames.values()) >= 1, "media before the restart")
+
+    begin_ice_restart(browser.pc, None)
+    offer = await browser.offer()
+    assert ice_of(offer) != first_offer
+    answer = await agent.answer(offer)
+    assert ice_of(answer) != first_answer
+    await browser.accept(answer)
+    async with asyncio.timeout(TIMEOUT):
+        await finish_ice_restart(browser.pc, ice_of(answer))
+
+    await until(lambda: agent.ice_restarts == 1, "the cabin's side of the restart completes")
+    assert agent.track_labels() == mids
+    before = dict(browser.frames)
+    camera_before = agent.doctor_frames["video"]
+    await until(lambda: all(browser.frames[m] >= before[m] + 5 for m in before),
+                "media on every track after the restart")
+    await until(lambda: agent.doctor_frames["video"] >= camera_before + 5,
+                "the doctor's camera after the restart")
+    await agent.send_vitals({"spo2": 98})
+    assert agent.vitals_dropped == 0
+    async with asyncio.timeout(TIMEOUT):
+        assert await browser.messages.get() == {"type": "vitals", "values": {"spo2": 98}}
+    assert states[-1] == "connected"
+    assert "failed" not in states and "disconnected" not in states
+
+
+async def test_a_browser_that_trickles_its_candidates_connects(
+        browser: Browser, session: tuple[MediaSession, list[str]]) -> None:
+    """Browsers send the offer at once and the candidates one by one, then null."""
+    agent, states = session
+    lines = (await browser.offer()).splitlines()
+    candidates = [line.removeprefix("a=") for line in lines if line.startswith("a=candidate:")]
+    bare_offer = "\r\n".join(line for line in lines
+                              if not line.startswith(("a=candidate:", "a=end-of-candidates")))
+    assert candidates
+    answer = await agent.answer(bare_offer + "\r\n")
+    for candidate in candidates:
+        await agent.add_ice_candidate(candidate, sdp_mid=mids_of(browser.pc)[0],
+                                      sdp_mline_index=0)
+    await agent.add_ice_candidate(None)
+    await browser.accept(answer)
+    await until(lambda: min(browser.frames.values()) >= 3, "frames on every received track")
+    assert "connected" in states
+
+
+async def test_vitals_before_the_channel_opens_are_dropped_and_counted(
+        session: tuple[MediaSession, list[str]]) -> None:
+    agent, _ = session
+    await agent.send_vitals({"heart_rate": 72})
+    assert (agent.vitals_sent, agent.vitals_dropped) == (0, 1)
+
+
+async def test_an_offer_without_two_receiving_videos_is_refused(
+        session: tuple[MediaSession, list[str]]) -> None:
+    agent, _ = session
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        pc.addTransceiver("video", direction="recvonly")
+        pc.addTransceiver("audio", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        with pytest.raises(MediaNegotiationError, match="receives 1 video track"):
+            await agent.answer(pc.localDescription.sdp)
+    finally:
+        await pc.close()
