@@ -19,9 +19,14 @@ events.addEventListener("consultation.emergency", (e) => {
   banner(`Urgence signalée au ${data.site_name} — contact : ${data.contact} ${data.phone}. Urgence vitale : le 15.`);
 });
 
+// Reload the waiting room when it changes, unless this page is already leaving (a form
+// submitted, e.g. "Rejoindre"): a reload would cancel that navigation.
+let leaving = false;
+document.addEventListener("submit", () => { leaving = true; });
+window.addEventListener("beforeunload", () => { leaving = true; });
 for (const kind of ["consultation.ready", "consultation.in_consultation", "consultation.reporting"]) {
   events.addEventListener(kind, () => {
-    if (document.querySelector('[data-live="waiting-room"]')) window.location.reload();
+    if (!leaving && document.querySelector('[data-live="waiting-room"]')) window.location.reload();
   });
 }
 

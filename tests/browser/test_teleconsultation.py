@@ -1,0 +1,112 @@
+"""The heart of the product in a real browser: the nurse checks a patient in and marks them
+ready, the doctor joins and sees the room and the otoscope, hears the stethoscope, asks for a
+blood pressure from the console, and ends the teleconsultation (state: reporting)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from cabin_agent.agent import CabinAgent
+from hub.config import Settings
+from hub.demo import DemoSeed
+from tests.cabin_agent.test_agent import config
+from tests.hub.test_consultation import _booking_now
+from tests.support.live import LiveHub
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+async def media_hub(settings: Settings) -> AsyncIterator[LiveHub]:
+    """One event loop runs the hub and the agent (which encodes video): production heartbeats."""
+    hub = LiveHub(
+        settings.model_copy(
+            update={"agent_heartbeat_seconds": 3.0, "agent_offline_after_seconds": 15.0}
+        )
+    )
+    await hub.start()
+    yield hub
+    await hub.stop()
+
+
+async def _login(page: Page, hub: LiveHub, username: str, password: str) -> None:
+    await page.goto(hub.url + "/connexion")
+    await page.get_by_label("Identifiant").fill(username)
+    await page.get_by_label("Mot de passe").fill(password)
+    await page.get_by_role("button", name="Se connecter").click()
+
+
+async def _frames(page: Page, selector: str) -> int:
+    return int(await page.locator(selector).get_attribute("data-frames") or 0)
+
+
+async def _at_least(page: Page, selector: str, frames: int, timeout: float = 20.0) -> None:
+    """Wait until the page has decoded that many frames of a video (its frame counter)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await _frames(page, selector) < frames:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{selector}: only {await _frames(page, selector)} frames")
+        await asyncio.sleep(0.2)
+
+
+async def test_nurse_and_doctor_run_a_teleconsultation(
+    browser: Browser, media_hub: LiveHub, demo: DemoSeed, settings: Settings, tmp_path: Path
+) -> None:
+    hub = media_hub
+    await _booking_now(settings)
+    agent = CabinAgent(config(hub, demo, tmp_path), simulate=True)
+    task = asyncio.create_task(agent.run())
+    nurse_ctx = await browser.new_context(locale="fr-FR")
+    doctor_ctx = await browser.new_context(locale="fr-FR", permissions=["camera", "microphone"])
+    try:
+        await asyncio.wait_for(agent.link.online.wait(), 15)
+        nurse = await nurse_ctx.new_page()
+        await _login(nurse, hub, "infirmiere", "demo-infirmiere-52")
+        row = nurse.locator("tr", has_text="LAMBERT Odile")
+        await row.get_by_role("button", name="Accueillir").click()
+        await expect(nurse.get_by_role("heading", name="LAMBERT Odile arrivé")).to_be_visible()
+        await nurse.get_by_label("Pièce présentée").select_option("cni")
+        await nurse.get_by_label("Les traits ci-dessus correspondent à la pièce").check()
+        await nurse.get_by_role("button", name="Valider l'identité").click()
+        await expect(nurse.get_by_text("Identité vérifiée")).to_be_visible()
+        await nurse.get_by_label("Le patient consent à la téléconsultation").check()
+        await nurse.get_by_label("Accepte le dépôt du compte rendu").check()
+        await nurse.get_by_role("button", name="Enregistrer").first.click()
+        await nurse.get_by_role("button", name="Commencer la préconsultation").click()
+        await nurse.get_by_role("button", name="Prêt pour le médecin").click()
+        await expect(nurse.get_by_text("Le patient attend le médecin.")).to_be_visible()
+
+        doctor = await doctor_ctx.new_page()
+        await _login(doctor, hub, "medecin", "demo-medecin-52")
+        waiting = doctor.locator("tr", has_text="LAMBERT Odile")
+        await waiting.get_by_role("button", name="Rejoindre").click()
+        await expect(doctor.get_by_role("heading", name="En direct")).to_be_visible()
+        await expect(doctor.locator("[data-media]")).to_have_attribute(
+            "data-state", "connected", timeout=20_000
+        )
+        for video in ("video.room", "video.otoscope"):
+            await _at_least(doctor, video, 10)
+        first_room = await _frames(doctor, "video.room")
+        await expect(doctor.locator("audio.stethoscope")).to_have_attribute("data-playing", "1")
+        await asyncio.sleep(1)
+        assert await _frames(doctor, "video.room") > first_room  # still rising
+
+        cuff = doctor.locator('li[data-device="Tensiomètre"]')
+        await cuff.get_by_role("button", name="Mesurer").click()
+        await expect(doctor.locator("table.vitals")).to_contain_text(
+            "blood_pressure_systolic", timeout=20_000
+        )
+        await doctor.get_by_role("button", name="Terminer → compte rendu").click()
+        await expect(doctor.get_by_text("compte rendu", exact=True)).to_be_visible()
+    finally:
+        await doctor_ctx.close()
+        await nurse_ctx.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
