@@ -149,6 +149,10 @@ class MediaSession:
         """Return the last connection state reported (None before any)."""
         return self._state
 
+    def sent_track(self, label: TrackLabel) -> MediaStreamTrack:
+        """Return the track the cabin sends as `label` (the stethoscope as Opus packets)."""
+        return self._tracks[label]
+
     def track_labels(self) -> dict[str, str]:
         """Return what each sending m-line carries, by mid (empty before the first answer)."""
         return {mid: str(label) for mid, label in self._labels.items()}
@@ -204,12 +208,15 @@ class MediaSession:
         await self._pc.addIceCandidate(parsed)
 
     async def send_vitals(self, payload: Mapping[str, JsonValue]) -> None:
-        """Send `{"type": "vitals", "values": payload}` on the data channel, or drop and count."""
+        """Send `{"type": "vitals", "values": payload}` on the data channel, or drop and count.
+
+        Raises ValueError for NaN or infinite numbers, which JSON cannot carry.
+        """
         channel = self._channel
         if channel is None or channel.readyState != "open":
             self.vitals_dropped += 1
             return
-        channel.send(json.dumps({"type": "vitals", "values": dict(payload)}))
+        channel.send(json.dumps({"type": "vitals", "values": dict(payload)}, allow_nan=False))
         self.vitals_sent += 1
 
     async def restart_ice(self) -> None:

@@ -13,12 +13,17 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import SessionDescription
 from av import AudioFrame, VideoFrame
 
-from cabin_agent.media import MediaNegotiationError, MediaSession
+from cabin_agent.media import MediaNegotiationError, MediaSession, TrackLabel
 from cabin_agent.media_ice import IceCredentials, begin_ice_restart, finish_ice_restart
-from devices.media.tracks import OtoscopeTrack
+from devices.media.tracks import OpusAudioModeTrack, OtoscopeTrack, StethoscopeTrack
 
 TIMEOUT = 20.0
 POLL = 0.02
+# Small frames keep the suite light on a busy machine; the two sizes tell the videos apart.
+ROOM_SIZE = (320, 240)
+OTOSCOPE_SIZE = (352, 288)
+CAMERA_SIZE = (320, 240)
+FPS = 10.0
 
 
 async def until(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
@@ -48,7 +53,7 @@ class Browser:
 
     def __init__(self) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.camera = OtoscopeTrack(fps=30)
+        self.camera = OtoscopeTrack(width=CAMERA_SIZE[0], height=CAMERA_SIZE[1], fps=FPS)
         self.pc.addTransceiver(self.camera, direction="sendonly")
         self.receiving = [self.pc.addTransceiver(kind, direction="recvonly")
                           for kind in ("video", "video", "audio")]
@@ -98,7 +103,10 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest.fixture
 async def session() -> AsyncIterator[tuple[MediaSession, list[str]]]:
     states: list[str] = []
-    session = MediaSession.synthetic(ice_servers=[], on_state=states.append)
+    session = MediaSession(
+        room=OtoscopeTrack(width=ROOM_SIZE[0], height=ROOM_SIZE[1], fps=FPS),
+        otoscope=OtoscopeTrack(width=OTOSCOPE_SIZE[0], height=OTOSCOPE_SIZE[1], fps=FPS),
+        stethoscope=StethoscopeTrack(), ice_servers=[], on_state=states.append)
     yield session, states
     await session.close()
 
@@ -128,10 +136,10 @@ async def test_a_consultation_sends_room_otoscope_and_stethoscope_and_receives_t
     assert {c.mimeType.lower() for c in answer_audio.rtp.codecs} == {"audio/opus"}
 
     await until(lambda: min(browser.frames.values()) >= 5, "frames on every received track")
-    for mid in (room_mid, otoscope_mid):
+    for mid, size in ((room_mid, ROOM_SIZE), (otoscope_mid, OTOSCOPE_SIZE)):
         frame = browser.last_frame[mid]
         assert isinstance(frame, VideoFrame)
-        assert (frame.width, frame.height) == (640, 480)
+        assert (frame.width, frame.height) == size
     heart = browser.last_frame[stethoscope_mid]
     assert isinstance(heart, AudioFrame)
     assert heart.sample_rate == 48_000
@@ -207,11 +215,41 @@ async def test_a_browser_that_trickles_its_candidates_connects(
     assert "connected" in states
 
 
-async def test_vitals_before_the_channel_opens_are_dropped_and_counted(
-        session: tuple[MediaSession, list[str]]) -> None:
-    agent, _ = session
-    await agent.send_vitals({"heart_rate": 72})
-    assert (agent.vitals_sent, agent.vitals_dropped) == (0, 1)
+async def test_vitals_before_the_channel_opens_are_dropped_and_counted() -> None:
+    agent = MediaSession.synthetic()
+    try:
+        await agent.send_vitals({"heart_rate": 72})
+        assert (agent.vitals_sent, agent.vitals_dropped) == (0, 1)
+    finally:
+        await agent.close()
+    assert agent.state == "closed"
+
+
+async def test_restart_ice_asks_the_browser_for_a_new_offer() -> None:
+    requests: list[str] = []
+
+    async def relay() -> None:
+        requests.append("restart_ice")
+
+    agent = MediaSession.synthetic(on_restart_needed=relay)
+    try:
+        await agent.restart_ice()
+    finally:
+        await agent.close()
+    assert requests == ["restart_ice"]
+
+
+async def test_the_stethoscope_is_encoded_in_opus_audio_mode_by_the_cabin() -> None:
+    """aiortc's own encoder would use "voip" mode; the session wraps a raw track itself."""
+    heart = StethoscopeTrack()
+    agent = MediaSession(room=OtoscopeTrack(), otoscope=OtoscopeTrack(), stethoscope=heart)
+    try:
+        sent = agent.sent_track(TrackLabel.STETHOSCOPE)
+        assert isinstance(sent, OpusAudioModeTrack) and sent.source is heart
+        assert sent.codec.options == {"application": "audio"}
+    finally:
+        await agent.close()
+    assert heart.readyState == "ended"
 
 
 async def test_an_offer_without_two_receiving_videos_is_refused(
