@@ -49,6 +49,14 @@ class CabinAgent:
         self.trolley = (SimulatedTrolley(reading_seconds=config.agent.simulated_reading_seconds)
                         if simulate else None)
         self.runners: dict[str, DeviceRunner] = {}
+        self._live_tasks: set[asyncio.Task[None]] = set()
+
+    def _live(self, values: dict[str, str | float]) -> None:
+        """Live values for the doctor's screen, on every open media session's data channel."""
+        for session in list(self.media.sessions.values()):
+            task = asyncio.create_task(session.send_vitals(values))
+            self._live_tasks.add(task)
+            task.add_done_callback(self._live_tasks.discard)
 
     def _status(self, name: str, status: DriverStatus) -> None:
         self.link.report_status(name, status.state.value, battery_low=status.battery_low)
@@ -62,6 +70,7 @@ class CabinAgent:
                 outbox=self.outbox,
                 on_status=self._status,
                 on_stored=self.link.measurements_waiting,
+                live=self._live,
             )
             if self.trolley is not None:
                 await self.trolley.add(section, model, index)

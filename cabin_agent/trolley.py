@@ -32,9 +32,12 @@ from hub.wire import Command, CommandAction
 logger = logging.getLogger(__name__)
 
 SAMPLE_SECONDS = 1.0  # continuous streams are stored once a second
+PLETH_SCALE = 255.0  # pleth samples are sent to the browser in 0..1
 
 StatusSink = Callable[[str, DriverStatus], None]
 Stored = Callable[[], None]
+LiveSink = Callable[[dict[str, str | float]], None]
+PLETH_PER_SECOND = 25  # waveform samples sent live (the oximeter gives 60 or 75)
 
 
 class Simulation(Protocol):
@@ -69,12 +72,14 @@ class DeviceRunner:
     on_status: StatusSink
     on_stored: Stored
     simulation: Simulation | None = None
+    live: LiveSink | None = None
     finder: GattLinkFinder | None = None
     tty_path: str = ""
     state: DriverState = DriverState.SEARCHING
     plausibility: PlausibilityFilter = field(default_factory=PlausibilityFilter)
     stored: int = 0
     _sampler: Sampler = field(default_factory=Sampler)
+    _pleth_sampler: Sampler = field(default_factory=lambda: Sampler(1 / PLETH_PER_SECOND))
     _identity: DeviceIdentity | None = None
 
     @property
@@ -89,6 +94,9 @@ class DeviceRunner:
         for measurement in measurements:
             await self.outbox.add(self.name, measurement)
             self.stored += 1
+            if self.live is not None:
+                self.live({"device": self.name, "kind": str(measurement.kind),
+                           "value": measurement.value, "unit": str(measurement.unit)})
         if measurements:
             self.on_stored()
 
@@ -134,7 +142,11 @@ class DeviceRunner:
         device = DeviceIdentity(model=self.model.model_id, serial=path)
 
         async def on_frame(frame: object) -> None:
-            if not self._sampler.admit(asyncio.get_running_loop().time()):
+            now = asyncio.get_running_loop().time()
+            pleth = getattr(frame, "pleth", None)
+            if self.live is not None and isinstance(pleth, int) and self._pleth_sampler.admit(now):
+                self.live({"device": self.name, "pleth": pleth / PLETH_SCALE})
+            if not self._sampler.admit(now):
                 return
             try:
                 measurements = to_measurements(

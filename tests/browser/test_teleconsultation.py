@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -102,6 +103,13 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
         await expect(doctor.locator("table.vitals")).to_contain_text(
             "blood_pressure_systolic", timeout=20_000
         )
+        # Live vitals on the data channel: the oximeter's value and its pleth waveform.
+        oximeter = doctor.locator('li[data-device="Oxymètre"]')
+        await oximeter.get_by_role("button", name="Mesurer").click()
+        await expect(doctor.locator('[data-media] [data-field="vitals"]')).to_contain_text(
+            "Oxymètre", timeout=15_000)
+        await expect(doctor.locator("canvas.pleth")).to_have_attribute("data-samples", re.compile(
+            r"\d{2,}"), timeout=15_000)
         await doctor.get_by_role("button", name="Terminer → compte rendu").click()
         await expect(doctor.get_by_text("compte rendu", exact=True)).to_be_visible()
     finally:

@@ -4,6 +4,11 @@
 // vitals on the "vitals" data channel. When the network drops, the link is restarted (ICE
 // restart) without ending the consultation.
 const root = document.querySelector("[data-media]");
+const VITAL_LABELS = {
+  spo2: "SpO2", pulse_rate: "pouls", blood_pressure_systolic: "PA systolique",
+  blood_pressure_diastolic: "PA diastolique", blood_pressure_mean: "PA moyenne",
+  body_temperature: "température", perfusion_index: "index de perfusion",
+};
 
 function attachCounter(video, label) {
   let frames = 0;
@@ -91,12 +96,16 @@ async function start(box) {
         Object.assign(labels, message.mids);
         Object.keys(received).forEach(show);
       } else if (message.type === "vitals") {
-        if (typeof message.pleth === "number") {
-          plethSamples.push(message.pleth);
+        const values = message.values || {};
+        if (typeof values.pleth === "number" && pleth) {
+          plethSamples.push(values.pleth);
           if (plethSamples.length > 300) plethSamples.shift();
-          if (pleth) drawPleth(pleth, plethSamples);
+          drawPleth(pleth, plethSamples);
+          pleth.dataset.samples = String(Number(pleth.dataset.samples || 0) + 1);
         }
-        if (message.kind) vitals.textContent = `${message.kind} : ${message.value} ${message.unit}`;
+        if (values.kind) {
+          vitals.textContent = `${values.device} — ${VITAL_LABELS[values.kind] || values.kind} : ${values.value} ${values.unit}`;
+        }
       }
     };
     pc.ontrack = (event) => {
