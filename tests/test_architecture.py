@@ -19,7 +19,8 @@ def _contract(name_start: str) -> dict[str, object]:
 
 def test_the_agent_contract_forbids_every_hub_module_but_the_wire() -> None:
     modules = {f"hub.{m.name}" for m in pkgutil.iter_modules(hub.__path__)} - {
-        "hub.wire", "hub.__main__"
+        "hub.wire",
+        "hub.__main__",
     }
     forbidden = set(_contract("the cabin agent uses only")["forbidden_modules"])  # type: ignore[call-overload]
     missing = modules - forbidden

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hub.db import Base, IntPk, utcnow
@@ -107,3 +107,19 @@ class ConsultationEvent(Base):
     from_state: Mapped[str] = mapped_column(String(20), default="")
     to_state: Mapped[str] = mapped_column(String(20), default="")
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Capture(Base):
+    """A still image taken during the consultation (an otoscope snapshot), kept in the record."""
+
+    __tablename__ = "consultation_captures"
+
+    id: Mapped[IntPk]
+    consultation_id: Mapped[int] = mapped_column(
+        ForeignKey("consultations.id", ondelete="CASCADE"), index=True
+    )
+    source: Mapped[str] = mapped_column(String(20))  # otoscope, room
+    mime_type: Mapped[str] = mapped_column(String(40))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    taken_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    taken_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

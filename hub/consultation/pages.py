@@ -13,13 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
 from hub.consultation import service
-from hub.consultation.models import STATE_LABELS, Consultation, DmpChoice
+from hub.consultation.models import STATE_LABELS, Capture, Consultation, DmpChoice, State
 from hub.context import HubContext
 from hub.deps import ContextDep, SessionDep, require_role
-from hub.errors import HubError, Unauthenticated
+from hub.errors import Conflict, HubError, Invalid, NotFound, Unauthenticated
 from hub.identity.models import Role, User
 from hub.identity.pages import home_context
-from hub.records.audit import trace_read
+from hub.records.audit import record_event, trace_read
 from hub.records.observations import observations_of_booking
 from hub.rendering import render
 
@@ -73,6 +73,7 @@ async def _console(
             if consultation.gad7 is not None
             else "",
             "waiting": service.elapsed_minutes(consultation.ready_at, now),
+            "captures": await service.captures_of(session=session, consultation_id=consultation.id),
         }
     )
     return render(request, template, data, status_code=status_code)
@@ -413,4 +414,94 @@ async def events(request: Request, ctx: ContextDep) -> Response:
 
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )
+
+
+MAX_CAPTURE_BYTES = 5 * 1024 * 1024
+CAPTURE_SOURCES = ("otoscope", "room")
+
+
+class CapturePublic(BaseModel):
+    id: int
+    source: str
+    taken_at: str
+    url: str
+
+
+@router.post("/api/v1/consultations/{consultation_id}/captures", status_code=201)
+async def save_capture(
+    consultation_id: int,
+    request: Request,
+    user: Doctor,
+    session: SessionDep,
+    ctx: ContextDep,
+    source: str = "otoscope",
+) -> CapturePublic:
+    """Keep a snapshot (PNG or JPEG body) of the otoscope or the room in the consultation."""
+    consultation = await service.get_consultation(
+        session=session, user=user, consultation_id=consultation_id
+    )
+    if consultation.state is not State.IN_CONSULTATION:
+        raise Conflict("Une image ne peut être enregistrée que pendant la téléconsultation.")
+    if source not in CAPTURE_SOURCES:
+        raise Invalid("Source d'image inconnue.")
+    mime = request.headers.get("content-type", "").split(";")[0].strip()
+    if mime not in ("image/png", "image/jpeg"):
+        raise Invalid("L'image doit être au format PNG ou JPEG.")
+    data = await request.body()
+    if not data or len(data) > MAX_CAPTURE_BYTES:
+        raise Invalid("Image vide ou trop lourde (5 Mo au plus).")
+    signature = (
+        data[:8] == b"\x89PNG\r\n\x1a\n" if mime == "image/png" else data[:3] == b"\xff\xd8\xff"
+    )
+    if not signature:
+        raise Invalid("Le contenu ne correspond pas à une image PNG ou JPEG.")
+    capture = Capture(
+        consultation_id=consultation.id,
+        source=source,
+        mime_type=mime,
+        data=data,
+        taken_by=user.id,
+        taken_at=ctx.clock(),
+    )
+    session.add(capture)
+    await session.flush()
+    record_event(
+        session=session,
+        action="consultation.capture",
+        actor_kind="user",
+        actor_id=user.id,
+        site_id=consultation.site_id,
+        target=f"consultation:{consultation.id}",
+        detail=source,
+    )
+    await session.commit()
+    return CapturePublic(
+        id=capture.id,
+        source=source,
+        taken_at=capture.taken_at.isoformat(),
+        url=f"/api/v1/captures/{capture.id}",
+    )
+
+
+@router.get("/api/v1/captures/{capture_id}")
+async def capture_image(
+    capture_id: int, request: Request, user: Clinician, session: SessionDep
+) -> Response:
+    """A saved snapshot, for the clinicians of its site (each viewing traced)."""
+    capture = await session.get(Capture, capture_id)
+    if capture is None:
+        raise NotFound("Image introuvable.")
+    consultation = await service.get_consultation(
+        session=session, user=user, consultation_id=capture.consultation_id
+    )
+    await trace_read(
+        session=session,
+        user_id=user.id,
+        site_id=consultation.site_id,
+        target=f"capture:{capture.id}",
+        ip=request.client.host if request.client else "",
+    )
+    return Response(
+        capture.data, media_type=capture.mime_type, headers={"Cache-Control": "private, no-store"}
     )

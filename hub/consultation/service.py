@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from hub.consultation.models import Consultation, ConsultationEvent, DmpChoice, State
+from hub.consultation.models import Capture, Consultation, ConsultationEvent, DmpChoice, State
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.events import Event
@@ -473,3 +473,11 @@ async def history(*, session: AsyncSession, consultation_id: int) -> list[Consul
 
 def elapsed_minutes(since: dt.datetime | None, now: dt.datetime) -> int | None:
     return None if since is None else max(0, int((now - since).total_seconds() // 60))
+
+
+async def captures_of(*, session: AsyncSession, consultation_id: int) -> list[Capture]:
+    """The images saved during a consultation (without loading their bytes twice)."""
+    rows = await session.scalars(
+        select(Capture).where(Capture.consultation_id == consultation_id).order_by(Capture.id)
+    )
+    return list(rows)

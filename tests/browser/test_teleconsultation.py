@@ -107,9 +107,16 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
         oximeter = doctor.locator('li[data-device="Oxymètre"]')
         await oximeter.get_by_role("button", name="Mesurer").click()
         await expect(doctor.locator('[data-media] [data-field="vitals"]')).to_contain_text(
-            "Oxymètre", timeout=15_000)
-        await expect(doctor.locator("canvas.pleth")).to_have_attribute("data-samples", re.compile(
-            r"\d{2,}"), timeout=15_000)
+            "Oxymètre", timeout=15_000
+        )
+        await expect(doctor.locator("canvas.pleth")).to_have_attribute(
+            "data-samples", re.compile(r"\d{2,}"), timeout=15_000
+        )
+        await doctor.get_by_role("button", name="Enregistrer une image de l'otoscope").click()
+        await expect(doctor.locator('[data-field="capture"]')).to_have_text(
+            "Image enregistrée dans le dossier."
+        )
+        await expect(doctor.locator(".captures img")).to_have_count(1)
         await doctor.get_by_role("button", name="Terminer → compte rendu").click()
         await expect(doctor.get_by_text("compte rendu", exact=True)).to_be_visible()
     finally:

@@ -28,8 +28,11 @@ from tests.support.live import LiveHub
 async def media_hub(settings: Settings) -> AsyncIterator[LiveHub]:
     """A hub as patient with heartbeats as production is: here one event loop runs the hub,
     the agent and the doctor's peer, and encoding video keeps it busy."""
-    hub = LiveHub(settings.model_copy(
-        update={"agent_heartbeat_seconds": 3.0, "agent_offline_after_seconds": 15.0}))
+    hub = LiveHub(
+        settings.model_copy(
+            update={"agent_heartbeat_seconds": 3.0, "agent_offline_after_seconds": 15.0}
+        )
+    )
     await hub.start()
     yield hub
     await hub.stop()
@@ -58,8 +61,12 @@ async def test_doctor_receives_room_otoscope_and_stethoscope_through_the_hub(
                 first = await asyncio.wait_for(browser.messages.get(), 10)
                 labels = {label: mid for mid, label in first["mids"].items()}
                 assert set(labels) == {"room", "otoscope", "stethoscope"}
-                await eventually(lambda: all(browser.frames.get(labels[k], 0) >= 5
-                                             for k in ("room", "otoscope", "stethoscope")))
+                await eventually(
+                    lambda: all(
+                        browser.frames.get(labels[k], 0) >= 5
+                        for k in ("room", "otoscope", "stethoscope")
+                    )
+                )
                 [session] = agent.media.sessions.values()
                 assert session.negotiated_codecs()[labels["stethoscope"]] == "audio/opus"
                 await ws.send(json.dumps({"type": "hangup"}))

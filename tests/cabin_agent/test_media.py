@@ -55,8 +55,10 @@ class Browser:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.camera = OtoscopeTrack(width=CAMERA_SIZE[0], height=CAMERA_SIZE[1], fps=FPS)
         self.pc.addTransceiver(self.camera, direction="sendonly")
-        self.receiving = [self.pc.addTransceiver(kind, direction="recvonly")
-                          for kind in ("video", "video", "audio")]
+        self.receiving = [
+            self.pc.addTransceiver(kind, direction="recvonly")
+            for kind in ("video", "video", "audio")
+        ]
         self.channel = self.pc.createDataChannel("vitals")
         self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.channel.on("message", lambda m: self.messages.put_nowait(json.loads(m)))
@@ -74,8 +76,9 @@ class Browser:
             for transceiver in self.receiving:
                 mid = str(transceiver.mid)
                 self.frames[mid] = 0
-                self._tasks.append(asyncio.create_task(
-                    self._count(mid, transceiver.receiver.track)))
+                self._tasks.append(
+                    asyncio.create_task(self._count(mid, transceiver.receiver.track))
+                )
 
     async def _count(self, mid: str, track: MediaStreamTrack) -> None:
         try:
@@ -106,7 +109,10 @@ async def session() -> AsyncIterator[tuple[MediaSession, list[str]]]:
     session = MediaSession(
         room=OtoscopeTrack(width=ROOM_SIZE[0], height=ROOM_SIZE[1], fps=FPS),
         otoscope=OtoscopeTrack(width=OTOSCOPE_SIZE[0], height=OTOSCOPE_SIZE[1], fps=FPS),
-        stethoscope=StethoscopeTrack(), ice_servers=[], on_state=states.append)
+        stethoscope=StethoscopeTrack(),
+        ice_servers=[],
+        on_state=states.append,
+    )
     yield session, states
     await session.close()
 
@@ -122,7 +128,8 @@ async def connect(browser: Browser, session: MediaSession) -> dict[str, str]:
 
 
 async def test_a_consultation_sends_room_otoscope_and_stethoscope_and_receives_the_doctor(
-        browser: Browser, session: tuple[MediaSession, list[str]]) -> None:
+    browser: Browser, session: tuple[MediaSession, list[str]]
+) -> None:
     agent, states = session
     mids = await connect(browser, agent)
 
@@ -131,8 +138,11 @@ async def test_a_consultation_sends_room_otoscope_and_stethoscope_and_receives_t
     assert agent.track_labels() == mids
     assert camera not in mids
     assert agent.negotiated_codecs()[stethoscope_mid] == "audio/opus"
-    answer_audio = next(m for m in SessionDescription.parse(browser.pc.remoteDescription.sdp).media
-                        if m.rtp.muxId == stethoscope_mid)
+    answer_audio = next(
+        m
+        for m in SessionDescription.parse(browser.pc.remoteDescription.sdp).media
+        if m.rtp.muxId == stethoscope_mid
+    )
     assert {c.mimeType.lower() for c in answer_audio.rtp.codecs} == {"audio/opus"}
 
     await until(lambda: min(browser.frames.values()) >= 5, "frames on every received track")
@@ -164,7 +174,8 @@ async def test_a_consultation_sends_room_otoscope_and_stethoscope_and_receives_t
 
 
 async def test_an_ice_restart_offer_gets_new_credentials_and_media_keeps_flowing(
-        browser: Browser, session: tuple[MediaSession, list[str]]) -> None:
+    browser: Browser, session: tuple[MediaSession, list[str]]
+) -> None:
     agent, states = session
     mids = await connect(browser, agent)
     first_offer = ice_of(browser.pc.localDescription.sdp)
@@ -184,10 +195,14 @@ async def test_an_ice_restart_offer_gets_new_credentials_and_media_keeps_flowing
     assert agent.track_labels() == mids
     before = dict(browser.frames)
     camera_before = agent.doctor_frames["video"]
-    await until(lambda: all(browser.frames[m] >= before[m] + 5 for m in before),
-                "media on every track after the restart")
-    await until(lambda: agent.doctor_frames["video"] >= camera_before + 5,
-                "the doctor's camera after the restart")
+    await until(
+        lambda: all(browser.frames[m] >= before[m] + 5 for m in before),
+        "media on every track after the restart",
+    )
+    await until(
+        lambda: agent.doctor_frames["video"] >= camera_before + 5,
+        "the doctor's camera after the restart",
+    )
     await agent.send_vitals({"spo2": 98})
     assert agent.vitals_dropped == 0
     async with asyncio.timeout(TIMEOUT):
@@ -197,18 +212,19 @@ async def test_an_ice_restart_offer_gets_new_credentials_and_media_keeps_flowing
 
 
 async def test_a_browser_that_trickles_its_candidates_connects(
-        browser: Browser, session: tuple[MediaSession, list[str]]) -> None:
+    browser: Browser, session: tuple[MediaSession, list[str]]
+) -> None:
     """Browsers send the offer at once and the candidates one by one, then null."""
     agent, states = session
     lines = (await browser.offer()).splitlines()
     candidates = [line.removeprefix("a=") for line in lines if line.startswith("a=candidate:")]
-    bare_offer = "\r\n".join(line for line in lines
-                              if not line.startswith(("a=candidate:", "a=end-of-candidates")))
+    bare_offer = "\r\n".join(
+        line for line in lines if not line.startswith(("a=candidate:", "a=end-of-candidates"))
+    )
     assert candidates
     answer = await agent.answer(bare_offer + "\r\n")
     for candidate in candidates:
-        await agent.add_ice_candidate(candidate, sdp_mid=mids_of(browser.pc)[0],
-                                      sdp_mline_index=0)
+        await agent.add_ice_candidate(candidate, sdp_mid=mids_of(browser.pc)[0], sdp_mline_index=0)
     await agent.add_ice_candidate(None)
     await browser.accept(answer)
     await until(lambda: min(browser.frames.values()) >= 3, "frames on every received track")
@@ -253,7 +269,8 @@ async def test_the_stethoscope_is_encoded_in_opus_audio_mode_by_the_cabin() -> N
 
 
 async def test_an_offer_without_two_receiving_videos_is_refused(
-        session: tuple[MediaSession, list[str]]) -> None:
+    session: tuple[MediaSession, list[str]],
+) -> None:
     agent, _ = session
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     try:

@@ -35,8 +35,7 @@ def test_ble_cuff() -> None:
     [cuff] = models_for_service(ServiceUuid.BLOOD_PRESSURE)
     measurement = cuff.characteristic(CharacteristicUuid.BLOOD_PRESSURE_MEASUREMENT)
     assert measurement is not None and measurement.role is CharacteristicRole.MEASUREMENT
-    assert isinstance(measurement.parse(bytes.fromhex("00780050006000")),
-                      BloodPressureMeasurement)
+    assert isinstance(measurement.parse(bytes.fromhex("00780050006000")), BloodPressureMeasurement)
     live = [c.uuid for c in cuff.characteristics_with(CharacteristicRole.LIVE)]
     assert live == [CharacteristicUuid.INTERMEDIATE_CUFF_PRESSURE]
 
@@ -44,8 +43,12 @@ def test_ble_cuff() -> None:
 def test_serial_oximeters() -> None:
     cms50 = get_model("contec_cms50d_plus")
     assert cms50.serial is not None
-    assert (cms50.serial.baudrate, cms50.serial.bytesize, cms50.serial.parity,
-            cms50.serial.stopbits) == (115200, 8, "N", 1)
+    assert (
+        cms50.serial.baudrate,
+        cms50.serial.bytesize,
+        cms50.serial.parity,
+        cms50.serial.stopbits,
+    ) == (115200, 8, "N", 1)
     assert cms50.serial.start_command == LIVE_START_COMMAND == bytes.fromhex("7d81a1808080808080")
     assert isinstance(cms50.serial.framer(), Cms50Framer)
     legacy = get_model("contec_cms50d_plus_legacy").serial

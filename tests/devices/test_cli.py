@@ -20,8 +20,12 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, object, s
 
 
 def test_decode_blood_pressure(capsys: pytest.CaptureFixture[str]) -> None:
-    code, output, err = _run(capsys, "decode", "blood_pressure_measurement",
-                             "1e 8a 00 58 00 78 00 00:00:04 11 14 29 3b 3c 00 01 27 00")
+    code, output, err = _run(
+        capsys,
+        "decode",
+        "blood_pressure_measurement",
+        "1e 8a 00 58 00 78 00 00:00:04 11 14 29 3b 3c 00 01 27 00",
+    )
     assert (code, err) == (0, "")
     assert output == {
         "systolic": 138.0,
@@ -48,18 +52,27 @@ def test_decode_intermediate_cuff_pressure_shows_special_values(
     assert code == 0
     assert isinstance(output, dict)
     assert (output["systolic"], output["diastolic"], output["mean_arterial_pressure"]) == (
-        80.0, "NaN", "NaN",
+        80.0,
+        "NaN",
+        "NaN",
     )
     assert output["timestamp"] is None
 
 
 @pytest.mark.parametrize(
     ("wire", "value", "special"),
-    [("ff07", "NaN", "NaN"), ("0008", "NRes", "NRes"), ("fe07", "+INF", "+INF"),
-     ("0208", "-INF", "-INF"), ("0108", "reserved", "reserved"), ("6ef1", 36.6, None)],
+    [
+        ("ff07", "NaN", "NaN"),
+        ("0008", "NRes", "NRes"),
+        ("fe07", "+INF", "+INF"),
+        ("0208", "-INF", "-INF"),
+        ("0108", "reserved", "reserved"),
+        ("6ef1", 36.6, None),
+    ],
 )
-def test_decode_sfloat(capsys: pytest.CaptureFixture[str], wire: str, value: object,
-                       special: object) -> None:
+def test_decode_sfloat(
+    capsys: pytest.CaptureFixture[str], wire: str, value: object, special: object
+) -> None:
     code, output, _ = _run(capsys, "decode", "sfloat", wire)
     assert code == 0
     assert isinstance(output, dict)
@@ -67,16 +80,20 @@ def test_decode_sfloat(capsys: pytest.CaptureFixture[str], wire: str, value: obj
 
 
 def test_decode_temperature(capsys: pytest.CaptureFixture[str]) -> None:
-    code, output, _ = _run(capsys, "decode", "temperature_measurement",
-                           "066e0100ffe4070a0f0c1e0006")
+    code, output, _ = _run(
+        capsys, "decode", "temperature_measurement", "066e0100ffe4070a0f0c1e0006"
+    )
     assert code == 0
-    assert output == {"temperature": 36.6, "unit": "Cel", "timestamp": "2020-10-15T12:30:00",
-                      "temperature_type": "mouth"}
+    assert output == {
+        "temperature": 36.6,
+        "unit": "Cel",
+        "timestamp": "2020-10-15T12:30:00",
+        "temperature_type": "mouth",
+    }
 
 
 def test_decode_plx_spot_check(capsys: pytest.CaptureFixture[str]) -> None:
-    code, output, _ = _run(capsys, "decode", "plx_spot_check",
-                           "0e 6200 4100 8000 200000 19f0")
+    code, output, _ = _run(capsys, "decode", "plx_spot_check", "0e 6200 4100 8000 200000 19f0")
     assert code == 0
     assert isinstance(output, dict)
     assert (output["spo2"], output["pulse_rate"], output["perfusion_index"]) == (98.0, 65.0, 2.5)
@@ -86,14 +103,21 @@ def test_decode_plx_spot_check(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_decode_racp_and_current_time(capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(capsys, "decode", "racp", "05000300")[1] == {
-        "type": "number_of_stored_records_response", "count": 3,
+        "type": "number_of_stored_records_response",
+        "count": 3,
     }
     code, output, _ = _run(capsys, "decode", "current_time", "e4070a0f0c1e00048001")
     assert code == 0
     assert output == {
-        "date_time": "2020-10-15T12:30:00", "day_of_week": "thursday", "fractions256": 128,
-        "adjust_reason": {"manual_time_update": True, "external_reference_time_update": False,
-                          "change_of_time_zone": False, "change_of_dst": False},
+        "date_time": "2020-10-15T12:30:00",
+        "day_of_week": "thursday",
+        "fractions256": 128,
+        "adjust_reason": {
+            "manual_time_update": True,
+            "external_reference_time_update": False,
+            "change_of_time_zone": False,
+            "change_of_dst": False,
+        },
     }
 
 
@@ -105,22 +129,39 @@ def test_decode_serial_stream(capsys: pytest.CaptureFixture[str]) -> None:
     [frame] = output["frames"]
     assert (frame["spo2"], frame["pulse_rate"], frame["pleth"]) == (97, 180, 64)
     code, output, _ = _run(capsys, "decode", "nonin_df8", "84022c7f")
-    assert output == {"frames": [{"heart_rate": 300, "spo2": None, "status": {
-        "artifact": True, "marginal_perfusion": False, "low_perfusion": False,
-        "out_of_track": False, "sensor_disconnect": False}}], "discarded_bytes": 0}
+    assert output == {
+        "frames": [
+            {
+                "heart_rate": 300,
+                "spo2": None,
+                "status": {
+                    "artifact": True,
+                    "marginal_perfusion": False,
+                    "low_perfusion": False,
+                    "out_of_track": False,
+                    "sensor_disconnect": False,
+                },
+            }
+        ],
+        "discarded_bytes": 0,
+    }
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["decode", "blood_pressure_measurement", "1e8a00"],
-         "error: blood_pressure_measurement: blood pressure measurement too short:"
-         " flags 0x1e need 19 bytes, got 3\n"),
+        (
+            ["decode", "blood_pressure_measurement", "1e8a00"],
+            "error: blood_pressure_measurement: blood pressure measurement too short:"
+            " flags 0x1e need 19 bytes, got 3\n",
+        ),
         (["decode", "sfloat", "ff07ff"], "error: sfloat: SFLOAT needs exactly 2 bytes, got 3\n"),
         (["decode", "racp", "zz"], "error: invalid hex: unexpected character 'z'\n"),
         (["decode", "racp", "123"], "error: invalid hex: odd number of digits (3)\n"),
-        (["decode", "nonin_df2", "0102"],
-         "error: nonin_df2: no complete nonin_df2 frame in 2 bytes (2 discarded)\n"),
+        (
+            ["decode", "nonin_df2", "0102"],
+            "error: nonin_df2: no complete nonin_df2 frame in 2 bytes (2 discarded)\n",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(
@@ -163,15 +204,18 @@ def test_simulate_without_simulators(
 def test_module_entry_point_runs_without_traceback() -> None:
     ok = subprocess.run(
         [sys.executable, "-m", "devices", "decode", "temperature_type", "09"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert ok.returncode == 0 and json.loads(ok.stdout) == {"temperature_type": "tympanum"}
     bad = subprocess.run(
         [sys.executable, "-m", "devices", "decode", "temperature_type", "00"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert bad.returncode == 2
     assert bad.stderr == (
-        "error: temperature_type: temperature type: temperature type 0 is reserved"
-        " (valid: 1..9)\n"
+        "error: temperature_type: temperature type: temperature type 0 is reserved (valid: 1..9)\n"
     )

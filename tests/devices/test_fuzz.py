@@ -47,8 +47,10 @@ from devices.serialproto.nonin import (
     NoninDf8Status,
 )
 
-FUZZ = settings(derandomize=True, max_examples=400, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    derandomize=True, max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
 
 def _wire(frame: object) -> bytes:
     assert isinstance(frame, Cms50LiveFrame | NoninDf2Packet | NoninDf8Frame)
@@ -108,9 +110,7 @@ FRAMERS: dict[str, Callable[[], Framer]] = {
 @pytest.mark.parametrize("name", sorted(FRAMERS))
 @FUZZ
 @given(chunks=st.lists(st.binary(max_size=30), max_size=12))
-def test_framers_never_raise_and_account_for_every_byte(
-    name: str, chunks: list[bytes]
-) -> None:
+def test_framers_never_raise_and_account_for_every_byte(name: str, chunks: list[bytes]) -> None:
     framer = FRAMERS[name]()
     frames: list[object] = []
     for chunk in chunks:
@@ -146,13 +146,21 @@ def _is_subsequence(needles: list[object], haystack: list[object]) -> bool:
 
 def cms50_frames(protocol: Cms50Protocol) -> st.SearchStrategy[Cms50LiveFrame]:
     return st.builds(
-    Cms50LiveFrame,
-        signal_strength=st.integers(0, 15), finger_out=st.booleans(),
-        spo2_dropping=st.booleans(), pulse_beep=st.booleans(), pleth=st.integers(0, 127),
-        bargraph=st.integers(0, 15), probe_error=st.booleans(), searching=st.booleans(),
+        Cms50LiveFrame,
+        signal_strength=st.integers(0, 15),
+        finger_out=st.booleans(),
+        spo2_dropping=st.booleans(),
+        pulse_beep=st.booleans(),
+        pleth=st.integers(0, 127),
+        bargraph=st.integers(0, 15),
+        probe_error=st.booleans(),
+        searching=st.booleans(),
         pulse_rate_raw=st.integers(0, 255),
-        spo2_raw=st.integers(0, 127), protocol=st.just(protocol),
+        spo2_raw=st.integers(0, 127),
+        protocol=st.just(protocol),
     )
+
+
 df8_frames = st.builds(
     NoninDf8Frame,
     status=st.integers(0, 0x7F).map(NoninDf8Status.from_int),
@@ -184,7 +192,9 @@ df2_packets = st.builds(
 @FUZZ
 @given(data=st.data())
 def test_framers_find_every_real_frame_among_garbage(
-    name: str, frames: st.SearchStrategy[object], garbage: st.SearchStrategy[bytes],
+    name: str,
+    frames: st.SearchStrategy[object],
+    garbage: st.SearchStrategy[bytes],
     data: st.DataObject,
 ) -> None:
     sent = data.draw(st.lists(frames, min_size=1, max_size=6))
@@ -222,11 +232,20 @@ def test_sfloat_from_float_is_exact_for_one_decimal(tenths: int) -> None:
     offset_minutes=st.integers(-720, 720),
 )
 def test_measurement_dict_round_trip(
-    kind: MeasurementKind, value: float, serial: str | None, flags: frozenset[StatusFlag],
+    kind: MeasurementKind,
+    value: float,
+    serial: str | None,
+    flags: frozenset[StatusFlag],
     offset_minutes: int,
 ) -> None:
     unit = sorted(ALLOWED_UNITS[kind])[0]
     zone = dt.timezone(dt.timedelta(minutes=offset_minutes))
-    measurement = Measurement(kind, value, unit, dt.datetime(2026, 11, 22, 10, 0, tzinfo=zone),
-                              DeviceIdentity("model", serial), status=flags)
+    measurement = Measurement(
+        kind,
+        value,
+        unit,
+        dt.datetime(2026, 11, 22, 10, 0, tzinfo=zone),
+        DeviceIdentity("model", serial),
+        status=flags,
+    )
     assert Measurement.from_dict(json.loads(json.dumps(measurement.to_dict()))) == measurement

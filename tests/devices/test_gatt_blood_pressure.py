@@ -52,7 +52,9 @@ def test_minimal_measurement_in_kpa() -> None:
     m = BloodPressureMeasurement.parse(bytes.fromhex("01a0f06bf07df0"))
     assert m.unit is PressureUnit.KPA
     assert (m.systolic.value, m.diastolic.value, m.mean_arterial_pressure.value) == (
-        16.0, 10.7, 12.5,
+        16.0,
+        10.7,
+        12.5,
     )
     assert (m.timestamp, m.pulse_rate, m.user_id, m.status) == (None, None, None, None)
     assert bytes(m) == bytes.fromhex("01a0f06bf07df0")
@@ -76,15 +78,21 @@ def test_pulse_rate_range(status: int, expected: PulseRateRange) -> None:
 
 def test_round_trip_of_built_value() -> None:
     m = BloodPressureMeasurement(
-        Sfloat(125), Sfloat(81), Sfloat(96), PressureUnit.MMHG, DateTime(2026, 11, 22, 9, 5, 0),
-        Sfloat(64), 255, BloodPressureStatus(irregular_pulse_detected=True),
+        Sfloat(125),
+        Sfloat(81),
+        Sfloat(96),
+        PressureUnit.MMHG,
+        DateTime(2026, 11, 22, 9, 5, 0),
+        Sfloat(64),
+        255,
+        BloodPressureStatus(irregular_pulse_detected=True),
     )
     assert BloodPressureMeasurement.parse(bytes(m)) == m
     assert bytes(m)[0] == 0x1E
 
 
 def test_reserved_status_bits_are_ignored() -> None:
-    m = BloodPressureMeasurement.parse(bytes.fromhex("107800500060000" "0ffc0"))
+    m = BloodPressureMeasurement.parse(bytes.fromhex("1078005000600000ffc0"))
     assert m.status == BloodPressureStatus()
 
 

@@ -61,7 +61,8 @@ def test_uuids() -> None:
 
 
 def test_parser_table() -> None:
-    value = parse_characteristic(CharacteristicUuid.BLOOD_PRESSURE_MEASUREMENT,
-                                 bytes.fromhex("00780050006000"))
+    value = parse_characteristic(
+        CharacteristicUuid.BLOOD_PRESSURE_MEASUREMENT, bytes.fromhex("00780050006000")
+    )
     assert isinstance(value, BloodPressureMeasurement)
     assert CharacteristicUuid.PLX_CONTINUOUS_MEASUREMENT in PARSERS

@@ -51,10 +51,17 @@ def test_clock_not_set_flag() -> None:
 def test_measurement_status_bit_names() -> None:
     status = PlxMeasurementStatus.from_int(0xFFE0)
     assert status.set_flags() == {
-        "measurement_ongoing", "early_estimated_data", "validated_data",
-        "fully_qualified_data", "data_from_measurement_storage", "data_for_demonstration",
-        "data_for_testing", "calibration_ongoing", "measurement_unavailable",
-        "questionable_measurement_detected", "invalid_measurement_detected",
+        "measurement_ongoing",
+        "early_estimated_data",
+        "validated_data",
+        "fully_qualified_data",
+        "data_from_measurement_storage",
+        "data_for_demonstration",
+        "data_for_testing",
+        "calibration_ongoing",
+        "measurement_unavailable",
+        "questionable_measurement_detected",
+        "invalid_measurement_detected",
     }
     assert int(status) == 0xFFE0
     assert PlxMeasurementStatus.from_int(0x001F) == PlxMeasurementStatus()
@@ -113,8 +120,10 @@ def test_features_with_both_supports() -> None:
 def test_features_without_supports() -> None:
     features = PlxFeatures.parse(bytes.fromhex("6c00"))
     assert features.supported.set_flags() == {
-        "measurement_storage_for_spot_check", "timestamp_for_spot_check",
-        "spo2pr_slow_metric", "pulse_amplitude_index",
+        "measurement_storage_for_spot_check",
+        "timestamp_for_spot_check",
+        "spo2pr_slow_metric",
+        "pulse_amplitude_index",
     }
     assert features.measurement_status_support is None
     assert bytes(features) == bytes.fromhex("6c00")
@@ -124,6 +133,5 @@ def test_features_too_short() -> None:
     with pytest.raises(FrameError) as error:
         PlxFeatures.parse(bytes.fromhex("0200ffff"))
     assert str(error.value) == (
-        "PLX features too short: device and sensor status support needs 3 bytes at offset 2,"
-        " 2 left"
+        "PLX features too short: device and sensor status support needs 3 bytes at offset 2, 2 left"
     )

@@ -28,19 +28,31 @@ Operator = RacpOperator
         ("0201", RacpRequest(Op.DELETE_STORED_RECORDS, Operator.ALL_RECORDS)),
         ("0300", RacpRequest.abort()),
         ("0401", RacpRequest(Op.REPORT_NUMBER_OF_STORED_RECORDS, Operator.ALL_RECORDS)),
-        ("0103010a00", RacpRequest(Op.REPORT_STORED_RECORDS, Operator.GREATER_THAN_OR_EQUAL_TO,
-                                   minimum=10)),
-        ("0402011400", RacpRequest(Op.REPORT_NUMBER_OF_STORED_RECORDS,
-                                   Operator.LESS_THAN_OR_EQUAL_TO, maximum=20)),
-        ("0104010a001400", RacpRequest(Op.REPORT_STORED_RECORDS, Operator.WITHIN_RANGE_OF,
-                                       minimum=10, maximum=20)),
+        (
+            "0103010a00",
+            RacpRequest(Op.REPORT_STORED_RECORDS, Operator.GREATER_THAN_OR_EQUAL_TO, minimum=10),
+        ),
+        (
+            "0402011400",
+            RacpRequest(
+                Op.REPORT_NUMBER_OF_STORED_RECORDS, Operator.LESS_THAN_OR_EQUAL_TO, maximum=20
+            ),
+        ),
+        (
+            "0104010a001400",
+            RacpRequest(Op.REPORT_STORED_RECORDS, Operator.WITHIN_RANGE_OF, minimum=10, maximum=20),
+        ),
         ("05000300", RacpNumberOfRecords(3)),
         ("0500ffff", RacpNumberOfRecords(65535)),
         ("06000101", RacpResponse(Op.REPORT_STORED_RECORDS, RacpResponseCode.SUCCESS)),
         ("06000106", RacpResponse(Op.REPORT_STORED_RECORDS, RacpResponseCode.NO_RECORDS_FOUND)),
         ("06000307", RacpResponse(Op.ABORT_OPERATION, RacpResponseCode.ABORT_UNSUCCESSFUL)),
-        ("06000409", RacpResponse(Op.REPORT_NUMBER_OF_STORED_RECORDS,
-                                  RacpResponseCode.OPERAND_NOT_SUPPORTED)),
+        (
+            "06000409",
+            RacpResponse(
+                Op.REPORT_NUMBER_OF_STORED_RECORDS, RacpResponseCode.OPERAND_NOT_SUPPORTED
+            ),
+        ),
     ],
 )
 def test_messages_both_ways(wire: str, message: object) -> None:
@@ -57,15 +69,25 @@ def test_messages_both_ways(wire: str, message: object) -> None:
         ("0102020500", "record access control point: unknown filter type 0x02"),
         ("0104011400 0a00", "record access control point: range 20..10 is empty"),
         ("0301", "record access control point: abort operation takes the null operator"),
-        ("0100", "record access control point: REPORT_STORED_RECORDS needs an operator other"
-                 " than null"),
-        ("050103 00", "record access control point: NUMBER_OF_STORED_RECORDS_RESPONSE takes"
-                      " the null operator, got ALL_RECORDS"),
+        (
+            "0100",
+            "record access control point: REPORT_STORED_RECORDS needs an operator other than null",
+        ),
+        (
+            "050103 00",
+            "record access control point: NUMBER_OF_STORED_RECORDS_RESPONSE takes"
+            " the null operator, got ALL_RECORDS",
+        ),
         ("06000100", "record access control point: unknown response code value 0x00"),
-        ("060001", "record access control point too short: response code value needs 1 bytes"
-                   " at offset 3, 0 left"),
-        ("010301", "record access control point too short: minimum needs 2 bytes at offset 3,"
-                   " 0 left"),
+        (
+            "060001",
+            "record access control point too short: response code value needs 1 bytes"
+            " at offset 3, 0 left",
+        ),
+        (
+            "010301",
+            "record access control point too short: minimum needs 2 bytes at offset 3, 0 left",
+        ),
     ],
 )
 def test_malformed_messages(wire: str, reason: str) -> None:

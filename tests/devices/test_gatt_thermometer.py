@@ -67,8 +67,17 @@ def test_intermediate_round_trip() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "name"),
-    [(1, "armpit"), (2, "body"), (3, "ear"), (4, "finger"), (5, "gastro_intestinal_tract"),
-     (6, "mouth"), (7, "rectum"), (8, "toe"), (9, "tympanum")],
+    [
+        (1, "armpit"),
+        (2, "body"),
+        (3, "ear"),
+        (4, "finger"),
+        (5, "gastro_intestinal_tract"),
+        (6, "mouth"),
+        (7, "rectum"),
+        (8, "toe"),
+        (9, "tympanum"),
+    ],
 )
 def test_temperature_type_names(raw: int, name: str) -> None:
     value = TemperatureTypeCharacteristic.parse(bytes((raw,)))

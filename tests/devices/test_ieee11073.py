@@ -109,8 +109,15 @@ def test_short_input_messages() -> None:
 
 @pytest.mark.parametrize(
     ("number", "mantissa", "exponent"),
-    [(36.6, 366, -1), (120, 120, 0), (0, 0, 0), (-0.5, -5, -1), (98.25, 9825, -2),
-     (1500, 1500, 0), (30000, 300, 2)],
+    [
+        (36.6, 366, -1),
+        (120, 120, 0),
+        (0, 0, 0),
+        (-0.5, -5, -1),
+        (98.25, 9825, -2),
+        (1500, 1500, 0),
+        (30000, 300, 2),
+    ],
 )
 def test_from_float_picks_the_shortest_exact_form(
     number: float, mantissa: int, exponent: int

@@ -54,7 +54,9 @@ def test_blood_pressure_reading() -> None:
         (MeasurementKind.PULSE_RATE, 60.0, Unit.PER_MINUTE, "8867-4"),
     ]
     assert result[0].status == {
-        StatusFlag.BODY_MOVEMENT, StatusFlag.CUFF_FIT_LOOSE, StatusFlag.IRREGULAR_PULSE,
+        StatusFlag.BODY_MOVEMENT,
+        StatusFlag.CUFF_FIT_LOOSE,
+        StatusFlag.IRREGULAR_PULSE,
         StatusFlag.IMPROPER_MEASUREMENT_POSITION,
     }
     assert result[0].device_time is None  # the capture's year is unknown
@@ -62,28 +64,38 @@ def test_blood_pressure_reading() -> None:
 
 
 def test_special_values_are_left_out() -> None:
-    value = BloodPressureMeasurement(Sfloat(120), Sfloat(80), NAN,
-                                     pulse_rate=Sfloat.special_value(SpecialValue.NRES))
+    value = BloodPressureMeasurement(
+        Sfloat(120), Sfloat(80), NAN, pulse_rate=Sfloat.special_value(SpecialValue.NRES)
+    )
     kinds = [m.kind for m in _convert(value)]
-    assert kinds == [MeasurementKind.BLOOD_PRESSURE_SYSTOLIC,
-                     MeasurementKind.BLOOD_PRESSURE_DIASTOLIC]
+    assert kinds == [
+        MeasurementKind.BLOOD_PRESSURE_SYSTOLIC,
+        MeasurementKind.BLOOD_PRESSURE_DIASTOLIC,
+    ]
 
 
 def test_kpa_readings_keep_their_unit_and_are_checked_in_mmhg() -> None:
-    value = BloodPressureMeasurement(Sfloat(160, -1), Sfloat(107, -1), Sfloat(125, -1),
-                                     PressureUnit.KPA, DateTime(2026, 11, 22, 9, 59, 30))
+    value = BloodPressureMeasurement(
+        Sfloat(160, -1),
+        Sfloat(107, -1),
+        Sfloat(125, -1),
+        PressureUnit.KPA,
+        DateTime(2026, 11, 22, 9, 59, 30),
+    )
     plausibility = PlausibilityFilter()
     result = _convert(value, plausibility)
-    assert [(m.value, m.unit) for m in result] == [(16.0, Unit.KPA), (10.7, Unit.KPA),
-                                                   (12.5, Unit.KPA)]
+    assert [(m.value, m.unit) for m in result] == [
+        (16.0, Unit.KPA),
+        (10.7, Unit.KPA),
+        (12.5, Unit.KPA),
+    ]
     assert result[0].device_time == dt.datetime(2026, 11, 22, 9, 59, 30)
     assert plausibility.dropped == 0
 
 
 def test_implausible_reading_is_dropped_whole_and_counted() -> None:
     plausibility = PlausibilityFilter()
-    too_high = BloodPressureMeasurement(Sfloat(350), Sfloat(80), Sfloat(100),
-                                        pulse_rate=Sfloat(70))
+    too_high = BloodPressureMeasurement(Sfloat(350), Sfloat(80), Sfloat(100), pulse_rate=Sfloat(70))
     assert _convert(too_high, plausibility) == []
     inverted = BloodPressureMeasurement(Sfloat(80), Sfloat(120), Sfloat(100))
     assert _convert(inverted, plausibility) == []
@@ -101,11 +113,15 @@ def test_check_plausible_messages() -> None:
 
 
 def test_temperature_site_gives_the_loinc_code() -> None:
-    value = TemperatureMeasurement(Float11073(366, -1), TemperatureUnit.CELSIUS,
-                                   temperature_type=TemperatureType.MOUTH)
+    value = TemperatureMeasurement(
+        Float11073(366, -1), TemperatureUnit.CELSIUS, temperature_type=TemperatureType.MOUTH
+    )
     [measurement] = _convert(value)
-    assert (measurement.value, measurement.unit, measurement.loinc) == (36.6, Unit.CELSIUS,
-                                                                        "8331-1")
+    assert (measurement.value, measurement.unit, measurement.loinc) == (
+        36.6,
+        Unit.CELSIUS,
+        "8331-1",
+    )
     body = TemperatureMeasurement(Float11073(986, -1), TemperatureUnit.FAHRENHEIT)
     [fahrenheit] = _convert(body, PlausibilityFilter())
     assert (fahrenheit.unit, fahrenheit.loinc) == (Unit.FAHRENHEIT, "8310-5")
@@ -113,8 +129,9 @@ def test_temperature_site_gives_the_loinc_code() -> None:
 
 def test_fahrenheit_fever_is_plausible_but_a_room_temperature_is_not() -> None:
     plausibility = PlausibilityFilter()
-    assert _convert(TemperatureMeasurement(Float11073(1040, -1), TemperatureUnit.FAHRENHEIT),
-                    plausibility)
+    assert _convert(
+        TemperatureMeasurement(Float11073(1040, -1), TemperatureUnit.FAHRENHEIT), plausibility
+    )
     assert not _convert(TemperatureMeasurement(Float11073(22)), plausibility)
     assert plausibility.dropped == 1
 
@@ -125,8 +142,12 @@ def test_intermediate_values_give_no_measurement() -> None:
 
 def test_plx_spot_check_with_flags() -> None:
     value = PlxSpotCheckMeasurement(
-        Sfloat(97), Sfloat(72), DateTime(2026, 11, 22, 9, 0, 0), PlxMeasurementStatus(),
-        PlxDeviceSensorStatus(low_perfusion_detected=True), Sfloat(25, -1),
+        Sfloat(97),
+        Sfloat(72),
+        DateTime(2026, 11, 22, 9, 0, 0),
+        PlxMeasurementStatus(),
+        PlxDeviceSensorStatus(low_perfusion_detected=True),
+        Sfloat(25, -1),
     )
     result = _convert(value)
     assert [(m.kind, m.value, m.loinc) for m in result] == [
@@ -139,8 +160,9 @@ def test_plx_spot_check_with_flags() -> None:
 
 
 def test_plx_clock_not_set_means_no_device_time() -> None:
-    value = PlxSpotCheckMeasurement(Sfloat(97), Sfloat(72), DateTime(2000, 1, 1, 0, 0, 0),
-                                    device_clock_not_set=True)
+    value = PlxSpotCheckMeasurement(
+        Sfloat(97), Sfloat(72), DateTime(2000, 1, 1, 0, 0, 0), device_clock_not_set=True
+    )
     assert {m.device_time for m in _convert(value)} == {None}
 
 
@@ -154,25 +176,29 @@ def test_plx_clock_not_set_means_no_device_time() -> None:
     ],
 )
 def test_plx_demonstration_or_invalid_data_is_never_stored(status: PlxMeasurementStatus) -> None:
-    assert _convert(PlxContinuousMeasurement(Sfloat(97), Sfloat(72),
-                                             measurement_status=status)) == []
+    assert (
+        _convert(PlxContinuousMeasurement(Sfloat(97), Sfloat(72), measurement_status=status)) == []
+    )
 
 
 def test_cms50_frame() -> None:
     frame = Cms50LiveFrame(5, False, False, True, 64, 7, False, False, 75, 98)
     assert [(m.kind, m.value) for m in _convert(frame)] == [
-        (MeasurementKind.SPO2, 98.0), (MeasurementKind.PULSE_RATE, 75.0),
+        (MeasurementKind.SPO2, 98.0),
+        (MeasurementKind.PULSE_RATE, 75.0),
     ]
     finger_out = Cms50LiveFrame(0, True, False, False, 0, 0, False, True, 255, 127)
     assert _convert(finger_out) == []
 
 
 def test_nonin_readings() -> None:
-    packet = NoninDf2Packet.build(heart_rate=64, spo2=99, pleth=[0] * 25,
-                                  status=NoninDf2Status(artifact=True))
+    packet = NoninDf2Packet.build(
+        heart_rate=64, spo2=99, pleth=[0] * 25, status=NoninDf2Status(artifact=True)
+    )
     result = _convert(packet)
     assert [(m.kind, m.value) for m in result] == [
-        (MeasurementKind.SPO2, 99.0), (MeasurementKind.PULSE_RATE, 64.0),
+        (MeasurementKind.SPO2, 99.0),
+        (MeasurementKind.PULSE_RATE, 64.0),
     ]
     assert result[0].status == {StatusFlag.ARTIFACT}
     frame = NoninDf8Frame(NoninDf8Status(sensor_disconnect=True), None, None)
@@ -193,7 +219,10 @@ def test_unknown_value_type() -> None:
 
 def test_dict_round_trip() -> None:
     measurement = Measurement(
-        MeasurementKind.BODY_TEMPERATURE, 37.2, Unit.CELSIUS, NOW,
+        MeasurementKind.BODY_TEMPERATURE,
+        37.2,
+        Unit.CELSIUS,
+        NOW,
         DeviceIdentity("generic_gatt_thermometer", "T-9", None, "ACME"),
         device_time=dt.datetime(2026, 11, 22, 10, 59),
         status=frozenset({StatusFlag.QUESTIONABLE}),
@@ -206,8 +235,12 @@ def test_dict_round_trip() -> None:
         "loinc": "8310-5",
         "device_time": "2026-11-22T10:59:00",
         "received_at": "2026-11-22T10:00:00+00:00",
-        "device": {"model": "generic_gatt_thermometer", "serial": "T-9", "firmware": None,
-                   "manufacturer": "ACME"},
+        "device": {
+            "model": "generic_gatt_thermometer",
+            "serial": "T-9",
+            "firmware": None,
+            "manufacturer": "ACME",
+        },
         "status": ["questionable"],
     }
     assert Measurement.from_dict(data) == measurement
@@ -226,8 +259,9 @@ def test_dict_round_trip() -> None:
     ],
 )
 def test_from_dict_rejects_malformed_input(change: dict[str, object], reason: str) -> None:
-    data = Measurement(MeasurementKind.BODY_TEMPERATURE, 37.2, Unit.CELSIUS, NOW,
-                       DeviceIdentity("x")).to_dict()
+    data = Measurement(
+        MeasurementKind.BODY_TEMPERATURE, 37.2, Unit.CELSIUS, NOW, DeviceIdentity("x")
+    ).to_dict()
     data.update(change)
     with pytest.raises(ValueError) as error:
         Measurement.from_dict(data)

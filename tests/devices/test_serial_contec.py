@@ -18,8 +18,16 @@ def test_legacy_packet() -> None:
     """
     [frame] = Cms50Framer().feed(LEGACY)
     assert frame == Cms50LiveFrame(
-        signal_strength=5, finger_out=False, spo2_dropping=False, pulse_beep=True, pleth=64,
-        bargraph=7, probe_error=False, searching=False, pulse_rate_raw=180, spo2_raw=97,
+        signal_strength=5,
+        finger_out=False,
+        spo2_dropping=False,
+        pulse_beep=True,
+        pleth=64,
+        bargraph=7,
+        probe_error=False,
+        searching=False,
+        pulse_rate_raw=180,
+        spo2_raw=97,
         protocol=Cms50Protocol.LEGACY,
     )
     assert (frame.pulse_rate, frame.spo2) == (180, 97)
@@ -54,7 +62,9 @@ def test_resynchronises_after_garbage() -> None:
     garbage = bytes.fromhex("0033ff807f02")  # no 5 or 9 bytes here look like a packet
     frames = framer.feed(garbage + FRAMED + b"\x10\x20" + LEGACY + LEGACY)
     assert [f.protocol for f in frames] == [
-        Cms50Protocol.FRAMED, Cms50Protocol.LEGACY, Cms50Protocol.LEGACY,
+        Cms50Protocol.FRAMED,
+        Cms50Protocol.LEGACY,
+        Cms50Protocol.LEGACY,
     ]
     assert framer.discarded == len(garbage) + 2
     assert framer.frames == 3
@@ -89,5 +99,4 @@ def test_incomplete_tail_waits_for_more_bytes() -> None:
 
 def test_encoding_checks_ranges() -> None:
     with pytest.raises(ValueError, match=r"pleth 200 out of range 0\.\.127"):
-        Cms50LiveFrame(0, False, False, False, 200, 0, False, False, 60, 97,
-                       Cms50Protocol.LEGACY)
+        Cms50LiveFrame(0, False, False, False, 200, 0, False, False, 60, 97, Cms50Protocol.LEGACY)

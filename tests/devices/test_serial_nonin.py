@@ -17,7 +17,9 @@ from devices.serialproto.nonin import (
 
 def _packet(heart_rate: int | None = 72, spo2: int | None = 97) -> NoninDf2Packet:
     return NoninDf2Packet.build(
-        heart_rate=heart_rate, spo2=spo2, pleth=list(range(100, 125)),
+        heart_rate=heart_rate,
+        spo2=spo2,
+        pleth=list(range(100, 125)),
         status=NoninDf2Status(green_perfusion=True),
     )
 
@@ -56,8 +58,13 @@ def test_df2_missing_values() -> None:
 def test_df2_status_bits() -> None:
     status = NoninDf2Status.from_int(0xFF)
     assert status.set_flags() == {
-        "sync", "green_perfusion", "red_perfusion", "sensor_alarm", "out_of_track",
-        "artifact", "sensor_disconnect",
+        "sync",
+        "green_perfusion",
+        "red_perfusion",
+        "sensor_alarm",
+        "out_of_track",
+        "artifact",
+        "sensor_disconnect",
     }
     assert status.yellow_perfusion
     assert not NoninDf2Status(red_perfusion=True).yellow_perfusion
@@ -110,7 +117,10 @@ def test_df8_frame() -> None:
 
 def test_df8_status_bits() -> None:
     assert NoninDf8Status.from_int(0xFC) == NoninDf8Status(
-        artifact=True, marginal_perfusion=True, low_perfusion=True, out_of_track=True,
+        artifact=True,
+        marginal_perfusion=True,
+        low_perfusion=True,
+        out_of_track=True,
         sensor_disconnect=True,
     )
 

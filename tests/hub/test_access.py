@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from hub import db
 from hub.config import Settings
-from hub.consultation.models import Consultation, State
+from hub.consultation.models import Capture, Consultation, State
 from hub.demo import CLOS_MORTIER, DEMO_ACCOUNTS, DemoSeed
 from hub.identity.models import Role, Site
 from hub.records.patient_service import PatientDraft, register_patient
@@ -37,6 +37,7 @@ GET_ACCESS: dict[str, frozenset[Role]] = {
     "/salle/consultations/{consultation_id}": frozenset({Role.NURSE}),
     "/medecin/consultations/{consultation_id}": frozenset({Role.DOCTOR}),
     "/api/v1/consultations/{consultation_id}/mesures": frozenset({Role.NURSE, Role.DOCTOR}),
+    "/api/v1/captures/{capture_id}": frozenset({Role.NURSE, Role.DOCTOR}),
 }
 STREAMS = {"/api/v1/evenements"}  # server-sent events: tested with a live hub
 PUBLIC_GET = {
@@ -138,6 +139,14 @@ async def _concrete(settings: Settings) -> dict[str, str]:
             booking_id=booking.id, site_id=site.id, patient_id=patient.id, state=State.ARRIVED
         )
         session.add(consultation)
+        await session.flush()
+        capture = Capture(
+            consultation_id=consultation.id,
+            source="otoscope",
+            mime_type="image/png",
+            data=b"\x89PNG\r\n\x1a\n",
+        )
+        session.add(capture)
         await session.commit()
     await engine.dispose()
     return {
@@ -145,6 +154,7 @@ async def _concrete(settings: Settings) -> dict[str, str]:
         "{patient_id}": str(patient.id),
         "{booking_id}": str(booking.id),
         "{consultation_id}": str(consultation.id),
+        "{capture_id}": str(capture.id),
     }
 
 
@@ -181,6 +191,7 @@ async def test_anonymous_visitors_are_sent_to_login_or_refused(client: httpx.Asy
                     "{patient_id}": "1",
                     "{booking_id}": "1",
                     "{consultation_id}": "1",
+                    "{capture_id}": "1",
                 },
             )
         )
@@ -208,6 +219,7 @@ async def test_every_unsafe_route_refuses_a_request_without_csrf_token(
                 "{patient_id}": "1",
                 "{booking_id}": "1",
                 "{consultation_id}": "1",
+                "{capture_id}": "1",
                 "{slug}": "cpts-demo",
                 "{slot_id}": "1",
                 "{token}": "x",

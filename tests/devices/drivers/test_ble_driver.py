@@ -40,9 +40,14 @@ class Harness:
         await wait_for(lambda: state in self.states[after:], f"state {state}")
 
 
-async def start_driver(air: EmulatedAir, profile: BleProfile, *, cursor: RecordCursor | None = None,
-                       import_history: bool = False, scan_timeout: float = 1.0,
-                       ) -> tuple[Harness, asyncio.Task[None]]:
+async def start_driver(
+    air: EmulatedAir,
+    profile: BleProfile,
+    *,
+    cursor: RecordCursor | None = None,
+    import_history: bool = False,
+    scan_timeout: float = 1.0,
+) -> tuple[Harness, asyncio.Task[None]]:
     harness_box: list[Harness] = []
 
     async def on_reading(reading: BleReading) -> None:
@@ -51,9 +56,16 @@ async def start_driver(air: EmulatedAir, profile: BleProfile, *, cursor: RecordC
     def on_state(status: DriverStatus) -> None:
         harness_box[0].states.append(status.state)
 
-    driver = BleDriver(profile, emulated_finder(air), on_reading, on_state=on_state,
-                       cursor=cursor, import_history=import_history, scan_timeout=scan_timeout,
-                       sleep=quick_sleep)
+    driver = BleDriver(
+        profile,
+        emulated_finder(air),
+        on_reading,
+        on_state=on_state,
+        cursor=cursor,
+        import_history=import_history,
+        scan_timeout=scan_timeout,
+        sleep=quick_sleep,
+    )
     harness_box.append(Harness(driver))
     task = asyncio.create_task(driver.run())
     return harness_box[0], task
@@ -79,7 +91,9 @@ async def test_cuff_connects_and_reads_device_information(
     async with running(task):
         await harness.wait_state(DriverState.READY)
         assert harness.states[:3] == [
-            DriverState.SEARCHING, DriverState.CONNECTING, DriverState.READY,
+            DriverState.SEARCHING,
+            DriverState.CONNECTING,
+            DriverState.READY,
         ]
         info = harness.driver.device_info
         assert info is not None
@@ -98,11 +112,14 @@ async def test_cuff_streams_cuff_pressure_then_indicates_the_result(
         await cuff.measure(132, 84, 67)
         await wait_for(lambda: len(harness.finals()) == 1, "the final reading")
 
-        pressures = [r.value.cuff_pressure.value for r in harness.readings
-                     if isinstance(r.value, IntermediateCuffPressure)]
+        pressures = [
+            r.value.cuff_pressure.value
+            for r in harness.readings
+            if isinstance(r.value, IntermediateCuffPressure)
+        ]
         peak = pressures.index(max(pressures))
         assert max(pressures) == 162
-        assert pressures[:peak + 1] == sorted(pressures[:peak + 1])  # inflating
+        assert pressures[: peak + 1] == sorted(pressures[: peak + 1])  # inflating
         assert pressures[peak:] == sorted(pressures[peak:], reverse=True)  # deflating
         final = harness.finals()[0]
         assert isinstance(final.value, BloodPressureMeasurement)
@@ -263,8 +280,7 @@ async def test_readings_convert_to_measurements(air: EmulatedAir, cuff: Simulate
     reading = harness.finals()[0]
     identity = harness.driver.identity("generic_gatt_cuff")
     assert identity.serial == "SIM-0001"
-    measurements = to_measurements(reading.value, device=identity,
-                                   received_at=reading.received_at)
+    measurements = to_measurements(reading.value, device=identity, received_at=reading.received_at)
     values = {m.kind: m.value for m in measurements}
     assert values[MeasurementKind.BLOOD_PRESSURE_SYSTOLIC] == 126
     assert values[MeasurementKind.BLOOD_PRESSURE_DIASTOLIC] == 78
@@ -283,10 +299,13 @@ async def test_loss_and_recovery_are_logged_once(
             await asyncio.sleep(0.15)  # several fruitless 20 ms scans
             await cuff.come_back()
             await harness.wait_state(DriverState.READY, after=seen)
-    messages = [(r.levelno, r.getMessage()) for r in caplog.records
-                if r.name == "devices.drivers.ble"]
-    assert messages == [(logging.WARNING, "blood pressure lost"),
-                        (logging.INFO, "blood pressure back")]
+    messages = [
+        (r.levelno, r.getMessage()) for r in caplog.records if r.name == "devices.drivers.ble"
+    ]
+    assert messages == [
+        (logging.WARNING, "blood pressure lost"),
+        (logging.INFO, "blood pressure back"),
+    ]
 
 
 class FailingFinder:
@@ -315,16 +334,26 @@ async def test_scanner_failures_are_retried_with_backoff(
         return None
 
     finder = FailingFinder()
-    driver = BleDriver(BLOOD_PRESSURE, finder, ignore,
-                       on_state=lambda status: states.append(status.state), sleep=record)
+    driver = BleDriver(
+        BLOOD_PRESSURE,
+        finder,
+        ignore,
+        on_state=lambda status: states.append(status.state),
+        sleep=record,
+    )
     with caplog.at_level(logging.INFO, logger="devices.drivers.ble"):
         async with running(asyncio.create_task(driver.run())):
             await wait_for(lambda: finder.calls >= 4, "searching again")
     assert delays == [0.5, 1.0]
     assert [r.getMessage() for r in caplog.records if r.name == "devices.drivers.ble"] == [
-        "blood pressure lost"]
-    assert states[:4] == [DriverState.SEARCHING, DriverState.LOST, DriverState.SEARCHING,
-                          DriverState.LOST]
+        "blood pressure lost"
+    ]
+    assert states[:4] == [
+        DriverState.SEARCHING,
+        DriverState.LOST,
+        DriverState.SEARCHING,
+        DriverState.LOST,
+    ]
 
 
 async def test_low_battery_is_reported_with_the_state(
@@ -335,8 +364,9 @@ async def test_low_battery_is_reported_with_the_state(
     async def ignore(_reading: BleReading) -> None:
         return None
 
-    driver = BleDriver(BLOOD_PRESSURE, emulated_finder(air), ignore, on_state=statuses.append,
-                       sleep=quick_sleep)
+    driver = BleDriver(
+        BLOOD_PRESSURE, emulated_finder(air), ignore, on_state=statuses.append, sleep=quick_sleep
+    )
     async with running(asyncio.create_task(driver.run())):
         await wait_for(lambda: driver.state is DriverState.READY, "ready")
         assert statuses[-1] == DriverStatus(DriverState.READY, battery_low=False)

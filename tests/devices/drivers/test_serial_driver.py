@@ -60,9 +60,12 @@ async def session(request: pytest.FixtureRequest) -> AsyncIterator[Session]:
 
     driver: SerialDriver[Frame] = SerialDriver(
         SerialByteLink(simulator.path, LineSettings(BAUD[model])),
-        FRAMERS[model], on_frame, on_state=on_state,
+        FRAMERS[model],
+        on_frame,
+        on_state=on_state,
         is_measuring=lambda frame: frame.spo2 is not None,
-        no_data_timeout=0.3, sleep=quick_sleep,
+        no_data_timeout=0.3,
+        sleep=quick_sleep,
     )
     box.append(Session(simulator, driver))
     async with running(asyncio.create_task(simulator.run())):
@@ -73,12 +76,13 @@ async def session(request: pytest.FixtureRequest) -> AsyncIterator[Session]:
 
 async def test_frames_are_decoded_with_realistic_values(session: Session) -> None:
     await session.wait_frames(6)
-    values = [(f.spo2, f.pulse_rate if isinstance(f, Cms50LiveFrame) else f.heart_rate)
-              for f in session.frames]
+    values = [
+        (f.spo2, f.pulse_rate if isinstance(f, Cms50LiveFrame) else f.heart_rate)
+        for f in session.frames
+    ]
     assert all(spo2 is not None and 95 <= spo2 <= 99 for spo2, _ in values)
     assert all(pulse is not None and 60 <= pulse <= 90 for _, pulse in values)
-    assert session.states[:3] == [DriverState.CONNECTING, DriverState.READY,
-                                  DriverState.MEASURING]
+    assert session.states[:3] == [DriverState.CONNECTING, DriverState.READY, DriverState.MEASURING]
 
 
 async def test_garbage_is_survived(session: Session) -> None:
@@ -114,16 +118,20 @@ async def test_unplug_is_lost_and_replug_is_ready_again(session: Session) -> Non
 
 async def test_silence_means_lost() -> None:
     """A device that stops sending (switched off, cable half out) is lost after the timeout."""
-    simulator = SerialOximeterSimulator(SerialModel.CONTEC_CMS50D_PLUS,
-                                        contec_protocol=Cms50Protocol.FRAMED, tick=0.02)
+    simulator = SerialOximeterSimulator(
+        SerialModel.CONTEC_CMS50D_PLUS, contec_protocol=Cms50Protocol.FRAMED, tick=0.02
+    )
     states: list[DriverState] = []
 
     async def ignore(_frame: Cms50LiveFrame) -> None:
         return None
 
     driver: SerialDriver[Cms50LiveFrame] = SerialDriver(
-        SerialByteLink(simulator.path), Cms50Framer, ignore,
-        on_state=lambda status: states.append(status.state), no_data_timeout=0.1,
+        SerialByteLink(simulator.path),
+        Cms50Framer,
+        ignore,
+        on_state=lambda status: states.append(status.state),
+        no_data_timeout=0.1,
         sleep=quick_sleep,
     )
     async with running(asyncio.create_task(simulator.run())):
@@ -136,8 +144,9 @@ async def test_silence_means_lost() -> None:
 async def test_catalogue_model_sends_start_command_and_keepalives() -> None:
     """The CMS50D+ (firmware 4.6) streams only after the live-start command and wants
     keepalives; the catalogue record gives both, with the line settings and framer."""
-    simulator = SerialOximeterSimulator(SerialModel.CONTEC_CMS50D_PLUS,
-                                        contec_protocol=Cms50Protocol.FRAMED, tick=0.02)
+    simulator = SerialOximeterSimulator(
+        SerialModel.CONTEC_CMS50D_PLUS, contec_protocol=Cms50Protocol.FRAMED, tick=0.02
+    )
     frames: list[object] = []
     now = [0.0]
 
@@ -146,10 +155,15 @@ async def test_catalogue_model_sends_start_command_and_keepalives() -> None:
         now[0] += 1.0  # each frame "takes" a second on the injected clock
 
     states: list[DriverState] = []
-    driver = serial_driver_for_model("contec_cms50d_plus", simulator.path, keep,
-                                     on_state=lambda status: states.append(status.state),
-                                     no_data_timeout=1.0, sleep=quick_sleep,
-                                     clock=lambda: now[0])
+    driver = serial_driver_for_model(
+        "contec_cms50d_plus",
+        simulator.path,
+        keep,
+        on_state=lambda status: states.append(status.state),
+        no_data_timeout=1.0,
+        sleep=quick_sleep,
+        clock=lambda: now[0],
+    )
     async with running(asyncio.create_task(simulator.run())):
         await wait_for(lambda: simulator.pty.plugged, "the pty")
         async with running(asyncio.create_task(driver.run())):
@@ -180,8 +194,11 @@ async def test_absent_device_backs_off_exponentially(tmp_path: object) -> None:
         return None
 
     driver: SerialDriver[object] = SerialDriver(
-        SerialByteLink("/nonexistent/ttyUSB9"), Cms50Framer, ignore,
-        backoff=Backoff(initial=0.5, maximum=3.0), sleep=record,
+        SerialByteLink("/nonexistent/ttyUSB9"),
+        Cms50Framer,
+        ignore,
+        backoff=Backoff(initial=0.5, maximum=3.0),
+        sleep=record,
     )
     with pytest.raises(asyncio.CancelledError):
         await driver.run()

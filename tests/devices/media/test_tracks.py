@@ -34,7 +34,11 @@ async def test_stethoscope_frames_are_20_ms_of_48_khz_mono() -> None:
     track = StethoscopeTrack(realtime=False)
     first, second = await track.recv(), await track.recv()
     assert (first.sample_rate, first.samples, first.format.name, first.layout.name) == (
-        48_000, 960, "s16", "mono")
+        48_000,
+        960,
+        "s16",
+        "mono",
+    )
     assert first.time_base == fractions.Fraction(1, 48_000)
     assert (first.pts, second.pts) == (0, 960)
 
@@ -66,7 +70,7 @@ async def test_lung_sounds_are_low_frequency_breath_noise() -> None:
     assert band_fraction(signal, 80, 400) > 0.7
     assert band_fraction(signal, 1000, 24_000) < 0.05
     # Louder on inspiration than at the end of expiration.
-    assert np.abs(signal[: SAMPLE_RATE]).mean() > 3 * np.abs(signal[-SAMPLE_RATE // 4:]).mean()
+    assert np.abs(signal[:SAMPLE_RATE]).mean() > 3 * np.abs(signal[-SAMPLE_RATE // 4 :]).mean()
 
 
 async def test_realtime_pacing_uses_the_injected_clock() -> None:
@@ -139,8 +143,12 @@ async def test_opus_audio_mode_keeps_the_heart_sound_band_that_voip_mode_cuts() 
     audio_mode = np.concatenate([mono(f) for p in packets for f in decoder.decode(p)])
 
     voip_encoder, voip_decoder = OpusEncoder(), av.CodecContext.create("libopus", "r")
-    voip_parts = [mono(f) for frame in frames for payload in voip_encoder.encode(frame)[0]
-                  for f in voip_decoder.decode(av.Packet(payload))]
+    voip_parts = [
+        mono(f)
+        for frame in frames
+        for payload in voip_encoder.encode(frame)[0]
+        for f in voip_decoder.decode(av.Packet(payload))
+    ]
     voip_mode = np.concatenate(voip_parts)
 
     low_reference = band_rms(reference, 20, 60)

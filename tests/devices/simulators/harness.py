@@ -33,8 +33,11 @@ async def quick_sleep(_seconds: float) -> None:
 
 def emulated_finder(air: EmulatedAir) -> BleakFinder:
     """A finder using bleak's public API with the bumble backends on `air`."""
-    return BleakFinder(client_backend=BumbleBleakClient, scanner_backend=BumbleBleakScanner,
-                       backend_kwargs={"air": air})
+    return BleakFinder(
+        client_backend=BumbleBleakClient,
+        scanner_backend=BumbleBleakScanner,
+        backend_kwargs={"air": air},
+    )
 
 
 @asynccontextmanager

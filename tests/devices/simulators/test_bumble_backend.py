@@ -56,8 +56,11 @@ async def test_scanner_filters_by_advertised_service(air: EmulatedAir, cuff: Sim
     thermometer = SimulatedThermometer(air)
     await thermometer.start()
     found = await BleakScanner.find_device_by_filter(
-        lambda _d, adv: True, timeout=2.0, service_uuids=["1810"],
-        backend=BumbleBleakScanner, air=air,  # type: ignore[call-arg]
+        lambda _d, adv: True,
+        timeout=2.0,
+        service_uuids=["1810"],
+        backend=BumbleBleakScanner,
+        air=air,  # type: ignore[call-arg]
     )
     assert found is not None
     assert (found.address, found.name) == (cuff.address, "SIM-BP")
@@ -118,33 +121,52 @@ async def test_racp_counts_and_reports_records_from_a_sequence_number(
 
     await client.stop_notify(BPM)
     await client.stop_notify(RACP)
-    records, answers = await racp_call(client, bytes(RacpRequest(
-        RacpOpCode.REPORT_STORED_RECORDS, RacpOperator.GREATER_THAN_OR_EQUAL_TO, minimum=2)))
+    records, answers = await racp_call(
+        client,
+        bytes(
+            RacpRequest(
+                RacpOpCode.REPORT_STORED_RECORDS, RacpOperator.GREATER_THAN_OR_EQUAL_TO, minimum=2
+            )
+        ),
+    )
     # The records measured live were indicated too; keep those that came from storage.
     stored = records[-2:]
     assert [BloodPressureMeasurement.parse(r).systolic.value for r in stored] == [102, 103]
-    assert parse_racp(answers[0]) == RacpResponse(RacpOpCode.REPORT_STORED_RECORDS,
-                                                  RacpResponseCode.SUCCESS)
+    assert parse_racp(answers[0]) == RacpResponse(
+        RacpOpCode.REPORT_STORED_RECORDS, RacpResponseCode.SUCCESS
+    )
 
 
 async def test_racp_answers_no_records_and_unsupported_operators(client: BleakClient) -> None:
     _, answers = await racp_call(client, bytes(RacpRequest(RacpOpCode.REPORT_STORED_RECORDS)))
-    assert parse_racp(answers[0]) == RacpResponse(RacpOpCode.REPORT_STORED_RECORDS,
-                                                  RacpResponseCode.NO_RECORDS_FOUND)
+    assert parse_racp(answers[0]) == RacpResponse(
+        RacpOpCode.REPORT_STORED_RECORDS, RacpResponseCode.NO_RECORDS_FOUND
+    )
     await client.stop_notify(BPM)
     await client.stop_notify(RACP)
-    _, answers = await racp_call(client, bytes(RacpRequest(
-        RacpOpCode.REPORT_STORED_RECORDS, RacpOperator.LESS_THAN_OR_EQUAL_TO, maximum=4)))
-    assert parse_racp(answers[0]) == RacpResponse(RacpOpCode.REPORT_STORED_RECORDS,
-                                                  RacpResponseCode.OPERATOR_NOT_SUPPORTED)
+    _, answers = await racp_call(
+        client,
+        bytes(
+            RacpRequest(
+                RacpOpCode.REPORT_STORED_RECORDS, RacpOperator.LESS_THAN_OR_EQUAL_TO, maximum=4
+            )
+        ),
+    )
+    assert parse_racp(answers[0]) == RacpResponse(
+        RacpOpCode.REPORT_STORED_RECORDS, RacpResponseCode.OPERATOR_NOT_SUPPORTED
+    )
 
 
 async def test_vanishing_calls_the_disconnected_callback(
     air: EmulatedAir, cuff: SimulatedCuff
 ) -> None:
     dropped = asyncio.Event()
-    bleak_client = BleakClient(cuff.address, disconnected_callback=lambda _c: dropped.set(),
-                               backend=BumbleBleakClient, air=air)
+    bleak_client = BleakClient(
+        cuff.address,
+        disconnected_callback=lambda _c: dropped.set(),
+        backend=BumbleBleakClient,
+        air=air,
+    )
     await bleak_client.connect()
     await cuff.vanish()
     async with asyncio.timeout(2):

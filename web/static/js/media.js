@@ -133,6 +133,29 @@ async function start(box) {
   ws.onclose = () => {
     if (box.dataset.state !== "closed") link.textContent = "Signalisation interrompue ; rechargez la page si la vidéo ne revient pas.";
   };
+  const capture = box.querySelector("button.capture");
+  capture.hidden = false;
+  capture.addEventListener("click", async () => {
+    const video = elements.otoscope;
+    const note = box.querySelector('[data-field="capture"]');
+    if (!video.videoWidth) { note.textContent = "Pas encore d'image de l'otoscope."; return; }
+    const canvas = document.createElement("canvas");
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    canvas.getContext("2d").drawImage(video, 0, 0);
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+    const response = await fetch(`/api/v1/consultations/${id}/captures?source=otoscope`, {
+      method: "POST", body: blob,
+      headers: { "Content-Type": "image/png", "X-CSRF-Token": document.querySelector('input[name="csrf_token"]').value },
+    });
+    const body = await response.json();
+    if (!response.ok) { note.textContent = body.detail; return; }
+    note.textContent = "Image enregistrée dans le dossier.";
+    const img = document.createElement("img");
+    img.src = body.url;
+    img.alt = `Image ${body.source}`;
+    box.querySelector('[data-field="captures"]').append(img);
+  });
   const volume = box.querySelector('input[name="volume"]');
   if (volume) volume.addEventListener("input", () => { elements.stethoscope.volume = Number(volume.value); });
   window.addEventListener("beforeunload", () => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ type: "hangup" })));
