@@ -20,7 +20,7 @@ from hub.errors import Conflict, HubError, Invalid, NotFound, Unauthenticated
 from hub.identity.models import Role, User
 from hub.identity.pages import home_context
 from hub.records.audit import record_event, trace_read
-from hub.records.observations import observations_of_booking
+from hub.records.observations import Observation, observations_of_booking
 from hub.rendering import render
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
@@ -299,7 +299,13 @@ async def doctor_home(
     data.update(
         {
             "waiting": [
-                (c, service.elapsed_minutes(c.ready_at, now))
+                (
+                    c,
+                    service.elapsed_minutes(c.ready_at, now),
+                    _latest_vitals(
+                        await observations_of_booking(session=session, booking_id=c.booking_id)
+                    ),
+                )
                 for c in await service.waiting_room(session=session, user=user)
             ],
             "state_labels": STATE_LABELS,
@@ -360,6 +366,26 @@ async def doctor_transition(
             action=action,
             note=note,
         ),
+    )
+
+
+VITAL_SHORT = {
+    "blood_pressure_systolic": "PAS",
+    "blood_pressure_diastolic": "PAD",
+    "spo2": "SpO2",
+    "pulse_rate": "pouls",
+    "body_temperature": "T°",
+}
+
+
+def _latest_vitals(observations: list[Observation]) -> str:
+    """The last value of each vital sign already taken, in a short line for the waiting room."""
+    latest: dict[str, Observation] = {}
+    for o in observations:
+        if o.kind in VITAL_SHORT:
+            latest[o.kind] = o
+    return " · ".join(
+        f"{VITAL_SHORT[k]} {latest[k].value:g} {latest[k].unit}" for k in VITAL_SHORT if k in latest
     )
 
 

@@ -13,12 +13,13 @@ from hub import db
 from hub.config import Settings
 from hub.consultation.models import Consultation, ConsultationEvent, State
 from hub.demo import CLOS_MORTIER, DemoSeed
-from hub.identity.models import Site
+from hub.identity.models import Cabin, Site
 from hub.records.audit import AuditEvent
+from hub.records.observations import Observation
 from hub.records.patient_service import PatientDraft, register_patient
 from hub.records.patients import IdentityStatus, Patient, Sex
 from hub.scheduling import booking as bk
-from hub.scheduling.models import Channel, Slot
+from hub.scheduling.models import Booking, Channel, Slot
 from tests.conftest import csrf_from, login, text
 from tests.support.live import LiveHub
 
@@ -60,6 +61,33 @@ async def _booking_now(settings: Settings, minutes: int = 5) -> int:
         )
     await engine.dispose()
     return booking.id
+
+
+async def _observe(settings: Settings, booking_id: int, kind: str, value: float, unit: str) -> None:
+    """A measurement of the room's trolley attached to the booking, as the gateway stores it."""
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        booking = await session.get(Booking, booking_id)
+        assert booking is not None
+        cabin = (
+            await session.scalars(select(Cabin).where(Cabin.site_id == booking.site_id))
+        ).first()
+        assert cabin is not None
+        session.add(
+            Observation(
+                cabin_id=cabin.id,
+                seq=1,
+                site_id=booking.site_id,
+                booking_id=booking.id,
+                device_name="Oxymètre",
+                kind=kind,
+                value=value,
+                unit=unit,
+                measured_at=dt.datetime.now(dt.UTC),
+            )
+        )
+        await session.commit()
+    await engine.dispose()
 
 
 async def _rows(settings: Settings, query: object) -> list:  # type: ignore[type-arg]
@@ -154,10 +182,12 @@ async def test_from_check_in_to_reporting(
         await _post(client, f"/salle/consultations/{cid}/etat", room, action="join")
     ).status_code == 403
 
+    await _observe(settings, booking_id, "spo2", 96.0, "%")
     client.cookies.clear()
     await login(client, "medecin")
     waiting = await client.get("/medecin")
     assert "LAMBERT Odile" in text(waiting) and "Toux fébrile depuis 3 jours" in text(waiting)
+    assert "SpO2 96 %" in text(waiting)  # the vitals the nurse already took
     joined = await _post(client, f"/medecin/consultations/{cid}/rejoindre", waiting)
     assert joined.status_code == 303
     console = await client.get(joined.headers["location"])
