@@ -150,8 +150,10 @@ async def measure(audio_mode: bool, tone_seconds: float) -> dict[int, float]:
             transceiver.sender.replaceTrack(track)
             transceiver.direction = "sendonly"
             if audio_mode:  # the pre-encoded packets are Opus: negotiate nothing else
-                codecs = transceiver.receiver.getCapabilities("audio").codecs
-                transceiver.setCodecPreferences([c for c in codecs if c.name == "opus"])
+                capabilities = transceiver.receiver.getCapabilities("audio")
+                if capabilities is not None:
+                    transceiver.setCodecPreferences(
+                        [c for c in capabilities.codecs if c.name == "opus"])
         await pc.setLocalDescription(await pc.createAnswer())
         return JSONResponse({"sdp": pc.localDescription.sdp})
 
