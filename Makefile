@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check cabin_agent hub devices web tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy cabin_agent hub devices web
+	$(BIN)/mypy cabin_agent hub devices web bench
 
 contracts: $(STAMP)
 	$(BIN)/lint-imports
