@@ -46,8 +46,11 @@ class CabinAgent:
             on_command=self.command,
             media=self.media,
         )
-        self.trolley = (SimulatedTrolley(reading_seconds=config.agent.simulated_reading_seconds)
-                        if simulate else None)
+        self.trolley = (
+            SimulatedTrolley(reading_seconds=config.agent.simulated_reading_seconds)
+            if simulate
+            else None
+        )
         self.runners: dict[str, DeviceRunner] = {}
         self._live_tasks: set[asyncio.Task[None]] = set()
 

@@ -285,15 +285,17 @@ class HubLink:
 
     async def _answer_media(self, ws: ClientConnection, offer: MediaOffer) -> None:
         if self._media is None:
-            answer = MediaAnswer(session_id=offer.session_id,
-                                 error="Cette cabine ne diffuse pas de média.")
+            answer = MediaAnswer(
+                session_id=offer.session_id, error="Cette cabine ne diffuse pas de média."
+            )
         else:
             try:
                 answer = await self._media.offer(offer)
             except Exception:
                 logger.exception("media offer %s failed", offer.session_id)
-                answer = MediaAnswer(session_id=offer.session_id,
-                                     error="La cabine n'a pas pu ouvrir le flux média.")
+                answer = MediaAnswer(
+                    session_id=offer.session_id, error="La cabine n'a pas pu ouvrir le flux média."
+                )
         with contextlib.suppress(ConnectionClosed):
             await ws.send(answer.model_dump_json())
 

@@ -34,6 +34,7 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
+from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
@@ -99,21 +100,29 @@ class MediaNegotiationError(Exception):
 class MediaSession:
     """The cabin's peer connection for one consultation: answers offers, sends, receives."""
 
-    def __init__(self, *, room: MediaStreamTrack, otoscope: MediaStreamTrack,
-                 stethoscope: MediaStreamTrack, ice_servers: Sequence[IceServerConfig] = (),
-                 on_state: StateCallback | None = None,
-                 on_restart_needed: RestartRequest | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        room: MediaStreamTrack,
+        otoscope: MediaStreamTrack,
+        stethoscope: MediaStreamTrack,
+        ice_servers: Sequence[IceServerConfig] = (),
+        on_state: StateCallback | None = None,
+        on_restart_needed: RestartRequest | None = None,
+    ) -> None:
         """Take ownership of the tracks (stopped by `close`); wrap a raw stethoscope in Opus."""
         if not isinstance(stethoscope, OpusAudioModeTrack):
             stethoscope = OpusAudioModeTrack(stethoscope)
         self._tracks: dict[TrackLabel, MediaStreamTrack] = {
-            TrackLabel.ROOM: room, TrackLabel.OTOSCOPE: otoscope,
+            TrackLabel.ROOM: room,
+            TrackLabel.OTOSCOPE: otoscope,
             TrackLabel.STETHOSCOPE: stethoscope,
         }
         self._on_state = on_state
         self._on_restart_needed = on_restart_needed
-        self._pc = RTCPeerConnection(RTCConfiguration(
-            iceServers=[_ice_server(s) for s in ice_servers]))
+        self._pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=[_ice_server(s) for s in ice_servers])
+        )
         self._pc.on("connectionstatechange", self._connection_state_changed)
         self._pc.on("datachannel", self._datachannel_opened)
         self._pc.on("track", self._track_received)
@@ -127,6 +136,7 @@ class MediaSession:
         self._closed = False
         #: The doctor's camera ("video") and microphone ("audio") as received.
         self.doctor_tracks: dict[str, MediaStreamTrack] = {}
+        self._relay = MediaRelay()
         #: Frames received from the doctor, by kind.
         self.doctor_frames: dict[str, int] = {"video": 0, "audio": 0}
         #: Vitals dropped because the data channel was not open.
@@ -136,13 +146,22 @@ class MediaSession:
         self.ice_restarts = 0
 
     @classmethod
-    def synthetic(cls, *, ice_servers: Sequence[IceServerConfig] = (),
-                  on_state: StateCallback | None = None,
-                  on_restart_needed: RestartRequest | None = None) -> MediaSession:
+    def synthetic(
+        cls,
+        *,
+        ice_servers: Sequence[IceServerConfig] = (),
+        on_state: StateCallback | None = None,
+        on_restart_needed: RestartRequest | None = None,
+    ) -> MediaSession:
         """Return a session over the simulated trolley (two synthetic videos, heart sounds)."""
-        return cls(room=OtoscopeTrack(), otoscope=OtoscopeTrack(), stethoscope=StethoscopeTrack(),
-                   ice_servers=ice_servers, on_state=on_state,
-                   on_restart_needed=on_restart_needed)
+        return cls(
+            room=OtoscopeTrack(),
+            otoscope=OtoscopeTrack(),
+            stethoscope=StethoscopeTrack(),
+            ice_servers=ice_servers,
+            on_state=on_state,
+            on_restart_needed=on_restart_needed,
+        )
 
     @property
     def state(self) -> ConnectionState | None:
@@ -179,14 +198,16 @@ class MediaSession:
                 raise MediaNegotiationError("the media session is closed")
             offer = SessionDescription.parse(offer_sdp)
             remote_ice = _offer_ice(offer)
-            restart = (self._remote_ice is not None and remote_ice is not None
-                       and remote_ice != self._remote_ice)
+            restart = (
+                self._remote_ice is not None
+                and remote_ice is not None
+                and remote_ice != self._remote_ice
+            )
             if restart:
                 if self._restart_task is not None:
                     self._restart_task.cancel()  # superseded by this newer restart
                 begin_ice_restart(self._pc, remote_ice)
-            await self._pc.setRemoteDescription(
-                RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            await self._pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             if not self._labels:
                 self._attach_tracks(offer)
             answer = await self._pc.createAnswer()
@@ -196,8 +217,13 @@ class MediaSession:
             self._remote_ice = remote_ice
             return str(self._pc.localDescription.sdp)
 
-    async def add_ice_candidate(self, candidate: str | None, *, sdp_mid: str | None = None,
-                                sdp_mline_index: int | None = None) -> None:
+    async def add_ice_candidate(
+        self,
+        candidate: str | None,
+        *,
+        sdp_mid: str | None = None,
+        sdp_mline_index: int | None = None,
+    ) -> None:
         """Add a candidate the browser trickled (`RTCIceCandidate.toJSON()`); None ends them."""
         if candidate is None or candidate == "":
             await self._pc.addIceCandidate(None)
@@ -256,7 +282,8 @@ class MediaSession:
             if len(receiving[kind]) < len(needed):
                 raise MediaNegotiationError(
                     f"the doctor's offer receives {len(receiving[kind])} {kind} track(s), "
-                    f"the cabin sends {len(needed)} ({', '.join(needed)})")
+                    f"the cabin sends {len(needed)} ({', '.join(needed)})"
+                )
         transceivers = {t.mid: t for t in self._pc.getTransceivers()}
         for kind, label in SENT_TRACKS:
             mid = receiving[kind].pop(0)
@@ -301,7 +328,13 @@ class MediaSession:
 
     def _track_received(self, track: MediaStreamTrack) -> None:
         self.doctor_tracks[track.kind] = track
-        self._spawn(self._count_frames(track))
+        self._spawn(self._count_frames(self._relay.subscribe(track)))
+
+    def doctor_track(self, kind: str) -> MediaStreamTrack | None:
+        """A new reader of the doctor's camera ("video") or microphone ("audio"), for the
+        room's screen and speaker (each reader gets every frame), or None before it arrives."""
+        track = self.doctor_tracks.get(kind)
+        return None if track is None else self._relay.subscribe(track)
 
     async def _count_frames(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError):
@@ -318,8 +351,11 @@ class MediaSession:
 
 def _ice_server(config: IceServerConfig) -> RTCIceServer:
     urls = config["urls"]
-    return RTCIceServer(urls=list(urls) if isinstance(urls, list) else urls,
-                        username=config.get("username"), credential=config.get("credential"))
+    return RTCIceServer(
+        urls=list(urls) if isinstance(urls, list) else urls,
+        username=config.get("username"),
+        credential=config.get("credential"),
+    )
 
 
 def _offer_ice(offer: SessionDescription) -> IceCredentials | None:
@@ -333,8 +369,11 @@ def _offer_ice(offer: SessionDescription) -> IceCredentials | None:
 
 def _keep_only_opus(transceiver: Any) -> None:
     """Negotiate Opus only on the stethoscope's m-line: its packets are already Opus."""
-    opus = [c for c in RTCRtpSender.getCapabilities("audio").codecs
-            if c.mimeType.lower() == OPUS_MIME_TYPE]
+    opus = [
+        c
+        for c in RTCRtpSender.getCapabilities("audio").codecs
+        if c.mimeType.lower() == OPUS_MIME_TYPE
+    ]
     transceiver.setCodecPreferences(opus)
     # The offer was applied before this m-line had a track; filter what it negotiated.
     common = [c for c in transceiver._codecs if c.mimeType.lower() == OPUS_MIME_TYPE]

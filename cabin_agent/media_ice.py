@@ -111,8 +111,7 @@ async def finish_ice_restart(pc: RTCPeerConnection, remote: IceCredentials) -> N
     for connection in connections:
         connection.remote_username = remote.ufrag
         connection.remote_password = remote.password
-    results = await asyncio.gather(*(_reconnect(c) for c in connections),
-                                   return_exceptions=True)
+    results = await asyncio.gather(*(_reconnect(c) for c in connections), return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
             raise IceRestartError(f"ICE restart failed: {result}") from result

@@ -10,6 +10,7 @@ from aiortc import MediaStreamTrack
 
 from cabin_agent.config import AgentConfig
 from cabin_agent.media import IceServerConfig, MediaNegotiationError, MediaSession
+from cabin_agent.room_display import NO_DOCTOR, RoomDisplay, RoomDisplayError
 from devices.errors import DeviceError
 from devices.media.capture import AlsaStethoscopeTrack, V4l2OtoscopeTrack
 from hub.wire import MediaAnswer, MediaOffer
@@ -28,13 +29,17 @@ class AgentMedia:
         self._config = config
         self._simulate = simulate
         self.sessions: dict[str, MediaSession] = {}
+        self.displays: dict[str, RoomDisplay] = {}
 
     def _source(self, kind: str) -> str:
         for device in self._config.devices:
             if device.kind == kind and device.address:
                 return device.address
-        label = {"camera": "caméra de la salle", "otoscope": "otoscope",
-                 "stethoscope": "stéthoscope"}[kind]
+        label = {
+            "camera": "caméra de la salle",
+            "otoscope": "otoscope",
+            "stethoscope": "stéthoscope",
+        }[kind]
         raise MediaUnavailable(f"Aucun {label} n'est configuré sur cette cabine.")
 
     def _new_session(self, servers: list[IceServerConfig]) -> MediaSession:
@@ -51,33 +56,66 @@ class AgentMedia:
             for track in tracks:
                 track.stop()
             raise
-        return MediaSession(room=room, otoscope=otoscope, stethoscope=stethoscope,
-                            ice_servers=servers)
+        return MediaSession(
+            room=room, otoscope=otoscope, stethoscope=stethoscope, ice_servers=servers
+        )
 
     async def offer(self, offer: MediaOffer) -> MediaAnswer:
         servers: list[IceServerConfig] = [
             {"urls": list(s.urls), "username": s.username, "credential": s.credential}
             for s in offer.ice_servers
         ]
+        if offer.purpose == "room":
+            return await self._room_offer(offer, servers)
         session = self.sessions.get(offer.session_id)
         try:
             if session is None:
                 session = self._new_session(servers)
                 self.sessions[offer.session_id] = session
             sdp = await session.answer(offer.sdp)
-        except (MediaUnavailable, MediaNegotiationError) as exc:
+        except MediaUnavailable as exc:
             return MediaAnswer(session_id=offer.session_id, error=str(exc))
+        except MediaNegotiationError as exc:
+            logger.warning("media offer refused: %s", exc)
+            return MediaAnswer(
+                session_id=offer.session_id,
+                error=(
+                    "Le navigateur n'a pas demandé les flux de la cabine (caméra de la salle, "
+                    "otoscope, stéthoscope) : rechargez la page."
+                ),
+            )
         except DeviceError as exc:
             logger.warning("media source unavailable: %s", exc)
-            return MediaAnswer(session_id=offer.session_id,
-                               error="Une source audio ou vidéo de la cabine est indisponible.")
+            return MediaAnswer(
+                session_id=offer.session_id,
+                error="Une source audio ou vidéo de la cabine est indisponible.",
+            )
+        return MediaAnswer(session_id=offer.session_id, sdp=sdp)
+
+    async def _room_offer(self, offer: MediaOffer, servers: list[IceServerConfig]) -> MediaAnswer:
+        """The room's console asks for the doctor's camera and microphone."""
+        if not self.sessions:
+            return MediaAnswer(session_id=offer.session_id, error=NO_DOCTOR)
+        source = list(self.sessions.values())[-1]  # one consultation at a time per trolley
+        display = self.displays.get(offer.session_id)
+        if display is None:
+            display = RoomDisplay(source, servers)
+            self.displays[offer.session_id] = display
+        try:
+            sdp = await display.answer(offer.sdp)
+        except RoomDisplayError as exc:
+            await self.close(offer.session_id)
+            return MediaAnswer(session_id=offer.session_id, error=str(exc))
         return MediaAnswer(session_id=offer.session_id, sdp=sdp)
 
     async def close(self, session_id: str) -> None:
         session = self.sessions.pop(session_id, None)
         if session is not None:
             await session.close()
+        display = self.displays.pop(session_id, None)
+        if display is not None:
+            await display.close()
 
     async def close_all(self) -> None:
-        for session_id in list(self.sessions):
+        for session_id in [*self.sessions, *self.displays]:
             await self.close(session_id)

@@ -95,8 +95,14 @@ class DeviceRunner:
             await self.outbox.add(self.name, measurement)
             self.stored += 1
             if self.live is not None:
-                self.live({"device": self.name, "kind": str(measurement.kind),
-                           "value": measurement.value, "unit": str(measurement.unit)})
+                self.live(
+                    {
+                        "device": self.name,
+                        "kind": str(measurement.kind),
+                        "value": measurement.value,
+                        "unit": str(measurement.unit),
+                    }
+                )
         if measurements:
             self.on_stored()
 

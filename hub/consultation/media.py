@@ -65,10 +65,11 @@ def _user_key(websocket: WebSocket, ctx: HubContext) -> str | None:
     return value if isinstance(value, str) else None
 
 
-async def _doctor_and_cabin(
-    ctx: HubContext, websocket: WebSocket, consultation_id: int
+async def _participant_and_cabin(
+    ctx: HubContext, websocket: WebSocket, consultation_id: int, purpose: str
 ) -> tuple[User, Consultation, AgentConnection] | str:
-    """The doctor of this consultation and the connected cabin of its room, or why not."""
+    """The doctor of this consultation (or the room's staff, for the room's screen) and the
+    connected cabin of its room, or why not."""
     key = _user_key(websocket, ctx)
     if key is None:
         return "connexion requise"
@@ -79,12 +80,19 @@ async def _doctor_and_cabin(
             now=ctx.clock(),
             idle=dt.timedelta(minutes=ctx.settings.session_idle_minutes),
         )
-        if user is None or user.role is not Role.DOCTOR:
-            return "réservé au médecin de la consultation"
+        allowed = {Role.DOCTOR} if purpose == "doctor" else {Role.NURSE, Role.FACILITY_STAFF}
+        if user is None or user.role not in allowed:
+            return (
+                "réservé au médecin de la consultation"
+                if purpose == "doctor"
+                else "réservé au personnel de la salle"
+            )
         consultation = await session.get(Consultation, consultation_id)
         if consultation is None or consultation.site_id not in {s.id for s in user.sites}:
             return "consultation introuvable"
-        if consultation.state is not State.IN_CONSULTATION or consultation.doctor_id != user.id:
+        if consultation.state is not State.IN_CONSULTATION:
+            return "la téléconsultation n'a pas commencé"
+        if purpose == "doctor" and consultation.doctor_id != user.id:
             return "rejoignez d'abord la consultation"
         cabin_ids = set(
             await session.scalars(select(Cabin.id).where(Cabin.site_id == consultation.site_id))
@@ -107,9 +115,19 @@ async def _doctor_and_cabin(
 @router.websocket("/ws/consultations/{consultation_id}/media")
 async def media_signalling(websocket: WebSocket, consultation_id: int) -> None:
     """The doctor's browser: receives the ICE servers, sends its offer, gets the agent's answer."""
+    await _signal(websocket, consultation_id, "doctor")
+
+
+@router.websocket("/ws/consultations/{consultation_id}/room")
+async def room_signalling(websocket: WebSocket, consultation_id: int) -> None:
+    """The room's console: the doctor's camera and microphone, sent on by the cabin."""
+    await _signal(websocket, consultation_id, "room")
+
+
+async def _signal(websocket: WebSocket, consultation_id: int, purpose: str) -> None:
     ctx = context_of(websocket)
     await websocket.accept()
-    found = await _doctor_and_cabin(ctx, websocket, consultation_id)
+    found = await _participant_and_cabin(ctx, websocket, consultation_id, purpose)
     if isinstance(found, str):
         await websocket.send_text(json.dumps({"type": "error", "message": found}))
         await websocket.close(CLOSE_REFUSED, "refusé")
@@ -126,7 +144,7 @@ async def media_signalling(websocket: WebSocket, consultation_id: int) -> None:
             if not isinstance(message, dict):
                 continue
             if message.get("type") == "offer" and isinstance(message.get("sdp"), str):
-                sdp, error = await _relay_offer(conn, session_id, message["sdp"], servers)
+                sdp, error = await _relay_offer(conn, session_id, message["sdp"], servers, purpose)
                 reply = (
                     {"type": "answer", "sdp": sdp} if sdp else {"type": "error", "message": error}
                 )
@@ -143,12 +161,21 @@ async def media_signalling(websocket: WebSocket, consultation_id: int) -> None:
 
 
 async def _relay_offer(
-    conn: AgentConnection, session_id: str, sdp: str, servers: tuple[IceServer, ...]
+    conn: AgentConnection,
+    session_id: str,
+    sdp: str,
+    servers: tuple[IceServer, ...],
+    purpose: str,
 ) -> tuple[str, str]:
     future: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
     conn.media_answers[session_id] = future
     await conn.outgoing.put(
-        MediaOffer(session_id=session_id, sdp=sdp, ice_servers=servers).model_dump_json()
+        MediaOffer(
+            session_id=session_id,
+            sdp=sdp,
+            ice_servers=servers,
+            purpose="room" if purpose == "room" else "doctor",
+        ).model_dump_json()
     )
     try:
         return await asyncio.wait_for(future, ANSWER_TIMEOUT_SECONDS)

@@ -18,7 +18,9 @@ from hub.consultation.models import Capture, Consultation, ConsultationEvent, Dm
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.events import Event
-from hub.identity.models import Role, User
+from hub.identity.models import Role, Site, User
+from hub.notify import outbox
+from hub.notify.sms import normalise_french_mobile
 from hub.records.audit import record_event
 from hub.records.patients import IdentityStatus, Patient
 from hub.scheduling import booking as bk
@@ -423,6 +425,7 @@ async def raise_emergency(
     )
     await session.commit()
     site = consultation.booking.site
+    await _alert_contact(session, ctx, site, user)
     _publish(
         ctx,
         consultation,
@@ -432,6 +435,24 @@ async def raise_emergency(
         phone=site.emergency_contact_phone,
     )
     return consultation
+
+
+async def _alert_contact(session: AsyncSession, ctx: HubContext, site: Site, user: User) -> None:
+    """Text the site's on-call contact when their number is a mobile (no patient data in it)."""
+    try:
+        mobile = normalise_french_mobile(site.emergency_contact_phone)
+    except ValueError:
+        return  # a landline: the consoles show the number to call
+    await outbox.enqueue_sms(
+        session=session,
+        to=mobile,
+        purpose="emergency",
+        related_kind="site",
+        related_id=site.id,
+        now=ctx.clock(),
+        text=f"URGENCE au {site.name} : {user.full_name} demande un médecin sur place.",
+    )
+    await session.commit()
 
 
 async def waiting_room(*, session: AsyncSession, user: User) -> list[Consultation]:

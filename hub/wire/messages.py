@@ -171,6 +171,9 @@ class MediaOffer(_Message):
     session_id: str = Field(min_length=1, max_length=40)
     sdp: str = Field(min_length=1, max_length=200_000)
     ice_servers: tuple[IceServer, ...] = ()
+    # "doctor": the doctor's console receives the trolley; "room": the room's screen (the
+    # nurse's console) receives the doctor's camera and microphone.
+    purpose: Literal["doctor", "room"] = "doctor"
 
 
 class MediaClose(_Message):

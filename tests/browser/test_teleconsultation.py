@@ -98,6 +98,12 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
         await asyncio.sleep(1)
         assert await _frames(doctor, "video.room") > first_room  # still rising
 
+        # The doctor's camera reaches the room: the nurse's console shows it.
+        await nurse.reload()
+        await expect(nurse.locator('[data-room-media] [data-field="link"]')).to_have_text(
+            "Le médecin est à l'écran.", timeout=20_000)
+        await _at_least(nurse, "video.doctor", 10)
+
         cuff = doctor.locator('li[data-device="Tensiomètre"]')
         await cuff.get_by_role("button", name="Mesurer").click()
         await expect(doctor.locator("table.vitals")).to_contain_text(

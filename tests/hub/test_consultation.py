@@ -14,6 +14,7 @@ from hub.config import Settings
 from hub.consultation.models import Consultation, ConsultationEvent, State
 from hub.demo import CLOS_MORTIER, DemoSeed
 from hub.identity.models import Cabin, Site
+from hub.notify.models import OutboundMessage
 from hub.records.audit import AuditEvent
 from hub.records.observations import Observation
 from hub.records.patient_service import PatientDraft, register_patient
@@ -304,3 +305,30 @@ async def test_opening_a_patients_data_is_traced(
     )
     assert [r.target for r in reads] == [f"patient:{patient.id}"] * 2
     assert len({r.actor_id for r in reads}) == 2  # the nurse, then the secretary
+
+
+async def test_the_emergency_button_texts_a_mobile_on_call_contact(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        site = (await session.scalars(select(Site).where(Site.name == CLOS_MORTIER))).one()
+        site.emergency_contact_phone = "06 98 76 54 32"
+        await session.commit()
+    await engine.dispose()
+    booking_id = await _booking_now(settings)
+    await login(client, "infirmiere")
+    agenda = await client.get("/infirmier")
+    room_url = (await _post(client, f"/salle/rdv/{booking_id}/accueil", agenda)).headers["location"]
+    room = await client.get(room_url)
+    cid = room_url.rsplit("/", 1)[1]
+    alarm = await _post(client, f"/salle/consultations/{cid}/urgence", room, note="Malaise")
+    assert alarm.status_code == 303
+    page = await client.get(alarm.headers["location"])
+    assert "Urgence signalée" in text(page) and "06 98 76 54 32" in text(page)
+    [sms] = await _rows(
+        settings, select(OutboundMessage).where(OutboundMessage.purpose == "emergency")
+    )
+    assert sms.recipient == "+33698765432"
+    assert sms.body_text == f"URGENCE au {CLOS_MORTIER} : Julie Petit demande un médecin sur place."
+    assert "LAMBERT" not in sms.body_text  # no patient data in a text message
