@@ -98,10 +98,24 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
         await asyncio.sleep(1)
         assert await _frames(doctor, "video.room") > first_room  # still rising
 
+        # A frozen picture: "Reconnecter la vidéo" restarts ICE; media keeps flowing and the
+        # consultation goes on.
+        before = await _frames(doctor, "video.room")
+        await doctor.get_by_role("button", name="Reconnecter la vidéo").click()
+        await _at_least(doctor, "video.room", before + 30)
+        await expect(doctor.locator("[data-media]")).to_have_attribute("data-state", "connected")
+        [media] = agent.media.sessions.values()
+        for _ in range(50):  # the cabin took the new ICE credentials and a new path
+            if media.ice_restarts >= 1:
+                break
+            await asyncio.sleep(0.2)
+        assert media.ice_restarts >= 1
+
         # The doctor's camera reaches the room: the nurse's console shows it.
         await nurse.reload()
         await expect(nurse.locator('[data-room-media] [data-field="link"]')).to_have_text(
-            "Le médecin est à l'écran.", timeout=20_000)
+            "Le médecin est à l'écran.", timeout=20_000
+        )
         await _at_least(nurse, "video.doctor", 10)
 
         cuff = doctor.locator('li[data-device="Tensiomètre"]')

@@ -133,6 +133,14 @@ async function start(box) {
   ws.onclose = () => {
     if (box.dataset.state !== "closed") link.textContent = "Signalisation interrompue ; rechargez la page si la vidéo ne revient pas.";
   };
+  const reconnect = box.querySelector("button.reconnect");
+  reconnect.hidden = false;
+  reconnect.addEventListener("click", () => {
+    if (!pc) return;
+    link.textContent = "Reconnexion en cours… La consultation continue.";
+    box.dataset.restarts = String(Number(box.dataset.restarts || 0) + 1);
+    negotiate(true);
+  });
   const capture = box.querySelector("button.capture");
   capture.hidden = false;
   capture.addEventListener("click", async () => {
