@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -79,77 +80,96 @@ async def _console(
     return render(request, template, data, status_code=status_code)
 
 
-async def _act(
-    request: Request,
-    session: AsyncSession,
-    ctx: HubContext,
-    user: User,
-    consultation_id: int,
-    template: str,
-    redirect: str,
-    action: object,
-) -> Response:
-    try:
-        await action  # type: ignore[misc]
-    except HubError as exc:
-        await deps.rollback_keeping_user(session, user)
+@dataclass(frozen=True)
+class Call:
+    """One request to a consultation console: who, where, and how to answer it."""
+
+    request: Request
+    session: AsyncSession
+    ctx: HubContext
+    user: User
+    template: str
+    base: str  # the console's URL prefix
+
+    async def console(self, cid: int, *, error: str | None = None, status: int = 200) -> Response:
         return await _console(
-            request,
-            session,
-            ctx,
-            user,
-            consultation_id,
-            template=template,
-            error=exc.message,
-            status_code=exc.status,
+            self.request,
+            self.session,
+            self.ctx,
+            self.user,
+            cid,
+            template=self.template,
+            error=error,
+            status_code=status,
         )
-    return RedirectResponse(redirect, status_code=303)
+
+    async def act(self, cid: int, action: Awaitable[object], *, suffix: str = "") -> Response:
+        """Run a change; redirect to the console, or show it again with the reason."""
+        try:
+            await action
+        except HubError as exc:
+            await deps.rollback_keeping_user(self.session, self.user)
+            return await self.console(cid, error=exc.message, status=exc.status)
+        return RedirectResponse(f"{self.base}/{cid}{suffix}", status_code=303)
+
+    def transition(self, cid: int, action: str, note: str = "") -> Awaitable[object]:
+        return service.transition(
+            session=self.session,
+            ctx=self.ctx,
+            user=self.user,
+            consultation_id=cid,
+            action=action,
+            note=note,
+        )
+
+
+ROOM = "consultation/room.html"
+DOCTOR = "consultation/doctor.html"
+
+
+async def room_call(
+    request: Request, session: SessionDep, ctx: ContextDep, user: RoomStaff
+) -> Call:
+    return Call(request, session, ctx, user, ROOM, "/salle/consultations")
+
+
+async def doctor_call(request: Request, session: SessionDep, ctx: ContextDep, user: Doctor) -> Call:
+    return Call(request, session, ctx, user, DOCTOR, "/medecin/consultations")
+
+
+RoomCall = Annotated[Call, Depends(room_call)]
+DoctorCall = Annotated[Call, Depends(doctor_call)]
 
 
 # --- the room -----------------------------------------------------------------------------------
 
-ROOM = "consultation/room.html"
-
 
 @router.post("/salle/rdv/{booking_id}/accueil")
-async def check_in(
-    session: SessionDep, ctx: ContextDep, user: RoomStaff, booking_id: int
-) -> Response:
+async def check_in(call: RoomCall, booking_id: int) -> Response:
     consultation = await service.check_in(
-        session=session, ctx=ctx, user=user, booking_id=booking_id
+        session=call.session, ctx=call.ctx, user=call.user, booking_id=booking_id
     )
-    return RedirectResponse(f"/salle/consultations/{consultation.id}", status_code=303)
+    return RedirectResponse(f"{call.base}/{consultation.id}", status_code=303)
 
 
 @router.get("/salle/consultations/{consultation_id}", response_class=HTMLResponse)
-async def room_console(
-    request: Request, session: SessionDep, ctx: ContextDep, user: RoomStaff, consultation_id: int
-) -> Response:
-    return await _console(request, session, ctx, user, consultation_id, template=ROOM)
+async def room_console(call: RoomCall, consultation_id: int) -> Response:
+    return await call.console(consultation_id)
 
 
 @router.post("/salle/consultations/{consultation_id}/identite", response_class=HTMLResponse)
 async def verify_identity(
-    request: Request,
-    session: SessionDep,
-    ctx: ContextDep,
-    user: RoomStaff,
+    call: RoomCall,
     consultation_id: int,
     document: Annotated[str, Form(max_length=40)] = "",
     traits_match: Annotated[str, Form(max_length=3)] = "",
 ) -> Response:
-    return await _act(
-        request,
-        session,
-        ctx,
-        user,
+    return await call.act(
         consultation_id,
-        ROOM,
-        f"/salle/consultations/{consultation_id}",
         service.verify_identity(
-            session=session,
-            ctx=ctx,
-            user=user,
+            session=call.session,
+            ctx=call.ctx,
+            user=call.user,
             consultation_id=consultation_id,
             document=document,
             traits_match=traits_match == "oui",
@@ -159,27 +179,18 @@ async def verify_identity(
 
 @router.post("/salle/consultations/{consultation_id}/consentement", response_class=HTMLResponse)
 async def consent(
-    request: Request,
-    session: SessionDep,
-    ctx: ContextDep,
-    user: RoomStaff,
+    call: RoomCall,
     consultation_id: int,
     teleconsultation: Annotated[str, Form(max_length=3)] = "",
     dmp: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     choice = DmpChoice(dmp) if dmp in DmpChoice._value2member_map_ else DmpChoice.NOT_ASKED
-    return await _act(
-        request,
-        session,
-        ctx,
-        user,
+    return await call.act(
         consultation_id,
-        ROOM,
-        f"/salle/consultations/{consultation_id}",
         service.record_consent(
-            session=session,
-            ctx=ctx,
-            user=user,
+            session=call.session,
+            ctx=call.ctx,
+            user=call.user,
             consultation_id=consultation_id,
             teleconsultation=teleconsultation == "oui",
             dmp=choice,
@@ -196,22 +207,16 @@ def _answers(form: dict[str, str], prefix: str, count: int) -> list[int | None]:
 
 
 @router.post("/salle/consultations/{consultation_id}/preconsultation", response_class=HTMLResponse)
-async def preconsultation(
-    request: Request,
-    session: SessionDep,
-    ctx: ContextDep,
-    user: RoomStaff,
-    consultation_id: int,
-) -> Response:
-    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+async def preconsultation(call: RoomCall, consultation_id: int) -> Response:
+    form = {k: v for k, v in (await call.request.form()).items() if isinstance(v, str)}
 
     async def save() -> None:
         phq9 = service.scale_score(_answers(form, "phq9", service.PHQ9_ITEMS), service.PHQ9_ITEMS)
         gad7 = service.scale_score(_answers(form, "gad7", service.GAD7_ITEMS), service.GAD7_ITEMS)
         await service.save_preconsultation(
-            session=session,
-            ctx=ctx,
-            user=user,
+            session=call.session,
+            ctx=call.ctx,
+            user=call.user,
             consultation_id=consultation_id,
             reason=form.get("reason", "")[:1000],
             history=form.get("history", "")[:4000],
@@ -221,73 +226,37 @@ async def preconsultation(
             gad7=gad7,
         )
 
-    return await _act(
-        request,
-        session,
-        ctx,
-        user,
-        consultation_id,
-        ROOM,
-        f"/salle/consultations/{consultation_id}",
-        save(),
-    )
+    return await call.act(consultation_id, save())
 
 
 @router.post("/salle/consultations/{consultation_id}/etat", response_class=HTMLResponse)
 async def room_transition(
-    request: Request,
-    session: SessionDep,
-    ctx: ContextDep,
-    user: RoomStaff,
+    call: RoomCall,
     consultation_id: int,
     action: Annotated[str, Form(max_length=40)],
     note: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
-    return await _act(
-        request,
-        session,
-        ctx,
-        user,
-        consultation_id,
-        ROOM,
-        f"/salle/consultations/{consultation_id}",
-        service.transition(
-            session=session,
-            ctx=ctx,
-            user=user,
-            consultation_id=consultation_id,
-            action=action,
-            note=note,
-        ),
-    )
+    return await call.act(consultation_id, call.transition(consultation_id, action, note))
 
 
 @router.post("/salle/consultations/{consultation_id}/urgence", response_class=HTMLResponse)
 async def emergency(
-    request: Request,
-    session: SessionDep,
-    ctx: ContextDep,
-    user: RoomStaff,
-    consultation_id: int,
-    note: Annotated[str, Form(max_length=300)] = "",
+    call: RoomCall, consultation_id: int, note: Annotated[str, Form(max_length=300)] = ""
 ) -> Response:
-    return await _act(
-        request,
-        session,
-        ctx,
-        user,
+    return await call.act(
         consultation_id,
-        ROOM,
-        f"/salle/consultations/{consultation_id}?urgence=1",
         service.raise_emergency(
-            session=session, ctx=ctx, user=user, consultation_id=consultation_id, note=note
+            session=call.session,
+            ctx=call.ctx,
+            user=call.user,
+            consultation_id=consultation_id,
+            note=note,
         ),
+        suffix="?urgence=1",
     )
 
 
 # --- the doctor ---------------------------------------------------------------------------------
-
-DOCTOR = "consultation/doctor.html"
 
 
 @router.get("/medecin", response_class=HTMLResponse)
@@ -316,57 +285,23 @@ async def doctor_home(
 
 
 @router.post("/medecin/consultations/{consultation_id}/rejoindre", response_class=HTMLResponse)
-async def join(
-    request: Request, session: SessionDep, ctx: ContextDep, user: Doctor, consultation_id: int
-) -> Response:
-    return await _act(
-        request,
-        session,
-        ctx,
-        user,
-        consultation_id,
-        DOCTOR,
-        f"/medecin/consultations/{consultation_id}",
-        service.transition(
-            session=session, ctx=ctx, user=user, consultation_id=consultation_id, action="join"
-        ),
-    )
+async def join(call: DoctorCall, consultation_id: int) -> Response:
+    return await call.act(consultation_id, call.transition(consultation_id, "join"))
 
 
 @router.get("/medecin/consultations/{consultation_id}", response_class=HTMLResponse)
-async def doctor_console(
-    request: Request, session: SessionDep, ctx: ContextDep, user: Doctor, consultation_id: int
-) -> Response:
-    return await _console(request, session, ctx, user, consultation_id, template=DOCTOR)
+async def doctor_console(call: DoctorCall, consultation_id: int) -> Response:
+    return await call.console(consultation_id)
 
 
 @router.post("/medecin/consultations/{consultation_id}/etat", response_class=HTMLResponse)
 async def doctor_transition(
-    request: Request,
-    session: SessionDep,
-    ctx: ContextDep,
-    user: Doctor,
+    call: DoctorCall,
     consultation_id: int,
     action: Annotated[str, Form(max_length=40)],
     note: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
-    return await _act(
-        request,
-        session,
-        ctx,
-        user,
-        consultation_id,
-        DOCTOR,
-        f"/medecin/consultations/{consultation_id}",
-        service.transition(
-            session=session,
-            ctx=ctx,
-            user=user,
-            consultation_id=consultation_id,
-            action=action,
-            note=note,
-        ),
-    )
+    return await call.act(consultation_id, call.transition(consultation_id, action, note))
 
 
 VITAL_SHORT = {
