@@ -121,11 +121,19 @@ def test_hub_and_agent_processes_survive_a_hub_kill(
     )
     agent = processes.start("-m", "cabin_agent", "run", "--config", str(config), env=process_env())
 
-    def online() -> bool:
+    def last_seen() -> str | None:
         with httpx.Client(base_url=hub_url) as client:
             login(client, "coord", "motdepasse-tres-sur-1")
             cabins = client.get("/api/v1/cabines").json()
-        return bool(cabins and cabins[0]["online"])
+        return cabins[0]["last_seen_at"] if cabins and cabins[0]["online"] else None
+
+    def online() -> bool:
+        """Online and heartbeating: the agent has processed the hub's hello_ack."""
+        first = last_seen()
+        if first is None:
+            return False
+        wait(lambda: last_seen() not in (None, first))
+        return True
 
     wait(online)
     hub_proc = processes.procs[0]
