@@ -21,6 +21,7 @@ from hub.identity import service
 from hub.identity.models import Organisation, Role, Site
 from hub.interop.cli import add_create_api_client_parser
 from hub.logs import configure_logging
+from hub.records.audit import ChainReport, seal_pending, verify_chain
 
 
 def _settings() -> Settings:
@@ -114,6 +115,27 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _verify_audit(settings: Settings) -> ChainReport:
+    engine = db.make_engine(settings.database_url)
+    try:
+        async with db.make_session_factory(engine)() as session:
+            await seal_pending(session=session, now=db.utcnow())
+            return await verify_chain(session=session)
+    finally:
+        await engine.dispose()
+
+
+def cmd_verify_audit(_args: argparse.Namespace) -> int:
+    """Exit 0 when the audit trail's hash chain is intact, 1 (with the problems) otherwise."""
+    report = asyncio.run(_verify_audit(_settings()))
+    for problem in report.problems:
+        print(f"TAMPERED: {problem}")
+    if report.problems:
+        return 1
+    print(f"audit trail intact: {report.sealed} events sealed, {report.pending} still settling")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from hub.demo_runner import run_demo
 
@@ -151,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     cu.set_defaults(func=cmd_create_user)
 
     add_create_api_client_parser(sub)
+    sub.add_parser("verify-audit", help="check the audit trail's hash chain").set_defaults(
+        func=cmd_verify_audit
+    )
 
     demo = sub.add_parser("demo", help="seed a demo CPTS and run the hub with a cabin agent")
     demo.add_argument("--data-dir", default=os.environ.get("DEMO_DATA_DIR", "var/demo"))

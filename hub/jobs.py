@@ -16,6 +16,7 @@ from hub.identity.models import Site
 from hub.notify.mailer import SmtpSettings
 from hub.notify.outbox import DeliveryReport, deliver_due
 from hub.notify.sms import HttpSmsGateway, SmsGateway
+from hub.records.audit import seal_pending
 from hub.scheduling import booking as bk
 from hub.scheduling import messages
 from hub.scheduling.admin_pages import resync
@@ -100,6 +101,8 @@ class JobRunner:
             await sync_all_slots(self.ctx)
             self._last_sync = now
         await expire_offers(self.ctx)
+        async with self.ctx.sessions() as session:
+            await seal_pending(session=session, now=self.ctx.clock())
         report = await deliver_outbox(self.ctx)
         if report.sent or report.failed:
             logger.info(

@@ -1,6 +1,15 @@
-"""Recording audit events (the caller commits them with its own transaction)."""
+"""Recording audit events (the caller commits them with its own transaction), and sealing them
+into a hash chain so that an edited, deleted, inserted or reordered event is detected.
+
+Events are sealed shortly after they are written (``seal_pending``, run by the periodic jobs),
+in id order: seal(n) = sha256(seal(n-1) | id | content). ``verify_chain`` recomputes it."""
 
 from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -73,3 +82,88 @@ async def recent_events(*, session: AsyncSession, limit: int = 50) -> list[Audit
     """The latest audit events, newest first."""
     rows = await session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit))
     return list(rows)
+
+
+GENESIS = "0" * 64
+SETTLE = dt.timedelta(seconds=5)  # concurrent transactions have committed by then
+
+
+def _content(event: AuditEvent) -> str:
+    return json.dumps(
+        [
+            event.id,
+            event.at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+            event.actor_kind,
+            event.actor_id,
+            event.action,
+            event.outcome,
+            event.site_id,
+            event.target,
+            event.ip,
+            event.detail,
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def seal_of(previous: str, event: AuditEvent) -> str:
+    return hashlib.sha256(f"{previous}|{_content(event)}".encode()).hexdigest()
+
+
+async def seal_pending(*, session: AsyncSession, now: dt.datetime) -> int:
+    """Seal the unsealed events older than a few seconds, in id order; returns how many."""
+    head = (
+        await session.scalar(
+            select(AuditEvent.seal)
+            .where(AuditEvent.seal.is_not(None))
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        )
+        or GENESIS
+    )
+    pending = list(
+        await session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.seal.is_(None), AuditEvent.at <= now - SETTLE)
+            .order_by(AuditEvent.id)
+        )
+    )
+    for event in pending:
+        event.seal = head = seal_of(head, event)
+    await session.commit()
+    return len(pending)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    sealed: int
+    pending: int
+    problems: list[str]
+
+
+async def verify_chain(*, session: AsyncSession) -> ChainReport:
+    """Recompute the chain; every problem names the event where the chain breaks."""
+    previous = GENESIS
+    sealed = pending = 0
+    problems: list[str] = []
+    unsealed_ids: list[int] = []
+    for event in await session.scalars(select(AuditEvent).order_by(AuditEvent.id)):
+        if event.seal is None:
+            pending += 1
+            unsealed_ids.append(event.id)
+            continue
+        if unsealed_ids:
+            problems.append(
+                f"events {unsealed_ids} are not sealed but event {event.id} is: "
+                "inserted afterwards or stripped of their seal"
+            )
+            unsealed_ids = []
+        sealed += 1
+        if seal_of(previous, event) != event.seal:
+            problems.append(
+                f"event {event.id}: seal does not match (edited, or an event "
+                "before it was deleted or reordered)"
+            )
+        previous = event.seal
+    return ChainReport(sealed=sealed, pending=pending, problems=problems)

@@ -25,3 +25,5 @@ class AuditEvent(Base):
     target: Mapped[str] = mapped_column(String(200), default="")
     ip: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
+    # sha256 of the previous event's seal and this event's content; set by ``seal_pending``.
+    seal: Mapped[str | None] = mapped_column(String(64), default=None)
