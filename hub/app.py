@@ -27,6 +27,7 @@ from hub.errors import HubError, Unauthenticated
 from hub.identity import pages as identity_pages
 from hub.interop import sas as sas_api
 from hub.jobs import JobRunner
+from hub.relay import pages as relay_pages
 from hub.rendering import make_templates, render
 from hub.scheduling import admin_pages as schedule_admin
 from hub.scheduling import public_pages, staff_pages
@@ -123,6 +124,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
     app.include_router(sas_api.router)
     app.include_router(consultation_pages.router)
     app.include_router(consultation_media.router)
+    app.include_router(relay_pages.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> Response:

@@ -8,6 +8,7 @@ from hub.notify import models as notify_models
 from hub.records import models as records_models
 from hub.records import observations as observation_models
 from hub.records import patients as patient_models
+from hub.relay import models as relay_models
 from hub.scheduling import models as scheduling_models
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "observation_models",
     "patient_models",
     "records_models",
+    "relay_models",
     "scheduling_models",
 ]

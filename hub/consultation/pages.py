@@ -22,6 +22,7 @@ from hub.identity.models import Role, User
 from hub.identity.pages import home_context
 from hub.records.audit import record_event, trace_read
 from hub.records.observations import Observation, observations_of_booking
+from hub.relay import service as relay
 from hub.rendering import render
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
@@ -75,6 +76,10 @@ async def _console(
             else "",
             "waiting": service.elapsed_minutes(consultation.ready_at, now),
             "captures": await service.captures_of(session=session, consultation_id=consultation.id),
+            "relay_doctors": await relay.directory(
+                session=session, organisation_id=user.organisation_id, accepting_only=True
+            ),
+            "referrals": await relay.referrals_of(session=session, consultation_id=consultation.id),
         }
     )
     return render(request, template, data, status_code=status_code)

@@ -38,6 +38,7 @@ GET_ACCESS: dict[str, frozenset[Role]] = {
     "/medecin/consultations/{consultation_id}": frozenset({Role.DOCTOR}),
     "/api/v1/consultations/{consultation_id}/mesures": frozenset({Role.NURSE, Role.DOCTOR}),
     "/api/v1/captures/{capture_id}": frozenset({Role.NURSE, Role.DOCTOR}),
+    "/coordination/medecins-relais": frozenset({Role.COORDINATOR}),
 }
 STREAMS = {"/api/v1/evenements"}  # server-sent events: tested with a live hub
 PUBLIC_GET = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import re
 
 import httpx
 from sqlalchemy import select
@@ -332,3 +333,56 @@ async def test_the_emergency_button_texts_a_mobile_on_call_contact(
     assert sms.recipient == "+33698765432"
     assert sms.body_text == f"URGENCE au {CLOS_MORTIER} : Julie Petit demande un médecin sur place."
     assert "LAMBERT" not in sms.body_text  # no patient data in a text message
+
+
+async def test_a_patient_without_medecin_traitant_leaves_with_a_relay_doctor(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    await login(client, "coordination")
+    directory = await client.get("/coordination/medecins-relais")
+    empty = await _post(client, "/coordination/medecins-relais", directory, name="Dr X")
+    assert empty.status_code == 422 and "téléphone ou une adresse e-mail" in text(empty)
+    for name, email in (
+        ("Dr Anne Roy", "a.roy@example.org"),
+        ("Dr Luc Marchal", "l.m@example.org"),
+    ):
+        added = await _post(
+            client,
+            "/coordination/medecins-relais",
+            directory,
+            name=name,
+            city="Saint-Dizier",
+            email=email,
+        )
+        assert added.status_code == 303
+    page = await client.get("/coordination/medecins-relais")
+    full_id = re.findall(r"/coordination/medecins-relais/(\d+)/disponibilite", page.text)[1]
+    await _post(client, f"/coordination/medecins-relais/{full_id}/disponibilite", page)
+
+    booking_id = await _booking_now(settings)  # Odile Lambert has no médecin traitant
+    client.cookies.clear()
+    await login(client, "infirmiere")
+    agenda = await client.get("/infirmier")
+    room_url = (await _post(client, f"/salle/rdv/{booking_id}/accueil", agenda)).headers["location"]
+    cid = int(room_url.rsplit("/", 1)[1])
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        c = await session.get(Consultation, cid)
+        assert c is not None
+        c.state = State.REPORTING  # the doctor has ended the teleconsultation
+        await session.commit()
+    await engine.dispose()
+    room = await client.get(room_url)
+    assert "Dr Anne Roy" in text(room) and "Dr Luc Marchal" not in text(room)  # full
+    anne = re.search(r'<option value="(\d+)">Dr Anne Roy', room.text).group(1)  # type: ignore[union-attr]
+    referred = await _post(
+        client, f"/salle/consultations/{cid}/medecin-relais", room, doctor_id=anne
+    )
+    assert referred.status_code == 303
+    after = await client.get(referred.headers["location"])
+    assert "Orienté vers <strong>Dr Anne Roy</strong>" in text(after)
+    [mail] = await _rows(
+        settings, select(OutboundMessage).where(OutboundMessage.purpose == "referral")
+    )
+    assert mail.recipient == "a.roy@example.org"
+    assert "LAMBERT" not in mail.body_text and "Toux" not in mail.body_text  # no health data

@@ -1,0 +1,115 @@
+"""The coordinator's relay-doctor directory, and the room's referral of a patient."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from hub import deps
+from hub.consultation import service as consultation
+from hub.consultation.pages import RoomCall
+from hub.deps import ContextDep, Coordinator, SessionDep
+from hub.errors import HubError, Invalid
+from hub.identity.models import Organisation
+from hub.records.audit import record_event
+from hub.relay import service
+from hub.rendering import render
+
+router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
+
+
+@router.get("/coordination/medecins-relais", response_class=HTMLResponse)
+async def directory_page(
+    request: Request, session: SessionDep, user: Coordinator, error: str | None = None
+) -> Response:
+    doctors = await service.directory(session=session, organisation_id=user.organisation_id)
+    return render(
+        request,
+        "coordination/relay_doctors.html",
+        {"doctors": doctors, "error": error, "message": request.query_params.get("message", "")},
+    )
+
+
+@router.post("/coordination/medecins-relais", response_class=HTMLResponse)
+async def add_doctor(
+    request: Request,
+    session: SessionDep,
+    user: Coordinator,
+    name: Annotated[str, Form(max_length=200)] = "",
+    speciality: Annotated[str, Form(max_length=120)] = "",
+    city: Annotated[str, Form(max_length=120)] = "",
+    phone: Annotated[str, Form(max_length=40)] = "",
+    email: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    try:
+        await service.add_doctor(
+            session=session,
+            organisation_id=user.organisation_id,
+            name=name,
+            speciality=speciality,
+            city=city,
+            phone=phone,
+            email=email,
+        )
+    except HubError as exc:
+        await deps.rollback_keeping_user(session, user)
+        doctors = await service.directory(session=session, organisation_id=user.organisation_id)
+        return render(
+            request,
+            "coordination/relay_doctors.html",
+            {"doctors": doctors, "error": exc.message, "message": ""},
+            status_code=exc.status,
+        )
+    await session.commit()
+    return RedirectResponse("/coordination/medecins-relais?message=ajoute", status_code=303)
+
+
+@router.post("/coordination/medecins-relais/{doctor_id}/disponibilite")
+async def toggle(session: SessionDep, user: Coordinator, doctor_id: int) -> Response:
+    doctor = await service.get_doctor(
+        session=session, organisation_id=user.organisation_id, doctor_id=doctor_id
+    )
+    doctor.accepts_new_patients = not doctor.accepts_new_patients
+    await session.commit()
+    return RedirectResponse("/coordination/medecins-relais?message=modifie", status_code=303)
+
+
+@router.post("/salle/consultations/{consultation_id}/medecin-relais", response_class=HTMLResponse)
+async def refer(
+    call: RoomCall,
+    ctx: ContextDep,
+    consultation_id: int,
+    doctor_id: Annotated[int | None, Form()] = None,
+    note: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    async def act() -> None:
+        c = await consultation.get_consultation(
+            session=call.session, user=call.user, consultation_id=consultation_id
+        )
+        if doctor_id is None:
+            raise Invalid("Choisissez un médecin relais.")
+        org = await call.session.get(Organisation, call.user.organisation_id)
+        referral = await service.refer(
+            session=call.session,
+            organisation_id=call.user.organisation_id,
+            consultation_id=c.id,
+            doctor_id=doctor_id,
+            user_id=call.user.id,
+            note=note,
+            site_name=c.booking.site.name,
+            cpts_phone=org.phone if org else "",
+            now=ctx.clock(),
+        )
+        record_event(
+            session=call.session,
+            action="consultation.referral",
+            actor_kind="user",
+            actor_id=call.user.id,
+            site_id=c.site_id,
+            target=f"referral:{referral.id}",
+        )
+        await call.session.commit()
+
+    return await call.act(consultation_id, act(), suffix="?message=oriente")
