@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from hub.identity import service
 from hub.identity.models import Cabin, Organisation, Role, Site, SiteKind, User
+from hub.relay.models import RelayDoctor
 from hub.scheduling.models import OpeningRule, Reservation
 from hub.scheduling.slots import sync_horizon
 
@@ -116,6 +117,12 @@ DEMO_RULES: tuple[tuple[str, int, str, str, int, int, Reservation | None], ...] 
 )
 
 
+DEMO_RELAY_DOCTORS = (
+    ("Dr Anne Roy (démonstration)", "Saint-Dizier", True),
+    ("Dr Luc Marchal (démonstration)", "Chancenay", False),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class DemoSeed:
     cabin_id: int
@@ -179,6 +186,20 @@ async def seed_demo(*, session: AsyncSession, today: dt.date | None = None) -> D
         await session.flush()
     for site in sites.values():
         await sync_horizon(session=session, site=site, today=today)
+    if not await session.scalar(
+        select(RelayDoctor.id).where(RelayDoctor.organisation_id == org.id)
+    ):
+        for name, city, accepting in DEMO_RELAY_DOCTORS:
+            session.add(
+                RelayDoctor(
+                    organisation_id=org.id,
+                    name=name,
+                    city=city,
+                    phone="03 25 00 00 10",
+                    email="relais@cpts-demo.invalid",
+                    accepts_new_patients=accepting,
+                )
+            )
     token = ""
     demo_cabin_id = 0
     for site_name, cabin_name in DEMO_CABINS:

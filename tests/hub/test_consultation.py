@@ -343,8 +343,8 @@ async def test_a_patient_without_medecin_traitant_leaves_with_a_relay_doctor(
     empty = await _post(client, "/coordination/medecins-relais", directory, name="Dr X")
     assert empty.status_code == 422 and "téléphone ou une adresse e-mail" in text(empty)
     for name, email in (
-        ("Dr Anne Roy", "a.roy@example.org"),
-        ("Dr Luc Marchal", "l.m@example.org"),
+        ("Dr Claire Fabre", "c.fabre@example.org"),
+        ("Dr Marc Petit", "l.m@example.org"),
     ):
         added = await _post(
             client,
@@ -356,7 +356,8 @@ async def test_a_patient_without_medecin_traitant_leaves_with_a_relay_doctor(
         )
         assert added.status_code == 303
     page = await client.get("/coordination/medecins-relais")
-    full_id = re.findall(r"/coordination/medecins-relais/(\d+)/disponibilite", page.text)[1]
+    row = page.text.split("Dr Marc Petit")[1]
+    full_id = re.search(r"/coordination/medecins-relais/(\d+)/disponibilite", row).group(1)  # type: ignore[union-attr]
     await _post(client, f"/coordination/medecins-relais/{full_id}/disponibilite", page)
 
     booking_id = await _booking_now(settings)  # Odile Lambert has no médecin traitant
@@ -373,16 +374,16 @@ async def test_a_patient_without_medecin_traitant_leaves_with_a_relay_doctor(
         await session.commit()
     await engine.dispose()
     room = await client.get(room_url)
-    assert "Dr Anne Roy" in text(room) and "Dr Luc Marchal" not in text(room)  # full
-    anne = re.search(r'<option value="(\d+)">Dr Anne Roy', room.text).group(1)  # type: ignore[union-attr]
+    assert "Dr Claire Fabre" in text(room) and "Dr Marc Petit" not in text(room)  # full
+    anne = re.search(r'<option value="(\d+)">Dr Claire Fabre', room.text).group(1)  # type: ignore[union-attr]
     referred = await _post(
         client, f"/salle/consultations/{cid}/medecin-relais", room, doctor_id=anne
     )
     assert referred.status_code == 303
     after = await client.get(referred.headers["location"])
-    assert "Orienté vers <strong>Dr Anne Roy</strong>" in text(after)
+    assert "Orienté vers <strong>Dr Claire Fabre</strong>" in text(after)
     [mail] = await _rows(
         settings, select(OutboundMessage).where(OutboundMessage.purpose == "referral")
     )
-    assert mail.recipient == "a.roy@example.org"
+    assert mail.recipient == "c.fabre@example.org"
     assert "LAMBERT" not in mail.body_text and "Toux" not in mail.body_text  # no health data
