@@ -182,11 +182,10 @@ async def test_an_unplugged_oximeter_is_lost_then_ready_again(
         simulation.simulator.unplug()
         await eventually(lambda: _state_is(client, "Oxymètre", "lost"))
         simulation.simulator.replug()
-        await eventually(
-            lambda: (
-                _state_is(client, "Oxymètre", "ready") or _state_is(client, "Oxymètre", "measuring")
-            )
-        )
+        async def back() -> bool:
+            return (await device_states(client)).get("Oxymètre") in ("ready", "measuring")
+
+        await eventually(back)
     rows = [o for o in await observations(settings) if o.kind == "spo2"]
     assert all(90 <= o.value <= 100 for o in rows)
     stamps = [o.measured_at for o in rows]

@@ -17,13 +17,16 @@ from hub.records.audit import seal_pending, verify_chain
 from hub.records.models import AuditEvent
 from tests.conftest import ROOT, TEST_SECRET, login
 
-LATER = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)  # past the settling delay
+
+def later() -> dt.datetime:
+    """A moment past the settling delay of the events just written."""
+    return dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
 
 
 async def _seal_and_verify(settings: Settings) -> tuple[int, list[str]]:
     engine = db.make_engine(settings.database_url)
     async with db.make_session_factory(engine)() as session:
-        await seal_pending(session=session, now=LATER)
+        await seal_pending(session=session, now=later())
         report = await verify_chain(session=session)
     await engine.dispose()
     return report.sealed, report.problems
