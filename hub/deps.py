@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from hub.context import HubContext, context_of
 from hub.errors import Forbidden, Unauthenticated
@@ -51,7 +52,8 @@ def sign_cookie(ctx: HubContext, purpose: str, value: str) -> str:
     return str(_serializer(ctx, purpose).dumps(value))
 
 
-def read_cookie(request: Request, name: str, purpose: str) -> str | None:
+def read_cookie(request: HTTPConnection, name: str, purpose: str) -> str | None:
+    """A signed cookie's value (of a page request or a WebSocket), None if absent or forged."""
     raw = request.cookies.get(name)
     if not raw:
         return None
@@ -62,7 +64,7 @@ def read_cookie(request: Request, name: str, purpose: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def session_key(request: Request) -> str | None:
+def session_key(request: HTTPConnection) -> str | None:
     return read_cookie(request, SESSION_COOKIE, "session")
 
 

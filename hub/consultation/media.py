@@ -14,13 +14,12 @@ import logging
 import secrets
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 
 from hub.config import Settings
 from hub.consultation.models import Consultation, State
 from hub.context import AgentConnection, HubContext, context_of
-from hub.deps import SESSION_COOKIE
+from hub.deps import session_key
 from hub.identity import service as identity
 from hub.identity.models import Cabin, Role, User
 from hub.records.audit import record_event
@@ -54,23 +53,12 @@ def ice_servers(settings: Settings, *, user_id: int, now: dt.datetime) -> tuple[
     return tuple(servers)
 
 
-def _user_key(websocket: WebSocket, ctx: HubContext) -> str | None:
-    raw = websocket.cookies.get(SESSION_COOKIE)
-    if not raw:
-        return None
-    try:
-        value = URLSafeSerializer(ctx.secret, salt="cpts-session").loads(raw)
-    except BadSignature:
-        return None
-    return value if isinstance(value, str) else None
-
-
 async def _participant_and_cabin(
     ctx: HubContext, websocket: WebSocket, consultation_id: int, purpose: str
 ) -> tuple[User, Consultation, AgentConnection] | str:
     """The doctor of this consultation (or the room's staff, for the room's screen) and the
     connected cabin of its room, or why not."""
-    key = _user_key(websocket, ctx)
+    key = session_key(websocket)
     if key is None:
         return "connexion requise"
     async with ctx.sessions() as session:
