@@ -15,7 +15,7 @@ from hub.errors import Conflict
 from hub.identity import service as identity
 from hub.records.audit import record_event
 from hub.records.observations import IncomingMeasurement, last_seq, store_measurements
-from hub.scheduling.booking import booking_in_progress
+from hub.scheduling.booking import bookings_in_progress
 from hub.wire import (
     AGENT_WS_PATH,
     CLOSE_BAD_MESSAGE,
@@ -237,13 +237,13 @@ async def _store_batch(
         for i in batch.items
     ]
     async with ctx.sessions() as session:
-        bookings: dict[int, int | None] = {}
-        for item in items:
-            taken = _received_at(item.payload)
-            if taken is not None:
-                bookings[item.seq] = await booking_in_progress(
-                    session=session, site_id=conn.site_id, at=taken
-                )
+        timed = [
+            (item.seq, taken) for item in items if (taken := _received_at(item.payload)) is not None
+        ]
+        found = await bookings_in_progress(
+            session=session, site_id=conn.site_id, moments=[taken for _, taken in timed]
+        )
+        bookings = {seq: booking for (seq, _), booking in zip(timed, found, strict=True)}
         result = await store_measurements(
             session=session,
             cabin_id=conn.cabin_id,

@@ -400,20 +400,31 @@ IN_PROGRESS_BEFORE = dt.timedelta(minutes=30)
 IN_PROGRESS_AFTER = dt.timedelta(minutes=60)
 
 
-async def booking_in_progress(
-    *, session: AsyncSession, site_id: int, at: dt.datetime
-) -> int | None:
-    """The booked appointment of a site that a measurement taken at ``at`` belongs to: the
-    one whose slot, widened by 30 min before and 60 min after, covers it, nearest start first."""
-    rows = await session.execute(
-        select(Booking.id, Booking.starts_at)
-        .join(Slot, Slot.id == Booking.slot_id)
-        .where(
-            Booking.site_id == site_id,
-            Booking.status == BookingStatus.BOOKED,
-            Booking.starts_at <= at + IN_PROGRESS_BEFORE,
-            Slot.ends_at >= at - IN_PROGRESS_AFTER,
+async def bookings_in_progress(
+    *, session: AsyncSession, site_id: int, moments: list[dt.datetime]
+) -> list[int | None]:
+    """For each moment a measurement was taken at a site, the booked appointment it belongs
+    to: the one whose slot, widened by 30 min before and 60 min after, covers it, nearest
+    start first (one query for the whole batch)."""
+    if not moments:
+        return []
+    rows = (
+        await session.execute(
+            select(Booking.id, Booking.starts_at, Slot.ends_at)
+            .join(Slot, Slot.id == Booking.slot_id)
+            .where(
+                Booking.site_id == site_id,
+                Booking.status == BookingStatus.BOOKED,
+                Booking.starts_at <= max(moments) + IN_PROGRESS_BEFORE,
+                Slot.ends_at >= min(moments) - IN_PROGRESS_AFTER,
+            )
         )
-    )
-    candidates = sorted(rows.all(), key=lambda r: abs((r[1] - at).total_seconds()))
-    return int(candidates[0][0]) if candidates else None
+    ).all()
+    result: list[int | None] = []
+    for at in moments:
+        covering = [
+            r for r in rows if r[1] <= at + IN_PROGRESS_BEFORE and r[2] >= at - IN_PROGRESS_AFTER
+        ]
+        nearest = min(covering, key=lambda r: abs((r[1] - at).total_seconds()), default=None)
+        result.append(None if nearest is None else int(nearest[0]))
+    return result
