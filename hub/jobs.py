@@ -19,7 +19,7 @@ from hub.notify.sms import HttpSmsGateway, SmsGateway
 from hub.records.audit import seal_pending
 from hub.scheduling import booking as bk
 from hub.scheduling import messages
-from hub.scheduling.admin_pages import resync
+from hub.scheduling.slots import sync_horizon
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ async def sync_all_slots(ctx: HubContext) -> None:
     """Extend every site's slots over its booking horizon."""
     async with ctx.sessions() as session:
         for site in list(await session.scalars(select(Site))):
-            await resync(session=session, site=site, ctx=ctx)
+            await sync_horizon(session=session, site=site, today=ctx.clock().date())
         await session.commit()
 
 

@@ -23,6 +23,7 @@ from hub.scheduling.models import (
     Slot,
     SlotState,
 )
+from hub.scheduling.policy import policy_for
 
 logger = logging.getLogger(__name__)
 
@@ -138,8 +139,6 @@ async def _flag_bookings(session: AsyncSession, slot_id: int) -> None:
 
 async def sync_horizon(*, session: AsyncSession, site: Site, today: dt.date) -> SyncReport:
     """Sync the site's slots from today over its CPTS's booking horizon."""
-    from hub.scheduling.policy import policy_for
-
     policy = await policy_for(session=session, organisation_id=site.organisation_id)
     return await sync_slots(
         session=session,

@@ -25,7 +25,7 @@ from hub.records.patients import Sex
 from hub.rendering import render
 from hub.scheduling import booking as bk
 from hub.scheduling import messages
-from hub.scheduling.models import Booking, Channel, Reservation
+from hub.scheduling.models import Booking, Channel, Reservation, Slot
 from hub.scheduling.slots import free_slots
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
@@ -248,8 +248,6 @@ async def book_by_phone(
 
 
 async def _slot_site(session: AsyncSession, slot_id: int) -> Site:
-    from hub.scheduling.models import Slot
-
     slot = await session.get(Slot, slot_id)
     if slot is None:
         raise Invalid("Ce créneau n'existe pas.")
