@@ -97,9 +97,6 @@ async def agent_socket(websocket: WebSocket) -> None:
     try:
         async with ctx.sessions() as session:
             cabin = await identity.get_cabin(session=session, cabin_id=cabin_id)
-            await presence.declare_devices(
-                session=session, cabin_id=cabin_id, devices=hello.devices, now=ctx.clock()
-            )
             await presence.mark_hello(
                 session=session,
                 cabin=cabin,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint, select, update
@@ -25,7 +24,6 @@ class CabinStatus:
     online: bool
     last_seen_at: dt.datetime | None
     agent_version: str
-    devices: tuple[DeviceDescription, ...]
     token_active: bool
 
     @property
@@ -36,10 +34,6 @@ class CabinStatus:
 def status_of(cabin: Cabin, *, now: dt.datetime, offline_after: dt.timedelta) -> CabinStatus:
     """A cabin is online while its agent is connected and was heard from recently."""
     fresh = cabin.last_seen_at is not None and now - cabin.last_seen_at <= offline_after
-    try:
-        devices = tuple(DeviceDescription.model_validate(d) for d in json.loads(cabin.devices_json))
-    except (ValueError, TypeError):
-        devices = ()
     return CabinStatus(
         cabin_id=cabin.id,
         name=cabin.name,
@@ -47,7 +41,6 @@ def status_of(cabin: Cabin, *, now: dt.datetime, offline_after: dt.timedelta) ->
         online=cabin.connected and fresh,
         last_seen_at=cabin.last_seen_at,
         agent_version=cabin.agent_version,
-        devices=devices,
         token_active=cabin.token_hash is not None,
     )
 
@@ -60,10 +53,11 @@ async def mark_hello(
     devices: tuple[DeviceDescription, ...],
     now: dt.datetime,
 ) -> None:
+    """The agent said hello: it is connected, with this version and these devices."""
     cabin.connected = True
     cabin.last_seen_at = now
     cabin.agent_version = agent_version
-    cabin.devices_json = json.dumps([d.model_dump() for d in devices])
+    await declare_devices(session=session, cabin_id=cabin.id, devices=devices, now=now)
     await session.commit()
 
 

@@ -129,7 +129,6 @@ class Cabin(Base):
     connected: Mapped[bool] = mapped_column(Boolean, default=False)
     last_seen_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     agent_version: Mapped[str] = mapped_column(String(40), default="")
-    devices_json: Mapped[str] = mapped_column(Text, default="[]")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     site: Mapped[Site] = relationship(back_populates="cabins")
