@@ -16,9 +16,9 @@ from playwright.async_api import Browser, Page, expect
 from cabin_agent.agent import CabinAgent
 from hub.config import Settings
 from hub.demo import DemoSeed
-from tests.cabin_agent.test_agent import config
-from tests.hub.test_consultation import _booking_now
 from tests.support.live import LiveHub
+from tests.support.scenario import agent_config as config
+from tests.support.scenario import booking_now
 
 pytestmark = pytest.mark.browser
 
@@ -60,7 +60,7 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
     browser: Browser, media_hub: LiveHub, demo: DemoSeed, settings: Settings, tmp_path: Path
 ) -> None:
     hub = media_hub
-    await _booking_now(settings)
+    await booking_now(settings)
     agent = CabinAgent(config(hub, demo, tmp_path), simulate=True)
     task = asyncio.create_task(agent.run())
     nurse_ctx = await browser.new_context(locale="fr-FR")

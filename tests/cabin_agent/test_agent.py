@@ -22,40 +22,8 @@ from hub.demo import DemoSeed
 from hub.records.observations import Observation
 from tests.conftest import csrf_from, login
 from tests.support.live import LiveHub
-
-
-def config(hub: LiveHub, seed: DemoSeed, data_dir: Path) -> AgentConfig:
-    return AgentConfig.model_validate(
-        {
-            "hub": {"url": hub.url, "cabin_id": seed.cabin_id, "token": seed.cabin_token},
-            "agent": {
-                "heartbeat_seconds": 0.3,
-                "backoff_initial_seconds": 0.05,
-                "backoff_max_seconds": 0.3,
-                "data_dir": str(data_dir),
-            },
-            "devices": [
-                {
-                    "name": "Tensiomètre",
-                    "kind": "blood_pressure_cuff",
-                    "model": "generic_gatt_cuff",
-                    "transport": "ble",
-                },
-                {
-                    "name": "Oxymètre",
-                    "kind": "pulse_oximeter",
-                    "model": "contec_cms50d_plus",
-                    "transport": "serial",
-                },
-                {
-                    "name": "Thermomètre",
-                    "kind": "thermometer",
-                    "model": "generic_gatt_thermometer",
-                    "transport": "ble",
-                },
-            ],
-        }
-    )
+from tests.support.scenario import agent_config as config
+from tests.support.waiting import eventually
 
 
 @contextlib.asynccontextmanager
@@ -67,19 +35,6 @@ async def running(agent: CabinAgent) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-async def eventually(check: object, timeout: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()  # type: ignore[operator]
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
 
 
 async def observations(settings: Settings) -> list[Observation]:
@@ -182,6 +137,7 @@ async def test_an_unplugged_oximeter_is_lost_then_ready_again(
         simulation.simulator.unplug()
         await eventually(lambda: _state_is(client, "Oxymètre", "lost"))
         simulation.simulator.replug()
+
         async def back() -> bool:
             return (await device_states(client)).get("Oxymètre") in ("ready", "measuring")
 

@@ -16,12 +16,13 @@ import websockets
 from cabin_agent.agent import CabinAgent
 from hub.config import Settings
 from hub.demo import DemoSeed
-from tests.cabin_agent.test_agent import config, eventually, running
+from tests.cabin_agent.test_agent import running
 from tests.cabin_agent.test_media import Browser
 from tests.conftest import login
-from tests.hub.test_consultation import _booking_now
-from tests.hub.test_media_signalling import _in_consultation
 from tests.support.live import LiveHub
+from tests.support.scenario import agent_config as config
+from tests.support.scenario import booking_now, in_consultation
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -42,8 +43,8 @@ async def test_doctor_receives_room_otoscope_and_stethoscope_through_the_hub(
     media_hub: LiveHub, demo: DemoSeed, settings: Settings, tmp_path: Path
 ) -> None:
     live_hub = media_hub
-    booking_id = await _booking_now(settings)
-    cid = await _in_consultation(settings, booking_id, "medecin")
+    booking_id = await booking_now(settings)
+    cid = await in_consultation(settings, booking_id, "medecin")
     agent = CabinAgent(config(live_hub, demo, tmp_path), simulate=True)
     browser = Browser()
     try:

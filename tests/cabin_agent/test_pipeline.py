@@ -30,6 +30,7 @@ from hub.wire import (
 )
 from tests.conftest import csrf_from, login
 from tests.support.live import LiveHub
+from tests.support.waiting import eventually
 
 OXIMETER = DeviceIdentity(model="contec_cms50d_plus", serial="CMS-1", firmware="4.6")
 DEVICES = (
@@ -91,19 +92,6 @@ async def stored(settings: Settings) -> list[tuple[int, float]]:
     return [(int(s), float(v)) for s, v in rows]
 
 
-async def wait_for(condition: object, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = condition()  # type: ignore[operator]
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
 @pytest.fixture
 def outbox(tmp_path: Path) -> AsyncIterator[Outbox]:
     box = Outbox(tmp_path / "outbox.sqlite3")
@@ -118,7 +106,7 @@ async def test_measurements_reach_the_database_once_and_leave_the_outbox(
         await outbox.add("Oxymètre", spo2(90 + i % 10))
     link = link_for(live_hub, demo, outbox)
     async with running(link):
-        await wait_for(lambda: outbox.counts() == (0, 0))
+        await eventually(lambda: outbox.counts() == (0, 0))
     rows = await stored(settings)
     assert [s for s, _ in rows] == list(range(1, 46))
     assert link.sent_batches >= 3  # batches of 20
@@ -138,7 +126,7 @@ async def test_hub_restart_while_measuring_loses_and_doubles_nothing(
             await outbox.add("Oxymètre", spo2(96))
             link.measurements_waiting()
         await live_hub.start()
-        await wait_for(lambda: outbox.counts() == (0, 0), timeout=15)
+        await eventually(lambda: outbox.counts() == (0, 0), timeout=15)
     rows = await stored(settings)
     assert [s for s, _ in rows] == list(range(1, 21))
 
@@ -167,7 +155,7 @@ async def test_a_batch_stored_but_not_acknowledged_is_not_stored_twice(
     assert len(await stored(settings)) == 5
     # ...and after its restart, it sends them again from its outbox.
     async with running(link_for(live_hub, demo, outbox)):
-        await wait_for(lambda: outbox.counts() == (0, 0))
+        await eventually(lambda: outbox.counts() == (0, 0))
     assert [s for s, _ in await stored(settings)] == [1, 2, 3, 4, 5]
 
 
@@ -178,7 +166,7 @@ async def test_a_reinstalled_agent_does_not_reuse_sequence_numbers(
     for _ in range(3):
         await first.add("Oxymètre", spo2(97))
     async with running(link_for(live_hub, demo, first)):
-        await wait_for(lambda: first.counts() == (0, 0))
+        await eventually(lambda: first.counts() == (0, 0))
     first.close()
     fresh = Outbox(tmp_path / "fresh.sqlite3")  # a new disk: the outbox starts empty
     link = link_for(live_hub, demo, fresh)
@@ -186,7 +174,7 @@ async def test_a_reinstalled_agent_does_not_reuse_sequence_numbers(
         await asyncio.wait_for(link.online.wait(), 5)
         await fresh.add("Oxymètre", spo2(92))
         link.measurements_waiting()
-        await wait_for(lambda: fresh.counts() == (0, 0))
+        await eventually(lambda: fresh.counts() == (0, 0))
     fresh.close()
     assert await stored(settings) == [(1, 97.0), (2, 97.0), (3, 97.0), (4, 92.0)]
 
@@ -200,7 +188,7 @@ async def test_an_invalid_measurement_is_refused_and_kept_aside(
     )
     await outbox.add("Oxymètre", spo2(98))
     async with running(link_for(live_hub, demo, outbox)):
-        await wait_for(lambda: outbox.counts() == (0, 1))
+        await eventually(lambda: outbox.counts() == (0, 1))
     assert await stored(settings) == [(2, 98.0)]
 
 
@@ -214,7 +202,7 @@ async def test_nurse_sees_device_states_and_last_values(
         link.report_status("Tensiomètre", "lost", battery_low=True)
         await outbox.add("Oxymètre", spo2(96))
         link.measurements_waiting()
-        await wait_for(lambda: outbox.counts() == (0, 0))
+        await eventually(lambda: outbox.counts() == (0, 0))
         async with httpx.AsyncClient(base_url=live_hub.url) as client:
             await login(client, "infirmiere")
 
@@ -222,7 +210,7 @@ async def test_nurse_sees_device_states_and_last_values(
                 [cabin] = (await client.get("/api/v1/cabines")).json()
                 return {d["name"]: d for d in cabin["devices"]}
 
-            await wait_for(lambda: _has_state(devices, "Tensiomètre", "lost"))
+            await eventually(lambda: _has_state(devices, "Tensiomètre", "lost"))
             states = await devices()
     assert states["Oxymètre"]["state_label"] == "prêt"
     assert states["Oxymètre"]["last_value"] == 96.0 and states["Oxymètre"]["last_unit"] == "%"

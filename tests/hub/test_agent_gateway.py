@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -22,6 +22,7 @@ from hub.records.models import AuditEvent
 from hub.wire import CLOSE_REPLACED, CLOSE_UNAUTHORIZED, DeviceDescription, Hello
 from tests.conftest import csrf_from, login
 from tests.support.live import LiveHub
+from tests.support.waiting import eventually
 
 DEVICES = (
     DeviceDescription(
@@ -51,19 +52,6 @@ async def running(link: HubLink) -> AsyncIterator[asyncio.Task[None]]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, AuthRefused):
             await task
-
-
-async def eventually(check: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 async def cabin_status(hub: LiveHub, username: str = "infirmiere") -> dict[str, object]:

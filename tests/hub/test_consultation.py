@@ -18,51 +18,11 @@ from hub.identity.models import Cabin, Site
 from hub.notify.models import OutboundMessage
 from hub.records.audit import AuditEvent
 from hub.records.observations import Observation
-from hub.records.patient_service import PatientDraft, register_patient
-from hub.records.patients import IdentityStatus, Patient, Sex
-from hub.scheduling import booking as bk
-from hub.scheduling.models import Booking, Channel, Slot
+from hub.records.patients import IdentityStatus, Patient
+from hub.scheduling.models import Booking
 from tests.conftest import csrf_from, login, text
 from tests.support.live import LiveHub
-
-
-async def _booking_now(settings: Settings, minutes: int = 5) -> int:
-    """A booking at Clos Mortier starting in a few minutes."""
-    engine = db.make_engine(settings.database_url)
-    async with db.make_session_factory(engine)() as session:
-        now = dt.datetime.now(dt.UTC)
-        site = (await session.scalars(select(Site).where(Site.name == CLOS_MORTIER))).one()
-        start = now + dt.timedelta(minutes=minutes)
-        slot = Slot(
-            site_id=site.id, starts_at=start, ends_at=start + dt.timedelta(minutes=20), seats=1
-        )
-        session.add(slot)
-        patient = await register_patient(
-            session=session,
-            organisation_id=site.organisation_id,
-            today=now.date(),
-            draft=PatientDraft(
-                birth_name="Lambert",
-                first_names="Odile",
-                sex=Sex.FEMALE,
-                birth_date=dt.date(1958, 6, 1),
-                phone="06 11 22 33 44",
-            ),
-        )
-        await session.commit()
-        booking = await bk.book_slot(
-            session=session,
-            now=now,
-            request=bk.BookingRequest(
-                slot_id=slot.id,
-                patient_id=patient.id,
-                channel=Channel.PHONE,
-                reason="Toux fébrile",
-                care_requested_at=now - dt.timedelta(hours=3),
-            ),
-        )
-    await engine.dispose()
-    return booking.id
+from tests.support.scenario import booking_now
 
 
 async def _observe(settings: Settings, booking_id: int, kind: str, value: float, unit: str) -> None:
@@ -109,7 +69,7 @@ async def _post(
 async def test_from_check_in_to_reporting(
     client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
 ) -> None:
-    booking_id = await _booking_now(settings)
+    booking_id = await booking_now(settings)
     await login(client, "infirmiere")
     agenda = await client.get("/infirmier")
     assert "LAMBERT Odile" in text(agenda) and "Accueillir" in text(agenda)
@@ -220,7 +180,7 @@ async def test_from_check_in_to_reporting(
 async def test_a_redirection_needs_its_reason(
     client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
 ) -> None:
-    booking_id = await _booking_now(settings)
+    booking_id = await booking_now(settings)
     await login(client, "infirmiere")
     agenda = await client.get("/infirmier")
     room_url = (await _post(client, f"/salle/rdv/{booking_id}/accueil", agenda)).headers["location"]
@@ -246,7 +206,7 @@ async def test_a_redirection_needs_its_reason(
 async def test_the_emergency_button_reaches_the_doctors_console_live(
     live_hub: LiveHub, demo: DemoSeed, settings: Settings
 ) -> None:
-    booking_id = await _booking_now(settings)
+    booking_id = await booking_now(settings)
     async with (
         httpx.AsyncClient(base_url=live_hub.url) as doctor,
         httpx.AsyncClient(base_url=live_hub.url) as nurse,
@@ -292,7 +252,7 @@ async def test_the_emergency_button_reaches_the_doctors_console_live(
 async def test_opening_a_patients_data_is_traced(
     client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
 ) -> None:
-    booking_id = await _booking_now(settings)
+    booking_id = await booking_now(settings)
     await login(client, "infirmiere")
     agenda = await client.get("/infirmier")
     room_url = (await _post(client, f"/salle/rdv/{booking_id}/accueil", agenda)).headers["location"]
@@ -317,7 +277,7 @@ async def test_the_emergency_button_texts_a_mobile_on_call_contact(
         site.emergency_contact_phone = "06 98 76 54 32"
         await session.commit()
     await engine.dispose()
-    booking_id = await _booking_now(settings)
+    booking_id = await booking_now(settings)
     await login(client, "infirmiere")
     agenda = await client.get("/infirmier")
     room_url = (await _post(client, f"/salle/rdv/{booking_id}/accueil", agenda)).headers["location"]
@@ -360,7 +320,7 @@ async def test_a_patient_without_medecin_traitant_leaves_with_a_relay_doctor(
     full_id = re.search(r"/coordination/medecins-relais/(\d+)/disponibilite", row).group(1)  # type: ignore[union-attr]
     await _post(client, f"/coordination/medecins-relais/{full_id}/disponibilite", page)
 
-    booking_id = await _booking_now(settings)  # Odile Lambert has no médecin traitant
+    booking_id = await booking_now(settings)  # Odile Lambert has no médecin traitant
     client.cookies.clear()
     await login(client, "infirmiere")
     agenda = await client.get("/infirmier")

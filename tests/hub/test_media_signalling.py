@@ -13,39 +13,14 @@ import httpx
 import pytest
 import websockets
 from pydantic import SecretStr
-from sqlalchemy import select
 
-from hub import db
 from hub.config import Settings
 from hub.consultation.media import ice_servers
-from hub.consultation.models import Consultation, State
 from hub.demo import DemoSeed
-from hub.identity.models import User
-from hub.scheduling.models import Booking
 from hub.wire import Hello, MediaAnswer, MediaClose, MediaOffer, parse_hub_message
 from tests.conftest import login
-from tests.hub.test_consultation import _booking_now
 from tests.support.live import LiveHub
-
-
-async def _in_consultation(settings: Settings, booking_id: int, doctor_username: str) -> int:
-    engine = db.make_engine(settings.database_url)
-    async with db.make_session_factory(engine)() as session:
-        doctor = (await session.scalars(select(User).where(User.username == doctor_username))).one()
-        booking = await session.get(Booking, booking_id)
-        assert booking is not None
-        c = Consultation(
-            booking_id=booking.id,
-            site_id=booking.site_id,
-            patient_id=booking.patient_id,
-            state=State.IN_CONSULTATION,
-            doctor_id=doctor.id,
-        )
-        session.add(c)
-        await session.commit()
-        cid = c.id
-    await engine.dispose()
-    return cid
+from tests.support.scenario import booking_now, in_consultation
 
 
 async def _fake_agent(
@@ -69,8 +44,8 @@ async def _fake_agent(
 async def test_offer_reaches_the_cabin_and_the_answer_comes_back(
     live_hub: LiveHub, demo: DemoSeed, settings: Settings
 ) -> None:
-    booking_id = await _booking_now(settings)
-    cid = await _in_consultation(settings, booking_id, "medecin")
+    booking_id = await booking_now(settings)
+    cid = await in_consultation(settings, booking_id, "medecin")
     offers: list[MediaOffer] = []
     closed = asyncio.Event()
     agent = asyncio.create_task(_fake_agent(live_hub, demo, offers, closed))
@@ -98,8 +73,8 @@ async def test_offer_reaches_the_cabin_and_the_answer_comes_back(
 async def test_only_the_consultations_doctor_gets_media(
     live_hub: LiveHub, demo: DemoSeed, settings: Settings
 ) -> None:
-    booking_id = await _booking_now(settings)
-    cid = await _in_consultation(settings, booking_id, "medecin")
+    booking_id = await booking_now(settings)
+    cid = await in_consultation(settings, booking_id, "medecin")
     async with httpx.AsyncClient(base_url=live_hub.url) as client:
         await login(client, "infirmiere")
         cookie = f"cpts_session={client.cookies['cpts_session']}"
