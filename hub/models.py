@@ -5,15 +5,18 @@ from hub.consultation import models as consultation_models
 from hub.identity import models as identity_models
 from hub.interop import models as interop_models
 from hub.notify import models as notify_models
+from hub.records import documents as document_models
 from hub.records import models as records_models
 from hub.records import observations as observation_models
 from hub.records import patients as patient_models
+from hub.records import reports as report_models
 from hub.relay import models as relay_models
 from hub.scheduling import models as scheduling_models
 
 __all__ = [
     "cabin_models",
     "consultation_models",
+    "document_models",
     "identity_models",
     "interop_models",
     "notify_models",
@@ -21,5 +24,6 @@ __all__ = [
     "patient_models",
     "records_models",
     "relay_models",
+    "report_models",
     "scheduling_models",
 ]

@@ -83,6 +83,8 @@ class Organisation(Base):
     id: Mapped[IntPk]
     name: Mapped[Str200]
     slug: Mapped[Str80] = mapped_column(unique=True)
+    # SIRET of the CPTS (its association), identifying it as author and custodian of documents.
+    siret: Mapped[str] = mapped_column(String(14), default="")
     phone: Mapped[str] = mapped_column(String(40), default="")
     email: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -144,6 +146,8 @@ class User(Base):
     username: Mapped[Str80] = mapped_column(unique=True)
     full_name: Mapped[Str200]
     email: Mapped[str] = mapped_column(String(200), default="")
+    # RPPS number of a health professional (11 digits), their national identifier.
+    rpps: Mapped[str] = mapped_column(String(11), default="")
     role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)

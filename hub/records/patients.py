@@ -52,6 +52,10 @@ class Patient(Base):
     guardian_name: Mapped[str] = mapped_column(String(200), default="")
     has_medecin_traitant: Mapped[bool | None] = mapped_column(default=None)
     medecin_traitant_name: Mapped[str] = mapped_column(String(200), default="")
+    # The médecin traitant's secure-messaging (MSSanté) address: where reports are relayed.
+    medecin_traitant_mssante: Mapped[str] = mapped_column(String(200), default="")
+    # Changing it revokes the signed link to the patient's record page.
+    record_link_nonce: Mapped[str] = mapped_column(String(32), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     @property

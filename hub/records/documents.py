@@ -1,0 +1,75 @@
+"""The DMP-style shared record: documents deposited for a patient, with XDS-style metadata.
+
+A document is never edited: a new version replaces it (``replaced_by_id``, status
+``deprecated``). ``masked`` hides it from professionals other than its author (the patient's
+right to mask); ``hidden_from_patient`` withholds it from the patient until ``disclosed_at``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.db import Base, IntPk, utcnow
+from hub.identity.models import enum_column
+
+
+class Confidentiality(StrEnum):
+    """HL7 confidentiality codes used by the DMP."""
+
+    NORMAL = "N"
+    RESTRICTED = "R"
+    VERY_RESTRICTED = "V"
+
+
+class DocumentStatus(StrEnum):
+    APPROVED = "approved"
+    DEPRECATED = "deprecated"
+
+
+class SharedDocument(Base):
+    __tablename__ = "shared_documents"
+
+    id: Mapped[IntPk]
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
+    report_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reports.id", ondelete="SET NULL"), default=None
+    )
+    unique_id: Mapped[str] = mapped_column(String(128), unique=True)  # XDS uniqueId
+    set_id: Mapped[str] = mapped_column(String(128), index=True)
+    version: Mapped[int] = mapped_column(default=1)
+    title: Mapped[str] = mapped_column(String(300))
+    class_code: Mapped[str] = mapped_column(String(40))
+    class_display: Mapped[str] = mapped_column(String(200))
+    type_code: Mapped[str] = mapped_column(String(40))  # LOINC
+    type_display: Mapped[str] = mapped_column(String(200))
+    format_code: Mapped[str] = mapped_column(String(120))
+    practice_setting: Mapped[str] = mapped_column(String(120), default="")
+    confidentiality: Mapped[Confidentiality] = mapped_column(
+        enum_column(Confidentiality, "confidentiality"), default=Confidentiality.NORMAL
+    )
+    masked: Mapped[bool] = mapped_column(default=False)
+    hidden_from_patient: Mapped[bool] = mapped_column(default=False)
+    disclosed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    status: Mapped[DocumentStatus] = mapped_column(
+        enum_column(DocumentStatus, "document_status"), default=DocumentStatus.APPROVED
+    )
+    replaced_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("shared_documents.id", ondelete="SET NULL"), default=None
+    )
+    mime_type: Mapped[str] = mapped_column(String(60), default="text/xml")
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    content_sha1: Mapped[str] = mapped_column(String(40))
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    author_name: Mapped[str] = mapped_column(String(200), default="")
+    service_start: Mapped[dt.datetime | None] = mapped_column(default=None)
+    service_stop: Mapped[dt.datetime | None] = mapped_column(default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,100 @@
+"""Plain, frozen facts about a signed report: what the PDF, the CDA, the XDM package and the
+FHIR export are generated from. Built once from the database (``report_service.facts_of``),
+so the generators are pure functions that tests can call without a database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+# OIDs the documents speak (ANS "structuration minimale" and INS referential).
+OID_INS_NIR = "1.2.250.1.213.1.4.8"  # INS-NIR (qualified identity)
+OID_INS_NIA = "1.2.250.1.213.1.4.9"  # INS-NIA (temporary identifier)
+OID_RPPS = "1.2.250.1.71.4.2.1"  # national identifiers of professionals ("8" + RPPS)
+OID_STRUCTURE = "1.2.250.1.71.4.2.2"  # national identifiers of structures ("3" + SIRET)
+
+
+@dataclass(frozen=True, slots=True)
+class PatientFacts:
+    local_id: str  # the hub's patient id, as text
+    birth_name: str
+    first_names: str  # all first names of the civil status, space-separated
+    used_name: str
+    birth_date: dt.date
+    sex: str  # "F", "M" or "I"
+    birth_place_code: str  # INSEE code of the birth place, "" when unknown
+    identity_status: str  # provisoire, recuperee, validee, qualifiee
+    # The INS (NIR or NIA, 15 characters), only when the identity is qualified; else None.
+    ins: str | None
+    ins_oid: str | None  # OID_INS_NIR or OID_INS_NIA with ``ins``
+    phone: str = ""
+    email: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProfessionalFacts:
+    user_id: int
+    family_name: str
+    given_name: str
+    rpps: str  # 11 digits, "" when unknown
+    role: str  # "doctor" or "nurse"
+    # Profession code (TRE_G15 "Profession": 10 médecin, 60 infirmier) and speciality
+    # (TRE_R38 "Spécialité ordinale", SM54 médecine générale), when known.
+    profession_code: str = "10"
+    speciality_code: str = "SM54"
+    speciality_label: str = "Médecine générale (SM)"
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceFacts:
+    organisation_name: str  # the CPTS
+    organisation_siret: str  # 14 digits, "" when unknown
+    organisation_phone: str
+    site_name: str
+    site_address: str
+    site_postcode: str
+    site_city: str
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementFacts:
+    at: dt.datetime  # aware, UTC
+    kind: str  # the hub's measurement kind (systolic, spo2, temperature...)
+    label: str  # French label ("Pression systolique")
+    value: float
+    unit: str  # UCUM
+    loinc: str
+    device: str  # model and serial as shown to people ("Omron X4 n° 1234")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFacts:
+    consultation_id: int
+    report_id: int
+    document_oid: str  # ClinicalDocument/id root ("2.25.<uuid>")
+    set_oid: str  # ClinicalDocument/setId root
+    version: int  # ClinicalDocument/versionNumber, 1 for the first
+    replaces_oid: str | None  # document_oid of the version this one replaces
+    title: str  # "Compte rendu de téléconsultation"
+    reason: str
+    examination: str
+    conclusion: str
+    prescriptions: str
+    orientation: str  # Orientation value
+    orientation_label: str
+    doctor_act: str  # TCG or TC
+    nurse_act: str | None  # TLL, TLS, TLD
+    amendment_reason: str
+    confidentiality: str  # N, R or V
+    started_at: dt.datetime  # the teleconsultation (aware, UTC)
+    ended_at: dt.datetime
+    signed_at: dt.datetime
+    timezone: str  # the site's, for dates shown to people ("Europe/Paris")
+    patient: PatientFacts
+    doctor: ProfessionalFacts
+    nurse: ProfessionalFacts | None
+    place: PlaceFacts
+    medecin_traitant_name: str  # "" when none
+    medecin_traitant_mssante: str  # "" when none
+    measurements: tuple[MeasurementFacts, ...] = field(default=())
