@@ -95,6 +95,8 @@ class Report(Base):
     nurse_act: Mapped[NurseAct | None] = mapped_column(
         enum_column(NurseAct, "nurse_act"), default=NurseAct.TLL
     )
+    # A psychiatric (mental-health) teleconsultation: counted apart in the CPTS indicators.
+    psychiatric: Mapped[bool] = mapped_column(default=False)
     amendment_reason: Mapped[str] = mapped_column(Text, default="")
     # Withheld from the patient's own view until the doctor has told them (DMP "non visible
     # par le patient").

@@ -60,6 +60,7 @@ def upgrade() -> None:
             sa.Enum("TLL", "TLS", "TLD", name="nurse_act", native_enum=False, length=40),
             nullable=True,
         ),
+        sa.Column("psychiatric", sa.Boolean(), nullable=False),
         sa.Column("amendment_reason", sa.Text(), nullable=False),
         sa.Column("hidden_from_patient", sa.Boolean(), nullable=False),
         sa.Column("measurements_json", sa.Text(), nullable=False),
