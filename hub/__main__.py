@@ -1,4 +1,5 @@
-"""Command line of the hub: ``python -m hub serve|migrate|create-user|demo``."""
+"""Command line of the hub: ``python -m hub serve|migrate|create-user|verify-audit|
+export-consultation|indicators|demo``."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from hub.identity.models import Organisation, Role, Site
 from hub.interop.cli import add_create_api_client_parser
 from hub.logs import configure_logging
 from hub.records.audit import ChainReport, seal_pending, verify_chain
+from hub.reporting.cli import add_parser as add_indicators_parser
 
 
 def _settings() -> Settings:
@@ -136,6 +138,13 @@ def cmd_verify_audit(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_consultation(args: argparse.Namespace) -> int:
+    """Write a consultation's CDA, XDM zip and FHIR bundle (exit 2 when it has no report)."""
+    from hub.records.export import cmd_export_consultation as export
+
+    return export(_settings(), args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from hub.demo_runner import run_demo
 
@@ -173,9 +182,18 @@ def main(argv: list[str] | None = None) -> int:
     cu.set_defaults(func=cmd_create_user)
 
     add_create_api_client_parser(sub)
+    add_indicators_parser(sub)
     sub.add_parser("verify-audit", help="check the audit trail's hash chain").set_defaults(
         func=cmd_verify_audit
     )
+
+    exp = sub.add_parser(
+        "export-consultation",
+        help="write a consultation's CDA, IHE_XDM.ZIP and FHIR bundle into a folder",
+    )
+    exp.add_argument("consultation_id", type=int)
+    exp.add_argument("--out", required=True, help="folder to write into (created if missing)")
+    exp.set_defaults(func=cmd_export_consultation)
 
     demo = sub.add_parser("demo", help="seed a demo CPTS and run the hub with a cabin agent")
     demo.add_argument("--data-dir", default=os.environ.get("DEMO_DATA_DIR", "var/demo"))

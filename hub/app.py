@@ -22,13 +22,17 @@ from hub.cabins import gateway, presence
 from hub.config import Settings
 from hub.consultation import media as consultation_media
 from hub.consultation import pages as consultation_pages
+from hub.consultation import report_pages
 from hub.context import HubContext
 from hub.errors import HubError, Unauthenticated
 from hub.identity import pages as identity_pages
 from hub.interop import sas as sas_api
 from hub.jobs import JobRunner
+from hub.records import pages as records_pages
 from hub.relay import pages as relay_pages
+from hub.relay import transmissions as relay_transmissions
 from hub.rendering import make_templates, render
+from hub.reporting import pages as reporting_pages
 from hub.scheduling import admin_pages as schedule_admin
 from hub.scheduling import public_pages, staff_pages
 
@@ -123,8 +127,12 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
     app.include_router(schedule_admin.router)
     app.include_router(sas_api.router)
     app.include_router(consultation_pages.router)
+    app.include_router(report_pages.router)
     app.include_router(consultation_media.router)
     app.include_router(relay_pages.router)
+    app.include_router(relay_transmissions.router)
+    app.include_router(records_pages.router)
+    app.include_router(reporting_pages.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> Response:

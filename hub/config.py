@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     smtp_password: SecretStr = SecretStr("")
     smtp_starttls: bool = True
     smtp_sender: str = "CPTS <noreply@cpts.example>"
+    # The CPTS's secure-messaging (MSSanté) mailbox reports are relayed from; smtp_sender if empty.
+    mssante_sender: str = ""
+    # The product reference the ANS gives the software (X-MSS-NIL header), once registered.
+    mssante_product_reference: str = ""
     sms_gateway_url: str = ""
     sms_gateway_token: SecretStr = SecretStr("")
     sms_sender: str = "CPTS"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import secrets
 import signal
@@ -16,9 +17,12 @@ from pydantic import SecretStr
 from hub import db, migrate
 from hub.app import GRACEFUL_SHUTDOWN_SECONDS, create_app
 from hub.config import Environment, Settings
+from hub.context import HubContext
 from hub.demo import CLOS_MORTIER, DEMO_ACCOUNTS, DemoSeed, seed_demo
+from hub.demo_history import seed_demo_history
 from hub.identity.pages import ROLE_HOME
 from hub.logs import configure_logging
+from hub.rendering import make_templates
 
 
 def _write_agent_config(
@@ -78,9 +82,19 @@ def run_demo(*, data_dir: Path, port: int) -> int:
 
 async def _seed(settings: Settings) -> DemoSeed:
     engine = db.make_engine(settings.database_url)
+    sessions = db.make_session_factory(engine)
+    ctx = HubContext(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        templates=make_templates(),
+        clock=lambda: dt.datetime.now(dt.UTC),
+    )
     try:
-        async with db.make_session_factory(engine)() as session:
-            return await seed_demo(session=session)
+        async with sessions() as session:
+            seed = await seed_demo(session=session)
+            await seed_demo_history(session=session, ctx=ctx)
+            return seed
     finally:
         await engine.dispose()
 

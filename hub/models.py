@@ -11,6 +11,7 @@ from hub.records import observations as observation_models
 from hub.records import patients as patient_models
 from hub.records import reports as report_models
 from hub.relay import models as relay_models
+from hub.reporting import models as reporting_models
 from hub.scheduling import models as scheduling_models
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "records_models",
     "relay_models",
     "report_models",
+    "reporting_models",
     "scheduling_models",
 ]

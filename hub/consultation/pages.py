@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
-from hub.consultation import service
+from hub.consultation import report_view, service
 from hub.consultation.models import STATE_LABELS, Capture, Consultation, DmpChoice, State
 from hub.context import HubContext
 from hub.deps import ContextDep, SessionDep, require_role
@@ -82,6 +82,7 @@ async def _console(
             "referrals": await relay.referrals_of(session=session, consultation_id=consultation.id),
         }
     )
+    data.update(await report_view.console_view(session=session, consultation=consultation))
     return render(request, template, data, status_code=status_code)
 
 

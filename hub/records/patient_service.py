@@ -46,6 +46,7 @@ class PatientDraft:
     guardian_name: str = ""
     has_medecin_traitant: bool | None = None
     medecin_traitant_name: str = ""
+    medecin_traitant_mssante: str = ""  # the GP's secure-messaging address
 
 
 def validate_draft(draft: PatientDraft, *, today: dt.date) -> PatientDraft:
@@ -67,6 +68,11 @@ def validate_draft(draft: PatientDraft, *, today: dt.date) -> PatientDraft:
     email = draft.email.strip()
     if email and not _EMAIL.match(email):
         problems.append(f"Adresse e-mail invalide : « {email} ».")
+    mssante = draft.medecin_traitant_mssante.strip().lower()
+    if mssante and not _EMAIL.match(mssante):
+        problems.append(
+            f"Adresse de messagerie sécurisée du médecin traitant invalide : « {mssante} »."
+        )
     nir = normalise_nir(draft.nir) if draft.nir.strip() else ""
     if nir and (problem := nir_problem(nir)):
         problems.append(problem)
@@ -85,6 +91,7 @@ def validate_draft(draft: PatientDraft, *, today: dt.date) -> PatientDraft:
         guardian_name=draft.guardian_name.strip(),
         has_medecin_traitant=draft.has_medecin_traitant,
         medecin_traitant_name=draft.medecin_traitant_name.strip(),
+        medecin_traitant_mssante=mssante,
     )
 
 
@@ -109,6 +116,9 @@ async def register_patient(
         if clean.has_medecin_traitant is not None:
             existing.has_medecin_traitant = clean.has_medecin_traitant
             existing.medecin_traitant_name = clean.medecin_traitant_name
+            existing.medecin_traitant_mssante = (
+                clean.medecin_traitant_mssante or existing.medecin_traitant_mssante
+            )
         existing.guardian_name = clean.guardian_name or existing.guardian_name
         await session.flush()
         return existing
@@ -127,6 +137,7 @@ async def register_patient(
         guardian_name=clean.guardian_name,
         has_medecin_traitant=clean.has_medecin_traitant,
         medecin_traitant_name=clean.medecin_traitant_name,
+        medecin_traitant_mssante=clean.medecin_traitant_mssante,
     )
     session.add(patient)
     await session.flush()
@@ -166,3 +177,20 @@ async def get_patient(*, session: AsyncSession, organisation_id: int, patient_id
     if patient is None or patient.organisation_id != organisation_id:
         raise NotFound("Patient introuvable.")
     return patient
+
+
+def set_medecin_traitant(
+    patient: Patient, *, declared: bool | None, name: str, mssante: str
+) -> None:
+    """Record the patient's médecin traitant (or that they have none) and the secure-messaging
+    address their reports are relayed to; the caller commits."""
+    address = mssante.strip().lower()
+    if address and not _EMAIL.match(address):
+        raise Invalid(
+            f"Adresse de messagerie sécurisée du médecin traitant invalide : « {address} »."
+        )
+    if declared and not name.strip():
+        raise Invalid("Indiquez le nom du médecin traitant.")
+    patient.has_medecin_traitant = declared
+    patient.medecin_traitant_name = name.strip()[:200] if declared else ""
+    patient.medecin_traitant_mssante = address[:200] if declared else ""

@@ -13,6 +13,7 @@ from hub.consultation.pages import RoomCall
 from hub.deps import ContextDep, Coordinator, SessionDep
 from hub.errors import HubError, Invalid
 from hub.identity.models import Organisation
+from hub.records import publication
 from hub.records.audit import record_event
 from hub.relay import service
 from hub.rendering import render
@@ -109,6 +110,14 @@ async def refer(
             actor_id=call.user.id,
             site_id=c.site_id,
             target=f"referral:{referral.id}",
+        )
+        await publication.send_signed_report(
+            session=call.session,
+            ctx=ctx,
+            consultation_id=c.id,
+            doctor=await service.get_doctor(
+                session=call.session, organisation_id=call.user.organisation_id, doctor_id=doctor_id
+            ),
         )
         await call.session.commit()
 

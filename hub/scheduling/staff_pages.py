@@ -20,8 +20,9 @@ from hub.identity import service as identity
 from hub.identity.models import Role, Site, User
 from hub.identity.pages import home_context
 from hub.records import patient_service
-from hub.records.audit import trace_read
+from hub.records.audit import record_event, trace_read
 from hub.records.patients import Sex
+from hub.relay.tracking import relays_needing_attention
 from hub.rendering import render
 from hub.scheduling import booking as bk
 from hub.scheduling import messages
@@ -86,6 +87,11 @@ async def secretary_home(
                 session=session, site_ids=site_ids, after=ctx.clock(), limit=8
             ),
             "to_move": await bk.bookings_to_move(session=session, site_ids=site_ids),
+            "relay_failures": len(
+                await relays_needing_attention(
+                    session=session, organisation_id=user.organisation_id
+                )
+            ),
             "found": found,
             "searched": searched,
             "error": error,
@@ -109,6 +115,7 @@ async def create_patient(
     email: Annotated[str, Form(max_length=200)] = "",
     has_mt: Annotated[str, Form(max_length=3)] = "",
     mt_name: Annotated[str, Form(max_length=200)] = "",
+    mt_mssante: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     try:
         born = _parse_date(birth_date)
@@ -129,6 +136,7 @@ async def create_patient(
                 email=email,
                 has_medecin_traitant={"oui": True, "non": False}.get(has_mt),
                 medecin_traitant_name=mt_name,
+                medecin_traitant_mssante=mt_mssante,
             ),
         )
         await session.commit()
@@ -195,6 +203,44 @@ async def patient_page(
     request: Request, session: SessionDep, ctx: ContextDep, user: Secretary, patient_id: int
 ) -> Response:
     return await _patient_page(request, session, ctx, user, patient_id)
+
+
+@router.post("/secretariat/patients/{patient_id}/medecin-traitant", response_class=HTMLResponse)
+async def set_medecin_traitant(
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    user: Secretary,
+    patient_id: int,
+    has_mt: Annotated[str, Form(max_length=3)] = "",
+    mt_name: Annotated[str, Form(max_length=200)] = "",
+    mt_mssante: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """The secretary records the médecin traitant and the address reports are relayed to."""
+    patient = await patient_service.get_patient(
+        session=session, organisation_id=user.organisation_id, patient_id=patient_id
+    )
+    try:
+        patient_service.set_medecin_traitant(
+            patient,
+            declared={"oui": True, "non": False}.get(has_mt),
+            name=mt_name,
+            mssante=mt_mssante,
+        )
+    except HubError as exc:
+        await deps.rollback_keeping_user(session, user)
+        return await _patient_page(
+            request, session, ctx, user, patient_id, error=exc.message, status_code=exc.status
+        )
+    record_event(
+        session=session,
+        action="patient.medecin_traitant",
+        actor_kind="user",
+        actor_id=user.id,
+        target=f"patient:{patient.id}",
+    )
+    await session.commit()
+    return RedirectResponse(f"/secretariat/patients/{patient_id}", status_code=303)
 
 
 @router.post("/secretariat/patients/{patient_id}/rdv", response_class=HTMLResponse)

@@ -14,8 +14,10 @@ from hub.config import Settings
 from hub.consultation.models import Capture, Consultation, State
 from hub.demo import CLOS_MORTIER, DEMO_ACCOUNTS, DemoSeed
 from hub.identity.models import Role, Site
+from hub.records.documents import SharedDocument
 from hub.records.patient_service import PatientDraft, register_patient
 from hub.records.patients import Sex
+from hub.records.reports import Report, ReportStatus
 from hub.scheduling import booking as bk
 from hub.scheduling.models import Channel, Slot
 from tests.conftest import csrf_from, login, text
@@ -39,6 +41,15 @@ GET_ACCESS: dict[str, frozenset[Role]] = {
     "/api/v1/consultations/{consultation_id}/mesures": frozenset({Role.NURSE, Role.DOCTOR}),
     "/api/v1/captures/{capture_id}": frozenset({Role.NURSE, Role.DOCTOR}),
     "/coordination/medecins-relais": frozenset({Role.COORDINATOR}),
+    "/secretariat/transmissions": frozenset({Role.SECRETARY, Role.COORDINATOR}),
+    "/comptes-rendus/{report_id}.pdf": frozenset({Role.NURSE, Role.DOCTOR}),
+    "/dossier-partage/patients/{patient_id}": frozenset({Role.NURSE, Role.DOCTOR}),
+    "/dossier-partage/documents/{document_id}.pdf": frozenset({Role.NURSE, Role.DOCTOR}),
+    "/dossier-partage/documents/{document_id}.xml": frozenset({Role.NURSE, Role.DOCTOR}),
+    "/coordination/indicateurs": frozenset({Role.COORDINATOR}),
+    "/coordination/indicateurs.csv": frozenset({Role.COORDINATOR}),
+    "/coordination/rapport-annuel": frozenset({Role.COORDINATOR}),
+    "/coordination/rapport-annuel.pdf": frozenset({Role.COORDINATOR}),
 }
 STREAMS = {"/api/v1/evenements"}  # server-sent events: tested with a live hub
 PUBLIC_GET = {
@@ -50,6 +61,8 @@ PUBLIC_GET = {
     "/rdv/{slug}/creneau/{slot_id}",
     "/rdv/suivi/{token}",
     "/rdv/proposition/{token}",
+    "/mon-dossier/{token}",
+    "/mon-dossier/{token}/documents/{document_id}.pdf",
 }
 USERNAME = {a.role: a.username for a in DEMO_ACCOUNTS}
 
@@ -148,6 +161,33 @@ async def _concrete(settings: Settings) -> dict[str, str]:
             data=b"\x89PNG\r\n\x1a\n",
         )
         session.add(capture)
+        report = Report(
+            consultation_id=consultation.id,
+            document_oid="2.25.1",
+            set_oid="2.25.2",
+            status=ReportStatus.SIGNED,
+            signed_at=now,
+            pdf=b"%PDF-1.4 test",
+            cda=b"<ClinicalDocument/>",
+        )
+        session.add(report)
+        await session.flush()
+        document = SharedDocument(
+            organisation_id=site.organisation_id,
+            patient_id=patient.id,
+            report_id=report.id,
+            unique_id="2.25.1",
+            set_id="2.25.2",
+            title="Compte rendu de téléconsultation",
+            class_code="10",
+            class_display="Compte rendu",
+            type_code="85208-7",
+            type_display="CR de télémédecine",
+            format_code="urn:ihe:iti:xds-sd:pdf:2008",
+            content=b"<ClinicalDocument/>",
+            content_sha1="0" * 40,
+        )
+        session.add(document)
         await session.commit()
     await engine.dispose()
     return {
@@ -156,6 +196,8 @@ async def _concrete(settings: Settings) -> dict[str, str]:
         "{booking_id}": str(booking.id),
         "{consultation_id}": str(consultation.id),
         "{capture_id}": str(capture.id),
+        "{report_id}": str(report.id),
+        "{document_id}": str(document.id),
     }
 
 
@@ -193,6 +235,8 @@ async def test_anonymous_visitors_are_sent_to_login_or_refused(client: httpx.Asy
                     "{booking_id}": "1",
                     "{consultation_id}": "1",
                     "{capture_id}": "1",
+                    "{report_id}": "1",
+                    "{document_id}": "1",
                 },
             )
         )
@@ -221,6 +265,8 @@ async def test_every_unsafe_route_refuses_a_request_without_csrf_token(
                 "{booking_id}": "1",
                 "{consultation_id}": "1",
                 "{capture_id}": "1",
+                "{document_id}": "1",
+                "{message_id}": "1",
                 "{slug}": "cpts-demo",
                 "{slot_id}": "1",
                 "{token}": "x",

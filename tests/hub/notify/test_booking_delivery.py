@@ -11,7 +11,8 @@ from hub.demo import DemoSeed
 from hub.notify.outbox import deliver_due
 from hub.notify.sms import HttpSmsGateway
 from tests.conftest import csrf_from
-from tests.hub.notify.conftest import SMS_TOKEN, SmsWebhook, SmtpServerFixture
+from tests.hub.notify.conftest import SMS_TOKEN, SmsWebhook
+from tests.support.smtp import SmtpServerFixture
 
 
 async def test_online_booking_confirmation_arrives_with_its_calendar_event(

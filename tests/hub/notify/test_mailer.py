@@ -10,8 +10,8 @@ import pytest
 
 from hub.notify.errors import DeliveryError
 from hub.notify.mailer import Attachment, build_message, send_email
-from tests.hub.notify.conftest import SmtpServerFixture
 from tests.support.postgres import free_port
+from tests.support.smtp import SmtpServerFixture
 
 SENDER = "CPTS du Pays de Rennes <noreply@cpts.example>"
 NOW = dt.datetime(2026, 3, 20, 9, 15, tzinfo=dt.UTC)

@@ -29,7 +29,8 @@ from hub.notify.outbox import (
     retry_delay,
 )
 from hub.notify.sms import HttpSmsGateway
-from tests.hub.notify.conftest import SMS_TOKEN, SmsWebhook, SmtpServerFixture
+from tests.hub.notify.conftest import SMS_TOKEN, SmsWebhook
+from tests.support.smtp import SmtpServerFixture
 
 T0 = dt.datetime(2026, 4, 6, 16, 0, tzinfo=dt.UTC)
 MINUTE = dt.timedelta(minutes=1)

@@ -1,0 +1,51 @@
+"""What the consoles show of a consultation's report."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.consultation.models import Consultation
+from hub.notify.models import OutboundMessage
+from hub.records import report_service
+from hub.records.observations import observations_of_booking
+from hub.records.reports import ACT_LABELS, ORIENTATION_LABELS, ReportStatus
+
+RELAY_STATUS = {
+    "pending": "en attente d'envoi",
+    "sent": "envoyé",
+    "failed": "échec",
+    "cancelled": "annulé",
+}
+
+
+async def console_view(*, session: AsyncSession, consultation: Consultation) -> dict[str, object]:
+    """What the consoles show of the report: its versions, the open draft, the measurements
+    that signing will copy in, and where each signed version was sent."""
+    versions = await report_service.reports_of(session=session, consultation_id=consultation.id)
+    draft = versions[-1] if versions and versions[-1].status is ReportStatus.DRAFT else None
+    signed = [r for r in versions if r.status is ReportStatus.SIGNED]
+    relays: list[OutboundMessage] = []
+    if signed:
+        relays = list(
+            await session.scalars(
+                select(OutboundMessage)
+                .where(
+                    OutboundMessage.related_kind == "report",
+                    OutboundMessage.related_id.in_([r.id for r in signed]),
+                )
+                .order_by(OutboundMessage.id)
+            )
+        )
+    observations = await observations_of_booking(
+        session=session, booking_id=consultation.booking_id
+    )
+    return {
+        "report_draft": draft,
+        "reports_signed": signed,
+        "report_measurements": report_service.session_measurements(observations),
+        "report_relays": relays,
+        "relay_status": RELAY_STATUS,
+        "orientation_labels": ORIENTATION_LABELS,
+        "act_labels": ACT_LABELS,
+    }

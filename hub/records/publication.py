@@ -1,0 +1,148 @@
+"""What happens to a signed report: it is deposited in the patient's shared record (unless
+they object), relayed to their médecin traitant over secure messaging, sent to the relay doctor
+a patient without one was referred to, and the patient receives the link to their record page.
+Everything is written to the outbox in the caller's transaction; the jobs deliver and retry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.consultation.models import Consultation, DmpChoice
+from hub.context import HubContext
+from hub.identity.models import User
+from hub.notify.models import OutboundMessage
+from hub.records.facts import ReportFacts
+from hub.records.patient_links import send_record_link
+from hub.records.patients import Patient
+from hub.records.registry import document_sharing
+from hub.records.report_service import facts_of, latest_signed
+from hub.records.reports import Report
+from hub.relay import service as relay
+from hub.relay.models import RelayDoctor
+from hub.relay.mssante import enqueue_report_relay
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    deposited: bool
+    relays: list[OutboundMessage]
+    missing_address: bool  # a médecin traitant is declared but without a secure address
+
+
+def sender_address(ctx: HubContext) -> str:
+    """The CPTS's secure-messaging mailbox the reports are sent from."""
+    return ctx.settings.mssante_sender or ctx.settings.smtp_sender
+
+
+async def relay_to_referral_doctors(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    facts: ReportFacts,
+    cda: bytes,
+    consultation_id: int,
+) -> list[OutboundMessage]:
+    """Send the report to every relay doctor the patient was referred to (with an address)."""
+    messages = []
+    for referral in await relay.referrals_of(session=session, consultation_id=consultation_id):
+        if referral.doctor.email:
+            messages.append(
+                await enqueue_report_relay(
+                    session=session,
+                    facts=facts,
+                    cda=cda,
+                    recipient=referral.doctor.email,
+                    recipient_name=referral.doctor.name,
+                    sender=sender_address(ctx),
+                    product_reference=ctx.settings.mssante_product_reference,
+                    now=ctx.clock(),
+                    purpose="referral_report",
+                )
+            )
+    return messages
+
+
+async def send_signed_report(
+    *, session: AsyncSession, ctx: HubContext, consultation_id: int, doctor: RelayDoctor
+) -> OutboundMessage | None:
+    """A patient referred after the report was signed: the relay doctor gets its latest
+    version too. The caller commits."""
+    report = await latest_signed(session=session, consultation_id=consultation_id)
+    if report is None or report.cda is None or not doctor.email:
+        return None
+    return await enqueue_report_relay(
+        session=session,
+        facts=await facts_of(session=session, report=report),
+        cda=report.cda,
+        recipient=doctor.email,
+        recipient_name=doctor.name,
+        sender=sender_address(ctx),
+        product_reference=ctx.settings.mssante_product_reference,
+        now=ctx.clock(),
+        purpose="referral_report",
+    )
+
+
+async def publish(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    report: Report,
+    facts: ReportFacts,
+    consultation: Consultation,
+    actor: User,
+) -> Publication:
+    """Deposit, relay and tell the patient; the caller commits."""
+    assert report.cda is not None
+    patient = await session.get(Patient, consultation.patient_id)
+    assert patient is not None
+    document = await document_sharing(ctx).deposit(
+        session=session,
+        facts=facts,
+        cda=report.cda,
+        actor=actor,
+        opposed=consultation.dmp_choice is DmpChoice.OPPOSES,
+        hidden_from_patient=report.hidden_from_patient,
+    )
+    relays: list[OutboundMessage] = []
+    missing_address = False
+    if patient.has_medecin_traitant:
+        if patient.medecin_traitant_mssante:
+            relays.append(
+                await enqueue_report_relay(
+                    session=session,
+                    facts=facts,
+                    cda=report.cda,
+                    recipient=patient.medecin_traitant_mssante,
+                    recipient_name=patient.medecin_traitant_name,
+                    sender=sender_address(ctx),
+                    product_reference=ctx.settings.mssante_product_reference,
+                    now=ctx.clock(),
+                    purpose="report_relay",
+                )
+            )
+        else:
+            missing_address = True
+    relays.extend(
+        await relay_to_referral_doctors(
+            session=session,
+            ctx=ctx,
+            facts=facts,
+            cda=report.cda,
+            consultation_id=consultation.id,
+        )
+    )
+    if not report.hidden_from_patient:
+        await send_record_link(
+            session=session,
+            patient=patient,
+            base_url=ctx.settings.base_url,
+            secret=ctx.secret,
+            now=ctx.clock(),
+        )
+    return Publication(
+        deposited=document is not None, relays=relays, missing_address=missing_address
+    )

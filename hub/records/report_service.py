@@ -1,0 +1,464 @@
+"""Writing, signing and amending the doctor's report of a teleconsultation.
+
+Only the doctor who held the teleconsultation writes and signs its report. Signing freezes a
+version: the session's measurements are copied in, the PDF and the CDA are generated, and the
+report is published (``publication.publish``). An amendment opens version n + 1 of the same
+document, written and signed the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.consultation.models import Consultation, State
+from hub.context import HubContext
+from hub.errors import Conflict, Forbidden, Invalid, NotFound
+from hub.identity.models import Organisation, Role, Site, User
+from hub.records.audit import record_event
+from hub.records.cda import build_tlm_cr
+from hub.records.facts import (
+    OID_INS_NIA,
+    OID_INS_NIR,
+    MeasurementFacts,
+    PatientFacts,
+    PlaceFacts,
+    ProfessionalFacts,
+    ReportFacts,
+)
+from hub.records.observations import Observation, observations_of_booking
+from hub.records.patients import IdentityStatus, Patient
+from hub.records.report_pdf import render_report_pdf
+from hub.records.reports import (
+    ORIENTATION_LABELS,
+    DoctorAct,
+    NurseAct,
+    Orientation,
+    Report,
+    ReportStatus,
+)
+
+TITLE = "Compte rendu de téléconsultation"
+MAX_TEXT = 20_000
+
+MEASUREMENT_LABELS = {
+    "blood_pressure_systolic": "Pression artérielle systolique",
+    "blood_pressure_diastolic": "Pression artérielle diastolique",
+    "blood_pressure_mean": "Pression artérielle moyenne",
+    "pulse_rate": "Fréquence cardiaque",
+    "spo2": "Saturation en oxygène (SpO2)",
+    "body_temperature": "Température",
+    "perfusion_index": "Indice de perfusion",
+}
+# The oximeter streams a value a second: the report keeps the last one of each device.
+STREAMED = frozenset({"spo2", "pulse_rate", "perfusion_index"})
+
+
+@dataclass(frozen=True, slots=True)
+class ReportDraft:
+    """What the doctor typed in the report form."""
+
+    reason: str = ""
+    examination: str = ""
+    conclusion: str = ""
+    prescriptions: str = ""
+    orientation: str = Orientation.MEDECIN_TRAITANT.value
+    doctor_act: str = DoctorAct.TCG.value
+    nurse_act: str = NurseAct.TLL.value
+    psychiatric: bool = False
+    hidden_from_patient: bool = False
+
+
+def new_oid() -> str:
+    """A globally unique OID for a document or a set ("2.25." + a random UUID as an integer)."""
+    return f"2.25.{uuid.uuid4().int}"
+
+
+def session_measurements(observations: list[Observation]) -> list[MeasurementFacts]:
+    """The session's measurements as the report shows them: every blood pressure and
+    temperature reading; for streamed values (oximeter), the last one of each device."""
+    kept: list[Observation] = []
+    last_streamed: dict[tuple[str, str], Observation] = {}
+    for o in observations:
+        if o.kind in STREAMED:
+            last_streamed[(o.kind, o.device_name)] = o
+        else:
+            kept.append(o)
+    kept.extend(last_streamed.values())
+    kept.sort(key=lambda o: (o.measured_at, o.id))
+    return [
+        MeasurementFacts(
+            at=o.measured_at.astimezone(dt.UTC),
+            kind=o.kind,
+            label=MEASUREMENT_LABELS.get(o.kind, o.kind),
+            value=o.value,
+            unit=o.unit,
+            loinc=o.loinc,
+            device=" ".join(
+                p
+                for p in (
+                    o.device_model or o.device_name,
+                    f"n° {o.device_serial}" if o.device_serial else "",
+                )
+                if p
+            ),
+        )
+        for o in kept
+    ]
+
+
+def measurements_of(report: Report) -> list[MeasurementFacts]:
+    """The measurements frozen in a signed report."""
+    return [
+        MeasurementFacts(
+            at=dt.datetime.fromisoformat(m["at"]),
+            kind=m["kind"],
+            label=m["label"],
+            value=float(m["value"]),
+            unit=m["unit"],
+            loinc=m["loinc"],
+            device=m["device"],
+        )
+        for m in json.loads(report.measurements_json)
+    ]
+
+
+def _measurements_json(measurements: list[MeasurementFacts]) -> str:
+    return json.dumps(
+        [
+            {
+                "at": m.at.isoformat(),
+                "kind": m.kind,
+                "label": m.label,
+                "value": m.value,
+                "unit": m.unit,
+                "loinc": m.loinc,
+                "device": m.device,
+            }
+            for m in measurements
+        ],
+        ensure_ascii=False,
+    )
+
+
+async def reports_of(*, session: AsyncSession, consultation_id: int) -> list[Report]:
+    """Every version of a consultation's report, oldest first."""
+    rows = await session.scalars(
+        select(Report).where(Report.consultation_id == consultation_id).order_by(Report.version)
+    )
+    return list(rows)
+
+
+async def latest_signed(*, session: AsyncSession, consultation_id: int) -> Report | None:
+    rows = [r for r in await reports_of(session=session, consultation_id=consultation_id)]
+    signed = [r for r in rows if r.status is ReportStatus.SIGNED]
+    return signed[-1] if signed else None
+
+
+def _check_author(user: User, consultation: Consultation) -> None:
+    if user.role is not Role.DOCTOR or consultation.doctor_id != user.id:
+        raise Forbidden("Seul le médecin qui a mené la téléconsultation rédige son compte rendu.")
+
+
+def _apply(report: Report, draft: ReportDraft) -> None:
+    texts = {
+        "reason": draft.reason,
+        "examination": draft.examination,
+        "conclusion": draft.conclusion,
+        "prescriptions": draft.prescriptions,
+    }
+    for name, value in texts.items():
+        if len(value) > MAX_TEXT:
+            raise Invalid(f"Le texte est trop long ({len(value)} caractères, {MAX_TEXT} au plus).")
+        setattr(report, name, value.strip())
+    try:
+        report.orientation = Orientation(draft.orientation)
+    except ValueError:
+        raise Invalid("Choisissez l'orientation du patient.") from None
+    try:
+        report.doctor_act = DoctorAct(draft.doctor_act)
+    except ValueError:
+        raise Invalid("Choisissez l'acte du médecin (TCG ou TC).") from None
+    if draft.nurse_act:
+        try:
+            report.nurse_act = NurseAct(draft.nurse_act)
+        except ValueError:
+            raise Invalid("L'acte infirmier doit être TLL, TLS ou TLD.") from None
+    else:
+        report.nurse_act = None
+    report.psychiatric = draft.psychiatric
+    report.hidden_from_patient = draft.hidden_from_patient
+
+
+async def _draft_of(
+    session: AsyncSession, consultation: Consultation, user: User, now: dt.datetime
+) -> Report:
+    """The open draft of the consultation's report, created for the first version."""
+    versions = await reports_of(session=session, consultation_id=consultation.id)
+    if versions and versions[-1].status is ReportStatus.DRAFT:
+        return versions[-1]
+    if versions:
+        raise Conflict("Le compte rendu est signé : pour le corriger, ouvrez une nouvelle version.")
+    report = Report(
+        consultation_id=consultation.id,
+        version=1,
+        document_oid=new_oid(),
+        set_oid=new_oid(),
+        reason=consultation.reason,
+        author_id=user.id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(report)
+    return report
+
+
+async def save_draft(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    user: User,
+    consultation: Consultation,
+    draft: ReportDraft,
+) -> Report:
+    """Keep what the doctor wrote so far (the report is not sent)."""
+    _check_author(user, consultation)
+    if consultation.state not in (State.IN_CONSULTATION, State.REPORTING, State.CLOSED):
+        raise Conflict("Le compte rendu s'écrit pendant ou après la téléconsultation.")
+    now = ctx.clock()
+    report = await _draft_of(session, consultation, user, now)
+    _apply(report, draft)
+    report.updated_at = now
+    await session.flush()
+    record_event(
+        session=session,
+        action="report.draft_saved",
+        actor_kind="user",
+        actor_id=user.id,
+        site_id=consultation.site_id,
+        target=f"consultation:{consultation.id}",
+        detail=f"report:{report.id} v{report.version}",
+    )
+    await session.commit()
+    return report
+
+
+async def sign(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    user: User,
+    consultation: Consultation,
+    draft: ReportDraft,
+) -> Report:
+    """Sign the report: freeze it with the session's measurements, render the PDF and the CDA.
+
+    The caller publishes it (shared record, relay) and closes the consultation."""
+    _check_author(user, consultation)
+    if consultation.state not in (State.REPORTING, State.CLOSED):
+        raise Conflict("Terminez la téléconsultation avant de signer le compte rendu.")
+    now = ctx.clock()
+    report = await _draft_of(session, consultation, user, now)
+    _apply(report, draft)
+    missing = [
+        label
+        for label, value in (("le motif", report.reason), ("la conclusion", report.conclusion))
+        if not value
+    ]
+    if missing:
+        raise Invalid("Avant de signer, indiquez " + " et ".join(missing) + ".")
+    if report.version > 1 and not report.amendment_reason:
+        raise Invalid("Indiquez ce que corrige cette nouvelle version.")
+    patient = await session.get(Patient, consultation.patient_id)
+    assert patient is not None
+    if report.orientation is Orientation.MEDECIN_TRAITANT and patient.has_medecin_traitant is False:
+        raise Invalid(
+            "Le patient n'a pas de médecin traitant : choisissez « Suivi par un médecin "
+            "relais » (ou une autre orientation)."
+        )
+    observations = await observations_of_booking(
+        session=session, booking_id=consultation.booking_id
+    )
+    report.measurements_json = _measurements_json(session_measurements(observations))
+    report.status = ReportStatus.SIGNED
+    report.author_id = user.id
+    report.signed_at = now
+    report.updated_at = now
+    await session.flush()
+    facts = await facts_of(session=session, report=report)
+    report.pdf = render_report_pdf(facts)
+    report.cda = build_tlm_cr(facts, report.pdf)
+    record_event(
+        session=session,
+        action="report.signed",
+        actor_kind="user",
+        actor_id=user.id,
+        site_id=consultation.site_id,
+        target=f"consultation:{consultation.id}",
+        detail=f"report:{report.id} v{report.version}",
+    )
+    await session.flush()
+    return report
+
+
+async def amend(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    user: User,
+    consultation: Consultation,
+    reason: str,
+) -> Report:
+    """Open a new version of a signed report, pre-filled with the signed one."""
+    _check_author(user, consultation)
+    if not reason.strip():
+        raise Invalid("Indiquez ce que corrige la nouvelle version.")
+    versions = await reports_of(session=session, consultation_id=consultation.id)
+    if not versions or versions[-1].status is not ReportStatus.SIGNED:
+        raise Conflict("Il n'y a pas de compte rendu signé à corriger.")
+    previous = versions[-1]
+    now = ctx.clock()
+    report = Report(
+        consultation_id=consultation.id,
+        version=previous.version + 1,
+        document_oid=new_oid(),
+        set_oid=previous.set_oid,
+        replaces_id=previous.id,
+        reason=previous.reason,
+        examination=previous.examination,
+        conclusion=previous.conclusion,
+        prescriptions=previous.prescriptions,
+        orientation=previous.orientation,
+        doctor_act=previous.doctor_act,
+        nurse_act=previous.nurse_act,
+        psychiatric=previous.psychiatric,
+        hidden_from_patient=previous.hidden_from_patient,
+        amendment_reason=reason.strip()[:2000],
+        author_id=user.id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(report)
+    await session.flush()
+    record_event(
+        session=session,
+        action="report.amendment_opened",
+        actor_kind="user",
+        actor_id=user.id,
+        site_id=consultation.site_id,
+        target=f"consultation:{consultation.id}",
+        detail=f"report:{report.id} v{report.version}",
+    )
+    await session.commit()
+    return report
+
+
+def _professional(user: User, role: str) -> ProfessionalFacts:
+    parts = user.full_name.replace("Dr ", "").split()
+    given = parts[0] if len(parts) > 1 else ""
+    family = " ".join(parts[1:]) if len(parts) > 1 else user.full_name
+    if role == "doctor":
+        return ProfessionalFacts(
+            user_id=user.id, family_name=family.upper(), given_name=given, rpps=user.rpps, role=role
+        )
+    return ProfessionalFacts(
+        user_id=user.id,
+        family_name=family.upper(),
+        given_name=given,
+        rpps=user.rpps,
+        role=role,
+        profession_code="60",
+        speciality_code="",
+        speciality_label="Infirmier",
+    )
+
+
+def patient_facts(patient: Patient) -> PatientFacts:
+    """The patient as shared documents may show them: the INS only for a qualified identity."""
+    # A qualified identity has all five strict traits, the birth place among them.
+    qualified = (
+        patient.identity_status is IdentityStatus.QUALIFIED
+        and bool(patient.nir)
+        and bool(patient.birth_place_code)
+    )
+    ins_oid = None
+    if qualified:
+        ins_oid = OID_INS_NIA if patient.nir[:1] in ("7", "8") else OID_INS_NIR
+    return PatientFacts(
+        local_id=str(patient.id),
+        birth_name=patient.birth_name,
+        first_names=patient.first_names,
+        used_name=patient.used_name,
+        birth_date=patient.birth_date,
+        sex=patient.sex.value,
+        birth_place_code=patient.birth_place_code,
+        identity_status=patient.identity_status.value,
+        ins=patient.nir if qualified else None,
+        ins_oid=ins_oid,
+        phone=patient.phone,
+        email=patient.email,
+    )
+
+
+async def facts_of(*, session: AsyncSession, report: Report) -> ReportFacts:
+    """Everything the documents of a signed report are generated from."""
+    consultation = await session.get(Consultation, report.consultation_id)
+    if consultation is None:
+        raise NotFound("Consultation introuvable.")
+    patient = await session.get(Patient, consultation.patient_id)
+    site = await session.get(Site, consultation.site_id)
+    assert patient is not None and site is not None
+    organisation = await session.get(Organisation, site.organisation_id)
+    assert organisation is not None
+    doctor = await session.get(User, report.author_id) if report.author_id else None
+    if doctor is None:
+        raise Conflict("Le compte rendu n'a pas d'auteur.")
+    nurse = await session.get(User, consultation.nurse_id) if consultation.nurse_id else None
+    previous = await session.get(Report, report.replaces_id) if report.replaces_id else None
+    signed_at = report.signed_at or report.updated_at
+    started = consultation.started_at or consultation.arrived_at or signed_at
+    return ReportFacts(
+        consultation_id=consultation.id,
+        report_id=report.id,
+        document_oid=report.document_oid,
+        set_oid=report.set_oid,
+        version=report.version,
+        replaces_oid=previous.document_oid if previous else None,
+        title=TITLE,
+        reason=report.reason,
+        examination=report.examination,
+        conclusion=report.conclusion,
+        prescriptions=report.prescriptions,
+        orientation=report.orientation.value,
+        orientation_label=ORIENTATION_LABELS[report.orientation],
+        doctor_act=report.doctor_act.value,
+        nurse_act=report.nurse_act.value if report.nurse_act else None,
+        amendment_reason=report.amendment_reason,
+        confidentiality="N",
+        started_at=started,
+        ended_at=consultation.ended_at or signed_at,
+        signed_at=signed_at,
+        timezone=site.timezone,
+        patient=patient_facts(patient),
+        doctor=_professional(doctor, "doctor"),
+        nurse=_professional(nurse, "nurse") if nurse and report.nurse_act else None,
+        place=PlaceFacts(
+            organisation_name=organisation.name,
+            organisation_siret=organisation.siret,
+            organisation_phone=organisation.phone,
+            site_name=site.name,
+            site_address=site.address,
+            site_postcode=site.postcode,
+            site_city=site.city,
+        ),
+        medecin_traitant_name=patient.medecin_traitant_name if patient.has_medecin_traitant else "",
+        medecin_traitant_mssante=patient.medecin_traitant_mssante
+        if patient.has_medecin_traitant
+        else "",
+        measurements=tuple(measurements_of(report)),
+    )

@@ -1,0 +1,125 @@
+"""Relay of a signed report to the médecin traitant (or a relay doctor) by MSSanté-style
+secure e-mail: the IHE_XDM.ZIP package (``hub.relay.xdm``) attached to a message carrying the
+SMTP headers of the ANS "Référentiel socle MSSanté #2" (§3.8): ``X-MSS-CODECDA`` (the CDA's
+``code``), ``X-MSS-INS`` (``O`` when the package carries a qualified INS, ``N`` otherwise) and
+``X-MSS-NIL`` (the product reference the ANS gives the software, when configured).
+
+Delivery, retries and failure are the outbox's (``hub.notify.outbox.deliver_due``); the
+secretariat follows them with ``hub.relay.tracking``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.notify import outbox
+from hub.notify.mailer import Attachment
+from hub.notify.models import OutboundMessage
+from hub.records.facts import (
+    ReportFacts,
+)
+from hub.relay.xdm import (
+    CDA_TYPE_CODE,
+    XDM_FILENAME,
+    build_xdm_zip,
+    carries_qualified_ins,
+    date_fr,
+    doctor_name,
+)
+
+PURPOSE_MEDECIN_TRAITANT = "report_relay"
+PURPOSE_RELAY_DOCTOR = "referral_report"
+RELAY_PURPOSES = (PURPOSE_MEDECIN_TRAITANT, PURPOSE_RELAY_DOCTOR)
+RELATED_KIND = "report"
+HEADER_CODE_CDA = "X-MSS-CODECDA"
+HEADER_INS = "X-MSS-INS"
+HEADER_PRODUCT = "X-MSS-NIL"
+
+
+def mssante_headers(facts: ReportFacts, *, product_reference: str = "") -> dict[str, str]:
+    """The X-MSS-* headers of a message carrying the report's CDA in an IHE_XDM package."""
+    headers = {
+        HEADER_CODE_CDA: CDA_TYPE_CODE,
+        HEADER_INS: "O" if carries_qualified_ins(facts) else "N",
+    }
+    if product_reference.strip():
+        headers[HEADER_PRODUCT] = product_reference.strip()
+    return headers
+
+
+def relay_subject(facts: ReportFacts) -> str:
+    """« Compte rendu de téléconsultation — LEFÈVRE Hélène — 20/11/2026 »: who and when, so the
+    doctor can file it, and no clinical content (that stays in the attachment)."""
+    first = facts.patient.first_names.split(" ")[0]
+    version = f" (version {facts.version})" if facts.version > 1 else ""
+    return (
+        f"Compte rendu de téléconsultation{version} — {facts.patient.birth_name} {first} — "
+        f"{date_fr(facts.started_at, facts)}"
+    )
+
+
+def relay_body(facts: ReportFacts, *, recipient_name: str) -> str:
+    """The short French text of the relay message."""
+    patient, place = facts.patient, facts.place
+    nurse = ""
+    if facts.nurse is not None:
+        nurse = f", avec {facts.nurse.given_name} {facts.nurse.family_name}, infirmier·ère"
+    lines = [
+        f"Bonjour {recipient_name.strip() or 'Docteur'},",
+        "",
+        "Veuillez trouver ci-joint le compte rendu de la téléconsultation de "
+        f"{patient.birth_name} {patient.first_names} "
+        f"(né·e le {patient.birth_date.strftime('%d/%m/%Y')}), réalisée le "
+        f"{date_fr(facts.started_at, facts)} au {place.site_name} ({place.site_city}) "
+        f"par le {doctor_name(facts.doctor)}{nurse}.",
+        "",
+        f"Le document est joint au format CDA dans l'archive {XDM_FILENAME}, "
+        "intégrable dans votre logiciel métier.",
+    ]
+    if facts.version > 1:
+        reason = f" : {facts.amendment_reason}" if facts.amendment_reason.strip() else "."
+        lines += ["", f"Cette version {facts.version} remplace la précédente{reason}"]
+    lines += ["", f"{place.organisation_name} — {place.organisation_phone}", ""]
+    return "\n".join(lines)
+
+
+_NAME_UNSAFE = re.compile(r'[<>"@,;:\\\r\n]')
+
+
+async def enqueue_report_relay(
+    *,
+    session: AsyncSession,
+    facts: ReportFacts,
+    cda: bytes,
+    recipient: str,
+    recipient_name: str,
+    sender: str,
+    now: dt.datetime,
+    purpose: str = PURPOSE_MEDECIN_TRAITANT,
+    product_reference: str = "",
+) -> OutboundMessage:
+    """Queue the report's relay to ``recipient`` (an MSSanté address) in the outbox; the caller
+    commits. The outbox's periodic delivery sends it, retries it and gives up after the
+    maximum attempts. Raises ``Invalid`` for an unusable address."""
+    if purpose not in RELAY_PURPOSES:
+        raise ValueError(f"not a report relay purpose: {purpose!r}")
+    package = build_xdm_zip(facts, cda, sender=sender, recipient=recipient.strip())
+    name = _NAME_UNSAFE.sub(" ", recipient_name).strip()
+    return await outbox.enqueue_email(
+        session=session,
+        to=f"{name} <{recipient.strip()}>" if name else recipient.strip(),
+        subject=relay_subject(facts),
+        text=relay_body(facts, recipient_name=name),
+        attachments=[Attachment(XDM_FILENAME, package, "application/zip")],
+        headers=mssante_headers(facts, product_reference=product_reference),
+        purpose=purpose,
+        related_kind=RELATED_KIND,
+        related_id=facts.report_id,
+        now=now,
+    )
+
+
+# --- follow-up for the secretariat -------------------------------------------------------------

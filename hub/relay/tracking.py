@@ -1,0 +1,185 @@
+"""Follow-up of the report relays for the secretariat: what was sent, what waits, what
+failed and why (in words), and sending a failed one again."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import Select, and_, case, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.consultation.models import Consultation
+from hub.errors import Conflict, NotFound
+from hub.identity.models import Site
+from hub.notify import outbox
+from hub.notify.models import MessageStatus, OutboundMessage
+from hub.records.patients import Patient
+from hub.records.reports import Report
+from hub.relay.mssante import (
+    PURPOSE_MEDECIN_TRAITANT,
+    PURPOSE_RELAY_DOCTOR,
+    RELATED_KIND,
+    RELAY_PURPOSES,
+)
+
+STATUS_LABELS = {
+    MessageStatus.PENDING: "en attente",
+    MessageStatus.SENT: "envoyé",
+    MessageStatus.FAILED: "échec",
+    MessageStatus.CANCELLED: "annulé",
+}
+PURPOSE_LABELS = {
+    PURPOSE_MEDECIN_TRAITANT: "Médecin traitant",
+    PURPOSE_RELAY_DOCTOR: "Médecin relais",
+}
+
+
+def error_in_words(error: str | None) -> str:
+    """What went wrong with a delivery, said for the secretariat (the outbox keeps the
+    technical text)."""
+    if not error:
+        return ""
+    if error == outbox.NO_SMTP:
+        return "Aucun serveur de messagerie n'est configuré : prévenez l'administrateur."
+    if error == outbox.INTERRUPTED:
+        return "L'envoi a été interrompu à chaque tentative."
+    if "refused every recipient" in error or "refused recipients" in error:
+        return (
+            "Le serveur de messagerie a refusé l'adresse du destinataire : "
+            "vérifiez l'adresse MSSanté du médecin."
+        )
+    if re.search(r"refused: 4\d\d", error):
+        return "Le serveur de messagerie a refusé le message pour le moment (refus temporaire)."
+    if "refused:" in error:
+        return "Le serveur de messagerie a refusé le message."
+    if " failed: " in error:
+        return "Le serveur de messagerie est injoignable."
+    return "Erreur technique lors de l'envoi."
+
+
+@dataclass(frozen=True, slots=True)
+class RelayLine:
+    """One relay of a report, as the secretariat follows it."""
+
+    message_id: int
+    report_id: int
+    consultation_id: int
+    site_id: int
+    site_name: str
+    timezone: str
+    patient_name: str
+    recipient: str
+    purpose_label: str
+    status: MessageStatus
+    status_label: str
+    attempts: int
+    error: str  # in words
+    technical_error: str
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+
+    @property
+    def failed(self) -> bool:
+        return self.status is MessageStatus.FAILED
+
+
+def _relays_query(
+    organisation_id: int,
+) -> Select[OutboundMessage, Report, Consultation, Site, Patient]:
+    return (
+        select(OutboundMessage, Report, Consultation, Site, Patient)
+        .join(
+            Report,
+            and_(
+                OutboundMessage.related_kind == RELATED_KIND,
+                Report.id == OutboundMessage.related_id,
+            ),
+        )
+        .join(Consultation, Consultation.id == Report.consultation_id)
+        .join(Site, Site.id == Consultation.site_id)
+        .join(Patient, Patient.id == Consultation.patient_id)
+        .where(Site.organisation_id == organisation_id, OutboundMessage.purpose.in_(RELAY_PURPOSES))
+    )
+
+
+def _line(
+    message: OutboundMessage,
+    report: Report,
+    consultation: Consultation,
+    site: Site,
+    patient: Patient,
+) -> RelayLine:
+    return RelayLine(
+        message_id=message.id,
+        report_id=report.id,
+        consultation_id=consultation.id,
+        site_id=site.id,
+        site_name=site.name,
+        timezone=site.timezone,
+        patient_name=f"{patient.birth_name} {patient.first_names}".strip(),
+        recipient=message.recipient,
+        purpose_label=PURPOSE_LABELS.get(message.purpose, message.purpose),
+        status=message.status,
+        status_label=STATUS_LABELS[message.status],
+        attempts=message.attempts,
+        error=error_in_words(message.last_error),
+        technical_error=message.last_error or "",
+        created_at=message.created_at,
+        sent_at=message.sent_at,
+    )
+
+
+async def list_relays(
+    *, session: AsyncSession, organisation_id: int, limit: int = 200
+) -> list[RelayLine]:
+    """The report relays of a CPTS's patients: failures first, then those waiting, then the
+    sent ones, newest first within each."""
+    order = case(
+        (OutboundMessage.status == MessageStatus.FAILED, 0),
+        (OutboundMessage.status == MessageStatus.PENDING, 1),
+        else_=2,
+    )
+    rows = await session.execute(
+        _relays_query(organisation_id).order_by(order, OutboundMessage.id.desc()).limit(limit)
+    )
+    return [_line(*row) for row in rows]
+
+
+async def relays_needing_attention(
+    *, session: AsyncSession, organisation_id: int
+) -> list[RelayLine]:
+    """The report relays of a CPTS that failed for good, newest first."""
+    rows = await session.execute(
+        _relays_query(organisation_id)
+        .where(OutboundMessage.status == MessageStatus.FAILED)
+        .order_by(OutboundMessage.id.desc())
+    )
+    return [_line(*row) for row in rows]
+
+
+async def resend_relay(
+    *, session: AsyncSession, organisation_id: int, message_id: int, now: dt.datetime
+) -> RelayLine:
+    """Put a failed relay back in the outbox, due at ``now``, with a fresh count of attempts;
+    the caller commits (and records who asked)."""
+    row = (
+        await session.execute(
+            _relays_query(organisation_id).where(OutboundMessage.id == message_id)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound("Transmission introuvable.")
+    message = row[0]
+    if message.status is not MessageStatus.FAILED:
+        raise Conflict(
+            f"Cette transmission est « {STATUS_LABELS[message.status]} » : "
+            "seule une transmission en échec peut être renvoyée."
+        )
+    message.status = MessageStatus.PENDING
+    message.attempts = 0
+    message.next_attempt_at = now
+    message.last_error = None
+    await session.flush()
+    return _line(*row)

@@ -1,0 +1,9 @@
+"""CPTS indicators: what the coordinator reports each year to the funders.
+
+``indicators`` defines and computes the aggregates (per site and for the whole CPTS) from facts
+read by ``queries`` (read-only SELECTs into the other slices' tables); ``charts`` draws them as
+server-side SVG; ``exports`` turns them into figures and writes the CSV, the JSON and the yearly
+activity report's PDF, masking small counts; ``models`` and ``inputs`` keep the coordinator's
+inputs to that report (initial value, target, commentary); ``pages`` serves the coordinator's
+dashboard and yearly report; ``cli`` prints the indicators for scripts.
+"""

@@ -1,0 +1,101 @@
+"""``python -m hub indicators --from DATE --to DATE [--site ID] --format csv|json``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import sys
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub import db
+from hub.config import Settings
+from hub.errors import HubError
+from hub.reporting import exports, queries
+from hub.reporting.indicators import Period, compute_indicators
+
+
+async def indicators_text(
+    *,
+    session: AsyncSession,
+    organisation: str,
+    period: Period,
+    site_id: int | None,
+    fmt: str,
+    now: dt.datetime,
+) -> str:
+    """The indicators of a CPTS (by slug; may be empty when there is only one) as CSV or JSON,
+    masked like every export."""
+    organisations = await queries.organisation_ids(session=session)
+    if organisation:
+        if organisation not in organisations:
+            raise HubError(f"No organisation '{organisation}'.")
+        organisation_id = organisations[organisation]
+    elif len(organisations) == 1:
+        organisation_id = next(iter(organisations.values()))
+    else:
+        raise HubError(
+            "Several organisations: choose one with --organisation "
+            f"({', '.join(sorted(organisations)) or 'none yet'})."
+        )
+    report = await compute_indicators(
+        session=session, organisation_id=organisation_id, period=period, now=now, site_id=site_id
+    )
+    return exports.indicators_json(report) if fmt == "json" else exports.indicators_csv(report)
+
+
+async def _run(settings: Settings, args: argparse.Namespace, period: Period) -> str:
+    engine = db.make_engine(settings.database_url)
+    try:
+        async with db.make_session_factory(engine)() as session:
+            return await indicators_text(
+                session=session,
+                organisation=args.organisation,
+                period=period,
+                site_id=args.site,
+                fmt=args.format,
+                now=db.utcnow(),
+            )
+    finally:
+        await engine.dispose()
+
+
+def cmd_indicators(args: argparse.Namespace) -> int:
+    """Print the indicators on stdout; 2 with a message on stderr when they cannot be made."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise SystemExit(f"configuration error: {exc.errors()[0]['msg']}") from None
+    try:
+        period = Period(args.date_from, args.date_to)
+        text = asyncio.run(_run(settings, args, period))
+    except HubError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``indicators`` on the hub CLI's subparsers."""
+    parser = sub.add_parser(
+        "indicators", help="print the CPTS indicators of a period (small counts masked)"
+    )
+    parser.add_argument("--from", dest="date_from", required=True, type=_date, help="YYYY-MM-DD")
+    parser.add_argument("--to", dest="date_to", required=True, type=_date, help="YYYY-MM-DD")
+    parser.add_argument("--site", type=int, default=None, help="site id (default: every site)")
+    parser.add_argument(
+        "--organisation", default="", help="organisation slug (needed when there are several)"
+    )
+    parser.add_argument("--format", choices=["csv", "json"], default="csv")
+    parser.set_defaults(func=cmd_indicators)

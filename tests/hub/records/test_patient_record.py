@@ -1,0 +1,322 @@
+"""The patient's own record page (signed link) and the professionals' shared-record pages."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from hub import db
+from hub.config import Settings
+from hub.consultation.models import Consultation
+from hub.demo import DemoSeed
+from hub.identity.models import User
+from hub.notify.models import Channel, OutboundMessage
+from hub.records import pages
+from hub.records.models import AuditEvent
+from hub.records.patient_links import (
+    RECORD_LINK_INVALID,
+    record_token,
+    revoke_record_links,
+    send_record_link,
+)
+from hub.records.patients import Patient
+from hub.records.registry import EmbeddedRegistry
+from hub.records.reports import Report, ReportStatus
+from hub.rendering import when_fr
+from tests.conftest import TEST_SECRET, csrf_from, login, text
+from tests.support.reports import sample_facts, sample_patient
+from tests.support.scenario import booking_now, in_consultation
+
+PDF = b"%PDF-1.4 compte rendu de test"
+CDA = b"<ClinicalDocument/>"
+
+
+@pytest.fixture(autouse=True)
+def _records_pages(app: FastAPI) -> None:
+    if not any(getattr(r, "path", "") == "/mon-dossier/{token}" for r in app.routes):
+        app.include_router(pages.router)
+
+
+@asynccontextmanager
+async def _browser(app: FastAPI, username: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser of its own (cookies), logged in as ``username`` when given."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        if username is not None:
+            assert (await login(client, username)).status_code == 303
+        yield client
+
+
+@dataclass(frozen=True, slots=True)
+class Deposited:
+    patient_id: int
+    document_id: int
+    token: str
+
+
+async def _deposit(
+    settings: Settings, *, hidden: bool = False, with_report: bool = True, cda: bytes = CDA
+) -> Deposited:
+    """A teleconsultation at Clos Mortier whose signed report is in the shared record."""
+    booking_id = await booking_now(settings)
+    consultation_id = await in_consultation(settings, booking_id, "medecin")
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        consultation = await session.get(Consultation, consultation_id)
+        assert consultation is not None
+        doctor = (await session.scalars(select(User).where(User.username == "medecin"))).one()
+        base = sample_facts()
+        report_id = 0
+        if with_report:
+            report = Report(
+                consultation_id=consultation_id,
+                document_oid=base.document_oid,
+                set_oid=base.set_oid,
+                status=ReportStatus.SIGNED,
+                author_id=doctor.id,
+                pdf=PDF,
+                cda=cda,
+            )
+            session.add(report)
+            await session.flush()
+            report_id = report.id
+        facts = dataclasses.replace(
+            base,
+            consultation_id=consultation_id,
+            report_id=report_id,
+            patient=sample_patient(local_id=str(consultation.patient_id)),
+            doctor=dataclasses.replace(
+                base.doctor, user_id=doctor.id, given_name="Paul", family_name="DURAND"
+            ),
+        )
+        document = await EmbeddedRegistry().deposit(
+            session=session,
+            facts=facts,
+            cda=cda,
+            actor=doctor,
+            opposed=False,
+            hidden_from_patient=hidden,
+        )
+        assert document is not None
+        patient = await session.get(Patient, consultation.patient_id)
+        assert patient is not None
+        token = record_token(TEST_SECRET, patient)
+        await session.commit()
+        result = Deposited(patient.id, document.id, token)
+    await engine.dispose()
+    return result
+
+
+async def _events(settings: Settings, action: str) -> list[AuditEvent]:
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        rows = list(
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+            )
+        )
+    await engine.dispose()
+    return rows
+
+
+async def test_patient_page_lists_the_report_and_who_read_it(
+    app: FastAPI, demo: DemoSeed, settings: Settings
+) -> None:
+    d = await _deposit(settings)
+    async with _browser(app, "infirmiere") as nurse:
+        listing = await nurse.get(f"/dossier-partage/patients/{d.patient_id}")
+        assert listing.status_code == 200
+        assert "Compte rendu de téléconsultation" in text(listing)
+        assert "Paul DURAND" in text(listing)
+        pdf = await nurse.get(f"/dossier-partage/documents/{d.document_id}.pdf")
+        assert pdf.status_code == 200 and pdf.content == PDF
+        assert pdf.headers["content-type"] == "application/pdf"
+        xml = await nurse.get(f"/dossier-partage/documents/{d.document_id}.xml")
+        assert xml.status_code == 200 and xml.content == CDA
+    [read, _] = await _events(settings, "dmp.read")
+    assert read.target == f"document:{d.document_id}"
+
+    async with _browser(app) as patient:
+        page = await patient.get(f"/mon-dossier/{d.token}")
+        assert page.status_code == 200
+        body = text(page)
+        assert "Compte rendu de téléconsultation" in body and "Paul DURAND" in body
+        assert "Qui a consulté mon dossier" in body
+        assert "Julie Petit" in body and "Infirmier·ère" in body
+        assert "Consultation d'un document du dossier partagé" in body
+        assert when_fr(read.at) in body
+        assert "Dr Paul Durand" in body  # the deposit
+        download = await patient.get(f"/mon-dossier/{d.token}/documents/{d.document_id}.pdf")
+        assert download.status_code == 200 and download.content == PDF
+    [view] = await _events(settings, "dmp.patient_view")
+    assert view.actor_kind == "patient" and view.actor_id == d.patient_id
+    assert len(await _events(settings, "dmp.patient_read")) == 1
+
+
+async def test_without_a_report_the_pdf_comes_from_the_cda_body(
+    app: FastAPI, demo: DemoSeed, settings: Settings
+) -> None:
+    cda = (
+        '<ClinicalDocument xmlns="urn:hl7-org:v3"><component><nonXMLBody>'
+        f'<text mediaType="application/pdf" representation="B64">'
+        f"{base64.b64encode(PDF).decode()}</text></nonXMLBody></component></ClinicalDocument>"
+    ).encode()
+    d = await _deposit(settings, with_report=False, cda=cda)
+    async with _browser(app) as patient:
+        download = await patient.get(f"/mon-dossier/{d.token}/documents/{d.document_id}.pdf")
+    assert download.status_code == 200 and download.content == PDF
+
+
+async def test_the_patient_masks_a_document_from_other_professionals(
+    app: FastAPI, demo: DemoSeed, settings: Settings
+) -> None:
+    d = await _deposit(settings)
+    async with _browser(app) as patient:
+        page = await patient.get(f"/mon-dossier/{d.token}")
+        assert "Masquer ce document aux autres professionnels" in text(page)
+        url = f"/mon-dossier/{d.token}/documents/{d.document_id}/masquage"
+        forged = await patient.post(url, data={"masquer": "oui"})
+        assert forged.status_code == 403
+        masked = await patient.post(
+            url, data={"masquer": "oui", "csrf_token": csrf_from(page.text)}
+        )
+        assert masked.status_code == 303
+        after = await patient.get(masked.headers["location"])
+        assert "maintenant masqué aux autres professionnels" in text(after)
+        assert "Ne plus masquer" in text(after)
+    [mask] = await _events(settings, "dmp.mask")
+    assert mask.actor_kind == "patient"
+
+    async with _browser(app, "infirmiere") as nurse:
+        listing = await nurse.get(f"/dossier-partage/patients/{d.patient_id}")
+        assert listing.status_code == 200
+        assert "Compte rendu de téléconsultation" not in text(listing)
+        for suffix in ("pdf", "xml"):
+            hidden = await nurse.get(f"/dossier-partage/documents/{d.document_id}.{suffix}")
+            missing = await nurse.get(f"/dossier-partage/documents/{d.document_id + 99}.{suffix}")
+            assert hidden.status_code == missing.status_code == 404
+            assert "Ce document n'existe pas ou n'est plus disponible." in text(hidden)
+    async with _browser(app, "medecin") as doctor:
+        listing = await doctor.get(f"/dossier-partage/patients/{d.patient_id}")
+        assert "Compte rendu de téléconsultation" in text(listing)
+        assert "Masqué par le patient" in text(listing)
+        pdf = await doctor.get(f"/dossier-partage/documents/{d.document_id}.pdf")
+        assert pdf.status_code == 200 and pdf.content == PDF
+
+
+async def test_a_withheld_report_appears_once_the_doctor_announced_it(
+    app: FastAPI, demo: DemoSeed, settings: Settings
+) -> None:
+    d = await _deposit(settings, hidden=True)
+    async with _browser(app) as patient:
+        page = await patient.get(f"/mon-dossier/{d.token}")
+        assert "Aucun document pour le moment" in text(page)
+        early = await patient.get(f"/mon-dossier/{d.token}/documents/{d.document_id}.pdf")
+        assert early.status_code == 404
+    async with _browser(app, "infirmiere") as nurse:
+        listing = await nurse.get(f"/dossier-partage/patients/{d.patient_id}")
+        assert "Pas encore visible par le patient" in text(listing)
+        refused = await nurse.post(
+            f"/dossier-partage/documents/{d.document_id}/annonce",
+            data={"csrf_token": csrf_from(listing.text)},
+        )
+        assert refused.status_code == 403
+    async with _browser(app, "medecin") as doctor:
+        listing = await doctor.get(f"/dossier-partage/patients/{d.patient_id}")
+        announced = await doctor.post(
+            f"/dossier-partage/documents/{d.document_id}/annonce",
+            data={"csrf_token": csrf_from(listing.text)},
+        )
+        assert announced.status_code == 303
+        after = await doctor.get(announced.headers["location"])
+        assert "maintenant visible par le patient" in text(after)
+    async with _browser(app) as patient:
+        page = await patient.get(f"/mon-dossier/{d.token}")
+        assert "Compte rendu de téléconsultation" in text(page)
+    assert len(await _events(settings, "dmp.disclose")) == 1
+
+
+async def test_a_tampered_or_revoked_link_shows_nothing(
+    app: FastAPI, demo: DemoSeed, settings: Settings
+) -> None:
+    d = await _deposit(settings)
+    async with _browser(app) as patient:
+        tampered = await patient.get(f"/mon-dossier/{d.token[:-2]}xx")
+        assert tampered.status_code == 404 and RECORD_LINK_INVALID in text(tampered)
+        assert (await patient.get(f"/mon-dossier/{d.token}")).status_code == 200
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        patient_row = await session.get(Patient, d.patient_id)
+        assert patient_row is not None
+        revoke_record_links(patient_row)
+        await session.commit()
+    await engine.dispose()
+    async with _browser(app) as patient:
+        revoked = await patient.get(f"/mon-dossier/{d.token}")
+        assert revoked.status_code == 404 and RECORD_LINK_INVALID in text(revoked)
+        pdf = await patient.get(f"/mon-dossier/{d.token}/documents/{d.document_id}.pdf")
+        assert pdf.status_code == 404
+        assert "Compte rendu" not in text(revoked)
+
+
+async def test_a_professional_of_another_site_is_refused(
+    app: FastAPI, demo: DemoSeed, settings: Settings
+) -> None:
+    d = await _deposit(settings)
+    async with _browser(app, "etablissement") as other:
+        listing = await other.get(f"/dossier-partage/patients/{d.patient_id}")
+        assert listing.status_code == 403
+        assert "ce patient est suivi sur un site pour lequel vous n'agissez pas" in text(listing)
+        pdf = await other.get(f"/dossier-partage/documents/{d.document_id}.pdf")
+        assert pdf.status_code == 403
+    async with _browser(app, "secretariat") as secretary:
+        listing = await secretary.get(f"/dossier-partage/patients/{d.patient_id}")
+        assert listing.status_code == 403
+    assert await _events(settings, "dmp.read") == []
+    assert await _events(settings, "dmp.list") == []
+
+
+async def test_the_record_link_is_sent_without_health_data(
+    app: FastAPI, demo: DemoSeed, settings: Settings
+) -> None:
+    d = await _deposit(settings)
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        patient = await session.get(Patient, d.patient_id)
+        assert patient is not None
+        patient.email = "odile.lambert@example.org"
+        await send_record_link(
+            session=session,
+            patient=patient,
+            base_url="https://cpts.example.org",
+            secret=TEST_SECRET,
+            now=db.utcnow(),
+        )
+        await session.commit()
+        messages = list(
+            await session.scalars(
+                select(OutboundMessage).where(OutboundMessage.purpose == "record_link")
+            )
+        )
+    await engine.dispose()
+    by_channel = {m.channel: m for m in messages}
+    assert set(by_channel) == {Channel.EMAIL, Channel.SMS}
+    assert by_channel[Channel.EMAIL].recipient == "odile.lambert@example.org"
+    assert by_channel[Channel.SMS].recipient == "+33611223344"
+    link = f"https://cpts.example.org/mon-dossier/{d.token}"
+    facts = sample_facts()
+    for message in messages:
+        assert link in message.body_text
+        for clinical in (facts.conclusion, facts.reason, "Toux", "pneumopathie"):
+            assert clinical not in message.body_text + message.subject
+    async with _browser(app) as browser:
+        page = await browser.get(link.removeprefix("https://cpts.example.org"))
+        assert page.status_code == 200 and "Compte rendu de téléconsultation" in text(page)
