@@ -1,0 +1,293 @@
+"""Signing a teleconsultation report: who may, when, what it freezes, the documents it makes
+(checked by the ANS validator), and what publication does with them (shared record, relays)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from hub import db
+from hub.config import Settings
+from hub.consultation.models import Consultation, DmpChoice, State
+from hub.context import HubContext
+from hub.demo import DemoSeed
+from hub.errors import Conflict, Forbidden, Invalid
+from hub.identity import service as identity
+from hub.identity.models import Role, User
+from hub.notify.models import OutboundMessage
+from hub.records import publication, report_service
+from hub.records.documents import DocumentStatus, SharedDocument
+from hub.records.observations import Observation
+from hub.records.patient_links import PURPOSE as PATIENT_LINK
+from hub.records.patients import IdentityStatus, Patient
+from hub.records.report_service import ReportDraft
+from hub.relay.models import RelayDoctor
+from tests.support.cda import validate_cda
+from tests.support.scenario import booking_now, in_consultation
+
+MT = "paul.bernard@medecin.mssante.fr"
+DRAFT = ReportDraft(
+    reason="Toux fébrile",
+    examination="Crépitants de la base droite.",
+    conclusion="Pneumopathie sans signe de gravité.",
+    prescriptions="Amoxicilline 1 g × 3 par jour pendant 7 jours.",
+)
+
+
+@pytest.fixture
+async def session(settings: Settings, demo: DemoSeed) -> AsyncIterator[AsyncSession]:
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as s:
+        yield s
+    await engine.dispose()
+
+
+@pytest.fixture
+def ctx(app: FastAPI) -> HubContext:
+    hub: HubContext = app.state.hub
+    return hub
+
+
+async def _user(session: AsyncSession, username: str) -> User:
+    return (
+        await session.scalars(
+            select(User).where(User.username == username).options(selectinload(User.sites))
+        )
+    ).one()
+
+
+async def _consultation(
+    settings: Settings,
+    session: AsyncSession,
+    demo: DemoSeed,
+    *,
+    state: State = State.REPORTING,
+    dmp: DmpChoice = DmpChoice.ACCEPTS,
+    gp: bool = True,
+) -> Consultation:
+    """Odile Lambert's teleconsultation, qualified identity, a temperature and an oximeter
+    stream taken during it."""
+    booking_id = await booking_now(settings)
+    cid = await in_consultation(settings, booking_id, "medecin")
+    consultation = await session.get(Consultation, cid)
+    assert consultation is not None
+    patient = await session.get(Patient, consultation.patient_id)
+    assert patient is not None
+    patient.nir, patient.birth_place_code = "258066311300116", "63113"
+    patient.identity_status = IdentityStatus.QUALIFIED
+    patient.email = "odile.lambert@example.org"
+    patient.has_medecin_traitant = gp
+    patient.medecin_traitant_name = "Dr Paul Bernard" if gp else ""
+    patient.medecin_traitant_mssante = MT if gp else ""
+    now = dt.datetime.now(dt.UTC)
+    consultation.state = state
+    consultation.dmp_choice = dmp
+    consultation.nurse_id = (await _user(session, "infirmiere")).id
+    consultation.started_at = now - dt.timedelta(minutes=15)
+    consultation.ended_at = now - dt.timedelta(minutes=1)
+    readings = [("body_temperature", 38.2, "Cel", "8310-5", "Thermomètre", 10)]
+    readings += [("spo2", v, "%", "59408-5", "Oxymètre", 9 - i) for i, v in enumerate((97, 96, 94))]
+    for seq, (kind, value, unit, loinc, model, ago) in enumerate(readings, start=1):
+        session.add(
+            Observation(
+                cabin_id=demo.cabin_id,
+                seq=seq,
+                site_id=consultation.site_id,
+                booking_id=booking_id,
+                device_name=model,
+                kind=kind,
+                value=value,
+                unit=unit,
+                loinc=loinc,
+                measured_at=now - dt.timedelta(minutes=ago),
+                device_model=model,
+                device_serial="S1",
+            )
+        )
+    await session.commit()
+    return await _reload(session, cid)
+
+
+async def _reload(session: AsyncSession, cid: int) -> Consultation:
+    consultation = await session.get(Consultation, cid, populate_existing=True)
+    assert consultation is not None
+    return consultation
+
+
+async def _sign_and_publish(
+    session: AsyncSession, ctx: HubContext, consultation: Consultation, doctor: User
+) -> publication.Publication:
+    report = await report_service.sign(
+        session=session, ctx=ctx, user=doctor, consultation=consultation, draft=DRAFT
+    )
+    facts = await report_service.facts_of(session=session, report=report)
+    result = await publication.publish(
+        session=session,
+        ctx=ctx,
+        report=report,
+        facts=facts,
+        consultation=consultation,
+        actor=doctor,
+    )
+    await session.commit()
+    return result
+
+
+async def _messages(session: AsyncSession, purpose: str) -> list[OutboundMessage]:
+    return list(
+        await session.scalars(select(OutboundMessage).where(OutboundMessage.purpose == purpose))
+    )
+
+
+async def test_signing_freezes_the_session_and_its_documents_pass_the_ans_validator(
+    settings: Settings, session: AsyncSession, ctx: HubContext, demo: DemoSeed, tmp_path: Path
+) -> None:
+    consultation = await _consultation(settings, session, demo)
+    doctor = await _user(session, "medecin")
+    result = await _sign_and_publish(session, ctx, consultation, doctor)
+    assert result.deposited and not result.missing_address
+    (v1,) = await report_service.reports_of(session=session, consultation_id=consultation.id)
+    assert v1.pdf is not None and v1.pdf.startswith(b"%PDF")
+    assert v1.cda is not None
+    frozen = json.loads(v1.measurements_json)
+    # Every temperature reading, and the last value of the oximeter's stream only.
+    assert [(m["kind"], m["value"]) for m in frozen] == [("body_temperature", 38.2), ("spo2", 94)]
+    relays = await _messages(session, "report_relay")
+    assert [MT in m.recipient for m in relays] == [True]
+    # The patient is told where to read it, by e-mail and by SMS (no health data in either).
+    links = await _messages(session, PATIENT_LINK)
+    assert sorted(m.channel.value for m in links) == ["email", "sms"]
+    assert all("Pneumopathie" not in m.body_text for m in links)
+
+    # A later correction is version 2 of the same document; the shared record keeps the chain.
+    consultation = await _reload(session, consultation.id)
+    await report_service.amend(
+        session=session, ctx=ctx, user=doctor, consultation=consultation, reason="Dose corrigée"
+    )
+    await _sign_and_publish(session, ctx, await _reload(session, consultation.id), doctor)
+    v1, v2 = await report_service.reports_of(session=session, consultation_id=consultation.id)
+    assert (v2.version, v2.set_oid, v2.replaces_id) == (2, v1.set_oid, v1.id)
+    assert v2.cda is not None and b'typeCode="RPLC"' in v2.cda
+    documents = list(await session.scalars(select(SharedDocument).order_by(SharedDocument.version)))
+    assert [d.status for d in documents] == [DocumentStatus.DEPRECATED, DocumentStatus.APPROVED]
+    assert documents[0].replaced_by_id == documents[1].id
+    assert len(await _messages(session, "report_relay")) == 2
+
+    verdicts = validate_cda(
+        {"v1": v1.cda, "v2": v2.cda},
+        workdir=tmp_path,
+        cache_dir=Path(".pytest_cache") / "cda-validator",
+    )
+    assert verdicts["v1"].passed, verdicts["v1"].output
+    assert verdicts["v2"].passed, verdicts["v2"].output
+    assert b"258066311300116" in v1.cda  # the qualified identity carries its INS
+
+
+async def test_opposition_keeps_the_report_out_of_the_shared_record_but_the_gp_gets_it(
+    settings: Settings, session: AsyncSession, ctx: HubContext, demo: DemoSeed
+) -> None:
+    consultation = await _consultation(settings, session, demo, dmp=DmpChoice.OPPOSES)
+    result = await _sign_and_publish(session, ctx, consultation, await _user(session, "medecin"))
+    assert not result.deposited
+    assert (await session.scalar(select(SharedDocument.id))) is None
+    assert len(await _messages(session, "report_relay")) == 1
+
+
+async def test_a_patient_without_gp_is_followed_by_the_relay_doctor_they_were_referred_to(
+    settings: Settings, session: AsyncSession, ctx: HubContext, demo: DemoSeed
+) -> None:
+    consultation = await _consultation(settings, session, demo, gp=False)
+    cid = consultation.id
+    with pytest.raises(Invalid, match="pas de médecin traitant"):
+        await report_service.sign(
+            session=session,
+            ctx=ctx,
+            user=await _user(session, "medecin"),
+            consultation=consultation,
+            draft=DRAFT,
+        )
+    await session.rollback()
+    doctor = await _user(session, "medecin")
+    relay_doctor = await session.scalar(
+        select(RelayDoctor).where(RelayDoctor.accepts_new_patients.is_(True))
+    )
+    assert relay_doctor is not None
+    consultation = await _reload(session, cid)
+    report = await report_service.sign(
+        session=session,
+        ctx=ctx,
+        user=doctor,
+        consultation=consultation,
+        draft=dataclasses.replace(DRAFT, orientation="medecin_relais"),
+    )
+    await session.commit()
+    assert report.signed_at is not None
+    # Referred after signing: the relay doctor gets the signed report too.
+    message = await publication.send_signed_report(
+        session=session, ctx=ctx, consultation_id=consultation.id, doctor=relay_doctor
+    )
+    await session.commit()
+    assert message is not None and relay_doctor.email in message.recipient
+    assert message.purpose == "referral_report"
+
+
+async def test_only_the_doctor_of_the_teleconsultation_signs_and_only_once_it_ended(
+    settings: Settings, session: AsyncSession, ctx: HubContext, demo: DemoSeed
+) -> None:
+    consultation = await _consultation(settings, session, demo, state=State.IN_CONSULTATION)
+    cid = consultation.id
+    with pytest.raises(Conflict, match="Terminez la téléconsultation"):
+        await report_service.sign(
+            session=session,
+            ctx=ctx,
+            user=await _user(session, "medecin"),
+            consultation=consultation,
+            draft=DRAFT,
+        )
+    await session.rollback()
+    doctor = await _user(session, "medecin")
+    consultation = await _reload(session, cid)
+    consultation.state = State.REPORTING
+    await session.commit()
+    org = doctor.organisation
+    other = await identity.create_user(
+        session=session,
+        organisation=org,
+        username="autre-medecin",
+        full_name="Dr Autre Médecin",
+        role=Role.DOCTOR,
+        password="un-mot-de-passe-solide-52",
+        sites=list(doctor.sites),
+    )
+    await session.commit()
+    for someone in (other, await _user(session, "infirmiere")):
+        with pytest.raises(Forbidden, match="Seul le médecin qui a mené"):
+            await report_service.save_draft(
+                session=session, ctx=ctx, user=someone, consultation=consultation, draft=DRAFT
+            )
+    with pytest.raises(Invalid, match="indiquez la conclusion"):
+        await report_service.sign(
+            session=session,
+            ctx=ctx,
+            user=doctor,
+            consultation=consultation,
+            draft=ReportDraft(reason="Toux", conclusion="  "),
+        )
+    await session.rollback()
+    with pytest.raises(Conflict, match="pas de compte rendu signé"):
+        await report_service.amend(
+            session=session,
+            ctx=ctx,
+            user=await _user(session, "medecin"),
+            consultation=await _reload(session, cid),
+            reason="Correction",
+        )
