@@ -22,6 +22,7 @@ from hub.identity.pages import home_context
 from hub.records import patient_service
 from hub.records.audit import record_event, trace_read
 from hub.records.patients import Sex
+from hub.relay import service as relay
 from hub.relay.tracking import relays_needing_attention
 from hub.rendering import render
 from hub.scheduling import booking as bk
@@ -38,7 +39,8 @@ async def _site_ids(session: AsyncSession, user: User) -> list[int]:
     return [s.id for s in await identity.sites_for(session=session, user=user)]
 
 
-async def _own_booking(session: AsyncSession, user: User, booking_id: int) -> Booking:
+async def own_booking(session: AsyncSession, user: User, booking_id: int) -> Booking:
+    """A booking at one of the user's sites, or Forbidden."""
     booking = await bk.get_booking(session=session, booking_id=booking_id)
     if booking.site_id not in await _site_ids(session, user):
         raise Forbidden("Ce rendez-vous concerne un site pour lequel vous n'agissez pas.")
@@ -306,7 +308,23 @@ async def _slot_site(session: AsyncSession, slot_id: int) -> Site:
 async def booking_summary(
     request: Request, session: SessionDep, ctx: ContextDep, user: Secretary, booking_id: int
 ) -> Response:
-    booking = await _own_booking(session, user, booking_id)
+    return await booking_page(request, session, ctx, user, booking_id)
+
+
+async def booking_page(
+    request: Request,
+    session: AsyncSession,
+    ctx: HubContext,
+    user: User,
+    booking_id: int,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The secretary's view of a booking: the read-back, and for a patient without médecin
+    traitant seen in teleconsultation, the choice of a relay doctor."""
+    booking = await own_booking(session, user, booking_id)
+    consultation = (await for_bookings(session=session, booking_ids=[booking.id])).get(booking.id)
     return render(
         request,
         "secretary/booking.html",
@@ -316,7 +334,16 @@ async def booking_summary(
             "now": ctx.clock(),
             "reminders": messages.reminder_channels(booking.patient),
             "message": request.query_params.get("message", ""),
+            "error": error,
+            "consultation": consultation,
+            "relay_doctors": await relay.directory(
+                session=session, organisation_id=user.organisation_id, accepting_only=True
+            ),
+            "referrals": await relay.referrals_of(session=session, consultation_id=consultation.id)
+            if consultation
+            else [],
         },
+        status_code=status_code,
     )
 
 
@@ -324,7 +351,7 @@ async def booking_summary(
 async def cancel_for_patient(
     session: SessionDep, ctx: ContextDep, user: Secretary, booking_id: int
 ) -> Response:
-    booking = await _own_booking(session, user, booking_id)
+    booking = await own_booking(session, user, booking_id)
     now = ctx.clock()
     slot = await bk.cancel_booking(
         session=session,
@@ -383,7 +410,7 @@ async def nurse_home(
 async def mark_no_show(
     session: SessionDep, ctx: ContextDep, user: Nurse, booking_id: int
 ) -> Response:
-    booking = await _own_booking(session, user, booking_id)
+    booking = await own_booking(session, user, booking_id)
     await bk.mark_no_show(session=session, booking=booking, now=ctx.clock())
     await session.commit()
     return RedirectResponse("/infirmier?message=non-honore", status_code=303)
