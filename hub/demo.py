@@ -127,6 +127,7 @@ DEMO_RELAY_DOCTORS = (
 class DemoSeed:
     cabin_id: int
     cabin_token: str
+    patient_url: str = ""  # the record page of a demo patient (``demo_runner``)
 
 
 async def seed_demo(*, session: AsyncSession, today: dt.date | None = None) -> DemoSeed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import os
 import secrets
@@ -13,15 +14,19 @@ from pathlib import Path
 
 import uvicorn
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import db, migrate
 from hub.app import GRACEFUL_SHUTDOWN_SECONDS, create_app
 from hub.config import Environment, Settings
+from hub.consultation.models import Consultation
 from hub.context import HubContext
 from hub.demo import CLOS_MORTIER, DEMO_ACCOUNTS, DemoSeed, seed_demo
 from hub.demo_history import seed_demo_history
 from hub.identity.pages import ROLE_HOME
 from hub.logs import configure_logging
+from hub.records.patient_links import record_url
+from hub.records.patients import Patient
 from hub.rendering import make_templates
 
 
@@ -77,7 +82,7 @@ def run_demo(*, data_dir: Path, port: int) -> int:
         token=seed.cabin_token,
         data_dir=(data_dir / "agent").resolve(),
     )
-    return asyncio.run(_serve(settings, agent_config))
+    return asyncio.run(_serve(settings, agent_config, seed))
 
 
 async def _seed(settings: Settings) -> DemoSeed:
@@ -93,13 +98,14 @@ async def _seed(settings: Settings) -> DemoSeed:
     try:
         async with sessions() as session:
             seed = await seed_demo(session=session)
-            await seed_demo_history(session=session, ctx=ctx)
-            return seed
+            past = await seed_demo_history(session=session, ctx=ctx)
+            patient_url = await _patient_url(session, settings, past)
+            return dataclasses.replace(seed, patient_url=patient_url)
     finally:
         await engine.dispose()
 
 
-async def _serve(settings: Settings, agent_config: Path) -> int:
+async def _serve(settings: Settings, agent_config: Path, seed: DemoSeed) -> int:
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings),
@@ -134,7 +140,7 @@ async def _serve(settings: Settings, agent_config: Path) -> int:
         "--simulate",
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    _print_banner(settings)
+    _print_banner(settings, seed)
     try:
         await serving
     finally:
@@ -149,7 +155,18 @@ async def _serve(settings: Settings, agent_config: Path) -> int:
     return 0
 
 
-def _print_banner(settings: Settings) -> None:
+async def _patient_url(session: AsyncSession, settings: Settings, past: list[int]) -> str:
+    """The record page of the first past consultation's patient, as their signed link."""
+    consultation = await session.get(Consultation, past[0]) if past else None
+    patient = await session.get(Patient, consultation.patient_id) if consultation else None
+    if patient is None:
+        return ""
+    url = record_url(settings.base_url, settings.secret_key.get_secret_value(), patient)
+    await session.commit()  # the link's nonce, created on first use
+    return url
+
+
+def _print_banner(settings: Settings, seed: DemoSeed) -> None:
     url = settings.base_url
     lines = [
         "",
@@ -164,5 +181,16 @@ def _print_banner(settings: Settings) -> None:
             f"  {account.role.label:<28}{url + ROLE_HOME[account.role]:<38}"
             f"{account.username} / {account.password}"
         )
-    lines += ["", "  Ctrl-C arrête le hub et l'agent.", "=" * 72, ""]
+    if seed.patient_url:
+        lines += ["", "  Patiente (lien reçu après son compte rendu) :", f"  {seed.patient_url}"]
+    lines += [
+        "",
+        "  Documents d'une consultation passée (CDA, XDM, FHIR) :",
+        f"  HUB_DATABASE_URL={settings.database_url} \\",
+        "    python -m hub export-consultation 1 --out var/export",
+        "",
+        "  Ctrl-C arrête le hub et l'agent.",
+        "=" * 72,
+        "",
+    ]
     print("\n".join(lines), flush=True)
