@@ -116,9 +116,14 @@ async def store_measurements(
 
 
 async def last_seq(*, session: AsyncSession, cabin_id: int) -> int:
-    """The highest measurement sequence number stored for a cabin (0 if none)."""
+    """The highest measurement sequence number an agent sent for a cabin (0 if none).
+
+    Agents number from 1; rows below 1 were not sent by an agent (the demo's past
+    consultations) and do not count."""
     value = await session.scalar(
-        select(func.max(Observation.seq)).where(Observation.cabin_id == cabin_id)
+        select(func.max(Observation.seq)).where(
+            Observation.cabin_id == cabin_id, Observation.seq > 0
+        )
     )
     return int(value or 0)
 

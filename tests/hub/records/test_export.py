@@ -24,6 +24,7 @@ from hub.demo import DemoSeed
 from hub.demo_history import PAST_CASES, seed_demo_history
 from hub.records.documents import DocumentStatus, SharedDocument
 from hub.records.export import cmd_export_consultation
+from hub.records.observations import last_seq
 from hub.relay.models import Referral
 from tests.support.cda import validate_cda
 
@@ -50,7 +51,10 @@ async def test_the_demo_has_past_consultations_with_signed_reports(
         )
         documents = list(await session.scalars(select(SharedDocument).order_by(SharedDocument.id)))
         referrals = list(await session.scalars(select(Referral.consultation_id)))
+        # The demo cabin's agent still numbers its measurements from 1 (it connects).
+        agent_seq = await last_seq(session=session, cabin_id=demo.cabin_id)
     await engine.dispose()
+    assert agent_seq == 0
     assert states == [State.CLOSED] * len(ids)
     # The patient who opposed has nothing in the shared record; the amended report is a chain.
     by_consultation = [d.title for d in documents]
