@@ -165,6 +165,20 @@ def _check_author(user: User, consultation: Consultation) -> None:
         raise Forbidden("Seul le médecin qui a mené la téléconsultation rédige son compte rendu.")
 
 
+def _trace(
+    session: AsyncSession, action: str, user: User, consultation: Consultation, report: Report
+) -> None:
+    record_event(
+        session=session,
+        action=action,
+        actor_kind="user",
+        actor_id=user.id,
+        site_id=consultation.site_id,
+        target=f"consultation:{consultation.id}",
+        detail=f"report:{report.id} v{report.version}",
+    )
+
+
 def _apply(report: Report, draft: ReportDraft) -> None:
     texts = {
         "reason": draft.reason,
@@ -235,15 +249,7 @@ async def save_draft(
     _apply(report, draft)
     report.updated_at = now
     await session.flush()
-    record_event(
-        session=session,
-        action="report.draft_saved",
-        actor_kind="user",
-        actor_id=user.id,
-        site_id=consultation.site_id,
-        target=f"consultation:{consultation.id}",
-        detail=f"report:{report.id} v{report.version}",
-    )
+    _trace(session, "report.draft_saved", user, consultation, report)
     await session.commit()
     return report
 
@@ -293,15 +299,7 @@ async def sign(
     facts = await facts_of(session=session, report=report)
     report.pdf = render_report_pdf(facts)
     report.cda = build_tlm_cr(facts, report.pdf)
-    record_event(
-        session=session,
-        action="report.signed",
-        actor_kind="user",
-        actor_id=user.id,
-        site_id=consultation.site_id,
-        target=f"consultation:{consultation.id}",
-        detail=f"report:{report.id} v{report.version}",
-    )
+    _trace(session, "report.signed", user, consultation, report)
     await session.flush()
     return report
 
@@ -345,15 +343,7 @@ async def amend(
     )
     session.add(report)
     await session.flush()
-    record_event(
-        session=session,
-        action="report.amendment_opened",
-        actor_kind="user",
-        actor_id=user.id,
-        site_id=consultation.site_id,
-        target=f"consultation:{consultation.id}",
-        detail=f"report:{report.id} v{report.version}",
-    )
+    _trace(session, "report.amendment_opened", user, consultation, report)
     await session.commit()
     return report
 
