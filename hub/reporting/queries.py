@@ -185,19 +185,26 @@ async def _relays(
 ) -> dict[int, tuple[RelayFact, ...]]:
     out: dict[int, list[RelayFact]] = defaultdict(list)
     for ids in _chunks(consultation_ids):
-        rows = await session.execute(
-            select(Report.consultation_id, OutboundMessage.purpose, OutboundMessage.status)
-            .join(
-                OutboundMessage,
-                and_(
-                    OutboundMessage.related_kind == "report",
-                    OutboundMessage.related_id == Report.id,
-                ),
-            )
-            .where(Report.consultation_id.in_(ids), OutboundMessage.purpose.in_(RELAY_PURPOSES))
+        # Two indexed lookups (reports of these consultations, then their messages) rather
+        # than a join the SQLite planner may run as a scan of every report message.
+        reports = await session.execute(
+            select(Report.id, Report.consultation_id).where(Report.consultation_id.in_(ids))
         )
-        for cid, purpose, status in rows:
-            out[cid].append(RelayFact(purpose, str(status.value)))
+        report_of: dict[int, int] = {rid: cid for rid, cid in reports}
+        if not report_of:
+            continue
+        rows = await session.execute(
+            select(
+                OutboundMessage.related_id, OutboundMessage.purpose, OutboundMessage.status
+            ).where(
+                OutboundMessage.related_kind == "report",
+                OutboundMessage.related_id.in_(list(report_of)),
+                OutboundMessage.purpose.in_(RELAY_PURPOSES),
+            )
+        )
+        for report_id, purpose, status in rows:
+            if report_id is not None:
+                out[report_of[report_id]].append(RelayFact(purpose, str(status.value)))
     return {cid: tuple(facts) for cid, facts in out.items()}
 
 
