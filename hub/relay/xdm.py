@@ -22,6 +22,7 @@ import zipfile
 from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
+from hub.records import cda
 from hub.records.facts import (
     OID_RPPS,
     OID_STRUCTURE,
@@ -40,15 +41,15 @@ DOCUMENT_PATH = "IHE_XDM/SUBSET01/DOC0001.XML"
 DOCUMENT_URI = "DOC0001.XML"
 
 
-CDA_TYPE_CODE = "85208-7"  # LOINC, "Compte-rendu d'acte de télémédecine"
-CDA_TYPE_LABEL = "Compte-rendu d'acte de télémédecine"
+CDA_TYPE_CODE = cda.TLM_CR_CODE
+CDA_TYPE_LABEL = cda.TLM_CR_DISPLAY
 OID_LOINC = "2.16.840.1.113883.6.1"
 CLASS_CODE = ("10", "Compte rendu", "1.2.250.1.213.1.1.4.1")  # TRE_A03-ClasseDocument
 FORMAT_CODE = ("urn:ihe:iti:xds-sd:pdf:2008", "Document à corps non structuré en PDF")
 OID_IHE_FORMAT_CODES = "1.3.6.1.4.1.19376.1.2.3"
-PRACTICE_SETTING = ("AMBULATOIRE", "Ambulatoire", "1.2.250.1.213.1.1.4.9")  # cadre d'exercice
-# TRE_R02-SecteurActivite. Keep in step with the CDA header's healthCareFacility/code.
-FACILITY_TYPE = ("SA08", "Cabinet de groupe", "1.2.250.1.71.4.2.4")
+# The same codes as the CDA header (practice setting, healthCareFacility/code).
+PRACTICE_SETTING = (*cda.PRACTICE_SETTING, cda.OID_PRACTICE_SETTING)
+FACILITY_TYPE = (*cda.FACILITY_TYPE, cda.OID_FACILITY_TYPE)
 OID_CONFIDENTIALITY = "2.16.840.1.113883.5.25"
 OID_PROFESSION = "1.2.250.1.213.1.1.4.5"  # TRE_G15-ProfessionSante (with TRE_R38 speciality)
 CONFIDENTIALITY_LABELS = {"N": "Normal", "R": "Restreint", "V": "Très restreint"}
