@@ -169,6 +169,8 @@ async def verify_identity(
     consultation_id: int,
     document: Annotated[str, Form(max_length=40)] = "",
     traits_match: Annotated[str, Form(max_length=3)] = "",
+    birth_place_code: Annotated[str, Form(max_length=10)] = "",
+    nir: Annotated[str, Form(max_length=30)] = "",
 ) -> Response:
     return await call.act(
         consultation_id,
@@ -179,6 +181,8 @@ async def verify_identity(
             consultation_id=consultation_id,
             document=document,
             traits_match=traits_match == "oui",
+            birth_place_code=birth_place_code,
+            nir=nir,
         ),
     )
 

@@ -22,6 +22,7 @@ from hub.identity.models import Role, Site, User
 from hub.notify import outbox
 from hub.notify.sms import normalise_french_mobile
 from hub.records.audit import record_event
+from hub.records.ins import birth_place_problem, nir_problem, nir_traits_problem, normalise_nir
 from hub.records.patients import IdentityStatus, Patient
 from hub.scheduling import booking as bk
 from hub.scheduling.models import Booking, BookingStatus
@@ -266,8 +267,12 @@ async def verify_identity(
     consultation_id: int,
     document: str,
     traits_match: bool,
+    birth_place_code: str = "",
+    nir: str = "",
 ) -> Consultation:
-    """The nurse checked the patient's identity document against the registered traits."""
+    """The nurse checked the patient's identity document against the five strict INS traits
+    (birth name, first names, birth date, sex, birth place), completing the birth place and the
+    social-security number read from the document or the Vitale card."""
     consultation = await get_consultation(
         session=session, user=user, consultation_id=consultation_id
     )
@@ -283,10 +288,38 @@ async def verify_identity(
             "Les traits d'identité ne correspondent pas à la pièce : corrigez la fiche "
             "du patient avant de valider son identité."
         )
-    consultation.identity_document = document
-    consultation.identity_checked_at = ctx.clock()
     patient = await session.get(Patient, consultation.patient_id)
     assert patient is not None
+    place = birth_place_code.strip().upper() or patient.birth_place_code
+    if not place:
+        raise Invalid(
+            "Indiquez le lieu de naissance (code INSEE) lu sur la pièce : c'est l'un des cinq "
+            "traits stricts de l'identité."
+        )
+    if problem := birth_place_problem(place):
+        raise Invalid(problem)
+    number = normalise_nir(nir) if nir.strip() else ""
+    if number and (
+        problem := nir_problem(number)
+        or nir_traits_problem(number, sex=patient.sex.value, birth_date=patient.birth_date)
+    ):
+        raise Invalid(problem)
+    if (
+        number
+        and patient.nir
+        and number != patient.nir
+        and (patient.identity_status is IdentityStatus.QUALIFIED)
+    ):
+        raise Conflict(
+            "Ce numéro diffère de l'INS qualifiée du patient : signalez-le au référent "
+            "identitovigilance plutôt que de le modifier ici."
+        )
+    patient.birth_place_code = place
+    if number and patient.identity_status is not IdentityStatus.QUALIFIED:
+        # Typed from a card: kept, but only an INS returned by INSi is carried into documents.
+        patient.nir = number
+    consultation.identity_document = document
+    consultation.identity_checked_at = ctx.clock()
     # Checked against a high-trust document: "validée". "Qualifiée" needs the INS returned by
     # the national INSi service too, which this hub does not call (a provisional identity that
     # was "récupérée" from INSi becomes qualified once validated).

@@ -1,7 +1,9 @@
-"""INS helpers: NIR/NIA format and key check, and the search key of a birth name."""
+"""INS helpers: NIR/NIA format, key and coherence with the traits, the INSEE birth-place code,
+and the search key of a birth name."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 
@@ -34,3 +36,34 @@ def name_key(name: str) -> str:
     decomposed = unicodedata.normalize("NFKD", name)
     bare = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(bare.upper().replace("-", " ").split())
+
+
+_BIRTH_PLACE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
+
+
+def birth_place_problem(code: str) -> str | None:
+    """Why an INSEE birth-place code (commune, or 99 + country for a birth abroad) is invalid."""
+    if not _BIRTH_PLACE.match(code.strip().upper()):
+        return (
+            "Le lieu de naissance est le code INSEE de la commune (5 caractères, par exemple "
+            "63113), ou 99 suivi du code du pays pour une naissance à l'étranger."
+        )
+    return None
+
+
+def nir_traits_problem(nir: str, *, sex: str, birth_date: dt.date) -> str | None:
+    """Why a NIR contradicts the patient's sex or birth date, or None.
+
+    A NIA (temporary number, first digit 7 or 8) carries no such traits. A month between 20 and
+    99 stands for an unknown month in the NIR, so only 01–12 is compared."""
+    value = normalise_nir(nir)
+    if value[:1] not in ("1", "2"):
+        return None
+    if (value[0] == "1" and sex == "F") or (value[0] == "2" and sex == "M"):
+        return "Le numéro de sécurité sociale ne correspond pas au sexe du patient."
+    if int(value[1:3]) != birth_date.year % 100:
+        return "Le numéro de sécurité sociale ne correspond pas à l'année de naissance."
+    month = int(value[3:5])
+    if 1 <= month <= 12 and month != birth_date.month:
+        return "Le numéro de sécurité sociale ne correspond pas au mois de naissance."
+    return None

@@ -72,6 +72,7 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
         row = nurse.locator("tr", has_text="LAMBERT Odile")
         await row.get_by_role("button", name="Accueillir").click()
         await expect(nurse.get_by_role("heading", name="LAMBERT Odile arrivé")).to_be_visible()
+        await nurse.get_by_label("Lieu de naissance (code INSEE)").fill("52448")
         await nurse.get_by_label("Pièce présentée").select_option("cni")
         await nurse.get_by_label("Les traits ci-dessus correspondent à la pièce").check()
         await nurse.get_by_role("button", name="Valider l'identité").click()

@@ -60,6 +60,9 @@ async def _rows(settings: Settings, query: object) -> list:  # type: ignore[type
     return rows
 
 
+WRONG_SEX_NIR = "158066311300166"  # a valid key, but "1" says a man
+
+
 async def _post(
     client: httpx.AsyncClient, url: str, page: httpx.Response, **data: str
 ) -> httpx.Response:
@@ -93,12 +96,35 @@ async def test_from_check_in_to_reporting(
         client, f"/salle/consultations/{cid}/identite", room, document="permis", traits_match="oui"
     )
     assert licence.status_code == 422 and "haut niveau de confiance" in text(licence)
-    checked = await _post(
+    no_place = await _post(
         client, f"/salle/consultations/{cid}/identite", room, document="cni", traits_match="oui"
+    )
+    assert no_place.status_code == 422 and "lieu de naissance (code INSEE)" in text(no_place)
+    wrong_sex = await _post(
+        client,
+        f"/salle/consultations/{cid}/identite",
+        room,
+        document="cni",
+        traits_match="oui",
+        birth_place_code="63113",
+        nir=WRONG_SEX_NIR,
+    )
+    assert wrong_sex.status_code == 422 and "ne correspond pas au sexe" in text(wrong_sex)
+    checked = await _post(
+        client,
+        f"/salle/consultations/{cid}/identite",
+        room,
+        document="cni",
+        traits_match="oui",
+        birth_place_code="63113",
+        nir="2 58 06 63 113 001 16",
     )
     assert checked.status_code == 303
     [patient] = await _rows(settings, select(Patient).where(Patient.birth_name == "LAMBERT"))
+    # Checked against a high-trust document: validated. Typed from the card, the number is
+    # kept but the identity is not qualified (that takes the INSi teleservice).
     assert patient.identity_status is IdentityStatus.VALIDATED
+    assert (patient.birth_place_code, patient.nir) == ("63113", "258066311300116")
 
     no_dmp = await _post(
         client, f"/salle/consultations/{cid}/consentement", room, teleconsultation="oui"
