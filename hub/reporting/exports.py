@@ -1,9 +1,10 @@
 """The indicators as figures, and what leaves the hub: CSV, JSON and the yearly activity report.
 
 Privacy. Only aggregates leave the hub, and every figure that leaves it (CSV, JSON, the yearly
-report in HTML and PDF) masks small numbers: a count below ``MASK_BELOW`` (5), zero included,
-is written « < 5 », and so is a rate or a median computed from such a count (its numerator or
-its denominator), since the count could be worked back from it. The coordinator's dashboard
+report in HTML and PDF) masks small numbers: a count from 1 to 4 (below ``MASK_BELOW``) is
+written « < 5 », and so is a rate or a median computed from such a count (its numerator or its
+denominator), since the count could be worked back from it. Zero is shown: it points at no
+one, and a funder reading « < 5 » for an activity the CPTS did not have would be misled. The coordinator's dashboard
 shows exact figures: she is the one accountable for these data inside the CPTS, needs exact
 numbers to check them against her own records, and the page is not a document that circulates.
 Masking does not prevent working a masked cell back by difference with a total (secondary
@@ -44,11 +45,11 @@ class Figure:
     label: str
     unit: Unit
     value: float | None  # None: nothing to compute it from
-    basis: tuple[int, ...]  # counts behind the value; any below MASK_BELOW masks it
+    basis: tuple[int, ...]  # counts behind the value; any from 1 to MASK_BELOW - 1 masks it
 
     @property
     def masked(self) -> bool:
-        return any(n < MASK_BELOW for n in self.basis)
+        return any(0 < n < MASK_BELOW for n in self.basis)
 
     def text(self, *, mask: bool) -> str:
         """The value as a French reader writes it (« 87,5 % », « 18,2 h »), masked if asked."""

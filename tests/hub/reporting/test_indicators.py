@@ -139,7 +139,8 @@ async def test_no_data_at_all(session: AsyncSession) -> None:
     assert dict(ind.orientations) == dict.fromkeys(Orientation, 0)
     assert len(report.sites) == 4
     rows = list(csv.reader(io.StringIO(exports.indicators_csv(report)), delimiter=";"))
-    assert {r[-1] for r in rows[1:]} == {"< 5"}  # zero is below five as well
+    # Nothing to mask: zero points at no one; a rate of nothing has no value.
+    assert {r[-1] for r in rows[1:]} == {"0", ""}
 
 
 async def test_cancelled_is_not_a_no_show_and_not_in_the_denominator(
@@ -299,7 +300,7 @@ async def test_csv_cells_are_never_spreadsheet_formulas(session: AsyncSession) -
     site.name = '=HYPERLINK("http://example.invalid")'
     await session.commit()
     values = _csv_rows(exports.indicators_csv(await _compute(session)))
-    assert values[('\'=HYPERLINK("http://example.invalid")', "consultations")] == "< 5"
+    assert values[('\'=HYPERLINK("http://example.invalid")', "consultations")] == "0"
 
 
 async def test_command_json_and_csv(
