@@ -363,7 +363,7 @@ def yearly_report_pdf(
                 col_widths=[c * width for c in (0.40, 0.20, 0.20, 0.20)],
             ),
             pdf_style.paragraph(
-                "Effectifs inférieurs à 5 masqués (« < 5 »), ainsi que les taux et délais "
+                "Effectifs de 1 à 4 masqués (« < 5 »), ainsi que les taux et délais "
                 "calculés à partir de tels effectifs. Délais mesurés de la demande de soins au "
                 "début de la téléconsultation ; taux de non-honorés rapporté aux rendez-vous "
                 "échus non annulés.",
