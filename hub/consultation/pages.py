@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Annotated
@@ -30,6 +31,7 @@ RoomStaff = Annotated[User, Depends(require_role(Role.NURSE, Role.FACILITY_STAFF
 Doctor = Annotated[User, Depends(require_role(Role.DOCTOR))]
 Clinician = Annotated[User, Depends(require_role(Role.NURSE, Role.FACILITY_STAFF, Role.DOCTOR))]
 EVENT_KEEPALIVE_SECONDS = 15.0
+RECENT_REPORTS = dt.timedelta(days=30)  # the doctor's finished consultations listed at home
 
 
 async def _console(
@@ -289,6 +291,9 @@ async def doctor_home(
             ],
             "state_labels": STATE_LABELS,
             "now": now,
+            "recent": await service.closed_by_doctor(
+                session=session, doctor_id=user.id, since=now - RECENT_REPORTS
+            ),
         }
     )
     return render(request, "consultation/waiting_room.html", data)

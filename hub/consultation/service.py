@@ -506,6 +506,28 @@ async def waiting_room(*, session: AsyncSession, user: User) -> list[Consultatio
     return list(rows)
 
 
+async def closed_by_doctor(
+    *, session: AsyncSession, doctor_id: int, since: dt.datetime, limit: int = 30
+) -> list[Consultation]:
+    """The doctor's own finished teleconsultations since a date, newest first (to reopen a
+    report and correct it)."""
+    rows = await session.scalars(
+        select(Consultation)
+        .where(
+            Consultation.doctor_id == doctor_id,
+            Consultation.state == State.CLOSED,
+            Consultation.ended_at >= since,
+        )
+        .options(
+            selectinload(Consultation.booking).selectinload(Booking.patient),
+            selectinload(Consultation.booking).selectinload(Booking.site),
+        )
+        .order_by(Consultation.ended_at.desc())
+        .limit(limit)
+    )
+    return list(rows)
+
+
 async def for_bookings(*, session: AsyncSession, booking_ids: list[int]) -> dict[int, Consultation]:
     """The consultations of these bookings, by booking."""
     if not booking_ids:

@@ -11,6 +11,7 @@ import json
 import zipfile
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fhir.resources.R4B.bundle import Bundle
@@ -26,6 +27,7 @@ from hub.records.documents import DocumentStatus, SharedDocument
 from hub.records.export import cmd_export_consultation
 from hub.records.observations import last_seq
 from hub.relay.models import Referral
+from tests.conftest import login, text
 from tests.support.cda import validate_cda
 
 
@@ -125,3 +127,16 @@ async def _export(settings: Settings, consultation_id: int, out: Path) -> int:
         settings,
         argparse.Namespace(consultation_id=consultation_id, out=str(out)),
     )
+
+
+async def test_the_doctor_finds_their_finished_consultations_to_correct_a_report(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, demo: DemoSeed
+) -> None:
+    ids = await _seed(settings, app.state.hub)
+    await login(client, "medecin")
+    home = text(await client.get("/medecin"))
+    for name in ("GARNIER Odette Marie", "HADDAD Karim", "LEFORT Manon"):
+        assert name in home
+    assert f'href="/medecin/consultations/{ids[2]}#compte-rendu"' in home
+    console = text(await client.get(f"/medecin/consultations/{ids[2]}"))
+    assert "Version 2" in console and "Ouvrir une nouvelle version" in console
