@@ -4,9 +4,10 @@ Privacy. Only aggregates leave the hub, and every figure that leaves it (CSV, JS
 report in HTML and PDF) masks small numbers: a count from 1 to 4 (below ``MASK_BELOW``) is
 written « < 5 », and so is a rate or a median computed from such a count (its numerator or its
 denominator), since the count could be worked back from it. Zero is shown: it points at no
-one, and a funder reading « < 5 » for an activity the CPTS did not have would be misled. The coordinator's dashboard
-shows exact figures: she is the one accountable for these data inside the CPTS, needs exact
-numbers to check them against her own records, and the page is not a document that circulates.
+one, and a funder reading « < 5 » for an activity the CPTS did not have would be misled. The
+coordinator's dashboard shows exact figures: she is the one accountable for these data inside
+the CPTS, needs exact numbers to check them against her own records, and the page is not a
+document that circulates.
 Masking does not prevent working a masked cell back by difference with a total (secondary
 disclosure); reports meant for publication should round or group small sites.
 """
