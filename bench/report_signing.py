@@ -42,7 +42,7 @@ from hub.demo import CLOS_MORTIER, DEMO_ORG_SLUG, seed_demo  # noqa: E402
 from hub.demo_history import seed_demo_history  # noqa: E402
 from hub.identity.models import Cabin, Organisation, Site, User  # noqa: E402
 from hub.notify.models import OutboundMessage  # noqa: E402
-from hub.records import publication, report_service  # noqa: E402
+from hub.records import publication, report_facts, report_service  # noqa: E402
 from hub.records.cda import build_tlm_cr  # noqa: E402
 from hub.records.documents import SharedDocument  # noqa: E402
 from hub.records.ins import name_key  # noqa: E402
@@ -251,7 +251,7 @@ async def sign_one(ctx: HubContext, consultation_id: int) -> Signed:
         report = await report_service.sign(
             session=session, ctx=ctx, user=doctor, consultation=consultation, draft=DRAFT
         )
-        facts = await report_service.facts_of(session=session, report=report)
+        facts = await report_facts.facts_of(session=session, report=report)
         await publication.publish(
             session=session,
             ctx=ctx,

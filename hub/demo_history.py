@@ -24,7 +24,7 @@ from hub.consultation.models import Consultation, DmpChoice, State
 from hub.context import HubContext
 from hub.demo import CLOS_MORTIER, DEMO_ORG_SLUG
 from hub.identity.models import Cabin, Organisation, Site, User
-from hub.records import publication, report_service
+from hub.records import publication, report_facts, report_service
 from hub.records.ins import name_key
 from hub.records.observations import Observation
 from hub.records.patients import IdentityStatus, Patient, Sex
@@ -358,7 +358,7 @@ async def _sign_and_publish(
                 cpts_phone=org.phone,
                 now=ctx.clock(),
             )
-    facts = await report_service.facts_of(session=session, report=report)
+    facts = await report_facts.facts_of(session=session, report=report)
     await publication.publish(
         session=session,
         ctx=ctx,

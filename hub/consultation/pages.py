@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
-from hub.consultation import report_view, service
+from hub.consultation import checks, report_view, service
 from hub.consultation.models import STATE_LABELS, Capture, Consultation, DmpChoice, State
 from hub.context import HubContext
 from hub.deps import ContextDep, SessionDep, require_role
@@ -64,16 +64,16 @@ async def _console(
             "patient": consultation.booking.patient,
             "now": now,
             "state_label": STATE_LABELS[consultation.state],
-            "documents": service.IDENTITY_DOCUMENTS,
+            "documents": checks.IDENTITY_DOCUMENTS,
             "error": error,
             "observations": await observations_of_booking(
                 session=session, booking_id=consultation.booking_id
             ),
             "events": await service.history(session=session, consultation_id=consultation.id),
-            "phq9_severity": service.phq9_severity(consultation.phq9)
+            "phq9_severity": checks.phq9_severity(consultation.phq9)
             if consultation.phq9 is not None
             else "",
-            "gad7_severity": service.gad7_severity(consultation.gad7)
+            "gad7_severity": checks.gad7_severity(consultation.gad7)
             if consultation.gad7 is not None
             else "",
             "waiting": service.elapsed_minutes(consultation.ready_at, now),
@@ -176,7 +176,7 @@ async def verify_identity(
 ) -> Response:
     return await call.act(
         consultation_id,
-        service.verify_identity(
+        checks.verify_identity(
             session=call.session,
             ctx=call.ctx,
             user=call.user,
@@ -199,7 +199,7 @@ async def consent(
     choice = DmpChoice(dmp) if dmp in DmpChoice._value2member_map_ else DmpChoice.NOT_ASKED
     return await call.act(
         consultation_id,
-        service.record_consent(
+        checks.record_consent(
             session=call.session,
             ctx=call.ctx,
             user=call.user,
@@ -223,9 +223,9 @@ async def preconsultation(call: RoomCall, consultation_id: int) -> Response:
     form = {k: v for k, v in (await call.request.form()).items() if isinstance(v, str)}
 
     async def save() -> None:
-        phq9 = service.scale_score(_answers(form, "phq9", service.PHQ9_ITEMS), service.PHQ9_ITEMS)
-        gad7 = service.scale_score(_answers(form, "gad7", service.GAD7_ITEMS), service.GAD7_ITEMS)
-        await service.save_preconsultation(
+        phq9 = checks.scale_score(_answers(form, "phq9", checks.PHQ9_ITEMS), checks.PHQ9_ITEMS)
+        gad7 = checks.scale_score(_answers(form, "gad7", checks.GAD7_ITEMS), checks.GAD7_ITEMS)
+        await checks.save_preconsultation(
             session=call.session,
             ctx=call.ctx,
             user=call.user,

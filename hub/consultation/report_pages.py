@@ -14,7 +14,7 @@ from hub.consultation.models import State
 from hub.consultation.pages import Clinician, DoctorCall
 from hub.deps import SessionDep
 from hub.errors import NotFound
-from hub.records import publication, report_service
+from hub.records import publication, report_facts, report_service
 from hub.records.audit import trace_read
 from hub.records.reports import Report
 
@@ -61,7 +61,7 @@ async def write_report(call: DoctorCall, consultation_id: int) -> Response:
             consultation=consultation,
             draft=draft,
         )
-        facts = await report_service.facts_of(session=call.session, report=report)
+        facts = await report_facts.facts_of(session=call.session, report=report)
         await publication.publish(
             session=call.session,
             ctx=call.ctx,

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.consultation.models import Consultation
 from hub.notify.models import OutboundMessage
-from hub.records import report_service
+from hub.records import report_facts, report_service
 from hub.records.observations import observations_of_booking
 from hub.records.reports import ACT_LABELS, ORIENTATION_LABELS, ReportStatus
 
@@ -43,7 +43,7 @@ async def console_view(*, session: AsyncSession, consultation: Consultation) -> 
     return {
         "report_draft": draft,
         "reports_signed": signed,
-        "report_measurements": report_service.session_measurements(observations),
+        "report_measurements": report_facts.session_measurements(observations),
         "report_relays": relays,
         "relay_status": RELAY_STATUS,
         "orientation_labels": ORIENTATION_LABELS,

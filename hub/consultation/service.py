@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from hub.consultation.models import Capture, Consultation, ConsultationEvent, DmpChoice, State
+from hub.consultation.models import Capture, Consultation, ConsultationEvent, State
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.events import Event
@@ -22,8 +22,6 @@ from hub.identity.models import Role, Site, User
 from hub.notify import outbox
 from hub.notify.sms import normalise_french_mobile
 from hub.records.audit import record_event
-from hub.records.ins import birth_place_problem, nir_problem, nir_traits_problem, normalise_nir
-from hub.records.patients import IdentityStatus, Patient
 from hub.scheduling import booking as bk
 from hub.scheduling.models import Booking, BookingStatus
 
@@ -92,18 +90,8 @@ TRANSITIONS = {
     )
 }
 
-# High-trust identity documents of the INS referential (a driving licence or a Vitale card
-# does not validate an identity).
-IDENTITY_DOCUMENTS = {
-    "cni": "Carte nationale d'identité",
-    "passeport": "Passeport",
-    "titre_sejour": "Titre de séjour",
-    "livret_famille": "Livret de famille (mineur, avec la pièce du représentant)",
-    "acte_naissance": "Extrait d'acte de naissance (mineur, avec la pièce du représentant)",
-}
 
-
-async def _get(session: AsyncSession, consultation_id: int) -> Consultation:
+async def reload(session: AsyncSession, consultation_id: int) -> Consultation:
     consultation = await session.scalar(
         select(Consultation)
         .where(Consultation.id == consultation_id)
@@ -127,12 +115,12 @@ async def get_consultation(
     *, session: AsyncSession, user: User, consultation_id: int
 ) -> Consultation:
     """A consultation the user may see (their site), with its booking and patient."""
-    consultation = await _get(session, consultation_id)
+    consultation = await reload(session, consultation_id)
     _may_act(user, consultation.site_id)
     return consultation
 
 
-def _trace(
+def trace(
     session: AsyncSession,
     ctx: HubContext,
     consultation: Consultation,
@@ -188,7 +176,7 @@ async def check_in(
         select(Consultation).where(Consultation.booking_id == booking.id)
     )
     if existing is not None:
-        return await _get(session, existing.id)
+        return await reload(session, existing.id)
     now = ctx.clock()
     consultation = Consultation(
         booking_id=booking.id,
@@ -202,10 +190,10 @@ async def check_in(
     )
     session.add(consultation)
     await session.flush()
-    _trace(session, ctx, consultation, user, "check_in", State.BOOKED)
+    trace(session, ctx, consultation, user, "check_in", State.BOOKED)
     await session.commit()
     _publish(ctx, consultation, "consultation.arrived")
-    return await _get(session, consultation.id)
+    return await reload(session, consultation.id)
 
 
 async def transition(
@@ -253,186 +241,10 @@ async def transition(
     elif action in ("redirect", "abort", "cancel"):
         consultation.exit_reason = note.strip()[:300]
         consultation.ended_at = now
-    _trace(session, ctx, consultation, user, action, before, note)
+    trace(session, ctx, consultation, user, action, before, note)
     await session.commit()
     _publish(ctx, consultation, f"consultation.{rule.target.value}")
-    return await _get(session, consultation.id)
-
-
-async def verify_identity(
-    *,
-    session: AsyncSession,
-    ctx: HubContext,
-    user: User,
-    consultation_id: int,
-    document: str,
-    traits_match: bool,
-    birth_place_code: str = "",
-    nir: str = "",
-) -> Consultation:
-    """The nurse checked the patient's identity document against the five strict INS traits
-    (birth name, first names, birth date, sex, birth place), completing the birth place and the
-    social-security number read from the document or the Vitale card."""
-    consultation = await get_consultation(
-        session=session, user=user, consultation_id=consultation_id
-    )
-    if user.role not in ROOM_STAFF:
-        raise Forbidden("L'identité est vérifiée par le personnel de la salle.")
-    if document not in IDENTITY_DOCUMENTS:
-        raise Invalid(
-            "Choisissez la pièce d'identité présentée (les pièces à haut niveau de "
-            "confiance seulement : carte d'identité, passeport, titre de séjour)."
-        )
-    if not traits_match:
-        raise Invalid(
-            "Les traits d'identité ne correspondent pas à la pièce : corrigez la fiche "
-            "du patient avant de valider son identité."
-        )
-    patient = await session.get(Patient, consultation.patient_id)
-    assert patient is not None
-    place = birth_place_code.strip().upper() or patient.birth_place_code
-    if not place:
-        raise Invalid(
-            "Indiquez le lieu de naissance (code INSEE) lu sur la pièce : c'est l'un des cinq "
-            "traits stricts de l'identité."
-        )
-    if problem := birth_place_problem(place):
-        raise Invalid(problem)
-    number = normalise_nir(nir) if nir.strip() else ""
-    if number and (
-        problem := nir_problem(number)
-        or nir_traits_problem(number, sex=patient.sex.value, birth_date=patient.birth_date)
-    ):
-        raise Invalid(problem)
-    if (
-        number
-        and patient.nir
-        and number != patient.nir
-        and (patient.identity_status is IdentityStatus.QUALIFIED)
-    ):
-        raise Conflict(
-            "Ce numéro diffère de l'INS qualifiée du patient : signalez-le au référent "
-            "identitovigilance plutôt que de le modifier ici."
-        )
-    patient.birth_place_code = place
-    if number and patient.identity_status is not IdentityStatus.QUALIFIED:
-        # Typed from a card: kept, but only an INS returned by INSi is carried into documents.
-        patient.nir = number
-    consultation.identity_document = document
-    consultation.identity_checked_at = ctx.clock()
-    # Checked against a high-trust document: "validée". "Qualifiée" needs the INS returned by
-    # the national INSi service too, which this hub does not call (a provisional identity that
-    # was "récupérée" from INSi becomes qualified once validated).
-    if patient.identity_status is IdentityStatus.RETRIEVED:
-        patient.identity_status = IdentityStatus.QUALIFIED
-    elif patient.identity_status is IdentityStatus.PROVISIONAL:
-        patient.identity_status = IdentityStatus.VALIDATED
-    _trace(
-        session,
-        ctx,
-        consultation,
-        user,
-        "verify_identity",
-        consultation.state,
-        IDENTITY_DOCUMENTS[document],
-    )
-    await session.commit()
-    return await _get(session, consultation.id)
-
-
-async def record_consent(
-    *,
-    session: AsyncSession,
-    ctx: HubContext,
-    user: User,
-    consultation_id: int,
-    teleconsultation: bool,
-    dmp: DmpChoice,
-) -> Consultation:
-    """The patient's consent to teleconsultation and their choice about the shared record."""
-    consultation = await get_consultation(
-        session=session, user=user, consultation_id=consultation_id
-    )
-    if user.role not in ROOM_STAFF:
-        raise Forbidden("Le consentement est recueilli par le personnel de la salle.")
-    if not teleconsultation:
-        raise Invalid(
-            "Sans le consentement du patient, la téléconsultation ne peut pas avoir "
-            "lieu : réorientez-le."
-        )
-    if dmp is DmpChoice.NOT_ASKED:
-        raise Invalid(
-            "Indiquez si le patient accepte ou refuse le dépôt du compte rendu dans "
-            "son dossier médical partagé."
-        )
-    consultation.consent_at = ctx.clock()
-    consultation.dmp_choice = dmp
-    _trace(session, ctx, consultation, user, "consent", consultation.state, dmp.value)
-    await session.commit()
-    return await _get(session, consultation.id)
-
-
-PHQ9_ITEMS = 9
-GAD7_ITEMS = 7
-
-
-def scale_score(answers: list[int | None], items: int) -> int | None:
-    """The total of a PHQ-9/GAD-7 questionnaire (0–3 per item), None when not filled in."""
-    if all(a is None for a in answers):
-        return None
-    if len(answers) != items or any(a is None or not 0 <= a <= 3 for a in answers):
-        raise Invalid(f"Répondez aux {items} questions du questionnaire (0 à 3 chacune).")
-    return sum(a for a in answers if a is not None)
-
-
-def phq9_severity(score: int) -> str:
-    for limit, label in (
-        (4, "minimale"),
-        (9, "légère"),
-        (14, "modérée"),
-        (19, "modérément sévère"),
-    ):
-        if score <= limit:
-            return label
-    return "sévère"
-
-
-def gad7_severity(score: int) -> str:
-    for limit, label in ((4, "minimale"), (9, "légère"), (14, "modérée")):
-        if score <= limit:
-            return label
-    return "sévère"
-
-
-async def save_preconsultation(
-    *,
-    session: AsyncSession,
-    ctx: HubContext,
-    user: User,
-    consultation_id: int,
-    reason: str,
-    history: str,
-    treatments: str,
-    allergies: str,
-    phq9: int | None,
-    gad7: int | None,
-) -> Consultation:
-    """The nurse's notes before the doctor joins."""
-    consultation = await get_consultation(
-        session=session, user=user, consultation_id=consultation_id
-    )
-    if user.role not in ROOM_STAFF:
-        raise Forbidden("La préconsultation est remplie par le personnel de la salle.")
-    if consultation.state not in (State.ARRIVED, State.PRECONSULTATION, State.READY):
-        raise Conflict("La préconsultation ne peut plus être modifiée.")
-    if not reason.strip():
-        raise Invalid("Indiquez le motif de consultation.")
-    consultation.reason, consultation.history = reason.strip(), history.strip()
-    consultation.treatments, consultation.allergies = treatments.strip(), allergies.strip()
-    consultation.phq9, consultation.gad7 = phq9, gad7
-    _trace(session, ctx, consultation, user, "preconsultation", consultation.state)
-    await session.commit()
-    return await _get(session, consultation.id)
+    return await reload(session, consultation.id)
 
 
 async def raise_emergency(
@@ -447,7 +259,7 @@ async def raise_emergency(
     consultation = await get_consultation(
         session=session, user=user, consultation_id=consultation_id
     )
-    _trace(
+    trace(
         session,
         ctx,
         consultation,

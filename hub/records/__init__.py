@@ -4,7 +4,8 @@
 - ``observations``: measurements from the cabins, stored exactly once.
 - ``reports``, ``report_service``: the doctor's report, one row per version (draft, signed);
   signing freezes the session's measurements and renders ``report_pdf`` (French PDF, styles in
-  ``pdf_style``) and ``cda`` (CDA R2 TLM-CR), both built from ``facts``.
+  ``pdf_style``) and ``cda`` (CDA R2 TLM-CR), both built from ``facts`` (read from the
+  database by ``report_facts``).
 - ``publication``: what follows a signature: deposit, relay to the médecin traitant (through
   ``hub.relay``), the patient's link.
 - ``documents``, ``registry``: the DMP-style shared record behind the ``DocumentSharing``

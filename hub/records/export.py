@@ -22,7 +22,8 @@ from hub.interop.fhir_export import AccessFacts, consultation_bundle
 from hub.records.audit import ACTION_LABELS
 from hub.records.documents import SharedDocument
 from hub.records.models import AuditEvent
-from hub.records.report_service import facts_of, latest_signed
+from hub.records.report_facts import facts_of
+from hub.records.report_service import latest_signed
 from hub.relay.xdm import build_xdm_zip
 
 PLACEHOLDER_RECIPIENT = "destinataire@exemple.invalid"

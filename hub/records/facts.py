@@ -1,5 +1,5 @@
 """Plain, frozen facts about a signed report: what the PDF, the CDA, the XDM package and the
-FHIR export are generated from. Built once from the database (``report_service.facts_of``),
+FHIR export are generated from. Built once from the database (``report_facts.facts_of``),
 so the generators are pure functions that tests can call without a database.
 """
 

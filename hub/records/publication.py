@@ -18,7 +18,8 @@ from hub.records.facts import ReportFacts
 from hub.records.patient_links import send_record_link
 from hub.records.patients import Patient
 from hub.records.registry import document_sharing
-from hub.records.report_service import facts_of, latest_signed
+from hub.records.report_facts import facts_of
+from hub.records.report_service import latest_signed
 from hub.records.reports import Report
 from hub.relay import service as relay
 from hub.relay.models import RelayDoctor

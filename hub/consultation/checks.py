@@ -1,0 +1,201 @@
+"""What the room checks before calling the doctor: the patient's identity (the five strict
+INS traits against a high-trust document), their consent (teleconsultation, shared record),
+and the nurse's pre-consultation notes with the PHQ-9/GAD-7 scales."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.consultation import service
+from hub.consultation.models import Consultation, DmpChoice, State
+from hub.context import HubContext
+from hub.errors import Conflict, Forbidden, Invalid
+from hub.identity.models import User
+from hub.records.ins import birth_place_problem, nir_problem, nir_traits_problem, normalise_nir
+from hub.records.patients import IdentityStatus, Patient
+
+# High-trust identity documents of the INS referential (a driving licence or a Vitale card
+# does not validate an identity).
+IDENTITY_DOCUMENTS = {
+    "cni": "Carte nationale d'identité",
+    "passeport": "Passeport",
+    "titre_sejour": "Titre de séjour",
+    "livret_famille": "Livret de famille (mineur, avec la pièce du représentant)",
+    "acte_naissance": "Extrait d'acte de naissance (mineur, avec la pièce du représentant)",
+}
+
+
+async def verify_identity(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    user: User,
+    consultation_id: int,
+    document: str,
+    traits_match: bool,
+    birth_place_code: str = "",
+    nir: str = "",
+) -> Consultation:
+    """The nurse checked the patient's identity document against the five strict INS traits
+    (birth name, first names, birth date, sex, birth place), completing the birth place and the
+    social-security number read from the document or the Vitale card."""
+    consultation = await service.get_consultation(
+        session=session, user=user, consultation_id=consultation_id
+    )
+    if user.role not in service.ROOM_STAFF:
+        raise Forbidden("L'identité est vérifiée par le personnel de la salle.")
+    if document not in IDENTITY_DOCUMENTS:
+        raise Invalid(
+            "Choisissez la pièce d'identité présentée (les pièces à haut niveau de "
+            "confiance seulement : carte d'identité, passeport, titre de séjour)."
+        )
+    if not traits_match:
+        raise Invalid(
+            "Les traits d'identité ne correspondent pas à la pièce : corrigez la fiche "
+            "du patient avant de valider son identité."
+        )
+    patient = await session.get(Patient, consultation.patient_id)
+    assert patient is not None
+    place = birth_place_code.strip().upper() or patient.birth_place_code
+    if not place:
+        raise Invalid(
+            "Indiquez le lieu de naissance (code INSEE) lu sur la pièce : c'est l'un des cinq "
+            "traits stricts de l'identité."
+        )
+    if problem := birth_place_problem(place):
+        raise Invalid(problem)
+    number = normalise_nir(nir) if nir.strip() else ""
+    if number and (
+        problem := nir_problem(number)
+        or nir_traits_problem(number, sex=patient.sex.value, birth_date=patient.birth_date)
+    ):
+        raise Invalid(problem)
+    if (
+        number
+        and patient.nir
+        and number != patient.nir
+        and (patient.identity_status is IdentityStatus.QUALIFIED)
+    ):
+        raise Conflict(
+            "Ce numéro diffère de l'INS qualifiée du patient : signalez-le au référent "
+            "identitovigilance plutôt que de le modifier ici."
+        )
+    patient.birth_place_code = place
+    if number and patient.identity_status is not IdentityStatus.QUALIFIED:
+        # Typed from a card: kept, but only an INS returned by INSi is carried into documents.
+        patient.nir = number
+    consultation.identity_document = document
+    consultation.identity_checked_at = ctx.clock()
+    # Checked against a high-trust document: "validée". "Qualifiée" needs the INS returned by
+    # the national INSi service too, which this hub does not call (a provisional identity that
+    # was "récupérée" from INSi becomes qualified once validated).
+    if patient.identity_status is IdentityStatus.RETRIEVED:
+        patient.identity_status = IdentityStatus.QUALIFIED
+    elif patient.identity_status is IdentityStatus.PROVISIONAL:
+        patient.identity_status = IdentityStatus.VALIDATED
+    service.trace(
+        session,
+        ctx,
+        consultation,
+        user,
+        "verify_identity",
+        consultation.state,
+        IDENTITY_DOCUMENTS[document],
+    )
+    await session.commit()
+    return await service.reload(session, consultation.id)
+
+
+async def record_consent(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    user: User,
+    consultation_id: int,
+    teleconsultation: bool,
+    dmp: DmpChoice,
+) -> Consultation:
+    """The patient's consent to teleconsultation and their choice about the shared record."""
+    consultation = await service.get_consultation(
+        session=session, user=user, consultation_id=consultation_id
+    )
+    if user.role not in service.ROOM_STAFF:
+        raise Forbidden("Le consentement est recueilli par le personnel de la salle.")
+    if not teleconsultation:
+        raise Invalid(
+            "Sans le consentement du patient, la téléconsultation ne peut pas avoir "
+            "lieu : réorientez-le."
+        )
+    if dmp is DmpChoice.NOT_ASKED:
+        raise Invalid(
+            "Indiquez si le patient accepte ou refuse le dépôt du compte rendu dans "
+            "son dossier médical partagé."
+        )
+    consultation.consent_at = ctx.clock()
+    consultation.dmp_choice = dmp
+    service.trace(session, ctx, consultation, user, "consent", consultation.state, dmp.value)
+    await session.commit()
+    return await service.reload(session, consultation.id)
+
+
+PHQ9_ITEMS = 9
+GAD7_ITEMS = 7
+
+
+def scale_score(answers: list[int | None], items: int) -> int | None:
+    """The total of a PHQ-9/GAD-7 questionnaire (0–3 per item), None when not filled in."""
+    if all(a is None for a in answers):
+        return None
+    if len(answers) != items or any(a is None or not 0 <= a <= 3 for a in answers):
+        raise Invalid(f"Répondez aux {items} questions du questionnaire (0 à 3 chacune).")
+    return sum(a for a in answers if a is not None)
+
+
+def phq9_severity(score: int) -> str:
+    for limit, label in (
+        (4, "minimale"),
+        (9, "légère"),
+        (14, "modérée"),
+        (19, "modérément sévère"),
+    ):
+        if score <= limit:
+            return label
+    return "sévère"
+
+
+def gad7_severity(score: int) -> str:
+    for limit, label in ((4, "minimale"), (9, "légère"), (14, "modérée")):
+        if score <= limit:
+            return label
+    return "sévère"
+
+
+async def save_preconsultation(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    user: User,
+    consultation_id: int,
+    reason: str,
+    history: str,
+    treatments: str,
+    allergies: str,
+    phq9: int | None,
+    gad7: int | None,
+) -> Consultation:
+    """The nurse's notes before the doctor joins."""
+    consultation = await service.get_consultation(
+        session=session, user=user, consultation_id=consultation_id
+    )
+    if user.role not in service.ROOM_STAFF:
+        raise Forbidden("La préconsultation est remplie par le personnel de la salle.")
+    if consultation.state not in (State.ARRIVED, State.PRECONSULTATION, State.READY):
+        raise Conflict("La préconsultation ne peut plus être modifiée.")
+    if not reason.strip():
+        raise Invalid("Indiquez le motif de consultation.")
+    consultation.reason, consultation.history = reason.strip(), history.strip()
+    consultation.treatments, consultation.allergies = treatments.strip(), allergies.strip()
+    consultation.phq9, consultation.gad7 = phq9, gad7
+    service.trace(session, ctx, consultation, user, "preconsultation", consultation.state)
+    await session.commit()
+    return await service.reload(session, consultation.id)

@@ -1,0 +1,216 @@
+"""The facts a signed report's documents are generated from, read from the database: the
+session's measurements as the report shows them, the patient as shared documents may show them
+(the INS only for a qualified identity), the professionals, the place."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.consultation.models import Consultation
+from hub.errors import Conflict, NotFound
+from hub.identity.models import Organisation, Site, User
+from hub.records.facts import (
+    OID_INS_NIA,
+    OID_INS_NIR,
+    MeasurementFacts,
+    PatientFacts,
+    PlaceFacts,
+    ProfessionalFacts,
+    ReportFacts,
+)
+from hub.records.observations import Observation
+from hub.records.patients import IdentityStatus, Patient
+from hub.records.reports import (
+    ORIENTATION_LABELS,
+    Report,
+)
+
+TITLE = "Compte rendu de téléconsultation"
+
+MEASUREMENT_LABELS = {
+    "blood_pressure_systolic": "Pression artérielle systolique",
+    "blood_pressure_diastolic": "Pression artérielle diastolique",
+    "blood_pressure_mean": "Pression artérielle moyenne",
+    "pulse_rate": "Fréquence cardiaque",
+    "spo2": "Saturation en oxygène (SpO2)",
+    "body_temperature": "Température",
+    "perfusion_index": "Indice de perfusion",
+}
+# The oximeter streams a value a second: the report keeps the last one of each device.
+STREAMED = frozenset({"spo2", "pulse_rate", "perfusion_index"})
+
+
+def session_measurements(observations: list[Observation]) -> list[MeasurementFacts]:
+    """The session's measurements as the report shows them: every blood pressure and
+    temperature reading; for streamed values (oximeter), the last one of each device."""
+    kept: list[Observation] = []
+    last_streamed: dict[tuple[str, str], Observation] = {}
+    for o in observations:
+        if o.kind in STREAMED:
+            last_streamed[(o.kind, o.device_name)] = o
+        else:
+            kept.append(o)
+    kept.extend(last_streamed.values())
+    kept.sort(key=lambda o: (o.measured_at, o.id))
+    return [
+        MeasurementFacts(
+            at=o.measured_at.astimezone(dt.UTC),
+            kind=o.kind,
+            label=MEASUREMENT_LABELS.get(o.kind, o.kind),
+            value=o.value,
+            unit=o.unit,
+            loinc=o.loinc,
+            device=" ".join(
+                p
+                for p in (
+                    o.device_model or o.device_name,
+                    f"n° {o.device_serial}" if o.device_serial else "",
+                )
+                if p
+            ),
+        )
+        for o in kept
+    ]
+
+
+def measurements_of(report: Report) -> list[MeasurementFacts]:
+    """The measurements frozen in a signed report."""
+    return [
+        MeasurementFacts(
+            at=dt.datetime.fromisoformat(m["at"]),
+            kind=m["kind"],
+            label=m["label"],
+            value=float(m["value"]),
+            unit=m["unit"],
+            loinc=m["loinc"],
+            device=m["device"],
+        )
+        for m in json.loads(report.measurements_json)
+    ]
+
+
+def measurements_json(measurements: list[MeasurementFacts]) -> str:
+    return json.dumps(
+        [
+            {
+                "at": m.at.isoformat(),
+                "kind": m.kind,
+                "label": m.label,
+                "value": m.value,
+                "unit": m.unit,
+                "loinc": m.loinc,
+                "device": m.device,
+            }
+            for m in measurements
+        ],
+        ensure_ascii=False,
+    )
+
+
+def _professional(user: User, role: str) -> ProfessionalFacts:
+    parts = user.full_name.replace("Dr ", "").split()
+    given = parts[0] if len(parts) > 1 else ""
+    family = " ".join(parts[1:]) if len(parts) > 1 else user.full_name
+    if role == "doctor":
+        return ProfessionalFacts(
+            user_id=user.id, family_name=family.upper(), given_name=given, rpps=user.rpps, role=role
+        )
+    return ProfessionalFacts(
+        user_id=user.id,
+        family_name=family.upper(),
+        given_name=given,
+        rpps=user.rpps,
+        role=role,
+        profession_code="60",
+        speciality_code="",
+        speciality_label="Infirmier",
+    )
+
+
+def patient_facts(patient: Patient) -> PatientFacts:
+    """The patient as shared documents may show them: the INS only for a qualified identity."""
+    # A qualified identity has all five strict traits, the birth place among them.
+    qualified = (
+        patient.identity_status is IdentityStatus.QUALIFIED
+        and bool(patient.nir)
+        and bool(patient.birth_place_code)
+    )
+    ins_oid = None
+    if qualified:
+        ins_oid = OID_INS_NIA if patient.nir[:1] in ("7", "8") else OID_INS_NIR
+    return PatientFacts(
+        local_id=str(patient.id),
+        birth_name=patient.birth_name,
+        first_names=patient.first_names,
+        used_name=patient.used_name,
+        birth_date=patient.birth_date,
+        sex=patient.sex.value,
+        birth_place_code=patient.birth_place_code,
+        identity_status=patient.identity_status.value,
+        ins=patient.nir if qualified else None,
+        ins_oid=ins_oid,
+        phone=patient.phone,
+        email=patient.email,
+    )
+
+
+async def facts_of(*, session: AsyncSession, report: Report) -> ReportFacts:
+    """Everything the documents of a signed report are generated from."""
+    consultation = await session.get(Consultation, report.consultation_id)
+    if consultation is None:
+        raise NotFound("Consultation introuvable.")
+    patient = await session.get(Patient, consultation.patient_id)
+    site = await session.get(Site, consultation.site_id)
+    assert patient is not None and site is not None
+    organisation = await session.get(Organisation, site.organisation_id)
+    assert organisation is not None
+    doctor = await session.get(User, report.author_id) if report.author_id else None
+    if doctor is None:
+        raise Conflict("Le compte rendu n'a pas d'auteur.")
+    nurse = await session.get(User, consultation.nurse_id) if consultation.nurse_id else None
+    previous = await session.get(Report, report.replaces_id) if report.replaces_id else None
+    signed_at = report.signed_at or report.updated_at
+    started = consultation.started_at or consultation.arrived_at or signed_at
+    return ReportFacts(
+        consultation_id=consultation.id,
+        report_id=report.id,
+        document_oid=report.document_oid,
+        set_oid=report.set_oid,
+        version=report.version,
+        replaces_oid=previous.document_oid if previous else None,
+        title=TITLE,
+        reason=report.reason,
+        examination=report.examination,
+        conclusion=report.conclusion,
+        prescriptions=report.prescriptions,
+        orientation=report.orientation.value,
+        orientation_label=ORIENTATION_LABELS[report.orientation],
+        doctor_act=report.doctor_act.value,
+        nurse_act=report.nurse_act.value if report.nurse_act else None,
+        amendment_reason=report.amendment_reason,
+        confidentiality="N",
+        started_at=started,
+        ended_at=consultation.ended_at or signed_at,
+        signed_at=signed_at,
+        timezone=site.timezone,
+        patient=patient_facts(patient),
+        doctor=_professional(doctor, "doctor"),
+        nurse=_professional(nurse, "nurse") if nurse and report.nurse_act else None,
+        place=PlaceFacts(
+            organisation_name=organisation.name,
+            organisation_siret=organisation.siret,
+            organisation_phone=organisation.phone,
+            site_name=site.name,
+            site_address=site.address,
+            site_postcode=site.postcode,
+            site_city=site.city,
+        ),
+        medecin_traitant_name=patient.medecin_traitant_name if patient.has_medecin_traitant else "",
+        medecin_traitant_mssante=patient.medecin_traitant_mssante
+        if patient.has_medecin_traitant
+        else "",
+        measurements=tuple(measurements_of(report)),
+    )
