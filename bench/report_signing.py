@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
-import secrets
 import statistics
 import sys
 import tempfile
@@ -36,23 +36,21 @@ sys.path.insert(0, str(ROOT))
 
 from hub import db, migrate  # noqa: E402
 from hub.config import Environment, Settings  # noqa: E402
-from hub.consultation.models import Consultation, DmpChoice, State  # noqa: E402
+from hub.consultation.models import Consultation, DmpChoice  # noqa: E402
 from hub.context import HubContext  # noqa: E402
 from hub.demo import CLOS_MORTIER, DEMO_ORG_SLUG, seed_demo  # noqa: E402
-from hub.demo_history import seed_demo_history  # noqa: E402
+from hub.demo_history import PAST_CASES, add_past_consultation, seed_demo_history  # noqa: E402
 from hub.identity.models import Cabin, Organisation, Site, User  # noqa: E402
 from hub.notify.models import OutboundMessage  # noqa: E402
 from hub.records import publication, report_facts, report_service  # noqa: E402
 from hub.records.cda import build_tlm_cr  # noqa: E402
 from hub.records.documents import SharedDocument  # noqa: E402
 from hub.records.ins import name_key  # noqa: E402
-from hub.records.observations import Observation  # noqa: E402
 from hub.records.patients import IdentityStatus, Patient, Sex  # noqa: E402
 from hub.records.report_pdf import render_report_pdf  # noqa: E402
 from hub.records.reports import Report  # noqa: E402
 from hub.relay.xdm import build_xdm_zip  # noqa: E402
 from hub.rendering import make_templates  # noqa: E402
-from hub.scheduling.models import Booking, BookingStatus, Channel, Slot  # noqa: E402
 
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 MT_ADDRESS = "henri.lacombe@medecin.mssante.invalid"
@@ -124,11 +122,9 @@ def make_context(url: str) -> HubContext:
     )
 
 
-async def add_consultation(
-    session: AsyncSession, *, index: int, seq: int, measured: bool
-) -> tuple[int, int]:
-    """A consultation in state reporting at the demo room (like ``hub.demo_history``);
-    returns its id and the lowest measurement sequence number used."""
+async def add_consultation(session: AsyncSession, *, index: int, measured: bool) -> int:
+    """A consultation in state reporting at the demo room, built as ``hub.demo_history``
+    builds its past ones; returns its id."""
     org = (
         await session.scalars(select(Organisation).where(Organisation.slug == DEMO_ORG_SLUG))
     ).one()
@@ -158,66 +154,23 @@ async def add_consultation(
     start = dt.datetime.combine(
         dt.date.today() - dt.timedelta(days=20 + index), dt.time(5), tzinfo=dt.UTC
     )
-    slot = Slot(site_id=site.id, starts_at=start, ends_at=start + dt.timedelta(minutes=20), seats=1)
-    session.add(slot)
-    await session.flush()
-    booking = Booking(
-        reference=f"B{secrets.token_hex(5).upper()}",
-        slot_id=slot.id,
-        seat=1,
-        site_id=site.id,
-        patient_id=patient.id,
-        starts_at=start,
-        channel=Channel.PHONE,
-        status=BookingStatus.BOOKED,
+    case = dataclasses.replace(
+        PAST_CASES[0],
         reason=DRAFT.reason,
-        care_requested_at=start - dt.timedelta(hours=20),
-        link_nonce=secrets.token_urlsafe(12),
-        created_at=start - dt.timedelta(hours=20),
+        dmp=DmpChoice.ACCEPTS,
+        measurements=MEASUREMENTS if measured else (),
     )
-    session.add(booking)
-    await session.flush()
-    consultation = Consultation(
-        booking_id=booking.id,
-        site_id=site.id,
-        patient_id=patient.id,
-        state=State.REPORTING,
-        nurse_id=nurse.id,
-        doctor_id=doctor.id,
-        identity_document="cni",
-        identity_checked_at=start - dt.timedelta(minutes=8),
-        consent_at=start - dt.timedelta(minutes=7),
-        dmp_choice=DmpChoice.ACCEPTS,
-        reason=DRAFT.reason,
-        arrived_at=start - dt.timedelta(minutes=10),
-        ready_at=start - dt.timedelta(minutes=2),
-        started_at=start,
-        ended_at=start + dt.timedelta(minutes=15),
-        created_at=start - dt.timedelta(minutes=10),
+    consultation = await add_past_consultation(
+        session,
+        patient=patient,
+        case=case,
+        site=site,
+        cabin=cabin,
+        doctor=doctor,
+        nurse=nurse,
+        start=start,
     )
-    session.add(consultation)
-    for kind, value, unit, loinc, minutes, model, serial in MEASUREMENTS if measured else ():
-        seq -= 1
-        at = start + dt.timedelta(minutes=minutes)
-        session.add(
-            Observation(
-                cabin_id=cabin.id,
-                seq=seq,
-                site_id=site.id,
-                booking_id=booking.id,
-                device_name=model,
-                kind=kind,
-                value=value,
-                unit=unit,
-                loinc=loinc,
-                measured_at=at,
-                stored_at=at,
-                device_model=model,
-                device_serial=serial,
-            )
-        )
-    await session.flush()
-    return consultation.id, seq
+    return consultation.id
 
 
 async def prepare(ctx: HubContext, count: int) -> tuple[list[int], list[int]]:
@@ -227,12 +180,9 @@ async def prepare(ctx: HubContext, count: int) -> tuple[list[int], list[int]]:
     async with ctx.sessions() as session:
         await seed_demo(session=session)
         await seed_demo_history(session=session, ctx=ctx)  # the warm-up: three signatures
-        seq = min(int(await session.scalar(select(func.min(Observation.seq))) or 0), 0)
         for i in range(count):
-            cid, seq = await add_consultation(session, index=2 * i, seq=seq, measured=True)
-            to_sign.append(cid)
-            cid, seq = await add_consultation(session, index=2 * i + 1, seq=seq, measured=False)
-            to_insert.append(cid)
+            to_sign.append(await add_consultation(session, index=2 * i, measured=True))
+            to_insert.append(await add_consultation(session, index=2 * i + 1, measured=False))
         await session.commit()
     return to_sign, to_insert
 

@@ -223,6 +223,57 @@ async def _seed_case(
     start = dt.datetime.combine(
         today - dt.timedelta(days=case.days_ago), dt.time(case.hour - 1), tzinfo=dt.UTC
     )
+    consultation = await add_past_consultation(
+        session,
+        patient=patient,
+        case=case,
+        site=site,
+        cabin=cabin,
+        doctor=doctor,
+        nurse=nurse,
+        start=start,
+    )
+    signed_at = start + dt.timedelta(minutes=22)
+    await _sign_and_publish(session, _ctx_at(ctx, signed_at), consultation, doctor, case, org)
+    await consultation_service.transition(
+        session=session,
+        ctx=_ctx_at(ctx, signed_at),
+        user=doctor,
+        consultation_id=consultation.id,
+        action="close",
+    )
+    if case.amendment:
+        later = signed_at + dt.timedelta(hours=3)
+        consultation = await session.get(Consultation, consultation.id) or consultation
+        await report_service.amend(
+            session=session,
+            ctx=_ctx_at(ctx, later),
+            user=doctor,
+            consultation=consultation,
+            reason=case.amendment,
+        )
+        amended = dataclasses.replace(
+            case,
+            prescriptions=case.prescriptions
+            + "\nConsultation de suivi avec le médecin traitant dans quatre semaines.",
+        )
+        await _sign_and_publish(session, _ctx_at(ctx, later), consultation, doctor, amended, org)
+    return consultation.id
+
+
+async def add_past_consultation(
+    session: AsyncSession,
+    *,
+    patient: Patient,
+    case: PastCase,
+    site: Site,
+    cabin: Cabin,
+    doctor: User,
+    nurse: User,
+    start: dt.datetime,
+) -> Consultation:
+    """A teleconsultation held at ``start`` (slot, booking, identity and consent checked, the
+    case's measurements), ended and waiting for its report (state ``reporting``)."""
     slot = Slot(site_id=site.id, starts_at=start, ends_at=start + dt.timedelta(minutes=20), seats=1)
     session.add(slot)
     await session.flush()
@@ -288,32 +339,7 @@ async def _seed_case(
             )
         )
     await session.flush()
-    signed_at = start + dt.timedelta(minutes=22)
-    await _sign_and_publish(session, _ctx_at(ctx, signed_at), consultation, doctor, case, org)
-    await consultation_service.transition(
-        session=session,
-        ctx=_ctx_at(ctx, signed_at),
-        user=doctor,
-        consultation_id=consultation.id,
-        action="close",
-    )
-    if case.amendment:
-        later = signed_at + dt.timedelta(hours=3)
-        consultation = await session.get(Consultation, consultation.id) or consultation
-        await report_service.amend(
-            session=session,
-            ctx=_ctx_at(ctx, later),
-            user=doctor,
-            consultation=consultation,
-            reason=case.amendment,
-        )
-        amended = dataclasses.replace(
-            case,
-            prescriptions=case.prescriptions
-            + "\nConsultation de suivi avec le médecin traitant dans quatre semaines.",
-        )
-        await _sign_and_publish(session, _ctx_at(ctx, later), consultation, doctor, amended, org)
-    return consultation.id
+    return consultation
 
 
 async def _sign_and_publish(
