@@ -198,20 +198,11 @@ async def sign_one(ctx: HubContext, consultation_id: int) -> Signed:
             session=session, ctx=ctx, user=doctor, consultation=consultation, draft=DRAFT
         )
         start = time.perf_counter()
-        report = await report_service.sign(
+        report, _ = await publication.sign_and_publish(
             session=session, ctx=ctx, user=doctor, consultation=consultation, draft=DRAFT
         )
-        facts = await report_facts.facts_of(session=session, report=report)
-        await publication.publish(
-            session=session,
-            ctx=ctx,
-            report=report,
-            facts=facts,
-            consultation=consultation,
-            actor=doctor,
-        )
-        await session.commit()
         total = time.perf_counter() - start
+        facts = await report_facts.facts_of(session=session, report=report)
 
     t0 = time.perf_counter()
     pdf = render_report_pdf(facts)
@@ -219,7 +210,7 @@ async def sign_one(ctx: HubContext, consultation_id: int) -> Signed:
     cda = build_tlm_cr(facts, pdf)
     t2 = time.perf_counter()
     package = build_xdm_zip(
-        facts, cda, sender=publication.sender_address(ctx), recipient=MT_ADDRESS
+        facts, cda, sender=publication.sender_address(ctx.settings), recipient=MT_ADDRESS
     )
     t3 = time.perf_counter()
     return Signed(total, t1 - t0, t2 - t1, t3 - t2, len(pdf), len(cda), len(package))

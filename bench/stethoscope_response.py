@@ -153,7 +153,8 @@ async def measure(audio_mode: bool, tone_seconds: float) -> dict[int, float]:
                 capabilities = transceiver.receiver.getCapabilities("audio")
                 if capabilities is not None:
                     transceiver.setCodecPreferences(
-                        [c for c in capabilities.codecs if c.name == "opus"])
+                        [c for c in capabilities.codecs if c.name == "opus"]
+                    )
         await pc.setLocalDescription(await pc.createAnswer())
         return JSONResponse({"sdp": pc.localDescription.sdp})
 

@@ -24,7 +24,7 @@ from hub.consultation.models import Consultation, DmpChoice, State
 from hub.context import HubContext
 from hub.demo import CLOS_MORTIER, DEMO_ORG_SLUG
 from hub.identity.models import Cabin, Organisation, Site, User
-from hub.records import publication, report_facts, report_service
+from hub.records import publication, report_service
 from hub.records.ins import name_key
 from hub.records.observations import Observation
 from hub.records.patients import IdentityStatus, Patient, Sex
@@ -350,22 +350,6 @@ async def _sign_and_publish(
     case: PastCase,
     org: Organisation,
 ) -> None:
-    report = await report_service.sign(
-        session=session,
-        ctx=ctx,
-        user=doctor,
-        consultation=consultation,
-        draft=report_service.ReportDraft(
-            reason=case.reason,
-            examination=case.examination,
-            conclusion=case.conclusion,
-            prescriptions=case.prescriptions,
-            orientation=case.orientation,
-            doctor_act="TCG",
-            nurse_act="TLL",
-            psychiatric=case.psychiatric,
-        ),
-    )
     if case.orientation == "medecin_relais" and not await relay.referrals_of(
         session=session, consultation_id=consultation.id
     ):
@@ -384,13 +368,19 @@ async def _sign_and_publish(
                 cpts_phone=org.phone,
                 now=ctx.clock(),
             )
-    facts = await report_facts.facts_of(session=session, report=report)
-    await publication.publish(
+    await publication.sign_and_publish(
         session=session,
         ctx=ctx,
-        report=report,
-        facts=facts,
+        user=doctor,
         consultation=consultation,
-        actor=doctor,
+        draft=report_service.ReportDraft(
+            reason=case.reason,
+            examination=case.examination,
+            conclusion=case.conclusion,
+            prescriptions=case.prescriptions,
+            orientation=case.orientation,
+            doctor_act="TCG",
+            nurse_act="TLL",
+            psychiatric=case.psychiatric,
+        ),
     )
-    await session.commit()

@@ -58,6 +58,9 @@ async def _console(
     data = await home_context(ctx, session, user)
     data["sites"] = [s for s in data["sites"] if s.id == consultation.site_id]  # type: ignore[attr-defined]
     now = ctx.clock()
+    observations = await observations_of_booking(
+        session=session, booking_id=consultation.booking_id
+    )
     data.update(
         {
             "c": consultation,
@@ -66,9 +69,7 @@ async def _console(
             "state_label": STATE_LABELS[consultation.state],
             "documents": checks.IDENTITY_DOCUMENTS,
             "error": error,
-            "observations": await observations_of_booking(
-                session=session, booking_id=consultation.booking_id
-            ),
+            "observations": observations,
             "events": await service.history(session=session, consultation_id=consultation.id),
             "phq9_severity": checks.phq9_severity(consultation.phq9)
             if consultation.phq9 is not None
@@ -84,7 +85,13 @@ async def _console(
             "referrals": await relay.referrals_of(session=session, consultation_id=consultation.id),
         }
     )
-    data.update(await report_view.console_view(session=session, consultation=consultation))
+    data.update(
+        await report_view.console_view(
+            session=session,
+            consultation=consultation,
+            observations=observations,
+        )
+    )
     return render(request, template, data, status_code=status_code)
 
 

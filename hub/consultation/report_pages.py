@@ -14,7 +14,7 @@ from hub.consultation.models import State
 from hub.consultation.pages import Clinician, DoctorCall
 from hub.deps import SessionDep
 from hub.errors import NotFound
-from hub.records import publication, report_facts, report_service
+from hub.records import publication, report_service
 from hub.records.audit import trace_read
 from hub.records.reports import Report
 
@@ -54,23 +54,13 @@ async def write_report(call: DoctorCall, consultation_id: int) -> Response:
         )
         if form.get("action") != "sign":
             return
-        report = await report_service.sign(
+        await publication.sign_and_publish(
             session=call.session,
             ctx=call.ctx,
             user=call.user,
             consultation=consultation,
             draft=draft,
         )
-        facts = await report_facts.facts_of(session=call.session, report=report)
-        await publication.publish(
-            session=call.session,
-            ctx=call.ctx,
-            report=report,
-            facts=facts,
-            consultation=consultation,
-            actor=call.user,
-        )
-        await call.session.commit()
         if consultation.state is State.REPORTING:
             await call.transition(consultation_id, "close")
 

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.consultation.models import Consultation
 from hub.notify.models import OutboundMessage
 from hub.records import report_facts, report_service
-from hub.records.observations import observations_of_booking
+from hub.records.observations import Observation
 from hub.records.reports import ACT_LABELS, ORIENTATION_LABELS, ReportStatus
 
 RELAY_STATUS = {
@@ -19,7 +19,9 @@ RELAY_STATUS = {
 }
 
 
-async def console_view(*, session: AsyncSession, consultation: Consultation) -> dict[str, object]:
+async def console_view(
+    *, session: AsyncSession, consultation: Consultation, observations: list[Observation]
+) -> dict[str, object]:
     """What the consoles show of the report: its versions, the open draft, the measurements
     that signing will copy in, and where each signed version was sent."""
     versions = await report_service.reports_of(session=session, consultation_id=consultation.id)
@@ -37,9 +39,6 @@ async def console_view(*, session: AsyncSession, consultation: Consultation) -> 
                 .order_by(OutboundMessage.id)
             )
         )
-    observations = await observations_of_booking(
-        session=session, booking_id=consultation.booking_id
-    )
     return {
         "report_draft": draft,
         "reports_signed": signed,

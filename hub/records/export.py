@@ -17,11 +17,12 @@ from hub import db
 from hub.config import Settings
 from hub.consultation.models import Consultation
 from hub.errors import HubError, NotFound
-from hub.identity.models import Site, User
+from hub.identity.models import Site
 from hub.interop.fhir_export import AccessFacts, consultation_bundle
-from hub.records.audit import ACTION_LABELS
+from hub.records.audit import ACTION_LABELS, actors_of
 from hub.records.documents import SharedDocument
 from hub.records.models import AuditEvent
+from hub.records.publication import sender_address
 from hub.records.report_facts import facts_of
 from hub.records.report_service import latest_signed
 from hub.relay.xdm import build_xdm_zip
@@ -44,8 +45,7 @@ async def accesses_of(*, session: AsyncSession, consultation: Consultation) -> l
             select(AuditEvent).where(or_(AuditEvent.target.in_(targets))).order_by(AuditEvent.id)
         )
     )
-    user_ids = {e.actor_id for e in events if e.actor_kind == "user" and e.actor_id}
-    users = {u.id: u for u in await session.scalars(select(User).where(User.id.in_(user_ids)))}
+    users = await actors_of(session=session, events=events)
     site_ids = {e.site_id for e in events if e.site_id}
     sites = {s.id: s for s in await session.scalars(select(Site).where(Site.id.in_(site_ids)))}
     accesses = []
@@ -87,7 +87,7 @@ async def export_consultation(
     files[f"{stem}-IHE_XDM.ZIP"] = build_xdm_zip(
         facts,
         report.cda,
-        sender=settings.mssante_sender or settings.smtp_sender,
+        sender=sender_address(settings),
         recipient=facts.medecin_traitant_mssante or PLACEHOLDER_RECIPIENT,
     )
     bundle = consultation_bundle(

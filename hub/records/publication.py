@@ -10,16 +10,18 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.config import Settings
 from hub.consultation.models import Consultation, DmpChoice
 from hub.context import HubContext
 from hub.identity.models import User
 from hub.notify.models import OutboundMessage
+from hub.records import report_service
 from hub.records.facts import ReportFacts
 from hub.records.patient_links import send_record_link
 from hub.records.patients import Patient
 from hub.records.registry import document_sharing
 from hub.records.report_facts import facts_of
-from hub.records.report_service import latest_signed
+from hub.records.report_service import ReportDraft, latest_signed
 from hub.records.reports import Report
 from hub.relay import service as relay
 from hub.relay.models import RelayDoctor
@@ -33,9 +35,9 @@ class Publication:
     missing_address: bool  # a médecin traitant is declared but without a secure address
 
 
-def sender_address(ctx: HubContext) -> str:
+def sender_address(settings: Settings) -> str:
     """The CPTS's secure-messaging mailbox the reports are sent from."""
-    return ctx.settings.mssante_sender or ctx.settings.smtp_sender
+    return settings.mssante_sender or settings.smtp_sender
 
 
 async def relay_to_referral_doctors(
@@ -57,7 +59,7 @@ async def relay_to_referral_doctors(
                     cda=cda,
                     recipient=referral.doctor.email,
                     recipient_name=referral.doctor.name,
-                    sender=sender_address(ctx),
+                    sender=sender_address(ctx.settings),
                     product_reference=ctx.settings.mssante_product_reference,
                     now=ctx.clock(),
                     purpose="referral_report",
@@ -80,7 +82,7 @@ async def send_signed_report(
         cda=report.cda,
         recipient=doctor.email,
         recipient_name=doctor.name,
-        sender=sender_address(ctx),
+        sender=sender_address(ctx.settings),
         product_reference=ctx.settings.mssante_product_reference,
         now=ctx.clock(),
         purpose="referral_report",
@@ -119,7 +121,7 @@ async def publish(
                     cda=report.cda,
                     recipient=patient.medecin_traitant_mssante,
                     recipient_name=patient.medecin_traitant_name,
-                    sender=sender_address(ctx),
+                    sender=sender_address(ctx.settings),
                     product_reference=ctx.settings.mssante_product_reference,
                     now=ctx.clock(),
                     purpose="report_relay",
@@ -147,3 +149,27 @@ async def publish(
     return Publication(
         deposited=document is not None, relays=relays, missing_address=missing_address
     )
+
+
+async def sign_and_publish(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    user: User,
+    consultation: Consultation,
+    draft: ReportDraft,
+) -> tuple[Report, Publication]:
+    """Sign the report (``report_service.sign``), publish it, and commit both together."""
+    report = await report_service.sign(
+        session=session, ctx=ctx, user=user, consultation=consultation, draft=draft
+    )
+    result = await publish(
+        session=session,
+        ctx=ctx,
+        report=report,
+        facts=await facts_of(session=session, report=report),
+        consultation=consultation,
+        actor=user,
+    )
+    await session.commit()
+    return report, result

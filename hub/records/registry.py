@@ -28,7 +28,7 @@ from hub.context import HubContext
 from hub.db import utcnow
 from hub.errors import Forbidden, NotFound
 from hub.identity.models import ROLE_LABELS, Role, User
-from hub.records.audit import ACTION_LABELS, record_event
+from hub.records.audit import ACTION_LABELS, actors_of, record_event
 from hub.records.documents import Confidentiality, DocumentStatus, SharedDocument
 from hub.records.facts import ReportFacts
 from hub.records.models import AuditEvent
@@ -412,12 +412,7 @@ class EmbeddedRegistry:
                 .limit(limit)
             )
         )
-        user_ids = {e.actor_id for e in events if e.actor_kind == "user" and e.actor_id}
-        users: dict[int, User] = {}
-        if user_ids:
-            users = {
-                u.id: u for u in await session.scalars(select(User).where(User.id.in_(user_ids)))
-            }
+        users = await actors_of(session=session, events=events)
         return [_line(event, users) for event in events]
 
 

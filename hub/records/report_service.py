@@ -65,9 +65,13 @@ async def reports_of(*, session: AsyncSession, consultation_id: int) -> list[Rep
 
 
 async def latest_signed(*, session: AsyncSession, consultation_id: int) -> Report | None:
-    rows = [r for r in await reports_of(session=session, consultation_id=consultation_id)]
-    signed = [r for r in rows if r.status is ReportStatus.SIGNED]
-    return signed[-1] if signed else None
+    """The newest signed version of a consultation's report, if any."""
+    return await session.scalar(
+        select(Report)
+        .where(Report.consultation_id == consultation_id, Report.status == ReportStatus.SIGNED)
+        .order_by(Report.version.desc())
+        .limit(1)
+    )
 
 
 def _check_author(user: User, consultation: Consultation) -> None:

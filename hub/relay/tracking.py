@@ -7,7 +7,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import Select, and_, case, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.consultation.models import Consultation
@@ -147,16 +147,15 @@ async def list_relays(
     return [_line(*row) for row in rows]
 
 
-async def relays_needing_attention(
-    *, session: AsyncSession, organisation_id: int
-) -> list[RelayLine]:
-    """The report relays of a CPTS that failed for good, newest first."""
-    rows = await session.execute(
+async def count_relays_needing_attention(*, session: AsyncSession, organisation_id: int) -> int:
+    """How many report relays of a CPTS failed for good (the secretary's home shows it)."""
+    failed = (
         _relays_query(organisation_id)
         .where(OutboundMessage.status == MessageStatus.FAILED)
-        .order_by(OutboundMessage.id.desc())
+        .with_only_columns(OutboundMessage.id)
+        .subquery()
     )
-    return [_line(*row) for row in rows]
+    return int(await session.scalar(select(func.count()).select_from(failed)) or 0)
 
 
 async def resend_relay(

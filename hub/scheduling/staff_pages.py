@@ -23,7 +23,7 @@ from hub.records import patient_service
 from hub.records.audit import record_event, trace_read
 from hub.records.patients import Sex
 from hub.relay import service as relay
-from hub.relay.tracking import relays_needing_attention
+from hub.relay.tracking import count_relays_needing_attention
 from hub.rendering import render
 from hub.scheduling import booking as bk
 from hub.scheduling import messages
@@ -89,10 +89,8 @@ async def secretary_home(
                 session=session, site_ids=site_ids, after=ctx.clock(), limit=8
             ),
             "to_move": await bk.bookings_to_move(session=session, site_ids=site_ids),
-            "relay_failures": len(
-                await relays_needing_attention(
-                    session=session, organisation_id=user.organisation_id
-                )
+            "relay_failures": await count_relays_needing_attention(
+                session=session, organisation_id=user.organisation_id
             ),
             "found": found,
             "searched": searched,

@@ -24,7 +24,7 @@ from hub.errors import Conflict, Forbidden, Invalid
 from hub.identity import service as identity
 from hub.identity.models import Role, User
 from hub.notify.models import OutboundMessage
-from hub.records import publication, report_facts, report_service
+from hub.records import publication, report_service
 from hub.records.documents import DocumentStatus, SharedDocument
 from hub.records.observations import Observation
 from hub.records.patient_links import PURPOSE as PATIENT_LINK
@@ -126,19 +126,9 @@ async def _reload(session: AsyncSession, cid: int) -> Consultation:
 async def _sign_and_publish(
     session: AsyncSession, ctx: HubContext, consultation: Consultation, doctor: User
 ) -> publication.Publication:
-    report = await report_service.sign(
+    _, result = await publication.sign_and_publish(
         session=session, ctx=ctx, user=doctor, consultation=consultation, draft=DRAFT
     )
-    facts = await report_facts.facts_of(session=session, report=report)
-    result = await publication.publish(
-        session=session,
-        ctx=ctx,
-        report=report,
-        facts=facts,
-        consultation=consultation,
-        actor=doctor,
-    )
-    await session.commit()
     return result
 
 
