@@ -187,7 +187,7 @@ def _print_banner(settings: Settings, seed: DemoSeed) -> None:
         "",
         "  Documents d'une consultation passée (CDA, XDM, FHIR) :",
         f"  HUB_DATABASE_URL={settings.database_url} \\",
-        "    python -m hub export-consultation 1 --out var/export",
+        f"    {sys.executable} -m hub export-consultation 1 --out var/export",
         "",
         "  Ctrl-C arrête le hub et l'agent.",
         "=" * 72,
