@@ -4,7 +4,6 @@ the patient opens the link they were sent and sees the document and who accessed
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import re
 import zipfile
@@ -12,26 +11,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 from playwright.async_api import Browser, Page, expect
-from sqlalchemy import select
 
-from hub import db
 from hub.config import Settings
-from hub.consultation.models import Consultation, DmpChoice, State
 from hub.demo import DemoSeed
-from hub.identity.models import User
-from hub.records.observations import Observation
-from hub.records.patients import Patient
-from hub.scheduling.models import Booking
 from tests.support.live import LiveHub
-from tests.support.scenario import booking_now, in_consultation
+from tests.support.scenario import GP_ADDRESS as MT_ADDRESS
+from tests.support.scenario import PATIENT_EMAIL, ended_consultation
 from tests.support.smtp import Delivered, SmtpServerFixture, smtp_server
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.browser
 __all__ = ["smtp_server"]
-
-MT_ADDRESS = "paul.bernard@medecin.mssante.fr"
-PATIENT_EMAIL = "odile.lambert@example.org"
 
 
 @pytest.fixture
@@ -52,53 +42,6 @@ async def mail_hub(settings: Settings, smtp_server: SmtpServerFixture) -> AsyncI
     await hub.start()
     yield hub
     await hub.stop()
-
-
-async def _reporting_consultation(settings: Settings, demo: DemoSeed) -> int:
-    """Odile Lambert's teleconsultation has just ended: her GP has a secure address, she
-    accepted the shared record, and her temperature was taken."""
-    booking_id = await booking_now(settings)
-    cid = await in_consultation(settings, booking_id, "medecin")
-    engine = db.make_engine(settings.database_url)
-    async with db.make_session_factory(engine)() as session:
-        now = dt.datetime.now(dt.UTC)
-        booking = await session.get(Booking, booking_id)
-        consultation = await session.get(Consultation, cid)
-        nurse = await session.scalar(select(User).where(User.username == "infirmiere"))
-        assert booking is not None and consultation is not None and nurse is not None
-        patient = await session.get(Patient, booking.patient_id)
-        assert patient is not None
-        patient.email = PATIENT_EMAIL
-        patient.has_medecin_traitant = True
-        patient.medecin_traitant_name = "Dr Paul Bernard"
-        patient.medecin_traitant_mssante = MT_ADDRESS
-        consultation.state = State.REPORTING
-        consultation.nurse_id = nurse.id
-        consultation.identity_document = "cni"
-        consultation.identity_checked_at = now - dt.timedelta(minutes=20)
-        consultation.consent_at = now - dt.timedelta(minutes=19)
-        consultation.dmp_choice = DmpChoice.ACCEPTS
-        consultation.started_at = now - dt.timedelta(minutes=15)
-        consultation.ended_at = now - dt.timedelta(minutes=1)
-        session.add(
-            Observation(
-                cabin_id=demo.cabin_id,
-                seq=1,
-                site_id=booking.site_id,
-                booking_id=booking.id,
-                device_name="thermometer",
-                kind="body_temperature",
-                value=38.2,
-                unit="Cel",
-                loinc="8310-5",
-                measured_at=now - dt.timedelta(minutes=10),
-                device_model="Thermomètre BLE",
-                device_serial="TH-0042",
-            )
-        )
-        await session.commit()
-    await engine.dispose()
-    return cid
 
 
 async def _login(page: Page, hub: LiveHub, username: str, password: str) -> None:
@@ -130,7 +73,7 @@ async def test_doctor_signs_the_report_the_gp_receives_it_the_patient_sees_it(
     smtp_server: SmtpServerFixture,
 ) -> None:
     hub = mail_hub
-    cid = await _reporting_consultation(settings, demo)
+    cid = await ended_consultation(settings, demo.cabin_id)
     doctor_ctx = await browser.new_context(locale="fr-FR")
     patient_ctx = await browser.new_context(locale="fr-FR")
     try:

@@ -11,11 +11,12 @@ from sqlalchemy import select
 from cabin_agent.config import AgentConfig
 from hub import db
 from hub.config import Settings
-from hub.consultation.models import Consultation, State
+from hub.consultation.models import Consultation, DmpChoice, State
 from hub.demo import CLOS_MORTIER, DemoSeed
 from hub.identity.models import Site, User
+from hub.records.observations import Observation
 from hub.records.patient_service import PatientDraft, register_patient
-from hub.records.patients import Sex
+from hub.records.patients import IdentityStatus, Patient, Sex
 from hub.scheduling import booking as bk
 from hub.scheduling.models import Booking, Channel, Slot
 from tests.support.live import LiveHub
@@ -112,3 +113,68 @@ def agent_config(hub: LiveHub, seed: DemoSeed, data_dir: Path) -> AgentConfig:
             ],
         }
     )
+
+
+GP_ADDRESS = "paul.bernard@medecin.mssante.fr"
+PATIENT_EMAIL = "odile.lambert@example.org"
+
+
+async def ended_consultation(
+    settings: Settings,
+    cabin_id: int,
+    *,
+    state: State = State.REPORTING,
+    dmp: DmpChoice = DmpChoice.ACCEPTS,
+    gp: bool = True,
+) -> int:
+    """Odile Lambert's teleconsultation with the demo doctor, just ended: qualified identity
+    checked, consent given, her médecin traitant reachable by MSSanté (unless ``gp`` is
+    False), a temperature and an oximeter stream taken during it."""
+    booking_id = await booking_now(settings)
+    cid = await in_consultation(settings, booking_id, "medecin")
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        now = dt.datetime.now(dt.UTC)
+        consultation = await session.get(Consultation, cid)
+        nurse = await session.scalar(select(User).where(User.username == "infirmiere"))
+        assert consultation is not None and nurse is not None
+        patient = await session.get(Patient, consultation.patient_id)
+        assert patient is not None
+        patient.nir, patient.birth_place_code = "258066311300116", "63113"
+        patient.identity_status = IdentityStatus.QUALIFIED
+        patient.email = PATIENT_EMAIL
+        patient.has_medecin_traitant = gp
+        patient.medecin_traitant_name = "Dr Paul Bernard" if gp else ""
+        patient.medecin_traitant_mssante = GP_ADDRESS if gp else ""
+        consultation.state = state
+        consultation.dmp_choice = dmp
+        consultation.nurse_id = nurse.id
+        consultation.identity_document = "cni"
+        consultation.identity_checked_at = now - dt.timedelta(minutes=20)
+        consultation.consent_at = now - dt.timedelta(minutes=19)
+        consultation.started_at = now - dt.timedelta(minutes=15)
+        consultation.ended_at = now - dt.timedelta(minutes=1)
+        readings = [("body_temperature", 38.2, "Cel", "8310-5", "Thermomètre", 10)]
+        readings += [
+            ("spo2", v, "%", "59408-5", "Oxymètre", 9 - i) for i, v in enumerate((97, 96, 94))
+        ]
+        for seq, (kind, value, unit, loinc, model, ago) in enumerate(readings, start=1):
+            session.add(
+                Observation(
+                    cabin_id=cabin_id,
+                    seq=seq,
+                    site_id=consultation.site_id,
+                    booking_id=booking_id,
+                    device_name=model,
+                    kind=kind,
+                    value=value,
+                    unit=unit,
+                    loinc=loinc,
+                    measured_at=now - dt.timedelta(minutes=ago),
+                    device_model=model,
+                    device_serial="S1",
+                )
+            )
+        await session.commit()
+    await engine.dispose()
+    return cid

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,15 +25,13 @@ from hub.identity.models import Role, User
 from hub.notify.models import OutboundMessage
 from hub.records import publication, report_service
 from hub.records.documents import DocumentStatus, SharedDocument
-from hub.records.observations import Observation
 from hub.records.patient_links import PURPOSE as PATIENT_LINK
-from hub.records.patients import IdentityStatus, Patient
 from hub.records.report_service import ReportDraft
 from hub.relay.models import RelayDoctor
 from tests.support.cda import validate_cda
-from tests.support.scenario import booking_now, in_consultation
+from tests.support.scenario import GP_ADDRESS as MT
+from tests.support.scenario import ended_consultation
 
-MT = "paul.bernard@medecin.mssante.fr"
 DRAFT = ReportDraft(
     reason="Toux fébrile",
     examination="Crépitants de la base droite.",
@@ -74,46 +71,7 @@ async def _consultation(
     dmp: DmpChoice = DmpChoice.ACCEPTS,
     gp: bool = True,
 ) -> Consultation:
-    """Odile Lambert's teleconsultation, qualified identity, a temperature and an oximeter
-    stream taken during it."""
-    booking_id = await booking_now(settings)
-    cid = await in_consultation(settings, booking_id, "medecin")
-    consultation = await session.get(Consultation, cid)
-    assert consultation is not None
-    patient = await session.get(Patient, consultation.patient_id)
-    assert patient is not None
-    patient.nir, patient.birth_place_code = "258066311300116", "63113"
-    patient.identity_status = IdentityStatus.QUALIFIED
-    patient.email = "odile.lambert@example.org"
-    patient.has_medecin_traitant = gp
-    patient.medecin_traitant_name = "Dr Paul Bernard" if gp else ""
-    patient.medecin_traitant_mssante = MT if gp else ""
-    now = dt.datetime.now(dt.UTC)
-    consultation.state = state
-    consultation.dmp_choice = dmp
-    consultation.nurse_id = (await _user(session, "infirmiere")).id
-    consultation.started_at = now - dt.timedelta(minutes=15)
-    consultation.ended_at = now - dt.timedelta(minutes=1)
-    readings = [("body_temperature", 38.2, "Cel", "8310-5", "Thermomètre", 10)]
-    readings += [("spo2", v, "%", "59408-5", "Oxymètre", 9 - i) for i, v in enumerate((97, 96, 94))]
-    for seq, (kind, value, unit, loinc, model, ago) in enumerate(readings, start=1):
-        session.add(
-            Observation(
-                cabin_id=demo.cabin_id,
-                seq=seq,
-                site_id=consultation.site_id,
-                booking_id=booking_id,
-                device_name=model,
-                kind=kind,
-                value=value,
-                unit=unit,
-                loinc=loinc,
-                measured_at=now - dt.timedelta(minutes=ago),
-                device_model=model,
-                device_serial="S1",
-            )
-        )
-    await session.commit()
+    cid = await ended_consultation(settings, demo.cabin_id, state=state, dmp=dmp, gp=gp)
     return await _reload(session, cid)
 
 
