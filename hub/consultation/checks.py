@@ -13,6 +13,7 @@ from hub.errors import Conflict, Forbidden, Invalid
 from hub.identity.models import User
 from hub.records.ins import birth_place_problem, nir_problem, nir_traits_problem, normalise_nir
 from hub.records.patients import IdentityStatus, Patient
+from hub.records.vigilance import FROM_INSI, Actor, set_status
 
 # High-trust identity documents of the INS referential (a driving licence or a Vitale card
 # does not validate an identity).
@@ -56,6 +57,12 @@ async def verify_identity(
         )
     patient = await session.get(Patient, consultation.patient_id)
     assert patient is not None
+    if patient.pending_of_id is not None:
+        raise Conflict(
+            "L'identité de ce patient est en attente : dites d'abord s'il s'agit de la même "
+            "personne que la fiche existante, puis vérifiez sa pièce d'identité."
+        )
+    actor = Actor(kind="user", id=user.id)
     place = birth_place_code.strip().upper() or patient.birth_place_code
     if not place:
         raise Invalid(
@@ -70,18 +77,28 @@ async def verify_identity(
         or nir_traits_problem(number, sex=patient.sex.value, birth_date=patient.birth_date)
     ):
         raise Invalid(problem)
-    if (
-        number
-        and patient.nir
-        and number != patient.nir
-        and (patient.identity_status is IdentityStatus.QUALIFIED)
-    ):
+    from_insi = patient.identity_status in FROM_INSI
+    if from_insi and number and number != patient.nir:
         raise Conflict(
-            "Ce numéro diffère de l'INS qualifiée du patient : signalez-le au référent "
-            "identitovigilance plutôt que de le modifier ici."
+            "Ce numéro diffère de l'INS obtenue du téléservice INSi : elle n'est jamais "
+            "remplacée par un numéro saisi. Signalez-le au référent identitovigilance."
+        )
+    if from_insi and patient.birth_place_code and place != patient.birth_place_code:
+        raise Conflict(
+            "Ce lieu de naissance diffère de celui de l'INS obtenue du téléservice INSi : "
+            "signalez-le au référent identitovigilance plutôt que de le modifier ici."
+        )
+    if patient.birth_place_code and place != patient.birth_place_code:
+        # A strict trait changes: the identity is provisional again until checked below.
+        set_status(
+            session,
+            patient,
+            IdentityStatus.PROVISIONAL,
+            actor=actor,
+            why="lieu de naissance modifié à la vérification",
         )
     patient.birth_place_code = place
-    if number and patient.identity_status is not IdentityStatus.QUALIFIED:
+    if number and not from_insi:
         # Typed from a card: kept, but only an INS returned by INSi is carried into documents.
         patient.nir = number
     consultation.identity_document = document
@@ -90,9 +107,13 @@ async def verify_identity(
     # the national INSi service too, which this hub does not call (a provisional identity that
     # was "récupérée" from INSi becomes qualified once validated).
     if patient.identity_status is IdentityStatus.RETRIEVED:
-        patient.identity_status = IdentityStatus.QUALIFIED
+        set_status(
+            session, patient, IdentityStatus.QUALIFIED, actor=actor, why="pièce d'identité vérifiée"
+        )
     elif patient.identity_status is IdentityStatus.PROVISIONAL:
-        patient.identity_status = IdentityStatus.VALIDATED
+        set_status(
+            session, patient, IdentityStatus.VALIDATED, actor=actor, why="pièce d'identité vérifiée"
+        )
     service.trace(
         session,
         ctx,

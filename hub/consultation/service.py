@@ -369,3 +369,14 @@ async def captures_of(*, session: AsyncSession, consultation_id: int) -> list[Ca
         select(Capture).where(Capture.consultation_id == consultation_id).order_by(Capture.id)
     )
     return list(rows)
+
+
+async def reassign_patient(*, session: AsyncSession, from_id: int, to_id: int) -> int:
+    """Move every consultation of one patient record to another (identity merge)."""
+    rows = list(
+        await session.scalars(select(Consultation).where(Consultation.patient_id == from_id))
+    )
+    for consultation in rows:
+        consultation.patient_id = to_id
+    await session.flush()
+    return len(rows)

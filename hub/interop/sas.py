@@ -30,9 +30,10 @@ from hub.identity.models import Organisation, Site, SiteKind
 from hub.interop import clients, fhir
 from hub.interop.models import ApiClient, ApiClientKind
 from hub.records.audit import record_event
-from hub.records.patient_service import PatientDraft, register_patient
+from hub.records.patient_service import PatientDraft
+from hub.records.vigilance import Actor
 from hub.scheduling import booking as bk
-from hub.scheduling import messages
+from hub.scheduling.book import book
 from hub.scheduling.models import Booking, Channel, Reservation, Slot
 from hub.scheduling.slots import free_slots
 
@@ -267,8 +268,31 @@ async def create_appointment(
         raise
     now = ctx.clock()
     client_id, organisation_id = client.id, client.organisation_id  # a rollback expires `client`
+    ip = _ip(request)
+
+    def audit(booking: Booking) -> None:
+        record_event(
+            session=session,
+            action="sas.appointment",
+            actor_kind=ACTOR_KIND,
+            actor_id=client_id,
+            site_id=booking.site_id,
+            target=booking.reference,
+            ip=ip,
+            detail=f"régulateur : {booking.booked_by_label}"
+            + (f" ({wanted.regulator_identifier})" if wanted.regulator_identifier else ""),
+        )
+
     try:
-        booking = await _book(session, ctx, organisation_id, wanted, now)
+        booking = await _book(
+            session,
+            ctx,
+            organisation_id,
+            wanted,
+            now,
+            actor=Actor(kind=ACTOR_KIND, id=client_id, ip=ip),
+            before_commit=audit,
+        )
     except HubError as exc:
         await session.rollback()
         record_event(
@@ -278,23 +302,11 @@ async def create_appointment(
             actor_id=client_id,
             outcome="refused",
             target=f"Slot/{wanted.slot_id}",
-            ip=_ip(request),
+            ip=ip,
             detail=exc.message,
         )
         await session.commit()
         raise
-    record_event(
-        session=session,
-        action="sas.appointment",
-        actor_kind=ACTOR_KIND,
-        actor_id=client_id,
-        site_id=booking.site_id,
-        target=booking.reference,
-        ip=_ip(request),
-        detail=f"régulateur : {booking.booked_by_label}"
-        + (f" ({wanted.regulator_identifier})" if wanted.regulator_identifier else ""),
-    )
-    await session.commit()
     logger.info("SAS client %s booked slot %s (%s)", client_id, booking.slot_id, booking.reference)
     resource = fhir.appointment_resource(
         booking, base=base, identifier_system=_identifier_system(ctx)
@@ -312,16 +324,21 @@ async def _book(
     organisation_id: int,
     wanted: fhir.AppointmentRequest,
     now: dt.datetime,
+    *,
+    actor: Actor,
+    before_commit: Callable[[Booking], None],
 ) -> Booking:
-    """Register the caller and book the slot on the SAS channel; queue the confirmation."""
+    """Register the caller, book the slot on the SAS channel and queue the confirmation, in
+    one commit with the audit event."""
     slot = await _sas_slot(session, organisation_id, wanted.slot_id)
-    await bk.check_bookable(session=session, slot_id=slot.id, now=now, may_use=SAS_MAY_USE)
     today = now.astimezone(ZoneInfo(slot.site.timezone)).date()
-    patient = await register_patient(
+    created = min(wanted.created, now) if wanted.created else now
+    return await book(
         session=session,
+        ctx=ctx,
         organisation_id=organisation_id,
-        today=today,
-        draft=PatientDraft(
+        slot_id=slot.id,
+        patient=PatientDraft(
             birth_name=wanted.birth_name,
             first_names=wanted.first_names,
             used_name=wanted.used_name,
@@ -330,24 +347,16 @@ async def _book(
             phone=wanted.phone,
             email=wanted.email,
         ),
-    )
-    await session.commit()
-    created = min(wanted.created, now) if wanted.created else now
-    booking = await bk.book_slot(
-        session=session,
+        channel=Channel.SAS,
+        reason=wanted.reason,
         now=now,
+        actor=actor,
+        today=today,
+        care_requested_at=created,
+        booked_by_label=wanted.regulator_label,
         may_use=SAS_MAY_USE,
-        request=bk.BookingRequest(
-            slot_id=slot.id,
-            patient_id=patient.id,
-            channel=Channel.SAS,
-            reason=wanted.reason,
-            care_requested_at=created,
-            booked_by_label=wanted.regulator_label,
-        ),
+        before_commit=before_commit,
     )
-    await messages.booking_made(session=session, ctx=ctx, booking=booking, now=now)
-    return booking
 
 
 async def _sas_slot(session: AsyncSession, organisation_id: int, slot_id: int) -> Slot:

@@ -11,9 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.errors import Invalid, NotFound
 from hub.records.ins import name_key, nir_problem, normalise_nir
-from hub.records.patients import Patient, Sex
+from hub.records.patients import IdentityStatus, Patient, Sex
+from hub.records.vigilance import (
+    Actor,
+    Proposal,
+    differences,
+    fill_empty,
+    pending_for,
+)
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+ANONYMOUS = Actor(kind="anonymous")
 
 
 def normalise_phone(phone: str) -> str:
@@ -95,31 +103,51 @@ def validate_draft(draft: PatientDraft, *, today: dt.date) -> PatientDraft:
     )
 
 
+def proposal_of(clean: PatientDraft) -> Proposal:
+    """What a cleaned draft says about the person, for comparison with a record."""
+    return Proposal(
+        nir=clean.nir,
+        sex=clean.sex.value,
+        birth_place_code=clean.birth_place_code,
+        used_name=clean.used_name,
+        phone=clean.phone,
+        email=clean.email,
+        guardian_name=clean.guardian_name,
+        has_medecin_traitant=clean.has_medecin_traitant,
+        medecin_traitant_name=clean.medecin_traitant_name,
+        medecin_traitant_mssante=clean.medecin_traitant_mssante,
+    )
+
+
 async def register_patient(
-    *, session: AsyncSession, organisation_id: int, draft: PatientDraft, today: dt.date
+    *,
+    session: AsyncSession,
+    organisation_id: int,
+    draft: PatientDraft,
+    today: dt.date,
+    actor: Actor = ANONYMOUS,
 ) -> Patient:
-    """The patient with these traits: the existing record when name, first name and birth date
-    match, with contact details updated, else a new one (identity status provisoire)."""
+    """The patient these traits designate, for a path that did not verify them: the existing
+    record when birth name, first names and birth date match and nothing disagrees (its empty
+    contact fields filled in); a pending identity linked to it when something disagrees (INS,
+    a trait, contact, médecin traitant), which staff resolve; else a new provisional patient."""
     clean = validate_draft(draft, today=today)
     existing = await session.scalar(
-        select(Patient).where(
+        select(Patient)
+        .where(
             Patient.organisation_id == organisation_id,
             Patient.birth_name_key == name_key(clean.birth_name),
             Patient.birth_date == clean.birth_date,
             Patient.first_names == clean.first_names,
+            Patient.pending_of_id.is_(None),
+            Patient.merged_into_id.is_(None),
         )
+        .order_by(Patient.id)
+        .limit(1)
     )
-    if existing is not None:
-        existing.phone = clean.phone or existing.phone
-        existing.email = clean.email or existing.email
-        existing.nir = clean.nir or existing.nir
-        if clean.has_medecin_traitant is not None:
-            existing.has_medecin_traitant = clean.has_medecin_traitant
-            existing.medecin_traitant_name = clean.medecin_traitant_name
-            existing.medecin_traitant_mssante = (
-                clean.medecin_traitant_mssante or existing.medecin_traitant_mssante
-            )
-        existing.guardian_name = clean.guardian_name or existing.guardian_name
+    proposal = proposal_of(clean)
+    if existing is not None and not differences(existing, proposal):
+        fill_empty(existing, proposal)
         await session.flush()
         return existing
     patient = Patient(
@@ -138,7 +166,12 @@ async def register_patient(
         has_medecin_traitant=clean.has_medecin_traitant,
         medecin_traitant_name=clean.medecin_traitant_name,
         medecin_traitant_mssante=clean.medecin_traitant_mssante,
+        identity_status=IdentityStatus.PROVISIONAL,
     )
+    if existing is not None:
+        return await pending_for(
+            session=session, existing=existing, proposal=proposal, actor=actor, new=patient
+        )
     session.add(patient)
     await session.flush()
     return patient
@@ -154,7 +187,9 @@ async def find_patients(
     limit: int = 20,
 ) -> list[Patient]:
     """Patients matching a name prefix (birth or used name), a birth date and/or a phone."""
-    query = select(Patient).where(Patient.organisation_id == organisation_id)
+    query = select(Patient).where(
+        Patient.organisation_id == organisation_id, Patient.merged_into_id.is_(None)
+    )
     if not (name.strip() or birth_date or phone.strip()):
         return []
     if name.strip():

@@ -56,6 +56,18 @@ class Patient(Base):
     medecin_traitant_mssante: Mapped[str] = mapped_column(String(200), default="")
     # Changing it revokes the signed link to the patient's record page.
     record_link_nonce: Mapped[str] = mapped_column(String(32), default="")
+    # A pending identity: the traits or contact an unverified path (a booking) gave for a person
+    # who matches this existing patient but disagrees with them. Staff resolve it: same person
+    # (merged into it) or a different person (the link is cleared).
+    pending_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("patients.id", ondelete="SET NULL"), default=None, index=True
+    )
+    pending_reason: Mapped[str] = mapped_column(String(300), default="")  # what disagrees
+    # Set when this record was merged into another one (a duplicate, or a pending identity
+    # found to be the same person): kept for the trace, hidden from searches.
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("patients.id", ondelete="SET NULL"), default=None
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     @property

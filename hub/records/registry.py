@@ -438,3 +438,14 @@ def _line(event: AuditEvent, users: dict[int, User]) -> AccessLine:
         action=ACTION_LABELS.get(event.action, GENERIC_ACCESS),
         refused=event.outcome == "refused",
     )
+
+
+async def reassign_patient(*, session: AsyncSession, from_id: int, to_id: int) -> int:
+    """Move every shared-record document of one patient record to another (identity merge)."""
+    rows = list(
+        await session.scalars(select(SharedDocument).where(SharedDocument.patient_id == from_id))
+    )
+    for document in rows:
+        document.patient_id = to_id
+    await session.flush()
+    return len(rows)

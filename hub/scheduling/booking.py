@@ -79,6 +79,48 @@ async def check_bookable(
     return slot
 
 
+async def add_booking(
+    *,
+    session: AsyncSession,
+    request: BookingRequest,
+    now: dt.datetime,
+    may_use: frozenset[Reservation | None] = frozenset({None}),
+) -> Booking:
+    """Add a booking on a free seat of the slot and flush, without committing; raises
+    IntegrityError when a simultaneous booking took the seat (roll back and try again)."""
+    if not request.reason.strip():
+        raise Invalid("Indiquez le motif de la consultation.")
+    slot = _check_slot(
+        await session.get(Slot, request.slot_id, populate_existing=True), now=now, may_use=may_use
+    )
+    used = set(
+        await session.scalars(
+            select(Booking.seat).where(Booking.slot_id == slot.id, Booking.seat.is_not(None))
+        )
+    )
+    free = [s for s in range(1, slot.seats + 1) if s not in used]
+    if not free:
+        raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.")
+    booking = Booking(
+        reference=new_reference(),
+        slot_id=slot.id,
+        seat=free[0],
+        site_id=slot.site_id,
+        patient_id=request.patient_id,
+        starts_at=slot.starts_at,
+        channel=request.channel,
+        reason=request.reason.strip(),
+        care_requested_at=request.care_requested_at,
+        booked_by_user_id=request.booked_by_user_id,
+        booked_by_label=request.booked_by_label,
+        link_nonce=secrets.token_hex(8),
+        created_at=now,
+    )
+    session.add(booking)
+    await session.flush()
+    return booking
+
+
 async def book_slot(
     *,
     session: AsyncSession,
@@ -87,45 +129,24 @@ async def book_slot(
     may_use: frozenset[Reservation | None] = frozenset({None}),
 ) -> Booking:
     """Book a free seat of the slot and commit; the database arbitrates simultaneous bookings."""
-    if not request.reason.strip():
-        raise Invalid("Indiquez le motif de la consultation.")
     for _ in range(BOOKING_ATTEMPTS):
-        slot = _check_slot(
-            await session.get(Slot, request.slot_id, populate_existing=True),
-            now=now,
-            may_use=may_use,
-        )
-        used = set(
-            await session.scalars(
-                select(Booking.seat).where(Booking.slot_id == slot.id, Booking.seat.is_not(None))
-            )
-        )
-        free = [s for s in range(1, slot.seats + 1) if s not in used]
-        if not free:
-            raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.")
-        booking = Booking(
-            reference=new_reference(),
-            slot_id=slot.id,
-            seat=free[0],
-            site_id=slot.site_id,
-            patient_id=request.patient_id,
-            starts_at=slot.starts_at,
-            channel=request.channel,
-            reason=request.reason.strip(),
-            care_requested_at=request.care_requested_at,
-            booked_by_user_id=request.booked_by_user_id,
-            booked_by_label=request.booked_by_label,
-            link_nonce=secrets.token_hex(8),
-            created_at=now,
-        )
-        session.add(booking)
         try:
+            booking = await add_booking(session=session, request=request, now=now, may_use=may_use)
             await session.commit()
         except IntegrityError:
             await session.rollback()  # someone took this seat (or the reference) first: retry
             continue
         return await get_booking(session=session, booking_id=booking.id)
     raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.")
+
+
+async def reassign_patient(*, session: AsyncSession, from_id: int, to_id: int) -> int:
+    """Move every booking of one patient record to another (identity merge); returns how many."""
+    rows = list(await session.scalars(select(Booking).where(Booking.patient_id == from_id)))
+    for booking in rows:
+        booking.patient_id = to_id
+    await session.flush()
+    return len(rows)
 
 
 async def move_booking(

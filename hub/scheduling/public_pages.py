@@ -15,11 +15,13 @@ from hub.context import HubContext
 from hub.deps import ContextDep, SessionDep
 from hub.errors import HubError, Invalid, NotFound
 from hub.identity.models import Organisation, Site, SiteKind
-from hub.records.patient_service import PatientDraft, register_patient
+from hub.records.patient_service import PatientDraft
 from hub.records.patients import Sex
+from hub.records.vigilance import Actor
 from hub.rendering import render
 from hub.scheduling import booking as bk
 from hub.scheduling import links, messages
+from hub.scheduling.book import book
 from hub.scheduling.eligibility import RED_FLAG_LABELS, RedFlag, age_on, screen
 from hub.scheduling.models import Booking, BookingStatus, Channel, Slot, WaitStatus
 from hub.scheduling.policy import policy_for
@@ -185,12 +187,12 @@ async def book_online(
             raise Invalid("Indiquez si vous avez un médecin traitant.")
         if consent != "oui":
             raise Invalid("Votre accord est nécessaire pour enregistrer le rendez-vous.")
-        await bk.check_bookable(session=session, slot_id=slot.id, now=now)
-        patient = await register_patient(
+        booking = await book(
             session=session,
+            ctx=ctx,
             organisation_id=org.id,
-            today=now.date(),
-            draft=PatientDraft(
+            slot_id=slot.id,
+            patient=PatientDraft(
                 birth_name=birth_name,
                 first_names=first_names,
                 birth_date=born,
@@ -202,23 +204,12 @@ async def book_online(
                 has_medecin_traitant=has_mt == "oui",
                 medecin_traitant_name=mt_name,
             ),
-        )
-        await session.commit()
-        booking = await bk.book_slot(
-            session=session,
+            channel=Channel.ONLINE,
+            reason=reason,
             now=now,
-            request=bk.BookingRequest(
-                slot_id=slot.id,
-                patient_id=patient.id,
-                channel=Channel.ONLINE,
-                reason=reason,
-                care_requested_at=now,
-            ),
+            actor=Actor(kind="anonymous", ip=request.client.host if request.client else ""),
+            waiting_list=waiting_list == "oui",
         )
-        if waiting_list == "oui":
-            await bk.join_waiting_list(session=session, booking=booking, any_site=True, now=now)
-        await messages.booking_made(session=session, ctx=ctx, booking=booking, now=now)
-        await session.commit()
     except HubError as exc:
         await session.rollback()
         org = await _organisation(session, slug)

@@ -22,17 +22,23 @@ from hub.identity.pages import home_context
 from hub.records import patient_service
 from hub.records.audit import record_event, trace_read
 from hub.records.patients import Sex
+from hub.records.vigilance import Actor
 from hub.relay import service as relay
 from hub.relay.tracking import count_relays_needing_attention
 from hub.rendering import render
 from hub.scheduling import booking as bk
 from hub.scheduling import messages
+from hub.scheduling.book import book
 from hub.scheduling.models import Booking, Channel, Reservation, Slot
 from hub.scheduling.slots import free_slots
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 Secretary = Annotated[User, Depends(require_role(Role.SECRETARY))]
 Nurse = Annotated[User, Depends(require_role(Role.NURSE))]
+
+
+def _actor(request: Request, user: User) -> Actor:
+    return Actor(kind="user", id=user.id, ip=request.client.host if request.client else "")
 
 
 async def _site_ids(session: AsyncSession, user: User) -> list[int]:
@@ -138,6 +144,7 @@ async def create_patient(
                 medecin_traitant_name=mt_name,
                 medecin_traitant_mssante=mt_mssante,
             ),
+            actor=_actor(request, user),
         )
         await session.commit()
     except HubError as exc:
@@ -263,21 +270,19 @@ async def book_by_phone(
         slot_site = await _slot_site(session, slot_id)
         if slot_site.id not in await _site_ids(session, user):
             raise Forbidden("Ce créneau est sur un site pour lequel vous n'agissez pas.")
-        booking = await bk.book_slot(
+        booking = await book(
             session=session,
+            ctx=ctx,
+            organisation_id=user.organisation_id,
+            slot_id=slot_id,
+            patient=patient.id,
+            channel=Channel.PHONE,
+            reason=reason,
             now=now,
-            request=bk.BookingRequest(
-                slot_id=slot_id,
-                patient_id=patient.id,
-                channel=Channel.PHONE,
-                reason=reason,
-                care_requested_at=now,
-                booked_by_user_id=user.id,
-                booked_by_label=user.full_name,
-            ),
+            actor=_actor(request, user),
+            booked_by_user_id=user.id,
+            booked_by_label=user.full_name,
         )
-        await messages.booking_made(session=session, ctx=ctx, booking=booking, now=now)
-        await session.commit()
     except HubError as exc:
         await deps.rollback_keeping_user(session, user)
         return await _patient_page(
@@ -485,34 +490,24 @@ async def book_resident(
             raise Invalid("Indiquez la date de naissance du résident.")
         if sex not in {s.value for s in Sex}:
             raise Invalid("Indiquez le sexe du résident.")
-        await bk.check_bookable(
-            session=session, slot_id=slot_id, now=now, may_use=frozenset({Reservation.FACILITY})
-        )
-        patient = await patient_service.register_patient(
-            session=session,
-            organisation_id=user.organisation_id,
-            today=now.date(),
-            draft=patient_service.PatientDraft(
-                birth_name=birth_name, first_names=first_names, birth_date=born, sex=Sex(sex)
-            ),
-        )
-        await session.commit()
         motive = reason.strip()
         if in_room == "oui" and motive:
             motive += " — à voir dans sa chambre (ne peut pas se déplacer)"
-        await bk.book_slot(
+        await book(
             session=session,
-            now=now,
-            may_use=frozenset({Reservation.FACILITY}),
-            request=bk.BookingRequest(
-                slot_id=slot_id,
-                patient_id=patient.id,
-                channel=Channel.FACILITY,
-                reason=motive,
-                care_requested_at=now,
-                booked_by_user_id=user.id,
-                booked_by_label=user.full_name,
+            ctx=ctx,
+            organisation_id=user.organisation_id,
+            slot_id=slot_id,
+            patient=patient_service.PatientDraft(
+                birth_name=birth_name, first_names=first_names, birth_date=born, sex=Sex(sex)
             ),
+            channel=Channel.FACILITY,
+            reason=motive,
+            now=now,
+            actor=_actor(request, user),
+            may_use=frozenset({Reservation.FACILITY}),
+            booked_by_user_id=user.id,
+            booked_by_label=user.full_name,
         )
     except HubError as exc:
         await deps.rollback_keeping_user(session, user)

@@ -7,6 +7,9 @@ Create Date: 2026-12-02 17:20:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0013"
 down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
@@ -14,8 +17,40 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("patients", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("pending_of_id", sa.Integer(), nullable=True))
+        batch_op.add_column(
+            sa.Column("pending_reason", sa.String(length=300), nullable=False, server_default="")
+        )
+        batch_op.create_index(batch_op.f("ix_patients_pending_of_id"), ["pending_of_id"])
+        batch_op.create_foreign_key(
+            batch_op.f("fk_patients_pending_of_id_patients"),
+            "patients",
+            ["pending_of_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
+        batch_op.add_column(sa.Column("merged_into_id", sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_patients_merged_into_id_patients"),
+            "patients",
+            ["merged_into_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
+    with op.batch_alter_table("patients", schema=None) as batch_op:
+        batch_op.alter_column("pending_reason", server_default=None)
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("patients", schema=None) as batch_op:
+        batch_op.drop_constraint(
+            batch_op.f("fk_patients_merged_into_id_patients"), type_="foreignkey"
+        )
+        batch_op.drop_column("merged_into_id")
+        batch_op.drop_constraint(
+            batch_op.f("fk_patients_pending_of_id_patients"), type_="foreignkey"
+        )
+        batch_op.drop_index(batch_op.f("ix_patients_pending_of_id"))
+        batch_op.drop_column("pending_reason")
+        batch_op.drop_column("pending_of_id")

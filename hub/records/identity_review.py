@@ -1,0 +1,138 @@
+"""Resolving pending identities and merging duplicates: the patient records' data, then every
+slice's records of the patient (bookings, consultations, shared documents) moved through that
+slice's own service, in one commit, traced."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.consultation import service as consultations
+from hub.errors import Conflict, Invalid
+from hub.records import registry
+from hub.records.patient_service import get_patient
+from hub.records.patients import Patient
+from hub.records.vigilance import (
+    STATUS_LABELS,
+    VERIFIED,
+    Actor,
+    Proposal,
+    fill_empty,
+    take_from,
+    trace,
+)
+from hub.scheduling import booking as bk
+
+
+async def _merge(session: AsyncSession, *, keep: Patient, drop: Patient, actor: Actor) -> None:
+    """Move everything of ``drop`` to ``keep`` and mark ``drop`` merged (kept for the trace)."""
+    bookings = await bk.reassign_patient(session=session, from_id=drop.id, to_id=keep.id)
+    visits = await consultations.reassign_patient(session=session, from_id=drop.id, to_id=keep.id)
+    documents = await registry.reassign_patient(session=session, from_id=drop.id, to_id=keep.id)
+    for pending in await session.scalars(select(Patient).where(Patient.pending_of_id == drop.id)):
+        pending.pending_of_id = keep.id
+    fill_empty(keep, Proposal.of(drop))
+    drop.merged_into_id = keep.id
+    drop.pending_of_id = None
+    await session.flush()
+    trace(
+        session,
+        actor,
+        "identity.merged",
+        keep.id,
+        f"patient:{drop.id} fusionné dans patient:{keep.id} ({bookings} rendez-vous, "
+        f"{visits} consultations, {documents} documents)",
+    )
+
+
+async def pending_pair(
+    *, session: AsyncSession, organisation_id: int, pending_id: int
+) -> tuple[Patient, Patient]:
+    """A pending identity and the existing patient it collides with."""
+    pending = await get_patient(
+        session=session, organisation_id=organisation_id, patient_id=pending_id
+    )
+    if pending.pending_of_id is None or pending.merged_into_id is not None:
+        raise Conflict("Cette identité n'est plus en attente : elle a déjà été traitée.")
+    existing = await get_patient(
+        session=session, organisation_id=organisation_id, patient_id=pending.pending_of_id
+    )
+    return pending, existing
+
+
+async def resolve_pending(
+    *,
+    session: AsyncSession,
+    organisation_id: int,
+    pending_id: int,
+    same_person: bool,
+    take: frozenset[str],
+    actor: Actor,
+) -> Patient:
+    """Decide a pending identity and commit: the same person (merged into the existing record,
+    taking the chosen data from the booking) or a different person (its own record); returns
+    the patient the bookings now belong to."""
+    pending, existing = await pending_pair(
+        session=session, organisation_id=organisation_id, pending_id=pending_id
+    )
+    if not same_person:
+        if take:
+            raise Invalid("Pour une personne différente, aucune donnée n'est reprise.")
+        pending.pending_of_id = None
+        pending.pending_reason = ""
+        trace(
+            session,
+            actor,
+            "identity.resolved_different",
+            pending.id,
+            f"personne différente de patient:{existing.id}",
+        )
+        await session.commit()
+        return pending
+    take_from(
+        session, patient=existing, source=pending, fields=take, actor=actor, why="même personne"
+    )
+    await _merge(session, keep=existing, drop=pending, actor=actor)
+    trace(
+        session,
+        actor,
+        "identity.resolved_same",
+        existing.id,
+        f"identité en attente patient:{pending.id} : même personne",
+    )
+    await session.commit()
+    return existing
+
+
+async def merge_duplicates(
+    *, session: AsyncSession, organisation_id: int, keep_id: int, drop_id: int, actor: Actor
+) -> Patient:
+    """Merge two records of the same person into ``keep`` and commit. The kept record's
+    identity is unchanged; refused when the two cannot be the same person."""
+    if keep_id == drop_id:
+        raise Invalid("Choisissez deux fiches différentes.")
+    keep = await get_patient(session=session, organisation_id=organisation_id, patient_id=keep_id)
+    drop = await get_patient(session=session, organisation_id=organisation_id, patient_id=drop_id)
+    for record in (keep, drop):
+        if record.merged_into_id is not None:
+            raise Conflict("Cette fiche a déjà été fusionnée.")
+        if record.pending_of_id is not None:
+            raise Conflict("Traitez d'abord l'identité en attente de cette fiche.")
+    if keep.birth_date != drop.birth_date or keep.sex is not drop.sex:
+        raise Conflict(
+            "Les deux fiches n'ont pas la même date de naissance ou le même sexe : vérifiez "
+            "la pièce d'identité du patient avant de fusionner."
+        )
+    if keep.nir and drop.nir and keep.nir != drop.nir:
+        raise Conflict(
+            "Les deux fiches ont des numéros de sécurité sociale différents : signalez-le au "
+            "référent identitovigilance plutôt que de les fusionner."
+        )
+    if drop.identity_status in VERIFIED and keep.identity_status not in VERIFIED:
+        raise Conflict(
+            f"Gardez la fiche dont l'identité est {STATUS_LABELS[drop.identity_status]} : "
+            "une identité vérifiée n'est jamais remplacée par une identité provisoire."
+        )
+    await _merge(session, keep=keep, drop=drop, actor=actor)
+    await session.commit()
+    return keep

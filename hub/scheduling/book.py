@@ -1,0 +1,86 @@
+"""One booking, one transaction: whoever books (the patient online, the secretary on the phone,
+a facility's staff, a SAS regulator), the patient is registered or matched under the identity
+vigilance rules, the seat is taken and the confirmation and reminders are queued, in a single
+commit. A crash anywhere before it leaves nothing behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.context import HubContext
+from hub.errors import Conflict, Invalid
+from hub.records import patient_service
+from hub.records.patient_service import PatientDraft
+from hub.records.vigilance import Actor
+from hub.scheduling import booking as bk
+from hub.scheduling import messages
+from hub.scheduling.models import Booking, Channel, Reservation
+
+PUBLIC = frozenset[Reservation | None]({None})
+
+
+async def book(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    organisation_id: int,
+    slot_id: int,
+    patient: PatientDraft | int,
+    channel: Channel,
+    reason: str,
+    now: dt.datetime,
+    actor: Actor,
+    today: dt.date | None = None,
+    care_requested_at: dt.datetime | None = None,
+    booked_by_user_id: int | None = None,
+    booked_by_label: str = "",
+    may_use: frozenset[Reservation | None] = PUBLIC,
+    waiting_list: bool = False,
+    before_commit: Callable[[Booking], None] | None = None,
+) -> Booking:
+    """Book the slot for the patient (a draft to register or match, or a record's id) and queue
+    its messages, committed together; a seat taken meanwhile is retried, then refused."""
+    if not reason.strip():
+        raise Invalid("Indiquez le motif de la consultation.")
+    for _ in range(bk.BOOKING_ATTEMPTS):
+        await bk.check_bookable(session=session, slot_id=slot_id, now=now, may_use=may_use)
+        if isinstance(patient, PatientDraft):
+            record = await patient_service.register_patient(
+                session=session,
+                organisation_id=organisation_id,
+                draft=patient,
+                today=today or now.date(),
+                actor=actor,
+            )
+        else:
+            record = await patient_service.get_patient(
+                session=session, organisation_id=organisation_id, patient_id=patient
+            )
+        request = bk.BookingRequest(
+            slot_id=slot_id,
+            patient_id=record.id,
+            channel=channel,
+            reason=reason,
+            care_requested_at=care_requested_at or now,
+            booked_by_user_id=booked_by_user_id,
+            booked_by_label=booked_by_label,
+        )
+        try:
+            booking = await bk.add_booking(
+                session=session, request=request, now=now, may_use=may_use
+            )
+        except IntegrityError:
+            await session.rollback()  # someone took this seat (or the reference) first: retry
+            continue
+        if waiting_list:
+            await bk.join_waiting_list(session=session, booking=booking, any_site=True, now=now)
+        await messages.booking_made(session=session, ctx=ctx, booking=booking, now=now)
+        if before_commit is not None:
+            before_commit(booking)
+        await session.commit()
+        return await bk.get_booking(session=session, booking_id=booking.id)
+    raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.")

@@ -1,0 +1,256 @@
+"""Identity vigilance (RNIV): a path that did not verify an identity never changes it; what
+disagrees becomes a pending identity that staff resolve; an INS from INSi is never replaced by
+a typed number; every decision is in the audit trail."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import httpx
+from sqlalchemy import select
+
+from hub import db
+from hub.config import Settings
+from hub.demo import DEMO_ORG_SLUG, DemoSeed
+from hub.identity.models import Organisation
+from hub.records.audit import AuditEvent, seal_pending, verify_chain
+from hub.records.patients import IdentityStatus, Patient, Sex
+from hub.scheduling.models import Booking
+from tests.conftest import csrf_from, login, text
+from tests.support.scenario import booking_now
+
+
+def nir(body: str) -> str:
+    """A NIR with its key (13 characters + 97 − number mod 97)."""
+    return f"{body}{97 - int(body) % 97:02d}"
+
+
+ODETTE_INS = "249055244800197"
+OTHER_NIR = nir("2490575112001")  # valid, same sex and birth month, another person's number
+
+
+async def _session_do(settings: Settings, work):  # type: ignore[no-untyped-def]
+    engine = db.make_engine(settings.database_url)
+    try:
+        async with db.make_session_factory(engine)() as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+async def _odette(settings: Settings) -> int:
+    """GARNIER Odette Marie, qualified identity (INS from INSi, checked against her ID card)."""
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        org = (
+            await session.scalars(select(Organisation).where(Organisation.slug == DEMO_ORG_SLUG))
+        ).one()
+        odette = Patient(
+            organisation_id=org.id,
+            birth_name="GARNIER",
+            birth_name_key="GARNIER",
+            first_names="Odette Marie",
+            birth_date=dt.date(1949, 5, 17),
+            sex=Sex.FEMALE,
+            birth_place_code="52448",
+            nir=ODETTE_INS,
+            identity_status=IdentityStatus.QUALIFIED,
+            phone="0325112233",
+            has_medecin_traitant=True,
+            medecin_traitant_name="Dr Henri Lacombe",
+            medecin_traitant_mssante="henri.lacombe@medecin.mssante.invalid",
+        )
+        session.add(odette)
+        await session.commit()
+        return odette.id
+
+    return int(await _session_do(settings, work))
+
+
+async def _patients(settings: Settings) -> list[Patient]:
+    async def work(session):  # type: ignore[no-untyped-def]
+        return list(await session.scalars(select(Patient).order_by(Patient.id)))
+
+    return list(await _session_do(settings, work))
+
+
+async def _bookings(settings: Settings) -> list[Booking]:
+    async def work(session):  # type: ignore[no-untyped-def]
+        return list(await session.scalars(select(Booking).order_by(Booking.id)))
+
+    return list(await _session_do(settings, work))
+
+
+async def _audit(settings: Settings, prefix: str) -> list[AuditEvent]:
+    async def work(session):  # type: ignore[no-untyped-def]
+        return list(
+            await session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.action.startswith(prefix))
+                .order_by(AuditEvent.id)
+            )
+        )
+
+    return list(await _session_do(settings, work))
+
+
+async def _book_online(client: httpx.AsyncClient, **overrides: str) -> httpx.Response:
+    page = await client.get("/rdv/cpts-demo")
+    slot_id = re.findall(r"/rdv/cpts-demo/creneau/(\d+)", page.text)[0]
+    form = await client.get(f"/rdv/cpts-demo/creneau/{slot_id}")
+    data = {
+        "birth_name": "Garnier",
+        "first_names": "Odette Marie",
+        "birth_date": "1949-05-17",
+        "sex": "F",
+        "phone": "06 55 44 33 22",
+        "email": "",
+        "has_mt": "non",
+        "reason": "Toux depuis une semaine",
+        "consent": "oui",
+        "csrf_token": csrf_from(form.text),
+    }
+    data.update(overrides)
+    return await client.post(f"/rdv/cpts-demo/creneau/{slot_id}", data=data)
+
+
+async def test_an_anonymous_booking_never_rewrites_a_qualified_identity(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    odette_id = await _odette(settings)
+    booked = await _book_online(client, nir=OTHER_NIR)
+    assert booked.status_code == 303
+
+    odette = next(p for p in await _patients(settings) if p.id == odette_id)
+    assert odette.nir == ODETTE_INS
+    assert odette.identity_status is IdentityStatus.QUALIFIED
+    assert odette.phone == "0325112233"
+    assert (odette.has_medecin_traitant, odette.medecin_traitant_name) == (
+        True,
+        "Dr Henri Lacombe",
+    )
+    # The booking waits on a pending identity that holds what the booker typed.
+    [booking] = await _bookings(settings)
+    [pending] = [p for p in await _patients(settings) if p.id == booking.patient_id]
+    assert pending.pending_of_id == odette_id
+    assert pending.identity_status is IdentityStatus.PROVISIONAL
+    assert (pending.nir, pending.phone, pending.has_medecin_traitant) == (
+        OTHER_NIR,
+        "0655443322",
+        False,
+    )
+    for what in ("Numéro de sécurité sociale", "Téléphone", "Médecin traitant"):
+        assert what in pending.pending_reason
+    [event] = await _audit(settings, "identity.pending")
+    assert event.target == f"patient:{pending.id}" and event.actor_kind == "anonymous"
+    assert ODETTE_INS not in event.detail and OTHER_NIR not in event.detail
+
+
+async def test_a_repeat_booking_that_agrees_joins_the_patient_without_a_new_record(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    odette_id = await _odette(settings)
+    agreeing = await _book_online(
+        client, phone="03 25 11 22 33", has_mt="oui", mt_name="Dr Henri Lacombe"
+    )
+    assert agreeing.status_code == 303
+    first = await _book_online(client, birth_name="Moreau", first_names="Lucie")
+    second = await _book_online(client, birth_name="MOREAU", first_names="Lucie")
+    assert first.status_code == second.status_code == 303
+    patients = await _patients(settings)
+    assert len(patients) == 2  # Odette, and one record for Lucie Moreau
+    bookings = await _bookings(settings)
+    assert [b.patient_id for b in bookings][0] == odette_id
+    assert bookings[1].patient_id == bookings[2].patient_id != odette_id
+    assert not await _audit(settings, "identity.pending")
+
+
+async def test_a_repeated_disagreeing_booking_reuses_its_pending_identity(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    await _odette(settings)
+    await _book_online(client, nir=OTHER_NIR)
+    await _book_online(client, nir=OTHER_NIR)
+    bookings = await _bookings(settings)
+    assert len(bookings) == 2 and bookings[0].patient_id == bookings[1].patient_id
+    assert len(await _patients(settings)) == 2
+    assert len(await _audit(settings, "identity.pending")) == 1
+
+
+async def _retrieved_patient_in_the_room(
+    client: httpx.AsyncClient, settings: Settings, ins: str
+) -> tuple[int, int, httpx.Response]:
+    """A patient whose INS was récupérée from INSi, checked in by the nurse."""
+    booking_id = await booking_now(settings)
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        booking = await session.get(Booking, booking_id)
+        patient = await session.get(Patient, booking.patient_id)
+        patient.nir, patient.birth_place_code = ins, "63113"
+        patient.identity_status = IdentityStatus.RETRIEVED
+        await session.commit()
+        return patient.id
+
+    patient_id = int(await _session_do(settings, work))
+    await login(client, "infirmiere")
+    agenda = await client.get("/infirmier")
+    arrived = await client.post(
+        f"/salle/rdv/{booking_id}/accueil", data={"csrf_token": csrf_from(agenda.text)}
+    )
+    room_url = arrived.headers["location"]
+    return patient_id, int(room_url.rsplit("/", 1)[1]), await client.get(room_url)
+
+
+async def test_a_typed_number_never_replaces_an_ins_from_insi_at_check_in(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    ins = nir("2580663113001")
+    patient_id, cid, room = await _retrieved_patient_in_the_room(client, settings, ins)
+    typed = nir("2580675112003")
+    refused = await client.post(
+        f"/salle/consultations/{cid}/identite",
+        data={
+            "csrf_token": csrf_from(room.text),
+            "document": "cni",
+            "traits_match": "oui",
+            "birth_place_code": "63113",
+            "nir": typed,
+        },
+    )
+    assert refused.status_code == 409
+    assert "diffère de l'INS obtenue du téléservice INSi" in text(refused)
+    [patient] = [p for p in await _patients(settings) if p.id == patient_id]
+    assert (patient.nir, patient.identity_status) == (ins, IdentityStatus.RETRIEVED)
+
+    checked = await client.post(
+        f"/salle/consultations/{cid}/identite",
+        data={
+            "csrf_token": csrf_from(room.text),
+            "document": "cni",
+            "traits_match": "oui",
+            "birth_place_code": "63113",
+            "nir": ins,
+        },
+    )
+    assert checked.status_code == 303
+    [patient] = [p for p in await _patients(settings) if p.id == patient_id]
+    # Récupérée from INSi and checked against an ID card: qualified, with INSi's number.
+    assert (patient.nir, patient.identity_status) == (ins, IdentityStatus.QUALIFIED)
+    [status] = await _audit(settings, "identity.status")
+    assert status.target == f"patient:{patient_id}" and "récupérée → qualifiée" in status.detail
+
+
+async def test_every_identity_decision_keeps_the_audit_chain_whole(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    await _odette(settings)
+    await _book_online(client, nir=OTHER_NIR)
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+        await seal_pending(session=session, now=later)
+        return await verify_chain(session=session)
+
+    report = await _session_do(settings, work)
+    assert report.sealed > 0 and report.problems == []

@@ -1,0 +1,109 @@
+"""One booking, one transaction: the patient, the booking and its messages are committed
+together, or nothing is."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from hub import db
+from hub.config import Settings
+from hub.demo import DemoSeed
+from hub.notify.models import OutboundMessage
+from hub.records.patients import Patient
+from hub.scheduling import messages
+from hub.scheduling.models import Booking
+from tests.conftest import csrf_from, login, text
+
+
+class QueueingFailed(RuntimeError):
+    """The message queueing step crashed (injected)."""
+
+
+async def _count(settings: Settings, model: type) -> int:  # type: ignore[type-arg]
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        count = await session.scalar(select(func.count()).select_from(model))
+    await engine.dispose()
+    return int(count or 0)
+
+
+def _fail_queueing(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def crash(**_: object) -> None:
+        raise QueueingFailed("the outbox is unreachable")
+
+    monkeypatch.setattr(messages, "booking_made", crash)
+
+
+async def _public_form(client: httpx.AsyncClient) -> tuple[int, dict[str, str]]:
+    page = await client.get("/rdv/cpts-demo")
+    slot_id = int(re.findall(r"/rdv/cpts-demo/creneau/(\d+)", page.text)[0])
+    form = await client.get(f"/rdv/cpts-demo/creneau/{slot_id}")
+    return slot_id, {
+        "birth_name": "Moreau",
+        "first_names": "Lucie",
+        "birth_date": "1979-09-30",
+        "sex": "F",
+        "phone": "06 98 76 54 32",
+        "email": "lucie@example.org",
+        "has_mt": "non",
+        "reason": "Douleur à l'oreille",
+        "consent": "oui",
+        "csrf_token": csrf_from(form.text),
+    }
+
+
+async def test_a_crash_while_queueing_the_confirmation_leaves_no_online_booking(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slot_id, data = await _public_form(client)
+    _fail_queueing(monkeypatch)
+    with pytest.raises(QueueingFailed):
+        await client.post(f"/rdv/cpts-demo/creneau/{slot_id}", data=data)
+    # Nobody would have been told about it: there is no booking, and no stray patient record.
+    assert await _count(settings, Booking) == 0
+    assert await _count(settings, Patient) == 0
+    assert await _count(settings, OutboundMessage) == 0
+
+    monkeypatch.undo()
+    booked = await client.post(f"/rdv/cpts-demo/creneau/{slot_id}", data=data)
+    assert booked.status_code == 303
+    assert "Votre rendez-vous est enregistré" in text(await client.get(booked.headers["location"]))
+    assert await _count(settings, Booking) == 1
+    assert await _count(settings, OutboundMessage) > 0  # confirmation and reminders
+
+
+async def test_a_crash_while_queueing_the_confirmation_leaves_no_phone_booking(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await login(client, "secretariat")
+    home = await client.get("/secretariat")
+    created = await client.post(
+        "/secretariat/patients",
+        data={
+            "birth_name": "Moreau",
+            "first_names": "Lucie",
+            "birth_date": "1979-09-30",
+            "sex": "F",
+            "phone": "06 98 76 54 32",
+            "csrf_token": csrf_from(home.text),
+        },
+    )
+    assert created.status_code == 303
+    patient_page = await client.get(created.headers["location"])
+    slot_id = int(re.findall(r'name="slot_id" value="(\d+)"', patient_page.text)[0])
+    _fail_queueing(monkeypatch)
+    with pytest.raises(QueueingFailed):
+        await client.post(
+            f"{created.headers['location']}/rdv",
+            data={
+                "slot_id": str(slot_id),
+                "reason": "Fièvre",
+                "csrf_token": csrf_from(patient_page.text),
+            },
+        )
+    assert await _count(settings, Booking) == 0
+    assert await _count(settings, OutboundMessage) == 0
