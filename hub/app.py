@@ -15,11 +15,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import web
-from hub import db
+from hub import db, transport
 from hub.cabins import admin as cabin_admin
 from hub.cabins import api as cabin_api
 from hub.cabins import gateway, presence
-from hub.config import Settings
+from hub.config import Environment, Settings
 from hub.consultation import media as consultation_media
 from hub.consultation import pages as consultation_pages
 from hub.consultation import report_pages
@@ -101,6 +101,11 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
         if settings.jobs_enabled:
             jobs.start()
         logger.info("hub started (%s database)", engine.dialect.name)
+        if settings.environment is not Environment.DEVELOPMENT and not settings.secure_transport:
+            logger.warning(
+                "the %s hub serves plain HTTP: cookies are not Secure and there is no HSTS",
+                settings.environment.value,
+            )
         try:
             yield
         finally:
@@ -117,6 +122,8 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
         redoc_url=None,
     )
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(transport.TransportHeaders, hsts=settings.secure_transport)
+    app.add_middleware(transport.ForwardedClient, trusted=settings.trusted_proxy_networks())
     app.mount("/static", StaticFiles(directory=str(web.STATIC_DIR)), name="static")
     app.include_router(identity_pages.router)
     app.include_router(cabin_admin.router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 
@@ -29,10 +30,18 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str = ""
-    cookie_secure: bool = False
+    # TLS ends in a reverse proxy in front of the hub (its own address is plain HTTP).
+    behind_tls: bool = False
+    # Comma-separated addresses or networks of the reverse proxies whose X-Forwarded-For is
+    # believed, e.g. "127.0.0.1,10.0.0.0/8"; empty: the connecting peer is the client.
+    trusted_proxies: str = ""
     session_idle_minutes: int = 12 * 60
+    # Failed logins tolerated per (account, address), then per address whatever the account.
     login_max_failures: int = 5
+    login_address_max_failures: int = 20
     login_window_minutes: int = 15
+    # How long the link to their record that a patient receives with a document stays valid.
+    record_link_days: int = 90
     agent_heartbeat_seconds: float = 10.0
     agent_offline_after_seconds: float = 30.0
     log_format: str = "json"
@@ -59,6 +68,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
+        self.trusted_proxy_networks()  # refuses a malformed list, whatever the environment
         if self.environment is Environment.DEVELOPMENT:
             return self
         secret = self.secret_key.get_secret_value()
@@ -69,7 +79,32 @@ class Settings(BaseSettings):
             )
         if self.agent_offline_after_seconds <= self.agent_heartbeat_seconds:
             raise ValueError("HUB_AGENT_OFFLINE_AFTER_SECONDS must exceed the heartbeat interval")
+        if self.environment is Environment.PRODUCTION and not self.secure_transport:
+            raise ValueError(
+                "in production the hub must be reached over HTTPS only: set HUB_PUBLIC_URL to "
+                "its https:// address, or HUB_BEHIND_TLS=true when a reverse proxy ends TLS in "
+                "front of it (cookies are then Secure and responses carry HSTS)"
+            )
         return self
+
+    @property
+    def secure_transport(self) -> bool:
+        """True when people reach the hub over HTTPS only: Secure cookies and HSTS."""
+        return self.behind_tls or self.public_url.lower().startswith("https://")
+
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The networks of HUB_TRUSTED_PROXIES (a bare address is a one-address network)."""
+        networks = []
+        for item in self.trusted_proxies.split(","):
+            if not item.strip():
+                continue
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"HUB_TRUSTED_PROXIES: {item.strip()!r} is not an IP address or network"
+                ) from None
+        return tuple(networks)
 
     @property
     def base_url(self) -> str:

@@ -161,7 +161,9 @@ async def _patient_url(session: AsyncSession, settings: Settings, past: list[int
     patient = await session.get(Patient, consultation.patient_id) if consultation else None
     if patient is None:
         return ""
-    url = record_url(settings.base_url, settings.secret_key.get_secret_value(), patient)
+    url = record_url(
+        settings.base_url, settings.secret_key.get_secret_value(), patient, now=db.utcnow()
+    )
     await session.commit()  # the link's nonce, created on first use
     return url
 

@@ -83,6 +83,7 @@ async def login_submit(
             ip=ip,
             now=ctx.clock(),
             max_failures=ctx.settings.login_max_failures,
+            max_address_failures=ctx.settings.login_address_max_failures,
             window=dt.timedelta(minutes=ctx.settings.login_window_minutes),
         )
     except (Unauthenticated, TooManyAttempts) as exc:
@@ -107,7 +108,7 @@ async def login_submit(
         deps.sign_cookie(ctx, "session", key),
         httponly=True,
         samesite="lax",
-        secure=ctx.settings.cookie_secure,
+        secure=ctx.settings.secure_transport,
         max_age=ctx.settings.session_idle_minutes * 60,
     )
     response.delete_cookie(deps.ANON_COOKIE)

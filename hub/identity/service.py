@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -26,6 +28,8 @@ from hub.records.audit import record_event
 logger = logging.getLogger(__name__)
 
 BAD_CREDENTIALS = "Identifiant ou mot de passe incorrect."
+# The hub's people are in France: a throttled login says when to retry in French local time.
+THROTTLE_TIMEZONE = "Europe/Paris"
 
 
 # --- organisations, sites, users -------------------------------------------------------------
@@ -148,8 +152,45 @@ async def users_of(*, session: AsyncSession, organisation_id: int) -> list[User]
 # --- login, throttling, sessions ---------------------------------------------------------------
 
 
-def _throttle_keys(username: str, ip: str) -> list[str]:
-    return [f"user:{username.strip().lower()}", f"ip:{ip}"]
+def _pair_key(username: str, ip: str) -> str:
+    """Failures of one account from one address: only that address is slowed down on it."""
+    return f"account-address:{ip} {username.strip().lower()}"
+
+
+def _address_key(ip: str) -> str:
+    """Failures from one address whatever the account (one address guessing many accounts)."""
+    return f"address:{ip}"
+
+
+def _throttled_message(retry_at: dt.datetime, now: dt.datetime) -> str:
+    minutes = max(1, math.ceil((retry_at - now).total_seconds() / 60))
+    local = retry_at.astimezone(ZoneInfo(THROTTLE_TIMEZONE))
+    return (
+        "Trop de tentatives de connexion depuis cet appareil. Pour votre sécurité, réessayez "
+        f"dans {minutes} minute{'s' if minutes > 1 else ''} (à {local.hour} h "
+        f"{local.minute:02d}), ou demandez à la coordination de vérifier votre compte."
+    )
+
+
+async def _retry_at(
+    session: AsyncSession, *, key: str, limit: int, since: dt.datetime, window: dt.timedelta
+) -> dt.datetime | None:
+    """When this key may try again, if it has reached its limit of recent failures."""
+    if limit < 1:
+        return None
+    # The limit-th most recent failure: once it leaves the window, fewer than limit remain.
+    oldest_counted = await session.scalar(
+        select(LoginFailure.at)
+        .where(LoginFailure.key == key, LoginFailure.at >= since)
+        .order_by(LoginFailure.at.desc())
+        .offset(limit - 1)
+        .limit(1)
+    )
+    if oldest_counted is None:
+        return None
+    if oldest_counted.tzinfo is None:  # SQLite gives naive UTC back
+        oldest_counted = oldest_counted.replace(tzinfo=dt.UTC)
+    return oldest_counted + window
 
 
 async def authenticate(
@@ -160,46 +201,44 @@ async def authenticate(
     ip: str,
     now: dt.datetime,
     max_failures: int,
+    max_address_failures: int,
     window: dt.timedelta,
 ) -> User:
-    """The active user with these credentials; raises after too many recent failures."""
-    keys = _throttle_keys(username, ip)
+    """The active user with these credentials. Raises TooManyAttempts after ``max_failures``
+    recent failures on this account from this address, or ``max_address_failures`` from this
+    address on any accounts: failures from one address never lock the account out elsewhere."""
+    pair, address = _pair_key(username, ip), _address_key(ip)
     since = now - window
-    for key in keys:
-        failures = await session.scalar(
-            select(func.count()).where(LoginFailure.key == key, LoginFailure.at >= since)
-        )
-        if (failures or 0) >= max_failures:
+    limits = ((pair, max_failures), (address, max_address_failures))
+    for key, limit in limits:
+        retry_at = await _retry_at(session, key=key, limit=limit, since=since, window=window)
+        if retry_at is not None and retry_at > now:
             record_event(
                 session=session,
                 action="login.throttled",
                 actor_kind="anonymous",
                 outcome="refused",
-                target=keys[0],
+                target=f"user:{username.strip().lower()}",
                 ip=ip,
             )
             await session.commit()
-            minutes = max(1, int(window.total_seconds() // 60))
-            raise TooManyAttempts(
-                "Trop de tentatives de connexion. Pour votre sécurité, réessayez dans "
-                f"{minutes} minutes ou demandez à la coordination de vérifier votre compte."
-            )
+            raise TooManyAttempts(_throttled_message(retry_at, now))
     user = await session.scalar(select(User).where(User.username == username.strip().lower()))
     ok = security.verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.active:
-        for key in keys:
-            session.add(LoginFailure(key=key, at=now))
+        await session.execute(delete(LoginFailure).where(LoginFailure.at < since))
+        session.add_all([LoginFailure(key=pair, at=now), LoginFailure(key=address, at=now)])
         record_event(
             session=session,
             action="login",
             actor_kind="anonymous",
             outcome="refused",
-            target=keys[0],
+            target=f"user:{username.strip().lower()}",
             ip=ip,
         )
         await session.commit()
         raise Unauthenticated(BAD_CREDENTIALS)
-    await session.execute(delete(LoginFailure).where(LoginFailure.key == keys[0]))
+    await session.execute(delete(LoginFailure).where(LoginFailure.key == pair))
     record_event(session=session, action="login", actor_kind="user", actor_id=user.id, ip=ip)
     return user
 

@@ -44,6 +44,7 @@ ACTION_LABELS = {
     "dmp.unmask": "Document de nouveau visible par les professionnels",
     "dmp.disclose": "Document rendu visible au patient par son médecin",
     "dmp.link_sent": "Lien vers son dossier envoyé au patient",
+    "dmp.link_revoked": "Liens du patient vers son dossier désactivés",
     "report.draft_saved": "Brouillon de compte rendu enregistré",
     "report.signed": "Compte rendu signé",
     "report.amendment_opened": "Nouvelle version de compte rendu ouverte",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import xml.etree.ElementTree as ET
 from typing import Annotated
 
@@ -16,11 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub import deps
 from hub.context import HubContext
 from hub.deps import ContextDep, SessionDep, require_role
-from hub.errors import Forbidden, NotFound
+from hub.errors import Forbidden, Invalid, NotFound
 from hub.identity import service as identity
 from hub.identity.models import Role, User
 from hub.records.documents import SharedDocument
-from hub.records.patient_links import patient_from_token
+from hub.records.patient_links import (
+    RecordLink,
+    record_link_from_token,
+    revoke_record_links,
+    send_record_link,
+)
 from hub.records.patients import Patient
 from hub.records.registry import DOCUMENT_MISSING, document_sharing
 from hub.records.reports import Report
@@ -30,6 +36,7 @@ from hub.scheduling.models import Booking, BookingStatus
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 Professional = Annotated[User, Depends(require_role(Role.DOCTOR, Role.NURSE, Role.FACILITY_STAFF))]
 Doctor = Annotated[User, Depends(require_role(Role.DOCTOR))]
+Secretary = Annotated[User, Depends(require_role(Role.SECRETARY))]
 
 PATIENT_MISSING = "Ce patient n'existe pas."
 NO_CARE_RELATIONSHIP = (
@@ -37,6 +44,7 @@ NO_CARE_RELATIONSHIP = (
     "lequel vous n'agissez pas."
 )
 NO_PDF = "Ce document n'a pas de version PDF."
+CONFIRM_REVOCATION = "Cochez la case de confirmation pour désactiver les liens du patient."
 _HL7 = "{urn:hl7-org:v3}"
 _NO_STORE = {"cache-control": "no-store"}
 
@@ -73,11 +81,26 @@ async def _pdf_response(session: AsyncSession, document: SharedDocument) -> Resp
 # --- the patient's page ------------------------------------------------------------------------
 
 
+async def _record_link(session: AsyncSession, ctx: HubContext, token: str) -> RecordLink:
+    return await record_link_from_token(
+        session=session,
+        secret=ctx.secret,
+        token=token,
+        now=ctx.clock(),
+        valid_for=dt.timedelta(days=ctx.settings.record_link_days),
+    )
+
+
+def _ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
 @router.get("/mon-dossier/{token}", response_class=HTMLResponse)
 async def patient_record(
     request: Request, session: SessionDep, ctx: ContextDep, token: str, message: str = ""
 ) -> Response:
-    patient = await patient_from_token(session=session, secret=ctx.secret, token=token)
+    link = await _record_link(session, ctx, token)
+    patient = link.patient
     registry = document_sharing(ctx)
     documents = await registry.documents_for_patient(session=session, patient_id=patient.id)
     history = await registry.access_history(session=session, patient_id=patient.id)
@@ -89,6 +112,7 @@ async def patient_record(
             "documents": documents,
             "history": history,
             "token": token,
+            "expires_at": link.expires_at,
             "message": message,
         },
     )
@@ -98,7 +122,7 @@ async def patient_record(
 async def patient_pdf(
     session: SessionDep, ctx: ContextDep, token: str, document_id: int
 ) -> Response:
-    patient = await patient_from_token(session=session, secret=ctx.secret, token=token)
+    patient = (await _record_link(session, ctx, token)).patient
     document = await document_sharing(ctx).get_for_patient(
         session=session, document_id=document_id, patient_id=patient.id
     )
@@ -113,7 +137,7 @@ async def patient_mask(
     document_id: int,
     masquer: Annotated[str, Form(max_length=3)] = "",
 ) -> Response:
-    patient = await patient_from_token(session=session, secret=ctx.secret, token=token)
+    patient = (await _record_link(session, ctx, token)).patient
     masked = masquer == "oui"
     await document_sharing(ctx).set_masked(
         session=session, document_id=document_id, patient_id=patient.id, masked=masked
@@ -121,6 +145,24 @@ async def patient_mask(
     await session.commit()
     outcome = "masque" if masked else "visible"
     return RedirectResponse(f"/mon-dossier/{token}?message={outcome}", status_code=303)
+
+
+@router.get("/mon-dossier/{token}/desactivation", response_class=HTMLResponse)
+async def patient_revoke_page(
+    request: Request, session: SessionDep, ctx: ContextDep, token: str
+) -> Response:
+    await _record_link(session, ctx, token)
+    return render(request, "records/patient_link_revoke.html", {"token": token, "done": False})
+
+
+@router.post("/mon-dossier/{token}/desactivation", response_class=HTMLResponse)
+async def patient_revoke(
+    request: Request, session: SessionDep, ctx: ContextDep, token: str
+) -> Response:
+    patient = (await _record_link(session, ctx, token)).patient
+    revoke_record_links(session=session, patient=patient, actor_kind="patient", ip=_ip(request))
+    await session.commit()
+    return render(request, "records/patient_link_revoke.html", {"token": "", "done": True})
 
 
 # --- the professionals' view -------------------------------------------------------------------
@@ -184,6 +226,80 @@ async def shared_record(
             "include_deprecated": include_deprecated,
             "message": message,
         },
+    )
+
+
+@router.post("/dossier-partage/patients/{patient_id}/lien-dossier/desactivation")
+async def professional_revoke_links(
+    request: Request,
+    session: SessionDep,
+    user: Professional,
+    patient_id: int,
+    confirmation: Annotated[str, Form(max_length=3)] = "",
+) -> Response:
+    patient = await _check_care_relationship(session, user, patient_id)
+    if confirmation != "oui":
+        raise Invalid(CONFIRM_REVOCATION)
+    revoke_record_links(
+        session=session, patient=patient, actor_kind="user", actor_id=user.id, ip=_ip(request)
+    )
+    await session.commit()
+    return RedirectResponse(
+        f"/dossier-partage/patients/{patient.id}?message=liens_desactives", status_code=303
+    )
+
+
+# --- the secretariat: revoke the patient's links, send a new one --------------------------------
+
+
+async def _organisation_patient(session: AsyncSession, user: User, patient_id: int) -> Patient:
+    patient = await session.get(Patient, patient_id)
+    if patient is None or patient.organisation_id != user.organisation_id:
+        raise NotFound(PATIENT_MISSING)
+    return patient
+
+
+@router.post("/secretariat/patients/{patient_id}/lien-dossier/desactivation")
+async def secretary_revoke_links(
+    request: Request,
+    session: SessionDep,
+    user: Secretary,
+    patient_id: int,
+    confirmation: Annotated[str, Form(max_length=3)] = "",
+) -> Response:
+    patient = await _organisation_patient(session, user, patient_id)
+    if confirmation != "oui":
+        raise Invalid(CONFIRM_REVOCATION)
+    revoke_record_links(
+        session=session, patient=patient, actor_kind="user", actor_id=user.id, ip=_ip(request)
+    )
+    await session.commit()
+    return render(
+        request,
+        "records/staff_record_link.html",
+        {"patient": patient, "outcome": "desactive"},
+    )
+
+
+@router.post("/secretariat/patients/{patient_id}/lien-dossier")
+async def secretary_send_link(
+    request: Request, session: SessionDep, ctx: ContextDep, user: Secretary, patient_id: int
+) -> Response:
+    patient = await _organisation_patient(session, user, patient_id)
+    sent = await send_record_link(
+        session=session,
+        patient=patient,
+        base_url=ctx.settings.base_url,
+        secret=ctx.secret,
+        now=ctx.clock(),
+        valid_for=dt.timedelta(days=ctx.settings.record_link_days),
+    )
+    await session.commit()
+    return render(
+        request,
+        "records/staff_record_link.html",
+        {"patient": patient, "outcome": "envoye" if sent else "injoignable"},
+        status_code=200 if sent else 422,
     )
 
 

@@ -1,7 +1,11 @@
-"""The signed link to a patient's own record page (no account): make it, read it, send it.
+"""The signed link to a patient's own record page (no account): make it, read it, send it,
+revoke it.
 
-The token carries the patient's id and ``record_link_nonce``; giving the patient a new nonce
-(``revoke_record_links``) makes every link sent before it stop working.
+The token carries the patient's id, ``record_link_nonce`` and the moment it was issued. A link
+is valid ``HUB_RECORD_LINK_DAYS`` after it was issued: each new document sends a new link valid
+that long, and the links sent before it stay valid until their own expiry. Giving the patient a
+new nonce (``revoke_record_links``, by the patient or by staff) makes every link sent before it
+stop working at once.
 """
 
 from __future__ import annotations
@@ -10,11 +14,13 @@ import datetime as dt
 import hmac
 import logging
 import secrets
+from dataclasses import dataclass
+from http import HTTPStatus
 
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.errors import NotFound
+from hub.errors import HubError, NotFound
 from hub.identity.models import Organisation
 from hub.notify import outbox
 from hub.notify.mailer import check_address
@@ -28,7 +34,30 @@ RECORD_LINK_INVALID = (
     "Ce lien vers votre dossier n'est plus valable. "
     "Demandez un nouveau lien au secrétariat de la CPTS."
 )
+RECORD_LINK_EXPIRED = (
+    "Ce lien vers votre dossier a expiré : pour protéger vos données, un lien ne reste valable "
+    "que quelque temps après l'envoi d'un document. Pour consulter votre dossier, demandez un "
+    "nouveau lien au secrétariat de la CPTS."
+)
+RECORD_LINK_REVOKED = (
+    "Ce lien vers votre dossier a été désactivé et ne fonctionnera plus. Pour consulter votre "
+    "dossier, demandez un nouveau lien au secrétariat de la CPTS."
+)
 PURPOSE = "record_link"
+
+
+class RecordLinkGone(HubError):
+    """A genuine record link that has expired or was revoked."""
+
+    status = HTTPStatus.GONE
+
+
+@dataclass(frozen=True, slots=True)
+class RecordLink:
+    """A valid record link: whose record it opens, and until when."""
+
+    patient: Patient
+    expires_at: dt.datetime
 
 
 def _serializer(secret: str) -> URLSafeSerializer:
@@ -39,44 +68,73 @@ def _new_nonce() -> str:
     return secrets.token_urlsafe(16)  # 22 characters
 
 
-def record_token(secret: str, patient: Patient) -> str:
-    """The token of the patient's record link (gives the patient a nonce if they have none;
+def record_token(secret: str, patient: Patient, *, now: dt.datetime) -> str:
+    """The token of a record link issued now (gives the patient a nonce if they have none;
     the caller commits it)."""
     if not patient.record_link_nonce:
         patient.record_link_nonce = _new_nonce()
-    return str(_serializer(secret).dumps([patient.id, patient.record_link_nonce]))
+    issued = int(now.timestamp())
+    return str(_serializer(secret).dumps([patient.id, patient.record_link_nonce, issued]))
 
 
-def revoke_record_links(patient: Patient) -> None:
-    """Make every record link sent to this patient stop working; the caller commits."""
+def revoke_record_links(
+    *,
+    session: AsyncSession,
+    patient: Patient,
+    actor_kind: str,
+    actor_id: int | None = None,
+    ip: str = "",
+) -> None:
+    """Make every record link sent to this patient stop working (traced); the caller commits."""
     patient.record_link_nonce = _new_nonce()
+    record_event(
+        session=session,
+        action="dmp.link_revoked",
+        actor_kind=actor_kind,
+        actor_id=actor_id,
+        target=f"patient:{patient.id}",
+        ip=ip,
+    )
 
 
-async def patient_from_token(*, session: AsyncSession, secret: str, token: str) -> Patient:
-    """The patient a record link belongs to; NotFound if it is forged or revoked."""
+async def record_link_from_token(
+    *,
+    session: AsyncSession,
+    secret: str,
+    token: str,
+    now: dt.datetime,
+    valid_for: dt.timedelta,
+) -> RecordLink:
+    """The record link this token is; NotFound if it is forged, RecordLinkGone if it has
+    expired or was revoked."""
     try:
         value = _serializer(secret).loads(token)
     except BadSignature:
         raise NotFound(RECORD_LINK_INVALID) from None
     if not (
         isinstance(value, list)
-        and len(value) == 2
+        and len(value) == 3
         and isinstance(value[0], int)
         and isinstance(value[1], str)
+        and isinstance(value[2], int)
     ):
         raise NotFound(RECORD_LINK_INVALID)
     patient = await session.get(Patient, value[0])
-    if (
-        patient is None
-        or not patient.record_link_nonce
-        or not hmac.compare_digest(patient.record_link_nonce, value[1])
-    ):
+    if patient is None:
         raise NotFound(RECORD_LINK_INVALID)
-    return patient
+    if not patient.record_link_nonce or not hmac.compare_digest(
+        patient.record_link_nonce, value[1]
+    ):
+        raise RecordLinkGone(RECORD_LINK_REVOKED)
+    expires_at = dt.datetime.fromtimestamp(value[2], dt.UTC) + valid_for
+    if now >= expires_at:
+        raise RecordLinkGone(RECORD_LINK_EXPIRED)
+    return RecordLink(patient=patient, expires_at=expires_at)
 
 
-def record_url(base_url: str, secret: str, patient: Patient) -> str:
-    return f"{base_url.rstrip('/')}/mon-dossier/{record_token(secret, patient)}"
+def record_url(base_url: str, secret: str, patient: Patient, *, now: dt.datetime) -> str:
+    """The address of a record link issued now."""
+    return f"{base_url.rstrip('/')}/mon-dossier/{record_token(secret, patient, now=now)}"
 
 
 def _mobile(phone: str) -> str | None:
@@ -93,10 +151,12 @@ async def send_record_link(
     base_url: str,
     secret: str,
     now: dt.datetime,
-) -> None:
-    """Queue an e-mail and/or an SMS telling the patient a document awaits them, with the link
-    to their record page and no health information. The caller commits."""
-    url = record_url(base_url, secret, patient)
+    valid_for: dt.timedelta,
+) -> bool:
+    """Queue an e-mail and/or an SMS telling the patient a document awaits them, with a new
+    link to their record page and no health information; False when the patient has neither
+    a usable e-mail address nor a mobile number. The caller commits."""
+    url = record_url(base_url, secret, patient, now=now)
     org = await session.get(Organisation, patient.organisation_id)
     signature = org.name if org is not None else "Votre CPTS"
     sent = False
@@ -116,8 +176,9 @@ async def send_record_link(
                     "Un nouveau document vous concernant est disponible dans votre dossier "
                     "de téléconsultation.\n"
                     f"Pour le consulter : {url}\n\n"
-                    "Ce lien est personnel : ne le transmettez pas. Sur cette page, vous pouvez "
-                    "aussi voir qui a consulté votre dossier.\n\n"
+                    f"Ce lien est personnel et valable {valid_for.days} jours : ne le "
+                    "transmettez pas. Sur cette page, vous pouvez aussi voir qui a consulté "
+                    "votre dossier, et désactiver ce lien.\n\n"
                     f"{signature}\n"
                 ),
                 related_kind="patient",
@@ -144,3 +205,4 @@ async def send_record_link(
             actor_kind="system",
             target=f"patient:{patient.id}",
         )
+    return sent

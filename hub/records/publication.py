@@ -6,6 +6,7 @@ Everything is written to the outbox in the caller's transaction; the jobs delive
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -145,6 +146,7 @@ async def publish(
             base_url=ctx.settings.base_url,
             secret=ctx.secret,
             now=ctx.clock(),
+            valid_for=dt.timedelta(days=ctx.settings.record_link_days),
         )
     return Publication(
         deposited=document is not None, relays=relays, missing_address=missing_address

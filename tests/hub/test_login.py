@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import httpx
+import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from hub import db
+from hub.app import create_app
 from hub.config import Settings
 from hub.demo import DemoSeed
 from hub.records.models import AuditEvent
@@ -46,24 +53,100 @@ async def test_empty_form_says_what_is_missing(client: httpx.AsyncClient, demo: 
     assert "Saisissez votre identifiant et votre mot de passe." in text(response)
 
 
-async def test_login_is_throttled_after_repeated_failures(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
-) -> None:
-    for _ in range(settings.login_max_failures):
-        assert (await login(client, "medecin", "wrong-password-42")).status_code == 401
-    refused = await login(client, "medecin")  # even the right password, for now
-    assert refused.status_code == 429
-    assert "Trop de tentatives de connexion" in text(refused)
-    other = await login(client, "infirmiere")  # another account from another browser is fine
-    assert other.status_code in (303, 429)
+@asynccontextmanager
+async def _browser(
+    app: FastAPI, address: str, forwarded_for: str = ""
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser of its own connecting from ``address`` (through a proxy if forwarded_for)."""
+    transport = httpx.ASGITransport(app=app, client=(address, 50000))
+    headers = {"x-forwarded-for": forwarded_for} if forwarded_for else {}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=headers
+    ) as browser:
+        yield browser
 
 
-async def test_throttling_by_address_protects_every_account(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+class Clock:
+    """The hub's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = db.utcnow()
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def clocked_app(settings: Settings, clock: Clock) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, clock=clock)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def test_login_is_throttled_after_repeated_failures_and_says_when_to_retry(
+    clocked_app: FastAPI, demo: DemoSeed, settings: Settings, clock: Clock
 ) -> None:
-    for i in range(settings.login_max_failures):
-        await login(client, f"inconnu{i}", "wrong-password-42")
-    assert (await login(client, "secretariat")).status_code == 429
+    async with _browser(clocked_app, "198.51.100.7") as browser:
+        for _ in range(settings.login_max_failures):
+            assert (await login(browser, "medecin", "wrong-password-42")).status_code == 401
+        refused = await login(browser, "medecin")  # even the right password, for now
+        assert refused.status_code == 429
+        assert "Trop de tentatives de connexion" in text(refused)
+        assert f"réessayez dans {settings.login_window_minutes} minutes" in text(refused)
+        clock.now += dt.timedelta(minutes=settings.login_window_minutes - 1)
+        assert "réessayez dans 1 minute " in text(await login(browser, "medecin"))
+        clock.now += dt.timedelta(minutes=1, seconds=1)
+        assert (await login(browser, "medecin")).status_code == 303
+
+
+async def test_failures_from_one_address_do_not_lock_the_account_out_elsewhere(
+    clocked_app: FastAPI, demo: DemoSeed, settings: Settings
+) -> None:
+    async with _browser(clocked_app, "198.51.100.7") as attacker:
+        for _ in range(settings.login_max_failures * 3):
+            await login(attacker, "medecin", "wrong-password-42")
+        assert (await login(attacker, "medecin")).status_code == 429
+    async with _browser(clocked_app, "203.0.113.20") as doctor:
+        assert (await login(doctor, "medecin")).status_code == 303
+
+
+async def test_one_address_guessing_many_accounts_is_locked_out(
+    clocked_app: FastAPI, demo: DemoSeed, settings: Settings
+) -> None:
+    async with _browser(clocked_app, "198.51.100.7") as guesser:
+        for i in range(settings.login_address_max_failures):
+            await login(guesser, f"inconnu{i}", "wrong-password-42")
+        refused = await login(guesser, "secretariat")
+        assert refused.status_code == 429 and "réessayez dans" in text(refused)
+    async with _browser(clocked_app, "203.0.113.20") as secretary:
+        assert (await login(secretary, "secretariat")).status_code == 303
+
+
+async def test_behind_a_trusted_proxy_each_user_has_their_own_address(
+    settings: Settings, demo: DemoSeed
+) -> None:
+    proxied = Settings.model_validate(settings.model_dump() | {"trusted_proxies": "10.0.0.1"})
+    application = create_app(proxied)
+    async with application.router.lifespan_context(application):
+        async with _browser(application, "10.0.0.1", "198.51.100.7") as attacker:
+            for _ in range(settings.login_max_failures):
+                await login(attacker, "medecin", "wrong-password-42")
+            assert (await login(attacker, "medecin")).status_code == 429
+        async with _browser(application, "10.0.0.1", "192.0.2.1, 203.0.113.20") as doctor:
+            assert (await login(doctor, "medecin")).status_code == 303
+        # A client talking to the hub directly cannot choose its address.
+        async with _browser(application, "198.51.100.7", "203.0.113.99") as forger:
+            assert (await login(forger, "medecin")).status_code == 429
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        events = list(await session.scalars(select(AuditEvent).where(AuditEvent.action == "login")))
+    await engine.dispose()
+    assert {e.ip for e in events} == {"198.51.100.7", "203.0.113.20"}
 
 
 async def test_login_without_csrf_token_is_refused(

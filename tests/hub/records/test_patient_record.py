@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime as dt
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from hub import db
+from hub.app import create_app
 from hub.config import Settings
 from hub.consultation.models import Consultation
 from hub.demo import DemoSeed
@@ -22,7 +25,9 @@ from hub.notify.models import Channel, OutboundMessage
 from hub.records import pages
 from hub.records.models import AuditEvent
 from hub.records.patient_links import (
+    RECORD_LINK_EXPIRED,
     RECORD_LINK_INVALID,
+    RECORD_LINK_REVOKED,
     record_token,
     revoke_record_links,
     send_record_link,
@@ -63,7 +68,12 @@ class Deposited:
 
 
 async def _deposit(
-    settings: Settings, *, hidden: bool = False, with_report: bool = True, cda: bytes = CDA
+    settings: Settings,
+    *,
+    hidden: bool = False,
+    with_report: bool = True,
+    cda: bytes = CDA,
+    now: dt.datetime | None = None,
 ) -> Deposited:
     """A teleconsultation at Clos Mortier whose signed report is in the shared record."""
     booking_id = await booking_now(settings)
@@ -108,7 +118,7 @@ async def _deposit(
         assert document is not None
         patient = await session.get(Patient, consultation.patient_id)
         assert patient is not None
-        token = record_token(TEST_SECRET, patient)
+        token = record_token(TEST_SECRET, patient, now=now or db.utcnow())
         await session.commit()
         result = Deposited(patient.id, document.id, token)
     await engine.dispose()
@@ -256,15 +266,145 @@ async def test_a_tampered_or_revoked_link_shows_nothing(
     async with db.make_session_factory(engine)() as session:
         patient_row = await session.get(Patient, d.patient_id)
         assert patient_row is not None
-        revoke_record_links(patient_row)
+        revoke_record_links(session=session, patient=patient_row, actor_kind="system")
         await session.commit()
     await engine.dispose()
     async with _browser(app) as patient:
         revoked = await patient.get(f"/mon-dossier/{d.token}")
-        assert revoked.status_code == 404 and RECORD_LINK_INVALID in text(revoked)
+        assert revoked.status_code == 410 and RECORD_LINK_REVOKED in text(revoked)
         pdf = await patient.get(f"/mon-dossier/{d.token}/documents/{d.document_id}.pdf")
-        assert pdf.status_code == 404
-        assert "Compte rendu" not in text(revoked)
+        assert pdf.status_code == 410
+        assert "Compte rendu" not in text(revoked) + text(pdf)
+
+
+class Clock:
+    """The hub's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = db.utcnow()
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+async def test_a_record_link_expires_and_a_new_document_brings_a_new_one(
+    demo: DemoSeed, settings: Settings
+) -> None:
+    clock = Clock()
+    app = create_app(settings, clock=clock)
+    issued = clock.now
+    d = await _deposit(settings, now=issued)
+    days = settings.record_link_days
+    async with app.router.lifespan_context(app), _browser(app) as patient:
+        clock.now = issued + dt.timedelta(days=days - 1)
+        page = await patient.get(f"/mon-dossier/{d.token}")
+        assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+        until = when_fr(issued + dt.timedelta(days=days))
+        assert f"Ce lien est valable jusqu'au {until}" in text(page)
+        pdf = await patient.get(f"/mon-dossier/{d.token}/documents/{d.document_id}.pdf")
+        assert pdf.status_code == 200 and pdf.headers["cache-control"] == "no-store"
+
+        clock.now = issued + dt.timedelta(days=days)
+        expired = await patient.get(f"/mon-dossier/{d.token}")
+        assert expired.status_code == 410 and RECORD_LINK_EXPIRED in text(expired)
+        assert "secrétariat de la CPTS" in text(expired)
+        assert "Compte rendu" not in text(expired) and "Lambert" not in text(expired)
+        pdf = await patient.get(f"/mon-dossier/{d.token}/documents/{d.document_id}.pdf")
+        assert pdf.status_code == 410 and pdf.content != PDF
+
+        # The link sent with the next document is valid from then on; the old one stays expired.
+        engine = db.make_engine(settings.database_url)
+        async with db.make_session_factory(engine)() as session:
+            patient_row = await session.get(Patient, d.patient_id)
+            assert patient_row is not None
+            fresh = record_token(TEST_SECRET, patient_row, now=clock.now)
+            await session.commit()
+        await engine.dispose()
+        assert (await patient.get(f"/mon-dossier/{fresh}")).status_code == 200
+        assert (await patient.get(f"/mon-dossier/{d.token}")).status_code == 410
+
+
+async def test_the_patient_revokes_their_links_after_confirming(
+    app: FastAPI, demo: DemoSeed, settings: Settings
+) -> None:
+    d = await _deposit(settings)
+    async with _browser(app) as patient:
+        page = await patient.get(f"/mon-dossier/{d.token}")
+        assert f'href="/mon-dossier/{d.token}/desactivation"' in page.text
+        confirm = await patient.get(f"/mon-dossier/{d.token}/desactivation")
+        assert confirm.status_code == 200 and "Oui, désactiver mes liens" in text(confirm)
+        assert (await patient.get(f"/mon-dossier/{d.token}")).status_code == 200  # not yet
+        done = await patient.post(
+            f"/mon-dossier/{d.token}/desactivation", data={"csrf_token": csrf_from(confirm.text)}
+        )
+        assert done.status_code == 200 and "Votre lien est désactivé" in text(done)
+        gone = await patient.get(f"/mon-dossier/{d.token}")
+        assert gone.status_code == 410 and RECORD_LINK_REVOKED in text(gone)
+    [event] = await _events(settings, "dmp.link_revoked")
+    assert event.actor_kind == "patient" and event.target == f"patient:{d.patient_id}"
+
+
+async def _sent_links(settings: Settings) -> list[str]:
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        bodies = list(
+            await session.scalars(
+                select(OutboundMessage.body_text)
+                .where(OutboundMessage.purpose == "record_link")
+                .order_by(OutboundMessage.id)
+            )
+        )
+    await engine.dispose()
+    return [
+        m.group(1) for body in bodies for m in re.finditer(r"https?://\S+(/mon-dossier/\S+)", body)
+    ]
+
+
+async def test_staff_revoke_a_patients_links_and_the_secretariat_sends_a_new_one(
+    app: FastAPI, demo: DemoSeed, settings: Settings
+) -> None:
+    d = await _deposit(settings)
+    async with _browser(app, "secretariat") as secretary:
+        page = await secretary.get(f"/secretariat/patients/{d.patient_id}")
+        assert "Désactiver ses liens" in text(page)
+        url = f"/secretariat/patients/{d.patient_id}/lien-dossier/desactivation"
+        unconfirmed = await secretary.post(url, data={"csrf_token": csrf_from(page.text)})
+        assert unconfirmed.status_code == 422
+        assert (await secretary.get(f"/mon-dossier/{d.token}")).status_code == 200
+        revoked = await secretary.post(
+            url, data={"csrf_token": csrf_from(page.text), "confirmation": "oui"}
+        )
+        assert revoked.status_code == 200 and "sont désactivés" in text(revoked)
+        assert (await secretary.get(f"/mon-dossier/{d.token}")).status_code == 410
+        sent = await secretary.post(
+            f"/secretariat/patients/{d.patient_id}/lien-dossier",
+            data={"csrf_token": csrf_from(page.text)},
+        )
+        assert sent.status_code == 200 and "Un nouveau lien" in text(sent)
+    [event] = await _events(settings, "dmp.link_revoked")
+    assert event.actor_kind == "user" and event.target == f"patient:{d.patient_id}"
+    [new_link] = await _sent_links(settings)
+    async with _browser(app) as patient:
+        assert (await patient.get(new_link)).status_code == 200
+
+    async with _browser(app, "medecin") as doctor:
+        listing = await doctor.get(f"/dossier-partage/patients/{d.patient_id}")
+        done = await doctor.post(
+            f"/dossier-partage/patients/{d.patient_id}/lien-dossier/desactivation",
+            data={"csrf_token": csrf_from(listing.text), "confirmation": "oui"},
+        )
+        assert done.status_code == 303
+        assert "sont désactivés" in text(await doctor.get(done.headers["location"]))
+    async with _browser(app, "etablissement") as other:
+        listing = await other.get("/etablissement")
+        refused = await other.post(
+            f"/dossier-partage/patients/{d.patient_id}/lien-dossier/desactivation",
+            data={"csrf_token": csrf_from(listing.text), "confirmation": "oui"},
+        )
+        assert refused.status_code == 403
+    assert len(await _events(settings, "dmp.link_revoked")) == 2
+    async with _browser(app) as patient:
+        assert (await patient.get(new_link)).status_code == 410
 
 
 async def test_a_professional_of_another_site_is_refused(
@@ -299,6 +439,7 @@ async def test_the_record_link_is_sent_without_health_data(
             base_url="https://cpts.example.org",
             secret=TEST_SECRET,
             now=db.utcnow(),
+            valid_for=dt.timedelta(days=settings.record_link_days),
         )
         await session.commit()
         messages = list(
@@ -311,12 +452,13 @@ async def test_the_record_link_is_sent_without_health_data(
     assert set(by_channel) == {Channel.EMAIL, Channel.SMS}
     assert by_channel[Channel.EMAIL].recipient == "odile.lambert@example.org"
     assert by_channel[Channel.SMS].recipient == "+33611223344"
-    link = f"https://cpts.example.org/mon-dossier/{d.token}"
+    [link, sms_link] = await _sent_links(settings)
+    assert link == sms_link
     facts = sample_facts()
     for message in messages:
-        assert link in message.body_text
+        assert f"https://cpts.example.org{link}" in message.body_text
         for clinical in (facts.conclusion, facts.reason, "Toux", "pneumopathie"):
             assert clinical not in message.body_text + message.subject
     async with _browser(app) as browser:
-        page = await browser.get(link.removeprefix("https://cpts.example.org"))
+        page = await browser.get(link)
         assert page.status_code == 200 and "Compte rendu de téléconsultation" in text(page)
