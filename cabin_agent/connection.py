@@ -1,4 +1,8 @@
-"""The agent's link to the hub: one authenticated WebSocket, hello, heartbeats, reconnection."""
+"""The agent's link to the hub: one authenticated WebSocket, hello, heartbeats, reconnection.
+
+The hub closing with 4401 (token unknown, revoked or replaced, at connection or later) stops
+the link for good (``AuthRefused``); with 4400 it says this agent sent a frame it could not
+read: the link logs it and reconnects with backoff like after any other drop."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from cabin_agent.outbox import Outbox
 from hub.wire import (
+    CLOSE_BAD_MESSAGE,
     CLOSE_UNAUTHORIZED,
     Command,
     CommandResult,
@@ -166,7 +171,15 @@ class HubLink:
                 self._note_failure(f"hub answered HTTP {exc.response.status_code}")
             except InvalidURI as exc:
                 raise AuthRefused(f"invalid hub URL: {exc}") from None
-            except (OSError, ConnectionClosed, TimeoutError, WireError) as exc:
+            except ConnectionClosed as exc:
+                code, reason = (exc.rcvd.code, exc.rcvd.reason) if exc.rcvd else (None, "")
+                if code == CLOSE_UNAUTHORIZED:
+                    self._set_offline()
+                    raise AuthRefused(reason or "the hub refused the cabin token") from None
+                if code == CLOSE_BAD_MESSAGE:
+                    logger.warning("the hub could not read a frame of this agent: %s", reason)
+                self._note_failure(_describe(exc))
+            except (OSError, TimeoutError, WireError) as exc:
                 self._note_failure(_describe(exc))
             self._set_offline()
             await self._sleep(self._backoff.next_delay())
@@ -176,12 +189,7 @@ class HubLink:
             cabin_id=self._cabin_id, agent_version=self._agent_version, devices=self._devices
         )
         await ws.send(hello.model_dump_json())
-        try:
-            first = parse_hub_message(await asyncio.wait_for(ws.recv(), HELLO_ACK_TIMEOUT_SECONDS))
-        except ConnectionClosed as exc:
-            if exc.rcvd is not None and exc.rcvd.code == CLOSE_UNAUTHORIZED:
-                raise AuthRefused(exc.rcvd.reason or "the hub refused the cabin token") from None
-            raise
+        first = parse_hub_message(await asyncio.wait_for(ws.recv(), HELLO_ACK_TIMEOUT_SECONDS))
         if isinstance(first, ErrorMessage) or not isinstance(first, HelloAck):
             raise WireError(f"expected hello_ack, got {first.type}")
         self._heartbeat_seconds = first.heartbeat_seconds
@@ -272,9 +280,14 @@ class HubLink:
         if self._outbox is None:
             return
         await self._outbox.acknowledge(list(ack.seqs))
+        if ack.rejected:
+            logger.error(
+                "the hub refused %s measurements for good (%s); kept aside in the outbox",
+                len(ack.rejected),
+                ", ".join(sorted({str(r.code) for r in ack.rejected})),
+            )
         for rejected in ack.rejected:
-            logger.error("the hub refused measurement %s: %s", rejected.seq, rejected.reason)
-            await self._outbox.reject(rejected.seq, rejected.reason)
+            await self._outbox.reject(rejected.seq, f"{rejected.code}: {rejected.reason}")
         in_flight.difference_update(ack.seqs)
         in_flight.difference_update(r.seq for r in ack.rejected)
 

@@ -2,15 +2,16 @@
 
 A record says what the device is (kind), how it is reached (transport), and how to read it:
 GATT service UUIDs and characteristic parsers for BLE models, line settings, start command
-and framer for serial models, capture settings for audio and video models, and the
-plausibility limits applied to its readings.
+and framer for serial models, capture settings for audio and video models. Plausibility limits
+are not per model: `devices.measurements.PLAUSIBLE_LIMITS` is the one table, which the hub
+applies too (it does not trust the agent's word on which model took a reading).
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from types import MappingProxyType
 
@@ -28,7 +29,6 @@ from devices.gatt.thermometer import (
     TemperatureMeasurement,
     TemperatureTypeCharacteristic,
 )
-from devices.measurements import DEFAULT_LIMITS, MeasurementKind, PlausibleRange
 from devices.serialproto import Framer
 from devices.serialproto.contec import (
     KEEPALIVE_COMMAND,
@@ -135,9 +135,6 @@ class DeviceModel:
     serial: SerialSettings | None = None
     audio: AudioSettings | None = None
     video: VideoSettings | None = None
-    limits: Mapping[MeasurementKind, PlausibleRange] = field(
-        default_factory=lambda: DEFAULT_LIMITS
-    )
 
     def characteristic(self, uuid: int) -> GattCharacteristic | None:
         """The characteristic with this 16-bit UUID, if the model uses it."""

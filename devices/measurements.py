@@ -3,9 +3,10 @@
 A `Measurement` is one observation (a kind, a value in a UCUM unit, its LOINC code, the device
 and the times). `to_measurements` turns a decoded GATT value or serial frame into the list of
 observations of one reading; `PlausibilityFilter` drops a reading whole when one of its values
-cannot be physiological, and counts it. Special values (NaN, NRes, ±INF) and "no value"
-sentinels never become measurements. `Measurement.to_dict/from_dict` is the JSON form the
-hub's wire schema carries.
+cannot be physiological, and counts it. `PLAUSIBLE_LIMITS` is the one table of limits: the
+cabin agent's filter and the hub's re-validation of what agents send both read it. Special
+values (NaN, NRes, ±INF) and "no value" sentinels never become measurements.
+`Measurement.to_dict/from_dict` is the JSON form the hub's wire schema carries.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ from devices.serialproto.nonin import NoninDf2Packet, NoninDf8Frame
 
 __all__ = [
     "ALLOWED_UNITS",
-    "DEFAULT_LIMITS",
     "LOINC",
     "MAX_PLAUSIBLE_DIASTOLIC_MMHG",
     "MAX_PLAUSIBLE_MEAN_PRESSURE_MMHG",
@@ -61,6 +61,7 @@ __all__ = [
     "MIN_PLAUSIBLE_SPO2",
     "MIN_PLAUSIBLE_SYSTOLIC_MMHG",
     "MIN_PLAUSIBLE_TEMPERATURE_CEL",
+    "PLAUSIBLE_LIMITS",
     "DeviceIdentity",
     "Measurement",
     "MeasurementKind",
@@ -182,7 +183,7 @@ class PlausibleRange:
         return isinstance(value, int | float) and self.minimum <= value <= self.maximum
 
 
-DEFAULT_LIMITS: Mapping[MeasurementKind, PlausibleRange] = MappingProxyType(
+PLAUSIBLE_LIMITS: Mapping[MeasurementKind, PlausibleRange] = MappingProxyType(
     {
         MeasurementKind.BLOOD_PRESSURE_SYSTOLIC: PlausibleRange(
             MIN_PLAUSIBLE_SYSTOLIC_MMHG, MAX_PLAUSIBLE_SYSTOLIC_MMHG
@@ -205,7 +206,8 @@ DEFAULT_LIMITS: Mapping[MeasurementKind, PlausibleRange] = MappingProxyType(
         ),
     }
 )
-"""Limits in mm[Hg] (pressures), Cel (temperature), % (SpO2, perfusion index), /min."""
+"""The one table of plausibility limits, in mm[Hg] (pressures), Cel (temperature), %
+(SpO2, perfusion index) and /min, used by the agent's filter and by the hub alike."""
 
 
 def _reference_value(value: float, unit: Unit) -> float:
@@ -326,17 +328,14 @@ def _optional_text(value: object, name: str) -> str | None:
 # -- plausibility --------------------------------------------------------------------------
 
 
-def check_plausible(
-    reading: Sequence[Measurement],
-    limits: Mapping[MeasurementKind, PlausibleRange] = DEFAULT_LIMITS,
-) -> None:
-    """Raise ImplausibleReading when one value of the reading is out of its limits, or
-    when the diastolic pressure is above the systolic one."""
+def check_plausible(reading: Sequence[Measurement]) -> None:
+    """Raise ImplausibleReading when one value of the reading is out of `PLAUSIBLE_LIMITS`,
+    or when the diastolic pressure is above the systolic one."""
     by_kind: dict[MeasurementKind, float] = {}
     for item in reading:
         value = _reference_value(item.value, item.unit)
         by_kind[item.kind] = value
-        bounds = limits.get(item.kind)
+        bounds = PLAUSIBLE_LIMITS.get(item.kind)
         if bounds is not None and value not in bounds:
             raise ImplausibleReading(
                 f"{item.kind} outside {bounds.minimum:g}..{bounds.maximum:g}"
@@ -350,18 +349,15 @@ def check_plausible(
 class PlausibilityFilter:
     """Passes plausible readings, drops implausible ones whole and counts them in `dropped`."""
 
-    __slots__ = ("dropped", "limits")
+    __slots__ = ("dropped",)
 
-    def __init__(
-        self, limits: Mapping[MeasurementKind, PlausibleRange] = DEFAULT_LIMITS
-    ) -> None:
-        self.limits = limits
+    def __init__(self) -> None:
         self.dropped = 0
 
     def __call__(self, reading: Sequence[Measurement]) -> list[Measurement]:
         """Return the reading unchanged, or [] (and count it) when it is implausible."""
         try:
-            check_plausible(reading, self.limits)
+            check_plausible(reading)
         except ImplausibleReading as error:
             self.dropped += 1
             kinds = ",".join(sorted({str(item.kind) for item in reading}))

@@ -13,18 +13,25 @@ from starlette.requests import HTTPConnection
 
 from hub.config import Settings
 from hub.events import EventBus
+from hub.wire import WIRE_VERSION, HubMessageT
 
 
 @dataclass
 class AgentConnection:
-    """A live agent WebSocket: frames to send it, commands awaiting their result, and the
-    event that a newer connection of the same cabin replaced it."""
+    """A live agent WebSocket: messages to send it, commands awaiting their result, and the
+    event that ends it (a newer connection of the same cabin, or its token revoked).
+
+    ``token_hash`` is the token the agent authenticated with: once the cabin's token is
+    another one (or none), nothing more the agent sends is trusted."""
 
     cabin_id: int
     site_id: int = 0
+    token_hash: str = ""
+    wire_version: int = WIRE_VERSION  # the version of the agent's hello, used to answer it
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     replaced: bool = False
-    outgoing: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    revoked: bool = False
+    outgoing: asyncio.Queue[HubMessageT] = field(default_factory=asyncio.Queue)
     pending: dict[str, asyncio.Future[tuple[bool, str]]] = field(default_factory=dict)
     media_answers: dict[str, asyncio.Future[tuple[str, str]]] = field(default_factory=dict)
 

@@ -1,6 +1,7 @@
 """Imports every slice's models so the metadata is complete (Alembic, tests)."""
 
 from hub.cabins import presence as cabin_models
+from hub.cabins import refusals as refusal_models
 from hub.consultation import models as consultation_models
 from hub.identity import models as identity_models
 from hub.interop import models as interop_models
@@ -24,6 +25,7 @@ __all__ = [
     "observation_models",
     "patient_models",
     "records_models",
+    "refusal_models",
     "relay_models",
     "report_models",
     "reporting_models",

@@ -1,4 +1,6 @@
-"""The coordinator's management of cabins: create one, issue a new agent token, revoke it."""
+"""The coordinator's management of cabins: create one, issue a new agent token, revoke it.
+
+A new token or a revocation closes the agent's live link at once (close code 4401)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
+from hub.cabins.gateway import disconnect_cabin
 from hub.deps import ContextDep, Coordinator, SessionDep
 from hub.errors import Invalid, NotFound
 from hub.identity import service as identity
@@ -90,11 +93,14 @@ async def new_token(
         target=f"cabin:{cabin.id}",
     )
     await session.commit()
+    disconnect_cabin(ctx, cabin_id=cabin.id)
     return _token_page(request, ctx, cabin, token)
 
 
 @router.post("/{cabin_id}/revoquer")
-async def revoke(session: SessionDep, user: Coordinator, cabin_id: int) -> Response:
+async def revoke(
+    session: SessionDep, ctx: ContextDep, user: Coordinator, cabin_id: int
+) -> Response:
     cabin = await _own_cabin(session, user, cabin_id)
     await identity.revoke_cabin_token(session=session, cabin=cabin)
     record_event(
@@ -106,4 +112,5 @@ async def revoke(session: SessionDep, user: Coordinator, cabin_id: int) -> Respo
         target=f"cabin:{cabin.id}",
     )
     await session.commit()
+    disconnect_cabin(ctx, cabin_id=cabin.id)
     return RedirectResponse("/coordination?message=jeton-revoque", status_code=303)

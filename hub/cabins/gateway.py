@@ -1,4 +1,9 @@
-"""The agents' WebSocket endpoint: authenticate the token, hello, heartbeats, presence."""
+"""The agents' WebSocket endpoint: authenticate the token, hello, heartbeats, presence.
+
+Trust is re-checked for everything an agent sends: once its cabin's token is revoked or
+replaced, the next message is refused (not acknowledged, not stored) and the link closed with
+4401; the coordinator's revocation also closes the link at once (``disconnect_cabin``). A
+frame that is not a valid message closes the link with 4400 and one log line."""
 
 from __future__ import annotations
 
@@ -6,13 +11,17 @@ import asyncio
 import datetime as dt
 import logging
 import secrets
+from collections import Counter
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.cabins import presence
+from hub.cabins import presence, refusals
 from hub.context import AgentConnection, HubContext, context_of
 from hub.errors import Conflict
 from hub.identity import service as identity
+from hub.identity.models import Cabin
 from hub.records.audit import record_event
 from hub.records.observations import IncomingMeasurement, last_seq, store_measurements
 from hub.scheduling.booking import bookings_in_progress
@@ -32,12 +41,14 @@ from hub.wire import (
     HeartbeatAck,
     Hello,
     HelloAck,
+    HubMessageT,
     MeasurementAck,
     MeasurementBatch,
     MediaAnswer,
     Rejected,
     UnsupportedVersion,
     WireError,
+    encode,
     parse_agent_message,
 )
 
@@ -73,14 +84,15 @@ async def agent_socket(websocket: WebSocket) -> None:
             await session.commit()
             await _close(websocket, CLOSE_UNAUTHORIZED, "jeton de cabine inconnu ou révoqué")
             return
-        cabin_id, cabin_name, site_name, site_id = (
+        cabin_id, cabin_name, site_name, site_id, token_hash = (
             cabin.id,
             cabin.name,
             cabin.site.name,
             cabin.site_id,
+            cabin.token_hash or "",
         )
     try:
-        hello = await _receive(websocket, timeout=HELLO_TIMEOUT_SECONDS)
+        hello = await _receive(websocket, cabin_id, timeout=HELLO_TIMEOUT_SECONDS)
     except _Closed:
         return
     except TimeoutError:
@@ -94,6 +106,8 @@ async def agent_socket(websocket: WebSocket) -> None:
         return
     conn = _register(ctx, cabin_id)
     conn.site_id = site_id
+    conn.token_hash = token_hash
+    conn.wire_version = hello.v
     try:
         async with ctx.sessions() as session:
             cabin = await identity.get_cabin(session=session, cabin_id=cabin_id)
@@ -116,7 +130,9 @@ async def agent_socket(websocket: WebSocket) -> None:
             await session.commit()
             stored_up_to = await last_seq(session=session, cabin_id=cabin_id)
         logger.info("cabin %s connected (agent %s)", cabin_id, hello.agent_version)
-        await websocket.send_text(
+        await _send(
+            websocket,
+            conn,
             HelloAck(
                 cabin_id=cabin_id,
                 cabin_name=cabin_name,
@@ -124,16 +140,29 @@ async def agent_socket(websocket: WebSocket) -> None:
                 heartbeat_seconds=ctx.settings.agent_heartbeat_seconds,
                 server_time=ctx.clock(),
                 last_seq=stored_up_to,
-            ).model_dump_json()
+            ),
         )
         await _serve(ctx, websocket, conn)
     finally:
         conn.closed.set()
-        if ctx.agents.get(cabin_id) is conn:
-            del ctx.agents[cabin_id]
+        current = ctx.agents.get(cabin_id)
+        if current is conn or current is None:  # None: revoked, taken out at once
+            ctx.agents.pop(cabin_id, None)
             async with ctx.sessions() as session:
                 await presence.mark_disconnected(session=session, cabin_id=cabin_id)
             logger.info("cabin %s disconnected", cabin_id)
+
+
+def disconnect_cabin(ctx: HubContext, *, cabin_id: int) -> None:
+    """The cabin's token was revoked or replaced: close its live link now (code 4401).
+
+    From this call on, nothing the agent sends is acknowledged and commands find the cabin
+    offline. A link held by another hub worker learns it from the database at the next
+    message its agent sends."""
+    conn = ctx.agents.pop(cabin_id, None)
+    if conn is not None:
+        conn.revoked = True
+        conn.closed.set()
 
 
 def _register(ctx: HubContext, cabin_id: int) -> AgentConnection:
@@ -150,23 +179,21 @@ async def _serve(ctx: HubContext, websocket: WebSocket, conn: AgentConnection) -
     timeout = ctx.settings.agent_offline_after_seconds
     replaced = asyncio.create_task(conn.closed.wait())
     receive: asyncio.Task[AgentMessageT] | None = None
-    outgoing: asyncio.Task[str] | None = None
+    outgoing: asyncio.Task[HubMessageT] | None = None
     try:
         while True:
-            receive = receive or asyncio.create_task(_receive(websocket, timeout=timeout))
+            receive = receive or asyncio.create_task(
+                _receive(websocket, conn.cabin_id, timeout=timeout)
+            )
             outgoing = outgoing or asyncio.create_task(conn.outgoing.get())
             done, _ = await asyncio.wait(
                 {receive, replaced, outgoing}, return_when=asyncio.FIRST_COMPLETED
             )
-            if replaced in done:
-                await _close(
-                    websocket,
-                    CLOSE_REPLACED,
-                    "une autre connexion de cette cabine a pris le relais",
-                )
+            if replaced in done or conn.closed.is_set():
+                await _end(websocket, conn)
                 return
             if outgoing in done:
-                await websocket.send_text(outgoing.result())
+                await _send(websocket, conn, outgoing.result())
                 outgoing = None
             if receive in done:
                 try:
@@ -178,7 +205,9 @@ async def _serve(ctx: HubContext, websocket: WebSocket, conn: AgentConnection) -
                     await _close(websocket, CLOSE_HEARTBEAT_TIMEOUT, "battements de cœur manquants")
                     return
                 receive = None
-                await _handle(ctx, websocket, conn, message)
+                if not await _handle(ctx, websocket, conn, message):
+                    await _end(websocket, conn)
+                    return
     finally:
         for task in (replaced, receive, outgoing):
             if task is not None:
@@ -191,19 +220,43 @@ async def _serve(ctx: HubContext, websocket: WebSocket, conn: AgentConnection) -
                 answer.set_result(("", "La cabine s'est déconnectée."))
 
 
+async def _end(websocket: WebSocket, conn: AgentConnection) -> None:
+    if conn.revoked:
+        logger.warning("cabin %s: token revoked or replaced; link closed", conn.cabin_id)
+        await _close(websocket, CLOSE_UNAUTHORIZED, "jeton de cabine révoqué ou remplacé")
+    else:
+        await _close(
+            websocket, CLOSE_REPLACED, "une autre connexion de cette cabine a pris le relais"
+        )
+
+
+async def _trusted(session: AsyncSession, conn: AgentConnection) -> bool:
+    """Whether the token the agent connected with is still its cabin's token."""
+    if conn.revoked:
+        return False
+    current = await session.scalar(select(Cabin.token_hash).where(Cabin.id == conn.cabin_id))
+    if current is None or current != conn.token_hash:
+        conn.revoked = True
+        conn.closed.set()
+        return False
+    return True
+
+
 async def _handle(
     ctx: HubContext, websocket: WebSocket, conn: AgentConnection, message: AgentMessageT
-) -> None:
+) -> bool:
+    """Act on one message of a still-trusted agent; False (nothing done) once it is not."""
     now = ctx.clock()
-    if isinstance(message, Heartbeat):
-        async with ctx.sessions() as session:
+    async with ctx.sessions() as session:
+        if not await _trusted(session, conn):
+            return False
+        if isinstance(message, Heartbeat):
             await presence.mark_seen(session=session, cabin_id=conn.cabin_id, now=now)
-        await websocket.send_text(HeartbeatAck(seq=message.seq).model_dump_json())
-    elif isinstance(message, MeasurementBatch):
-        ack = await _store_batch(ctx, conn, message, now)
-        await websocket.send_text(ack.model_dump_json())
-    elif isinstance(message, DeviceStatus):
-        async with ctx.sessions() as session:
+            await _send(websocket, conn, HeartbeatAck(seq=message.seq))
+        elif isinstance(message, MeasurementBatch):
+            ack = await _store_batch(session, conn, message, now)
+            await _send(websocket, conn, ack)
+        elif isinstance(message, DeviceStatus):
             await presence.set_device_state(
                 session=session,
                 cabin_id=conn.cabin_id,
@@ -214,56 +267,65 @@ async def _handle(
                 now=now,
             )
             await session.commit()
-    elif isinstance(message, MediaAnswer):
-        answer = conn.media_answers.pop(message.session_id, None)
-        if answer is not None and not answer.done():
-            answer.set_result((message.sdp, message.error))
-    elif isinstance(message, CommandResult):
-        future = conn.pending.pop(message.command_id, None)
-        if future is not None and not future.done():
-            future.set_result((message.ok, message.message))
-    else:
-        logger.warning("cabin %s sent an unexpected %s", conn.cabin_id, message.type)
+        elif isinstance(message, MediaAnswer):
+            answer = conn.media_answers.pop(message.session_id, None)
+            if answer is not None and not answer.done():
+                answer.set_result((message.sdp, message.error))
+        elif isinstance(message, CommandResult):
+            future = conn.pending.pop(message.command_id, None)
+            if future is not None and not future.done():
+                future.set_result((message.ok, message.message))
+        else:
+            logger.warning("cabin %s sent an unexpected %s", conn.cabin_id, message.type)
+    return True
 
 
 async def _store_batch(
-    ctx: HubContext, conn: AgentConnection, batch: MeasurementBatch, now: dt.datetime
+    session: AsyncSession, conn: AgentConnection, batch: MeasurementBatch, now: dt.datetime
 ) -> MeasurementAck:
     items = [
         IncomingMeasurement(seq=i.seq, device=i.device, payload=dict(i.measurement))
         for i in batch.items
     ]
-    async with ctx.sessions() as session:
-        timed = [
-            (item.seq, taken) for item in items if (taken := _received_at(item.payload)) is not None
-        ]
-        found = await bookings_in_progress(
-            session=session, site_id=conn.site_id, moments=[taken for _, taken in timed]
-        )
-        bookings = {seq: booking for (seq, _), booking in zip(timed, found, strict=True)}
-        result = await store_measurements(
+    timed = [
+        (item.seq, taken) for item in items if (taken := _received_at(item.payload)) is not None
+    ]
+    found = await bookings_in_progress(
+        session=session, site_id=conn.site_id, moments=[taken for _, taken in timed]
+    )
+    bookings = {seq: booking for (seq, _), booking in zip(timed, found, strict=True)}
+    result = await store_measurements(
+        session=session,
+        cabin_id=conn.cabin_id,
+        site_id=conn.site_id,
+        items=items,
+        booking_for=bookings,
+        now=now,
+    )
+    for device, m in result.latest.items():
+        await presence.set_last_value(
             session=session,
             cabin_id=conn.cabin_id,
-            site_id=conn.site_id,
-            items=items,
-            booking_for=bookings,
+            name=device,
+            kind=str(m.kind),
+            value=m.value,
+            unit=str(m.unit),
+            at=m.received_at,
+        )
+    if result.rejected:
+        await refusals.count_refusals(
+            session=session,
+            cabin_id=conn.cabin_id,
+            codes=Counter(r.code for r in result.rejected),
             now=now,
         )
-        for device, m in result.latest.items():
-            await presence.set_last_value(
-                session=session,
-                cabin_id=conn.cabin_id,
-                name=device,
-                kind=str(m.kind),
-                value=m.value,
-                unit=str(m.unit),
-                at=m.received_at,
-            )
-        await presence.mark_seen(session=session, cabin_id=conn.cabin_id, now=now)
-        await session.commit()
+    await presence.mark_seen(session=session, cabin_id=conn.cabin_id, now=now)
+    await session.commit()
     return MeasurementAck(
         seqs=tuple(result.acknowledged),
-        rejected=tuple(Rejected(seq=seq, reason=reason) for seq, reason in result.rejected),
+        rejected=tuple(
+            Rejected(seq=r.seq, reason=r.reason[:300], code=r.code) for r in result.rejected
+        ),
     )
 
 
@@ -283,18 +345,23 @@ async def send_command(
 ) -> tuple[bool, str]:
     """Ask a connected cabin to act on one of its devices; returns (ok, message for people)."""
     conn = ctx.agents.get(cabin_id)
-    if conn is None:
+    if conn is None or conn.closed.is_set():
         raise Conflict("La cabine n'est pas connectée au hub : vérifiez le chariot et son réseau.")
     command = Command(command_id=secrets.token_hex(8), action=action, device=device)
     future: asyncio.Future[tuple[bool, str]] = asyncio.get_running_loop().create_future()
     conn.pending[command.command_id] = future
-    await conn.outgoing.put(command.model_dump_json())
+    await conn.outgoing.put(command)
     try:
         return await asyncio.wait_for(future, timeout)
     except TimeoutError:
         raise Conflict("La cabine n'a pas répondu à temps. Réessayez.") from None
     finally:
         conn.pending.pop(command.command_id, None)
+
+
+async def _send(websocket: WebSocket, conn: AgentConnection, message: HubMessageT) -> None:
+    """Send a message in the wire version the agent spoke in its hello."""
+    await websocket.send_text(encode(message, conn.wire_version))
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
@@ -307,19 +374,21 @@ class _Closed(Exception):
     """The agent went away, or was sent away for a bad frame."""
 
 
-async def _receive(websocket: WebSocket, *, timeout: float) -> AgentMessageT:
+async def _receive(websocket: WebSocket, cabin_id: int, *, timeout: float) -> AgentMessageT:
+    """The next message of the agent; a frame that is not one closes the link (4400)."""
+    frame = await asyncio.wait_for(websocket.receive(), timeout)
+    if frame["type"] == "websocket.disconnect":
+        raise _Closed
+    text = frame.get("text")
     try:
-        text = await asyncio.wait_for(websocket.receive_text(), timeout)
-    except WebSocketDisconnect:
-        raise _Closed from None
-    except TimeoutError:
-        raise
-    try:
+        if not isinstance(text, str):
+            raise WireError("binary frame; messages are JSON text frames")
         return parse_agent_message(text)
     except UnsupportedVersion as exc:
+        logger.warning("cabin %s: bad frame: %s", cabin_id, exc)
         await _close(websocket, CLOSE_UNSUPPORTED_VERSION, str(exc))
         raise _Closed from None
     except WireError as exc:
-        logger.warning("bad frame from an agent: %s", exc)
+        logger.warning("cabin %s: bad frame: %s", cabin_id, str(exc)[:200])
         await _close(websocket, CLOSE_BAD_MESSAGE, f"message invalide: {exc}")
         raise _Closed from None

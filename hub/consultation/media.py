@@ -145,7 +145,7 @@ async def _signal(websocket: WebSocket, consultation_id: int, purpose: str) -> N
         # The cabin may have reconnected meanwhile: tell its current connection.
         current = ctx.agents.get(conn.cabin_id)
         if current is not None:
-            await current.outgoing.put(MediaClose(session_id=session_id).model_dump_json())
+            await current.outgoing.put(MediaClose(session_id=session_id))
 
 
 async def _relay_offer(
@@ -163,7 +163,7 @@ async def _relay_offer(
             sdp=sdp,
             ice_servers=servers,
             purpose="room" if purpose == "room" else "doctor",
-        ).model_dump_json()
+        )
     )
     try:
         return await asyncio.wait_for(future, ANSWER_TIMEOUT_SECONDS)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
 from hub.cabins.presence import DEVICE_STATE_LABELS, CabinStatus, devices_of, status_of
+from hub.cabins.refusals import refusal_summaries
 from hub.context import HubContext
 from hub.deps import ContextDep, CurrentUser, OptionalUser, SessionDep, require_role
 from hub.errors import TooManyAttempts, Unauthenticated
@@ -168,6 +169,7 @@ async def coordinator_home(
     data["users"] = users
     data["events"] = await recent_events(session=session, limit=30)
     data["actor_names"] = {"user": names, "cabin": cabins}
+    data["refusals"] = await refusal_summaries(session=session, cabin_ids=list(cabins))
     data["policy"] = await policy_for(session=session, organisation_id=user.organisation_id)
     data["outbox"] = await recent_messages(session=session, limit=30)
     data["policy"] = await policy_for(session=session, organisation_id=user.organisation_id)

@@ -1,7 +1,10 @@
 """Observations: the measurements the cabins' agents sent, stored exactly once.
 
 The idempotency key is (cabin, agent sequence number): a batch sent again after a lost
-acknowledgement, a hub restart or an agent restart is stored once."""
+acknowledgement, a hub restart or an agent restart is stored once. Nothing an agent sends is
+trusted: a sequence number outside 1..MAX_SEQ, a measurement that does not parse, a value
+outside the devices' plausibility table, or a number that already holds another measurement
+is refused for good, with a code the agent and the coordinator see."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -17,8 +21,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from devices.measurements import Measurement
+from devices.errors import ImplausibleReading
+from devices.measurements import Measurement, check_plausible
 from hub.db import Base, IntPk, utcnow
+from hub.wire import MAX_SEQ, RejectionCode
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +61,19 @@ class IncomingMeasurement:
 
 
 @dataclass(frozen=True, slots=True)
+class Refusal:
+    """A measurement refused for good: its number, why (a code), and the detail."""
+
+    seq: int
+    code: RejectionCode
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class StoreResult:
-    acknowledged: list[int]
-    rejected: list[tuple[int, str]]
-    latest: dict[str, Measurement]  # by device name, the newest measurement of the batch
+    acknowledged: list[int]  # stored now, or already stored with the same content
+    rejected: list[Refusal]
+    latest: dict[str, Measurement]  # by device name, the newest measurement stored
 
 
 async def store_measurements(
@@ -70,59 +85,132 @@ async def store_measurements(
     booking_for: dict[int, int | None] | None = None,
     now: dt.datetime,
 ) -> StoreResult:
-    """Store a batch exactly once; the caller commits. ``booking_for`` maps seq → booking."""
-    rows = []
-    rejected: list[tuple[int, str]] = []
-    latest: dict[str, Measurement] = {}
+    """Store a batch exactly once, refusing what cannot be true; the caller commits.
+
+    ``booking_for`` maps seq → booking."""
+    rows: dict[int, dict[str, Any]] = {}
+    measurements: dict[int, tuple[str, Measurement]] = {}
+    rejected: list[Refusal] = []
     for item in items:
-        try:
-            m = Measurement.from_dict(item.payload)
-        except (ValueError, KeyError, TypeError) as exc:
-            rejected.append((item.seq, f"invalid measurement: {exc}"))
+        checked = _check(item)
+        if isinstance(checked, Refusal):
+            rejected.append(checked)
             continue
-        if m.received_at.tzinfo is None:
-            rejected.append((item.seq, "invalid measurement: received_at has no time zone"))
+        row = _row(cabin_id, site_id, item, checked, (booking_for or {}).get(item.seq), now)
+        earlier = rows.get(item.seq)
+        if earlier is not None:
+            if _content(earlier) != _content(row):
+                rejected.append(_conflict(item.seq))
             continue
-        rows.append(
-            {
-                "cabin_id": cabin_id,
-                "seq": item.seq,
-                "site_id": site_id,
-                "booking_id": (booking_for or {}).get(item.seq),
-                "device_name": item.device,
-                "kind": str(m.kind),
-                "value": m.value,
-                "unit": str(m.unit),
-                "loinc": m.loinc,
-                "device_time": m.device_time.isoformat() if m.device_time else "",
-                "measured_at": m.received_at.astimezone(dt.UTC),
-                "stored_at": now,
-                "device_model": m.device.model,
-                "device_serial": m.device.serial or "",
-                "status_flags": json.dumps(sorted(str(f) for f in m.status)),
-            }
-        )
-        previous = latest.get(item.device)
-        if previous is None or m.received_at >= previous.received_at:
-            latest[item.device] = m
+        rows[item.seq] = row
+        measurements[item.seq] = (item.device, checked)
+    for seq, stored in (await _stored_contents(session, cabin_id, list(rows))).items():
+        if stored != _content(rows[seq]):
+            del rows[seq], measurements[seq]
+            rejected.append(_conflict(seq))
     if rows:
         dialect = session.bind.dialect.name if session.bind else "sqlite"
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         statement = insert(Observation).on_conflict_do_nothing(index_elements=["cabin_id", "seq"])
-        await session.execute(statement, rows)
+        await session.execute(statement, list(rows.values()))
     if rejected:
-        logger.warning("cabin %s: %s measurements refused as invalid", cabin_id, len(rejected))
-    return StoreResult(acknowledged=[r["seq"] for r in rows], rejected=rejected, latest=latest)  # type: ignore[misc]
+        logger.warning(
+            "cabin %s: %s measurements refused (%s)",
+            cabin_id,
+            len(rejected),
+            ", ".join(sorted({str(r.code) for r in rejected})),
+        )
+    latest: dict[str, Measurement] = {}
+    for device, m in measurements.values():
+        previous = latest.get(device)
+        if previous is None or m.received_at >= previous.received_at:
+            latest[device] = m
+    return StoreResult(acknowledged=list(rows), rejected=rejected, latest=latest)
+
+
+def _check(item: IncomingMeasurement) -> Measurement | Refusal:
+    """The measurement an item carries, or why it is refused."""
+    if not 1 <= item.seq <= MAX_SEQ:
+        return Refusal(item.seq, RejectionCode.INVALID_SEQ, f"sequence number outside 1..{MAX_SEQ}")
+    try:
+        m = Measurement.from_dict(item.payload)
+    except (ValueError, KeyError, TypeError) as exc:
+        return Refusal(item.seq, RejectionCode.INVALID_MEASUREMENT, f"invalid measurement: {exc}")
+    try:
+        check_plausible([m])
+    except ImplausibleReading as exc:
+        return Refusal(item.seq, RejectionCode.IMPLAUSIBLE_VALUE, f"implausible value: {exc}")
+    return m
+
+
+def _conflict(seq: int) -> Refusal:
+    return Refusal(
+        seq, RejectionCode.SEQ_CONFLICT, "sequence number already holds another measurement"
+    )
+
+
+def _row(
+    cabin_id: int,
+    site_id: int,
+    item: IncomingMeasurement,
+    m: Measurement,
+    booking_id: int | None,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    return {
+        "cabin_id": cabin_id,
+        "seq": item.seq,
+        "site_id": site_id,
+        "booking_id": booking_id,
+        "device_name": item.device,
+        "kind": str(m.kind),
+        "value": m.value,
+        "unit": str(m.unit),
+        "loinc": m.loinc,
+        "device_time": m.device_time.isoformat() if m.device_time else "",
+        "measured_at": m.received_at.astimezone(dt.UTC),
+        "stored_at": now,
+        "device_model": m.device.model,
+        "device_serial": m.device.serial or "",
+        "status_flags": json.dumps(sorted(str(f) for f in m.status)),
+    }
+
+
+_Content = tuple[str, str, float, str, dt.datetime]
+
+
+def _content(row: dict[str, Any]) -> _Content:
+    """What makes two measurements under one sequence number the same one."""
+    return (row["device_name"], row["kind"], row["value"], row["unit"], row["measured_at"])
+
+
+async def _stored_contents(
+    session: AsyncSession, cabin_id: int, seqs: list[int]
+) -> dict[int, _Content]:
+    """The content already stored under these sequence numbers of the cabin."""
+    if not seqs:
+        return {}
+    result = await session.execute(
+        select(
+            Observation.seq,
+            Observation.device_name,
+            Observation.kind,
+            Observation.value,
+            Observation.unit,
+            Observation.measured_at,
+        ).where(Observation.cabin_id == cabin_id, Observation.seq.in_(seqs))
+    )
+    return {seq: (device, kind, value, unit, at) for seq, device, kind, value, unit, at in result}
 
 
 async def last_seq(*, session: AsyncSession, cabin_id: int) -> int:
     """The highest measurement sequence number an agent sent for a cabin (0 if none).
 
-    Agents number from 1; rows below 1 were not sent by an agent (the demo's past
-    consultations) and do not count."""
+    Agents number from 1 to MAX_SEQ; rows outside were not sent by an agent (the demo's past
+    consultations are numbered below 1) and do not count."""
     value = await session.scalar(
         select(func.max(Observation.seq)).where(
-            Observation.cabin_id == cabin_id, Observation.seq > 0
+            Observation.cabin_id == cabin_id, Observation.seq > 0, Observation.seq <= MAX_SEQ
         )
     )
     return int(value or 0)

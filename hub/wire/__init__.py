@@ -1,7 +1,9 @@
 """Versioned messages exchanged between the cabin agent and the hub over the WebSocket.
 
 Shared by both sides; depends on pydantic only. Every message carries ``type`` and the
-protocol version ``v``; the hub refuses a version it does not speak with a clear reason.
+protocol version ``v``; a side refuses a version it does not speak with a clear reason. The
+hub speaks every version in ``SUPPORTED_VERSIONS`` and answers an agent in the version of its
+hello; an agent speaks ``WIRE_VERSION`` (upgrade the hub first).
 """
 
 from hub.wire.messages import (
@@ -11,6 +13,10 @@ from hub.wire.messages import (
     CLOSE_REPLACED,
     CLOSE_UNAUTHORIZED,
     CLOSE_UNSUPPORTED_VERSION,
+    MAX_FRAME_CHARS,
+    MAX_JSON_DEPTH,
+    MAX_SEQ,
+    SUPPORTED_VERSIONS,
     WIRE_VERSION,
     AgentMessage,
     AgentMessageT,
@@ -34,8 +40,10 @@ from hub.wire.messages import (
     MediaClose,
     MediaOffer,
     Rejected,
+    RejectionCode,
     UnsupportedVersion,
     WireError,
+    encode,
     parse_agent_message,
     parse_hub_message,
 )
@@ -47,6 +55,10 @@ __all__ = [
     "CLOSE_REPLACED",
     "CLOSE_UNAUTHORIZED",
     "CLOSE_UNSUPPORTED_VERSION",
+    "MAX_FRAME_CHARS",
+    "MAX_JSON_DEPTH",
+    "MAX_SEQ",
+    "SUPPORTED_VERSIONS",
     "WIRE_VERSION",
     "AgentMessage",
     "AgentMessageT",
@@ -70,8 +82,10 @@ __all__ = [
     "MediaClose",
     "MediaOffer",
     "Rejected",
+    "RejectionCode",
     "UnsupportedVersion",
     "WireError",
+    "encode",
     "parse_agent_message",
     "parse_hub_message",
 ]

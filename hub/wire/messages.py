@@ -1,10 +1,14 @@
-"""Wire message models (version 1)."""
+"""Wire message models (version 2; the hub still serves version 1 agents).
+
+Version 2 adds a machine-readable ``code`` to each refused measurement of an acknowledgement.
+Everything else is shared by both versions: the hub reads frames of either version and writes
+to each agent in the version of its hello (``encode``)."""
 
 from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -16,7 +20,8 @@ from pydantic import (
     ValidationError,
 )
 
-WIRE_VERSION = 1
+WIRE_VERSION: Final = 2
+SUPPORTED_VERSIONS = frozenset({1, 2})
 AGENT_WS_PATH = "/agent/ws"
 
 # WebSocket close codes (4000-4999 are free for applications).
@@ -25,6 +30,10 @@ CLOSE_BAD_MESSAGE = 4400
 CLOSE_UNSUPPORTED_VERSION = 4426
 CLOSE_HEARTBEAT_TIMEOUT = 4408
 CLOSE_REPLACED = 4409
+
+MAX_FRAME_CHARS = 1_000_000  # the largest frame either side reads (an SDP is at most 200 kB)
+MAX_JSON_DEPTH = 16  # the deepest nesting of arrays and objects a frame may have
+MAX_SEQ = 2**31 - 1  # the largest sequence number a hub stores (a 32-bit database integer)
 
 
 class WireError(ValueError):
@@ -37,7 +46,7 @@ class UnsupportedVersion(WireError):
 
 class _Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    v: Literal[1] = 1
+    v: Literal[1, 2] = WIRE_VERSION
 
 
 class DeviceDescription(BaseModel):
@@ -61,15 +70,18 @@ class Hello(_Message):
 
 class Heartbeat(_Message):
     type: Literal["heartbeat"] = "heartbeat"
-    seq: int = Field(ge=0)
+    seq: int = Field(ge=0, le=2**53)
     sent_at: AwareDatetime
 
 
 class MeasurementItem(BaseModel):
-    """One measurement of the agent's durable outbox, numbered by the agent (``seq``)."""
+    """One measurement of the agent's durable outbox, numbered by the agent (``seq``).
+
+    ``seq`` is any integer here: one outside 1..MAX_SEQ is refused on its own in the
+    acknowledgement (``RejectionCode.INVALID_SEQ``), so the rest of its batch is stored."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    seq: int = Field(ge=1)
+    seq: int
     device: str = Field(min_length=1, max_length=80)
     measurement: dict[str, JsonValue]
 
@@ -116,18 +128,28 @@ class HelloAck(_Message):
     site_name: str
     heartbeat_seconds: float = Field(gt=0)
     server_time: AwareDatetime
-    last_seq: int = Field(default=0, ge=0)  # highest measurement seq stored for this cabin
+    last_seq: int = Field(default=0, ge=0, le=MAX_SEQ)  # highest seq stored for this cabin
 
 
 class HeartbeatAck(_Message):
     type: Literal["heartbeat_ack"] = "heartbeat_ack"
-    seq: int = Field(ge=0)
+    seq: int = Field(ge=0, le=2**53)
+
+
+class RejectionCode(StrEnum):
+    """Why the hub refused a measurement for good (version 2; version 1 has the reason only)."""
+
+    INVALID_MEASUREMENT = "invalid_measurement"  # not a measurement the hub can read
+    IMPLAUSIBLE_VALUE = "implausible_value"  # outside devices.measurements.PLAUSIBLE_LIMITS
+    INVALID_SEQ = "invalid_seq"  # outside 1..MAX_SEQ
+    SEQ_CONFLICT = "seq_conflict"  # the number already holds another measurement
 
 
 class Rejected(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     seq: int
-    reason: str
+    reason: str = Field(max_length=300)
+    code: RejectionCode = RejectionCode.INVALID_MEASUREMENT
 
 
 class MeasurementAck(_Message):
@@ -203,17 +225,43 @@ _hub_adapter: TypeAdapter[HubMessageT] = TypeAdapter(HubMessage)
 
 
 def _check_version(text: str | bytes) -> None:
+    if len(text) > MAX_FRAME_CHARS:
+        raise WireError(f"frame too large: {len(text)} > {MAX_FRAME_CHARS} characters")
     try:
         raw = json.loads(text)
+    except RecursionError:
+        raise WireError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError as exc:
         raise WireError(f"not JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise WireError("a message must be a JSON object")
+    if _depth(raw) > MAX_JSON_DEPTH:
+        raise WireError(f"nested deeper than {MAX_JSON_DEPTH} levels")
     version = raw.get("v")
-    if version != WIRE_VERSION:
+    if version not in SUPPORTED_VERSIONS:
         raise UnsupportedVersion(
-            f"unsupported wire version {version!r}; this side speaks {WIRE_VERSION}"
+            f"unsupported wire version {version!r}; this side speaks"
+            f" {', '.join(str(v) for v in sorted(SUPPORTED_VERSIONS))}"
         )
+
+
+def _depth(value: object) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (counted without recursion)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def parse_agent_message(text: str | bytes) -> AgentMessageT:
@@ -232,6 +280,21 @@ def parse_hub_message(text: str | bytes) -> HubMessageT:
         return _hub_adapter.validate_json(text)
     except ValidationError as exc:
         raise WireError(_summary(exc)) from None
+
+
+def encode(message: HubMessageT | AgentMessageT, version: int = WIRE_VERSION) -> str:
+    """The frame of a message in a protocol version the other side speaks.
+
+    Version 1 is version 2 without the ``code`` of refused measurements."""
+    if version == WIRE_VERSION:
+        return message.model_dump_json()
+    if version not in SUPPORTED_VERSIONS:
+        raise ValueError(f"unsupported wire version {version}")
+    data = message.model_dump(mode="json")
+    data["v"] = version
+    for rejected in data.get("rejected", ()):
+        rejected.pop("code", None)
+    return json.dumps(data, ensure_ascii=False)
 
 
 def _summary(exc: ValidationError) -> str:

@@ -120,7 +120,7 @@ async def test_wrong_token_is_refused_and_logged(
     assert len(refused) == 1 and refused[0].outcome == "refused"
 
 
-async def test_revoked_token_disconnects_nothing_but_refuses_the_next_connection(
+async def test_a_revoked_token_refuses_the_next_connection(
     live_hub: LiveHub, demo: DemoSeed
 ) -> None:
     async with httpx.AsyncClient(base_url=live_hub.url) as client:

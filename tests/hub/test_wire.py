@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
 from hub.wire import (
+    MAX_FRAME_CHARS,
     Heartbeat,
     HelloAck,
+    MeasurementAck,
+    Rejected,
+    RejectionCode,
     UnsupportedVersion,
     WireError,
+    encode,
     parse_agent_message,
     parse_hub_message,
 )
@@ -49,5 +55,48 @@ def test_invalid_frames_are_refused_with_the_reason(frame: str, reason: str) -> 
 
 
 def test_another_version_is_refused() -> None:
-    with pytest.raises(UnsupportedVersion, match="unsupported wire version 2"):
-        parse_agent_message('{"v": 2, "type": "heartbeat", "seq": 1}')
+    with pytest.raises(
+        UnsupportedVersion, match="unsupported wire version 3; this side speaks 1, 2"
+    ):
+        parse_agent_message('{"v": 3, "type": "heartbeat", "seq": 1}')
+
+
+@pytest.mark.parametrize(
+    ("frame", "reason"),
+    [
+        ('{"v": 2, "type": "heartbeat", "x": ' + "[" * 17 + "]" * 17 + "}", "nested deeper"),
+        ('{"v": 2, "type": "heartbeat", "x": ' + "[" * 10**5 + "]" * 10**5 + "}", "nested deeper"),
+        ('{"v": 2, "type": "heartbeat", "x": "' + "x" * MAX_FRAME_CHARS + '"}', "too large"),
+        ('{"v": 2, "type": "heartbeat", "seq": 1' + "0" * 5000 + "}", "not JSON"),
+        (
+            '{"v": 2, "type": "heartbeat", "seq": 1'
+            + "0" * 100
+            + ', "sent_at": "2026-11-22T08:00:00Z"}',
+            "seq",
+        ),
+    ],
+)
+def test_hostile_frames_are_refused_as_wire_errors(frame: str, reason: str) -> None:
+    with pytest.raises(WireError, match=reason):
+        parse_agent_message(frame)
+
+
+def test_a_version_1_agent_is_answered_in_version_1() -> None:
+    """A version 1 agent (before refusal codes) can read the hub's acknowledgement."""
+    hello = parse_agent_message('{"v": 1, "type": "hello", "cabin_id": 1, "agent_version": "1"}')
+    assert hello.v == 1
+    ack = MeasurementAck(
+        seqs=(1,),
+        rejected=(
+            Rejected(seq=2, reason="spo2 outside 50..100", code=RejectionCode.IMPLAUSIBLE_VALUE),
+        ),
+    )
+    v1 = json.loads(encode(ack, 1))
+    assert v1 == {
+        "v": 1,
+        "type": "measurements_ack",
+        "seqs": [1],
+        "rejected": [{"seq": 2, "reason": "spo2 outside 50..100"}],
+    }
+    assert parse_hub_message(encode(ack)) == ack
+    assert parse_hub_message(encode(ack, 1)).rejected[0].code is RejectionCode.INVALID_MEASUREMENT  # type: ignore[union-attr]
