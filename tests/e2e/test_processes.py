@@ -13,7 +13,14 @@ import pytest
 from hub.config import Settings
 from tests.conftest import ROOT, TEST_SECRET
 from tests.support.postgres import free_port
-from tests.support.processes import Processes, login, process_env, wait, wait_http
+from tests.support.processes import (
+    Processes,
+    login,
+    loopback_client,
+    process_env,
+    wait,
+    wait_http,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -24,6 +31,7 @@ def test_hub_and_agent_processes_survive_a_hub_kill(
     env = process_env(
         HUB_DATABASE_URL=settings.database_url,
         HUB_ENVIRONMENT="production",
+        HUB_BEHIND_TLS="true",  # as behind the TLS reverse proxy production requires
         HUB_SECRET_KEY=TEST_SECRET,
         HUB_PORT=str(settings.port),
         HUB_AGENT_HEARTBEAT_SECONDS="0.3",
@@ -82,7 +90,10 @@ def test_hub_and_agent_processes_survive_a_hub_kill(
     hub_url = f"http://127.0.0.1:{settings.port}"
     processes.start("-m", "hub", "serve", env=env)
     wait_http(hub_url + "/healthz")
-    with httpx.Client(base_url=hub_url) as client:
+    with loopback_client(hub_url) as client:
+        form = client.get("/connexion")
+        assert "Secure" in form.headers["set-cookie"]
+        assert form.headers["strict-transport-security"].startswith("max-age=")
         login(client, "coord", "motdepasse-tres-sur-1")
         page = client.get("/coordination")
         assert page.status_code == 200
@@ -122,7 +133,7 @@ def test_hub_and_agent_processes_survive_a_hub_kill(
     agent = processes.start("-m", "cabin_agent", "run", "--config", str(config), env=process_env())
 
     def last_seen() -> str | None:
-        with httpx.Client(base_url=hub_url) as client:
+        with loopback_client(hub_url) as client:
             login(client, "coord", "motdepasse-tres-sur-1")
             cabins = client.get("/api/v1/cabines").json()
         return cabins[0]["last_seen_at"] if cabins and cabins[0]["online"] else None

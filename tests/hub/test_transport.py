@@ -18,7 +18,7 @@ from hub.demo import DemoSeed
 from hub.scheduling import links
 from hub.scheduling.models import Booking
 from hub.transport import client_address
-from tests.conftest import TEST_SECRET, login
+from tests.conftest import TEST_SECRET, csrf_from, login
 from tests.support.scenario import booking_now
 
 PROXIES = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128")]
@@ -81,6 +81,18 @@ async def test_health_pages_and_one_time_links_are_not_stored(
     for path in ("/secretariat", f"/secretariat/rdv/{booking_id}"):
         page = await client.get(path)
         assert page.status_code == 200 and page.headers["cache-control"] == "no-store", path
+
+
+async def test_an_agent_token_shown_once_is_not_stored(
+    client: httpx.AsyncClient, demo: DemoSeed
+) -> None:
+    assert (await login(client, "coordination")).status_code == 303
+    home = await client.get("/coordination")
+    shown = await client.post(
+        f"/coordination/cabines/{demo.cabin_id}/jeton", data={"csrf_token": csrf_from(home.text)}
+    )
+    assert shown.status_code == 200 and "cab_" in shown.text
+    assert shown.headers["cache-control"] == "no-store"
 
 
 @pytest.fixture

@@ -70,3 +70,16 @@ def login(client: httpx.Client, username: str, password: str) -> None:
         data={"username": username, "password": password, "csrf_token": csrf_from(page.text)},
     )
     assert response.status_code == 303, response.text
+
+
+def loopback_client(base_url: str) -> httpx.Client:
+    """A client of a hub on the loopback address that was told TLS ends in front of it: like a
+    browser on localhost, it sends the hub's Secure cookies back over plain HTTP."""
+    client = httpx.Client(base_url=base_url)
+
+    def keep_secure_cookies(response: httpx.Response) -> None:
+        for cookie in client.cookies.jar:
+            cookie.secure = False
+
+    client.event_hooks["response"] = [keep_secure_cookies]
+    return client
