@@ -28,6 +28,7 @@ from hub.errors import HubError, Unauthenticated
 from hub.identity import pages as identity_pages
 from hub.interop import sas as sas_api
 from hub.jobs import JobRunner
+from hub.records import identity_pages as identity_desk
 from hub.records import pages as records_pages
 from hub.relay import pages as relay_pages
 from hub.relay import transmissions as relay_transmissions
@@ -131,6 +132,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
     app.include_router(gateway.router)
     app.include_router(public_pages.router)
     app.include_router(staff_pages.router)
+    app.include_router(identity_desk.router)
     app.include_router(schedule_admin.router)
     app.include_router(sas_api.router)
     app.include_router(consultation_pages.router)

@@ -11,6 +11,7 @@ from hub.consultation.models import Consultation, DmpChoice, State
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid
 from hub.identity.models import User
+from hub.records import identity_review
 from hub.records.ins import birth_place_problem, nir_problem, nir_traits_problem, normalise_nir
 from hub.records.patients import IdentityStatus, Patient
 from hub.records.vigilance import FROM_INSI, Actor, set_status
@@ -124,6 +125,45 @@ async def verify_identity(
         IDENTITY_DOCUMENTS[document],
     )
     await session.commit()
+    return await service.reload(session, consultation.id)
+
+
+async def resolve_pending_identity(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    user: User,
+    consultation_id: int,
+    decision: str,
+    take: frozenset[str],
+) -> Consultation:
+    """The nurse, with the patient in front of her, says whether the pending identity of the
+    booking is the patient already known (merged, taking the data she chose) or someone else."""
+    consultation = await service.get_consultation(
+        session=session, user=user, consultation_id=consultation_id
+    )
+    if user.role not in service.ROOM_STAFF:
+        raise Forbidden("L'identité est vérifiée par le personnel de la salle.")
+    if consultation.state not in (State.ARRIVED, State.PRECONSULTATION, State.READY):
+        raise Conflict("L'identité ne peut plus être modifiée à ce stade de la consultation.")
+    same = identity_review.same_person(decision)
+    service.trace(
+        session,
+        ctx,
+        consultation,
+        user,
+        "identity_pending",
+        consultation.state,
+        "même personne que la fiche connue" if same else "personne différente",
+    )
+    await identity_review.resolve_pending(
+        session=session,
+        organisation_id=user.organisation_id,
+        pending_id=consultation.patient_id,
+        same_person=same,
+        take=take if same else frozenset(),
+        actor=Actor(kind="user", id=user.id),
+    )
     return await service.reload(session, consultation.id)
 
 

@@ -21,6 +21,7 @@ from hub.deps import ContextDep, SessionDep, require_role
 from hub.errors import Conflict, HubError, Invalid, NotFound, Unauthenticated
 from hub.identity.models import Role, User
 from hub.identity.pages import home_context
+from hub.records import identity_review
 from hub.records.audit import record_event, trace_read
 from hub.records.observations import Observation, observations_of_booking
 from hub.relay import service as relay
@@ -83,6 +84,13 @@ async def _console(
                 session=session, organisation_id=user.organisation_id, accepting_only=True
             ),
             "referrals": await relay.referrals_of(session=session, consultation_id=consultation.id),
+            "pending_case": await identity_review.pending_case(
+                session=session,
+                organisation_id=user.organisation_id,
+                pending_id=consultation.patient_id,
+            )
+            if consultation.booking.patient.pending_of_id is not None
+            else None,
         }
     )
     data.update(
@@ -192,6 +200,32 @@ async def verify_identity(
             traits_match=traits_match == "oui",
             birth_place_code=birth_place_code,
             nir=nir,
+        ),
+    )
+
+
+@router.post(
+    "/salle/consultations/{consultation_id}/identite-en-attente", response_class=HTMLResponse
+)
+async def resolve_pending_identity(
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    user: Annotated[User, Depends(require_role(Role.NURSE, Role.FACILITY_STAFF))],
+    consultation_id: int,
+    choice: Annotated[str, Form(alias="decision", max_length=10)] = "",
+    take: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    call = Call(request, session, ctx, user, ROOM, "/salle/consultations")
+    return await call.act(
+        consultation_id,
+        checks.resolve_pending_identity(
+            session=call.session,
+            ctx=call.ctx,
+            user=call.user,
+            consultation_id=consultation_id,
+            decision=choice,
+            take=frozenset(take or ()),
         ),
     )
 

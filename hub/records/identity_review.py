@@ -4,6 +4,8 @@ slice's own service, in one commit, traced."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,12 +18,54 @@ from hub.records.vigilance import (
     STATUS_LABELS,
     VERIFIED,
     Actor,
+    Difference,
     Proposal,
+    differences,
     fill_empty,
+    pending_identities,
     take_from,
     trace,
 )
 from hub.scheduling import booking as bk
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCase:
+    """A pending identity beside the existing patient it collides with, for a decision."""
+
+    pending: Patient
+    existing: Patient
+    differences: list[Difference]
+
+    @property
+    def locked(self) -> bool:
+        """The existing identity is verified: its INS traits are not taken from a booking."""
+        return self.existing.identity_status in VERIFIED
+
+    @property
+    def existing_status(self) -> str:
+        return STATUS_LABELS[self.existing.identity_status]
+
+    def takeable(self, difference: Difference) -> bool:
+        return not (self.locked and difference.strict)
+
+
+async def pending_case(
+    *, session: AsyncSession, organisation_id: int, pending_id: int
+) -> PendingCase:
+    """One pending identity with what differs from the existing patient."""
+    pending, existing = await pending_pair(
+        session=session, organisation_id=organisation_id, pending_id=pending_id
+    )
+    return PendingCase(pending, existing, differences(existing, Proposal.of(pending)))
+
+
+async def pending_cases(*, session: AsyncSession, organisation_id: int) -> list[PendingCase]:
+    """Every pending identity of the CPTS waiting for a decision, oldest first."""
+    return [
+        await pending_case(session=session, organisation_id=organisation_id, pending_id=p.id)
+        for p in await pending_identities(session=session, organisation_id=organisation_id)
+    ]
 
 
 async def _merge(session: AsyncSession, *, keep: Patient, drop: Patient, actor: Actor) -> None:
@@ -58,6 +102,13 @@ async def pending_pair(
         session=session, organisation_id=organisation_id, patient_id=pending.pending_of_id
     )
     return pending, existing
+
+
+def same_person(decision: str) -> bool:
+    """A form's decision: « meme » (the same person) or « autre » (a different one)."""
+    if decision not in ("meme", "autre"):
+        raise Invalid("Indiquez s'il s'agit de la même personne ou d'une personne différente.")
+    return decision == "meme"
 
 
 async def resolve_pending(

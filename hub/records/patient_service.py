@@ -132,24 +132,27 @@ async def register_patient(
     contact fields filled in); a pending identity linked to it when something disagrees (INS,
     a trait, contact, médecin traitant), which staff resolve; else a new provisional patient."""
     clean = validate_draft(draft, today=today)
-    existing = await session.scalar(
-        select(Patient)
-        .where(
-            Patient.organisation_id == organisation_id,
-            Patient.birth_name_key == name_key(clean.birth_name),
-            Patient.birth_date == clean.birth_date,
-            Patient.first_names == clean.first_names,
-            Patient.pending_of_id.is_(None),
-            Patient.merged_into_id.is_(None),
+    namesakes = list(
+        await session.scalars(
+            select(Patient)
+            .where(
+                Patient.organisation_id == organisation_id,
+                Patient.birth_name_key == name_key(clean.birth_name),
+                Patient.birth_date == clean.birth_date,
+                Patient.first_names == clean.first_names,
+                Patient.pending_of_id.is_(None),
+                Patient.merged_into_id.is_(None),
+            )
+            .order_by(Patient.id)
         )
-        .order_by(Patient.id)
-        .limit(1)
     )
     proposal = proposal_of(clean)
-    if existing is not None and not differences(existing, proposal):
-        fill_empty(existing, proposal)
-        await session.flush()
-        return existing
+    for known in namesakes:
+        if not differences(known, proposal):
+            fill_empty(known, proposal)
+            await session.flush()
+            return known
+    existing = namesakes[0] if namesakes else None
     patient = Patient(
         organisation_id=organisation_id,
         birth_name=clean.birth_name,

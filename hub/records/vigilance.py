@@ -40,6 +40,7 @@ FIELD_LABELS = {
     "guardian_name": "Représentant légal",
     "medecin_traitant": "Médecin traitant",
 }
+SEX_LABELS = {"F": "féminin", "M": "masculin", "I": "indéterminé"}
 STRICT_FIELDS = frozenset({"nir", "sex", "birth_place_code"})
 CONTACT_FIELDS = ("used_name", "phone", "email", "guardian_name")
 
@@ -118,7 +119,7 @@ def differences(patient: Patient, proposal: Proposal) -> list[Difference]:
     if _conflicts(patient.nir, proposal.nir, guarded=verified):
         add("nir", patient.nir or "non renseigné", proposal.nir)
     if proposal.sex != patient.sex.value:
-        add("sex", patient.sex.value, proposal.sex)
+        add("sex", SEX_LABELS[patient.sex.value], SEX_LABELS.get(proposal.sex, proposal.sex))
     if _conflicts(patient.birth_place_code, proposal.birth_place_code, guarded=verified):
         add(
             "birth_place_code",
@@ -338,7 +339,7 @@ async def probable_duplicates(
         )
         .order_by(first.id, second.id)
     )
-    pairs = [(a, b) for a, b in rows.tuples() if close_names(a, b)]
+    pairs = [(a, b) for a, b in rows if close_names(a, b)]
     return pairs[:limit]
 
 

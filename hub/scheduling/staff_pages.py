@@ -22,7 +22,7 @@ from hub.identity.pages import home_context
 from hub.records import patient_service
 from hub.records.audit import record_event, trace_read
 from hub.records.patients import Sex
-from hub.records.vigilance import Actor
+from hub.records.vigilance import Actor, pending_identities
 from hub.relay import service as relay
 from hub.relay.tracking import count_relays_needing_attention
 from hub.rendering import render
@@ -95,6 +95,9 @@ async def secretary_home(
                 session=session, site_ids=site_ids, after=ctx.clock(), limit=8
             ),
             "to_move": await bk.bookings_to_move(session=session, site_ids=site_ids),
+            "pending_identities": len(
+                await pending_identities(session=session, organisation_id=user.organisation_id)
+            ),
             "relay_failures": await count_relays_needing_attention(
                 session=session, organisation_id=user.organisation_id
             ),

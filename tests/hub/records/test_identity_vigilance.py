@@ -161,7 +161,7 @@ async def test_a_repeat_booking_that_agrees_joins_the_patient_without_a_new_reco
     patients = await _patients(settings)
     assert len(patients) == 2  # Odette, and one record for Lucie Moreau
     bookings = await _bookings(settings)
-    assert [b.patient_id for b in bookings][0] == odette_id
+    assert bookings[0].patient_id == odette_id
     assert bookings[1].patient_id == bookings[2].patient_id != odette_id
     assert not await _audit(settings, "identity.pending")
 
@@ -254,3 +254,196 @@ async def test_every_identity_decision_keeps_the_audit_chain_whole(
 
     report = await _session_do(settings, work)
     assert report.sealed > 0 and report.problems == []
+
+
+async def _secretary_post(
+    client: httpx.AsyncClient, url: str, data: dict[str, object]
+) -> httpx.Response:
+    page = await client.get("/secretariat/identites")
+    return await client.post(url, data={"csrf_token": csrf_from(page.text), **data})
+
+
+async def test_the_secretary_says_same_person_and_the_verified_identity_wins(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    odette_id = await _odette(settings)
+    await _book_online(client, nir=OTHER_NIR)
+    [booking] = await _bookings(settings)
+    pending_id = booking.patient_id
+    await login(client, "secretariat")
+    assert "1 identité en attente" in text(await client.get("/secretariat"))
+    desk = text(await client.get("/secretariat/identites"))
+    assert "GARNIER Odette Marie" in desk and "identité qualifiée" in desk
+    assert OTHER_NIR in desk and "06 55 44 33 22" not in desk and "0655443322" in desk
+    assert "ne change qu'à la vérification de la pièce d'identité en salle" in desk
+
+    # Forcing the typed number into a qualified identity is refused.
+    forced = await _secretary_post(
+        client, f"/secretariat/identites/{pending_id}", {"decision": "meme", "take": ["nir"]}
+    )
+    assert forced.status_code == 409 and "ne changent qu'à la vérification" in text(forced)
+
+    same = await _secretary_post(
+        client, f"/secretariat/identites/{pending_id}", {"decision": "meme", "take": ["phone"]}
+    )
+    assert same.status_code == 303
+    assert "rattaché à la fiche existante" in text(await client.get(same.headers["location"]))
+    [booking] = await _bookings(settings)
+    assert booking.patient_id == odette_id
+    patients = {p.id: p for p in await _patients(settings)}
+    odette = patients[odette_id]
+    assert (odette.nir, odette.identity_status, odette.phone) == (
+        ODETTE_INS,
+        IdentityStatus.QUALIFIED,
+        "0655443322",
+    )
+    assert odette.medecin_traitant_name == "Dr Henri Lacombe"  # not chosen: kept
+    assert patients[pending_id].merged_into_id == odette_id
+    assert "Aucune identité en attente" in text(await client.get("/secretariat/identites"))
+    actions = [e.action for e in await _audit(settings, "identity.")]
+    assert actions == [
+        "identity.pending",
+        "identity.data_taken",
+        "identity.merged",
+        "identity.resolved_same",
+    ]
+    found = text(await client.get("/secretariat", params={"nom": "garnier"}))
+    assert found.count("/secretariat/patients/") == 1  # the merged record is not listed
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+        await seal_pending(session=session, now=later)
+        return await verify_chain(session=session)
+
+    report = await _session_do(settings, work)
+    assert report.sealed >= 4 and report.problems == []
+
+
+async def test_a_different_person_keeps_their_own_record_and_their_next_booking(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    odette_id = await _odette(settings)
+    await _book_online(client, nir=OTHER_NIR)
+    [booking] = await _bookings(settings)
+    await login(client, "secretariat")
+    other = await _secretary_post(
+        client, f"/secretariat/identites/{booking.patient_id}", {"decision": "autre"}
+    )
+    assert other.status_code == 303
+    patients = {p.id: p for p in await _patients(settings)}
+    namesake = patients[booking.patient_id]
+    assert namesake.pending_of_id is None and namesake.merged_into_id is None
+    assert patients[odette_id].nir == ODETTE_INS
+    # Her next booking with the same data goes straight to her own record.
+    await _book_online(client, nir=OTHER_NIR)
+    assert [b.patient_id for b in await _bookings(settings)] == [namesake.id, namesake.id]
+    assert [e.action for e in await _audit(settings, "identity.")] == [
+        "identity.pending",
+        "identity.resolved_different",
+    ]
+
+
+async def test_probable_duplicates_are_listed_and_merged_into_the_verified_record(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    await _book_online(client, birth_name="Lefebvre", first_names="Anne", birth_date="1960-01-08")
+    await _book_online(
+        client, birth_name="Lefèvre", first_names="Anne-Sophie", birth_date="1960-01-08"
+    )
+    await _book_online(client, birth_name="Lefort", first_names="Anne", birth_date="1960-01-08")
+    first, second, third = await _patients(settings)
+
+    async def validate(session):  # type: ignore[no-untyped-def]
+        patient = await session.get(Patient, second.id)
+        patient.identity_status = IdentityStatus.VALIDATED
+        await session.commit()
+
+    await _session_do(settings, validate)
+    await login(client, "secretariat")
+    desk = text(await client.get("/secretariat/identites"))
+    assert "Doublons probables (1)" in desk
+    assert "LEFEBVRE Anne" in desk and "LEFÈVRE Anne-Sophie" in desk and "LEFORT" not in desk
+
+    refused = await _secretary_post(
+        client, "/secretariat/doublons", {"first": first.id, "second": second.id, "keep": first.id}
+    )
+    assert refused.status_code == 409 and "Gardez la fiche dont l'identité est validée" in text(
+        refused
+    )
+    merged = await _secretary_post(
+        client, "/secretariat/doublons", {"first": first.id, "second": second.id, "keep": second.id}
+    )
+    assert merged.status_code == 303
+    bookings = await _bookings(settings)
+    assert [b.patient_id for b in bookings] == [second.id, second.id, third.id]
+    kept = {p.id: p for p in await _patients(settings)}[second.id]
+    assert (kept.birth_name, kept.identity_status) == ("LEFÈVRE", IdentityStatus.VALIDATED)
+    assert "Doublons probables (0)" in text(await client.get("/secretariat/identites"))
+    [event] = await _audit(settings, "identity.merged")
+    assert event.target == f"patient:{second.id}" and f"patient:{first.id}" in event.detail
+
+
+async def test_the_nurse_resolves_a_pending_identity_before_checking_the_id_card(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    known = nir("2580663113001")
+
+    async def lambert(session):  # type: ignore[no-untyped-def]
+        org = (
+            await session.scalars(select(Organisation).where(Organisation.slug == DEMO_ORG_SLUG))
+        ).one()
+        patient = Patient(
+            organisation_id=org.id,
+            birth_name="LAMBERT",
+            birth_name_key="LAMBERT",
+            first_names="Odile",
+            birth_date=dt.date(1958, 6, 1),
+            sex=Sex.FEMALE,
+            birth_place_code="63113",
+            nir=known,
+            identity_status=IdentityStatus.QUALIFIED,
+            phone="0325998877",
+        )
+        session.add(patient)
+        await session.commit()
+        return patient.id
+
+    known_id = int(await _session_do(settings, lambert))
+    booking_id = await booking_now(settings)  # booked with another phone number
+    await login(client, "infirmiere")
+    agenda = await client.get("/infirmier")
+    arrived = await client.post(
+        f"/salle/rdv/{booking_id}/accueil", data={"csrf_token": csrf_from(agenda.text)}
+    )
+    room_url = arrived.headers["location"]
+    cid = int(room_url.rsplit("/", 1)[1])
+    room = await client.get(room_url)
+    assert "Identité en attente" in text(room) and "0611223344" in text(room)
+    early = await client.post(
+        f"/salle/consultations/{cid}/identite",
+        data={"csrf_token": csrf_from(room.text), "document": "cni", "traits_match": "oui"},
+    )
+    assert early.status_code == 409 and "L'identité de ce patient est en attente" in text(early)
+
+    same = await client.post(
+        f"/salle/consultations/{cid}/identite-en-attente",
+        data={"csrf_token": csrf_from(room.text), "decision": "meme"},
+    )
+    assert same.status_code == 303
+    room = await client.get(room_url)
+    assert "Identité en attente" not in text(room)
+    checked = await client.post(
+        f"/salle/consultations/{cid}/identite",
+        data={"csrf_token": csrf_from(room.text), "document": "cni", "traits_match": "oui"},
+    )
+    assert checked.status_code == 303
+    [booking] = await _bookings(settings)
+    assert booking.patient_id == known_id
+    [patient] = [p for p in await _patients(settings) if p.id == known_id]
+    assert (patient.nir, patient.phone, patient.identity_status) == (
+        known,
+        "0325998877",
+        IdentityStatus.QUALIFIED,
+    )
+    resolved = await _audit(settings, "identity.resolved_same")
+    assert len(resolved) == 1 and resolved[0].actor_kind == "user"
