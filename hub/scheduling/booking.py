@@ -149,10 +149,24 @@ async def reassign_patient(*, session: AsyncSession, from_id: int, to_id: int) -
     return len(rows)
 
 
+async def _take_seat(
+    *, session: AsyncSession, request: BookingRequest, now: dt.datetime
+) -> Booking:
+    """A new booking flushed in the caller's transaction (the caller queues its messages and
+    commits); a seat taken meanwhile is refused."""
+    try:
+        booking = await add_booking(session=session, request=request, now=now)
+    except IntegrityError:
+        await session.rollback()
+        raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.") from None
+    return await get_booking(session=session, booking_id=booking.id)
+
+
 async def move_booking(
     *, session: AsyncSession, booking: Booking, slot_id: int, now: dt.datetime
 ) -> Booking:
-    """Move an appointment to another slot: the new seat is taken before the old one is freed."""
+    """Move an appointment to another slot: the new seat is taken before the old one is freed;
+    the caller queues the messages and commits."""
     _require_active(booking)
     if slot_id == booking.slot_id:
         raise Conflict("Le rendez-vous est déjà sur ce créneau.")
@@ -166,10 +180,9 @@ async def move_booking(
         booked_by_label=booking.booked_by_label,
     )
     old_id = booking.id
-    new = await book_slot(session=session, request=request, now=now)
+    new = await _take_seat(session=session, request=request, now=now)
     old = await get_booking(session=session, booking_id=old_id)
     await cancel_booking(session=session, booking=old, reason="déplacé", now=now)
-    await session.commit()
     return new
 
 
@@ -333,7 +346,8 @@ async def offer_freed_slot(
 async def accept_offer(
     *, session: AsyncSession, entry: WaitingListEntry, now: dt.datetime
 ) -> tuple[Booking, Slot]:
-    """Move the booking to the offered slot; returns the new booking and the slot it left."""
+    """Move the booking to the offered slot; returns the new booking and the slot it left. The
+    caller queues the messages and commits."""
     if entry.status is not WaitStatus.OFFERED or entry.offered_slot_id is None:
         raise Conflict("Cette proposition n'est plus valable.")
     if entry.offer_expires_at is not None and entry.offer_expires_at <= now:
@@ -351,14 +365,14 @@ async def accept_offer(
         booked_by_user_id=old.booked_by_user_id,
         booked_by_label=old.booked_by_label,
     )
+    old_id = old.id
     entry.status = WaitStatus.DONE
     await session.flush()
-    new = await book_slot(session=session, request=request, now=now)
-    old = await get_booking(session=session, booking_id=old.id)
+    new = await _take_seat(session=session, request=request, now=now)
+    old = await get_booking(session=session, booking_id=old_id)
     left = await cancel_booking(
         session=session, booking=old, reason="avancé (liste d'attente)", now=now
     )
-    await session.commit()
     return new, left
 
 

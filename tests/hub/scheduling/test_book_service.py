@@ -107,3 +107,25 @@ async def test_a_crash_while_queueing_the_confirmation_leaves_no_phone_booking(
         )
     assert await _count(settings, Booking) == 0
     assert await _count(settings, OutboundMessage) == 0
+
+
+async def test_a_crash_while_queueing_the_new_time_leaves_the_appointment_where_it_was(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slot_id, data = await _public_form(client)
+    booked = await client.post(f"/rdv/cpts-demo/creneau/{slot_id}", data=data)
+    follow = await client.get(booked.headers["location"])
+    token = booked.headers["location"].split("/rdv/suivi/", 1)[1].split("?", 1)[0]
+    other = re.findall(r'<option value="(\d+)"', follow.text)[0]
+    _fail_queueing(monkeypatch)
+    with pytest.raises(QueueingFailed):
+        await client.post(
+            f"/rdv/suivi/{token}/deplacer",
+            data={"slot_id": other, "csrf_token": csrf_from(follow.text)},
+        )
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        [booking] = list(await session.scalars(select(Booking)))
+    await engine.dispose()
+    # Still one appointment, on its original slot, not cancelled: the patient's messages hold.
+    assert (booking.slot_id, booking.status.value) == (slot_id, "booked")
