@@ -220,6 +220,16 @@ async def test_a_typed_number_never_replaces_an_ins_from_insi_at_check_in(
     )
     assert refused.status_code == 409
     assert "diffère de l'INS obtenue du téléservice INSi" in text(refused)
+    elsewhere = await client.post(
+        f"/salle/consultations/{cid}/identite",
+        data={
+            "csrf_token": csrf_from(room.text),
+            "document": "cni",
+            "traits_match": "oui",
+            "birth_place_code": "75112",
+        },
+    )
+    assert elsewhere.status_code == 409 and "signalez-le au référent" in text(elsewhere)
     [patient] = [p for p in await _patients(settings) if p.id == patient_id]
     assert (patient.nir, patient.identity_status) == (ins, IdentityStatus.RETRIEVED)
 
@@ -447,3 +457,67 @@ async def test_the_nurse_resolves_a_pending_identity_before_checking_the_id_card
     )
     resolved = await _audit(settings, "identity.resolved_same")
     assert len(resolved) == 1 and resolved[0].actor_kind == "user"
+
+
+async def test_a_provisional_identity_is_completed_but_never_silently_overwritten(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    lucie = {"birth_name": "Moreau", "first_names": "Lucie", "phone": "06 98 76 54 32"}
+    await _book_online(client, **lucie)
+    await _book_online(client, **lucie, email="lucie@example.org")
+    [patient] = await _patients(settings)
+    assert (patient.phone, patient.email) == ("0698765432", "lucie@example.org")
+    await _book_online(client, **{**lucie, "phone": "07 11 11 11 11"})
+    patients = await _patients(settings)
+    assert patients[0].phone == "0698765432"
+    assert patients[1].pending_of_id == patients[0].id
+    assert patients[1].pending_reason == "Téléphone"
+    assert [b.patient_id for b in await _bookings(settings)] == [
+        patients[0].id,
+        patients[0].id,
+        patients[1].id,
+    ]
+
+
+async def test_changing_a_strict_trait_at_the_check_downgrades_then_revalidates_traced(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    booking_id = await booking_now(settings)
+
+    async def validated(session):  # type: ignore[no-untyped-def]
+        booking = await session.get(Booking, booking_id)
+        patient = await session.get(Patient, booking.patient_id)
+        patient.birth_place_code, patient.identity_status = "63113", IdentityStatus.VALIDATED
+        await session.commit()
+        return patient.id
+
+    patient_id = int(await _session_do(settings, validated))
+    await login(client, "infirmiere")
+    agenda = await client.get("/infirmier")
+    arrived = await client.post(
+        f"/salle/rdv/{booking_id}/accueil", data={"csrf_token": csrf_from(agenda.text)}
+    )
+    room = await client.get(arrived.headers["location"])
+    checked = await client.post(
+        arrived.headers["location"] + "/identite",
+        data={
+            "csrf_token": csrf_from(room.text),
+            "document": "passeport",
+            "traits_match": "oui",
+            "birth_place_code": "75112",
+        },
+    )
+    assert checked.status_code == 303
+    [patient] = [p for p in await _patients(settings) if p.id == patient_id]
+    assert (patient.birth_place_code, patient.identity_status) == (
+        "75112",
+        IdentityStatus.VALIDATED,
+    )
+    events = [(e.action, e.detail) for e in await _audit(settings, "identity.")]
+    assert events == [
+        (
+            "identity.downgraded",
+            "validée → provisoire (lieu de naissance modifié à la vérification)",
+        ),
+        ("identity.status", "provisoire → validée (pièce d'identité vérifiée)"),
+    ]

@@ -1,0 +1,91 @@
+"""Only a qualified identity carries its INS into a document: the report PDF, the CDA, the
+IHE_XDM package and its X-MSS-INS header, and the FHIR export, all built from the patient's
+record as the hub stores it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+import zipfile
+
+import pypdfium2 as pdfium
+import pytest
+
+from hub.interop.fhir_export import consultation_bundle
+from hub.records.cda import build_tlm_cr
+from hub.records.patients import IdentityStatus, Patient, Sex
+from hub.records.report_facts import patient_facts
+from hub.records.report_pdf import render_report_pdf
+from hub.relay.mssante import HEADER_INS, mssante_headers
+from hub.relay.xdm import build_xdm_zip
+from tests.support.reports import sample_facts
+
+NIR = "249055244800197"
+
+
+def _record(status: IdentityStatus) -> Patient:
+    return Patient(
+        id=42,
+        organisation_id=1,
+        birth_name="GARNIER",
+        birth_name_key="GARNIER",
+        first_names="Odette Marie",
+        used_name="",
+        birth_date=dt.date(1949, 5, 17),
+        sex=Sex.FEMALE,
+        birth_place_code="52448",
+        nir=NIR,
+        identity_status=status,
+        phone="",
+        email="",
+    )
+
+
+def _pdf_text(pdf: bytes) -> str:
+    doc = pdfium.PdfDocument(pdf)
+    try:
+        return " ".join(
+            re.sub(r"\s+", " ", doc[i].get_textpage().get_text_range()) for i in range(len(doc))
+        )
+    finally:
+        doc.close()
+
+
+def _documents(status: IdentityStatus) -> dict[str, bytes]:
+    facts = sample_facts(patient=patient_facts(_record(status)))
+    pdf = render_report_pdf(facts)
+    cda = build_tlm_cr(facts, pdf)
+    package = build_xdm_zip(
+        facts, cda, sender="cpts@mssante.invalid", recipient="mt@mssante.invalid"
+    )
+    with zipfile.ZipFile(io.BytesIO(package)) as archive:
+        unpacked = b"".join(archive.read(name) for name in archive.namelist())
+    bundle = consultation_bundle(
+        facts, cda=cda, pdf=pdf, accesses=[], base_url="https://hub.cpts.invalid"
+    )
+    return {
+        "pdf": _pdf_text(pdf).encode(),
+        "cda": cda,
+        "xdm": unpacked,
+        "fhir": json.dumps(bundle).encode(),
+        HEADER_INS: mssante_headers(facts)[HEADER_INS].encode(),
+    }
+
+
+@pytest.mark.parametrize(
+    "status", [IdentityStatus.PROVISIONAL, IdentityStatus.RETRIEVED, IdentityStatus.VALIDATED]
+)
+def test_an_identity_that_is_not_qualified_carries_no_ins(status: IdentityStatus) -> None:
+    documents = _documents(status)
+    for name in ("pdf", "cda", "xdm", "fhir"):
+        assert NIR.encode() not in documents[name], name
+    assert documents[HEADER_INS] == b"N"
+
+
+def test_a_qualified_identity_carries_its_ins_everywhere() -> None:
+    documents = _documents(IdentityStatus.QUALIFIED)
+    for name in ("pdf", "cda", "xdm", "fhir"):
+        assert NIR.encode() in documents[name], name
+    assert documents[HEADER_INS] == b"O"
