@@ -11,15 +11,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
 from hub.context import HubContext
-from hub.deps import ContextDep, SessionDep, require_role
-from hub.errors import Forbidden, Invalid, NotFound
-from hub.identity import service as identity
-from hub.identity.models import Role, User
+from hub.deps import ContextDep, SessionDep
+from hub.errors import Invalid, NotFound
+from hub.identity import policy
+from hub.identity.models import User
+from hub.identity.policy import Permission, Permitted
 from hub.records.documents import SharedDocument
 from hub.records.patient_links import (
     RecordLink,
@@ -31,12 +31,9 @@ from hub.records.patients import Patient
 from hub.records.registry import DOCUMENT_MISSING, document_sharing
 from hub.records.reports import Report
 from hub.rendering import render
-from hub.scheduling.models import Booking, BookingStatus
+from hub.scheduling.care import care_site_ids
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
-Professional = Annotated[User, Depends(require_role(Role.DOCTOR, Role.NURSE, Role.FACILITY_STAFF))]
-Doctor = Annotated[User, Depends(require_role(Role.DOCTOR))]
-Secretary = Annotated[User, Depends(require_role(Role.SECRETARY))]
 
 PATIENT_MISSING = "Ce patient n'existe pas."
 NO_CARE_RELATIONSHIP = (
@@ -168,24 +165,23 @@ async def patient_revoke(
 # --- the professionals' view -------------------------------------------------------------------
 
 
-async def _check_care_relationship(session: AsyncSession, user: User, patient_id: int) -> Patient:
-    """The patient, if this professional's organisation knows them and they have a booking at
-    one of the professional's sites; else NotFound / Forbidden."""
+async def _check_care_relationship(
+    session: AsyncSession,
+    user: User,
+    patient_id: int,
+    permission: Permission = Permission.SHARED_RECORD,
+) -> Patient:
+    """The patient, if this professional's organisation knows them and the permission reaches
+    them (a booking at one of the professional's sites); else NotFound / Forbidden."""
     patient = await session.get(Patient, patient_id)
     if patient is None or patient.organisation_id != user.organisation_id:
         raise NotFound(PATIENT_MISSING)
-    site_ids = [s.id for s in await identity.sites_for(session=session, user=user)]
-    booking = await session.scalar(
-        select(Booking.id)
-        .where(
-            Booking.patient_id == patient_id,
-            Booking.site_id.in_(site_ids),
-            Booking.status != BookingStatus.CANCELLED,
-        )
-        .limit(1)
+    policy.check(
+        user,
+        permission,
+        sites=await care_site_ids(session=session, patient_id=patient_id),
+        refusal=NO_CARE_RELATIONSHIP,
     )
-    if booking is None:
-        raise Forbidden(NO_CARE_RELATIONSHIP)
     return patient
 
 
@@ -207,7 +203,7 @@ async def shared_record(
     request: Request,
     session: SessionDep,
     ctx: ContextDep,
-    user: Professional,
+    user: Permitted,
     patient_id: int,
     anciennes: str = "",
     message: str = "",
@@ -233,7 +229,7 @@ async def shared_record(
 async def professional_revoke_links(
     request: Request,
     session: SessionDep,
-    user: Professional,
+    user: Permitted,
     patient_id: int,
     confirmation: Annotated[str, Form(max_length=3)] = "",
 ) -> Response:
@@ -263,7 +259,7 @@ async def _organisation_patient(session: AsyncSession, user: User, patient_id: i
 async def secretary_revoke_links(
     request: Request,
     session: SessionDep,
-    user: Secretary,
+    user: Permitted,
     patient_id: int,
     confirmation: Annotated[str, Form(max_length=3)] = "",
 ) -> Response:
@@ -283,7 +279,7 @@ async def secretary_revoke_links(
 
 @router.post("/secretariat/patients/{patient_id}/lien-dossier")
 async def secretary_send_link(
-    request: Request, session: SessionDep, ctx: ContextDep, user: Secretary, patient_id: int
+    request: Request, session: SessionDep, ctx: ContextDep, user: Permitted, patient_id: int
 ) -> Response:
     patient = await _organisation_patient(session, user, patient_id)
     sent = await send_record_link(
@@ -293,6 +289,7 @@ async def secretary_send_link(
         secret=ctx.secret,
         now=ctx.clock(),
         valid_for=dt.timedelta(days=ctx.settings.record_link_days),
+        requested_by=user.id,
     )
     await session.commit()
     return render(
@@ -305,7 +302,7 @@ async def secretary_send_link(
 
 @router.get("/dossier-partage/documents/{document_id}.pdf")
 async def professional_pdf(
-    session: SessionDep, ctx: ContextDep, user: Professional, document_id: int
+    session: SessionDep, ctx: ContextDep, user: Permitted, document_id: int
 ) -> Response:
     document = await _professional_document(session, ctx, user, document_id)
     return await _pdf_response(session, document)
@@ -313,7 +310,7 @@ async def professional_pdf(
 
 @router.get("/dossier-partage/documents/{document_id}.xml")
 async def professional_cda(
-    session: SessionDep, ctx: ContextDep, user: Professional, document_id: int
+    session: SessionDep, ctx: ContextDep, user: Permitted, document_id: int
 ) -> Response:
     document = await _professional_document(session, ctx, user, document_id)
     name = f"compte-rendu-{document.id}-v{document.version}.xml"
@@ -326,12 +323,12 @@ async def professional_cda(
 
 @router.post("/dossier-partage/documents/{document_id}/annonce")
 async def disclose(
-    session: SessionDep, ctx: ContextDep, user: Doctor, document_id: int
+    session: SessionDep, ctx: ContextDep, user: Permitted, document_id: int
 ) -> Response:
     found = await session.get(SharedDocument, document_id)
     if found is None or found.organisation_id != user.organisation_id:
         raise NotFound(DOCUMENT_MISSING)
-    await _check_care_relationship(session, user, found.patient_id)
+    await _check_care_relationship(session, user, found.patient_id, Permission.DISCLOSE)
     document = await document_sharing(ctx).disclose(
         session=session, document_id=document_id, author=user, now=ctx.clock()
     )

@@ -152,11 +152,19 @@ async def send_record_link(
     secret: str,
     now: dt.datetime,
     valid_for: dt.timedelta,
+    requested_by: int | None = None,
 ) -> bool:
-    """Queue an e-mail and/or an SMS telling the patient a document awaits them, with a new
+    """Queue an e-mail and/or an SMS telling the patient a document awaits them (or, when a
+    staff member ``requested_by`` sends it, that here is the link they asked for), with a new
     link to their record page and no health information; False when the patient has neither
     a usable e-mail address nor a mobile number. The caller commits."""
     url = record_url(base_url, secret, patient, now=now)
+    if requested_by is None:
+        subject = "Un nouveau document est disponible dans votre dossier"
+        news = "Un nouveau document vous concernant est disponible dans votre dossier"
+    else:
+        subject = "Le lien vers votre dossier"
+        news = "Voici le nouveau lien vers votre dossier, que vous avez demandé au secrétariat"
     org = await session.get(Organisation, patient.organisation_id)
     signature = org.name if org is not None else "Votre CPTS"
     sent = False
@@ -170,11 +178,10 @@ async def send_record_link(
                 session=session,
                 to=patient.email,
                 purpose=PURPOSE,
-                subject="Un nouveau document est disponible dans votre dossier",
+                subject=subject,
                 text=(
                     "Bonjour,\n\n"
-                    "Un nouveau document vous concernant est disponible dans votre dossier "
-                    "de téléconsultation.\n"
+                    f"{news} de téléconsultation.\n"
                     f"Pour le consulter : {url}\n\n"
                     f"Ce lien est personnel et valable {valid_for.days} jours : ne le "
                     "transmettez pas. Sur cette page, vous pouvez aussi voir qui a consulté "
@@ -191,7 +198,7 @@ async def send_record_link(
         await outbox.enqueue_sms(
             session=session,
             to=mobile,
-            text=f"{signature} : un nouveau document est disponible dans votre dossier : {url}",
+            text=f"{signature} : {news[0].lower()}{news[1:]} : {url}",
             purpose=PURPOSE,
             related_kind="patient",
             related_id=patient.id,
@@ -202,7 +209,8 @@ async def send_record_link(
         record_event(
             session=session,
             action="dmp.link_sent",
-            actor_kind="system",
+            actor_kind="system" if requested_by is None else "user",
+            actor_id=requested_by,
             target=f"patient:{patient.id}",
         )
     return sent

@@ -383,6 +383,8 @@ async def test_staff_revoke_a_patients_links_and_the_secretariat_sends_a_new_one
         assert sent.status_code == 200 and "Un nouveau lien" in text(sent)
     [event] = await _events(settings, "dmp.link_revoked")
     assert event.actor_kind == "user" and event.target == f"patient:{d.patient_id}"
+    [sent_event] = await _events(settings, "dmp.link_sent")
+    assert sent_event.actor_kind == "user" and sent_event.actor_id == event.actor_id
     [new_link] = await _sent_links(settings)
     async with _browser(app) as patient:
         assert (await patient.get(new_link)).status_code == 200

@@ -1,0 +1,87 @@
+"""An id no row can have (too large for the database, zero, negative) is a page that does not
+exist: every HTTP route with an integer path parameter answers 404, never 500, on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from hub.config import Settings
+from hub.demo import DemoSeed
+from hub.identity import policy
+from hub.identity.models import Role
+from tests.conftest import csrf_from, login, text
+from tests.support.access_world import ACCOUNTS, World, build_world
+
+# Path parameters that are not row ids.
+NOT_IDS = {"slug", "token", "appointment_id"}
+# Beyond PostgreSQL's INTEGER, beyond 64 bits (SQLite), and below the first row.
+IMPOSSIBLE_IDS = (2**31, 2**63, 2**64, 0, -1)
+_PARAM = re.compile(r"\{(\w+)\}")
+
+
+def routes_with_ids() -> list[tuple[str, str]]:
+    return sorted(
+        (method, path)
+        for method, path in policy.ROUTES
+        if method != "WS" and set(_PARAM.findall(path)) - NOT_IDS
+    )
+
+
+def _url(path: str, world: World, impossible: int) -> str:
+    return _PARAM.sub(
+        lambda m: world.own.values[m.group(1)] if m.group(1) in NOT_IDS else str(impossible), path
+    )
+
+
+def _role_for(method: str, path: str) -> Role | None:
+    """A role the route's permission is granted to (None: the route needs no staff account)."""
+    roles = policy.roles_for(policy.ROUTES[(method, path)])
+    return min(roles) if roles else None
+
+
+def _check(response: httpx.Response, method: str, path: str) -> str | None:
+    """None if the answer is the usual 404 (JSON for the API, the French page otherwise)."""
+    if response.status_code != 404:
+        return f"{method} {path}: {response.status_code}"
+    if path.startswith("/api/"):
+        ok = response.json().get("detail") == "Cette page n'existe pas."
+    else:
+        ok = "Cette page n'existe pas." in text(response) and "<html" in response.text
+    return None if ok else f"{method} {path}: not the usual 404 answer"
+
+
+def test_the_routes_with_ids_are_found() -> None:
+    paths = {path for _, path in routes_with_ids()}
+    assert "/rdv/{slug}/creneau/{slot_id}" in paths  # without login
+    assert len(paths) >= 30
+
+
+@pytest.mark.parametrize("signed_in", [False, True], ids=["anonymous", "allowed-role"])
+async def test_an_impossible_id_is_a_page_that_does_not_exist(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings, signed_in: bool
+) -> None:
+    world = await build_world(settings)
+    problems = []
+    for role in [*Role] if signed_in else [None]:
+        if role is not None:
+            username, password = ACCOUNTS[role]
+            await login(client, username, password)
+        token = csrf_from((await client.get("/connexion", follow_redirects=True)).text)
+        for method, path in routes_with_ids():
+            if signed_in and _role_for(method, path) != role:
+                continue
+            for impossible in IMPOSSIBLE_IDS:
+                url = _url(path, world, impossible)
+                response = await client.request(
+                    method, url, headers={"x-csrf-token": token}, data={"csrf_token": token}
+                )
+                problem = _check(response, method, url)
+                if problem:
+                    problems.append(problem)
+        if role is not None:
+            await client.post("/deconnexion", data={"csrf_token": token})
+    assert problems == [], "\n".join(problems)
