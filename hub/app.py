@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import web
-from hub import db, transport
+from hub import db, deps, transport
 from hub.cabins import admin as cabin_admin
 from hub.cabins import api as cabin_api
 from hub.cabins import gateway, presence
@@ -121,6 +121,8 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
         docs_url="/api/docs",
         openapi_url="/api/openapi.json",
         redoc_url=None,
+        # An id no row can have is a page that does not exist, before any query.
+        dependencies=[Depends(deps.ids_in_range)],
     )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(transport.TransportHeaders, hsts=settings.secure_transport)

@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from hub.context import HubContext, context_of
-from hub.errors import Forbidden, Unauthenticated
+from hub.errors import Forbidden, NotFound, Unauthenticated
 from hub.identity import security
 from hub.identity import service as identity
 from hub.identity.models import Role, User
@@ -27,6 +28,38 @@ CSRF_REFUSED = (
     "Ce formulaire n'a pas pu être vérifié (il a peut-être expiré). "
     "Rechargez la page et recommencez."
 )
+
+
+# Row ids are SQL INTEGER primary keys, 32-bit signed on PostgreSQL (SQLite's are wider, but
+# the rows are the same): a path id outside 1..MAX_ROW_ID names no row, and the database driver
+# would fail on it rather than find none.
+MAX_ROW_ID = 2**31 - 1
+NO_SUCH_PAGE = "Cette page n'existe pas."
+
+
+def _integer_path_params(dependant: Dependant) -> list[str]:
+    """The names of the integer path parameters of a route and of its dependencies."""
+    names = [p.name for p in dependant.path_params if p.field_info.annotation is int]
+    for sub in dependant.dependencies:
+        names.extend(_integer_path_params(sub))
+    return names
+
+
+async def ids_in_range(connection: HTTPConnection) -> None:
+    """Answer 404 for an integer path id that no row can have (0, negative, too large)."""
+    if connection.scope["type"] != "http":
+        return
+    dependant = getattr(connection.scope.get("route"), "dependant", None)
+    if not isinstance(dependant, Dependant):
+        return
+    for name in _integer_path_params(dependant):
+        raw = connection.path_params.get(name)
+        try:
+            value = int(raw) if isinstance(raw, str) else None
+        except ValueError:
+            continue  # not a number: path validation answers
+        if value is not None and not 1 <= value <= MAX_ROW_ID:
+            raise NotFound(NO_SUCH_PAGE)
 
 
 def get_context(request: Request) -> HubContext:

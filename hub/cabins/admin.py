@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
 from hub.cabins.gateway import disconnect_cabin
-from hub.deps import ContextDep, Coordinator, SessionDep
+from hub.deps import ContextDep, SessionDep
 from hub.errors import Invalid, NotFound
 from hub.identity import service as identity
 from hub.identity.models import Cabin, Site, User
+from hub.identity.policy import Permitted
 from hub.records.audit import record_event
 from hub.rendering import render
 from hub.wire import AGENT_WS_PATH
@@ -56,7 +57,7 @@ async def create_cabin(
     request: Request,
     session: SessionDep,
     ctx: ContextDep,
-    user: Coordinator,
+    user: Permitted,
     site_id: Annotated[int, Form()],
     name: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
@@ -80,7 +81,7 @@ async def create_cabin(
 
 @router.post("/{cabin_id}/jeton", response_class=HTMLResponse)
 async def new_token(
-    request: Request, session: SessionDep, ctx: ContextDep, user: Coordinator, cabin_id: int
+    request: Request, session: SessionDep, ctx: ContextDep, user: Permitted, cabin_id: int
 ) -> Response:
     cabin = await _own_cabin(session, user, cabin_id)
     token = await identity.issue_cabin_token(session=session, cabin=cabin)
@@ -98,9 +99,7 @@ async def new_token(
 
 
 @router.post("/{cabin_id}/revoquer")
-async def revoke(
-    session: SessionDep, ctx: ContextDep, user: Coordinator, cabin_id: int
-) -> Response:
+async def revoke(session: SessionDep, ctx: ContextDep, user: Permitted, cabin_id: int) -> Response:
     cabin = await _own_cabin(session, user, cabin_id)
     await identity.revoke_cabin_token(session=session, cabin=cabin)
     record_event(

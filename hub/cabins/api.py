@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
@@ -11,10 +10,11 @@ from pydantic import BaseModel, Field
 from hub import deps
 from hub.cabins.gateway import send_command
 from hub.cabins.presence import DEVICE_STATE_LABELS, devices_of, status_of
-from hub.deps import ContextDep, CurrentUser, SessionDep, require_role
-from hub.errors import Forbidden, Invalid
+from hub.deps import ContextDep, SessionDep
+from hub.errors import Invalid
+from hub.identity import policy
 from hub.identity import service as identity
-from hub.identity.models import Role, User
+from hub.identity.policy import Permission, Permitted
 from hub.records.audit import record_event
 from hub.wire import CommandAction
 
@@ -61,7 +61,7 @@ class CabinPublic(BaseModel):
 
 
 @router.get("/moi")
-async def me(user: CurrentUser, session: SessionDep) -> MePublic:
+async def me(user: Permitted, session: SessionDep) -> MePublic:
     sites = await identity.sites_for(session=session, user=user)
     return MePublic(
         username=user.username,
@@ -72,7 +72,7 @@ async def me(user: CurrentUser, session: SessionDep) -> MePublic:
 
 
 @router.get("/cabines")
-async def cabins(user: CurrentUser, session: SessionDep, ctx: ContextDep) -> list[CabinPublic]:
+async def cabins(user: Permitted, session: SessionDep, ctx: ContextDep) -> list[CabinPublic]:
     """The cabins of the user's sites: online status and each device's state and last value."""
     now = ctx.clock()
     offline_after = dt.timedelta(seconds=ctx.settings.agent_offline_after_seconds)
@@ -135,12 +135,16 @@ async def command(
     request: Request,
     session: SessionDep,
     ctx: ContextDep,
-    user: Annotated[User, Depends(require_role(Role.NURSE, Role.DOCTOR, Role.FACILITY_STAFF))],
+    user: Permitted,
 ) -> CommandOutcome:
     """Ask a cabin to act on a device (take a measurement, identify it, start/stop media)."""
     cabin = await identity.get_cabin(session=session, cabin_id=cabin_id)
-    if cabin.site_id not in {s.id for s in await identity.sites_for(session=session, user=user)}:
-        raise Forbidden("Cette cabine est sur un site pour lequel vous n'agissez pas.")
+    policy.check(
+        user,
+        Permission.COMMAND_CABIN,
+        sites=[cabin.site_id],
+        refusal="Cette cabine est sur un site pour lequel vous n'agissez pas.",
+    )
     known = {d.name for d in (await devices_of(session=session, cabin_ids=[cabin_id]))[cabin_id]}
     if body.device not in known:
         raise Invalid(f"La cabine n'a pas d'appareil « {body.device} ».")

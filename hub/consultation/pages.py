@@ -17,10 +17,11 @@ from hub import deps
 from hub.consultation import checks, report_view, service
 from hub.consultation.models import STATE_LABELS, Capture, Consultation, DmpChoice, State
 from hub.context import HubContext
-from hub.deps import ContextDep, SessionDep, require_role
+from hub.deps import ContextDep, SessionDep
 from hub.errors import Conflict, HubError, Invalid, NotFound, Unauthenticated
-from hub.identity.models import Role, User
+from hub.identity.models import User
 from hub.identity.pages import home_context
+from hub.identity.policy import Permitted
 from hub.records import identity_review
 from hub.records.audit import record_event, trace_read
 from hub.records.observations import Observation, observations_of_booking
@@ -28,9 +29,6 @@ from hub.relay import service as relay
 from hub.rendering import render
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
-RoomStaff = Annotated[User, Depends(require_role(Role.NURSE, Role.FACILITY_STAFF))]
-Doctor = Annotated[User, Depends(require_role(Role.DOCTOR))]
-Clinician = Annotated[User, Depends(require_role(Role.NURSE, Role.FACILITY_STAFF, Role.DOCTOR))]
 EVENT_KEEPALIVE_SECONDS = 15.0
 RECENT_REPORTS = dt.timedelta(days=30)  # the doctor's finished consultations listed at home
 
@@ -151,12 +149,14 @@ DOCTOR = "consultation/doctor.html"
 
 
 async def room_call(
-    request: Request, session: SessionDep, ctx: ContextDep, user: RoomStaff
+    request: Request, session: SessionDep, ctx: ContextDep, user: Permitted
 ) -> Call:
     return Call(request, session, ctx, user, ROOM, "/salle/consultations")
 
 
-async def doctor_call(request: Request, session: SessionDep, ctx: ContextDep, user: Doctor) -> Call:
+async def doctor_call(
+    request: Request, session: SessionDep, ctx: ContextDep, user: Permitted
+) -> Call:
     return Call(request, session, ctx, user, DOCTOR, "/medecin/consultations")
 
 
@@ -211,7 +211,7 @@ async def resolve_pending_identity(
     request: Request,
     session: SessionDep,
     ctx: ContextDep,
-    user: Annotated[User, Depends(require_role(Role.NURSE, Role.FACILITY_STAFF))],
+    user: Permitted,
     consultation_id: int,
     choice: Annotated[str, Form(alias="decision", max_length=10)] = "",
     take: Annotated[list[str] | None, Form()] = None,
@@ -314,7 +314,7 @@ async def emergency(
 
 @router.get("/medecin", response_class=HTMLResponse)
 async def doctor_home(
-    request: Request, session: SessionDep, ctx: ContextDep, user: Doctor
+    request: Request, session: SessionDep, ctx: ContextDep, user: Permitted
 ) -> Response:
     data = await home_context(ctx, session, user)
     now = ctx.clock()
@@ -393,7 +393,7 @@ class ObservationPublic(BaseModel):
 
 @router.get("/api/v1/consultations/{consultation_id}/mesures")
 async def measurements(
-    consultation_id: int, user: Clinician, session: SessionDep
+    consultation_id: int, user: Permitted, session: SessionDep
 ) -> list[ObservationPublic]:
     """The measurements taken during a consultation so far (for the live vitals)."""
     consultation: Consultation = await service.get_consultation(
@@ -449,7 +449,7 @@ class CapturePublic(BaseModel):
 async def save_capture(
     consultation_id: int,
     request: Request,
-    user: Doctor,
+    user: Permitted,
     session: SessionDep,
     ctx: ContextDep,
     source: str = "otoscope",
@@ -503,7 +503,7 @@ async def save_capture(
 
 @router.get("/api/v1/captures/{capture_id}")
 async def capture_image(
-    capture_id: int, request: Request, user: Clinician, session: SessionDep
+    capture_id: int, request: Request, user: Permitted, session: SessionDep
 ) -> Response:
     """A saved snapshot, for the clinicians of its site (each viewing traced)."""
     capture = await session.get(Capture, capture_id)

@@ -11,9 +11,10 @@ from fastapi.responses import HTMLResponse, Response
 from hub import deps
 from hub.consultation import service
 from hub.consultation.models import State
-from hub.consultation.pages import Clinician, DoctorCall
+from hub.consultation.pages import DoctorCall
 from hub.deps import SessionDep
 from hub.errors import NotFound
+from hub.identity.policy import Permitted
 from hub.records import publication, report_service
 from hub.records.audit import trace_read
 from hub.records.reports import Report
@@ -93,7 +94,7 @@ async def amend_report(
 
 @router.get("/comptes-rendus/{report_id}.pdf")
 async def report_pdf(
-    request: Request, report_id: int, user: Clinician, session: SessionDep
+    request: Request, report_id: int, user: Permitted, session: SessionDep
 ) -> Response:
     """A signed report's PDF, for the clinicians of the consultation's site (traced)."""
     report = await session.get(Report, report_id)

@@ -18,7 +18,9 @@ from hub.consultation.models import Capture, Consultation, ConsultationEvent, St
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.events import Event
+from hub.identity import policy
 from hub.identity.models import Role, Site, User
+from hub.identity.policy import Permission
 from hub.notify import outbox
 from hub.notify.sms import normalise_french_mobile
 from hub.records.audit import record_event
@@ -107,8 +109,12 @@ async def reload(session: AsyncSession, consultation_id: int) -> Consultation:
 
 
 def _may_act(user: User, site_id: int) -> None:
-    if user.role is not Role.COORDINATOR and site_id not in {s.id for s in user.sites}:
-        raise Forbidden("Cette consultation a lieu sur un site pour lequel vous n'agissez pas.")
+    policy.check(
+        user,
+        Permission.CONSULTATION_DATA,
+        sites=[site_id],
+        refusal="Cette consultation a lieu sur un site pour lequel vous n'agissez pas.",
+    )
 
 
 async def get_consultation(

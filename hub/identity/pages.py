@@ -14,10 +14,11 @@ from hub import deps
 from hub.cabins.presence import DEVICE_STATE_LABELS, CabinStatus, devices_of, status_of
 from hub.cabins.refusals import refusal_summaries
 from hub.context import HubContext
-from hub.deps import ContextDep, CurrentUser, OptionalUser, SessionDep, require_role
+from hub.deps import ContextDep, CurrentUser, OptionalUser, SessionDep
 from hub.errors import TooManyAttempts, Unauthenticated
 from hub.identity import service
 from hub.identity.models import Role, User
+from hub.identity.policy import Permitted
 from hub.notify.outbox import recent_messages
 from hub.records.audit import recent_events, record_event
 from hub.rendering import render
@@ -160,7 +161,7 @@ async def coordinator_home(
     request: Request,
     session: SessionDep,
     ctx: ContextDep,
-    user: Annotated[User, Depends(require_role(Role.COORDINATOR))],
+    user: Permitted,
 ) -> Response:
     data = await home_context(ctx, session, user)
     users = await service.users_of(session=session, organisation_id=user.organisation_id)

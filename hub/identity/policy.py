@@ -76,6 +76,8 @@ class Permission(StrEnum):
     # Search, register a caller, see their identity; send them a new link to their record or
     # disable their links (the link goes to the patient's own address: nothing is disclosed).
     FIND_PATIENT = "find_patient"
+    # Resolve pending identities and merge duplicates: the CPTS's identity vigilance.
+    IDENTITY_VIGILANCE = "identity_vigilance"
     PATIENT_FILE = "patient_file"  # a patient's history and médecin traitant, read and edit
     BOOK = "book"  # book a patient by phone on a slot of one's sites
     MANAGE_BOOKING = "manage_booking"  # a booking's summary, cancel, refer to a relay doctor
@@ -109,6 +111,7 @@ GRANTS: Mapping[Permission, Mapping[Role, Scope]] = {
     Permission.ADMINISTER: {Role.COORDINATOR: Scope.CPTS},
     Permission.INDICATORS: {Role.COORDINATOR: Scope.CPTS},
     Permission.FIND_PATIENT: {Role.SECRETARY: Scope.CPTS},
+    Permission.IDENTITY_VIGILANCE: {Role.SECRETARY: Scope.CPTS},
     Permission.PATIENT_FILE: {Role.SECRETARY: Scope.CARE},
     Permission.BOOK: {Role.SECRETARY: Scope.SITE},
     Permission.MANAGE_BOOKING: {Role.SECRETARY: Scope.SITE},
@@ -196,6 +199,9 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("GET", "/secretariat/rdv/{booking_id}"): P.MANAGE_BOOKING,
     ("POST", "/secretariat/rdv/{booking_id}/annuler"): P.MANAGE_BOOKING,
     ("POST", "/secretariat/rdv/{booking_id}/medecin-relais"): P.MANAGE_BOOKING,
+    ("GET", "/secretariat/identites"): P.IDENTITY_VIGILANCE,
+    ("POST", "/secretariat/identites/{pending_id}"): P.IDENTITY_VIGILANCE,
+    ("POST", "/secretariat/doublons"): P.IDENTITY_VIGILANCE,
     ("GET", "/secretariat/transmissions"): P.RELAYS,
     ("POST", "/secretariat/transmissions/{message_id}/renvoyer"): P.RELAYS,
     # Nurse, facility staff: the agenda and the room.
@@ -206,6 +212,7 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("POST", "/salle/rdv/{booking_id}/accueil"): P.ROOM,
     ("GET", "/salle/consultations/{consultation_id}"): P.ROOM,
     ("POST", "/salle/consultations/{consultation_id}/identite"): P.ROOM,
+    ("POST", "/salle/consultations/{consultation_id}/identite-en-attente"): P.ROOM,
     ("POST", "/salle/consultations/{consultation_id}/consentement"): P.ROOM,
     ("POST", "/salle/consultations/{consultation_id}/preconsultation"): P.ROOM,
     ("POST", "/salle/consultations/{consultation_id}/etat"): P.ROOM,

@@ -10,15 +10,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
-from hub.deps import SessionDep, require_role
+from hub.deps import SessionDep
 from hub.errors import HubError, Invalid
-from hub.identity.models import Role, User
+from hub.identity.models import User
+from hub.identity.policy import Permitted
 from hub.records import identity_review
 from hub.records.vigilance import STATUS_LABELS, Actor, probable_duplicates
 from hub.rendering import render
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
-Secretary = Annotated[User, Depends(require_role(Role.SECRETARY))]
 PAGE = "/secretariat/identites"
 MESSAGES = {
     "meme": "Le rendez-vous est rattaché à la fiche existante.",
@@ -59,7 +59,7 @@ async def _page(
 
 
 @router.get(PAGE, response_class=HTMLResponse)
-async def identities_page(request: Request, session: SessionDep, user: Secretary) -> Response:
+async def identities_page(request: Request, session: SessionDep, user: Permitted) -> Response:
     return await _page(request, session, user)
 
 
@@ -67,7 +67,7 @@ async def identities_page(request: Request, session: SessionDep, user: Secretary
 async def resolve(
     request: Request,
     session: SessionDep,
-    user: Secretary,
+    user: Permitted,
     pending_id: int,
     choice: Annotated[str, Form(alias="decision", max_length=10)] = "",
     take: Annotated[list[str] | None, Form()] = None,
@@ -92,7 +92,7 @@ async def resolve(
 async def merge(
     request: Request,
     session: SessionDep,
-    user: Secretary,
+    user: Permitted,
     first: Annotated[int, Form()],
     second: Annotated[int, Form()],
     keep: Annotated[int | None, Form()] = None,

@@ -14,22 +14,22 @@ from hub.consultation import service as consultation
 from hub.consultation.models import Consultation
 from hub.consultation.pages import RoomCall
 from hub.context import HubContext
-from hub.deps import ContextDep, Coordinator, SessionDep
+from hub.deps import ContextDep, SessionDep
 from hub.errors import Conflict, HubError, Invalid
 from hub.identity.models import Organisation, Site, User
+from hub.identity.policy import Permission, Permitted
 from hub.records import publication
 from hub.records.audit import record_event
 from hub.relay import service
 from hub.rendering import render
 from hub.scheduling import staff_pages
-from hub.scheduling.staff_pages import Secretary
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 
 
 @router.get("/coordination/medecins-relais", response_class=HTMLResponse)
 async def directory_page(
-    request: Request, session: SessionDep, user: Coordinator, error: str | None = None
+    request: Request, session: SessionDep, user: Permitted, error: str | None = None
 ) -> Response:
     doctors = await service.directory(session=session, organisation_id=user.organisation_id)
     return render(
@@ -43,7 +43,7 @@ async def directory_page(
 async def add_doctor(
     request: Request,
     session: SessionDep,
-    user: Coordinator,
+    user: Permitted,
     name: Annotated[str, Form(max_length=200)] = "",
     speciality: Annotated[str, Form(max_length=120)] = "",
     city: Annotated[str, Form(max_length=120)] = "",
@@ -74,7 +74,7 @@ async def add_doctor(
 
 
 @router.post("/coordination/medecins-relais/{doctor_id}/disponibilite")
-async def toggle(session: SessionDep, user: Coordinator, doctor_id: int) -> Response:
+async def toggle(session: SessionDep, user: Permitted, doctor_id: int) -> Response:
     doctor = await service.get_doctor(
         session=session, organisation_id=user.organisation_id, doctor_id=doctor_id
     )
@@ -149,7 +149,7 @@ async def secretary_refer(
     request: Request,
     session: SessionDep,
     ctx: ContextDep,
-    user: Secretary,
+    user: Permitted,
     booking_id: int,
     doctor_id: Annotated[int | None, Form()] = None,
     note: Annotated[str, Form(max_length=1000)] = "",
@@ -157,7 +157,9 @@ async def secretary_refer(
     """The secretary refers a patient without médecin traitant to a relay doctor, after their
     teleconsultation; the doctor gets the signed report if there is one."""
     try:
-        booking = await staff_pages.own_booking(session, user, booking_id)
+        booking = await staff_pages.own_booking(
+            session, user, booking_id, Permission.MANAGE_BOOKING
+        )
         c = (await consultation.for_bookings(session=session, booking_ids=[booking.id])).get(
             booking.id
         )

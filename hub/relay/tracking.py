@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import Select, and_, case, func, select
@@ -34,6 +35,9 @@ PURPOSE_LABELS = {
     PURPOSE_MEDECIN_TRAITANT: "Médecin traitant",
     PURPOSE_RELAY_DOCTOR: "Médecin relais",
 }
+
+
+RELAY_MISSING = "Transmission introuvable."
 
 
 def error_in_words(error: str | None) -> str:
@@ -86,9 +90,10 @@ class RelayLine:
 
 
 def _relays_query(
-    organisation_id: int,
+    organisation_id: int, site_ids: Collection[int] | None = None
 ) -> Select[OutboundMessage, Report, Consultation, Site, Patient]:
-    return (
+    """The relays of a CPTS's reports, of consultations at these sites only if given."""
+    query = (
         select(OutboundMessage, Report, Consultation, Site, Patient)
         .join(
             Report,
@@ -102,6 +107,7 @@ def _relays_query(
         .join(Patient, Patient.id == Consultation.patient_id)
         .where(Site.organisation_id == organisation_id, OutboundMessage.purpose.in_(RELAY_PURPOSES))
     )
+    return query if site_ids is None else query.where(Site.id.in_(site_ids))
 
 
 def _line(
@@ -132,30 +138,51 @@ def _line(
 
 
 async def list_relays(
-    *, session: AsyncSession, organisation_id: int, limit: int = 200
+    *,
+    session: AsyncSession,
+    organisation_id: int,
+    site_ids: Collection[int] | None = None,
+    limit: int = 200,
 ) -> list[RelayLine]:
-    """The report relays of a CPTS's patients: failures first, then those waiting, then the
-    sent ones, newest first within each."""
+    """The report relays of a CPTS's patients (of consultations at ``site_ids`` if given):
+    failures first, then those waiting, then the sent ones, newest first within each."""
     order = case(
         (OutboundMessage.status == MessageStatus.FAILED, 0),
         (OutboundMessage.status == MessageStatus.PENDING, 1),
         else_=2,
     )
     rows = await session.execute(
-        _relays_query(organisation_id).order_by(order, OutboundMessage.id.desc()).limit(limit)
+        _relays_query(organisation_id, site_ids)
+        .order_by(order, OutboundMessage.id.desc())
+        .limit(limit)
     )
     return [_line(*row) for row in rows]
 
 
-async def count_relays_needing_attention(*, session: AsyncSession, organisation_id: int) -> int:
-    """How many report relays of a CPTS failed for good (the secretary's home shows it)."""
+async def count_relays_needing_attention(
+    *, session: AsyncSession, organisation_id: int, site_ids: Collection[int] | None = None
+) -> int:
+    """How many report relays of a CPTS (of ``site_ids`` if given) failed for good (the
+    secretary's home shows it)."""
     failed = (
-        _relays_query(organisation_id)
+        _relays_query(organisation_id, site_ids)
         .where(OutboundMessage.status == MessageStatus.FAILED)
         .with_only_columns(OutboundMessage.id)
         .subquery()
     )
     return int(await session.scalar(select(func.count()).select_from(failed)) or 0)
+
+
+async def relay_site_id(*, session: AsyncSession, organisation_id: int, message_id: int) -> int:
+    """The site of the consultation whose report this relay carries."""
+    site_id = await session.scalar(
+        _relays_query(organisation_id)
+        .where(OutboundMessage.id == message_id)
+        .with_only_columns(Site.id)
+    )
+    if site_id is None:
+        raise NotFound(RELAY_MISSING)
+    return int(site_id)
 
 
 async def resend_relay(
@@ -169,7 +196,7 @@ async def resend_relay(
         )
     ).one_or_none()
     if row is None:
-        raise NotFound("Transmission introuvable.")
+        raise NotFound(RELAY_MISSING)
     message = row[0]
     if message.status is not MessageStatus.FAILED:
         raise Conflict(

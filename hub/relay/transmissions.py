@@ -3,27 +3,29 @@ what failed and why, and sending a failed one again."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub import deps
-from hub.deps import ContextDep, SessionDep, require_role
-from hub.identity.models import Role, User
+from hub.deps import ContextDep, SessionDep
+from hub.identity import policy
+from hub.identity.policy import Permission, Permitted
 from hub.records.audit import record_event
 from hub.relay import tracking
 from hub.rendering import render
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
-Staff = Annotated[User, Depends(require_role(Role.SECRETARY, Role.COORDINATOR))]
 
 MESSAGES = {"renvoye": "La transmission est remise en file d'envoi."}
 
 
 @router.get("/secretariat/transmissions", response_class=HTMLResponse)
-async def transmissions_page(request: Request, session: SessionDep, user: Staff) -> Response:
-    lines = await tracking.list_relays(session=session, organisation_id=user.organisation_id)
+async def transmissions_page(request: Request, session: SessionDep, user: Permitted) -> Response:
+    lines = await tracking.list_relays(
+        session=session,
+        organisation_id=user.organisation_id,
+        site_ids=policy.sites_in_reach(user, Permission.RELAYS),
+    )
     return render(
         request,
         "secretary/transmissions.html",
@@ -36,7 +38,18 @@ async def transmissions_page(request: Request, session: SessionDep, user: Staff)
 
 
 @router.post("/secretariat/transmissions/{message_id}/renvoyer")
-async def resend(session: SessionDep, ctx: ContextDep, user: Staff, message_id: int) -> Response:
+async def resend(
+    session: SessionDep, ctx: ContextDep, user: Permitted, message_id: int
+) -> Response:
+    site_id = await tracking.relay_site_id(
+        session=session, organisation_id=user.organisation_id, message_id=message_id
+    )
+    policy.check(
+        user,
+        Permission.RELAYS,
+        sites=[site_id],
+        refusal="Cette transmission concerne un site pour lequel vous n'agissez pas.",
+    )
     line = await tracking.resend_relay(
         session=session,
         organisation_id=user.organisation_id,

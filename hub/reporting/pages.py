@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
 from hub.context import HubContext
-from hub.deps import ContextDep, Coordinator, SessionDep
+from hub.deps import ContextDep, SessionDep
 from hub.errors import HubError, Invalid
+from hub.identity.policy import Permitted
 from hub.records.audit import record_event
 from hub.records.reports import ORIENTATION_LABELS
 from hub.rendering import render
@@ -109,7 +110,7 @@ async def dashboard(
     request: Request,
     session: SessionDep,
     ctx: ContextDep,
-    user: Coordinator,
+    user: Permitted,
     du: str = "",
     au: str = "",
     site: str = "",
@@ -163,7 +164,7 @@ async def _trace_export(session: AsyncSession, user_id: int, name: str) -> None:
 async def dashboard_csv(
     session: SessionDep,
     ctx: ContextDep,
-    user: Coordinator,
+    user: Permitted,
     du: str = "",
     au: str = "",
     site: str = "",
@@ -225,7 +226,7 @@ async def _render_yearly(
 
 @router.get("/coordination/rapport-annuel", response_class=HTMLResponse)
 async def yearly_report(
-    request: Request, session: SessionDep, ctx: ContextDep, user: Coordinator, annee: str = ""
+    request: Request, session: SessionDep, ctx: ContextDep, user: Permitted, annee: str = ""
 ) -> Response:
     year = _year(annee, _today(ctx))
     return await _render_yearly(request, session, ctx, user.organisation_id, year)
@@ -233,7 +234,7 @@ async def yearly_report(
 
 @router.post("/coordination/rapport-annuel", response_class=HTMLResponse)
 async def save_yearly_report(
-    request: Request, session: SessionDep, ctx: ContextDep, user: Coordinator
+    request: Request, session: SessionDep, ctx: ContextDep, user: Permitted
 ) -> Response:
     form = await request.form()
     year = _year(str(form.get("annee", "")), _today(ctx))
@@ -272,7 +273,7 @@ async def save_yearly_report(
 
 @router.get("/coordination/rapport-annuel.pdf")
 async def yearly_report_pdf(
-    session: SessionDep, ctx: ContextDep, user: Coordinator, annee: str = ""
+    session: SessionDep, ctx: ContextDep, user: Permitted, annee: str = ""
 ) -> Response:
     today = _today(ctx)
     year = _year(annee, today)

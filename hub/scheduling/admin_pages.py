@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
 from hub.context import HubContext
-from hub.deps import ContextDep, Coordinator, SessionDep
+from hub.deps import ContextDep, SessionDep
 from hub.errors import Invalid, NotFound
 from hub.identity import service as identity
 from hub.identity.models import Site, User
+from hub.identity.policy import Permitted
 from hub.rendering import render
 from hub.scheduling import calendar as cal
 from hub.scheduling.models import Closure, OpeningRule, Reservation
@@ -83,7 +84,7 @@ async def _page(
 
 @router.get("/sites/{site_id}/horaires", response_class=HTMLResponse)
 async def schedule_page(
-    request: Request, session: SessionDep, user: Coordinator, site_id: int
+    request: Request, session: SessionDep, user: Permitted, site_id: int
 ) -> Response:
     return await _page(request, session, await _own_site(session, user, site_id))
 
@@ -116,7 +117,7 @@ async def add_rule(
     request: Request,
     session: SessionDep,
     ctx: ContextDep,
-    user: Coordinator,
+    user: Permitted,
     site_id: int,
     weekday: Annotated[int, Form(ge=0, le=6)],
     start: Annotated[str, Form(max_length=5)],
@@ -168,7 +169,7 @@ async def add_rule(
 
 @router.post("/sites/{site_id}/horaires/{rule_id}/supprimer")
 async def delete_rule(
-    session: SessionDep, ctx: ContextDep, user: Coordinator, site_id: int, rule_id: int
+    session: SessionDep, ctx: ContextDep, user: Permitted, site_id: int, rule_id: int
 ) -> Response:
     site = await _own_site(session, user, site_id)
     rule = await session.get(OpeningRule, rule_id)
@@ -186,7 +187,7 @@ async def add_closure(
     request: Request,
     session: SessionDep,
     ctx: ContextDep,
-    user: Coordinator,
+    user: Permitted,
     site_id: int,
     start_date: Annotated[str, Form(max_length=10)],
     end_date: Annotated[str, Form(max_length=10)],
@@ -210,7 +211,7 @@ async def add_closure(
 
 @router.post("/sites/{site_id}/fermetures/{closure_id}/supprimer")
 async def delete_closure(
-    session: SessionDep, ctx: ContextDep, user: Coordinator, site_id: int, closure_id: int
+    session: SessionDep, ctx: ContextDep, user: Permitted, site_id: int, closure_id: int
 ) -> Response:
     site = await _own_site(session, user, site_id)
     closure = await session.get(Closure, closure_id)
@@ -227,7 +228,7 @@ async def delete_closure(
 async def update_policy(
     request: Request,
     session: SessionDep,
-    user: Coordinator,
+    user: Permitted,
     min_age_years: Annotated[int, Form(ge=0, le=18)],
     reminder_hours: Annotated[str, Form(max_length=100)] = "",
     excluded_reasons: Annotated[str, Form(max_length=4000)] = "",

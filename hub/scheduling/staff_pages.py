@@ -14,11 +14,13 @@ from hub import deps
 from hub.consultation.models import STATE_LABELS
 from hub.consultation.service import for_bookings
 from hub.context import HubContext
-from hub.deps import ContextDep, SessionDep, require_role
+from hub.deps import ContextDep, SessionDep
 from hub.errors import Forbidden, HubError, Invalid
+from hub.identity import policy
 from hub.identity import service as identity
-from hub.identity.models import Role, Site, User
+from hub.identity.models import Site, User
 from hub.identity.pages import home_context
+from hub.identity.policy import Permission, Permitted
 from hub.records import patient_service
 from hub.records.audit import record_event, trace_read
 from hub.records.patients import Sex
@@ -29,12 +31,11 @@ from hub.rendering import render
 from hub.scheduling import booking as bk
 from hub.scheduling import messages
 from hub.scheduling.book import book
+from hub.scheduling.care import care_site_ids
 from hub.scheduling.models import Booking, Channel, Reservation, Slot
 from hub.scheduling.slots import free_slots
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
-Secretary = Annotated[User, Depends(require_role(Role.SECRETARY))]
-Nurse = Annotated[User, Depends(require_role(Role.NURSE))]
 
 
 def _actor(request: Request, user: User) -> Actor:
@@ -45,11 +46,17 @@ async def _site_ids(session: AsyncSession, user: User) -> list[int]:
     return [s.id for s in await identity.sites_for(session=session, user=user)]
 
 
-async def own_booking(session: AsyncSession, user: User, booking_id: int) -> Booking:
-    """A booking at one of the user's sites, or Forbidden."""
+async def own_booking(
+    session: AsyncSession, user: User, booking_id: int, permission: Permission
+) -> Booking:
+    """A booking within the reach of the user's permission (its site), or Forbidden."""
     booking = await bk.get_booking(session=session, booking_id=booking_id)
-    if booking.site_id not in await _site_ids(session, user):
-        raise Forbidden("Ce rendez-vous concerne un site pour lequel vous n'agissez pas.")
+    policy.check(
+        user,
+        permission,
+        sites=[booking.site_id],
+        refusal="Ce rendez-vous concerne un site pour lequel vous n'agissez pas.",
+    )
     return booking
 
 
@@ -68,7 +75,7 @@ async def secretary_home(
     request: Request,
     session: SessionDep,
     ctx: ContextDep,
-    user: Secretary,
+    user: Permitted,
     nom: str = "",
     naissance: str = "",
     tel: str = "",
@@ -99,7 +106,9 @@ async def secretary_home(
                 await pending_identities(session=session, organisation_id=user.organisation_id)
             ),
             "relay_failures": await count_relays_needing_attention(
-                session=session, organisation_id=user.organisation_id
+                session=session,
+                organisation_id=user.organisation_id,
+                site_ids=policy.sites_in_reach(user, Permission.RELAYS),
             ),
             "found": found,
             "searched": searched,
@@ -115,7 +124,7 @@ async def create_patient(
     request: Request,
     session: SessionDep,
     ctx: ContextDep,
-    user: Secretary,
+    user: Permitted,
     birth_name: Annotated[str, Form(max_length=100)] = "",
     first_names: Annotated[str, Form(max_length=200)] = "",
     birth_date: Annotated[str, Form(max_length=20)] = "",
@@ -183,7 +192,13 @@ async def _patient_page(
         session=session, organisation_id=user.organisation_id, patient_id=patient_id
     )
     site_ids = await _site_ids(session, user)
-    history = await bk.patient_history(session=session, patient_id=patient.id)
+    # Anyone of the CPTS can be booked; their file only by those who follow them.
+    in_care = policy.allows(
+        user,
+        Permission.PATIENT_FILE,
+        sites=await care_site_ids(session=session, patient_id=patient.id),
+    )
+    history = await bk.patient_history(session=session, patient_id=patient.id) if in_care else []
     await trace_read(
         session=session,
         user_id=user.id,
@@ -196,6 +211,8 @@ async def _patient_page(
         {
             "patient": patient,
             "history": history,
+            "in_care": in_care,
+            "not_in_care": policy.CARE_REFUSED,
             "now": ctx.clock(),
             "no_shows": sum(1 for b in history if b.status.value == "no_show"),
             "earliest": await free_slots(
@@ -210,7 +227,7 @@ async def _patient_page(
 
 @router.get("/secretariat/patients/{patient_id}", response_class=HTMLResponse)
 async def patient_page(
-    request: Request, session: SessionDep, ctx: ContextDep, user: Secretary, patient_id: int
+    request: Request, session: SessionDep, ctx: ContextDep, user: Permitted, patient_id: int
 ) -> Response:
     return await _patient_page(request, session, ctx, user, patient_id)
 
@@ -220,7 +237,7 @@ async def set_medecin_traitant(
     request: Request,
     session: SessionDep,
     ctx: ContextDep,
-    user: Secretary,
+    user: Permitted,
     patient_id: int,
     has_mt: Annotated[str, Form(max_length=3)] = "",
     mt_name: Annotated[str, Form(max_length=200)] = "",
@@ -229,6 +246,11 @@ async def set_medecin_traitant(
     """The secretary records the médecin traitant and the address reports are relayed to."""
     patient = await patient_service.get_patient(
         session=session, organisation_id=user.organisation_id, patient_id=patient_id
+    )
+    policy.check(
+        user,
+        Permission.PATIENT_FILE,
+        sites=await care_site_ids(session=session, patient_id=patient.id),
     )
     try:
         patient_service.set_medecin_traitant(
@@ -258,7 +280,7 @@ async def book_by_phone(
     request: Request,
     session: SessionDep,
     ctx: ContextDep,
-    user: Secretary,
+    user: Permitted,
     patient_id: int,
     slot_id: Annotated[int | None, Form()] = None,
     reason: Annotated[str, Form(max_length=1000)] = "",
@@ -271,7 +293,7 @@ async def book_by_phone(
         if slot_id is None:
             raise Invalid("Choisissez un créneau.")
         slot_site = await _slot_site(session, slot_id)
-        if slot_site.id not in await _site_ids(session, user):
+        if not policy.allows(user, Permission.BOOK, sites=[slot_site.id]):
             raise Forbidden("Ce créneau est sur un site pour lequel vous n'agissez pas.")
         booking = await book(
             session=session,
@@ -312,7 +334,7 @@ async def _slot_site(session: AsyncSession, slot_id: int) -> Site:
 
 @router.get("/secretariat/rdv/{booking_id}", response_class=HTMLResponse)
 async def booking_summary(
-    request: Request, session: SessionDep, ctx: ContextDep, user: Secretary, booking_id: int
+    request: Request, session: SessionDep, ctx: ContextDep, user: Permitted, booking_id: int
 ) -> Response:
     return await booking_page(request, session, ctx, user, booking_id)
 
@@ -329,7 +351,7 @@ async def booking_page(
 ) -> Response:
     """The secretary's view of a booking: the read-back, and for a patient without médecin
     traitant seen in teleconsultation, the choice of a relay doctor."""
-    booking = await own_booking(session, user, booking_id)
+    booking = await own_booking(session, user, booking_id, Permission.MANAGE_BOOKING)
     consultation = (await for_bookings(session=session, booking_ids=[booking.id])).get(booking.id)
     return render(
         request,
@@ -355,9 +377,9 @@ async def booking_page(
 
 @router.post("/secretariat/rdv/{booking_id}/annuler")
 async def cancel_for_patient(
-    session: SessionDep, ctx: ContextDep, user: Secretary, booking_id: int
+    session: SessionDep, ctx: ContextDep, user: Permitted, booking_id: int
 ) -> Response:
-    booking = await own_booking(session, user, booking_id)
+    booking = await own_booking(session, user, booking_id, Permission.MANAGE_BOOKING)
     now = ctx.clock()
     slot = await bk.cancel_booking(
         session=session,
@@ -382,7 +404,7 @@ def _day_bounds(day: dt.date, tz: str) -> tuple[dt.datetime, dt.datetime]:
 
 @router.get("/infirmier", response_class=HTMLResponse)
 async def nurse_home(
-    request: Request, session: SessionDep, ctx: ContextDep, user: Nurse
+    request: Request, session: SessionDep, ctx: ContextDep, user: Permitted
 ) -> Response:
     data = await home_context(ctx, session, user)
     now = ctx.clock()
@@ -414,17 +436,15 @@ async def nurse_home(
 
 @router.post("/infirmier/rdv/{booking_id}/non-honore")
 async def mark_no_show(
-    session: SessionDep, ctx: ContextDep, user: Nurse, booking_id: int
+    session: SessionDep, ctx: ContextDep, user: Permitted, booking_id: int
 ) -> Response:
-    booking = await own_booking(session, user, booking_id)
+    booking = await own_booking(session, user, booking_id, Permission.AGENDA)
     await bk.mark_no_show(session=session, booking=booking, now=ctx.clock())
     await session.commit()
     return RedirectResponse("/infirmier?message=non-honore", status_code=303)
 
 
 # --- facility staff ----------------------------------------------------------------------------
-
-FacilityStaff = Annotated[User, Depends(require_role(Role.FACILITY_STAFF))]
 
 
 async def _facility_page(
@@ -462,7 +482,7 @@ async def _facility_page(
 
 @router.get("/etablissement", response_class=HTMLResponse)
 async def facility_home(
-    request: Request, session: SessionDep, ctx: ContextDep, user: FacilityStaff
+    request: Request, session: SessionDep, ctx: ContextDep, user: Permitted
 ) -> Response:
     return await _facility_page(request, session, ctx, user)
 
@@ -472,7 +492,7 @@ async def book_resident(
     request: Request,
     session: SessionDep,
     ctx: ContextDep,
-    user: FacilityStaff,
+    user: Permitted,
     slot_id: Annotated[int | None, Form()] = None,
     birth_name: Annotated[str, Form(max_length=100)] = "",
     first_names: Annotated[str, Form(max_length=200)] = "",
@@ -486,7 +506,8 @@ async def book_resident(
     try:
         if slot_id is None:
             raise Invalid("Choisissez un créneau réservé à l'établissement.")
-        if (await _slot_site(session, slot_id)).id not in await _site_ids(session, user):
+        slot_site_id = (await _slot_site(session, slot_id)).id
+        if not policy.allows(user, Permission.FACILITY_BOOKING, sites=[slot_site_id]):
             raise Forbidden("Ce créneau n'appartient pas à votre établissement.")
         born = _parse_date(birth_date)
         if born is None:

@@ -1,281 +1,400 @@
-"""Who may open what: every page and API route against every role, and CSRF on every form."""
+"""Who may open what, generated from the application's routes and the access policy: every
+route against every role, at a site the account acts for and at another one, and anonymously;
+the README's "Who goes where" against the policy; CSRF on every form."""
 
 from __future__ import annotations
 
-import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from fastapi.routing import iter_route_contexts
+from starlette.routing import Mount, WebSocketRoute
 
-from hub import db
 from hub.config import Settings
-from hub.consultation.models import Capture, Consultation, State
-from hub.demo import CLOS_MORTIER, DEMO_ACCOUNTS, DemoSeed
-from hub.identity.models import Role, Site
-from hub.records.documents import SharedDocument
-from hub.records.patient_service import PatientDraft, register_patient
-from hub.records.patients import Sex
-from hub.records.reports import Report, ReportStatus
-from hub.scheduling import booking as bk
-from hub.scheduling.models import Channel, Slot
-from tests.conftest import csrf_from, login, text
+from hub.demo import DemoSeed
+from hub.identity import policy
+from hub.identity.models import Role
+from hub.identity.policy import Permission, Scope
+from tests.conftest import ROOT, csrf_from, login, text
+from tests.support.access_world import ACCOUNTS, SiteThings, World, build_world
 
-ALL = frozenset(Role)
-# Every GET route of the hub and the roles that may open it. A new route must be added here.
-GET_ACCESS: dict[str, frozenset[Role]] = {
-    "/coordination": frozenset({Role.COORDINATOR}),
-    "/secretariat": frozenset({Role.SECRETARY}),
-    "/infirmier": frozenset({Role.NURSE}),
-    "/medecin": frozenset({Role.DOCTOR}),
-    "/etablissement": frozenset({Role.FACILITY_STAFF}),
-    "/api/v1/moi": ALL,
-    "/api/v1/cabines": ALL,
-    "/secretariat/patients/{patient_id}": frozenset({Role.SECRETARY}),
-    "/secretariat/rdv/{booking_id}": frozenset({Role.SECRETARY}),
-    "/coordination/sites/{site_id}/horaires": frozenset({Role.COORDINATOR}),
-    # The consultation is at Clos Mortier: the facility's staff act for other sites.
-    "/salle/consultations/{consultation_id}": frozenset({Role.NURSE}),
-    "/medecin/consultations/{consultation_id}": frozenset({Role.DOCTOR}),
-    "/api/v1/consultations/{consultation_id}/mesures": frozenset({Role.NURSE, Role.DOCTOR}),
-    "/api/v1/captures/{capture_id}": frozenset({Role.NURSE, Role.DOCTOR}),
-    "/coordination/medecins-relais": frozenset({Role.COORDINATOR}),
-    "/secretariat/transmissions": frozenset({Role.SECRETARY, Role.COORDINATOR}),
-    "/comptes-rendus/{report_id}.pdf": frozenset({Role.NURSE, Role.DOCTOR}),
-    "/dossier-partage/patients/{patient_id}": frozenset({Role.NURSE, Role.DOCTOR}),
-    "/dossier-partage/documents/{document_id}.pdf": frozenset({Role.NURSE, Role.DOCTOR}),
-    "/dossier-partage/documents/{document_id}.xml": frozenset({Role.NURSE, Role.DOCTOR}),
-    "/coordination/indicateurs": frozenset({Role.COORDINATOR}),
-    "/coordination/indicateurs.csv": frozenset({Role.COORDINATOR}),
-    "/coordination/rapport-annuel": frozenset({Role.COORDINATOR}),
-    "/coordination/rapport-annuel.pdf": frozenset({Role.COORDINATOR}),
+NO_STAFF_ACCOUNT = {Permission.PUBLIC, Permission.PATIENT_LINK}
+# Routes whose site is the slot chosen in the form rather than a resource in the path.
+SLOT_IN_FORM = {("POST", "/secretariat/patients/{patient_id}/rdv"), ("POST", "/etablissement/rdv")}
+# Path parameters that name nothing site-bound.
+UNSCOPED_PARAMS = {"slug", "token", "doctor_id", "appointment_id"}
+# Requests that take the booking away from the others: sent last, but before logging out.
+LAST = ("/annuler",)
+# The live event stream never ends for a signed-in user (tested with a live hub elsewhere).
+ENDLESS = ("GET", "/api/v1/evenements")
+_PARAM = re.compile(r"\{(\w+)\}")
+
+
+def app_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path) of every route the application serves; "WS" for WebSockets."""
+    routes: set[tuple[str, str]] = set()
+    for context in iter_route_contexts(app.routes):
+        route, path = context.route, context.path
+        assert path is not None
+        if isinstance(route, Mount):
+            routes.add(("GET", path))
+        elif isinstance(route, WebSocketRoute) or not context.methods:
+            routes.add(("WS", path))
+        else:
+            routes.update((m, path) for m in context.methods if m != "HEAD")
+    return routes
+
+
+def http_routes() -> list[tuple[str, str]]:
+    """The policy's HTTP routes, in the order the matrix sends them."""
+    routes = [r for r in policy.ROUTES if r[0] != "WS"]
+    return sorted(
+        routes,
+        key=lambda r: (r[1] == "/deconnexion", r[1].endswith(LAST), r[0] != "GET", r[1]),
+    )
+
+
+def site_bound(method: str, path: str) -> bool:
+    """Whether the route acts on something of one site (so the other site must be refused)."""
+    named = set(_PARAM.findall(path)) - UNSCOPED_PARAMS
+    return bool(named) or (method, path) in SLOT_IN_FORM
+
+
+def fill(path: str, things: SiteThings) -> str:
+    return _PARAM.sub(lambda m: things.values[m.group(1)], path)
+
+
+def form_for(things: SiteThings, path: str = "") -> dict[str, str]:
+    """A form filled with the things of one site (the facility books its reserved slots)."""
+    slot = "facility_slot_id" if path == "/etablissement/rdv" else "slot_id"
+    return {
+        "slot_id": things.values[slot],
+        "action": "pret",
+        "doctor_id": things.values["doctor_id"],
+        "site_id": things.values["site_id"],
+        "name": "Essai",
+        "reason": "Toux",
+        "birth_name": "Essai",
+        "first_names": "Jean",
+        "birth_date": "1960-02-03",
+        "sex": "M",
+        "has_mt": "non",
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    method: str
+    path: str
+    permission: Permission
+    actor: Role | None  # None: anonymous
+    where: str  # "own" or "other" site
+
+
+def cases(actor: Role | None) -> Iterator[Case]:
+    for method, path in http_routes():
+        permission = policy.ROUTES[(method, path)]
+        if actor is not None and (method, path) == ENDLESS:
+            continue
+        yield Case(method, path, permission, actor, "own")
+        if site_bound(method, path):
+            yield Case(method, path, permission, actor, "other")
+
+
+def expectation(case: Case) -> str:
+    """What the policy says must happen: allowed, role, scope, login or token."""
+    if case.permission in NO_STAFF_ACCOUNT:
+        return "allowed"
+    if case.permission is Permission.API_CLIENT:
+        return "token"
+    if case.actor is None:
+        return "login"
+    scope = policy.GRANTS.get(case.permission, {}).get(case.actor)
+    if scope is None:
+        return "role"
+    if case.where == "other" and scope is not Scope.CPTS:
+        return "scope"
+    return "allowed"
+
+
+def verdict(case: Case, response: httpx.Response) -> str | None:
+    """None if the response is what the policy expects, else what went wrong."""
+    expected = expectation(case)
+    status = response.status_code
+    if expected == "allowed":
+        ok = status not in (401, 403) and status < 500
+    elif expected == "token":
+        ok = status == 401
+    elif expected == "login":
+        ok = (
+            status == 401
+            if case.path.startswith("/api/")
+            else status == 303 and response.headers["location"].startswith("/connexion")
+        )
+    elif expected == "role":
+        ok = status == 403 and policy.ROLE_REFUSED in text(response)
+    else:  # refused by the scope, in words of the thing refused
+        ok = status == 403 and policy.ROLE_REFUSED not in text(response)
+    if ok:
+        return None
+    who = case.actor.value if case.actor else "anonymous"
+    return (
+        f"{case.method} {case.path} [{who}, {case.where} site]: expected {expected}, got {status}"
+    )
+
+
+async def _send(
+    client: httpx.AsyncClient, case: Case, things: SiteThings, token: str
+) -> httpx.Response:
+    url = fill(case.path, things)
+    if case.method == "GET":
+        return await client.get(url)
+    headers = {"x-csrf-token": token}
+    if case.path.startswith("/api/v1/cabines/"):
+        return await client.post(
+            url, json={"device": "tensiometre", "action": "measure"}, headers=headers
+        )
+    return await client.request(case.method, url, data=form_for(things, case.path), headers=headers)
+
+
+async def run_matrix(client: httpx.AsyncClient, world: World, actor: Role | None) -> list[str]:
+    """Send every case of this actor; the list of those that went against the policy."""
+    if actor is not None:
+        username, password = ACCOUNTS[actor]
+        response = await login(client, username, password)
+        assert response.status_code == 303, response.text
+    token = await _token(client)
+    problems = []
+    for case in cases(actor):
+        things = world.own if case.where == "own" else world.other
+        problem = verdict(case, await _send(client, case, things, token))
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+async def _token(client: httpx.AsyncClient) -> str:
+    """A CSRF token of this browser: the login form's, or the logout form's once signed in."""
+    page = await client.get("/connexion", follow_redirects=True)
+    return csrf_from(page.text)
+
+
+def matrix_size() -> int:
+    """Routes × roles (and anonymous) × sites: the cases the matrix sends."""
+    return sum(len(list(cases(actor))) for actor in [*Role, None])
+
+
+# --- the tests ---------------------------------------------------------------------------------
+
+
+def test_every_route_of_the_hub_is_in_the_policy_table(app: FastAPI) -> None:
+    served = app_routes(app)
+    assert sorted(served - set(policy.ROUTES)) == [], "routes without an access rule"
+    assert sorted(set(policy.ROUTES) - served) == [], "rules for routes that do not exist"
+
+
+def test_every_staff_permission_is_granted_and_every_grant_is_used() -> None:
+    used = set(policy.ROUTES.values())
+    assert set(policy.GRANTS) <= used
+    assert used - set(policy.GRANTS) == {
+        Permission.PUBLIC,
+        Permission.PATIENT_LINK,
+        Permission.API_CLIENT,
+        Permission.CABIN_AGENT,
+    }
+    assert matrix_size() > 5 * len(policy.ROUTES)
+
+
+@pytest.mark.parametrize("actor", [*Role, None], ids=lambda r: r.value if r else "anonymous")
+async def test_each_route_answers_each_role_at_each_site_as_the_policy_says(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings, actor: Role | None
+) -> None:
+    world = await build_world(settings)
+    problems = await run_matrix(client, world, actor)
+    assert problems == [], "\n".join(problems)
+
+
+# --- finding: a secretary reached the patients of sites she does not act for -----------------
+
+
+async def _as_clos_secretary(client: httpx.AsyncClient, settings: Settings) -> World:
+    world = await build_world(settings)
+    username, password = ACCOUNTS[Role.SECRETARY]
+    await login(client, username, password)
+    return world
+
+
+async def test_secretary_sees_the_file_of_a_patient_followed_at_her_site(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    world = await _as_clos_secretary(client, settings)
+    page = await client.get(f"/secretariat/patients/{world.own.values['patient_id']}")
+    assert page.status_code == 200
+    assert world.own.medecin_traitant in text(page)
+    assert "Historique" in text(page) and "Toux" in text(page)
+    response = await client.post(
+        f"/secretariat/patients/{world.own.values['patient_id']}/medecin-traitant",
+        data={"has_mt": "oui", "mt_name": "Dr Nouveau", "csrf_token": csrf_from(page.text)},
+    )
+    assert response.status_code == 303
+    again = await client.get(f"/secretariat/patients/{world.own.values['patient_id']}")
+    assert "Dr Nouveau" in text(again)
+
+
+async def test_secretary_books_a_patient_of_another_site_but_neither_reads_nor_edits_their_file(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    world = await _as_clos_secretary(client, settings)
+    patient_id = world.other.values["patient_id"]
+    found = await client.get("/secretariat", params={"nom": "Lefèvre"})
+    assert world.other.patient_name in text(found)  # she still finds the caller
+    page = await client.get(f"/secretariat/patients/{patient_id}")
+    assert page.status_code == 200
+    assert world.other.patient_name in text(page)
+    assert "Réserver" in text(page)  # and books them on a slot of her sites
+    assert world.other.medecin_traitant not in text(page)
+    assert "generaliste@medecin.mssante.fr" not in text(page)
+    assert "Toux" not in text(page)  # the history at La Noue
+    assert "n'est suivi sur aucun site pour lequel vous agissez" in text(page)
+    response = await client.post(
+        f"/secretariat/patients/{patient_id}/medecin-traitant",
+        data={"has_mt": "oui", "mt_name": "Dr Intrus", "csrf_token": csrf_from(page.text)},
+    )
+    assert response.status_code == 403
+    assert "pour lequel vous agissez" in text(response)
+    booked = await client.post(
+        f"/secretariat/patients/{patient_id}/rdv",
+        data={
+            "slot_id": world.own.values["slot_id"],
+            "reason": "Fièvre",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    assert booked.status_code == 303
+    # Booked at Clos Mortier, the patient is now followed there: the file opens.
+    now_followed = await client.get(f"/secretariat/patients/{patient_id}")
+    assert world.other.medecin_traitant in text(now_followed)
+
+
+async def test_secretary_follows_only_the_relays_of_her_sites(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    world = await _as_clos_secretary(client, settings)
+    page = await client.get("/secretariat/transmissions")
+    assert page.status_code == 200
+    assert world.own.patient_name in text(page)
+    assert world.other.patient_name not in text(page)
+    resend = await client.post(
+        f"/secretariat/transmissions/{world.other.values['message_id']}/renvoyer",
+        data={"csrf_token": csrf_from(page.text)},
+    )
+    assert resend.status_code == 403
+    assert "pour lequel vous n'agissez pas" in text(resend)
+    await client.post("/deconnexion", data={"csrf_token": csrf_from(page.text)})
+    await login(client, "coordination")
+    everything = await client.get("/secretariat/transmissions")
+    assert world.own.patient_name in text(everything)
+    assert world.other.patient_name in text(everything)
+
+
+# --- the README's "Who goes where" ------------------------------------------------------------
+
+README_ROLES = {
+    "coordination": Role.COORDINATOR,
+    "secretary": Role.SECRETARY,
+    "nurse": Role.NURSE,
+    "doctor": Role.DOCTOR,
+    "facility staff": Role.FACILITY_STAFF,
 }
-STREAMS = {"/api/v1/evenements"}  # server-sent events: tested with a live hub
-PUBLIC_GET = {
-    "/",
-    "/connexion",
-    "/healthz",
-    "/rdv",
-    "/rdv/{slug}",
-    "/rdv/{slug}/creneau/{slot_id}",
-    "/rdv/suivi/{token}",
-    "/rdv/proposition/{token}",
-    "/mon-dossier/{token}",
-    "/mon-dossier/{token}/documents/{document_id}.pdf",
+README_WITHOUT_ACCOUNT = {
+    "patient (no account)": {Permission.PUBLIC, Permission.PATIENT_LINK},
+    "SAS platform": {Permission.API_CLIENT},
 }
-USERNAME = {a.role: a.username for a in DEMO_ACCOUNTS}
 
 
-def _routes(app: FastAPI) -> list[tuple[str, str]]:
-    """(method, path) of every documented route (all but "/" and the docs themselves)."""
-    return [
-        (method.upper(), path) for path, ops in app.openapi()["paths"].items() for method in ops
+def readme_rows() -> dict[str, set[str]]:
+    """The "Who goes where" table: each row's first cell and the paths it names."""
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("## Who goes where")[1]
+    rows: dict[str, set[str]] = {}
+    for line in section.split("\n\n")[1].splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        paths = {p.split("?")[0] for p in re.findall(r"`(/[^`\s]*)`", line)}
+        rows.setdefault(cells[0], set()).update(paths)
+    return rows
+
+
+def _matching(readme_path: str) -> list[tuple[str, str]]:
+    """The policy's routes a README path names ("ID" for an id, "…" for the rest)."""
+    pattern = re.escape(readme_path).replace("ID", r"\{\w+\}").replace("…", ".*")
+    return [r for r in policy.ROUTES if r[0] != "WS" and re.fullmatch(pattern, r[1])]
+
+
+def _readme_form(path: str) -> str:
+    return _PARAM.sub("ID", path)
+
+
+def test_the_readme_says_who_may_open_each_page_as_the_policy_does() -> None:
+    rows = readme_rows()
+    problems = []
+    for cell, paths in rows.items():
+        role = next((r for label, r in README_ROLES.items() if cell.startswith(label)), None)
+        for path in paths:
+            routes = _matching(path)
+            if not routes:
+                problems.append(f"{cell}: {path} is no route of the hub")
+            for route in routes:
+                permission = policy.ROUTES[route]
+                if role is None:
+                    if permission not in README_WITHOUT_ACCOUNT[cell]:
+                        problems.append(f"{cell}: {path} needs a staff account")
+                elif role not in policy.roles_for(permission):
+                    problems.append(f"{cell}: the policy does not let this role open {path}")
+    for label, role in README_ROLES.items():
+        named = next(p for cell, p in rows.items() if cell.startswith(label))
+        for method, path in policy.ROUTES:
+            page = method == "GET" and not path.startswith("/api/") and "." not in path
+            granted = role in policy.roles_for(policy.ROUTES[(method, path)])
+            if page and granted and _readme_form(path) not in named:
+                problems.append(f"{label}: the README does not say it opens {path}")
+    assert problems == [], "\n".join(problems)
+
+
+async def test_every_unsafe_route_refuses_a_request_without_csrf_token(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    world = await build_world(settings)
+    await login(client, "coordination")
+    routes = [
+        (method, path)
+        for method, path in policy.ROUTES
+        if method in {"POST", "PUT", "PATCH", "DELETE"}
+        and policy.ROUTES[(method, path)] is not Permission.API_CLIENT  # bearer tokens
     ]
-
-
-def _get_paths(app: FastAPI) -> set[str]:
-    return {path for method, path in _routes(app) if method == "GET"} | {"/", "/healthz"}
-
-
-def _unsafe_routes(app: FastAPI) -> list[tuple[str, str]]:
-    """Unsafe routes of the cookie-authenticated pages and API (the FHIR API takes tokens)."""
-    return [
-        (m, p)
-        for m, p in _routes(app)
-        if m in {"POST", "PUT", "PATCH", "DELETE"} and not p.startswith("/fhir/")
-    ]
-
-
-# The SAS platform's FHIR interface: bearer API tokens, never staff cookies.
-FHIR_ROUTES = {
-    ("GET", "/fhir/Slot"),
-    ("GET", "/fhir/Appointment/{appointment_id}"),
-    ("POST", "/fhir/Appointment"),
-}
-
-
-async def test_every_get_route_has_a_declared_access_rule(app: FastAPI) -> None:
-    fhir_gets = {path for method, path in FHIR_ROUTES if method == "GET"}
-    assert _get_paths(app) == set(GET_ACCESS) | PUBLIC_GET | fhir_gets | STREAMS
-    assert {r for r in _routes(app) if r[1].startswith("/fhir/")} == FHIR_ROUTES
+    assert len(routes) >= 5
+    for method, path in routes:
+        url = fill(path, world.own)
+        response = await client.request(method, url, data=form_for(world.own))
+        assert response.status_code == 403, url
+        assert "Rechargez la page" in text(response)
+    assert (await client.get("/coordination")).status_code == 200  # still logged in
 
 
 @pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
 async def test_staff_sessions_do_not_open_the_fhir_interface(
-    client: httpx.AsyncClient, demo: DemoSeed, role: Role
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings, role: Role
 ) -> None:
-    await login(client, USERNAME[role])
-    for method, path in sorted(FHIR_ROUTES):
-        response = await client.request(method, path.replace("{appointment_id}", "RDV-AAAAAA"))
+    world = await build_world(settings)
+    username, password = ACCOUNTS[role]
+    await login(client, username, password)
+    fhir = [r for r, p in policy.ROUTES.items() if p is Permission.API_CLIENT]
+    for method, path in sorted(fhir):
+        response = await client.request(method, fill(path, world.own))
         assert response.status_code == 401, path
         assert response.json()["resourceType"] == "OperationOutcome"
-
-
-async def _concrete(settings: Settings) -> dict[str, str]:
-    """Real ids to put in the routes' parameters: a site, a patient, a booking."""
-    engine = db.make_engine(settings.database_url)
-    async with db.make_session_factory(engine)() as session:
-        now = dt.datetime.now(dt.UTC)
-        site = await session.scalar(select(Site).where(Site.name == CLOS_MORTIER))
-        assert site is not None
-        slot = Slot(
-            site_id=site.id,
-            starts_at=now + dt.timedelta(days=1),
-            ends_at=now + dt.timedelta(days=1, minutes=20),
-            seats=1,
-        )
-        session.add(slot)
-        patient = await register_patient(
-            session=session,
-            organisation_id=site.organisation_id,
-            today=now.date(),
-            draft=PatientDraft(
-                birth_name="Durand",
-                first_names="Anne",
-                sex=Sex.FEMALE,
-                birth_date=dt.date(1950, 1, 1),
-            ),
-        )
-        await session.commit()
-        booking = await bk.book_slot(
-            session=session,
-            now=now,
-            request=bk.BookingRequest(
-                slot_id=slot.id,
-                patient_id=patient.id,
-                channel=Channel.PHONE,
-                reason="Toux",
-                care_requested_at=now,
-            ),
-        )
-        consultation = Consultation(
-            booking_id=booking.id, site_id=site.id, patient_id=patient.id, state=State.ARRIVED
-        )
-        session.add(consultation)
-        await session.flush()
-        capture = Capture(
-            consultation_id=consultation.id,
-            source="otoscope",
-            mime_type="image/png",
-            data=b"\x89PNG\r\n\x1a\n",
-        )
-        session.add(capture)
-        report = Report(
-            consultation_id=consultation.id,
-            document_oid="2.25.1",
-            set_oid="2.25.2",
-            status=ReportStatus.SIGNED,
-            signed_at=now,
-            pdf=b"%PDF-1.4 test",
-            cda=b"<ClinicalDocument/>",
-        )
-        session.add(report)
-        await session.flush()
-        document = SharedDocument(
-            organisation_id=site.organisation_id,
-            patient_id=patient.id,
-            report_id=report.id,
-            unique_id="2.25.1",
-            set_id="2.25.2",
-            title="Compte rendu de téléconsultation",
-            class_code="10",
-            class_display="Compte rendu",
-            type_code="85208-7",
-            type_display="CR de télémédecine",
-            format_code="urn:ihe:iti:xds-sd:pdf:2008",
-            content=b"<ClinicalDocument/>",
-            content_sha1="0" * 40,
-        )
-        session.add(document)
-        await session.commit()
-    await engine.dispose()
-    return {
-        "{site_id}": str(site.id),
-        "{patient_id}": str(patient.id),
-        "{booking_id}": str(booking.id),
-        "{consultation_id}": str(consultation.id),
-        "{capture_id}": str(capture.id),
-        "{report_id}": str(report.id),
-        "{document_id}": str(document.id),
-    }
-
-
-def _fill(path: str, values: dict[str, str]) -> str:
-    for name, value in values.items():
-        path = path.replace(name, value)
-    return path
-
-
-@pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
-async def test_each_role_reaches_its_pages_and_is_refused_elsewhere(
-    client: httpx.AsyncClient, demo: DemoSeed, role: Role, settings: Settings
-) -> None:
-    values = await _concrete(settings)
-    await login(client, USERNAME[role])
-    for path, allowed in GET_ACCESS.items():
-        response = await client.get(_fill(path, values))
-        if role in allowed:
-            assert response.status_code == 200, path
-        else:
-            assert response.status_code == 403, path
-            assert "n'est pas accessible avec votre rôle" in text(
-                response
-            ) or "pour lequel vous n'agissez pas" in text(response), path
-
-
-async def test_anonymous_visitors_are_sent_to_login_or_refused(client: httpx.AsyncClient) -> None:
-    for path in GET_ACCESS:
-        response = await client.get(
-            _fill(
-                path,
-                {
-                    "{site_id}": "1",
-                    "{patient_id}": "1",
-                    "{booking_id}": "1",
-                    "{consultation_id}": "1",
-                    "{capture_id}": "1",
-                    "{report_id}": "1",
-                    "{document_id}": "1",
-                },
-            )
-        )
-        if path.startswith("/api/"):
-            assert response.status_code == 401, path
-        else:
-            assert response.status_code == 303, path
-            assert response.headers["location"].startswith("/connexion"), path
-
-
-async def test_every_unsafe_route_refuses_a_request_without_csrf_token(
-    app: FastAPI, client: httpx.AsyncClient, demo: DemoSeed
-) -> None:
-    await login(client, "coordination")
-    routes = _unsafe_routes(app)
-    assert len(routes) >= 5
-    for method, path in routes:
-        url = _fill(
-            path,
-            {
-                "{cabin_id}": str(demo.cabin_id),
-                "{site_id}": "1",
-                "{rule_id}": "1",
-                "{closure_id}": "1",
-                "{patient_id}": "1",
-                "{booking_id}": "1",
-                "{consultation_id}": "1",
-                "{capture_id}": "1",
-                "{document_id}": "1",
-                "{message_id}": "1",
-                "{slug}": "cpts-demo",
-                "{slot_id}": "1",
-                "{token}": "x",
-            },
-        )
-        response = await client.request(method, url, data={"site_id": "1", "name": "X"})
-        assert response.status_code == 403, url
-        assert "Rechargez la page" in text(response)
-    assert (await client.get("/coordination")).status_code == 200  # still logged in
 
 
 async def test_nurse_sees_only_her_sites_through_the_api(

@@ -180,6 +180,8 @@ async def _things_at(
             "slot_id": str(spare.id),
             "facility_slot_id": str(facility.id),
             "patient_id": str(patient.id),
+            # A patient whose identity is not pending: the route says there is nothing to resolve.
+            "pending_id": str(patient.id),
             "booking_id": str(booking.id),
             "consultation_id": str(consultation.id),
             "capture_id": str(capture.id),
