@@ -283,3 +283,17 @@ def test_outbox_survives_reopening(tmp_path: Path) -> None:
         again.close()
 
     asyncio.run(scenario())
+
+
+async def test_an_impossible_value_that_slipped_past_the_agent_is_refused_and_kept_aside(
+    live_hub: LiveHub, demo: DemoSeed, settings: Settings, outbox: Outbox
+) -> None:
+    await outbox.add("Oxymètre", spo2(150))  # the outbox stores what it is given
+    await outbox.add("Oxymètre", spo2(98))
+    async with running(link_for(live_hub, demo, outbox)):
+        await eventually(lambda: outbox.counts() == (0, 1))
+    assert await stored(settings) == [(2, 98.0)]
+    [reason] = outbox._db.execute(
+        "SELECT rejected_reason FROM measurements WHERE seq = 1"
+    ).fetchone()
+    assert reason.startswith("implausible_value: ")

@@ -8,21 +8,29 @@ import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
 import websockets
 from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.server import ServerConnection, serve
 
 from cabin_agent.connection import AuthRefused, Backoff, HubLink, LinkState
-from devices.measurements import DeviceIdentity, Measurement, MeasurementKind, Unit
+from devices.measurements import (
+    PLAUSIBLE_LIMITS,
+    DeviceIdentity,
+    Measurement,
+    MeasurementKind,
+    PlausibilityFilter,
+    Unit,
+)
 from hub import db
 from hub.config import Settings
 from hub.demo import DemoSeed
 from hub.identity import service
-from hub.records.observations import Observation
+from hub.records.observations import IncomingMeasurement, Observation, store_measurements
 from hub.wire import (
     CLOSE_BAD_MESSAGE,
     CLOSE_UNAUTHORIZED,
@@ -32,6 +40,8 @@ from hub.wire import (
     Hello,
     HelloAck,
     MeasurementAck,
+    encode,
+    parse_agent_message,
     parse_hub_message,
 )
 from tests.conftest import csrf_from, login, text
@@ -109,15 +119,21 @@ async def stored(settings: Settings) -> list[tuple[int, float]]:
     return [(int(s), float(v)) for s, v in rows]
 
 
-async def revoke_as_coordinator(hub: LiveHub, seed: DemoSeed) -> None:
+@contextlib.asynccontextmanager
+async def coordinator(hub: LiveHub, seed: DemoSeed) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """The coordinator's revocation, ready beforehand (a raw agent sends no heartbeats, so
+    its link would time out while the coordinator logs in)."""
     async with httpx.AsyncClient(base_url=hub.url) as client:
         await login(client, "coordination")
-        page = await client.get("/coordination")
-        response = await client.post(
-            f"/coordination/cabines/{seed.cabin_id}/revoquer",
-            data={"csrf_token": csrf_from(page.text)},
-        )
-        assert response.status_code == 303
+        csrf = csrf_from((await client.get("/coordination")).text)
+
+        async def revoke() -> None:
+            response = await client.post(
+                f"/coordination/cabines/{seed.cabin_id}/revoquer", data={"csrf_token": csrf}
+            )
+            assert response.status_code == 303
+
+        yield revoke
 
 
 async def measure(hub: LiveHub, seed: DemoSeed) -> httpx.Response:
@@ -137,8 +153,8 @@ async def measure(hub: LiveHub, seed: DemoSeed) -> httpx.Response:
 async def test_revoking_the_token_closes_the_live_link_at_once(
     live_hub: LiveHub, demo: DemoSeed
 ) -> None:
-    async with agent_socket(live_hub, demo) as ws:
-        await revoke_as_coordinator(live_hub, demo)
+    async with coordinator(live_hub, demo) as revoke, agent_socket(live_hub, demo) as ws:
+        await revoke()
         code, seen = await close_code(ws)
     assert (code, seen) == (CLOSE_UNAUTHORIZED, [])
     response = await measure(live_hub, demo)
@@ -183,7 +199,8 @@ async def test_a_connected_agent_stops_as_refused_when_its_token_is_revoked(
     task = asyncio.create_task(link.run())
     try:
         await asyncio.wait_for(link.online.wait(), 5)
-        await revoke_as_coordinator(live_hub, demo)
+        async with coordinator(live_hub, demo) as revoke:
+            await revoke()
         with pytest.raises(AuthRefused, match="révoqué"):
             await asyncio.wait_for(task, 5)
     finally:
@@ -302,3 +319,102 @@ async def test_a_huge_measurement_sequence_number_is_refused_in_the_acknowledgem
     assert ack.seqs == (7,)
     assert [(r.seq, r.code) for r in ack.rejected] == [(10**40, "invalid_seq")]
     assert await stored(settings) == [(7, 98.0)]
+
+
+# -- one table of limits for the agent and the hub -----------------------------------------
+
+_REFERENCE_UNIT = {
+    MeasurementKind.BLOOD_PRESSURE_SYSTOLIC: Unit.MMHG,
+    MeasurementKind.BLOOD_PRESSURE_DIASTOLIC: Unit.MMHG,
+    MeasurementKind.BLOOD_PRESSURE_MEAN: Unit.MMHG,
+    MeasurementKind.PULSE_RATE: Unit.PER_MINUTE,
+    MeasurementKind.SPO2: Unit.PERCENT,
+    MeasurementKind.BODY_TEMPERATURE: Unit.CELSIUS,
+    MeasurementKind.PERFUSION_INDEX: Unit.PERCENT,
+}
+
+
+@pytest.mark.parametrize("kind", list(PLAUSIBLE_LIMITS))
+async def test_the_agent_and_the_hub_draw_the_line_at_the_same_values(
+    kind: MeasurementKind, settings: Settings, demo: DemoSeed
+) -> None:
+    bounds = PLAUSIBLE_LIMITS[kind]
+    values = {
+        "lowest": bounds.minimum,
+        "highest": bounds.maximum,
+        "below": bounds.minimum - 0.5,
+        "above": bounds.maximum + 0.5,
+    }
+    unit = _REFERENCE_UNIT[kind]
+    agent = PlausibilityFilter()
+    kept_by_agent = {
+        name for name, value in values.items() if agent([_measurement(kind, value, unit)])
+    }
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        cabin = await service.get_cabin(session=session, cabin_id=demo.cabin_id)
+        result = await store_measurements(
+            session=session,
+            cabin_id=cabin.id,
+            site_id=cabin.site_id,
+            items=[
+                IncomingMeasurement(seq, "Appareil", _measurement(kind, value, unit).to_dict())
+                for seq, value in enumerate(values.values(), start=1)
+            ],
+            now=dt.datetime.now(dt.UTC),
+        )
+        await session.rollback()
+    await engine.dispose()
+    stored_by_hub = {name for seq, name in enumerate(values, start=1) if seq in result.acknowledged}
+    assert kept_by_agent == stored_by_hub == {"lowest", "highest"}
+    assert {r.code for r in result.rejected} == {"implausible_value"}
+
+
+def _measurement(kind: MeasurementKind, value: float, unit: Unit) -> Measurement:
+    return Measurement(
+        kind=kind, value=value, unit=unit, received_at=dt.datetime.now(dt.UTC), device=OXIMETER
+    )
+
+
+async def test_the_agent_logs_a_refused_frame_and_reconnects(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A hub closing with 4400 says this agent spoke wrongly: log it, reconnect with backoff."""
+    connections: list[int] = []
+
+    async def hub(ws: ServerConnection) -> None:
+        hello = parse_agent_message(await ws.recv())
+        assert isinstance(hello, Hello)
+        connections.append(hello.cabin_id)
+        if len(connections) == 1:
+            await ws.close(CLOSE_BAD_MESSAGE, "message invalide: items.0.seq: invalid")
+            return
+        ack = HelloAck(
+            cabin_id=hello.cabin_id,
+            cabin_name="Chariot 1",
+            site_name="Clos Mortier",
+            heartbeat_seconds=10,
+            server_time=dt.datetime.now(dt.UTC),
+        )
+        await ws.send(encode(ack))
+        await ws.wait_closed()
+
+    async with serve(hub, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        link = HubLink(
+            ws_url=f"ws://127.0.0.1:{port}/agent/ws",
+            cabin_id=7,
+            token="cab_x",
+            agent_version="test",
+            backoff=Backoff(0.05, 0.2),
+        )
+        with caplog.at_level(logging.WARNING, logger="cabin_agent.connection"):
+            task = asyncio.create_task(link.run())
+            try:
+                await asyncio.wait_for(link.online.wait(), 5)
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    assert connections == [7, 7] and link.connections == 1
+    assert "could not read a frame of this agent: message invalide" in caplog.text
