@@ -4,7 +4,8 @@ kept until the hub acknowledges it.
 SQLite in WAL mode with ``synchronous=FULL``: a measurement whose ``add`` returned survives a
 SIGKILL or a power cut. Sequence numbers come from AUTOINCREMENT, so they are never reused,
 even after rows are pruned; ``ensure_after`` moves them past what the hub already stored (a
-reinstalled agent with an empty outbox must not reuse numbers)."""
+reinstalled agent with an empty outbox must not reuse numbers), and brings them back below the
+wire's ``MAX_SEQ`` if an older hub ever pushed them beyond (the hub refuses such numbers)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devices.measurements import Measurement
+from hub.wire import MAX_SEQ
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (
@@ -103,6 +105,31 @@ class Outbox:
                 self._db.execute(
                     "UPDATE sqlite_sequence SET seq = ? WHERE name = 'measurements'", (last_seq,)
                 )
+            elif current[0] > MAX_SEQ:
+                self._renumber_beyond_max(last_seq)
+
+    def _renumber_beyond_max(self, last_seq: int) -> None:
+        """Give every row numbered beyond MAX_SEQ a fresh number after both ``last_seq`` (the
+        hub stores no number above it) and the outbox's own valid numbers; the caller locks."""
+        (highest,) = self._db.execute(
+            "SELECT coalesce(max(seq), 0) FROM measurements WHERE seq <= ?", (MAX_SEQ,)
+        ).fetchone()
+        following = max(last_seq, int(highest))
+        beyond = self._db.execute(
+            "SELECT seq FROM measurements WHERE seq > ? ORDER BY seq", (MAX_SEQ,)
+        ).fetchall()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for (seq,) in beyond:
+                following += 1
+                self._db.execute("UPDATE measurements SET seq = ? WHERE seq = ?", (following, seq))
+            self._db.execute(
+                "UPDATE sqlite_sequence SET seq = ? WHERE name = 'measurements'", (following,)
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def _cursor(self, device: str) -> int | None:
         with self._lock:

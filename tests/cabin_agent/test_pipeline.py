@@ -297,3 +297,20 @@ async def test_an_impossible_value_that_slipped_past_the_agent_is_refused_and_ke
         "SELECT rejected_reason FROM measurements WHERE seq = 1"
     ).fetchone()
     assert reason.startswith("implausible_value: ")
+
+
+def test_an_outbox_numbered_beyond_the_wire_limit_comes_back_below_it(tmp_path: Path) -> None:
+    """An older hub could store 9×10¹⁸ and send it back as the last sequence number."""
+
+    async def scenario() -> None:
+        box = Outbox(tmp_path / "o.sqlite3")
+        await box.add("Oxymètre", spo2(97))  # 1, already stored by the hub
+        await box.ensure_after(9 * 10**18)  # what the older hub said
+        waiting = await box.add("Oxymètre", spo2(98))
+        assert waiting == 9 * 10**18 + 1
+        await box.ensure_after(1)  # what a hub says now
+        assert [p.seq for p in await box.pending()] == [1, 2]
+        assert await box.add("Oxymètre", spo2(96)) == 3
+        box.close()
+
+    asyncio.run(scenario())
