@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     public_url: str = ""
     # TLS ends in a reverse proxy in front of the hub (its own address is plain HTTP).
     behind_tls: bool = False
+    # Secure cookies even where HTTPS is not declared (always when it is).
+    cookie_secure: bool = False
     # Comma-separated addresses or networks of the reverse proxies whose X-Forwarded-For is
     # believed, e.g. "127.0.0.1,10.0.0.0/8"; empty: the connecting peer is the client.
     trusted_proxies: str = ""
@@ -91,6 +93,11 @@ class Settings(BaseSettings):
     def secure_transport(self) -> bool:
         """True when people reach the hub over HTTPS only: Secure cookies and HSTS."""
         return self.behind_tls or self.public_url.lower().startswith("https://")
+
+    @property
+    def secure_cookies(self) -> bool:
+        """True when the hub's cookies are only sent over HTTPS."""
+        return self.cookie_secure or self.secure_transport
 
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         """The networks of HUB_TRUSTED_PROXIES (a bare address is a one-address network)."""

@@ -91,5 +91,5 @@ def _set_anon_cookie(request: Request, response: HTMLResponse, ctx: HubContext) 
             deps.sign_cookie(ctx, "anon", request.state.anon_nonce),
             httponly=True,
             samesite="strict",
-            secure=ctx.settings.secure_transport,
+            secure=ctx.settings.secure_cookies,
         )

@@ -110,7 +110,7 @@ async def login_submit(
         deps.sign_cookie(ctx, "session", key),
         httponly=True,
         samesite="lax",
-        secure=ctx.settings.secure_transport,
+        secure=ctx.settings.secure_cookies,
         max_age=ctx.settings.session_idle_minutes * 60,
     )
     response.delete_cookie(deps.ANON_COOKIE)

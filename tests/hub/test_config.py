@@ -63,9 +63,11 @@ def test_production_refuses_to_serve_cookies_over_plain_http(
 
 
 def test_development_may_run_over_plain_http(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HUB_ENVIRONMENT", "HUB_PUBLIC_URL", "HUB_BEHIND_TLS"):
+    for name in ("HUB_ENVIRONMENT", "HUB_PUBLIC_URL", "HUB_BEHIND_TLS", "HUB_COOKIE_SECURE"):
         monkeypatch.delenv(name, raising=False)
-    assert not Settings().secure_transport
+    assert not Settings().secure_transport and not Settings().secure_cookies
+    monkeypatch.setenv("HUB_COOKIE_SECURE", "true")
+    assert Settings().secure_cookies and not Settings().secure_transport
 
 
 @pytest.mark.usefixtures("production")
