@@ -335,9 +335,9 @@ def _received_at(payload: dict[str, object]) -> dt.datetime | None:
         return None
     try:
         parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
+        return parsed.astimezone(dt.UTC) if parsed.tzinfo else None
+    except (ValueError, OverflowError):  # not a time, or beyond what UTC can hold
         return None
-    return parsed if parsed.tzinfo else None
 
 
 async def send_command(

@@ -134,13 +134,30 @@ def _check(item: IncomingMeasurement) -> Measurement | Refusal:
         return Refusal(item.seq, RejectionCode.INVALID_SEQ, f"sequence number outside 1..{MAX_SEQ}")
     try:
         m = Measurement.from_dict(item.payload)
-    except (ValueError, KeyError, TypeError) as exc:
+        m.received_at.astimezone(dt.UTC)
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
         return Refusal(item.seq, RejectionCode.INVALID_MEASUREMENT, f"invalid measurement: {exc}")
+    too_long = _too_long(m)
+    if too_long:
+        return Refusal(
+            item.seq, RejectionCode.INVALID_MEASUREMENT, f"invalid measurement: {too_long} too long"
+        )
     try:
         check_plausible([m])
     except ImplausibleReading as exc:
         return Refusal(item.seq, RejectionCode.IMPLAUSIBLE_VALUE, f"implausible value: {exc}")
     return m
+
+
+def _too_long(m: Measurement) -> str:
+    """The first text of the measurement longer than its column holds, or ""."""
+    texts = {
+        "loinc": (m.loinc, 20),
+        "device.model": (m.device.model, 80),
+        "device.serial": (m.device.serial or "", 80),
+        "device_time": (m.device_time.isoformat() if m.device_time else "", 40),
+    }
+    return next((name for name, (text, limit) in texts.items() if len(text) > limit), "")
 
 
 def _conflict(seq: int) -> Refusal:

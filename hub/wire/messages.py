@@ -148,7 +148,7 @@ class RejectionCode(StrEnum):
 class Rejected(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     seq: int
-    reason: str = Field(max_length=300)
+    reason: str
     code: RejectionCode = RejectionCode.INVALID_MEASUREMENT
 
 

@@ -310,14 +310,23 @@ async def test_a_bad_frame_closes_the_link_with_one_log_line_and_no_traceback(
     assert len(bad) == 1 and bad[0].name == "hub.cabins.gateway"
 
 
-async def test_a_huge_measurement_sequence_number_is_refused_in_the_acknowledgement(
+async def test_huge_numbers_and_oversize_texts_in_a_measurement_are_refused_in_the_ack(
     live_hub: LiveHub, demo: DemoSeed, settings: Settings
 ) -> None:
+    huge_value = {**spo2(97), "value": 10**400}
+    long_code = {**spo2(97), "loinc": "5" * 50}
+    before_time = {**spo2(97), "received_at": "0001-01-01T00:00:00+14:00"}
+    items = [(10**40, spo2(97)), (7, spo2(98)), (8, huge_value), (9, long_code), (10, before_time)]
     async with agent_socket(live_hub, demo) as ws:
-        await ws.send(batch((10**40, spo2(97)), (7, spo2(98))))
+        await ws.send(batch(*items))
         ack = await ack_of(ws)
     assert ack.seqs == (7,)
-    assert [(r.seq, r.code) for r in ack.rejected] == [(10**40, "invalid_seq")]
+    assert [(r.seq, r.code) for r in ack.rejected] == [
+        (10**40, "invalid_seq"),
+        (8, "invalid_measurement"),
+        (9, "invalid_measurement"),
+        (10, "invalid_measurement"),
+    ]
     assert await stored(settings) == [(7, 98.0)]
 
 
