@@ -92,7 +92,7 @@ async def store_measurements(
     measurements: dict[int, tuple[str, Measurement]] = {}
     rejected: list[Refusal] = []
     for item in items:
-        checked = _check(item)
+        checked = check_incoming(item)
         if isinstance(checked, Refusal):
             rejected.append(checked)
             continue
@@ -128,7 +128,7 @@ async def store_measurements(
     return StoreResult(acknowledged=list(rows), rejected=rejected, latest=latest)
 
 
-def _check(item: IncomingMeasurement) -> Measurement | Refusal:
+def check_incoming(item: IncomingMeasurement) -> Measurement | Refusal:
     """The measurement an item carries, or why it is refused."""
     if not 1 <= item.seq <= MAX_SEQ:
         return Refusal(item.seq, RejectionCode.INVALID_SEQ, f"sequence number outside 1..{MAX_SEQ}")

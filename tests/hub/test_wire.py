@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from devices.measurements import Measurement
+from hub.records.observations import IncomingMeasurement, Refusal, check_incoming
 from hub.wire import (
     MAX_FRAME_CHARS,
     Heartbeat,
@@ -100,3 +105,50 @@ def test_a_version_1_agent_is_answered_in_version_1() -> None:
     }
     assert parse_hub_message(encode(ack)) == ack
     assert parse_hub_message(encode(ack, 1)).rejected[0].code is RejectionCode.INVALID_MEASUREMENT  # type: ignore[union-attr]
+
+
+FUZZ = settings(
+    derandomize=True, max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=30,
+)
+_TYPES = st.sampled_from(
+    ["hello", "heartbeat", "measurements", "device_status", "command_result", "media_answer"]
+)
+
+
+@FUZZ
+@given(st.binary(max_size=200) | st.text(max_size=200))
+def test_arbitrary_frames_give_a_message_or_a_wire_error(frame: bytes | str) -> None:
+    with contextlib.suppress(WireError):
+        parse_agent_message(frame)
+
+
+@FUZZ
+@given(_TYPES, st.sampled_from([1, 2]), st.dictionaries(st.text(max_size=12), _JSON, max_size=6))
+def test_arbitrary_json_messages_give_a_message_or_a_wire_error(
+    kind: str, version: int, fields: dict[str, object]
+) -> None:
+    frame = json.dumps({**fields, "v": version, "type": kind}, allow_nan=True)
+    with contextlib.suppress(WireError):
+        parse_agent_message(frame)
+
+
+@FUZZ
+@given(
+    st.integers(),
+    st.dictionaries(
+        st.sampled_from(["kind", "value", "unit", "loinc", "received_at", "device", "status"]),
+        _JSON | st.sampled_from(["spo2", "%", "2026-12-02T08:00:00+01:00", {"model": "m"}]),
+    ),
+)
+def test_the_hub_refuses_or_accepts_any_measurement_item_without_failing(
+    seq: int, payload: dict[str, object]
+) -> None:
+    checked = check_incoming(IncomingMeasurement(seq=seq, device="Oxymètre", payload=payload))
+    assert isinstance(checked, Measurement | Refusal)
