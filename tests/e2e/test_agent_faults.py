@@ -17,7 +17,7 @@ from hub import db
 from hub.config import Settings
 from hub.demo import DemoSeed
 from hub.records.observations import Observation
-from tests.conftest import TEST_SECRET, csrf_from
+from tests.conftest import PASSWORDS, TEST_SECRET, csrf_from
 from tests.support.processes import Processes, login, process_env, wait, wait_http
 
 pytestmark = pytest.mark.e2e
@@ -164,3 +164,34 @@ def test_agent_killed_and_restarted_replays_its_outbox(
     seqs = [s for s, _ in rows]
     assert seqs == list(range(1, len(seqs) + 1))
     assert killed_with[1] == 0
+
+
+def test_revoking_a_connected_cabin_stops_its_agent_with_exit_code_3(
+    settings: Settings, demo: DemoSeed, processes: Processes, tmp_path: Path
+) -> None:
+    hub_url = f"http://127.0.0.1:{settings.port}"
+    processes.start("-m", "hub", "serve", env=_hubenv(settings))
+    wait_http(hub_url + "/healthz")
+    config = tmp_path / "cabin.toml"
+    _agent_config(config, hub_url, demo, tmp_path / "agent")
+    agent = processes.start(
+        "-m", "cabin_agent", "run", "--config", str(config), "--simulate", env=process_env()
+    )
+    with httpx.Client(base_url=hub_url, timeout=30) as client:
+        login(client, "coordination", PASSWORDS["coordination"])
+        wait(lambda: _online(client, demo.cabin_id))
+        page = client.get("/coordination")
+        revoked = client.post(
+            f"/coordination/cabines/{demo.cabin_id}/revoquer",
+            data={"csrf_token": csrf_from(page.text)},
+        )
+        assert revoked.status_code == 303
+    output, _ = agent.communicate(timeout=30)
+    assert agent.returncode == 3, output
+    assert "refused this cabin's token (jeton de cabine révoqué ou remplacé)" in output
+    assert output.count("connected to the hub as cabin") == 1  # stopped, did not try again
+
+
+def _online(client: httpx.Client, cabin_id: int) -> bool:
+    cabins = client.get("/api/v1/cabines").json()
+    return any(c["id"] == cabin_id and c["online"] for c in cabins)
