@@ -55,6 +55,7 @@ ACTION_LABELS = {
     "identity.resolved_different": "Identité en attente : personne différente",
     "identity.data_taken": "Données d'identité ou de contact reprises",
     "identity.merged": "Fiches patient fusionnées",
+    "identity.distinct": "Fiches proches notées comme deux personnes différentes",
     "identity.status": "Statut de l'identité changé",
     "identity.downgraded": "Identité redevenue provisoire",
     "consultation.close": "Consultation close",

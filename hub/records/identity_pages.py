@@ -1,5 +1,6 @@
 """The secretariat's identity desk: pending identities to resolve (the same person as an
-existing patient, or a different one) and probable duplicates to merge."""
+existing patient, or a different one) and probable duplicates to merge, or to keep apart when
+they are two different persons."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ MESSAGES = {
     "meme": "Le rendez-vous est rattaché à la fiche existante.",
     "autre": "La personne a désormais sa propre fiche.",
     "fusion": "Les deux fiches sont fusionnées.",
+    "distincts": "Les deux fiches restent séparées : elles ne seront plus proposées.",
 }
 
 
@@ -96,8 +98,18 @@ async def merge(
     first: Annotated[int, Form()],
     second: Annotated[int, Form()],
     keep: Annotated[int | None, Form()] = None,
+    action: Annotated[str, Form(max_length=10)] = "fusion",
 ) -> Response:
     try:
+        if action == "distincts":
+            await identity_review.not_duplicates(
+                session=session,
+                organisation_id=user.organisation_id,
+                first_id=first,
+                second_id=second,
+                actor=actor_of(request, user),
+            )
+            return RedirectResponse(f"{PAGE}?message=distincts", status_code=303)
         if keep not in (first, second):
             raise Invalid("Choisissez la fiche à garder.")
         await identity_review.merge_duplicates(

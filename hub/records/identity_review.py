@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.consultation import service as consultations
@@ -22,6 +23,7 @@ from hub.records.vigilance import (
     Proposal,
     differences,
     fill_empty,
+    mark_distinct,
     pending_identities,
     take_from,
     trace,
@@ -138,6 +140,7 @@ async def resolve_pending(
             pending.id,
             f"personne différente de patient:{existing.id}",
         )
+        mark_distinct(session, existing, pending, actor=actor)
         await session.commit()
         return pending
     take_from(
@@ -187,3 +190,23 @@ async def merge_duplicates(
     await _merge(session, keep=keep, drop=drop, actor=actor)
     await session.commit()
     return keep
+
+
+async def not_duplicates(
+    *, session: AsyncSession, organisation_id: int, first_id: int, second_id: int, actor: Actor
+) -> None:
+    """Staff checked that two close records are different persons: stop listing them, commit."""
+    if first_id == second_id:
+        raise Invalid("Choisissez deux fiches différentes.")
+    first = await get_patient(session=session, organisation_id=organisation_id, patient_id=first_id)
+    second = await get_patient(
+        session=session, organisation_id=organisation_id, patient_id=second_id
+    )
+    mark_distinct(session, first, second, actor=actor)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise Conflict(
+            "Ces deux fiches sont déjà notées comme deux personnes différentes."
+        ) from None

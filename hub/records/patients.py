@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Date, ForeignKey, Index, String
+from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db import Base, IntPk, utcnow
@@ -74,3 +74,16 @@ class Patient(Base):
     def display_name(self) -> str:
         first = self.first_names.split(" ")[0] if self.first_names else ""
         return f"{self.used_name or self.birth_name} {first}".strip()
+
+
+class DistinctPatients(Base):
+    """Two records with close traits that staff said are different persons, not duplicates
+    (``first_id`` < ``second_id``)."""
+
+    __tablename__ = "distinct_patients"
+    __table_args__ = (UniqueConstraint("first_id", "second_id"),)
+
+    id: Mapped[IntPk]
+    first_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    second_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    decided_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from hub.errors import Conflict, Invalid
 from hub.records.audit import record_event
 from hub.records.ins import name_key
-from hub.records.patients import IdentityStatus, Patient
+from hub.records.patients import DistinctPatients, IdentityStatus, Patient
 
 # Checked against a document or returned by the national INSi service.
 VERIFIED = frozenset({IdentityStatus.RETRIEVED, IdentityStatus.VALIDATED, IdentityStatus.QUALIFIED})
@@ -324,8 +324,11 @@ async def probable_duplicates(
     *, session: AsyncSession, organisation_id: int, limit: int = 50
 ) -> list[tuple[Patient, Patient]]:
     """Pairs of patients born the same day with close names, the older record first (pending
-    identities are listed apart)."""
+    identities are listed apart; pairs staff said are different persons are left out)."""
     first, second = aliased(Patient), aliased(Patient)
+    decided = exists().where(
+        DistinctPatients.first_id == first.id, DistinctPatients.second_id == second.id
+    )
     rows = await session.execute(
         select(first, second)
         .join(second, (second.birth_date == first.birth_date) & (second.id > first.id))
@@ -336,11 +339,19 @@ async def probable_duplicates(
             second.merged_into_id.is_(None),
             first.pending_of_id.is_(None),
             second.pending_of_id.is_(None),
+            ~decided,
         )
         .order_by(first.id, second.id)
     )
     pairs = [(a, b) for a, b in rows if close_names(a, b)]
     return pairs[:limit]
+
+
+def mark_distinct(session: AsyncSession, first: Patient, second: Patient, *, actor: Actor) -> None:
+    """Record that two records are different persons (not listed as duplicates again), traced."""
+    low, high = sorted((first.id, second.id))
+    session.add(DistinctPatients(first_id=low, second_id=high))
+    trace(session, actor, "identity.distinct", high, f"personne différente de patient:{low}")
 
 
 async def pending_identities(*, session: AsyncSession, organisation_id: int) -> list[Patient]:

@@ -350,7 +350,10 @@ async def test_a_different_person_keeps_their_own_record_and_their_next_booking(
     assert [e.action for e in await _audit(settings, "identity.")] == [
         "identity.pending",
         "identity.resolved_different",
+        "identity.distinct",
     ]
+    # Said to be two persons: not offered again as a probable duplicate.
+    assert "Doublons probables (0)" in text(await client.get("/secretariat/identites"))
 
 
 async def test_probable_duplicates_are_listed_and_merged_into_the_verified_record(
@@ -361,7 +364,8 @@ async def test_probable_duplicates_are_listed_and_merged_into_the_verified_recor
         client, birth_name="Lefèvre", first_names="Anne-Sophie", birth_date="1960-01-08"
     )
     await _book_online(client, birth_name="Lefort", first_names="Anne", birth_date="1960-01-08")
-    first, second, third = await _patients(settings)
+    await _book_online(client, birth_name="Lefortt", first_names="Anne", birth_date="1960-01-08")
+    first, second, third, fourth = await _patients(settings)
 
     async def validate(session):  # type: ignore[no-untyped-def]
         patient = await session.get(Patient, second.id)
@@ -371,8 +375,18 @@ async def test_probable_duplicates_are_listed_and_merged_into_the_verified_recor
     await _session_do(settings, validate)
     await login(client, "secretariat")
     desk = text(await client.get("/secretariat/identites"))
-    assert "Doublons probables (1)" in desk
-    assert "LEFEBVRE Anne" in desk and "LEFÈVRE Anne-Sophie" in desk and "LEFORT" not in desk
+    assert "Doublons probables (2)" in desk
+    assert "LEFEBVRE Anne" in desk and "LEFÈVRE Anne-Sophie" in desk
+    # Two sisters-in-law, checked on the phone: kept apart and not offered again.
+    apart = await _secretary_post(
+        client,
+        "/secretariat/doublons",
+        {"first": third.id, "second": fourth.id, "action": "distincts"},
+    )
+    assert apart.status_code == 303
+    desk = text(await client.get(apart.headers["location"]))
+    assert "ne seront plus proposées" in desk and "Doublons probables (1)" in desk
+    assert "LEFORT" not in desk
 
     refused = await _secretary_post(
         client, "/secretariat/doublons", {"first": first.id, "second": second.id, "keep": first.id}
@@ -385,7 +399,7 @@ async def test_probable_duplicates_are_listed_and_merged_into_the_verified_recor
     )
     assert merged.status_code == 303
     bookings = await _bookings(settings)
-    assert [b.patient_id for b in bookings] == [second.id, second.id, third.id]
+    assert [b.patient_id for b in bookings] == [second.id, second.id, third.id, fourth.id]
     kept = {p.id: p for p in await _patients(settings)}[second.id]
     assert (kept.birth_name, kept.identity_status) == ("LEFÈVRE", IdentityStatus.VALIDATED)
     assert "Doublons probables (0)" in text(await client.get("/secretariat/identites"))
@@ -521,3 +535,29 @@ async def test_changing_a_strict_trait_at_the_check_downgrades_then_revalidates_
         ),
         ("identity.status", "provisoire → validée (pièce d'identité vérifiée)"),
     ]
+
+
+async def test_the_secretary_creating_a_caller_who_disagrees_is_told_the_identity_is_pending(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    odette_id = await _odette(settings)
+    await login(client, "secretariat")
+    home = await client.get("/secretariat")
+    created = await client.post(
+        "/secretariat/patients",
+        data={
+            "birth_name": "GARNIER",
+            "first_names": "Odette Marie",
+            "birth_date": "1949-05-17",
+            "sex": "F",
+            "phone": "06 55 44 33 22",
+            "csrf_token": csrf_from(home.text),
+        },
+    )
+    assert created.status_code == 303
+    page = text(await client.get(created.headers["location"]))
+    assert "Identité en attente" in page and "Dire s'il s'agit de la même personne" in page
+    odette = next(p for p in await _patients(settings) if p.id == odette_id)
+    assert odette.phone == "0325112233"
+    [event] = await _audit(settings, "identity.pending")
+    assert event.actor_kind == "user"
