@@ -441,6 +441,7 @@ async def test_the_nurse_resolves_a_pending_identity_before_checking_the_id_card
     )
     room_url = arrived.headers["location"]
     cid = int(room_url.rsplit("/", 1)[1])
+    assert "identité en attente" in text(agenda)
     room = await client.get(room_url)
     assert "Identité en attente" in text(room) and "0611223344" in text(room)
     early = await client.post(
