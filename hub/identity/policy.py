@@ -7,7 +7,9 @@ Scopes:
 - ``SITE``: a resource that happens at one of the sites the user acts for (a booking, a
   consultation, a cabin, a relayed report of a consultation held there).
 - ``CARE``: a patient with whom the user has a care relationship through their sites: the
-  patient has a booking (not cancelled) at one of the user's sites.
+  patient has a booking (not cancelled) at one of the user's sites. A patient followed nowhere
+  yet (just registered, no booking) is in no site's care: every user holding the permission
+  reaches them, so the secretary who registers a caller sees and corrects what she typed.
 
 Patients belong to the CPTS, not to a site. A secretary finds any caller of her CPTS by name,
 birth date or phone and books them on a slot of a site she acts for (``FIND_PATIENT`` is CPTS-wide,
@@ -271,11 +273,12 @@ def sites_in_reach(user: User, permission: Permission) -> frozenset[int] | None:
 
 def allows(user: User, permission: Permission, *, sites: Collection[int]) -> bool:
     """Whether the user may use this permission on a resource of these sites (the site of a
-    booking, a consultation or a cabin; for a patient, the sites where they are in care)."""
+    booking, a consultation or a cabin; for a patient, the sites where they are in care, none
+    if they are followed nowhere yet)."""
     scope = scope_of(user, permission)
     if scope is None:
         return False
-    if scope is Scope.CPTS:
+    if scope is Scope.CPTS or (scope is Scope.CARE and not sites):
         return True
     return not site_ids_of(user).isdisjoint(sites)
 

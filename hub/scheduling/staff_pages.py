@@ -212,6 +212,7 @@ async def _patient_page(
             "patient": patient,
             "history": history,
             "in_care": in_care,
+            "own_site_ids": site_ids,  # a booking elsewhere is not hers to open
             "not_in_care": policy.CARE_REFUSED,
             "now": ctx.clock(),
             "no_shows": sum(1 for b in history if b.status.value == "no_show"),

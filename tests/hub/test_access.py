@@ -245,6 +245,29 @@ async def test_secretary_sees_the_file_of_a_patient_followed_at_her_site(
     assert "Dr Nouveau" in text(again)
 
 
+async def test_secretary_sees_what_she_typed_for_a_new_caller_followed_nowhere_yet(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    await _as_clos_secretary(client, settings)
+    home = await client.get("/secretariat")
+    created = await client.post(
+        "/secretariat/patients",
+        data={
+            "birth_name": "Nouveau",
+            "first_names": "Paul",
+            "birth_date": "1971-03-12",
+            "sex": "M",
+            "has_mt": "oui",
+            "mt_name": "Dr Tout Neuf",
+            "csrf_token": csrf_from(home.text),
+        },
+        follow_redirects=True,
+    )
+    assert created.status_code == 200
+    assert "NOUVEAU Paul" in text(created)
+    assert "Dr Tout Neuf" in text(created)
+
+
 async def test_secretary_books_a_patient_of_another_site_but_neither_reads_nor_edits_their_file(
     client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
 ) -> None:
@@ -275,9 +298,13 @@ async def test_secretary_books_a_patient_of_another_site_but_neither_reads_nor_e
         },
     )
     assert booked.status_code == 303
-    # Booked at Clos Mortier, the patient is now followed there: the file opens.
+    # Booked at Clos Mortier, the patient is now followed there: the file opens, and only the
+    # bookings of her sites link to their page.
     now_followed = await client.get(f"/secretariat/patients/{patient_id}")
     assert world.other.medecin_traitant in text(now_followed)
+    assert "Toux" in text(now_followed) and "Fièvre" in text(now_followed)
+    links = re.findall(r'href="/secretariat/rdv/(\d+)', now_followed.text)
+    assert len(links) == 1 and links[0] != world.other.values["booking_id"]
 
 
 async def test_secretary_follows_only_the_relays_of_her_sites(
