@@ -20,8 +20,10 @@ from hub.config import Settings
 from hub.consultation.models import Consultation, State
 from hub.context import AgentConnection, HubContext, context_of
 from hub.deps import session_key
+from hub.identity import policy
 from hub.identity import service as identity
-from hub.identity.models import Cabin, Role, User
+from hub.identity.models import Cabin, User
+from hub.identity.policy import Permission
 from hub.records.audit import record_event
 from hub.wire import IceServer, MediaClose, MediaOffer
 
@@ -68,15 +70,17 @@ async def _participant_and_cabin(
             now=ctx.clock(),
             idle=dt.timedelta(minutes=ctx.settings.session_idle_minutes),
         )
-        allowed = {Role.DOCTOR} if purpose == "doctor" else {Role.NURSE, Role.FACILITY_STAFF}
-        if user is None or user.role not in allowed:
+        permission = Permission.TELECONSULT if purpose == "doctor" else Permission.ROOM
+        if user is None or user.role not in policy.roles_for(permission):
             return (
                 "réservé au médecin de la consultation"
                 if purpose == "doctor"
                 else "réservé au personnel de la salle"
             )
         consultation = await session.get(Consultation, consultation_id)
-        if consultation is None or consultation.site_id not in {s.id for s in user.sites}:
+        if consultation is None or not policy.allows(
+            user, permission, sites=[consultation.site_id]
+        ):
             return "consultation introuvable"
         if consultation.state is not State.IN_CONSULTATION:
             return "la téléconsultation n'a pas commencé"
