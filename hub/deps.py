@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Form, Request
 from fastapi.dependencies.models import Dependant
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +35,9 @@ CSRF_REFUSED = (
 # would fail on it rather than find none.
 MAX_ROW_ID = 2**31 - 1
 NO_SUCH_PAGE = "Cette page n'existe pas."
+# A row id chosen in a form (a slot, a doctor, a site): one no row can have is an invalid field.
+FormRowId = Annotated[int, Form(ge=1, le=MAX_ROW_ID)]
+OptionalFormRowId = Annotated[int | None, Form(ge=1, le=MAX_ROW_ID)]
 
 
 def _integer_path_params(dependant: Dependant) -> list[str]:

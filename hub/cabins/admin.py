@@ -58,7 +58,7 @@ async def create_cabin(
     session: SessionDep,
     ctx: ContextDep,
     user: Permitted,
-    site_id: Annotated[int, Form()],
+    site_id: deps.FormRowId,
     name: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     name = name.strip()

@@ -95,9 +95,9 @@ async def merge(
     request: Request,
     session: SessionDep,
     user: Permitted,
-    first: Annotated[int, Form()],
-    second: Annotated[int, Form()],
-    keep: Annotated[int | None, Form()] = None,
+    first: deps.FormRowId,
+    second: deps.FormRowId,
+    keep: deps.OptionalFormRowId = None,
     action: Annotated[str, Form(max_length=10)] = "fusion",
 ) -> Response:
     try:

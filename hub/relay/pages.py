@@ -132,7 +132,7 @@ async def refer(
     call: RoomCall,
     ctx: ContextDep,
     consultation_id: int,
-    doctor_id: Annotated[int | None, Form()] = None,
+    doctor_id: deps.OptionalFormRowId = None,
     note: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     async def act() -> None:
@@ -151,7 +151,7 @@ async def secretary_refer(
     ctx: ContextDep,
     user: Permitted,
     booking_id: int,
-    doctor_id: Annotated[int | None, Form()] = None,
+    doctor_id: deps.OptionalFormRowId = None,
     note: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     """The secretary refers a patient without médecin traitant to a relay doctor, after their

@@ -289,7 +289,7 @@ async def join_waiting_list(session: SessionDep, ctx: ContextDep, token: str) ->
 
 @router.post("/suivi/{token}/deplacer")
 async def move(
-    session: SessionDep, ctx: ContextDep, token: str, slot_id: Annotated[int, Form()]
+    session: SessionDep, ctx: ContextDep, token: str, slot_id: deps.FormRowId
 ) -> Response:
     booking = await _followed(session, ctx, token)
     now = ctx.clock()

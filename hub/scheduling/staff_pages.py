@@ -283,7 +283,7 @@ async def book_by_phone(
     ctx: ContextDep,
     user: Permitted,
     patient_id: int,
-    slot_id: Annotated[int | None, Form()] = None,
+    slot_id: deps.OptionalFormRowId = None,
     reason: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     now = ctx.clock()
@@ -494,7 +494,7 @@ async def book_resident(
     session: SessionDep,
     ctx: ContextDep,
     user: Permitted,
-    slot_id: Annotated[int | None, Form()] = None,
+    slot_id: deps.OptionalFormRowId = None,
     birth_name: Annotated[str, Form(max_length=100)] = "",
     first_names: Annotated[str, Form(max_length=200)] = "",
     birth_date: Annotated[str, Form(max_length=20)] = "",

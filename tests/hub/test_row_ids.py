@@ -5,15 +5,20 @@ PostgreSQL."""
 from __future__ import annotations
 
 import re
+from typing import get_args
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import iter_route_contexts
 
 from hub.config import Settings
 from hub.demo import DemoSeed
 from hub.identity import policy
 from hub.identity.models import Role
 from tests.conftest import csrf_from, login, text
+from tests.hub.test_access import form_for
 from tests.support.access_world import ACCOUNTS, World, build_world
 
 # Path parameters that are not row ids.
@@ -82,6 +87,60 @@ async def test_an_impossible_id_is_a_page_that_does_not_exist(
                 problem = _check(response, method, url)
                 if problem:
                     problems.append(problem)
+        if role is not None:
+            await client.post("/deconnexion", data={"csrf_token": token})
+    assert problems == [], "\n".join(problems)
+
+
+def _form_id_fields(app: FastAPI) -> dict[tuple[str, str], list[str]]:
+    """The form fields of each route that carry a row id (integers named like one)."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for context in iter_route_contexts(app.routes):
+        dependant = getattr(context.route, "dependant", None)
+        if not isinstance(dependant, Dependant) or not context.methods or context.path is None:
+            continue
+        names = [
+            name
+            for name, annotation in _body_fields(dependant)
+            if int in (annotation, *get_args(annotation))
+            and (name.endswith("_id") or name in {"first", "second", "keep"})
+        ]
+        if names:
+            for method in context.methods:
+                found[(method, context.path)] = names
+    return found
+
+
+def _body_fields(dependant: Dependant) -> list[tuple[str, object]]:
+    """(name, type) of the form fields of a route and of its dependencies."""
+    fields: list[tuple[str, object]] = [
+        (p.alias, p.field_info.annotation) for p in dependant.body_params
+    ]
+    for sub in dependant.dependencies:
+        fields.extend(_body_fields(sub))
+    return fields
+
+
+async def test_an_impossible_id_in_a_form_is_refused_in_words(
+    app: FastAPI, client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    world = await build_world(settings)
+    routes = _form_id_fields(app)
+    assert ("POST", "/secretariat/patients/{patient_id}/rdv") in routes
+    problems = []
+    for (method, path), fields in sorted(routes.items()):
+        role = _role_for(method, path)
+        if role is not None:
+            username, password = ACCOUNTS[role]
+            await login(client, username, password)
+        token = csrf_from((await client.get("/connexion", follow_redirects=True)).text)
+        url = _PARAM.sub(lambda m: world.own.values[m.group(1)], path)
+        for field in fields:
+            for impossible in (2**31, 2**63, 0):
+                form = {**form_for(world.own, path), field: str(impossible), "csrf_token": token}
+                response = await client.request(method, url, data=form)
+                if response.status_code >= 500 or "invalide" not in text(response):
+                    problems.append(f"{method} {path} {field}={impossible}: {response.status_code}")
         if role is not None:
             await client.post("/deconnexion", data={"csrf_token": token})
     assert problems == [], "\n".join(problems)
