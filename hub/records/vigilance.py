@@ -164,7 +164,7 @@ def fill_empty(patient: Patient, proposal: Proposal) -> None:
         patient.birth_place_code = patient.birth_place_code or proposal.birth_place_code
     if patient.has_medecin_traitant is None and proposal.has_medecin_traitant is not None:
         patient.has_medecin_traitant = proposal.has_medecin_traitant
-    if patient.has_medecin_traitant:
+    if patient.has_medecin_traitant and proposal.has_medecin_traitant:
         patient.medecin_traitant_name = (
             patient.medecin_traitant_name or proposal.medecin_traitant_name
         )
