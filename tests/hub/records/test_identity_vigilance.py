@@ -8,6 +8,7 @@ import datetime as dt
 import re
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from hub import db
@@ -16,6 +17,7 @@ from hub.demo import DEMO_ORG_SLUG, DemoSeed
 from hub.identity.models import Organisation
 from hub.records.audit import AuditEvent, seal_pending, verify_chain
 from hub.records.patients import IdentityStatus, Patient, Sex
+from hub.records.vigilance import close_names
 from hub.scheduling.models import Booking
 from tests.conftest import csrf_from, login, text
 from tests.support.scenario import booking_now
@@ -562,3 +564,26 @@ async def test_the_secretary_creating_a_caller_who_disagrees_is_told_the_identit
     assert odette.phone == "0325112233"
     [event] = await _audit(settings, "identity.pending")
     assert event.actor_kind == "user"
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "close"),
+    [
+        (("LEFÈVRE", "Anne"), ("LEFEVRE", "Anne"), True),  # an accent
+        (("SAINT-MARTIN", "Jean"), ("SAINT MARTIN", "Jean"), True),  # a hyphen
+        (("LEFEBVRE", "Anne"), ("LEFEVRE", "Anne"), True),  # one letter more
+        (("DUPONT", "Anne Marie"), ("DUPONT", "Anne"), True),  # fewer first names
+        (("DUPONT", "Annie"), ("DUPONT", "Anne"), True),  # one letter differs
+        (("LEFORT", "Anne"), ("LEFEVRE", "Anne"), False),
+        (("DUPONT", "Marie"), ("DUPONT", "Anne"), False),
+        (("MARTIN", "Jean"), ("MARTINEZ", "Jean"), False),
+    ],
+)
+def test_close_names_are_probable_duplicates(
+    first: tuple[str, str], second: tuple[str, str], close: bool
+) -> None:
+    def record(names: tuple[str, str]) -> Patient:
+        return Patient(birth_name=names[0], first_names=names[1])
+
+    assert close_names(record(first), record(second)) is close
+    assert close_names(record(second), record(first)) is close
