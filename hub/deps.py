@@ -1,9 +1,11 @@
-"""Request dependencies: database session, current user, role checks, CSRF protection."""
+"""Request dependencies: database session, current user, CSRF protection, ids no row can have.
+
+Who may call a route is the access policy's say: ``hub.identity.policy.Permitted``."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Form, Request
@@ -16,7 +18,7 @@ from hub.context import HubContext, context_of
 from hub.errors import Forbidden, NotFound, Unauthenticated
 from hub.identity import security
 from hub.identity import service as identity
-from hub.identity.models import Role, User
+from hub.identity.models import User
 
 SESSION_COOKIE = "cpts_session"
 ANON_COOKIE = "cpts_anon"
@@ -164,20 +166,6 @@ async def current_user(user: OptionalUser) -> User:
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
-
-
-def require_role(*roles: Role) -> Callable[[User], Awaitable[User]]:
-    """A dependency that lets through only users holding one of these roles."""
-
-    async def check(user: CurrentUser) -> User:
-        if user.role not in roles:
-            raise Forbidden("Cette page n'est pas accessible avec votre rôle.")
-        return user
-
-    return check
-
-
-Coordinator = Annotated[User, Depends(require_role(Role.COORDINATOR))]
 
 
 async def rollback_keeping_user(session: AsyncSession, user: User) -> None:
