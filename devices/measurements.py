@@ -1,12 +1,15 @@
-"""Measurements: the one shape every device reading takes before it leaves the devices package.
+"""Measurements: the protocol-free values every device reading becomes.
 
 A `Measurement` is one observation (a kind, a value in a UCUM unit, its LOINC code, the device
-and the times). `to_measurements` turns a decoded GATT value or serial frame into the list of
-observations of one reading; `PlausibilityFilter` drops a reading whole when one of its values
-cannot be physiological, and counts it. `PLAUSIBLE_LIMITS` is the one table of limits: the
-cabin agent's filter and the hub's re-validation of what agents send both read it. Special
-values (NaN, NRes, ±INF) and "no value" sentinels never become measurements.
-`Measurement.to_dict/from_dict` is the JSON form the hub's wire schema carries.
+and the times). `KINDS` describes each measurement kind once: LOINC code, UCUM units, French
+label and plausible range; `LOINC`, `ALLOWED_UNITS` and `PLAUSIBLE_LIMITS` are views of it.
+`PLAUSIBLE_LIMITS` is the one table of limits: the cabin agent's filter and the hub's
+re-validation of what agents send both read it. Decoded readings (GATT values, serial frames)
+convert themselves (`Reading.to_measurements`, beside each parser); `to_measurements` calls
+that and applies the `PlausibilityFilter`, which drops a reading whole when one of its values
+cannot be physiological, and counts it. Special values (NaN, NRes, ±INF) and "no value"
+sentinels never become measurements. `Measurement.to_dict/from_dict` is the JSON form the
+hub's wire schema carries. This module imports no protocol code.
 """
 
 from __future__ import annotations
@@ -15,37 +18,17 @@ import datetime as dt
 import enum
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Self
+from typing import Protocol, Self, runtime_checkable
 
 from devices.errors import ImplausibleReading
-from devices.gatt.blood_pressure import (
-    BloodPressureMeasurement,
-    IntermediateCuffPressure,
-    PressureUnit,
-    PulseRateRange,
-)
-from devices.gatt.plx import (
-    PlxContinuousMeasurement,
-    PlxDeviceSensorStatus,
-    PlxMeasurementStatus,
-    PlxSpotCheckMeasurement,
-)
-from devices.gatt.thermometer import (
-    IntermediateTemperature,
-    TemperatureMeasurement,
-    TemperatureType,
-    TemperatureUnit,
-)
-from devices.gatt.time import DateTime
 from devices.ieee11073 import Float11073, Sfloat
-from devices.serialproto.contec import Cms50LiveFrame
-from devices.serialproto.nonin import NoninDf2Packet, NoninDf8Frame
 
 __all__ = [
     "ALLOWED_UNITS",
+    "KINDS",
     "LOINC",
     "MAX_PLAUSIBLE_DIASTOLIC_MMHG",
     "MAX_PLAUSIBLE_MEAN_PRESSURE_MMHG",
@@ -54,6 +37,7 @@ __all__ = [
     "MAX_PLAUSIBLE_SPO2",
     "MAX_PLAUSIBLE_SYSTOLIC_MMHG",
     "MAX_PLAUSIBLE_TEMPERATURE_CEL",
+    "MAX_PLAUSIBLE_WEIGHT_KG",
     "MIN_PLAUSIBLE_DIASTOLIC_MMHG",
     "MIN_PLAUSIBLE_MEAN_PRESSURE_MMHG",
     "MIN_PLAUSIBLE_PERFUSION_INDEX",
@@ -61,15 +45,21 @@ __all__ = [
     "MIN_PLAUSIBLE_SPO2",
     "MIN_PLAUSIBLE_SYSTOLIC_MMHG",
     "MIN_PLAUSIBLE_TEMPERATURE_CEL",
+    "MIN_PLAUSIBLE_WEIGHT_KG",
     "PLAUSIBLE_LIMITS",
     "DeviceIdentity",
+    "KindInfo",
     "Measurement",
     "MeasurementKind",
     "PlausibilityFilter",
     "PlausibleRange",
+    "Reading",
+    "ReadingContext",
     "StatusFlag",
     "Unit",
     "check_plausible",
+    "display_unit",
+    "kind_label",
     "to_measurements",
 ]
 
@@ -84,6 +74,12 @@ class MeasurementKind(enum.StrEnum):
     SPO2 = "spo2"
     BODY_TEMPERATURE = "body_temperature"
     PERFUSION_INDEX = "perfusion_index"
+    BODY_WEIGHT = "body_weight"
+
+    @property
+    def info(self) -> KindInfo:
+        """LOINC code, units, French label and plausible range of this kind."""
+        return KINDS[self]
 
 
 class Unit(enum.StrEnum):
@@ -95,6 +91,27 @@ class Unit(enum.StrEnum):
     FAHRENHEIT = "[degF]"
     PERCENT = "%"
     PER_MINUTE = "/min"
+    KILOGRAM = "kg"
+    POUND = "[lb_av]"
+
+    @property
+    def display(self) -> str:
+        """How the unit is written for people ("mmHg", "°C", "kg")."""
+        return _UNIT_DISPLAY[self]
+
+
+_UNIT_DISPLAY: Mapping[Unit, str] = MappingProxyType(
+    {
+        Unit.MMHG: "mmHg",
+        Unit.KPA: "kPa",
+        Unit.CELSIUS: "°C",
+        Unit.FAHRENHEIT: "°F",
+        Unit.PERCENT: "%",
+        Unit.PER_MINUTE: "/min",
+        Unit.KILOGRAM: "kg",
+        Unit.POUND: "lb",
+    }
+)
 
 
 class StatusFlag(enum.StrEnum):
@@ -118,42 +135,7 @@ class StatusFlag(enum.StrEnum):
     EARLY_ESTIMATE = "early_estimate"
 
 
-LOINC: Mapping[MeasurementKind, str] = MappingProxyType(
-    {
-        MeasurementKind.BLOOD_PRESSURE_SYSTOLIC: "8480-6",
-        MeasurementKind.BLOOD_PRESSURE_DIASTOLIC: "8462-4",
-        MeasurementKind.BLOOD_PRESSURE_MEAN: "8478-0",
-        MeasurementKind.PULSE_RATE: "8867-4",
-        MeasurementKind.SPO2: "59408-5",
-        MeasurementKind.BODY_TEMPERATURE: "8310-5",
-        MeasurementKind.PERFUSION_INDEX: "61006-3",
-    }
-)
-"""Default LOINC code of each kind (heart rate, SpO2 by pulse oximetry, body temperature...)."""
-
-_TEMPERATURE_SITE_LOINC: Mapping[TemperatureType, str] = MappingProxyType(
-    {
-        TemperatureType.ARMPIT: "8328-7",  # axillary temperature
-        TemperatureType.MOUTH: "8331-1",  # oral temperature
-        TemperatureType.RECTUM: "8332-9",  # rectal temperature
-        TemperatureType.TYMPANUM: "8333-7",  # tympanic membrane temperature
-    }
-)
-
-ALLOWED_UNITS: Mapping[MeasurementKind, frozenset[Unit]] = MappingProxyType(
-    {
-        MeasurementKind.BLOOD_PRESSURE_SYSTOLIC: frozenset({Unit.MMHG, Unit.KPA}),
-        MeasurementKind.BLOOD_PRESSURE_DIASTOLIC: frozenset({Unit.MMHG, Unit.KPA}),
-        MeasurementKind.BLOOD_PRESSURE_MEAN: frozenset({Unit.MMHG, Unit.KPA}),
-        MeasurementKind.PULSE_RATE: frozenset({Unit.PER_MINUTE}),
-        MeasurementKind.SPO2: frozenset({Unit.PERCENT}),
-        MeasurementKind.BODY_TEMPERATURE: frozenset({Unit.CELSIUS, Unit.FAHRENHEIT}),
-        MeasurementKind.PERFUSION_INDEX: frozenset({Unit.PERCENT}),
-    }
-)
-"""The units each kind may be expressed in."""
-
-# -- plausibility limits (in mm[Hg], Cel, %, /min) -----------------------------------------
+# -- plausibility limits (in mm[Hg], Cel, %, /min, kg) -------------------------------------
 MIN_PLAUSIBLE_SYSTOLIC_MMHG = 40.0
 MAX_PLAUSIBLE_SYSTOLIC_MMHG = 300.0
 MIN_PLAUSIBLE_DIASTOLIC_MMHG = 20.0
@@ -168,8 +150,11 @@ MIN_PLAUSIBLE_TEMPERATURE_CEL = 30.0
 MAX_PLAUSIBLE_TEMPERATURE_CEL = 45.0
 MIN_PLAUSIBLE_PERFUSION_INDEX = 0.0
 MAX_PLAUSIBLE_PERFUSION_INDEX = 30.0
+MIN_PLAUSIBLE_WEIGHT_KG = 0.5
+MAX_PLAUSIBLE_WEIGHT_KG = 350.0
 
 _MMHG_PER_KPA = 760.0 / 101.325
+_KG_PER_POUND = 0.45359237
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,31 +168,86 @@ class PlausibleRange:
         return isinstance(value, int | float) and self.minimum <= value <= self.maximum
 
 
-PLAUSIBLE_LIMITS: Mapping[MeasurementKind, PlausibleRange] = MappingProxyType(
+@dataclass(frozen=True, slots=True)
+class KindInfo:
+    """What one measurement kind is, for machines and for people."""
+
+    loinc: str  # default LOINC code (a reading may give a more precise one)
+    label: str  # French, as the report and the consoles show it
+    short_label: str  # French, for a one-line summary ("PAS", "T°")
+    units: frozenset[Unit]  # the units it may be expressed in
+    limits: PlausibleRange  # in the reference unit (mm[Hg], Cel, %, /min, kg)
+
+
+_PRESSURE = frozenset({Unit.MMHG, Unit.KPA})
+
+KINDS: Mapping[MeasurementKind, KindInfo] = MappingProxyType(
     {
-        MeasurementKind.BLOOD_PRESSURE_SYSTOLIC: PlausibleRange(
-            MIN_PLAUSIBLE_SYSTOLIC_MMHG, MAX_PLAUSIBLE_SYSTOLIC_MMHG
+        MeasurementKind.BLOOD_PRESSURE_SYSTOLIC: KindInfo(
+            "8480-6", "Pression artérielle systolique", "PAS", _PRESSURE,
+            PlausibleRange(MIN_PLAUSIBLE_SYSTOLIC_MMHG, MAX_PLAUSIBLE_SYSTOLIC_MMHG),
         ),
-        MeasurementKind.BLOOD_PRESSURE_DIASTOLIC: PlausibleRange(
-            MIN_PLAUSIBLE_DIASTOLIC_MMHG, MAX_PLAUSIBLE_DIASTOLIC_MMHG
+        MeasurementKind.BLOOD_PRESSURE_DIASTOLIC: KindInfo(
+            "8462-4", "Pression artérielle diastolique", "PAD", _PRESSURE,
+            PlausibleRange(MIN_PLAUSIBLE_DIASTOLIC_MMHG, MAX_PLAUSIBLE_DIASTOLIC_MMHG),
         ),
-        MeasurementKind.BLOOD_PRESSURE_MEAN: PlausibleRange(
-            MIN_PLAUSIBLE_MEAN_PRESSURE_MMHG, MAX_PLAUSIBLE_MEAN_PRESSURE_MMHG
+        MeasurementKind.BLOOD_PRESSURE_MEAN: KindInfo(
+            "8478-0", "Pression artérielle moyenne", "PAM", _PRESSURE,
+            PlausibleRange(MIN_PLAUSIBLE_MEAN_PRESSURE_MMHG, MAX_PLAUSIBLE_MEAN_PRESSURE_MMHG),
         ),
-        MeasurementKind.PULSE_RATE: PlausibleRange(
-            MIN_PLAUSIBLE_PULSE_RATE, MAX_PLAUSIBLE_PULSE_RATE
+        MeasurementKind.PULSE_RATE: KindInfo(
+            "8867-4", "Fréquence cardiaque", "pouls", frozenset({Unit.PER_MINUTE}),
+            PlausibleRange(MIN_PLAUSIBLE_PULSE_RATE, MAX_PLAUSIBLE_PULSE_RATE),
         ),
-        MeasurementKind.SPO2: PlausibleRange(MIN_PLAUSIBLE_SPO2, MAX_PLAUSIBLE_SPO2),
-        MeasurementKind.BODY_TEMPERATURE: PlausibleRange(
-            MIN_PLAUSIBLE_TEMPERATURE_CEL, MAX_PLAUSIBLE_TEMPERATURE_CEL
+        MeasurementKind.SPO2: KindInfo(
+            "59408-5", "Saturation en oxygène (SpO2)", "SpO2", frozenset({Unit.PERCENT}),
+            PlausibleRange(MIN_PLAUSIBLE_SPO2, MAX_PLAUSIBLE_SPO2),
         ),
-        MeasurementKind.PERFUSION_INDEX: PlausibleRange(
-            MIN_PLAUSIBLE_PERFUSION_INDEX, MAX_PLAUSIBLE_PERFUSION_INDEX
+        MeasurementKind.BODY_TEMPERATURE: KindInfo(
+            "8310-5", "Température", "T°", frozenset({Unit.CELSIUS, Unit.FAHRENHEIT}),
+            PlausibleRange(MIN_PLAUSIBLE_TEMPERATURE_CEL, MAX_PLAUSIBLE_TEMPERATURE_CEL),
+        ),
+        MeasurementKind.PERFUSION_INDEX: KindInfo(
+            "61006-3", "Indice de perfusion", "IP", frozenset({Unit.PERCENT}),
+            PlausibleRange(MIN_PLAUSIBLE_PERFUSION_INDEX, MAX_PLAUSIBLE_PERFUSION_INDEX),
+        ),
+        MeasurementKind.BODY_WEIGHT: KindInfo(
+            "29463-7", "Poids", "poids", frozenset({Unit.KILOGRAM, Unit.POUND}),
+            PlausibleRange(MIN_PLAUSIBLE_WEIGHT_KG, MAX_PLAUSIBLE_WEIGHT_KG),
         ),
     }
 )
+"""Every measurement kind, described once."""
+
+LOINC: Mapping[MeasurementKind, str] = MappingProxyType({k: i.loinc for k, i in KINDS.items()})
+"""Default LOINC code of each kind (heart rate, SpO2 by pulse oximetry, body temperature...)."""
+
+ALLOWED_UNITS: Mapping[MeasurementKind, frozenset[Unit]] = MappingProxyType(
+    {k: i.units for k, i in KINDS.items()}
+)
+"""The units each kind may be expressed in."""
+
+PLAUSIBLE_LIMITS: Mapping[MeasurementKind, PlausibleRange] = MappingProxyType(
+    {k: i.limits for k, i in KINDS.items()}
+)
 """The one table of plausibility limits, in mm[Hg] (pressures), Cel (temperature), %
-(SpO2, perfusion index) and /min, used by the agent's filter and by the hub alike."""
+(SpO2, perfusion index), /min and kg, used by the agent's filter and by the hub alike."""
+
+
+def kind_label(kind: str) -> str:
+    """The French label of a measurement kind's name (the name itself if it is unknown)."""
+    try:
+        return KINDS[MeasurementKind(kind)].label
+    except ValueError:
+        return kind
+
+
+def display_unit(unit: str) -> str:
+    """How a UCUM unit code is written for people (the code itself if it is unknown)."""
+    try:
+        return Unit(unit).display
+    except ValueError:
+        return unit
 
 
 def _reference_value(value: float, unit: Unit) -> float:
@@ -216,6 +256,8 @@ def _reference_value(value: float, unit: Unit) -> float:
         return value * _MMHG_PER_KPA
     if unit is Unit.FAHRENHEIT:
         return (value - 32.0) * 5.0 / 9.0
+    if unit is Unit.POUND:
+        return value * _KG_PER_POUND
     return value
 
 
@@ -371,11 +413,14 @@ class PlausibilityFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class _Context:
+class ReadingContext:
+    """What a reading's measurements share: the device, when it arrived, the device's own
+    time of the reading and the conditions it reported."""
+
     device: DeviceIdentity
     received_at: dt.datetime
     device_time: dt.datetime | None = None
-    status: frozenset[StatusFlag] = field(default_factory=frozenset)
+    status: frozenset[StatusFlag] = frozenset()
 
     def make(
         self, kind: MeasurementKind, value: Sfloat | Float11073 | float | None, unit: Unit,
@@ -394,157 +439,11 @@ class _Context:
         ]
 
 
-def _device_time(timestamp: DateTime | None) -> dt.datetime | None:
-    return None if timestamp is None else timestamp.to_datetime()
+@runtime_checkable
+class Reading(Protocol):
+    """A decoded value that knows its measurements (each parser's value type beside it)."""
 
-
-def _blood_pressure(value: BloodPressureMeasurement, context: _Context) -> list[Measurement]:
-    flags: set[StatusFlag] = set()
-    if value.status is not None:
-        status = value.status
-        for present, flag in (
-            (status.body_movement_detected, StatusFlag.BODY_MOVEMENT),
-            (status.cuff_fit_loose, StatusFlag.CUFF_FIT_LOOSE),
-            (status.irregular_pulse_detected, StatusFlag.IRREGULAR_PULSE),
-            (status.pulse_rate_range is not PulseRateRange.WITHIN_RANGE,
-             StatusFlag.PULSE_RATE_OUT_OF_RANGE),
-            (status.improper_measurement_position, StatusFlag.IMPROPER_MEASUREMENT_POSITION),
-        ):
-            if present:
-                flags.add(flag)
-    ctx = _Context(context.device, context.received_at, _device_time(value.timestamp),
-                   frozenset(flags))
-    unit = Unit.KPA if value.unit is PressureUnit.KPA else Unit.MMHG
-    return [
-        *ctx.make(MeasurementKind.BLOOD_PRESSURE_SYSTOLIC, value.systolic, unit),
-        *ctx.make(MeasurementKind.BLOOD_PRESSURE_DIASTOLIC, value.diastolic, unit),
-        *ctx.make(MeasurementKind.BLOOD_PRESSURE_MEAN, value.mean_arterial_pressure, unit),
-        *ctx.make(MeasurementKind.PULSE_RATE, value.pulse_rate, Unit.PER_MINUTE),
-    ]
-
-
-def _temperature(value: TemperatureMeasurement, context: _Context) -> list[Measurement]:
-    ctx = _Context(context.device, context.received_at, _device_time(value.timestamp))
-    unit = Unit.FAHRENHEIT if value.unit is TemperatureUnit.FAHRENHEIT else Unit.CELSIUS
-    loinc = ""
-    if value.temperature_type is not None:
-        loinc = _TEMPERATURE_SITE_LOINC.get(value.temperature_type, "")
-    return ctx.make(MeasurementKind.BODY_TEMPERATURE, value.temperature, unit, loinc)
-
-
-_PLX_SENSOR_FLAGS: tuple[tuple[str, StatusFlag], ...] = (
-    ("sensor_disconnected", StatusFlag.SENSOR_DISCONNECTED),
-    ("sensor_unconnected_to_user", StatusFlag.FINGER_OUT),
-    ("sensor_malfunctioning", StatusFlag.SENSOR_ERROR),
-    ("low_perfusion_detected", StatusFlag.LOW_PERFUSION),
-    ("poor_signal_detected", StatusFlag.POOR_SIGNAL),
-    ("inadequate_signal_detected", StatusFlag.POOR_SIGNAL),
-    ("erratic_signal_detected", StatusFlag.ARTIFACT),
-    ("questionable_pulse_detected", StatusFlag.QUESTIONABLE),
-)
-_PLX_UNUSABLE = (
-    "measurement_unavailable",
-    "invalid_measurement_detected",
-    "data_for_demonstration",
-    "data_for_testing",
-)
-
-
-def _plx_flags(
-    status: PlxMeasurementStatus | None, sensor: PlxDeviceSensorStatus | None
-) -> frozenset[StatusFlag] | None:
-    """Status flags of a PLX reading, or None when the reading must not be stored."""
-    flags: set[StatusFlag] = set()
-    if status is not None:
-        if any(getattr(status, name) for name in _PLX_UNUSABLE):
-            return None
-        if status.questionable_measurement_detected:
-            flags.add(StatusFlag.QUESTIONABLE)
-        if status.early_estimated_data:
-            flags.add(StatusFlag.EARLY_ESTIMATE)
-    if sensor is not None:
-        flags.update(flag for name, flag in _PLX_SENSOR_FLAGS if getattr(sensor, name))
-    return frozenset(flags)
-
-
-def _plx(
-    value: PlxSpotCheckMeasurement | PlxContinuousMeasurement, context: _Context
-) -> list[Measurement]:
-    flags = _plx_flags(value.measurement_status, value.device_and_sensor_status)
-    if flags is None:
-        return []
-    device_time = None
-    if isinstance(value, PlxSpotCheckMeasurement) and not value.device_clock_not_set:
-        device_time = _device_time(value.timestamp)
-    ctx = _Context(context.device, context.received_at, device_time, flags)
-    return [
-        *ctx.make(MeasurementKind.SPO2, value.spo2, Unit.PERCENT),
-        *ctx.make(MeasurementKind.PULSE_RATE, value.pulse_rate, Unit.PER_MINUTE),
-        *ctx.make(MeasurementKind.PERFUSION_INDEX, value.perfusion_index, Unit.PERCENT),
-    ]
-
-
-def _cms50(value: Cms50LiveFrame, context: _Context) -> list[Measurement]:
-    flags = {
-        flag
-        for present, flag in (
-            (value.finger_out, StatusFlag.FINGER_OUT),
-            (value.searching, StatusFlag.SEARCHING),
-            (value.probe_error, StatusFlag.SENSOR_ERROR),
-        )
-        if present
-    }
-    ctx = _Context(context.device, context.received_at, None, frozenset(flags))
-    return [
-        *ctx.make(MeasurementKind.SPO2, value.spo2, Unit.PERCENT),
-        *ctx.make(MeasurementKind.PULSE_RATE, value.pulse_rate, Unit.PER_MINUTE),
-    ]
-
-
-_NONIN_FLAGS: Mapping[str, StatusFlag] = MappingProxyType(
-    {
-        "sensor_disconnect": StatusFlag.SENSOR_DISCONNECTED,
-        "sensor_alarm": StatusFlag.SENSOR_ERROR,
-        "out_of_track": StatusFlag.OUT_OF_TRACK,
-        "artifact": StatusFlag.ARTIFACT,
-        "red_perfusion": StatusFlag.LOW_PERFUSION,
-        "low_perfusion": StatusFlag.LOW_PERFUSION,
-        "marginal_perfusion": StatusFlag.MARGINAL_PERFUSION,
-        "yellow_perfusion": StatusFlag.MARGINAL_PERFUSION,
-    }
-)
-
-
-def _nonin(value: NoninDf2Packet | NoninDf8Frame, context: _Context) -> list[Measurement]:
-    names = value.flags if isinstance(value, NoninDf2Packet) else value.status.set_flags()
-    if "yellow_perfusion" in names:
-        names = names - {"red_perfusion"}
-    flags = frozenset(_NONIN_FLAGS[name] for name in names if name in _NONIN_FLAGS)
-    ctx = _Context(context.device, context.received_at, None, flags)
-    return [
-        *ctx.make(MeasurementKind.SPO2, value.spo2, Unit.PERCENT),
-        *ctx.make(MeasurementKind.PULSE_RATE, value.heart_rate, Unit.PER_MINUTE),
-    ]
-
-
-def _nothing(value: object, context: _Context) -> list[Measurement]:
-    """Intermediate values are shown live, never stored."""
-    return []
-
-
-_CONVERTERS: Mapping[type, Callable[[Any, _Context], list[Measurement]]] = MappingProxyType(
-    {
-        BloodPressureMeasurement: _blood_pressure,
-        IntermediateCuffPressure: _nothing,
-        TemperatureMeasurement: _temperature,
-        IntermediateTemperature: _nothing,
-        PlxSpotCheckMeasurement: _plx,
-        PlxContinuousMeasurement: _plx,
-        Cms50LiveFrame: _cms50,
-        NoninDf2Packet: _nonin,
-        NoninDf8Frame: _nonin,
-    }
-)
+    def to_measurements(self, context: ReadingContext) -> list[Measurement]: ...
 
 
 def to_measurements(
@@ -561,11 +460,9 @@ def to_measurements(
     while inflating, a settling thermometer) give no measurement. TypeError for a value
     that is not a reading.
     """
-    converter = _CONVERTERS.get(type(value))
-    if converter is None:
+    if not isinstance(value, Reading):
         raise TypeError(f"{type(value).__name__} is not a device reading")
-    reading = converter(value, _Context(device, received_at))
+    reading = value.to_measurements(ReadingContext(device, received_at))
     if plausibility is not None and reading:
         return plausibility(reading)
     return reading
-

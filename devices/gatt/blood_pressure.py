@@ -17,7 +17,7 @@ Measurement and Intermediate Cuff Pressure share one layout::
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar, Self
 
 from devices._bits import BitFlags, flag_byte
@@ -25,6 +25,7 @@ from devices.errors import FrameError
 from devices.gatt._codec import Reader
 from devices.gatt.time import DateTime
 from devices.ieee11073 import Sfloat, SpecialValue
+from devices.measurements import Measurement, MeasurementKind, ReadingContext, StatusFlag, Unit
 
 __all__ = [
     "UNKNOWN_USER",
@@ -167,6 +168,31 @@ class BloodPressureMeasurement(_BloodPressureRecord):
 
     NAME: ClassVar[str] = "blood pressure measurement"
 
+    def to_measurements(self, context: ReadingContext) -> list[Measurement]:
+        """Systolic, diastolic, mean pressure and pulse rate, with the cuff's status flags."""
+        flags: set[StatusFlag] = set()
+        if self.status is not None:
+            s = self.status
+            for present, flag in (
+                (s.body_movement_detected, StatusFlag.BODY_MOVEMENT),
+                (s.cuff_fit_loose, StatusFlag.CUFF_FIT_LOOSE),
+                (s.irregular_pulse_detected, StatusFlag.IRREGULAR_PULSE),
+                (s.pulse_rate_range is not PulseRateRange.WITHIN_RANGE,
+                 StatusFlag.PULSE_RATE_OUT_OF_RANGE),
+                (s.improper_measurement_position, StatusFlag.IMPROPER_MEASUREMENT_POSITION),
+            ):
+                if present:
+                    flags.add(flag)
+        device_time = None if self.timestamp is None else self.timestamp.to_datetime()
+        ctx = replace(context, device_time=device_time, status=frozenset(flags))
+        unit = Unit.KPA if self.unit is PressureUnit.KPA else Unit.MMHG
+        return [
+            *ctx.make(MeasurementKind.BLOOD_PRESSURE_SYSTOLIC, self.systolic, unit),
+            *ctx.make(MeasurementKind.BLOOD_PRESSURE_DIASTOLIC, self.diastolic, unit),
+            *ctx.make(MeasurementKind.BLOOD_PRESSURE_MEAN, self.mean_arterial_pressure, unit),
+            *ctx.make(MeasurementKind.PULSE_RATE, self.pulse_rate, Unit.PER_MINUTE),
+        ]
+
 
 _NAN = Sfloat.special_value(SpecialValue.NAN)
 
@@ -198,6 +224,10 @@ class IntermediateCuffPressure(_BloodPressureRecord):
     def cuff_pressure(self) -> Sfloat:
         """The current cuff pressure (carried in the systolic field)."""
         return self.systolic
+
+    def to_measurements(self, context: ReadingContext) -> list[Measurement]:
+        """None: the cuff pressure while measuring is shown live, never stored."""
+        return []
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ The pulse amplitude index is the perfusion index, hence the field name `perfusio
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, Self
 
 from devices._bits import BitFlags, flag_byte
@@ -35,6 +35,7 @@ from devices.errors import FrameError
 from devices.gatt._codec import Reader
 from devices.gatt.time import DateTime
 from devices.ieee11073 import Sfloat
+from devices.measurements import Measurement, MeasurementKind, ReadingContext, StatusFlag, Unit
 
 __all__ = [
     "PlxContinuousMeasurement",
@@ -119,6 +120,54 @@ class PlxDeviceSensorStatus(BitFlags):
     sensor_disconnected: bool = False
 
 
+_SENSOR_FLAGS: tuple[tuple[str, StatusFlag], ...] = (
+    ("sensor_disconnected", StatusFlag.SENSOR_DISCONNECTED),
+    ("sensor_unconnected_to_user", StatusFlag.FINGER_OUT),
+    ("sensor_malfunctioning", StatusFlag.SENSOR_ERROR),
+    ("low_perfusion_detected", StatusFlag.LOW_PERFUSION),
+    ("poor_signal_detected", StatusFlag.POOR_SIGNAL),
+    ("inadequate_signal_detected", StatusFlag.POOR_SIGNAL),
+    ("erratic_signal_detected", StatusFlag.ARTIFACT),
+    ("questionable_pulse_detected", StatusFlag.QUESTIONABLE),
+)
+_UNUSABLE = (
+    "measurement_unavailable",
+    "invalid_measurement_detected",
+    "data_for_demonstration",
+    "data_for_testing",
+)
+
+
+def _plx_measurements(
+    value: PlxSpotCheckMeasurement | PlxContinuousMeasurement,
+    context: ReadingContext,
+    device_time: DateTime | None,
+) -> list[Measurement]:
+    """SpO2, pulse rate and perfusion index; none for unavailable, invalid, demonstration
+    or test data."""
+    flags: set[StatusFlag] = set()
+    status, sensor = value.measurement_status, value.device_and_sensor_status
+    if status is not None:
+        if any(getattr(status, name) for name in _UNUSABLE):
+            return []
+        if status.questionable_measurement_detected:
+            flags.add(StatusFlag.QUESTIONABLE)
+        if status.early_estimated_data:
+            flags.add(StatusFlag.EARLY_ESTIMATE)
+    if sensor is not None:
+        flags.update(flag for name, flag in _SENSOR_FLAGS if getattr(sensor, name))
+    ctx = replace(
+        context,
+        device_time=None if device_time is None else device_time.to_datetime(),
+        status=frozenset(flags),
+    )
+    return [
+        *ctx.make(MeasurementKind.SPO2, value.spo2, Unit.PERCENT),
+        *ctx.make(MeasurementKind.PULSE_RATE, value.pulse_rate, Unit.PER_MINUTE),
+        *ctx.make(MeasurementKind.PERFUSION_INDEX, value.perfusion_index, Unit.PERCENT),
+    ]
+
+
 def _too_short(name: str, flags: int, expected: int, got: int) -> FrameError:
     return FrameError(f"{name} too short: flags 0x{flags:02x} need {expected} bytes, got {got}")
 
@@ -158,6 +207,11 @@ class PlxSpotCheckMeasurement:
             sensor = PlxDeviceSensorStatus.from_int(reader.u24("device and sensor status"))
         perfusion = reader.sfloat("pulse amplitude index") if flags & 0x08 else None
         return cls(spo2, pulse_rate, timestamp, status, sensor, perfusion, bool(flags & 0x10))
+
+    def to_measurements(self, context: ReadingContext) -> list[Measurement]:
+        """SpO2, pulse rate and perfusion index, timed by the device unless its clock is unset."""
+        timestamp = None if self.device_clock_not_set else self.timestamp
+        return _plx_measurements(self, context, timestamp)
 
     @property
     def flags(self) -> int:
@@ -230,6 +284,10 @@ class PlxContinuousMeasurement:
         perfusion = reader.sfloat("pulse amplitude index") if flags & 0x10 else None
         return cls(spo2, pulse_rate, spo2_fast, pulse_rate_fast, spo2_slow, pulse_rate_slow,
                    status, sensor, perfusion)
+
+    def to_measurements(self, context: ReadingContext) -> list[Measurement]:
+        """SpO2, pulse rate and perfusion index (the normal averages)."""
+        return _plx_measurements(self, context, None)
 
     @property
     def flags(self) -> int:

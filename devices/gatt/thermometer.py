@@ -13,7 +13,8 @@ Measurement and Intermediate Temperature share one layout::
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import ClassVar, Self
 
 from devices._bits import flag_byte
@@ -21,6 +22,7 @@ from devices.errors import FrameError
 from devices.gatt._codec import Reader
 from devices.gatt.time import DateTime
 from devices.ieee11073 import Float11073
+from devices.measurements import Measurement, MeasurementKind, ReadingContext, Unit
 
 __all__ = [
     "IntermediateTemperature",
@@ -56,6 +58,16 @@ def _temperature_type(raw: int, name: str) -> TemperatureType:
     if raw not in TemperatureType._value2member_map_:
         raise FrameError(f"{name}: temperature type {raw} is reserved (valid: 1..9)")
     return TemperatureType(raw)
+
+
+_SITE_LOINC = MappingProxyType(
+    {
+        TemperatureType.ARMPIT: "8328-7",  # axillary temperature
+        TemperatureType.MOUTH: "8331-1",  # oral temperature
+        TemperatureType.RECTUM: "8332-9",  # rectal temperature
+        TemperatureType.TYMPANUM: "8333-7",  # tympanic membrane temperature
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +127,26 @@ class TemperatureMeasurement(_TemperatureRecord):
 
     NAME: ClassVar[str] = "temperature measurement"
 
+    def to_measurements(self, context: ReadingContext) -> list[Measurement]:
+        """The body temperature, with the LOINC code of its site when the device gives it."""
+        device_time = None if self.timestamp is None else self.timestamp.to_datetime()
+        ctx = replace(context, device_time=device_time)
+        unit = Unit.FAHRENHEIT if self.unit is TemperatureUnit.FAHRENHEIT else Unit.CELSIUS
+        loinc = ""
+        if self.temperature_type is not None:
+            loinc = _SITE_LOINC.get(self.temperature_type, "")
+        return ctx.make(MeasurementKind.BODY_TEMPERATURE, self.temperature, unit, loinc)
+
 
 @dataclass(frozen=True, slots=True)
 class IntermediateTemperature(_TemperatureRecord):
     """Intermediate Temperature (0x2A1E): readings while the thermometer settles."""
 
     NAME: ClassVar[str] = "intermediate temperature"
+
+    def to_measurements(self, context: ReadingContext) -> list[Measurement]:
+        """None: a settling temperature is shown live, never stored."""
+        return []
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,9 @@ A SpO2 of 127 and a pulse rate of 255 mean "no value" (finger out, still searchi
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from devices.measurements import Measurement, MeasurementKind, ReadingContext, StatusFlag, Unit
 
 __all__ = [
     "KEEPALIVE_COMMAND",
@@ -93,6 +95,23 @@ class Cms50LiveFrame:
     def spo2(self) -> int | None:
         """Percent, or None when the device has no value."""
         return None if self.spo2_raw == NO_SPO2 else self.spo2_raw
+
+    def to_measurements(self, context: ReadingContext) -> list[Measurement]:
+        """SpO2 and pulse rate, flagged when the finger is out, searching or the probe fails."""
+        flags = frozenset(
+            flag
+            for present, flag in (
+                (self.finger_out, StatusFlag.FINGER_OUT),
+                (self.searching, StatusFlag.SEARCHING),
+                (self.probe_error, StatusFlag.SENSOR_ERROR),
+            )
+            if present
+        )
+        ctx = replace(context, status=flags)
+        return [
+            *ctx.make(MeasurementKind.SPO2, self.spo2, Unit.PERCENT),
+            *ctx.make(MeasurementKind.PULSE_RATE, self.pulse_rate, Unit.PER_MINUTE),
+        ]
 
     def _data_bytes(self) -> tuple[int, int, int, int, int]:
         return (

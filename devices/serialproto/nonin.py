@@ -30,10 +30,12 @@ A heart rate of 511 and a SpO2 of 127 mean "missing" (None here).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import ClassVar, Self
 
 from devices._bits import BitFlags
+from devices.measurements import Measurement, MeasurementKind, ReadingContext, StatusFlag, Unit
 
 __all__ = [
     "DF2_FRAMES_PER_PACKET",
@@ -54,6 +56,32 @@ DF2_FRAMES_PER_PACKET = 25
 _DF2_START = 0x01
 _DF2_SIZE = 5
 _DF8_SIZE = 4
+
+_FLAGS = MappingProxyType(
+    {
+        "sensor_disconnect": StatusFlag.SENSOR_DISCONNECTED,
+        "sensor_alarm": StatusFlag.SENSOR_ERROR,
+        "out_of_track": StatusFlag.OUT_OF_TRACK,
+        "artifact": StatusFlag.ARTIFACT,
+        "red_perfusion": StatusFlag.LOW_PERFUSION,
+        "low_perfusion": StatusFlag.LOW_PERFUSION,
+        "marginal_perfusion": StatusFlag.MARGINAL_PERFUSION,
+        "yellow_perfusion": StatusFlag.MARGINAL_PERFUSION,
+    }
+)
+
+
+def _nonin_measurements(
+    names: frozenset[str], spo2: int | None, heart_rate: int | None, context: ReadingContext
+) -> list[Measurement]:
+    """SpO2 and pulse rate with the status bits as flags (yellow perfusion wins over red)."""
+    if "yellow_perfusion" in names:
+        names = names - {"red_perfusion"}
+    ctx = replace(context, status=frozenset(_FLAGS[name] for name in names if name in _FLAGS))
+    return [
+        *ctx.make(MeasurementKind.SPO2, spo2, Unit.PERCENT),
+        *ctx.make(MeasurementKind.PULSE_RATE, heart_rate, Unit.PER_MINUTE),
+    ]
 
 
 def _heart_rate(msb: int, lsb: int) -> int | None:
@@ -255,6 +283,10 @@ class NoninDf2Packet:
             names.add("yellow_perfusion")
         return frozenset(names)
 
+    def to_measurements(self, context: ReadingContext) -> list[Measurement]:
+        """SpO2 and pulse rate (4-beat averages), flagged with the packet's status bits."""
+        return _nonin_measurements(self.flags, self.spo2, self.heart_rate, context)
+
     def to_json(self) -> dict[str, object]:
         """A JSON-friendly view of the decoded packet."""
         return {
@@ -381,6 +413,12 @@ class NoninDf8Frame:
     def __bytes__(self) -> bytes:
         msb, lsb = _split_heart_rate(self.heart_rate)
         return bytes((0x80 | int(self.status), msb, lsb, _spo2_byte(self.spo2)))
+
+    def to_measurements(self, context: ReadingContext) -> list[Measurement]:
+        """SpO2 and pulse rate, flagged with the frame's status bits."""
+        return _nonin_measurements(
+            frozenset(self.status.set_flags()), self.spo2, self.heart_rate, context
+        )
 
     def to_json(self) -> dict[str, object]:
         """A JSON-friendly view of the frame."""
