@@ -20,7 +20,7 @@ from hub.identity import policy
 from hub.identity.models import Role
 from hub.identity.policy import Permission, Scope
 from tests.conftest import ROOT, csrf_from, login, text
-from tests.support.access_world import ACCOUNTS, SiteThings, World, build_world
+from tests.support.access_world import ACCOUNTS, SiteThings, World, build_world, form_for
 
 NO_STAFF_ACCOUNT = {Permission.PUBLIC, Permission.PATIENT_LINK}
 # Routes whose site is the slot chosen in the form rather than a resource in the path.
@@ -66,24 +66,6 @@ def site_bound(method: str, path: str) -> bool:
 
 def fill(path: str, things: SiteThings) -> str:
     return _PARAM.sub(lambda m: things.values[m.group(1)], path)
-
-
-def form_for(things: SiteThings, path: str = "") -> dict[str, str]:
-    """A form filled with the things of one site (the facility books its reserved slots)."""
-    slot = "facility_slot_id" if path == "/etablissement/rdv" else "slot_id"
-    return {
-        "slot_id": things.values[slot],
-        "action": "pret",
-        "doctor_id": things.values["doctor_id"],
-        "site_id": things.values["site_id"],
-        "name": "Essai",
-        "reason": "Toux",
-        "birth_name": "Essai",
-        "first_names": "Jean",
-        "birth_date": "1960-02-03",
-        "sex": "M",
-        "has_mt": "non",
-    }
 
 
 @dataclass(frozen=True, slots=True)

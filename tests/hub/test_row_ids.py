@@ -18,8 +18,7 @@ from hub.demo import DemoSeed
 from hub.identity import policy
 from hub.identity.models import Role
 from tests.conftest import csrf_from, login, text
-from tests.hub.test_access import form_for
-from tests.support.access_world import ACCOUNTS, World, build_world
+from tests.support.access_world import ACCOUNTS, World, build_world, form_for
 
 # Path parameters that are not row ids.
 NOT_IDS = {"slug", "token", "appointment_id"}

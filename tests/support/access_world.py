@@ -236,3 +236,21 @@ async def build_world(settings: Settings) -> World:
             return World(own=own, other=other)
     finally:
         await engine.dispose()
+
+
+def form_for(things: SiteThings, path: str = "") -> dict[str, str]:
+    """A form filled with the things of one site (the facility books its reserved slots)."""
+    slot = "facility_slot_id" if path == "/etablissement/rdv" else "slot_id"
+    return {
+        "slot_id": things.values[slot],
+        "action": "pret",
+        "doctor_id": things.values["doctor_id"],
+        "site_id": things.values["site_id"],
+        "name": "Essai",
+        "reason": "Toux",
+        "birth_name": "Essai",
+        "first_names": "Jean",
+        "birth_date": "1960-02-03",
+        "sex": "M",
+        "has_mt": "non",
+    }
