@@ -15,18 +15,11 @@ from pydantic import (
     model_validator,
 )
 
-from devices.catalogue import CATALOGUE, get_model
+from devices.catalogue import CATALOGUE, DeviceKind, Transport, get_model
 from devices.errors import UnknownDeviceModel
 
-DEVICE_KINDS = (
-    "blood_pressure_cuff",
-    "thermometer",
-    "pulse_oximeter",
-    "stethoscope",
-    "otoscope",
-    "camera",
-)
-TRANSPORTS = ("ble", "serial", "audio", "video")
+DEVICE_KINDS = tuple(kind.value for kind in DeviceKind)
+TRANSPORTS = tuple(transport.value for transport in Transport)
 
 
 class ConfigError(ValueError):

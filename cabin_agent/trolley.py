@@ -21,12 +21,12 @@ from cabin_agent.config import DeviceSection
 from cabin_agent.outbox import Outbox
 from devices.catalogue import DeviceModel, get_model
 from devices.drivers.ble import BleDriver, BleReading, RecordCursor
-from devices.drivers.ble_profiles import PROFILES
+from devices.drivers.ble_profiles import profile_for
 from devices.drivers.bleak_link import BleakFinder
 from devices.drivers.serial import serial_driver_for_model
 from devices.errors import DeviceError
 from devices.measurements import DeviceIdentity, Measurement, PlausibilityFilter, to_measurements
-from devices.transports import DriverState, DriverStatus, GattLinkFinder, normalize_uuid
+from devices.transports import DriverState, DriverStatus, GattLinkFinder
 from hub.wire import Command, CommandAction
 
 logger = logging.getLogger(__name__)
@@ -99,8 +99,9 @@ class DeviceRunner:
                     {
                         "device": self.name,
                         "kind": str(measurement.kind),
+                        "label": measurement.kind.info.label,
                         "value": measurement.value,
-                        "unit": str(measurement.unit),
+                        "unit": measurement.unit.display,
                     }
                 )
         if measurements:
@@ -115,8 +116,7 @@ class DeviceRunner:
             await self._run_media()
 
     async def _run_ble(self) -> None:
-        service = self.model.service_uuids[0] if self.model.service_uuids else 0
-        profile = PROFILES[normalize_uuid(f"{int(service):04x}")]
+        profile = profile_for(self.model)
         finder = self.finder or BleakFinder(address=self.section.address or None)
         cursor = RecordCursor(await self.outbox.cursor(self.name))
         driver: BleDriver | None = None
@@ -184,7 +184,7 @@ class DeviceRunner:
             return True, f"{self.name} : {STATE_FR.get(self.state, self.state)}"
         if command.action is not CommandAction.MEASURE:
             return False, "Les flux audio et vidéo se pilotent depuis la téléconsultation."
-        if self.model.transport.value not in ("ble", "serial"):
+        if not self.model.measurable:
             return False, f"{self.name} ne prend pas de mesure."
         if self.state in (DriverState.LOST, DriverState.SEARCHING, DriverState.CONNECTING):
             return False, f"{self.name} non connecté : vérifiez qu'il est allumé et à portée."

@@ -1,17 +1,23 @@
-"""The device catalogue: one frozen record per supported device model, looked up by id.
+"""The device registry: one frozen record per supported device model, looked up by id.
 
-A record says what the device is (kind), how it is reached (transport), and how to read it:
-GATT service UUIDs and characteristic parsers for BLE models, line settings, start command
-and framer for serial models, capture settings for audio and video models. Plausibility limits
-are not per model: `devices.measurements.PLAUSIBLE_LIMITS` is the one table, which the hub
-applies too (it does not trust the agent's word on which model took a reading).
+A record says what the device is (kind, with its French label and whether the nurse can ask
+it for a measurement), how it is reached (transport), how to read it (GATT service UUIDs and
+characteristic parsers for BLE models — the BLE driver's profile is derived from them —, line
+settings, start command and framer for serial models, capture settings for audio and video
+models), which measurement kinds it gives and so its plausibility limits, and its simulator.
+Each parsed value converts itself to measurements (`Reading.to_measurements`, beside its
+parser). Limits are one table, `devices.measurements.PLAUSIBLE_LIMITS` (by measurement kind),
+which the hub applies too: it does not trust the agent's word on which model took a reading.
+Everything else that lists devices (the agent's configuration, its simulations, the consoles'
+labels, the fuzz tests) derives from this table.
 """
 
 from __future__ import annotations
 
 import enum
+import importlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from types import MappingProxyType
 
@@ -29,6 +35,7 @@ from devices.gatt.thermometer import (
     TemperatureMeasurement,
     TemperatureTypeCharacteristic,
 )
+from devices.measurements import PLAUSIBLE_LIMITS, MeasurementKind, PlausibleRange
 from devices.serialproto import Framer
 from devices.serialproto.contec import (
     KEEPALIVE_COMMAND,
@@ -47,6 +54,7 @@ __all__ = [
     "DeviceModel",
     "GattCharacteristic",
     "SerialSettings",
+    "Simulator",
     "Transport",
     "VideoSettings",
     "get_model",
@@ -61,6 +69,31 @@ class DeviceKind(enum.StrEnum):
     STETHOSCOPE = "stethoscope"
     OTOSCOPE = "otoscope"
     CAMERA = "camera"
+
+    @property
+    def label(self) -> str:
+        """The French name of the kind, as the nurse's and the doctor's pages show it."""
+        return _KIND_LABELS[self]
+
+    @property
+    def measurable(self) -> bool:
+        """Whether the nurse or the doctor can ask it for a measurement ("Mesurer")."""
+        return self in _MEASURABLE
+
+
+_KIND_LABELS: Mapping[DeviceKind, str] = MappingProxyType(
+    {
+        DeviceKind.BLOOD_PRESSURE_CUFF: "Tensiomètre",
+        DeviceKind.THERMOMETER: "Thermomètre",
+        DeviceKind.PULSE_OXIMETER: "Oxymètre de pouls",
+        DeviceKind.STETHOSCOPE: "Stéthoscope",
+        DeviceKind.OTOSCOPE: "Otoscope",
+        DeviceKind.CAMERA: "Caméra de la salle",
+    }
+)
+_MEASURABLE = frozenset(
+    {DeviceKind.BLOOD_PRESSURE_CUFF, DeviceKind.THERMOMETER, DeviceKind.PULSE_OXIMETER}
+)
 
 
 class Transport(enum.StrEnum):
@@ -122,6 +155,26 @@ class VideoSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Simulator:
+    """A model's simulator: a class of `devices.simulators` and its fixed arguments, imported
+    only when a simulator is made (programs that only decode never load bumble or ptys)."""
+
+    module: str
+    name: str
+    args: tuple[object, ...] = ()
+    kwargs: Mapping[str, object] = field(default_factory=dict)
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        """A new simulator; `args`/`kwargs` come after the fixed ones (e.g. the BLE air)."""
+        factory: Callable[..., object] = getattr(importlib.import_module(self.module), self.name)
+        return factory(*args, *self.args, **{**self.kwargs, **kwargs})
+
+
+_BLE_SIMULATORS = "devices.simulators.ble_devices"
+_SERIAL_SIMULATORS = "devices.simulators.serial_devices"
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceModel:
     """One supported device model."""
 
@@ -135,6 +188,23 @@ class DeviceModel:
     serial: SerialSettings | None = None
     audio: AudioSettings | None = None
     video: VideoSettings | None = None
+    measures: tuple[MeasurementKind, ...] = ()
+    simulator: Simulator | None = None
+
+    @property
+    def label(self) -> str:
+        """The French name of the device's kind ("Tensiomètre")."""
+        return self.kind.label
+
+    @property
+    def measurable(self) -> bool:
+        """Whether it can be asked for a measurement ("Mesurer")."""
+        return self.kind.measurable
+
+    @property
+    def plausible_limits(self) -> Mapping[MeasurementKind, PlausibleRange]:
+        """The limits applied to its measurements (views of the one `PLAUSIBLE_LIMITS`)."""
+        return MappingProxyType({kind: PLAUSIBLE_LIMITS[kind] for kind in self.measures})
 
     def characteristic(self, uuid: int) -> GattCharacteristic | None:
         """The characteristic with this 16-bit UUID, if the model uses it."""
@@ -147,6 +217,10 @@ class DeviceModel:
 
 _C = CharacteristicUuid
 _R = CharacteristicRole
+_K = MeasurementKind
+_BLOOD_PRESSURE = (_K.BLOOD_PRESSURE_SYSTOLIC, _K.BLOOD_PRESSURE_DIASTOLIC,
+                   _K.BLOOD_PRESSURE_MEAN, _K.PULSE_RATE)
+_OXIMETRY = (_K.SPO2, _K.PULSE_RATE, _K.PERFUSION_INDEX)
 
 _MODELS = (
     DeviceModel(
@@ -163,6 +237,8 @@ _MODELS = (
             GattCharacteristic(_C.BLOOD_PRESSURE_FEATURE, _R.FEATURE,
                                BloodPressureFeature.parse),
         ),
+        measures=_BLOOD_PRESSURE,
+        simulator=Simulator(_BLE_SIMULATORS, "SimulatedCuff"),
     ),
     DeviceModel(
         model_id="generic_gatt_thermometer",
@@ -178,6 +254,8 @@ _MODELS = (
             GattCharacteristic(_C.TEMPERATURE_TYPE, _R.FEATURE,
                                TemperatureTypeCharacteristic.parse, required=False),
         ),
+        measures=(_K.BODY_TEMPERATURE,),
+        simulator=Simulator(_BLE_SIMULATORS, "SimulatedThermometer"),
     ),
     DeviceModel(
         model_id="generic_gatt_oximeter",
@@ -194,6 +272,8 @@ _MODELS = (
             GattCharacteristic(_C.RECORD_ACCESS_CONTROL_POINT, _R.CONTROL_POINT, parse_racp,
                                required=False),
         ),
+        measures=_OXIMETRY,
+        simulator=Simulator(_BLE_SIMULATORS, "SimulatedOximeter"),
     ),
     DeviceModel(
         model_id="contec_cms50d_plus",
@@ -209,6 +289,9 @@ _MODELS = (
             keepalive_command=KEEPALIVE_COMMAND,
             keepalive_interval_s=5.0,
         ),
+        measures=_OXIMETRY[:2],
+        simulator=Simulator(_SERIAL_SIMULATORS, "SerialOximeterSimulator",
+                            ("contec-cms50d-plus",), {"contec_protocol": Cms50Protocol.FRAMED}),
     ),
     DeviceModel(
         model_id="contec_cms50d_plus_legacy",
@@ -219,6 +302,9 @@ _MODELS = (
         serial=SerialSettings(
             baudrate=19200, framer=partial(Cms50Framer, Cms50Protocol.LEGACY)
         ),
+        measures=_OXIMETRY[:2],
+        simulator=Simulator(_SERIAL_SIMULATORS, "SerialOximeterSimulator",
+                            ("contec-cms50d-plus",), {"contec_protocol": Cms50Protocol.LEGACY}),
     ),
     DeviceModel(
         model_id="nonin_df2",
@@ -227,6 +313,8 @@ _MODELS = (
         transport=Transport.SERIAL,
         manufacturer="Nonin Medical",
         serial=SerialSettings(baudrate=9600, framer=NoninDf2Framer),
+        measures=_OXIMETRY[:2],
+        simulator=Simulator(_SERIAL_SIMULATORS, "SerialOximeterSimulator", ("nonin-df2",)),
     ),
     DeviceModel(
         model_id="nonin_df8",
@@ -235,6 +323,7 @@ _MODELS = (
         transport=Transport.SERIAL,
         manufacturer="Nonin Medical",
         serial=SerialSettings(baudrate=9600, framer=NoninDf8Framer),
+        measures=_OXIMETRY[:2],
     ),
     DeviceModel(
         model_id="usb_stethoscope",

@@ -1,7 +1,10 @@
-"""What a BLE driver needs to know about each GATT health service, as a table.
+"""What a BLE driver needs to know about each GATT health service, derived from the registry.
 
 A `BleProfile` names the service to scan for, the final-measurement characteristic
 (indicated), the intermediate/continuous characteristics (notified) and the parser of each.
+`profile_for(model)` reads them from the model's characteristics in `devices.catalogue`:
+the first measurement characteristic is the indicated one; the other measurement and the
+live characteristics are notified.
 """
 
 from __future__ import annotations
@@ -9,12 +12,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
+from devices.catalogue import CATALOGUE, CharacteristicRole, DeviceModel, Transport
 from devices.errors import FrameError
-from devices.gatt.blood_pressure import BloodPressureMeasurement, IntermediateCuffPressure
-from devices.gatt.device_information import CharacteristicUuid, DeviceInformation, uuid128
-from devices.gatt.plx import PlxContinuousMeasurement, PlxSpotCheckMeasurement
-from devices.gatt.thermometer import IntermediateTemperature, TemperatureMeasurement
+from devices.gatt.device_information import (
+    CharacteristicUuid,
+    DeviceInformation,
+    ServiceUuid,
+    uuid128,
+)
 from devices.gatt.time import CurrentTime
 from devices.transports import GattLink, normalize_uuid
 
@@ -44,34 +51,43 @@ class BleProfile:
         return parser(data)
 
 
-def _profile(name: str, service: str, measurement: tuple[str, Parser],
-             *intermediate: tuple[str, Parser]) -> BleProfile:
-    parsers = {normalize_uuid(uuid): parser for uuid, parser in (measurement, *intermediate)}
+def _uuid(short: int) -> str:
+    return normalize_uuid(f"{int(short):04x}")
+
+
+def _service_name(short: int) -> str:
+    """How logs name a service ("blood pressure" for 0x1810)."""
+    try:
+        return ServiceUuid(short).name.lower().replace("_", " ")
+    except ValueError:
+        return f"service 0x{short:04x}"
+
+
+def profile_for(model: DeviceModel) -> BleProfile:
+    """The driver's view of a BLE model; ValueError for a model without a measurement."""
+    measured = [*model.characteristics_with(CharacteristicRole.MEASUREMENT)]
+    if not model.service_uuids or not measured:
+        raise ValueError(f"{model.model_id} has no GATT measurement")
+    notified = [*measured[1:], *model.characteristics_with(CharacteristicRole.LIVE)]
     return BleProfile(
-        name=name,
-        service=normalize_uuid(service),
-        measurement=normalize_uuid(measurement[0]),
-        intermediate=tuple(normalize_uuid(uuid) for uuid, _ in intermediate),
-        parsers=parsers,
+        name=_service_name(model.service_uuids[0]),
+        service=_uuid(model.service_uuids[0]),
+        measurement=_uuid(measured[0].uuid),
+        intermediate=tuple(_uuid(c.uuid) for c in notified),
+        parsers={_uuid(c.uuid): c.parse for c in (*measured, *notified)},
     )
 
 
-BLOOD_PRESSURE = _profile(
-    "blood pressure", "1810",
-    ("2a35", BloodPressureMeasurement.parse),
-    ("2a36", IntermediateCuffPressure.parse),
+PROFILES: Mapping[str, BleProfile] = MappingProxyType(
+    {
+        p.service: p
+        for p in (profile_for(m) for m in CATALOGUE.values() if m.transport is Transport.BLE)
+    }
 )
-HEALTH_THERMOMETER = _profile(
-    "thermometer", "1809",
-    ("2a1c", TemperatureMeasurement.parse),
-    ("2a1e", IntermediateTemperature.parse),
-)
-PULSE_OXIMETER = _profile(
-    "pulse oximeter", "1822",
-    ("2a5e", PlxSpotCheckMeasurement.parse),
-    ("2a5f", PlxContinuousMeasurement.parse),
-)
-PROFILES = {p.service: p for p in (BLOOD_PRESSURE, HEALTH_THERMOMETER, PULSE_OXIMETER)}
+"""The profile of every BLE model of the registry, by service UUID (128-bit form)."""
+BLOOD_PRESSURE = PROFILES[_uuid(0x1810)]
+HEALTH_THERMOMETER = PROFILES[_uuid(0x1809)]
+PULSE_OXIMETER = PROFILES[_uuid(0x1822)]
 
 
 _DEVICE_INFO_UUIDS = (

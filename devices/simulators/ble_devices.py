@@ -3,12 +3,15 @@
 Each speaks the real GATT bytes (encoded with the `devices.gatt` value types) on an
 `EmulatedAir`, and is driven by method calls: `measure(...)` takes a measurement,
 `vanish()` drops the link (optionally in the middle of a measurement), `come_back()`.
+`take_reading(rng, seconds)` stands for the patient when the nurse presses "Mesurer": it
+starts a plausible reading in the background and returns what she is told (in French).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from typing import Any
 
 from bumble import gatt
@@ -81,6 +84,12 @@ class SimulatedCuff(SimulatedPeripheral):
         )
         return await self.complete(bytes(record))
 
+    def take_reading(self, rng: random.Random, seconds: float) -> str:
+        """Start a plausible blood pressure; say so to the nurse."""
+        values = rng.randint(110, 150), rng.randint(65, 95), rng.randint(58, 95)
+        self._spawn(self._measured(self.measure(*values, step_seconds=0.15)))
+        return "Mesure de la tension lancée : le résultat arrive dans quelques secondes."
+
 
 class SimulatedThermometer(SimulatedPeripheral):
     """A health thermometer (service 0x1809): intermediate temperatures, then a result."""
@@ -116,6 +125,11 @@ class SimulatedThermometer(SimulatedPeripheral):
         )
         return await self.complete(bytes(record))
 
+    def take_reading(self, rng: random.Random, seconds: float) -> str:
+        """Start a plausible temperature; say so to the nurse."""
+        self._spawn(self._measured(self.measure(round(rng.uniform(36.4, 38.6), 1))))
+        return "Prise de température lancée."
+
 
 class SimulatedOximeter(SimulatedPeripheral):
     """A pulse oximeter (service 0x1822): continuous values at 1 Hz and spot-check results."""
@@ -136,6 +150,7 @@ class SimulatedOximeter(SimulatedPeripheral):
         self.spo2 = 97.0
         self.pulse = 72.0
         self._stream: asyncio.Task[None] | None = None
+        self._stopper: asyncio.Task[None] | None = None
 
     def health_characteristics(self) -> list[gatt.Characteristic[bytes]]:
         return [self.measurement, self.continuous, self.features]
@@ -156,6 +171,8 @@ class SimulatedOximeter(SimulatedPeripheral):
                 await stream
 
     async def stop(self) -> None:
+        if self._stopper is not None:
+            self._stopper.cancel()
         await self.stop_streaming()
         await super().stop()
 
@@ -165,6 +182,19 @@ class SimulatedOximeter(SimulatedPeripheral):
                                              Sfloat.from_float(self.pulse))
             await self.notify(self.continuous, bytes(value))
             await self._sleep(period)
+
+    def take_reading(self, rng: random.Random, seconds: float) -> str:
+        """Stream plausible values for `seconds` (a finger in the clip); say so to the nurse."""
+        self.start_streaming(rng.randint(94, 99), rng.randint(60, 95))
+
+        async def stop_later() -> None:
+            await self._sleep(seconds)
+            await self.stop_streaming()
+
+        if self._stopper is not None:
+            self._stopper.cancel()
+        self._stopper = asyncio.ensure_future(stop_later())
+        return f"Oxymètre en place : mesure continue pendant {seconds:g} secondes."
 
     async def measure(self, spo2: float = 97.0, pulse: float = 72.0) -> int:
         """Store and indicate a spot-check measurement."""

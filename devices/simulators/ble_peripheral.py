@@ -172,6 +172,11 @@ class SimulatedPeripheral:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    @staticmethod
+    async def _measured(measurement: Awaitable[int]) -> None:
+        """Run a measurement in the background (its sequence number is not needed)."""
+        await measurement
+
     def _on_connection(self, connection: Connection) -> None:
         self._connection = connection
 

@@ -76,7 +76,7 @@ class SerialOximeterSimulator:
         seed: int = 0,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        self.model = model
+        self.model = model = SerialModel(model)  # the catalogue names it by value
         self.pty = UnpluggablePty(path)
         self.contec_protocol = contec_protocol
         self.finger_out = False
