@@ -48,6 +48,8 @@ from devices.serialproto.nonin import NoninDf2Framer, NoninDf8Framer
 
 __all__ = [
     "CATALOGUE",
+    "GATT_PARSERS",
+    "GATT_PARSERS_BY_UUID",
     "AudioSettings",
     "CharacteristicRole",
     "DeviceKind",
@@ -114,11 +116,13 @@ class CharacteristicRole(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class GattCharacteristic:
-    """One characteristic a BLE model exposes and the callable that decodes its value."""
+    """One characteristic a BLE model exposes and the callable that decodes its value
+    (`name` is its profile in `python -m devices decode` and the fuzz tests)."""
 
     uuid: int
     role: CharacteristicRole
     parse: Callable[[bytes], object]
+    name: str
     required: bool = True
 
 
@@ -231,11 +235,12 @@ _MODELS = (
         service_uuids=(ServiceUuid.BLOOD_PRESSURE,),
         characteristics=(
             GattCharacteristic(_C.BLOOD_PRESSURE_MEASUREMENT, _R.MEASUREMENT,
-                               BloodPressureMeasurement.parse),
+                               BloodPressureMeasurement.parse, "blood_pressure_measurement"),
             GattCharacteristic(_C.INTERMEDIATE_CUFF_PRESSURE, _R.LIVE,
-                               IntermediateCuffPressure.parse, required=False),
+                               IntermediateCuffPressure.parse, "intermediate_cuff_pressure",
+                               required=False),
             GattCharacteristic(_C.BLOOD_PRESSURE_FEATURE, _R.FEATURE,
-                               BloodPressureFeature.parse),
+                               BloodPressureFeature.parse, "blood_pressure_feature"),
         ),
         measures=_BLOOD_PRESSURE,
         simulator=Simulator(_BLE_SIMULATORS, "SimulatedCuff"),
@@ -248,11 +253,13 @@ _MODELS = (
         service_uuids=(ServiceUuid.HEALTH_THERMOMETER,),
         characteristics=(
             GattCharacteristic(_C.TEMPERATURE_MEASUREMENT, _R.MEASUREMENT,
-                               TemperatureMeasurement.parse),
+                               TemperatureMeasurement.parse, "temperature_measurement"),
             GattCharacteristic(_C.INTERMEDIATE_TEMPERATURE, _R.LIVE,
-                               IntermediateTemperature.parse, required=False),
+                               IntermediateTemperature.parse, "intermediate_temperature",
+                               required=False),
             GattCharacteristic(_C.TEMPERATURE_TYPE, _R.FEATURE,
-                               TemperatureTypeCharacteristic.parse, required=False),
+                               TemperatureTypeCharacteristic.parse, "temperature_type",
+                               required=False),
         ),
         measures=(_K.BODY_TEMPERATURE,),
         simulator=Simulator(_BLE_SIMULATORS, "SimulatedThermometer"),
@@ -265,12 +272,12 @@ _MODELS = (
         service_uuids=(ServiceUuid.PULSE_OXIMETER,),
         characteristics=(
             GattCharacteristic(_C.PLX_SPOT_CHECK_MEASUREMENT, _R.MEASUREMENT,
-                               PlxSpotCheckMeasurement.parse, required=False),
+                               PlxSpotCheckMeasurement.parse, "plx_spot_check", required=False),
             GattCharacteristic(_C.PLX_CONTINUOUS_MEASUREMENT, _R.MEASUREMENT,
-                               PlxContinuousMeasurement.parse, required=False),
-            GattCharacteristic(_C.PLX_FEATURES, _R.FEATURE, PlxFeatures.parse),
+                               PlxContinuousMeasurement.parse, "plx_continuous", required=False),
+            GattCharacteristic(_C.PLX_FEATURES, _R.FEATURE, PlxFeatures.parse, "plx_features"),
             GattCharacteristic(_C.RECORD_ACCESS_CONTROL_POINT, _R.CONTROL_POINT, parse_racp,
-                               required=False),
+                               "racp", required=False),
         ),
         measures=_OXIMETRY,
         simulator=Simulator(_BLE_SIMULATORS, "SimulatedOximeter"),
@@ -350,6 +357,16 @@ _MODELS = (
 
 CATALOGUE: Mapping[str, DeviceModel] = MappingProxyType({m.model_id: m for m in _MODELS})
 """Every supported model, by model id."""
+
+
+GATT_PARSERS: Mapping[str, Callable[[bytes], object]] = MappingProxyType(
+    {c.name: c.parse for m in _MODELS for c in m.characteristics}
+)
+"""The parser of every characteristic of the registry's BLE models, by profile name."""
+GATT_PARSERS_BY_UUID: Mapping[int, Callable[[bytes], object]] = MappingProxyType(
+    {c.uuid: c.parse for m in _MODELS for c in m.characteristics}
+)
+"""The same parsers by 16-bit characteristic UUID."""
 
 
 def get_model(model_id: str) -> DeviceModel:

@@ -18,19 +18,9 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
+from devices.catalogue import GATT_PARSERS
 from devices.errors import DeviceError, FrameError
-from devices.gatt.blood_pressure import (
-    BloodPressureFeature,
-    BloodPressureMeasurement,
-    IntermediateCuffPressure,
-)
-from devices.gatt.plx import PlxContinuousMeasurement, PlxFeatures, PlxSpotCheckMeasurement
 from devices.gatt.racp import RacpNumberOfRecords, RacpRequest, RacpResponse, parse_racp
-from devices.gatt.thermometer import (
-    IntermediateTemperature,
-    TemperatureMeasurement,
-    TemperatureTypeCharacteristic,
-)
 from devices.gatt.time import CurrentTime, DateTime
 from devices.ieee11073 import Float11073, Sfloat
 from devices.serialproto.contec import Cms50Framer
@@ -153,15 +143,7 @@ PROFILES: Mapping[str, Callable[[bytes], JsonValue]] = MappingProxyType(
     {
         "sfloat": _mder(Sfloat),
         "float": _mder(Float11073),
-        "blood_pressure_measurement": _gatt(BloodPressureMeasurement.parse),
-        "intermediate_cuff_pressure": _gatt(IntermediateCuffPressure.parse),
-        "blood_pressure_feature": _gatt(BloodPressureFeature.parse),
-        "temperature_measurement": _gatt(TemperatureMeasurement.parse),
-        "intermediate_temperature": _gatt(IntermediateTemperature.parse),
-        "temperature_type": _gatt(TemperatureTypeCharacteristic.parse),
-        "plx_spot_check": _gatt(PlxSpotCheckMeasurement.parse),
-        "plx_continuous": _gatt(PlxContinuousMeasurement.parse),
-        "plx_features": _gatt(PlxFeatures.parse),
+        **{name: _gatt(parse) for name, parse in GATT_PARSERS.items()},  # the registry's
         "racp": _racp,
         "date_time": _gatt(DateTime.parse),
         "current_time": _gatt(CurrentTime.parse),

@@ -7,26 +7,14 @@ import datetime as dt
 import itertools
 import json
 from collections.abc import Callable
-from functools import partial
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devices.catalogue import CATALOGUE, GATT_PARSERS
 from devices.errors import DeviceError
-from devices.gatt.blood_pressure import (
-    BloodPressureFeature,
-    BloodPressureMeasurement,
-    IntermediateCuffPressure,
-)
 from devices.gatt.device_information import decode_string
-from devices.gatt.plx import PlxContinuousMeasurement, PlxFeatures, PlxSpotCheckMeasurement
-from devices.gatt.racp import parse_racp
-from devices.gatt.thermometer import (
-    IntermediateTemperature,
-    TemperatureMeasurement,
-    TemperatureTypeCharacteristic,
-)
 from devices.gatt.time import CurrentTime, DateTime
 from devices.ieee11073 import Float11073, Sfloat
 from devices.measurements import (
@@ -34,7 +22,10 @@ from devices.measurements import (
     DeviceIdentity,
     Measurement,
     MeasurementKind,
+    PlausibilityFilter,
+    Reading,
     StatusFlag,
+    to_measurements,
 )
 from devices.serialproto import Framer
 from devices.serialproto.contec import Cms50Framer, Cms50LiveFrame, Cms50Protocol
@@ -43,10 +34,10 @@ from devices.serialproto.nonin import (
     NoninDf2Packet,
     NoninDf2Status,
     NoninDf8Frame,
-    NoninDf8Framer,
     NoninDf8Status,
 )
 
+FUZZ_TIME = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
 FUZZ = settings(
     derandomize=True, max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -60,16 +51,7 @@ def _wire(frame: object) -> bytes:
 PARSERS: dict[str, Callable[[bytes], object]] = {
     "sfloat": Sfloat.parse,
     "float": Float11073.parse,
-    "blood_pressure_measurement": BloodPressureMeasurement.parse,
-    "intermediate_cuff_pressure": IntermediateCuffPressure.parse,
-    "blood_pressure_feature": BloodPressureFeature.parse,
-    "temperature_measurement": TemperatureMeasurement.parse,
-    "intermediate_temperature": IntermediateTemperature.parse,
-    "temperature_type": TemperatureTypeCharacteristic.parse,
-    "plx_spot_check": PlxSpotCheckMeasurement.parse,
-    "plx_continuous": PlxContinuousMeasurement.parse,
-    "plx_features": PlxFeatures.parse,
-    "racp": parse_racp,
+    **GATT_PARSERS,  # every characteristic of the registry's BLE models
     "date_time": DateTime.parse,
     "current_time": CurrentTime.parse,
     "device_information_string": decode_string,
@@ -98,12 +80,27 @@ def test_parsers_give_a_value_or_a_device_error(name: str, data: bytes) -> None:
     assert parse(bytes(value)) == value  # type: ignore[call-overload]
 
 
+@pytest.mark.parametrize("name", sorted(GATT_PARSERS))
+@FUZZ
+@given(data=payloads)
+def test_decoded_readings_convert_to_measurements_or_to_none(name: str, data: bytes) -> None:
+    """Whatever a registry parser decodes either is no reading (features, RACP) or gives
+    measurements of finite values in allowed units, never an exception."""
+    try:
+        value = GATT_PARSERS[name](data)
+    except DeviceError:
+        return
+    if not isinstance(value, Reading):
+        return
+    for m in to_measurements(value, device=DeviceIdentity("fuzz"), received_at=FUZZ_TIME,
+                             plausibility=PlausibilityFilter()):
+        assert m.unit in ALLOWED_UNITS[m.kind]
+
+
 FRAMERS: dict[str, Callable[[], Framer]] = {
-    "cms50dplus": Cms50Framer,
-    "cms50dplus_framed": partial(Cms50Framer, Cms50Protocol.FRAMED),
-    "cms50dplus_legacy": partial(Cms50Framer, Cms50Protocol.LEGACY),
-    "nonin_df2": NoninDf2Framer,
-    "nonin_df8": NoninDf8Framer,
+    "cms50dplus": Cms50Framer,  # detects the framing
+    # the framer of every serial model of the registry
+    **{m.model_id: m.serial.framer for m in CATALOGUE.values() if m.serial is not None},
 }
 
 
@@ -182,8 +179,9 @@ df2_packets = st.builds(
     ("name", "frames", "garbage"),
     [
         # A device speaks one framing, and the catalogue's framers are locked to it.
-        ("cms50dplus_framed", cms50_frames(Cms50Protocol.FRAMED), st.binary(max_size=12)),
-        ("cms50dplus_legacy", cms50_frames(Cms50Protocol.LEGACY), st.binary(max_size=12)),
+        ("contec_cms50d_plus", cms50_frames(Cms50Protocol.FRAMED), st.binary(max_size=12)),
+        ("contec_cms50d_plus_legacy", cms50_frames(Cms50Protocol.LEGACY),
+         st.binary(max_size=12)),
         ("nonin_df8", df8_frames, st.binary(max_size=12)),
         # A START byte in garbage can, once in 256, fake a checksum over a real frame.
         ("nonin_df2", df2_packets, st.binary(max_size=12).map(lambda b: b.replace(b"\x01", b""))),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from devices.catalogue import GATT_PARSERS_BY_UUID
 from devices.errors import FrameError
-from devices.gatt import PARSERS, parse_characteristic
 from devices.gatt.blood_pressure import BloodPressureMeasurement
 from devices.gatt.device_information import (
     CharacteristicUuid,
@@ -61,8 +61,7 @@ def test_uuids() -> None:
 
 
 def test_parser_table() -> None:
-    value = parse_characteristic(
-        CharacteristicUuid.BLOOD_PRESSURE_MEASUREMENT, bytes.fromhex("00780050006000")
-    )
-    assert isinstance(value, BloodPressureMeasurement)
-    assert CharacteristicUuid.PLX_CONTINUOUS_MEASUREMENT in PARSERS
+    """The registry's parsers by UUID decode a notification without an `if` chain."""
+    parse = GATT_PARSERS_BY_UUID[CharacteristicUuid.BLOOD_PRESSURE_MEASUREMENT]
+    assert isinstance(parse(bytes.fromhex("00780050006000")), BloodPressureMeasurement)
+    assert CharacteristicUuid.PLX_CONTINUOUS_MEASUREMENT in GATT_PARSERS_BY_UUID
