@@ -16,13 +16,13 @@ from sqlalchemy import select
 
 from hub import db, migrate
 from hub.app import GRACEFUL_SHUTDOWN_SECONDS, create_app
+from hub.audit.service import ChainReport, seal_pending, verify_chain
 from hub.config import Settings
 from hub.errors import HubError
 from hub.identity import service
 from hub.identity.models import Organisation, Role, Site
 from hub.interop.cli import add_create_api_client_parser
 from hub.logs import configure_logging
-from hub.records.audit import ChainReport, seal_pending, verify_chain
 from hub.reporting.cli import add_parser as add_indicators_parser
 
 

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from hub.audit.service import seal_pending
 from hub.config import Settings
 from hub.context import HubContext
 from hub.identity.models import Site
 from hub.notify.mailer import SmtpSettings
 from hub.notify.outbox import DeliveryReport, deliver_due
 from hub.notify.sms import HttpSmsGateway, SmsGateway
-from hub.records.audit import seal_pending
 from hub.scheduling import booking as bk
 from hub.scheduling import messages
 from hub.scheduling.slots import sync_horizon

@@ -1,5 +1,6 @@
 """Imports every slice's models so the metadata is complete (Alembic, tests)."""
 
+from hub.audit import models as audit_models
 from hub.cabins import presence as cabin_models
 from hub.cabins import refusals as refusal_models
 from hub.consultation import models as consultation_models
@@ -7,7 +8,6 @@ from hub.identity import models as identity_models
 from hub.interop import models as interop_models
 from hub.notify import models as notify_models
 from hub.records import documents as document_models
-from hub.records import models as records_models
 from hub.records import observations as observation_models
 from hub.records import patients as patient_models
 from hub.records import reports as report_models
@@ -16,6 +16,7 @@ from hub.reporting import models as reporting_models
 from hub.scheduling import models as scheduling_models
 
 __all__ = [
+    "audit_models",
     "cabin_models",
     "consultation_models",
     "document_models",
@@ -24,7 +25,6 @@ __all__ = [
     "notify_models",
     "observation_models",
     "patient_models",
-    "records_models",
     "refusal_models",
     "relay_models",
     "report_models",

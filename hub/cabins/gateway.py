@@ -17,12 +17,12 @@ from fastapi import APIRouter, WebSocket
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.audit.service import record_event
 from hub.cabins import presence, refusals
 from hub.context import AgentConnection, HubContext, context_of
 from hub.errors import Conflict
 from hub.identity import service as identity
 from hub.identity.models import Cabin
-from hub.records.audit import record_event
 from hub.records.observations import IncomingMeasurement, last_seq, store_measurements
 from hub.scheduling.booking import bookings_in_progress
 from hub.wire import (

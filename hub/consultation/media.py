@@ -16,6 +16,7 @@ import secrets
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy import select
 
+from hub.audit.service import record_event
 from hub.config import Settings
 from hub.consultation.models import Consultation, State
 from hub.context import AgentConnection, HubContext, context_of
@@ -24,7 +25,6 @@ from hub.identity import policy
 from hub.identity import service as identity
 from hub.identity.models import Cabin, User
 from hub.identity.policy import Permission
-from hub.records.audit import record_event
 from hub.wire import IceServer, MediaClose, MediaOffer
 
 logger = logging.getLogger(__name__)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from hub import deps
+from hub.audit.service import trace_read
 from hub.consultation import service
 from hub.consultation.models import State
 from hub.consultation.pages import DoctorCall
@@ -16,7 +17,6 @@ from hub.deps import SessionDep
 from hub.errors import NotFound
 from hub.identity.policy import Permitted
 from hub.records import publication, report_service
-from hub.records.audit import trace_read
 from hub.records.reports import Report
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from hub.audit.service import record_event
 from hub.consultation.models import Capture, Consultation, ConsultationEvent, State
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
@@ -23,7 +24,6 @@ from hub.identity.models import Role, Site, User
 from hub.identity.policy import Permission
 from hub.notify import outbox
 from hub.notify.sms import normalise_french_mobile
-from hub.records.audit import record_event
 from hub.scheduling import booking as bk
 from hub.scheduling.models import Booking, BookingStatus
 

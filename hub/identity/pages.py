@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
+from hub.audit.service import recent_events, record_event
 from hub.cabins.presence import DEVICE_STATE_LABELS, CabinStatus, devices_of, status_of
 from hub.cabins.refusals import refusal_summaries
 from hub.context import HubContext
@@ -20,7 +21,6 @@ from hub.identity import service
 from hub.identity.models import Role, User
 from hub.identity.policy import Permitted
 from hub.notify.outbox import recent_messages
-from hub.records.audit import recent_events, record_event
 from hub.rendering import render
 from hub.scheduling.policy import policy_for
 

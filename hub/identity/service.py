@@ -11,6 +11,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from hub.audit.models import AuditEvent
+from hub.audit.service import record_event
 from hub.errors import Conflict, Invalid, NotFound, TooManyAttempts, Unauthenticated
 from hub.identity import security
 from hub.identity.models import (
@@ -23,7 +25,6 @@ from hub.identity.models import (
     User,
     UserSession,
 )
-from hub.records.audit import record_event
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +127,14 @@ async def get_user(*, session: AsyncSession, user_id: int, refresh: bool = False
     if user is None:
         raise NotFound("Compte introuvable.")
     return user
+
+
+async def actors_of(*, session: AsyncSession, events: list[AuditEvent]) -> dict[int, User]:
+    """The members of staff who did these events, by id."""
+    ids = {e.actor_id for e in events if e.actor_kind == "user" and e.actor_id}
+    if not ids:
+        return {}
+    return {u.id: u for u in await session.scalars(select(User).where(User.id.in_(ids)))}
 
 
 async def sites_for(*, session: AsyncSession, user: User) -> list[Site]:

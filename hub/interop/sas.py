@@ -24,12 +24,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from hub.audit.service import record_event
 from hub.deps import ContextDep, SessionDep
 from hub.errors import Conflict, Forbidden, HubError, Invalid, NotFound, Unauthenticated
 from hub.identity.models import Organisation, Site, SiteKind
 from hub.interop import clients, fhir
 from hub.interop.models import ApiClient, ApiClientKind
-from hub.records.audit import record_event
 from hub.records.patient_service import PatientDraft
 from hub.records.vigilance import Actor
 from hub.scheduling import booking as bk

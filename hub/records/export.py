@@ -14,14 +14,15 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import db
+from hub.audit.models import AuditEvent
+from hub.audit.service import ACTION_LABELS
 from hub.config import Settings
 from hub.consultation.models import Consultation
 from hub.errors import HubError, NotFound
+from hub.identity import service as identity_service
 from hub.identity.models import Site
 from hub.interop.fhir_export import AccessFacts, consultation_bundle
-from hub.records.audit import ACTION_LABELS, actors_of
 from hub.records.documents import SharedDocument
-from hub.records.models import AuditEvent
 from hub.records.publication import sender_address
 from hub.records.report_facts import facts_of
 from hub.records.report_service import latest_signed
@@ -45,7 +46,7 @@ async def accesses_of(*, session: AsyncSession, consultation: Consultation) -> l
             select(AuditEvent).where(or_(AuditEvent.target.in_(targets))).order_by(AuditEvent.id)
         )
     )
-    users = await actors_of(session=session, events=events)
+    users = await identity_service.actors_of(session=session, events=events)
     site_ids = {e.site_id for e in events if e.site_id}
     sites = {s.id: s for s in await session.scalars(select(Site).where(Site.id.in_(site_ids)))}
     accesses = []

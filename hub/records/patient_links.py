@@ -20,12 +20,12 @@ from http import HTTPStatus
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.audit.service import record_event
 from hub.errors import HubError, NotFound
 from hub.identity.models import Organisation
 from hub.notify import outbox
 from hub.notify.mailer import check_address
 from hub.notify.sms import normalise_french_mobile
-from hub.records.audit import record_event
 from hub.records.patients import Patient
 
 logger = logging.getLogger(__name__)

@@ -22,16 +22,17 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.audit.models import AuditEvent
+from hub.audit.service import ACTION_LABELS, record_event
 from hub.config import Settings
 from hub.consultation.models import Consultation
 from hub.context import HubContext
 from hub.db import utcnow
 from hub.errors import Forbidden, NotFound
+from hub.identity import service as identity_service
 from hub.identity.models import ROLE_LABELS, Role, User
-from hub.records.audit import ACTION_LABELS, actors_of, record_event
 from hub.records.documents import Confidentiality, DocumentStatus, SharedDocument
 from hub.records.facts import ReportFacts
-from hub.records.models import AuditEvent
 from hub.records.patients import Patient
 from hub.records.reports import Report
 
@@ -412,7 +413,7 @@ class EmbeddedRegistry:
                 .limit(limit)
             )
         )
-        users = await actors_of(session=session, events=events)
+        users = await identity_service.actors_of(session=session, events=events)
         return [_line(event, users) for event in events]
 
 

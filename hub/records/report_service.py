@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.audit.service import record_event
 from hub.consultation.models import Consultation, State
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid
 from hub.identity.models import Role, User
-from hub.records.audit import record_event
 from hub.records.cda import build_tlm_cr
 from hub.records.observations import observations_of_booking
 from hub.records.patients import Patient

@@ -14,8 +14,8 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from hub.audit.service import record_event
 from hub.errors import Conflict, Invalid
-from hub.records.audit import record_event
 from hub.records.ins import name_key
 from hub.records.patients import DistinctPatients, IdentityStatus, Patient
 

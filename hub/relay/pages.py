@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
+from hub.audit.service import record_event
 from hub.consultation import service as consultation
 from hub.consultation.models import Consultation
 from hub.consultation.pages import RoomCall
@@ -19,7 +20,6 @@ from hub.errors import Conflict, HubError, Invalid
 from hub.identity.models import Organisation, Site, User
 from hub.identity.policy import Permission, Permitted
 from hub.records import publication
-from hub.records.audit import record_event
 from hub.relay import service
 from hub.rendering import render
 from hub.scheduling import staff_pages

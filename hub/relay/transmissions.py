@@ -7,10 +7,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub import deps
+from hub.audit.service import record_event
 from hub.deps import ContextDep, SessionDep
 from hub.identity import policy
 from hub.identity.policy import Permission, Permitted
-from hub.records.audit import record_event
 from hub.relay import tracking
 from hub.rendering import render
 

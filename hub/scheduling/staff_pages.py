@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
+from hub.audit.service import record_event, trace_read
 from hub.consultation.models import STATE_LABELS
 from hub.consultation.service import for_bookings
 from hub.context import HubContext
@@ -22,7 +23,6 @@ from hub.identity.models import Site, User
 from hub.identity.pages import home_context
 from hub.identity.policy import Permission, Permitted
 from hub.records import patient_service
-from hub.records.audit import record_event, trace_read
 from hub.records.patients import Sex
 from hub.records.vigilance import Actor, pending_identities
 from hub.relay import service as relay

@@ -15,10 +15,10 @@ from sqlalchemy import select
 
 from cabin_agent.connection import AuthRefused, Backoff, HubLink, LinkState
 from hub import db
+from hub.audit.models import AuditEvent
 from hub.config import Settings
 from hub.demo import DemoSeed
 from hub.identity import service
-from hub.records.models import AuditEvent
 from hub.wire import CLOSE_REPLACED, CLOSE_UNAUTHORIZED, DeviceDescription, Hello
 from tests.conftest import csrf_from, login
 from tests.support.live import LiveHub

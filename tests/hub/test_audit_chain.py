@@ -11,10 +11,10 @@ import httpx
 from sqlalchemy import delete, select, update
 
 from hub import db
+from hub.audit.models import AuditEvent
+from hub.audit.service import seal_pending, verify_chain
 from hub.config import Settings
 from hub.demo import DemoSeed
-from hub.records.audit import seal_pending, verify_chain
-from hub.records.models import AuditEvent
 from tests.conftest import ROOT, TEST_SECRET, login
 
 

@@ -11,12 +11,12 @@ import httpx
 from sqlalchemy import select
 
 from hub import db
+from hub.audit.models import AuditEvent
 from hub.config import Settings
 from hub.consultation.models import Consultation, ConsultationEvent, State
 from hub.demo import CLOS_MORTIER, DemoSeed
 from hub.identity.models import Cabin, Site
 from hub.notify.models import OutboundMessage
-from hub.records.audit import AuditEvent
 from hub.records.observations import Observation
 from hub.records.patients import IdentityStatus, Patient
 from hub.scheduling.models import Booking

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from hub import db
 from hub.app import create_app
+from hub.audit.models import AuditEvent
 from hub.config import Settings
 from hub.demo import DemoSeed
-from hub.records.models import AuditEvent
 from tests.conftest import csrf_from, login, text
 
 

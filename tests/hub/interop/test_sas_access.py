@@ -6,8 +6,8 @@ import httpx
 from sqlalchemy import select
 
 from hub import db
+from hub.audit.models import AuditEvent
 from hub.config import Settings
-from hub.records.models import AuditEvent
 from tests.hub.interop.conftest import SasAccess
 from tests.hub.interop.support import next_weekday, rows, search_url
 

@@ -9,11 +9,11 @@ import httpx
 from sqlalchemy import select
 
 from hub import db
+from hub.audit.models import AuditEvent
 from hub.config import Settings
 from hub.identity import service as identity
 from hub.identity.models import Site, SiteKind
 from hub.notify.models import OutboundMessage
-from hub.records.models import AuditEvent
 from hub.records.patients import Patient
 from hub.scheduling import booking as bk
 from hub.scheduling.models import Booking, BookingStatus, Channel, Reservation, Slot

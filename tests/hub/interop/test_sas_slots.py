@@ -9,9 +9,9 @@ import httpx
 from sqlalchemy import select
 
 from hub import db
+from hub.audit.models import AuditEvent
 from hub.config import Settings
 from hub.identity.models import Site, SiteKind
-from hub.records.models import AuditEvent
 from hub.scheduling.models import Reservation, Slot
 from tests.hub.interop.conftest import DEMO_FINESS, SasAccess
 from tests.hub.interop.guide_examples import (

@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from hub import db
+from hub.audit.models import AuditEvent
+from hub.audit.service import seal_pending, verify_chain
 from hub.config import Settings
 from hub.demo import DEMO_ORG_SLUG, DemoSeed
 from hub.identity.models import Organisation
-from hub.records.audit import AuditEvent, seal_pending, verify_chain
 from hub.records.patients import IdentityStatus, Patient, Sex
 from hub.records.vigilance import close_names
 from hub.scheduling.models import Booking

@@ -17,13 +17,13 @@ from sqlalchemy import select
 
 from hub import db
 from hub.app import create_app
+from hub.audit.models import AuditEvent
 from hub.config import Settings
 from hub.consultation.models import Consultation
 from hub.demo import DemoSeed
 from hub.identity.models import User
 from hub.notify.models import Channel, OutboundMessage
 from hub.records import pages
-from hub.records.models import AuditEvent
 from hub.records.patient_links import (
     RECORD_LINK_EXPIRED,
     RECORD_LINK_INVALID,

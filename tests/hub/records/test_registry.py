@@ -13,15 +13,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import db
+from hub.audit.models import AuditEvent
+from hub.audit.service import record_event
 from hub.config import Settings
 from hub.consultation.models import Consultation
 from hub.demo import DemoSeed
 from hub.errors import Forbidden, NotFound
 from hub.identity.models import User
-from hub.records.audit import record_event
 from hub.records.documents import Confidentiality, DocumentStatus, SharedDocument
 from hub.records.facts import ReportFacts
-from hub.records.models import AuditEvent
 from hub.records.registry import DOCUMENT_MISSING, EmbeddedRegistry, document_sharing
 from hub.records.reports import Report, ReportStatus
 from tests.support.reports import sample_facts, sample_patient

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import db
+from hub.audit.models import AuditEvent
 from hub.config import Settings
 from hub.consultation.models import Consultation, State
 from hub.demo import DemoSeed
@@ -27,7 +28,6 @@ from hub.identity.models import SiteKind
 from hub.notify.models import MessageStatus, OutboundMessage
 from hub.notify.outbox import DeliveryReport, deliver_due
 from hub.records.facts import ReportFacts
-from hub.records.models import AuditEvent
 from hub.records.patients import Patient, Sex
 from hub.records.reports import Report, ReportStatus
 from hub.relay import mssante, xdm

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.identity.models import User
-from hub.records.models import AuditEvent
+from hub.audit.models import AuditEvent
 
 ACTION_LABELS = {
     "login": "Connexion",
@@ -105,14 +104,6 @@ async def trace_read(
         ip=ip,
     )
     await session.commit()
-
-
-async def actors_of(*, session: AsyncSession, events: list[AuditEvent]) -> dict[int, User]:
-    """The members of staff who did these events, by id."""
-    ids = {e.actor_id for e in events if e.actor_kind == "user" and e.actor_id}
-    if not ids:
-        return {}
-    return {u.id: u for u in await session.scalars(select(User).where(User.id.in_(ids)))}
 
 
 async def recent_events(*, session: AsyncSession, limit: int = 50) -> list[AuditEvent]:
