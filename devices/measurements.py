@@ -176,7 +176,8 @@ class KindInfo:
     label: str  # French, as the report and the consoles show it
     short_label: str  # French, for a one-line summary ("PAS", "T°")
     units: frozenset[Unit]  # the units it may be expressed in
-    limits: PlausibleRange  # in the reference unit (mm[Hg], Cel, %, /min, kg)
+    limits: PlausibleRange  # in the reference unit
+    reference_unit: Unit  # the unit the limits are written in (mm[Hg], Cel, %, /min, kg)
 
 
 _PRESSURE = frozenset({Unit.MMHG, Unit.KPA})
@@ -186,34 +187,42 @@ KINDS: Mapping[MeasurementKind, KindInfo] = MappingProxyType(
         MeasurementKind.BLOOD_PRESSURE_SYSTOLIC: KindInfo(
             "8480-6", "Pression artérielle systolique", "PAS", _PRESSURE,
             PlausibleRange(MIN_PLAUSIBLE_SYSTOLIC_MMHG, MAX_PLAUSIBLE_SYSTOLIC_MMHG),
+            Unit.MMHG,
         ),
         MeasurementKind.BLOOD_PRESSURE_DIASTOLIC: KindInfo(
             "8462-4", "Pression artérielle diastolique", "PAD", _PRESSURE,
             PlausibleRange(MIN_PLAUSIBLE_DIASTOLIC_MMHG, MAX_PLAUSIBLE_DIASTOLIC_MMHG),
+            Unit.MMHG,
         ),
         MeasurementKind.BLOOD_PRESSURE_MEAN: KindInfo(
             "8478-0", "Pression artérielle moyenne", "PAM", _PRESSURE,
             PlausibleRange(MIN_PLAUSIBLE_MEAN_PRESSURE_MMHG, MAX_PLAUSIBLE_MEAN_PRESSURE_MMHG),
+            Unit.MMHG,
         ),
         MeasurementKind.PULSE_RATE: KindInfo(
             "8867-4", "Fréquence cardiaque", "pouls", frozenset({Unit.PER_MINUTE}),
             PlausibleRange(MIN_PLAUSIBLE_PULSE_RATE, MAX_PLAUSIBLE_PULSE_RATE),
+            Unit.PER_MINUTE,
         ),
         MeasurementKind.SPO2: KindInfo(
             "59408-5", "Saturation en oxygène (SpO2)", "SpO2", frozenset({Unit.PERCENT}),
             PlausibleRange(MIN_PLAUSIBLE_SPO2, MAX_PLAUSIBLE_SPO2),
+            Unit.PERCENT,
         ),
         MeasurementKind.BODY_TEMPERATURE: KindInfo(
             "8310-5", "Température", "T°", frozenset({Unit.CELSIUS, Unit.FAHRENHEIT}),
             PlausibleRange(MIN_PLAUSIBLE_TEMPERATURE_CEL, MAX_PLAUSIBLE_TEMPERATURE_CEL),
+            Unit.CELSIUS,
         ),
         MeasurementKind.PERFUSION_INDEX: KindInfo(
             "61006-3", "Indice de perfusion", "IP", frozenset({Unit.PERCENT}),
             PlausibleRange(MIN_PLAUSIBLE_PERFUSION_INDEX, MAX_PLAUSIBLE_PERFUSION_INDEX),
+            Unit.PERCENT,
         ),
         MeasurementKind.BODY_WEIGHT: KindInfo(
             "29463-7", "Poids", "poids", frozenset({Unit.KILOGRAM, Unit.POUND}),
             PlausibleRange(MIN_PLAUSIBLE_WEIGHT_KG, MAX_PLAUSIBLE_WEIGHT_KG),
+            Unit.KILOGRAM,
         ),
     }
 )

@@ -11,6 +11,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 import web
+from devices.catalogue import DeviceKind
+from devices.measurements import display_unit, kind_label
 from hub import deps
 from hub.context import HubContext, context_of
 from hub.identity.models import ROLE_LABELS, SITE_KIND_LABELS
@@ -22,6 +24,12 @@ def make_templates() -> Jinja2Templates:
     templates.env.globals["role_labels"] = ROLE_LABELS
     templates.env.globals["site_kind_labels"] = SITE_KIND_LABELS
     templates.env.globals["action_labels"] = ACTION_LABELS
+    # From the device registry: the kinds of device the nurse or the doctor can ask to measure.
+    templates.env.globals["measurable_kinds"] = frozenset(
+        kind.value for kind in DeviceKind if kind.measurable
+    )
+    templates.env.filters["measurement_label"] = kind_label
+    templates.env.filters["unit_display"] = display_unit
     templates.env.filters["datetime_fr"] = _datetime_fr
     templates.env.filters["when_fr"] = when_fr
     templates.env.filters["time_fr"] = time_fr

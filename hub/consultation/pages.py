@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from devices.measurements import KINDS, MeasurementKind, display_unit, kind_label
 from hub import deps
 from hub.consultation import checks, report_view, service
 from hub.consultation.models import STATE_LABELS, Capture, Consultation, DmpChoice, State
@@ -360,12 +361,11 @@ async def doctor_transition(
     return await call.act(consultation_id, call.transition(consultation_id, action, note))
 
 
+# The short French labels of the device registry's measurement kinds (not the derived ones).
 VITAL_SHORT = {
-    "blood_pressure_systolic": "PAS",
-    "blood_pressure_diastolic": "PAD",
-    "spo2": "SpO2",
-    "pulse_rate": "pouls",
-    "body_temperature": "T°",
+    str(kind): info.short_label
+    for kind, info in KINDS.items()
+    if kind not in (MeasurementKind.BLOOD_PRESSURE_MEAN, MeasurementKind.PERFUSION_INDEX)
 }
 
 
@@ -376,7 +376,9 @@ def _latest_vitals(observations: list[Observation]) -> str:
         if o.kind in VITAL_SHORT:
             latest[o.kind] = o
     return " · ".join(
-        f"{VITAL_SHORT[k]} {latest[k].value:g} {latest[k].unit}" for k in VITAL_SHORT if k in latest
+        f"{VITAL_SHORT[k]} {latest[k].value:g} {display_unit(latest[k].unit)}"
+        for k in VITAL_SHORT
+        if k in latest
     )
 
 
@@ -385,8 +387,10 @@ def _latest_vitals(observations: list[Observation]) -> str:
 
 class ObservationPublic(BaseModel):
     kind: str
+    label: str  # French, from the device registry
     value: float
-    unit: str
+    unit: str  # UCUM
+    unit_display: str  # as people read it ("mmHg", "°C", "kg")
     measured_at: str
     device: str
 
@@ -402,8 +406,10 @@ async def measurements(
     return [
         ObservationPublic(
             kind=o.kind,
+            label=kind_label(o.kind),
             value=o.value,
             unit=o.unit,
+            unit_display=display_unit(o.unit),
             measured_at=o.measured_at.isoformat(),
             device=o.device_name,
         )

@@ -9,6 +9,7 @@ import json
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from devices.measurements import KINDS, MeasurementKind
 from hub.consultation.models import Consultation
 from hub.errors import Conflict, NotFound
 from hub.identity.models import Organisation, Site, User
@@ -30,17 +31,13 @@ from hub.records.reports import (
 
 TITLE = "Compte rendu de téléconsultation"
 
-MEASUREMENT_LABELS = {
-    "blood_pressure_systolic": "Pression artérielle systolique",
-    "blood_pressure_diastolic": "Pression artérielle diastolique",
-    "blood_pressure_mean": "Pression artérielle moyenne",
-    "pulse_rate": "Fréquence cardiaque",
-    "spo2": "Saturation en oxygène (SpO2)",
-    "body_temperature": "Température",
-    "perfusion_index": "Indice de perfusion",
-}
+# The French labels of the device registry's measurement kinds.
+MEASUREMENT_LABELS = {str(kind): info.label for kind, info in KINDS.items()}
 # The oximeter streams a value a second: the report keeps the last one of each device.
-STREAMED = frozenset({"spo2", "pulse_rate", "perfusion_index"})
+STREAMED = frozenset(
+    str(k) for k in (MeasurementKind.SPO2, MeasurementKind.PULSE_RATE,
+                     MeasurementKind.PERFUSION_INDEX)
+)
 
 
 def session_measurements(observations: list[Observation]) -> list[MeasurementFacts]:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from reportlab.lib.units import mm
 from reportlab.platypus import Spacer
 
+from devices.measurements import display_unit
 from hub.records.facts import OID_INS_NIR, MeasurementFacts, ProfessionalFacts, ReportFacts
 from hub.records.pdf_style import (
     CONTENT_WIDTH,
@@ -24,8 +25,6 @@ from hub.records.pdf_style import (
 )
 from hub.records.reports import ACT_LABELS
 
-# UCUM units as people read them; any other unit is shown as its UCUM code.
-UNIT_DISPLAY = {"Cel": "°C", "mm[Hg]": "mmHg", "/min": "/min", "%": "%", "kg": "kg"}
 SEX_LABELS = {"F": "Féminin", "M": "Masculin", "I": "Indéterminé"}
 IDENTITY_STATUS_LABELS = {
     "provisoire": "Identité provisoire",
@@ -61,7 +60,7 @@ def format_value(value: float, unit: str) -> str:
     number = f"{value:.2f}".rstrip("0").rstrip(".").replace(".", ",")
     if number == "-0":
         number = "0"
-    return f"{number} {UNIT_DISPLAY.get(unit, unit)}".strip()
+    return f"{number} {display_unit(unit)}".strip()  # UCUM as people read it
 
 
 def _story(facts: ReportFacts, tz: ZoneInfo) -> list[Any]:

@@ -122,7 +122,7 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
         cuff = doctor.locator('li[data-device="Tensiomètre"]')
         await cuff.get_by_role("button", name="Mesurer").click()
         await expect(doctor.locator("table.vitals")).to_contain_text(
-            "blood_pressure_systolic", timeout=20_000
+            "Pression artérielle systolique", timeout=20_000
         )
         # Live vitals on the data channel: the oximeter's value and its pleth waveform.
         oximeter = doctor.locator('li[data-device="Oxymètre"]')

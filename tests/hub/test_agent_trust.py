@@ -19,6 +19,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from cabin_agent.connection import AuthRefused, Backoff, HubLink, LinkState
 from devices.measurements import (
+    KINDS,
     PLAUSIBLE_LIMITS,
     DeviceIdentity,
     Measurement,
@@ -332,17 +333,6 @@ async def test_huge_numbers_and_oversize_texts_in_a_measurement_are_refused_in_t
 
 # -- one table of limits for the agent and the hub -----------------------------------------
 
-_REFERENCE_UNIT = {
-    MeasurementKind.BLOOD_PRESSURE_SYSTOLIC: Unit.MMHG,
-    MeasurementKind.BLOOD_PRESSURE_DIASTOLIC: Unit.MMHG,
-    MeasurementKind.BLOOD_PRESSURE_MEAN: Unit.MMHG,
-    MeasurementKind.PULSE_RATE: Unit.PER_MINUTE,
-    MeasurementKind.SPO2: Unit.PERCENT,
-    MeasurementKind.BODY_TEMPERATURE: Unit.CELSIUS,
-    MeasurementKind.PERFUSION_INDEX: Unit.PERCENT,
-}
-
-
 @pytest.mark.parametrize("kind", list(PLAUSIBLE_LIMITS))
 async def test_the_agent_and_the_hub_draw_the_line_at_the_same_values(
     kind: MeasurementKind, settings: Settings, demo: DemoSeed
@@ -354,7 +344,7 @@ async def test_the_agent_and_the_hub_draw_the_line_at_the_same_values(
         "below": bounds.minimum - 0.5,
         "above": bounds.maximum + 0.5,
     }
-    unit = _REFERENCE_UNIT[kind]
+    unit = KINDS[kind].reference_unit
     agent = PlausibilityFilter()
     kept_by_agent = {
         name for name, value in values.items() if agent([_measurement(kind, value, unit)])

@@ -39,7 +39,7 @@ if (vitals) {
     body.replaceChildren(...items.map((o) => {
       const row = document.createElement("tr");
       const t = new Date(o.measured_at);
-      for (const text of [`${t.getHours()} h ${String(t.getMinutes()).padStart(2, "0")}`, o.kind, `${o.value} ${o.unit}`, o.device]) {
+      for (const text of [`${t.getHours()} h ${String(t.getMinutes()).padStart(2, "0")}`, o.label, `${o.value} ${o.unit_display}`, o.device]) {
         const cell = document.createElement("td");
         cell.textContent = text;
         row.append(cell);

@@ -4,11 +4,6 @@
 // vitals on the "vitals" data channel. When the network drops, the link is restarted (ICE
 // restart) without ending the consultation.
 const root = document.querySelector("[data-media]");
-const VITAL_LABELS = {
-  spo2: "SpO2", pulse_rate: "pouls", blood_pressure_systolic: "PA systolique",
-  blood_pressure_diastolic: "PA diastolique", blood_pressure_mean: "PA moyenne",
-  body_temperature: "température", perfusion_index: "index de perfusion",
-};
 
 function attachCounter(video, label) {
   let frames = 0;
@@ -104,7 +99,7 @@ async function start(box) {
           pleth.dataset.samples = String(Number(pleth.dataset.samples || 0) + 1);
         }
         if (values.kind) {
-          vitals.textContent = `${values.device} — ${VITAL_LABELS[values.kind] || values.kind} : ${values.value} ${values.unit}`;
+          vitals.textContent = `${values.device} — ${values.label || values.kind} : ${values.value} ${values.unit}`;
         }
       }
     };
