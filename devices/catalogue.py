@@ -35,6 +35,7 @@ from devices.gatt.thermometer import (
     TemperatureMeasurement,
     TemperatureTypeCharacteristic,
 )
+from devices.gatt.weight_scale import WeightMeasurement, WeightScaleFeature
 from devices.measurements import PLAUSIBLE_LIMITS, MeasurementKind, PlausibleRange
 from devices.serialproto import Framer
 from devices.serialproto.contec import (
@@ -71,6 +72,7 @@ class DeviceKind(enum.StrEnum):
     STETHOSCOPE = "stethoscope"
     OTOSCOPE = "otoscope"
     CAMERA = "camera"
+    WEIGHT_SCALE = "weight_scale"
 
     @property
     def label(self) -> str:
@@ -91,10 +93,12 @@ _KIND_LABELS: Mapping[DeviceKind, str] = MappingProxyType(
         DeviceKind.STETHOSCOPE: "Stéthoscope",
         DeviceKind.OTOSCOPE: "Otoscope",
         DeviceKind.CAMERA: "Caméra de la salle",
+        DeviceKind.WEIGHT_SCALE: "Pèse-personne",
     }
 )
 _MEASURABLE = frozenset(
-    {DeviceKind.BLOOD_PRESSURE_CUFF, DeviceKind.THERMOMETER, DeviceKind.PULSE_OXIMETER}
+    {DeviceKind.BLOOD_PRESSURE_CUFF, DeviceKind.THERMOMETER, DeviceKind.PULSE_OXIMETER,
+     DeviceKind.WEIGHT_SCALE}
 )
 
 
@@ -281,6 +285,21 @@ _MODELS = (
         ),
         measures=_OXIMETRY,
         simulator=Simulator(_BLE_SIMULATORS, "SimulatedOximeter"),
+    ),
+    DeviceModel(
+        model_id="generic_gatt_weight_scale",
+        display_name="Bluetooth weight scale (GATT Weight Scale profile)",
+        kind=DeviceKind.WEIGHT_SCALE,
+        transport=Transport.BLE,
+        service_uuids=(ServiceUuid.WEIGHT_SCALE,),
+        characteristics=(
+            GattCharacteristic(_C.WEIGHT_MEASUREMENT, _R.MEASUREMENT,
+                               WeightMeasurement.parse, "weight_measurement"),
+            GattCharacteristic(_C.WEIGHT_SCALE_FEATURE, _R.FEATURE,
+                               WeightScaleFeature.parse, "weight_scale_feature"),
+        ),
+        measures=(_K.BODY_WEIGHT,),
+        simulator=Simulator(_BLE_SIMULATORS, "SimulatedWeightScale"),
     ),
     DeviceModel(
         model_id="contec_cms50d_plus",

@@ -45,7 +45,9 @@ def _write_agent_config(
         '[[devices]]\nname = "Oxymètre"\nkind = "pulse_oximeter"\nmodel = "contec_cms50d_plus"\n'
         'transport = "serial"\n\n'
         '[[devices]]\nname = "Thermomètre"\nkind = "thermometer"\n'
-        'model = "generic_gatt_thermometer"\ntransport = "ble"\n',
+        'model = "generic_gatt_thermometer"\ntransport = "ble"\n\n'
+        '[[devices]]\nname = "Pèse-personne"\nkind = "weight_scale"\n'
+        'model = "generic_gatt_weight_scale"\ntransport = "ble"\n',
         encoding="utf-8",
     )
     path.chmod(0o600)

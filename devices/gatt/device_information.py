@@ -35,6 +35,7 @@ class ServiceUuid(enum.IntEnum):
     DEVICE_INFORMATION = 0x180A
     BATTERY = 0x180F
     BLOOD_PRESSURE = 0x1810
+    WEIGHT_SCALE = 0x181D
     PULSE_OXIMETER = 0x1822
 
 
@@ -62,6 +63,8 @@ class CharacteristicUuid(enum.IntEnum):
     PLX_SPOT_CHECK_MEASUREMENT = 0x2A5E
     PLX_CONTINUOUS_MEASUREMENT = 0x2A5F
     PLX_FEATURES = 0x2A60
+    WEIGHT_MEASUREMENT = 0x2A9D
+    WEIGHT_SCALE_FEATURE = 0x2A9E
 
 
 def uuid128(short: int) -> str:

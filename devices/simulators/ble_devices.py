@@ -1,4 +1,4 @@
-"""Simulated BLE blood-pressure cuff, thermometer and pulse oximeter.
+"""Simulated BLE blood-pressure cuff, thermometer, pulse oximeter and weight scale.
 
 Each speaks the real GATT bytes (encoded with the `devices.gatt` value types) on an
 `EmulatedAir`, and is driven by method calls: `measure(...)` takes a measurement,
@@ -36,6 +36,7 @@ from devices.gatt.thermometer import (
     TemperatureTypeCharacteristic,
 )
 from devices.gatt.time import DateTime
+from devices.gatt.weight_scale import WeightMeasurement, WeightScaleFeature
 from devices.ieee11073 import Float11073, Sfloat
 from devices.simulators.ble_peripheral import SimulatedPeripheral, characteristic
 from devices.simulators.bumble_backend import EmulatedAir
@@ -216,3 +217,34 @@ class SimulatedOximeter(SimulatedPeripheral):
             device_and_sensor_status=spot.device_and_sensor_status,
             perfusion_index=spot.perfusion_index, device_clock_not_set=spot.device_clock_not_set,
         ))
+
+
+class SimulatedWeightScale(SimulatedPeripheral):
+    """A weight scale (service 0x181D): the patient steps on, the weight settles, a result."""
+
+    service_uuid = "181D"
+    measurement_uuid = "2A9D"
+
+    def __init__(self, air: EmulatedAir, *, name: str = "SIM-SCALE",
+                 address: str = "F1:5C:00:00:00:01", model: str = "SIM-WS-1",
+                 **kwargs: Any) -> None:
+        feature = WeightScaleFeature(time_stamp_supported=True, weight_resolution=7)
+        self.feature = characteristic("2A9E", _READ, bytes(feature))
+        super().__init__(air, name=name, address=address, model=model, **kwargs)
+
+    def health_characteristics(self) -> list[gatt.Characteristic[bytes]]:
+        return [self.measurement, self.feature]
+
+    async def measure(self, kilograms: float = 72.4, *, settle_seconds: float = 0.0) -> int:
+        """Let the weight settle, then store and indicate the weighing (kg, 0.005 kg steps)."""
+        await self._sleep(settle_seconds)
+        record = WeightMeasurement.of(
+            kilograms, timestamp=DateTime.from_datetime(self.device_time())
+        )
+        return await self.complete(bytes(record))
+
+    def take_reading(self, rng: random.Random, seconds: float) -> str:
+        """Start a plausible weighing; say so to the nurse."""
+        kilograms = round(rng.uniform(50.0, 100.0), 1)
+        self._spawn(self._measured(self.measure(kilograms, settle_seconds=1.0)))
+        return "Pesée lancée : le poids arrive dans quelques secondes."

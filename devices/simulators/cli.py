@@ -3,7 +3,7 @@
     python -m devices simulate serial --model nonin-df2 [--path /tmp/ttyOXI]
         Stream a serial oximeter on a pseudo-terminal; prints the tty path to open
         (e.g. as the cabin agent's device path) and runs until interrupted.
-    python -m devices simulate ble-demo --device cuff
+    python -m devices simulate ble-demo --device generic_gatt_cuff
         BLE simulators live on an emulated controller inside one process (bumble, no
         BlueZ), so another process cannot reach them; this runs a simulator and the real
         driver together in-process and prints what the driver decodes, as JSON lines.
@@ -16,12 +16,26 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from typing import Protocol, runtime_checkable
 
+from devices.catalogue import CATALOGUE, Transport
 from devices.serialproto.contec import Cms50Protocol
 from devices.simulators.serial_devices import SerialModel, SerialOximeterSimulator
 
 EXIT_USAGE = 2
+# The registry's BLE models that have a simulator.
+_BLE_SIMULATED = sorted(
+    m.model_id for m in CATALOGUE.values()
+    if m.transport is Transport.BLE and m.simulator is not None
+)
+
+
+@runtime_checkable
+class _Measures(Protocol):
+    """A BLE simulator that takes a final measurement with its default values."""
+
+    def measure(self) -> Awaitable[int]: ...
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a BLE simulator and the real driver in one process (BLE simulators run on an "
              "emulated controller and cannot be reached from another process)",
     )
-    demo.add_argument("--device", choices=["cuff", "thermometer", "oximeter"], default="cuff")
+    demo.add_argument("--device", choices=_BLE_SIMULATED, default="generic_gatt_cuff",
+                      help="a BLE model of the device registry")
 
 
 def _parse(args: argparse.Namespace | Sequence[str]) -> argparse.Namespace:
@@ -106,13 +121,9 @@ async def _ble_demo(device: str) -> int:
     # Imported here: bumble and bleak are only needed for this sub-command.
     from devices.cli import to_jsonable
     from devices.drivers.ble import BleDriver, BleReading
-    from devices.drivers.ble_profiles import BLOOD_PRESSURE, HEALTH_THERMOMETER, PULSE_OXIMETER
+    from devices.drivers.ble_profiles import profile_for
     from devices.drivers.bleak_link import BleakFinder
-    from devices.simulators.ble_devices import (
-        SimulatedCuff,
-        SimulatedOximeter,
-        SimulatedThermometer,
-    )
+    from devices.simulators.ble_peripheral import SimulatedPeripheral
     from devices.simulators.bumble_backend import (
         BumbleBleakClient,
         BumbleBleakScanner,
@@ -121,13 +132,11 @@ async def _ble_demo(device: str) -> int:
     from devices.transports import DriverState, DriverStatus
 
     air = EmulatedAir()
-    simulator: SimulatedCuff | SimulatedThermometer | SimulatedOximeter
-    if device == "cuff":
-        simulator, profile = SimulatedCuff(air, sleep=asyncio.sleep), BLOOD_PRESSURE
-    elif device == "thermometer":
-        simulator, profile = SimulatedThermometer(air), HEALTH_THERMOMETER
-    else:
-        simulator, profile = SimulatedOximeter(air), PULSE_OXIMETER
+    model = CATALOGUE[device]
+    assert model.simulator is not None
+    simulator = model.simulator(air)
+    assert isinstance(simulator, SimulatedPeripheral) and isinstance(simulator, _Measures)
+    profile = profile_for(model)
     await simulator.start()
     ready = asyncio.Event()
     done = asyncio.Event()
@@ -150,10 +159,7 @@ async def _ble_demo(device: str) -> int:
     try:
         async with asyncio.timeout(20):
             await ready.wait()
-            if isinstance(simulator, SimulatedCuff):
-                await simulator.measure(step_seconds=0.05)
-            else:
-                await simulator.measure()
+            await simulator.measure()
             await done.wait()
     finally:
         task.cancel()
