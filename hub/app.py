@@ -20,12 +20,12 @@ from hub.cabins import admin as cabin_admin
 from hub.cabins import api as cabin_api
 from hub.cabins import gateway, presence
 from hub.config import Environment, Settings
+from hub.consoles import coordinator, facility, login, nurse, referrals, secretary
 from hub.consultation import media as consultation_media
 from hub.consultation import pages as consultation_pages
 from hub.consultation import report_pages
 from hub.context import HubContext
 from hub.errors import HubError, Unauthenticated
-from hub.identity import pages as identity_pages
 from hub.interop import sas as sas_api
 from hub.jobs import JobRunner
 from hub.records import identity_pages as identity_desk
@@ -35,7 +35,7 @@ from hub.relay import transmissions as relay_transmissions
 from hub.rendering import make_templates, render
 from hub.reporting import pages as reporting_pages
 from hub.scheduling import admin_pages as schedule_admin
-from hub.scheduling import public_pages, staff_pages
+from hub.scheduling import public_pages
 
 logger = logging.getLogger(__name__)
 
@@ -128,12 +128,15 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
     app.add_middleware(transport.TransportHeaders, hsts=settings.secure_transport)
     app.add_middleware(transport.ForwardedClient, trusted=settings.trusted_proxy_networks())
     app.mount("/static", StaticFiles(directory=str(web.STATIC_DIR)), name="static")
-    app.include_router(identity_pages.router)
+    app.include_router(login.router)
+    app.include_router(coordinator.router)
     app.include_router(cabin_admin.router)
     app.include_router(cabin_api.router)
     app.include_router(gateway.router)
     app.include_router(public_pages.router)
-    app.include_router(staff_pages.router)
+    app.include_router(secretary.router)
+    app.include_router(nurse.router)
+    app.include_router(facility.router)
     app.include_router(identity_desk.router)
     app.include_router(schedule_admin.router)
     app.include_router(sas_api.router)
@@ -141,6 +144,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
     app.include_router(report_pages.router)
     app.include_router(consultation_media.router)
     app.include_router(relay_pages.router)
+    app.include_router(referrals.router)
     app.include_router(relay_transmissions.router)
     app.include_router(records_pages.router)
     app.include_router(reporting_pages.router)
@@ -157,7 +161,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
     @app.exception_handler(HubError)
     async def hub_error(request: Request, exc: HubError) -> Response:
         if isinstance(exc, Unauthenticated) and not _wants_json(request):
-            return identity_pages.login_redirect(request.url.path)
+            return login.login_redirect(request.url.path)
         if _wants_json(request):
             return JSONResponse({"detail": exc.message}, status_code=exc.status)
         return render(

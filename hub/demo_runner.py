@@ -19,11 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub import db, migrate
 from hub.app import GRACEFUL_SHUTDOWN_SECONDS, create_app
 from hub.config import Environment, Settings
+from hub.consoles.login import ROLE_HOME
 from hub.consultation.models import Consultation
 from hub.context import HubContext
 from hub.demo import CLOS_MORTIER, DEMO_ACCOUNTS, DemoSeed, seed_demo
 from hub.demo_history import seed_demo_history
-from hub.identity.pages import ROLE_HOME
 from hub.logs import configure_logging
 from hub.records.patient_links import record_url
 from hub.records.patients import Patient

@@ -1,6 +1,6 @@
 """Request dependencies: database session, current user, CSRF protection, ids no row can have.
 
-Who may call a route is the access policy's say: ``hub.identity.policy.Permitted``."""
+Who may call a route is the access policy's say: ``Permitted`` asks ``hub.identity.policy``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from hub.errors import Forbidden, NotFound, Unauthenticated
 from hub.identity import security
 from hub.identity import service as identity
 from hub.identity.models import User
+from hub.identity.policy import ROLE_REFUSED, UNLISTED_ROUTE, roles_for, route_permission
 
 SESSION_COOKIE = "cpts_session"
 ANON_COOKIE = "cpts_anon"
@@ -166,6 +167,19 @@ async def current_user(user: OptionalUser) -> User:
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+async def permitted_user(request: Request, user: CurrentUser) -> User:
+    """The signed-in user, if their role holds the permission of the route being called."""
+    permission = route_permission(request)
+    if permission is None:
+        raise Forbidden(UNLISTED_ROUTE)
+    if user.role not in roles_for(permission):
+        raise Forbidden(ROLE_REFUSED)
+    return user
+
+
+Permitted = Annotated[User, Depends(permitted_user)]
 
 
 async def rollback_keeping_user(session: AsyncSession, user: User) -> None:

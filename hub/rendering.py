@@ -14,9 +14,9 @@ import web
 from devices.catalogue import DeviceKind
 from devices.measurements import display_unit, kind_label
 from hub import deps
+from hub.audit.service import ACTION_LABELS
 from hub.context import HubContext, context_of
 from hub.identity.models import ROLE_LABELS, SITE_KIND_LABELS
-from hub.records.audit import ACTION_LABELS
 
 
 def make_templates() -> Jinja2Templates:

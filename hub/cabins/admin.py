@@ -13,11 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub import deps
 from hub.audit.service import record_event
 from hub.cabins.gateway import disconnect_cabin
-from hub.deps import ContextDep, SessionDep
+from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Invalid, NotFound
 from hub.identity import service as identity
 from hub.identity.models import Cabin, Site, User
-from hub.identity.policy import Permitted
 from hub.rendering import render
 from hub.wire import AGENT_WS_PATH
 

@@ -11,11 +11,11 @@ from hub import deps
 from hub.audit.service import record_event
 from hub.cabins.gateway import send_command
 from hub.cabins.presence import DEVICE_STATE_LABELS, devices_of, status_of
-from hub.deps import ContextDep, SessionDep
+from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Invalid
 from hub.identity import policy
 from hub.identity import service as identity
-from hub.identity.policy import Permission, Permitted
+from hub.identity.policy import Permission
 from hub.wire import CommandAction
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(deps.csrf_protect)])

@@ -15,16 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devices.measurements import KINDS, MeasurementKind, display_unit, kind_label
 from hub import deps
+from hub.audit.service import record_event, trace_read
+from hub.cabins.overview import home_context
 from hub.consultation import checks, report_view, service
 from hub.consultation.models import STATE_LABELS, Capture, Consultation, DmpChoice, State
 from hub.context import HubContext
-from hub.deps import ContextDep, SessionDep
+from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Conflict, HubError, Invalid, NotFound, Unauthenticated
 from hub.identity.models import User
-from hub.identity.pages import home_context
-from hub.identity.policy import Permitted
 from hub.records import identity_review
-from hub.records.audit import record_event, trace_read
 from hub.records.observations import Observation, observations_of_booking
 from hub.relay import service as relay
 from hub.rendering import render

@@ -13,9 +13,8 @@ from hub.audit.service import trace_read
 from hub.consultation import service
 from hub.consultation.models import State
 from hub.consultation.pages import DoctorCall
-from hub.deps import SessionDep
+from hub.deps import Permitted, SessionDep
 from hub.errors import NotFound
-from hub.identity.policy import Permitted
 from hub.records import publication, report_service
 from hub.records.reports import Report
 

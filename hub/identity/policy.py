@@ -18,24 +18,23 @@ médecin traitant and its secure address, and editing it — needs ``PATIENT_FIL
 relationship through her sites. The list of relayed reports shows a secretary only the relays of
 consultations held at her sites; a coordinator sees and resends them CPTS-wide.
 
-Routes take the signed-in user through ``Permitted``, which refuses a role the route's permission
-does not grant; once the route (or a service) has loaded the resource, ``check`` refuses a user
-whose scope does not reach it. Routes that need no staff account (public pages, the patient's
-signed links, the SAS platform's bearer tokens, cabin agents' tokens) are in ``ROUTES`` too, under
-a permission that grants no role.
+Routes take the signed-in user through ``hub.deps.Permitted``, which refuses a role the route's
+permission does not grant; once the route (or a service) has loaded the resource, ``check`` refuses
+a user whose scope does not reach it. Routes that need no staff account (public pages, the
+patient's signed links, the SAS platform's bearer tokens, cabin agents' tokens) are in ``ROUTES``
+too, under a permission that grants no role.
 
-This module imports no other slice: callers pass the sites a resource belongs to.
+This module imports no other slice, nor the request plumbing (``hub.deps`` asks it): callers
+pass the sites a resource belongs to.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from enum import StrEnum
-from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Request
 
-from hub.deps import CurrentUser
 from hub.errors import Forbidden
 from hub.identity.models import Role, User
 
@@ -304,23 +303,10 @@ def route_permission(request: Request) -> Permission | None:
     return ROUTES.get((request.method.upper(), path))
 
 
-async def permitted_user(request: Request, user: CurrentUser) -> User:
-    """The signed-in user, if their role holds the permission of the route being called."""
-    permission = route_permission(request)
-    if permission is None:
-        raise Forbidden(UNLISTED_ROUTE)
-    if user.role not in roles_for(permission):
-        raise Forbidden(ROLE_REFUSED)
-    return user
-
-
-Permitted = Annotated[User, Depends(permitted_user)]
-
 __all__ = [
     "GRANTS",
     "ROUTES",
     "Permission",
-    "Permitted",
     "Scope",
     "allows",
     "check",

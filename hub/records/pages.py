@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
 from hub.context import HubContext
-from hub.deps import ContextDep, SessionDep
+from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Invalid, NotFound
 from hub.identity import policy
 from hub.identity.models import User
-from hub.identity.policy import Permission, Permitted
+from hub.identity.policy import Permission
 from hub.records.documents import SharedDocument
 from hub.records.patient_links import (
     RecordLink,

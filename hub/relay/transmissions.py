@@ -8,9 +8,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub import deps
 from hub.audit.service import record_event
-from hub.deps import ContextDep, SessionDep
+from hub.deps import ContextDep, Permitted, SessionDep
 from hub.identity import policy
-from hub.identity.policy import Permission, Permitted
+from hub.identity.policy import Permission
 from hub.relay import tracking
 from hub.rendering import render
 

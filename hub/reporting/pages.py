@@ -12,9 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub import deps
 from hub.audit.service import record_event
 from hub.context import HubContext
-from hub.deps import ContextDep, SessionDep
+from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import HubError, Invalid
-from hub.identity.policy import Permitted
 from hub.records.reports import ORIENTATION_LABELS
 from hub.rendering import render
 from hub.reporting import charts, exports, inputs, queries

@@ -12,11 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
 from hub.context import HubContext
-from hub.deps import ContextDep, SessionDep
+from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Invalid, NotFound
 from hub.identity import service as identity
 from hub.identity.models import Site, User
-from hub.identity.policy import Permitted
 from hub.rendering import render
 from hub.scheduling import calendar as cal
 from hub.scheduling.models import Closure, OpeningRule, Reservation

@@ -1,4 +1,4 @@
-"""Login, logout, and the home page of each role."""
+"""Login, logout, and where each role lands (``ROLE_HOME``)."""
 
 from __future__ import annotations
 
@@ -8,21 +8,14 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
-from hub.audit.service import recent_events, record_event
-from hub.cabins.presence import DEVICE_STATE_LABELS, CabinStatus, devices_of, status_of
-from hub.cabins.refusals import refusal_summaries
-from hub.context import HubContext
+from hub.audit.service import record_event
 from hub.deps import ContextDep, CurrentUser, OptionalUser, SessionDep
 from hub.errors import TooManyAttempts, Unauthenticated
 from hub.identity import service
-from hub.identity.models import Role, User
-from hub.identity.policy import Permitted
-from hub.notify.outbox import recent_messages
+from hub.identity.models import Role
 from hub.rendering import render
-from hub.scheduling.policy import policy_for
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 
@@ -134,48 +127,6 @@ async def logout(request: Request, session: SessionDep, user: OptionalUser) -> R
     response = RedirectResponse("/connexion?deconnecte=1", status_code=303)
     response.delete_cookie(deps.SESSION_COOKIE)
     return response
-
-
-async def home_context(ctx: HubContext, session: AsyncSession, user: User) -> dict[str, object]:
-    """The sites a user acts for and the live status of their cabins."""
-    sites = await service.sites_for(session=session, user=user)
-    now = ctx.clock()
-    offline_after = dt.timedelta(seconds=ctx.settings.agent_offline_after_seconds)
-    statuses: dict[int, list[CabinStatus]] = {
-        site.id: [status_of(c, now=now, offline_after=offline_after) for c in site.cabins]
-        for site in sites
-    }
-    devices = await devices_of(session=session, cabin_ids=[c.id for s in sites for c in s.cabins])
-    can_command = user.role in (Role.NURSE, Role.DOCTOR, Role.FACILITY_STAFF)
-    return {
-        "sites": sites,
-        "statuses": statuses,
-        "devices": devices,
-        "state_labels": DEVICE_STATE_LABELS,
-        "can_command": can_command,
-    }
-
-
-@router.get("/coordination", response_class=HTMLResponse)
-async def coordinator_home(
-    request: Request,
-    session: SessionDep,
-    ctx: ContextDep,
-    user: Permitted,
-) -> Response:
-    data = await home_context(ctx, session, user)
-    users = await service.users_of(session=session, organisation_id=user.organisation_id)
-    cabins = {c.id: c.name for site in data["sites"] for c in site.cabins}  # type: ignore[attr-defined]
-    names = {u.id: u.full_name for u in users}
-    data["users"] = users
-    data["events"] = await recent_events(session=session, limit=30)
-    data["actor_names"] = {"user": names, "cabin": cabins}
-    data["refusals"] = await refusal_summaries(session=session, cabin_ids=list(cabins))
-    data["policy"] = await policy_for(session=session, organisation_id=user.organisation_id)
-    data["outbox"] = await recent_messages(session=session, limit=30)
-    data["policy"] = await policy_for(session=session, organisation_id=user.organisation_id)
-    data["outbox"] = await recent_messages(session=session, limit=30)
-    return render(request, "coordination.html", data)
 
 
 def login_redirect(path: str) -> RedirectResponse:

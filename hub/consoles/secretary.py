@@ -1,10 +1,8 @@
-"""The secretary's phone-booking console and the nurse's agenda of the day."""
+"""The secretary's desk: her home page, patients found or registered by phone, bookings."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -12,19 +10,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
 from hub.audit.service import record_event, trace_read
-from hub.consultation.models import STATE_LABELS
+from hub.cabins.overview import home_context
+from hub.consoles.staff import actor_of, own_booking, parse_birth_date, site_of_slot, user_site_ids
 from hub.consultation.service import for_bookings
 from hub.context import HubContext
-from hub.deps import ContextDep, SessionDep
+from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Forbidden, HubError, Invalid
 from hub.identity import policy
-from hub.identity import service as identity
-from hub.identity.models import Site, User
-from hub.identity.pages import home_context
-from hub.identity.policy import Permission, Permitted
+from hub.identity.models import User
+from hub.identity.policy import Permission
 from hub.records import patient_service
 from hub.records.patients import Sex
-from hub.records.vigilance import Actor, pending_identities
+from hub.records.vigilance import pending_identities
 from hub.relay import service as relay
 from hub.relay.tracking import count_relays_needing_attention
 from hub.rendering import render
@@ -32,42 +29,10 @@ from hub.scheduling import booking as bk
 from hub.scheduling import messages
 from hub.scheduling.book import book
 from hub.scheduling.care import care_site_ids
-from hub.scheduling.models import Booking, Channel, Reservation, Slot
+from hub.scheduling.models import Channel
 from hub.scheduling.slots import free_slots
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
-
-
-def _actor(request: Request, user: User) -> Actor:
-    return Actor(kind="user", id=user.id, ip=request.client.host if request.client else "")
-
-
-async def _site_ids(session: AsyncSession, user: User) -> list[int]:
-    return [s.id for s in await identity.sites_for(session=session, user=user)]
-
-
-async def own_booking(
-    session: AsyncSession, user: User, booking_id: int, permission: Permission
-) -> Booking:
-    """A booking within the reach of the user's permission (its site), or Forbidden."""
-    booking = await bk.get_booking(session=session, booking_id=booking_id)
-    policy.check(
-        user,
-        permission,
-        sites=[booking.site_id],
-        refusal="Ce rendez-vous concerne un site pour lequel vous n'agissez pas.",
-    )
-    return booking
-
-
-def _parse_date(value: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(value) if value.strip() else None
-    except ValueError:
-        raise Invalid("Date de naissance invalide : utilisez le format jj/mm/aaaa.") from None
-
-
-# --- secretary ---------------------------------------------------------------------------------
 
 
 @router.get("/secretariat", response_class=HTMLResponse)
@@ -81,7 +46,7 @@ async def secretary_home(
     tel: str = "",
 ) -> Response:
     data = await home_context(ctx, session, user)
-    site_ids = await _site_ids(session, user)
+    site_ids = await user_site_ids(session, user)
     error = None
     found = []
     searched = bool(nom.strip() or naissance.strip() or tel.strip())
@@ -91,7 +56,7 @@ async def secretary_home(
                 session=session,
                 organisation_id=user.organisation_id,
                 name=nom,
-                birth_date=_parse_date(naissance),
+                birth_date=parse_birth_date(naissance),
                 phone=tel,
             )
     except HubError as exc:
@@ -136,7 +101,7 @@ async def create_patient(
     mt_mssante: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     try:
-        born = _parse_date(birth_date)
+        born = parse_birth_date(birth_date)
         if born is None:
             raise Invalid("Indiquez la date de naissance.")
         if sex not in {s.value for s in Sex}:
@@ -156,7 +121,7 @@ async def create_patient(
                 medecin_traitant_name=mt_name,
                 medecin_traitant_mssante=mt_mssante,
             ),
-            actor=_actor(request, user),
+            actor=actor_of(request, user),
         )
         await session.commit()
     except HubError as exc:
@@ -191,7 +156,7 @@ async def _patient_page(
     patient = await patient_service.get_patient(
         session=session, organisation_id=user.organisation_id, patient_id=patient_id
     )
-    site_ids = await _site_ids(session, user)
+    site_ids = await user_site_ids(session, user)
     # Anyone of the CPTS can be booked; their file only by those who follow them.
     in_care = policy.allows(
         user,
@@ -293,7 +258,7 @@ async def book_by_phone(
         )
         if slot_id is None:
             raise Invalid("Choisissez un créneau.")
-        slot_site = await _slot_site(session, slot_id)
+        slot_site = await site_of_slot(session, slot_id)
         if not policy.allows(user, Permission.BOOK, sites=[slot_site.id]):
             raise Forbidden("Ce créneau est sur un site pour lequel vous n'agissez pas.")
         booking = await book(
@@ -305,7 +270,7 @@ async def book_by_phone(
             channel=Channel.PHONE,
             reason=reason,
             now=now,
-            actor=_actor(request, user),
+            actor=actor_of(request, user),
             booked_by_user_id=user.id,
             booked_by_label=user.full_name,
         )
@@ -322,15 +287,6 @@ async def book_by_phone(
             reason=reason,
         )
     return RedirectResponse(f"/secretariat/rdv/{booking.id}?nouveau=1", status_code=303)
-
-
-async def _slot_site(session: AsyncSession, slot_id: int) -> Site:
-    slot = await session.get(Slot, slot_id)
-    if slot is None:
-        raise Invalid("Ce créneau n'existe pas.")
-    site = await session.get(Site, slot.site_id)
-    assert site is not None
-    return site
 
 
 @router.get("/secretariat/rdv/{booking_id}", response_class=HTMLResponse)
@@ -392,151 +348,3 @@ async def cancel_for_patient(
     await messages.offer_slot(session=session, ctx=ctx, slot=slot, now=now)
     await session.commit()
     return RedirectResponse(f"/secretariat/rdv/{booking_id}?message=annule", status_code=303)
-
-
-# --- nurse -------------------------------------------------------------------------------------
-
-
-def _day_bounds(day: dt.date, tz: str) -> tuple[dt.datetime, dt.datetime]:
-    zone = ZoneInfo(tz)
-    start = dt.datetime.combine(day, dt.time(0), zone)
-    return start.astimezone(dt.UTC), (start + dt.timedelta(days=1)).astimezone(dt.UTC)
-
-
-@router.get("/infirmier", response_class=HTMLResponse)
-async def nurse_home(
-    request: Request, session: SessionDep, ctx: ContextDep, user: Permitted
-) -> Response:
-    data = await home_context(ctx, session, user)
-    now = ctx.clock()
-    agendas = []
-    for site in data["sites"]:  # type: ignore[attr-defined]
-        start, end = _day_bounds(now.astimezone(ZoneInfo(site.timezone)).date(), site.timezone)
-        agendas.append(
-            (
-                site,
-                await bk.bookings_between(
-                    session=session, site_ids=[site.id], start=start, end=end
-                ),
-            )
-        )
-    consultations = await for_bookings(
-        session=session, booking_ids=[b.id for _, bookings in agendas for b in bookings]
-    )
-    data.update(
-        {
-            "agendas": agendas,
-            "now": now,
-            "consultations": consultations,
-            "consultation_labels": STATE_LABELS,
-            "message": request.query_params.get("message", ""),
-        }
-    )
-    return render(request, "nurse/home.html", data)
-
-
-@router.post("/infirmier/rdv/{booking_id}/non-honore")
-async def mark_no_show(
-    session: SessionDep, ctx: ContextDep, user: Permitted, booking_id: int
-) -> Response:
-    booking = await own_booking(session, user, booking_id, Permission.AGENDA)
-    await bk.mark_no_show(session=session, booking=booking, now=ctx.clock())
-    await session.commit()
-    return RedirectResponse("/infirmier?message=non-honore", status_code=303)
-
-
-# --- facility staff ----------------------------------------------------------------------------
-
-
-async def _facility_page(
-    request: Request,
-    session: AsyncSession,
-    ctx: HubContext,
-    user: User,
-    *,
-    error: str | None = None,
-    values: dict[str, str] | None = None,
-    status_code: int = 200,
-) -> Response:
-    data = await home_context(ctx, session, user)
-    site_ids = await _site_ids(session, user)
-    now = ctx.clock()
-    data.update(
-        {
-            "reserved": await free_slots(
-                session=session,
-                site_ids=site_ids,
-                after=now,
-                reservations=frozenset({Reservation.FACILITY}),
-                limit=30,
-            ),
-            "upcoming": await bk.bookings_between(
-                session=session, site_ids=site_ids, start=now, end=now + dt.timedelta(days=60)
-            ),
-            "error": error,
-            "values": values or {},
-            "message": request.query_params.get("message", ""),
-        }
-    )
-    return render(request, "facility/home.html", data, status_code=status_code)
-
-
-@router.get("/etablissement", response_class=HTMLResponse)
-async def facility_home(
-    request: Request, session: SessionDep, ctx: ContextDep, user: Permitted
-) -> Response:
-    return await _facility_page(request, session, ctx, user)
-
-
-@router.post("/etablissement/rdv", response_class=HTMLResponse)
-async def book_resident(
-    request: Request,
-    session: SessionDep,
-    ctx: ContextDep,
-    user: Permitted,
-    slot_id: deps.OptionalFormRowId = None,
-    birth_name: Annotated[str, Form(max_length=100)] = "",
-    first_names: Annotated[str, Form(max_length=200)] = "",
-    birth_date: Annotated[str, Form(max_length=20)] = "",
-    sex: Annotated[str, Form(max_length=1)] = "",
-    reason: Annotated[str, Form(max_length=1000)] = "",
-    in_room: Annotated[str, Form(max_length=3)] = "",
-) -> Response:
-    now = ctx.clock()
-    values = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    try:
-        if slot_id is None:
-            raise Invalid("Choisissez un créneau réservé à l'établissement.")
-        slot_site_id = (await _slot_site(session, slot_id)).id
-        if not policy.allows(user, Permission.FACILITY_BOOKING, sites=[slot_site_id]):
-            raise Forbidden("Ce créneau n'appartient pas à votre établissement.")
-        born = _parse_date(birth_date)
-        if born is None:
-            raise Invalid("Indiquez la date de naissance du résident.")
-        if sex not in {s.value for s in Sex}:
-            raise Invalid("Indiquez le sexe du résident.")
-        motive = reason.strip()
-        if in_room == "oui" and motive:
-            motive += " — à voir dans sa chambre (ne peut pas se déplacer)"
-        await book(
-            session=session,
-            ctx=ctx,
-            organisation_id=user.organisation_id,
-            slot_id=slot_id,
-            patient=patient_service.PatientDraft(
-                birth_name=birth_name, first_names=first_names, birth_date=born, sex=Sex(sex)
-            ),
-            channel=Channel.FACILITY,
-            reason=motive,
-            now=now,
-            actor=_actor(request, user),
-            may_use=frozenset({Reservation.FACILITY}),
-            booked_by_user_id=user.id,
-            booked_by_label=user.full_name,
-        )
-    except HubError as exc:
-        await deps.rollback_keeping_user(session, user)
-        return await _facility_page(
-            request, session, ctx, user, error=exc.message, values=values, status_code=exc.status
-        )
-    return RedirectResponse("/etablissement?message=reserve", status_code=303)

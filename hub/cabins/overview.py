@@ -1,0 +1,32 @@
+"""What a member of staff sees of the cabins of their sites: live status and device states."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.cabins.presence import DEVICE_STATE_LABELS, CabinStatus, devices_of, status_of
+from hub.context import HubContext
+from hub.identity import service
+from hub.identity.models import Role, User
+
+
+async def home_context(ctx: HubContext, session: AsyncSession, user: User) -> dict[str, object]:
+    """The sites a user acts for and the live status of their cabins."""
+    sites = await service.sites_for(session=session, user=user)
+    now = ctx.clock()
+    offline_after = dt.timedelta(seconds=ctx.settings.agent_offline_after_seconds)
+    statuses: dict[int, list[CabinStatus]] = {
+        site.id: [status_of(c, now=now, offline_after=offline_after) for c in site.cabins]
+        for site in sites
+    }
+    devices = await devices_of(session=session, cabin_ids=[c.id for s in sites for c in s.cabins])
+    can_command = user.role in (Role.NURSE, Role.DOCTOR, Role.FACILITY_STAFF)
+    return {
+        "sites": sites,
+        "statuses": statuses,
+        "devices": devices,
+        "state_labels": DEVICE_STATE_LABELS,
+        "can_command": can_command,
+    }
