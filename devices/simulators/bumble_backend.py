@@ -104,6 +104,9 @@ class EmulatedAir:
         self.link = LocalLink()  # type: ignore[no-untyped-call]
         self._central: Device | None = None
         self._central_lock = asyncio.Lock()
+        # A controller initiates one connection at a time (a second LE Create Connection
+        # while one is pending is refused with "command disallowed"): clients take turns.
+        self.connecting = asyncio.Lock()
         self._scan_users = 0
 
     def create_device(self, name: str, address: str) -> Device:
@@ -267,10 +270,13 @@ class BumbleBleakClient(BaseBleakClient):
         # towards a peripheral that advertises, as a real connection needs anyway.
         if not await self._air.wait_advertising(self.address, self._timeout):
             raise BleakError(f"could not connect to {self.address}: not advertising (timeout)")
-        try:
-            connection = await central.connect(Address(self.address), timeout=self._timeout)
-        except Exception as error:
-            raise BleakError(f"could not connect to {self.address}: {error!r}") from error
+        async with self._air.connecting:
+            if not self._air.is_advertising(self.address):  # it went while we waited our turn
+                raise BleakError(f"could not connect to {self.address}: not advertising")
+            try:
+                connection = await central.connect(Address(self.address), timeout=self._timeout)
+            except Exception as error:
+                raise BleakError(f"could not connect to {self.address}: {error!r}") from error
         self._connection = connection
         self._disconnecting = False
         connection.on(Connection.EVENT_DISCONNECTION, self._on_disconnection)
