@@ -39,10 +39,10 @@ from hub.identity.models import Organisation, Site  # noqa: E402
 from hub.notify.models import Channel as MessageChannel  # noqa: E402
 from hub.notify.models import MessageStatus  # noqa: E402
 from hub.records.patients import IdentityStatus, Sex  # noqa: E402
-from hub.records.reports import Orientation, ReportStatus  # noqa: E402
 from hub.relay.models import RelayDoctor  # noqa: E402
 from hub.reporting.exports import indicators_csv  # noqa: E402
 from hub.reporting.indicators import Period, compute_indicators  # noqa: E402
+from hub.reports.models import Orientation, ReportStatus  # noqa: E402
 from hub.scheduling.models import Booking, BookingStatus, Channel  # noqa: E402
 
 PATIENTS = db.Base.metadata.tables["patients"]

@@ -43,14 +43,14 @@ from hub.demo_history import PAST_CASES, add_past_consultation, seed_demo_histor
 from hub.identity.models import Cabin, Organisation, Site, User  # noqa: E402
 from hub.notify.models import OutboundMessage  # noqa: E402
 from hub.records import publication, report_facts, report_service  # noqa: E402
-from hub.records.cda import build_tlm_cr  # noqa: E402
 from hub.records.documents import SharedDocument  # noqa: E402
 from hub.records.ins import name_key  # noqa: E402
 from hub.records.patients import IdentityStatus, Patient, Sex  # noqa: E402
-from hub.records.report_pdf import render_report_pdf  # noqa: E402
-from hub.records.reports import Report  # noqa: E402
-from hub.relay.xdm import build_xdm_zip  # noqa: E402
 from hub.rendering import make_templates  # noqa: E402
+from hub.reports.cda import build_tlm_cr  # noqa: E402
+from hub.reports.models import Report  # noqa: E402
+from hub.reports.pdf import render_report_pdf  # noqa: E402
+from hub.reports.xdm import build_xdm_zip  # noqa: E402
 
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 MT_ADDRESS = "henri.lacombe@medecin.mssante.invalid"

@@ -140,7 +140,7 @@ def cmd_verify_audit(_args: argparse.Namespace) -> int:
 
 def cmd_export_consultation(args: argparse.Namespace) -> int:
     """Write a consultation's CDA, XDM zip and FHIR bundle (exit 2 when it has no report)."""
-    from hub.records.export import cmd_export_consultation as export
+    from hub.reports.export import cmd_export_consultation as export
 
     return export(_settings(), args)
 

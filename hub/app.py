@@ -20,20 +20,19 @@ from hub.cabins import admin as cabin_admin
 from hub.cabins import api as cabin_api
 from hub.cabins import gateway, presence
 from hub.config import Environment, Settings
-from hub.consoles import coordinator, facility, login, nurse, referrals, secretary
+from hub.consoles import coordinator, facility, identity_desk, login, nurse, referrals, secretary
 from hub.consultation import media as consultation_media
 from hub.consultation import pages as consultation_pages
-from hub.consultation import report_pages
 from hub.context import HubContext
 from hub.errors import HubError, Unauthenticated
 from hub.interop import sas as sas_api
 from hub.jobs import JobRunner
-from hub.records import identity_pages as identity_desk
-from hub.records import pages as records_pages
 from hub.relay import pages as relay_pages
-from hub.relay import transmissions as relay_transmissions
 from hub.rendering import make_templates, render
 from hub.reporting import pages as reporting_pages
+from hub.reports import pages as report_pages
+from hub.reports import record_pages as records_pages
+from hub.reports import transmissions as relay_transmissions
 from hub.scheduling import admin_pages as schedule_admin
 from hub.scheduling import public_pages
 

@@ -24,11 +24,12 @@ from hub.consultation.models import Consultation, DmpChoice, State
 from hub.context import HubContext
 from hub.demo import CLOS_MORTIER, DEMO_ORG_SLUG
 from hub.identity.models import Cabin, Organisation, Site, User
-from hub.records import publication, report_service
 from hub.records.ins import name_key
 from hub.records.observations import Observation
 from hub.records.patients import IdentityStatus, Patient, Sex
 from hub.relay import service as relay
+from hub.reports import publication
+from hub.reports import service as report_service
 from hub.scheduling.models import Booking, BookingStatus, Channel, Slot
 
 DEMO_SIRET = "90000000000009"  # a placeholder of the right shape: the demo CPTS has no SIRET

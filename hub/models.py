@@ -10,9 +10,9 @@ from hub.notify import models as notify_models
 from hub.records import documents as document_models
 from hub.records import observations as observation_models
 from hub.records import patients as patient_models
-from hub.records import reports as report_models
 from hub.relay import models as relay_models
 from hub.reporting import models as reporting_models
+from hub.reports import models as report_models
 from hub.scheduling import models as scheduling_models
 
 __all__ = [

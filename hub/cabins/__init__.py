@@ -1,2 +1,3 @@
 """Cabins at run time: the agents' WebSocket gateway (``gateway``), their presence
-(``presence``), the coordinator's management (``admin``) and the consoles' JSON API (``api``)."""
+(``presence``), what a member of staff sees of their sites' cabins (``overview``), the
+coordinator's management (``admin``) and the consoles' JSON API (``api``)."""

@@ -20,8 +20,8 @@ from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Conflict, HubError, Invalid
 from hub.identity.models import Organisation, Site, User
 from hub.identity.policy import Permission
-from hub.records import publication
 from hub.relay import service
+from hub.reports import publication
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 

@@ -23,8 +23,8 @@ from hub.records import patient_service
 from hub.records.patients import Sex
 from hub.records.vigilance import pending_identities
 from hub.relay import service as relay
-from hub.relay.tracking import count_relays_needing_attention
 from hub.rendering import render
+from hub.reports.tracking import count_relays_needing_attention
 from hub.scheduling import booking as bk
 from hub.scheduling import messages
 from hub.scheduling.book import book

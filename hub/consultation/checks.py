@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.consultation import service
+from hub.consultation import identity_review, service
 from hub.consultation.models import Consultation, DmpChoice, State
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid
 from hub.identity.models import User
-from hub.records import identity_review
 from hub.records.ins import birth_place_problem, nir_problem, nir_traits_problem, normalise_nir
 from hub.records.patients import IdentityStatus, Patient
 from hub.records.vigilance import FROM_INSI, Actor, set_status

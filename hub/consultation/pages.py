@@ -17,16 +17,16 @@ from devices.measurements import KINDS, MeasurementKind, display_unit, kind_labe
 from hub import deps
 from hub.audit.service import record_event, trace_read
 from hub.cabins.overview import home_context
-from hub.consultation import checks, report_view, service
+from hub.consultation import checks, identity_review, service
 from hub.consultation.models import STATE_LABELS, Capture, Consultation, DmpChoice, State
 from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Conflict, HubError, Invalid, NotFound, Unauthenticated
 from hub.identity.models import User
-from hub.records import identity_review
 from hub.records.observations import Observation, observations_of_booking
 from hub.relay import service as relay
 from hub.rendering import render
+from hub.reports import view as report_view
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 EVENT_KEEPALIVE_SECONDS = 15.0

@@ -1,3 +1,7 @@
 """Identity: organisations (CPTS), sites, cabins and their agent tokens, staff users and roles,
-login/logout with throttling, browser sessions. ``service`` holds the functions, ``pages`` the
-login and per-role home pages."""
+login with throttling, browser sessions (``models``, ``service``, ``security``), and the access
+policy (``policy``: who may do what, and which permission each route needs).
+
+Ground floor: it imports audit, db and errors only. Its pages (login, the role homes) are
+``hub.consoles``'s; the request dependencies that resolve the signed-in user are ``hub.deps``.
+"""

@@ -6,6 +6,7 @@
 - ``fhir``: pure FHIR R4 JSON (no I/O): search-parameter parsing, the resources of the ANS SAS
   guide's CPTS profiles (BundleAgregateurCPTS, FrSlotAgregateurCPTS...), OperationOutcome, and
   the Appointment a regulator's booking is read from and reported as.
+  (The FHIR R4B export of a consultation is ``hub.reports.fhir_export``.)
 - ``sas``: the ``/fhir`` router: ``GET /fhir/Slot`` (free-slot search of flow INT_R04),
   ``POST /fhir/Appointment`` (a regulator books a slot), ``GET /fhir/Appointment/{id}``.
 

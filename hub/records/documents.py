@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy import ForeignKey, LargeBinary, String, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db import Base, IntPk, utcnow
@@ -73,3 +74,14 @@ class SharedDocument(Base):
     service_start: Mapped[dt.datetime | None] = mapped_column(default=None)
     service_stop: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+async def reassign_patient(*, session: AsyncSession, from_id: int, to_id: int) -> int:
+    """Move every shared-record document of one patient record to another (identity merge)."""
+    rows = list(
+        await session.scalars(select(SharedDocument).where(SharedDocument.patient_id == from_id))
+    )
+    for document in rows:
+        document.patient_id = to_id
+    await session.flush()
+    return len(rows)

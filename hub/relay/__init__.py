@@ -1,8 +1,8 @@
-"""Relay: getting the report to the doctor who follows the patient.
+"""Relay: the doctors who take patients without a médecin traitant.
 
 - ``models``, ``service``, ``pages``: the territory's relay doctors who accept patients without a
-  médecin traitant, and the referrals made to them (by the room or the secretariat).
-- ``xdm`` (the IHE_XDM.ZIP package) and ``mssante`` (the MSSanté-style message and its X-MSS-*
-  headers, through the notify outbox): the relay of a signed report.
-- ``tracking``, ``transmissions``: the secretariat's follow-up of those relays, and re-sending.
+  médecin traitant (the coordinator's directory), and the referrals made to them.
+
+Referring is done from the consoles (``hub.consoles.referrals``); relaying a signed report by
+MSSanté and following its delivery is ``hub.reports``'s (``mssante``, ``xdm``, ``tracking``).
 """

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from hub.records import pdf_style
-from hub.records.reports import ORIENTATION_LABELS, Orientation
 from hub.reporting.indicators import IndicatorReport, Indicators, months_fr
 from hub.reporting.models import ReportInputs
+from hub.reports import pdf_style
+from hub.reports.models import ORIENTATION_LABELS, Orientation
 
 MASK_BELOW = 5
 MASKED = "< 5"

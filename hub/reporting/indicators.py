@@ -50,8 +50,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.errors import Invalid, NotFound
 from hub.identity.models import SiteKind
-from hub.records.reports import Orientation
 from hub.reporting import queries
+from hub.reports.models import Orientation
 from hub.scheduling.models import BookingStatus
 
 HOURS_24 = dt.timedelta(hours=24)

@@ -14,7 +14,6 @@ from hub.audit.service import record_event
 from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import HubError, Invalid
-from hub.records.reports import ORIENTATION_LABELS
 from hub.rendering import render
 from hub.reporting import charts, exports, inputs, queries
 from hub.reporting.indicators import (
@@ -25,6 +24,7 @@ from hub.reporting.indicators import (
     months_fr,
 )
 from hub.reporting.models import ReportInputs
+from hub.reports.models import ORIENTATION_LABELS
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 

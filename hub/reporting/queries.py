@@ -18,8 +18,8 @@ from hub.consultation.models import Consultation, State
 from hub.identity.models import Organisation, Site, SiteKind
 from hub.notify.models import OutboundMessage
 from hub.records.patients import Patient
-from hub.records.reports import Orientation, Report, ReportStatus
 from hub.relay.models import Referral
+from hub.reports.models import Orientation, Report, ReportStatus
 from hub.scheduling.models import Booking, BookingStatus
 
 DONE_STATES = (State.REPORTING, State.CLOSED)

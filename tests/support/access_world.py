@@ -20,9 +20,9 @@ from hub.notify.models import MessageStatus, OutboundMessage
 from hub.records.documents import SharedDocument
 from hub.records.patient_service import PatientDraft, register_patient
 from hub.records.patients import Sex
-from hub.records.reports import Report, ReportStatus
 from hub.relay.models import RelayDoctor
-from hub.relay.mssante import PURPOSE_MEDECIN_TRAITANT, RELATED_KIND
+from hub.reports.models import Report, ReportStatus
+from hub.reports.mssante import PURPOSE_MEDECIN_TRAITANT, RELATED_KIND
 from hub.scheduling import booking as bk
 from hub.scheduling.models import Channel, Closure, OpeningRule, Reservation, Slot
 

@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from hub.records.facts import (
+from hub.reports.facts import (
     OID_INS_NIR,
     MeasurementFacts,
     PatientFacts,

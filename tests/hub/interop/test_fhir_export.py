@@ -18,8 +18,8 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from pydantic import ValidationError
 
-from hub.interop.fhir_export import AccessFacts, audit_action, consultation_bundle
-from hub.records.facts import OID_INS_NIA
+from hub.reports.facts import OID_INS_NIA
+from hub.reports.fhir_export import AccessFacts, audit_action, consultation_bundle
 from tests.support.reports import START, sample_facts, sample_patient
 
 BASE = "https://hub.cpts-val-de-loire.example"

@@ -11,8 +11,8 @@ import pytest
 from lxml import etree
 from reportlab.pdfgen import canvas
 
-from hub.records.cda import build_tlm_cr
-from hub.records.facts import OID_INS_NIR, OID_RPPS, ReportFacts
+from hub.reports.cda import build_tlm_cr
+from hub.reports.facts import OID_INS_NIR, OID_RPPS, ReportFacts
 from tests.support.cda import VALIDATOR, CdaVerdict, validate_cda
 from tests.support.reports import sample_facts, sample_patient
 

@@ -24,9 +24,9 @@ from hub.context import HubContext
 from hub.demo import DemoSeed
 from hub.demo_history import PAST_CASES, seed_demo_history
 from hub.records.documents import DocumentStatus, SharedDocument
-from hub.records.export import cmd_export_consultation
 from hub.records.observations import last_seq
 from hub.relay.models import Referral
+from hub.reports.export import cmd_export_consultation
 from tests.conftest import login, text
 from tests.support.cda import validate_cda
 

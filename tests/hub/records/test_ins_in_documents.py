@@ -13,13 +13,13 @@ import zipfile
 import pypdfium2 as pdfium
 import pytest
 
-from hub.interop.fhir_export import consultation_bundle
-from hub.records.cda import build_tlm_cr
 from hub.records.patients import IdentityStatus, Patient, Sex
-from hub.records.report_facts import patient_facts
-from hub.records.report_pdf import render_report_pdf
-from hub.relay.mssante import HEADER_INS, mssante_headers
-from hub.relay.xdm import build_xdm_zip
+from hub.reports.cda import build_tlm_cr
+from hub.reports.fhir_export import consultation_bundle
+from hub.reports.gather import patient_facts
+from hub.reports.mssante import HEADER_INS, mssante_headers
+from hub.reports.pdf import render_report_pdf
+from hub.reports.xdm import build_xdm_zip
 from tests.support.reports import sample_facts
 
 NIR = "249055244800197"

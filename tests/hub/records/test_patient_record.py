@@ -23,7 +23,6 @@ from hub.consultation.models import Consultation
 from hub.demo import DemoSeed
 from hub.identity.models import User
 from hub.notify.models import Channel, OutboundMessage
-from hub.records import pages
 from hub.records.patient_links import (
     RECORD_LINK_EXPIRED,
     RECORD_LINK_INVALID,
@@ -33,9 +32,10 @@ from hub.records.patient_links import (
     send_record_link,
 )
 from hub.records.patients import Patient
-from hub.records.registry import EmbeddedRegistry
-from hub.records.reports import Report, ReportStatus
 from hub.rendering import when_fr
+from hub.reports import record_pages as pages
+from hub.reports.models import Report, ReportStatus
+from hub.reports.registry import EmbeddedRegistry
 from tests.conftest import TEST_SECRET, csrf_from, login, text
 from tests.support.reports import sample_facts, sample_patient
 from tests.support.scenario import booking_now, in_consultation

@@ -21,9 +21,9 @@ from hub.demo import DemoSeed
 from hub.errors import Forbidden, NotFound
 from hub.identity.models import User
 from hub.records.documents import Confidentiality, DocumentStatus, SharedDocument
-from hub.records.facts import ReportFacts
-from hub.records.registry import DOCUMENT_MISSING, EmbeddedRegistry, document_sharing
-from hub.records.reports import Report, ReportStatus
+from hub.reports.facts import ReportFacts
+from hub.reports.models import Report, ReportStatus
+from hub.reports.registry import DOCUMENT_MISSING, EmbeddedRegistry, document_sharing
 from tests.support.reports import sample_facts, sample_patient
 from tests.support.scenario import booking_now, in_consultation
 

@@ -8,8 +8,8 @@ import re
 import pypdfium2 as pdfium
 import pytest
 
-from hub.records.facts import OID_INS_NIA, MeasurementFacts, ReportFacts
-from hub.records.report_pdf import render_report_pdf
+from hub.reports.facts import OID_INS_NIA, MeasurementFacts, ReportFacts
+from hub.reports.pdf import render_report_pdf
 from tests.support.reports import START, sample_facts, sample_patient
 
 

@@ -23,11 +23,12 @@ from hub.errors import Conflict, Forbidden, Invalid
 from hub.identity import service as identity
 from hub.identity.models import Role, User
 from hub.notify.models import OutboundMessage
-from hub.records import publication, report_service
 from hub.records.documents import DocumentStatus, SharedDocument
 from hub.records.patient_links import PURPOSE as PATIENT_LINK
-from hub.records.report_service import ReportDraft
 from hub.relay.models import RelayDoctor
+from hub.reports import publication
+from hub.reports import service as report_service
+from hub.reports.service import ReportDraft
 from tests.support.cda import validate_cda
 from tests.support.scenario import GP_ADDRESS as MT
 from tests.support.scenario import ended_consultation

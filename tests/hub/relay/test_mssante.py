@@ -27,10 +27,10 @@ from hub.identity import service as identity
 from hub.identity.models import SiteKind
 from hub.notify.models import MessageStatus, OutboundMessage
 from hub.notify.outbox import DeliveryReport, deliver_due
-from hub.records.facts import ReportFacts
 from hub.records.patients import Patient, Sex
-from hub.records.reports import Report, ReportStatus
-from hub.relay import mssante, xdm
+from hub.reports import mssante, xdm
+from hub.reports.facts import ReportFacts
+from hub.reports.models import Report, ReportStatus
 from hub.scheduling.models import Booking, Channel, Slot
 from tests.conftest import csrf_from, login, text
 from tests.support.reports import sample_facts, sample_patient

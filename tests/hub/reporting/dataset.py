@@ -21,8 +21,8 @@ from hub.identity.models import Site
 from hub.notify.models import Channel as MessageChannel
 from hub.notify.models import MessageStatus, OutboundMessage
 from hub.records.patients import Patient, Sex
-from hub.records.reports import Orientation, Report, ReportStatus
 from hub.relay.models import Referral, RelayDoctor
+from hub.reports.models import Orientation, Report, ReportStatus
 from hub.scheduling.models import Booking, BookingStatus, Channel, Slot
 
 PARIS = ZoneInfo("Europe/Paris")

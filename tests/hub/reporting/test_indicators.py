@@ -25,10 +25,10 @@ from hub.consultation.models import State
 from hub.demo import CLOS_MORTIER, DEMO_ACCOUNTS, LA_NOUE, DemoSeed
 from hub.errors import Invalid, NotFound
 from hub.identity.models import Organisation, Role, Site
-from hub.records.reports import Orientation
 from hub.reporting import cli, exports
 from hub.reporting import pages as reporting_pages
 from hub.reporting.indicators import IndicatorReport, Period, compute_indicators
+from hub.reports.models import Orientation
 from hub.scheduling.models import BookingStatus, OpeningRule, Slot, SlotState
 from tests.conftest import csrf_from, login, text
 from tests.hub.reporting.dataset import (

@@ -11,8 +11,8 @@ from hub.audit.service import record_event
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.identity import policy
 from hub.identity.policy import Permission
-from hub.relay import tracking
 from hub.rendering import render
+from hub.reports import tracking
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 

@@ -21,12 +21,12 @@ from hub.consultation.models import Consultation
 from hub.errors import HubError, NotFound
 from hub.identity import service as identity_service
 from hub.identity.models import Site
-from hub.interop.fhir_export import AccessFacts, consultation_bundle
 from hub.records.documents import SharedDocument
-from hub.records.publication import sender_address
-from hub.records.report_facts import facts_of
-from hub.records.report_service import latest_signed
-from hub.relay.xdm import build_xdm_zip
+from hub.reports.fhir_export import AccessFacts, consultation_bundle
+from hub.reports.gather import facts_of
+from hub.reports.publication import sender_address
+from hub.reports.service import latest_signed
+from hub.reports.xdm import build_xdm_zip
 
 PLACEHOLDER_RECIPIENT = "destinataire@exemple.invalid"
 

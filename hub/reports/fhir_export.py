@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from hub.records.facts import (
+from hub.reports.facts import (
     OID_INS_NIA,
     OID_INS_NIR,
     OID_RPPS,

@@ -13,7 +13,9 @@ from devices.measurements import KINDS, MeasurementKind
 from hub.consultation.models import Consultation
 from hub.errors import Conflict, NotFound
 from hub.identity.models import Organisation, Site, User
-from hub.records.facts import (
+from hub.records.observations import Observation
+from hub.records.patients import IdentityStatus, Patient
+from hub.reports.facts import (
     OID_INS_NIA,
     OID_INS_NIR,
     MeasurementFacts,
@@ -22,9 +24,7 @@ from hub.records.facts import (
     ProfessionalFacts,
     ReportFacts,
 )
-from hub.records.observations import Observation
-from hub.records.patients import IdentityStatus, Patient
-from hub.records.reports import (
+from hub.reports.models import (
     ORIENTATION_LABELS,
     Report,
 )
@@ -35,8 +35,8 @@ TITLE = "Compte rendu de téléconsultation"
 MEASUREMENT_LABELS = {str(kind): info.label for kind, info in KINDS.items()}
 # The oximeter streams a value a second: the report keeps the last one of each device.
 STREAMED = frozenset(
-    str(k) for k in (MeasurementKind.SPO2, MeasurementKind.PULSE_RATE,
-                     MeasurementKind.PERFUSION_INDEX)
+    str(k)
+    for k in (MeasurementKind.SPO2, MeasurementKind.PULSE_RATE, MeasurementKind.PERFUSION_INDEX)
 )
 
 

@@ -1,11 +1,11 @@
 """Relay of a signed report to the médecin traitant (or a relay doctor) by MSSanté-style
-secure e-mail: the IHE_XDM.ZIP package (``hub.relay.xdm``) attached to a message carrying the
+secure e-mail: the IHE_XDM.ZIP package (``hub.reports.xdm``) attached to a message carrying the
 SMTP headers of the ANS "Référentiel socle MSSanté #2" (§3.8): ``X-MSS-CODECDA`` (the CDA's
 ``code``), ``X-MSS-INS`` (``O`` when the package carries a qualified INS, ``N`` otherwise) and
 ``X-MSS-NIL`` (the product reference the ANS gives the software, when configured).
 
 Delivery, retries and failure are the outbox's (``hub.notify.outbox.deliver_due``); the
-secretariat follows them with ``hub.relay.tracking``.
+secretariat follows them with ``hub.reports.tracking``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.notify import outbox
 from hub.notify.mailer import Attachment
 from hub.notify.models import OutboundMessage
-from hub.records.facts import (
+from hub.reports.facts import (
     ReportFacts,
 )
-from hub.relay.xdm import (
+from hub.reports.xdm import (
     CDA_TYPE_CODE,
     XDM_FILENAME,
     build_xdm_zip,

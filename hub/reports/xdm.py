@@ -22,8 +22,8 @@ import zipfile
 from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
-from hub.records import cda
-from hub.records.facts import (
+from hub.reports import cda
+from hub.reports.facts import (
     OID_RPPS,
     OID_STRUCTURE,
     PatientFacts,

@@ -11,10 +11,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
+from hub.consultation import identity_review
 from hub.deps import Permitted, SessionDep
 from hub.errors import HubError, Invalid
 from hub.identity.models import User
-from hub.records import identity_review
 from hub.records.vigilance import STATUS_LABELS, Actor, probable_duplicates
 from hub.rendering import render
 

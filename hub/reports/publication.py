@@ -16,17 +16,17 @@ from hub.consultation.models import Consultation, DmpChoice
 from hub.context import HubContext
 from hub.identity.models import User
 from hub.notify.models import OutboundMessage
-from hub.records import report_service
-from hub.records.facts import ReportFacts
 from hub.records.patient_links import send_record_link
 from hub.records.patients import Patient
-from hub.records.registry import document_sharing
-from hub.records.report_facts import facts_of
-from hub.records.report_service import ReportDraft, latest_signed
-from hub.records.reports import Report
 from hub.relay import service as relay
 from hub.relay.models import RelayDoctor
-from hub.relay.mssante import enqueue_report_relay
+from hub.reports import service as report_service
+from hub.reports.facts import ReportFacts
+from hub.reports.gather import facts_of
+from hub.reports.models import Report
+from hub.reports.mssante import enqueue_report_relay
+from hub.reports.registry import document_sharing
+from hub.reports.service import ReportDraft, latest_signed
 
 
 @dataclass(frozen=True, slots=True)

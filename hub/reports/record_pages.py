@@ -28,9 +28,9 @@ from hub.records.patient_links import (
     send_record_link,
 )
 from hub.records.patients import Patient
-from hub.records.registry import DOCUMENT_MISSING, document_sharing
-from hub.records.reports import Report
 from hub.rendering import render
+from hub.reports.models import Report
+from hub.reports.registry import DOCUMENT_MISSING, document_sharing
 from hub.scheduling.care import care_site_ids
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])

@@ -12,8 +12,9 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Spacer
 
 from devices.measurements import display_unit
-from hub.records.facts import OID_INS_NIR, MeasurementFacts, ProfessionalFacts, ReportFacts
-from hub.records.pdf_style import (
+from hub.reports.facts import OID_INS_NIR, MeasurementFacts, ProfessionalFacts, ReportFacts
+from hub.reports.models import ACT_LABELS
+from hub.reports.pdf_style import (
     CONTENT_WIDTH,
     PdfMeta,
     build_pdf,
@@ -23,7 +24,6 @@ from hub.records.pdf_style import (
     table,
     text_block,
 )
-from hub.records.reports import ACT_LABELS
 
 SEX_LABELS = {"F": "Féminin", "M": "Masculin", "I": "Indéterminé"}
 IDENTITY_STATUS_LABELS = {

@@ -17,8 +17,8 @@ from hub.identity.models import Site
 from hub.notify import outbox
 from hub.notify.models import MessageStatus, OutboundMessage
 from hub.records.patients import Patient
-from hub.records.reports import Report
-from hub.relay.mssante import (
+from hub.reports.models import Report
+from hub.reports.mssante import (
     PURPOSE_MEDECIN_TRAITANT,
     PURPOSE_RELAY_DOCTOR,
     RELATED_KIND,

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.consultation import service as consultations
 from hub.errors import Conflict, Invalid
-from hub.records import registry
+from hub.records import documents as shared_record
 from hub.records.patient_service import get_patient
 from hub.records.patients import Patient
 from hub.records.vigilance import (
@@ -74,7 +74,9 @@ async def _merge(session: AsyncSession, *, keep: Patient, drop: Patient, actor: 
     """Move everything of ``drop`` to ``keep`` and mark ``drop`` merged (kept for the trace)."""
     bookings = await bk.reassign_patient(session=session, from_id=drop.id, to_id=keep.id)
     visits = await consultations.reassign_patient(session=session, from_id=drop.id, to_id=keep.id)
-    documents = await registry.reassign_patient(session=session, from_id=drop.id, to_id=keep.id)
+    documents = await shared_record.reassign_patient(
+        session=session, from_id=drop.id, to_id=keep.id
+    )
     for pending in await session.scalars(select(Patient).where(Patient.pending_of_id == drop.id)):
         pending.pending_of_id = keep.id
     fill_empty(keep, Proposal.of(drop))

@@ -7,9 +7,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.consultation.models import Consultation
 from hub.notify.models import OutboundMessage
-from hub.records import report_facts, report_service
 from hub.records.observations import Observation
-from hub.records.reports import ACT_LABELS, ORIENTATION_LABELS, ReportStatus
+from hub.reports import gather as report_facts
+from hub.reports import service as report_service
+from hub.reports.models import ACT_LABELS, ORIENTATION_LABELS, ReportStatus
 
 RELAY_STATUS = {
     "pending": "en attente d'envoi",

@@ -20,18 +20,18 @@ from hub.consultation.models import Consultation, State
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid
 from hub.identity.models import Role, User
-from hub.records.cda import build_tlm_cr
 from hub.records.observations import observations_of_booking
 from hub.records.patients import Patient
-from hub.records.report_facts import facts_of, measurements_json, session_measurements
-from hub.records.report_pdf import render_report_pdf
-from hub.records.reports import (
+from hub.reports.cda import build_tlm_cr
+from hub.reports.gather import facts_of, measurements_json, session_measurements
+from hub.reports.models import (
     DoctorAct,
     NurseAct,
     Orientation,
     Report,
     ReportStatus,
 )
+from hub.reports.pdf import render_report_pdf
 
 MAX_TEXT = 20_000
 

@@ -15,8 +15,9 @@ from hub.consultation.models import State
 from hub.consultation.pages import DoctorCall
 from hub.deps import Permitted, SessionDep
 from hub.errors import NotFound
-from hub.records import publication, report_service
-from hub.records.reports import Report
+from hub.reports import publication
+from hub.reports import service as report_service
+from hub.reports.models import Report
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from lxml import etree
 
-from hub.records.facts import (
+from hub.reports.facts import (
     OID_RPPS,
     OID_STRUCTURE,
     PatientFacts,
@@ -23,7 +23,7 @@ from hub.records.facts import (
     ProfessionalFacts,
     ReportFacts,
 )
-from hub.records.reports import ACT_LABELS
+from hub.reports.models import ACT_LABELS
 
 HL7 = "urn:hl7-org:v3"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"

@@ -32,9 +32,9 @@ from hub.errors import Forbidden, NotFound
 from hub.identity import service as identity_service
 from hub.identity.models import ROLE_LABELS, Role, User
 from hub.records.documents import Confidentiality, DocumentStatus, SharedDocument
-from hub.records.facts import ReportFacts
 from hub.records.patients import Patient
-from hub.records.reports import Report
+from hub.reports.facts import ReportFacts
+from hub.reports.models import Report
 
 # XDS metadata of a TLM-CR (compte rendu de télémédecine), from the ANS value sets:
 # classCode from JDV_J06 XdsClassCode-CISIS (TRE_A03 ClasseDocument, 1.2.250.1.213.1.1.4.1),
@@ -439,14 +439,3 @@ def _line(event: AuditEvent, users: dict[int, User]) -> AccessLine:
         action=ACTION_LABELS.get(event.action, GENERIC_ACCESS),
         refused=event.outcome == "refused",
     )
-
-
-async def reassign_patient(*, session: AsyncSession, from_id: int, to_id: int) -> int:
-    """Move every shared-record document of one patient record to another (identity merge)."""
-    rows = list(
-        await session.scalars(select(SharedDocument).where(SharedDocument.patient_id == from_id))
-    )
-    for document in rows:
-        document.patient_id = to_id
-    await session.flush()
-    return len(rows)

@@ -1,0 +1,17 @@
+"""Reports: the doctor's report and everything that carries it, above consultation and relay.
+
+- ``models``, ``service``: the report, one row per version (draft, signed); signing freezes the
+  session's measurements and renders ``pdf`` (French PDF, styles in ``pdf_style``) and ``cda``
+  (CDA R2 TLM-CR), both built from ``facts`` (read from the database by ``gather``).
+- ``publication``: what follows a signature: deposit in the shared record, relay to the médecin
+  traitant (``mssante``: an ``xdm`` package by secure e-mail; the relay doctors are
+  ``hub.relay``'s), the patient's link; ``tracking``, ``transmissions``: the secretariat's
+  follow-up of the relays.
+- ``registry``: the DMP-style shared record behind the ``DocumentSharing`` adapter (embedded
+  registry) over ``hub.records.documents``; ``record_pages``: the staff's and the patient's views.
+- ``pages``, ``view``: the doctor's report form and preview in the consultation console.
+- ``export``, ``fhir_export``: ``python -m hub export-consultation`` (FHIR R4B bundle, XDM).
+
+It reads the consultation, scheduling and records rows a report is made of (the report is their
+read-only aggregate); no slice below imports it.
+"""
