@@ -20,9 +20,19 @@ from hub.cabins import admin as cabin_admin
 from hub.cabins import api as cabin_api
 from hub.cabins import gateway, presence
 from hub.config import Environment, Settings
-from hub.consoles import coordinator, facility, identity_desk, login, nurse, referrals, secretary
+from hub.consoles import (
+    coordinator,
+    doctor,
+    facility,
+    identity_desk,
+    login,
+    nurse,
+    referrals,
+    secretary,
+    teleconsultation,
+)
+from hub.consoles import report as report_pages
 from hub.consultation import media as consultation_media
-from hub.consultation import pages as consultation_pages
 from hub.context import HubContext
 from hub.errors import HubError, Unauthenticated
 from hub.interop import sas as sas_api
@@ -30,7 +40,6 @@ from hub.jobs import JobRunner
 from hub.relay import pages as relay_pages
 from hub.rendering import make_templates, render
 from hub.reporting import pages as reporting_pages
-from hub.reports import pages as report_pages
 from hub.reports import record_pages as records_pages
 from hub.reports import transmissions as relay_transmissions
 from hub.scheduling import admin_pages as schedule_admin
@@ -139,7 +148,8 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
     app.include_router(identity_desk.router)
     app.include_router(schedule_admin.router)
     app.include_router(sas_api.router)
-    app.include_router(consultation_pages.router)
+    app.include_router(teleconsultation.router)
+    app.include_router(doctor.router)
     app.include_router(report_pages.router)
     app.include_router(consultation_media.router)
     app.include_router(relay_pages.router)

@@ -1,11 +1,14 @@
-"""Consoles: the pages each role lands on, composed from the slices below them.
+"""Consoles: the pages each role works in, composed from the slices below them.
 
 - ``login``: login, logout, and where each role lands (``ROLE_HOME``).
-- ``coordinator``, ``secretary``, ``nurse``, ``facility``: the role home pages (the secretary's
-  desk also finds and registers callers and books them by phone); ``staff`` what they share.
+- ``coordinator``, ``secretary``, ``nurse``, ``facility``, ``doctor``: the role home pages (the
+  secretary's desk also finds and registers callers and books them by phone); ``staff`` what
+  the staff's pages share.
+- ``teleconsultation``: the room's console (nurse or facility staff) and the doctor's console,
+  their live events, measurements and captures; ``report``: the report form in the doctor's
+  console.
 - ``referrals``: referring a patient to a relay doctor from the room or the secretary's desk.
 - ``identity_desk``: the secretariat's pending identities and probable duplicates.
 
-The doctor's and the room's consoles live with the session they drive (``hub.consultation``).
 Top floor: no slice imports a console.
 """

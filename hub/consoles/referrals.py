@@ -12,9 +12,9 @@ from hub import deps
 from hub.audit.service import record_event
 from hub.consoles import secretary
 from hub.consoles.staff import own_booking
+from hub.consoles.teleconsultation import RoomCall
 from hub.consultation import service as consultation
 from hub.consultation.models import Consultation
-from hub.consultation.pages import RoomCall
 from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Conflict, HubError, Invalid

@@ -9,7 +9,7 @@
   follow-up of the relays.
 - ``registry``: the DMP-style shared record behind the ``DocumentSharing`` adapter (embedded
   registry) over ``hub.records.documents``; ``record_pages``: the staff's and the patient's views.
-- ``pages``, ``view``: the doctor's report form and preview in the consultation console.
+- ``view``: the report as the doctor's console shows it (its form is ``hub.consoles.report``).
 - ``export``, ``fhir_export``: ``python -m hub export-consultation`` (FHIR R4B bundle, XDM).
 
 It reads the consultation, scheduling and records rows a report is made of (the report is their

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Annotated
@@ -13,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from devices.measurements import KINDS, MeasurementKind, display_unit, kind_label
+from devices.measurements import display_unit, kind_label
 from hub import deps
 from hub.audit.service import record_event, trace_read
 from hub.cabins.overview import home_context
@@ -23,14 +22,13 @@ from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Conflict, HubError, Invalid, NotFound, Unauthenticated
 from hub.identity.models import User
-from hub.records.observations import Observation, observations_of_booking
+from hub.records.observations import observations_of_booking
 from hub.relay import service as relay
 from hub.rendering import render
 from hub.reports import view as report_view
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 EVENT_KEEPALIVE_SECONDS = 15.0
-RECENT_REPORTS = dt.timedelta(days=30)  # the doctor's finished consultations listed at home
 
 
 async def _console(
@@ -312,34 +310,6 @@ async def emergency(
 # --- the doctor ---------------------------------------------------------------------------------
 
 
-@router.get("/medecin", response_class=HTMLResponse)
-async def doctor_home(
-    request: Request, session: SessionDep, ctx: ContextDep, user: Permitted
-) -> Response:
-    data = await home_context(ctx, session, user)
-    now = ctx.clock()
-    data.update(
-        {
-            "waiting": [
-                (
-                    c,
-                    service.elapsed_minutes(c.ready_at, now),
-                    _latest_vitals(
-                        await observations_of_booking(session=session, booking_id=c.booking_id)
-                    ),
-                )
-                for c in await service.waiting_room(session=session, user=user)
-            ],
-            "state_labels": STATE_LABELS,
-            "now": now,
-            "recent": await service.closed_by_doctor(
-                session=session, doctor_id=user.id, since=now - RECENT_REPORTS
-            ),
-        }
-    )
-    return render(request, "consultation/waiting_room.html", data)
-
-
 @router.post("/medecin/consultations/{consultation_id}/rejoindre", response_class=HTMLResponse)
 async def join(call: DoctorCall, consultation_id: int) -> Response:
     return await call.act(consultation_id, call.transition(consultation_id, "join"))
@@ -358,27 +328,6 @@ async def doctor_transition(
     note: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
     return await call.act(consultation_id, call.transition(consultation_id, action, note))
-
-
-# The short French labels of the device registry's measurement kinds (not the derived ones).
-VITAL_SHORT = {
-    str(kind): info.short_label
-    for kind, info in KINDS.items()
-    if kind not in (MeasurementKind.BLOOD_PRESSURE_MEAN, MeasurementKind.PERFUSION_INDEX)
-}
-
-
-def _latest_vitals(observations: list[Observation]) -> str:
-    """The last value of each vital sign already taken, in a short line for the waiting room."""
-    latest: dict[str, Observation] = {}
-    for o in observations:
-        if o.kind in VITAL_SHORT:
-            latest[o.kind] = o
-    return " · ".join(
-        f"{VITAL_SHORT[k]} {latest[k].value:g} {display_unit(latest[k].unit)}"
-        for k in VITAL_SHORT
-        if k in latest
-    )
 
 
 # --- live ---------------------------------------------------------------------------------------

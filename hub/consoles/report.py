@@ -10,9 +10,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from hub import deps
 from hub.audit.service import trace_read
+from hub.consoles.teleconsultation import DoctorCall
 from hub.consultation import service
 from hub.consultation.models import State
-from hub.consultation.pages import DoctorCall
 from hub.deps import Permitted, SessionDep
 from hub.errors import NotFound
 from hub.reports import publication
