@@ -6,4 +6,8 @@ server-side SVG; ``exports`` turns them into figures and writes the CSV, the JSO
 activity report's PDF, masking small counts; ``models`` and ``inputs`` keep the coordinator's
 inputs to that report (initial value, target, commentary); ``pages`` serves the coordinator's
 dashboard and yearly report; ``cli`` prints the indicators for scripts.
+
+A read-only aggregate reader: unlike the other slices, it reads other slices' tables directly
+(SELECTs only, never a write), which is why it sits above all of them in the layers contract
+and no slice imports it.
 """
