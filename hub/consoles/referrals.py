@@ -18,7 +18,8 @@ from hub.consultation.models import Consultation
 from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Conflict, HubError, Invalid
-from hub.identity.models import Organisation, Site, User
+from hub.identity import service as identity
+from hub.identity.models import User
 from hub.identity.policy import Permission
 from hub.relay import service
 from hub.reports import publication
@@ -38,8 +39,8 @@ async def _refer(
     signed report when there is one already)."""
     if doctor_id is None:
         raise Invalid("Choisissez un médecin relais.")
-    org = await session.get(Organisation, user.organisation_id)
-    site = await session.get(Site, c.site_id)
+    org = await identity.get_organisation(session=session, organisation_id=user.organisation_id)
+    site = await identity.get_site(session=session, site_id=c.site_id)
     referral = await service.refer(
         session=session,
         organisation_id=user.organisation_id,

@@ -17,7 +17,6 @@ from hub.deps import Permitted, SessionDep
 from hub.errors import NotFound
 from hub.reports import publication
 from hub.reports import service as report_service
-from hub.reports.models import Report
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 
@@ -97,7 +96,7 @@ async def report_pdf(
     request: Request, report_id: int, user: Permitted, session: SessionDep
 ) -> Response:
     """A signed report's PDF, for the clinicians of the consultation's site (traced)."""
-    report = await session.get(Report, report_id)
+    report = await report_service.get_report(session=session, report_id=report_id)
     if report is None or report.pdf is None:
         raise NotFound("Compte rendu introuvable.")
     consultation = await service.get_consultation(

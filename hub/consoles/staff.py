@@ -14,7 +14,8 @@ from hub.identity.models import Site, User
 from hub.identity.policy import Permission
 from hub.records.vigilance import Actor
 from hub.scheduling import booking as bk
-from hub.scheduling.models import Booking, Slot
+from hub.scheduling.models import Booking
+from hub.scheduling.slots import get_slot
 
 
 def actor_of(request: Request, user: User) -> Actor:
@@ -47,9 +48,9 @@ def parse_birth_date(value: str) -> dt.date | None:
 
 
 async def site_of_slot(session: AsyncSession, slot_id: int) -> Site:
-    slot = await session.get(Slot, slot_id)
+    slot = await get_slot(session=session, slot_id=slot_id)
     if slot is None:
         raise Invalid("Ce créneau n'existe pas.")
-    site = await session.get(Site, slot.site_id)
+    site = await identity.get_site(session=session, site_id=slot.site_id)
     assert site is not None
     return site

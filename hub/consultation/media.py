@@ -14,7 +14,6 @@ import logging
 import secrets
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from sqlalchemy import select
 
 from hub.audit.service import record_event
 from hub.config import Settings
@@ -23,7 +22,7 @@ from hub.context import AgentConnection, HubContext, context_of
 from hub.deps import session_key
 from hub.identity import policy
 from hub.identity import service as identity
-from hub.identity.models import Cabin, User
+from hub.identity.models import User
 from hub.identity.policy import Permission
 from hub.wire import IceServer, MediaClose, MediaOffer
 
@@ -86,9 +85,7 @@ async def _participant_and_cabin(
             return "la téléconsultation n'a pas commencé"
         if purpose == "doctor" and consultation.doctor_id != user.id:
             return "rejoignez d'abord la consultation"
-        cabin_ids = set(
-            await session.scalars(select(Cabin.id).where(Cabin.site_id == consultation.site_id))
-        )
+        cabin_ids = await identity.cabin_ids_of_site(session=session, site_id=consultation.site_id)
         record_event(
             session=session,
             action="consultation.media",

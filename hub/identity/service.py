@@ -118,6 +118,16 @@ async def set_password(*, session: AsyncSession, user: User, password: str) -> N
     await session.execute(delete(UserSession).where(UserSession.user_id == user.id))
 
 
+async def get_organisation(*, session: AsyncSession, organisation_id: int) -> Organisation | None:
+    """The CPTS with this id, None if there is none."""
+    return await session.get(Organisation, organisation_id)
+
+
+async def get_site(*, session: AsyncSession, site_id: int) -> Site | None:
+    """The site with this id, None if there is none."""
+    return await session.get(Site, site_id)
+
+
 async def get_user(*, session: AsyncSession, user_id: int, refresh: bool = False) -> User:
     """The user with their sites (``refresh`` reloads objects already in the session)."""
     query = select(User).where(User.id == user_id).options(selectinload(User.sites))
@@ -332,6 +342,11 @@ async def cabin_for_token(*, session: AsyncSession, token: str) -> Cabin | None:
         .where(Cabin.token_hash == security.sha256_hex(token))
         .options(selectinload(Cabin.site))
     )
+
+
+async def cabin_ids_of_site(*, session: AsyncSession, site_id: int) -> set[int]:
+    """The ids of the cabins of a site."""
+    return set(await session.scalars(select(Cabin.id).where(Cabin.site_id == site_id)))
 
 
 async def get_cabin(*, session: AsyncSession, cabin_id: int) -> Cabin:

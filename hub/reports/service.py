@@ -260,3 +260,8 @@ async def amend(
     _trace(session, "report.amendment_opened", user, consultation, report)
     await session.commit()
     return report
+
+
+async def get_report(*, session: AsyncSession, report_id: int) -> Report | None:
+    """The report version with this id, None if there is none."""
+    return await session.get(Report, report_id)

@@ -137,6 +137,11 @@ async def _flag_bookings(session: AsyncSession, slot_id: int) -> None:
         booking.needs_moving = True
 
 
+async def get_slot(*, session: AsyncSession, slot_id: int) -> Slot | None:
+    """The slot with this id, None if there is none."""
+    return await session.get(Slot, slot_id)
+
+
 async def sync_horizon(*, session: AsyncSession, site: Site, today: dt.date) -> SyncReport:
     """Sync the site's slots from today over its CPTS's booking horizon."""
     policy = await policy_for(session=session, organisation_id=site.organisation_id)
