@@ -123,6 +123,26 @@ async def get_organisation(*, session: AsyncSession, organisation_id: int) -> Or
     return await session.get(Organisation, organisation_id)
 
 
+async def organisation_by_slug(*, session: AsyncSession, slug: str) -> Organisation | None:
+    """The CPTS with this slug (its public booking address), None if there is none."""
+    return await session.scalar(select(Organisation).where(Organisation.slug == slug))
+
+
+async def organisations(*, session: AsyncSession) -> list[Organisation]:
+    """Every CPTS served by the hub, by name."""
+    return list(await session.scalars(select(Organisation).order_by(Organisation.name)))
+
+
+async def teleconsultation_rooms(*, session: AsyncSession, organisation_id: int) -> list[Site]:
+    """The teleconsultation rooms of a CPTS, by name."""
+    rows = await session.scalars(
+        select(Site)
+        .where(Site.organisation_id == organisation_id, Site.kind == SiteKind.TELECONSULTATION_ROOM)
+        .order_by(Site.name)
+    )
+    return list(rows)
+
+
 async def get_site(*, session: AsyncSession, site_id: int) -> Site | None:
     """The site with this id, None if there is none."""
     return await session.get(Site, site_id)

@@ -27,7 +27,8 @@ from sqlalchemy.orm import selectinload
 from hub.audit.service import record_event
 from hub.deps import ContextDep, SessionDep
 from hub.errors import Conflict, Forbidden, HubError, Invalid, NotFound, Unauthenticated
-from hub.identity.models import Organisation, Site, SiteKind
+from hub.identity import service as identity
+from hub.identity.models import Site, SiteKind
 from hub.interop import clients, fhir
 from hub.interop.models import ApiClient, ApiClientKind
 from hub.records.patient_service import PatientDraft
@@ -187,7 +188,7 @@ async def search_slots(
         await _audit_refusal(session, request, "sas.slot_search", client.id, exc)
         raise
     now = ctx.clock()
-    org = await session.get(Organisation, client.organisation_id)
+    org = await identity.get_organisation(session=session, organisation_id=client.organisation_id)
     assert org is not None
     rooms = await _rooms(session, org.id)
     found = await free_slots(

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.service import record_event
 from hub.errors import HubError, NotFound
-from hub.identity.models import Organisation
+from hub.identity import service as identity
 from hub.notify import outbox
 from hub.notify.mailer import check_address
 from hub.notify.sms import normalise_french_mobile
@@ -165,7 +165,7 @@ async def send_record_link(
     else:
         subject = "Le lien vers votre dossier"
         news = "Voici le nouveau lien vers votre dossier, que vous avez demandé au secrétariat"
-    org = await session.get(Organisation, patient.organisation_id)
+    org = await identity.get_organisation(session=session, organisation_id=patient.organisation_id)
     signature = org.name if org is not None else "Votre CPTS"
     sent = False
     if patient.email:

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.context import HubContext
+from hub.identity import service as identity
 from hub.identity.models import Organisation, Site
 from hub.notify import ical, outbox
 from hub.notify.mailer import Attachment, check_address
@@ -60,7 +61,7 @@ def _follow_url(ctx: HubContext, booking: Booking) -> str:
 
 
 async def _org(session: AsyncSession, site: Site) -> Organisation:
-    org = await session.get(Organisation, site.organisation_id)
+    org = await identity.get_organisation(session=session, organisation_id=site.organisation_id)
     assert org is not None
     return org
 
@@ -219,7 +220,7 @@ async def offer_slot(
     *, session: AsyncSession, ctx: HubContext, slot: Slot, now: dt.datetime
 ) -> None:
     """Offer a freed slot to the first person on the waiting list, and tell them."""
-    site = await session.get(Site, slot.site_id)
+    site = await identity.get_site(session=session, site_id=slot.site_id)
     assert site is not None
     policy = await policy_for(session=session, organisation_id=site.organisation_id)
     entry = await bk.offer_freed_slot(

@@ -7,14 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
 from hub.context import HubContext
 from hub.deps import ContextDep, SessionDep
 from hub.errors import HubError, Invalid, NotFound
-from hub.identity.models import Organisation, Site, SiteKind
+from hub.identity import service as identity
+from hub.identity.models import Organisation, Site
 from hub.records.patient_service import PatientDraft
 from hub.records.patients import Sex
 from hub.records.vigilance import Actor
@@ -34,24 +34,19 @@ ADULT_AGE = 18
 
 
 async def _organisation(session: AsyncSession, slug: str) -> Organisation:
-    org = await session.scalar(select(Organisation).where(Organisation.slug == slug))
+    org = await identity.organisation_by_slug(session=session, slug=slug)
     if org is None:
         raise NotFound("Cette CPTS n'existe pas.")
     return org
 
 
 async def _rooms(session: AsyncSession, organisation_id: int) -> list[Site]:
-    rows = await session.scalars(
-        select(Site)
-        .where(Site.organisation_id == organisation_id, Site.kind == SiteKind.TELECONSULTATION_ROOM)
-        .order_by(Site.name)
-    )
-    return list(rows)
+    return await identity.teleconsultation_rooms(session=session, organisation_id=organisation_id)
 
 
 @router.get("", response_class=HTMLResponse)
 async def choose_cpts(request: Request, session: SessionDep) -> Response:
-    orgs = list(await session.scalars(select(Organisation).order_by(Organisation.name)))
+    orgs = await identity.organisations(session=session)
     if len(orgs) == 1:
         return RedirectResponse(f"/rdv/{orgs[0].slug}", status_code=303)
     return render(request, "booking/choose_cpts.html", {"organisations": orgs})
@@ -101,7 +96,7 @@ async def _public_slot(session: AsyncSession, org: Organisation, slot_id: int) -
     slot = await session.get(Slot, slot_id)
     if slot is None:
         raise NotFound("Ce créneau n'existe pas.")
-    site = await session.get(Site, slot.site_id)
+    site = await identity.get_site(session=session, site_id=slot.site_id)
     if site is None or site.organisation_id != org.id:
         raise NotFound("Ce créneau n'existe pas.")
     slot.site = site
@@ -315,7 +310,7 @@ async def offer_page(
         and (entry.offer_expires_at is None or entry.offer_expires_at > ctx.clock())
     )
     if slot is not None:
-        slot.site = await session.get(Site, slot.site_id)  # type: ignore[assignment]
+        slot.site = await identity.get_site(session=session, site_id=slot.site_id)  # type: ignore[assignment]
     return render(
         request,
         "booking/offer.html",
