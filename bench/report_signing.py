@@ -42,11 +42,13 @@ from hub.demo import CLOS_MORTIER, DEMO_ORG_SLUG, seed_demo  # noqa: E402
 from hub.demo_history import PAST_CASES, add_past_consultation, seed_demo_history  # noqa: E402
 from hub.identity.models import Cabin, Organisation, Site, User  # noqa: E402
 from hub.notify.models import OutboundMessage  # noqa: E402
-from hub.records import publication, report_facts, report_service  # noqa: E402
 from hub.records.documents import SharedDocument  # noqa: E402
 from hub.records.ins import name_key  # noqa: E402
 from hub.records.patients import IdentityStatus, Patient, Sex  # noqa: E402
 from hub.rendering import make_templates  # noqa: E402
+from hub.reports import gather as report_facts  # noqa: E402
+from hub.reports import publication  # noqa: E402
+from hub.reports import service as report_service  # noqa: E402
 from hub.reports.cda import build_tlm_cr  # noqa: E402
 from hub.reports.models import Report  # noqa: E402
 from hub.reports.pdf import render_report_pdf  # noqa: E402
