@@ -42,7 +42,8 @@ from hub import db, migrate  # noqa: E402
 from hub.demo import seed_demo  # noqa: E402
 from hub.identity import service as identity  # noqa: E402
 from hub.identity.models import Site  # noqa: E402
-from hub.records.observations import IncomingMeasurement, Observation, store_measurements  # noqa: E402
+from hub.records.observations import Observation, store_measurements  # noqa: E402
+from hub.wire import MeasurementItem, WireMeasurement  # noqa: E402
 from tests.support.postgres import free_port  # noqa: E402
 
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
@@ -143,13 +144,14 @@ async def baseline(count: int, work: Path) -> list[float]:
                 device=device,
                 loinc="59408-5",
             )
+            wire = WireMeasurement.from_measurement(m)
             start = time.perf_counter()
             await store_measurements(
                 session=session,
                 cabin_id=1,
                 site_id=1,
                 now=dt.datetime.now(dt.UTC),
-                items=[IncomingMeasurement(seq, "Oxymètre", m.to_dict())],
+                items=[MeasurementItem(seq=seq, device="Oxymètre", measurement=wire)],
             )
             await session.commit()
             timings.append(time.perf_counter() - start)

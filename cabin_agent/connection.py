@@ -251,7 +251,7 @@ class HubLink:
                     break
                 batch = MeasurementBatch(
                     items=tuple(
-                        MeasurementItem(seq=p.seq, device=p.device, measurement=p.payload)
+                        MeasurementItem(seq=p.seq, device=p.device, measurement=p.measurement)
                         for p in pending
                     )
                 )

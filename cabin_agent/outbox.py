@@ -1,5 +1,6 @@
 """The durable outbox: every measurement is written here before anything else, numbered, and
-kept until the hub acknowledges it.
+kept until the hub acknowledges it; each row holds the measurement's wire JSON
+(`hub.wire.WireMeasurement`).
 
 SQLite in WAL mode with ``synchronous=FULL``: a measurement whose ``add`` returned survives a
 SIGKILL or a power cut. Sequence numbers come from AUTOINCREMENT, so they are never reused,
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devices.measurements import Measurement
-from hub.wire import MAX_SEQ
+from hub.wire import MAX_SEQ, UnreadableMeasurement, WireMeasurement, read_measurement
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (
@@ -37,9 +38,12 @@ CREATE TABLE IF NOT EXISTS cursors (
 
 @dataclass(frozen=True, slots=True)
 class Pending:
+    """A measurement waiting for the hub, typed as the wire carries it (a row that no longer
+    reads as one is sent as it is, for the hub to refuse)."""
+
     seq: int
     device: str
-    payload: dict[str, object]
+    measurement: WireMeasurement | UnreadableMeasurement
 
 
 class Outbox:
@@ -76,7 +80,7 @@ class Outbox:
                 (limit + len(exclude),),
             ).fetchall()
         return [
-            Pending(seq, device, json.loads(payload))
+            Pending(seq, device, _read(payload))
             for seq, device, payload in rows
             if seq not in exclude
         ][:limit]
@@ -161,7 +165,8 @@ class Outbox:
 
     async def add(self, device: str, measurement: Measurement) -> int:
         """Store a measurement durably; returns its sequence number."""
-        return await asyncio.to_thread(self._add, device, json.dumps(measurement.to_dict()))
+        wire = WireMeasurement.from_measurement(measurement)
+        return await asyncio.to_thread(self._add, device, wire.model_dump_json())
 
     async def pending(
         self, limit: int = 200, exclude: frozenset[int] = frozenset()
@@ -188,3 +193,12 @@ class Outbox:
 
     async def set_cursor(self, device: str, sequence: int) -> None:
         await asyncio.to_thread(self._set_cursor, device, sequence)
+
+
+def _read(payload: str) -> WireMeasurement | UnreadableMeasurement:
+    """A stored row's measurement (rows written before the typed wire have the same JSON)."""
+    try:
+        raw = json.loads(payload)
+    except ValueError as exc:
+        return UnreadableMeasurement(reason=f"not JSON in the outbox: {exc}", raw=payload)
+    return read_measurement(raw)

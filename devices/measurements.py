@@ -8,8 +8,8 @@ re-validation of what agents send both read it. Decoded readings (GATT values, s
 convert themselves (`Reading.to_measurements`, beside each parser); `to_measurements` calls
 that and applies the `PlausibilityFilter`, which drops a reading whole when one of its values
 cannot be physiological, and counts it. Special values (NaN, NRes, ±INF) and "no value"
-sentinels never become measurements. `Measurement.to_dict/from_dict` is the JSON form the
-hub's wire schema carries. This module imports no protocol code.
+sentinels never become measurements. Its JSON form is the hub's wire schema
+(`hub.wire.WireMeasurement`), not this module's. This module imports no protocol code.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Protocol, Self, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from devices.errors import ImplausibleReading
 from devices.ieee11073 import Float11073, Sfloat
@@ -57,6 +57,7 @@ __all__ = [
     "ReadingContext",
     "StatusFlag",
     "Unit",
+    "Valued",
     "check_plausible",
     "display_unit",
     "kind_label",
@@ -282,14 +283,6 @@ class DeviceIdentity:
     firmware: str | None = None
     manufacturer: str | None = None
 
-    def to_dict(self) -> dict[str, str | None]:
-        return {
-            "model": self.model,
-            "serial": self.serial,
-            "firmware": self.firmware,
-            "manufacturer": self.manufacturer,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class Measurement:
@@ -318,68 +311,23 @@ class Measurement:
         if self.received_at.utcoffset() is None:
             raise ValueError("received_at must be timezone-aware")
 
-    def to_dict(self) -> dict[str, object]:
-        """The JSON-friendly form (ISO 8601 times, sorted status names)."""
-        return {
-            "kind": str(self.kind),
-            "value": self.value,
-            "unit": str(self.unit),
-            "loinc": self.loinc,
-            "device_time": None if self.device_time is None else self.device_time.isoformat(),
-            "received_at": self.received_at.isoformat(),
-            "device": self.device.to_dict(),
-            "status": sorted(str(flag) for flag in self.status),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> Self:
-        """Rebuild a measurement from `to_dict` output; ValueError on anything malformed."""
-        try:
-            device = data["device"]
-            if not isinstance(device, Mapping):
-                raise ValueError("device must be an object")
-            value = data["value"]
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError("value must be a number")
-            device_time = data.get("device_time")
-            status = data.get("status", [])
-            if not isinstance(status, list):
-                raise ValueError("status must be a list")
-            return cls(
-                kind=MeasurementKind(_text(data["kind"], "kind")),
-                value=float(value),
-                unit=Unit(_text(data["unit"], "unit")),
-                loinc=_text(data.get("loinc", ""), "loinc"),
-                received_at=dt.datetime.fromisoformat(_text(data["received_at"], "received_at")),
-                device_time=None
-                if device_time is None
-                else dt.datetime.fromisoformat(_text(device_time, "device_time")),
-                device=DeviceIdentity(
-                    model=_text(device["model"], "device.model"),
-                    serial=_optional_text(device.get("serial"), "device.serial"),
-                    firmware=_optional_text(device.get("firmware"), "device.firmware"),
-                    manufacturer=_optional_text(device.get("manufacturer"), "device.manufacturer"),
-                ),
-                status=frozenset(StatusFlag(_text(flag, "status")) for flag in status),
-            )
-        except KeyError as error:
-            raise ValueError(f"measurement is missing {error.args[0]!r}") from None
-
-
-def _text(value: object, name: str) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string")
-    return value
-
-
-def _optional_text(value: object, name: str) -> str | None:
-    return None if value is None else _text(value, name)
-
 
 # -- plausibility --------------------------------------------------------------------------
 
 
-def check_plausible(reading: Sequence[Measurement]) -> None:
+class Valued(Protocol):
+    """What plausibility looks at: a kind, a value and its unit (a `Measurement`, or the
+    hub's typed wire form of one)."""
+
+    @property
+    def kind(self) -> MeasurementKind: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def unit(self) -> Unit: ...
+
+
+def check_plausible(reading: Sequence[Valued]) -> None:
     """Raise ImplausibleReading when one value of the reading is out of `PLAUSIBLE_LIMITS`,
     or when the diastolic pressure is above the systolic one."""
     by_kind: dict[MeasurementKind, float] = {}

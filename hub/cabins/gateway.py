@@ -23,7 +23,7 @@ from hub.context import AgentConnection, HubContext, context_of
 from hub.errors import Conflict
 from hub.identity import service as identity
 from hub.identity.models import Cabin
-from hub.records.observations import IncomingMeasurement, last_seq, store_measurements
+from hub.records.observations import StoredMeasurement, last_seq, store_measurements
 from hub.scheduling.booking import bookings_in_progress
 from hub.wire import (
     AGENT_WS_PATH,
@@ -48,6 +48,7 @@ from hub.wire import (
     Rejected,
     UnsupportedVersion,
     WireError,
+    WireMeasurement,
     encode,
     parse_agent_message,
 )
@@ -254,7 +255,7 @@ async def _handle(
             await presence.mark_seen(session=session, cabin_id=conn.cabin_id, now=now)
             await _send(websocket, conn, HeartbeatAck(seq=message.seq))
         elif isinstance(message, MeasurementBatch):
-            ack = await _store_batch(session, conn, message, now)
+            ack, _stored = await _store_batch(session, conn, message, now)
             await _send(websocket, conn, ack)
         elif isinstance(message, DeviceStatus):
             await presence.set_device_state(
@@ -282,13 +283,12 @@ async def _handle(
 
 async def _store_batch(
     session: AsyncSession, conn: AgentConnection, batch: MeasurementBatch, now: dt.datetime
-) -> MeasurementAck:
-    items = [
-        IncomingMeasurement(seq=i.seq, device=i.device, payload=dict(i.measurement))
-        for i in batch.items
-    ]
+) -> tuple[MeasurementAck, list[StoredMeasurement]]:
+    """Store a batch (typed and validated by the wire); the acknowledgement and what is new."""
     timed = [
-        (item.seq, taken) for item in items if (taken := _received_at(item.payload)) is not None
+        (item.seq, item.measurement.received_at_utc)
+        for item in batch.items
+        if isinstance(item.measurement, WireMeasurement)
     ]
     found = await bookings_in_progress(
         session=session, site_id=conn.site_id, moments=[taken for _, taken in timed]
@@ -298,7 +298,7 @@ async def _store_batch(
         session=session,
         cabin_id=conn.cabin_id,
         site_id=conn.site_id,
-        items=items,
+        items=batch.items,
         booking_for=bookings,
         now=now,
     )
@@ -310,7 +310,7 @@ async def _store_batch(
             kind=str(m.kind),
             value=m.value,
             unit=str(m.unit),
-            at=m.received_at,
+            at=m.received_at_utc,
         )
     if result.rejected:
         await refusals.count_refusals(
@@ -321,23 +321,13 @@ async def _store_batch(
         )
     await presence.mark_seen(session=session, cabin_id=conn.cabin_id, now=now)
     await session.commit()
-    return MeasurementAck(
+    ack = MeasurementAck(
         seqs=tuple(result.acknowledged),
         rejected=tuple(
             Rejected(seq=r.seq, reason=r.reason[:300], code=r.code) for r in result.rejected
         ),
     )
-
-
-def _received_at(payload: dict[str, object]) -> dt.datetime | None:
-    value = payload.get("received_at")
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-        return parsed.astimezone(dt.UTC) if parsed.tzinfo else None
-    except (ValueError, OverflowError):  # not a time, or beyond what UTC can hold
-        return None
+    return ack, result.stored
 
 
 async def send_command(

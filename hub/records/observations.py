@@ -2,9 +2,10 @@
 
 The idempotency key is (cabin, agent sequence number): a batch sent again after a lost
 acknowledgement, a hub restart or an agent restart is stored once. Nothing an agent sends is
-trusted: a sequence number outside 1..MAX_SEQ, a measurement that does not parse, a value
-outside the devices' plausibility table, or a number that already holds another measurement
-is refused for good, with a code the agent and the coordinator see."""
+trusted: a sequence number outside 1..MAX_SEQ, a measurement the wire could not validate, a
+value outside the devices' plausibility table, or a number that already holds another
+measurement is refused for good, with a code the agent and the coordinator see. Items come as
+the wire typed them (`hub.wire.MeasurementItem`); nothing is parsed again here."""
 
 from __future__ import annotations
 
@@ -22,9 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from devices.errors import ImplausibleReading
-from devices.measurements import Measurement, check_plausible
+from devices.measurements import check_plausible
 from hub.db import Base, IntPk, utcnow
-from hub.wire import MAX_SEQ, RejectionCode
+from hub.wire import (
+    MAX_SEQ,
+    MeasurementItem,
+    RejectionCode,
+    UnreadableMeasurement,
+    WireMeasurement,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +61,6 @@ class Observation(Base):
 
 
 @dataclass(frozen=True, slots=True)
-class IncomingMeasurement:
-    seq: int
-    device: str
-    payload: dict[str, object]
-
-
-@dataclass(frozen=True, slots=True)
 class Refusal:
     """A measurement refused for good: its number, why (a code), and the detail."""
 
@@ -70,10 +70,30 @@ class Refusal:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredMeasurement:
+    """A measurement stored by this call (not one stored before under its number)."""
+
+    seq: int
+    device: str
+    measurement: WireMeasurement
+    booking_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class StoreResult:
     acknowledged: list[int]  # stored now, or already stored with the same content
     rejected: list[Refusal]
-    latest: dict[str, Measurement]  # by device name, the newest measurement stored
+    stored: list[StoredMeasurement]  # stored now, in the batch's order
+
+    @property
+    def latest(self) -> dict[str, WireMeasurement]:
+        """By device name, the newest measurement stored now."""
+        latest: dict[str, WireMeasurement] = {}
+        for s in self.stored:
+            previous = latest.get(s.device)
+            if previous is None or s.measurement.received_at_utc >= previous.received_at_utc:
+                latest[s.device] = s.measurement
+        return latest
 
 
 async def store_measurements(
@@ -81,7 +101,7 @@ async def store_measurements(
     session: AsyncSession,
     cabin_id: int,
     site_id: int,
-    items: Sequence[IncomingMeasurement],
+    items: Sequence[MeasurementItem],
     booking_for: dict[int, int | None] | None = None,
     now: dt.datetime,
 ) -> StoreResult:
@@ -89,24 +109,26 @@ async def store_measurements(
 
     ``booking_for`` maps seq → booking."""
     rows: dict[int, dict[str, Any]] = {}
-    measurements: dict[int, tuple[str, Measurement]] = {}
+    accepted: dict[int, StoredMeasurement] = {}
     rejected: list[Refusal] = []
     for item in items:
         checked = check_incoming(item)
         if isinstance(checked, Refusal):
             rejected.append(checked)
             continue
-        row = _row(cabin_id, site_id, item, checked, (booking_for or {}).get(item.seq), now)
+        booking_id = (booking_for or {}).get(item.seq)
+        row = _row(cabin_id, site_id, item.seq, item.device, checked, booking_id, now)
         earlier = rows.get(item.seq)
         if earlier is not None:
             if _content(earlier) != _content(row):
                 rejected.append(_conflict(item.seq))
             continue
         rows[item.seq] = row
-        measurements[item.seq] = (item.device, checked)
+        accepted[item.seq] = StoredMeasurement(item.seq, item.device, checked, booking_id)
     for seq, stored in (await _stored_contents(session, cabin_id, list(rows))).items():
+        del accepted[seq]  # stored before: acknowledged again, not stored again
         if stored != _content(rows[seq]):
-            del rows[seq], measurements[seq]
+            del rows[seq]
             rejected.append(_conflict(seq))
     if rows:
         dialect = session.bind.dialect.name if session.bind else "sqlite"
@@ -120,44 +142,25 @@ async def store_measurements(
             len(rejected),
             ", ".join(sorted({str(r.code) for r in rejected})),
         )
-    latest: dict[str, Measurement] = {}
-    for device, m in measurements.values():
-        previous = latest.get(device)
-        if previous is None or m.received_at >= previous.received_at:
-            latest[device] = m
-    return StoreResult(acknowledged=list(rows), rejected=rejected, latest=latest)
+    return StoreResult(
+        acknowledged=list(rows), rejected=rejected, stored=list(accepted.values())
+    )
 
 
-def check_incoming(item: IncomingMeasurement) -> Measurement | Refusal:
-    """The measurement an item carries, or why it is refused."""
+def check_incoming(item: MeasurementItem) -> WireMeasurement | Refusal:
+    """The measurement an item carries (validated by the wire), or why it is refused."""
     if not 1 <= item.seq <= MAX_SEQ:
         return Refusal(item.seq, RejectionCode.INVALID_SEQ, f"sequence number outside 1..{MAX_SEQ}")
-    try:
-        m = Measurement.from_dict(item.payload)
-        m.received_at.astimezone(dt.UTC)
-    except (ValueError, KeyError, TypeError, OverflowError) as exc:
-        return Refusal(item.seq, RejectionCode.INVALID_MEASUREMENT, f"invalid measurement: {exc}")
-    too_long = _too_long(m)
-    if too_long:
+    m = item.measurement
+    if isinstance(m, UnreadableMeasurement):
         return Refusal(
-            item.seq, RejectionCode.INVALID_MEASUREMENT, f"invalid measurement: {too_long} too long"
+            item.seq, RejectionCode.INVALID_MEASUREMENT, f"invalid measurement: {m.reason}"
         )
     try:
         check_plausible([m])
     except ImplausibleReading as exc:
         return Refusal(item.seq, RejectionCode.IMPLAUSIBLE_VALUE, f"implausible value: {exc}")
     return m
-
-
-def _too_long(m: Measurement) -> str:
-    """The first text of the measurement longer than its column holds, or ""."""
-    texts = {
-        "loinc": (m.loinc, 20),
-        "device.model": (m.device.model, 80),
-        "device.serial": (m.device.serial or "", 80),
-        "device_time": (m.device_time.isoformat() if m.device_time else "", 40),
-    }
-    return next((name for name, (text, limit) in texts.items() if len(text) > limit), "")
 
 
 def _conflict(seq: int) -> Refusal:
@@ -169,23 +172,24 @@ def _conflict(seq: int) -> Refusal:
 def _row(
     cabin_id: int,
     site_id: int,
-    item: IncomingMeasurement,
-    m: Measurement,
+    seq: int,
+    device: str,
+    m: WireMeasurement,
     booking_id: int | None,
     now: dt.datetime,
 ) -> dict[str, Any]:
     return {
         "cabin_id": cabin_id,
-        "seq": item.seq,
+        "seq": seq,
         "site_id": site_id,
         "booking_id": booking_id,
-        "device_name": item.device,
+        "device_name": device,
         "kind": str(m.kind),
         "value": m.value,
         "unit": str(m.unit),
-        "loinc": m.loinc,
+        "loinc": m.loinc_code,
         "device_time": m.device_time.isoformat() if m.device_time else "",
-        "measured_at": m.received_at.astimezone(dt.UTC),
+        "measured_at": m.received_at_utc,
         "stored_at": now,
         "device_model": m.device.model,
         "device_serial": m.device.serial or "",

@@ -1,11 +1,18 @@
 """Versioned messages exchanged between the cabin agent and the hub over the WebSocket.
 
-Shared by both sides; depends on pydantic only. Every message carries ``type`` and the
-protocol version ``v``; a side refuses a version it does not speak with a clear reason. The
-hub speaks every version in ``SUPPORTED_VERSIONS`` and answers an agent in the version of its
-hello; an agent speaks ``WIRE_VERSION`` (upgrade the hub first).
+Shared by both sides; depends on pydantic and `devices.measurements` only. Every message
+carries ``type`` and the protocol version ``v``; a side refuses a version it does not speak
+with a clear reason. The hub speaks every version in ``SUPPORTED_VERSIONS`` and answers an
+agent in the version of its hello; an agent speaks ``WIRE_VERSION`` (upgrade the hub first).
+A measurement travels typed (`WireMeasurement`, in `hub.wire.measurement`).
 """
 
+from hub.wire.measurement import (
+    UnreadableMeasurement,
+    WireDevice,
+    WireMeasurement,
+    read_measurement,
+)
 from hub.wire.messages import (
     AGENT_WS_PATH,
     CLOSE_BAD_MESSAGE,
@@ -83,9 +90,13 @@ __all__ = [
     "MediaOffer",
     "Rejected",
     "RejectionCode",
+    "UnreadableMeasurement",
     "UnsupportedVersion",
+    "WireDevice",
     "WireError",
+    "WireMeasurement",
     "encode",
     "parse_agent_message",
     "parse_hub_message",
+    "read_measurement",
 ]

@@ -2,7 +2,9 @@
 
 Version 2 adds a machine-readable ``code`` to each refused measurement of an acknowledgement.
 Everything else is shared by both versions: the hub reads frames of either version and writes
-to each agent in the version of its hello (``encode``)."""
+to each agent in the version of its hello (``encode``). The measurement an item carries is
+typed (`hub.wire.measurement`); one that does not validate is kept, with the reason, for the
+hub to refuse on its own."""
 
 from __future__ import annotations
 
@@ -15,9 +17,18 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    JsonValue,
+    PlainSerializer,
+    PlainValidator,
     TypeAdapter,
     ValidationError,
+)
+
+from hub.wire.measurement import (
+    UnreadableMeasurement,
+    WireMeasurement,
+    as_sent,
+    read_measurement,
+    summary,
 )
 
 WIRE_VERSION: Final = 2
@@ -78,12 +89,17 @@ class MeasurementItem(BaseModel):
     """One measurement of the agent's durable outbox, numbered by the agent (``seq``).
 
     ``seq`` is any integer here: one outside 1..MAX_SEQ is refused on its own in the
-    acknowledgement (``RejectionCode.INVALID_SEQ``), so the rest of its batch is stored."""
+    acknowledgement (``RejectionCode.INVALID_SEQ``), so the rest of its batch is stored; so is
+    a ``measurement`` that does not validate (an `UnreadableMeasurement`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     seq: int
     device: str = Field(min_length=1, max_length=80)
-    measurement: dict[str, JsonValue]
+    measurement: Annotated[
+        WireMeasurement | UnreadableMeasurement,
+        PlainValidator(read_measurement),
+        PlainSerializer(as_sent),
+    ]
 
 
 class MeasurementBatch(_Message):
@@ -270,7 +286,7 @@ def parse_agent_message(text: str | bytes) -> AgentMessageT:
     try:
         return _agent_adapter.validate_json(text)
     except ValidationError as exc:
-        raise WireError(_summary(exc)) from None
+        raise WireError(summary(exc)) from None
 
 
 def parse_hub_message(text: str | bytes) -> HubMessageT:
@@ -279,7 +295,7 @@ def parse_hub_message(text: str | bytes) -> HubMessageT:
     try:
         return _hub_adapter.validate_json(text)
     except ValidationError as exc:
-        raise WireError(_summary(exc)) from None
+        raise WireError(summary(exc)) from None
 
 
 def encode(message: HubMessageT | AgentMessageT, version: int = WIRE_VERSION) -> str:
@@ -296,8 +312,3 @@ def encode(message: HubMessageT | AgentMessageT, version: int = WIRE_VERSION) ->
         rejected.pop("code", None)
     return json.dumps(data, ensure_ascii=False)
 
-
-def _summary(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "message"
-    return f"{where}: {first['msg']}"

@@ -146,7 +146,7 @@ async def test_a_batch_stored_but_not_acknowledged_is_not_stored_twice(
         await ws.send(
             MeasurementBatch(
                 items=tuple(
-                    MeasurementItem(seq=p.seq, device=p.device, measurement=p.payload)  # type: ignore[arg-type]
+                    MeasurementItem(seq=p.seq, device=p.device, measurement=p.measurement)
                     for p in pending
                 )
             ).model_dump_json()

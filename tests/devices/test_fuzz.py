@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import json
 from collections.abc import Callable
 
 import pytest
@@ -20,11 +19,8 @@ from devices.ieee11073 import Float11073, Sfloat
 from devices.measurements import (
     ALLOWED_UNITS,
     DeviceIdentity,
-    Measurement,
-    MeasurementKind,
     PlausibilityFilter,
     Reading,
-    StatusFlag,
     to_measurements,
 )
 from devices.serialproto import Framer
@@ -219,31 +215,3 @@ def test_sfloat_from_float_is_exact_for_one_decimal(tenths: int) -> None:
     encoded = Sfloat.from_float(number)
     assert encoded.value == number
     assert Sfloat.parse(bytes(encoded)) == encoded
-
-
-@FUZZ
-@given(
-    kind=st.sampled_from(MeasurementKind),
-    value=st.floats(-1e6, 1e6, allow_nan=False),
-    serial=st.one_of(st.none(), st.text(max_size=8)),
-    flags=st.frozensets(st.sampled_from(StatusFlag)),
-    offset_minutes=st.integers(-720, 720),
-)
-def test_measurement_dict_round_trip(
-    kind: MeasurementKind,
-    value: float,
-    serial: str | None,
-    flags: frozenset[StatusFlag],
-    offset_minutes: int,
-) -> None:
-    unit = sorted(ALLOWED_UNITS[kind])[0]
-    zone = dt.timezone(dt.timedelta(minutes=offset_minutes))
-    measurement = Measurement(
-        kind,
-        value,
-        unit,
-        dt.datetime(2026, 11, 22, 10, 0, tzinfo=zone),
-        DeviceIdentity("model", serial),
-        status=flags,
-    )
-    assert Measurement.from_dict(json.loads(json.dumps(measurement.to_dict()))) == measurement

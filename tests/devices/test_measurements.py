@@ -217,63 +217,6 @@ def test_unknown_value_type() -> None:
         _convert("120/80")
 
 
-def test_dict_round_trip() -> None:
-    measurement = Measurement(
-        MeasurementKind.BODY_TEMPERATURE,
-        37.2,
-        Unit.CELSIUS,
-        NOW,
-        DeviceIdentity("generic_gatt_thermometer", "T-9", None, "ACME"),
-        device_time=dt.datetime(2026, 11, 22, 10, 59),
-        status=frozenset({StatusFlag.QUESTIONABLE}),
-    )
-    data = measurement.to_dict()
-    assert data == {
-        "kind": "body_temperature",
-        "value": 37.2,
-        "unit": "Cel",
-        "loinc": "8310-5",
-        "device_time": "2026-11-22T10:59:00",
-        "received_at": "2026-11-22T10:00:00+00:00",
-        "device": {
-            "model": "generic_gatt_thermometer",
-            "serial": "T-9",
-            "firmware": None,
-            "manufacturer": "ACME",
-        },
-        "status": ["questionable"],
-    }
-    assert Measurement.from_dict(data) == measurement
-
-
-@pytest.mark.parametrize(
-    ("change", "reason"),
-    [
-        ({"kind": "weight"}, "'weight' is not a valid MeasurementKind"),
-        ({"value": "37"}, "value must be a number"),
-        ({"value": True}, "value must be a number"),
-        ({"unit": "g"}, "'g' is not a valid Unit"),
-        ({"unit": "kg"}, "body_temperature cannot be in kg"),
-        ({"unit": "%"}, "body_temperature cannot be in %"),
-        ({"received_at": "2026-11-22T10:00:00"}, "received_at must be timezone-aware"),
-        ({"status": "questionable"}, "status must be a list"),
-    ],
-)
-def test_from_dict_rejects_malformed_input(change: dict[str, object], reason: str) -> None:
-    data = Measurement(
-        MeasurementKind.BODY_TEMPERATURE, 37.2, Unit.CELSIUS, NOW, DeviceIdentity("x")
-    ).to_dict()
-    data.update(change)
-    with pytest.raises(ValueError) as error:
-        Measurement.from_dict(data)
-    assert str(error.value) == reason
-
-
-def test_from_dict_missing_key() -> None:
-    with pytest.raises(ValueError, match="measurement is missing 'device'"):
-        Measurement.from_dict({"kind": "spo2", "value": 97})
-
-
 def test_measurement_refuses_non_finite_values() -> None:
     with pytest.raises(ValueError, match="spo2 value must be a finite number, got nan"):
         Measurement(MeasurementKind.SPO2, float("nan"), Unit.PERCENT, NOW, CUFF)

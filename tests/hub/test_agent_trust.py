@@ -31,7 +31,7 @@ from hub import db
 from hub.config import Settings
 from hub.demo import DemoSeed
 from hub.identity import service
-from hub.records.observations import IncomingMeasurement, Observation, store_measurements
+from hub.records.observations import Observation, store_measurements
 from hub.wire import (
     CLOSE_BAD_MESSAGE,
     CLOSE_UNAUTHORIZED,
@@ -41,6 +41,8 @@ from hub.wire import (
     Hello,
     HelloAck,
     MeasurementAck,
+    MeasurementItem,
+    WireMeasurement,
     encode,
     parse_agent_message,
     parse_hub_message,
@@ -57,9 +59,12 @@ DEVICES = (
 
 
 def reading(kind: MeasurementKind, value: float, unit: Unit) -> dict[str, object]:
-    return Measurement(
-        kind=kind, value=value, unit=unit, received_at=dt.datetime.now(dt.UTC), device=OXIMETER
-    ).to_dict()
+    """A measurement's JSON as an agent sends it (any key may then be spoiled by hand)."""
+    return WireMeasurement.from_measurement(
+        Measurement(
+            kind=kind, value=value, unit=unit, received_at=dt.datetime.now(dt.UTC), device=OXIMETER
+        )
+    ).model_dump(mode="json")
 
 
 def spo2(value: float) -> dict[str, object]:
@@ -357,7 +362,11 @@ async def test_the_agent_and_the_hub_draw_the_line_at_the_same_values(
             cabin_id=cabin.id,
             site_id=cabin.site_id,
             items=[
-                IncomingMeasurement(seq, "Appareil", _measurement(kind, value, unit).to_dict())
+                MeasurementItem(
+                    seq=seq,
+                    device="Appareil",
+                    measurement=WireMeasurement.from_measurement(_measurement(kind, value, unit)),
+                )
                 for seq, value in enumerate(values.values(), start=1)
             ],
             now=dt.datetime.now(dt.UTC),

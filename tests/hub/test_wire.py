@@ -10,21 +10,143 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from devices.measurements import Measurement
-from hub.records.observations import IncomingMeasurement, Refusal, check_incoming
+from devices.measurements import (
+    ALLOWED_UNITS,
+    DeviceIdentity,
+    Measurement,
+    MeasurementKind,
+    StatusFlag,
+    Unit,
+)
+from hub.records.observations import Refusal, check_incoming
 from hub.wire import (
     MAX_FRAME_CHARS,
     Heartbeat,
     HelloAck,
     MeasurementAck,
+    MeasurementBatch,
+    MeasurementItem,
     Rejected,
     RejectionCode,
+    UnreadableMeasurement,
     UnsupportedVersion,
     WireError,
+    WireMeasurement,
     encode,
     parse_agent_message,
     parse_hub_message,
 )
+
+NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
+THERMOMETER_READING = Measurement(
+    MeasurementKind.BODY_TEMPERATURE,
+    37.2,
+    Unit.CELSIUS,
+    NOW,
+    DeviceIdentity("generic_gatt_thermometer", "T-9", None, "ACME"),
+    device_time=dt.datetime(2026, 11, 22, 10, 59),
+    status=frozenset({StatusFlag.QUESTIONABLE}),
+)
+# The measurement exactly as agents of wire versions 1 and 2 have always written it.
+AS_AGENTS_SEND_IT: dict[str, object] = {
+    "kind": "body_temperature",
+    "value": 37.2,
+    "unit": "Cel",
+    "loinc": "8310-5",
+    "device_time": "2026-11-22T10:59:00",
+    "received_at": "2026-11-22T10:00:00+00:00",
+    "device": {
+        "model": "generic_gatt_thermometer",
+        "serial": "T-9",
+        "firmware": None,
+        "manufacturer": "ACME",
+    },
+    "status": ["questionable"],
+}
+
+
+def _frame(*measurements: object, version: int = 2) -> str:
+    items = [
+        {"seq": seq, "device": "Thermomètre", "measurement": m}
+        for seq, m in enumerate(measurements, start=1)
+    ]
+    return json.dumps({"v": version, "type": "measurements", "items": items})
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_measurement_travels_typed_and_comes_back_the_same(version: int) -> None:
+    """Agent: measurement → typed wire item → frame; hub: frame → the same measurement."""
+    batch = MeasurementBatch(
+        items=(
+            MeasurementItem(
+                seq=1,
+                device="Thermomètre",
+                measurement=WireMeasurement.from_measurement(THERMOMETER_READING),
+            ),
+        )
+    )
+    parsed = parse_agent_message(encode(batch, version))
+    assert isinstance(parsed, MeasurementBatch) and parsed.v == version
+    [item] = parsed.items
+    assert isinstance(item.measurement, WireMeasurement)
+    assert item.measurement.to_measurement() == THERMOMETER_READING
+    assert item.measurement.kind is MeasurementKind.BODY_TEMPERATURE
+    assert item.measurement.unit is Unit.CELSIUS
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_the_hub_reads_the_measurement_older_agents_send(version: int) -> None:
+    parsed = parse_agent_message(_frame(AS_AGENTS_SEND_IT, version=version))
+    assert isinstance(parsed, MeasurementBatch)
+    [item] = parsed.items
+    assert isinstance(item.measurement, WireMeasurement)
+    assert item.measurement.to_measurement() == THERMOMETER_READING
+    # and what the agent sends now reads the same in every version
+    sent = WireMeasurement.from_measurement(THERMOMETER_READING).model_dump(mode="json")
+    assert WireMeasurement.model_validate(sent) == WireMeasurement.model_validate(
+        AS_AGENTS_SEND_IT
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"kind": "weight"}, "kind: Input should be"),
+        ({"value": "37"}, "value: Value error, value must be a number"),
+        ({"value": True}, "value: Value error, value must be a number"),
+        ({"value": 10**400}, "value: Input should be a valid number"),
+        ({"value": float("inf")}, "value: Input should be a finite number"),
+        ({"unit": "g"}, "unit: Input should be"),
+        ({"unit": "kg"}, "body_temperature cannot be in kg"),
+        ({"received_at": "2026-11-22T10:00:00"}, "received_at: Input should have timezone info"),
+        ({"received_at": 1764000000}, "received_at: Value error, a time must be an ISO 8601 text"),
+        ({"received_at": "0001-01-01T00:00:00+14:00"}, "received_at is out of range"),
+        ({"status": "questionable"}, "status: Input should be a valid"),
+        ({"loinc": "5" * 50}, "loinc: String should have at most 20 characters"),
+        ({"device": {"model": "m" * 81}}, "device.model: String should have at most 80"),
+        ({"device": None}, "device: Input should be"),
+    ],
+)
+def test_a_malformed_measurement_spoils_its_item_only(
+    change: dict[str, object], reason: str
+) -> None:
+    frame = _frame({**AS_AGENTS_SEND_IT, **change}, AS_AGENTS_SEND_IT)
+    parsed = parse_agent_message(frame)  # no WireError: the frame itself is sound
+    assert isinstance(parsed, MeasurementBatch)
+    bad, good = parsed.items
+    assert isinstance(bad.measurement, UnreadableMeasurement)
+    assert reason in bad.measurement.reason
+    assert isinstance(good.measurement, WireMeasurement)
+    refusal = check_incoming(bad)
+    assert isinstance(refusal, Refusal) and refusal.code is RejectionCode.INVALID_MEASUREMENT
+    assert isinstance(check_incoming(good), WireMeasurement)
+
+
+def test_an_unreadable_measurement_is_sent_on_as_it_came() -> None:
+    """An agent forwards a corrupt outbox row unchanged, for the hub to refuse it."""
+    item = MeasurementItem(seq=4, device="Oxymètre", measurement={"kind": "spo2"})
+    assert isinstance(item.measurement, UnreadableMeasurement)
+    assert json.loads(item.model_dump_json())["measurement"] == {"kind": "spo2"}
 
 
 def test_heartbeat_round_trip() -> None:
@@ -141,7 +263,7 @@ def test_arbitrary_json_messages_give_a_message_or_a_wire_error(
 
 @FUZZ
 @given(
-    st.integers(),
+    st.integers(-(2**40), 2**40),
     st.dictionaries(
         st.sampled_from(["kind", "value", "unit", "loinc", "received_at", "device", "status"]),
         _JSON | st.sampled_from(["spo2", "%", "2026-12-02T08:00:00+01:00", {"model": "m"}]),
@@ -150,5 +272,47 @@ def test_arbitrary_json_messages_give_a_message_or_a_wire_error(
 def test_the_hub_refuses_or_accepts_any_measurement_item_without_failing(
     seq: int, payload: dict[str, object]
 ) -> None:
-    checked = check_incoming(IncomingMeasurement(seq=seq, device="Oxymètre", payload=payload))
-    assert isinstance(checked, Measurement | Refusal)
+    """Whatever an item's measurement holds, the frame parses and the item is judged alone."""
+    frame = json.dumps(
+        {
+            "v": 2,
+            "type": "measurements",
+            "items": [{"seq": seq, "device": "Oxymètre", "measurement": payload}],
+        },
+        allow_nan=True,
+    )
+    parsed = parse_agent_message(frame)
+    assert isinstance(parsed, MeasurementBatch)
+    checked = check_incoming(parsed.items[0])
+    assert isinstance(checked, WireMeasurement | Refusal)
+
+
+@FUZZ
+@given(
+    kind=st.sampled_from(MeasurementKind),
+    value=st.floats(-1e6, 1e6, allow_nan=False),
+    serial=st.one_of(st.none(), st.text(max_size=8)),
+    flags=st.frozensets(st.sampled_from(StatusFlag)),
+    offset_minutes=st.integers(-720, 720),
+)
+def test_any_device_measurement_survives_the_wire(
+    kind: MeasurementKind,
+    value: float,
+    serial: str | None,
+    flags: frozenset[StatusFlag],
+    offset_minutes: int,
+) -> None:
+    unit = sorted(ALLOWED_UNITS[kind])[0]
+    zone = dt.timezone(dt.timedelta(minutes=offset_minutes))
+    measurement = Measurement(
+        kind,
+        value,
+        unit,
+        dt.datetime(2026, 11, 22, 10, 0, tzinfo=zone),
+        DeviceIdentity("model", serial),
+        status=flags,
+    )
+    wire = WireMeasurement.from_measurement(measurement)
+    assert WireMeasurement.model_validate_json(wire.model_dump_json()).to_measurement() == (
+        measurement
+    )
