@@ -5,7 +5,7 @@ Who may call a route is the access policy's say: ``Permitted`` asks ``hub.identi
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from typing import Annotated
 
 from fastapi import Depends, Form, Request
@@ -19,7 +19,14 @@ from hub.errors import Forbidden, NotFound, Unauthenticated
 from hub.identity import security
 from hub.identity import service as identity
 from hub.identity.models import User
-from hub.identity.policy import ROLE_REFUSED, UNLISTED_ROUTE, roles_for, route_permission
+from hub.identity.policy import (
+    ROLE_REFUSED,
+    UNLISTED_ROUTE,
+    Permission,
+    allows,
+    roles_for,
+    route_permission,
+)
 
 SESSION_COOKIE = "cpts_session"
 ANON_COOKIE = "cpts_anon"
@@ -190,9 +197,12 @@ async def rollback_keeping_user(session: AsyncSession, user: User) -> None:
     await identity.get_user(session=session, user_id=user_id, refresh=True)
 
 
-async def sites_of_session_user(request: Request) -> frozenset[int] | None:
-    """The site ids of the logged-in user, from a short-lived database session (for long
-    responses such as event streams, which must not hold a connection); None if anonymous."""
+async def reach_of_session_user(
+    request: Request, permissions: Collection[Permission]
+) -> dict[str, frozenset[int]] | None:
+    """For each permission, the ids of the logged-in user's sites where the access policy lets
+    them use it, from a short-lived database session (for long responses such as event
+    streams, which must not hold a connection); None if anonymous."""
     key = session_key(request)
     if not key:
         return None
@@ -206,4 +216,8 @@ async def sites_of_session_user(request: Request) -> frozenset[int] | None:
         )
         if user is None:
             return None
-        return frozenset(s.id for s in await identity.sites_for(session=session, user=user))
+        sites = [s.id for s in await identity.sites_for(session=session, user=user)]
+        return {
+            p: frozenset(site for site in sites if allows(user, p, sites=[site]))
+            for p in permissions
+        }

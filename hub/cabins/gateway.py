@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.service import record_event
-from hub.cabins import presence, refusals
+from hub.cabins import live, presence, refusals
 from hub.context import AgentConnection, HubContext, context_of
 from hub.errors import Conflict
 from hub.identity import service as identity
@@ -130,6 +130,15 @@ async def agent_socket(websocket: WebSocket) -> None:
             )
             await session.commit()
             stored_up_to = await last_seq(session=session, cabin_id=cabin_id)
+            devices = (await presence.devices_of(session=session, cabin_ids=[cabin_id]))[cabin_id]
+            live.publish_status(
+                ctx,
+                cabin_id=cabin_id,
+                site_id=site_id,
+                online=True,
+                last_seen_at=ctx.clock(),
+                devices=[live.device_state(d, online=True) for d in devices],
+            )
         logger.info("cabin %s connected (agent %s)", cabin_id, hello.agent_version)
         await _send(
             websocket,
@@ -151,6 +160,16 @@ async def agent_socket(websocket: WebSocket) -> None:
             ctx.agents.pop(cabin_id, None)
             async with ctx.sessions() as session:
                 await presence.mark_disconnected(session=session, cabin_id=cabin_id)
+                devices = (await presence.devices_of(session=session, cabin_ids=[cabin_id]))[
+                    cabin_id
+                ]
+            live.publish_status(
+                ctx,
+                cabin_id=cabin_id,
+                site_id=site_id,
+                online=False,
+                devices=[live.device_state(d, online=False) for d in devices],
+            )
             logger.info("cabin %s disconnected", cabin_id)
 
 
@@ -254,11 +273,16 @@ async def _handle(
         if isinstance(message, Heartbeat):
             await presence.mark_seen(session=session, cabin_id=conn.cabin_id, now=now)
             await _send(websocket, conn, HeartbeatAck(seq=message.seq))
+            _seen(ctx, conn, now)
         elif isinstance(message, MeasurementBatch):
-            ack, _stored = await _store_batch(session, conn, message, now)
+            ack, stored = await _store_batch(session, conn, message, now)
             await _send(websocket, conn, ack)
+            live.publish_observations(
+                ctx, cabin_id=conn.cabin_id, site_id=conn.site_id, stored=stored
+            )
+            _seen(ctx, conn, now)
         elif isinstance(message, DeviceStatus):
-            await presence.set_device_state(
+            device = await presence.set_device_state(
                 session=session,
                 cabin_id=conn.cabin_id,
                 name=message.device,
@@ -268,6 +292,7 @@ async def _handle(
                 now=now,
             )
             await session.commit()
+            _seen(ctx, conn, now, [live.device_state(device, online=True)])
         elif isinstance(message, MediaAnswer):
             answer = conn.media_answers.pop(message.session_id, None)
             if answer is not None and not answer.done():
@@ -279,6 +304,23 @@ async def _handle(
         else:
             logger.warning("cabin %s sent an unexpected %s", conn.cabin_id, message.type)
     return True
+
+
+def _seen(
+    ctx: HubContext,
+    conn: AgentConnection,
+    now: dt.datetime,
+    devices: list[live.DeviceStatePublic] | None = None,
+) -> None:
+    """The agent was heard from: tell the consoles (and a device's new state, if any)."""
+    live.publish_status(
+        ctx,
+        cabin_id=conn.cabin_id,
+        site_id=conn.site_id,
+        online=True,
+        last_seen_at=now,
+        devices=devices,
+    )
 
 
 async def _store_batch(

@@ -152,7 +152,8 @@ async def set_device_state(
     battery_low: bool | None,
     detail: str,
     now: dt.datetime,
-) -> None:
+) -> CabinDevice:
+    """The device's new state, as the agent reported it."""
     device = await _device(session, cabin_id, name)
     device.state, device.battery_low, device.detail, device.updated_at = (
         state,
@@ -161,6 +162,7 @@ async def set_device_state(
         now,
     )
     await session.flush()
+    return device
 
 
 async def set_last_value(

@@ -12,9 +12,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from devices.measurements import display_unit, kind_label
 from hub import deps
 from hub.audit.service import record_event, trace_read
+from hub.cabins.live import ObservationPublic
 from hub.cabins.overview import home_context
 from hub.consultation import checks, identity_review, service
 from hub.consultation.models import STATE_LABELS, Capture, Consultation, DmpChoice, State
@@ -22,6 +22,7 @@ from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Conflict, HubError, Invalid, NotFound, Unauthenticated
 from hub.identity.models import User
+from hub.identity.policy import Permission
 from hub.records.observations import observations_of_booking
 from hub.relay import service as relay
 from hub.rendering import render
@@ -29,6 +30,9 @@ from hub.reports import view as report_view
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 EVENT_KEEPALIVE_SECONDS = 15.0
+# The permissions the bus's events ask for (hub.events): every member of staff of a site,
+# and those who may see a consultation's measurements there.
+EVENT_PERMISSIONS = (Permission.SIGNED_IN, Permission.CONSULTATION_DATA)
 
 
 async def _console(
@@ -333,16 +337,6 @@ async def doctor_transition(
 # --- live ---------------------------------------------------------------------------------------
 
 
-class ObservationPublic(BaseModel):
-    kind: str
-    label: str  # French, from the device registry
-    value: float
-    unit: str  # UCUM
-    unit_display: str  # as people read it ("mmHg", "°C", "kg")
-    measured_at: str
-    device: str
-
-
 @router.get("/api/v1/consultations/{consultation_id}/mesures")
 async def measurements(
     consultation_id: int, user: Permitted, session: SessionDep
@@ -352,28 +346,21 @@ async def measurements(
         session=session, user=user, consultation_id=consultation_id
     )
     return [
-        ObservationPublic(
-            kind=o.kind,
-            label=kind_label(o.kind),
-            value=o.value,
-            unit=o.unit,
-            unit_display=display_unit(o.unit),
-            measured_at=o.measured_at.isoformat(),
-            device=o.device_name,
-        )
+        ObservationPublic.of_row(o)
         for o in await observations_of_booking(session=session, booking_id=consultation.booking_id)
     ]
 
 
 @router.get("/api/v1/evenements")
 async def events(request: Request, ctx: ContextDep) -> Response:
-    """Server-sent events of the user's sites (consultations changing state, emergencies)."""
-    site_ids = await deps.sites_of_session_user(request)
-    if site_ids is None:
+    """Server-sent events of the user's sites (consultations changing state, emergencies,
+    cabins' statuses), and measurements stored where the user may see a consultation's data."""
+    reach = await deps.reach_of_session_user(request, EVENT_PERMISSIONS)
+    if reach is None:
         raise Unauthenticated("Veuillez vous connecter.")
 
     async def stream() -> AsyncIterator[str]:
-        async with ctx.events.subscribe(site_ids) as queue:
+        async with ctx.events.subscribe(reach) as queue:
             yield ": connecté\n\n"
             while not await request.is_disconnected():
                 try:
