@@ -125,7 +125,8 @@ async def test_a_stored_measurement_reaches_the_sites_clinicians_only(
         Listener(live_hub, "infirmiere") as nurse,
         Listener(live_hub, "medecin") as doctor,
         Listener(live_hub, "secretariat") as secretary,
-        Listener(live_hub, "coordination") as coordinator,agent(live_hub, demo) as ws
+        Listener(live_hub, "coordination") as coordinator,
+        agent(live_hub, demo) as ws,
     ):
         ack = await send_batch(ws, (1, spo2(97)), (2, {"kind": "spo2"}), (3, spo2(99)))
         assert ack.seqs == (1, 3) and [r.seq for r in ack.rejected] == [2]
@@ -187,9 +188,7 @@ async def test_the_trolley_panel_hears_online_device_state_and_offline(
         await ws.send(DeviceStatus(device="Oxymètre", state="measuring").model_dump_json())
         # the next frame is served after the status: a heartbeat round trip orders them
         await ws.send(
-            json.dumps(
-                {"v": 2, "type": "heartbeat", "seq": 1, "sent_at": "2026-12-05T08:00:00Z"}
-            )
+            json.dumps({"v": 2, "type": "heartbeat", "seq": 1, "sent_at": "2026-12-05T08:00:00Z"})
         )
         await asyncio.wait_for(ws.recv(), 5)
     statuses = [d for k, d in nurse.events if k == "cabin.status"]
