@@ -7,6 +7,7 @@ import datetime as dt
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
+from devices.measurements import display_unit
 from hub import deps
 from hub.audit.service import record_event
 from hub.cabins.gateway import send_command
@@ -45,6 +46,7 @@ class DevicePublic(BaseModel):
     last_kind: str = ""
     last_value: float | None = None
     last_unit: str = ""
+    last_unit_display: str = ""  # as people read it ("mmHg", "°C")
     last_at: dt.datetime | None = None
 
 
@@ -106,6 +108,7 @@ async def cabins(user: Permitted, session: SessionDep, ctx: ContextDep) -> list[
                             last_kind=d.last_kind,
                             last_value=d.last_value,
                             last_unit=d.last_unit,
+                            last_unit_display=display_unit(d.last_unit),
                             last_at=d.last_at,
                         )
                         for d in states.get(cabin.id, [])

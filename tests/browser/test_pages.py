@@ -25,11 +25,14 @@ async def _login(page: Page, hub: LiveHub, username: str, password: str) -> None
 async def test_nurse_sees_her_trolley_come_online_without_reloading(
     page: Page, live_hub: LiveHub, demo: DemoSeed
 ) -> None:
+    # The panel lives on the page's event stream: reading the cabins again fails.
+    await page.route("**/api/v1/cabines", lambda route: route.abort())
     await _login(page, live_hub, "infirmiere", "demo-infirmiere-52")
     await expect(page).to_have_url(live_hub.url + "/infirmier")
     await expect(page.get_by_role("heading", name="Bonjour Julie Petit")).to_be_visible()
     row = page.locator("tr", has_text="Chariot du Clos Mortier")
     await expect(row.locator('[data-field="status"]')).to_have_text("hors ligne")
+    await expect(row.locator('[data-field="last_seen"]')).to_have_text("jamais")
     link = HubLink(
         ws_url=live_hub.ws_url,
         cabin_id=demo.cabin_id,
@@ -41,10 +44,12 @@ async def test_nurse_sees_her_trolley_come_online_without_reloading(
     task = asyncio.create_task(link.run())
     try:
         await expect(row.locator('[data-field="status"]')).to_have_text("en ligne", timeout=10_000)
+        await expect(row.locator('[data-field="last_seen"]')).not_to_have_text("jamais")
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    await expect(row.locator('[data-field="status"]')).to_have_text("hors ligne", timeout=10_000)
 
 
 async def test_wrong_password_shows_the_reason(

@@ -85,6 +85,10 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
         await expect(nurse.get_by_text("Le patient attend le médecin.")).to_be_visible()
 
         doctor = await doctor_ctx.new_page()
+        # The console lives on its event stream: reading the vitals or the cabins again
+        # fails, so whatever appears below came live (no polling to fall back on).
+        for polled in ("**/api/v1/consultations/*/mesures", "**/api/v1/cabines"):
+            await doctor.route(polled, lambda route: route.abort())
         await _login(doctor, hub, "medecin", "demo-medecin-52")
         waiting = doctor.locator("tr", has_text="LAMBERT Odile")
         await waiting.get_by_role("button", name="Rejoindre").click()
@@ -124,6 +128,8 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
         await expect(doctor.locator("table.vitals")).to_contain_text(
             "Pression artérielle systolique", timeout=20_000
         )
+        await expect(doctor.locator("table.vitals")).to_contain_text("mmHg")
+        await expect(cuff.locator('[data-field="value"]')).to_contain_text("mmHg")
         # Live vitals on the data channel: the oximeter's value and its pleth waveform.
         oximeter = doctor.locator('li[data-device="Oxymètre"]')
         await oximeter.get_by_role("button", name="Mesurer").click()

@@ -1,6 +1,10 @@
-// Keeps the cabins and their devices up to date on the page, and sends device commands
-// ("Mesurer"). The page is complete without it; the command buttons appear with it.
-const REFRESH_MS = 3000;
+// Keeps the cabins and their devices up to date on the page from the page's event stream
+// (a cabin online or offline, a device's state; its last value for those who may see
+// measurements), and sends device commands ("Mesurer"). The page is complete without it; the
+// command buttons appear with it. Nothing is polled: the cabins are read once each time the
+// stream (re)connects, to catch up on what happened while it was closed.
+import { on, whenConnected } from "./events.js";
+
 const STATE_CLASS = (state) => `device-state state-${state}`;
 
 function csrfToken() {
@@ -21,12 +25,15 @@ function formatDate(iso) {
   return `${pad(d.getDate())}/${pad(d.getMonth() + 1)}/${d.getFullYear()} à ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
-function updateDevice(item, device) {
+function deviceItem(cabinId, name) {
+  const row = document.querySelector(`tr[data-cabin-id="${cabinId}"]`);
+  return row && row.querySelector(`li[data-device="${CSS.escape(name)}"]`);
+}
+
+function showState(item, device) {
   const state = item.querySelector('[data-field="state"]');
   state.textContent = device.state_label;
   state.className = STATE_CLASS(device.state);
-  const value = item.querySelector('[data-field="value"]');
-  value.textContent = device.last_value === null ? "" : `${device.last_value} ${device.last_unit} · ${formatTime(device.last_at)}`;
   let battery = item.querySelector('[data-field="battery"]');
   if (device.battery_low && !battery) {
     battery = document.createElement("span");
@@ -39,28 +46,50 @@ function updateDevice(item, device) {
   }
 }
 
-async function refresh() {
+function showValue(item, value, unit, at) {
+  const last = item.dataset.lastAt;
+  if (last && new Date(last) > new Date(at)) return; // an older value arrived late
+  item.dataset.lastAt = at;
+  item.querySelector('[data-field="value"]').textContent = `${value} ${unit} · ${formatTime(at)}`;
+}
+
+function showCabin(cabin) {
+  const row = document.querySelector(`tr[data-cabin-id="${cabin.cabin_id}"]`);
+  if (!row) return;
+  const status = row.querySelector('[data-field="status"]');
+  status.textContent = cabin.status_label;
+  status.className = `status ${cabin.online ? "online" : "offline"}`;
+  if (cabin.last_seen_at) row.querySelector('[data-field="last_seen"]').textContent = formatDate(cabin.last_seen_at);
+  for (const device of cabin.devices || []) {
+    const item = deviceItem(cabin.cabin_id, device.name);
+    if (item) showState(item, device);
+  }
+}
+
+on("cabin.status", showCabin);
+
+on("observation.stored", (o) => {
+  const item = deviceItem(o.cabin_id, o.device);
+  if (item) showValue(item, o.value, o.unit_display, o.measured_at);
+});
+
+whenConnected(async () => {
   let cabins;
   try {
     const response = await fetch("/api/v1/cabines", { headers: { Accept: "application/json" } });
     if (!response.ok) return;
     cabins = await response.json();
   } catch {
-    return;
+    return; // the next connection catches up
   }
   for (const cabin of cabins) {
-    const row = document.querySelector(`tr[data-cabin-id="${cabin.id}"]`);
-    if (!row) continue;
-    const status = row.querySelector('[data-field="status"]');
-    status.textContent = cabin.status_label;
-    status.className = `status ${cabin.online ? "online" : "offline"}`;
-    row.querySelector('[data-field="last_seen"]').textContent = formatDate(cabin.last_seen_at);
+    showCabin({ ...cabin, cabin_id: cabin.id });
     for (const device of cabin.devices) {
-      const item = row.querySelector(`li[data-device="${CSS.escape(device.name)}"]`);
-      if (item) updateDevice(item, device);
+      const item = deviceItem(cabin.id, device.name);
+      if (item && device.last_value !== null) showValue(item, device.last_value, device.last_unit_display, device.last_at);
     }
   }
-}
+});
 
 async function sendCommand(button) {
   const result = document.querySelector(`[data-cabin-result="${button.dataset.cabin}"]`);
@@ -82,7 +111,6 @@ async function sendCommand(button) {
     result.textContent = `${button.dataset.device} : le hub ne répond pas.`;
   } finally {
     button.disabled = false;
-    refresh();
   }
 }
 
@@ -90,4 +118,3 @@ for (const button of document.querySelectorAll("button.command")) {
   button.hidden = false;
   button.addEventListener("click", () => sendCommand(button));
 }
-setInterval(refresh, REFRESH_MS);

@@ -1,6 +1,7 @@
 // Live updates of the consultation pages: reload the waiting room when a patient is ready,
-// refresh the vitals of a consultation, and show emergencies raised on the site.
-const events = new EventSource("/api/v1/evenements");
+// add each measurement stored during the consultation to its vitals, and show emergencies
+// raised on the site. Everything comes from the page's event stream; nothing is polled.
+import { on, whenConnected } from "./events.js";
 
 function banner(text) {
   let box = document.querySelector("#live-alert");
@@ -14,8 +15,7 @@ function banner(text) {
   box.textContent = text;
 }
 
-events.addEventListener("consultation.emergency", (e) => {
-  const data = JSON.parse(e.data);
+on("consultation.emergency", (data) => {
   banner(`Urgence signalée au ${data.site_name} — contact : ${data.contact} ${data.phone}. Urgence vitale : le 15.`);
 });
 
@@ -25,7 +25,7 @@ let leaving = false;
 document.addEventListener("submit", () => { leaving = true; });
 window.addEventListener("beforeunload", () => { leaving = true; });
 for (const kind of ["consultation.ready", "consultation.in_consultation", "consultation.reporting"]) {
-  events.addEventListener(kind, () => {
+  on(kind, () => {
     if (!leaving && document.querySelector('[data-live="waiting-room"]')) window.location.reload();
   });
 }
@@ -33,9 +33,12 @@ for (const kind of ["consultation.ready", "consultation.in_consultation", "consu
 const vitals = document.querySelector("table.vitals");
 if (vitals) {
   const id = vitals.dataset.consultation;
+  const booking = Number(vitals.dataset.booking);
   const body = vitals.querySelector('[data-field="observations"]');
-  const render = (items) => {
-    if (!items.length) return;
+  const known = new Map(); // "cabin:seq" → observation, once the page has caught up or heard it
+  const render = () => {
+    if (!known.size) return;
+    const items = [...known.values()].sort((a, b) => new Date(a.measured_at) - new Date(b.measured_at));
     body.replaceChildren(...items.map((o) => {
       const row = document.createElement("tr");
       const t = new Date(o.measured_at);
@@ -47,12 +50,21 @@ if (vitals) {
       return row;
     }));
   };
-  setInterval(async () => {
+  const add = (o) => known.set(`${o.cabin_id}:${o.seq}`, o);
+  on("observation.stored", (o) => {
+    if (o.booking_id !== booking) return;
+    add(o);
+    render();
+  });
+  // What was stored while the stream was closed (before it opened, or during a drop).
+  whenConnected(async () => {
     try {
       const response = await fetch(`/api/v1/consultations/${id}/mesures`, { headers: { Accept: "application/json" } });
-      if (response.ok) render(await response.json());
+      if (!response.ok) return;
+      for (const o of await response.json()) add(o);
+      render();
     } catch {
-      /* the next tick tries again */
+      /* the next connection catches up */
     }
-  }, 3000);
+  });
 }
