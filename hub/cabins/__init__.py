@@ -1,3 +1,5 @@
 """Cabins at run time: the agents' WebSocket gateway (``gateway``), their presence
-(``presence``), what a member of staff sees of their sites' cabins (``overview``), the
-coordinator's management (``admin``) and the consoles' JSON API (``api``)."""
+(``presence``), what the gateway tells the consoles live (``live``: cabin status, observation
+stored), what a member of staff sees of their sites' cabins (``overview``), the coordinator's
+management (``admin``), refused measurements counted (``refusals``) and the consoles' JSON API
+(``api``)."""

@@ -11,7 +11,8 @@ from devices.measurements import display_unit
 from hub import deps
 from hub.audit.service import record_event
 from hub.cabins.gateway import send_command
-from hub.cabins.presence import DEVICE_STATE_LABELS, devices_of, status_of
+from hub.cabins.overview import value_sites
+from hub.cabins.presence import DEVICE_STATE_LABELS, CabinDevice, devices_of, status_of
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Invalid
 from hub.identity import policy
@@ -75,10 +76,12 @@ async def me(user: Permitted, session: SessionDep) -> MePublic:
 
 @router.get("/cabines")
 async def cabins(user: Permitted, session: SessionDep, ctx: ContextDep) -> list[CabinPublic]:
-    """The cabins of the user's sites: online status and each device's state and last value."""
+    """The cabins of the user's sites: online status and each device's state, and its last
+    value where the user may see a consultation's measurements."""
     now = ctx.clock()
     offline_after = dt.timedelta(seconds=ctx.settings.agent_offline_after_seconds)
     sites = await identity.sites_for(session=session, user=user)
+    with_values = value_sites(user, [s.id for s in sites])
     states = await devices_of(session=session, cabin_ids=[c.id for s in sites for c in s.cabins])
     result = []
     for site in sites:
@@ -105,17 +108,23 @@ async def cabins(user: Permitted, session: SessionDep, ctx: ContextDep) -> list[
                             else "cabine hors ligne",
                             battery_low=d.battery_low,
                             detail=d.detail,
-                            last_kind=d.last_kind,
-                            last_value=d.last_value,
-                            last_unit=d.last_unit,
-                            last_unit_display=display_unit(d.last_unit),
-                            last_at=d.last_at,
+                            **(_last_value(d) if site.id in with_values else {}),
                         )
                         for d in states.get(cabin.id, [])
                     ],
                 )
             )
     return result
+
+
+def _last_value(d: CabinDevice) -> dict[str, object]:
+    return {
+        "last_kind": d.last_kind,
+        "last_value": d.last_value,
+        "last_unit": d.last_unit,
+        "last_unit_display": display_unit(d.last_unit),
+        "last_at": d.last_at,
+    }
 
 
 class CommandCreate(BaseModel):

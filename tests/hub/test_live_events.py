@@ -213,3 +213,30 @@ async def test_the_trolley_panel_hears_online_device_state_and_offline(
             "battery_low": None,
         }
     ]
+
+
+async def test_a_devices_last_value_shows_only_to_the_sites_clinicians(
+    live_hub: LiveHub, demo: DemoSeed
+) -> None:
+    """The trolley panel: a device's state for every member of staff of the site, its last
+    value (health data) only for those who may see the consultations' measurements."""
+    async with agent(live_hub, demo) as ws:
+        await send_batch(ws, (1, spo2(93)))
+    seen: dict[str, tuple[object, bool]] = {}
+    for username, home in (
+        ("infirmiere", "/infirmier"),
+        ("secretariat", "/secretariat"),
+        ("coordination", "/coordination"),
+    ):
+        async with httpx.AsyncClient(base_url=live_hub.url) as client:
+            await login(client, username)
+            cabins = (await client.get("/api/v1/cabines")).json()
+            [oximeter] = [d for c in cabins if c["id"] == demo.cabin_id for d in c["devices"]]
+            page = (await client.get(home)).text
+            assert 'data-device="Oxymètre"' in page
+            seen[username] = (oximeter["last_value"], "93 % ·" in page)
+    assert seen == {
+        "infirmiere": (93.0, True),
+        "secretariat": (None, False),
+        "coordination": (None, False),
+    }
