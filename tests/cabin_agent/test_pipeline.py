@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from hub.wire import (
     Hello,
     MeasurementBatch,
     MeasurementItem,
+    WireMeasurement,
 )
 from tests.conftest import csrf_from, login
 from tests.support.live import LiveHub
@@ -314,3 +316,32 @@ def test_an_outbox_numbered_beyond_the_wire_limit_comes_back_below_it(tmp_path: 
         box.close()
 
     asyncio.run(scenario())
+
+
+async def test_an_outbox_written_before_the_typed_wire_is_sent_and_stored(
+    live_hub: LiveHub, demo: DemoSeed, settings: Settings, outbox: Outbox
+) -> None:
+    """Rows an agent wrote before upgrading (``Measurement.to_dict``'s JSON) read as the wire's
+    typed measurement, and the hub stores them like any other."""
+    old_row = {
+        "kind": "spo2",
+        "value": 94,
+        "unit": "%",
+        "loinc": "59408-5",
+        "device_time": None,
+        "received_at": dt.datetime.now(dt.UTC).isoformat(),
+        "device": {"model": "contec_cms50d_plus", "serial": "CMS-1", "firmware": "4.6"},
+        "status": [],
+    }
+    outbox._db.execute(
+        "INSERT INTO measurements (device, payload, created_at) VALUES (?, ?, ?)",
+        ("Oxymètre", json.dumps(old_row), dt.datetime.now(dt.UTC).isoformat()),
+    )
+    [pending] = await outbox.pending()
+    assert isinstance(pending.measurement, WireMeasurement)
+    assert pending.measurement.to_measurement() == spo2(
+        94, dt.datetime.fromisoformat(str(old_row["received_at"]))
+    )
+    async with running(link_for(live_hub, demo, outbox)):
+        await eventually(lambda: outbox.counts() == (0, 0))
+    assert await stored(settings) == [(1, 94.0)]
