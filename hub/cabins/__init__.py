@@ -1,5 +1,5 @@
-"""Cabins at run time: the agents' WebSocket gateway (``gateway``), their presence
-(``presence``), what the gateway tells the consoles live (``live``: cabin status, observation
-stored), what a member of staff sees of their sites' cabins (``overview``), the coordinator's
-management (``admin``), refused measurements counted (``refusals``) and the consoles' JSON API
-(``api``)."""
+"""Cabins at run time: the agents' WebSocket gateway (``gateway``), the measurements it
+receives (``intake``), their presence (``presence``), what the gateway tells the consoles live
+(``live``: cabin status, observation stored), what a member of staff sees of their sites'
+cabins (``overview``), the coordinator's management (``admin``), refused measurements counted
+(``refusals``) and the consoles' JSON API (``api``)."""

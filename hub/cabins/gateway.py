@@ -11,20 +11,18 @@ import asyncio
 import datetime as dt
 import logging
 import secrets
-from collections import Counter
 
 from fastapi import APIRouter, WebSocket
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.service import record_event
-from hub.cabins import live, presence, refusals
+from hub.cabins import intake, live, presence
 from hub.context import AgentConnection, HubContext, context_of
 from hub.errors import Conflict
 from hub.identity import service as identity
 from hub.identity.models import Cabin
-from hub.records.observations import StoredMeasurement, last_seq, store_measurements
-from hub.scheduling.booking import bookings_in_progress
+from hub.records.observations import last_seq
 from hub.wire import (
     AGENT_WS_PATH,
     CLOSE_BAD_MESSAGE,
@@ -42,13 +40,10 @@ from hub.wire import (
     Hello,
     HelloAck,
     HubMessageT,
-    MeasurementAck,
     MeasurementBatch,
     MediaAnswer,
-    Rejected,
     UnsupportedVersion,
     WireError,
-    WireMeasurement,
     encode,
     parse_agent_message,
 )
@@ -275,11 +270,8 @@ async def _handle(
             await _send(websocket, conn, HeartbeatAck(seq=message.seq))
             _seen(ctx, conn, now)
         elif isinstance(message, MeasurementBatch):
-            ack, stored = await _store_batch(session, conn, message, now)
+            ack = await intake.store_batch(ctx, session, conn, message, now)
             await _send(websocket, conn, ack)
-            live.publish_observations(
-                ctx, cabin_id=conn.cabin_id, site_id=conn.site_id, stored=stored
-            )
             _seen(ctx, conn, now)
         elif isinstance(message, DeviceStatus):
             device = await presence.set_device_state(
@@ -321,55 +313,6 @@ def _seen(
         last_seen_at=now,
         devices=devices,
     )
-
-
-async def _store_batch(
-    session: AsyncSession, conn: AgentConnection, batch: MeasurementBatch, now: dt.datetime
-) -> tuple[MeasurementAck, list[StoredMeasurement]]:
-    """Store a batch (typed and validated by the wire); the acknowledgement and what is new."""
-    timed = [
-        (item.seq, item.measurement.received_at_utc)
-        for item in batch.items
-        if isinstance(item.measurement, WireMeasurement)
-    ]
-    found = await bookings_in_progress(
-        session=session, site_id=conn.site_id, moments=[taken for _, taken in timed]
-    )
-    bookings = {seq: booking for (seq, _), booking in zip(timed, found, strict=True)}
-    result = await store_measurements(
-        session=session,
-        cabin_id=conn.cabin_id,
-        site_id=conn.site_id,
-        items=batch.items,
-        booking_for=bookings,
-        now=now,
-    )
-    for device, m in result.latest.items():
-        await presence.set_last_value(
-            session=session,
-            cabin_id=conn.cabin_id,
-            name=device,
-            kind=str(m.kind),
-            value=m.value,
-            unit=str(m.unit),
-            at=m.received_at_utc,
-        )
-    if result.rejected:
-        await refusals.count_refusals(
-            session=session,
-            cabin_id=conn.cabin_id,
-            codes=Counter(r.code for r in result.rejected),
-            now=now,
-        )
-    await presence.mark_seen(session=session, cabin_id=conn.cabin_id, now=now)
-    await session.commit()
-    ack = MeasurementAck(
-        seqs=tuple(result.acknowledged),
-        rejected=tuple(
-            Rejected(seq=r.seq, reason=r.reason[:300], code=r.code) for r in result.rejected
-        ),
-    )
-    return ack, result.stored
 
 
 async def send_command(
