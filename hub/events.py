@@ -4,8 +4,10 @@ cabin's status changed, a measurement was stored).
 An in-process bus. Every event names the access-policy permission a subscriber needs at the
 event's site (``permission``, a `hub.identity.policy.Permission` value: "signed_in" for what
 every member of staff of the site may see, "consultation_data" for health data); a subscriber
-says, per permission, the sites it reaches, and gets only those events. Several hub workers
-would need a shared bus (e.g. Redis pub/sub) behind the same two methods."""
+says, per permission, the sites it reaches, and gets only those events (the consoles' stream,
+``/api/v1/evenements``, asks the access policy for the permissions its events use). Several
+hub workers would need a shared bus (e.g. Redis pub/sub, carrying the permission too) behind
+the same two methods."""
 
 from __future__ import annotations
 

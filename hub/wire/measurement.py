@@ -104,6 +104,7 @@ class WireMeasurement(BaseModel):
 
     @property
     def received_at_utc(self) -> dt.datetime:
+        """When the cabin received it, in UTC (as the hub stores times)."""
         return self.received_at.astimezone(dt.UTC)
 
     @classmethod
