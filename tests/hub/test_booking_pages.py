@@ -371,9 +371,16 @@ async def test_facility_slots_are_booked_by_the_facility_only(
         for s in await _rows(settings, Slot, Slot.reserved_for == slot.reserved_for)
         if s.id != slot_id and s.starts_at > dt.datetime.now(dt.UTC)
     )
+    # Refused before the form is filled: the page says so instead of showing the form.
     form = await client.get(f"/rdv/cpts-demo/creneau/{other.id}")
+    assert form.status_code == 403
+    assert "réservé aux résidents de l'établissement" in text(form)
+    assert "Nom de naissance" not in text(form)
+    public = await client.get(
+        f"/rdv/cpts-demo/creneau/{_slot_ids((await client.get('/rdv/cpts-demo')).text)[0]}"
+    )
     data = _form()
-    data["csrf_token"] = csrf_from(form.text)
+    data["csrf_token"] = csrf_from(public.text)
     refused = await client.post(f"/rdv/cpts-demo/creneau/{other.id}", data=data)
     assert refused.status_code == 403
     assert "réservé aux résidents de l'établissement" in text(refused)
