@@ -17,6 +17,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict
 
 from hub.deps import MAX_ROW_ID
+from hub.errors import Invalid
 from hub.records.patient_service import PatientDraft, contact_problems
 from hub.records.patients import Sex
 from hub.scheduling.eligibility import RedFlag
@@ -46,6 +47,12 @@ class Text:
 def by_field(problems: Mapping[str, str]) -> Problems:
     """Problems keyed by the forms' field names (the records slice names a few otherwise)."""
     return {_FORM_NAME_OF.get(name, name): message for name, message in problems.items()}
+
+
+def refuse(problems: Mapping[str, str]) -> None:
+    """Raise Invalid with every problem at once, by field, if there is any."""
+    if problems:
+        raise Invalid(" ".join(problems.values()), fields=problems)
 
 
 def parse_date(value: str) -> dt.date | None:
