@@ -80,19 +80,14 @@ async def book_resident(
 ) -> Response:
     now = ctx.clock()
     try:
-        slot_id = form.slot()
-        slot = (
-            None
-            if slot_id is None
-            else await open_slot_for(
-                session,
-                user,
-                slot_id,
-                permission=Permission.FACILITY_BOOKING,
-                refusal="Ce créneau n'appartient pas à votre établissement.",
-                now=now,
-                may_use=FACILITY,
-            )
+        slot = await open_slot_for(
+            session,
+            user,
+            form.slot(),
+            permission=Permission.FACILITY_BOOKING,
+            refusal="Ce créneau n'appartient pas à votre établissement.",
+            now=now,
+            may_use=FACILITY,
         )
         await eligibility.check(
             session=session,

@@ -239,18 +239,13 @@ async def book_by_phone(
         patient = await patient_service.get_patient(
             session=session, organisation_id=user.organisation_id, patient_id=patient_id
         )
-        slot_id = form.slot()
-        slot = (
-            None
-            if slot_id is None
-            else await open_slot_for(
-                session,
-                user,
-                slot_id,
-                permission=Permission.BOOK,
-                refusal="Ce créneau est sur un site pour lequel vous n'agissez pas.",
-                now=now,
-            )
+        slot = await open_slot_for(
+            session,
+            user,
+            form.slot(),
+            permission=Permission.BOOK,
+            refusal="Ce créneau est sur un site pour lequel vous n'agissez pas.",
+            now=now,
         )
         await eligibility.check(
             session=session,

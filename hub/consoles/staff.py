@@ -60,15 +60,18 @@ async def site_of_slot(session: AsyncSession, slot_id: int) -> Site:
 async def open_slot_for(
     session: AsyncSession,
     user: User,
-    slot_id: int,
+    slot_id: int | None,
     *,
     permission: Permission,
     refusal: str,
     now: dt.datetime,
     may_use: frozenset[Reservation | None] = PUBLIC,
-) -> Slot:
-    """A slot of a site the user books for, that this kind of booker may take now: a slot
-    elsewhere, reserved for others, past or taken is refused before the form is read."""
+) -> Slot | None:
+    """A slot of a site the user books for, that this kind of booker may take now (None when
+    none was chosen): a slot elsewhere, reserved for others, past or taken is refused before
+    the rest of the form is read."""
+    if slot_id is None:
+        return None
     site = await site_of_slot(session, slot_id)
     policy.check(user, permission, sites=[site.id], refusal=refusal)
     return await bk.check_bookable(session=session, slot_id=slot_id, now=now, may_use=may_use)
