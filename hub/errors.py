@@ -5,6 +5,7 @@ Messages are meant for the person in front of the screen: French, and saying wha
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
 
 
@@ -13,9 +14,12 @@ class HubError(Exception):
 
     status = HTTPStatus.BAD_REQUEST
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, fields: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # Every problem of a form at once, by the name of the field it is about (a form
+        # shows each next to its field; anything else shows the message).
+        self.fields: dict[str, str] = dict(fields or {})
 
 
 class Invalid(HubError):

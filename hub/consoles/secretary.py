@@ -11,24 +11,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub import deps
 from hub.audit.service import record_event, trace_read
 from hub.cabins.overview import home_context
-from hub.consoles.staff import actor_of, own_booking, parse_birth_date, site_of_slot, user_site_ids
+from hub.consoles.staff import (
+    actor_of,
+    open_slot_for,
+    own_booking,
+    parse_birth_date,
+    user_site_ids,
+)
 from hub.consultation.service import for_bookings
 from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
-from hub.errors import Forbidden, HubError, Invalid
+from hub.errors import HubError
 from hub.identity import policy
 from hub.identity.models import User
 from hub.identity.policy import Permission
 from hub.records import patient_service
-from hub.records.patients import Sex
 from hub.records.vigilance import pending_identities
 from hub.relay import service as relay
 from hub.rendering import render
 from hub.reports.tracking import count_relays_needing_attention
 from hub.scheduling import booking as bk
-from hub.scheduling import messages
+from hub.scheduling import eligibility, messages
 from hub.scheduling.book import book
 from hub.scheduling.care import care_site_ids
+from hub.scheduling.forms import PatientForm, PhoneBookingForm, by_field, refuse
 from hub.scheduling.models import Channel
 from hub.scheduling.slots import free_slots
 
@@ -90,37 +96,16 @@ async def create_patient(
     session: SessionDep,
     ctx: ContextDep,
     user: Permitted,
-    birth_name: Annotated[str, Form(max_length=100)] = "",
-    first_names: Annotated[str, Form(max_length=200)] = "",
-    birth_date: Annotated[str, Form(max_length=20)] = "",
-    sex: Annotated[str, Form(max_length=1)] = "",
-    phone: Annotated[str, Form(max_length=30)] = "",
-    email: Annotated[str, Form(max_length=200)] = "",
-    has_mt: Annotated[str, Form(max_length=3)] = "",
-    mt_name: Annotated[str, Form(max_length=200)] = "",
-    mt_mssante: Annotated[str, Form(max_length=200)] = "",
+    form: Annotated[PatientForm, Form()],
 ) -> Response:
+    today = ctx.clock().date()
     try:
-        born = parse_birth_date(birth_date)
-        if born is None:
-            raise Invalid("Indiquez la date de naissance.")
-        if sex not in {s.value for s in Sex}:
-            raise Invalid("Indiquez le sexe.")
+        refuse(form.problems(today=today))
         patient = await patient_service.register_patient(
             session=session,
             organisation_id=user.organisation_id,
-            today=ctx.clock().date(),
-            draft=patient_service.PatientDraft(
-                birth_name=birth_name,
-                first_names=first_names,
-                birth_date=born,
-                sex=Sex(sex),
-                phone=phone,
-                email=email,
-                has_medecin_traitant={"oui": True, "non": False}.get(has_mt),
-                medecin_traitant_name=mt_name,
-                medecin_traitant_mssante=mt_mssante,
-            ),
+            today=today,
+            draft=form.draft(),
             actor=actor_of(request, user),
         )
         await session.commit()
@@ -133,9 +118,10 @@ async def create_patient(
                 "to_move": [],
                 "found": [],
                 "searched": False,
-                "error": exc.message,
+                "error": None if exc.fields else exc.message,
+                "errors": by_field(exc.fields),
                 "query": {},
-                "new_values": dict(await request.form()),
+                "new_values": form.values(),
             }
         )
         return render(request, "secretary/home.html", data, status_code=exc.status)
@@ -149,9 +135,8 @@ async def _patient_page(
     user: User,
     patient_id: int,
     *,
-    error: str | None = None,
-    status_code: int = 200,
-    reason: str = "",
+    error: HubError | None = None,
+    values: dict[str, object] | None = None,
 ) -> Response:
     patient = await patient_service.get_patient(
         session=session, organisation_id=user.organisation_id, patient_id=patient_id
@@ -184,10 +169,11 @@ async def _patient_page(
             "earliest": await free_slots(
                 session=session, site_ids=site_ids, after=ctx.clock(), limit=12
             ),
-            "error": error,
-            "reason": reason,
+            "error": error.message if error and not error.fields else None,
+            "errors": by_field(error.fields) if error else {},
+            "values": values or {},
         },
-        status_code=status_code,
+        status_code=error.status if error else 200,
     )
 
 
@@ -227,9 +213,7 @@ async def set_medecin_traitant(
         )
     except HubError as exc:
         await deps.rollback_keeping_user(session, user)
-        return await _patient_page(
-            request, session, ctx, user, patient_id, error=exc.message, status_code=exc.status
-        )
+        return await _patient_page(request, session, ctx, user, patient_id, error=exc)
     record_event(
         session=session,
         action="patient.medecin_traitant",
@@ -248,27 +232,39 @@ async def book_by_phone(
     ctx: ContextDep,
     user: Permitted,
     patient_id: int,
-    slot_id: deps.OptionalFormRowId = None,
-    reason: Annotated[str, Form(max_length=1000)] = "",
+    form: Annotated[PhoneBookingForm, Form()],
 ) -> Response:
     now = ctx.clock()
     try:
         patient = await patient_service.get_patient(
             session=session, organisation_id=user.organisation_id, patient_id=patient_id
         )
-        if slot_id is None:
-            raise Invalid("Choisissez un créneau.")
-        slot_site = await site_of_slot(session, slot_id)
-        if not policy.allows(user, Permission.BOOK, sites=[slot_site.id]):
-            raise Forbidden("Ce créneau est sur un site pour lequel vous n'agissez pas.")
+        slot = await open_slot_for(
+            session,
+            user,
+            form.slot(),
+            permission=Permission.BOOK,
+            refusal="Ce créneau est sur un site pour lequel vous n'agissez pas.",
+            now=now,
+        )
+        await eligibility.check(
+            session=session,
+            organisation_id=user.organisation_id,
+            appointment_day=slot.starts_at.date() if slot else now.date(),
+            today=now.date(),
+            birth_date=patient.birth_date,
+            reason=form.reason,
+            found=form.problems(),
+        )
+        assert slot is not None  # a missing slot is one of the problems found
         booking = await book(
             session=session,
             ctx=ctx,
             organisation_id=user.organisation_id,
-            slot_id=slot_id,
+            slot_id=slot.id,
             patient=patient.id,
             channel=Channel.PHONE,
-            reason=reason,
+            reason=form.reason,
             now=now,
             actor=actor_of(request, user),
             booked_by_user_id=user.id,
@@ -277,14 +273,7 @@ async def book_by_phone(
     except HubError as exc:
         await deps.rollback_keeping_user(session, user)
         return await _patient_page(
-            request,
-            session,
-            ctx,
-            user,
-            patient_id,
-            error=exc.message,
-            status_code=exc.status,
-            reason=reason,
+            request, session, ctx, user, patient_id, error=exc, values=form.values()
         )
     return RedirectResponse(f"/secretariat/rdv/{booking.id}?nouveau=1", status_code=303)
 

@@ -14,7 +14,8 @@ from hub.identity.models import Site, User
 from hub.identity.policy import Permission
 from hub.records.vigilance import Actor
 from hub.scheduling import booking as bk
-from hub.scheduling.models import Booking
+from hub.scheduling.book import PUBLIC
+from hub.scheduling.models import Booking, Reservation, Slot
 from hub.scheduling.slots import get_slot
 
 
@@ -54,3 +55,23 @@ async def site_of_slot(session: AsyncSession, slot_id: int) -> Site:
     site = await identity.get_site(session=session, site_id=slot.site_id)
     assert site is not None
     return site
+
+
+async def open_slot_for(
+    session: AsyncSession,
+    user: User,
+    slot_id: int | None,
+    *,
+    permission: Permission,
+    refusal: str,
+    now: dt.datetime,
+    may_use: frozenset[Reservation | None] = PUBLIC,
+) -> Slot | None:
+    """A slot of a site the user books for, that this kind of booker may take now (None when
+    none was chosen): a slot elsewhere, reserved for others, past or taken is refused before
+    the rest of the form is read."""
+    if slot_id is None:
+        return None
+    site = await site_of_slot(session, slot_id)
+    policy.check(user, permission, sites=[site.id], refusal=refusal)
+    return await bk.check_bookable(session=session, slot_id=slot_id, now=now, may_use=may_use)

@@ -57,35 +57,52 @@ class PatientDraft:
     medecin_traitant_mssante: str = ""  # the GP's secure-messaging address
 
 
-def validate_draft(draft: PatientDraft, *, today: dt.date) -> PatientDraft:
-    """The draft cleaned up; raises Invalid with every problem, in French."""
-    problems = []
-    if not draft.birth_name.strip():
-        problems.append("Indiquez le nom de naissance.")
-    if not draft.first_names.strip():
-        problems.append("Indiquez le ou les prénoms.")
-    if draft.birth_date > today:
-        problems.append("La date de naissance est dans le futur.")
-    if draft.birth_date.year < 1900:
-        problems.append("La date de naissance semble erronée.")
-    phone = ""
+def contact_problems(*, phone: str, email: str, mssante: str, nir: str) -> dict[str, str]:
+    """Every problem with the phone, e-mail, médecin traitant's address and social-security
+    number typed for a patient, in French, by the draft's field name."""
+    problems: dict[str, str] = {}
     try:
-        phone = normalise_phone(draft.phone)
+        normalise_phone(phone)
     except Invalid as exc:
-        problems.append(exc.message)
-    email = draft.email.strip()
+        problems["phone"] = exc.message
+    email = email.strip()
     if email and not _EMAIL.match(email):
-        problems.append(f"Adresse e-mail invalide : « {email} ».")
-    mssante = draft.medecin_traitant_mssante.strip().lower()
+        problems["email"] = f"Adresse e-mail invalide : « {email} »."
+    mssante = mssante.strip().lower()
     if mssante and not _EMAIL.match(mssante):
-        problems.append(
+        problems["medecin_traitant_mssante"] = (
             f"Adresse de messagerie sécurisée du médecin traitant invalide : « {mssante} »."
         )
-    nir = normalise_nir(draft.nir) if draft.nir.strip() else ""
-    if nir and (problem := nir_problem(nir)):
-        problems.append(problem)
+    if nir.strip() and (problem := nir_problem(normalise_nir(nir))):
+        problems["nir"] = problem
+    return problems
+
+
+def validate_draft(draft: PatientDraft, *, today: dt.date) -> PatientDraft:
+    """The draft cleaned up; raises Invalid with every problem, in French, by field."""
+    problems: dict[str, str] = {}
+    if not draft.birth_name.strip():
+        problems["birth_name"] = "Indiquez le nom de naissance."
+    if not draft.first_names.strip():
+        problems["first_names"] = "Indiquez le ou les prénoms."
+    if draft.birth_date > today:
+        problems["birth_date"] = "La date de naissance est dans le futur."
+    elif draft.birth_date.year < 1900:
+        problems["birth_date"] = "La date de naissance semble erronée."
+    problems.update(
+        contact_problems(
+            phone=draft.phone,
+            email=draft.email,
+            mssante=draft.medecin_traitant_mssante,
+            nir=draft.nir,
+        )
+    )
     if problems:
-        raise Invalid(" ".join(problems))
+        raise Invalid(" ".join(problems.values()), fields=problems)
+    phone = normalise_phone(draft.phone)
+    email = draft.email.strip()
+    mssante = draft.medecin_traitant_mssante.strip().lower()
+    nir = normalise_nir(draft.nir) if draft.nir.strip() else ""
     return PatientDraft(
         birth_name=draft.birth_name.strip().upper(),
         first_names=" ".join(draft.first_names.split()),

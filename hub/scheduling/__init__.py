@@ -1,2 +1,3 @@
 """Scheduling: opening rules and slots (``slots``, pure ``calendar``), bookings, cancellations,
-no-shows and the waiting list (``booking``), eligibility screening (``eligibility``)."""
+no-shows and the waiting list (``booking``), one booking in one transaction (``book``),
+eligibility screening (``eligibility``), the booking forms declared once (``forms``)."""

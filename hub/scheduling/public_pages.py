@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -12,25 +11,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub import deps
 from hub.context import HubContext
 from hub.deps import ContextDep, SessionDep
-from hub.errors import HubError, Invalid, NotFound
+from hub.errors import HubError, NotFound
 from hub.identity import service as identity
 from hub.identity.models import Organisation, Site
-from hub.records.patient_service import PatientDraft
-from hub.records.patients import Sex
 from hub.records.vigilance import Actor
 from hub.rendering import render
 from hub.scheduling import booking as bk
-from hub.scheduling import links, messages
-from hub.scheduling.book import book
-from hub.scheduling.eligibility import RED_FLAG_LABELS, RedFlag, age_on, screen
+from hub.scheduling import eligibility, links, messages
+from hub.scheduling.book import PUBLIC, book
+from hub.scheduling.eligibility import RED_FLAG_LABELS
+from hub.scheduling.forms import YES, BookingForm, by_field
 from hub.scheduling.models import Booking, BookingStatus, Channel, Slot, WaitStatus
-from hub.scheduling.policy import policy_for
 from hub.scheduling.slots import FreeSlot, free_slots
 
 router = APIRouter(prefix="/rdv", dependencies=[Depends(deps.csrf_protect)])
 
 SLOTS_PER_SITE = 6
-ADULT_AGE = 18
 
 
 async def _organisation(session: AsyncSession, slug: str) -> Organisation:
@@ -80,18 +76,6 @@ async def earliest_slots(
     )
 
 
-def _form_context(org: Organisation, slot: Slot, **extra: object) -> dict[str, object]:
-    data: dict[str, object] = {
-        "org": org,
-        "slot": slot,
-        "red_flags": RED_FLAG_LABELS,
-        "values": {},
-        "error": None,
-    }
-    data.update(extra)
-    return data
-
-
 async def _public_slot(session: AsyncSession, org: Organisation, slot_id: int) -> Slot:
     slot = await session.get(Slot, slot_id)
     if slot is None:
@@ -103,18 +87,44 @@ async def _public_slot(session: AsyncSession, org: Organisation, slot_id: int) -
     return slot
 
 
-@router.get("/{slug}/creneau/{slot_id}", response_class=HTMLResponse)
-async def booking_form(request: Request, session: SessionDep, slug: str, slot_id: int) -> Response:
-    org = await _organisation(session, slug)
+async def _open_slot(
+    session: AsyncSession, ctx: HubContext, org: Organisation, slot_id: int
+) -> Slot:
+    """A slot of the CPTS the public may book now; a reserved (facility, SAS), past or taken
+    slot is refused before the form is filled."""
     slot = await _public_slot(session, org, slot_id)
-    return render(request, "booking/form.html", _form_context(org, slot))
+    await bk.check_bookable(session=session, slot_id=slot.id, now=ctx.clock(), may_use=PUBLIC)
+    return slot
 
 
-def _parse_date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value.strip())
-    except ValueError:
-        raise Invalid("Indiquez la date de naissance au format jj/mm/aaaa.") from None
+def _form_page(
+    request: Request,
+    org: Organisation,
+    slot: Slot,
+    form: BookingForm | None = None,
+    error: HubError | None = None,
+) -> Response:
+    return render(
+        request,
+        "booking/form.html",
+        {
+            "org": org,
+            "slot": slot,
+            "red_flags": RED_FLAG_LABELS,
+            "values": form.values() if form else {},
+            "errors": by_field(error.fields) if error else {},
+            "error": error.message if error and not error.fields else None,
+        },
+        status_code=error.status if error else 200,
+    )
+
+
+@router.get("/{slug}/creneau/{slot_id}", response_class=HTMLResponse)
+async def booking_form(
+    request: Request, session: SessionDep, ctx: ContextDep, slug: str, slot_id: int
+) -> Response:
+    org = await _organisation(session, slug)
+    return _form_page(request, org, await _open_slot(session, ctx, org, slot_id))
 
 
 @router.post("/{slug}/creneau/{slot_id}", response_class=HTMLResponse)
@@ -124,97 +134,41 @@ async def book_online(
     ctx: ContextDep,
     slug: str,
     slot_id: int,
-    birth_name: Annotated[str, Form(max_length=100)] = "",
-    first_names: Annotated[str, Form(max_length=200)] = "",
-    birth_date: Annotated[str, Form(max_length=20)] = "",
-    sex: Annotated[str, Form(max_length=1)] = "",
-    phone: Annotated[str, Form(max_length=30)] = "",
-    email: Annotated[str, Form(max_length=200)] = "",
-    nir: Annotated[str, Form(max_length=30)] = "",
-    guardian_name: Annotated[str, Form(max_length=200)] = "",
-    has_mt: Annotated[str, Form(max_length=3)] = "",
-    mt_name: Annotated[str, Form(max_length=200)] = "",
-    reason: Annotated[str, Form(max_length=1000)] = "",
-    waiting_list: Annotated[str, Form(max_length=3)] = "",
-    consent: Annotated[str, Form(max_length=3)] = "",
+    form: Annotated[BookingForm, Form()],
 ) -> Response:
     org = await _organisation(session, slug)
-    slot = await _public_slot(session, org, slot_id)
-    form = await request.form()
-    flags = frozenset(
-        RedFlag(v)
-        for v in form.getlist("red_flag")
-        if isinstance(v, str) and v in RedFlag._value2member_map_
-    )
-    values = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
-    if flags:
-        return render(
-            request,
-            "booking/emergency.html",
-            {"org": org, "flags": [RED_FLAG_LABELS[f] for f in flags]},
-        )
+    if flags := form.red_flags():  # the first question, and it stops everything
+        labels = [RED_FLAG_LABELS[f] for f in flags]
+        return render(request, "booking/emergency.html", {"org": org, "flags": labels})
+    slot = await _open_slot(session, ctx, org, slot_id)
     now = ctx.clock()
     try:
-        born = _parse_date(birth_date)
-        policy = await policy_for(session=session, organisation_id=org.id)
-        verdict = screen(
-            red_flags=flags,
-            birth_date=born,
+        await eligibility.check(
+            session=session,
+            organisation_id=org.id,
             appointment_day=slot.starts_at.date(),
-            reason=reason,
-            min_age_years=policy.min_age_years,
-            excluded_reasons=policy.excluded_reasons.splitlines(),
+            today=now.date(),
+            birth_date=form.born(),
+            reason=form.reason,
+            guardian_name=form.guardian_name,
+            found=form.problems(today=now.date()),
         )
-        if not verdict.allowed:
-            raise Invalid(verdict.message)
-        if sex not in {s.value for s in Sex}:
-            raise Invalid("Indiquez le sexe indiqué sur la pièce d'identité.")
-        if age_on(born, now.date()) < ADULT_AGE and not guardian_name.strip():
-            raise Invalid(
-                "Pour un mineur, indiquez le nom du représentant légal qui l'accompagnera."
-            )
-        if not phone.strip() and not email.strip():
-            raise Invalid(
-                "Indiquez un numéro de portable ou une adresse e-mail "
-                "pour recevoir la confirmation."
-            )
-        if has_mt not in ("oui", "non"):
-            raise Invalid("Indiquez si vous avez un médecin traitant.")
-        if consent != "oui":
-            raise Invalid("Votre accord est nécessaire pour enregistrer le rendez-vous.")
         booking = await book(
             session=session,
             ctx=ctx,
             organisation_id=org.id,
             slot_id=slot.id,
-            patient=PatientDraft(
-                birth_name=birth_name,
-                first_names=first_names,
-                birth_date=born,
-                sex=Sex(sex),
-                phone=phone,
-                email=email,
-                nir=nir,
-                guardian_name=guardian_name,
-                has_medecin_traitant=has_mt == "oui",
-                medecin_traitant_name=mt_name,
-            ),
+            patient=form.draft(),
             channel=Channel.ONLINE,
-            reason=reason,
+            reason=form.reason,
             now=now,
             actor=Actor(kind="anonymous", ip=request.client.host if request.client else ""),
-            waiting_list=waiting_list == "oui",
+            waiting_list=form.waiting_list == YES,
         )
     except HubError as exc:
         await session.rollback()
         org = await _organisation(session, slug)
-        slot = await _public_slot(session, org, slot_id)
-        return render(
-            request,
-            "booking/form.html",
-            _form_context(org, slot, values=values, error=exc.message),
-            status_code=exc.status,
-        )
+        return _form_page(request, org, await _public_slot(session, org, slot_id), form, exc)
     token = links.booking_token(ctx.secret, booking)
     return RedirectResponse(f"/rdv/suivi/{token}?nouveau=1", status_code=303)
 

@@ -52,14 +52,40 @@ async def test_red_flag_sends_the_patient_to_the_15(
     page = await _mobile_page(browser)
     await page.goto(live_hub.url + "/rdv/cpts-demo")
     await page.locator(".primary-link").click()
+    # The first question: ticked, it stops the booking at once, with nothing else filled in.
     await page.get_by_label("Douleur dans la poitrine").check()
-    await page.get_by_label("Nom de naissance").fill("Martin")
-    await page.get_by_label("J'accepte que la CPTS enregistre").check()
-    # The browser's own "required" checks would stop the form: a red flag must not wait for them.
-    await page.evaluate("document.querySelector('form').noValidate = true")
-    await page.get_by_role("button", name="Réserver ce créneau").click()
+    await page.get_by_role("button", name="J'ai coché un signe : que faire ?").click()
     await expect(page.get_by_role("heading", name="Appelez le 15 maintenant")).to_be_visible()
     await expect(page.get_by_role("link", name="Appeler le 15")).to_have_attribute("href", "tel:15")
+    await page.context.close()
+
+
+async def test_a_wrong_form_says_every_problem_at_once_and_keeps_what_was_typed(
+    browser: Browser, live_hub: LiveHub, demo: DemoSeed
+) -> None:
+    page = await _mobile_page(browser)
+    await page.goto(live_hub.url + "/rdv/cpts-demo")
+    await page.locator(".primary-link").click()
+    await page.get_by_label("Nom de naissance").fill("Lefèvre")
+    await page.get_by_label("Numéro de sécurité sociale (facultatif)").fill("1 85 04 75 123 456 99")
+    await page.get_by_label("Pourquoi souhaitez-vous consulter ?").fill("Mal de gorge")
+    await page.get_by_role("button", name="Réserver ce créneau").click()
+    summary = page.get_by_role("alert")
+    await expect(summary).to_contain_text("points sont à corriger")
+    await expect(summary).to_contain_text("Indiquez le ou les prénoms.")
+    await expect(summary).to_contain_text("clé du numéro de sécurité sociale")
+    await expect(summary).to_contain_text("Votre accord est nécessaire")
+    # Each problem is next to its field and read with it; what was typed is still there.
+    await expect(page.get_by_label("Prénom(s) de naissance")).to_have_accessible_description(
+        "Indiquez le ou les prénoms."
+    )
+    await expect(page.get_by_label("Nom de naissance")).to_have_value("Lefèvre")
+    await expect(page.get_by_label("Numéro de sécurité sociale (facultatif)")).to_have_value(
+        "1 85 04 75 123 456 99"
+    )
+    await expect(page.get_by_label("Pourquoi souhaitez-vous consulter ?")).to_have_value(
+        "Mal de gorge"
+    )
     await page.context.close()
 
 
@@ -72,7 +98,7 @@ async def test_secretary_books_a_caller_in_a_couple_of_actions(
     await page.get_by_role("button", name="Se connecter").click()
     await page.get_by_label("Nom de naissance").fill("Moreau")
     await page.get_by_label("Prénom(s)").fill("Jeanne")
-    await page.locator("#np-birth").fill("1948-02-03")
+    await page.locator("#np-birth_date").fill("1948-02-03")
     await page.get_by_label("Sexe").select_option("F")
     await page.get_by_label("Téléphone").last.fill("03 25 11 22 33")
     await page.get_by_role("button", name="Créer le patient").click()

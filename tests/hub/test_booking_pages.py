@@ -371,9 +371,16 @@ async def test_facility_slots_are_booked_by_the_facility_only(
         for s in await _rows(settings, Slot, Slot.reserved_for == slot.reserved_for)
         if s.id != slot_id and s.starts_at > dt.datetime.now(dt.UTC)
     )
+    # Refused before the form is filled: the page says so instead of showing the form.
     form = await client.get(f"/rdv/cpts-demo/creneau/{other.id}")
+    assert form.status_code == 403
+    assert "réservé aux résidents de l'établissement" in text(form)
+    assert "Nom de naissance" not in text(form)
+    public = await client.get(
+        f"/rdv/cpts-demo/creneau/{_slot_ids((await client.get('/rdv/cpts-demo')).text)[0]}"
+    )
     data = _form()
-    data["csrf_token"] = csrf_from(form.text)
+    data["csrf_token"] = csrf_from(public.text)
     refused = await client.post(f"/rdv/cpts-demo/creneau/{other.id}", data=data)
     assert refused.status_code == 403
     assert "réservé aux résidents de l'établissement" in text(refused)
@@ -412,4 +419,160 @@ async def test_coordinator_excludes_a_reason_and_online_booking_refuses_it(
     refused = await _book_online(client, reason="Besoin d'un Certificat de sport pour le club")
     assert refused.status_code == 422
     assert "ne peut pas être pris en charge en téléconsultation" in text(refused)
+    assert await _rows(settings, Booking) == []
+
+
+async def test_every_problem_comes_back_at_once_next_to_its_field_with_the_form_kept(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    response = await _book_online(
+        client,
+        birth_name="L" * 300,
+        first_names="",
+        sex="",
+        phone="12",
+        nir="1 85 04 75 123 456 99",
+        consent="",
+        reason="Toux",
+    )
+    assert response.status_code == 422
+    page = text(response)
+    assert "Nom de naissance : 100 caractères au plus (vous en avez saisi 300)." in page
+    assert "Indiquez le ou les prénoms." in page
+    assert "Indiquez le sexe inscrit sur la pièce d'identité." in page
+    assert "Numéro de téléphone invalide" in page
+    assert "clé du numéro de sécurité sociale" in page
+    assert "Votre accord est nécessaire" in page
+    assert "6 points sont à corriger" in page
+    assert "« birth_name »" not in page and "Demande refusée" not in page  # no raw names
+    # Each problem sits next to its field, which points to it for screen readers.
+    assert re.search(r'id="phone"[^>]*aria-describedby="phone-hint phone-error"', response.text)
+    assert '<p class="field-error" id="phone-error">Numéro de téléphone invalide' in response.text
+    # Nothing typed is lost, not even the social-security number that was wrong.
+    assert 'value="' + "L" * 300 + '"' in response.text
+    assert 'value="1 85 04 75 123 456 99"' in response.text
+    assert ">Toux</textarea>" in response.text
+    assert await _rows(settings, Booking) == []
+
+
+async def test_a_red_flag_is_answered_first_even_with_nothing_else_filled_in(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    page = await client.get("/rdv/cpts-demo")
+    slot_id = _slot_ids(page.text)[0]
+    form = await client.get(f"/rdv/cpts-demo/creneau/{slot_id}")
+    assert form.text.index('name="red_flag"') < form.text.index('name="birth_name"')
+    response = await client.post(
+        f"/rdv/cpts-demo/creneau/{slot_id}",
+        data={"red_flag": "stroke", "csrf_token": csrf_from(form.text)},
+    )
+    assert response.status_code == 200
+    assert "Appelez le 15 maintenant" in text(response)
+    assert "trouble de la parole" in text(response)
+    assert await _rows(settings, Patient) == []
+
+
+async def test_secretary_sees_every_problem_of_a_new_patient_at_once(
+    client: httpx.AsyncClient, demo: DemoSeed
+) -> None:
+    await login(client, "secretariat")
+    page = await client.get("/secretariat")
+    bad = await client.post(
+        "/secretariat/patients",
+        data={
+            "birth_name": "Moreau",
+            "first_names": "J" * 201,
+            "birth_date": "03/02/19488",
+            "phone": "03 25",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    assert bad.status_code == 422
+    found = text(bad)
+    assert "Prénom(s) : 200 caractères au plus (vous en avez saisi 201)." in found
+    assert "Indiquez la date de naissance au format jj/mm/aaaa." in found
+    assert "Indiquez le sexe inscrit sur la pièce d'identité." in found
+    assert "Numéro de téléphone invalide" in found
+    assert '<p class="field-error" id="np-sex-error">' in bad.text
+    assert 'value="Moreau"' in bad.text and 'value="03 25"' in bad.text
+
+
+async def test_secretary_phone_booking_says_every_problem_at_once_and_screens_like_online(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    await login(client, "coordination")
+    page = await client.get("/coordination")
+    await client.post(
+        "/coordination/politique",
+        data={
+            "min_age_years": "6",
+            "reminder_hours": "24",
+            "excluded_reasons": "certificat de sport",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    client.cookies.clear()
+    await login(client, "secretariat")
+    page = await client.get("/secretariat")
+    created = await client.post(
+        "/secretariat/patients",
+        data={
+            "birth_name": "Petit",
+            "first_names": "Léo",
+            "birth_date": (dt.date.today() - dt.timedelta(days=4 * 366)).isoformat(),
+            "sex": "M",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    card = await client.get(created.headers["location"])
+    patient_path = created.headers["location"]
+    nothing = await client.post(
+        f"{patient_path}/rdv", data={"reason": "", "csrf_token": csrf_from(card.text)}
+    )
+    assert nothing.status_code == 422
+    assert "Choisissez un créneau." in text(nothing) and "Indiquez le motif" in text(nothing)
+    slot_id = re.search(r'name="slot_id" value="(\d+)"', card.text).group(1)  # type: ignore[union-attr]
+    refused = await client.post(
+        f"{patient_path}/rdv",
+        data={
+            "slot_id": slot_id,
+            "reason": "Certificat de sport",
+            "csrf_token": csrf_from(card.text),
+        },
+    )
+    assert refused.status_code == 422
+    assert "à partir de 6 ans" in text(refused)
+    assert "ne peut pas être pris en charge en téléconsultation" in text(refused)
+    assert 'value="Certificat de sport"' in refused.text
+    assert re.search(rf'value="{slot_id}" checked', refused.text)  # her choice is kept
+    assert await _rows(settings, Booking) == []
+
+
+async def test_facility_form_says_every_problem_at_once_and_keeps_the_resident(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    await login(client, "etablissement")
+    home = await client.get("/etablissement")
+    slot_id = re.search(r'<option value="(\d+)"', home.text).group(1)  # type: ignore[union-attr]
+    bad = await client.post(
+        "/etablissement/rdv",
+        data={
+            "slot_id": slot_id,
+            "birth_name": "Bonnet",
+            "first_names": "",
+            "birth_date": "",
+            "sex": "M",
+            "reason": "x" * 1001,
+            "in_room": "oui",
+            "csrf_token": csrf_from(home.text),
+        },
+    )
+    assert bad.status_code == 422
+    found = text(bad)
+    assert "Indiquez le ou les prénoms." in found
+    assert "Indiquez la date de naissance." in found
+    assert "Motif : 1000 caractères au plus (vous en avez saisi 1001)." in found
+    assert 'value="Bonnet"' in bad.text
+    assert re.search(rf'<option value="{slot_id}" selected>', bad.text)
+    assert re.search(r'id="f-in_room" name="in_room" value="oui" checked', bad.text)
     assert await _rows(settings, Booking) == []
