@@ -15,9 +15,10 @@ from sqlalchemy import select
 from hub import db
 from hub.config import Settings
 from hub.consultation.models import Consultation, State
-from hub.demo import DemoSeed
+from hub.demo import CLOS_MORTIER, DemoSeed
+from hub.demo_agenda import seed_demo_agenda
 from hub.identity import policy
-from hub.identity.models import Role
+from hub.identity.models import Role, Site
 from hub.records.patient_links import record_token
 from hub.records.patients import Patient
 from hub.scheduling.links import booking_token, offer_token
@@ -89,6 +90,18 @@ async def _patient_tokens(settings: Settings, things: SiteThings) -> dict[str, s
         await engine.dispose()
 
 
+async def _patients_waiting_today(settings: Settings) -> None:
+    """The nurse's agenda with today's rows (the demo's waiting patients)."""
+    engine = db.make_engine(settings.database_url)
+    try:
+        async with db.make_session_factory(engine)() as session:
+            room = await session.scalar(select(Site).where(Site.name == CLOS_MORTIER))
+            assert room is not None
+            await seed_demo_agenda(session=session, site=room, now=db.utcnow())
+    finally:
+        await engine.dispose()
+
+
 async def _login(page: Page, hub: LiveHub, role: Role) -> None:
     username, password = ACCOUNTS[role]
     await page.goto(hub.url + "/connexion")
@@ -135,6 +148,7 @@ async def test_every_page_of_every_role_has_no_serious_accessibility_violation(
     browser: Browser, live_hub: LiveHub, demo: DemoSeed, settings: Settings, actor: Role | None
 ) -> None:
     world = await build_world(settings)
+    await _patients_waiting_today(settings)
     fill = dict(world.own.values)
     fill.update(await _patient_tokens(settings, world.own))
     routes = list(pages_of(actor))
@@ -146,6 +160,9 @@ async def test_every_page_of_every_role_has_no_serious_accessibility_violation(
         if actor is not None:
             await _login(page, live_hub, actor)
         violations, broken = await _check_pages(page, live_hub, routes, fill)
+        if actor is Role.COORDINATOR:  # the indicators form refusing a reversed period
+            await page.goto(live_hub.url + "/coordination/indicateurs?du=2025-03-01&au=2025-01-01")
+            violations += await blocking_violations(page, "/coordination/indicateurs [erreur]")
         # The consoles again with the consultation under way, then at the report.
         consoles = [r for r in routes if "{consultation_id}" in r]
         for state in (State.IN_CONSULTATION, State.REPORTING) if consoles else ():
