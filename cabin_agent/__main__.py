@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
@@ -13,6 +12,7 @@ from pathlib import Path
 from cabin_agent.agent import CabinAgent
 from cabin_agent.config import AgentConfig, ConfigError, load_config
 from cabin_agent.connection import AuthRefused
+from devices.cli_fr import FrenchArgumentParser
 
 logger = logging.getLogger("cabin_agent")
 
@@ -41,18 +41,25 @@ async def _run(config: AgentConfig, simulate: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="cabin_agent", description="Agent of a teleconsultation trolley."
+    parser = FrenchArgumentParser(
+        prog="python -m cabin_agent",
+        description="Agent d'un chariot de téléconsultation : relie ses appareils au hub.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="connect to the hub and serve the trolley")
-    run.add_argument("--config", type=Path, required=True, help="TOML configuration file")
+    sub = parser.add_subparsers(
+        dest="command", required=True, title="commandes", metavar="COMMANDE"
+    )
+    run = sub.add_parser("run", help="se connecter au hub et servir les appareils du chariot")
+    run.add_argument(
+        "--config", type=Path, required=True, help="fichier de configuration (TOML)"
+    )
     run.add_argument(
         "--simulate",
         action="store_true",
-        help="serve every configured device with its simulator (demo, tests)",
+        help="remplacer chaque appareil configuré par son simulateur (démonstration, tests)",
     )
-    run.add_argument("--log-level", default="INFO")
+    run.add_argument(
+        "--log-level", default="INFO", help="niveau du journal : DEBUG, INFO (par défaut), WARNING"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -61,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         config.hub.resolved_token()
     except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        print(f"Erreur de configuration : {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return asyncio.run(_run(config, args.simulate))
 

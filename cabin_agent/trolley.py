@@ -145,7 +145,8 @@ class DeviceRunner:
 
     async def _run_serial(self) -> None:
         path = self.tty_path or self.section.address
-        device = DeviceIdentity(model=self.model.model_id, serial=path)
+        # A serial oximeter does not say its serial number; the port it is on is not one.
+        device = DeviceIdentity(model=self.model.model_id)
 
         async def on_frame(frame: object) -> None:
             now = asyncio.get_running_loop().time()

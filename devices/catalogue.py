@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import importlib
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -60,7 +61,9 @@ __all__ = [
     "Simulator",
     "Transport",
     "VideoSettings",
+    "describe_device",
     "get_model",
+    "is_serial_number",
     "models_for_service",
 ]
 
@@ -187,6 +190,7 @@ class DeviceModel:
     """One supported device model."""
 
     model_id: str
+    model_name: str  # as documents print it after the kind's label, in French ("Contec CMS50D+")
     display_name: str
     kind: DeviceKind
     transport: Transport
@@ -203,6 +207,12 @@ class DeviceModel:
     def label(self) -> str:
         """The French name of the device's kind ("Tensiomètre")."""
         return self.kind.label
+
+    @property
+    def document_name(self) -> str:
+        """The device as reports name it: French label and model ("Oxymètre de pouls Contec
+        CMS50D+")."""
+        return f"{self.label} {self.model_name}"
 
     @property
     def measurable(self) -> bool:
@@ -233,6 +243,7 @@ _OXIMETRY = (_K.SPO2, _K.PULSE_RATE, _K.PERFUSION_INDEX)
 _MODELS = (
     DeviceModel(
         model_id="generic_gatt_cuff",
+        model_name="Bluetooth (profil standard)",
         display_name="Bluetooth blood pressure monitor (GATT Blood Pressure profile)",
         kind=DeviceKind.BLOOD_PRESSURE_CUFF,
         transport=Transport.BLE,
@@ -251,6 +262,7 @@ _MODELS = (
     ),
     DeviceModel(
         model_id="generic_gatt_thermometer",
+        model_name="Bluetooth (profil standard)",
         display_name="Bluetooth thermometer (GATT Health Thermometer profile)",
         kind=DeviceKind.THERMOMETER,
         transport=Transport.BLE,
@@ -270,6 +282,7 @@ _MODELS = (
     ),
     DeviceModel(
         model_id="generic_gatt_oximeter",
+        model_name="Bluetooth (profil standard)",
         display_name="Bluetooth pulse oximeter (GATT Pulse Oximeter profile)",
         kind=DeviceKind.PULSE_OXIMETER,
         transport=Transport.BLE,
@@ -288,6 +301,7 @@ _MODELS = (
     ),
     DeviceModel(
         model_id="generic_gatt_weight_scale",
+        model_name="Bluetooth (profil standard)",
         display_name="Bluetooth weight scale (GATT Weight Scale profile)",
         kind=DeviceKind.WEIGHT_SCALE,
         transport=Transport.BLE,
@@ -303,6 +317,7 @@ _MODELS = (
     ),
     DeviceModel(
         model_id="contec_cms50d_plus",
+        model_name="Contec CMS50D+",
         display_name="Contec CMS50D+ (firmware 4.6 and later)",
         kind=DeviceKind.PULSE_OXIMETER,
         transport=Transport.SERIAL,
@@ -321,6 +336,7 @@ _MODELS = (
     ),
     DeviceModel(
         model_id="contec_cms50d_plus_legacy",
+        model_name="Contec CMS50D+ (ancien micrologiciel)",
         display_name="Contec CMS50D+ (legacy firmware, streams on its own)",
         kind=DeviceKind.PULSE_OXIMETER,
         transport=Transport.SERIAL,
@@ -334,6 +350,7 @@ _MODELS = (
     ),
     DeviceModel(
         model_id="nonin_df2",
+        model_name="Nonin (protocole série 2)",
         display_name="Nonin pulse oximeter, serial data format #2",
         kind=DeviceKind.PULSE_OXIMETER,
         transport=Transport.SERIAL,
@@ -344,6 +361,7 @@ _MODELS = (
     ),
     DeviceModel(
         model_id="nonin_df8",
+        model_name="Nonin (protocole série 8)",
         display_name="Nonin pulse oximeter, serial data format #8",
         kind=DeviceKind.PULSE_OXIMETER,
         transport=Transport.SERIAL,
@@ -353,6 +371,7 @@ _MODELS = (
     ),
     DeviceModel(
         model_id="usb_stethoscope",
+        model_name="électronique USB",
         display_name="USB electronic stethoscope (USB audio class)",
         kind=DeviceKind.STETHOSCOPE,
         transport=Transport.AUDIO,
@@ -360,6 +379,7 @@ _MODELS = (
     ),
     DeviceModel(
         model_id="usb_otoscope",
+        model_name="vidéo USB",
         display_name="USB video otoscope (UVC)",
         kind=DeviceKind.OTOSCOPE,
         transport=Transport.VIDEO,
@@ -367,6 +387,7 @@ _MODELS = (
     ),
     DeviceModel(
         model_id="room_camera",
+        model_name="USB",
         display_name="Room camera (UVC)",
         kind=DeviceKind.CAMERA,
         transport=Transport.VIDEO,
@@ -400,3 +421,23 @@ def get_model(model_id: str) -> DeviceModel:
 def models_for_service(service_uuid: int) -> tuple[DeviceModel, ...]:
     """The BLE models that advertise or expose this 16-bit service UUID."""
     return tuple(m for m in _MODELS if service_uuid in m.service_uuids)
+
+
+# What a driver may have put where a serial number goes and is a port, not the device's number:
+# a path (/dev/ttyUSB0, /tmp/…, a pseudo-terminal), a Windows port (COM3), a bare tty/pty name.
+_PORT = re.compile(r"(?i)[/\\].*|com\d+|(tty|pty|pts)[\w.-]*")
+
+
+def is_serial_number(value: str | None) -> bool:
+    """Whether ``value`` can be a device's serial number (not empty, not a port or a path)."""
+    text = (value or "").strip()
+    return bool(text) and _PORT.fullmatch(text) is None
+
+
+def describe_device(model_id: str, *, serial: str | None = None, fallback: str = "") -> str:
+    """How documents name the device that took a reading: the registry's French label and
+    model, then its serial number when it has a real one ("Tensiomètre Bluetooth (profil
+    standard) n° SIM-0001"); ``fallback`` (or the id) for a model the registry does not know."""
+    model = CATALOGUE.get(model_id)
+    name = model.document_name if model is not None else (fallback or model_id)
+    return f"{name} n° {serial.strip()}" if serial and is_serial_number(serial) else name

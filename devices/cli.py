@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
 from devices.catalogue import GATT_PARSERS
+from devices.cli_fr import FrenchArgumentParser
 from devices.errors import DeviceError, FrameError
 from devices.gatt.racp import RacpNumberOfRecords, RacpRequest, RacpResponse, parse_racp
 from devices.gatt.time import CurrentTime, DateTime
@@ -161,17 +162,24 @@ def decode(profile: str, data: bytes) -> JsonValue:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m devices", description="Medical device protocol tools."
+    parser = FrenchArgumentParser(
+        prog="python -m devices",
+        description="Outils des protocoles des appareils médicaux (décodage, simulateurs).",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    decoder = commands.add_parser("decode", help="decode bytes given in hex, print JSON")
-    decoder.add_argument("profile", choices=sorted(PROFILES), metavar="PROFILE",
-                         help="one of: " + ", ".join(sorted(PROFILES)))
+    commands = parser.add_subparsers(
+        dest="command", required=True, title="commandes", metavar="COMMANDE"
+    )
+    decoder = commands.add_parser(
+        "decode", help="décoder des octets donnés en hexadécimal et afficher le résultat en JSON"
+    )
+    decoder.add_argument("profile", choices=sorted(PROFILES), metavar="PROFIL",
+                         help="au choix : " + ", ".join(sorted(PROFILES)))
     decoder.add_argument("hex", nargs="+", metavar="HEX",
-                         help="the bytes in hex (spaces and colons allowed)")
+                         help="les octets en hexadécimal (espaces et deux-points permis)")
     commands.add_parser(
-        "simulate", help="run a device simulator (arguments go to devices.simulators.cli)"
+        "simulate",
+        help="lancer le simulateur d'un appareil (« python -m devices simulate -h » pour ses "
+        "options)",
     )
     return parser
 

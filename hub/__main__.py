@@ -1,5 +1,6 @@
-"""Command line of the hub: ``python -m hub serve|migrate|create-user|verify-audit|
-export-consultation|indicators|demo``."""
+"""Command line of the hub: ``python -m hub serve|migrate|create-user|create-api-client|
+verify-audit|export-consultation|indicators|demo``, in French. Every command but ``migrate`` and
+``demo`` checks first that its database exists and is migrated (``hub.commands``)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import sys
 from pathlib import Path
 
 import uvicorn
-from pydantic import ValidationError
 from sqlalchemy import select
 
-from hub import db, migrate
+from devices.cli_fr import FrenchArgumentParser
+from hub import commands, db, migrate
 from hub.app import GRACEFUL_SHUTDOWN_SECONDS, create_app
 from hub.audit.service import ChainReport, seal_pending, verify_chain
 from hub.config import Settings
@@ -26,16 +27,8 @@ from hub.logs import configure_logging
 from hub.reporting.cli import add_parser as add_indicators_parser
 
 
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        messages = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
-        raise SystemExit(f"configuration error: {messages}") from None
-
-
 def cmd_serve(_args: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = commands.settings_with_database()
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     uvicorn.run(
         create_app(settings),
@@ -49,14 +42,15 @@ def cmd_serve(_args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = commands.settings()
     if args.direction == "upgrade":
         target = args.revision or "head"
         migrate.upgrade(settings.database_url, target)
     else:
         target = args.revision or "base"
         migrate.downgrade(settings.database_url, target)
-    print(f"database {args.direction}d to {target}")
+    done = "mise à jour" if args.direction == "upgrade" else "ramenée"
+    print(f"Base de données {done} à la version {target}.")
     return 0
 
 
@@ -70,7 +64,8 @@ async def _create_user(settings: Settings, args: argparse.Namespace, password: s
             if org is None:
                 if not args.create_organisation:
                     raise HubError(
-                        f"No organisation '{args.organisation}' (add --create-organisation NAME)."
+                        f"Aucune organisation « {args.organisation} » (ajoutez "
+                        "--create-organisation NOM pour la créer)."
                     )
                 org = await service.create_organisation(
                     session=session, name=args.create_organisation, slug=args.organisation
@@ -81,7 +76,7 @@ async def _create_user(settings: Settings, args: argparse.Namespace, password: s
                     select(Site).where(Site.organisation_id == org.id, Site.name == name)
                 )
                 if site is None:
-                    raise HubError(f"No site named '{name}' in {org.slug}.")
+                    raise HubError(f"Aucun site nommé « {name} » dans {org.slug}.")
                 sites.append(site)
             user = await service.create_user(
                 session=session,
@@ -100,20 +95,20 @@ async def _create_user(settings: Settings, args: argparse.Namespace, password: s
 
 
 def cmd_create_user(args: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = commands.settings_with_database()
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = getpass.getpass("Mot de passe : ")
         if getpass.getpass("Confirmez : ") != password:
-            print("error: the passwords differ", file=sys.stderr)
+            print("Erreur : les deux mots de passe diffèrent.", file=sys.stderr)
             return 2
     try:
         username = asyncio.run(_create_user(settings, args, password))
     except HubError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(f"Erreur : {exc.message}", file=sys.stderr)
         return 2
-    print(f"user '{username}' created ({args.role})")
+    print(f"Compte « {username} » créé ({Role(args.role).label}).")
     return 0
 
 
@@ -129,12 +124,15 @@ async def _verify_audit(settings: Settings) -> ChainReport:
 
 def cmd_verify_audit(_args: argparse.Namespace) -> int:
     """Exit 0 when the audit trail's hash chain is intact, 1 (with the problems) otherwise."""
-    report = asyncio.run(_verify_audit(_settings()))
+    report = asyncio.run(_verify_audit(commands.settings_with_database()))
     for problem in report.problems:
-        print(f"TAMPERED: {problem}")
+        print(f"ALTÉRÉ : {problem}")
     if report.problems:
         return 1
-    print(f"audit trail intact: {report.sealed} events sealed, {report.pending} still settling")
+    print(
+        f"Journal d'audit intact : {report.sealed} événements scellés, "
+        f"{report.pending} en attente de scellement."
+    )
     return 0
 
 
@@ -142,7 +140,7 @@ def cmd_export_consultation(args: argparse.Namespace) -> int:
     """Write a consultation's CDA, XDM zip and FHIR bundle (exit 2 when it has no report)."""
     from hub.reports.export import cmd_export_consultation as export
 
-    return export(_settings(), args)
+    return export(commands.settings_with_database(), args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -152,52 +150,84 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="hub", description="Hub of the CPTS teleconsultation rooms."
+    parser = FrenchArgumentParser(
+        prog="python -m hub",
+        description="Hub des cabines de téléconsultation de la CPTS. Réglages : variables "
+        "d'environnement HUB_… (base de données : HUB_DATABASE_URL).",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the hub (settings from HUB_* variables)").set_defaults(
+    sub = parser.add_subparsers(
+        dest="command", required=True, title="commandes", metavar="COMMANDE"
+    )
+    sub.add_parser("serve", help="lancer le hub (réglages : variables HUB_…)").set_defaults(
         func=cmd_serve
     )
 
-    mig = sub.add_parser("migrate", help="apply database migrations")
-    mig.add_argument("direction", nargs="?", choices=["upgrade", "downgrade"], default="upgrade")
-    mig.add_argument("revision", nargs="?", default="")
+    mig = sub.add_parser(
+        "migrate", help="créer la base de données ou la mettre à jour (HUB_DATABASE_URL)"
+    )
+    mig.add_argument(
+        "direction",
+        nargs="?",
+        choices=["upgrade", "downgrade"],
+        default="upgrade",
+        help="upgrade (mettre à jour, par défaut) ou downgrade (revenir en arrière)",
+    )
+    mig.add_argument(
+        "revision", nargs="?", default="", help="version visée (par défaut : la dernière)"
+    )
     mig.set_defaults(func=cmd_migrate)
 
-    cu = sub.add_parser("create-user", help="create a staff account")
-    cu.add_argument("--organisation", required=True, help="organisation slug")
+    cu = sub.add_parser("create-user", help="créer le compte d'un membre de l'équipe")
+    cu.add_argument("--organisation", required=True, help="identifiant court de la CPTS (slug)")
     cu.add_argument(
         "--create-organisation",
-        metavar="NAME",
+        metavar="NOM",
         default="",
-        help="create the organisation with this name if it does not exist",
+        help="créer la CPTS sous ce nom si elle n'existe pas",
     )
-    cu.add_argument("--username", required=True)
-    cu.add_argument("--full-name", required=True)
-    cu.add_argument("--role", required=True, choices=[r.value for r in Role])
-    cu.add_argument("--site", action="append", default=[], help="site name (repeatable)")
-    cu.add_argument("--email", default="")
-    cu.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    cu.add_argument("--username", required=True, help="identifiant de connexion")
+    cu.add_argument("--full-name", required=True, help="prénom et nom, tels qu'affichés")
+    cu.add_argument(
+        "--role",
+        required=True,
+        choices=[r.value for r in Role],
+        help="rôle : " + ", ".join(f"{r.value} ({r.label})" for r in Role),
+    )
+    cu.add_argument("--site", action="append", default=[], help="nom d'un site (à répéter)")
+    cu.add_argument("--email", default="", help="adresse e-mail")
+    cu.add_argument(
+        "--password-stdin", action="store_true", help="lire le mot de passe sur l'entrée standard"
+    )
     cu.set_defaults(func=cmd_create_user)
 
     add_create_api_client_parser(sub)
     add_indicators_parser(sub)
-    sub.add_parser("verify-audit", help="check the audit trail's hash chain").set_defaults(
-        func=cmd_verify_audit
-    )
+    sub.add_parser(
+        "verify-audit", help="vérifier que le journal d'audit n'a pas été altéré"
+    ).set_defaults(func=cmd_verify_audit)
 
     exp = sub.add_parser(
         "export-consultation",
-        help="write a consultation's CDA, IHE_XDM.ZIP and FHIR bundle into a folder",
+        help="écrire le CDA, l'IHE_XDM.ZIP et le paquet FHIR d'une consultation dans un dossier",
     )
-    exp.add_argument("consultation_id", type=int)
-    exp.add_argument("--out", required=True, help="folder to write into (created if missing)")
+    exp.add_argument("consultation_id", type=int, help="numéro de la consultation")
+    exp.add_argument("--out", required=True, help="dossier où écrire (créé s'il manque)")
     exp.set_defaults(func=cmd_export_consultation)
 
-    demo = sub.add_parser("demo", help="seed a demo CPTS and run the hub with a cabin agent")
-    demo.add_argument("--data-dir", default=os.environ.get("DEMO_DATA_DIR", "var/demo"))
-    demo.add_argument("--port", type=int, default=int(os.environ.get("HUB_PORT", "8000")))
+    demo = sub.add_parser(
+        "demo", help="créer une CPTS de démonstration et lancer le hub avec une cabine simulée"
+    )
+    demo.add_argument(
+        "--data-dir",
+        default=os.environ.get("DEMO_DATA_DIR", "var/demo"),
+        help="dossier des données de la démonstration (par défaut : var/demo)",
+    )
+    demo.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("HUB_PORT", "8000")),
+        help="port du hub (par défaut : 8000, ou HUB_PORT)",
+    )
     demo.set_defaults(func=cmd_demo)
 
     args = parser.parse_args(argv)

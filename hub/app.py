@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import web
 from hub import db, deps, transport
+from hub.api_docs import mount_api_docs
 from hub.cabins import admin as cabin_admin
 from hub.cabins import api as cabin_api
 from hub.cabins import gateway, presence
@@ -126,7 +127,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
     app = FastAPI(
         title="Hub des cabines de téléconsultation",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # served by hub.api_docs, without a CDN
         openapi_url="/api/openapi.json",
         redoc_url=None,
         # An id no row can have is a page that does not exist, before any query.
@@ -136,6 +137,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
     app.add_middleware(transport.TransportHeaders, hsts=settings.secure_transport)
     app.add_middleware(transport.ForwardedClient, trusted=settings.trusted_proxy_networks())
     app.mount("/static", StaticFiles(directory=str(web.STATIC_DIR)), name="static")
+    mount_api_docs(app)
     app.include_router(login.router)
     app.include_router(coordinator.router)
     app.include_router(cabin_admin.router)

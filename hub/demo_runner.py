@@ -14,40 +14,53 @@ from pathlib import Path
 
 import uvicorn
 from pydantic import SecretStr
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from devices.catalogue import get_model
 from hub import db, migrate
 from hub.app import GRACEFUL_SHUTDOWN_SECONDS, create_app
 from hub.config import Environment, Settings
 from hub.consoles.login import ROLE_HOME
 from hub.consultation.models import Consultation
 from hub.context import HubContext
-from hub.demo import CLOS_MORTIER, DEMO_ACCOUNTS, DemoSeed, seed_demo
+from hub.demo import CLOS_MORTIER, DEMO_ACCOUNTS, DEMO_ORG_SLUG, DemoSeed, seed_demo
+from hub.demo_agenda import seed_demo_agenda
 from hub.demo_history import seed_demo_history
+from hub.identity.models import Site
 from hub.logs import configure_logging
 from hub.records.patient_links import record_url
 from hub.records.patients import Patient
 from hub.rendering import make_templates
 
+# The simulated trolley of the demo cabin: every kind of device (name, registry model).
+DEMO_TROLLEY = (
+    ("Tensiomètre", "generic_gatt_cuff"),
+    ("Oxymètre", "contec_cms50d_plus"),
+    ("Thermomètre", "generic_gatt_thermometer"),
+    ("Pèse-personne", "generic_gatt_weight_scale"),
+    ("Stéthoscope", "usb_stethoscope"),
+    ("Otoscope", "usb_otoscope"),
+    ("Caméra de la salle", "room_camera"),
+)
+
 
 def _write_agent_config(
     path: Path, *, hub_url: str, cabin_id: int, token: str, data_dir: Path
 ) -> None:
+    devices = "".join(
+        f'\n[[devices]]\nname = "{name}"\nkind = "{get_model(model).kind.value}"\n'
+        f'model = "{model}"\ntransport = "{get_model(model).transport.value}"\n'
+        for name, model in DEMO_TROLLEY
+    )
     path.write_text(
         "# Demo cabin agent configuration, written by `python -m hub demo`.\n"
         "[hub]\n"
         f'url = "{hub_url}"\n'
         f"cabin_id = {cabin_id}\n"
         f'token = "{token}"\n\n'
-        f'[agent]\nheartbeat_seconds = 5\nbackoff_max_seconds = 10\ndata_dir = "{data_dir}"\n\n'
-        '[[devices]]\nname = "Tensiomètre"\nkind = "blood_pressure_cuff"\n'
-        'model = "generic_gatt_cuff"\ntransport = "ble"\n\n'
-        '[[devices]]\nname = "Oxymètre"\nkind = "pulse_oximeter"\nmodel = "contec_cms50d_plus"\n'
-        'transport = "serial"\n\n'
-        '[[devices]]\nname = "Thermomètre"\nkind = "thermometer"\n'
-        'model = "generic_gatt_thermometer"\ntransport = "ble"\n\n'
-        '[[devices]]\nname = "Pèse-personne"\nkind = "weight_scale"\n'
-        'model = "generic_gatt_weight_scale"\ntransport = "ble"\n',
+        f'[agent]\nheartbeat_seconds = 5\nbackoff_max_seconds = 10\ndata_dir = "{data_dir}"\n'
+        + devices,
         encoding="utf-8",
     )
     path.chmod(0o600)
@@ -101,6 +114,9 @@ async def _seed(settings: Settings) -> DemoSeed:
         async with sessions() as session:
             seed = await seed_demo(session=session)
             past = await seed_demo_history(session=session, ctx=ctx)
+            room = await session.scalar(select(Site).where(Site.name == CLOS_MORTIER))
+            assert room is not None  # seeded just above
+            await seed_demo_agenda(session=session, site=room, now=ctx.clock())
             patient_url = await _patient_url(session, settings, past)
             return dataclasses.replace(seed, patient_url=patient_url)
     finally:
@@ -127,7 +143,8 @@ async def _serve(settings: Settings, agent_config: Path, seed: DemoSeed) -> int:
     while not server.started:
         if serving.done():
             print(
-                f"\nThe hub could not start (is port {settings.port} free? set HUB_PORT).",
+                f"\nLe hub n'a pas pu démarrer (le port {settings.port} est-il libre ? "
+                "Choisissez-en un autre avec HUB_PORT).",
                 file=sys.stderr,
             )
             return 1
@@ -153,7 +170,10 @@ async def _serve(settings: Settings, agent_config: Path, seed: DemoSeed) -> int:
                 await asyncio.wait_for(agent.wait(), 10)
             except TimeoutError:
                 agent.kill()
-    print("\nDemo stopped. Run the same command again to restart it; the data is kept.")
+    print(
+        "\nDémonstration arrêtée. Relancez la même commande pour la reprendre : "
+        "les données sont conservées."
+    )
     return 0
 
 
@@ -171,12 +191,18 @@ async def _patient_url(session: AsyncSession, settings: Settings, past: list[int
 
 
 def _print_banner(settings: Settings, seed: DemoSeed) -> None:
+    print("\n".join(banner_lines(settings, seed)), flush=True)
+
+
+def banner_lines(settings: Settings, seed: DemoSeed) -> list[str]:
+    """What the demo prints once it runs: every entry point, with its address and login."""
     url = settings.base_url
+    env = f"HUB_DATABASE_URL={settings.database_url}"
     lines = [
         "",
         "=" * 72,
         "  Téléconsultation CPTS — démonstration",
-        f"  Hub : {url}   (cabine simulée : {CLOS_MORTIER})",
+        f"  Hub : {url}   (cabine simulée : {CLOS_MORTIER}, chariot complet)",
         "",
         f"  {'Rôle':<28}{'Adresse':<38}Identifiant / mot de passe",
     ]
@@ -185,16 +211,31 @@ def _print_banner(settings: Settings, seed: DemoSeed) -> None:
             f"  {account.role.label:<28}{url + ROLE_HOME[account.role]:<38}"
             f"{account.username} / {account.password}"
         )
+    lines += [
+        "",
+        "  L'agenda du jour du Clos Mortier a des patients qui attendent (infirmière).",
+        "",
+        f"  Prise de rendez-vous en ligne (patients, sans compte) : {url}/rdv",
+        f"  Documentation de l'API : {url}/api/docs",
+        f"  Créneaux pour le SAS (FHIR) : {url}/fhir/Slot  (jeton « Bearer » requis)",
+        "  Créer ce jeton pour la plateforme du SAS :",
+        f"    {env} \\",
+        f"    {sys.executable} -m hub create-api-client --organisation {DEMO_ORG_SLUG}",
+    ]
     if seed.patient_url:
-        lines += ["", "  Patiente (lien reçu après son compte rendu) :", f"  {seed.patient_url}"]
+        lines += [
+            "",
+            "  Dossier d'une patiente (lien reçu après son compte rendu) :",
+            f"  {seed.patient_url}",
+        ]
     lines += [
         "",
         "  Documents d'une consultation passée (CDA, XDM, FHIR) :",
-        f"  HUB_DATABASE_URL={settings.database_url} \\",
+        f"    {env} \\",
         f"    {sys.executable} -m hub export-consultation 1 --out var/export",
         "",
         "  Ctrl-C arrête le hub et l'agent.",
         "=" * 72,
         "",
     ]
-    print("\n".join(lines), flush=True)
+    return lines

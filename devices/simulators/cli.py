@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Sequence
 from typing import Protocol, runtime_checkable
 
 from devices.catalogue import CATALOGUE, Transport
+from devices.cli_fr import FrenchArgumentParser
 from devices.serialproto.contec import Cms50Protocol
 from devices.simulators.serial_devices import SerialModel, SerialOximeterSimulator
 
@@ -40,38 +41,42 @@ class _Measures(Protocol):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `simulate` sub-commands and their options to `parser`."""
-    commands = parser.add_subparsers(dest="simulator", required=True, metavar="SIMULATOR")
+    commands = parser.add_subparsers(dest="simulator", required=True, metavar="SIMULATEUR",
+                                     title="simulateurs")
     serial = commands.add_parser(
-        "serial", help="a serial pulse oximeter on a pseudo-terminal (prints its tty path)"
+        "serial",
+        help="un oxymètre série sur un pseudo-terminal (affiche le chemin de son terminal)",
     )
     serial.add_argument("--model", choices=[m.value for m in SerialModel],
-                        default=SerialModel.CONTEC_CMS50D_PLUS.value)
+                        default=SerialModel.CONTEC_CMS50D_PLUS.value,
+                        help="modèle simulé (par défaut : %(default)s)")
     serial.add_argument("--protocol", choices=[p.value for p in Cms50Protocol],
                         default=Cms50Protocol.LEGACY.value,
-                        help="Contec framing: legacy streams on its own, framed waits for "
-                             "the live-start command (default: %(default)s)")
-    serial.add_argument("--path", help="stable path of the tty link (default: a temporary one)")
-    serial.add_argument("--duration", type=float, default=None,
-                        help="stop after this many seconds (default: run until Ctrl-C)")
-    serial.add_argument("--finger-out-every", type=float, default=None, metavar="SECONDS",
-                        help="take the finger out for 5 s every SECONDS")
-    serial.add_argument("--unplug-every", type=float, default=None, metavar="SECONDS",
-                        help="unplug for 3 s every SECONDS")
+                        help="trames Contec : legacy émet de lui-même, framed attend l'ordre de "
+                             "démarrage (par défaut : %(default)s)")
+    serial.add_argument("--path", help="chemin fixe du terminal (par défaut : un temporaire)")
+    serial.add_argument("--duration", type=float, default=None, metavar="SECONDES",
+                        help="s'arrêter après ce nombre de secondes (par défaut : jusqu'à Ctrl-C)")
+    serial.add_argument("--finger-out-every", type=float, default=None, metavar="SECONDES",
+                        help="retirer le doigt 5 s toutes les SECONDES")
+    serial.add_argument("--unplug-every", type=float, default=None, metavar="SECONDES",
+                        help="débrancher 3 s toutes les SECONDES")
     demo = commands.add_parser(
         "ble-demo",
-        help="a BLE simulator and the real driver in one process (BLE simulators run on an "
-             "emulated controller and cannot be reached from another process)",
+        help="un simulateur BLE et le vrai pilote dans un même processus (les simulateurs BLE "
+             "tournent sur un contrôleur émulé, injoignable depuis un autre processus)",
     )
     demo.add_argument("--device", choices=_BLE_SIMULATED, default="generic_gatt_cuff",
-                      help="a BLE model of the device registry")
+                      help="un modèle BLE du registre des appareils")
 
 
 def _parse(args: argparse.Namespace | Sequence[str]) -> argparse.Namespace:
     if isinstance(args, argparse.Namespace):
         return args
-    parser = argparse.ArgumentParser(prog="python -m devices simulate",
-                                     description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = FrenchArgumentParser(
+        prog="python -m devices simulate",
+        description="Simulateurs d'appareils, parlant le vrai protocole de chaque modèle.",
+    )
     add_arguments(parser)
     return parser.parse_args(list(args))
 

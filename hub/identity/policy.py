@@ -141,7 +141,7 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("GET", "/static"): P.PUBLIC,
     ("GET", "/api/openapi.json"): P.PUBLIC,
     ("GET", "/api/docs"): P.PUBLIC,
-    ("GET", "/docs/oauth2-redirect"): P.PUBLIC,
+    ("GET", "/api/docs/assets"): P.PUBLIC,
     ("GET", "/connexion"): P.PUBLIC,
     ("POST", "/connexion"): P.PUBLIC,
     ("POST", "/deconnexion"): P.PUBLIC,

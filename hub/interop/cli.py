@@ -7,10 +7,9 @@ import asyncio
 import sys
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import select
 
-from hub import db
+from hub import commands, db
 from hub.config import Settings
 from hub.errors import HubError
 from hub.identity.models import Organisation
@@ -26,7 +25,7 @@ async def _create(settings: Settings, args: argparse.Namespace) -> tuple[int, st
                 select(Organisation).where(Organisation.slug == args.organisation)
             )
             if org is None:
-                raise HubError(f"No organisation '{args.organisation}'.")
+                raise HubError(f"Aucune organisation « {args.organisation} ».")
             client, token = await clients.create_api_client(
                 session=session, organisation=org, name=args.name, kind=ApiClientKind(args.kind)
             )
@@ -40,29 +39,39 @@ async def _create(settings: Settings, args: argparse.Namespace) -> tuple[int, st
 
 def cmd_create_api_client(args: argparse.Namespace) -> int:
     """Create the client and print its token (shown once: only its hash is stored)."""
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        raise SystemExit(f"configuration error: {exc.errors()[0]['msg']}") from None
+    settings = commands.settings_with_database()
     try:
         client_id, token = asyncio.run(_create(settings, args))
     except HubError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(f"Erreur : {exc.message}", file=sys.stderr)
         return 2
-    print(f"API client {client_id} created ({args.kind}) for {args.organisation}.")
-    print(f"Token (shown once, give it to the platform as 'Authorization: Bearer …'):\n{token}")
+    print(f"Client d'API n° {client_id} créé ({args.kind}) pour {args.organisation}.")
+    print(
+        "Jeton (affiché une seule fois ; à donner à la plateforme, qui l'envoie dans l'en-tête "
+        f"« Authorization: Bearer … ») :\n{token}"
+    )
     return 0
 
 
 def add_create_api_client_parser(sub: Any) -> None:
     """Register ``create-api-client`` on the hub CLI's subparsers."""
     parser = sub.add_parser(
-        "create-api-client", help="create an API client (e.g. the SAS platform) for a CPTS"
+        "create-api-client",
+        help="créer un client d'API (la plateforme du SAS, par exemple) et afficher son jeton",
     )
-    parser.add_argument("--organisation", required=True, help="organisation slug")
-    parser.add_argument("--name", default="Plateforme SAS")
-    parser.add_argument("--kind", choices=[k.value for k in ApiClientKind], default="sas")
     parser.add_argument(
-        "--finess", default="", help="FINESS of the CPTS (9 digits), sent to the SAS as 1 + FINESS"
+        "--organisation", required=True, help="identifiant court de la CPTS (slug)"
+    )
+    parser.add_argument("--name", default="Plateforme SAS", help="nom du client")
+    parser.add_argument(
+        "--kind",
+        choices=[k.value for k in ApiClientKind],
+        default="sas",
+        help="type de client (par défaut : sas)",
+    )
+    parser.add_argument(
+        "--finess",
+        default="",
+        help="numéro FINESS de la CPTS (9 chiffres), transmis au SAS sous la forme 1 + FINESS",
     )
     parser.set_defaults(func=cmd_create_api_client)

@@ -8,10 +8,9 @@ import datetime as dt
 import sys
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub import db
+from hub import commands, db
 from hub.config import Settings
 from hub.errors import HubError
 from hub.reporting import exports, queries
@@ -32,14 +31,14 @@ async def indicators_text(
     organisations = await queries.organisation_ids(session=session)
     if organisation:
         if organisation not in organisations:
-            raise HubError(f"No organisation '{organisation}'.")
+            raise HubError(f"Aucune organisation « {organisation} ».")
         organisation_id = organisations[organisation]
     elif len(organisations) == 1:
         organisation_id = next(iter(organisations.values()))
     else:
         raise HubError(
-            "Several organisations: choose one with --organisation "
-            f"({', '.join(sorted(organisations)) or 'none yet'})."
+            "Plusieurs organisations : choisissez-en une avec --organisation "
+            f"({', '.join(sorted(organisations)) or 'aucune pour le moment'})."
         )
     report = await compute_indicators(
         session=session, organisation_id=organisation_id, period=period, now=now, site_id=site_id
@@ -65,15 +64,12 @@ async def _run(settings: Settings, args: argparse.Namespace, period: Period) -> 
 
 def cmd_indicators(args: argparse.Namespace) -> int:
     """Print the indicators on stdout; 2 with a message on stderr when they cannot be made."""
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        raise SystemExit(f"configuration error: {exc.errors()[0]['msg']}") from None
+    settings = commands.settings_with_database()
     try:
         period = Period(args.date_from, args.date_to)
         text = asyncio.run(_run(settings, args, period))
     except HubError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(f"Erreur : {exc.message}", file=sys.stderr)
         return 2
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
@@ -83,19 +79,30 @@ def _date(value: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+        raise argparse.ArgumentTypeError(f"date non valable (AAAA-MM-JJ) : {value!r}") from None
 
 
 def add_parser(sub: Any) -> None:
     """Register ``indicators`` on the hub CLI's subparsers."""
     parser = sub.add_parser(
-        "indicators", help="print the CPTS indicators of a period (small counts masked)"
+        "indicators",
+        help="afficher les indicateurs de la CPTS sur une période (petits effectifs masqués)",
     )
-    parser.add_argument("--from", dest="date_from", required=True, type=_date, help="YYYY-MM-DD")
-    parser.add_argument("--to", dest="date_to", required=True, type=_date, help="YYYY-MM-DD")
-    parser.add_argument("--site", type=int, default=None, help="site id (default: every site)")
     parser.add_argument(
-        "--organisation", default="", help="organisation slug (needed when there are several)"
+        "--from", dest="date_from", required=True, type=_date, help="premier jour (AAAA-MM-JJ)"
     )
-    parser.add_argument("--format", choices=["csv", "json"], default="csv")
+    parser.add_argument(
+        "--to", dest="date_to", required=True, type=_date, help="dernier jour (AAAA-MM-JJ)"
+    )
+    parser.add_argument(
+        "--site", type=int, default=None, help="numéro du site (par défaut : tous les sites)"
+    )
+    parser.add_argument(
+        "--organisation",
+        default="",
+        help="identifiant court de la CPTS (nécessaire s'il y en a plusieurs)",
+    )
+    parser.add_argument(
+        "--format", choices=["csv", "json"], default="csv", help="csv (par défaut) ou json"
+    )
     parser.set_defaults(func=cmd_indicators)

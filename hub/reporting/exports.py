@@ -1,13 +1,14 @@
 """The indicators as figures, and what leaves the hub: CSV, JSON and the yearly activity report.
 
-Privacy. Only aggregates leave the hub, and every figure that leaves it (CSV, JSON, the yearly
-report in HTML and PDF) masks small numbers: a count from 1 to 4 (below ``MASK_BELOW``) is
-written « < 5 », and so is a rate or a median computed from such a count (its numerator or its
-denominator), since the count could be worked back from it. Zero is shown: it points at no
-one, and a funder reading « < 5 » for an activity the CPTS did not have would be misled. The
-coordinator's dashboard shows exact figures: she is the one accountable for these data inside
-the CPTS, needs exact numbers to check them against her own records, and the page is not a
-document that circulates.
+Privacy (statistical confidentiality). Only aggregates leave the hub, and every figure that
+leaves it (CSV, JSON, the yearly report in HTML and PDF) masks small numbers: a count from 1 to
+4 (below ``MASK_BELOW``) is written « < 5 »; a rate or a median computed from such a count (its
+numerator or its denominator) is written « masqué » — not « < 5 », which would read as a value
+below 5 % or 5 h — since the count could be worked back from it. Each masked value says why, in
+French, next to it (``MASK_NOTES``). Zero is shown: it points at no one, and a funder reading
+« < 5 » for an activity the CPTS did not have would be misled. The coordinator's dashboard shows
+exact figures: she is the one accountable for these data inside the CPTS, needs exact numbers to
+check them against her own records, and the page is not a document that circulates.
 Masking does not prevent working a masked cell back by difference with a total (secondary
 disclosure); reports meant for publication should round or group small sites.
 """
@@ -29,7 +30,13 @@ from hub.reports import pdf_style
 from hub.reports.models import ORIENTATION_LABELS, Orientation
 
 MASK_BELOW = 5
-MASKED = "< 5"
+MASKED = "< 5"  # a count from 1 to 4
+MASKED_DERIVED = "masqué"  # a rate, a median computed from such a count
+MASK_EXPLANATION = (
+    "Secret statistique : les effectifs de 1 à 4 sont écrits « < 5 », et les taux et délais "
+    "calculés à partir de tels effectifs sont écrits « masqué », pour qu'aucun patient ne "
+    "puisse être reconnu."
+)
 
 
 class Unit(StrEnum):
@@ -52,10 +59,27 @@ class Figure:
     def masked(self) -> bool:
         return any(0 < n < MASK_BELOW for n in self.basis)
 
+    @property
+    def masked_text(self) -> str:
+        """What is written in place of the value when it is masked."""
+        return MASKED if self.unit is Unit.COUNT else MASKED_DERIVED
+
+    @property
+    def mask_note(self) -> str:
+        """Why the value is masked, in French; "" when it is not."""
+        if not self.masked:
+            return ""
+        if self.unit is Unit.COUNT:
+            return "Effectif de 1 à 4 : masqué pour qu'aucun patient ne puisse être reconnu."
+        return (
+            "Calculé à partir d'un effectif de 1 à 4 : masqué pour qu'aucun patient ne puisse "
+            "être reconnu."
+        )
+
     def text(self, *, mask: bool) -> str:
         """The value as a French reader writes it (« 87,5 % », « 18,2 h »), masked if asked."""
         if mask and self.masked:
-            return MASKED
+            return self.masked_text
         number = self.number()
         if number == "":
             return "—"
@@ -74,7 +98,7 @@ class Figure:
     def exported(self) -> str | float | int | None:
         """The value for a CSV cell or a JSON field: the masked text, or the number."""
         if self.masked:
-            return MASKED
+            return self.masked_text
         if self.value is None or self.unit is not Unit.COUNT:
             return None if self.value is None else round(self.value, 1)
         return round(self.value)
@@ -205,18 +229,28 @@ def _csv_text(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
-CSV_HEADER = ("du", "au", "perimetre", "site_id", "code", "indicateur", "unite", "valeur")
+CSV_HEADER = (
+    "du",
+    "au",
+    "perimetre",
+    "site_id",
+    "code",
+    "indicateur",
+    "unite",
+    "valeur",
+    "remarque",
+)
 
 
 def indicators_csv(report: IndicatorReport) -> str:
     """The masked indicators of every scope, one line each (``;``-separated, decimal comma,
-    as spreadsheets in French expect)."""
+    as spreadsheets in French expect); a masked value says why in the last column."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for ind in report.scopes:
         for f in figures(ind):
-            value = MASKED if f.masked else f.number()
+            value = f.masked_text if f.masked else f.number()
             writer.writerow(
                 (
                     report.period.start.isoformat(),
@@ -227,31 +261,38 @@ def indicators_csv(report: IndicatorReport) -> str:
                     f.label,
                     f.unit.value,
                     value,
+                    f.mask_note,
                 )
             )
     return out.getvalue()
 
 
 def indicators_json(report: IndicatorReport) -> str:
-    """The masked indicators as JSON: numbers, "< 5" where masked, null where not computable."""
+    """The masked indicators as JSON: numbers, "< 5" for a masked count and "masqué" for a value
+    computed from one (with a "note" saying why), null where not computable."""
     data: dict[str, Any] = {
         "organisation": report.organisation,
         "from": report.period.start.isoformat(),
         "to": report.period.end.isoformat(),
         "masked_below": MASK_BELOW,
+        "masking": MASK_EXPLANATION,
         "scopes": [
             {
                 "scope": ind.scope,
                 "site_id": ind.site_id,
-                "indicators": {
-                    f.code: {"label": f.label, "unit": f.unit.value, "value": f.exported()}
-                    for f in figures(ind)
-                },
+                "indicators": {f.code: _json_figure(f) for f in figures(ind)},
             }
             for ind in report.scopes
         ],
     }
     return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+def _json_figure(f: Figure) -> dict[str, Any]:
+    out: dict[str, Any] = {"label": f.label, "unit": f.unit.value, "value": f.exported()}
+    if f.masked:
+        out["note"] = f.mask_note
+    return out
 
 
 # The yearly activity report: the indicators a CPTS reports to its funders, and their type.
@@ -364,10 +405,9 @@ def yearly_report_pdf(
                 col_widths=[c * width for c in (0.40, 0.20, 0.20, 0.20)],
             ),
             pdf_style.paragraph(
-                "Effectifs de 1 à 4 masqués (« < 5 »), ainsi que les taux et délais "
-                "calculés à partir de tels effectifs. Délais mesurés de la demande de soins au "
-                "début de la téléconsultation ; taux de non-honorés rapporté aux rendez-vous "
-                "échus non annulés.",
+                MASK_EXPLANATION + " Délais mesurés de la demande de soins au début de la "
+                "téléconsultation ; taux de non-honorés rapporté aux rendez-vous échus non "
+                "annulés.",
                 "small",
             ),
         ]

@@ -46,6 +46,11 @@ def _date(value: str, name: str) -> dt.date:
 def _period(du: str, au: str, today: dt.date) -> Period:
     start = _date(du, "du") if du.strip() else dt.date(today.year, 1, 1)
     end = _date(au, "au") if au.strip() else today
+    if end < start:
+        raise Invalid(
+            f"La période est à l'envers : le « au » ({end.strftime('%d/%m/%Y')}) est avant le "
+            f"« du » ({start.strftime('%d/%m/%Y')}). Corrigez l'une des deux dates."
+        )
     return Period(start, end)
 
 
@@ -58,13 +63,27 @@ def _site(site: str) -> int | None:
         raise Invalid("Choisissez un site de la liste.") from None
 
 
-def _year(annee: str, today: dt.date) -> int:
-    if not annee.strip():
-        return today.year - 1  # in January, the coordinator reports on the year just ended
+def _year(annee: str) -> int:
     try:
         return inputs.check_year(int(annee))
     except ValueError:
         raise Invalid("Indiquez l'année sur quatre chiffres.") from None
+
+
+async def _report_year(
+    session: AsyncSession, organisation_id: int, annee: str, today: dt.date
+) -> tuple[int, bool]:
+    """The year asked for, else the last complete year with appointments (in January, the one
+    just ended); and whether some complete year has any."""
+    this_year = dt.datetime(today.year, 1, 1, tzinfo=LOCAL_ZONE)
+    latest = await queries.latest_booking_before(
+        session=session, organisation_id=organisation_id, before=this_year.astimezone(dt.UTC)
+    )
+    if annee.strip():
+        return _year(annee), latest is not None
+    if latest is None:
+        return today.year - 1, False
+    return latest.astimezone(LOCAL_ZONE).year, True
 
 
 def _charts(ind: Indicators, report: IndicatorReport) -> dict[str, object]:
@@ -115,8 +134,25 @@ async def dashboard(
     site: str = "",
 ) -> Response:
     today = _today(ctx)
-    period = _period(du, au, today)
-    site_id = _site(site)
+    sites = await queries.sites_of(session=session, organisation_id=user.organisation_id)
+    try:
+        period = _period(du, au, today)
+        site_id = _site(site)
+    except Invalid as exc:  # the form again, as typed, with what to correct
+        return render(
+            request,
+            "coordination/indicators.html",
+            {
+                "error": exc.message,
+                "typed": {"du": du, "au": au, "site": site},
+                "site_id": None,
+                "sites": sites,
+                "last_year": today.year - 1,
+                "this_year": today.year,
+                "today": today,
+            },
+            status_code=exc.status,
+        )
     report = await compute_indicators(
         session=session,
         organisation_id=user.organisation_id,
@@ -135,8 +171,13 @@ async def dashboard(
             "site_rows": [(s, {f.code: f for f in exports.figures(s)}) for s in report.sites]
             if site_id is None
             else [],
-            "sites": await queries.sites_of(session=session, organisation_id=user.organisation_id),
+            "sites": sites,
             "site_id": site_id,
+            "typed": {
+                "du": period.start.isoformat(),
+                "au": period.end.isoformat(),
+                "site": "" if site_id is None else str(site_id),
+            },
             "charts": _charts(ind, report),
             "query": f"du={period.start.isoformat()}&au={period.end.isoformat()}"
             + (f"&site={site_id}" if site_id is not None else ""),
@@ -205,6 +246,7 @@ async def _render_yearly(
     *,
     error: str = "",
     status_code: int = 200,
+    any_year: bool = True,
 ) -> Response:
     report, lines = await _yearly(session, ctx, organisation_id, year)
     return render(
@@ -215,6 +257,9 @@ async def _render_yearly(
             "year": year,
             "lines": lines,
             "site_lines": exports.site_lines(report),
+            "empty": not _has_activity(report.cpts),
+            "any_year": any_year,
+            "mask_explanation": exports.MASK_EXPLANATION,
             "error": error,
             "message": request.query_params.get("message", ""),
             "this_year": _today(ctx).year,
@@ -223,12 +268,18 @@ async def _render_yearly(
     )
 
 
+def _has_activity(ind: Indicators) -> bool:
+    return bool(ind.consultations_done or ind.bookings_due or ind.cancelled)
+
+
 @router.get("/coordination/rapport-annuel", response_class=HTMLResponse)
 async def yearly_report(
     request: Request, session: SessionDep, ctx: ContextDep, user: Permitted, annee: str = ""
 ) -> Response:
-    year = _year(annee, _today(ctx))
-    return await _render_yearly(request, session, ctx, user.organisation_id, year)
+    year, any_year = await _report_year(session, user.organisation_id, annee, _today(ctx))
+    return await _render_yearly(
+        request, session, ctx, user.organisation_id, year, any_year=any_year
+    )
 
 
 @router.post("/coordination/rapport-annuel", response_class=HTMLResponse)
@@ -236,7 +287,7 @@ async def save_yearly_report(
     request: Request, session: SessionDep, ctx: ContextDep, user: Permitted
 ) -> Response:
     form = await request.form()
-    year = _year(str(form.get("annee", "")), _today(ctx))
+    year = _year(str(form.get("annee", "")))
     values: dict[str, ReportInputs] = {}
     for code in exports.REPORT_CODES:
         fields = [form.get(f"{field}__{code}") for field in FIELDS]
@@ -275,7 +326,7 @@ async def yearly_report_pdf(
     session: SessionDep, ctx: ContextDep, user: Permitted, annee: str = ""
 ) -> Response:
     today = _today(ctx)
-    year = _year(annee, today)
+    year, _ = await _report_year(session, user.organisation_id, annee, today)
     report, lines = await _yearly(session, ctx, user.organisation_id, year)
     pdf = exports.yearly_report_pdf(report=report, year=year, lines=lines, generated_on=today)
     await _trace_export(session, user.id, f"rapport-activite-{year}.pdf")

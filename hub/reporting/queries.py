@@ -105,6 +105,18 @@ async def organisation_ids(*, session: AsyncSession) -> dict[str, int]:
     return {slug: oid for slug, oid in rows}
 
 
+async def latest_booking_before(
+    *, session: AsyncSession, organisation_id: int, before: dt.datetime
+) -> dt.datetime | None:
+    """When the CPTS's latest appointment before ``before`` was (UTC), None if it had none."""
+    latest: dt.datetime | None = await session.scalar(
+        select(func.max(Booking.starts_at))
+        .join(Site, Site.id == Booking.site_id)
+        .where(Site.organisation_id == organisation_id, Booking.starts_at < before)
+    )
+    return latest
+
+
 async def load_facts(
     *,
     session: AsyncSession,

@@ -117,7 +117,7 @@ def cmd_export_consultation(settings: Settings, args: argparse.Namespace) -> int
     try:
         files = asyncio.run(_run(settings, args.consultation_id))
     except HubError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(f"Erreur : {exc.message}", file=sys.stderr)
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -65,7 +65,7 @@ class MeasurementFacts:
     value: float
     unit: str  # UCUM
     loinc: str
-    device: str  # model and serial as shown to people ("Omron X4 n° 1234")
+    device: str  # label, model and serial as shown to people ("Tensiomètre Omron X4 n° 1234")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ import json
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from devices.catalogue import describe_device
 from devices.measurements import KINDS, MeasurementKind
 from hub.consultation.models import Consultation
 from hub.errors import Conflict, NotFound
@@ -60,13 +61,8 @@ def session_measurements(observations: list[Observation]) -> list[MeasurementFac
             value=o.value,
             unit=o.unit,
             loinc=o.loinc,
-            device=" ".join(
-                p
-                for p in (
-                    o.device_model or o.device_name,
-                    f"n° {o.device_serial}" if o.device_serial else "",
-                )
-                if p
+            device=describe_device(
+                o.device_model, serial=o.device_serial, fallback=o.device_name
             ),
         )
         for o in kept

@@ -39,6 +39,8 @@ _GREY = colors.HexColor("#555555")
 _RULE = colors.HexColor("#999999")
 _HEADER_FILL = colors.HexColor("#e8e8e8")
 _HEADING_ROOM = 25 * mm  # a heading starts a page unless this much room is left under it
+_CELL_PADDING = 6  # reportlab's left and right padding of a table cell, in points
+_HEADER_MIN_SIZE = 6.5  # the smallest type a column header is shrunk to
 
 # DejaVu Sans (Debian's fonts-dejavu-core) covers most European scripts; reportlab's bundled
 # Bitstream Vera, its ancestor, is the fallback so that a PDF can always be built.
@@ -138,9 +140,28 @@ def labelled(pairs: Sequence[tuple[str, str]]) -> list[Any]:
     ]
 
 
+def header_cell(text: str, width: float) -> Any:
+    """A column header that breaks between words only: its type is made smaller (down to
+    ``_HEADER_MIN_SIZE``) until its longest word fits the column."""
+    style = styles()["cell_header"]
+    room = width - 2 * _CELL_PADDING
+    longest = max(
+        (pdfmetrics.stringWidth(w, style.fontName, style.fontSize) for w in text.split()),
+        default=0.0,
+    )
+    size = style.fontSize
+    if longest > room:
+        size = max(_HEADER_MIN_SIZE, int(style.fontSize * room / longest * 10) / 10)
+    fitted = ParagraphStyle(
+        f"cell_header_{size}", parent=style, fontSize=size, leading=size * 1.3, splitLongWords=0
+    )
+    return Paragraph(markup(text), fitted)
+
+
 def table(rows: Sequence[Sequence[str]], header: Sequence[str], col_widths: Sequence[float]) -> Any:
-    """A sober table of plain-text cells that wrap; the header row repeats on each page."""
-    data = [[paragraph(h, "cell_header") for h in header]]
+    """A sober table of plain-text cells that wrap; the header row repeats on each page and its
+    words are never cut."""
+    data = [[header_cell(h, w) for h, w in zip(header, col_widths, strict=True)]]
     data += [[paragraph(cell, "cell") for cell in row] for row in rows]
     result = Table(data, colWidths=list(col_widths), repeatRows=1, hAlign="LEFT")
     result.setStyle(

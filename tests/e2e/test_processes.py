@@ -227,7 +227,7 @@ def test_demo_runs_prints_each_role_and_stops_cleanly_twice(tmp_path: Path) -> N
             proc.send_signal(signal.SIGINT)
             output, _ = proc.communicate(timeout=20)
             assert proc.returncode == 0, output
-            assert "Demo stopped" in output
+            assert "Démonstration arrêtée" in output
         finally:
             if proc.poll() is None:
                 proc.kill()

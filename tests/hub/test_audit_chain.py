@@ -123,7 +123,7 @@ async def test_the_cli_says_whether_the_trail_is_intact(
         "PATH": "/usr/bin:/bin",
     }
     ok = await asyncio.to_thread(_verify, env)
-    assert ok.returncode == 0 and "audit trail intact" in ok.stdout
+    assert ok.returncode == 0 and "Journal d'audit intact" in ok.stdout
     await _tamper(settings, update(AuditEvent).where(AuditEvent.id == ids[0]).values(detail="x"))
     bad = await asyncio.to_thread(_verify, env)
-    assert bad.returncode == 1 and f"TAMPERED: event {ids[0]}" in bad.stdout
+    assert bad.returncode == 1 and f"ALTÉRÉ : event {ids[0]}" in bad.stdout

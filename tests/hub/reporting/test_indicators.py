@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import io
 import json
+import re
 from collections.abc import AsyncIterator, Mapping
 
 import httpx
@@ -140,7 +141,8 @@ async def test_no_data_at_all(session: AsyncSession) -> None:
     assert len(report.sites) == 4
     rows = list(csv.reader(io.StringIO(exports.indicators_csv(report)), delimiter=";"))
     # Nothing to mask: zero points at no one; a rate of nothing has no value.
-    assert {r[-1] for r in rows[1:]} == {"0", ""}
+    assert {r[7] for r in rows[1:]} == {"0", ""}
+    assert {r[8] for r in rows[1:]} == {""}  # no remark: nothing masked
 
 
 async def test_cancelled_is_not_a_no_show_and_not_in_the_denominator(
@@ -267,9 +269,31 @@ def test_a_period_must_end_after_it_starts() -> None:
 
 
 def _csv_rows(content: str) -> dict[tuple[str, str], str]:
+    return {key: value for key, (value, _) in _csv_notes(content).items()}
+
+
+def _csv_notes(content: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """(scope, code) → (value, remark) of each line of the CSV."""
     rows = list(csv.reader(io.StringIO(content.removeprefix("\ufeff")), delimiter=";"))
     assert tuple(rows[0]) == exports.CSV_HEADER
-    return {(r[2], r[4]): r[7] for r in rows[1:]}
+    return {(r[2], r[4]): (r[7], r[8]) for r in rows[1:]}
+
+
+async def test_csv_says_why_a_value_is_masked(session: AsyncSession) -> None:
+    await seed_year_2025(session)
+    report = await _compute(session)
+    notes = _csv_notes(exports.indicators_csv(report))
+    value, remark = notes[(LA_NOUE, "share_within_48h")]
+    assert (value, remark) == (
+        "masqué",
+        "Calculé à partir d'un effectif de 1 à 4 : masqué pour qu'aucun patient ne puisse "
+        "être reconnu.",
+    )
+    assert notes[(LA_NOUE, "consultations")] == (
+        "< 5",
+        "Effectif de 1 à 4 : masqué pour qu'aucun patient ne puisse être reconnu.",
+    )
+    assert notes[(report.cpts.scope, "consultations")] == ("14", "")
 
 
 async def test_csv_masks_counts_below_five(session: AsyncSession) -> None:
@@ -283,14 +307,14 @@ async def test_csv_masks_counts_below_five(session: AsyncSession) -> None:
     assert values[(cpts, "share_within_48h")] == "84,6"  # 11 / 13
     assert values[(cpts, "median_delay_hours")] == "20,0"
     assert values[(cpts, "no_shows")] == "< 5"  # 3
-    assert values[(cpts, "no_show_rate")] == "< 5"  # from 3 no-shows
+    assert values[(cpts, "no_show_rate")] == "masqué"  # from 3 no-shows: not "< 5 %"
     assert values[(cpts, "psychiatric")] == "< 5"  # 1
-    assert values[(cpts, "delivery_rate")] == "< 5"  # 2 of 4
+    assert values[(cpts, "delivery_rate")] == "masqué"  # 2 of 4
     assert values[(CLOS_MORTIER, "consultations")] == "10"
     assert values[(CLOS_MORTIER, "share_without_mt")] == "75,0"  # 6 / 8
     assert values[(LA_NOUE, "consultations")] == "< 5"
-    assert values[(LA_NOUE, "share_within_48h")] == "< 5"  # a 100 % of one patient
-    assert values[(cpts, "no_show_rate_2025-03")] == "< 5"
+    assert values[(LA_NOUE, "share_within_48h")] == "masqué"  # a 100 % of one patient
+    assert values[(cpts, "no_show_rate_2025-03")] == "masqué"
     assert "1" not in {v for (scope, _), v in values.items() if scope == LA_NOUE}
 
 
@@ -333,6 +357,9 @@ async def test_command_json_and_csv(
         "value": 84.6,
     }
     assert whole["indicators"]["psychiatric"]["value"] == "< 5"
+    assert whole["indicators"]["no_show_rate"]["value"] == "masqué"
+    assert "effectif de 1 à 4" in whole["indicators"]["no_show_rate"]["note"]
+    assert "Secret statistique" in data["masking"]
     assert len(data["scopes"]) == 5
 
     clos = str(await _site_id(settings, CLOS_MORTIER))
@@ -435,6 +462,72 @@ async def test_dashboard_refuses_a_wrong_period_or_another_cpts_site(
     assert response.status_code == 404
 
 
+async def test_a_reversed_period_is_refused_on_the_form_as_typed(
+    coordinator: httpx.AsyncClient,
+) -> None:
+    site = await _page_site(coordinator, LA_NOUE)
+    response = await coordinator.get(
+        f"/coordination/indicateurs?du=2025-03-01&au=2025-01-01&site={site}"
+    )
+    assert response.status_code == 422
+    body = text(response)
+    assert (
+        '<p class="error" role="alert" id="period-error">La période est à l\'envers : le « au » '
+        "(01/01/2025) est avant le « du » (01/03/2025). Corrigez l'une des deux dates.</p>"
+    ) in body
+    form = body.split('class="indicator-filter"')[1].split("</form>")[0]
+    assert 'name="du" type="date" required value="2025-03-01" aria-invalid="true"' in form
+    assert 'name="au" type="date" required value="2025-01-01" aria-invalid="true"' in form
+    assert f'<option value="{site}" selected>{LA_NOUE}</option>' in form
+    assert "Tous les indicateurs" not in body  # no figures of a period that does not exist
+
+
+async def test_yearly_report_opens_on_the_last_complete_year_with_activity(
+    coordinator: httpx.AsyncClient,
+) -> None:
+    page = text(await coordinator.get("/coordination/rapport-annuel"))
+    assert "<h1>Rapport d'activité 2025</h1>" in page  # the seeded year, however late it is
+    assert "Aucune" not in page
+    empty = text(await coordinator.get("/coordination/rapport-annuel?annee=2019"))
+    assert "Aucune activité enregistrée en 2019" in empty
+
+
+async def test_yearly_report_says_when_no_year_has_activity(
+    app: FastAPI, client: httpx.AsyncClient, demo: DemoSeed
+) -> None:
+    _with_reporting(app)
+    await login(client, "coordination")
+    page = text(await client.get("/coordination/rapport-annuel"))
+    assert "Aucune année complète n'a encore d'activité enregistrée" in page
+
+
+async def test_yearly_report_pdf_never_cuts_a_column_header_inside_a_word(
+    coordinator: httpx.AsyncClient,
+) -> None:
+    pdf = await coordinator.get("/coordination/rapport-annuel.pdf?annee=2025")
+    document = pypdfium2.PdfDocument(pdf.content)
+    try:
+        lines = [
+            line.strip()
+            for page in document
+            for line in page.get_textpage().get_text_range().splitlines()
+        ]
+    finally:
+        document.close()
+    headers = ("Indicateur", "Valeur initiale", "Valeur atteinte", "Commentaire")
+    headers += ("Téléconsultations", "Part dans les 48 h", "Taux de non-honorés")
+    # Where a header may break: between words, and after a hyphen (« non- / honorés »).
+    words = {w for h in headers for w in re.split(r"\s+|(?<=-)", h) if w}
+    # A word cut elsewhere leaves a line that is only a piece of it.
+    pieces = [
+        ln
+        for ln in lines
+        if ln not in words and any(w != ln and (w.startswith(ln) or w.endswith(ln)) for w in words)
+    ]
+    assert pieces == []
+    assert "Téléconsultations" in lines
+
+
 async def test_csv_download(coordinator: httpx.AsyncClient) -> None:
     response = await coordinator.get("/coordination/indicateurs.csv?du=2025-01-01&au=2025-12-31")
     assert response.status_code == 200
@@ -533,6 +626,7 @@ async def test_anonymous_visitors_are_sent_to_login(
 def test_figures_mask_rates_from_small_counts() -> None:
     """A rate is masked when its numerator or its denominator is below 5."""
     f = exports.Figure("r", "Taux", exports.Unit.PERCENT, 40.0, (4, 10))
-    assert (f.text(mask=True), f.text(mask=False), f.exported()) == ("< 5", "40,0 %", "< 5")
+    assert (f.text(mask=True), f.text(mask=False), f.exported()) == ("masqué", "40,0 %", "masqué")
+    assert "effectif de 1 à 4" in f.mask_note
     g = dataclasses.replace(f, basis=(5, 10), value=50.0)
     assert (g.text(mask=True), g.exported()) == ("50,0 %", 50.0)

@@ -1,0 +1,39 @@
+"""What the hub's commands share: their settings from the environment, and a database that
+exists and is migrated before a command touches it — said in French otherwise, so that a
+command run without ``HUB_DATABASE_URL`` creates nothing and says what to set."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import ValidationError
+
+from hub import migrate
+from hub.config import Settings
+
+DATABASE_HELP = (
+    "Indiquez la base du hub dans HUB_DATABASE_URL, par exemple "
+    "HUB_DATABASE_URL=sqlite+aiosqlite:///var/demo/hub.sqlite3 (celle de « make demo ») ou "
+    "HUB_DATABASE_URL=postgresql+asyncpg://utilisateur:motdepasse@serveur/base ; une base "
+    "neuve se crée avec « python -m hub migrate »."
+)
+
+
+def settings() -> Settings:
+    """The hub's settings (``HUB_…`` variables); exits with a French message if they are wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        messages = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise SystemExit(f"Erreur de configuration : {messages}") from None
+
+
+def settings_with_database() -> Settings:
+    """The settings, once their database is known to exist and be migrated; otherwise exits
+    with a French message saying what to set (nothing is created)."""
+    result = settings()
+    problem = migrate.database_problem(result.database_url)
+    if problem is None:
+        return result
+    unset = "" if os.environ.get("HUB_DATABASE_URL") else "HUB_DATABASE_URL n'est pas défini, et "
+    raise SystemExit(f"Impossible de continuer : {unset}{problem}\n{DATABASE_HELP}")

@@ -1,0 +1,106 @@
+"""The demo a newcomer runs: today's agenda has patients waiting, the trolley has every kind of
+device, and the banner lists every entry point."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
+
+from cabin_agent.config import load_config
+from devices.catalogue import DeviceKind
+from hub import db
+from hub.config import Settings
+from hub.demo import CLOS_MORTIER, DEMO_ACCOUNTS, DemoSeed
+from hub.demo_agenda import WAITING, seed_demo_agenda
+from hub.demo_runner import _write_agent_config, banner_lines
+from hub.identity.models import Site
+from hub.scheduling.models import Booking
+from tests.conftest import login, text
+
+SUNDAY_MORNING = dt.datetime(2030, 6, 2, 8, 5, tzinfo=dt.UTC)  # the room is closed on Sundays
+
+
+async def _seed_agenda(settings: Settings, now: dt.datetime) -> int:
+    engine = db.make_engine(settings.database_url)
+    try:
+        async with db.make_session_factory(engine)() as session:
+            room = await session.scalar(select(Site).where(Site.name == CLOS_MORTIER))
+            assert room is not None
+            return await seed_demo_agenda(session=session, site=room, now=now)
+    finally:
+        await engine.dispose()
+
+
+async def test_the_nurse_finds_patients_waiting_today(
+    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+) -> None:
+    assert await _seed_agenda(settings, db.utcnow()) == len(WAITING)
+    await login(client, "infirmiere")
+    page = text(await client.get("/infirmier"))
+    agenda = page.split(CLOS_MORTIER, 1)[1]
+    for waiting in WAITING:
+        assert f"{waiting.draft.birth_name.upper()} {waiting.draft.first_names}" in agenda
+    assert agenda.count("Accueillir") >= len(WAITING)
+    assert agenda.count(">confirmé<") == sum(w.confirmed for w in WAITING)
+
+
+async def test_a_closed_day_gets_demonstration_slots_and_a_second_run_books_nothing(
+    demo: DemoSeed, settings: Settings
+) -> None:
+    assert await _seed_agenda(settings, SUNDAY_MORNING) == len(WAITING)
+    assert await _seed_agenda(settings, SUNDAY_MORNING + dt.timedelta(hours=1)) == 0
+    engine = db.make_engine(settings.database_url)
+    try:
+        async with db.make_session_factory(engine)() as session:
+            starts = list(
+                await session.scalars(
+                    select(Booking.starts_at).where(Booking.starts_at > SUNDAY_MORNING)
+                )
+            )
+            confirmed = await session.scalar(
+                select(func.count()).where(Booking.confirmed_at.is_not(None))
+            )
+    finally:
+        await engine.dispose()
+    assert sorted(s.astimezone(dt.UTC).strftime("%H:%M") for s in starts) == [
+        "08:20",
+        "08:40",
+        "09:00",
+    ]
+    assert confirmed == 2
+
+
+def test_the_demo_trolley_has_every_kind_of_device(tmp_path: Path) -> None:
+    path = tmp_path / "cabin.toml"
+    _write_agent_config(
+        path, hub_url="http://127.0.0.1:8000", cabin_id=1, token="cab_x", data_dir=tmp_path
+    )
+    config = load_config(path)
+    assert {d.kind for d in config.devices} == {k.value for k in DeviceKind}
+
+
+def test_the_banner_lists_every_entry_point() -> None:
+    settings = Settings(database_url="sqlite+aiosqlite:////srv/demo/hub.sqlite3", port=8010)
+    seed = DemoSeed(
+        cabin_id=1, cabin_token="cab_x", patient_url="http://127.0.0.1:8010/mon-dossier/abc"
+    )
+    banner = "\n".join(banner_lines(settings, seed))
+    for account in DEMO_ACCOUNTS:
+        assert f"{account.username} / {account.password}" in banner
+    for path in (
+        "/coordination",
+        "/secretariat",
+        "/infirmier",
+        "/medecin",
+        "/etablissement",
+        "/rdv",
+        "/api/docs",
+        "/fhir/Slot",
+        "/mon-dossier/abc",
+    ):
+        assert f"http://127.0.0.1:8010{path}" in banner
+    assert "HUB_DATABASE_URL=sqlite+aiosqlite:////srv/demo/hub.sqlite3 \\" in banner
+    assert "-m hub create-api-client --organisation cpts-demo" in banner
