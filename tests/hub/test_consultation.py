@@ -247,19 +247,22 @@ async def test_the_emergency_button_reaches_the_doctors_console_live(
         room = await nurse.get(room_url)
 
         received: list[dict[str, object]] = []
+        subscribed = asyncio.Event()
 
         async def listen() -> None:
             async with doctor.stream("GET", "/api/v1/evenements") as stream:
                 kind = ""
                 async for line in stream.aiter_lines():
-                    if line.startswith("event: "):
+                    if line == ": connecté":  # the hub sends it once the console is subscribed
+                        subscribed.set()
+                    elif line.startswith("event: "):
                         kind = line.removeprefix("event: ")
                     elif line.startswith("data: ") and kind == "consultation.emergency":
                         received.append(json.loads(line.removeprefix("data: ")))
                         return
 
         listener = asyncio.create_task(listen())
-        await asyncio.sleep(0.3)  # the stream is open
+        await asyncio.wait_for(subscribed.wait(), 5)
         alarm = await _post(nurse, f"/salle/consultations/{cid}/urgence", room, note="Malaise")
         assert alarm.status_code == 303
         await asyncio.wait_for(listener, 5)
