@@ -16,16 +16,16 @@ from pydantic import SecretStr
 
 from hub.config import Settings
 from hub.consultation.media import ice_servers
-from hub.demo import DemoSeed
 from hub.wire import Hello, HelloAck, MediaAnswer, MediaClose, MediaOffer, parse_hub_message
 from tests.conftest import login
+from tests.support.factories import Cpts
 from tests.support.live import LiveHub
 from tests.support.scenario import booking_now, in_consultation
 
 
 async def _fake_agent(
     hub: LiveHub,
-    seed: DemoSeed,
+    seed: Cpts,
     offers: list[MediaOffer],
     connected: asyncio.Event,
     closed: asyncio.Event,
@@ -48,13 +48,13 @@ async def _fake_agent(
 
 
 async def test_offer_reaches_the_cabin_and_the_answer_comes_back(
-    live_hub: LiveHub, demo: DemoSeed, settings: Settings
+    live_hub: LiveHub, cpts: Cpts, settings: Settings
 ) -> None:
     booking_id = await booking_now(settings)
     cid = await in_consultation(settings, booking_id, "medecin")
     offers: list[MediaOffer] = []
     connected, closed = asyncio.Event(), asyncio.Event()
-    agent = asyncio.create_task(_fake_agent(live_hub, demo, offers, connected, closed))
+    agent = asyncio.create_task(_fake_agent(live_hub, cpts, offers, connected, closed))
     try:
         async with httpx.AsyncClient(base_url=live_hub.url) as client:
             await login(client, "medecin")
@@ -77,7 +77,7 @@ async def test_offer_reaches_the_cabin_and_the_answer_comes_back(
 
 
 async def test_only_the_consultations_doctor_gets_media(
-    live_hub: LiveHub, demo: DemoSeed, settings: Settings
+    live_hub: LiveHub, cpts: Cpts, settings: Settings
 ) -> None:
     booking_id = await booking_now(settings)
     cid = await in_consultation(settings, booking_id, "medecin")
