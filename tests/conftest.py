@@ -1,5 +1,6 @@
 """Shared fixtures: a database (SQLite or a throw-away PostgreSQL, per HUB_TEST_DATABASE),
-hub settings, an in-process app and client, a live hub server, and the demo CPTS."""
+hub settings, an in-process app and client, a live hub server, the tests' own CPTS (``cpts``,
+built by ``tests.support.factories``) and the demo's (``demo``, for the demo's own tests)."""
 
 from __future__ import annotations
 
@@ -18,14 +19,15 @@ from sqlalchemy import text as sql
 from hub import db, migrate
 from hub.app import create_app
 from hub.config import Environment, Settings
-from hub.demo import DEMO_ACCOUNTS, DemoSeed, seed_demo
+from hub.demo import DemoSeed, seed_demo
 from hub.models import identity_models  # noqa: F401  - complete metadata
+from tests.support.factories import PASSWORDS, TEST_PASSWORD, Cpts, build_cpts, session_for
 from tests.support.live import LiveHub
 from tests.support.postgres import ThrowawayPostgres, free_port
 
 BACKEND = os.environ.get("HUB_TEST_DATABASE", "sqlite")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
-DB_FIXTURES = {"postgres", "database_url", "settings", "app", "client", "live_hub", "demo"}
+DB_FIXTURES = {"postgres", "database_url", "settings", "app", "client", "live_hub", "demo", "cpts"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -114,8 +116,17 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
+async def cpts(settings: Settings) -> Cpts:
+    """The tests' CPTS: four sites and their weekly openings, one account per role, three
+    cabins (``tests.support.factories.build_cpts``)."""
+    async with session_for(settings) as session:
+        return await build_cpts(session)
+
+
+@pytest.fixture
 async def demo(settings: Settings) -> DemoSeed:
-    """The demo CPTS: four sites, one account per role, three cabins."""
+    """The demo's CPTS as ``make demo`` seeds it: for the tests of the demo (hub tests use
+    ``cpts``, which the demo's changes do not touch)."""
     engine = db.make_engine(settings.database_url)
     try:
         async with db.make_session_factory(engine)() as session:
@@ -134,7 +145,6 @@ async def live_hub(settings: Settings) -> AsyncIterator[LiveHub]:
         await hub.stop()
 
 
-PASSWORDS = {a.username: a.password for a in DEMO_ACCOUNTS}
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -147,13 +157,16 @@ def csrf_from(html: str) -> str:
 async def login(
     client: httpx.AsyncClient, username: str, password: str | None = None
 ) -> httpx.Response:
-    """Log in through the login form, as a browser would."""
+    """Log in through the login form, as a browser would (an account of ``ACCOUNTS`` or one
+    made by the ``user`` factory with its default password)."""
     page = await client.get("/connexion")
     return await client.post(
         "/connexion",
         data={
             "username": username,
-            "password": password if password is not None else PASSWORDS[username],
+            "password": password
+            if password is not None
+            else PASSWORDS.get(username, TEST_PASSWORD),
             "csrf_token": csrf_from(page.text),
         },
     )

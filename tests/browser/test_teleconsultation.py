@@ -19,6 +19,7 @@ from hub.demo import DemoSeed
 from tests.support.live import LiveHub
 from tests.support.scenario import agent_config as config
 from tests.support.scenario import booking_now
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.browser
 
@@ -49,11 +50,12 @@ async def _frames(page: Page, selector: str) -> int:
 
 async def _at_least(page: Page, selector: str, frames: int, timeout: float = 20.0) -> None:
     """Wait until the page has decoded that many frames of a video (its frame counter)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while await _frames(page, selector) < frames:
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{selector}: only {await _frames(page, selector)} frames")
-        await asyncio.sleep(0.2)
+    await page.wait_for_function(
+        "([selector, frames]) => Number(document.querySelector(selector)?.dataset.frames || 0)"
+        " >= frames",
+        arg=[selector, frames],
+        timeout=timeout * 1000,
+    )
 
 
 async def test_nurse_and_doctor_run_a_teleconsultation(
@@ -100,8 +102,7 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
             await _at_least(doctor, video, 10)
         first_room = await _frames(doctor, "video.room")
         await expect(doctor.locator("audio.stethoscope")).to_have_attribute("data-playing", "1")
-        await asyncio.sleep(1)
-        assert await _frames(doctor, "video.room") > first_room  # still rising
+        await _at_least(doctor, "video.room", first_room + 5)  # still rising
 
         # A frozen picture: "Reconnecter la vidéo" restarts ICE; media keeps flowing and the
         # consultation goes on.
@@ -110,11 +111,7 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
         await _at_least(doctor, "video.room", before + 30)
         await expect(doctor.locator("[data-media]")).to_have_attribute("data-state", "connected")
         [media] = agent.media.sessions.values()
-        for _ in range(50):  # the cabin took the new ICE credentials and a new path
-            if media.ice_restarts >= 1:
-                break
-            await asyncio.sleep(0.2)
-        assert media.ice_restarts >= 1
+        await eventually(lambda: media.ice_restarts >= 1, "the cabin's new ICE credentials")
 
         # The doctor's camera reaches the room: the nurse's console shows it.
         await nurse.reload()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,23 +16,14 @@ from av import AudioFrame, VideoFrame
 from cabin_agent.media import MediaNegotiationError, MediaSession, TrackLabel
 from cabin_agent.media_ice import IceCredentials, begin_ice_restart, finish_ice_restart
 from devices.media.tracks import OpusAudioModeTrack, OtoscopeTrack, StethoscopeTrack
+from tests.support.waiting import eventually
 
 TIMEOUT = 20.0
-POLL = 0.02
 # Small frames keep the suite light on a busy machine; the two sizes tell the videos apart.
 ROOM_SIZE = (320, 240)
 OTOSCOPE_SIZE = (352, 288)
 CAMERA_SIZE = (320, 240)
 FPS = 10.0
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
-    """Wait until `condition()` holds, polling; fail naming `what` after `timeout` seconds."""
-    for _ in range(int(timeout / POLL)):
-        if condition():
-            return
-        await asyncio.sleep(POLL)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def ice_of(sdp: str) -> IceCredentials:
@@ -63,6 +54,7 @@ class Browser:
         self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.channel.on("message", lambda m: self.messages.put_nowait(json.loads(m)))
         self.frames: dict[str, int] = {}
+        self.ended: set[str] = set()  # received tracks the cabin stopped sending
         self.last_frame: dict[str, Any] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -86,7 +78,7 @@ class Browser:
                 self.last_frame[mid] = await track.recv()
                 self.frames[mid] += 1
         except MediaStreamError:
-            return
+            self.ended.add(mid)
 
     async def close(self) -> None:
         await self.pc.close()
@@ -145,7 +137,9 @@ async def test_a_consultation_sends_room_otoscope_and_stethoscope_and_receives_t
     )
     assert {c.mimeType.lower() for c in answer_audio.rtp.codecs} == {"audio/opus"}
 
-    await until(lambda: min(browser.frames.values()) >= 5, "frames on every received track")
+    await eventually(
+        lambda: min(browser.frames.values()) >= 5, "frames on every received track", timeout=TIMEOUT
+    )
     for mid, size in ((room_mid, ROOM_SIZE), (otoscope_mid, OTOSCOPE_SIZE)):
         frame = browser.last_frame[mid]
         assert isinstance(frame, VideoFrame)
@@ -155,7 +149,11 @@ async def test_a_consultation_sends_room_otoscope_and_stethoscope_and_receives_t
     assert heart.sample_rate == 48_000
     assert "connected" in states
 
-    await until(lambda: agent.doctor_frames["video"] >= 5, "the doctor's camera at the cabin")
+    await eventually(
+        lambda: agent.doctor_frames["video"] >= 5,
+        "the doctor's camera at the cabin",
+        timeout=TIMEOUT,
+    )
     assert set(agent.doctor_tracks) == {"video"}
 
     await agent.send_vitals({"spo2": 97})
@@ -165,10 +163,10 @@ async def test_a_consultation_sends_room_otoscope_and_stethoscope_and_receives_t
 
     await agent.close()
     assert agent.state == "closed" and states[-1] == "closed"
-    await asyncio.sleep(0.3)  # what was in flight lands
-    after_close = dict(browser.frames)
-    await asyncio.sleep(0.5)
-    assert browser.frames == after_close
+    # The cabin said goodbye on every track (RTCP BYE): the doctor's pictures and sound end.
+    await eventually(
+        lambda: browser.ended == set(browser.frames), "every received track to end", timeout=TIMEOUT
+    )
     await agent.send_vitals({"spo2": 96})
     assert agent.vitals_dropped == 1
 
@@ -180,7 +178,9 @@ async def test_an_ice_restart_offer_gets_new_credentials_and_media_keeps_flowing
     mids = await connect(browser, agent)
     first_offer = ice_of(browser.pc.localDescription.sdp)
     first_answer = ice_of(browser.pc.remoteDescription.sdp)
-    await until(lambda: min(browser.frames.values()) >= 1, "media before the restart")
+    await eventually(
+        lambda: min(browser.frames.values()) >= 1, "media before the restart", timeout=TIMEOUT
+    )
 
     begin_ice_restart(browser.pc, None)
     offer = await browser.offer()
@@ -191,17 +191,23 @@ async def test_an_ice_restart_offer_gets_new_credentials_and_media_keeps_flowing
     async with asyncio.timeout(TIMEOUT):
         await finish_ice_restart(browser.pc, ice_of(answer))
 
-    await until(lambda: agent.ice_restarts == 1, "the cabin's side of the restart completes")
+    await eventually(
+        lambda: agent.ice_restarts == 1,
+        "the cabin's side of the restart completes",
+        timeout=TIMEOUT,
+    )
     assert agent.track_labels() == mids
     before = dict(browser.frames)
     camera_before = agent.doctor_frames["video"]
-    await until(
+    await eventually(
         lambda: all(browser.frames[m] >= before[m] + 5 for m in before),
         "media on every track after the restart",
+        timeout=TIMEOUT,
     )
-    await until(
+    await eventually(
         lambda: agent.doctor_frames["video"] >= camera_before + 5,
         "the doctor's camera after the restart",
+        timeout=TIMEOUT,
     )
     await agent.send_vitals({"spo2": 98})
     assert agent.vitals_dropped == 0
@@ -227,7 +233,9 @@ async def test_a_browser_that_trickles_its_candidates_connects(
         await agent.add_ice_candidate(candidate, sdp_mid=mids_of(browser.pc)[0], sdp_mline_index=0)
     await agent.add_ice_candidate(None)
     await browser.accept(answer)
-    await until(lambda: min(browser.frames.values()) >= 3, "frames on every received track")
+    await eventually(
+        lambda: min(browser.frames.values()) >= 3, "frames on every received track", timeout=TIMEOUT
+    )
     assert "connected" in states
 
 

@@ -21,9 +21,8 @@ from hub.records.observations import Observation
 from hub.reports.gather import session_measurements
 from hub.reports.pdf import render_report_pdf
 from tests.conftest import csrf_from, login, text
-from tests.hub.records.test_report_pdf import pdf_pages
 from tests.support.live import LiveHub
-from tests.support.reports import sample_facts
+from tests.support.reports import pdf_pages, sample_facts
 from tests.support.scenario import agent_config, booking_now, in_consultation
 from tests.support.waiting import eventually
 
@@ -46,8 +45,12 @@ def with_scale(config: AgentConfig) -> AgentConfig:
     data = config.model_dump(mode="json")
     data["hub"]["token"] = config.hub.resolved_token()
     data["devices"].append(
-        {"name": SCALE, "kind": "weight_scale", "model": "generic_gatt_weight_scale",
-         "transport": "ble"}
+        {
+            "name": SCALE,
+            "kind": "weight_scale",
+            "model": "generic_gatt_weight_scale",
+            "transport": "ble",
+        }
     )
     return AgentConfig.model_validate(data)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
-import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +17,8 @@ from hub.config import Settings
 from hub.demo import DemoSeed
 from hub.records.observations import Observation
 from tests.conftest import PASSWORDS, TEST_SECRET, csrf_from
-from tests.support.processes import Processes, login, process_env, wait, wait_http
+from tests.support.processes import Processes, login, process_env, wait_http
+from tests.support.waiting import eventually_blocking
 
 pytestmark = pytest.mark.e2e
 READING_SECONDS = 8
@@ -62,15 +62,18 @@ def _agent_config(path: Path, hub_url: str, seed: DemoSeed, data_dir: Path) -> N
     )
 
 
-def _start_oximeter(hub_url: str, seed: DemoSeed) -> None:
+def _oximeter_state(hub_url: str) -> str | None:
+    """The oximeter's state as the hub shows it to the nurse (None before the agent says)."""
     with httpx.Client(base_url=hub_url, timeout=30) as client:
-        login(client, "infirmiere", "demo-infirmiere-52")
+        login(client, "infirmiere", PASSWORDS["infirmiere"])
+        [cabin] = client.get("/api/v1/cabines").json()
+    return str(cabin["devices"][0]["state"]) if cabin["devices"] else None
 
-        def ready() -> bool:
-            [cabin] = client.get("/api/v1/cabines").json()
-            return bool(cabin["devices"] and cabin["devices"][0]["state"] == "ready")
 
-        wait(ready)
+def _start_oximeter(hub_url: str, seed: DemoSeed) -> None:
+    eventually_blocking(lambda: _oximeter_state(hub_url) == "ready", "the oximeter ready")
+    with httpx.Client(base_url=hub_url, timeout=30) as client:
+        login(client, "infirmiere", PASSWORDS["infirmiere"])
         page = client.get("/infirmier")
         answer = client.post(
             f"/api/v1/cabines/{seed.cabin_id}/commandes",
@@ -88,17 +91,6 @@ def _hubenv(settings: Settings) -> dict[str, str]:
         HUB_PORT=str(settings.port),
         HUB_JOBS_ENABLED="false",
     )
-
-
-def _settled(settings: Settings, seconds: float = 2.0) -> list[tuple[int, str]]:
-    """The stored rows once nothing new has arrived for a while."""
-    previous = _stored(settings)
-    while True:
-        time.sleep(seconds)
-        current = _stored(settings)
-        if current == previous:
-            return current
-        previous = current
 
 
 def test_hub_killed_while_the_oximeter_streams(
@@ -119,15 +111,23 @@ def test_hub_killed_while_the_oximeter_streams(
         env=process_env(),
     )
     _start_oximeter(hub_url, demo)
-    wait(lambda: len(_stored(settings)) >= 4)
+    eventually_blocking(lambda: len(_stored(settings)) >= 4, "four values stored")
     hub.send_signal(signal.SIGKILL)
     hub.wait(10)
-    time.sleep(3)  # the oximeter goes on measuring; the agent keeps it all in its outbox
+    # The oximeter goes on measuring; the agent keeps it all in its outbox.
+    eventually_blocking(
+        lambda: _outbox_counts(data_dir, demo.cabin_id)[0] >= 3, "values kept in the outbox"
+    )
     before_restart = len(_stored(settings))
     processes.start("-m", "hub", "serve", env=_hubenv(settings))
     wait_http(hub_url + "/healthz")
-    time.sleep(READING_SECONDS)
-    rows = _settled(settings)
+    # The reading is over (the finger is out: ready, no longer measuring) and the hub
+    # acknowledged everything the outbox held: nothing more is on its way.
+    eventually_blocking(lambda: _oximeter_state(hub_url) == "ready", "the reading to end")
+    eventually_blocking(
+        lambda: _outbox_counts(data_dir, demo.cabin_id) == (0, 0), "the outbox emptied"
+    )
+    rows = _stored(settings)
     agent.send_signal(signal.SIGTERM)
     agent.communicate(timeout=15)
     seqs = [s for s, _ in rows]
@@ -150,15 +150,19 @@ def test_agent_killed_and_restarted_replays_its_outbox(
         "-m", "cabin_agent", "run", "--config", str(config), "--simulate", env=process_env()
     )
     _start_oximeter(hub_url, demo)
-    wait(lambda: len(_stored(settings)) >= 4)
+    eventually_blocking(lambda: len(_stored(settings)) >= 4, "four values stored")
     agent.send_signal(signal.SIGKILL)
     agent.wait(10)
     killed_with = _outbox_counts(data_dir, demo.cabin_id)
     restarted = processes.start(
         "-m", "cabin_agent", "run", "--config", str(config), "--simulate", env=process_env()
     )
-    wait(lambda: _outbox_counts(data_dir, demo.cabin_id) == (0, 0), timeout=30)
-    rows = _settled(settings)
+    # The restarted agent replayed its outbox and the hub acknowledged all of it; its oximeter
+    # starts finger out, so nothing new is measured.
+    eventually_blocking(
+        lambda: _outbox_counts(data_dir, demo.cabin_id) == (0, 0), "the outbox replayed", timeout=30
+    )
+    rows = _stored(settings)
     restarted.send_signal(signal.SIGTERM)
     restarted.communicate(timeout=15)
     seqs = [s for s, _ in rows]
@@ -179,7 +183,7 @@ def test_revoking_a_connected_cabin_stops_its_agent_with_exit_code_3(
     )
     with httpx.Client(base_url=hub_url, timeout=30) as client:
         login(client, "coordination", PASSWORDS["coordination"])
-        wait(lambda: _online(client, demo.cabin_id))
+        eventually_blocking(lambda: _online(client, demo.cabin_id), "the cabin online")
         page = client.get("/coordination")
         revoked = client.post(
             f"/coordination/cabines/{demo.cabin_id}/revoquer",

@@ -18,9 +18,9 @@ from tests.support.processes import (
     login,
     loopback_client,
     process_env,
-    wait,
     wait_http,
 )
+from tests.support.waiting import eventually_blocking
 
 pytestmark = pytest.mark.e2e
 
@@ -143,16 +143,16 @@ def test_hub_and_agent_processes_survive_a_hub_kill(
         first = last_seen()
         if first is None:
             return False
-        wait(lambda: last_seen() not in (None, first))
+        eventually_blocking(lambda: last_seen() not in (None, first), "a heartbeat")
         return True
 
-    wait(online)
+    eventually_blocking(online, "the cabin online")
     hub_proc = processes.procs[0]
     hub_proc.send_signal(signal.SIGKILL)
     hub_proc.wait(10)
     processes.start("-m", "hub", "serve", env=env)
     wait_http(hub_url + "/healthz")
-    wait(online)
+    eventually_blocking(online, "the cabin online")
     assert agent.poll() is None
     agent.send_signal(signal.SIGTERM)
     output, _ = agent.communicate(timeout=10)
@@ -223,7 +223,7 @@ def test_demo_runs_prints_each_role_and_stops_cleanly_twice(tmp_path: Path) -> N
                     cabins = client.get("/api/v1/cabines").json()
                     return bool(cabins[0]["online"])
 
-                wait(cabin_online)
+                eventually_blocking(cabin_online, "the demo cabin online")
             proc.send_signal(signal.SIGINT)
             output, _ = proc.communicate(timeout=20)
             assert proc.returncode == 0, output

@@ -15,12 +15,12 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount, WebSocketRoute
 
 from hub.config import Settings
-from hub.demo import DemoSeed
 from hub.identity import policy
 from hub.identity.models import Role
 from hub.identity.policy import Permission, Scope
 from tests.conftest import ROOT, csrf_from, login, text
 from tests.support.access_world import ACCOUNTS, SiteThings, World, build_world, form_for
+from tests.support.factories import Cpts
 
 NO_STAFF_ACCOUNT = {Permission.PUBLIC, Permission.PATIENT_LINK}
 # Routes whose site is the slot chosen in the form rather than a resource in the path.
@@ -193,7 +193,7 @@ def test_every_staff_permission_is_granted_and_every_grant_is_used() -> None:
 
 @pytest.mark.parametrize("actor", [*Role, None], ids=lambda r: r.value if r else "anonymous")
 async def test_each_route_answers_each_role_at_each_site_as_the_policy_says(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings, actor: Role | None
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings, actor: Role | None
 ) -> None:
     world = await build_world(settings)
     problems = await run_matrix(client, world, actor)
@@ -211,7 +211,7 @@ async def _as_clos_secretary(client: httpx.AsyncClient, settings: Settings) -> W
 
 
 async def test_secretary_sees_the_file_of_a_patient_followed_at_her_site(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     world = await _as_clos_secretary(client, settings)
     page = await client.get(f"/secretariat/patients/{world.own.values['patient_id']}")
@@ -228,7 +228,7 @@ async def test_secretary_sees_the_file_of_a_patient_followed_at_her_site(
 
 
 async def test_secretary_sees_what_she_typed_for_a_new_caller_followed_nowhere_yet(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     await _as_clos_secretary(client, settings)
     home = await client.get("/secretariat")
@@ -251,7 +251,7 @@ async def test_secretary_sees_what_she_typed_for_a_new_caller_followed_nowhere_y
 
 
 async def test_secretary_books_a_patient_of_another_site_but_neither_reads_nor_edits_their_file(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     world = await _as_clos_secretary(client, settings)
     patient_id = world.other.values["patient_id"]
@@ -290,7 +290,7 @@ async def test_secretary_books_a_patient_of_another_site_but_neither_reads_nor_e
 
 
 async def test_secretary_follows_only_the_relays_of_her_sites(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     world = await _as_clos_secretary(client, settings)
     page = await client.get("/secretariat/transmissions")
@@ -373,7 +373,7 @@ def test_the_readme_says_who_may_open_each_page_as_the_policy_does() -> None:
 
 
 async def test_every_unsafe_route_refuses_a_request_without_csrf_token(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     world = await build_world(settings)
     await login(client, "coordination")
@@ -394,7 +394,7 @@ async def test_every_unsafe_route_refuses_a_request_without_csrf_token(
 
 @pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
 async def test_staff_sessions_do_not_open_the_fhir_interface(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings, role: Role
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings, role: Role
 ) -> None:
     world = await build_world(settings)
     username, password = ACCOUNTS[role]
@@ -407,7 +407,7 @@ async def test_staff_sessions_do_not_open_the_fhir_interface(
 
 
 async def test_nurse_sees_only_her_sites_through_the_api(
-    client: httpx.AsyncClient, demo: DemoSeed
+    client: httpx.AsyncClient, cpts: Cpts
 ) -> None:
     await login(client, "infirmiere")
     me = (await client.get("/api/v1/moi")).json()
@@ -419,7 +419,7 @@ async def test_nurse_sees_only_her_sites_through_the_api(
 
 
 async def test_coordinator_sees_every_site_of_the_cpts(
-    client: httpx.AsyncClient, demo: DemoSeed
+    client: httpx.AsyncClient, cpts: Cpts
 ) -> None:
     await login(client, "coordination")
     page = await client.get("/coordination")
@@ -436,7 +436,7 @@ async def test_coordinator_sees_every_site_of_the_cpts(
 
 
 async def test_coordinator_creates_a_cabin_and_sees_its_token_once(
-    client: httpx.AsyncClient, demo: DemoSeed
+    client: httpx.AsyncClient, cpts: Cpts
 ) -> None:
     await login(client, "coordination")
     page = await client.get("/coordination")
@@ -453,7 +453,7 @@ async def test_coordinator_creates_a_cabin_and_sees_its_token_once(
 
 
 async def test_coordinator_gets_a_clear_error_for_an_empty_cabin_name(
-    client: httpx.AsyncClient, demo: DemoSeed
+    client: httpx.AsyncClient, cpts: Cpts
 ) -> None:
     await login(client, "coordination")
     page = await client.get("/coordination")
@@ -471,10 +471,10 @@ async def test_coordinator_gets_a_clear_error_for_an_empty_cabin_name(
     assert "doit être un nombre entier" in text(response)
 
 
-async def test_nurse_cannot_manage_cabins(client: httpx.AsyncClient, demo: DemoSeed) -> None:
+async def test_nurse_cannot_manage_cabins(client: httpx.AsyncClient, cpts: Cpts) -> None:
     await login(client, "infirmiere")
     page = await client.get("/infirmier")
     response = await client.post(
-        f"/coordination/cabines/{demo.cabin_id}/revoquer", data={"csrf_token": csrf_from(page.text)}
+        f"/coordination/cabines/{cpts.cabin_id}/revoquer", data={"csrf_token": csrf_from(page.text)}
     )
     assert response.status_code == 403

@@ -14,11 +14,11 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
 
 from hub.config import Settings
-from hub.demo import DemoSeed
 from hub.identity import policy
 from hub.identity.models import Role
 from tests.conftest import csrf_from, login, text
 from tests.support.access_world import ACCOUNTS, World, build_world, form_for
+from tests.support.factories import Cpts
 
 # Path parameters that are not row ids.
 NOT_IDS = {"slug", "token", "appointment_id"}
@@ -66,7 +66,7 @@ def test_the_routes_with_ids_are_found() -> None:
 
 @pytest.mark.parametrize("signed_in", [False, True], ids=["anonymous", "allowed-role"])
 async def test_an_impossible_id_is_a_page_that_does_not_exist(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings, signed_in: bool
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings, signed_in: bool
 ) -> None:
     world = await build_world(settings)
     problems = []
@@ -121,7 +121,7 @@ def _body_fields(dependant: Dependant) -> list[tuple[str, object]]:
 
 
 async def test_an_impossible_id_in_a_form_is_refused_in_words(
-    app: FastAPI, client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    app: FastAPI, client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     world = await build_world(settings)
     routes = _form_id_fields(app)

@@ -14,11 +14,11 @@ from fastapi import FastAPI
 from hub import db
 from hub.app import create_app
 from hub.config import Environment, Settings
-from hub.demo import DemoSeed
 from hub.scheduling import links
 from hub.scheduling.models import Booking
 from hub.transport import client_address
 from tests.conftest import TEST_SECRET, csrf_from, login
+from tests.support.factories import Cpts
 from tests.support.scenario import booking_now
 
 PROXIES = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128")]
@@ -49,7 +49,7 @@ def _get_paths(app: FastAPI) -> list[str]:
 
 @pytest.mark.parametrize("username", [None, "coordination", "secretariat", "medecin"])
 async def test_no_page_but_static_assets_may_be_stored(
-    app: FastAPI, demo: DemoSeed, username: str | None
+    app: FastAPI, cpts: Cpts, username: str | None
 ) -> None:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
@@ -66,7 +66,7 @@ async def test_no_page_but_static_assets_may_be_stored(
 
 
 async def test_health_pages_and_one_time_links_are_not_stored(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     booking_id = await booking_now(settings)
     engine = db.make_engine(settings.database_url)
@@ -84,12 +84,12 @@ async def test_health_pages_and_one_time_links_are_not_stored(
 
 
 async def test_an_agent_token_shown_once_is_not_stored(
-    client: httpx.AsyncClient, demo: DemoSeed
+    client: httpx.AsyncClient, cpts: Cpts
 ) -> None:
     assert (await login(client, "coordination")).status_code == 303
     home = await client.get("/coordination")
     shown = await client.post(
-        f"/coordination/cabines/{demo.cabin_id}/jeton", data={"csrf_token": csrf_from(home.text)}
+        f"/coordination/cabines/{cpts.cabin_id}/jeton", data={"csrf_token": csrf_from(home.text)}
     )
     assert shown.status_code == 200 and "cab_" in shown.text
     assert shown.headers["cache-control"] == "no-store"
@@ -106,7 +106,7 @@ async def production_app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 
 async def test_outside_development_cookies_are_secure_and_https_is_enforced(
-    production_app: FastAPI, demo: DemoSeed
+    production_app: FastAPI, cpts: Cpts
 ) -> None:
     transport = httpx.ASGITransport(app=production_app)
     async with httpx.AsyncClient(transport=transport, base_url="https://hub.example") as client:

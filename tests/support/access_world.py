@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub import db
 from hub.config import Settings
 from hub.consultation.models import Capture, Consultation, State
-from hub.demo import CLOS_MORTIER, DEMO_ORG_SLUG, LA_NOUE
 from hub.identity import service as identity
 from hub.identity.models import Cabin, Organisation, Role, Site
 from hub.notify.models import Channel as MessageChannel
@@ -25,10 +24,11 @@ from hub.reports.models import Report, ReportStatus
 from hub.reports.mssante import PURPOSE_MEDECIN_TRAITANT, RELATED_KIND
 from hub.scheduling import booking as bk
 from hub.scheduling.models import Channel, Closure, OpeningRule, Reservation, Slot
+from tests.support.factories import CLOS_MORTIER, LA_NOUE, ORG_SLUG, TEST_PASSWORD
 
-PASSWORD = "mot-de-passe-de-test-52"
+PASSWORD = TEST_PASSWORD
 # Who logs in for each role: an account acting for Clos Mortier only (the coordinator acts for
-# the whole CPTS). The demo's nurse already acts there only; the others are created here.
+# the whole CPTS). The CPTS's nurse already acts there only; the others are created here.
 ACCOUNTS = {
     Role.COORDINATOR: ("coordination", None),
     Role.SECRETARY: ("secretaire-clos", PASSWORD),
@@ -198,14 +198,12 @@ async def _things_at(
 
 
 async def build_world(settings: Settings) -> World:
-    """The demo CPTS (seeded already) with one of everything at Clos Mortier and at La Noue."""
+    """The tests' CPTS (built already) with one of everything at Clos Mortier and at La Noue."""
     engine = db.make_engine(settings.database_url)
     try:
         async with db.make_session_factory(engine)() as session:
             now = dt.datetime.now(dt.UTC)
-            org = await session.scalar(
-                select(Organisation).where(Organisation.slug == DEMO_ORG_SLUG)
-            )
+            org = await session.scalar(select(Organisation).where(Organisation.slug == ORG_SLUG))
             assert org is not None
             sites = {s.name: s for s in await session.scalars(select(Site))}
             doctor_id = 0
@@ -229,7 +227,7 @@ async def build_world(settings: Settings) -> World:
             # doctor may not do at La Noue is refused by the site, not by authorship.
             own = await _things_at(session, sites[CLOS_MORTIER], now, doctor_id)
             other = await _things_at(session, sites[LA_NOUE], now, doctor_id)
-            shared = {"doctor_id": str(doctor.id), "slug": DEMO_ORG_SLUG, "token": "x"}
+            shared = {"doctor_id": str(doctor.id), "slug": ORG_SLUG, "token": "x"}
             shared["appointment_id"] = "RDV-AAAAAA"
             own.values.update(shared)
             other.values.update(shared)

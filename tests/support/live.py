@@ -9,6 +9,16 @@ import uvicorn
 
 from hub.app import GRACEFUL_SHUTDOWN_SECONDS, create_app
 from hub.config import Settings
+from tests.support.waiting import eventually
+
+
+def serving(server: uvicorn.Server | None, task: asyncio.Task[None] | None) -> bool:
+    """Whether a uvicorn server started in ``task`` is serving; its error if it failed."""
+    assert server is not None and task is not None
+    if task.done():
+        task.result()
+        raise AssertionError("the server stopped before serving")
+    return bool(server.started)
 
 
 class LiveHub:
@@ -39,13 +49,7 @@ class LiveHub:
         self._server = uvicorn.Server(config)
         self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         self._task = asyncio.create_task(self._server.serve())
-        for _ in range(400):
-            if self._server.started:
-                return
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
-        raise RuntimeError("hub did not start")
+        await eventually(lambda: serving(self._server, self._task), "the hub to start")
 
     async def stop(self) -> None:
         if self._server is None or self._task is None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 
 import httpx
 
 from tests.conftest import ROOT, csrf_from
+from tests.support.waiting import eventually_blocking
 
 
 def process_env(**extra: str) -> dict[str, str]:
@@ -20,24 +19,15 @@ def process_env(**extra: str) -> dict[str, str]:
 
 
 def wait_http(url: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Wait until ``url`` answers 200 (a process started serving)."""
+
+    def answers() -> bool:
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
+            return httpx.get(url, timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer")
+            return False
 
-
-def wait(check: Callable[[], object], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+    eventually_blocking(answers, f"{url} to answer", timeout=timeout)
 
 
 class Processes:

@@ -1,10 +1,14 @@
-"""Sample report facts for the document generators' tests (no database needed)."""
+"""Sample report facts for the document generators' tests (no database needed), and the text
+of a PDF's pages as pdfium reads it."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from typing import Any
+
+import pypdfium2 as pdfium
 
 from hub.reports.facts import (
     OID_INS_NIR,
@@ -123,3 +127,19 @@ def sample_facts(**overrides: Any) -> ReportFacts:
         ),
     )
     return dataclasses.replace(facts, **overrides)
+
+
+def pdf_pages(pdf: bytes) -> list[str]:
+    """The text of each page, whitespace collapsed to single spaces."""
+    doc = pdfium.PdfDocument(pdf)
+    try:
+        texts = []
+        for index in range(len(doc)):
+            page = doc[index]
+            textpage = page.get_textpage()
+            texts.append(re.sub(r"\s+", " ", textpage.get_text_range()).strip())
+            textpage.close()
+            page.close()
+        return texts
+    finally:
+        doc.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import select
 
@@ -12,76 +13,53 @@ from cabin_agent.config import AgentConfig
 from hub import db
 from hub.config import Settings
 from hub.consultation.models import Consultation, DmpChoice, State
-from hub.demo import CLOS_MORTIER, DemoSeed
 from hub.identity.models import Site, User
 from hub.records.observations import Observation
-from hub.records.patient_service import PatientDraft, register_patient
-from hub.records.patients import IdentityStatus, Patient, Sex
-from hub.scheduling import booking as bk
-from hub.scheduling.models import Booking, Channel, Slot
+from hub.records.patients import IdentityStatus, Patient
+from hub.scheduling.models import Booking
+from tests.support import factories as make
+from tests.support.factories import CLOS_MORTIER, session_for
 from tests.support.live import LiveHub
 
 
 async def booking_now(settings: Settings, minutes: int = 5) -> int:
-    """A booking at Clos Mortier starting in a few minutes."""
-    engine = db.make_engine(settings.database_url)
-    async with db.make_session_factory(engine)() as session:
+    """Odile Lambert's booking at Clos Mortier, starting in a few minutes."""
+    async with session_for(settings) as session:
         now = dt.datetime.now(dt.UTC)
         site = (await session.scalars(select(Site).where(Site.name == CLOS_MORTIER))).one()
-        start = now + dt.timedelta(minutes=minutes)
-        slot = Slot(
-            site_id=site.id, starts_at=start, ends_at=start + dt.timedelta(minutes=20), seats=1
+        slot = await make.slot(
+            session, site_id=site.id, starts_at=now + dt.timedelta(minutes=minutes)
         )
-        session.add(slot)
-        patient = await register_patient(
-            session=session,
-            organisation_id=site.organisation_id,
-            today=now.date(),
-            draft=PatientDraft(
-                birth_name="Lambert",
-                first_names="Odile",
-                sex=Sex.FEMALE,
-                birth_date=dt.date(1958, 6, 1),
-                phone="06 11 22 33 44",
-            ),
+        patient = await make.patient(
+            session, organisation_id=site.organisation_id, today=now.date()
         )
         await session.commit()
-        booking = await bk.book_slot(
-            session=session,
-            now=now,
-            request=bk.BookingRequest(
-                slot_id=slot.id,
-                patient_id=patient.id,
-                channel=Channel.PHONE,
-                reason="Toux fébrile",
-                care_requested_at=now - dt.timedelta(hours=3),
-            ),
-        )
-    await engine.dispose()
+        booking = await make.booking(session, slot_id=slot.id, patient_id=patient.id, now=now)
     return booking.id
 
 
 async def in_consultation(settings: Settings, booking_id: int, doctor_username: str) -> int:
-    engine = db.make_engine(settings.database_url)
-    async with db.make_session_factory(engine)() as session:
+    """The booking's consultation, under way with that doctor."""
+    async with session_for(settings) as session:
         doctor = (await session.scalars(select(User).where(User.username == doctor_username))).one()
         booking = await session.get(Booking, booking_id)
         assert booking is not None
-        c = Consultation(
-            booking_id=booking.id,
-            site_id=booking.site_id,
-            patient_id=booking.patient_id,
-            state=State.IN_CONSULTATION,
-            doctor_id=doctor.id,
-        )
-        session.add(c)
+        c = await make.consultation(session, booking=booking, doctor_id=doctor.id)
         await session.commit()
-        cid = c.id
-    await engine.dispose()
-    return cid
+        return c.id
 
 
-def agent_config(hub: LiveHub, seed: DemoSeed, data_dir: Path) -> AgentConfig:
+class CabinSeed(Protocol):
+    """A cabin and its agent's token (the tests' CPTS, or the demo's)."""
+
+    @property
+    def cabin_id(self) -> int: ...
+
+    @property
+    def cabin_token(self) -> str: ...
+
+
+def agent_config(hub: LiveHub, seed: CabinSeed, data_dir: Path) -> AgentConfig:
     return AgentConfig.model_validate(
         {
             "hub": {"url": hub.url, "cabin_id": seed.cabin_id, "token": seed.cabin_token},
@@ -127,7 +105,7 @@ async def ended_consultation(
     dmp: DmpChoice = DmpChoice.ACCEPTS,
     gp: bool = True,
 ) -> int:
-    """Odile Lambert's teleconsultation with the demo doctor, just ended: qualified identity
+    """Odile Lambert's teleconsultation with the CPTS's doctor, just ended: qualified identity
     checked, consent given, her médecin traitant reachable by MSSanté (unless ``gp`` is
     False), a temperature and an oximeter stream taken during it."""
     booking_id = await booking_now(settings)

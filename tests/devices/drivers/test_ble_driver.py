@@ -23,8 +23,9 @@ from devices.gatt.thermometer import IntermediateTemperature, TemperatureMeasure
 from devices.measurements import MeasurementKind, to_measurements
 from devices.simulators.ble_devices import SimulatedCuff, SimulatedOximeter, SimulatedThermometer
 from devices.simulators.bumble_backend import EmulatedAir
-from devices.transports import DeviceLinkError, DriverState, DriverStatus
-from tests.devices.simulators.harness import emulated_finder, quick_sleep, running, wait_for
+from devices.transports import DeviceLinkError, DriverState, DriverStatus, GattLink
+from tests.devices.simulators.harness import emulated_finder, quick_sleep, running
+from tests.support.waiting import eventually
 
 
 @dataclass
@@ -37,7 +38,20 @@ class Harness:
         return [r for r in self.readings if not r.intermediate]
 
     async def wait_state(self, state: DriverState, after: int = 0) -> None:
-        await wait_for(lambda: state in self.states[after:], f"state {state}")
+        await eventually(lambda: state in self.states[after:], f"state {state}")
+
+
+class CountingFinder:
+    """The emulated finder, counting the scans that came back: proof the driver searched."""
+
+    def __init__(self, air: EmulatedAir) -> None:
+        self._finder = emulated_finder(air)
+        self.scans = 0
+
+    async def find(self, service_uuids: list[str], timeout: float) -> GattLink | None:
+        link = await self._finder.find(service_uuids, timeout)
+        self.scans += 1
+        return link
 
 
 async def start_driver(
@@ -47,6 +61,7 @@ async def start_driver(
     cursor: RecordCursor | None = None,
     import_history: bool = False,
     scan_timeout: float = 1.0,
+    finder: CountingFinder | None = None,
 ) -> tuple[Harness, asyncio.Task[None]]:
     harness_box: list[Harness] = []
 
@@ -58,7 +73,7 @@ async def start_driver(
 
     driver = BleDriver(
         profile,
-        emulated_finder(air),
+        finder or emulated_finder(air),
         on_reading,
         on_state=on_state,
         cursor=cursor,
@@ -110,7 +125,7 @@ async def test_cuff_streams_cuff_pressure_then_indicates_the_result(
     async with running(task):
         await harness.wait_state(DriverState.READY)
         await cuff.measure(132, 84, 67)
-        await wait_for(lambda: len(harness.finals()) == 1, "the final reading")
+        await eventually(lambda: len(harness.finals()) == 1, "the final reading")
 
         pressures = [
             r.value.cuff_pressure.value
@@ -140,7 +155,7 @@ async def test_link_lost_mid_measurement_is_caught_up_once_through_racp(
     async with running(task):
         await harness.wait_state(DriverState.READY)
         await cuff.measure(120, 80, 70)
-        await wait_for(lambda: len(harness.finals()) == 1, "the first reading")
+        await eventually(lambda: len(harness.finals()) == 1, "the first reading")
 
         seen = len(harness.states)
         await cuff.measure(141, 91, 75, vanish_midway=True)
@@ -152,14 +167,15 @@ async def test_link_lost_mid_measurement_is_caught_up_once_through_racp(
         seen = len(harness.states)
         await cuff.come_back()
         await harness.wait_state(DriverState.READY, after=seen)
-        await wait_for(lambda: len(harness.finals()) == 3, "the stored readings")
-        await asyncio.sleep(0.05)  # nothing more may arrive
+        await eventually(lambda: len(harness.finals()) == 3, "the stored readings")
+        await cuff.measure(115, 75, 62)  # live again: whatever the catch-up sent came before
+        await eventually(lambda: len(harness.finals()) >= 4, "the next live reading")
 
         finals = harness.finals()
-        assert [r.value.systolic.value for r in finals] == [120, 141, 118]  # type: ignore[attr-defined]
-        assert [r.stored for r in finals] == [False, True, True]
-        assert [r.sequence for r in finals] == [1, 2, 3]
-        assert harness.driver.cursor.last_sequence == 3
+        assert [r.value.systolic.value for r in finals] == [120, 141, 118, 115]  # type: ignore[attr-defined]
+        assert [r.stored for r in finals] == [False, True, True, False]
+        assert [r.sequence for r in finals] == [1, 2, 3, 4]
+        assert harness.driver.cursor.last_sequence == 4
 
 
 async def test_reconnect_without_new_records_delivers_nothing(
@@ -169,14 +185,18 @@ async def test_reconnect_without_new_records_delivers_nothing(
     async with running(task):
         await harness.wait_state(DriverState.READY)
         await cuff.measure(120, 80, 70)
-        await wait_for(lambda: len(harness.finals()) == 1, "the reading")
+        await eventually(lambda: len(harness.finals()) == 1, "the reading")
         seen = len(harness.states)
         await cuff.vanish()
         await harness.wait_state(DriverState.LOST, after=seen)
         await cuff.come_back()
         await harness.wait_state(DriverState.READY, after=seen)
-        await asyncio.sleep(0.05)
-        assert len(harness.finals()) == 1
+        await cuff.measure(131, 84, 66)  # anything resent on reconnection would come first
+        await eventually(lambda: len(harness.finals()) >= 2, "the next live reading")
+        assert [(r.value.systolic.value, r.stored) for r in harness.finals()] == [  # type: ignore[attr-defined]
+            (120, False),
+            (131, False),
+        ]
 
 
 async def test_a_known_cursor_fetches_what_was_measured_since(air: EmulatedAir) -> None:
@@ -189,7 +209,7 @@ async def test_a_known_cursor_fetches_what_was_measured_since(air: EmulatedAir) 
     await cuff.come_back()
     harness, task = await start_driver(air, BLOOD_PRESSURE, cursor=RecordCursor(1))
     async with running(task):
-        await wait_for(lambda: len(harness.finals()) == 2, "two stored readings")
+        await eventually(lambda: len(harness.finals()) == 2, "two stored readings")
         assert [r.value.systolic.value for r in harness.finals()] == [111, 112]  # type: ignore[attr-defined]
     await cuff.stop()
 
@@ -200,7 +220,7 @@ async def test_history_import_on_first_connection(air: EmulatedAir) -> None:
     await cuff.measure(110, 70, 60)  # nobody connected: stored only
     harness, task = await start_driver(air, BLOOD_PRESSURE, import_history=True)
     async with running(task):
-        await wait_for(lambda: len(harness.finals()) == 1, "the stored reading")
+        await eventually(lambda: len(harness.finals()) == 1, "the stored reading")
         assert harness.finals()[0].stored
     await cuff.stop()
 
@@ -212,7 +232,7 @@ async def test_thermometer_intermediate_then_final(air: EmulatedAir) -> None:
     async with running(task):
         await harness.wait_state(DriverState.READY)
         await thermometer.measure(38.4, steps=3)
-        await wait_for(lambda: len(harness.finals()) == 1, "the temperature")
+        await eventually(lambda: len(harness.finals()) == 1, "the temperature")
         partial = [r.value for r in harness.readings if r.intermediate]
         assert len(partial) == 3 and all(isinstance(v, IntermediateTemperature) for v in partial)
         final = harness.finals()[0].value
@@ -228,13 +248,13 @@ async def test_oximeter_streams_continuous_values_and_spot_checks(air: EmulatedA
     async with running(task):
         await harness.wait_state(DriverState.READY)
         oximeter.start_streaming(spo2=96, pulse=81, period=0.01)
-        await wait_for(lambda: len(harness.readings) >= 3, "continuous values")
+        await eventually(lambda: len(harness.readings) >= 3, "continuous values")
         await oximeter.stop_streaming()
         continuous = harness.readings[0].value
         assert isinstance(continuous, PlxContinuousMeasurement)
         assert (continuous.spo2.value, continuous.pulse_rate.value) == (96, 81)
         await oximeter.measure(spo2=98, pulse=70)
-        await wait_for(lambda: len(harness.finals()) == 1, "the spot check")
+        await eventually(lambda: len(harness.finals()) == 1, "the spot check")
         spot = harness.finals()[0].value
         assert isinstance(spot, PlxSpotCheckMeasurement)
         assert spot.spo2.value == 98
@@ -248,7 +268,7 @@ async def test_oximeter_stored_spot_checks_are_flagged_from_storage(air: Emulate
     await oximeter.measure(spo2=95, pulse=88)
     harness, task = await start_driver(air, PULSE_OXIMETER, import_history=True)
     async with running(task):
-        await wait_for(lambda: len(harness.finals()) == 1, "the stored spot check")
+        await eventually(lambda: len(harness.finals()) == 1, "the stored spot check")
         spot = harness.finals()[0].value
         assert isinstance(spot, PlxSpotCheckMeasurement)
         assert spot.measurement_status is not None
@@ -264,9 +284,10 @@ async def test_driver_ignores_other_kinds_of_devices(
     other = device_class(air)
     await other.start()
     profile = HEALTH_THERMOMETER if device_class is SimulatedCuff else BLOOD_PRESSURE
-    harness, task = await start_driver(air, profile, scan_timeout=0.05)
+    finder = CountingFinder(air)
+    harness, task = await start_driver(air, profile, scan_timeout=0.05, finder=finder)
     async with running(task):
-        await asyncio.sleep(0.2)
+        await eventually(lambda: finder.scans >= 3, "three scans")
         assert set(harness.states) == {DriverState.SEARCHING}
     await other.stop()
 
@@ -276,7 +297,7 @@ async def test_readings_convert_to_measurements(air: EmulatedAir, cuff: Simulate
     async with running(task):
         await harness.wait_state(DriverState.READY)
         await cuff.measure(126, 78, 64)
-        await wait_for(lambda: len(harness.finals()) == 1, "the reading")
+        await eventually(lambda: len(harness.finals()) == 1, "the reading")
     reading = harness.finals()[0]
     identity = harness.driver.identity("generic_gatt_cuff")
     assert identity.serial == "SIM-0001"
@@ -289,14 +310,16 @@ async def test_readings_convert_to_measurements(air: EmulatedAir, cuff: Simulate
 async def test_loss_and_recovery_are_logged_once(
     air: EmulatedAir, cuff: SimulatedCuff, caplog: pytest.LogCaptureFixture
 ) -> None:
-    harness, task = await start_driver(air, BLOOD_PRESSURE, scan_timeout=0.02)
+    finder = CountingFinder(air)
+    harness, task = await start_driver(air, BLOOD_PRESSURE, scan_timeout=0.02, finder=finder)
     async with running(task):
         await harness.wait_state(DriverState.READY)
         with caplog.at_level(logging.INFO, logger="devices.drivers.ble"):
             seen = len(harness.states)
             await cuff.vanish()
             await harness.wait_state(DriverState.LOST, after=seen)
-            await asyncio.sleep(0.15)  # several fruitless 20 ms scans
+            scans = finder.scans
+            await eventually(lambda: finder.scans >= scans + 3, "several fruitless scans")
             await cuff.come_back()
             await harness.wait_state(DriverState.READY, after=seen)
     messages = [
@@ -343,7 +366,7 @@ async def test_scanner_failures_are_retried_with_backoff(
     )
     with caplog.at_level(logging.INFO, logger="devices.drivers.ble"):
         async with running(asyncio.create_task(driver.run())):
-            await wait_for(lambda: finder.calls >= 4, "searching again")
+            await eventually(lambda: finder.calls >= 4, "searching again")
     assert delays == [0.5, 1.0]
     assert [r.getMessage() for r in caplog.records if r.name == "devices.drivers.ble"] == [
         "blood pressure lost"
@@ -368,8 +391,8 @@ async def test_low_battery_is_reported_with_the_state(
         BLOOD_PRESSURE, emulated_finder(air), ignore, on_state=statuses.append, sleep=quick_sleep
     )
     async with running(asyncio.create_task(driver.run())):
-        await wait_for(lambda: driver.state is DriverState.READY, "ready")
+        await eventually(lambda: driver.state is DriverState.READY, "ready")
         assert statuses[-1] == DriverStatus(DriverState.READY, battery_low=False)
         await cuff.set_battery(12)
-        await wait_for(lambda: statuses[-1].battery_low is True, "low battery")
+        await eventually(lambda: statuses[-1].battery_low is True, "low battery")
         assert statuses[-1].state is DriverState.READY

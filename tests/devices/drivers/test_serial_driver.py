@@ -21,7 +21,8 @@ from devices.serialproto.contec import Cms50Framer, Cms50LiveFrame, Cms50Protoco
 from devices.serialproto.nonin import NoninDf2Framer, NoninDf2Packet
 from devices.simulators.serial_devices import SerialModel, SerialOximeterSimulator
 from devices.transports import DeviceLinkError, DriverState, DriverStatus
-from tests.devices.simulators.harness import quick_sleep, running, wait_for
+from tests.devices.simulators.harness import quick_sleep, running
+from tests.support.waiting import eventually
 
 Frame = Cms50LiveFrame | NoninDf2Packet
 BAUD = {SerialModel.CONTEC_CMS50D_PLUS: 19200, SerialModel.NONIN_DF2: 9600}
@@ -37,13 +38,14 @@ class Session:
     driver: SerialDriver[Frame]
     frames: list[Frame] = field(default_factory=list)
     states: list[DriverState] = field(default_factory=list)
+    backoffs: int = 0  # the driver's sleeps between attempts to reopen the port
 
     async def wait_frames(self, count: int) -> None:
         target = len(self.frames) + count
-        await wait_for(lambda: len(self.frames) >= target, f"{count} more frames")
+        await eventually(lambda: len(self.frames) >= target, f"{count} more frames")
 
     async def wait_state(self, state: DriverState, after: int) -> None:
-        await wait_for(lambda: state in self.states[after:], f"state {state}")
+        await eventually(lambda: state in self.states[after:], f"state {state}")
 
 
 @pytest.fixture(params=list(SerialModel))
@@ -58,6 +60,10 @@ async def session(request: pytest.FixtureRequest) -> AsyncIterator[Session]:
     def on_state(status: DriverStatus) -> None:
         box[0].states.append(status.state)
 
+    async def backoff(seconds: float) -> None:
+        box[0].backoffs += 1
+        await quick_sleep(seconds)
+
     driver: SerialDriver[Frame] = SerialDriver(
         SerialByteLink(simulator.path, LineSettings(BAUD[model])),
         FRAMERS[model],
@@ -65,11 +71,11 @@ async def session(request: pytest.FixtureRequest) -> AsyncIterator[Session]:
         on_state=on_state,
         is_measuring=lambda frame: frame.spo2 is not None,
         no_data_timeout=0.3,
-        sleep=quick_sleep,
+        sleep=backoff,
     )
     box.append(Session(simulator, driver))
     async with running(asyncio.create_task(simulator.run())):
-        await wait_for(lambda: simulator.pty.plugged, "the pty")
+        await eventually(lambda: simulator.pty.plugged, "the pty")
         async with running(asyncio.create_task(driver.run())):
             yield box[0]
 
@@ -96,10 +102,10 @@ async def test_garbage_is_survived(session: Session) -> None:
 async def test_finger_out_leaves_measuring(session: Session) -> None:
     await session.wait_frames(2)
     session.simulator.finger_out = True
-    await wait_for(lambda: session.frames[-1].spo2 is None, "a finger-out frame")
+    await eventually(lambda: session.frames[-1].spo2 is None, "a finger-out frame")
     assert session.states[-1] is DriverState.READY
     session.simulator.finger_out = False
-    await wait_for(lambda: session.states[-1] is DriverState.MEASURING, "measuring again")
+    await eventually(lambda: session.states[-1] is DriverState.MEASURING, "measuring again")
 
 
 async def test_unplug_is_lost_and_replug_is_ready_again(session: Session) -> None:
@@ -107,7 +113,8 @@ async def test_unplug_is_lost_and_replug_is_ready_again(session: Session) -> Non
     seen = len(session.states)
     session.simulator.unplug()
     await session.wait_state(DriverState.LOST, after=seen)
-    await asyncio.sleep(0.05)  # several reopen attempts fail meanwhile
+    attempts = session.backoffs
+    await eventually(lambda: session.backoffs >= attempts + 3, "several failed reopen attempts")
     assert DriverState.READY not in session.states[seen:]
 
     session.simulator.replug()
@@ -135,10 +142,10 @@ async def test_silence_means_lost() -> None:
         sleep=quick_sleep,
     )
     async with running(asyncio.create_task(simulator.run())):
-        await wait_for(lambda: simulator.pty.plugged, "the pty")
+        await eventually(lambda: simulator.pty.plugged, "the pty")
         async with running(asyncio.create_task(driver.run())):
             # No start command: a framed CMS50D+ stays silent.
-            await wait_for(lambda: DriverState.LOST in states, "lost on silence")
+            await eventually(lambda: DriverState.LOST in states, "lost on silence")
 
 
 async def test_catalogue_model_sends_start_command_and_keepalives() -> None:
@@ -165,10 +172,10 @@ async def test_catalogue_model_sends_start_command_and_keepalives() -> None:
         clock=lambda: now[0],
     )
     async with running(asyncio.create_task(simulator.run())):
-        await wait_for(lambda: simulator.pty.plugged, "the pty")
+        await eventually(lambda: simulator.pty.plugged, "the pty")
         async with running(asyncio.create_task(driver.run())):
-            await wait_for(lambda: len(frames) >= 12, "framed live data")
-            await wait_for(lambda: simulator.keepalives_received >= 1, "a keepalive")
+            await eventually(lambda: len(frames) >= 12, "framed live data")
+            await eventually(lambda: simulator.keepalives_received >= 1, "a keepalive")
     first = frames[0]
     assert isinstance(first, Cms50LiveFrame) and first.protocol is Cms50Protocol.FRAMED
     assert DriverState.MEASURING in states

@@ -1,9 +1,9 @@
-"""Helpers shared by the driver and simulator tests: waiting on conditions, fast backoff."""
+"""Helpers shared by the driver and simulator tests: the emulated finder, fast backoff."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from devices.drivers.bleak_link import BleakFinder
@@ -12,18 +12,6 @@ from devices.simulators.bumble_backend import (
     BumbleBleakScanner,
     EmulatedAir,
 )
-
-WAIT_LIMIT = 5.0
-
-
-async def wait_for(condition: Callable[[], bool], what: str, limit: float = WAIT_LIMIT) -> None:
-    """Poll `condition` on the event loop until true; fail the test after `limit` seconds."""
-    try:
-        async with asyncio.timeout(limit):
-            while not condition():  # noqa: ASYNC110 - conditions on plain state
-                await asyncio.sleep(0.005)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 async def quick_sleep(_seconds: float) -> None:

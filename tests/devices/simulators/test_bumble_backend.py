@@ -24,7 +24,7 @@ from devices.gatt.racp import (
 from devices.gatt.time import CurrentTime
 from devices.simulators.ble_devices import SimulatedCuff, SimulatedThermometer
 from devices.simulators.bumble_backend import BumbleBleakClient, BumbleBleakScanner, EmulatedAir
-from tests.devices.simulators.harness import wait_for
+from tests.support.waiting import eventually
 
 BPM = "00002a35-0000-1000-8000-00805f9b34fb"
 RACP = "00002a52-0000-1000-8000-00805f9b34fb"
@@ -83,7 +83,7 @@ async def test_indications_reach_the_callback(client: BleakClient, cuff: Simulat
 
     await client.start_notify(BPM, on_value)
     await cuff.measure(128, 82, 71)
-    await wait_for(lambda: len(received) == 1, "the measurement indication")
+    await eventually(lambda: len(received) == 1, "the measurement indication")
     assert BloodPressureMeasurement.parse(received[0]).systolic.value == 128
     await client.stop_notify(BPM)
 
@@ -106,7 +106,7 @@ async def racp_call(client: BleakClient, request: bytes) -> tuple[list[bytes], l
     await client.start_notify(BPM, lambda _c, data: records.append(bytes(data)))
     await client.start_notify(RACP, lambda _c, data: answers.append(bytes(data)))
     await client.write_gatt_char(RACP, request, response=True)
-    await wait_for(lambda: bool(answers), "the RACP answer")
+    await eventually(lambda: bool(answers), "the RACP answer")
     return records, answers
 
 

@@ -1,4 +1,4 @@
-"""Fixtures of the SAS interface: an API client of the demo CPTS."""
+"""Fixtures of the SAS interface: an API client of the tests' CPTS."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from hub import db
 from hub.config import Settings
-from hub.demo import DEMO_ORG_SLUG, DemoSeed
 from hub.identity.models import Organisation
+from tests.support.factories import ORG_SLUG, Cpts
 
 DEMO_FINESS = "520012345"
 
@@ -48,6 +48,6 @@ async def make_sas_client(settings: Settings, slug: str, *, finess: str | None) 
 
 
 @pytest.fixture
-async def sas(settings: Settings, demo: DemoSeed) -> SasAccess:
-    """The SAS platform's access to the demo CPTS (FINESS registered)."""
-    return await make_sas_client(settings, DEMO_ORG_SLUG, finess=DEMO_FINESS)
+async def sas(settings: Settings, cpts: Cpts) -> SasAccess:
+    """The SAS platform's access to the tests' CPTS (FINESS registered)."""
+    return await make_sas_client(settings, ORG_SLUG, finess=DEMO_FINESS)

@@ -300,8 +300,8 @@ async def test_unusable_appointments_are_refused_with_reasons(
 
 
 def test_paris_friday_evening_is_sas_time() -> None:
-    """The demo's SAS rule is Friday 18:00–19:00 Paris time (guards the tests' assumptions)."""
-    from hub.demo import CLOS_MORTIER, DEMO_RULES
+    """The tests' SAS opening is Friday 18:00–19:00 Paris time (guards the tests' assumptions)."""
+    from tests.support.factories import CLOS_MORTIER, OPENINGS
 
-    assert (CLOS_MORTIER, FRIDAY, "18:00", "19:00", 20, 1, Reservation.SAS) in DEMO_RULES
+    assert (CLOS_MORTIER, FRIDAY, "18:00", "19:00", 20, 1, Reservation.SAS) in OPENINGS
     assert PARIS.key == "Europe/Paris"

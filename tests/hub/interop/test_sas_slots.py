@@ -28,6 +28,7 @@ from tests.hub.interop.support import (
     search,
     search_url,
 )
+from tests.support.factories import ORG_NAME
 
 FRIDAY = 4
 SAS_PROFILE = "https://interop.esante.gouv.fr/ig/fhir/sas/StructureDefinition/"
@@ -77,7 +78,7 @@ async def test_search_of_a_friday_returns_the_cpts_bundle(
     assert all(_security(s) == {"SNP", "CPTS"} and "comment" not in s for s in sas_only)
     public = [s for s in slots if s not in sas_only]
     assert all(_security(s) == {"PUBLIC", "CPTS"} for s in public)
-    assert public[0]["comment"] == f"{settings.base_url}/rdv/cpts-demo/creneau/{public[0]['id']}"
+    assert public[0]["comment"] == f"{settings.base_url}/rdv/cpts-tests/creneau/{public[0]['id']}"
     for slot in slots:
         assert slot["meta"]["profile"] == [SAS_PROFILE + "sas-cpts-slot-aggregator"]
         assert slot["status"] == "free"
@@ -204,16 +205,16 @@ async def test_resources_have_the_shape_of_the_guides_examples(
 
 
 async def test_a_cpts_without_finess_is_still_served_without_identifier(
-    client: httpx.AsyncClient, settings: Settings, demo: object
+    client: httpx.AsyncClient, settings: Settings, cpts: object
 ) -> None:
     from tests.hub.interop.conftest import make_sas_client
 
-    access = await make_sas_client(settings, "cpts-demo", finess=None)
+    access = await make_sas_client(settings, "cpts-tests", finess=None)
     friday = next_weekday(FRIDAY)
     [org] = resources(
         await search(client, access.headers, search_url(friday, friday)), "Organization"
     )
-    assert "identifier" not in org and org["name"].startswith("CPTS du Pays de Saint-Dizier")
+    assert "identifier" not in org and org["name"] == ORG_NAME
 
 
 async def test_invalid_searches_are_refused_with_a_french_operation_outcome(

@@ -17,8 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import db
 from hub.notify.models import OutboundMessage
+from tests.support.live import serving
 from tests.support.postgres import ThrowawayPostgres, free_port
 from tests.support.smtp import smtp_server
+from tests.support.waiting import eventually
 
 __all__ = ["smtp_server"]
 
@@ -62,14 +64,7 @@ async def sms_webhook() -> AsyncIterator[SmsWebhook]:
     server = uvicorn.Server(config)
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     task = asyncio.create_task(server.serve())
-    for _ in range(400):
-        if server.started:
-            break
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    else:
-        raise RuntimeError("SMS webhook did not start")
+    await eventually(lambda: serving(server, task), "the SMS webhook to start")
     try:
         yield webhook
     finally:

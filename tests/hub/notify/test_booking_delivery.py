@@ -7,26 +7,26 @@ import datetime as dt
 import httpx
 from fastapi import FastAPI
 
-from hub.demo import DemoSeed
 from hub.notify.outbox import deliver_due
 from hub.notify.sms import HttpSmsGateway
 from tests.conftest import csrf_from
 from tests.hub.notify.conftest import SMS_TOKEN, SmsWebhook
+from tests.support.factories import Cpts
 from tests.support.smtp import SmtpServerFixture
 
 
 async def test_online_booking_confirmation_arrives_with_its_calendar_event(
     app: FastAPI,
     client: httpx.AsyncClient,
-    demo: DemoSeed,
+    cpts: Cpts,
     smtp_server: SmtpServerFixture,
     sms_webhook: SmsWebhook,
 ) -> None:
-    page = await client.get("/rdv/cpts-demo")
-    slot_path = page.text.split('href="/rdv/cpts-demo/creneau/')[1].split('"')[0]
-    form = await client.get(f"/rdv/cpts-demo/creneau/{slot_path}")
+    page = await client.get("/rdv/cpts-tests")
+    slot_path = page.text.split('href="/rdv/cpts-tests/creneau/')[1].split('"')[0]
+    form = await client.get(f"/rdv/cpts-tests/creneau/{slot_path}")
     response = await client.post(
-        f"/rdv/cpts-demo/creneau/{slot_path}",
+        f"/rdv/cpts-tests/creneau/{slot_path}",
         data={
             "birth_name": "Lefèvre",
             "first_names": "Marie",

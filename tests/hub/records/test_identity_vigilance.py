@@ -15,12 +15,12 @@ from hub import db
 from hub.audit.models import AuditEvent
 from hub.audit.service import seal_pending, verify_chain
 from hub.config import Settings
-from hub.demo import DEMO_ORG_SLUG, DemoSeed
 from hub.identity.models import Organisation
 from hub.records.patients import IdentityStatus, Patient, Sex
 from hub.records.vigilance import close_names
 from hub.scheduling.models import Booking
 from tests.conftest import csrf_from, login, text
+from tests.support.factories import ORG_SLUG, Cpts
 from tests.support.scenario import booking_now
 
 
@@ -47,7 +47,7 @@ async def _odette(settings: Settings) -> int:
 
     async def work(session):  # type: ignore[no-untyped-def]
         org = (
-            await session.scalars(select(Organisation).where(Organisation.slug == DEMO_ORG_SLUG))
+            await session.scalars(select(Organisation).where(Organisation.slug == ORG_SLUG))
         ).one()
         odette = Patient(
             organisation_id=org.id,
@@ -99,9 +99,9 @@ async def _audit(settings: Settings, prefix: str) -> list[AuditEvent]:
 
 
 async def _book_online(client: httpx.AsyncClient, **overrides: str) -> httpx.Response:
-    page = await client.get("/rdv/cpts-demo")
-    slot_id = re.findall(r"/rdv/cpts-demo/creneau/(\d+)", page.text)[0]
-    form = await client.get(f"/rdv/cpts-demo/creneau/{slot_id}")
+    page = await client.get("/rdv/cpts-tests")
+    slot_id = re.findall(r"/rdv/cpts-tests/creneau/(\d+)", page.text)[0]
+    form = await client.get(f"/rdv/cpts-tests/creneau/{slot_id}")
     data = {
         "birth_name": "Garnier",
         "first_names": "Odette Marie",
@@ -115,11 +115,11 @@ async def _book_online(client: httpx.AsyncClient, **overrides: str) -> httpx.Res
         "csrf_token": csrf_from(form.text),
     }
     data.update(overrides)
-    return await client.post(f"/rdv/cpts-demo/creneau/{slot_id}", data=data)
+    return await client.post(f"/rdv/cpts-tests/creneau/{slot_id}", data=data)
 
 
 async def test_an_anonymous_booking_never_rewrites_a_qualified_identity(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     odette_id = await _odette(settings)
     booked = await _book_online(client, nir=OTHER_NIR)
@@ -151,7 +151,7 @@ async def test_an_anonymous_booking_never_rewrites_a_qualified_identity(
 
 
 async def test_a_repeat_booking_that_agrees_joins_the_patient_without_a_new_record(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     odette_id = await _odette(settings)
     agreeing = await _book_online(
@@ -170,7 +170,7 @@ async def test_a_repeat_booking_that_agrees_joins_the_patient_without_a_new_reco
 
 
 async def test_a_repeated_disagreeing_booking_reuses_its_pending_identity(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     await _odette(settings)
     await _book_online(client, nir=OTHER_NIR)
@@ -206,7 +206,7 @@ async def _retrieved_patient_in_the_room(
 
 
 async def test_a_typed_number_never_replaces_an_ins_from_insi_at_check_in(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     ins = nir("2580663113001")
     patient_id, cid, room = await _retrieved_patient_in_the_room(client, settings, ins)
@@ -255,7 +255,7 @@ async def test_a_typed_number_never_replaces_an_ins_from_insi_at_check_in(
 
 
 async def test_every_identity_decision_keeps_the_audit_chain_whole(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     await _odette(settings)
     await _book_online(client, nir=OTHER_NIR)
@@ -277,7 +277,7 @@ async def _secretary_post(
 
 
 async def test_the_secretary_says_same_person_and_the_verified_identity_wins(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     odette_id = await _odette(settings)
     await _book_online(client, nir=OTHER_NIR)
@@ -333,7 +333,7 @@ async def test_the_secretary_says_same_person_and_the_verified_identity_wins(
 
 
 async def test_a_different_person_keeps_their_own_record_and_their_next_booking(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     odette_id = await _odette(settings)
     await _book_online(client, nir=OTHER_NIR)
@@ -360,7 +360,7 @@ async def test_a_different_person_keeps_their_own_record_and_their_next_booking(
 
 
 async def test_probable_duplicates_are_listed_and_merged_into_the_verified_record(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     await _book_online(client, birth_name="Lefebvre", first_names="Anne", birth_date="1960-01-08")
     await _book_online(
@@ -411,13 +411,13 @@ async def test_probable_duplicates_are_listed_and_merged_into_the_verified_recor
 
 
 async def test_the_nurse_resolves_a_pending_identity_before_checking_the_id_card(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     known = nir("2580663113001")
 
     async def lambert(session):  # type: ignore[no-untyped-def]
         org = (
-            await session.scalars(select(Organisation).where(Organisation.slug == DEMO_ORG_SLUG))
+            await session.scalars(select(Organisation).where(Organisation.slug == ORG_SLUG))
         ).one()
         patient = Patient(
             organisation_id=org.id,
@@ -478,7 +478,7 @@ async def test_the_nurse_resolves_a_pending_identity_before_checking_the_id_card
 
 
 async def test_a_provisional_identity_is_completed_but_never_silently_overwritten(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     lucie = {"birth_name": "Moreau", "first_names": "Lucie", "phone": "06 98 76 54 32"}
     await _book_online(client, **lucie)
@@ -498,7 +498,7 @@ async def test_a_provisional_identity_is_completed_but_never_silently_overwritte
 
 
 async def test_changing_a_strict_trait_at_the_check_downgrades_then_revalidates_traced(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     booking_id = await booking_now(settings)
 
@@ -542,7 +542,7 @@ async def test_changing_a_strict_trait_at_the_check_downgrades_then_revalidates_
 
 
 async def test_the_secretary_creating_a_caller_who_disagrees_is_told_the_identity_is_pending(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     odette_id = await _odette(settings)
     await login(client, "secretariat")

@@ -8,22 +8,22 @@ from sqlalchemy import select
 
 from hub import db
 from hub.config import Settings
-from hub.demo import DemoSeed
 from hub.notify.models import OutboundMessage
 from hub.relay.models import Referral, RelayDoctor
 from tests.conftest import csrf_from, login, text
+from tests.support.factories import Cpts
 from tests.support.scenario import booking_now, in_consultation
 
 
 async def test_secretary_chooses_a_relay_doctor_for_a_patient_without_gp(
-    client: httpx.AsyncClient, settings: Settings, demo: DemoSeed
+    client: httpx.AsyncClient, settings: Settings, cpts: Cpts
 ) -> None:
     booking_id = await booking_now(settings)
     await in_consultation(settings, booking_id, "medecin")
     await login(client, "secretariat")
     page = await client.get(f"/secretariat/rdv/{booking_id}")
     assert "Ce patient n'a pas de médecin traitant" in text(page)
-    assert "(démonstration)" in text(page)  # the accepting doctors of the directory
+    assert "Anne Roy" in text(page)  # the accepting doctors of the directory
     assert "Luc Marchal" not in text(page)  # who no longer accepts new patients
 
     refused = await client.post(
@@ -60,7 +60,7 @@ async def test_secretary_chooses_a_relay_doctor_for_a_patient_without_gp(
 
 
 async def test_a_booking_of_another_site_cannot_be_referred(
-    client: httpx.AsyncClient, settings: Settings, demo: DemoSeed
+    client: httpx.AsyncClient, settings: Settings, cpts: Cpts
 ) -> None:
     booking_id = await booking_now(settings)
     await in_consultation(settings, booking_id, "medecin")

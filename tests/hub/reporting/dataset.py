@@ -1,6 +1,6 @@
 """A seeded year of activity with known indicators, written straight into the tables.
 
-The demo CPTS's four sites; all times are Paris local time. The expected values are worked out
+The tests' CPTS's four sites; all times are Paris local time. The expected values are worked out
 by hand in ``EXPECTED`` below and in the tests' docstrings.
 """
 
@@ -16,7 +16,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.consultation.models import Consultation, State
-from hub.demo import CLOS_MORTIER, FACILITY, LA_NOUE, MOBILE_KIT
 from hub.identity.models import Site
 from hub.notify.models import Channel as MessageChannel
 from hub.notify.models import MessageStatus, OutboundMessage
@@ -24,6 +23,7 @@ from hub.records.patients import Patient, Sex
 from hub.relay.models import Referral, RelayDoctor
 from hub.reports.models import Orientation, Report, ReportStatus
 from hub.scheduling.models import Booking, BookingStatus, Channel, Slot
+from tests.support.factories import CLOS_MORTIER, FACILITY, LA_NOUE, MOBILE_KIT
 
 PARIS = ZoneInfo("Europe/Paris")
 _counter = itertools.count(1)

@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub import db
 from hub.config import Settings
 from hub.consultation.models import State
-from hub.demo import CLOS_MORTIER, DEMO_ACCOUNTS, LA_NOUE, DemoSeed
 from hub.errors import Invalid, NotFound
 from hub.identity.models import Organisation, Role, Site
 from hub.reporting import cli, exports
@@ -40,13 +39,14 @@ from tests.hub.reporting.dataset import (
     paris,
     seed_year_2025,
 )
+from tests.support.factories import ACCOUNTS, CLOS_MORTIER, LA_NOUE, Cpts
 
 YEAR_2025 = Period(dt.date(2025, 1, 1), dt.date(2025, 12, 31))
 NOW = dt.datetime(2026, 1, 15, 12, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-async def session(settings: Settings, demo: DemoSeed) -> AsyncIterator[AsyncSession]:
+async def session(settings: Settings, cpts: Cpts) -> AsyncIterator[AsyncSession]:
     engine = db.make_engine(settings.database_url)
     try:
         async with db.make_session_factory(engine)() as s:
@@ -329,7 +329,7 @@ async def test_csv_cells_are_never_spreadsheet_formulas(session: AsyncSession) -
 
 async def test_command_json_and_csv(
     settings: Settings,
-    demo: DemoSeed,
+    cpts: Cpts,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -399,7 +399,7 @@ def _with_reporting(app: FastAPI) -> FastAPI:
 
 @pytest.fixture
 async def coordinator(
-    app: FastAPI, client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    app: FastAPI, client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> httpx.AsyncClient:
     _with_reporting(app)
     engine = db.make_engine(settings.database_url)
@@ -598,10 +598,10 @@ async def test_yearly_report_refuses_an_over_long_target(coordinator: httpx.Asyn
     "role", [r for r in Role if r is not Role.COORDINATOR], ids=lambda r: r.value
 )
 async def test_other_roles_are_refused(
-    app: FastAPI, client: httpx.AsyncClient, demo: DemoSeed, role: Role
+    app: FastAPI, client: httpx.AsyncClient, cpts: Cpts, role: Role
 ) -> None:
     _with_reporting(app)
-    await login(client, next(a.username for a in DEMO_ACCOUNTS if a.role is role))
+    await login(client, next(a.username for a in ACCOUNTS if a.role is role))
     for path in REPORTING_GETS:
         response = await client.get(path)
         assert response.status_code == 403, path

@@ -17,13 +17,13 @@ from hub.audit.models import AuditEvent
 from hub.audit.service import record_event
 from hub.config import Settings
 from hub.consultation.models import Consultation
-from hub.demo import DemoSeed
 from hub.errors import Forbidden, NotFound
 from hub.identity.models import User
 from hub.records.documents import Confidentiality, DocumentStatus, SharedDocument
 from hub.reports.facts import ReportFacts
 from hub.reports.models import Report, ReportStatus
 from hub.reports.registry import DOCUMENT_MISSING, EmbeddedRegistry, document_sharing
+from tests.support.factories import Cpts
 from tests.support.reports import sample_facts, sample_patient
 from tests.support.scenario import booking_now, in_consultation
 
@@ -40,7 +40,7 @@ class Care:
 
 
 @pytest.fixture
-async def session(settings: Settings, demo: DemoSeed) -> AsyncIterator[AsyncSession]:
+async def session(settings: Settings, cpts: Cpts) -> AsyncIterator[AsyncSession]:
     engine = db.make_engine(settings.database_url)
     async with db.make_session_factory(engine)() as s:
         yield s
@@ -53,7 +53,7 @@ async def _user(session: AsyncSession, username: str) -> User:
 
 @pytest.fixture
 async def care(settings: Settings, session: AsyncSession) -> Care:
-    """A patient in teleconsultation at Clos Mortier with the demo doctor."""
+    """A patient in teleconsultation at Clos Mortier with the CPTS's doctor."""
     booking_id = await booking_now(settings)
     consultation_id = await in_consultation(settings, booking_id, "medecin")
     consultation = await session.get(Consultation, consultation_id)

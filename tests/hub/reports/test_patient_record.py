@@ -20,7 +20,6 @@ from hub.app import create_app
 from hub.audit.models import AuditEvent
 from hub.config import Settings
 from hub.consultation.models import Consultation
-from hub.demo import DemoSeed
 from hub.identity.models import User
 from hub.notify.models import Channel, OutboundMessage
 from hub.records.patient_links import (
@@ -37,6 +36,7 @@ from hub.reports import record_pages as pages
 from hub.reports.models import Report, ReportStatus
 from hub.reports.registry import EmbeddedRegistry
 from tests.conftest import TEST_SECRET, csrf_from, login, text
+from tests.support.factories import Cpts
 from tests.support.reports import sample_facts, sample_patient
 from tests.support.scenario import booking_now, in_consultation
 
@@ -138,7 +138,7 @@ async def _events(settings: Settings, action: str) -> list[AuditEvent]:
 
 
 async def test_patient_page_lists_the_report_and_who_read_it(
-    app: FastAPI, demo: DemoSeed, settings: Settings
+    app: FastAPI, cpts: Cpts, settings: Settings
 ) -> None:
     d = await _deposit(settings)
     async with _browser(app, "infirmiere") as nurse:
@@ -172,7 +172,7 @@ async def test_patient_page_lists_the_report_and_who_read_it(
 
 
 async def test_without_a_report_the_pdf_comes_from_the_cda_body(
-    app: FastAPI, demo: DemoSeed, settings: Settings
+    app: FastAPI, cpts: Cpts, settings: Settings
 ) -> None:
     cda = (
         '<ClinicalDocument xmlns="urn:hl7-org:v3"><component><nonXMLBody>'
@@ -186,7 +186,7 @@ async def test_without_a_report_the_pdf_comes_from_the_cda_body(
 
 
 async def test_the_patient_masks_a_document_from_other_professionals(
-    app: FastAPI, demo: DemoSeed, settings: Settings
+    app: FastAPI, cpts: Cpts, settings: Settings
 ) -> None:
     d = await _deposit(settings)
     async with _browser(app) as patient:
@@ -223,7 +223,7 @@ async def test_the_patient_masks_a_document_from_other_professionals(
 
 
 async def test_a_withheld_report_appears_once_the_doctor_announced_it(
-    app: FastAPI, demo: DemoSeed, settings: Settings
+    app: FastAPI, cpts: Cpts, settings: Settings
 ) -> None:
     d = await _deposit(settings, hidden=True)
     async with _browser(app) as patient:
@@ -255,7 +255,7 @@ async def test_a_withheld_report_appears_once_the_doctor_announced_it(
 
 
 async def test_a_tampered_or_revoked_link_shows_nothing(
-    app: FastAPI, demo: DemoSeed, settings: Settings
+    app: FastAPI, cpts: Cpts, settings: Settings
 ) -> None:
     d = await _deposit(settings)
     async with _browser(app) as patient:
@@ -288,7 +288,7 @@ class Clock:
 
 
 async def test_a_record_link_expires_and_a_new_document_brings_a_new_one(
-    demo: DemoSeed, settings: Settings
+    cpts: Cpts, settings: Settings
 ) -> None:
     clock = Clock()
     app = create_app(settings, clock=clock)
@@ -325,7 +325,7 @@ async def test_a_record_link_expires_and_a_new_document_brings_a_new_one(
 
 
 async def test_the_patient_revokes_their_links_after_confirming(
-    app: FastAPI, demo: DemoSeed, settings: Settings
+    app: FastAPI, cpts: Cpts, settings: Settings
 ) -> None:
     d = await _deposit(settings)
     async with _browser(app) as patient:
@@ -361,7 +361,7 @@ async def _sent_links(settings: Settings) -> list[str]:
 
 
 async def test_staff_revoke_a_patients_links_and_the_secretariat_sends_a_new_one(
-    app: FastAPI, demo: DemoSeed, settings: Settings
+    app: FastAPI, cpts: Cpts, settings: Settings
 ) -> None:
     d = await _deposit(settings)
     async with _browser(app, "secretariat") as secretary:
@@ -410,7 +410,7 @@ async def test_staff_revoke_a_patients_links_and_the_secretariat_sends_a_new_one
 
 
 async def test_a_professional_of_another_site_is_refused(
-    app: FastAPI, demo: DemoSeed, settings: Settings
+    app: FastAPI, cpts: Cpts, settings: Settings
 ) -> None:
     d = await _deposit(settings)
     async with _browser(app, "etablissement") as other:
@@ -427,7 +427,7 @@ async def test_a_professional_of_another_site_is_refused(
 
 
 async def test_the_record_link_is_sent_without_health_data(
-    app: FastAPI, demo: DemoSeed, settings: Settings
+    app: FastAPI, cpts: Cpts, settings: Settings
 ) -> None:
     d = await _deposit(settings)
     engine = db.make_engine(settings.database_url)

@@ -14,13 +14,13 @@ from hub import db
 from hub.audit.models import AuditEvent
 from hub.config import Settings
 from hub.consultation.models import Consultation, ConsultationEvent, State
-from hub.demo import CLOS_MORTIER, DemoSeed
 from hub.identity.models import Cabin, Site
 from hub.notify.models import OutboundMessage
 from hub.records.observations import Observation
 from hub.records.patients import IdentityStatus, Patient
 from hub.scheduling.models import Booking
 from tests.conftest import csrf_from, login, text
+from tests.support.factories import CLOS_MORTIER, Cpts
 from tests.support.live import LiveHub
 from tests.support.scenario import booking_now
 
@@ -70,7 +70,7 @@ async def _post(
 
 
 async def test_from_check_in_to_reporting(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     booking_id = await booking_now(settings)
     await login(client, "infirmiere")
@@ -204,7 +204,7 @@ async def test_from_check_in_to_reporting(
 
 
 async def test_a_redirection_needs_its_reason(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     booking_id = await booking_now(settings)
     await login(client, "infirmiere")
@@ -230,7 +230,7 @@ async def test_a_redirection_needs_its_reason(
 
 
 async def test_the_emergency_button_reaches_the_doctors_console_live(
-    live_hub: LiveHub, demo: DemoSeed, settings: Settings
+    live_hub: LiveHub, cpts: Cpts, settings: Settings
 ) -> None:
     booking_id = await booking_now(settings)
     async with (
@@ -247,19 +247,22 @@ async def test_the_emergency_button_reaches_the_doctors_console_live(
         room = await nurse.get(room_url)
 
         received: list[dict[str, object]] = []
+        subscribed = asyncio.Event()
 
         async def listen() -> None:
             async with doctor.stream("GET", "/api/v1/evenements") as stream:
                 kind = ""
                 async for line in stream.aiter_lines():
-                    if line.startswith("event: "):
+                    if line == ": connecté":  # the hub sends it once the console is subscribed
+                        subscribed.set()
+                    elif line.startswith("event: "):
                         kind = line.removeprefix("event: ")
                     elif line.startswith("data: ") and kind == "consultation.emergency":
                         received.append(json.loads(line.removeprefix("data: ")))
                         return
 
         listener = asyncio.create_task(listen())
-        await asyncio.sleep(0.3)  # the stream is open
+        await asyncio.wait_for(subscribed.wait(), 5)
         alarm = await _post(nurse, f"/salle/consultations/{cid}/urgence", room, note="Malaise")
         assert alarm.status_code == 303
         await asyncio.wait_for(listener, 5)
@@ -276,7 +279,7 @@ async def test_the_emergency_button_reaches_the_doctors_console_live(
 
 
 async def test_opening_a_patients_data_is_traced(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     booking_id = await booking_now(settings)
     await login(client, "infirmiere")
@@ -295,7 +298,7 @@ async def test_opening_a_patients_data_is_traced(
 
 
 async def test_the_emergency_button_texts_a_mobile_on_call_contact(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     engine = db.make_engine(settings.database_url)
     async with db.make_session_factory(engine)() as session:
@@ -322,7 +325,7 @@ async def test_the_emergency_button_texts_a_mobile_on_call_contact(
 
 
 async def test_a_patient_without_medecin_traitant_leaves_with_a_relay_doctor(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     await login(client, "coordination")
     directory = await client.get("/coordination/medecins-relais")

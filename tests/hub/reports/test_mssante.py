@@ -22,7 +22,6 @@ from hub import db
 from hub.audit.models import AuditEvent
 from hub.config import Settings
 from hub.consultation.models import Consultation, State
-from hub.demo import DemoSeed
 from hub.identity import service as identity
 from hub.identity.models import SiteKind
 from hub.notify.models import MessageStatus, OutboundMessage
@@ -33,6 +32,7 @@ from hub.reports.facts import ReportFacts
 from hub.reports.models import Report, ReportStatus
 from hub.scheduling.models import Booking, Channel, Slot
 from tests.conftest import csrf_from, login, text
+from tests.support.factories import Cpts
 from tests.support.reports import sample_facts, sample_patient
 from tests.support.scenario import booking_now, in_consultation
 from tests.support.smtp import SmtpServerFixture
@@ -265,7 +265,7 @@ async def signed_report(settings: Settings, *, version: int = 1) -> ReportFacts:
 
 
 async def test_a_refused_relay_is_retried_then_failed_shown_and_sent_again(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings, smtp_server: SmtpServerFixture
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings, smtp_server: SmtpServerFixture
 ) -> None:
     now = dt.datetime.now(dt.UTC)
     facts = await signed_report(settings)
@@ -316,7 +316,7 @@ async def test_a_refused_relay_is_retried_then_failed_shown_and_sent_again(
 
 
 async def test_failures_come_first_and_only_staff_of_the_secretariat_see_the_page(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings, smtp_server: SmtpServerFixture
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings, smtp_server: SmtpServerFixture
 ) -> None:
     now = dt.datetime.now(dt.UTC)
     facts = await signed_report(settings)
@@ -390,7 +390,7 @@ async def other_cpts_report(settings: Settings, now: dt.datetime) -> ReportFacts
 
 
 async def test_the_secretariat_sees_and_resends_only_its_own_cptss_relays(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     now = dt.datetime.now(dt.UTC)
     ours = await queue(settings, await signed_report(settings), now)

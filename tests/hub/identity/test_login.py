@@ -15,13 +15,11 @@ from hub import db
 from hub.app import create_app
 from hub.audit.models import AuditEvent
 from hub.config import Settings
-from hub.demo import DemoSeed
 from tests.conftest import csrf_from, login, text
+from tests.support.factories import PASSWORDS, Cpts
 
 
-async def test_nurse_logs_in_and_lands_on_her_page(
-    client: httpx.AsyncClient, demo: DemoSeed
-) -> None:
+async def test_nurse_logs_in_and_lands_on_her_page(client: httpx.AsyncClient, cpts: Cpts) -> None:
     response = await login(client, "infirmiere")
     assert response.status_code == 303
     assert response.headers["location"] == "/infirmier"
@@ -36,7 +34,7 @@ async def test_nurse_logs_in_and_lands_on_her_page(
 
 
 async def test_wrong_password_is_refused_with_the_same_message_as_an_unknown_user(
-    client: httpx.AsyncClient, demo: DemoSeed
+    client: httpx.AsyncClient, cpts: Cpts
 ) -> None:
     wrong = await login(client, "infirmiere", "not-the-password-1")
     unknown = await login(client, "personne", "not-the-password-1")
@@ -47,7 +45,7 @@ async def test_wrong_password_is_refused_with_the_same_message_as_an_unknown_use
     assert (await client.get("/infirmier")).status_code == 303
 
 
-async def test_empty_form_says_what_is_missing(client: httpx.AsyncClient, demo: DemoSeed) -> None:
+async def test_empty_form_says_what_is_missing(client: httpx.AsyncClient, cpts: Cpts) -> None:
     response = await login(client, "infirmiere", "")
     assert response.status_code == 422
     assert "Saisissez votre identifiant et votre mot de passe." in text(response)
@@ -89,7 +87,7 @@ async def clocked_app(settings: Settings, clock: Clock) -> AsyncIterator[FastAPI
 
 
 async def test_login_is_throttled_after_repeated_failures_and_says_when_to_retry(
-    clocked_app: FastAPI, demo: DemoSeed, settings: Settings, clock: Clock
+    clocked_app: FastAPI, cpts: Cpts, settings: Settings, clock: Clock
 ) -> None:
     async with _browser(clocked_app, "198.51.100.7") as browser:
         for _ in range(settings.login_max_failures):
@@ -105,7 +103,7 @@ async def test_login_is_throttled_after_repeated_failures_and_says_when_to_retry
 
 
 async def test_failures_from_one_address_do_not_lock_the_account_out_elsewhere(
-    clocked_app: FastAPI, demo: DemoSeed, settings: Settings
+    clocked_app: FastAPI, cpts: Cpts, settings: Settings
 ) -> None:
     async with _browser(clocked_app, "198.51.100.7") as attacker:
         for _ in range(settings.login_max_failures * 3):
@@ -116,7 +114,7 @@ async def test_failures_from_one_address_do_not_lock_the_account_out_elsewhere(
 
 
 async def test_one_address_guessing_many_accounts_is_locked_out(
-    clocked_app: FastAPI, demo: DemoSeed, settings: Settings
+    clocked_app: FastAPI, cpts: Cpts, settings: Settings
 ) -> None:
     async with _browser(clocked_app, "198.51.100.7") as guesser:
         for i in range(settings.login_address_max_failures):
@@ -128,7 +126,7 @@ async def test_one_address_guessing_many_accounts_is_locked_out(
 
 
 async def test_behind_a_trusted_proxy_each_user_has_their_own_address(
-    settings: Settings, demo: DemoSeed
+    settings: Settings, cpts: Cpts
 ) -> None:
     proxied = Settings.model_validate(settings.model_dump() | {"trusted_proxies": "10.0.0.1"})
     application = create_app(proxied)
@@ -149,31 +147,29 @@ async def test_behind_a_trusted_proxy_each_user_has_their_own_address(
     assert {e.ip for e in events} == {"198.51.100.7", "203.0.113.20"}
 
 
-async def test_login_without_csrf_token_is_refused(
-    client: httpx.AsyncClient, demo: DemoSeed
-) -> None:
+async def test_login_without_csrf_token_is_refused(client: httpx.AsyncClient, cpts: Cpts) -> None:
     await client.get("/connexion")
     response = await client.post(
-        "/connexion", data={"username": "infirmiere", "password": "demo-infirmiere-52"}
+        "/connexion", data={"username": "infirmiere", "password": PASSWORDS["infirmiere"]}
     )
     assert response.status_code == 403
     assert "Rechargez la page" in text(response)
 
 
 async def test_csrf_token_of_another_browser_is_refused(
-    app: object, client: httpx.AsyncClient, demo: DemoSeed
+    app: object, client: httpx.AsyncClient, cpts: Cpts
 ) -> None:
     other_page = await client.get("/connexion")
     token = csrf_from(other_page.text)
     client.cookies.clear()
     response = await client.post(
         "/connexion",
-        data={"username": "infirmiere", "password": "demo-infirmiere-52", "csrf_token": token},
+        data={"username": "infirmiere", "password": PASSWORDS["infirmiere"], "csrf_token": token},
     )
     assert response.status_code == 403
 
 
-async def test_logout_ends_the_session_for_good(client: httpx.AsyncClient, demo: DemoSeed) -> None:
+async def test_logout_ends_the_session_for_good(client: httpx.AsyncClient, cpts: Cpts) -> None:
     await login(client, "medecin")
     home = await client.get("/medecin")
     stolen_cookie = client.cookies.get("cpts_session")
@@ -184,9 +180,7 @@ async def test_logout_ends_the_session_for_good(client: httpx.AsyncClient, demo:
     assert (await client.get("/medecin")).headers["location"].startswith("/connexion")
 
 
-async def test_logins_are_traced(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
-) -> None:
+async def test_logins_are_traced(client: httpx.AsyncClient, cpts: Cpts, settings: Settings) -> None:
     await login(client, "medecin", "wrong-password-42")
     await login(client, "medecin")
     engine = db.make_engine(settings.database_url)
@@ -197,14 +191,14 @@ async def test_logins_are_traced(
 
 
 async def test_next_parameter_only_follows_local_paths(
-    client: httpx.AsyncClient, demo: DemoSeed
+    client: httpx.AsyncClient, cpts: Cpts
 ) -> None:
     page = await client.get("/connexion?suivant=//evil.example/")
     response = await client.post(
         "/connexion",
         data={
             "username": "medecin",
-            "password": "demo-medecin-52",
+            "password": PASSWORDS["medecin"],
             "suivant": "//evil.example/",
             "csrf_token": csrf_from(page.text),
         },
@@ -213,7 +207,7 @@ async def test_next_parameter_only_follows_local_paths(
 
 
 async def test_protected_page_redirects_to_login_then_back(
-    client: httpx.AsyncClient, demo: DemoSeed
+    client: httpx.AsyncClient, cpts: Cpts
 ) -> None:
     response = await client.get("/secretariat")
     assert response.status_code == 303
@@ -223,7 +217,7 @@ async def test_protected_page_redirects_to_login_then_back(
         "/connexion",
         data={
             "username": "secretariat",
-            "password": "demo-secretariat-52",
+            "password": PASSWORDS["secretariat"],
             "suivant": "/secretariat",
             "csrf_token": csrf_from(page.text),
         },

@@ -16,15 +16,19 @@ from pydantic import SecretStr
 
 from hub.config import Settings
 from hub.consultation.media import ice_servers
-from hub.demo import DemoSeed
-from hub.wire import Hello, MediaAnswer, MediaClose, MediaOffer, parse_hub_message
+from hub.wire import Hello, HelloAck, MediaAnswer, MediaClose, MediaOffer, parse_hub_message
 from tests.conftest import login
+from tests.support.factories import Cpts
 from tests.support.live import LiveHub
 from tests.support.scenario import booking_now, in_consultation
 
 
 async def _fake_agent(
-    hub: LiveHub, seed: DemoSeed, offers: list[MediaOffer], closed: asyncio.Event
+    hub: LiveHub,
+    seed: Cpts,
+    offers: list[MediaOffer],
+    connected: asyncio.Event,
+    closed: asyncio.Event,
 ) -> None:
     async with websockets.connect(
         hub.ws_url, additional_headers={"Authorization": f"Bearer {seed.cabin_token}"}
@@ -32,7 +36,9 @@ async def _fake_agent(
         await ws.send(Hello(cabin_id=seed.cabin_id, agent_version="1").model_dump_json())
         while True:
             message = parse_hub_message(await ws.recv())
-            if isinstance(message, MediaOffer):
+            if isinstance(message, HelloAck):
+                connected.set()
+            elif isinstance(message, MediaOffer):
                 offers.append(message)
                 await ws.send(
                     MediaAnswer(session_id=message.session_id, sdp="v=0 answer").model_dump_json()
@@ -42,18 +48,18 @@ async def _fake_agent(
 
 
 async def test_offer_reaches_the_cabin_and_the_answer_comes_back(
-    live_hub: LiveHub, demo: DemoSeed, settings: Settings
+    live_hub: LiveHub, cpts: Cpts, settings: Settings
 ) -> None:
     booking_id = await booking_now(settings)
     cid = await in_consultation(settings, booking_id, "medecin")
     offers: list[MediaOffer] = []
-    closed = asyncio.Event()
-    agent = asyncio.create_task(_fake_agent(live_hub, demo, offers, closed))
+    connected, closed = asyncio.Event(), asyncio.Event()
+    agent = asyncio.create_task(_fake_agent(live_hub, cpts, offers, connected, closed))
     try:
         async with httpx.AsyncClient(base_url=live_hub.url) as client:
             await login(client, "medecin")
             cookie = f"cpts_session={client.cookies['cpts_session']}"
-        await asyncio.sleep(0.3)
+        await asyncio.wait_for(connected.wait(), 5)  # the hub knows the cabin's link
         url = live_hub.ws_url.replace("/agent/ws", f"/ws/consultations/{cid}/media")
         async with websockets.connect(url, additional_headers={"Cookie": cookie}) as doctor:
             first = json.loads(await doctor.recv())
@@ -71,7 +77,7 @@ async def test_offer_reaches_the_cabin_and_the_answer_comes_back(
 
 
 async def test_only_the_consultations_doctor_gets_media(
-    live_hub: LiveHub, demo: DemoSeed, settings: Settings
+    live_hub: LiveHub, cpts: Cpts, settings: Settings
 ) -> None:
     booking_id = await booking_now(settings)
     cid = await in_consultation(settings, booking_id, "medecin")

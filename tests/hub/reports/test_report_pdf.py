@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import pypdfium2 as pdfium
 import pytest
 
 from hub.reports.facts import OID_INS_NIA, MeasurementFacts, ReportFacts
 from hub.reports.pdf import render_report_pdf
-from tests.support.reports import START, sample_facts, sample_patient
-
-
-def pdf_pages(pdf: bytes) -> list[str]:
-    """The text of each page, whitespace collapsed to single spaces."""
-    doc = pdfium.PdfDocument(pdf)
-    try:
-        texts = []
-        for index in range(len(doc)):
-            page = doc[index]
-            textpage = page.get_textpage()
-            texts.append(re.sub(r"\s+", " ", textpage.get_text_range()).strip())
-            textpage.close()
-            page.close()
-        return texts
-    finally:
-        doc.close()
+from tests.support.reports import START, pdf_pages, sample_facts, sample_patient
 
 
 def pdf_text(facts: ReportFacts) -> str:

@@ -14,8 +14,8 @@ from hub import db
 from hub.audit.models import AuditEvent
 from hub.audit.service import seal_pending, verify_chain
 from hub.config import Settings
-from hub.demo import DemoSeed
 from tests.conftest import ROOT, TEST_SECRET, login
+from tests.support.factories import Cpts
 
 
 def later() -> dt.datetime:
@@ -51,7 +51,7 @@ async def _events(settings: Settings, client: httpx.AsyncClient) -> list[int]:
 
 
 async def test_an_intact_trail_verifies(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     ids = await _events(settings, client)
     sealed, problems = await _seal_and_verify(settings)
@@ -59,7 +59,7 @@ async def test_an_intact_trail_verifies(
 
 
 async def test_an_edited_event_is_detected(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     ids = await _events(settings, client)
     await _seal_and_verify(settings)
@@ -72,7 +72,7 @@ async def test_an_edited_event_is_detected(
 
 
 async def test_a_deleted_event_is_detected(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     ids = await _events(settings, client)
     await _seal_and_verify(settings)
@@ -82,7 +82,7 @@ async def test_a_deleted_event_is_detected(
 
 
 async def test_reordered_events_are_detected(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     ids = await _events(settings, client)
     await _seal_and_verify(settings)
@@ -112,7 +112,7 @@ def _verify(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 async def test_the_cli_says_whether_the_trail_is_intact(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     ids = await _events(settings, client)
     await _seal_and_verify(settings)

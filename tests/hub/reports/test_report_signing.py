@@ -18,7 +18,6 @@ from hub import db
 from hub.config import Settings
 from hub.consultation.models import Consultation, DmpChoice, State
 from hub.context import HubContext
-from hub.demo import DemoSeed
 from hub.errors import Conflict, Forbidden, Invalid
 from hub.identity import service as identity
 from hub.identity.models import Role, User
@@ -30,6 +29,7 @@ from hub.reports import publication
 from hub.reports import service as report_service
 from hub.reports.service import ReportDraft
 from tests.support.cda import validate_cda
+from tests.support.factories import Cpts
 from tests.support.scenario import GP_ADDRESS as MT
 from tests.support.scenario import ended_consultation
 
@@ -42,7 +42,7 @@ DRAFT = ReportDraft(
 
 
 @pytest.fixture
-async def session(settings: Settings, demo: DemoSeed) -> AsyncIterator[AsyncSession]:
+async def session(settings: Settings, cpts: Cpts) -> AsyncIterator[AsyncSession]:
     engine = db.make_engine(settings.database_url)
     async with db.make_session_factory(engine)() as s:
         yield s
@@ -66,13 +66,13 @@ async def _user(session: AsyncSession, username: str) -> User:
 async def _consultation(
     settings: Settings,
     session: AsyncSession,
-    demo: DemoSeed,
+    cpts: Cpts,
     *,
     state: State = State.REPORTING,
     dmp: DmpChoice = DmpChoice.ACCEPTS,
     gp: bool = True,
 ) -> Consultation:
-    cid = await ended_consultation(settings, demo.cabin_id, state=state, dmp=dmp, gp=gp)
+    cid = await ended_consultation(settings, cpts.cabin_id, state=state, dmp=dmp, gp=gp)
     return await _reload(session, cid)
 
 
@@ -98,9 +98,9 @@ async def _messages(session: AsyncSession, purpose: str) -> list[OutboundMessage
 
 
 async def test_signing_freezes_the_session_and_its_documents_pass_the_ans_validator(
-    settings: Settings, session: AsyncSession, ctx: HubContext, demo: DemoSeed, tmp_path: Path
+    settings: Settings, session: AsyncSession, ctx: HubContext, cpts: Cpts, tmp_path: Path
 ) -> None:
-    consultation = await _consultation(settings, session, demo)
+    consultation = await _consultation(settings, session, cpts)
     doctor = await _user(session, "medecin")
     result = await _sign_and_publish(session, ctx, consultation, doctor)
     assert result.deposited and not result.missing_address
@@ -142,9 +142,9 @@ async def test_signing_freezes_the_session_and_its_documents_pass_the_ans_valida
 
 
 async def test_opposition_keeps_the_report_out_of_the_shared_record_but_the_gp_gets_it(
-    settings: Settings, session: AsyncSession, ctx: HubContext, demo: DemoSeed
+    settings: Settings, session: AsyncSession, ctx: HubContext, cpts: Cpts
 ) -> None:
-    consultation = await _consultation(settings, session, demo, dmp=DmpChoice.OPPOSES)
+    consultation = await _consultation(settings, session, cpts, dmp=DmpChoice.OPPOSES)
     result = await _sign_and_publish(session, ctx, consultation, await _user(session, "medecin"))
     assert not result.deposited
     assert (await session.scalar(select(SharedDocument.id))) is None
@@ -152,9 +152,9 @@ async def test_opposition_keeps_the_report_out_of_the_shared_record_but_the_gp_g
 
 
 async def test_a_patient_without_gp_is_followed_by_the_relay_doctor_they_were_referred_to(
-    settings: Settings, session: AsyncSession, ctx: HubContext, demo: DemoSeed
+    settings: Settings, session: AsyncSession, ctx: HubContext, cpts: Cpts
 ) -> None:
-    consultation = await _consultation(settings, session, demo, gp=False)
+    consultation = await _consultation(settings, session, cpts, gp=False)
     cid = consultation.id
     with pytest.raises(Invalid, match="pas de médecin traitant"):
         await report_service.sign(
@@ -190,9 +190,9 @@ async def test_a_patient_without_gp_is_followed_by_the_relay_doctor_they_were_re
 
 
 async def test_only_the_doctor_of_the_teleconsultation_signs_and_only_once_it_ended(
-    settings: Settings, session: AsyncSession, ctx: HubContext, demo: DemoSeed
+    settings: Settings, session: AsyncSession, ctx: HubContext, cpts: Cpts
 ) -> None:
-    consultation = await _consultation(settings, session, demo, state=State.IN_CONSULTATION)
+    consultation = await _consultation(settings, session, cpts, state=State.IN_CONSULTATION)
     cid = consultation.id
     with pytest.raises(Conflict, match="Terminez la téléconsultation"):
         await report_service.sign(
