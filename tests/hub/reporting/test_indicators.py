@@ -493,7 +493,7 @@ async def test_yearly_report_opens_on_the_last_complete_year_with_activity(
 
 
 async def test_yearly_report_says_when_no_year_has_activity(
-    app: FastAPI, client: httpx.AsyncClient, demo: DemoSeed
+    app: FastAPI, client: httpx.AsyncClient, cpts: Cpts
 ) -> None:
     _with_reporting(app)
     await login(client, "coordination")

@@ -8,7 +8,7 @@ import datetime as dt
 
 from hub.records.observations import Observation
 from hub.reports.gather import session_measurements
-from tests.hub.records.test_report_pdf import pdf_text
+from tests.hub.reports.test_report_pdf import pdf_text
 from tests.support.reports import START, sample_facts
 
 SIMULATOR_PTY = "/tmp/tmpk2x8q1/pty-oxymetre"
