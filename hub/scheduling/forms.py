@@ -74,6 +74,13 @@ def parse_row_id(value: str) -> int | None:
     return int(value)
 
 
+def _slot_problem(value: str, missing: str) -> str:
+    """What to say of a slot field that holds no usable slot: missing, or not a slot at all."""
+    if not value.strip():
+        return missing
+    return "Créneau invalide : choisissez un créneau dans la liste."
+
+
 class _Form(BaseModel):
     model_config = ConfigDict(extra="ignore")  # the CSRF token, a browser's extras
 
@@ -206,7 +213,7 @@ class PhoneBookingForm(_Form):
     def problems(self) -> Problems:
         problems = self.too_long()
         if self.slot() is None:
-            problems["slot_id"] = "Choisissez un créneau."
+            problems["slot_id"] = _slot_problem(self.slot_id, "Choisissez un créneau.")
         return _reason_problems(self.reason, problems)
 
 
@@ -228,5 +235,7 @@ class ResidentForm(PatientForm):
     def problems(self, *, today: dt.date) -> Problems:
         problems = super().problems(today=today)
         if self.slot() is None:
-            problems["slot_id"] = "Choisissez un créneau réservé à l'établissement."
+            problems["slot_id"] = _slot_problem(
+                self.slot_id, "Choisissez un créneau réservé à l'établissement."
+            )
         return _reason_problems(self.reason, problems)

@@ -15,7 +15,6 @@ from sqlalchemy import select
 from hub import db
 from hub.config import Settings
 from hub.consultation.models import Consultation, State
-from hub.demo import CLOS_MORTIER, DemoSeed
 from hub.demo_agenda import seed_demo_agenda
 from hub.identity import policy
 from hub.identity.models import Role, Site
@@ -26,6 +25,7 @@ from hub.scheduling.models import Booking, WaitingListEntry, WaitStatus
 from tests.conftest import PASSWORDS
 from tests.support.access_world import ACCOUNTS, SiteThings, build_world
 from tests.support.axe import Violation, blocking_violations, install_axe
+from tests.support.factories import CLOS_MORTIER, Cpts
 from tests.support.live import LiveHub
 
 pytestmark = pytest.mark.browser
@@ -91,7 +91,7 @@ async def _patient_tokens(settings: Settings, things: SiteThings) -> dict[str, s
 
 
 async def _patients_waiting_today(settings: Settings) -> None:
-    """The nurse's agenda with today's rows (the demo's waiting patients)."""
+    """The nurse's agenda with today's rows (waiting patients, as the demo seeds them)."""
     engine = db.make_engine(settings.database_url)
     try:
         async with db.make_session_factory(engine)() as session:
@@ -145,7 +145,7 @@ def _unexpected(violations: list[Violation]) -> list[str]:
 
 @pytest.mark.parametrize("actor", [*Role, None], ids=lambda r: r.value if r else "anonymous")
 async def test_every_page_of_every_role_has_no_serious_accessibility_violation(
-    browser: Browser, live_hub: LiveHub, demo: DemoSeed, settings: Settings, actor: Role | None
+    browser: Browser, live_hub: LiveHub, cpts: Cpts, settings: Settings, actor: Role | None
 ) -> None:
     world = await build_world(settings)
     await _patients_waiting_today(settings)

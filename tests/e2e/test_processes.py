@@ -62,7 +62,7 @@ def test_hub_and_agent_processes_survive_a_hub_kill(
         text=True,
     )
     assert create.returncode == 0, create.stderr
-    assert "user 'coord' created" in create.stdout
+    assert "Compte « coord » créé" in create.stdout
     weak = subprocess.run(
         [
             sys.executable,

@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel
 
 from hub.config import Settings
 from hub.identity import policy
@@ -112,9 +113,18 @@ def _form_id_fields(app: FastAPI) -> dict[tuple[str, str], list[str]]:
 
 def _body_fields(dependant: Dependant) -> list[tuple[str, object]]:
     """(name, type) of the form fields of a route and of its dependencies."""
-    fields: list[tuple[str, object]] = [
-        (p.alias, p.field_info.annotation) for p in dependant.body_params
-    ]
+    fields: list[tuple[str, object]] = []
+    for param in dependant.body_params:
+        annotation = param.field_info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            # A form model: its row-id fields are text the model parses (parse_row_id).
+            fields.extend(
+                (name, int)
+                for name, field in annotation.model_fields.items()
+                if name.endswith("_id")
+            )
+        else:
+            fields.append((param.alias, annotation))
     for sub in dependant.dependencies:
         fields.extend(_body_fields(sub))
     return fields
