@@ -164,6 +164,12 @@ class MediaSession:
         )
 
     @property
+    def closed(self) -> bool:
+        """Whether the peer connection is closed, by `close` or by aiortc itself (it shuts a
+        connection down when all its DTLS transports have closed, e.g. after a long cut)."""
+        return self._closed or self._pc.signalingState == "closed"
+
+    @property
     def state(self) -> ConnectionState | None:
         """Return the last connection state reported (None before any)."""
         return self._state

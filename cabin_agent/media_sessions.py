@@ -18,6 +18,11 @@ from hub.wire import MediaAnswer, MediaOffer
 logger = logging.getLogger(__name__)
 
 
+#: Said to the doctor's browser when its offer reaches a session the cabin has already closed;
+#: the browser then opens a new peer connection (media.js) instead of restarting ICE.
+SESSION_CLOSED = "La liaison avec la cabine s'était fermée : nouvelle connexion en cours…"
+
+
 class MediaUnavailable(Exception):
     """The trolley lacks a source the consultation needs; the message says which, in French."""
 
@@ -68,6 +73,14 @@ class AgentMedia:
         if offer.purpose == "room":
             return await self._room_offer(offer, servers)
         session = self.sessions.get(offer.session_id)
+        if session is not None and session.closed:
+            # The peer connection died under the browser (aiortc closes it once DTLS is gone):
+            # an ICE restart cannot revive it. Forget it; the browser's next offer is a fresh one.
+            logger.info(
+                "media session %s was closed; asking for a new connection", offer.session_id
+            )
+            await self.close(offer.session_id)
+            return MediaAnswer(session_id=offer.session_id, error=SESSION_CLOSED)
         try:
             if session is None:
                 session = self._new_session(servers)

@@ -105,13 +105,18 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
         await _at_least(doctor, "video.room", first_room + 5)  # still rising
 
         # A frozen picture: "Reconnecter la vidéo" restarts ICE; media keeps flowing and the
-        # consultation goes on.
+        # consultation goes on. (Should the cabin's side have closed meanwhile — aiortc closes
+        # it when DTLS is gone, which a starved machine can provoke — the page opens a new
+        # connection instead, and the cabin answers it with a new session.)
         before = await _frames(doctor, "video.room")
+        [first] = agent.media.sessions.values()
         await doctor.get_by_role("button", name="Reconnecter la vidéo").click()
         await _at_least(doctor, "video.room", before + 30)
         await expect(doctor.locator("[data-media]")).to_have_attribute("data-state", "connected")
-        [media] = agent.media.sessions.values()
-        await eventually(lambda: media.ice_restarts >= 1, "the cabin's new ICE credentials")
+        await eventually(
+            lambda: first.ice_restarts >= 1 or first not in agent.media.sessions.values(),
+            "the cabin's new ICE credentials, or its new connection",
+        )
 
         # The doctor's camera reaches the room: the nurse's console shows it.
         await nurse.reload()

@@ -13,9 +13,12 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import SessionDescription
 from av import AudioFrame, VideoFrame
 
+from cabin_agent.config import AgentConfig, HubSection
 from cabin_agent.media import MediaNegotiationError, MediaSession, TrackLabel
 from cabin_agent.media_ice import IceCredentials, begin_ice_restart, finish_ice_restart
+from cabin_agent.media_sessions import SESSION_CLOSED, AgentMedia
 from devices.media.tracks import OpusAudioModeTrack, OtoscopeTrack, StethoscopeTrack
+from hub.wire import MediaOffer
 from tests.support.waiting import eventually
 
 TIMEOUT = 20.0
@@ -289,3 +292,42 @@ async def test_an_offer_without_two_receiving_videos_is_refused(
             await agent.answer(pc.localDescription.sdp)
     finally:
         await pc.close()
+
+
+async def test_an_offer_to_a_connection_the_cabin_closed_asks_for_a_new_one() -> None:
+    """aiortc closes the cabin's side once DTLS is gone (here: the browser went away). A later
+    restart offer is refused with words the doctor reads, and the browser's fresh offer gets a
+    new connection with media — instead of "Cannot handle offer in signaling state closed"."""
+    config = AgentConfig(hub=HubSection(url="http://127.0.0.1:1", cabin_id=1, token="t"))
+    media = AgentMedia(config, simulate=True)
+    first = Browser()
+    try:
+        answer = await media.offer(
+            MediaOffer(session_id="s1", sdp=await first.offer(), ice_servers=())
+        )
+        assert answer.error == ""
+        await first.accept(answer.sdp)
+        await eventually(lambda: min(first.frames.values()) >= 1, "media", timeout=TIMEOUT)
+        cabin = media.sessions["s1"]
+    finally:
+        await first.close()
+    await eventually(lambda: cabin.closed, "the cabin's side closed by aiortc", timeout=TIMEOUT)
+
+    second = Browser()
+    try:
+        refused = await media.offer(
+            MediaOffer(session_id="s1", sdp=await second.offer(), ice_servers=())
+        )
+        assert (refused.sdp, refused.error) == ("", SESSION_CLOSED)
+        assert "s1" not in media.sessions
+        answer = await media.offer(
+            MediaOffer(session_id="s1", sdp=await second.offer(), ice_servers=())
+        )
+        assert answer.error == ""
+        await second.accept(answer.sdp)
+        await eventually(
+            lambda: min(second.frames.values()) >= 5, "media on the new connection", timeout=TIMEOUT
+        )
+    finally:
+        await second.close()
+        await media.close_all()

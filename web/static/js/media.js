@@ -6,9 +6,11 @@
 const root = document.querySelector("[data-media]");
 
 function attachCounter(video, label) {
-  let frames = 0;
+  // One count per element, carried on across a new connection (the picture comes back).
+  if (video.dataset.counting) return;
+  video.dataset.counting = "1";
   const count = () => {
-    frames += 1;
+    const frames = Number(video.dataset.frames || 0) + 1;
     video.dataset.frames = String(frames);
     label.textContent = `${frames} images`;
     video.requestVideoFrameCallback(count);
@@ -46,6 +48,9 @@ async function start(box) {
   const proto = window.location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${proto}://${window.location.host}/ws/consultations/${id}/media`);
   let pc = null;
+  let servers = [];
+  let own = null;
+  let restarting = false; // an ICE-restart offer is waiting for the cabin's answer
 
   const show = (mid) => {
     const label = labels[mid];
@@ -60,6 +65,7 @@ async function start(box) {
   };
 
   const negotiate = async (iceRestart) => {
+    restarting = iceRestart;
     const offer = await pc.createOffer({ iceRestart });
     await pc.setLocalDescription(offer);
     await new Promise((resolve) => {
@@ -70,7 +76,15 @@ async function start(box) {
     ws.send(JSON.stringify({ type: "offer", sdp: pc.localDescription.sdp }));
   };
 
-  const connect = async (servers) => {
+  const connect = async () => {
+    if (pc) {
+      // A new connection: the cabin closed the previous one, which a restart cannot revive.
+      pc.close();
+      for (const key of Object.keys(labels)) delete labels[key];
+      for (const key of Object.keys(received)) delete received[key];
+      for (const element of Object.values(elements)) element.srcObject = null;
+      if (own) own.getTracks().forEach((track) => track.stop());
+    }
     pc = new RTCPeerConnection({
       iceServers: servers.map((s) => ({ urls: s.urls, username: s.username || undefined, credential: s.credential || undefined })),
     });
@@ -78,7 +92,7 @@ async function start(box) {
     pc.addTransceiver("video", { direction: "recvonly" });
     pc.addTransceiver("audio", { direction: "recvonly" });
     try {
-      const own = await navigator.mediaDevices.getUserMedia({ video: true, audio: { echoCancellation: true } });
+      own = await navigator.mediaDevices.getUserMedia({ video: true, audio: { echoCancellation: true } });
       for (const track of own.getTracks()) pc.addTransceiver(track, { direction: "sendonly" });
       box.querySelector("video.self").srcObject = own;
     } catch {
@@ -121,9 +135,17 @@ async function start(box) {
 
   ws.onmessage = async (event) => {
     const message = JSON.parse(event.data);
-    if (message.type === "ice_servers") await connect(message.ice_servers);
-    else if (message.type === "answer") await pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
-    else if (message.type === "error") link.textContent = message.message;
+    if (message.type === "ice_servers") {
+      servers = message.ice_servers;
+      await connect();
+    } else if (message.type === "answer") {
+      restarting = false;
+      await pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
+    } else if (message.type === "error") {
+      link.textContent = message.message;
+      // Refused restart (the cabin's side is gone): start a new connection, once.
+      if (restarting) await connect();
+    }
   };
   ws.onclose = () => {
     if (box.dataset.state !== "closed") link.textContent = "Signalisation interrompue ; rechargez la page si la vidéo ne revient pas.";
