@@ -179,6 +179,9 @@ class KindInfo:
     units: frozenset[Unit]  # the units it may be expressed in
     limits: PlausibleRange  # in the reference unit
     reference_unit: Unit  # the unit the limits are written in (mm[Hg], Cel, %, /min, kg)
+    # Of the measurements one reading gives, the lowest shows as the device's last value:
+    # a cuff's card shows the systolic pressure, not the pulse that came with it.
+    precedence: int = 0
 
 
 _PRESSURE = frozenset({Unit.MMHG, Unit.KPA})
@@ -193,17 +196,17 @@ KINDS: Mapping[MeasurementKind, KindInfo] = MappingProxyType(
         MeasurementKind.BLOOD_PRESSURE_DIASTOLIC: KindInfo(
             "8462-4", "Pression artérielle diastolique", "PAD", _PRESSURE,
             PlausibleRange(MIN_PLAUSIBLE_DIASTOLIC_MMHG, MAX_PLAUSIBLE_DIASTOLIC_MMHG),
-            Unit.MMHG,
+            Unit.MMHG, precedence=1,
         ),
         MeasurementKind.BLOOD_PRESSURE_MEAN: KindInfo(
             "8478-0", "Pression artérielle moyenne", "PAM", _PRESSURE,
             PlausibleRange(MIN_PLAUSIBLE_MEAN_PRESSURE_MMHG, MAX_PLAUSIBLE_MEAN_PRESSURE_MMHG),
-            Unit.MMHG,
+            Unit.MMHG, precedence=2,
         ),
         MeasurementKind.PULSE_RATE: KindInfo(
             "8867-4", "Fréquence cardiaque", "pouls", frozenset({Unit.PER_MINUTE}),
             PlausibleRange(MIN_PLAUSIBLE_PULSE_RATE, MAX_PLAUSIBLE_PULSE_RATE),
-            Unit.PER_MINUTE,
+            Unit.PER_MINUTE, precedence=3,
         ),
         MeasurementKind.SPO2: KindInfo(
             "59408-5", "Saturation en oxygène (SpO2)", "SpO2", frozenset({Unit.PERCENT}),
@@ -218,7 +221,7 @@ KINDS: Mapping[MeasurementKind, KindInfo] = MappingProxyType(
         MeasurementKind.PERFUSION_INDEX: KindInfo(
             "61006-3", "Indice de perfusion", "IP", frozenset({Unit.PERCENT}),
             PlausibleRange(MIN_PLAUSIBLE_PERFUSION_INDEX, MAX_PLAUSIBLE_PERFUSION_INDEX),
-            Unit.PERCENT,
+            Unit.PERCENT, precedence=3,
         ),
         MeasurementKind.BODY_WEIGHT: KindInfo(
             "29463-7", "Poids", "poids", frozenset({Unit.KILOGRAM, Unit.POUND}),
@@ -250,6 +253,21 @@ def kind_label(kind: str) -> str:
         return KINDS[MeasurementKind(kind)].label
     except ValueError:
         return kind
+
+
+def kind_precedence(kind: str) -> int:
+    """Of measurements taken together, which shows as a device's last value: the lowest
+    (a cuff's systolic pressure before its pulse); unknown kinds come last."""
+    try:
+        return KINDS[MeasurementKind(kind)].precedence
+    except ValueError:
+        return 99
+
+
+def last_value_key(kind: str, at: dt.datetime) -> tuple[dt.datetime, int]:
+    """Orders a device's measurements for its last value: the newest, then by precedence. A
+    measurement replaces the shown one when its key is at least as great."""
+    return at, -kind_precedence(kind)
 
 
 def display_unit(unit: str) -> str:

@@ -18,7 +18,7 @@ import datetime as dt
 
 from pydantic import BaseModel
 
-from devices.measurements import display_unit, kind_label
+from devices.measurements import display_unit, kind_label, kind_precedence
 from hub.cabins.presence import DEVICE_STATE_LABELS, CabinDevice
 from hub.context import HubContext
 from hub.events import Event
@@ -43,6 +43,7 @@ class ObservationPublic(BaseModel):
     unit_display: str  # as people read it ("mmHg", "°C", "kg")
     measured_at: str
     device: str
+    precedence: int  # of measurements taken together, the lowest is the device's last value
 
     @classmethod
     def of_row(cls, o: Observation) -> ObservationPublic:
@@ -87,6 +88,7 @@ class ObservationPublic(BaseModel):
             unit_display=display_unit(unit),
             measured_at=at.isoformat(),
             device=device,
+            precedence=kind_precedence(kind),
         )
 
 

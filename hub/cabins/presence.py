@@ -9,6 +9,7 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from devices.measurements import last_value_key
 from hub.db import Base, IntPk, utcnow
 from hub.identity.models import Cabin
 from hub.wire import DeviceDescription
@@ -176,7 +177,10 @@ async def set_last_value(
     at: dt.datetime,
 ) -> None:
     device = await _device(session, cabin_id, name)
-    if device.last_at is None or at >= device.last_at:
+    if (
+        device.last_at is None
+        or last_value_key(kind, at) >= last_value_key(device.last_kind, device.last_at)
+    ):
         device.last_kind, device.last_value, device.last_unit, device.last_at = (
             kind,
             value,

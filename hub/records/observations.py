@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from devices.errors import ImplausibleReading
-from devices.measurements import check_plausible
+from devices.measurements import check_plausible, last_value_key
 from hub.db import Base, IntPk, utcnow
 from hub.wire import (
     MAX_SEQ,
@@ -91,7 +91,7 @@ class StoreResult:
         latest: dict[str, WireMeasurement] = {}
         for s in self.stored:
             previous = latest.get(s.device)
-            if previous is None or s.measurement.received_at_utc >= previous.received_at_utc:
+            if previous is None or _key(s.measurement) >= _key(previous):
                 latest[s.device] = s.measurement
         return latest
 
@@ -145,6 +145,10 @@ async def store_measurements(
     return StoreResult(
         acknowledged=list(rows), rejected=rejected, stored=list(accepted.values())
     )
+
+
+def _key(m: WireMeasurement) -> tuple[dt.datetime, int]:
+    return last_value_key(str(m.kind), m.received_at_utc)
 
 
 def check_incoming(item: MeasurementItem) -> WireMeasurement | Refusal:

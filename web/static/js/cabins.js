@@ -46,10 +46,17 @@ function showState(item, device) {
   }
 }
 
-function showValue(item, value, unit, at) {
+// A device's last value: the newest measurement, and of those taken together (a cuff gives
+// its pressures and the pulse at once) the one of lowest precedence, as the hub keeps it.
+function showValue(item, value, unit, at, precedence) {
   const last = item.dataset.lastAt;
-  if (last && new Date(last) > new Date(at)) return; // an older value arrived late
+  if (last) {
+    const [shown, incoming] = [new Date(last).getTime(), new Date(at).getTime()];
+    if (shown > incoming) return; // an older value arrived late
+    if (shown === incoming && Number(item.dataset.precedence) < precedence) return;
+  }
   item.dataset.lastAt = at;
+  item.dataset.precedence = String(precedence);
   item.querySelector('[data-field="value"]').textContent = `${value} ${unit} · ${formatTime(at)}`;
 }
 
@@ -70,7 +77,7 @@ on("cabin.status", showCabin);
 
 on("observation.stored", (o) => {
   const item = deviceItem(o.cabin_id, o.device);
-  if (item) showValue(item, o.value, o.unit_display, o.measured_at);
+  if (item) showValue(item, o.value, o.unit_display, o.measured_at, o.precedence);
 });
 
 whenConnected(async () => {
@@ -86,7 +93,7 @@ whenConnected(async () => {
     showCabin({ ...cabin, cabin_id: cabin.id });
     for (const device of cabin.devices) {
       const item = deviceItem(cabin.id, device.name);
-      if (item && device.last_value !== null) showValue(item, device.last_value, device.last_unit_display, device.last_at);
+      if (item && device.last_value !== null) showValue(item, device.last_value, device.last_unit_display, device.last_at, 0);
     }
   }
 });
