@@ -1,7 +1,8 @@
 """Reports: the doctor's report and everything that carries it, above consultation and relay.
 
 - ``models``, ``service``: the report, one row per version (draft, signed); signing freezes the
-  session's measurements and renders ``pdf`` (French PDF, styles in ``pdf_style``) and ``cda``
+  session's measurements and renders ``pdf`` (French PDF/A-1b: styles in ``pdf_style``, archival
+  parts in ``pdfa``) and ``cda``
   (CDA R2 TLM-CR), both built from ``facts`` (read from the database by ``gather``).
 - ``publication``: what follows a signature: deposit in the shared record, relay to the médecin
   traitant (``mssante``: an ``xdm`` package by secure e-mail; the relay doctors are

@@ -32,6 +32,8 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from hub.reports.pdfa import archival
+
 CREATOR = "CPTS téléconsultation"
 MARGIN = 18 * mm
 CONTENT_WIDTH = A4[0] - 2 * MARGIN
@@ -167,6 +169,7 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str], col_widths: Sequ
     result.setStyle(
         TableStyle(
             [
+                ("FONT", (0, 0), (-1, -1), fonts()[0]),  # reportlab's default is Helvetica
                 ("BACKGROUND", (0, 0), (-1, 0), _HEADER_FILL),
                 ("LINEBELOW", (0, 0), (-1, -1), 0.4, _RULE),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -190,12 +193,13 @@ class PdfMeta:
 
 
 def build_pdf(make_story: Callable[[], list[Flowable]], meta: PdfMeta) -> bytes:
-    """Lay out the story on A4 pages with header and "Page x / y" footer; return the PDF."""
+    """Lay out the story on A4 pages with header and "Page x / y" footer; return the PDF
+    (PDF/A-1b, see `hub.reports.pdfa`)."""
     total = _render(make_story(), meta, total=0)[1]
     pdf, pages = _render(make_story(), meta, total=total)
     if pages != total:  # pragma: no cover - the footer takes no room from the story
         raise RuntimeError(f"layout changed between passes: {total} then {pages} pages")
-    return pdf
+    return archival(pdf)
 
 
 def _render(story: list[Flowable], meta: PdfMeta, *, total: int) -> tuple[bytes, int]:
@@ -213,6 +217,7 @@ def _render(story: list[Flowable], meta: PdfMeta, *, total: int) -> tuple[bytes,
         creator=CREATOR,
         invariant=1,
         lang="fr-FR",
+        initialFontName=fonts()[0],  # else every page names Helvetica, a font not embedded
     )
     pages = 0
 

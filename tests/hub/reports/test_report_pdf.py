@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 
+import pikepdf
 import pypdfium2 as pdfium
 import pytest
 
@@ -194,3 +196,37 @@ def test_first_page_renders_ink_on_a4() -> None:
     assert (round(width), round(height)) == (595, 842)  # A4 in points
     dark = sum(image.histogram()[:128])  # pixels darker than mid-grey
     assert dark > 2000
+
+
+def test_pdf_is_pdf_a_1b_as_the_ci_sis_asks() -> None:
+    """Read back with qpdf: PDF 1.4, every font embedded, the sRGB OutputIntent, and the
+    XMP identifying PDF/A-1b and repeating the document information."""
+    pdf = render_report_pdf(sample_facts(examination="Auscultation : RAS. " * 400))
+    assert pdf.startswith(b"%PDF-1.4")
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        assert doc.trailer.ID[0] and not doc.is_encrypted
+        fonts = {
+            str(font.BaseFont): font for page in doc.pages for font in page.Resources.Font.values()
+        }
+        assert fonts, "the report prints text"
+        for name, font in fonts.items():
+            descriptor = font.get("/FontDescriptor")
+            assert descriptor is not None and (
+                "/FontFile2" in descriptor or "/FontFile" in descriptor
+            ), f"{name} is not embedded"
+        [intent] = doc.Root.OutputIntents
+        assert intent.S == pikepdf.Name.GTS_PDFA1
+        profile = intent.DestOutputProfile.read_bytes()
+        assert profile[36:40] == b"acsp" and profile[16:20] == b"RGB "
+        meta = doc.open_metadata()
+        assert (meta["pdfaid:part"], meta["pdfaid:conformance"]) == ("1", "B")
+        assert meta["dc:title"] == "Compte rendu de téléconsultation"
+        assert meta["dc:creator"] == ["Dr Claire DURAND"]
+        assert meta["xmp:CreatorTool"] == "CPTS téléconsultation"
+        assert "/ObjStm" not in {
+            str(o.get("/Type")) for o in doc.objects if isinstance(o, pikepdf.Stream)
+        }
+        for obj in doc.objects:  # PDF/A-1 forbids transparency groups and soft masks
+            if isinstance(obj, pikepdf.Dictionary | pikepdf.Stream):
+                assert obj.get("/S") != pikepdf.Name.Transparency
+                assert obj.get("/SMask", pikepdf.Name.None_) == pikepdf.Name.None_
