@@ -2,7 +2,7 @@
 secure e-mail: the IHE_XDM.ZIP package (``hub.reports.xdm``) attached to a message carrying the
 SMTP headers of the ANS "Référentiel socle MSSanté #2" (§3.8): ``X-MSS-CODECDA`` (the CDA's
 ``code``), ``X-MSS-INS`` (``O`` when the package carries a qualified INS, ``N`` otherwise) and
-``X-MSS-NIL`` (the product reference the ANS gives the software, when configured).
+``X-MSS-NIL`` (the product reference the ANS gives the software; a sentinel until then).
 
 Delivery, retries and failure are the outbox's (``hub.notify.outbox.deliver_due``); the
 secretariat follows them with ``hub.reports.tracking``.
@@ -37,27 +37,29 @@ RELATED_KIND = "report"
 HEADER_CODE_CDA = "X-MSS-CODECDA"
 HEADER_INS = "X-MSS-INS"
 HEADER_PRODUCT = "X-MSS-NIL"
+UNASSIGNED_PRODUCT_REFERENCE = "NIL-NON-ATTRIBUE"  # until the ANS registers the software
 
 
 def mssante_headers(facts: ReportFacts, *, product_reference: str = "") -> dict[str, str]:
-    """The X-MSS-* headers of a message carrying the report's CDA in an IHE_XDM package."""
-    headers = {
+    """The X-MSS-* headers of a message carrying the report's CDA in an IHE_XDM package.
+
+    ``X-MSS-NIL`` is always there: the ANS's reference once it has given one, a sentinel
+    (`UNASSIGNED_PRODUCT_REFERENCE`) until then, so operators can tell the software apart."""
+    return {
         HEADER_CODE_CDA: CDA_TYPE_CODE,
         HEADER_INS: "O" if carries_qualified_ins(facts) else "N",
+        HEADER_PRODUCT: product_reference.strip() or UNASSIGNED_PRODUCT_REFERENCE,
     }
-    if product_reference.strip():
-        headers[HEADER_PRODUCT] = product_reference.strip()
-    return headers
 
 
 def relay_subject(facts: ReportFacts) -> str:
-    """« Compte rendu de téléconsultation — LEFÈVRE Hélène — 20/11/2026 »: who and when, so the
-    doctor can file it, and no clinical content (that stays in the attachment)."""
-    first = facts.patient.first_names.split(" ")[0]
-    version = f" (version {facts.version})" if facts.version > 1 else ""
+    """« Compte rendu de téléconsultation du 20/11/2026 — réf. 42 »: neither the patient's name
+    nor anything clinical (a subject travels outside the encrypted content and shows in every
+    inbox list); the patient is named in the body and in the attached document."""
+    version = f", version {facts.version}" if facts.version > 1 else ""
     return (
-        f"Compte rendu de téléconsultation{version} — {facts.patient.birth_name} {first} — "
-        f"{date_fr(facts.started_at, facts)}"
+        f"Compte rendu de téléconsultation du {date_fr(facts.started_at, facts)} — "
+        f"réf. {facts.report_id}{version}"
     )
 
 

@@ -225,11 +225,16 @@ async def test_the_doctor_receives_the_xdm_with_mssante_headers(
     assert received["X-MSS-CODECDA"] == "85208-7"
     assert received["X-MSS-INS"] == ins_header
     assert received["X-MSS-NIL"] == PRODUCT
-    assert received["Subject"] == "Compte rendu de téléconsultation — LEFÈVRE Hélène — 20/11/2026"
+    # The subject shows in every inbox list: no name, nothing clinical.
+    assert received["Subject"] == (
+        f"Compte rendu de téléconsultation du 20/11/2026 — réf. {facts.report_id}"
+    )
+    assert facts.patient.birth_name not in received["Subject"]
     body = received.get_body(("plain",))
     assert body is not None
     body_text = body.get_content()
     assert "Bonjour Dr Paul BERNARD" in body_text
+    assert "LEFÈVRE" in body_text  # the patient is named inside
     for clinical in (facts.conclusion, facts.reason, "Amoxicilline"):  # only in the document
         assert clinical not in received["Subject"] and clinical not in body_text
     files = unzip(xdm_of(received))
@@ -410,3 +415,17 @@ async def test_the_secretariat_sees_and_resends_only_its_own_cptss_relays(
     )
     assert refused.status_code == 404
     assert (await message(settings, theirs)).status is MessageStatus.FAILED
+
+
+def test_the_product_header_is_always_there() -> None:
+    """X-MSS-NIL: the ANS's reference once configured, a visible sentinel until then."""
+    assert mssante.mssante_headers(sample_facts())["X-MSS-NIL"] == "NIL-NON-ATTRIBUE"
+    assert (
+        mssante.mssante_headers(sample_facts(), product_reference=f" {PRODUCT} ")["X-MSS-NIL"]
+        == PRODUCT
+    )
+
+
+def test_an_amended_report_says_its_version_in_the_subject_only_by_number() -> None:
+    subject = mssante.relay_subject(sample_facts(version=2))
+    assert subject.endswith(", version 2") and "LEFÈVRE" not in subject
