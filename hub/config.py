@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     mssante_sender: str = ""
     # The product reference the ANS gives the software (X-MSS-NIL header), once registered.
     mssante_product_reference: str = ""
+    # The MSSanté trust space ("espace de confiance"): the mail domains reports may be relayed
+    # to, comma-separated; an address qualifies when its domain is one of them or under one.
+    mssante_domains: str = "mssante.fr"
     sms_gateway_url: str = ""
     sms_gateway_token: SecretStr = SecretStr("")
     sms_sender: str = "CPTS"
@@ -112,6 +115,12 @@ class Settings(BaseSettings):
                     f"HUB_TRUSTED_PROXIES: {item.strip()!r} is not an IP address or network"
                 ) from None
         return tuple(networks)
+
+    def mssante_trust_space(self) -> tuple[str, ...]:
+        """The domains of HUB_MSSANTE_DOMAINS, lower case, without a leading "@" or dot."""
+        return tuple(
+            d.strip().lower().lstrip("@.") for d in self.mssante_domains.split(",") if d.strip()
+        )
 
     @property
     def base_url(self) -> str:

@@ -197,7 +197,7 @@ async def seed_demo(*, session: AsyncSession, today: dt.date | None = None) -> D
                     name=name,
                     city=city,
                     phone="03 25 00 00 10",
-                    email="relais@cpts-demo.invalid",
+                    email="relais@demo.mssante.fr",
                     accepts_new_patients=accepting,
                 )
             )

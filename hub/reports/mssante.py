@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.notify import outbox
 from hub.notify.mailer import Attachment
-from hub.notify.models import OutboundMessage
+from hub.notify.models import MessageStatus, OutboundMessage
 from hub.reports.facts import (
     ReportFacts,
 )
@@ -38,6 +39,22 @@ HEADER_CODE_CDA = "X-MSS-CODECDA"
 HEADER_INS = "X-MSS-INS"
 HEADER_PRODUCT = "X-MSS-NIL"
 UNASSIGNED_PRODUCT_REFERENCE = "NIL-NON-ATTRIBUE"  # until the ANS registers the software
+# The outbox's technical text of a relay refused before sending (hub.reports.tracking says it
+# in French).
+OUTSIDE_TRUST_SPACE = "recipient outside the MSSanté trust space"
+
+
+def in_trust_space(address: str, domains: Sequence[str]) -> bool:
+    """Whether a secure-messaging address belongs to the MSSanté trust space: its domain is
+    one of ``domains`` or under one (``medecin.mssante.fr`` under ``mssante.fr``)."""
+    _, at, domain = address.strip().lower().rpartition("@")
+    return bool(at) and any(domain == d or domain.endswith(f".{d}") for d in domains)
+
+
+OUTSIDE_TRUST_SPACE_IN_WORDS = (
+    "L'adresse n'appartient pas à l'espace de confiance MSSanté : le compte rendu ne lui a pas "
+    "été envoyé. Corrigez l'adresse du médecin, ou transmettez-le par un autre moyen sécurisé."
+)
 
 
 def mssante_headers(facts: ReportFacts, *, product_reference: str = "") -> dict[str, str]:
@@ -100,17 +117,20 @@ async def enqueue_report_relay(
     recipient_name: str,
     sender: str,
     now: dt.datetime,
+    trust_space: Sequence[str],
     purpose: str = PURPOSE_MEDECIN_TRAITANT,
     product_reference: str = "",
 ) -> OutboundMessage:
     """Queue the report's relay to ``recipient`` (an MSSanté address) in the outbox; the caller
     commits. The outbox's periodic delivery sends it, retries it and gives up after the
-    maximum attempts. Raises ``Invalid`` for an unusable address."""
+    maximum attempts. A recipient outside the ``trust_space`` is refused before sending: the
+    message is kept, failed, for the secretariat to see. Raises ``Invalid`` for an unusable
+    address."""
     if purpose not in RELAY_PURPOSES:
         raise ValueError(f"not a report relay purpose: {purpose!r}")
     package = build_xdm_zip(facts, cda, sender=sender, recipient=recipient.strip())
     name = _NAME_UNSAFE.sub(" ", recipient_name).strip()
-    return await outbox.enqueue_email(
+    message = await outbox.enqueue_email(
         session=session,
         to=f"{name} <{recipient.strip()}>" if name else recipient.strip(),
         subject=relay_subject(facts),
@@ -122,6 +142,11 @@ async def enqueue_report_relay(
         related_id=facts.report_id,
         now=now,
     )
+    if not in_trust_space(recipient, trust_space):
+        message.status = MessageStatus.FAILED
+        message.last_error = OUTSIDE_TRUST_SPACE
+        await session.flush()
+    return message
 
 
 # --- follow-up for the secretariat -------------------------------------------------------------

@@ -62,6 +62,7 @@ async def relay_to_referral_doctors(
                     recipient_name=referral.doctor.name,
                     sender=sender_address(ctx.settings),
                     product_reference=ctx.settings.mssante_product_reference,
+                    trust_space=ctx.settings.mssante_trust_space(),
                     now=ctx.clock(),
                     purpose="referral_report",
                 )
@@ -85,6 +86,7 @@ async def send_signed_report(
         recipient_name=doctor.name,
         sender=sender_address(ctx.settings),
         product_reference=ctx.settings.mssante_product_reference,
+        trust_space=ctx.settings.mssante_trust_space(),
         now=ctx.clock(),
         purpose="referral_report",
     )
@@ -124,6 +126,7 @@ async def publish(
                     recipient_name=patient.medecin_traitant_name,
                     sender=sender_address(ctx.settings),
                     product_reference=ctx.settings.mssante_product_reference,
+                    trust_space=ctx.settings.mssante_trust_space(),
                     now=ctx.clock(),
                     purpose="report_relay",
                 )

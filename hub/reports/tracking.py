@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from email.utils import parseaddr
 
 from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,10 +20,13 @@ from hub.notify.models import MessageStatus, OutboundMessage
 from hub.records.patients import Patient
 from hub.reports.models import Report
 from hub.reports.mssante import (
+    OUTSIDE_TRUST_SPACE,
+    OUTSIDE_TRUST_SPACE_IN_WORDS,
     PURPOSE_MEDECIN_TRAITANT,
     PURPOSE_RELAY_DOCTOR,
     RELATED_KIND,
     RELAY_PURPOSES,
+    in_trust_space,
 )
 
 STATUS_LABELS = {
@@ -47,6 +51,8 @@ def error_in_words(error: str | None) -> str:
         return ""
     if error == outbox.NO_SMTP:
         return "Aucun serveur de messagerie n'est configuré : prévenez l'administrateur."
+    if error == OUTSIDE_TRUST_SPACE:
+        return OUTSIDE_TRUST_SPACE_IN_WORDS
     if error == outbox.INTERRUPTED:
         return "L'envoi a été interrompu à chaque tentative."
     if "refused every recipient" in error or "refused recipients" in error:
@@ -186,10 +192,16 @@ async def relay_site_id(*, session: AsyncSession, organisation_id: int, message_
 
 
 async def resend_relay(
-    *, session: AsyncSession, organisation_id: int, message_id: int, now: dt.datetime
+    *,
+    session: AsyncSession,
+    organisation_id: int,
+    message_id: int,
+    now: dt.datetime,
+    trust_space: Sequence[str],
 ) -> RelayLine:
     """Put a failed relay back in the outbox, due at ``now``, with a fresh count of attempts;
-    the caller commits (and records who asked)."""
+    the caller commits (and records who asked). A relay to an address outside the MSSanté
+    ``trust_space`` stays refused."""
     row = (
         await session.execute(
             _relays_query(organisation_id).where(OutboundMessage.id == message_id)
@@ -203,6 +215,8 @@ async def resend_relay(
             f"Cette transmission est « {STATUS_LABELS[message.status]} » : "
             "seule une transmission en échec peut être renvoyée."
         )
+    if not in_trust_space(parseaddr(message.recipient)[1], trust_space):
+        raise Conflict(OUTSIDE_TRUST_SPACE_IN_WORDS)
     message.status = MessageStatus.PENDING
     message.attempts = 0
     message.next_attempt_at = now

@@ -55,6 +55,7 @@ async def resend(
         organisation_id=user.organisation_id,
         message_id=message_id,
         now=ctx.clock(),
+        trust_space=ctx.settings.mssante_trust_space(),
     )
     record_event(
         session=session,

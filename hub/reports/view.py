@@ -10,6 +10,7 @@ from hub.notify.models import OutboundMessage
 from hub.records.observations import Observation
 from hub.reports import gather as report_facts
 from hub.reports import service as report_service
+from hub.reports.tracking import error_in_words
 from hub.reports.models import ACT_LABELS, ORIENTATION_LABELS, ReportStatus
 
 RELAY_STATUS = {
@@ -45,6 +46,7 @@ async def console_view(
         "reports_signed": signed,
         "report_measurements": report_facts.session_measurements(observations),
         "report_relays": relays,
+        "relay_errors": {m.id: error_in_words(m.last_error) for m in relays},  # in French
         "relay_status": RELAY_STATUS,
         "orientation_labels": ORIENTATION_LABELS,
         "act_labels": ACT_LABELS,

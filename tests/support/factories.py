@@ -286,7 +286,7 @@ async def relay_doctor(
         name=name,
         city=city,
         phone="03 25 00 00 10",
-        email="relais@cpts-tests.invalid",
+        email="relais@medecin.mssante.fr",
         accepts_new_patients=accepts_new_patients,
     )
     session.add(made)

@@ -173,17 +173,20 @@ async def opened(settings: Settings) -> AsyncIterator[AsyncSession]:
         await engine.dispose()
 
 
-async def queue(settings: Settings, facts: ReportFacts, now: dt.datetime) -> int:
+async def queue(
+    settings: Settings, facts: ReportFacts, now: dt.datetime, *, recipient: str = MT
+) -> int:
     async with opened(settings) as session:
         message = await mssante.enqueue_report_relay(
             session=session,
             facts=facts,
             cda=CDA,
-            recipient=MT,
+            recipient=recipient,
             recipient_name="Dr Paul BERNARD",
             sender=SENDER,
             now=now,
             product_reference=PRODUCT,
+            trust_space=settings.mssante_trust_space(),
         )
         await session.commit()
         return message.id
@@ -318,6 +321,47 @@ async def test_a_refused_relay_is_retried_then_failed_shown_and_sent_again(
     assert "<td>envoyé</td>" in sent and "Renvoyer</button>" not in sent
     conflict = await client.post(renvoyer, data={"csrf_token": csrf_from(page.text)})
     assert conflict.status_code == 409  # only a failed relay can be sent again
+
+
+@pytest.mark.parametrize(
+    ("address", "inside"),
+    [
+        ("paul.bernard@medecin.mssante.fr", True),
+        ("PAUL@CH-TOURS.MSSANTE.FR", True),
+        ("secretariat@mssante.fr", True),
+        ("paul.bernard@gmail.com", False),
+        ("paul@mssante.fr.example.com", False),
+        ("paul@notmssante.fr", False),
+        ("pas-une-adresse", False),
+    ],
+)
+def test_the_trust_space_is_its_domains_and_their_subdomains(address: str, inside: bool) -> None:
+    assert mssante.in_trust_space(address, ("mssante.fr",)) is inside
+
+
+async def test_an_address_outside_the_trust_space_is_refused_before_sending(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings, smtp_server: SmtpServerFixture
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    facts = await signed_report(settings)
+    message_id = await queue(settings, facts, now, recipient="dr.bernard@gmail.com")
+    assert await deliver(settings, smtp_server, now) == DeliveryReport()
+    assert not smtp_server.collector.delivered  # nothing left for a plain mailbox
+    refused = await message(settings, message_id)
+    assert refused.status is MessageStatus.FAILED and refused.attempts == 0
+
+    await login(client, "secretariat")
+    page = await client.get("/secretariat/transmissions")
+    shown = text(page)
+    assert "dr.bernard@gmail.com" in shown
+    assert "n'appartient pas à l'espace de confiance MSSanté" in shown
+    again = await client.post(
+        f"/secretariat/transmissions/{message_id}/renvoyer",
+        data={"csrf_token": csrf_from(page.text)},
+    )
+    assert again.status_code == 409
+    assert "espace de confiance MSSanté" in text(again)
+    assert (await message(settings, message_id)).status is MessageStatus.FAILED
 
 
 async def test_failures_come_first_and_only_staff_of_the_secretariat_see_the_page(

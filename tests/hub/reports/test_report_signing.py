@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
@@ -21,13 +22,15 @@ from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid
 from hub.identity import service as identity
 from hub.identity.models import Role, User
-from hub.notify.models import OutboundMessage
+from hub.notify.models import MessageStatus, OutboundMessage
 from hub.records.documents import DocumentStatus, SharedDocument
 from hub.records.patient_links import PURPOSE as PATIENT_LINK
+from hub.records.patients import Patient
 from hub.relay.models import RelayDoctor
 from hub.reports import publication
 from hub.reports import service as report_service
 from hub.reports.service import ReportDraft
+from tests.conftest import login, text
 from tests.support.cda import validate_cda
 from tests.support.factories import Cpts
 from tests.support.scenario import GP_ADDRESS as MT
@@ -149,6 +152,29 @@ async def test_opposition_keeps_the_report_out_of_the_shared_record_but_the_gp_g
     assert not result.deposited
     assert (await session.scalar(select(SharedDocument.id))) is None
     assert len(await _messages(session, "report_relay")) == 1
+
+
+async def test_a_gp_address_outside_the_mssante_trust_space_gets_nothing_and_the_doctor_is_told(
+    settings: Settings,
+    session: AsyncSession,
+    ctx: HubContext,
+    cpts: Cpts,
+    client: httpx.AsyncClient,
+) -> None:
+    consultation = await _consultation(settings, session, cpts)
+    patient = await session.get_one(Patient, consultation.patient_id)
+    patient.medecin_traitant_mssante = "dr.bernard@gmail.com"  # a plain mailbox
+    await session.commit()
+    await _sign_and_publish(
+        session, ctx, await _reload(session, consultation.id), await _user(session, "medecin")
+    )
+    [relay] = await _messages(session, "report_relay")
+    assert relay.status is MessageStatus.FAILED and relay.attempts == 0
+    await login(client, "medecin")
+    page = text(await client.get(f"/medecin/consultations/{consultation.id}"))
+    assert "dr.bernard@gmail.com" in page and "échec" in page
+    assert "n'appartient pas à l'espace de confiance MSSanté" in page
+    assert "trust space" not in page  # the outbox's technical words stay out of the page
 
 
 async def test_a_patient_without_gp_is_followed_by_the_relay_doctor_they_were_referred_to(
