@@ -10,8 +10,8 @@ from hub.notify.models import OutboundMessage
 from hub.records.observations import Observation
 from hub.reports import gather as report_facts
 from hub.reports import service as report_service
-from hub.reports.tracking import error_in_words
 from hub.reports.models import ACT_LABELS, ORIENTATION_LABELS, ReportStatus
+from hub.reports.tracking import error_in_words
 
 RELAY_STATUS = {
     "pending": "en attente d'envoi",
