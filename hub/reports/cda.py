@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
+import unicodedata
 import uuid
 from zoneinfo import ZoneInfo
 
@@ -95,11 +97,14 @@ def build_tlm_cr(facts: ReportFacts, pdf: bytes) -> bytes:
     _add_record_target(doc, facts)
     _add_author(doc, facts, tz)
     _add_custodian(doc, facts.place)
+    _add_information_recipient(doc, facts)
     legal = _sub(doc, "legalAuthenticator")
     _sub(legal, "time", value=_ts(facts.signed_at, tz))
     _sub(legal, "signatureCode", code="S")
     _add_assigned_entity(legal, "assignedEntity", facts.doctor, facts)
     _add_medecin_traitant(doc, facts)
+    if facts.nurse is not None:
+        _add_nurse(doc, facts, tz, facts.nurse)
     _add_service_event(doc, facts, tz, facts.doctor_act, facts.doctor)
     if facts.nurse_act is not None:
         _add_service_event(doc, facts, tz, facts.nurse_act, facts.nurse)
@@ -170,11 +175,21 @@ def _add_record_target(doc: etree._Element, facts: ReportFacts) -> None:
         _sub(_sub(place, "addr"), "county", text=patient.birth_place_code)
 
 
+def ins_trait(text: str) -> str:
+    """A name trait as INSi returns it: upper case, no diacritics ("LEFÈVRE" → "LEFEVRE";
+    hyphens, apostrophes and spaces kept)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(bare.upper().split())
+
+
 def _add_patient_name(person: etree._Element, patient: PatientFacts) -> None:
-    """Birth name and first names (INS traits: BR qualifiers), then the used name (CL)."""
+    """Birth name and first names (INS traits: BR qualifiers, written as INSi returns them when
+    the document carries the INS), then the used name (CL)."""
+    trait = ins_trait if patient.ins is not None else str.strip
     name = _sub(person, "name")
-    _sub(name, "family", text=patient.birth_name, qualifier="BR")
-    first_names = patient.first_names.split()
+    _sub(name, "family", text=trait(patient.birth_name), qualifier="BR")
+    first_names = trait(patient.first_names).split()
     if not first_names:
         raise ValueError("the patient's first names are missing")
     _sub(name, "given", text=" ".join(first_names))
@@ -263,7 +278,7 @@ def _add_custodian(doc: etree._Element, place: PlaceFacts) -> None:
 
 def _add_medecin_traitant(doc: etree._Element, facts: ReportFacts) -> None:
     """The patient's médecin traitant (general practitioner of record), when named."""
-    family, given, is_doctor = _split_name(facts.medecin_traitant_name)
+    family, given, is_doctor = split_name(facts.medecin_traitant_name)
     if not family:
         return
     participant = _sub(doc, "participant", typeCode="INF")
@@ -278,7 +293,41 @@ def _add_medecin_traitant(doc: etree._Element, facts: ReportFacts) -> None:
     entity = _sub(participant, "associatedEntity", classCode="PROV")
     if facts.medecin_traitant_mssante:
         _sub(entity, "telecom", value=f"mailto:{facts.medecin_traitant_mssante}")
+    _add_name(_sub(entity, "associatedPerson"), family, given, is_doctor)
+
+
+def _add_information_recipient(doc: etree._Element, facts: ReportFacts) -> None:
+    """The médecin traitant, to whom the report is sent (primary recipient), when named."""
+    family, given, is_doctor = split_name(facts.medecin_traitant_name)
+    if not family:
+        return
+    recipient = _sub(_sub(doc, "informationRecipient", typeCode="PRCP"), "intendedRecipient")
+    if facts.medecin_traitant_mssante:
+        _sub(recipient, "telecom", value=f"mailto:{facts.medecin_traitant_mssante}")
+    _add_name(_sub(recipient, "informationRecipient"), family, given, is_doctor)
+
+
+def _add_nurse(
+    doc: etree._Element, facts: ReportFacts, tz: ZoneInfo, nurse: ProfessionalFacts
+) -> None:
+    """The nurse who assisted the patient in the room: a performer of the teleconsultation."""
+    participant = _sub(doc, "participant", typeCode="PRF")
+    period = _sub(participant, "time")
+    _sub(period, "low", value=_ts(facts.started_at, tz))
+    _sub(period, "high", value=_ts(facts.ended_at, tz))
+    entity = _sub(participant, "associatedEntity", classCode="PROV")
+    _add_professional_id(entity, nurse, facts.place)
+    code, label = _profession(nurse)
+    _sub(entity, "code", code=code, displayName=label, codeSystem=OID_PROFESSION)
     name = _sub(_sub(entity, "associatedPerson"), "name")
+    if nurse.given_name:
+        _sub(name, "given", text=nurse.given_name)
+    _sub(name, "family", text=nurse.family_name)
+    _add_organisation(_sub(entity, "scopingOrganization"), facts.place)
+
+
+def _add_name(parent: etree._Element, family: str, given: str, is_doctor: bool) -> None:
+    name = _sub(parent, "name")
     if given:
         _sub(name, "given", text=given)
     _sub(name, "family", text=family)
@@ -286,12 +335,16 @@ def _add_medecin_traitant(doc: etree._Element, facts: ReportFacts) -> None:
         _sub(name, "suffix", text="DR")
 
 
-def _split_name(text: str) -> tuple[str, str, bool]:
+_ASIDE = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+
+
+def split_name(text: str) -> tuple[str, str, bool]:
     """Split a name as people write it ("Dr Paul BERNARD") into family, given and is-doctor.
 
-    The family name is the run of upper-case words (French usage), else the last word.
+    Remarks in brackets are dropped ("Dr Henri Lacombe (remplaçant)"). The family name is the
+    run of upper-case words (French usage), else the last word.
     """
-    words = text.split()
+    words = _ASIDE.sub(" ", text).split()
     is_doctor = bool(words) and words[0].rstrip(".").lower() in {"dr", "docteur"}
     if is_doctor:
         words = words[1:]

@@ -98,3 +98,8 @@ class ReportFacts:
     medecin_traitant_name: str  # "" when none
     medecin_traitant_mssante: str  # "" when none
     measurements: tuple[MeasurementFacts, ...] = field(default=())
+    # Visibility in the shared record (XDS confidentialityCode beside ``confidentiality``):
+    # withheld from the patient until the doctor has told them; masked by the patient from
+    # other professionals (carried over from the earlier versions of the document).
+    hidden_from_patient: bool = False
+    masked: bool = False

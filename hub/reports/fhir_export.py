@@ -37,6 +37,7 @@ from hub.reports.facts import (
     ProfessionalFacts,
     ReportFacts,
 )
+from hub.reports.xdm import confidentiality_codes
 
 Json = dict[str, object]
 
@@ -474,7 +475,13 @@ def document_reference(
         ]
     resource |= {
         "description": facts.title,
-        "securityLabel": [_concept(V3_CONFIDENTIALITY, facts.confidentiality, confidentiality)],
+        "securityLabel": [
+            _concept(V3_CONFIDENTIALITY, facts.confidentiality, confidentiality),
+            *(
+                _concept(f"urn:oid:{system}", code, label)
+                for code, label, system in confidentiality_codes(facts)[1:]
+            ),
+        ],
         "content": content,
         "context": {
             "encounter": [{"reference": refs.encounter}],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devices.catalogue import describe_device
@@ -14,6 +15,7 @@ from devices.measurements import KINDS, MeasurementKind
 from hub.consultation.models import Consultation
 from hub.errors import Conflict, NotFound
 from hub.identity.models import Organisation, Site, User
+from hub.records.documents import SharedDocument
 from hub.records.observations import Observation
 from hub.records.patients import IdentityStatus, Patient
 from hub.reports.facts import (
@@ -206,4 +208,12 @@ async def facts_of(*, session: AsyncSession, report: Report) -> ReportFacts:
         if patient.has_medecin_traitant
         else "",
         measurements=tuple(measurements_of(report)),
+        hidden_from_patient=report.hidden_from_patient,
+        masked=bool(
+            await session.scalar(
+                select(SharedDocument.id)
+                .where(SharedDocument.set_id == report.set_oid, SharedDocument.masked.is_(True))
+                .limit(1)
+            )
+        ),
     )

@@ -128,8 +128,10 @@ async def enqueue_report_relay(
     address."""
     if purpose not in RELAY_PURPOSES:
         raise ValueError(f"not a report relay purpose: {purpose!r}")
-    package = build_xdm_zip(facts, cda, sender=sender, recipient=recipient.strip())
     name = _NAME_UNSAFE.sub(" ", recipient_name).strip()
+    package = build_xdm_zip(
+        facts, cda, sender=sender, recipient=recipient.strip(), recipient_name=name
+    )
     message = await outbox.enqueue_email(
         session=session,
         to=f"{name} <{recipient.strip()}>" if name else recipient.strip(),

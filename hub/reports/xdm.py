@@ -19,6 +19,7 @@ import io
 import re
 import uuid
 import zipfile
+from email.utils import parseaddr
 from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
@@ -53,6 +54,11 @@ FACILITY_TYPE = (*cda.FACILITY_TYPE, cda.OID_FACILITY_TYPE)
 OID_CONFIDENTIALITY = "2.16.840.1.113883.5.25"
 OID_PROFESSION = "1.2.250.1.213.1.1.4.5"  # TRE_G15-ProfessionSante (with TRE_R38 speciality)
 CONFIDENTIALITY_LABELS = {"N": "Normal", "R": "Restreint", "V": "Très restreint"}
+# The DMP's visibility codes (code system 1.2.250.1.213.1.1.4.13), added to the HL7 code in
+# XDSDocumentEntry.confidentialityCode.
+OID_VISIBILITY = "1.2.250.1.213.1.1.4.13"
+HIDDEN_FROM_PATIENT = ("INVISIBLE_PATIENT", "Non visible par le patient")
+MASKED_FROM_PROFESSIONALS = ("MASQUE_PS", "Masqué aux professionnels de santé")
 
 
 # --- ebRIM identifiers (IHE ITI TF-3 §4.2.5) ---------------------------------------------------
@@ -65,6 +71,7 @@ OBJECT_EXTERNAL_ID = "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:
 OBJECT_ASSOCIATION = "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Association"
 STATUS_APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
 HAS_MEMBER = "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember"
+REPLACES = "urn:ihe:iti:2007:AssociationType:RPLC"
 
 DOCUMENT_ENTRY_STABLE = "urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1"
 DE_AUTHOR = "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"
@@ -95,7 +102,13 @@ def _oid_for(seed: str) -> str:
 
 
 def _urn_uuid(facts: ReportFacts, role: str) -> str:
-    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'urn:oid:{facts.document_oid}#{role}')}"
+    return _entry_uuid(facts.document_oid, role)
+
+
+def _entry_uuid(document_oid: str, role: str) -> str:
+    """The entryUUID of one of a document's registry objects: derived from the document's
+    OID, so a later version can name the entry of the one it replaces."""
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'urn:oid:{document_oid}#{role}')}"
 
 
 def cpts_oid(facts: ReportFacts) -> str:
@@ -156,11 +169,12 @@ def _specialty(person: ProfessionalFacts) -> str:
 
 def _patient_info(facts: ReportFacts) -> list[str]:
     patient: PatientFacts = facts.patient
-    first, _, others = patient.first_names.partition(" ")
+    trait = cda.ins_trait if carries_qualified_ins(facts) else str.strip  # as INSi writes them
+    first, _, others = trait(patient.first_names).partition(" ")
     sex = patient.sex if patient.sex in ("F", "M") else "U"
     return [
         f"PID-3|{patient_id(facts)}",
-        f"PID-5|{_hl7(patient.birth_name)}^{_hl7(first)}^{_hl7(others)}^^^^L",
+        f"PID-5|{_hl7(trait(patient.birth_name))}^{_hl7(first)}^{_hl7(others)}^^^^L",
         f"PID-7|{patient.birth_date.strftime('%Y%m%d')}",
         f"PID-8|{sex}",
     ]
@@ -192,13 +206,15 @@ def _code(
     code: str,
     label: str,
     system: str,
+    nth: int = 0,
 ) -> None:
+    suffix = f"#{nth}" if nth else ""  # a scheme with several codes (confidentiality)
     element = ET.SubElement(
         parent,
         f"{{{RIM}}}Classification",
         classificationScheme=scheme,
         classifiedObject=target,
-        id=_urn_uuid(facts, f"classification:{scheme}"),
+        id=_urn_uuid(facts, f"classification:{scheme}{suffix}"),
         nodeRepresentation=code,
         objectType=OBJECT_CLASSIFICATION,
     )
@@ -236,8 +252,9 @@ def _author(
     _slot(element, "authorPerson", _xcn(facts.doctor))
     _slot(element, "authorInstitution", _xon(facts))
     _slot(element, "authorSpecialty", _specialty(facts.doctor))
-    if telecom:
-        _slot(element, "authorTelecommunication", f"^^Internet^{telecom}")
+    address = parseaddr(telecom)[1]  # "CPTS <cpts@x.mssante.fr>" → the address alone
+    if address:
+        _slot(element, "authorTelecommunication", f"^^Internet^{_hl7(address)}")
 
 
 def _document_entry(root: ET.Element, facts: ReportFacts, cda: bytes, doc_id: str) -> None:
@@ -261,14 +278,19 @@ def _document_entry(root: ET.Element, facts: ReportFacts, cda: bytes, doc_id: st
     _slot(entry, "URI", DOCUMENT_URI)
     _name(entry, facts.title)
     _author(entry, facts, scheme=DE_AUTHOR, target=doc_id)
+    for nth, (code, label, system) in enumerate(confidentiality_codes(facts)):
+        _code(
+            entry,
+            facts,
+            scheme=DE_CONFIDENTIALITY,
+            target=doc_id,
+            code=code,
+            label=label,
+            system=system,
+            nth=nth,
+        )
     codes = (
         (DE_CLASS_CODE, *CLASS_CODE),
-        (
-            DE_CONFIDENTIALITY,
-            facts.confidentiality,
-            CONFIDENTIALITY_LABELS.get(facts.confidentiality, facts.confidentiality),
-            OID_CONFIDENTIALITY,
-        ),
         (DE_FORMAT_CODE, *FORMAT_CODE, OID_IHE_FORMAT_CODES),
         (DE_FACILITY_TYPE, *FACILITY_TYPE),
         (DE_PRACTICE_SETTING, *PRACTICE_SETTING),
@@ -294,13 +316,49 @@ def _document_entry(root: ET.Element, facts: ReportFacts, cda: bytes, doc_id: st
     )
 
 
+def confidentiality_codes(facts: ReportFacts) -> list[tuple[str, str, str]]:
+    """XDSDocumentEntry.confidentialityCode: the HL7 code of the CDA, then the DMP's
+    visibility codes the report's state calls for."""
+    codes = [
+        (
+            facts.confidentiality,
+            CONFIDENTIALITY_LABELS.get(facts.confidentiality, facts.confidentiality),
+            OID_CONFIDENTIALITY,
+        )
+    ]
+    if facts.hidden_from_patient:
+        codes.append((*HIDDEN_FROM_PATIENT, OID_VISIBILITY))
+    if facts.masked:
+        codes.append((*MASKED_FROM_PROFESSIONALS, OID_VISIBILITY))
+    return codes
+
+
+def _recipient_xcn(name: str) -> str:
+    """A recipient's name as an XCN without id: ``^FAMILY^Given^^^DR`` (prefix as title)."""
+    family, given, is_doctor = cda.split_name(name)
+    if not family:
+        return ""
+    return f"^{_hl7(family)}^{_hl7(given)}^^^{'DR' if is_doctor else ''}".rstrip("^")
+
+
 def _submission_set(
-    root: ET.Element, facts: ReportFacts, set_id: str, *, sender: str, recipient: str
+    root: ET.Element,
+    facts: ReportFacts,
+    set_id: str,
+    *,
+    sender: str,
+    recipient: str,
+    recipient_name: str,
 ) -> None:
     package = ET.SubElement(root, f"{{{RIM}}}RegistryPackage", id=set_id)
     _slot(package, "submissionTime", _ts(facts.signed_at))
-    name = _hl7(facts.medecin_traitant_name) if recipient == facts.medecin_traitant_mssante else ""
-    _slot(package, "intendedRecipient", f"|^{name}|^^Internet^{recipient}")
+    if not recipient_name and recipient == facts.medecin_traitant_mssante:
+        recipient_name = facts.medecin_traitant_name
+    _slot(
+        package,
+        "intendedRecipient",
+        f"|{_recipient_xcn(recipient_name)}|^^Internet^{_hl7(recipient)}",
+    )
     _name(package, facts.title)
     _author(package, facts, scheme=SS_AUTHOR, target=set_id, telecom=sender)
     identifiers = (
@@ -327,15 +385,20 @@ def _submission_set(
     )
 
 
-def build_metadata(facts: ReportFacts, cda: bytes, *, sender: str, recipient: str) -> bytes:
+def build_metadata(
+    facts: ReportFacts, cda: bytes, *, sender: str, recipient: str, recipient_name: str = ""
+) -> bytes:
     """The XDM ``METADATA.XML``: a SubmitObjectsRequest with one submission set holding the
-    report's CDA as its only document entry."""
+    report's CDA as its only document entry (which replaces the previous version's entry,
+    for an amendment)."""
     request = ET.Element(f"{{{LCM}}}SubmitObjectsRequest")
     objects = ET.SubElement(request, f"{{{RIM}}}RegistryObjectList")
     doc_id = _urn_uuid(facts, "document-entry")
     set_id = _urn_uuid(facts, "submission-set")
     _document_entry(objects, facts, cda, doc_id)
-    _submission_set(objects, facts, set_id, sender=sender, recipient=recipient)
+    _submission_set(
+        objects, facts, set_id, sender=sender, recipient=recipient, recipient_name=recipient_name
+    )
     association = ET.SubElement(
         objects,
         f"{{{RIM}}}Association",
@@ -346,6 +409,16 @@ def build_metadata(facts: ReportFacts, cda: bytes, *, sender: str, recipient: st
         targetObject=doc_id,
     )
     _slot(association, "SubmissionSetStatus", "Original")
+    if facts.replaces_oid is not None:
+        ET.SubElement(
+            objects,
+            f"{{{RIM}}}Association",
+            associationType=REPLACES,
+            id=_urn_uuid(facts, "association:replaces"),
+            objectType=OBJECT_ASSOCIATION,
+            sourceObject=doc_id,
+            targetObject=_entry_uuid(facts.replaces_oid, "document-entry"),
+        )
     ET.indent(request)
     xml: bytes = ET.tostring(request, encoding="utf-8", xml_declaration=True)
     return xml
@@ -404,14 +477,21 @@ def _index(facts: ReportFacts) -> bytes:
 # --- the package -------------------------------------------------------------------------------
 
 
-def build_xdm_zip(facts: ReportFacts, cda: bytes, *, sender: str, recipient: str) -> bytes:
+def build_xdm_zip(
+    facts: ReportFacts, cda: bytes, *, sender: str, recipient: str, recipient_name: str = ""
+) -> bytes:
     """The ``IHE_XDM.ZIP`` package of the report's CDA, byte for byte the same for the same
     inputs (entries stamped with the signing time, in the site's time zone)."""
     stamp = _local(facts.signed_at, facts).timetuple()[:6]
     entries = (
         (README_PATH, _readme(facts, sender=sender)),
         (INDEX_PATH, _index(facts)),
-        (METADATA_PATH, build_metadata(facts, cda, sender=sender, recipient=recipient)),
+        (
+            METADATA_PATH,
+            build_metadata(
+                facts, cda, sender=sender, recipient=recipient, recipient_name=recipient_name
+            ),
+        ),
         (DOCUMENT_PATH, cda),
     )
     buffer = io.BytesIO()

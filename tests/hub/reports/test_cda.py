@@ -74,6 +74,9 @@ DOCUMENTS: dict[str, Callable[[], bytes]] = {
     "amendment": lambda: build_tlm_cr(amendment(), PDF),
     "without_nurse": lambda: build_tlm_cr(sample_facts(nurse_act=None, nurse=None), PDF),
     "sparse": lambda: build_tlm_cr(sparse(), PDF),
+    "gp_named_in_title_case": lambda: build_tlm_cr(
+        sample_facts(medecin_traitant_name="Dr Henri Lacombe (remplaçant)"), PDF
+    ),
     # Another LOINC of the CI-SIS type codes: only the TLM-CR volet forbids it.
     "wrong_document_code": lambda: with_code(
         build_tlm_cr(sample_facts(), PDF), "/h:ClinicalDocument/h:code", "11488-4"
@@ -190,6 +193,58 @@ def test_acts_of_the_doctor_and_of_the_nurse() -> None:
 
     assert acts(sample_facts()) == [("TCG", "810003456789"), ("TLL", "810009876543")]
     assert acts(sample_facts(nurse_act=None, nurse=None)) == [("TCG", "810003456789")]
+
+
+def test_the_nurse_is_a_performer_of_the_teleconsultation_by_rpps() -> None:
+    root = parse(sample_facts())
+    (nurse,) = root.xpath("/h:ClinicalDocument/h:participant[@typeCode='PRF']", namespaces=NS)
+    entity = nurse.find("h:associatedEntity", NS)
+    assert entity.get("classCode") == "PROV"
+    assert entity.find("h:id", NS).get("extension") == "810009876543"
+    assert entity.find("h:code", NS).get("code") == "G15_60"
+    assert nurse.xpath("string(.//h:associatedPerson/h:name/h:family)", namespaces=NS) == "ROBERT"
+    assert not parse(sample_facts(nurse_act=None, nurse=None)).xpath(
+        "//h:participant[@typeCode='PRF']", namespaces=NS
+    )
+
+
+@pytest.mark.parametrize(
+    ("written", "given", "family"),
+    [
+        ("Dr Paul BERNARD", "Paul", "BERNARD"),
+        ("Dr Henri Lacombe (remplaçant)", "Henri", "Lacombe"),
+        ("Docteur Anne-Marie DE LA TOUR", "Anne-Marie", "DE LA TOUR"),
+    ],
+)
+def test_the_gp_is_the_intended_recipient_with_a_name_in_parts(
+    written: str, given: str, family: str
+) -> None:
+    root = parse(sample_facts(medecin_traitant_name=written))
+    (recipient,) = root.xpath(
+        "/h:ClinicalDocument/h:informationRecipient[@typeCode='PRCP']/h:intendedRecipient",
+        namespaces=NS,
+    )
+    assert recipient.find("h:telecom", NS).get("value") == "mailto:paul.bernard@medecin.mssante.fr"
+    name = recipient.find("h:informationRecipient/h:name", NS)
+    assert (name.findtext("h:given", namespaces=NS), name.findtext("h:family", namespaces=NS)) == (
+        given,
+        family,
+    )
+    assert name.findtext("h:suffix", namespaces=NS) == "DR"
+    assert not parse(sample_facts(medecin_traitant_name="")).xpath(
+        "//h:informationRecipient", namespaces=NS
+    )
+
+
+def test_ins_traits_are_written_as_insi_returns_them() -> None:
+    """Upper case without diacritics for the INS traits; an unqualified identity keeps the
+    names as typed."""
+
+    def names(facts: ReportFacts) -> list[str]:
+        return parse(facts).xpath("//h:recordTarget//h:patient/h:name/*/text()", namespaces=NS)
+
+    assert names(sample_facts())[:3] == ["LEFEVRE", "HELENE MARIE", "HELENE"]
+    assert names(without_ins())[:3] == ["LEFÈVRE", "Hélène Marie", "Hélène"]
 
 
 def test_the_same_facts_give_the_same_bytes() -> None:

@@ -331,6 +331,20 @@ def test_an_amendment_replaces_the_previous_version() -> None:
     get_fhir_model_class("DocumentReference").model_validate(document)
 
 
+def test_visibility_in_the_shared_record_travels_as_security_labels() -> None:
+    document = only(
+        export(sample_facts(hidden_from_patient=True, masked=True)), "DocumentReference"
+    )
+    assert [
+        (c["system"], c["code"]) for label in document["securityLabel"] for c in label["coding"]
+    ] == [
+        ("http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "N"),
+        ("urn:oid:1.2.250.1.213.1.1.4.13", "INVISIBLE_PATIENT"),
+        ("urn:oid:1.2.250.1.213.1.1.4.13", "MASQUE_PS"),
+    ]
+    get_fhir_model_class("DocumentReference").model_validate(document)
+
+
 def test_accesses_become_audit_events() -> None:
     refused = access(outcome="refused", action="sas.refused", actor_name="Plateforme SAS")
     bundle = export(accesses=[access(), refused])

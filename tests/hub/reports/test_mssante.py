@@ -111,7 +111,8 @@ def test_package_holds_the_cda_and_metadata_that_describe_it() -> None:
     ins = "258036311301155^^^&1.2.250.1.213.1.4.8&ISO^NH"
     assert identifier(root, xdm.DE_PATIENT_ID) == ins
     assert identifier(root, xdm.SS_PATIENT_ID) == ins
-    assert "PID-5|LEFÈVRE^Hélène^Marie^^^^L" in slot(document, "sourcePatientInfo")
+    # The INS traits as INSi returns them (upper case, no diacritics).
+    assert "PID-5|LEFEVRE^HELENE^MARIE^^^^L" in slot(document, "sourcePatientInfo")
     assert code(document, xdm.DE_TYPE_CODE) == ("85208-7", ["2.16.840.1.113883.6.1"])
     assert code(document, xdm.DE_FORMAT_CODE) == (
         "urn:ihe:iti:xds-sd:pdf:2008",
@@ -135,7 +136,82 @@ def test_package_holds_the_cda_and_metadata_that_describe_it() -> None:
         package.get("id"),
         document.get("id"),
     )
-    assert MT in slot(package, "intendedRecipient")[0]
+    assert slot(package, "intendedRecipient") == [f"|^BERNARD^Paul^^^DR|^^Internet^{MT}"]
+    assert code(document, xdm.DE_CONFIDENTIALITY) == ("N", ["2.16.840.1.113883.5.25"])
+
+
+def test_the_sender_is_an_address_and_a_relay_doctor_is_named_in_parts() -> None:
+    files = unzip(
+        xdm.build_xdm_zip(
+            sample_facts(),
+            CDA,
+            sender=f"CPTS du Val de Loire <{SENDER}>",
+            recipient="anne.roy@medecin.mssante.fr",
+            recipient_name="Dr Anne ROY",
+        )
+    )
+    root = metadata(files)
+    [package] = root.iter(f"{RIM}RegistryPackage")
+    [author] = [
+        c
+        for c in package.findall(f"{RIM}Classification")
+        if c.get("classificationScheme") == xdm.SS_AUTHOR
+    ]
+    assert slot(author, "authorTelecommunication") == [f"^^Internet^{SENDER}"]
+    assert slot(package, "intendedRecipient") == [
+        "|^ROY^Anne^^^DR|^^Internet^anne.roy@medecin.mssante.fr"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("hidden", "masked", "visibility"),
+    [
+        (True, False, ["INVISIBLE_PATIENT"]),
+        (False, True, ["MASQUE_PS"]),
+        (True, True, ["INVISIBLE_PATIENT", "MASQUE_PS"]),
+    ],
+)
+def test_visibility_in_the_shared_record_becomes_confidentiality_codes(
+    hidden: bool, masked: bool, visibility: list[str]
+) -> None:
+    facts = sample_facts(hidden_from_patient=hidden, masked=masked)
+    [document] = metadata(unzip(xdm.build_xdm_zip(facts, CDA, sender=SENDER, recipient=MT))).iter(
+        f"{RIM}ExtrinsicObject"
+    )
+    codes = [
+        (c.get("nodeRepresentation"), slot(c, "codingScheme"))
+        for c in document.findall(f"{RIM}Classification")
+        if c.get("classificationScheme") == xdm.DE_CONFIDENTIALITY
+    ]
+    assert codes == [("N", ["2.16.840.1.113883.5.25"])] + [
+        (code, ["1.2.250.1.213.1.1.4.13"]) for code in visibility
+    ]
+    ids = [c.get("id") for c in document.findall(f"{RIM}Classification")]
+    assert len(ids) == len(set(ids))
+
+
+def test_an_amendment_replaces_the_entry_of_the_previous_version() -> None:
+    first = sample_facts()
+    second = sample_facts(version=2, document_oid="2.25.424242", replaces_oid=first.document_oid)
+    [previous_entry] = metadata(
+        unzip(xdm.build_xdm_zip(first, CDA, sender=SENDER, recipient=MT))
+    ).iter(f"{RIM}ExtrinsicObject")
+    root = metadata(unzip(xdm.build_xdm_zip(second, CDA, sender=SENDER, recipient=MT)))
+    [entry] = root.iter(f"{RIM}ExtrinsicObject")
+    [replaces] = [
+        a for a in root.iter(f"{RIM}Association") if a.get("associationType", "").endswith(":RPLC")
+    ]
+    assert (replaces.get("sourceObject"), replaces.get("targetObject")) == (
+        entry.get("id"),
+        previous_entry.get("id"),
+    )
+    assert not [
+        a
+        for a in metadata(unzip(xdm.build_xdm_zip(first, CDA, sender=SENDER, recipient=MT))).iter(
+            f"{RIM}Association"
+        )
+        if a.get("associationType", "").endswith(":RPLC")
+    ]
 
 
 def test_without_a_qualified_identity_the_package_carries_no_ins() -> None:
