@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me-in-production"  # noqa: S105 - refused outside development
@@ -63,6 +64,10 @@ class Settings(BaseSettings):
     # The MSSanté trust space ("espace de confiance"): the mail domains reports may be relayed
     # to, comma-separated; an address qualifies when its domain is one of them or under one.
     mssante_domains: str = "mssante.fr"
+    # The OID the operator registered (ANS or its own arc): local identifiers of patients,
+    # users and submissions are named <root>.<organisation id>.<1|2|3> in CDA, XDM and FHIR.
+    # Empty: an OID derived under 2.25 from each CPTS's SIRET (stable, needs no registration).
+    oid_root: str = ""
     sms_gateway_url: str = ""
     sms_gateway_token: SecretStr = SecretStr("")
     sms_sender: str = "CPTS"
@@ -135,3 +140,17 @@ class Settings(BaseSettings):
         if self.database_url.startswith(prefix):
             return Path(self.database_url.removeprefix(prefix))
         return None
+
+    @field_validator("oid_root")
+    @classmethod
+    def _an_oid(cls, value: str) -> str:
+        value = value.strip()
+        if value and not _OID.fullmatch(value):
+            raise ValueError(
+                f"HUB_OID_ROOT: {value!r} is not an OID (digits separated by dots, e.g. "
+                "1.2.250.1.999)"
+            )
+        return value
+
+
+_OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")

@@ -12,7 +12,6 @@ import base64
 import datetime as dt
 import re
 import unicodedata
-import uuid
 from zoneinfo import ZoneInfo
 
 from lxml import etree
@@ -24,6 +23,7 @@ from hub.reports.facts import (
     PlaceFacts,
     ProfessionalFacts,
     ReportFacts,
+    local_oid,
 )
 from hub.reports.models import ACT_LABELS
 
@@ -60,8 +60,6 @@ FACILITY_TYPE = (
 )
 ENCOUNTER_TYPE = ("AMB", "Ambulatoire (hors établissement)")
 
-# Root of the UUID-derived OIDs (ITU-T X.667) naming this installation's local identifiers.
-_LOCAL_OID_NAMESPACE = uuid.UUID("6f0c6d1e-57a4-5b8e-9a53-8f1b2f0c7a11")
 
 
 def build_tlm_cr(facts: ReportFacts, pdf: bytes) -> bytes:
@@ -126,16 +124,6 @@ def build_tlm_cr(facts: ReportFacts, pdf: bytes) -> bytes:
     )
     xml = etree.tostring(doc, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     return bytes(xml)
-
-
-def local_oid(place: PlaceFacts, kind: str) -> str:
-    """Return the OID naming this organisation's ``kind`` of local identifiers ("patient"...).
-
-    Derived from a UUID (the 2.25 arc needs no registration) of the organisation's SIRET, or
-    of its name when the SIRET is unknown, so it stays the same from one document to the next.
-    """
-    owner = place.organisation_siret or place.organisation_name
-    return f"2.25.{uuid.uuid5(_LOCAL_OID_NAMESPACE, f'{owner}/{kind}').int}"
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:

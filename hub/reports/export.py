@@ -80,7 +80,7 @@ async def export_consultation(
     report = await latest_signed(session=session, consultation_id=consultation_id)
     if report is None or report.cda is None:
         raise NotFound(f"La consultation {consultation_id} n'a pas de compte rendu signé.")
-    facts = await facts_of(session=session, report=report)
+    facts = await facts_of(session=session, report=report, oid_root=settings.oid_root)
     stem = f"consultation-{consultation_id}-v{report.version}"
     files = {f"{stem}-TLM-CR.xml": report.cda}
     if report.pdf:

@@ -6,6 +6,7 @@ so the generators are pure functions that tests can call without a database.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 
 # OIDs the documents speak (ANS "structuration minimale" and INS referential).
@@ -55,6 +56,9 @@ class PlaceFacts:
     site_address: str
     site_postcode: str
     site_city: str
+    organisation_id: int = 0
+    # HUB_OID_ROOT: the OID the hub's operator registered; "" when none (see `local_oid`).
+    oid_root: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,3 +107,24 @@ class ReportFacts:
     # other professionals (carried over from the earlier versions of the document).
     hidden_from_patient: bool = False
     masked: bool = False
+
+
+# Root of the UUID-derived OIDs (ITU-T X.667) naming an organisation's local identifiers when
+# the operator has registered no OID of its own.
+_LOCAL_OID_NAMESPACE = uuid.UUID("6f0c6d1e-57a4-5b8e-9a53-8f1b2f0c7a11")
+# Arcs under ``<root>.<organisation id>`` (HUB_OID_ROOT set).
+LOCAL_ID_ARCS = {"patient": 1, "user": 2, "source": 3}
+
+
+def local_oid(place: PlaceFacts, kind: str) -> str:
+    """The one OID naming this organisation's ``kind`` of local identifiers ("patient",
+    "user", "source"), used alike by the CDA, the XDM metadata and the FHIR export.
+
+    Under the operator's registered root when configured (``<root>.<organisation id>.<arc>``);
+    else derived from a UUID (the 2.25 arc needs no registration) of the organisation's SIRET,
+    or of its name when the SIRET is unknown, so it stays the same from one document to the
+    next."""
+    if place.oid_root:
+        return f"{place.oid_root}.{place.organisation_id}.{LOCAL_ID_ARCS[kind]}"
+    owner = place.organisation_siret or place.organisation_name
+    return f"2.25.{uuid.uuid5(_LOCAL_OID_NAMESPACE, f'{owner}/{kind}').int}"

@@ -36,6 +36,7 @@ from hub.reports.facts import (
     MeasurementFacts,
     ProfessionalFacts,
     ReportFacts,
+    local_oid,
 )
 from hub.reports.xdm import confidentiality_codes
 
@@ -247,7 +248,7 @@ def patient_resource(facts: ReportFacts, *, base_url: str) -> Json:
         {
             "use": "usual",
             "type": _concept(V2_0203, "PI", "Patient internal identifier"),
-            "system": f"{base_url}/patients",
+            "system": f"urn:oid:{local_oid(facts.place, 'patient')}",  # as in the CDA and XDM
             "value": patient.local_id,
         }
     )

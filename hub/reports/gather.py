@@ -152,8 +152,9 @@ def patient_facts(patient: Patient) -> PatientFacts:
     )
 
 
-async def facts_of(*, session: AsyncSession, report: Report) -> ReportFacts:
-    """Everything the documents of a signed report are generated from."""
+async def facts_of(*, session: AsyncSession, report: Report, oid_root: str = "") -> ReportFacts:
+    """Everything the documents of a signed report are generated from (``oid_root``: the
+    operator's registered OID, HUB_OID_ROOT, naming local identifiers; see ``local_oid``)."""
     consultation = await session.get(Consultation, report.consultation_id)
     if consultation is None:
         raise NotFound("Consultation introuvable.")
@@ -202,6 +203,8 @@ async def facts_of(*, session: AsyncSession, report: Report) -> ReportFacts:
             site_address=site.address,
             site_postcode=site.postcode,
             site_city=site.city,
+            organisation_id=organisation.id,
+            oid_root=oid_root,
         ),
         medecin_traitant_name=patient.medecin_traitant_name if patient.has_medecin_traitant else "",
         medecin_traitant_mssante=patient.medecin_traitant_mssante

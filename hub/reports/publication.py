@@ -80,7 +80,7 @@ async def send_signed_report(
         return None
     return await enqueue_report_relay(
         session=session,
-        facts=await facts_of(session=session, report=report),
+        facts=await facts_of(session=session, report=report, oid_root=ctx.settings.oid_root),
         cda=report.cda,
         recipient=doctor.email,
         recipient_name=doctor.name,
@@ -172,7 +172,7 @@ async def sign_and_publish(
         session=session,
         ctx=ctx,
         report=report,
-        facts=await facts_of(session=session, report=report),
+        facts=await facts_of(session=session, report=report, oid_root=ctx.settings.oid_root),
         consultation=consultation,
         actor=user,
     )

@@ -210,7 +210,7 @@ async def sign(
     report.signed_at = now
     report.updated_at = now
     await session.flush()
-    facts = await facts_of(session=session, report=report)
+    facts = await facts_of(session=session, report=report, oid_root=ctx.settings.oid_root)
     report.pdf = render_report_pdf(facts)
     report.cda = build_tlm_cr(facts, report.pdf)
     _trace(session, "report.signed", user, consultation, report)

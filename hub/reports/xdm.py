@@ -30,6 +30,7 @@ from hub.reports.facts import (
     PatientFacts,
     ProfessionalFacts,
     ReportFacts,
+    local_oid,
 )
 
 # --- what the package and the message say ----------------------------------------------------
@@ -112,11 +113,8 @@ def _entry_uuid(document_oid: str, role: str) -> str:
 
 
 def cpts_oid(facts: ReportFacts) -> str:
-    """The OID this CPTS assigns its local patient ids and its submissions under (derived from
-    its SIRET, or its name when the SIRET is unknown, so it never changes between messages)."""
-    place = facts.place
-    key = place.organisation_siret or place.organisation_name
-    return _oid_for(f"urn:cpts-telecabine:organisation:{key}")
+    """The OID naming this CPTS as the source of its submissions (``local_oid``)."""
+    return local_oid(facts.place, "source")
 
 
 def patient_id(facts: ReportFacts) -> str:
@@ -125,7 +123,7 @@ def patient_id(facts: ReportFacts) -> str:
     patient = facts.patient
     if patient.ins and patient.ins_oid:
         return f"{patient.ins}^^^&{patient.ins_oid}&ISO^NH"
-    return f"{_hl7(patient.local_id)}^^^&{cpts_oid(facts)}&ISO^PI"
+    return f"{_hl7(patient.local_id)}^^^&{local_oid(facts.place, 'patient')}&ISO^PI"
 
 
 def carries_qualified_ins(facts: ReportFacts) -> bool:

@@ -18,7 +18,7 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from pydantic import ValidationError
 
-from hub.reports.facts import OID_INS_NIA
+from hub.reports.facts import OID_INS_NIA, local_oid
 from hub.reports.fhir_export import AccessFacts, audit_action, consultation_bundle
 from tests.support.reports import START, sample_facts, sample_patient
 
@@ -183,7 +183,10 @@ def test_an_identity_that_is_not_qualified_has_no_ins() -> None:
     )
     patient = only(export(facts), "Patient")
 
-    assert [i["system"] for i in patient["identifier"]] == [f"{BASE}/patients"]
+    # The CPTS's local ids: the same OID as in the CDA and the XDM.
+    assert [i["system"] for i in patient["identifier"]] == [
+        f"urn:oid:{local_oid(facts.place, 'patient')}"
+    ]
     assert patient["identifier"][0]["value"] == "42"
     assert "258036311301155" not in json.dumps(patient)
     [reliability] = [

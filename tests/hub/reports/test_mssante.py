@@ -28,7 +28,7 @@ from hub.notify.models import MessageStatus, OutboundMessage
 from hub.notify.outbox import DeliveryReport, deliver_due
 from hub.records.patients import Patient, Sex
 from hub.reports import mssante, xdm
-from hub.reports.facts import ReportFacts
+from hub.reports.facts import ReportFacts, local_oid
 from hub.reports.models import Report, ReportStatus
 from hub.scheduling.models import Booking, Channel, Slot
 from tests.conftest import csrf_from, login, text
@@ -218,7 +218,7 @@ def test_without_a_qualified_identity_the_package_carries_no_ins() -> None:
     facts = sample_facts(patient=NO_INS)
     files = unzip(xdm.build_xdm_zip(facts, CDA, sender=SENDER, recipient=MT))
     root = metadata(files)
-    oid = xdm.cpts_oid(facts)
+    oid = local_oid(facts.place, "patient")
     assert identifier(root, xdm.DE_PATIENT_ID) == f"42^^^&{oid}&ISO^PI"
     assert oid.startswith("2.25.") and oid != "2.25."
     for content in files.values():
