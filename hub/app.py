@@ -37,6 +37,7 @@ from hub.consultation import media as consultation_media
 from hub.context import HubContext
 from hub.errors import HubError, Unauthenticated
 from hub.interop import sas as sas_api
+from hub.interop import sas_appointments
 from hub.jobs import JobRunner
 from hub.relay import pages as relay_pages
 from hub.rendering import make_templates, render
@@ -150,6 +151,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
     app.include_router(identity_desk.router)
     app.include_router(schedule_admin.router)
     app.include_router(sas_api.router)
+    app.include_router(sas_appointments.router)
     app.include_router(teleconsultation.router)
     app.include_router(doctor.router)
     app.include_router(report_pages.router)
@@ -202,6 +204,8 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path == "/fhir" or request.url.path.startswith("/fhir/"):
+            return sas_api.http_error_outcome(exc.status_code)  # the SAS reads OperationOutcomes
         message = {
             404: "Cette page n'existe pas.",
             405: "Cette action n'est pas possible ici.",

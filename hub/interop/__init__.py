@@ -7,8 +7,11 @@
   guide's CPTS profiles (BundleAgregateurCPTS, FrSlotAgregateurCPTS...), OperationOutcome, and
   the Appointment a regulator's booking is read from and reported as.
   (The FHIR R4B export of a consultation is ``hub.reports.fhir_export``.)
-- ``sas``: the ``/fhir`` router: ``GET /fhir/Slot`` (free-slot search of flow INT_R04),
-  ``POST /fhir/Appointment`` (a regulator books a slot), ``GET /fhir/Appointment/{id}``.
+- ``sas``: the ``/fhir`` router, its authentication and OperationOutcome errors: ``GET
+  /fhir/metadata``, ``GET /fhir/Slot`` (free-slot search of flow INT_R04), ``GET /fhir/Slot/{id}``;
+  ``sas_appointments``: ``POST /fhir/Appointment`` (a regulator books a slot), ``GET
+  /fhir/Appointment/{id}``, ``PUT /fhir/Appointment?identifier=…`` (the regulator cancels).
+  Unknown paths and methods under ``/fhir`` answer OperationOutcome too (``hub.app``).
 
 Security: the real SAS platform connects with mutual TLS and IGC-Santé certificates (the ANS
 guide's ``securite.md``: TLS 1.2, CN and OU checked). In production the reverse proxy in front

@@ -59,9 +59,7 @@ def add_create_api_client_parser(sub: Any) -> None:
         "create-api-client",
         help="créer un client d'API (la plateforme du SAS, par exemple) et afficher son jeton",
     )
-    parser.add_argument(
-        "--organisation", required=True, help="identifiant court de la CPTS (slug)"
-    )
+    parser.add_argument("--organisation", required=True, help="identifiant court de la CPTS (slug)")
     parser.add_argument("--name", default="Plateforme SAS", help="nom du client")
     parser.add_argument(
         "--kind",

@@ -179,8 +179,9 @@ def e164(phone: str) -> str:
     return digits
 
 
-def slot_resource(slot: Slot, *, booking_url: str | None) -> Json:
-    """A free slot of a room as FrSlotAgregateurCPTS (a teleconsultation, bookable, of the CPTS)."""
+def slot_resource(slot: Slot, *, booking_url: str | None, free: bool = True) -> Json:
+    """A slot of a room as FrSlotAgregateurCPTS (a teleconsultation of the CPTS; bookable when
+    ``free``, else busy)."""
     visibility = "SNP" if slot.reserved_for is Reservation.SAS else "PUBLIC"
     resource: Json = {
         "resourceType": "Slot",
@@ -207,7 +208,7 @@ def slot_resource(slot: Slot, *, booking_url: str | None) -> Json:
         ],
         "appointmentType": {"coding": [_coding(SYSTEM_APPOINTMENT_REASON, "ROUTINE")]},
         "schedule": _ref("Schedule", slot.site_id),
-        "status": "free",
+        "status": "free" if free else "busy",
         "start": _instant(slot.starts_at, slot.site.timezone),
         "end": _instant(slot.ends_at, slot.site.timezone),
     }
@@ -301,6 +302,62 @@ def searchset_bundle(
         "link": [{"relation": "self", "url": self_url}],
         "entry": [entry(base, r, "match") for r in matches]
         + [entry(base, r, "include") for r in included],
+    }
+
+
+def capability_statement(*, base: str, now: dt.datetime, software: str) -> Json:
+    """What this server does, as the SAS guide's gestionnaire d'agenda CPTS declares it: Slot
+    read and search (with the guide's _include), Appointment create, read and conditional
+    update (cancellation); JSON only."""
+
+    def interactions(*codes: str) -> list[Json]:
+        return [{"code": c} for c in codes]
+
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": now.date().isoformat(),
+        "kind": "instance",
+        "software": {"name": software},
+        "implementation": {"description": "Hub de téléconsultation de la CPTS", "url": base},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json"],
+        "implementationGuide": ["https://interop.esante.gouv.fr/ig/fhir/sas"],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {
+                    "description": "Jeton d'accès de la plateforme SAS (Authorization: Bearer), "
+                    "derrière l'authentification mutuelle TLS du proxy."
+                },
+                "resource": [
+                    {
+                        "type": "Slot",
+                        "profile": PROFILE_SLOT,
+                        "interaction": interactions("read", "search-type"),
+                        "searchInclude": [
+                            INCLUDE_SCHEDULE,
+                            INCLUDE_SCHEDULE_ACTOR,
+                            INCLUDE_SERVICE,
+                            INCLUDE_ORGANIZATION,
+                        ],
+                        "searchParam": [
+                            {
+                                "name": "start",
+                                "definition": "https://interop.esante.gouv.fr/ig/fhir/sas/"
+                                "SearchParameter/slot-sp-start",
+                                "type": "date",
+                            }
+                        ],
+                    },
+                    {
+                        "type": "Appointment",
+                        "interaction": interactions("create", "read", "update"),
+                        "conditionalUpdate": True,
+                    },
+                ],
+            }
+        ],
     }
 
 

@@ -7,20 +7,18 @@ Errors are OperationOutcome resources whose diagnostics are in French.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import uuid
 from collections.abc import Callable, Coroutine
 from http import HTTPStatus
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -31,11 +29,7 @@ from hub.identity import service as identity
 from hub.identity.models import Site, SiteKind
 from hub.interop import clients, fhir
 from hub.interop.models import ApiClient, ApiClientKind
-from hub.records.patient_service import PatientDraft
-from hub.records.vigilance import Actor
-from hub.scheduling import booking as bk
-from hub.scheduling.book import book
-from hub.scheduling.models import Booking, Channel, Reservation, Slot
+from hub.scheduling.models import Booking, Reservation, Slot, SlotState
 from hub.scheduling.slots import free_slots
 
 logger = logging.getLogger(__name__)
@@ -79,11 +73,31 @@ def outcome_response(exc: HubError) -> FhirResponse:
     """The OperationOutcome answering a refused request, with the error's HTTP status."""
     code = next((c for cls, c in ISSUE_CODES.items() if type(exc) is cls), "processing")
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
+    # The guide answers 422 when a rule of the application refuses the action (a slot just
+    # taken, a booking already cancelled), where the rest of the hub says 409.
+    status = HTTPStatus.UNPROCESSABLE_ENTITY if isinstance(exc, Conflict) else exc.status
     return FhirResponse(
         fhir.operation_outcome(code=code, diagnostics=exc.message),
-        status_code=int(exc.status),
+        status_code=int(status),
         headers=headers,
     )
+
+
+UNKNOWN_PATH = "Cette ressource ou cette opération FHIR n'existe pas sur ce serveur."
+UNSUPPORTED = "Cette interaction FHIR n'est pas prise en charge pour cette ressource."
+
+
+def http_error_outcome(status_code: int) -> FhirResponse:
+    """An unknown path (404) or method (405) under ``/fhir``, as an OperationOutcome."""
+    if status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+        body = fhir.operation_outcome(code="not-supported", diagnostics=UNSUPPORTED)
+    elif status_code == HTTPStatus.NOT_FOUND:
+        body = fhir.operation_outcome(code="not-found", diagnostics=UNKNOWN_PATH)
+    else:
+        body = fhir.operation_outcome(
+            code="processing", diagnostics="La demande n'a pas pu aboutir."
+        )
+    return FhirResponse(body, status_code=status_code)
 
 
 class FhirRoute(APIRoute):
@@ -106,7 +120,7 @@ class FhirRoute(APIRoute):
 router = APIRouter(prefix="/fhir", route_class=FhirRoute, tags=["FHIR (SAS)"])
 
 
-def _ip(request: Request) -> str:
+def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
@@ -133,7 +147,7 @@ async def sas_client(request: Request, session: SessionDep) -> ApiClient:
             actor_id=client.id if client else None,
             outcome="refused",
             target=f"{request.method} {request.url.path}"[:200],
-            ip=_ip(request),
+            ip=client_ip(request),
             detail=message,
         )
         await session.commit()
@@ -145,7 +159,7 @@ async def sas_client(request: Request, session: SessionDep) -> ApiClient:
 SasClient = Annotated[ApiClient, Depends(sas_client)]
 
 
-async def _audit_refusal(
+async def audit_refusal(
     session: AsyncSession, request: Request, action: str, client_id: int, exc: HubError
 ) -> None:
     record_event(
@@ -155,7 +169,7 @@ async def _audit_refusal(
         actor_id=client_id,
         outcome="refused",
         target=request.url.path[:200],
-        ip=_ip(request),
+        ip=client_ip(request),
         detail=exc.message,
     )
     await session.commit()
@@ -177,6 +191,58 @@ async def _rooms(session: AsyncSession, organisation_id: int) -> list[Site]:
     return list(rows)
 
 
+@router.get("/metadata", summary="Déclaration des capacités du serveur (CapabilityStatement)")
+async def metadata(ctx: ContextDep, base: Base) -> Response:
+    """What this server offers the SAS; public, as FHIR servers' capabilities are."""
+    return FhirResponse(
+        fhir.capability_statement(base=base, now=ctx.clock(), software="cpts-telecabine")
+    )
+
+
+@router.get("/Slot/{slot_id}", summary="Lecture d'un créneau (SAS)")
+async def read_slot(
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    client: SasClient,
+    slot_id: str,
+) -> Response:
+    """A room slot of the client's CPTS that the SAS may book: free, or busy once taken,
+    closed or past. Slots reserved for a facility's residents are not the SAS's to see."""
+    slot = None
+    if slot_id.isdigit() and len(slot_id) <= 18:
+        try:
+            slot = await sas_slot(session, client.organisation_id, int(slot_id))
+        except NotFound:
+            slot = None
+    if slot is None or slot.reserved_for not in SAS_MAY_USE:
+        raise NotFound(f"Le créneau Slot/{slot_id[:40]} n'existe pas dans cette CPTS.")
+    taken = await session.scalar(
+        select(func.count(Booking.id)).where(Booking.slot_id == slot.id, Booking.seat.is_not(None))
+    )
+    free = (
+        slot.state is SlotState.OPEN and slot.starts_at > ctx.clock() and (taken or 0) < slot.seats
+    )
+    org = await identity.get_organisation(session=session, organisation_id=client.organisation_id)
+    assert org is not None
+    public_url = f"{ctx.settings.base_url}/rdv/{org.slug}/creneau/{slot.id}"
+    record_event(
+        session=session,
+        action="sas.slot_read",
+        actor_kind=ACTOR_KIND,
+        actor_id=client.id,
+        site_id=slot.site_id,
+        target=f"Slot/{slot.id}",
+        ip=client_ip(request),
+    )
+    await session.commit()
+    return FhirResponse(
+        fhir.slot_resource(
+            slot, booking_url=None if slot.reserved_for or not free else public_url, free=free
+        )
+    )
+
+
 @router.get("/Slot", summary="Recherche des créneaux disponibles (SAS, flux INT_R04)")
 async def search_slots(
     request: Request, session: SessionDep, ctx: ContextDep, client: SasClient, base: Base
@@ -185,7 +251,7 @@ async def search_slots(
     try:
         search = fhir.parse_slot_search(request.query_params.multi_items())
     except fhir.FhirInvalid as exc:
-        await _audit_refusal(session, request, "sas.slot_search", client.id, exc)
+        await audit_refusal(session, request, "sas.slot_search", client.id, exc)
         raise
     now = ctx.clock()
     org = await identity.get_organisation(session=session, organisation_id=client.organisation_id)
@@ -233,7 +299,7 @@ async def search_slots(
         actor_kind=ACTOR_KIND,
         actor_id=client.id,
         target="Slot",
-        ip=_ip(request),
+        ip=client_ip(request),
         detail=f"{search.start_from.isoformat()} → {search.start_until.isoformat()}: "
         f"{len(matches)} créneau(x)",
     )
@@ -241,126 +307,7 @@ async def search_slots(
     return FhirResponse(bundle)
 
 
-def _identifier_system(ctx: ContextDep) -> str:
-    return f"{ctx.settings.base_url}/fhir/identifiants/rendez-vous"
-
-
-async def _read_json(request: Request) -> object:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise fhir.FhirInvalid("Requête trop volumineuse.")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise fhir.FhirInvalid("Le corps de la requête n'est pas du JSON valide.") from None
-
-
-@router.post(
-    "/Appointment", status_code=201, summary="Prise de rendez-vous par un régulateur du SAS"
-)
-async def create_appointment(
-    request: Request, session: SessionDep, ctx: ContextDep, client: SasClient, base: Base
-) -> Response:
-    """Book the Appointment's slot for its contained Patient on the SAS channel (201)."""
-    try:
-        wanted = fhir.parse_appointment(await _read_json(request))
-    except fhir.FhirInvalid as exc:
-        await _audit_refusal(session, request, "sas.appointment", client.id, exc)
-        raise
-    now = ctx.clock()
-    client_id, organisation_id = client.id, client.organisation_id  # a rollback expires `client`
-    ip = _ip(request)
-
-    def audit(booking: Booking) -> None:
-        record_event(
-            session=session,
-            action="sas.appointment",
-            actor_kind=ACTOR_KIND,
-            actor_id=client_id,
-            site_id=booking.site_id,
-            target=booking.reference,
-            ip=ip,
-            detail=f"régulateur : {booking.booked_by_label}"
-            + (f" ({wanted.regulator_identifier})" if wanted.regulator_identifier else ""),
-        )
-
-    try:
-        booking = await _book(
-            session,
-            ctx,
-            organisation_id,
-            wanted,
-            now,
-            actor=Actor(kind=ACTOR_KIND, id=client_id, ip=ip),
-            before_commit=audit,
-        )
-    except HubError as exc:
-        await session.rollback()
-        record_event(
-            session=session,
-            action="sas.appointment",
-            actor_kind=ACTOR_KIND,
-            actor_id=client_id,
-            outcome="refused",
-            target=f"Slot/{wanted.slot_id}",
-            ip=ip,
-            detail=exc.message,
-        )
-        await session.commit()
-        raise
-    logger.info("SAS client %s booked slot %s (%s)", client_id, booking.slot_id, booking.reference)
-    resource = fhir.appointment_resource(
-        booking, base=base, identifier_system=_identifier_system(ctx)
-    )
-    return FhirResponse(
-        resource,
-        status_code=HTTPStatus.CREATED,
-        headers={"Location": f"{base}/Appointment/{booking.reference}"},
-    )
-
-
-async def _book(
-    session: AsyncSession,
-    ctx: ContextDep,
-    organisation_id: int,
-    wanted: fhir.AppointmentRequest,
-    now: dt.datetime,
-    *,
-    actor: Actor,
-    before_commit: Callable[[Booking], None],
-) -> Booking:
-    """Register the caller, book the slot on the SAS channel and queue the confirmation, in
-    one commit with the audit event."""
-    slot = await _sas_slot(session, organisation_id, wanted.slot_id)
-    today = now.astimezone(ZoneInfo(slot.site.timezone)).date()
-    created = min(wanted.created, now) if wanted.created else now
-    return await book(
-        session=session,
-        ctx=ctx,
-        organisation_id=organisation_id,
-        slot_id=slot.id,
-        patient=PatientDraft(
-            birth_name=wanted.birth_name,
-            first_names=wanted.first_names,
-            used_name=wanted.used_name,
-            birth_date=wanted.birth_date,
-            sex=wanted.sex,
-            phone=wanted.phone,
-            email=wanted.email,
-        ),
-        channel=Channel.SAS,
-        reason=wanted.reason,
-        now=now,
-        actor=actor,
-        today=today,
-        care_requested_at=created,
-        booked_by_label=wanted.regulator_label,
-        may_use=SAS_MAY_USE,
-        before_commit=before_commit,
-    )
-
-
-async def _sas_slot(session: AsyncSession, organisation_id: int, slot_id: int) -> Slot:
+async def sas_slot(session: AsyncSession, organisation_id: int, slot_id: int) -> Slot:
     """The slot, if it belongs to a teleconsultation room of the client's CPTS."""
     slot = await session.scalar(
         select(Slot).where(Slot.id == slot_id).options(selectinload(Slot.site))
@@ -372,40 +319,3 @@ async def _sas_slot(session: AsyncSession, organisation_id: int, slot_id: int) -
     ):
         raise NotFound(f"Le créneau Slot/{slot_id} n'existe pas dans cette CPTS.")
     return slot
-
-
-@router.get("/Appointment/{appointment_id}", summary="Lecture d'un rendez-vous pris par le SAS")
-async def read_appointment(
-    request: Request,
-    session: SessionDep,
-    ctx: ContextDep,
-    client: SasClient,
-    base: Base,
-    appointment_id: str,
-) -> Response:
-    """A booking made through the SAS, as an Appointment (booked, cancelled or noshow)."""
-    booking_id = await session.scalar(
-        select(Booking.id)
-        .join(Site, Site.id == Booking.site_id)
-        .where(
-            Booking.reference == appointment_id.strip().upper(),
-            Booking.channel == Channel.SAS,
-            Site.organisation_id == client.organisation_id,
-        )
-    )
-    record_event(
-        session=session,
-        action="sas.appointment_read",
-        actor_kind=ACTOR_KIND,
-        actor_id=client.id,
-        outcome="success" if booking_id else "refused",
-        target=appointment_id[:200],
-        ip=_ip(request),
-    )
-    await session.commit()
-    if booking_id is None:
-        raise NotFound(f"Aucun rendez-vous Appointment/{appointment_id} pris par le SAS.")
-    booking = await bk.get_booking(session=session, booking_id=booking_id)
-    return FhirResponse(
-        fhir.appointment_resource(booking, base=base, identifier_system=_identifier_system(ctx))
-    )

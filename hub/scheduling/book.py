@@ -84,3 +84,18 @@ async def book(
         await session.commit()
         return await bk.get_booking(session=session, booking_id=booking.id)
     raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.")
+
+
+async def cancel(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    booking: Booking,
+    reason: str,
+    now: dt.datetime,
+) -> None:
+    """Cancel a booking and tell the patient (pending reminders withdrawn), then offer the
+    freed seat to the waiting list; the caller commits."""
+    slot = await bk.cancel_booking(session=session, booking=booking, reason=reason, now=now)
+    await messages.booking_cancelled(session=session, ctx=ctx, booking=booking, now=now)
+    await messages.offer_slot(session=session, ctx=ctx, slot=slot, now=now)

@@ -117,7 +117,7 @@ async def test_regulator_books_a_sas_slot_which_leaves_the_search(
             ],
         ),
     )
-    assert again.status_code == 409
+    assert again.status_code == 422  # the guide: a rule of the application refuses it
     outcome = again.json()
     assert outcome["resourceType"] == "OperationOutcome"
     assert outcome["issue"][0]["code"] == "conflict"
@@ -297,6 +297,98 @@ async def test_unusable_appointments_are_refused_with_reasons(
     assert len(refused) == len(cases) + 1 and {e.outcome for e in refused} == {"refused"}
     missing = await client.get("/fhir/Appointment/RDV-ZZZZZZ", headers=sas.headers)
     assert missing.status_code == 404 and missing.json()["issue"][0]["code"] == "not-found"
+
+
+async def test_the_regulator_cancels_by_conditional_update(
+    client: httpx.AsyncClient, sas: SasAccess, settings: Settings
+) -> None:
+    slot_id = (await _sas_slot_ids(client, sas))[0]
+    made = (
+        await client.post("/fhir/Appointment", headers=sas.headers, json=appointment(slot_id))
+    ).json()
+    url = f"/fhir/Appointment?identifier={made['identifier'][0]['system']}|{made['id']}"
+    same = await client.put(url, headers=sas.headers, json=made)
+    assert same.status_code == 200 and same.json()["status"] == "booked"  # nothing to change
+    moved = await client.put(
+        url, headers=sas.headers, json={**made, "start": "2030-01-04T10:00:00+01:00"}
+    )
+    assert moved.status_code == 422 and "annulez-le puis réservez" in moved.text
+    cancelled = {
+        **made,
+        "status": "cancelled",
+        "cancelationReason": {"text": "patient aux urgences"},
+    }
+    response = await client.put(url, headers=sas.headers, json=cancelled)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    assert response.headers["location"].endswith(f"/fhir/Appointment/{made['id']}")
+    assert response.json()["status"] == "cancelled"
+    [booking] = await rows(settings, Booking)
+    assert booking.status is BookingStatus.CANCELLED
+    assert booking.cancel_reason == "annulé par la régulation du SAS : patient aux urgences"
+    told = await rows(
+        settings,
+        OutboundMessage,
+        OutboundMessage.related_id == booking.id,
+        OutboundMessage.purpose == "booking_cancelled",
+    )
+    assert {m.recipient for m in told} == {"+33611223344", "lea@example.org"}
+    assert slot_id in await _sas_slot_ids(client, sas)  # offered again
+    [event] = await rows(settings, AuditEvent, AuditEvent.action == "sas.appointment_cancel")
+    assert (event.actor_id, event.target) == (sas.client_id, booking.reference)
+
+    again = await client.put(url, headers=sas.headers, json={**made, "status": "booked"})
+    assert again.status_code == 422
+    assert "seule l'annulation" in again.json()["issue"][0]["diagnostics"]
+    for bad_url, body, status in [
+        ("/fhir/Appointment", cancelled, 400),  # no identifier
+        ("/fhir/Appointment?identifier=RDV-ZZZZZZ", cancelled, 404),
+        (url, {**made, "status": "noshow"}, 400),
+        (url, {"resourceType": "Patient"}, 400),
+    ]:
+        refused = await client.put(bad_url, headers=sas.headers, json=body)
+        assert refused.status_code == status, refused.text
+        assert refused.json()["resourceType"] == "OperationOutcome"
+
+
+async def test_a_slot_reads_free_then_busy(
+    client: httpx.AsyncClient, sas: SasAccess, settings: Settings
+) -> None:
+    slot_id = (await _sas_slot_ids(client, sas))[0]
+    read = await client.get(f"/fhir/Slot/{slot_id}", headers=sas.headers)
+    assert read.status_code == 200, read.text
+    assert read.headers["content-type"].startswith("application/fhir+json")
+    assert (read.json()["id"], read.json()["status"]) == (str(slot_id), "free")
+    await client.post("/fhir/Appointment", headers=sas.headers, json=appointment(slot_id))
+    assert (await client.get(f"/fhir/Slot/{slot_id}", headers=sas.headers)).json()[
+        "status"
+    ] == "busy"
+    for missing in ("999999999", "abc", "1" * 40):
+        response = await client.get(f"/fhir/Slot/{missing}", headers=sas.headers)
+        assert response.status_code == 404 and response.json()["issue"][0]["code"] == "not-found"
+    assert (await client.get(f"/fhir/Slot/{slot_id}")).status_code == 401
+
+
+async def test_metadata_and_unknown_paths_speak_fhir(client: httpx.AsyncClient) -> None:
+    capability = await client.get("/fhir/metadata")
+    assert capability.status_code == 200
+    assert capability.headers["content-type"].startswith("application/fhir+json")
+    statement = capability.json()
+    assert statement["resourceType"] == "CapabilityStatement"
+    kinds = {r["type"]: r for r in statement["rest"][0]["resource"]}
+    assert {i["code"] for i in kinds["Slot"]["interaction"]} == {"read", "search-type"}
+    assert {i["code"] for i in kinds["Appointment"]["interaction"]} == {"create", "read", "update"}
+    for method, path, status, code in [
+        ("GET", "/fhir/Practitioner/1", 404, "not-found"),
+        ("DELETE", "/fhir/Appointment/RDV-AAAAAA", 405, "not-supported"),
+        ("PATCH", "/fhir/Slot", 405, "not-supported"),
+    ]:
+        response = await client.request(method, path)
+        assert response.status_code == status, (method, path, response.text)
+        assert response.headers["content-type"].startswith("application/fhir+json")
+        assert response.json()["issue"][0]["code"] == code
+    page = await client.get("/page-qui-n-existe-pas")
+    assert page.status_code == 404 and "OperationOutcome" not in page.text
 
 
 def test_paris_friday_evening_is_sas_time() -> None:
