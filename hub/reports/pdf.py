@@ -46,6 +46,7 @@ def render_report_pdf(facts: ReportFacts) -> bytes:
         subject=f"Téléconsultation du {_date(facts.started_at, tz)}, {facts.place.site_name}",
         header=f"{facts.place.organisation_name} — {facts.title} — {_patient_line(facts)}",
         footer=f"{_patient_line(facts)}, {_born(patient.sex)} le {patient.birth_date:%d/%m/%Y}",
+        created=facts.signed_at,
     )
     return build_pdf(lambda: _story(facts, tz), meta)
 

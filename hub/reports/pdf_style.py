@@ -6,6 +6,7 @@ Used by the teleconsultation report; meant to be reused by other documents (acti
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import io
 import re
@@ -190,6 +191,9 @@ class PdfMeta:
     subject: str
     header: str  # running header, from page 2
     footer: str  # left of the page number on every page
+    # When the document was made (the report: its signature), in the information dictionary
+    # and the XMP; None keeps reportlab's fixed date (identical bytes whenever it is built).
+    created: dt.datetime | None = None
 
 
 def build_pdf(make_story: Callable[[], list[Flowable]], meta: PdfMeta) -> bytes:
@@ -199,7 +203,7 @@ def build_pdf(make_story: Callable[[], list[Flowable]], meta: PdfMeta) -> bytes:
     pdf, pages = _render(make_story(), meta, total=total)
     if pages != total:  # pragma: no cover - the footer takes no room from the story
         raise RuntimeError(f"layout changed between passes: {total} then {pages} pages")
-    return archival(pdf)
+    return archival(pdf, created=meta.created)
 
 
 def _render(story: list[Flowable], meta: PdfMeta, *, total: int) -> tuple[bytes, int]:

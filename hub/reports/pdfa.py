@@ -16,6 +16,7 @@ subsets, a file identifier, no transparency, no encryption):
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import io
 
@@ -36,9 +37,14 @@ def srgb_profile() -> bytes:
     return bytes(profile)
 
 
-def archival(pdf: bytes) -> bytes:
-    """The same document as PDF/A-1b: sRGB OutputIntent and XMP identification added."""
+def archival(pdf: bytes, *, created: dt.datetime | None = None) -> bytes:
+    """The same document as PDF/A-1b: sRGB OutputIntent and XMP identification added, and
+    ``created`` (aware) as its creation and modification dates when given."""
     with pikepdf.open(io.BytesIO(pdf)) as doc:
+        if created is not None:
+            stamp = _pdf_date(created)
+            doc.docinfo["/CreationDate"] = pikepdf.String(stamp)
+            doc.docinfo["/ModDate"] = pikepdf.String(stamp)
         icc = pikepdf.Stream(doc, srgb_profile())
         icc.N = 3
         icc.Alternate = pikepdf.Name.DeviceRGB
@@ -68,3 +74,10 @@ def archival(pdf: bytes) -> bytes:
             force_version="1.4",
         )
         return out.getvalue()
+
+
+def _pdf_date(moment: dt.datetime) -> str:
+    """A PDF date string in UTC: D:YYYYMMDDHHmmSS+00'00'."""
+    if moment.tzinfo is None:
+        raise ValueError("a PDF date needs an aware datetime")
+    return moment.astimezone(dt.UTC).strftime("D:%Y%m%d%H%M%S+00'00'")

@@ -223,6 +223,9 @@ def test_pdf_is_pdf_a_1b_as_the_ci_sis_asks() -> None:
         assert meta["dc:title"] == "Compte rendu de téléconsultation"
         assert meta["dc:creator"] == ["Dr Claire DURAND"]
         assert meta["xmp:CreatorTool"] == "CPTS téléconsultation"
+        # Dated by its signature (10:55 Paris = 09:55 UTC), the same in the XMP.
+        assert str(doc.docinfo["/CreationDate"]) == "D:20261120095500+00'00'"
+        assert meta["xmp:CreateDate"].startswith("2026-11-20T09:55:00")
         assert "/ObjStm" not in {
             str(o.get("/Type")) for o in doc.objects if isinstance(o, pikepdf.Stream)
         }
