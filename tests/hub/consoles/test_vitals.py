@@ -48,7 +48,7 @@ def test_the_monitor_shows_each_measures_latest_value_with_bp_as_one_reading() -
     seen += [obs("body_temperature", 38.6, "Cel", T0 + dt.timedelta(minutes=1), "Thermomètre")]
     seen += oximeter(3, T0 + dt.timedelta(minutes=2))
     shown = {t.key: t for t in tiles(readings_of(reversed(seen)))}
-    assert list(shown) == ["blood_pressure", "pulse_rate", "spo2", "body_temperature"]
+    assert list(shown) == ["blood_pressure", "spo2", "pulse_rate", "body_temperature"]
     bp = shown["blood_pressure"]
     assert (bp.label, bp.figure, bp.mean, bp.unit, bp.device) == (
         "Pression artérielle",
@@ -88,10 +88,10 @@ def test_history_has_one_row_per_bp_reading_and_the_oximeter_per_minute() -> Non
         ("pouls", "67 /min"),
     ]
     assert [(i.label, i.text) for i in rows[1].items] == [
-        ("pouls", "70–72 /min (dernier 72)"),
         ("SpO2", "95–98 % (dernier 98)"),
+        ("pouls", "70–72 /min (dernier 72)"),
     ]
-    assert rows[1].items[1].alert  # 95 % is below the alert range (NEWS2: 96 and above)
+    assert rows[1].items[0].alert  # 95 % is below the alert range (NEWS2: 96 and above)
 
 
 @pytest.mark.parametrize(
