@@ -213,6 +213,7 @@ async def test_the_doctor_reads_the_vitals_beside_the_video_on_a_laptop(
             # The nurse's console heard the same readings.
             room_bp = nurse.locator('[data-vitals] [data-measure="blood_pressure"] .tile-value')
             await expect(room_bp).to_have_text("131/86 (101) mmHg")
+            await nurse.screenshot(path=str(ARTIFACT.with_name("room-console-1366x768.png")))
 
             # Without JavaScript, the page the hub renders says the same.
             plain = await plain_ctx.new_page()
