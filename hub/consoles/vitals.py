@@ -69,6 +69,7 @@ class Tile:
 
     key: str
     label: str
+    short: str
     figure: str = ""
     mean: str = ""  # blood pressure: the mean, shown in brackets
     unit: str = ""
@@ -125,13 +126,14 @@ def _tile(measure: Measure, readings: Sequence[Reading]) -> Tile:
     headline = str(measure.kinds[0])
     latest = next((r for r in reversed(readings) if headline in r.values), None)
     if latest is None:
-        return Tile(measure.key, measure.label)
+        return Tile(measure.key, measure.label, measure.short)
     first = latest.values[headline]
     shown = [latest.values[str(k)] for k in measure.kinds[:2] if str(k) in latest.values]
     mean = latest.values.get(str(measure.kinds[2])) if len(measure.kinds) > 2 else None
     return Tile(
         measure.key,
         measure.label,
+        measure.short,
         figure="/".join(number_fr(o.value) for o in shown),
         mean=number_fr(mean.value) if mean else "",
         unit=first.unit_display,
@@ -145,6 +147,17 @@ def tiles(readings: Sequence[Reading]) -> list[Tile]:
     """The monitor: each measure's latest value (optional measures only once taken)."""
     shown = [_tile(m, readings) for m in MEASURES]
     return [t for t, m in zip(shown, MEASURES, strict=True) if t.figure or not m.optional]
+
+
+def summary(observations: Iterable[ObservationPublic]) -> str:
+    """Each measure's latest value on one line (the doctor's waiting room)."""
+    parts = []
+    for t in tiles(readings_of(observations)):
+        if t.figure:
+            mean = f" ({t.mean})" if t.mean else ""
+            flag = f" ({ALERT_LABEL})" if t.alert else ""
+            parts.append(f"{t.short} {t.figure}{mean} {t.unit}{flag}")
+    return " · ".join(parts)
 
 
 def _items(readings: Sequence[Reading]) -> tuple[Item, ...]:

@@ -10,7 +10,7 @@ import pytest
 
 from devices.measurements import RangeStatus, range_status
 from hub.cabins.live import ObservationPublic
-from hub.consoles.vitals import history, readings_of, tiles, vitals_view
+from hub.consoles.vitals import history, readings_of, summary, tiles, vitals_view
 
 T0 = dt.datetime(2026, 12, 5, 9, 30, 5, tzinfo=dt.UTC)
 _seq = iter(range(1, 10_000))
@@ -66,6 +66,14 @@ def test_the_monitor_shows_each_measures_latest_value_with_bp_as_one_reading() -
     )
     temperature = shown["body_temperature"]
     assert (temperature.figure, temperature.unit, temperature.alert) == ("38,6", "°C", True)
+
+
+def test_the_waiting_room_line_gives_bp_as_one_reading_and_marks_a_fever() -> None:
+    seen = [obs("body_temperature", 38.6, "Cel", T0, "Thermomètre")]
+    seen += cuff(128, 84, 99, 67, T0 + dt.timedelta(seconds=30))
+    assert summary(seen) == (
+        "PAS/PAD (PAM) 128/84 (99) mmHg · pouls 67 /min · T° 38,6 °C (hors normes)"
+    )
 
 
 def test_a_measure_not_taken_yet_shows_as_such() -> None:
