@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import websockets
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 from websockets.asyncio.client import ClientConnection
 
 from devices.measurements import DeviceIdentity, Measurement, MeasurementKind, Unit
@@ -125,6 +125,11 @@ async def _login(page: Page, hub: LiveHub, username: str) -> None:
     await page.wait_for_url(lambda url: "/connexion" not in url)
 
 
+async def _words(locator: Locator) -> list[str]:
+    """The text of each paragraph and cell, whitespace as a reader sees it."""
+    return [" ".join(t.split()) for t in await locator.locator("p, td").all_text_contents()]
+
+
 async def _in_view(page: Page, selector: str) -> None:
     """The element is wholly inside the viewport, as the page opened (no scrolling)."""
     box = await page.locator(selector).bounding_box()
@@ -150,6 +155,7 @@ async def test_the_doctor_reads_the_vitals_beside_the_video_on_a_laptop(
         locale="fr-FR", viewport=LAPTOP, java_script_enabled=False
     )
     await install_axe(doctor_ctx)
+    await install_axe(nurse_ctx)
     try:
         async with trolley(hub, cpts) as cabin:
             doctor = await doctor_ctx.new_page()
@@ -214,6 +220,7 @@ async def test_the_doctor_reads_the_vitals_beside_the_video_on_a_laptop(
             room_bp = nurse.locator('[data-vitals] [data-measure="blood_pressure"] .tile-value')
             await expect(room_bp).to_have_text("131/86 (101) mmHg")
             await nurse.screenshot(path=str(ARTIFACT.with_name("room-console-1366x768.png")))
+            assert await blocking_violations(nurse, "console de la salle, constantes") == []
 
             # Without JavaScript, the page the hub renders says the same.
             plain = await plain_ctx.new_page()
@@ -229,6 +236,9 @@ async def test_the_doctor_reads_the_vitals_beside_the_video_on_a_laptop(
             rows = static.locator('[data-field="history"] tr')
             await expect(rows.filter(has_text="Tensiomètre")).to_have_count(2)
             await expect(rows).to_have_count(await history.count())
+            # The page's script renders the panel as the hub does, to the word.
+            for part in ('[data-field="monitor"]', '[data-field="history"]'):
+                assert await _words(static.locator(part)) == await _words(panel.locator(part))
     finally:
         await plain_ctx.close()
         await nurse_ctx.close()

@@ -44,7 +44,8 @@ if (panel) {
     const parts = Object.fromEntries(clock.formatToParts(new Date(ms)).map((p) => [p.type, p.value]));
     return `${Number(parts.hour)} h ${parts.minute}`;
   };
-  const number = (v) => String(Math.round(v * 10) / 10).replace(".", ",");
+  // As the hub writes it: one decimal at most, rounded on the exact value, a French comma.
+  const number = (v) => String(Number(v.toFixed(1))).replace(".", ",");
   const element = (tag, className, text) => {
     const e = document.createElement(tag);
     if (className) e.className = className;
