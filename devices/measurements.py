@@ -2,7 +2,8 @@
 
 A `Measurement` is one observation (a kind, a value in a UCUM unit, its LOINC code, the device
 and the times). `KINDS` describes each measurement kind once: LOINC code, UCUM units, French
-label and plausible range; `LOINC`, `ALLOWED_UNITS` and `PLAUSIBLE_LIMITS` are views of it.
+label, plausible range and clinical alert range (`range_status` says where a value stands:
+"hors normes" on the consoles); `LOINC`, `ALLOWED_UNITS` and `PLAUSIBLE_LIMITS` are views of it.
 `PLAUSIBLE_LIMITS` is the one table of limits: the cabin agent's filter and the hub's
 re-validation of what agents send both read it. Decoded readings (GATT values, serial frames)
 convert themselves (`Reading.to_measurements`, beside each parser); `to_measurements` calls
@@ -30,6 +31,11 @@ __all__ = [
     "ALLOWED_UNITS",
     "KINDS",
     "LOINC",
+    "MAX_NORMAL_DIASTOLIC_MMHG",
+    "MAX_NORMAL_PULSE_RATE",
+    "MAX_NORMAL_SPO2",
+    "MAX_NORMAL_SYSTOLIC_MMHG",
+    "MAX_NORMAL_TEMPERATURE_CEL",
     "MAX_PLAUSIBLE_DIASTOLIC_MMHG",
     "MAX_PLAUSIBLE_MEAN_PRESSURE_MMHG",
     "MAX_PLAUSIBLE_PERFUSION_INDEX",
@@ -38,6 +44,11 @@ __all__ = [
     "MAX_PLAUSIBLE_SYSTOLIC_MMHG",
     "MAX_PLAUSIBLE_TEMPERATURE_CEL",
     "MAX_PLAUSIBLE_WEIGHT_KG",
+    "MIN_NORMAL_DIASTOLIC_MMHG",
+    "MIN_NORMAL_PULSE_RATE",
+    "MIN_NORMAL_SPO2",
+    "MIN_NORMAL_SYSTOLIC_MMHG",
+    "MIN_NORMAL_TEMPERATURE_CEL",
     "MIN_PLAUSIBLE_DIASTOLIC_MMHG",
     "MIN_PLAUSIBLE_MEAN_PRESSURE_MMHG",
     "MIN_PLAUSIBLE_PERFUSION_INDEX",
@@ -53,6 +64,7 @@ __all__ = [
     "MeasurementKind",
     "PlausibilityFilter",
     "PlausibleRange",
+    "RangeStatus",
     "Reading",
     "ReadingContext",
     "StatusFlag",
@@ -61,6 +73,7 @@ __all__ = [
     "check_plausible",
     "display_unit",
     "kind_label",
+    "range_status",
     "to_measurements",
 ]
 
@@ -154,6 +167,24 @@ MAX_PLAUSIBLE_PERFUSION_INDEX = 30.0
 MIN_PLAUSIBLE_WEIGHT_KG = 0.5
 MAX_PLAUSIBLE_WEIGHT_KG = 350.0
 
+# -- clinical alert ranges (adults at rest, same units) ------------------------------------
+# A value outside them is shown "hors normes" on the consoles; it is stored all the same.
+# Blood pressure: HAS, « Prise en charge de l'hypertension artérielle de l'adulte » (2016):
+# office hypertension from 140 (systolic) or 90 (diastolic) mmHg; hypotension below 90
+# systolic, 60 diastolic. Pulse rate, SpO2 and temperature: the ranges that score 0 in NEWS2
+# (Royal College of Physicians, National Early Warning Score 2, 2017; SpO2 scale 1).
+# Bounds are inclusive: a value between two integers past a bound (139.5) is outside.
+MIN_NORMAL_SYSTOLIC_MMHG = 90.0
+MAX_NORMAL_SYSTOLIC_MMHG = 139.0
+MIN_NORMAL_DIASTOLIC_MMHG = 60.0
+MAX_NORMAL_DIASTOLIC_MMHG = 89.0
+MIN_NORMAL_PULSE_RATE = 51.0
+MAX_NORMAL_PULSE_RATE = 90.0
+MIN_NORMAL_SPO2 = 96.0
+MAX_NORMAL_SPO2 = 100.0
+MIN_NORMAL_TEMPERATURE_CEL = 36.1
+MAX_NORMAL_TEMPERATURE_CEL = 38.0
+
 _MMHG_PER_KPA = 760.0 / 101.325
 _KG_PER_POUND = 0.45359237
 
@@ -182,6 +213,8 @@ class KindInfo:
     # Of the measurements one reading gives, the lowest shows as the device's last value:
     # a cuff's card shows the systolic pressure, not the pulse that came with it.
     precedence: int = 0
+    # The clinical alert range (reference unit), None where none is defined (see above).
+    normal: PlausibleRange | None = None
 
 
 _PRESSURE = frozenset({Unit.MMHG, Unit.KPA})
@@ -192,11 +225,13 @@ KINDS: Mapping[MeasurementKind, KindInfo] = MappingProxyType(
             "8480-6", "Pression artérielle systolique", "PAS", _PRESSURE,
             PlausibleRange(MIN_PLAUSIBLE_SYSTOLIC_MMHG, MAX_PLAUSIBLE_SYSTOLIC_MMHG),
             Unit.MMHG,
+            normal=PlausibleRange(MIN_NORMAL_SYSTOLIC_MMHG, MAX_NORMAL_SYSTOLIC_MMHG),
         ),
         MeasurementKind.BLOOD_PRESSURE_DIASTOLIC: KindInfo(
             "8462-4", "Pression artérielle diastolique", "PAD", _PRESSURE,
             PlausibleRange(MIN_PLAUSIBLE_DIASTOLIC_MMHG, MAX_PLAUSIBLE_DIASTOLIC_MMHG),
             Unit.MMHG, precedence=1,
+            normal=PlausibleRange(MIN_NORMAL_DIASTOLIC_MMHG, MAX_NORMAL_DIASTOLIC_MMHG),
         ),
         MeasurementKind.BLOOD_PRESSURE_MEAN: KindInfo(
             "8478-0", "Pression artérielle moyenne", "PAM", _PRESSURE,
@@ -207,16 +242,19 @@ KINDS: Mapping[MeasurementKind, KindInfo] = MappingProxyType(
             "8867-4", "Fréquence cardiaque", "pouls", frozenset({Unit.PER_MINUTE}),
             PlausibleRange(MIN_PLAUSIBLE_PULSE_RATE, MAX_PLAUSIBLE_PULSE_RATE),
             Unit.PER_MINUTE, precedence=3,
+            normal=PlausibleRange(MIN_NORMAL_PULSE_RATE, MAX_NORMAL_PULSE_RATE),
         ),
         MeasurementKind.SPO2: KindInfo(
             "59408-5", "Saturation en oxygène (SpO2)", "SpO2", frozenset({Unit.PERCENT}),
             PlausibleRange(MIN_PLAUSIBLE_SPO2, MAX_PLAUSIBLE_SPO2),
             Unit.PERCENT,
+            normal=PlausibleRange(MIN_NORMAL_SPO2, MAX_NORMAL_SPO2),
         ),
         MeasurementKind.BODY_TEMPERATURE: KindInfo(
             "8310-5", "Température", "T°", frozenset({Unit.CELSIUS, Unit.FAHRENHEIT}),
             PlausibleRange(MIN_PLAUSIBLE_TEMPERATURE_CEL, MAX_PLAUSIBLE_TEMPERATURE_CEL),
             Unit.CELSIUS,
+            normal=PlausibleRange(MIN_NORMAL_TEMPERATURE_CEL, MAX_NORMAL_TEMPERATURE_CEL),
         ),
         MeasurementKind.PERFUSION_INDEX: KindInfo(
             "61006-3", "Indice de perfusion", "IP", frozenset({Unit.PERCENT}),
@@ -268,6 +306,29 @@ def last_value_key(kind: str, at: dt.datetime) -> tuple[dt.datetime, int]:
     """Orders a device's measurements for its last value: the newest, then by precedence. A
     measurement replaces the shown one when its key is at least as great."""
     return at, -kind_precedence(kind)
+
+
+class RangeStatus(enum.StrEnum):
+    """Where a value stands against its kind's limits."""
+
+    NORMAL = "normal"  # inside the alert range, or no alert range is defined
+    ALERT = "alert"  # plausible, outside the clinical alert range ("hors normes")
+    IMPLAUSIBLE = "implausible"  # outside the plausibility limits
+
+
+def range_status(kind: str, value: float, unit: str) -> RangeStatus:
+    """Where a value in a UCUM unit stands against the registry's limits of its kind
+    (NORMAL for a kind or unit the registry does not know)."""
+    try:
+        info = KINDS[MeasurementKind(kind)]
+        reference = _reference_value(value, Unit(unit))
+    except ValueError:
+        return RangeStatus.NORMAL
+    if reference not in info.limits:
+        return RangeStatus.IMPLAUSIBLE
+    if info.normal is not None and reference not in info.normal:
+        return RangeStatus.ALERT
+    return RangeStatus.NORMAL
 
 
 def display_unit(unit: str) -> str:

@@ -18,7 +18,7 @@ import datetime as dt
 
 from pydantic import BaseModel
 
-from devices.measurements import display_unit, kind_label, kind_precedence
+from devices.measurements import display_unit, kind_label, kind_precedence, range_status
 from hub.cabins.presence import DEVICE_STATE_LABELS, CabinDevice
 from hub.context import HubContext
 from hub.events import Event
@@ -44,6 +44,7 @@ class ObservationPublic(BaseModel):
     measured_at: str
     device: str
     precedence: int  # of measurements taken together, the lowest is the device's last value
+    status: str  # against the registry's limits: "normal", "alert" (hors normes), "implausible"
 
     @classmethod
     def of_row(cls, o: Observation) -> ObservationPublic:
@@ -89,6 +90,7 @@ class ObservationPublic(BaseModel):
             measured_at=at.isoformat(),
             device=device,
             precedence=kind_precedence(kind),
+            status=str(range_status(kind, value, unit)),
         )
 
 

@@ -5,8 +5,8 @@
   secretary's desk also finds and registers callers and books them by phone); ``staff`` what
   the staff's pages share.
 - ``teleconsultation``: the room's console (nurse or facility staff) and the doctor's console,
-  their live events, measurements and captures; ``report``: the report form in the doctor's
-  console.
+  their live events, measurements and captures; ``vitals``: their vitals monitor and history
+  by reading; ``report``: the report form in the doctor's console.
 - ``referrals``: referring a patient to a relay doctor from the room or the secretary's desk.
 - ``identity_desk``: the secretariat's pending identities and probable duplicates.
 

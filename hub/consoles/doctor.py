@@ -7,13 +7,14 @@ import datetime as dt
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from devices.measurements import KINDS, MeasurementKind, display_unit
 from hub import deps
+from hub.cabins.live import ObservationPublic
 from hub.cabins.overview import home_context
+from hub.consoles import vitals
 from hub.consultation import service
 from hub.consultation.models import STATE_LABELS
 from hub.deps import ContextDep, Permitted, SessionDep
-from hub.records.observations import Observation, observations_of_booking
+from hub.records.observations import observations_of_booking
 from hub.rendering import render
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
@@ -34,8 +35,11 @@ async def doctor_home(
                 (
                     c,
                     service.elapsed_minutes(c.ready_at, now),
-                    _latest_vitals(
-                        await observations_of_booking(session=session, booking_id=c.booking_id)
+                    vitals.summary(
+                        ObservationPublic.of_row(o)
+                        for o in await observations_of_booking(
+                            session=session, booking_id=c.booking_id
+                        )
                     ),
                 )
                 for c in await service.waiting_room(session=session, user=user)
@@ -48,24 +52,3 @@ async def doctor_home(
         }
     )
     return render(request, "consultation/waiting_room.html", data)
-
-
-# The short French labels of the device registry's measurement kinds (not the derived ones).
-VITAL_SHORT = {
-    str(kind): info.short_label
-    for kind, info in KINDS.items()
-    if kind not in (MeasurementKind.BLOOD_PRESSURE_MEAN, MeasurementKind.PERFUSION_INDEX)
-}
-
-
-def _latest_vitals(observations: list[Observation]) -> str:
-    """The last value of each vital sign already taken, in a short line for the waiting room."""
-    latest: dict[str, Observation] = {}
-    for o in observations:
-        if o.kind in VITAL_SHORT:
-            latest[o.kind] = o
-    return " · ".join(
-        f"{VITAL_SHORT[k]} {latest[k].value:g} {display_unit(latest[k].unit)}"
-        for k in VITAL_SHORT
-        if k in latest
-    )

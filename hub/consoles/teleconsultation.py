@@ -16,6 +16,7 @@ from hub import deps
 from hub.audit.service import record_event, trace_read
 from hub.cabins.live import ObservationPublic
 from hub.cabins.overview import home_context
+from hub.consoles.vitals import vitals_view
 from hub.consultation import checks, identity_review, service
 from hub.consultation.models import STATE_LABELS, Capture, Consultation, DmpChoice, State
 from hub.context import HubContext
@@ -71,6 +72,10 @@ async def _console(
             "documents": checks.IDENTITY_DOCUMENTS,
             "error": error,
             "observations": observations,
+            "vitals": vitals_view(
+                (ObservationPublic.of_row(o) for o in observations),
+                consultation.booking.site.timezone,
+            ),
             "events": await service.history(session=session, consultation_id=consultation.id),
             "phq9_severity": checks.phq9_severity(consultation.phq9)
             if consultation.phq9 is not None

@@ -1,6 +1,8 @@
 """The heart of the product in a real browser: the nurse checks a patient in and marks them
-ready, the doctor joins and sees the room and the otoscope, hears the stethoscope, asks for a
-blood pressure from the console, and ends the teleconsultation (state: reporting)."""
+ready, the doctor joins on a 1366x768 laptop and sees the room (without scrolling) and the
+otoscope, hears the stethoscope, asks for a blood pressure from the console and reads it on the
+vitals monitor, and ends the teleconsultation (state: reporting). A screenshot of the console
+with live media and vitals is kept as tests/artifacts/doctor-console-1366x768.png."""
 
 from __future__ import annotations
 
@@ -22,6 +24,9 @@ from tests.support.scenario import booking_now
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.browser
+
+LAPTOP = {"width": 1366, "height": 768}
+ARTIFACT = Path(__file__).resolve().parents[1] / "artifacts" / "doctor-console-1366x768.png"
 
 
 @pytest.fixture
@@ -66,7 +71,9 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
     agent = CabinAgent(config(hub, demo, tmp_path), simulate=True)
     task = asyncio.create_task(agent.run())
     nurse_ctx = await browser.new_context(locale="fr-FR")
-    doctor_ctx = await browser.new_context(locale="fr-FR", permissions=["camera", "microphone"])
+    doctor_ctx = await browser.new_context(
+        locale="fr-FR", viewport=LAPTOP, permissions=["camera", "microphone"]
+    )
     try:
         await asyncio.wait_for(agent.link.online.wait(), 15)
         nurse = await nurse_ctx.new_page()
@@ -100,6 +107,10 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
         )
         for video in ("video.room", "video.otoscope"):
             await _at_least(doctor, video, 10)
+        room = await doctor.locator("video.room").bounding_box()
+        assert room is not None and room["width"] > 300
+        assert await doctor.evaluate("() => window.scrollY") == 0
+        assert room["y"] + room["height"] <= LAPTOP["height"]  # no scrolling to see the room
         first_room = await _frames(doctor, "video.room")
         await expect(doctor.locator("audio.stethoscope")).to_have_attribute("data-playing", "1")
         await _at_least(doctor, "video.room", first_room + 5)  # still rising
@@ -127,10 +138,12 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
 
         cuff = doctor.locator('li[data-device="Tensiomètre"]')
         await cuff.get_by_role("button", name="Mesurer").click()
-        await expect(doctor.locator("table.vitals")).to_contain_text(
-            "Pression artérielle systolique", timeout=20_000
+        pressure = doctor.locator('[data-vitals] [data-measure="blood_pressure"]')
+        await expect(pressure.locator(".tile-value")).to_have_text(
+            re.compile(r"^\d+/\d+ \(\d+\) mmHg$"), timeout=20_000
         )
-        await expect(doctor.locator("table.vitals")).to_contain_text("mmHg")
+        await expect(pressure).to_contain_text("Tensiomètre")
+        await expect(doctor.locator("table.vitals")).to_contain_text("PAS/PAD (PAM)")
         await expect(cuff.locator('[data-field="value"]')).to_contain_text("mmHg")
         # Live vitals on the data channel: the oximeter's value and its pleth waveform.
         oximeter = doctor.locator('li[data-device="Oxymètre"]')
@@ -141,6 +154,12 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
         await expect(doctor.locator("canvas.pleth")).to_have_attribute(
             "data-samples", re.compile(r"\d{2,}"), timeout=15_000
         )
+        await expect(
+            doctor.locator('[data-vitals] [data-measure="spo2"] .tile-value')
+        ).to_have_text(re.compile(r"^\d+ %$"), timeout=15_000)
+        await doctor.evaluate("() => window.scrollTo(0, 0)")  # the buttons scrolled the page
+        ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+        await doctor.screenshot(path=str(ARTIFACT))
         await doctor.get_by_role("button", name="Enregistrer une image de l'otoscope").click()
         await expect(doctor.locator('[data-field="capture"]')).to_have_text(
             "Image enregistrée dans le dossier."
