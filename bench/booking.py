@@ -49,7 +49,7 @@ from hub.records.patients import Patient, Sex  # noqa: E402
 from hub.scheduling import booking as bk  # noqa: E402
 from hub.scheduling import calendar as cal  # noqa: E402
 from hub.scheduling.models import BookingStatus, Channel, OpeningRule, Slot, SlotState  # noqa: E402
-from hub.scheduling.slots import free_slots  # noqa: E402
+from hub.scheduling.slots import day_of_slots, free_slots  # noqa: E402
 
 SLOTS = db.Base.metadata.tables["slots"]
 BOOKINGS = db.Base.metadata.tables["bookings"]
@@ -259,11 +259,17 @@ async def earliest_search(
 
 
 async def public_page_slots(session: AsyncSession, site_ids: list[int], now: dt.datetime) -> int:
-    """What the public page ``/rdv/{cpts}`` asks the database for its slots."""
-    count = 0
-    for site_id in site_ids:
-        count += len(await free_slots(session=session, site_ids=[site_id], after=now, limit=6))
-    return count
+    """What the public page ``/rdv/{cpts}`` asks the database for its slots: each room's next
+    free slot and the free slots of the day shown (today)."""
+    start = dt.datetime.combine(now.astimezone(TZ).date(), dt.time(0), TZ).astimezone(dt.UTC)
+    found = await day_of_slots(
+        session=session,
+        site_ids=site_ids,
+        after=now,
+        day_start=start,
+        day_end=start + dt.timedelta(days=1),
+    )
+    return len(found.next_by_site) + sum(len(day) for day in found.day_by_site.values())
 
 
 async def public_page(
