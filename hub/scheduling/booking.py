@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import and_, func, inspect, select
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +15,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
+from hub.records.patients import Patient
 from hub.scheduling.models import (
     Booking,
     BookingStatus,
@@ -63,20 +65,25 @@ def _check_slot(
     return slot
 
 
-async def _slot_and_seats(session: AsyncSession, slot_id: int) -> tuple[Slot | None, set[int]]:
-    """The slot (fresh from the database, with its site) and its seats held, in one query."""
-    rows = (
-        await session.execute(
-            select(Slot, Booking.seat)
-            .outerjoin(Booking, and_(Booking.slot_id == Slot.id, Booking.seat.is_not(None)))
-            .where(Slot.id == slot_id)
-            .options(joinedload(Slot.site))
-            .execution_options(populate_existing=True)
-        )
-    ).all()
+async def _slot_and_seats(
+    session: AsyncSession, slot_id: int, patient_id: int | None
+) -> tuple[Slot | None, set[int], Patient | None]:
+    """The slot (fresh from the database, with its site) and its seats held, in one query;
+    with the booking's patient too when asked, so that the booking needs no other read."""
+    query = (
+        select(Slot, Booking.seat)
+        .outerjoin(Booking, and_(Booking.slot_id == Slot.id, Booking.seat.is_not(None)))
+        .where(Slot.id == slot_id)
+        .options(joinedload(Slot.site))
+        .execution_options(populate_existing=True)
+    )
+    if patient_id is not None:
+        query = query.add_columns(Patient).outerjoin(Patient, Patient.id == patient_id)
+    rows = (await session.execute(query)).all()
     if not rows:
-        return None, set()
-    return rows[0][0], {seat for _, seat in rows if seat is not None}
+        return None, set(), None
+    patient = cast(Patient | None, tuple(rows[0])[2]) if patient_id is not None else None
+    return rows[0][0], {row[1] for row in rows if row[1] is not None}, patient
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,7 @@ class Seat:
 
     slot: Slot
     number: int
+    patient: Patient | None = None  # read with the slot when the patient was known
 
 
 async def free_seat(
@@ -93,15 +101,17 @@ async def free_seat(
     slot_id: int,
     now: dt.datetime,
     may_use: frozenset[Reservation | None] = frozenset({None}),
+    patient_id: int | None = None,
 ) -> Seat:
     """The first free seat of the slot, or the reason it cannot be booked by this kind of booker
-    now (one query). The database still arbitrates: the seat may be taken before the insert."""
-    slot, used = await _slot_and_seats(session, slot_id)
+    now (one query, which also reads the patient when given). The database still arbitrates:
+    the seat may be taken before the insert."""
+    slot, used, patient = await _slot_and_seats(session, slot_id, patient_id)
     slot = _check_slot(slot, now=now, may_use=may_use)
     free = [s for s in range(1, slot.seats + 1) if s not in used]
     if not free:
         raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.")
-    return Seat(slot=slot, number=free[0])
+    return Seat(slot=slot, number=free[0], patient=patient)
 
 
 async def check_bookable(
@@ -143,7 +153,10 @@ async def insert_booking(
     await session.flush()
     set_committed_value(booking, "slot", slot)
     set_committed_value(booking, "site", slot.site)
-    await session.run_sync(lambda _: booking.patient)  # no query when the patient is loaded
+    if seat.patient is not None and seat.patient.id == request.patient_id:
+        set_committed_value(booking, "patient", seat.patient)
+    else:
+        await session.run_sync(lambda _: booking.patient)  # no query when the patient is loaded
     return booking
 
 
@@ -158,7 +171,13 @@ async def add_booking(
     IntegrityError when a simultaneous booking took the seat (roll back and try again)."""
     if not request.reason.strip():
         raise Invalid("Indiquez le motif de la consultation.")
-    seat = await free_seat(session=session, slot_id=request.slot_id, now=now, may_use=may_use)
+    seat = await free_seat(
+        session=session,
+        slot_id=request.slot_id,
+        now=now,
+        may_use=may_use,
+        patient_id=request.patient_id,
+    )
     return await insert_booking(session=session, seat=seat, request=request, now=now)
 
 
