@@ -86,7 +86,8 @@ async def earliest_slots(
     if not jour and not found.day_by_site and found.next_by_site:
         # Nothing left today: show the day of the earliest free slot instead.
         earliest = min(f.slot.starts_at for f in found.next_by_site.values())
-        chosen = replace(chosen, day=max(chosen.first, earliest.astimezone(tz).date()))
+        day = min(chosen.last, max(chosen.first, earliest.astimezone(tz).date()))
+        chosen = replace(chosen, day=day)
         found = await _day(session, site_ids, now, chosen, tz)
     nexts = sorted(found.next_by_site.values(), key=lambda f: (f.slot.starts_at, f.slot.site_id))
     next_days = {i: f.slot.starts_at.astimezone(tz).date() for i, f in found.next_by_site.items()}
