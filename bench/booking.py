@@ -390,7 +390,7 @@ async def run(label: str, url: str, sizes: list[int], runs: int) -> int:
             await add_days(engine, world, future[i : i + 28])
         world.last_day = future[-1]
         seeded = time.perf_counter() - started
-        page = await public_page(sessions, world, max(3, runs // 3))
+        page = await public_page(sessions, world, runs)
         print(f"a year ahead open: {world.slots} slots, seeded in {seeded:.1f} s")
         print(summary("  public page /rdv: its slot queries", page))
 

@@ -85,18 +85,19 @@ async def earliest_slots(
     found = await _day(session, site_ids, now, chosen, tz)
     if not jour and not found.day_by_site and found.next_by_site:
         # Nothing left today: show the day of the earliest free slot instead.
-        earliest = min(f.slot.starts_at for f in found.next_by_site.values())
+        earliest = min(f.starts_at for f in found.next_by_site.values())
         day = min(chosen.last, max(chosen.first, earliest.astimezone(tz).date()))
         chosen = replace(chosen, day=day)
         found = await _day(session, site_ids, now, chosen, tz)
-    nexts = sorted(found.next_by_site.values(), key=lambda f: (f.slot.starts_at, f.slot.site_id))
-    next_days = {i: f.slot.starts_at.astimezone(tz).date() for i, f in found.next_by_site.items()}
+    nexts = sorted(found.next_by_site.values(), key=lambda f: (f.starts_at, f.site_id))
+    next_days = {i: f.starts_at.astimezone(tz).date() for i, f in found.next_by_site.items()}
     return render(
         request,
         "booking/slots.html",
         {
             "org": org,
             "rooms": rooms,
+            "room_by_id": {r.id: r for r in rooms},
             "found": found,
             "earliest": nexts[0] if nexts else None,
             "chosen": chosen,

@@ -225,11 +225,21 @@ async def free_slots(
 
 
 @dataclass(frozen=True, slots=True)
+class OpenSlot:
+    """A free slot as a booking page lists it (plain values: a page lists hundreds)."""
+
+    id: int
+    site_id: int
+    starts_at: dt.datetime
+    free_seats: int
+
+
+@dataclass(frozen=True, slots=True)
 class DayOfSlots:
     """What a booking page shows: each site's next free slot, and its free slots of one day."""
 
-    next_by_site: dict[int, FreeSlot]
-    day_by_site: dict[int, list[FreeSlot]]
+    next_by_site: dict[int, OpenSlot]
+    day_by_site: dict[int, list[OpenSlot]]
 
 
 async def day_of_slots(
@@ -264,17 +274,17 @@ async def day_of_slots(
         _candidate(Slot, after=max(after, day_start), reservations=reservations),
     )
     query = (
-        select(Slot, Slot.seats - _seats_taken(Slot))
+        select(Slot.id, Slot.site_id, Slot.starts_at, Slot.seats - _seats_taken(Slot))
         .where(Slot.id.in_(union_all(next_ids, day_ids).scalar_subquery()))
         .order_by(Slot.starts_at, Slot.site_id)
     )
-    found = await _free(session, query)
-    next_by_site: dict[int, FreeSlot] = {}
-    day_by_site: dict[int, list[FreeSlot]] = {}
-    for free in found:
-        next_by_site.setdefault(free.slot.site_id, free)
-        if day_start <= free.slot.starts_at < day_end:
-            listed = day_by_site.setdefault(free.slot.site_id, [])
+    next_by_site: dict[int, OpenSlot] = {}
+    day_by_site: dict[int, list[OpenSlot]] = {}
+    for row in await session.execute(query):
+        free = OpenSlot(*row)
+        next_by_site.setdefault(free.site_id, free)
+        if day_start <= free.starts_at < day_end:
+            listed = day_by_site.setdefault(free.site_id, [])
             if len(listed) < per_site:
                 listed.append(free)
     return DayOfSlots(next_by_site=next_by_site, day_by_site=day_by_site)

@@ -84,11 +84,11 @@ async def test_a_day_of_slots_gives_each_rooms_next_free_slot_and_that_days_list
             day_end=day_start + dt.timedelta(hours=24),
             per_site=2,
         )
-        assert {i: f.slot.id for i, f in found.next_by_site.items()} == {
+        assert {i: f.id for i, f in found.next_by_site.items()} == {
             site: soon,
             other: later_other,
         }
-        assert {i: [f.slot.id for f in fs] for i, fs in found.day_by_site.items()} == {
+        assert {i: [f.id for f in fs] for i, fs in found.day_by_site.items()} == {
             site: day_site[:2],  # at most per_site
             other: [later_other],
         }
