@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, union_all
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.sql.selectable import ScalarSelect
@@ -28,8 +28,6 @@ from hub.scheduling.models import (
 from hub.scheduling.policy import policy_for
 
 logger = logging.getLogger(__name__)
-
-PUBLIC = frozenset[Reservation | None]({None})
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,18 +190,13 @@ def _candidate(
     )
 
 
-async def _free(session: AsyncSession, query: Select[Slot, int]) -> list[FreeSlot]:
-    rows = await session.execute(query.options(selectinload(Slot.site)))
-    return [FreeSlot(slot=slot, free_seats=int(seats)) for slot, seats in rows.all()]
-
-
 async def free_slots(
     *,
     session: AsyncSession,
     site_ids: Sequence[int],
     after: dt.datetime,
     before: dt.datetime | None = None,
-    reservations: frozenset[Reservation | None] = PUBLIC,
+    reservations: frozenset[Reservation | None] = frozenset({None}),
     limit: int = 20,
 ) -> list[FreeSlot]:
     """The earliest open slots with a free seat at these sites, soonest first.
@@ -221,7 +214,8 @@ async def free_slots(
     )
     if before is not None:
         query = query.where(Slot.starts_at < before)
-    return await _free(session, query)
+    rows = await session.execute(query.options(selectinload(Slot.site)))
+    return [FreeSlot(slot=slot, free_seats=int(seats)) for slot, seats in rows.all()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +243,7 @@ async def day_of_slots(
     after: dt.datetime,
     day_start: dt.datetime,
     day_end: dt.datetime,
-    reservations: frozenset[Reservation | None] = PUBLIC,
+    reservations: frozenset[Reservation | None] = frozenset({None}),
     per_site: int = 40,
 ) -> DayOfSlots:
     """Each site's next free slot after ``after`` and its free slots between ``day_start`` and
