@@ -47,7 +47,7 @@ async def book(
     if not reason.strip():
         raise Invalid("Indiquez le motif de la consultation.")
     for _ in range(bk.BOOKING_ATTEMPTS):
-        await bk.check_bookable(session=session, slot_id=slot_id, now=now, may_use=may_use)
+        seat = await bk.free_seat(session=session, slot_id=slot_id, now=now, may_use=may_use)
         if isinstance(patient, PatientDraft):
             record = await patient_service.register_patient(
                 session=session,
@@ -70,9 +70,7 @@ async def book(
             booked_by_label=booked_by_label,
         )
         try:
-            booking = await bk.add_booking(
-                session=session, request=request, now=now, may_use=may_use
-            )
+            booking = await bk.insert_booking(session=session, seat=seat, request=request, now=now)
         except IntegrityError:
             await session.rollback()  # someone took this seat (or the reference) first: retry
             continue
@@ -82,7 +80,7 @@ async def book(
         if before_commit is not None:
             before_commit(booking)
         await session.commit()
-        return await bk.get_booking(session=session, booking_id=booking.id)
+        return booking
     raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.")
 
 

@@ -6,13 +6,16 @@ import datetime as dt
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
+from hub.records.patients import Patient
 from hub.scheduling.models import (
     Booking,
     BookingStatus,
@@ -62,6 +65,55 @@ def _check_slot(
     return slot
 
 
+async def _slot_and_seats(
+    session: AsyncSession, slot_id: int, patient_id: int | None
+) -> tuple[Slot | None, set[int], Patient | None]:
+    """The slot (fresh from the database, with its site) and its seats held, in one query;
+    with the booking's patient too when asked, so that the booking needs no other read."""
+    query = (
+        select(Slot, Booking.seat)
+        .outerjoin(Booking, and_(Booking.slot_id == Slot.id, Booking.seat.is_not(None)))
+        .where(Slot.id == slot_id)
+        .options(joinedload(Slot.site))
+        .execution_options(populate_existing=True)
+    )
+    if patient_id is not None:
+        query = query.add_columns(Patient).outerjoin(Patient, Patient.id == patient_id)
+    rows = (await session.execute(query)).all()
+    if not rows:
+        return None, set(), None
+    patient = cast(Patient | None, tuple(rows[0])[2]) if patient_id is not None else None
+    return rows[0][0], {row[1] for row in rows if row[1] is not None}, patient
+
+
+@dataclass(frozen=True, slots=True)
+class Seat:
+    """A free seat of a bookable slot, as seen when it was checked."""
+
+    slot: Slot
+    number: int
+    patient: Patient | None = None  # read with the slot when the patient was known
+
+
+async def free_seat(
+    *,
+    session: AsyncSession,
+    slot_id: int,
+    now: dt.datetime,
+    may_use: frozenset[Reservation | None] = frozenset({None}),
+    patient_id: int | None = None,
+) -> Seat:
+    """The first free seat of the slot, or the reason it cannot be booked by this kind of booker
+    now (one query, which also reads the patient when given). The database still arbitrates:
+    the seat may be taken before the insert."""
+    slot, used, patient = await _slot_and_seats(session, slot_id, patient_id)
+    slot = _check_slot(slot, now=now, may_use=may_use)
+    free = [s for s in range(1, slot.seats + 1) if s not in used]
+    if not free:
+        raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.")
+    return Seat(slot=slot, number=free[0], patient=patient)
+
+
 async def check_bookable(
     *,
     session: AsyncSession,
@@ -70,41 +122,22 @@ async def check_bookable(
     may_use: frozenset[Reservation | None] = frozenset({None}),
 ) -> Slot:
     """Raise the reason a slot cannot be booked by this kind of booker now, if there is one."""
-    slot = _check_slot(await session.get(Slot, slot_id), now=now, may_use=may_use)
-    used = await session.scalar(
-        select(func.count()).where(Booking.slot_id == slot.id, Booking.seat.is_not(None))
-    )
-    if (used or 0) >= slot.seats:
-        raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.")
-    return slot
+    return (await free_seat(session=session, slot_id=slot_id, now=now, may_use=may_use)).slot
 
 
-async def add_booking(
-    *,
-    session: AsyncSession,
-    request: BookingRequest,
-    now: dt.datetime,
-    may_use: frozenset[Reservation | None] = frozenset({None}),
+async def insert_booking(
+    *, session: AsyncSession, seat: Seat, request: BookingRequest, now: dt.datetime
 ) -> Booking:
-    """Add a booking on a free seat of the slot and flush, without committing; raises
-    IntegrityError when a simultaneous booking took the seat (roll back and try again)."""
+    """Insert the booking on this seat and flush, without committing; raises IntegrityError
+    when a simultaneous booking took the seat (roll back and try again). The booking comes
+    with its slot, site and patient, so that nothing needs reloading."""
     if not request.reason.strip():
         raise Invalid("Indiquez le motif de la consultation.")
-    slot = _check_slot(
-        await session.get(Slot, request.slot_id, populate_existing=True), now=now, may_use=may_use
-    )
-    used = set(
-        await session.scalars(
-            select(Booking.seat).where(Booking.slot_id == slot.id, Booking.seat.is_not(None))
-        )
-    )
-    free = [s for s in range(1, slot.seats + 1) if s not in used]
-    if not free:
-        raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.")
+    slot = seat.slot
     booking = Booking(
         reference=new_reference(),
         slot_id=slot.id,
-        seat=free[0],
+        seat=seat.number,
         site_id=slot.site_id,
         patient_id=request.patient_id,
         starts_at=slot.starts_at,
@@ -118,7 +151,34 @@ async def add_booking(
     )
     session.add(booking)
     await session.flush()
+    set_committed_value(booking, "slot", slot)
+    set_committed_value(booking, "site", slot.site)
+    if seat.patient is not None and seat.patient.id == request.patient_id:
+        set_committed_value(booking, "patient", seat.patient)
+    else:
+        await session.run_sync(lambda _: booking.patient)  # no query when the patient is loaded
     return booking
+
+
+async def add_booking(
+    *,
+    session: AsyncSession,
+    request: BookingRequest,
+    now: dt.datetime,
+    may_use: frozenset[Reservation | None] = frozenset({None}),
+) -> Booking:
+    """Add a booking on a free seat of the slot and flush, without committing; raises
+    IntegrityError when a simultaneous booking took the seat (roll back and try again)."""
+    if not request.reason.strip():
+        raise Invalid("Indiquez le motif de la consultation.")
+    seat = await free_seat(
+        session=session,
+        slot_id=request.slot_id,
+        now=now,
+        may_use=may_use,
+        patient_id=request.patient_id,
+    )
+    return await insert_booking(session=session, seat=seat, request=request, now=now)
 
 
 async def book_slot(
@@ -136,7 +196,7 @@ async def book_slot(
         except IntegrityError:
             await session.rollback()  # someone took this seat (or the reference) first: retry
             continue
-        return await get_booking(session=session, booking_id=booking.id)
+        return booking
     raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.")
 
 
@@ -155,11 +215,10 @@ async def _take_seat(
     """A new booking flushed in the caller's transaction (the caller queues its messages and
     commits); a seat taken meanwhile is refused."""
     try:
-        booking = await add_booking(session=session, request=request, now=now)
+        return await add_booking(session=session, request=request, now=now)
     except IntegrityError:
         await session.rollback()
         raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.") from None
-    return await get_booking(session=session, booking_id=booking.id)
 
 
 async def move_booking(
@@ -184,6 +243,14 @@ async def move_booking(
     old = await get_booking(session=session, booking_id=old_id)
     await cancel_booking(session=session, booking=old, reason="déplacé", now=now)
     return new
+
+
+async def with_relations(*, session: AsyncSession, booking: Booking) -> Booking:
+    """The booking with its patient, site and slot: as it is when they are loaded (a booking
+    just made), else reloaded."""
+    if not inspect(booking).unloaded & {"patient", "site", "slot"}:
+        return booking
+    return await get_booking(session=session, booking_id=booking.id)
 
 
 async def get_booking(*, session: AsyncSession, booking_id: int) -> Booking:

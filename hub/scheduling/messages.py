@@ -102,7 +102,7 @@ async def booking_made(
     *, session: AsyncSession, ctx: HubContext, booking: Booking, now: dt.datetime
 ) -> None:
     """Queue the confirmation and the reminders of a new booking."""
-    booking = await bk.get_booking(session=session, booking_id=booking.id)
+    booking = await bk.with_relations(session=session, booking=booking)
     patient, site = booking.patient, booking.site
     org = await _org(session, site)
     when = when_fr(booking.starts_at, site.timezone)

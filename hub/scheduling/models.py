@@ -76,7 +76,10 @@ class Slot(Base):
     __tablename__ = "slots"
     __table_args__ = (
         UniqueConstraint("site_id", "starts_at"),
-        Index("ix_slots_starts_at", "starts_at"),
+        # The slot search walks open slots in time order across sites (earliest free slots),
+        # and one site's open slots in time order (its next free slot); see ``slots``.
+        Index("ix_slots_state_starts_at_site_id", "state", "starts_at", "site_id"),
+        Index("ix_slots_site_id_state_starts_at", "site_id", "state", "starts_at"),
     )
 
     id: Mapped[IntPk]

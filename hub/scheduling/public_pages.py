@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import replace
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -19,14 +22,16 @@ from hub.rendering import render
 from hub.scheduling import booking as bk
 from hub.scheduling import eligibility, links, messages
 from hub.scheduling.book import PUBLIC, book
+from hub.scheduling.booking_days import ChosenDay, choose_day, day_fr
 from hub.scheduling.eligibility import RED_FLAG_LABELS
 from hub.scheduling.forms import YES, BookingForm, by_field
 from hub.scheduling.models import Booking, BookingStatus, Channel, Slot, WaitStatus
-from hub.scheduling.slots import FreeSlot, free_slots
+from hub.scheduling.policy import policy_for
+from hub.scheduling.slots import DayOfSlots, FreeSlot, day_of_slots, free_slots
 
 router = APIRouter(prefix="/rdv", dependencies=[Depends(deps.csrf_protect)])
 
-SLOTS_PER_SITE = 6
+SLOTS_PER_SITE = 40  # a room's whole day
 
 
 async def _organisation(session: AsyncSession, slug: str) -> Organisation:
@@ -48,30 +53,58 @@ async def choose_cpts(request: Request, session: SessionDep) -> Response:
     return render(request, "booking/choose_cpts.html", {"organisations": orgs})
 
 
+async def _day(
+    session: AsyncSession, site_ids: list[int], now: dt.datetime, chosen: ChosenDay, tz: ZoneInfo
+) -> DayOfSlots:
+    start, end = chosen.bounds(tz)
+    return await day_of_slots(
+        session=session,
+        site_ids=site_ids,
+        after=now,
+        day_start=start,
+        day_end=end,
+        per_site=SLOTS_PER_SITE,
+    )
+
+
 @router.get("/{slug}", response_class=HTMLResponse)
 async def earliest_slots(
-    request: Request, session: SessionDep, ctx: ContextDep, slug: str
+    request: Request, session: SessionDep, ctx: ContextDep, slug: str, jour: str = ""
 ) -> Response:
+    """Each room's next free slot, and the free slots of the chosen day (by default today, or
+    the day of the earliest free slot when none is left today)."""
     org = await _organisation(session, slug)
     now = ctx.clock()
-    by_site: list[tuple[Site, list[FreeSlot]]] = []
-    for site in await _rooms(session, org.id):
-        by_site.append(
-            (
-                site,
-                await free_slots(
-                    session=session, site_ids=[site.id], after=now, limit=SLOTS_PER_SITE
-                ),
-            )
-        )
-    everything = sorted((f for _, fs in by_site for f in fs), key=lambda f: f.slot.starts_at)
+    rooms = await _rooms(session, org.id)
+    tz = ZoneInfo(rooms[0].timezone if rooms else "Europe/Paris")
+    policy = await policy_for(session=session, organisation_id=org.id)
+    chosen = choose_day(
+        jour[:20], today=now.astimezone(tz).date(), horizon_days=policy.horizon_days
+    )
+    site_ids = [r.id for r in rooms]
+    found = await _day(session, site_ids, now, chosen, tz)
+    if not jour and not found.day_by_site and found.next_by_site:
+        # Nothing left today: show the day of the earliest free slot instead.
+        earliest = min(f.starts_at for f in found.next_by_site.values())
+        day = min(chosen.last, max(chosen.first, earliest.astimezone(tz).date()))
+        chosen = replace(chosen, day=day)
+        found = await _day(session, site_ids, now, chosen, tz)
+    nexts = sorted(found.next_by_site.values(), key=lambda f: (f.starts_at, f.site_id))
+    next_days = {i: f.starts_at.astimezone(tz).date() for i, f in found.next_by_site.items()}
     return render(
         request,
         "booking/slots.html",
         {
             "org": org,
-            "by_site": by_site,
-            "earliest": everything[0] if everything else None,
+            "rooms": rooms,
+            "room_by_id": {r.id: r for r in rooms},
+            "found": found,
+            "earliest": nexts[0] if nexts else None,
+            "chosen": chosen,
+            "day_label": day_fr(chosen.day),
+            "day_links": chosen.links(),
+            "next_days": {i: d.isoformat() for i, d in next_days.items()},
+            "next_day_labels": {i: day_fr(d) for i, d in next_days.items()},
         },
     )
 

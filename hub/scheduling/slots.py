@@ -6,11 +6,13 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import false, func, or_, select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from hub.identity.models import Site
 from hub.scheduling import calendar as cal
@@ -159,6 +161,35 @@ class FreeSlot:
     free_seats: int
 
 
+def _seats_taken(slot: type[Slot] | Any) -> ScalarSelect[int]:
+    """The seats of this slot held by a booking (a unique-index probe per slot)."""
+    return (
+        select(func.count())
+        .where(Booking.slot_id == slot.id, Booking.seat.is_not(None))
+        .correlate(slot)
+        .scalar_subquery()
+    )
+
+
+def _candidate(
+    slot: type[Slot] | Any,
+    *,
+    after: dt.datetime,
+    reservations: frozenset[Reservation | None],
+) -> ColumnElement[bool]:
+    """A slot of the future that is open to this audience and has a seat left."""
+    named = [r for r in reservations if r is not None]
+    allowed = [slot.reserved_for.in_(named)] if named else []
+    if None in reservations:
+        allowed.append(slot.reserved_for.is_(None))
+    return and_(
+        slot.state == SlotState.OPEN,
+        slot.starts_at >= after,
+        or_(*allowed) if allowed else false(),
+        slot.seats > _seats_taken(slot),
+    )
+
+
 async def free_slots(
     *,
     session: AsyncSession,
@@ -168,35 +199,86 @@ async def free_slots(
     reservations: frozenset[Reservation | None] = frozenset({None}),
     limit: int = 20,
 ) -> list[FreeSlot]:
-    """The earliest open slots with a free seat at these sites, soonest first."""
-    taken = (
-        select(Booking.slot_id, func.count().label("taken"))
-        .where(Booking.seat.is_not(None))
-        .group_by(Booking.slot_id)
-        .subquery()
-    )
-    free = Slot.seats - func.coalesce(taken.c.taken, 0)
+    """The earliest open slots with a free seat at these sites, soonest first.
+
+    One query walking the slots in time order from ``after`` (index on state, start, site) and
+    stopping at ``limit``: neither past slots nor old bookings are read."""
     query = (
-        select(Slot, free)
-        .outerjoin(taken, taken.c.slot_id == Slot.id)
+        select(Slot, Slot.seats - _seats_taken(Slot))
         .where(
             Slot.site_id.in_(site_ids),
-            Slot.starts_at >= after,
-            Slot.state == SlotState.OPEN,
-            free > 0,
+            _candidate(Slot, after=after, reservations=reservations),
         )
-        .options(selectinload(Slot.site))
-        .order_by(Slot.starts_at, Slot.site_id)
+        .order_by(Slot.state, Slot.starts_at, Slot.site_id)
         .limit(limit)
     )
-    named = [r for r in reservations if r is not None]
-    allowed = [Slot.reserved_for.in_(named)] if named else []
-    if None in reservations:
-        allowed.append(Slot.reserved_for.is_(None))
-    query = query.where(or_(*allowed)) if allowed else query.where(false())
     if before is not None:
         query = query.where(Slot.starts_at < before)
-    return [
-        FreeSlot(slot=slot, free_seats=int(seats))
-        for slot, seats in (await session.execute(query)).all()
-    ]
+    rows = await session.execute(query.options(selectinload(Slot.site)))
+    return [FreeSlot(slot=slot, free_seats=int(seats)) for slot, seats in rows.all()]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSlot:
+    """A free slot as a booking page lists it (plain values: a page lists hundreds)."""
+
+    id: int
+    site_id: int
+    starts_at: dt.datetime
+    free_seats: int
+
+
+@dataclass(frozen=True, slots=True)
+class DayOfSlots:
+    """What a booking page shows: each site's next free slot, and its free slots of one day."""
+
+    next_by_site: dict[int, OpenSlot]
+    day_by_site: dict[int, list[OpenSlot]]
+
+
+async def day_of_slots(
+    *,
+    session: AsyncSession,
+    site_ids: Sequence[int],
+    after: dt.datetime,
+    day_start: dt.datetime,
+    day_end: dt.datetime,
+    reservations: frozenset[Reservation | None] = frozenset({None}),
+    per_site: int = 40,
+) -> DayOfSlots:
+    """Each site's next free slot after ``after`` and its free slots between ``day_start`` and
+    ``day_end``, in one query: a per-site probe of the (site, state, start) index for the next
+    slot, and a range of the (state, start, site) index for the day."""
+    later = aliased(Slot)
+    next_id = (
+        select(later.id)
+        .where(
+            later.site_id == Site.id,
+            _candidate(later, after=after, reservations=reservations),
+        )
+        .order_by(later.site_id, later.state, later.starts_at)
+        .limit(1)
+        .correlate(Site)
+        .scalar_subquery()
+    )
+    next_ids = select(next_id).where(Site.id.in_(site_ids))
+    day_ids = select(Slot.id).where(
+        Slot.site_id.in_(site_ids),
+        Slot.starts_at < day_end,
+        _candidate(Slot, after=max(after, day_start), reservations=reservations),
+    )
+    query = (
+        select(Slot.id, Slot.site_id, Slot.starts_at, Slot.seats - _seats_taken(Slot))
+        .where(Slot.id.in_(union_all(next_ids, day_ids).scalar_subquery()))
+        .order_by(Slot.starts_at, Slot.site_id)
+    )
+    next_by_site: dict[int, OpenSlot] = {}
+    day_by_site: dict[int, list[OpenSlot]] = {}
+    for row in await session.execute(query):
+        free = OpenSlot(*row)
+        next_by_site.setdefault(free.site_id, free)
+        if day_start <= free.starts_at < day_end:
+            listed = day_by_site.setdefault(free.site_id, [])
+            if len(listed) < per_site:
+                listed.append(free)
+    return DayOfSlots(next_by_site=next_by_site, day_by_site=day_by_site)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 import pytest
 from playwright.async_api import Browser, Page, expect
 
@@ -44,6 +47,37 @@ async def test_patient_books_the_earliest_slot_on_a_phone(
     await page.get_by_role("button", name="Je confirme ma venue").click()
     await expect(page.get_by_role("status")).to_have_text("Merci : votre présence est confirmée.")
     await page.context.close()
+
+
+async def test_patient_chooses_a_day_without_javascript_and_books_a_slot_of_it(
+    browser: Browser, live_hub: LiveHub, demo: DemoSeed
+) -> None:
+    context = await browser.new_context(
+        locale="fr-FR", viewport={"width": 390, "height": 844}, java_script_enabled=False
+    )
+    page = await context.new_page()
+    await page.goto(live_hub.url + "/rdv/cpts-demo")
+    # Each room says when it is next free.
+    await expect(page.locator(".next-free")).to_have_count(2)
+    today = dt.datetime.now(ZoneInfo("Europe/Paris")).date()
+    monday = today + dt.timedelta(days=(-today.weekday() - 1) % 7 + 1)
+    await page.get_by_label("Autre jour").fill(monday.isoformat())
+    await page.get_by_role("button", name="Voir ce jour").click()
+    heading = f"Créneaux libres le lundi {monday.day} "
+    await expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    clos = page.get_by_role("list", name="Cabinet du Clos Mortier")
+    await expect(clos.get_by_role("link")).to_have_count(12)  # the whole morning
+    await page.get_by_role("link", name="Jour suivant →").click()
+    tuesday = monday + dt.timedelta(days=1)
+    await expect(page.get_by_role("link", name=f"mar. {tuesday.day} ")).to_have_attribute(
+        "aria-current", "date"
+    )
+    await page.get_by_role("link", name="Jour précédent").click()
+    await clos.get_by_role("link", name="9 h 00").click()
+    await expect(page.get_by_role("heading", name="Votre rendez-vous")).to_be_visible()
+    await expect(page.locator(".lead")).to_contain_text(f"lundi {monday.day} ")
+    await expect(page.locator(".lead")).to_contain_text("à 9 h — Cabinet du Clos Mortier")
+    await context.close()
 
 
 async def test_red_flag_sends_the_patient_to_the_15(
