@@ -9,7 +9,7 @@ import logging
 from aiortc import MediaStreamTrack
 
 from cabin_agent.config import AgentConfig
-from cabin_agent.media import IceServerConfig, MediaNegotiationError, MediaSession
+from cabin_agent.media import IceServerConfig, JsonValue, MediaNegotiationError, MediaSession
 from cabin_agent.room_display import NO_DOCTOR, RoomDisplay, RoomDisplayError
 from devices.errors import DeviceError
 from devices.media.capture import AlsaStethoscopeTrack, V4l2OtoscopeTrack
@@ -120,6 +120,11 @@ class AgentMedia:
             await self.close(offer.session_id)
             return MediaAnswer(session_id=offer.session_id, error=str(exc))
         return MediaAnswer(session_id=offer.session_id, sdp=sdp)
+
+    async def send_vitals(self, values: dict[str, JsonValue]) -> None:
+        """Send live values on every open session's data channel."""
+        for session in list(self.sessions.values()):
+            await session.send_vitals(values)
 
     async def close(self, session_id: str) -> None:
         session = self.sessions.pop(session_id, None)
