@@ -10,6 +10,7 @@ from aiortc import MediaStreamTrack
 
 from cabin_agent.config import AgentConfig
 from cabin_agent.media import IceServerConfig, JsonValue, MediaNegotiationError, MediaSession
+from cabin_agent.media_quality import quality_for
 from cabin_agent.room_display import NO_DOCTOR, RoomDisplay, RoomDisplayError
 from devices.errors import DeviceError
 from devices.media.capture import AlsaStethoscopeTrack, V4l2OtoscopeTrack
@@ -48,13 +49,18 @@ class AgentMedia:
         raise MediaUnavailable(f"Aucun {label} n'est configuré sur cette cabine.")
 
     def _new_session(self, servers: list[IceServerConfig]) -> MediaSession:
+        media = self._config.media
         if self._simulate:
-            return MediaSession.synthetic(ice_servers=servers)
+            return MediaSession.synthetic(ice_servers=servers, quality=quality_for(media))
+        size = {"width": media.video_width, "height": media.video_height}
+        fps = round(media.video_fps)
         tracks: list[MediaStreamTrack] = []
         try:
-            room: MediaStreamTrack = V4l2OtoscopeTrack(self._source("camera"))
+            room: MediaStreamTrack = V4l2OtoscopeTrack(self._source("camera"), **size, fps=fps)
             tracks.append(room)
-            otoscope: MediaStreamTrack = V4l2OtoscopeTrack(self._source("otoscope"))
+            otoscope: MediaStreamTrack = V4l2OtoscopeTrack(
+                self._source("otoscope"), **size, fps=fps
+            )
             tracks.append(otoscope)
             stethoscope: MediaStreamTrack = AlsaStethoscopeTrack(self._source("stethoscope"))
         except (DeviceError, MediaUnavailable):
