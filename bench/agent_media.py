@@ -132,7 +132,8 @@ def run_media(seconds: int) -> int:
     hub, hub_url = start_hub(url)
     config = work / "cabin.toml"
     agent_config(config, hub_url, cabin_id, token, work / "agent", seconds)
-    agent = start_agent(config)
+    log = work / "agent.log"
+    agent = start_agent(config, log)
     phases: list[Phase] = []
     try:
         with httpx.Client(base_url=hub_url) as client, sync_playwright() as pw:
@@ -140,6 +141,7 @@ def run_media(seconds: int) -> int:
             wait_ready(client, 1)
             phases.append(measure(client, csrf, cabin_id, agent.pid, seconds, "devices only"))
             idle_rss = settled_rss(agent.pid)
+            idle_anon = rss_mb(agent.pid, "RssAnon")
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             context = browser.new_context(locale="fr-FR", permissions=["camera", "microphone"])
             page = context.new_page()
@@ -155,6 +157,7 @@ def run_media(seconds: int) -> int:
             context.close()  # the doctor leaves: the page says hangup, the agent closes
             browser.close()
             ended_rss = settled_rss(agent.pid)
+            ended_anon = rss_mb(agent.pid, "RssAnon")
         agent.send_signal(signal.SIGTERM)
         agent.wait(20)
     finally:
@@ -170,6 +173,14 @@ def run_media(seconds: int) -> int:
             if phase.started <= o.stored_at.replace(tzinfo=dt.UTC) <= phase.ended
         ]
     report(phases, seconds, rendered, peak_rss, idle_rss, ended_rss)
+    print(
+        f"of which heap (RssAnon): idle {idle_anon:.1f} MB, after {ended_anon:.1f} MB "
+        f"({ended_anon - idle_anon:+.1f} MB); the rest is mapped files (libraries' code)"
+    )
+    steps = [
+        line.split(": ", 1)[1] for line in log.read_text().splitlines() if "video sent at" in line
+    ]
+    print("video quality steps:", "; ".join(steps) or "none (stayed at the configured level)")
     return 0
 
 

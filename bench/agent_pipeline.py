@@ -66,10 +66,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process, in MB."""
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of a process, in MB (``RssAnon``: its heap; ``RssFile``: mapped files
+    such as the libraries' code, once touched)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -211,12 +212,22 @@ def start_hub(url: str) -> tuple[subprocess.Popen[bytes], str]:
     return hub, hub_url
 
 
-def start_agent(config: Path) -> subprocess.Popen[bytes]:
-    """Start ``python -m cabin_agent run --simulate`` with that configuration."""
+def start_agent(config: Path, log: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start ``python -m cabin_agent run --simulate`` with that configuration (its INFO log
+    written to `log` when given)."""
     command = [sys.executable, "-m", "cabin_agent", "run", "--config", str(config)]
-    return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
-        [*command, "--simulate", "--log-level", "WARNING"], cwd=ROOT, env=agent_env(), **QUIET
-    )
+    if log is None:
+        return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+            [*command, "--simulate", "--log-level", "WARNING"], cwd=ROOT, env=agent_env(), **QUIET
+        )
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [*command, "--simulate", "--log-level", "INFO"],
+            cwd=ROOT,
+            env=agent_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
 
 
 def login_nurse(client: httpx.Client) -> str:
