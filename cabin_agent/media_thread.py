@@ -89,6 +89,7 @@ class IsolatedMedia:
 
     def __init__(self, media: AgentMedia) -> None:
         self._media = media
+        keep_large_buffers_apart()
         self._thread: MediaThread | None = None
         self._lock = asyncio.Lock()
         self._busy = 0
@@ -156,13 +157,29 @@ class IsolatedMedia:
         release_memory()
 
 
+#: glibc's mallopt parameter: allocations from this size up get their own mapping.
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 128 * 1024
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    return None if name is None else ctypes.CDLL(name)
+
+
+def keep_large_buffers_apart() -> None:
+    """Give each large buffer (video pictures, encoder frames) its own mapping, returned to
+    the system when freed. glibc otherwise raises that threshold after the first such buffer
+    is freed and carves the next ones out of its heap, which it then keeps."""
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None)
+    if mallopt is not None:
+        mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+
+
 def release_memory() -> None:
     """Collect cycles and give freed heap back to the system (glibc keeps it otherwise)."""
     gc.collect()
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
-    libc = ctypes.CDLL(name)
-    trim = getattr(libc, "malloc_trim", None)
+    trim = getattr(_libc(), "malloc_trim", None)
     if trim is not None:
         trim(0)

@@ -34,22 +34,20 @@ class FrameLoop:
         self._scene = scene
         self.fps = fps
         self.length = max(2, round(seconds * fps))
-        self._size: tuple[int, int] | None = None
-        self._pictures: list[ImageArray | None] = []
+        self._pictures: dict[tuple[int, int], list[ImageArray | None]] = {}
         #: Pictures drawn so far (each costs a full render; replays cost a copy).
         self.rendered = 0
 
     def _picture(self, index: int, width: int, height: int) -> ImageArray:
-        if self._size != (width, height):
-            # A new size (the quality stepped): the old pictures are dropped, not kept.
-            self._size = (width, height)
-            self._pictures = [None] * self.length
-        picture = self._pictures[index]
+        # Each size the quality has used keeps its pictures until the track ends, so stepping
+        # back and forth between levels does not draw them again.
+        pictures = self._pictures.setdefault((width, height), [None] * self.length)
+        picture = pictures[index]
         if picture is None:
             rgb = self._scene(index, width=width, height=height, fps=self.fps, counter=False)
             yuv = VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
             picture = np.asarray(yuv.to_ndarray(), dtype=np.uint8)
-            self._pictures[index] = picture
+            pictures[index] = picture
             self.rendered += 1
         return picture
 
@@ -67,5 +65,4 @@ class FrameLoop:
 
     def release(self) -> None:
         """Drop the pictures (the track has ended)."""
-        self._pictures = []
-        self._size = None
+        self._pictures = {}

@@ -4,7 +4,8 @@ along it (pure: it is told what happened, it never looks at a clock).
 The cabin steps down a level when its frames fall behind their schedule (the machine or the
 encoder cannot keep up: aiortc asks for the next frame later than its time) or when the
 doctor's browser reports losing packets (RTCP receiver reports); it steps back up after a
-calm stretch of reports with no frame late.
+calm stretch of reports with no frame late, a stretch that doubles each time a step up has to
+be taken back (so it does not swing between two levels).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ LOSS_TO_STEP_DOWN = 0.05
 CALM_LOSS = 0.02
 #: Calm receiver reports in a row, with no frame late meanwhile, before stepping up.
 CALM_REPORTS_TO_STEP_UP = 5
+#: A step up that had to be taken back doubles the calm asked before the next, up to this.
+MAX_CALM_REPORTS_TO_STEP_UP = 8 * CALM_REPORTS_TO_STEP_UP
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,9 @@ class VideoQuality:
         self._late = 0
         self._late_since_report = False
         self._calm = 0
+        self._last_step = 0
+        #: Calm receiver reports needed before the next step up.
+        self.calm_needed = CALM_REPORTS_TO_STEP_UP
         #: Steps taken down and up so far.
         self.steps_down = 0
         self.steps_up = 0
@@ -103,7 +109,7 @@ class VideoQuality:
             self._step(+1)
         elif fraction <= CALM_LOSS and not self._late_since_report:
             self._calm += 1
-            if self._calm >= CALM_REPORTS_TO_STEP_UP:
+            if self._calm >= self.calm_needed:
                 self._step(-1)
         else:
             self._calm = 0
@@ -118,7 +124,10 @@ class VideoQuality:
         self.index = index
         if direction > 0:
             self.steps_down += 1
+            if self._last_step < 0:  # the level tried could not be held
+                self.calm_needed = min(2 * self.calm_needed, MAX_CALM_REPORTS_TO_STEP_UP)
         else:
             self.steps_up += 1
+        self._last_step = direction
         if self._on_change is not None:
             self._on_change(self.level)

@@ -52,6 +52,23 @@ def test_reported_loss_steps_down_and_a_calm_stretch_steps_back_up() -> None:
     assert quality.level == LADDER[1] and (quality.steps_down, quality.steps_up) == (2, 1)
 
 
+def test_a_step_up_taken_back_asks_for_a_longer_calm_before_the_next() -> None:
+    quality = VideoQuality(LADDER)
+    quality.remote_loss(0.5)
+    for _ in range(CALM_REPORTS_TO_STEP_UP):
+        quality.remote_loss(0.0)
+    assert quality.index == 0
+    for _ in range(LATE_FRAMES_TO_STEP_DOWN):
+        quality.frame_lag(0.5)  # the top level cannot be held
+    assert quality.index == 1
+    quality.remote_loss(0.0)  # frames were late since the last report: not calm yet
+    for _ in range(2 * CALM_REPORTS_TO_STEP_UP - 1):
+        quality.remote_loss(0.0)
+    assert quality.index == 1
+    quality.remote_loss(0.0)
+    assert quality.index == 0 and quality.calm_needed == 2 * CALM_REPORTS_TO_STEP_UP
+
+
 def test_late_frames_keep_it_from_stepping_up() -> None:
     quality = VideoQuality(LADDER)
     quality.remote_loss(0.5)

@@ -126,7 +126,7 @@ async def test_synthetic_video_draws_each_picture_once_and_keeps_counting() -> N
     counters = [f.to_ndarray(format="rgb24")[10:60, 10:190] for f in frames[:31:15]]
     assert len({c.tobytes() for c in counters}) == 3  # the frame counter still moves
     track.stop()
-    assert track.frames.rendered == 30 and not track.frames._pictures  # pictures dropped
+    assert not track.frames._pictures  # pictures dropped with the track
 
 
 async def test_frames_falling_behind_make_both_videos_smaller_and_slower() -> None:
