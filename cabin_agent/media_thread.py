@@ -16,6 +16,7 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import sys
 import threading
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
@@ -28,6 +29,10 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 STOP_TIMEOUT_SECONDS = 10.0
+#: How long a thread may hold the interpreter while another waits for it, when media runs
+#: (Python's default is 5 ms): a reading's few steps on the main loop each wait at most this
+#: long behind the media thread's Python code.
+MEDIA_SWITCH_INTERVAL_SECONDS = 0.0005
 
 
 class MediaThread:
@@ -36,6 +41,8 @@ class MediaThread:
     def __init__(self, name: str = "cabin-media") -> None:
         self.name = name
         self.loop = asyncio.new_event_loop()
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, MEDIA_SWITCH_INTERVAL_SECONDS))
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -75,6 +82,7 @@ class MediaThread:
             return
         self.loop.call_soon_threadsafe(self.loop.stop)
         await asyncio.to_thread(self._thread.join, STOP_TIMEOUT_SECONDS)
+        sys.setswitchinterval(self._switch_interval)
         if self._thread.is_alive():
             logger.warning("the media thread did not stop within %s s", STOP_TIMEOUT_SECONDS)
 
