@@ -155,7 +155,8 @@ class MediaSession:
         #: ICE restarts completed (a new candidate pair nominated).
         self.ice_restarts = 0
         self.quality = quality
-        self._reports: asyncio.Task[None] | None = None
+        #: The browser's receiver reports, passed to `quality` (polled once connected).
+        self.reports = RemoteReports(self._pc, quality) if quality is not None else None
 
     @classmethod
     def synthetic(
@@ -232,8 +233,8 @@ class MediaSession:
             await self._pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             if not self._labels:
                 self._attach_tracks(offer)
-                if self.quality is not None and len(self.quality.levels) > 1:
-                    self._reports = self._spawn(RemoteReports(self._pc, self.quality).run())
+                if self.reports is not None and self.quality and len(self.quality.levels) > 1:
+                    self._spawn(self.reports.run())
             answer = await self._pc.createAnswer()
             await self._pc.setLocalDescription(answer)
             if restart and remote_ice is not None:
