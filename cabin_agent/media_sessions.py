@@ -133,12 +133,16 @@ class AgentMedia:
             await session.send_vitals(values)
 
     async def close(self, session_id: str) -> None:
-        session = self.sessions.pop(session_id, None)
+        """Close a session (or room display), forgotten once closed: until then it counts as
+        open, so the media thread is not stopped under a peer connection still closing."""
+        session = self.sessions.get(session_id)
         if session is not None:
             await session.close()
-        display = self.displays.pop(session_id, None)
+            self.sessions.pop(session_id, None)
+        display = self.displays.get(session_id)
         if display is not None:
             await display.close()
+            self.displays.pop(session_id, None)
 
     async def close_all(self) -> None:
         for session_id in [*self.sessions, *self.displays]:

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 STOP_TIMEOUT_SECONDS = 10.0
+CLOSE_GRACE_SECONDS = 2.0
 #: How long a thread may hold the interpreter while another waits for it, when media runs
 #: (Python's default is 5 ms): a reading's few steps on the main loop each wait at most this
 #: long behind the media thread's Python code.
@@ -53,6 +54,8 @@ class MediaThread:
         finally:
             try:
                 pending = asyncio.all_tasks(self.loop)
+                if pending:  # closes under way get a moment to finish their work
+                    self.loop.run_until_complete(asyncio.wait(pending, timeout=CLOSE_GRACE_SECONDS))
                 for task in pending:
                     task.cancel()
                 self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
@@ -66,10 +69,11 @@ class MediaThread:
         """Whether the thread still runs."""
         return self._thread.is_alive()
 
-    async def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        """Run `coroutine` on the media loop; cancelling the caller cancels it there too."""
-        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-        return await asyncio.wrap_future(future)
+    async def run(self, coroutine: Coroutine[Any, Any, T], *, shielded: bool = False) -> T:
+        """Run `coroutine` on the media loop; cancelling the caller cancels it there too,
+        unless `shielded` (closing: a peer connection half closed would leak its sockets)."""
+        future = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self.loop))
+        return await (asyncio.shield(future) if shielded else future)
 
     def submit(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Start `coroutine` on the media loop without waiting for it; failures are logged."""
@@ -132,7 +136,7 @@ class IsolatedMedia:
         """Close one session; the media thread stops with the last one."""
         thread = self._thread
         if thread is not None:
-            await thread.run(self._media.close(session_id))
+            await thread.run(self._media.close(session_id), shielded=True)
         await self._stop_when_idle()
 
     def send_vitals(self, values: Mapping[str, JsonValue]) -> None:
@@ -147,7 +151,9 @@ class IsolatedMedia:
         if thread is None:
             return
         try:
-            await asyncio.wait_for(thread.run(self._media.close_all()), STOP_TIMEOUT_SECONDS)
+            await asyncio.wait_for(
+                thread.run(self._media.close_all(), shielded=True), STOP_TIMEOUT_SECONDS
+            )
         except TimeoutError:
             logger.warning("media did not close within %s s; left behind", STOP_TIMEOUT_SECONDS)
             self._thread = None
