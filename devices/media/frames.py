@@ -37,6 +37,8 @@ class FrameLoop:
         self._pictures: dict[tuple[int, int], list[ImageArray | None]] = {}
         #: Pictures drawn so far (each costs a full render; replays cost a copy).
         self.rendered = 0
+        #: Whether the last `frame` had to draw its picture.
+        self.drew_last = False
 
     def _picture(self, index: int, width: int, height: int) -> ImageArray:
         # Each size the quality has used keeps its pictures until the track ends, so stepping
@@ -59,7 +61,9 @@ class FrameLoop:
 
     def frame(self, media_time: float, width: int, height: int, number: int) -> VideoFrame:
         """Return the picture at `media_time`, `width`×`height`, counter showing `number`."""
+        drawn = self.rendered
         picture = np.copy(self._picture(self.index_at(media_time), width, height))
+        self.drew_last = self.rendered != drawn
         draw_counter_yuv420(picture, width, height, number)
         return VideoFrame.from_ndarray(picture, format="yuv420p")
 

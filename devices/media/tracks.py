@@ -129,11 +129,17 @@ class SyntheticVideoTrack(MediaStreamTrack):
         if self.quality.level != self._level:
             self._level = self.quality.level
             self._pacer.rebase(self._media_time)
-        self.quality.frame_lag(await self._pacer.wait_until(self._media_time))
+        lag = await self._pacer.wait_until(self._media_time)
         if self.readyState != "live":
             raise MediaStreamError
         level = self._level
         frame = self.frames.frame(self._media_time, level.width, level.height, self.frame_index)
+        if self.frames.drew_last:
+            # Drawing a picture the first time is a one-off cost, not the steady load the
+            # quality adapts to: the pace starts again from here, nothing is counted late.
+            self._pacer.rebase(self._media_time + level.frame_seconds)
+        else:
+            self.quality.frame_lag(lag)
         frame.pts = round(self._media_time * VIDEO_CLOCK_RATE)
         frame.time_base = VIDEO_TIME_BASE
         self.frame_index += 1

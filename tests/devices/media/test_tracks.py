@@ -156,6 +156,24 @@ async def test_frames_falling_behind_make_both_videos_smaller_and_slower() -> No
     assert pts[1] - pts[0] == 9000  # 10 frames a second on a 90 kHz clock
 
 
+async def test_drawing_the_loop_once_is_not_taken_for_a_machine_that_cannot_keep_up() -> None:
+    now = [0.0]
+
+    async def no_sleep(delay: float) -> None:
+        now[0] += delay
+
+    quality = VideoQuality(video_ladder(640, 480, 15, min_width=320, min_fps=5))
+    track = OtoscopeTrack(quality=quality, clock=lambda: now[0], sleep=no_sleep)
+    for _ in range(track.frames.length):  # every picture drawn for the first time, slowly
+        now[0] += 0.5
+        await track.recv()
+    assert quality.steps_down == 0
+    for _ in range(LATE_FRAMES_TO_STEP_DOWN):  # replays, still late: the machine is behind
+        now[0] += 0.5
+        await track.recv()
+    assert quality.steps_down == 1
+
+
 async def test_ended_track_raises() -> None:
     track = OtoscopeTrack(realtime=False)
     track.stop()
