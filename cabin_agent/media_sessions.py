@@ -13,6 +13,7 @@ from cabin_agent.media import IceServerConfig, JsonValue, MediaNegotiationError,
 from cabin_agent.media_quality import quality_for
 from cabin_agent.room_display import NO_DOCTOR, RoomDisplay, RoomDisplayError
 from devices.errors import DeviceError
+from devices.media.adapt import AdaptedVideoTrack
 from devices.media.capture import AlsaStethoscopeTrack, V4l2OtoscopeTrack
 from hub.wire import MediaAnswer, MediaOffer
 
@@ -67,8 +68,13 @@ class AgentMedia:
             for track in tracks:
                 track.stop()
             raise
+        quality = quality_for(media)
         return MediaSession(
-            room=room, otoscope=otoscope, stethoscope=stethoscope, ice_servers=servers
+            room=AdaptedVideoTrack(room, quality),
+            otoscope=AdaptedVideoTrack(otoscope, quality),
+            stethoscope=stethoscope,
+            ice_servers=servers,
+            quality=quality,
         )
 
     async def offer(self, offer: MediaOffer) -> MediaAnswer:

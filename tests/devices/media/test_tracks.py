@@ -12,6 +12,7 @@ import numpy.typing as npt
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
+from devices.media.adapt import AdaptedVideoTrack
 from devices.media.capture import AlsaStethoscopeTrack, V4l2OtoscopeTrack
 from devices.media.quality import LATE_FRAMES_TO_STEP_DOWN, VideoQuality, video_ladder
 from devices.media.synth import AuscultationSite
@@ -268,3 +269,21 @@ async def test_aiortc_sends_the_pre_encoded_stethoscope_packets() -> None:
     finally:
         await sender.close()
         await receiver.close()
+
+
+async def test_a_captured_video_follows_the_quality_in_rate_and_size() -> None:
+    """A camera giving 640×480 at 15 fps (played here by the synthetic otoscope) is passed on
+    whole at the top level, then at 320×240 and 10 fps once the browser reports loss."""
+    quality = VideoQuality(video_ladder(640, 480, 15, min_width=320, min_fps=5))
+    track = AdaptedVideoTrack(OtoscopeTrack(fps=15, realtime=False), quality)
+    first = [await track.recv() for _ in range(15)]
+    assert {(f.width, f.height) for f in first} == {(640, 480)} and track.dropped == 0
+    quality.remote_loss(0.5)
+    quality.remote_loss(0.5)
+    later = [await track.recv() for _ in range(30)]
+    assert {(f.width, f.height) for f in later} == {(320, 240)}
+    seconds = float((later[-1].pts - later[0].pts) * later[0].time_base)
+    assert (len(later) - 1) / seconds == pytest.approx(10, rel=0.1)
+    track.stop()
+    with pytest.raises(MediaStreamError):
+        await track.recv()
