@@ -8,7 +8,13 @@ each agent's CPU use, and per cabin the measurements sent, acknowledged and stor
 match). The baseline, measured in the same run, is the hub's storage step alone: the same
 number of single measurements stored in-process in a fresh database.
 
-    .venv/bin/python bench/agent_pipeline.py [--cabins 3] [--seconds 30]
+With ``--media`` (see ``bench/agent_media.py``) one agent runs the same devices twice, alone
+and then with a live consultation streaming its room camera, otoscope and stethoscope to the
+doctor's page in Debian's Chromium; it prints the agent's CPU and RSS and the reading → insert
+latency of both runs and their ratio, then the agent's RSS once the consultation has ended
+against its idle RSS.
+
+    .venv/bin/python bench/agent_pipeline.py [--cabins 3] [--seconds 30] [--media]
 """
 
 from __future__ import annotations
@@ -58,6 +64,15 @@ def percentile(values: list[float], q: float) -> float:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of a process, in MB (``RssAnon``: its heap; ``RssFile``: mapped files
+    such as the libraries' code, once touched)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 async def prepare(url: str, cabins: int) -> list[tuple[int, str]]:
@@ -167,20 +182,19 @@ def outbox_numbers(path: Path) -> tuple[int, int]:
     return (int(row[0]) if row else 0), int(waiting)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cabins", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=30)
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-agent-"))
-    url = f"sqlite+aiosqlite:///{work / 'hub.sqlite3'}"
-    migrate.upgrade(url)
-    cabins = asyncio.run(prepare(url, args.cabins))
+QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+
+
+def agent_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+
+
+def start_hub(url: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``python -m hub serve`` on the database at url; returns it and its base URL."""
     port = free_port()
     hub_url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     hub_env = {
-        **env,
+        **agent_env(),
         "HUB_DATABASE_URL": url,
         "HUB_SECRET_KEY": SECRET,
         "HUB_PORT": str(port),
@@ -188,50 +202,72 @@ def main() -> int:
         "HUB_JOBS_ENABLED": "false",
         "HUB_LOG_LEVEL": "WARNING",
     }
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    hub = subprocess.Popen([sys.executable, "-m", "hub", "serve"], cwd=ROOT, env=hub_env, **quiet)  # type: ignore[call-overload]
+    hub = subprocess.Popen([sys.executable, "-m", "hub", "serve"], cwd=ROOT, env=hub_env, **QUIET)  # type: ignore[call-overload]
+    for _ in range(100):
+        try:
+            if httpx.get(hub_url + "/healthz").status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return hub, hub_url
+
+
+def start_agent(config: Path, log: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start ``python -m cabin_agent run --simulate`` with that configuration (its INFO log
+    written to `log` when given)."""
+    command = [sys.executable, "-m", "cabin_agent", "run", "--config", str(config)]
+    if log is None:
+        return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+            [*command, "--simulate", "--log-level", "WARNING"], cwd=ROOT, env=agent_env(), **QUIET
+        )
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [*command, "--simulate", "--log-level", "INFO"],
+            cwd=ROOT,
+            env=agent_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
+
+
+def login_nurse(client: httpx.Client) -> str:
+    """Log the nurse in; returns the CSRF token her commands carry."""
+    page = client.get("/connexion")
+    token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    client.post(
+        "/connexion",
+        data={"username": "infirmiere", "password": "demo-infirmiere-52", "csrf_token": token},
+    )
+    home = client.get("/infirmier")
+    return home.text.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cabins", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument(
+        "--media", action="store_true", help="one agent, without then with a live consultation"
+    )
+    args = parser.parse_args()
+    if args.media:
+        from agent_media import run_media
+
+        return run_media(args.seconds)
+    work = Path(tempfile.mkdtemp(prefix="bench-agent-"))
+    url = f"sqlite+aiosqlite:///{work / 'hub.sqlite3'}"
+    migrate.upgrade(url)
+    cabins = asyncio.run(prepare(url, args.cabins))
+    hub, hub_url = start_hub(url)
     agents: list[tuple[int, subprocess.Popen[bytes], Path]] = []
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(hub_url + "/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         for cabin_id, token in cabins:
             data_dir = work / f"agent-{cabin_id}"
             config = work / f"cabin-{cabin_id}.toml"
             agent_config(config, hub_url, cabin_id, token, data_dir, args.seconds)
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "cabin_agent",
-                    "run",
-                    "--config",
-                    str(config),
-                    "--simulate",
-                    "--log-level",
-                    "WARNING",
-                ],
-                cwd=ROOT,
-                env=env,
-                **quiet,
-            )  # type: ignore[call-overload]
-            agents.append((cabin_id, proc, data_dir))
+            agents.append((cabin_id, start_agent(config), data_dir))
         with httpx.Client(base_url=hub_url) as client:
-            page = client.get("/connexion")
-            token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
-            client.post(
-                "/connexion",
-                data={
-                    "username": "infirmiere",
-                    "password": "demo-infirmiere-52",
-                    "csrf_token": token,
-                },
-            )
-            home = client.get("/infirmier")
-            csrf = home.text.split('name="csrf_token" value="')[1].split('"')[0]
+            csrf = login_nurse(client)
             wait_ready(client, args.cabins)
             cpu_start = {cid: cpu_seconds(p.pid) for cid, p, _ in agents}
             started = time.monotonic()

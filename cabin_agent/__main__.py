@@ -49,9 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         dest="command", required=True, title="commandes", metavar="COMMANDE"
     )
     run = sub.add_parser("run", help="se connecter au hub et servir les appareils du chariot")
-    run.add_argument(
-        "--config", type=Path, required=True, help="fichier de configuration (TOML)"
-    )
+    run.add_argument("--config", type=Path, required=True, help="fichier de configuration (TOML)")
     run.add_argument(
         "--simulate",
         action="store_true",

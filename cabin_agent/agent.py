@@ -10,6 +10,7 @@ from cabin_agent import __version__
 from cabin_agent.config import AgentConfig
 from cabin_agent.connection import AuthRefused, Backoff, HubLink
 from cabin_agent.media_sessions import AgentMedia
+from cabin_agent.media_thread import IsolatedMedia
 from cabin_agent.outbox import Outbox
 from cabin_agent.simulation import SimulatedTrolley
 from cabin_agent.trolley import DeviceRunner, model_of, run_forever
@@ -26,7 +27,8 @@ class CabinAgent:
         self.config = config
         self.simulate = simulate
         data_dir = Path(config.agent.data_dir)
-        self.media = AgentMedia(config, simulate=simulate)
+        #: Media runs on its own thread and event loop (`cabin_agent.media_thread`).
+        self.media = IsolatedMedia(AgentMedia(config, simulate=simulate))
         self.outbox = Outbox(data_dir / f"outbox-cabin-{config.hub.cabin_id}.sqlite3")
         self.link = HubLink(
             ws_url=config.ws_url,
@@ -52,14 +54,10 @@ class CabinAgent:
             else None
         )
         self.runners: dict[str, DeviceRunner] = {}
-        self._live_tasks: set[asyncio.Task[None]] = set()
 
     def _live(self, values: dict[str, str | float]) -> None:
-        """Live values for the doctor's screen, on every open media session's data channel."""
-        for session in list(self.media.sessions.values()):
-            task = asyncio.create_task(session.send_vitals(values))
-            self._live_tasks.add(task)
-            task.add_done_callback(self._live_tasks.discard)
+        """Live values for the doctor's screen, handed to the media thread without waiting."""
+        self.media.send_vitals(values)
 
     def _status(self, name: str, status: DriverStatus) -> None:
         self.link.report_status(name, status.state.value, battery_low=status.battery_low)

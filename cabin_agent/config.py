@@ -60,6 +60,27 @@ class AgentSection(BaseModel):
     simulated_reading_seconds: float = Field(default=30.0, gt=0, le=600)
 
 
+class MediaSection(BaseModel):
+    """The videos the cabin sends (room camera, otoscope): the size and frame rate it starts
+    at, and the floor it may adapt down to when the machine or the network cannot keep up."""
+
+    model_config = ConfigDict(extra="forbid")
+    video_width: int = Field(default=640, ge=160, le=1920, multiple_of=2)
+    video_height: int = Field(default=480, ge=120, le=1080, multiple_of=2)
+    video_fps: float = Field(default=15.0, ge=1, le=30)
+    min_video_width: int = Field(default=320, ge=160, le=1920)
+    min_video_fps: float = Field(default=5.0, ge=1, le=30)
+    adapt: bool = True
+
+    @model_validator(mode="after")
+    def _floor_below(self) -> MediaSection:
+        if self.min_video_fps > self.video_fps:
+            raise ValueError("min_video_fps cannot be above video_fps")
+        if self.min_video_width > self.video_width:
+            raise ValueError("min_video_width cannot be above video_width")
+        return self
+
+
 class DeviceSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=80)
@@ -99,6 +120,7 @@ class AgentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     hub: HubSection
     agent: AgentSection = AgentSection()
+    media: MediaSection = MediaSection()
     devices: list[DeviceSection] = []
 
     @property

@@ -44,7 +44,14 @@ from cabin_agent.media_ice import (
     begin_ice_restart,
     finish_ice_restart,
 )
-from devices.media.tracks import OpusAudioModeTrack, OtoscopeTrack, StethoscopeTrack
+from cabin_agent.media_quality import RemoteReports
+from devices.media.quality import VideoQuality
+from devices.media.tracks import (
+    OpusAudioModeTrack,
+    OtoscopeTrack,
+    RoomCameraTrack,
+    StethoscopeTrack,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +116,11 @@ class MediaSession:
         ice_servers: Sequence[IceServerConfig] = (),
         on_state: StateCallback | None = None,
         on_restart_needed: RestartRequest | None = None,
+        quality: VideoQuality | None = None,
     ) -> None:
-        """Take ownership of the tracks (stopped by `close`); wrap a raw stethoscope in Opus."""
+        """Take ownership of the tracks (stopped by `close`); wrap a raw stethoscope in Opus.
+
+        `quality`, shared with the video tracks, is told the browser's loss reports."""
         if not isinstance(stethoscope, OpusAudioModeTrack):
             stethoscope = OpusAudioModeTrack(stethoscope)
         self._tracks: dict[TrackLabel, MediaStreamTrack] = {
@@ -144,6 +154,9 @@ class MediaSession:
         self.vitals_sent = 0
         #: ICE restarts completed (a new candidate pair nominated).
         self.ice_restarts = 0
+        self.quality = quality
+        #: The browser's receiver reports, passed to `quality` (polled once connected).
+        self.reports = RemoteReports(self._pc, quality) if quality is not None else None
 
     @classmethod
     def synthetic(
@@ -152,15 +165,19 @@ class MediaSession:
         ice_servers: Sequence[IceServerConfig] = (),
         on_state: StateCallback | None = None,
         on_restart_needed: RestartRequest | None = None,
+        quality: VideoQuality | None = None,
     ) -> MediaSession:
-        """Return a session over the simulated trolley (two synthetic videos, heart sounds)."""
+        """Return a session over the simulated trolley (room, otoscope, heart sounds); both
+        videos follow `quality` (by default 640×480 at 15 fps, not adapting)."""
+        quality = quality or VideoQuality.fixed(640, 480, 15.0)
         return cls(
-            room=OtoscopeTrack(),
-            otoscope=OtoscopeTrack(),
+            room=RoomCameraTrack(quality=quality),
+            otoscope=OtoscopeTrack(quality=quality),
             stethoscope=StethoscopeTrack(),
             ice_servers=ice_servers,
             on_state=on_state,
             on_restart_needed=on_restart_needed,
+            quality=quality,
         )
 
     @property
@@ -216,6 +233,8 @@ class MediaSession:
             await self._pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             if not self._labels:
                 self._attach_tracks(offer)
+                if self.reports is not None and self.quality and len(self.quality.levels) > 1:
+                    self._spawn(self.reports.run())
             answer = await self._pc.createAnswer()
             await self._pc.setLocalDescription(answer)
             if restart and remote_ice is not None:

@@ -9,9 +9,11 @@ import logging
 from aiortc import MediaStreamTrack
 
 from cabin_agent.config import AgentConfig
-from cabin_agent.media import IceServerConfig, MediaNegotiationError, MediaSession
+from cabin_agent.media import IceServerConfig, JsonValue, MediaNegotiationError, MediaSession
+from cabin_agent.media_quality import quality_for
 from cabin_agent.room_display import NO_DOCTOR, RoomDisplay, RoomDisplayError
 from devices.errors import DeviceError
+from devices.media.adapt import AdaptedVideoTrack
 from devices.media.capture import AlsaStethoscopeTrack, V4l2OtoscopeTrack
 from hub.wire import MediaAnswer, MediaOffer
 
@@ -48,21 +50,31 @@ class AgentMedia:
         raise MediaUnavailable(f"Aucun {label} n'est configuré sur cette cabine.")
 
     def _new_session(self, servers: list[IceServerConfig]) -> MediaSession:
+        media = self._config.media
         if self._simulate:
-            return MediaSession.synthetic(ice_servers=servers)
+            return MediaSession.synthetic(ice_servers=servers, quality=quality_for(media))
+        size = {"width": media.video_width, "height": media.video_height}
+        fps = round(media.video_fps)
         tracks: list[MediaStreamTrack] = []
         try:
-            room: MediaStreamTrack = V4l2OtoscopeTrack(self._source("camera"))
+            room: MediaStreamTrack = V4l2OtoscopeTrack(self._source("camera"), **size, fps=fps)
             tracks.append(room)
-            otoscope: MediaStreamTrack = V4l2OtoscopeTrack(self._source("otoscope"))
+            otoscope: MediaStreamTrack = V4l2OtoscopeTrack(
+                self._source("otoscope"), **size, fps=fps
+            )
             tracks.append(otoscope)
             stethoscope: MediaStreamTrack = AlsaStethoscopeTrack(self._source("stethoscope"))
         except (DeviceError, MediaUnavailable):
             for track in tracks:
                 track.stop()
             raise
+        quality = quality_for(media)
         return MediaSession(
-            room=room, otoscope=otoscope, stethoscope=stethoscope, ice_servers=servers
+            room=AdaptedVideoTrack(room, quality),
+            otoscope=AdaptedVideoTrack(otoscope, quality),
+            stethoscope=stethoscope,
+            ice_servers=servers,
+            quality=quality,
         )
 
     async def offer(self, offer: MediaOffer) -> MediaAnswer:
@@ -121,13 +133,22 @@ class AgentMedia:
             return MediaAnswer(session_id=offer.session_id, error=str(exc))
         return MediaAnswer(session_id=offer.session_id, sdp=sdp)
 
+    async def send_vitals(self, values: dict[str, JsonValue]) -> None:
+        """Send live values on every open session's data channel."""
+        for session in list(self.sessions.values()):
+            await session.send_vitals(values)
+
     async def close(self, session_id: str) -> None:
-        session = self.sessions.pop(session_id, None)
+        """Close a session (or room display), forgotten once closed: until then it counts as
+        open, so the media thread is not stopped under a peer connection still closing."""
+        session = self.sessions.get(session_id)
         if session is not None:
             await session.close()
-        display = self.displays.pop(session_id, None)
+            self.sessions.pop(session_id, None)
+        display = self.displays.get(session_id)
         if display is not None:
             await display.close()
+            self.displays.pop(session_id, None)
 
     async def close_all(self) -> None:
         for session_id in [*self.sessions, *self.displays]:

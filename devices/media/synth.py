@@ -4,7 +4,8 @@ Heart sounds: S1 (mitral/tricuspid closure, ~30–80 Hz, ~100 ms) and S2 (aortic
 closure, ~50–120 Hz, ~80 ms), as damped low-frequency oscillations at a chosen heart rate,
 with an optional holosystolic murmur (band-limited noise, 120–300 Hz). Lung sounds: vesicular
 breath noise whose spectrum falls off above ~200 Hz, louder on inspiration. Images: a
-tympanic-membrane-like disc with the cone of light, drifting slightly, with a frame counter.
+tympanic-membrane-like disc with the cone of light, drifting slightly, and a consultation room
+with a seated patient breathing, each with a frame counter (also drawn on YUV 4:2:0 frames).
 """
 
 from __future__ import annotations
@@ -124,8 +125,9 @@ _SEGMENTS = {
 }
 
 
-def _draw_digit(image: ImageArray, digit: str, x: int, y: int, size: int) -> None:
-    w, h, t = size, 2 * size, max(2, size // 5)
+def _draw_digit(image: ImageArray, digit: str, x: int, y: int, size: int,
+                value: int | tuple[int, int, int] = (255, 255, 255)) -> None:
+    w, h, t = size, 2 * size, max(1, size // 5)
     boxes = {
         "a": (x, y, x + w, y + t), "b": (x + w - t, y, x + w, y + h // 2),
         "c": (x + w - t, y + h // 2, x + w, y + h), "d": (x, y + h - t, x + w, y + h),
@@ -134,11 +136,35 @@ def _draw_digit(image: ImageArray, digit: str, x: int, y: int, size: int) -> Non
     }
     for segment in _SEGMENTS[digit]:
         x0, y0, x1, y1 = boxes[segment]
-        image[y0:y1, x0:x1] = (255, 255, 255)
+        image[y0:y1, x0:x1] = value
+
+
+def draw_counter(image: ImageArray, frame_index: int) -> None:
+    """Draw the frame number, white, in the top-left corner of an RGB image."""
+    size = max(8, image.shape[0] // 24)
+    for i, digit in enumerate(f"{frame_index % 1_000_000:06d}"):
+        _draw_digit(image, digit, 10 + i * (size + size // 2), 10, size)
+
+
+def draw_counter_yuv420(frame: ImageArray, width: int, height: int, frame_index: int) -> None:
+    """Draw the frame number, white, on a YUV 4:2:0 frame laid out as PyAV's ndarray
+    (``height * 3 // 2`` rows of ``width``: the Y plane, then U and V)."""
+    luma = frame[:height]
+    quarter = height // 4
+    chroma = [
+        frame[height + i * quarter : height + (i + 1) * quarter].reshape(height // 2, width // 2)
+        for i in (0, 1)
+    ]
+    size = max(8, height // 24)
+    for i, digit in enumerate(f"{frame_index % 1_000_000:06d}"):
+        x = 10 + i * (size + size // 2)
+        _draw_digit(luma, digit, x, 10, size, 235)
+        for plane in chroma:
+            _draw_digit(plane, digit, x // 2, 5, size // 2, 128)
 
 
 def otoscope_image(frame_index: int, *, width: int = 640, height: int = 480,
-                   fps: float = 30.0) -> ImageArray:
+                   fps: float = 30.0, counter: bool = True) -> ImageArray:
     """Return an RGB image of an eardrum-like disc with its light reflex and a frame counter."""
     t = frame_index / fps
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -162,7 +188,49 @@ def otoscope_image(frame_index: int, *, width: int = 640, height: int = 480,
     handle = (np.abs(xx - cx + 0.25 * (yy - cy)) < 3) & (yy < cy) & (r < 0.6)
     image[handle] = (235, 220, 200)
     out = np.clip(image, 0, 255).astype(np.uint8)
-    size = max(8, height // 24)
-    for i, digit in enumerate(f"{frame_index % 1_000_000:06d}"):
-        _draw_digit(out, digit, 10 + i * (size + size // 2), 10, size)
+    if counter:
+        draw_counter(out, frame_index)
+    return out
+
+
+def room_image(frame_index: int, *, width: int = 640, height: int = 480,
+               fps: float = 30.0, counter: bool = True) -> ImageArray:
+    """Return an RGB image of the consultation room: a patient seated before a wall with a
+    window, the examination couch beside, breathing (about 15 breaths a minute)."""
+    t = frame_index / fps
+    breath = math.sin(2 * math.pi * t / 4.0)
+    sway = 3.0 * math.sin(2 * math.pi * t / 6.0) * width / 640
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    u, v = xx / width, yy / height
+    image = np.empty((height, width, 3), dtype=np.float32)
+    # Wall, lit from the window (brighter on the left), and the floor.
+    image[:] = np.array([226, 216, 196], dtype=np.float32)
+    image *= (1.0 - 0.12 * u)[..., None]
+    floor = v > 0.74
+    image[floor] = (150, 140, 128)
+    # Window with its frame.
+    window = (u > 0.06) & (u < 0.30) & (v > 0.10) & (v < 0.46)
+    image[window] = (188, 214, 236)
+    bars = window & ((np.abs(u - 0.18) < 0.006) | (np.abs(v - 0.28) < 0.008))
+    image[bars] = (240, 240, 236)
+    # Examination couch, pale green, on dark legs.
+    image[(u > 0.60) & (u < 0.96) & (v > 0.56) & (v < 0.64)] = (132, 178, 166)
+    image[((np.abs(u - 0.64) < 0.008) | (np.abs(u - 0.92) < 0.008)) & (v >= 0.64) & (v < 0.80)] = (
+        60, 60, 64)
+    # The patient: shirt (rising with each breath), neck, face, hair; a chair under them.
+    cx = 0.40 * width + sway
+    image[(np.abs(xx - cx) < 0.12 * width) & (v > 0.70) & (v < 0.74)] = (95, 70, 50)
+    chest_h = 0.20 * height * (1.0 + 0.02 * breath)
+    chest_top = 0.72 * height - 2 * chest_h
+    torso = ((xx - cx) / (0.11 * width)) ** 2 + ((yy - 0.72 * height + chest_h) / chest_h) ** 2
+    image[(torso < 1.0) & (yy < 0.72 * height)] = (70, 102, 152)
+    head_cy = chest_top - 0.07 * height
+    image[(np.abs(xx - cx) < 0.022 * width) & (yy > head_cy) & (yy < chest_top + 8)] = (
+        214, 170, 140)
+    face = ((xx - cx) / (0.055 * width)) ** 2 + ((yy - head_cy) / (0.085 * height)) ** 2
+    image[face < 1.0] = (226, 182, 152)
+    image[(face < 1.0) & (yy < head_cy - 0.035 * height)] = (70, 50, 40)
+    out = np.clip(image, 0, 255).astype(np.uint8)
+    if counter:
+        draw_counter(out, frame_index)
     return out

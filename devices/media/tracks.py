@@ -1,4 +1,9 @@
-"""aiortc media tracks: synthetic stethoscope and otoscope, and an Opus "audio"-mode encoder.
+"""aiortc media tracks: synthetic stethoscope, otoscope and room camera, and an Opus
+"audio"-mode encoder.
+
+The synthetic videos replay pre-rendered pictures (`devices.media.frames`) at the level their
+`VideoQuality` says (size and frame rate), and tell it how late each frame was asked for: a
+frame asked for late means the encoder or the machine cannot keep up.
 
 aiortc's own Opus encoder runs in "voip" mode, which high-pass filters below ~60–100 Hz
 where heart sounds live. `OpusAudioModeTrack` encodes with its own libopus context in
@@ -19,7 +24,15 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, AudioResampler, CodecContext, Packet, VideoFrame
 
-from devices.media.synth import SAMPLE_RATE, AuscultationSite, SoundStream, otoscope_image
+from devices.media.frames import FrameLoop, Scene
+from devices.media.quality import VideoLevel, VideoQuality
+from devices.media.synth import (
+    SAMPLE_RATE,
+    AuscultationSite,
+    SoundStream,
+    otoscope_image,
+    room_image,
+)
 
 AUDIO_PTIME = 0.020
 SAMPLES_PER_FRAME = int(SAMPLE_RATE * AUDIO_PTIME)
@@ -40,14 +53,22 @@ class _Pacer:
         self._sleep = sleep
         self._start: float | None = None
 
-    async def wait_until(self, media_time: float) -> None:
+    async def wait_until(self, media_time: float) -> float:
+        """Return how late, in seconds, media time `media_time` is asked for (0: on time)."""
         if not self._realtime:
-            return
+            return 0.0
         if self._start is None:
             self._start = self._clock()
         delay = self._start + media_time - self._clock()
         if delay > 0:
             await self._sleep(delay)
+            return 0.0
+        return -delay
+
+    def rebase(self, media_time: float) -> None:
+        """Make `media_time` due now (after a change of pace, past lateness is forgotten)."""
+        if self._start is not None:
+            self._start = self._clock() - media_time
 
 
 class StethoscopeTrack(MediaStreamTrack):
@@ -80,30 +101,74 @@ class StethoscopeTrack(MediaStreamTrack):
         return frame
 
 
-class OtoscopeTrack(MediaStreamTrack):
-    """Synthetic otoscope video: a drifting eardrum with its light reflex and a frame counter."""
+class SyntheticVideoTrack(MediaStreamTrack):
+    """A synthetic video: pre-rendered pictures of `scene` with a frame counter, sent at the
+    level of `quality` (shared with the consultation's other video, adapted to the load)."""
 
     kind = "video"
 
-    def __init__(self, *, width: int = 640, height: int = 480, fps: float = 15.0,
-                 realtime: bool = True, clock: Clock = time.monotonic,
-                 sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(self, scene: Scene, *, width: int = 640, height: int = 480, fps: float = 15.0,
+                 quality: VideoQuality | None = None, realtime: bool = True,
+                 clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
         super().__init__()
-        self.width, self.height, self.fps = width, height, fps
+        self.quality = quality or VideoQuality.fixed(width, height, fps)
+        self.frames = FrameLoop(scene, fps=self.quality.levels[0].fps)
         self._pacer = _Pacer(realtime, clock, sleep)
+        self._level: VideoLevel = self.quality.level
+        self._media_time = 0.0
         self.frame_index = 0
+
+    @property
+    def level(self) -> VideoLevel:
+        """The size and frame rate of the frames sent now."""
+        return self._level
 
     async def recv(self) -> VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        await self._pacer.wait_until(self.frame_index / self.fps)
-        image = otoscope_image(self.frame_index, width=self.width, height=self.height,
-                               fps=self.fps)
-        frame = VideoFrame.from_ndarray(image, format="rgb24")
-        frame.pts = int(self.frame_index * VIDEO_CLOCK_RATE / self.fps)
+        if self.quality.level != self._level:
+            self._level = self.quality.level
+            self._pacer.rebase(self._media_time)
+        lag = await self._pacer.wait_until(self._media_time)
+        if self.readyState != "live":
+            raise MediaStreamError
+        level = self._level
+        frame = self.frames.frame(self._media_time, level.width, level.height, self.frame_index)
+        if self.frames.drew_last:
+            # Drawing a picture the first time is a one-off cost, not the steady load the
+            # quality adapts to: the pace starts again from here, nothing is counted late.
+            self._pacer.rebase(self._media_time + level.frame_seconds)
+        else:
+            self.quality.frame_lag(lag)
+        frame.pts = round(self._media_time * VIDEO_CLOCK_RATE)
         frame.time_base = VIDEO_TIME_BASE
         self.frame_index += 1
+        self._media_time += level.frame_seconds
         return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self.frames.release()
+
+
+class OtoscopeTrack(SyntheticVideoTrack):
+    """Synthetic otoscope video: a drifting eardrum with its light reflex and a frame counter."""
+
+    def __init__(self, *, width: int = 640, height: int = 480, fps: float = 15.0,
+                 quality: VideoQuality | None = None, realtime: bool = True,
+                 clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+        super().__init__(otoscope_image, width=width, height=height, fps=fps, quality=quality,
+                         realtime=realtime, clock=clock, sleep=sleep)
+
+
+class RoomCameraTrack(SyntheticVideoTrack):
+    """Synthetic room camera: the patient seated in the consultation room, breathing."""
+
+    def __init__(self, *, width: int = 640, height: int = 480, fps: float = 15.0,
+                 quality: VideoQuality | None = None, realtime: bool = True,
+                 clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+        super().__init__(room_image, width=width, height=height, fps=fps, quality=quality,
+                         realtime=realtime, clock=clock, sleep=sleep)
 
 
 class OpusAudioModeTrack(MediaStreamTrack):

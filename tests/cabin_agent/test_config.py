@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from cabin_agent.__main__ import main
-from cabin_agent.config import ConfigError, load_config
+from cabin_agent.config import AgentConfig, ConfigError, load_config
 from cabin_agent.connection import Backoff
+from cabin_agent.media_quality import quality_for
 
 GOOD = """
 [hub]
@@ -46,6 +47,11 @@ def test_a_valid_file_loads(tmp_path: Path) -> None:
         (('token = "cab_secret"', ""), "hub: give exactly one of 'token' or 'token_file'"),
         (("[hub]", "[hub]\ncolour = 1"), "hub.colour: Extra inputs are not permitted"),
         (("[hub]", "[hub"), "not valid TOML"),
+        (("[hub]", "[media]\nvideo_fps = 60\n[hub]"), "media.video_fps: Input should be less"),
+        (
+            ("[hub]", "[media]\nvideo_fps = 10\nmin_video_fps = 12\n[hub]"),
+            "media: min_video_fps cannot be above video_fps",
+        ),
     ],
 )
 def test_wrong_files_say_where_and_why(
@@ -57,6 +63,22 @@ def test_wrong_files_say_where_and_why(
         load_config(path)
     assert message in str(error.value)
     assert str(path) in str(error.value)
+
+
+def test_video_size_and_rate_are_settings_with_a_floor(tmp_path: Path) -> None:
+    path = tmp_path / "cabin.toml"
+    default = AgentConfig.model_validate(
+        {"hub": {"url": "http://h", "cabin_id": 1, "token": "t"}}
+    ).media
+    assert (default.video_width, default.video_height, default.video_fps) == (640, 480, 15.0)
+    assert default.adapt
+    media = "[media]\nvideo_width = 1280\nvideo_height = 720\nvideo_fps = 24\n"
+    path.write_text(media + "min_video_fps = 8\n" + GOOD)
+    levels = quality_for(load_config(path).media).levels
+    assert (levels[0].width, levels[0].height, levels[0].fps) == (1280, 720, 24)
+    assert (levels[-1].width, levels[-1].height, levels[-1].fps) == (640, 360, 8)
+    path.write_text(media + "adapt = false\n" + GOOD)
+    assert len(quality_for(load_config(path).media).levels) == 1
 
 
 def test_token_file_is_read_relative_to_the_config(tmp_path: Path) -> None:

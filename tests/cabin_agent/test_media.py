@@ -17,6 +17,7 @@ from cabin_agent.config import AgentConfig, HubSection
 from cabin_agent.media import MediaNegotiationError, MediaSession, TrackLabel
 from cabin_agent.media_ice import IceCredentials, begin_ice_restart, finish_ice_restart
 from cabin_agent.media_sessions import SESSION_CLOSED, AgentMedia
+from devices.media.quality import VideoQuality, video_ladder
 from devices.media.tracks import OpusAudioModeTrack, OtoscopeTrack, StethoscopeTrack
 from hub.wire import MediaOffer
 from tests.support.waiting import eventually
@@ -331,3 +332,32 @@ async def test_an_offer_to_a_connection_the_cabin_closed_asks_for_a_new_one() ->
     finally:
         await second.close()
         await media.close_all()
+
+
+async def test_the_browsers_reports_bring_stepped_down_videos_back_up(browser: Browser) -> None:
+    """The browser's RTCP receiver reports reach the videos' quality: after a report of heavy
+    loss (injected) the videos are smaller; the browser's own calm reports then step them back
+    up to the configured size."""
+    quality = VideoQuality(video_ladder(*ROOM_SIZE, FPS, min_width=160, min_fps=5))
+    agent = MediaSession.synthetic(quality=quality)
+    try:
+        mids = await connect(browser, agent)
+        room = next(mid for mid, label in mids.items() if label == "room")
+        await eventually(lambda: browser.frames[room] >= 3, "the room's video", timeout=TIMEOUT)
+        quality.remote_loss(0.5)
+        quality.remote_loss(0.5)
+        assert quality.level.width == ROOM_SIZE[0] // 2
+        await eventually(
+            lambda: browser.last_frame[room].width == ROOM_SIZE[0] // 2, "smaller frames"
+        )
+        assert agent.reports is not None
+        reports = agent.reports
+
+        async def back_up() -> bool:
+            await reports.poll()
+            return quality.index == 0
+
+        await eventually(back_up, "calm reports from the browser", timeout=TIMEOUT)
+        await eventually(lambda: browser.last_frame[room].width == ROOM_SIZE[0], "full size")
+    finally:
+        await agent.close()

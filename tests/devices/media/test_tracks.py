@@ -1,4 +1,5 @@
-"""Synthetic stethoscope and otoscope tracks, the Opus "audio"-mode encoder, capture errors."""
+"""Synthetic stethoscope, otoscope and room-camera tracks (pre-rendered, adapting to the load),
+the Opus "audio"-mode encoder, capture errors."""
 
 from __future__ import annotations
 
@@ -11,9 +12,16 @@ import numpy.typing as npt
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
+from devices.media.adapt import AdaptedVideoTrack
 from devices.media.capture import AlsaStethoscopeTrack, V4l2OtoscopeTrack
+from devices.media.quality import LATE_FRAMES_TO_STEP_DOWN, VideoQuality, video_ladder
 from devices.media.synth import AuscultationSite
-from devices.media.tracks import OpusAudioModeTrack, OtoscopeTrack, StethoscopeTrack
+from devices.media.tracks import (
+    OpusAudioModeTrack,
+    OtoscopeTrack,
+    RoomCameraTrack,
+    StethoscopeTrack,
+)
 from devices.transports import DeviceLinkError
 
 SAMPLE_RATE = 48_000
@@ -99,6 +107,72 @@ async def test_otoscope_frames_are_640x480_and_move() -> None:
     # Bright cone of light and a reddish canal are both there.
     assert (first.min(axis=2) > 240).sum() > 500
     assert first[470, 5, 0] > first[470, 5, 2]
+
+
+async def test_the_room_camera_shows_a_patient_in_a_room_and_moves() -> None:
+    track = RoomCameraTrack(realtime=False)
+    frames = [(await track.recv()).to_ndarray(format="rgb24") for _ in range(20)]
+    first, last = frames[0].astype(int), frames[-1].astype(int)
+    assert first.shape == (480, 640, 3)
+    wall, floor, shirt = first[200, 600], first[440, 600], first[300, 256]
+    assert wall.mean() > 180 and floor.mean() < wall.mean() - 40  # a lit wall above the floor
+    assert shirt[2] > shirt[0] + 40  # the patient's blue shirt in the middle
+    assert np.abs(first[60:] - last[60:]).mean() > 0.05  # breathing and swaying
+
+
+async def test_synthetic_video_draws_each_picture_once_and_keeps_counting() -> None:
+    track = OtoscopeTrack(fps=15, realtime=False)
+    frames = [await track.recv() for _ in range(90)]  # six seconds
+    assert track.frames.rendered == track.frames.length == 30  # a two-second loop
+    counters = [f.to_ndarray(format="rgb24")[10:60, 10:190] for f in frames[:31:15]]
+    assert len({c.tobytes() for c in counters}) == 3  # the frame counter still moves
+    track.stop()
+    assert not track.frames._pictures  # pictures dropped with the track
+
+
+async def test_frames_falling_behind_make_both_videos_smaller_and_slower() -> None:
+    """An injected clock that jumps ahead between frames plays an encoder that cannot keep up."""
+    now = [0.0]
+
+    async def no_sleep(delay: float) -> None:
+        now[0] += delay
+
+    quality = VideoQuality(video_ladder(640, 480, 15, min_width=320, min_fps=5))
+    room = RoomCameraTrack(quality=quality, clock=lambda: now[0], sleep=no_sleep)
+    otoscope = OtoscopeTrack(quality=quality, clock=lambda: now[0], sleep=no_sleep)
+    for _ in range(3):
+        await room.recv(), await otoscope.recv()
+    assert (room.level.fps, otoscope.level.fps) == (15, 15)
+    while quality.index < 2:
+        now[0] += 0.5  # each frame asked for half a second late
+        await room.recv()
+    frame = await otoscope.recv()
+    assert (frame.width, frame.height) == (320, 240) and otoscope.level.fps == 10
+    assert quality.steps_down == 2
+    # Once the pace is met again, frames are on time at the lower level: no further step.
+    for _ in range(3 * LATE_FRAMES_TO_STEP_DOWN):
+        await room.recv()
+    assert quality.index == 2
+    pts = [(await room.recv()).pts for _ in range(2)]
+    assert pts[1] - pts[0] == 9000  # 10 frames a second on a 90 kHz clock
+
+
+async def test_drawing_the_loop_once_is_not_taken_for_a_machine_that_cannot_keep_up() -> None:
+    now = [0.0]
+
+    async def no_sleep(delay: float) -> None:
+        now[0] += delay
+
+    quality = VideoQuality(video_ladder(640, 480, 15, min_width=320, min_fps=5))
+    track = OtoscopeTrack(quality=quality, clock=lambda: now[0], sleep=no_sleep)
+    for _ in range(track.frames.length):  # every picture drawn for the first time, slowly
+        now[0] += 0.5
+        await track.recv()
+    assert quality.steps_down == 0
+    for _ in range(LATE_FRAMES_TO_STEP_DOWN):  # replays, still late: the machine is behind
+        now[0] += 0.5
+        await track.recv()
+    assert quality.steps_down == 1
 
 
 async def test_ended_track_raises() -> None:
@@ -195,3 +269,21 @@ async def test_aiortc_sends_the_pre_encoded_stethoscope_packets() -> None:
     finally:
         await sender.close()
         await receiver.close()
+
+
+async def test_a_captured_video_follows_the_quality_in_rate_and_size() -> None:
+    """A camera giving 640×480 at 15 fps (played here by the synthetic otoscope) is passed on
+    whole at the top level, then at 320×240 and 10 fps once the browser reports loss."""
+    quality = VideoQuality(video_ladder(640, 480, 15, min_width=320, min_fps=5))
+    track = AdaptedVideoTrack(OtoscopeTrack(fps=15, realtime=False), quality)
+    first = [await track.recv() for _ in range(15)]
+    assert {(f.width, f.height) for f in first} == {(640, 480)} and track.dropped == 0
+    quality.remote_loss(0.5)
+    quality.remote_loss(0.5)
+    later = [await track.recv() for _ in range(30)]
+    assert {(f.width, f.height) for f in later} == {(320, 240)}
+    seconds = float((later[-1].pts - later[0].pts) * later[0].time_base)
+    assert (len(later) - 1) / seconds == pytest.approx(10, rel=0.1)
+    track.stop()
+    with pytest.raises(MediaStreamError):
+        await track.recv()

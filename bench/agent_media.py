@@ -1,0 +1,220 @@
+"""``bench/agent_pipeline.py --media``: one cabin agent's measurements, alone and while a live
+consultation streams its media to the doctor's page in Debian's Chromium.
+
+One hub and one simulated agent (oximeter streaming, cuff and thermometer measured in turn
+every 5 s through the hub's commands). Three phases: devices only (the baseline), then the
+same with the doctor's page open on a consultation under way (room camera, otoscope and
+stethoscope from the agent, peer to peer), then the page closed (the consultation's media
+ends). Prints the agent's CPU and RSS per phase, the reading → hub insert latency per phase
+and the ratio media/devices-only, the frames the page rendered, and the RSS once the
+consultation has ended against the idle RSS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import shutil
+import signal
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from agent_pipeline import (
+    SECRET,
+    agent_config,
+    command,
+    cpu_seconds,
+    login_nurse,
+    percentile,
+    prepare,
+    rss_mb,
+    start_agent,
+    start_hub,
+    stored_rows,
+    wait_ready,
+)
+from playwright.sync_api import Page, sync_playwright
+
+from hub import migrate
+from hub.config import Settings
+from tests.support.scenario import booking_now, in_consultation
+
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+SETTLE_SECONDS = 10.0
+
+
+@dataclass
+class Phase:
+    name: str
+    cpu: float = 0.0
+    rss: float = 0.0
+    started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    ended: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    latencies: list[float] = field(default_factory=list)
+
+
+def measure(
+    client: httpx.Client, csrf: str, cabin_id: int, pid: int, seconds: int, name: str
+) -> Phase:
+    """Run the devices for `seconds` (oximeter streaming, cuff and thermometer in turn)."""
+    phase = Phase(name)
+    cpu_start = cpu_seconds(pid)
+    started = time.monotonic()
+    command(client, csrf, cabin_id, "Oxymètre")
+    tick = 0
+    while time.monotonic() - started < seconds:
+        command(client, csrf, cabin_id, "Tensiomètre" if tick % 2 == 0 else "Thermomètre")
+        tick += 1
+        time.sleep(5)
+    phase.cpu = (cpu_seconds(pid) - cpu_start) / (time.monotonic() - started)
+    phase.rss = rss_mb(pid)
+    phase.ended = dt.datetime.now(dt.UTC)
+    return phase
+
+
+def frames(page: Page) -> tuple[int, int]:
+    room = page.locator("video.room").get_attribute("data-frames") or 0
+    otoscope = page.locator("video.otoscope").get_attribute("data-frames") or 0
+    return int(room), int(otoscope)
+
+
+def open_consultation(page: Page, hub_url: str, consultation_id: int) -> None:
+    page.goto(hub_url + "/connexion")
+    page.get_by_label("Identifiant").fill("medecin")
+    page.get_by_label("Mot de passe").fill("demo-medecin-52")
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url("**/medecin**")
+    page.goto(f"{hub_url}/medecin/consultations/{consultation_id}")
+    page.wait_for_function(
+        "(n) => ['room', 'otoscope'].every((v) =>"
+        " Number(document.querySelector('video.' + v)?.dataset.frames || 0) >= n)",
+        arg=10,
+        timeout=60_000,
+    )
+
+
+def settled_rss(pid: int) -> float:
+    """The agent's RSS once it has stopped moving (or after SETTLE_SECONDS)."""
+    last = rss_mb(pid)
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        now = rss_mb(pid)
+        if abs(now - last) < 0.5 and time.monotonic() > deadline - SETTLE_SECONDS / 2:
+            return now
+        last = now
+    return last
+
+
+def run_media(seconds: int) -> int:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        raise SystemExit("Chromium not found: run tests/support/system-deps.sh")
+    work = Path(tempfile.mkdtemp(prefix="bench-agent-media-"))
+    url = f"sqlite+aiosqlite:///{work / 'hub.sqlite3'}"
+    migrate.upgrade(url)
+    [(cabin_id, token)] = asyncio.run(prepare(url, 1))
+    settings = Settings(database_url=url, environment="test", secret_key=SECRET)
+    consultation_id = asyncio.run(
+        in_consultation(settings, asyncio.run(booking_now(settings)), "medecin")
+    )
+    hub, hub_url = start_hub(url)
+    config = work / "cabin.toml"
+    agent_config(config, hub_url, cabin_id, token, work / "agent", seconds)
+    log = work / "agent.log"
+    agent = start_agent(config, log)
+    phases: list[Phase] = []
+    try:
+        with httpx.Client(base_url=hub_url) as client, sync_playwright() as pw:
+            csrf = login_nurse(client)
+            wait_ready(client, 1)
+            phases.append(measure(client, csrf, cabin_id, agent.pid, seconds, "devices only"))
+            idle_rss = settled_rss(agent.pid)
+            idle_anon = rss_mb(agent.pid, "RssAnon")
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            context = browser.new_context(locale="fr-FR", permissions=["camera", "microphone"])
+            page = context.new_page()
+            open_consultation(page, hub_url, consultation_id)
+            before = frames(page)
+            shown = time.monotonic()
+            phases.append(measure(client, csrf, cabin_id, agent.pid, seconds, "with media"))
+            after = frames(page)
+            rendered = [
+                (a - b) / (time.monotonic() - shown) for a, b in zip(after, before, strict=True)
+            ]
+            peak_rss = rss_mb(agent.pid)
+            context.close()  # the doctor leaves: the page says hangup, the agent closes
+            browser.close()
+            ended_rss = settled_rss(agent.pid)
+            ended_anon = rss_mb(agent.pid, "RssAnon")
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(20)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+        hub.send_signal(signal.SIGTERM)
+        hub.wait(20)
+    rows = [o for o in asyncio.run(stored_rows(url)) if o.cabin_id == cabin_id]
+    for phase in phases:
+        phase.latencies = [
+            (o.stored_at - o.measured_at).total_seconds()
+            for o in rows
+            if phase.started <= o.stored_at.replace(tzinfo=dt.UTC) <= phase.ended
+        ]
+    report(phases, seconds, rendered, peak_rss, idle_rss, ended_rss)
+    print(
+        f"of which heap (RssAnon): idle {idle_anon:.1f} MB, after {ended_anon:.1f} MB "
+        f"({ended_anon - idle_anon:+.1f} MB); the rest is mapped files (libraries' code)"
+    )
+    steps = [
+        line.split(": ", 1)[1] for line in log.read_text().splitlines() if "video sent at" in line
+    ]
+    print("video quality steps:", "; ".join(steps) or "none (stayed at the configured level)")
+    return 0
+
+
+def report(
+    phases: list[Phase],
+    seconds: int,
+    rendered: list[float],
+    peak_rss: float,
+    idle_rss: float,
+    ended_rss: float,
+) -> None:
+    print(
+        f"agent with and without media: 1 cabin, {seconds} s per phase, oximeter at 1 Hz + "
+        "cuff and thermometer in turn every 5 s"
+    )
+    print(f"{'phase':<14} {'agent CPU':>10} {'RSS MB':>8} {'n':>5} {'p50 ms':>8} {'p95 ms':>8}")
+    for p in phases:
+        p50, p95 = percentile(p.latencies, 0.5), percentile(p.latencies, 0.95)
+        print(
+            f"{p.name:<14} {p.cpu * 100:>9.1f}% {p.rss:>8.1f} {len(p.latencies):>5} "
+            f"{p50 * 1000:>8.1f} {p95 * 1000:>8.1f}"
+        )
+    base, media = phases
+    ratios = [percentile(media.latencies, q) / percentile(base.latencies, q) for q in (0.5, 0.95)]
+    print(
+        f"ratio with media / devices only: p50 ×{ratios[0]:.2f}, p95 ×{ratios[1]:.2f} "
+        f"(goal ≤ ×1.2); CPU ×{media.cpu / max(base.cpu, 1e-6):.1f}"
+    )
+    print(
+        f"frames rendered by the doctor's page: room {rendered[0]:.1f}/s, "
+        f"otoscope {rendered[1]:.1f}/s"
+    )
+    print(
+        f"agent RSS: idle {idle_rss:.1f} MB, during the consultation {peak_rss:.1f} MB, "
+        f"after it ended {ended_rss:.1f} MB ({ended_rss - idle_rss:+.1f} MB vs idle; "
+        "goal ± 10 MB)"
+    )
