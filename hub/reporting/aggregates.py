@@ -22,7 +22,6 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    distinct,
     exists,
     extract,
     func,
@@ -44,6 +43,7 @@ DONE_STATES = (State.REPORTING, State.CLOSED)
 RELAY_PURPOSES = ("report_relay", "referral_report")
 US_24H = 24 * 3600 * 1_000_000
 US_48H = 2 * US_24H
+US_HOUR = 3600 * 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +72,6 @@ class Done:
     """Counts over one site's consultations done in the period."""
 
     consultations: int = 0
-    patients: Patients = Patients()
     delay_measured: int = 0
     within_24h: int = 0
     within_48h: int = 0
@@ -100,12 +99,13 @@ class RelayCount:
 
 
 def _epoch_us(column: Any, dialect: str) -> ColumnElement[int]:
-    """Microseconds since 1970 of a stored UTC time, as an exact integer."""
+    """A stored UTC time as an exact integer number of microseconds from a fixed origin (the
+    origin differs between backends: only differences are meaningful)."""
     if dialect == "sqlite":  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff'
-        # Whole seconds of the text without its fraction (SQLite would round it to the ms).
-        seconds = cast(func.strftime(literal("%s"), func.substr(column, 1, 19)), Integer)
-        micro = cast(func.substr(column, 21, 6), Integer)
-        return seconds * 1_000_000 + micro
+        # julianday() keeps whole milliseconds: their count is exact once rounded; the last
+        # three digits of the microseconds come from the text. (Cheaper than strftime.)
+        ms = cast(func.round(func.julianday(func.substr(column, 1, 23)) * 86_400_000), BigInteger)
+        return ms * 1000 + cast(func.substr(column, 24, 3), Integer)
     return cast(extract("epoch", column) * 1_000_000, BigInteger)
 
 
@@ -136,25 +136,21 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _patient_columns() -> tuple[ColumnElement[int], ...]:
-    mt = Patient.has_medecin_traitant
-    pid = Consultation.patient_id
-    return (
-        func.count(distinct(pid)),
-        func.count(distinct(case((mt.is_(False), pid)))),
-        func.count(distinct(case((mt.is_(True), pid)))),
-        func.count(distinct(case((mt.is_(None), pid)))),
-    )
-
-
 def _delay_us(dialect: str) -> ColumnElement[int]:
-    return _epoch_us(Consultation.started_at, dialect) - _epoch_us(
+    """From the request to the start, in microseconds; none before the request (a slip)."""
+    delay = _epoch_us(Consultation.started_at, dialect) - _epoch_us(
         Booking.care_requested_at, dialect
     )
+    if dialect == "sqlite":
+        return func.max(delay, 0)  # scalar max: the delay is worked out once
+    return func.greatest(delay, 0)
 
 
-async def done_by_site(*, session: AsyncSession, windows: Sequence[Window]) -> dict[int, Done]:
-    """Per site: consultations done, their patients, delays, latest signed reports, referrals."""
+async def done_by_site(
+    *, session: AsyncSession, windows: Sequence[Window]
+) -> tuple[dict[int, Done], dict[tuple[int, int], int]]:
+    """Per site: consultations done, delays, latest signed reports, referrals; and the number
+    of measured delays per site and whole hour (the histogram ``median_delays`` reads)."""
     dialect = session.get_bind().dialect.name
     later = aliased(Report)
     latest_signed = and_(
@@ -172,87 +168,162 @@ async def done_by_site(*, session: AsyncSession, windows: Sequence[Window]) -> d
         .correlate(Consultation)
         .scalar_subquery()
     )
-    delay = _delay_us(dialect)
-    started = Consultation.started_at.is_not(None)
-    query = (
+    # The delay is worked out once per row: OFFSET 0 keeps SQLite from copying the
+    # expression into every aggregate that reads it.
+    rows = (
         _done(
-            Consultation.site_id,
-            func.count(),
-            *_patient_columns(),
-            _count_if(started),
-            _count_if(and_(started, delay <= US_24H)),
-            _count_if(and_(started, delay <= US_48H)),
-            _count_if(Report.psychiatric.is_(True)),
-            *(_count_if(Report.orientation == o) for o in Orientation),
-            _count_if(Report.id.is_(None)),
-            func.coalesce(func.sum(referrals), 0),
+            Consultation.site_id.label("site_id"),
+            _delay_us(dialect).label("delay"),
+            Report.id.label("report"),
+            Report.orientation.label("orientation"),
+            Report.psychiatric.label("psychiatric"),
+            referrals.label("referrals"),
             windows=windows,
         )
-        .join(Patient, Patient.id == Consultation.patient_id)
         .outerjoin(Report, latest_signed)
-        .group_by(Consultation.site_id)
+        .offset(0)
+        .subquery()
     )
-    out: dict[int, Done] = {}
+    hour = (rows.c.delay // US_HOUR).label("hour")
+    query = select(
+        rows.c.site_id,
+        hour,
+        func.count(),
+        _count_if(rows.c.delay <= US_24H),
+        _count_if(rows.c.delay <= US_48H),
+        _count_if(rows.c.psychiatric.is_(True)),
+        *(_count_if(rows.c.orientation == o) for o in Orientation),
+        _count_if(rows.c.report.is_(None)),
+        func.coalesce(func.sum(rows.c.referrals), 0),
+    ).group_by(rows.c.site_id, hour)
+    totals: dict[int, list[int]] = {}
+    histogram: dict[tuple[int, int], int] = {}
+    for site_id, hour_, *counts in await session.execute(query):
+        into = totals.setdefault(int(site_id), [0] * (len(counts) + 1))
+        into[0] += int(counts[0]) if hour_ is not None else 0
+        for k, n in enumerate(counts, start=1):
+            into[k] += int(n)
+        if hour_ is not None:
+            histogram[(int(site_id), int(hour_))] = int(counts[0])
     n = len(Orientation)
-    for row in await session.execute(query):
-        site_id, count, seen, without, with_, unknown, measured, d24, d48, psy, *rest = row
-        out[int(site_id)] = Done(
-            consultations=int(count),
-            patients=Patients(int(seen), int(without), int(with_), int(unknown)),
-            delay_measured=int(measured),
-            within_24h=int(d24),
-            within_48h=int(d48),
-            psychiatric=int(psy),
-            orientations=tuple(int(v) for v in rest[:n]),
-            without_signed_report=int(rest[n]),
-            referrals=int(rest[n + 1]),
+    out = {
+        site_id: Done(
+            consultations=v[1],
+            delay_measured=v[0],
+            within_24h=v[2],
+            within_48h=v[3],
+            psychiatric=v[4],
+            orientations=tuple(v[5 : 5 + n]),
+            without_signed_report=v[5 + n],
+            referrals=v[6 + n],
         )
+        for site_id, v in totals.items()
+    }
+    return out, histogram
+
+
+def _by_mt(column: Any) -> tuple[ColumnElement[int], ...]:
+    mt = Patient.has_medecin_traitant
+    return (
+        _count_if(column == 1),
+        _count_if(and_(column == 1, mt.is_(False))),
+        _count_if(and_(column == 1, mt.is_(True))),
+        _count_if(and_(column == 1, mt.is_(None))),
+    )
+
+
+async def patients_seen(
+    *, session: AsyncSession, windows: Sequence[Window]
+) -> tuple[dict[int, Patients], Patients]:
+    """Distinct patients of the consultations done, per site and for all the sites (a
+    patient seen at two sites counts once there): one row per patient, one column per site."""
+    site_ids = sorted({i for w in windows for i in w.site_ids})
+    flags = [
+        func.max(case((Consultation.site_id == i, 1), else_=0)).label(f"s{i}") for i in site_ids
+    ]
+    seen = (
+        _done(Consultation.patient_id.label("patient_id"), *flags, windows=windows)
+        .group_by(Consultation.patient_id)
+        .subquery()
+    )
+    query = select(
+        *_by_mt(literal(1)), *(c for i in site_ids for c in _by_mt(seen.c[f"s{i}"]))
+    ).join_from(seen, Patient, Patient.id == seen.c.patient_id)
+    row = [int(v) for v in (await session.execute(query)).one()]
+    whole = Patients(*row[:4])
+    return {i: Patients(*row[4 + 4 * k : 8 + 4 * k]) for k, i in enumerate(site_ids)}, whole
+
+
+def _median_buckets(
+    histogram: dict[tuple[int, int], int], scopes: Sequence[int | None]
+) -> dict[int | None, list[tuple[int, int]]]:
+    """For each scope (a site, None: all of them), the hour and rank within it of its one or
+    two middle delays."""
+    out: dict[int | None, list[tuple[int, int]]] = {}
+    for scope in scopes:
+        per_hour: dict[int, int] = {}
+        for (site_id, hour), n in histogram.items():
+            if scope is None or site_id == scope:
+                per_hour[hour] = per_hour.get(hour, 0) + n
+        total = sum(per_hour.values())
+        if total == 0:
+            continue
+        wanted = sorted({(total + 1) // 2, (total + 2) // 2})  # 1-based ranks
+        before, found = 0, []
+        for hour in sorted(per_hour):
+            for rank in wanted:
+                if before < rank <= before + per_hour[hour]:
+                    found.append((hour, rank - before - 1))
+            before += per_hour[hour]
+        out[scope] = found
     return out
 
 
-async def patients_seen(*, session: AsyncSession, windows: Sequence[Window]) -> Patients:
-    """Distinct patients of the consultations done at all these sites (seen twice: once)."""
-    query = _done(*_patient_columns(), windows=windows).join(
-        Patient, Patient.id == Consultation.patient_id
-    )
-    row = (await session.execute(query)).one()
-    return Patients(*(int(v) for v in row))
-
-
 async def median_delays(
-    *, session: AsyncSession, windows: Sequence[Window], whole: bool
+    *,
+    session: AsyncSession,
+    windows: Sequence[Window],
+    histogram: dict[tuple[int, int], int],
+    whole: bool,
 ) -> dict[int | None, float | None]:
     """The median delay to care in hours, per site (and for all of them under ``None`` when
-    ``whole``): the middle one or two delays, found by the database, averaged here."""
+    ``whole``): the histogram tells in which hour the middle delays fall, and only the delays
+    of those hours are read."""
+    scopes: list[int | None] = [*sorted({s for s, _ in histogram})]
+    buckets = _median_buckets(histogram, [*scopes, None] if whole else scopes)
+    if not buckets:
+        return {}
     dialect = session.get_bind().dialect.name
-    delay = _delay_us(dialect)
-    clamped = case((delay < 0, 0), else_=delay)
-    middles: dict[int | None, list[int]] = {}
-    for per_site in (True, False) if whole else (True,):
-        scope = Consultation.site_id if per_site else literal(None, Integer)
-        partition = Consultation.site_id if per_site else None
-        ranked = (
-            _done(
-                scope.label("scope"),
-                clamped.label("delay"),
-                func.row_number().over(partition_by=partition, order_by=clamped).label("rank"),
-                func.count().over(partition_by=partition).label("n"),
-                windows=windows,
-            )
-            .where(Consultation.started_at.is_not(None))
-            .subquery()
+    rows = (
+        _done(
+            Consultation.site_id.label("site_id"),
+            _delay_us(dialect).label("delay"),
+            windows=windows,
         )
-        rows = await session.execute(
-            select(ranked.c.scope, ranked.c.delay)
-            .where(ranked.c.rank.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2]))
-            .order_by(ranked.c.scope, ranked.c.rank)
+        .where(Consultation.started_at.is_not(None))
+        .offset(0)  # the delay worked out once per row (see done_by_site)
+        .subquery()
+    )
+    hour = rows.c.delay // US_HOUR
+    wanted = or_(
+        *(
+            hour == h if scope is None else and_(rows.c.site_id == scope, hour == h)
+            for scope, found in buckets.items()
+            for h, _ in found
         )
-        for key, us in rows:
-            middles.setdefault(key, []).append(int(us))
+    )
+    query = select(rows.c.site_id, rows.c.delay).where(wanted)
+    values: dict[tuple[int | None, int], list[int]] = {}
+    for site_id, us in await session.execute(query):
+        for key in ((int(site_id), int(us) // US_HOUR), (None, int(us) // US_HOUR)):
+            values.setdefault(key, []).append(int(us))
     out: dict[int | None, float | None] = {}
-    for key, values in middles.items():
-        hours = [dt.timedelta(microseconds=us).total_seconds() / 3600 for us in values]
-        out[key] = hours[0] if len(hours) == 1 else (hours[0] + hours[1]) / 2
+    for scope, found in buckets.items():
+        hours = [
+            dt.timedelta(microseconds=sorted(values[(scope, h)])[i]).total_seconds() / 3600
+            for h, i in found
+        ]
+        out[scope] = hours[0] if len(hours) == 1 else (hours[0] + hours[1]) / 2
     return out
 
 

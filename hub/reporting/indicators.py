@@ -227,7 +227,8 @@ class _Counts:
     bookings: tuple[aggregates.BookingCount, ...]
     relays: tuple[aggregates.RelayCount, ...]
     medians: dict[int | None, float | None]
-    whole: aggregates.Patients | None  # distinct patients of all the sites
+    patients: dict[int, aggregates.Patients]
+    whole: aggregates.Patients  # distinct patients of all the sites
 
 
 async def _count(
@@ -245,12 +246,17 @@ async def _count(
     bookings: list[aggregates.BookingCount] = []
     for window in windows:
         bookings += await aggregates.bookings_by_month(session=session, window=window, now=now)
+    done, histogram = await aggregates.done_by_site(session=session, windows=windows)
+    patients, all_sites = await aggregates.patients_seen(session=session, windows=windows)
     return _Counts(
-        done=await aggregates.done_by_site(session=session, windows=windows),
+        done=done,
         bookings=tuple(bookings),
         relays=tuple(await aggregates.relays_by_site(session=session, windows=windows)),
-        medians=await aggregates.median_delays(session=session, windows=windows, whole=whole),
-        whole=await aggregates.patients_seen(session=session, windows=windows) if whole else None,
+        medians=await aggregates.median_delays(
+            session=session, windows=windows, histogram=histogram, whole=whole
+        ),
+        patients=patients,
+        whole=all_sites,
     )
 
 
@@ -261,13 +267,11 @@ def _compute(
     period: Period,
     counts: _Counts,
     sites: Sequence[queries.SiteFact],
-    patients: aggregates.Patients | None = None,
 ) -> Indicators:
-    """The indicators of ``sites`` (one site, or all of them with their distinct
-    ``patients``) from the per-site counts."""
+    """The indicators of ``sites`` (one site, or all of them) from the per-site counts."""
     ids = {s.id for s in sites}
     done = [counts.done.get(i, aggregates.Done()) for i in ids]
-    seen = patients or (done[0].patients if done else aggregates.Patients())
+    seen = counts.whole if site_id is None else counts.patients[site_id]
     months = period.months()
     due = [[0, 0] for _ in months]  # no-shows, due
     cancelled = 0
@@ -357,7 +361,6 @@ async def compute_indicators(
             period=period,
             counts=counts,
             sites=sites,
-            patients=counts.whole,
         )
     return IndicatorReport(organisation=organisation, period=period, cpts=whole, sites=per_site)
 
