@@ -98,6 +98,11 @@ class RelayCount:
     count: int
 
 
+def _big(n: int) -> ColumnElement[int]:
+    """A constant beyond 32 bits, bound as such (asyncpg refuses it as an int4 otherwise)."""
+    return literal(n, BigInteger)
+
+
 def _epoch_us(column: Any, dialect: str) -> ColumnElement[int]:
     """A stored UTC time as an exact integer number of microseconds from a fixed origin (the
     origin differs between backends: only differences are meaningful)."""
@@ -143,7 +148,7 @@ def _delay_us(dialect: str) -> ColumnElement[int]:
     )
     if dialect == "sqlite":
         return func.max(delay, 0)  # scalar max: the delay is worked out once
-    return func.greatest(delay, 0)
+    return case((delay < 0, 0), else_=delay)  # (GREATEST would turn an unknown start to 0)
 
 
 async def done_by_site(
@@ -184,13 +189,13 @@ async def done_by_site(
         .offset(0)
         .subquery()
     )
-    hour = (rows.c.delay // US_HOUR).label("hour")
+    hour = (rows.c.delay // _big(US_HOUR)).label("hour")
     query = select(
         rows.c.site_id,
         hour,
         func.count(),
-        _count_if(rows.c.delay <= US_24H),
-        _count_if(rows.c.delay <= US_48H),
+        _count_if(rows.c.delay <= _big(US_24H)),
+        _count_if(rows.c.delay <= _big(US_48H)),
         _count_if(rows.c.psychiatric.is_(True)),
         *(_count_if(rows.c.orientation == o) for o in Orientation),
         _count_if(rows.c.report.is_(None)),
@@ -304,7 +309,7 @@ async def median_delays(
         .offset(0)  # the delay worked out once per row (see done_by_site)
         .subquery()
     )
-    hour = rows.c.delay // US_HOUR
+    hour = rows.c.delay // _big(US_HOUR)
     wanted = or_(
         *(
             hour == h if scope is None else and_(rows.c.site_id == scope, hour == h)
