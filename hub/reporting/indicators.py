@@ -1,8 +1,10 @@
 """The CPTS indicators over a period, per site and for the whole CPTS.
 
-Every indicator is computed from what the hub recorded, read through the small queries of
-``hub.reporting.queries``. Definitions (the period is a range of dates, both included, in each
-site's time zone — Europe/Paris for every site today):
+Every indicator is computed from what the hub recorded, counted by the database in a few
+aggregate queries (``hub.reporting.aggregates``: per site, then summed for the whole CPTS; the
+distinct patients and the median are counted for the whole CPTS apart). Definitions (the period
+is a range of dates, both included, in each site's time zone — Europe/Paris for every site
+today):
 
 - **Consultations done**: consultations in state ``reporting`` or ``closed`` whose date falls in
   the period. A consultation's date is the day it started (``started_at``), or the day of its
@@ -77,13 +79,9 @@ class Period:
         """The calendar year."""
         return cls(dt.date(year, 1, 1), dt.date(year, 12, 31))
 
-    def contains(self, moment: dt.datetime, timezone: str) -> bool:
-        """Whether ``moment`` falls on one of the period's days at that time zone."""
-        return self.start <= moment.astimezone(ZoneInfo(timezone)).date() <= self.end
-
     def utc_bounds(self) -> tuple[dt.datetime, dt.datetime]:
-        """A UTC range wide enough to hold the period in every time zone (filter exactly
-        with ``contains``)."""
+        """A UTC range wide enough to hold the period in every time zone (``window`` is the
+        exact one of a time zone)."""
         low = dt.datetime.combine(self.start, dt.time(), dt.UTC) - dt.timedelta(days=1)
         high = dt.datetime.combine(self.end, dt.time(), dt.UTC) + dt.timedelta(days=2)
         return low, high
