@@ -9,7 +9,10 @@ the reports' MSSanté relays and a booking confirmation per booking in the outbo
 CPTS's indicators (p50 over a few runs). The baseline, measured in the same runs, is a single
 ``SELECT count(*)`` of the consultations joined to their bookings over the period.
 
-    .venv/bin/python bench/indicators.py [--consultations 5000] [--runs 5]
+Each size given to ``--consultations`` runs on a database of its own (SQLite by default; a
+throw-away PostgreSQL cluster with ``--postgresql``), and the last lines sum up the ratios:
+
+    .venv/bin/python bench/indicators.py [--consultations 5000 50000] [--runs 5] [--postgresql]
 """
 
 from __future__ import annotations
@@ -321,8 +324,10 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
-async def run(url: str, consultations: int, runs: int) -> int:
+async def run(url: str, consultations: int, runs: int) -> tuple[int, dict[str, float]]:
+    """Seed, time and print one size; returns the exit status and the ratios."""
     engine = db.make_engine(url)
+    backend = "PostgreSQL" if engine.dialect.name == "postgresql" else "SQLite"
     end = dt.date.today() - dt.timedelta(days=1)
     period = Period(end - dt.timedelta(days=364), end)
     started = time.perf_counter()
@@ -355,7 +360,7 @@ async def run(url: str, consultations: int, runs: int) -> int:
     seeded = {t.name: rows.count(t) for t in TABLES}
     statuses = Counter(r["status"] for r in rows.tables["bookings"])
     print(
-        f"indicators: {period.start} → {period.end}, {len(whole.sites)} sites, SQLite, "
+        f"indicators: {period.start} → {period.end}, {len(whole.sites)} sites, {backend}, "
         f"seeded in {seeding:.1f} s"
     )
     print(
@@ -366,6 +371,7 @@ async def run(url: str, consultations: int, runs: int) -> int:
         f"{seeded['patients']} patients, {seeded['slots']} slots"
     )
     base = percentile(timings["baseline"], 0.5)
+    ratios = {key: percentile(timings[key], 0.5) / base for key in ("cpts", "site", "csv")}
     for key, label in (
         ("cpts", "compute_indicators, whole CPTS"),
         ("site", f"compute_indicators, one site ({one.cpts.scope})"),
@@ -383,18 +389,45 @@ async def run(url: str, consultations: int, runs: int) -> int:
     )
     matches = whole.cpts.consultations_done == seeded["consultations"] == counted
     print("indicators count every seeded consultation" if matches else "MISMATCH in counts")
-    return 0 if matches else 1
+    return (0 if matches else 1), ratios
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--consultations", type=int, default=5000)
+    parser.add_argument("--consultations", type=int, nargs="+", default=[5000, 50000])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--postgresql", action="store_true", help="a throw-away PostgreSQL cluster, not SQLite"
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-indicators-") as work:
-        url = f"sqlite+aiosqlite:///{Path(work) / 'hub.sqlite3'}"
-        migrate.upgrade(url)
-        return asyncio.run(run(url, args.consultations, args.runs))
+    cluster = None
+    if args.postgresql:
+        from tests.support.postgres import ThrowawayPostgres
+
+        cluster = ThrowawayPostgres()
+        cluster.start()
+    status, summary = 0, []
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-indicators-") as work:
+            for size in args.consultations:
+                if cluster is not None:
+                    url = cluster.create_database(f"bench_{size}")
+                else:
+                    url = f"sqlite+aiosqlite:///{Path(work) / f'hub-{size}.sqlite3'}"
+                migrate.upgrade(url)
+                code, ratios = asyncio.run(run(url, size, args.runs))
+                status = max(status, code)
+                summary.append((size, ratios))
+                print()
+    finally:
+        if cluster is not None:
+            cluster.stop()
+    for size, ratios in summary:
+        print(
+            f"{size:>7} consultations: whole CPTS ×{ratios['cpts']:.1f}, one site "
+            f"×{ratios['site']:.1f}, CSV ×{ratios['csv']:.1f} count(*)"
+        )
+    return status
 
 
 if __name__ == "__main__":

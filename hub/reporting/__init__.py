@@ -1,11 +1,13 @@
 """CPTS indicators: what the coordinator reports each year to the funders.
 
-``indicators`` defines and computes the aggregates (per site and for the whole CPTS) from facts
-read by ``queries`` (read-only SELECTs into the other slices' tables); ``charts`` draws them as
-server-side SVG; ``exports`` turns them into figures and writes the CSV, the JSON and the yearly
-activity report's PDF, masking small counts; ``models`` and ``inputs`` keep the coordinator's
-inputs to that report (initial value, target, commentary); ``pages`` serves the coordinator's
-dashboard and yearly report; ``cli`` prints the indicators for scripts.
+``indicators`` defines the indicators and assembles them (per site and for the whole CPTS)
+from the counts of ``aggregates`` (a few read-only GROUP BY queries into the other slices'
+tables, helped by the covering indexes ``models`` declares on them) and the lookups of
+``queries``; ``charts`` draws them as server-side SVG; ``exports`` turns them into figures and
+writes the CSV, the JSON and the yearly activity report's PDF, masking small counts; ``models``
+and ``inputs`` keep the coordinator's inputs to that report (initial value, target,
+commentary); ``pages`` serves the coordinator's dashboard and yearly report; ``cli`` prints the
+indicators for scripts.
 
 A read-only aggregate reader: unlike the other slices, it reads other slices' tables directly
 (SELECTs only, never a write), which is why it sits above all of them in the layers contract

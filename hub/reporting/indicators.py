@@ -1,8 +1,10 @@
 """The CPTS indicators over a period, per site and for the whole CPTS.
 
-Every indicator is computed from what the hub recorded, read through the small queries of
-``hub.reporting.queries``. Definitions (the period is a range of dates, both included, in each
-site's time zone — Europe/Paris for every site today):
+Every indicator is computed from what the hub recorded, counted by the database in a few
+aggregate queries (``hub.reporting.aggregates``: per site, then summed for the whole CPTS; the
+distinct patients and the median are counted for the whole CPTS apart). Definitions (the period
+is a range of dates, both included, in each site's time zone — Europe/Paris for every site
+today):
 
 - **Consultations done**: consultations in state ``reporting`` or ``closed`` whose date falls in
   the period. A consultation's date is the day it started (``started_at``), or the day of its
@@ -41,7 +43,6 @@ booking and consultation of its days, whichever rule produced the slot.
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -50,12 +51,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.errors import Invalid, NotFound
 from hub.identity.models import SiteKind
-from hub.reporting import queries
+from hub.reporting import aggregates, queries
 from hub.reports.models import Orientation
 from hub.scheduling.models import BookingStatus
 
-HOURS_24 = dt.timedelta(hours=24)
-HOURS_48 = dt.timedelta(hours=48)
 MAX_PERIOD_DAYS = 5 * 366
 DEPENDENT_KINDS = frozenset({SiteKind.DISABILITY_FACILITY, SiteKind.MOBILE_KIT})
 RELAY_TO_MT = "report_relay"
@@ -80,16 +79,27 @@ class Period:
         """The calendar year."""
         return cls(dt.date(year, 1, 1), dt.date(year, 12, 31))
 
-    def contains(self, moment: dt.datetime, timezone: str) -> bool:
-        """Whether ``moment`` falls on one of the period's days at that time zone."""
-        return self.start <= moment.astimezone(ZoneInfo(timezone)).date() <= self.end
-
     def utc_bounds(self) -> tuple[dt.datetime, dt.datetime]:
-        """A UTC range wide enough to hold the period in every time zone (filter exactly
-        with ``contains``)."""
+        """A UTC range wide enough to hold the period in every time zone (``window`` is the
+        exact one of a time zone)."""
         low = dt.datetime.combine(self.start, dt.time(), dt.UTC) - dt.timedelta(days=1)
         high = dt.datetime.combine(self.end, dt.time(), dt.UTC) + dt.timedelta(days=2)
         return low, high
+
+    def window(self, site_ids: Iterable[int], timezone: str) -> aggregates.Window:
+        """The period's days at that time zone as UTC instants: from the local midnight that
+        opens it to the one that closes it, with the midnight that opens each month."""
+
+        def midnight(day: dt.date) -> dt.datetime:
+            return dt.datetime.combine(day, dt.time(), ZoneInfo(timezone)).astimezone(dt.UTC)
+
+        starts = [dt.date(int(m[:4]), int(m[5:7]), 1) for m in self.months()[1:]]
+        return aggregates.Window(
+            site_ids=tuple(site_ids),
+            low=midnight(self.start),
+            high=midnight(self.end + dt.timedelta(days=1)),
+            month_starts=tuple(midnight(day) for day in starts),
+        )
 
     def months(self) -> tuple[str, ...]:
         """The calendar months the period touches, as ``YYYY-MM``."""
@@ -208,24 +218,44 @@ def _share(part: int, whole: int) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
-class _Consultation:
-    site_id: int
-    patient_id: int
-    delay: dt.timedelta | None
+class _Counts:
+    """What the database counted for the period, by site (see ``aggregates``)."""
+
+    done: dict[int, aggregates.Done]
+    bookings: tuple[aggregates.BookingCount, ...]
+    relays: tuple[aggregates.RelayCount, ...]
+    medians: dict[int | None, float | None]
+    patients: dict[int, aggregates.Patients]
+    whole: aggregates.Patients  # distinct patients of all the sites
 
 
-def _consultations_of(facts: queries.Facts, period: Period) -> dict[int, _Consultation]:
-    out: dict[int, _Consultation] = {}
-    for c in facts.consultations:
-        site = facts.sites[c.site_id]
-        when = c.started_at or c.booking_starts_at
-        if not period.contains(when, site.timezone):
-            continue
-        delay = None
-        if c.started_at is not None:
-            delay = max(c.started_at - c.care_requested_at, dt.timedelta(0))
-        out[c.id] = _Consultation(c.site_id, c.patient_id, delay)
-    return out
+async def _count(
+    session: AsyncSession,
+    period: Period,
+    sites: Sequence[queries.SiteFact],
+    now: dt.datetime,
+    *,
+    whole: bool,
+) -> _Counts:
+    by_zone: dict[str, list[int]] = {}
+    for s in sites:
+        by_zone.setdefault(s.timezone, []).append(s.id)
+    windows = [period.window(ids, zone) for zone, ids in sorted(by_zone.items())]
+    bookings: list[aggregates.BookingCount] = []
+    for window in windows:
+        bookings += await aggregates.bookings_by_month(session=session, window=window, now=now)
+    done, histogram = await aggregates.done_by_site(session=session, windows=windows)
+    patients, all_sites = await aggregates.patients_seen(session=session, windows=windows)
+    return _Counts(
+        done=done,
+        bookings=tuple(bookings),
+        relays=tuple(await aggregates.relays_by_site(session=session, windows=windows)),
+        medians=await aggregates.median_delays(
+            session=session, windows=windows, histogram=histogram, whole=whole
+        ),
+        patients=patients,
+        whole=all_sites,
+    )
 
 
 def _compute(
@@ -233,69 +263,71 @@ def _compute(
     scope: str,
     site_id: int | None,
     period: Period,
-    facts: queries.Facts,
-    site_ids: frozenset[int],
-    consultations: dict[int, _Consultation],
-    now: dt.datetime,
+    counts: _Counts,
+    sites: Sequence[queries.SiteFact],
 ) -> Indicators:
-    done = {cid: c for cid, c in consultations.items() if c.site_id in site_ids}
-    patients = {c.patient_id for c in done.values()}
-    mt = [facts.has_medecin_traitant.get(p) for p in patients]
-    delays = [c.delay for c in done.values() if c.delay is not None]
-    hours = [d.total_seconds() / 3600 for d in delays]
-
-    due_by_month: dict[str, list[int]] = {m: [0, 0] for m in period.months()}
+    """The indicators of ``sites`` (one site, or all of them) from the per-site counts."""
+    ids = {s.id for s in sites}
+    done = [counts.done.get(i, aggregates.Done()) for i in ids]
+    seen = counts.whole if site_id is None else counts.patients[site_id]
+    months = period.months()
+    due = [[0, 0] for _ in months]  # no-shows, due
     cancelled = 0
-    for b in facts.bookings:
-        if b.site_id not in site_ids:
-            continue
-        timezone = facts.sites[b.site_id].timezone
-        if not period.contains(b.starts_at, timezone):
+    for b in counts.bookings:
+        if b.site_id not in ids:
             continue
         if b.status is BookingStatus.CANCELLED:
-            cancelled += 1
-            continue
-        if b.starts_at > now:
-            continue
-        month = b.starts_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m")
-        due_by_month[month][1] += 1
-        if b.status is BookingStatus.NO_SHOW:
-            due_by_month[month][0] += 1
-    trend = tuple(MonthRate(m, n, d) for m, (n, d) in due_by_month.items())
-
-    reports = [facts.latest_signed.get(cid) for cid in done]
-    signed = [r for r in reports if r is not None]
-    relays = [m for cid in done for m in facts.relays.get(cid, ())]
-    kinds = [facts.sites[c.site_id].kind for c in done.values()]
+            cancelled += b.count
+        elif b.due:
+            due[b.month][1] += b.count
+            if b.status is BookingStatus.NO_SHOW:
+                due[b.month][0] += b.count
+    trend = tuple(MonthRate(m, n, d) for m, (n, d) in zip(months, due, strict=True))
+    relays: dict[tuple[str, str], int] = {}
+    for r in counts.relays:
+        if r.site_id in ids:
+            for key in ((r.purpose, ""), ("", r.status)):
+                relays[key] = relays.get(key, 0) + r.count
+    kinds = {s.id: s.kind for s in sites}
     return Indicators(
         scope=scope,
         site_id=site_id,
         period=period,
-        consultations_done=len(done),
-        patients_seen=len(patients),
-        patients_without_mt=sum(1 for v in mt if v is False),
-        patients_with_mt=sum(1 for v in mt if v is True),
-        patients_mt_unknown=sum(1 for v in mt if v is None),
-        delay_measured=len(delays),
-        within_24h=sum(1 for d in delays if d <= HOURS_24),
-        within_48h=sum(1 for d in delays if d <= HOURS_48),
-        median_delay_hours=statistics.median(hours) if hours else None,
+        consultations_done=sum(d.consultations for d in done),
+        patients_seen=seen.seen,
+        patients_without_mt=seen.without_mt,
+        patients_with_mt=seen.with_mt,
+        patients_mt_unknown=seen.mt_unknown,
+        delay_measured=sum(d.delay_measured for d in done),
+        within_24h=sum(d.within_24h for d in done),
+        within_48h=sum(d.within_48h for d in done),
+        median_delay_hours=counts.medians.get(site_id),
         bookings_due=sum(m.due for m in trend),
         no_shows=sum(m.no_shows for m in trend),
         cancelled=cancelled,
         no_show_trend=trend,
-        dependent_facility=kinds.count(SiteKind.DISABILITY_FACILITY),
-        dependent_mobile_kit=kinds.count(SiteKind.MOBILE_KIT),
-        psychiatric=sum(1 for r in signed if r.psychiatric),
-        orientations=tuple((o, sum(1 for r in signed if r.orientation is o)) for o in Orientation),
-        without_signed_report=len(reports) - len(signed),
-        referrals=sum(facts.referrals.get(cid, 0) for cid in done),
-        relays_to_mt=sum(1 for m in relays if m.purpose == RELAY_TO_MT),
-        relays_to_relay_doctor=sum(1 for m in relays if m.purpose == RELAY_TO_RELAY_DOCTOR),
-        relays_sent=sum(1 for m in relays if m.status == "sent"),
-        relays_pending=sum(1 for m in relays if m.status == "pending"),
-        relays_failed=sum(1 for m in relays if m.status == "failed"),
-        relays_cancelled=sum(1 for m in relays if m.status == "cancelled"),
+        dependent_facility=sum(
+            counts.done[i].consultations
+            for i in ids
+            if i in counts.done and kinds[i] is SiteKind.DISABILITY_FACILITY
+        ),
+        dependent_mobile_kit=sum(
+            counts.done[i].consultations
+            for i in ids
+            if i in counts.done and kinds[i] is SiteKind.MOBILE_KIT
+        ),
+        psychiatric=sum(d.psychiatric for d in done),
+        orientations=tuple(
+            (o, sum(d.orientations[k] for d in done)) for k, o in enumerate(Orientation)
+        ),
+        without_signed_report=sum(d.without_signed_report for d in done),
+        referrals=sum(d.referrals for d in done),
+        relays_to_mt=relays.get((RELAY_TO_MT, ""), 0),
+        relays_to_relay_doctor=relays.get((RELAY_TO_RELAY_DOCTOR, ""), 0),
+        relays_sent=relays.get(("", "sent"), 0),
+        relays_pending=relays.get(("", "pending"), 0),
+        relays_failed=relays.get(("", "failed"), 0),
+        relays_cancelled=relays.get(("", "cancelled"), 0),
     )
 
 
@@ -313,21 +345,9 @@ async def compute_indicators(
         if site_id not in {s.id for s in sites}:
             raise NotFound("Ce site n'appartient pas à votre CPTS.")
         sites = [s for s in sites if s.id == site_id]
-    facts = await queries.load_facts(
-        session=session, sites=sites, period_bounds=period.utc_bounds()
-    )
-    consultations = _consultations_of(facts, period)
+    counts = await _count(session, period, sites, now, whole=site_id is None)
     per_site = tuple(
-        _compute(
-            scope=s.name,
-            site_id=s.id,
-            period=period,
-            facts=facts,
-            site_ids=frozenset({s.id}),
-            consultations=consultations,
-            now=now,
-        )
-        for s in sites
+        _compute(scope=s.name, site_id=s.id, period=period, counts=counts, sites=[s]) for s in sites
     )
     organisation = await queries.organisation_name(session=session, organisation_id=organisation_id)
     if site_id is not None:
@@ -337,10 +357,8 @@ async def compute_indicators(
             scope=f"Toute la CPTS ({organisation})" if organisation else "Toute la CPTS",
             site_id=None,
             period=period,
-            facts=facts,
-            site_ids=frozenset(s.id for s in sites),
-            consultations=consultations,
-            now=now,
+            counts=counts,
+            sites=sites,
         )
     return IndicatorReport(organisation=organisation, period=period, cpts=whole, sites=per_site)
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from hub.consultation.models import Consultation
 from hub.db import Base, IntPk, utcnow
+from hub.notify.models import OutboundMessage
+from hub.reports.models import Report
 
 
 class ActivityReportInput(Base):
@@ -39,3 +42,33 @@ class ReportInputs:
     initial_value: str = ""
     target: str = ""
     commentary: str = ""
+
+
+# Indexes the indicators' aggregates read instead of the wide rows of other slices' tables
+# (see ``aggregates``): every column a query needs is in the index, so a whole year is counted
+# without opening a consultation, a report or a message. Owned here, by the only reader.
+REPORTING_INDEXES = (
+    Index(
+        "ix_consultations_reporting",
+        Consultation.site_id,
+        Consultation.state,
+        Consultation.started_at,
+        Consultation.booking_id,
+        Consultation.patient_id,
+    ),
+    Index(
+        "ix_reports_reporting",
+        Report.consultation_id,
+        Report.status,
+        Report.version,
+        Report.orientation,
+        Report.psychiatric,
+    ),
+    Index(
+        "ix_outbound_messages_reporting",
+        OutboundMessage.related_kind,
+        OutboundMessage.related_id,
+        OutboundMessage.purpose,
+        OutboundMessage.status,
+    ),
+)
