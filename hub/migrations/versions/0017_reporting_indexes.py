@@ -1,7 +1,7 @@
 """reporting indexes: covering indexes for the indicators' aggregates
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-05 22:10:00
 """
 
