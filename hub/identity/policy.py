@@ -165,6 +165,9 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("GET", "/fhir/Slot"): P.API_CLIENT,
     ("POST", "/fhir/Appointment"): P.API_CLIENT,
     ("GET", "/fhir/Appointment/{appointment_id}"): P.API_CLIENT,
+    ("GET", "/fhir/Slot/{slot_id}"): P.API_CLIENT,
+    ("PUT", "/fhir/Appointment"): P.API_CLIENT,
+    ("GET", "/fhir/metadata"): P.PUBLIC,  # a FHIR server's capabilities are public
     ("WS", "/agent/ws"): P.CABIN_AGENT,
     # Every member of staff.
     ("GET", "/api/v1/moi"): P.SIGNED_IN,

@@ -321,7 +321,7 @@ README_ROLES = {
 }
 README_WITHOUT_ACCOUNT = {
     "patient (no account)": {Permission.PUBLIC, Permission.PATIENT_LINK},
-    "SAS platform": {Permission.API_CLIENT},
+    "SAS platform": {Permission.API_CLIENT, Permission.PUBLIC},  # /fhir/metadata is public
 }
 
 
