@@ -12,6 +12,7 @@ from hub import db
 from hub.audit.models import AuditEvent
 from hub.config import Settings
 from hub.identity.models import Site, SiteKind
+from hub.scheduling.calendar import french_public_holidays
 from hub.scheduling.models import Reservation, Slot
 from tests.hub.interop.conftest import DEMO_FINESS, SasAccess
 from tests.hub.interop.guide_examples import (
@@ -132,7 +133,17 @@ async def test_search_offers_exactly_the_open_public_and_sas_room_slots(
     assert facility and not facility & found
     assert found == expected
     assert {kinds[i][0] for i in found} == {"Cabinet du Clos Mortier", "Cabinet de La Noue"}
-    assert sum(1 for s in in_window if s.id in found and s.reserved_for is Reservation.SAS) == 6
+    # Friday 18:00–19:00 at Clos Mortier, three 20-minute slots, on each Friday that is not a
+    # public holiday (Christmas falls on a Friday in 2026).
+    fridays = [
+        first + dt.timedelta(days=d)
+        for d in range(14)
+        if (first + dt.timedelta(days=d)).weekday() == FRIDAY
+        and first + dt.timedelta(days=d)
+        not in french_public_holidays((first + dt.timedelta(days=d)).year)
+    ]
+    sas_found = sum(1 for s in in_window if s.id in found and s.reserved_for is Reservation.SAS)
+    assert sas_found == 3 * len(fridays)
     assert bundle["total"] == len(found)
     assert len(resources(bundle, "Schedule")) == len(resources(bundle, "Location")) == 2
 
