@@ -205,18 +205,16 @@ async def read_slot(
     session: SessionDep,
     ctx: ContextDep,
     client: SasClient,
-    slot_id: str,
+    slot_id: int,
 ) -> Response:
     """A room slot of the client's CPTS that the SAS may book: free, or busy once taken,
     closed or past. Slots reserved for a facility's residents are not the SAS's to see."""
-    slot = None
-    if slot_id.isdigit() and len(slot_id) <= 18:
-        try:
-            slot = await sas_slot(session, client.organisation_id, int(slot_id))
-        except NotFound:
-            slot = None
+    try:
+        slot: Slot | None = await sas_slot(session, client.organisation_id, slot_id)
+    except NotFound:
+        slot = None
     if slot is None or slot.reserved_for not in SAS_MAY_USE:
-        raise NotFound(f"Le créneau Slot/{slot_id[:40]} n'existe pas dans cette CPTS.")
+        raise NotFound(f"Le créneau Slot/{slot_id} n'existe pas dans cette CPTS.")
     taken = await session.scalar(
         select(func.count(Booking.id)).where(Booking.slot_id == slot.id, Booking.seat.is_not(None))
     )

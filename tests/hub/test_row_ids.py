@@ -54,6 +54,8 @@ def _check(response: httpx.Response, method: str, path: str) -> str | None:
         return f"{method} {path}: {response.status_code}"
     if path.startswith("/api/"):
         ok = response.json().get("detail") == "Cette page n'existe pas."
+    elif path.startswith("/fhir/"):  # the SAS reads OperationOutcomes
+        ok = response.json()["issue"][0]["code"] == "not-found"
     else:
         ok = "Cette page n'existe pas." in text(response) and "<html" in response.text
     return None if ok else f"{method} {path}: not the usual 404 answer"

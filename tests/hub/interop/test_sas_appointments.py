@@ -363,9 +363,11 @@ async def test_a_slot_reads_free_then_busy(
     assert (await client.get(f"/fhir/Slot/{slot_id}", headers=sas.headers)).json()[
         "status"
     ] == "busy"
-    for missing in ("999999999", "abc", "1" * 40):
+    for missing in ("999999999", "1" * 40):
         response = await client.get(f"/fhir/Slot/{missing}", headers=sas.headers)
         assert response.status_code == 404 and response.json()["issue"][0]["code"] == "not-found"
+    malformed = await client.get("/fhir/Slot/abc", headers=sas.headers)
+    assert malformed.status_code == 400 and malformed.json()["resourceType"] == "OperationOutcome"
     assert (await client.get(f"/fhir/Slot/{slot_id}")).status_code == 401
 
 
