@@ -32,7 +32,7 @@ from hub.rendering import render
 from hub.reports.tracking import count_relays_needing_attention
 from hub.scheduling import booking as bk
 from hub.scheduling import eligibility, messages
-from hub.scheduling.book import book
+from hub.scheduling.book import book, cancel
 from hub.scheduling.care import care_site_ids
 from hub.scheduling.forms import PatientForm, PhoneBookingForm, by_field, refuse
 from hub.scheduling.models import Channel
@@ -327,13 +327,12 @@ async def cancel_for_patient(
 ) -> Response:
     booking = await own_booking(session, user, booking_id, Permission.MANAGE_BOOKING)
     now = ctx.clock()
-    slot = await bk.cancel_booking(
+    await cancel(
         session=session,
+        ctx=ctx,
         booking=booking,
         reason=f"annulé par le secrétariat ({user.full_name})",
         now=now,
     )
-    await messages.booking_cancelled(session=session, ctx=ctx, booking=booking, now=now)
-    await messages.offer_slot(session=session, ctx=ctx, slot=slot, now=now)
     await session.commit()
     return RedirectResponse(f"/secretariat/rdv/{booking_id}?message=annule", status_code=303)

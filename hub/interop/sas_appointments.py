@@ -176,14 +176,8 @@ async def read_appointment(
     appointment_id: str,
 ) -> Response:
     """A booking made through the SAS, as an Appointment (booked, cancelled or noshow)."""
-    booking_id = await session.scalar(
-        select(Booking.id)
-        .join(Site, Site.id == Booking.site_id)
-        .where(
-            Booking.reference == appointment_id.strip().upper(),
-            Booking.channel == Channel.SAS,
-            Site.organisation_id == client.organisation_id,
-        )
+    booking_id = await _sas_booking_id(
+        session, client.organisation_id, appointment_id.strip().upper()
     )
     record_event(
         session=session,
@@ -221,8 +215,8 @@ async def update_appointment(
         raise fhir.FhirInvalid(
             "Statut de rendez-vous attendu : « cancelled » (annulation) ou « booked »."
         )
-    booking = await _sas_booking(session, client.organisation_id, wanted)
-    if booking is None:
+    booking_id = await _sas_booking_id(session, client.organisation_id, wanted)
+    if booking_id is None:
         record_event(
             session=session,
             action="sas.appointment_update",
@@ -234,6 +228,7 @@ async def update_appointment(
         )
         await session.commit()
         raise NotFound(f"Aucun rendez-vous « {wanted[:40]} » pris par le SAS dans cette CPTS.")
+    booking = await bk.get_booking(session=session, booking_id=booking_id)
     current = fhir.APPOINTMENT_STATUS[booking.status]
     if status == current and _moves(body, booking):
         raise Conflict(
@@ -282,10 +277,11 @@ def _identifier_param(request: Request) -> str:
     return values[0].rpartition("|")[2].strip().upper()
 
 
-async def _sas_booking(
+async def _sas_booking_id(
     session: AsyncSession, organisation_id: int, reference: str
-) -> Booking | None:
-    booking_id = await session.scalar(
+) -> int | None:
+    """The id of the booking made through the SAS under this reference in this CPTS."""
+    return await session.scalar(
         select(Booking.id)
         .join(Site, Site.id == Booking.site_id)
         .where(
@@ -293,9 +289,6 @@ async def _sas_booking(
             Booking.channel == Channel.SAS,
             Site.organisation_id == organisation_id,
         )
-    )
-    return (
-        None if booking_id is None else await bk.get_booking(session=session, booking_id=booking_id)
     )
 
 

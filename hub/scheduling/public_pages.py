@@ -22,6 +22,7 @@ from hub.rendering import render
 from hub.scheduling import booking as bk
 from hub.scheduling import eligibility, links, messages
 from hub.scheduling.book import PUBLIC, book
+from hub.scheduling.book import cancel as cancel_booking
 from hub.scheduling.booking_days import ChosenDay, choose_day, day_fr
 from hub.scheduling.eligibility import RED_FLAG_LABELS
 from hub.scheduling.forms import YES, BookingForm, by_field
@@ -252,11 +253,9 @@ async def confirm(session: SessionDep, ctx: ContextDep, token: str) -> Response:
 async def cancel(session: SessionDep, ctx: ContextDep, token: str) -> Response:
     booking = await _followed(session, ctx, token)
     now = ctx.clock()
-    slot = await bk.cancel_booking(
-        session=session, booking=booking, reason="annulé par le patient", now=now
+    await cancel_booking(
+        session=session, ctx=ctx, booking=booking, reason="annulé par le patient", now=now
     )
-    await messages.booking_cancelled(session=session, ctx=ctx, booking=booking, now=now)
-    await messages.offer_slot(session=session, ctx=ctx, slot=slot, now=now)
     await session.commit()
     return RedirectResponse(f"/rdv/suivi/{token}?message=annule", status_code=303)
 
