@@ -27,6 +27,9 @@ class Settings(BaseSettings):
 
     environment: Environment = Environment.DEVELOPMENT
     database_url: str = "sqlite+aiosqlite:///var/hub.sqlite3"
+    # Several workers share their events, cabins' presence and limits through Redis
+    # ("redis://host:6379/0"); empty: one process, everything in memory (the embedded default).
+    redis_url: str = ""
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
     host: str = "127.0.0.1"
     port: int = 8000

@@ -24,6 +24,7 @@ from hub.models import identity_models  # noqa: F401  - complete metadata
 from tests.support.factories import PASSWORDS, TEST_PASSWORD, Cpts, build_cpts, session_for
 from tests.support.live import LiveHub
 from tests.support.postgres import ThrowawayPostgres, free_port
+from tests.support.redis import ThrowawayRedis
 
 BACKEND = os.environ.get("HUB_TEST_DATABASE", "sqlite")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -52,6 +53,24 @@ def postgres() -> Iterator[ThrowawayPostgres | None]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[ThrowawayRedis]:
+    """One Redis for the session (started on first use); tests flush it with `redis_url`."""
+    server = ThrowawayRedis()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: ThrowawayRedis) -> str:
+    """An empty Redis for this test: what HUB_REDIS_URL takes."""
+    redis_server.flush()
+    return redis_server.url
 
 
 @pytest.fixture(scope="session")
