@@ -32,6 +32,7 @@ PROFILE_HEALTHCARE_SERVICE = SAS_IG + "sas-cpts-healthcareservice-aggregator"
 PROFILE_ORGANIZATION = SAS_IG + "sas-cpts-organization-aggregator"
 PROFILE_SCHEDULE = "http://sas.fr/fhir/StructureDefinition/FrScheduleAgregateur"
 PROFILE_LOCATION = "http://sas.fr/fhir/StructureDefinition/FrLocationAgregateur"
+PROFILE_APPOINTMENT = "http://sas.fr/fhir/StructureDefinition/FrAppointmentSAS"
 
 SYSTEM_TYPE_CRENEAU = (
     "https://mos.esante.gouv.fr/NOS/TRE_R314-TypeCreneau/FHIR/TRE-R314-TypeCreneau"
@@ -360,11 +361,18 @@ def capability_statement(*, base: str, now: dt.datetime, software: str) -> Json:
                                 "definition": "https://interop.esante.gouv.fr/ig/fhir/sas/"
                                 "SearchParameter/slot-sp-start",
                                 "type": "date",
-                            }
+                            },
+                            {
+                                "name": "schedule",
+                                "type": "reference",
+                                "documentation": f"Chaînée : {PRACTITIONER_SEARCH}=[système|]"
+                                "IDNPS, les créneaux des cabinets où exercent ces médecins.",
+                            },
                         ],
                     },
                     {
                         "type": "Appointment",
+                        "profile": PROFILE_APPOINTMENT,
                         "interaction": interactions("create", "read", "update"),
                         "conditionalUpdate": True,
                     },

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.interop.fhir import (
+    PROFILE_APPOINTMENT,
     SYSTEM_FR_V2_0203,
     FhirInvalid,
     Json,
@@ -31,7 +32,6 @@ from hub.records.patients import Sex
 from hub.scheduling.models import Booking, BookingStatus
 
 EXT_APPOINTMENT_OPERATOR = "http://interopsante.org/fhir/StructureDefinition/FrAppointmentOperator"
-PROFILE_APPOINTMENT = "http://sas.fr/fhir/StructureDefinition/FrAppointmentSAS"
 OPERATOR_TYPES = {SYSTEM_IDNPS: "IDNPS", SYSTEM_SAS_INTERNAL: "INTRN"}
 
 
