@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+from fhir.resources.R4B.appointment import Appointment as R4BAppointment
+from fhir.resources.R4B.bundle import Bundle as R4BBundle
 from sqlalchemy import select
 
 from hub.config import Settings
@@ -155,6 +157,7 @@ async def test_the_bundle_names_the_doctor_and_the_room_behind_each_slot(
     assert resources(bundle, "Location") == []
     for slot in resources(bundle, "Slot"):
         assert slot["schedule"]["reference"] in present
+    R4BBundle.model_validate(bundle)  # the structures (R4B's, as close to R4 as these go)
 
 
 async def test_rooms_without_a_doctor_with_an_rpps_keep_their_location(
@@ -235,6 +238,7 @@ async def test_a_booking_with_a_doctor_keeps_who_booked_and_for_whom(
         assert doctor["status"] == "accepted"
         refs = [i["reference"] for i in appointment_json["supportingInformation"]]
         assert refs == ["#patient", f"Location/{booking.site_id}"]
+        R4BAppointment.model_validate(appointment_json)
     # The platform cancels by its own identifier, as the guide's conditional update does.
     url = "/fhir/Appointment?identifier=urn:oid:1.1.111.1.11.1.1.1|b6e39355-8a61-4556"
     cancelled = await client.put(url, headers=sas.headers, json={**made, "status": "cancelled"})
