@@ -11,7 +11,9 @@
 - ``registry``: the DMP-style shared record behind the ``DocumentSharing`` adapter (embedded
   registry) over ``hub.records.documents``; ``record_pages``: the staff's and the patient's views.
 - ``view``: the report as the doctor's console shows it (its form is ``hub.consoles.report``).
-- ``export``, ``fhir_export``: ``python -m hub export-consultation`` (FHIR R4B bundle, XDM).
+- ``export``, ``fhir_export``: ``python -m hub export-consultation`` (FHIR R4B bundle claiming
+  the FR Core profiles, XDM); the bundle's vital signs are ``fhir_vitals``' (a blood pressure
+  panel per cuff reading), its AuditEvents ``fhir_audit``'s, their shared builders ``fhir_common``.
 
 It reads the consultation, scheduling and records rows a report is made of (the report is their
 read-only aggregate); no slice below imports it.
