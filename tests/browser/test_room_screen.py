@@ -1,7 +1,8 @@
 """The room's screen in a real browser: the nurse's console is open in the room while the
-doctor joins the teleconsultation and leaves it twenty times (Chromium's fake camera); each
-time the doctor's page says the link is up, the room's screen shows the doctor's picture
-moving within 5 s, on the room's one connection to the cabin."""
+patient waits; the doctor joins the teleconsultation and leaves it, twenty times (Chromium's
+fake camera). Each time the doctor's page says the link is up, the room's screen shows the
+doctor's picture moving within 5 s — with no reload of the room's page, on its one
+connection to the cabin."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from hub.config import Settings
 from hub.demo import DemoSeed
 from tests.support.consoles import at_least, frames, login
 from tests.support.live import LiveHub
-from tests.support.scenario import agent_config, booking_now, in_consultation
+from tests.support.scenario import agent_config, booking_now, waiting_for_doctor
 
 pytestmark = pytest.mark.browser
 
@@ -28,6 +29,7 @@ JOINS = 20
 SHOWN_WITHIN_SECONDS = 5.0
 #: Frames that prove the picture moves (a frozen picture shows none after its first).
 MOVING = 3
+NOT_YET = "Le médecin n'a pas encore rejoint la téléconsultation."
 WAITING = "En attente du médecin : son image s'affichera dès qu'il sera connecté."
 #: Joins stay cheap on a busy machine: small trolley videos, no medical devices.
 LIGHT_MEDIA = MediaSection(
@@ -39,7 +41,7 @@ async def test_the_room_sees_the_doctor_every_time_the_doctor_joins(
     browser: Browser, media_hub: LiveHub, demo: DemoSeed, settings: Settings, tmp_path: Path
 ) -> None:
     hub = media_hub
-    consultation_id = await in_consultation(settings, await booking_now(settings), "medecin")
+    consultation_id = await waiting_for_doctor(settings, await booking_now(settings))
     config = agent_config(hub, demo, tmp_path).model_copy(
         update={"devices": [], "media": LIGHT_MEDIA}
     )
@@ -53,13 +55,16 @@ async def test_the_room_sees_the_doctor_every_time_the_doctor_joins(
         await login(nurse, hub, "infirmiere", "demo-infirmiere-52")
         await nurse.goto(f"{hub.url}/salle/consultations/{consultation_id}")
         link = nurse.locator('[data-room-media] [data-field="link"]')
-        # Opened before the doctor joins: the room waits for the doctor, it is not refused.
-        await expect(link).to_have_text(WAITING, timeout=20_000)
+        await expect(link).to_have_text(NOT_YET)
 
         doctor = await doctor_ctx.new_page()
         await login(doctor, hub, "medecin", "demo-medecin-52")
         for join in range(1, JOINS + 1):
-            await doctor.goto(f"{hub.url}/medecin/consultations/{consultation_id}")
+            if join == 1:  # from the waiting room; the room's page hears it and connects
+                waiting = doctor.locator("tr", has_text="LAMBERT Odile")
+                await waiting.get_by_role("button", name="Rejoindre").click()
+            else:  # back to the consultation under way
+                await doctor.goto(f"{hub.url}/medecin/consultations/{consultation_id}")
             await expect(doctor.locator("[data-media]")).to_have_attribute(
                 "data-state", "connected", timeout=20_000
             )

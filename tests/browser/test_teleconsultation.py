@@ -95,8 +95,8 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
             "the cabin's new ICE credentials, or its new connection",
         )
 
-        # The doctor's camera reaches the room: the nurse's console shows it.
-        await nurse.reload()
+        # The doctor's camera reaches the room: the nurse's console, open since the patient
+        # was ready, shows it without a reload.
         await expect(nurse.locator('[data-room-media] [data-field="link"]')).to_have_text(
             "Le médecin est à l'écran.", timeout=20_000
         )

@@ -2,7 +2,9 @@
 // WebRTC (the cabin relays what the doctor sends; the hub only relays the signalling).
 // The connection to the cabin stays up while the doctor leaves and joins again: the picture
 // comes back by itself; while no picture comes, the page says the doctor is not there and
-// dims the last picture.
+// dims the last picture. Opened while the patient waits, it connects when the doctor joins.
+import { on } from "./events.js";
+
 const box = document.querySelector("[data-room-media]");
 const WAITING = "En attente du médecin : son image s'affichera dès qu'il sera connecté.";
 const STILL_MS = 2000; // no new picture for this long: the doctor is not (or no longer) there
@@ -66,4 +68,13 @@ async function start() {
   };
 }
 
-if (box) start();
+if (box && box.hasAttribute("data-started")) start();
+else if (box) {
+  let started = false;
+  on("consultation.in_consultation", (data) => {
+    if (!started && String(data.consultation_id) === box.dataset.consultation) {
+      started = true;
+      start();
+    }
+  });
+}
