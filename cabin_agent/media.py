@@ -36,6 +36,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import SessionDescription, candidate_from_sdp
+from av import AudioFrame, VideoFrame
 
 from cabin_agent.media_ice import (
     IceCredentials,
@@ -60,7 +61,7 @@ OPUS_MIME_TYPE = "audio/opus"
 JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 StateCallback = Callable[[str], None]
 #: Told each frame of the doctor's camera ("video") or microphone ("audio") as received.
-FrameCallback = Callable[[str, Any], None]
+FrameCallback = Callable[[str, VideoFrame | AudioFrame], None]
 RestartRequest = Callable[[], Awaitable[None]]
 
 
@@ -368,7 +369,7 @@ class MediaSession:
             while True:
                 frame = await track.recv()
                 self.doctor_frames[track.kind] += 1
-                if self._on_doctor_frame is not None:
+                if self._on_doctor_frame is not None and isinstance(frame, VideoFrame | AudioFrame):
                     self._on_doctor_frame(track.kind, frame)
 
     def _spawn(self, coroutine: Awaitable[None]) -> asyncio.Task[None]:

@@ -18,12 +18,14 @@ import contextlib
 import fractions
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame, VideoFrame
 
 from cabin_agent.media import IceServerConfig, _ice_server
+
+Frame = VideoFrame | AudioFrame
 
 NO_MEDIA = "L'écran de la salle n'a demandé ni image ni son : rechargez la page."
 VIDEO_CLOCK_RATE = 90_000
@@ -43,14 +45,14 @@ class DoctorFeed(MediaStreamTrack):
     def __init__(self, kind: str) -> None:
         super().__init__()
         self.kind = kind
-        self._frames: collections.deque[Any] = collections.deque(maxlen=KEPT_FRAMES[kind])
+        self._frames: collections.deque[Frame] = collections.deque(maxlen=KEPT_FRAMES[kind])
         self._arrived = asyncio.Event()
 
-    def push(self, frame: Any) -> None:
+    def push(self, frame: Frame) -> None:
         self._frames.append(frame)
         self._arrived.set()
 
-    async def recv(self) -> Any:
+    async def recv(self) -> Frame:
         while not self._frames:
             if self.readyState != "live":
                 raise MediaStreamError
@@ -86,15 +88,15 @@ class RoomScreen:
         if self._source == source:
             self._source = None
 
-    def frame_callback(self, source: str) -> Callable[[str, Any], None]:
+    def frame_callback(self, source: str) -> Callable[[str, Frame], None]:
         """Return the callback `source` gives its frames to (see `MediaSession`)."""
         return lambda kind, frame: self.push(source, kind, frame)
 
-    def push(self, source: str, kind: str, frame: Any) -> None:
+    def push(self, source: str, kind: str, frame: Frame) -> None:
         """Stamp a frame of the followed source on the screen's clock and hand it on."""
         if source != self._source or not self._feeds:
             return
-        if kind == "video":
+        if isinstance(frame, VideoFrame):
             pts = max(self._last_video_pts + 1, round(self._clock() * VIDEO_CLOCK_RATE))
             self._last_video_pts = pts
             frame.pts, frame.time_base = pts, fractions.Fraction(1, VIDEO_CLOCK_RATE)
