@@ -16,7 +16,7 @@ from hub import deps
 from hub.audit.service import record_event, trace_read
 from hub.cabins.live import ObservationPublic
 from hub.cabins.overview import home_context
-from hub.consoles.vitals import vitals_view
+from hub.consoles.vitals import measuring_devices, vitals_view
 from hub.consultation import checks, identity_review, service
 from hub.consultation.models import STATE_LABELS, Capture, Consultation, DmpChoice, State
 from hub.context import HubContext
@@ -59,6 +59,12 @@ async def _console(
     )
     data = await home_context(ctx, session, user)
     data["sites"] = [s for s in data["sites"] if s.id == consultation.site_id]  # type: ignore[attr-defined]
+    trolley = [  # the devices of the room's cabins
+        d
+        for site in data["sites"]  # type: ignore[attr-defined]
+        for cabin in site.cabins
+        for d in data["devices"].get(cabin.id, [])  # type: ignore[attr-defined]
+    ]
     now = ctx.clock()
     observations = await observations_of_booking(
         session=session, booking_id=consultation.booking_id
@@ -76,6 +82,8 @@ async def _console(
                 (ObservationPublic.of_row(o) for o in observations),
                 consultation.booking.site.timezone,
             ),
+            # "Mesurer" in the vitals' tiles, for those who may command the room's cabin.
+            "measuring": measuring_devices(trolley) if data["can_command"] else {},
             "events": await service.history(session=session, consultation_id=consultation.id),
             "phq9_severity": checks.phq9_severity(consultation.phq9)
             if consultation.phq9 is not None

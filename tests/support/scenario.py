@@ -49,6 +49,17 @@ async def in_consultation(settings: Settings, booking_id: int, doctor_username: 
         return c.id
 
 
+async def waiting_for_doctor(settings: Settings, booking_id: int) -> int:
+    """The booking's consultation, the patient ready in the room, no doctor yet."""
+    async with session_for(settings) as session:
+        booking = await session.get(Booking, booking_id)
+        assert booking is not None
+        c = await make.consultation(session, booking=booking, state=State.READY)
+        c.ready_at = dt.datetime.now(dt.UTC)
+        await session.commit()
+        return c.id
+
+
 class CabinSeed(Protocol):
     """A cabin and its agent's token (the tests' CPTS, or the demo's)."""
 

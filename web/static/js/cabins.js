@@ -99,7 +99,12 @@ whenConnected(async () => {
 });
 
 async function sendCommand(button) {
-  const result = document.querySelector(`[data-cabin-result="${button.dataset.cabin}"]`);
+  // The answer shows beside the button where it has its own place (a vitals tile), else
+  // under the cabin's devices.
+  const scope = button.closest("[data-command-scope]");
+  const result = scope
+    ? scope.querySelector('[data-field="command-result"]')
+    : document.querySelector(`[data-cabin-result="${button.dataset.cabin}"]`);
   button.disabled = true;
   result.textContent = `${button.dataset.device} : demande envoyée…`;
   try {
