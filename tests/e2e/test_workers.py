@@ -310,3 +310,32 @@ async def test_a_worker_killed_while_the_cabin_streams_loses_and_doubles_nothing
     agent.communicate(timeout=15)
     assert seqs == list(range(1, len(seqs) + 1))  # nothing lost, nothing twice
     assert len(seqs) > before  # what was measured while no worker held it arrived
+
+
+async def test_serve_with_two_workers_shares_one_port_and_stops_cleanly(
+    settings: Settings, cpts: Cpts, redis_url: str, processes: Processes
+) -> None:
+    port = free_port()
+    hub = processes.start(
+        "-m",
+        "hub",
+        "serve",
+        "--workers",
+        "2",
+        env=process_env(
+            HUB_DATABASE_URL=settings.database_url,
+            HUB_REDIS_URL=redis_url,
+            HUB_ENVIRONMENT="test",
+            HUB_SECRET_KEY=TEST_SECRET,
+            HUB_PORT=str(port),
+            HUB_JOBS_ENABLED="false",
+        ),
+    )
+    wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
+    async with _signed_in(f"http://127.0.0.1:{port}", "infirmiere") as nurse:
+        cabin = await _cabin(nurse, cpts.cabin_id)
+    assert cabin["online"] is False
+    hub.send_signal(signal.SIGINT)
+    output, _ = hub.communicate(timeout=30)
+    assert hub.returncode == 0, output
+    assert output.count("shares its events and cabins through Redis") == 2  # one per worker
