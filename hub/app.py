@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -20,7 +22,7 @@ from hub import cluster, commands, db, deps, transport
 from hub.api_docs import mount_api_docs
 from hub.cabins import admin as cabin_admin
 from hub.cabins import api as cabin_api
-from hub.cabins import gateway, presence, routing
+from hub.cabins import gateway, presence, routing, vanished
 from hub.cluster.bus import RedisEventBus
 from hub.cluster.peers import Peers
 from hub.config import Environment, Settings
@@ -241,10 +243,14 @@ async def _shared_with_workers(ctx: HubContext) -> AsyncIterator[None]:
     await bus.start()
     await peers.start()
     ctx.events, ctx.peers = bus, peers
+    watcher = asyncio.create_task(vanished.watch(ctx), name="vanished-cabins")
     logger.info("hub worker %s shares its events and cabins through Redis", peers.worker_id)
     try:
         yield
     finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
         await peers.stop()
         await bus.stop()
         await client.aclose()

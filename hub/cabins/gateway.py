@@ -158,18 +158,7 @@ async def agent_socket(websocket: WebSocket) -> None:
             ctx.agents.pop(cabin_id, None)
         # current None: revoked, or replaced from another worker, taken out at once.
         if (current is conn or current is None) and await _release(ctx, cabin_id):
-            async with ctx.sessions() as session:
-                await presence.mark_disconnected(session=session, cabin_id=cabin_id)
-                devices = (await presence.devices_of(session=session, cabin_ids=[cabin_id]))[
-                    cabin_id
-                ]
-            live.publish_status(
-                ctx,
-                cabin_id=cabin_id,
-                site_id=site_id,
-                online=False,
-                devices=[live.device_state(d, online=False) for d in devices],
-            )
+            await live.announce_offline(ctx, cabin_id=cabin_id, site_id=site_id)
             logger.info("cabin %s disconnected", cabin_id)
 
 

@@ -6,7 +6,9 @@
   this worker receives. A worker nobody listens for (it died) is `Unreachable` at once.
 - Presence: a cabin whose WebSocket this worker holds has a key (``hub:cabin:<id>``: which
   worker, when last heard from) with a time to live, refreshed whenever the agent is heard
-  from. A dead worker refreshes nothing: its cabins' keys expire and they show offline.
+  from. A dead worker refreshes nothing: its cabins' keys expire and they show offline; the
+  set of cabins known online (``hub:cabins:online``) lets one surviving worker notice each such
+  cabin once (`Peers.vanished`) and say so.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ class Holder:
 
     worker: str
     seen: dt.datetime
+
+
+ONLINE_SET = "hub:cabins:online"
 
 
 def _cabin_key(cabin_id: int) -> str:
@@ -109,17 +114,36 @@ class Peers:
 
     async def hold(self, cabin_id: int, *, seen: dt.datetime, ttl_seconds: float) -> None:
         """This worker holds the cabin's WebSocket and just heard from it."""
-        await self._client.set(
-            _cabin_key(cabin_id),
-            f"{self.worker_id}|{seen.isoformat()}",
-            px=max(1, int(ttl_seconds * 1000)),
-        )
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.set(
+                _cabin_key(cabin_id),
+                f"{self.worker_id}|{seen.isoformat()}",
+                px=max(1, int(ttl_seconds * 1000)),
+            )
+            pipe.sadd(ONLINE_SET, str(cabin_id))
+            await pipe.execute()
 
     async def release(self, cabin_id: int) -> bool:
         """The cabin's WebSocket closed here: forget it, unless another worker holds it now.
         True if the key was this worker's."""
         deleted = await self._client.eval(_RELEASE, 1, _cabin_key(cabin_id), self.worker_id)
+        if deleted:
+            await self._client.srem(ONLINE_SET, str(cabin_id))
         return bool(deleted)
+
+    async def vanished(self) -> list[int]:
+        """The cabins that were online and whose key expired (their worker died without
+        releasing them), each given to one worker only: the one that calls this first."""
+        members = [int(m) for m in await self._client.smembers(ONLINE_SET)]
+        alive = await self.holders(members)
+        gone = []
+        for cabin_id in members:
+            if cabin_id not in alive and await self._client.srem(ONLINE_SET, str(cabin_id)):
+                if await self._client.exists(_cabin_key(cabin_id)):  # it came back meanwhile
+                    await self._client.sadd(ONLINE_SET, str(cabin_id))
+                else:
+                    gone.append(cabin_id)
+        return gone
 
     async def holder(self, cabin_id: int) -> Holder | None:
         """Which worker holds the cabin (None: the cabin is offline)."""

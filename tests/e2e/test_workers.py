@@ -286,6 +286,8 @@ async def test_a_worker_killed_while_the_cabin_streams_loses_and_doubles_nothing
         async with _signed_in(cluster.urls[0], "infirmiere") as on_a:
             await eventually(lambda: _oximeter_ready(on_a, cabin_id), "the cabin on A")
     async with _signed_in(cluster.urls[1], "infirmiere") as on_b:
+        statuses: list[bool] = []  # the cabin's status as the nurse's page on B hears it
+        listener = asyncio.create_task(_follow_status(on_b, cabin_id, statuses))
         answer = await _measure(on_b, cabin_id)
         assert answer.json()["ok"] is True, answer.text
 
@@ -298,6 +300,7 @@ async def test_a_worker_killed_while_the_cabin_streams_loses_and_doubles_nothing
             cluster.workers[0].wait(10)
             before = len(await _stored_seqs(settings, cabin_id))
             await eventually(lambda: _offline(on_b, cabin_id), "the cabin offline on B")
+            await eventually(lambda: False in statuses, "the console told it is offline")
         # The proxy lets it reach B again: it reconnects there and delivers its outbox.
         await eventually(
             lambda: _oximeter_ready(on_b, cabin_id), "the cabin back online", timeout=30
@@ -306,10 +309,26 @@ async def test_a_worker_killed_while_the_cabin_streams_loses_and_doubles_nothing
             lambda: _outbox_waiting(tmp_path / "agent", cabin_id) == 0, "the outbox emptied"
         )
         seqs = await _stored_seqs(settings, cabin_id)
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
     agent.send_signal(signal.SIGTERM)
     agent.communicate(timeout=15)
     assert seqs == list(range(1, len(seqs) + 1))  # nothing lost, nothing twice
     assert len(seqs) > before  # what was measured while no worker held it arrived
+    assert statuses[statuses.index(False) :].count(True) > 0  # offline, then online again
+
+
+async def _follow_status(client: httpx.AsyncClient, cabin_id: int, into: list[bool]) -> None:
+    async with client.stream("GET", "/api/v1/evenements") as stream:
+        kind = ""
+        async for line in stream.aiter_lines():
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: ") and kind == "cabin.status":
+                data = json.loads(line.removeprefix("data: "))
+                if data["cabin_id"] == cabin_id:
+                    into.append(bool(data["online"]))
 
 
 async def test_serve_with_two_workers_shares_one_port_and_stops_cleanly(

@@ -133,6 +133,9 @@ async def test_a_cabin_is_online_while_its_worker_refreshes_it_and_only_its_work
         assert set(await worker_b.holders([1, 2, 3])) == {1, 2}
         # Worker A stops refreshing cabin 2 (as a dead worker would): it goes offline.
         await eventually(lambda: _only_cabin_1(worker_b), "cabin 2's presence to expire")
+        # One surviving worker is told, once, to say that cabin 2 went offline.
+        assert await worker_b.vanished() == [2]
+        assert await worker_a.vanished() == []
         # Cabin 1 reconnected to worker B: worker A's late disconnection does not clear it.
         await worker_b.hold(1, seen=NOW + dt.timedelta(seconds=5), ttl_seconds=60)
         assert not await worker_a.release(1)
@@ -140,6 +143,7 @@ async def test_a_cabin_is_online_while_its_worker_refreshes_it_and_only_its_work
         assert holder is not None and holder.worker == worker_b.worker_id
         assert await worker_b.release(1)
         assert await worker_a.holders([1, 2]) == {}
+        assert await worker_a.vanished() == []  # released: its worker said so already
 
 
 async def _only_cabin_1(peers: Peers) -> bool:
