@@ -27,17 +27,24 @@ from hub.logs import configure_logging
 from hub.reporting.cli import add_parser as add_indicators_parser
 
 
-def cmd_serve(_args: argparse.Namespace) -> int:
+def cmd_serve(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise SystemExit("Impossible de continuer : --workers attend un nombre de processus ≥ 1.")
+    if args.workers > 1:
+        commands.refuse_several_workers(commands.settings())
     settings = commands.settings_with_database()
     configure_logging(level=settings.log_level, fmt=settings.log_format)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        log_config=None,
-        proxy_headers=False,
-    )
+    options: dict[str, object] = {
+        "host": settings.host,
+        "port": settings.port,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+        "log_config": None,
+        "proxy_headers": False,
+    }
+    if args.workers > 1:  # each worker process builds its own app from the environment
+        uvicorn.run("hub.app:from_environment", factory=True, workers=args.workers, **options)  # type: ignore[arg-type]
+    else:
+        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
     return 0
 
 
@@ -158,9 +165,16 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(
         dest="command", required=True, title="commandes", metavar="COMMANDE"
     )
-    sub.add_parser("serve", help="lancer le hub (réglages : variables HUB_…)").set_defaults(
-        func=cmd_serve
+    serve = sub.add_parser("serve", help="lancer le hub (réglages : variables HUB_…)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="nombre de processus sur le même port (au-delà de 1 : PostgreSQL et "
+        "HUB_REDIS_URL obligatoires)",
     )
+    serve.set_defaults(func=cmd_serve)
 
     mig = sub.add_parser(
         "migrate", help="créer la base de données ou la mettre à jour (HUB_DATABASE_URL)"

@@ -1,10 +1,10 @@
 """Media of a live consultation: peer to peer between the cabin agent and the doctor's
 browser; the hub only relays the signalling (offer → answer) and hands out ICE servers, with
-short-lived TURN credentials in coturn's REST shared-secret scheme. It never sees the media."""
+short-lived TURN credentials in coturn's REST shared-secret scheme. It never sees the media.
+The offer reaches the cabin through ``hub.cabins.routing``, from whichever worker holds it."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -16,20 +16,20 @@ import secrets
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from hub.audit.service import record_event
+from hub.cabins import routing
 from hub.config import Settings
 from hub.consultation.models import Consultation, State
-from hub.context import AgentConnection, HubContext, context_of
+from hub.context import HubContext, context_of
 from hub.deps import session_key
 from hub.identity import policy
 from hub.identity import service as identity
 from hub.identity.models import User
 from hub.identity.policy import Permission
-from hub.wire import IceServer, MediaClose, MediaOffer
+from hub.wire import IceServer
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
 
-ANSWER_TIMEOUT_SECONDS = 20.0
 CLOSE_REFUSED = 4403
 
 
@@ -56,7 +56,7 @@ def ice_servers(settings: Settings, *, user_id: int, now: dt.datetime) -> tuple[
 
 async def _participant_and_cabin(
     ctx: HubContext, websocket: WebSocket, consultation_id: int, purpose: str
-) -> tuple[User, Consultation, AgentConnection] | str:
+) -> tuple[User, Consultation, int] | str:
     """The doctor of this consultation (or the room's staff, for the room's screen) and the
     connected cabin of its room, or why not."""
     key = session_key(websocket)
@@ -95,9 +95,9 @@ async def _participant_and_cabin(
             target=f"consultation:{consultation.id}",
         )
         await session.commit()
-    for cabin_id, conn in ctx.agents.items():
-        if cabin_id in cabin_ids:
-            return user, consultation, conn
+    for cabin_id in cabin_ids:
+        if await routing.is_connected(ctx, cabin_id):
+            return user, consultation, cabin_id
     return "la cabine de la salle n'est pas connectée"
 
 
@@ -121,7 +121,7 @@ async def _signal(websocket: WebSocket, consultation_id: int, purpose: str) -> N
         await websocket.send_text(json.dumps({"type": "error", "message": found}))
         await websocket.close(CLOSE_REFUSED, "refusé")
         return
-    user, _consultation, conn = found
+    user, _consultation, cabin_id = found
     servers = ice_servers(ctx.settings, user_id=user.id, now=ctx.clock())
     await websocket.send_text(
         json.dumps({"type": "ice_servers", "ice_servers": [s.model_dump() for s in servers]})
@@ -133,7 +133,14 @@ async def _signal(websocket: WebSocket, consultation_id: int, purpose: str) -> N
             if not isinstance(message, dict):
                 continue
             if message.get("type") == "offer" and isinstance(message.get("sdp"), str):
-                sdp, error = await _relay_offer(conn, session_id, message["sdp"], servers, purpose)
+                sdp, error = await routing.relay_offer(
+                    ctx,
+                    cabin_id=cabin_id,
+                    session_id=session_id,
+                    sdp=message["sdp"],
+                    servers=servers,
+                    purpose=purpose,
+                )
                 reply = (
                     {"type": "answer", "sdp": sdp} if sdp else {"type": "error", "message": error}
                 )
@@ -144,31 +151,4 @@ async def _signal(websocket: WebSocket, consultation_id: int, purpose: str) -> N
         pass
     finally:
         # The cabin may have reconnected meanwhile: tell its current connection.
-        current = ctx.agents.get(conn.cabin_id)
-        if current is not None:
-            await current.outgoing.put(MediaClose(session_id=session_id))
-
-
-async def _relay_offer(
-    conn: AgentConnection,
-    session_id: str,
-    sdp: str,
-    servers: tuple[IceServer, ...],
-    purpose: str,
-) -> tuple[str, str]:
-    future: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
-    conn.media_answers[session_id] = future
-    await conn.outgoing.put(
-        MediaOffer(
-            session_id=session_id,
-            sdp=sdp,
-            ice_servers=servers,
-            purpose="room" if purpose == "room" else "doctor",
-        )
-    )
-    try:
-        return await asyncio.wait_for(future, ANSWER_TIMEOUT_SECONDS)
-    except TimeoutError:
-        return "", "La cabine n'a pas répondu : vérifiez sa connexion."
-    finally:
-        conn.media_answers.pop(session_id, None)
+        await routing.close_media(ctx, cabin_id=cabin_id, session_id=session_id)

@@ -116,3 +116,35 @@ def test_a_missing_option_is_said_in_french(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit):
         hub_main(["create-api-client"])
     assert "erreur : à indiquer : --organisation" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("database_url", "redis_url", "said"),
+    [
+        ("", "redis://127.0.0.1:6379/0", ["base SQLite", "PostgreSQL dans HUB_DATABASE_URL"]),
+        (
+            "postgresql+asyncpg://hub:motdepasse@127.0.0.1:1/hub",
+            "",
+            ["HUB_REDIS_URL (redis://serveur:6379/0)"],
+        ),
+        ("", "", ["base SQLite", "HUB_REDIS_URL"]),
+    ],
+    ids=["sqlite", "no-redis", "neither"],
+)
+def test_several_workers_refuse_sqlite_or_no_redis_and_create_nothing(
+    elsewhere: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    redis_url: str,
+    said: list[str],
+) -> None:
+    if database_url:
+        monkeypatch.setenv("HUB_DATABASE_URL", database_url)
+    monkeypatch.setenv("HUB_REDIS_URL", redis_url)
+    with pytest.raises(SystemExit) as stopped:
+        hub_main(["serve", "--workers", "2"])
+    message = str(stopped.value.code)
+    assert message.startswith("Impossible de lancer plusieurs processus (--workers) : ")
+    for words in said:
+        assert words in message
+    assert list(elsewhere.iterdir()) == []  # no database file, nothing else

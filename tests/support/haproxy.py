@@ -77,11 +77,10 @@ class ThrowawayHaproxy:
         cfg = self.root / "haproxy.cfg"
         cfg.write_text(config(self.port, self.backends, self.stats_socket, self.maxconn))
         subprocess.run([self.binary, "-c", "-q", "-f", str(cfg)], check=True)
-        self.process = subprocess.Popen(
-            [self.binary, "-db", "-f", str(cfg)],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.root / "haproxy.log", "wb"),  # noqa: SIM115 - lives with the process
-        )
+        with open(self.root / "haproxy.log", "wb") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(
+                [self.binary, "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=log
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
