@@ -184,7 +184,7 @@ async def _patient_page(
             "contact_errors": dict(contact_error.fields) if contact_error else {},
             "contact_values": contact_values or {"phone": patient.phone, "email": patient.email},
         },
-        status_code=(error or contact_error).status if (error or contact_error) else 200,
+        status_code=failed.status if (failed := error or contact_error) else 200,
     )
 
 

@@ -16,7 +16,8 @@ birth date or phone and books them on a slot of a site she acts for (``FIND_PATI
 ``BOOK`` checks the slot's site); the patient's file beyond identity — booking history, no-shows,
 médecin traitant and its secure address, and editing it or the patient's contact — needs
 ``PATIENT_FILE``, a care relationship through her sites. The list of relayed reports shows a
-secretary only the relays of consultations held at her sites; a coordinator sees and resends them CPTS-wide.
+secretary only the relays of consultations held at her sites; a coordinator sees and resends
+them CPTS-wide.
 
 Routes take the signed-in user through ``hub.deps.Permitted``, which refuses a role the route's
 permission does not grant; once the route (or a service) has loaded the resource, ``check`` refuses
