@@ -49,6 +49,7 @@ ACTION_LABELS = {
     "report.amendment_opened": "Nouvelle version de compte rendu ouverte",
     "relay.resend": "Renvoi d'un compte rendu à un médecin",
     "patient.medecin_traitant": "Médecin traitant du patient renseigné",
+    "patient.contact": "Coordonnées du patient modifiées (portable, e-mail)",
     "identity.pending": "Identité en attente (données d'une prise de rendez-vous différentes)",
     "identity.resolved_same": "Identité en attente : même personne",
     "identity.resolved_different": "Identité en attente : personne différente",

@@ -1,6 +1,6 @@
-"""The booking forms, declared once: what the patient online, the secretary on the phone and a
-facility's staff type, how long each answer may be, and every problem with it at once, in
-French, by field.
+"""The booking forms, declared once: what the patient online, the secretary on the phone (and
+when she updates a known patient's contact) and a facility's staff type, how long each answer
+may be, and every problem with it at once, in French, by field.
 
 Routes read them as FastAPI form models (``Annotated[BookingForm, Form()]``). Their fields are
 plain text, so nothing is refused before the page can answer: a value too long, a date that is
@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict
 
 from hub.deps import MAX_ROW_ID
 from hub.errors import Invalid
+from hub.records.contact import contact_change_problems
 from hub.records.patient_service import PatientDraft, contact_problems
-from hub.records.patients import Sex
+from hub.records.patients import Patient, Sex
 from hub.scheduling.eligibility import RedFlag
 
 Problems = dict[str, str]
@@ -165,6 +166,20 @@ class PatientForm(_Form):
             has_medecin_traitant={YES: True, "non": False}.get(self.has_mt),
             medecin_traitant_name=self.mt_name,
             medecin_traitant_mssante=self.mt_mssante,
+        )
+
+
+class ContactForm(_Form):
+    """The secretary changes how to reach a known patient: their mobile and e-mail, nothing
+    else (identity traits sent along are ignored: they stay under identity vigilance)."""
+
+    phone: Annotated[str, Text("Téléphone portable", 30)] = ""
+    email: Annotated[str, Text("E-mail", 200)] = ""
+
+    def problems(self, patient: Patient) -> Problems:
+        """Every problem with the new contact of this patient, at once."""
+        return contact_change_problems(patient, phone=self.phone, email=self.email) | (
+            self.too_long()
         )
 
 
