@@ -82,7 +82,10 @@ def _slot_problem(value: str, missing: str) -> str:
     return "Créneau invalide : choisissez un créneau dans la liste."
 
 
-class _Form(BaseModel):
+class TextForm(BaseModel):
+    """A form of plain-text fields (every form of the hub that keeps what was typed): its
+    values go back in the page, its lengths are checked with its other problems."""
+
     model_config = ConfigDict(extra="ignore")  # the CSRF token, a browser's extras
 
     def values(self) -> dict[str, object]:
@@ -103,7 +106,7 @@ class _Form(BaseModel):
         return problems
 
 
-class PatientForm(_Form):
+class PatientForm(TextForm):
     """Who the patient is (as on their ID card) and how to reach them; each page shows the
     fields it needs, the rules are here."""
 
@@ -169,7 +172,7 @@ class PatientForm(_Form):
         )
 
 
-class ContactForm(_Form):
+class ContactForm(TextForm):
     """The secretary changes how to reach a known patient: their mobile and e-mail, nothing
     else (identity traits sent along are ignored: they stay under identity vigilance)."""
 
@@ -216,7 +219,7 @@ class BookingForm(PatientForm):
         return _reason_problems(self.reason, problems)
 
 
-class PhoneBookingForm(_Form):
+class PhoneBookingForm(TextForm):
     """The secretary books a known patient on the line: a slot and the reason."""
 
     slot_id: str = ""
