@@ -69,10 +69,11 @@ def time_fr(value: dt.datetime, timezone: str = "Europe/Paris") -> str:
     return f"{local.hour} h {local.minute:02d}"
 
 
-def _datetime_fr(value: Any) -> str:
+def _datetime_fr(value: Any, timezone: str = "Europe/Paris") -> str:
+    """« 06/12/2026 à 09:05:18 » in the site's local time (never the server's), or « jamais »."""
     if value is None:
         return "jamais"
-    local = value.astimezone()
+    local = value.astimezone(ZoneInfo(timezone))
     return str(local.strftime("%d/%m/%Y à %H:%M:%S"))
 
 
