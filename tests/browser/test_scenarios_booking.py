@@ -276,13 +276,24 @@ async def _fill_patient(
 async def test_scenario_6_the_facility_s_reserved_session(
     browser: Browser, live_hub: LiveHub, cpts: Cpts, settings: Settings
 ) -> None:
+    # Thursdays 14:00-16:00 are the facility's; today an extra session was opened for it.
+    async with session_for(settings) as session:
+        today = await make.slot(
+            session,
+            site_id=cpts.site_ids[FACILITY],
+            starts_at=_in(0) + dt.timedelta(minutes=10),
+            minutes=30,
+            reserved_for=Reservation.FACILITY,
+        )
+        await session.commit()
     facility_staff = await staff(browser, live_hub, "etablissement")
     await expect(
         facility_staff.get_by_text("personne d'autre ne peut les réserver")
     ).to_be_visible()
     slot_choice = facility_staff.get_by_label("Créneau")
-    first = await slot_choice.locator("option").first.inner_text()
-    assert "jeudi" in first and "14 h" in first and FACILITY in first
+    options = await slot_choice.locator("option").all_inner_texts()
+    assert any("jeudi" in o and "à 14 h —" in o and FACILITY in o for o in options)
+    assert await slot_choice.input_value() == str(today.id)  # the earliest: today's
     await facility_staff.get_by_label("Nom de naissance").fill("Garnier")
     await facility_staff.get_by_label("Prénom(s)").fill("Louis")
     await facility_staff.get_by_label("Date de naissance").fill("1962-09-14")
@@ -296,6 +307,17 @@ async def test_scenario_6_the_facility_s_reserved_session(
     upcoming = facility_staff.locator("tr", has_text="GARNIER Louis")
     await expect(upcoming).to_contain_text("à voir dans sa chambre")
     await shot(facility_staff, 6, "residents")
+    # The facility's own nurse welcomes him and runs the session from the room console.
+    await upcoming.get_by_role("button", name="Accueillir").click()
+    await expect(facility_staff.get_by_role("heading", name="GARNIER Louis arrivé")).to_be_visible()
+    await facility_staff.get_by_label("Lieu de naissance (code INSEE)").fill("52448")
+    await facility_staff.get_by_label("Pièce présentée").select_option("cni")
+    await facility_staff.get_by_label("Les traits ci-dessus correspondent à la pièce").check()
+    await facility_staff.get_by_role("button", name="Valider l'identité").click()
+    await expect(facility_staff.get_by_text("Identité vérifiée")).to_be_visible()
+    await shot(facility_staff, 6, "seance-du-resident")
+    await facility_staff.get_by_role("link", name="← Agenda").click()
+    await expect(facility_staff.locator("tr", has_text="GARNIER Louis")).to_contain_text("arrivé")
 
     # Nobody outside the facility books those slots: not online, not the secretary.
     async with session_for(settings) as session:
