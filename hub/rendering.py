@@ -33,6 +33,7 @@ def make_templates() -> Jinja2Templates:
     templates.env.filters["datetime_fr"] = _datetime_fr
     templates.env.filters["when_fr"] = when_fr
     templates.env.filters["time_fr"] = time_fr
+    templates.env.filters["phone_fr"] = phone_fr
     return templates
 
 
@@ -67,6 +68,13 @@ def time_fr(value: dt.datetime, timezone: str = "Europe/Paris") -> str:
     """« 9 h 20 » in the site's local time."""
     local = value.astimezone(ZoneInfo(timezone))
     return f"{local.hour} h {local.minute:02d}"
+
+
+def phone_fr(value: str) -> str:
+    """A French number stored as 10 digits, as people read it: « 03 25 11 22 33 »."""
+    if len(value) == 10 and value.isdigit():
+        return " ".join(value[i : i + 2] for i in range(0, 10, 2))
+    return value
 
 
 def _datetime_fr(value: Any, timezone: str = "Europe/Paris") -> str:

@@ -79,6 +79,7 @@ async def test_scenario_2_an_elderly_patient_books_by_phone(
     await secretary.get_by_role("button", name="Chercher").click()
     found = secretary.locator("tr", has_text="MOREAU Jeannine")
     await expect(found).to_contain_text("03/02/1948")
+    await expect(found).to_contain_text("03 25 11 22 33")
     await shot(secretary, 2, "recherche")
     await found.get_by_role("link", name="Ouvrir").click()
     await expect(secretary.get_by_role("heading", name="MOREAU Jeannine")).to_be_visible()
