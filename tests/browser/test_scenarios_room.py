@@ -147,6 +147,12 @@ async def test_scenario_1_a_morning_at_the_clos_mortier_room(
         await report.get_by_label("Examen").fill("Tympans normaux, auscultation libre.")
         await report.get_by_label("Conclusion").fill("Rhinopharyngite virale.")
         await report.get_by_label("Suivi par un médecin relais").check()
+        card, act = (
+            await report.bounding_box(),
+            await report.get_by_label("Acte infirmier").bounding_box(),
+        )
+        assert card is not None and act is not None
+        assert act["x"] + act["width"] <= card["x"] + card["width"]  # no field out of its card
         await report.get_by_role("button", name="Signer et envoyer").click()
         await expect(doctor.get_by_text(re.compile("Version 1 signée"))).to_be_visible()
         await shot(doctor, 1, "compte-rendu")
