@@ -61,7 +61,7 @@ async def test_scenario_5_the_sas_regulator_books_a_slot(
     await history.get_by_role("link").click()
     await expect(secretary.get_by_role("heading", name=f"Rendez-vous {reference}")).to_be_visible()
     await expect(secretary.locator(".readback")).to_contain_text(
-        "Pris par le SAS (régulation), par Dr Anne Roux."
+        "Pris par le SAS (régulation) — Dr Anne Roux."
     )
     await shot(secretary, 5, "rendez-vous-sas")
     # The slot kept for the SAS is not offered online.
