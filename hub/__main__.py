@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import uvicorn
+from alembic.util import CommandError
 from sqlalchemy import select
 
 from devices.cli_fr import FrenchArgumentParser
@@ -50,12 +51,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = commands.settings()
-    if args.direction == "upgrade":
-        target = args.revision or "head"
-        migrate.upgrade(settings.database_url, target)
-    else:
-        target = args.revision or "base"
-        migrate.downgrade(settings.database_url, target)
+    target = args.revision or ("head" if args.direction == "upgrade" else "base")
+    step = migrate.upgrade if args.direction == "upgrade" else migrate.downgrade
+    try:
+        step(settings.database_url, target)
+    except CommandError as exc:
+        if "Can't locate revision" in str(exc):
+            raise SystemExit(
+                f"Erreur : la version « {target} » n'existe pas (les versions sont les "
+                "fichiers de hub/migrations/versions, par exemple 0017 ; « head » est la "
+                "dernière, « base » une base vide)."
+            ) from None
+        raise SystemExit(f"Erreur : migration impossible ({exc}).") from None
     done = "mise à jour" if args.direction == "upgrade" else "ramenée"
     print(f"Base de données {done} à la version {target}.")
     return 0
@@ -239,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument(
         "--port",
         type=int,
-        default=int(os.environ.get("HUB_PORT", "8000")),
+        default=os.environ.get("HUB_PORT", "8000"),  # a string: argparse checks it as typed
         help="port du hub (par défaut : 8000, ou HUB_PORT)",
     )
     demo.set_defaults(func=cmd_demo)

@@ -8,6 +8,7 @@ import os
 
 from pydantic import ValidationError
 
+from devices.cli_fr import validation_message
 from hub import migrate
 from hub.config import Settings
 
@@ -24,8 +25,16 @@ def settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        messages = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        messages = "; ".join(_problem(dict(e)) for e in exc.errors())
         raise SystemExit(f"Erreur de configuration : {messages}") from None
+
+
+def _problem(error: dict[str, object]) -> str:
+    """One settings error in French, named by its environment variable (HUB_PORT : …)."""
+    loc = error.get("loc") or ()
+    assert isinstance(loc, tuple)
+    where = f"HUB_{str(loc[0]).upper()} : " if loc else ""
+    return where + validation_message(error)
 
 
 def settings_with_database() -> Settings:

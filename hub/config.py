@@ -87,16 +87,19 @@ class Settings(BaseSettings):
         secret = self.secret_key.get_secret_value()
         if secret == DEFAULT_SECRET_KEY or len(secret) < MIN_SECRET_LENGTH:
             raise ValueError(
-                "HUB_SECRET_KEY must be set to a random value of at least "
-                f"{MIN_SECRET_LENGTH} characters outside development"
+                "HUB_SECRET_KEY doit être une valeur aléatoire d'au moins "
+                f"{MIN_SECRET_LENGTH} caractères hors développement"
             )
         if self.agent_offline_after_seconds <= self.agent_heartbeat_seconds:
-            raise ValueError("HUB_AGENT_OFFLINE_AFTER_SECONDS must exceed the heartbeat interval")
+            raise ValueError(
+                "HUB_AGENT_OFFLINE_AFTER_SECONDS doit dépasser l'intervalle des battements de "
+                "cœur des cabines (HUB_AGENT_HEARTBEAT_SECONDS)"
+            )
         if self.environment is Environment.PRODUCTION and not self.secure_transport:
             raise ValueError(
-                "in production the hub must be reached over HTTPS only: set HUB_PUBLIC_URL to "
-                "its https:// address, or HUB_BEHIND_TLS=true when a reverse proxy ends TLS in "
-                "front of it (cookies are then Secure and responses carry HSTS)"
+                "en production, le hub ne se joint qu'en HTTPS : indiquez son adresse https:// "
+                "dans HUB_PUBLIC_URL, ou HUB_BEHIND_TLS=true quand un proxy inverse termine TLS "
+                "devant lui (les cookies sont alors Secure et les réponses portent HSTS)"
             )
         return self
 
@@ -120,7 +123,7 @@ class Settings(BaseSettings):
                 networks.append(ipaddress.ip_network(item.strip(), strict=False))
             except ValueError:
                 raise ValueError(
-                    f"HUB_TRUSTED_PROXIES: {item.strip()!r} is not an IP address or network"
+                    f"HUB_TRUSTED_PROXIES : « {item.strip()} » n'est ni une adresse IP ni un réseau"
                 ) from None
         return tuple(networks)
 
@@ -150,8 +153,8 @@ class Settings(BaseSettings):
         value = value.strip()
         if value and not _OID.fullmatch(value):
             raise ValueError(
-                f"HUB_OID_ROOT: {value!r} is not an OID (digits separated by dots, e.g. "
-                "1.2.250.1.999)"
+                f"HUB_OID_ROOT : « {value} » n'est pas un OID (des nombres séparés par des "
+                "points, par exemple 1.2.250.1.999)"
             )
         return value
 

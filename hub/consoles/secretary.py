@@ -25,7 +25,7 @@ from hub.errors import HubError
 from hub.identity import policy
 from hub.identity.models import User
 from hub.identity.policy import Permission
-from hub.records import patient_service
+from hub.records import contact, patient_service
 from hub.records.vigilance import pending_identities
 from hub.relay import service as relay
 from hub.rendering import render
@@ -34,7 +34,7 @@ from hub.scheduling import booking as bk
 from hub.scheduling import eligibility, messages
 from hub.scheduling.book import book, cancel
 from hub.scheduling.care import care_site_ids
-from hub.scheduling.forms import PatientForm, PhoneBookingForm, by_field, refuse
+from hub.scheduling.forms import ContactForm, PatientForm, PhoneBookingForm, by_field, refuse
 from hub.scheduling.models import Channel
 from hub.scheduling.slots import free_slots
 
@@ -137,7 +137,11 @@ async def _patient_page(
     *,
     error: HubError | None = None,
     values: dict[str, object] | None = None,
+    contact_error: HubError | None = None,
+    contact_values: dict[str, object] | None = None,
 ) -> Response:
+    """The patient's page; ``error``/``values`` are the booking form's, ``contact_…`` the
+    contact form's (each shows its own problems next to its fields)."""
     patient = await patient_service.get_patient(
         session=session, organisation_id=user.organisation_id, patient_id=patient_id
     )
@@ -172,8 +176,15 @@ async def _patient_page(
             "error": error.message if error and not error.fields else None,
             "errors": by_field(error.fields) if error else {},
             "values": values or {},
+            "reminders": messages.reminder_channels(patient),
+            "contact_saved": request.query_params.get("message") == "coordonnees",
+            "contact_error": contact_error.message
+            if contact_error and not contact_error.fields
+            else None,
+            "contact_errors": dict(contact_error.fields) if contact_error else {},
+            "contact_values": contact_values or {"phone": patient.phone, "email": patient.email},
         },
-        status_code=error.status if error else 200,
+        status_code=failed.status if (failed := error or contact_error) else 200,
     )
 
 
@@ -223,6 +234,55 @@ async def set_medecin_traitant(
     )
     await session.commit()
     return RedirectResponse(f"/secretariat/patients/{patient_id}", status_code=303)
+
+
+@router.post("/secretariat/patients/{patient_id}/coordonnees", response_class=HTMLResponse)
+async def change_contact(
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    user: Permitted,
+    patient_id: int,
+    form: Annotated[ContactForm, Form()],
+) -> Response:
+    """The secretary changes the patient's mobile and e-mail; the reminders of their bookings
+    to come then go to the new contact."""
+    patient = await patient_service.get_patient(
+        session=session, organisation_id=user.organisation_id, patient_id=patient_id
+    )
+    policy.check(
+        user,
+        Permission.PATIENT_FILE,
+        sites=await care_site_ids(session=session, patient_id=patient.id),
+    )
+    try:
+        refuse(form.problems(patient))
+        changed = await contact.change_contact(
+            session=session,
+            patient=patient,
+            phone=form.phone,
+            email=form.email,
+            actor=actor_of(request, user),
+        )
+        if changed:
+            await messages.contact_changed(
+                session=session, ctx=ctx, patient_id=patient.id, now=ctx.clock()
+            )
+        await session.commit()
+    except HubError as exc:
+        await deps.rollback_keeping_user(session, user)
+        return await _patient_page(
+            request,
+            session,
+            ctx,
+            user,
+            patient_id,
+            contact_error=exc,
+            contact_values=form.values(),
+        )
+    return RedirectResponse(
+        f"/secretariat/patients/{patient_id}?message=coordonnees#contact", status_code=303
+    )
 
 
 @router.post("/secretariat/patients/{patient_id}/rdv", response_class=HTMLResponse)

@@ -28,6 +28,7 @@ from hub.records.observations import observations_of_booking
 from hub.relay import service as relay
 from hub.rendering import render
 from hub.reports import view as report_view
+from hub.scheduling.forms import refuse
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 EVENT_KEEPALIVE_SECONDS = 15.0
@@ -46,7 +47,9 @@ async def _console(
     template: str,
     error: str | None = None,
     status_code: int = 200,
+    identity: IdentityAnswer | None = None,
 ) -> Response:
+    """The console; ``identity`` is a refused identity check, shown in its form."""
     consultation = await service.get_consultation(
         session=session, user=user, consultation_id=consultation_id
     )
@@ -76,7 +79,9 @@ async def _console(
             "now": now,
             "state_label": STATE_LABELS[consultation.state],
             "documents": checks.IDENTITY_DOCUMENTS,
+            "document_options": [("", "—"), *checks.IDENTITY_DOCUMENTS.items()],
             "error": error,
+            **_identity_form(consultation, identity),
             "observations": observations,
             "vitals": vitals_view(
                 (ObservationPublic.of_row(o) for o in observations),
@@ -117,6 +122,28 @@ async def _console(
 
 
 @dataclass(frozen=True)
+class IdentityAnswer:
+    """A refused identity check: what was typed and why it was refused."""
+
+    values: dict[str, object]
+    error: HubError
+
+
+def _identity_form(consultation: Consultation, answer: IdentityAnswer | None) -> dict[str, object]:
+    """The identity form's values and its problems by field (any other refusal is said at the
+    top of the console, as every action's is)."""
+    patient = consultation.booking.patient
+    if answer is None:
+        values: dict[str, object] = {
+            "birth_place_code": patient.birth_place_code,
+            "nir": patient.nir,
+            "document": consultation.identity_document or "",
+        }
+        return {"identity_values": values, "identity_errors": {}}
+    return {"identity_values": answer.values, "identity_errors": answer.error.fields}
+
+
+@dataclass(frozen=True)
 class Call:
     """One request to a consultation console: who, where, and how to answer it."""
 
@@ -127,7 +154,14 @@ class Call:
     template: str
     base: str  # the console's URL prefix
 
-    async def console(self, cid: int, *, error: str | None = None, status: int = 200) -> Response:
+    async def console(
+        self,
+        cid: int,
+        *,
+        error: str | None = None,
+        status: int = 200,
+        identity: IdentityAnswer | None = None,
+    ) -> Response:
         return await _console(
             self.request,
             self.session,
@@ -137,6 +171,7 @@ class Call:
             template=self.template,
             error=error,
             status_code=status,
+            identity=identity,
         )
 
     async def act(self, cid: int, action: Awaitable[object], *, suffix: str = "") -> Response:
@@ -197,26 +232,30 @@ async def room_console(call: RoomCall, consultation_id: int) -> Response:
 
 @router.post("/salle/consultations/{consultation_id}/identite", response_class=HTMLResponse)
 async def verify_identity(
-    call: RoomCall,
-    consultation_id: int,
-    document: Annotated[str, Form(max_length=40)] = "",
-    traits_match: Annotated[str, Form(max_length=3)] = "",
-    birth_place_code: Annotated[str, Form(max_length=10)] = "",
-    nir: Annotated[str, Form(max_length=30)] = "",
+    call: RoomCall, consultation_id: int, form: Annotated[checks.IdentityCheckForm, Form()]
 ) -> Response:
-    return await call.act(
-        consultation_id,
-        checks.verify_identity(
+    """Check the identity; refused, the form comes back as typed, each problem by its field."""
+    try:
+        refuse(form.too_long())
+        await checks.verify_identity(
             session=call.session,
             ctx=call.ctx,
             user=call.user,
             consultation_id=consultation_id,
-            document=document,
-            traits_match=traits_match == "oui",
-            birth_place_code=birth_place_code,
-            nir=nir,
-        ),
-    )
+            document=form.document,
+            traits_match=form.traits_match == "oui",
+            birth_place_code=form.birth_place_code,
+            nir=form.nir,
+        )
+    except HubError as exc:
+        await deps.rollback_keeping_user(call.session, call.user)
+        return await call.console(
+            consultation_id,
+            error=None if exc.fields else exc.message,
+            status=exc.status,
+            identity=IdentityAnswer(form.values(), exc),
+        )
+    return RedirectResponse(f"{call.base}/{consultation_id}", status_code=303)
 
 
 @router.post(

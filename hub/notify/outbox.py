@@ -177,8 +177,10 @@ async def cancel_pending(
     related_kind: str,
     related_id: int,
     purpose: str | None = None,
+    due_after: dt.datetime | None = None,
 ) -> int:
-    """Withdraw the messages not yet sent about one thing (e.g. a booking's reminders).
+    """Withdraw the messages not yet sent about one thing (e.g. a booking's reminders), or only
+    those due after ``due_after`` (a message already due is left to its delivery).
 
     Returns how many were cancelled; the caller commits.
     """
@@ -195,6 +197,8 @@ async def cancel_pending(
     )
     if purpose is not None:
         stmt = stmt.where(OutboundMessage.purpose == purpose)
+    if due_after is not None:
+        stmt = stmt.where(OutboundMessage.next_attempt_at > due_after)
     cancelled = list((await session.execute(stmt)).scalars())
     for message in session.identity_map.values():
         if isinstance(message, OutboundMessage) and message.id in cancelled:

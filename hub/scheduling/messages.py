@@ -22,7 +22,7 @@ from hub.records.patients import Patient
 from hub.rendering import when_fr
 from hub.scheduling import booking as bk
 from hub.scheduling import links
-from hub.scheduling.models import Booking, Slot, WaitingListEntry, WaitStatus
+from hub.scheduling.models import Booking, BookingStatus, Slot, WaitingListEntry, WaitStatus
 from hub.scheduling.policy import policy_for, reminder_offsets
 
 logger = logging.getLogger(__name__)
@@ -139,6 +139,24 @@ async def booking_made(
             related_id=booking.id,
             now=now,
         )
+    await _queue_reminders(session=session, ctx=ctx, booking=booking, org=org, now=now)
+
+
+async def _queue_reminders(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    booking: Booking,
+    org: Organisation,
+    now: dt.datetime,
+) -> int:
+    """Queue the booking's reminders still to come, to the patient's mobile and e-mail as they
+    are now; returns how many messages were queued."""
+    patient, site = booking.patient, booking.site
+    when = when_fr(booking.starts_at, site.timezone)
+    url = _follow_url(ctx, booking)
+    mobile = _mobile(patient.phone)
+    queued = []
     policy = await policy_for(session=session, organisation_id=org.id)
     for offset in reminder_offsets(policy):
         send_at = booking.starts_at - offset
@@ -148,9 +166,9 @@ async def booking_made(
             f"Rappel : téléconsultation {when}, {site.name} (réf {booking.reference}). "
             f"Merci de confirmer ou d'annuler : {url}"
         )
-        queued = []
+        at_this_time = []
         if mobile:
-            queued.append(
+            at_this_time.append(
                 await outbox.enqueue_sms(
                     session=session,
                     to=mobile,
@@ -162,7 +180,7 @@ async def booking_made(
                 )
             )
         if patient.email and _email_ok(patient.email):
-            queued.append(
+            at_this_time.append(
                 await outbox.enqueue_email(
                     session=session,
                     to=patient.email,
@@ -174,8 +192,34 @@ async def booking_made(
                     now=now,
                 )
             )
-        for message in queued:
+        for message in at_this_time:
             message.next_attempt_at = send_at  # leaves the outbox when the reminder is due
+        queued.extend(at_this_time)
+    return len(queued)
+
+
+async def contact_changed(
+    *, session: AsyncSession, ctx: HubContext, patient_id: int, now: dt.datetime
+) -> int:
+    """The patient's mobile or e-mail changed: the reminders of their bookings to come that
+    are not yet due are queued again, to the new contact; returns how many were queued."""
+    queued = 0
+    for known in await bk.patient_history(session=session, patient_id=patient_id):
+        if known.status is not BookingStatus.BOOKED or known.starts_at <= now:
+            continue
+        await outbox.cancel_pending(
+            session=session,
+            related_kind=RELATED,
+            related_id=known.id,
+            purpose="reminder",
+            due_after=now,
+        )
+        booking = await bk.get_booking(session=session, booking_id=known.id)
+        org = await _org(session, booking.site)
+        queued += await _queue_reminders(
+            session=session, ctx=ctx, booking=booking, org=org, now=now
+        )
+    return queued
 
 
 async def booking_cancelled(

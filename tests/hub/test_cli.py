@@ -1,4 +1,5 @@
-"""The command lines speak French: their help, and what to set when the database is missing —
+"""The command lines speak French: their help, their settings and file errors, and what to set when
+the database is missing —
 in which case they create nothing."""
 
 from __future__ import annotations
@@ -148,3 +149,45 @@ def test_several_workers_refuse_sqlite_or_no_redis_and_create_nothing(
     for words in said:
         assert words in message
     assert list(elsewhere.iterdir()) == []  # no database file, nothing else
+
+
+def test_a_wrong_setting_is_named_and_said_in_french(
+    elsewhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUB_PORT", "huit-mille")
+    monkeypatch.setenv("HUB_TRUSTED_PROXIES", "proxy.local")
+    with pytest.raises(SystemExit) as stopped:
+        hub_main(NEEDS_DATABASE["verify-audit"])
+    assert str(stopped.value.code) == (
+        "Erreur de configuration : HUB_PORT : un nombre entier est attendu (« huit-mille »)"
+    )
+    monkeypatch.setenv("HUB_PORT", "8000")
+    with pytest.raises(SystemExit) as stopped:
+        hub_main(NEEDS_DATABASE["verify-audit"])
+    assert str(stopped.value.code) == (
+        "Erreur de configuration : HUB_TRUSTED_PROXIES : « proxy.local » n'est ni une adresse "
+        "IP ni un réseau"
+    )
+
+
+def test_migrating_to_a_version_that_does_not_exist_is_said_in_french(
+    elsewhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUB_DATABASE_URL", f"sqlite+aiosqlite:///{elsewhere / 'hub.sqlite3'}")
+    with pytest.raises(SystemExit) as stopped:
+        hub_main(["migrate", "upgrade", "9999"])
+    assert str(stopped.value.code).startswith(
+        "Erreur : la version « 9999 » n'existe pas (les versions sont les fichiers de "
+        "hub/migrations/versions"
+    )
+
+
+def test_the_cabin_agent_says_what_is_wrong_in_its_file_in_french(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cabine.toml"
+    path.write_text('[hub]\nurl = "http://127.0.0.1:8000"\ncabin_id = 0\ntoken = "x"\n')
+    assert agent_main(["run", "--config", str(path)]) != 0
+    assert capsys.readouterr().err == (
+        f"Erreur de configuration : {path} : hub.cabin_id : doit être supérieur à 0 (« 0 »)\n"
+    )
