@@ -108,7 +108,7 @@ class ThrowawayJanus:
         self.root = Path(tempfile.mkdtemp(prefix="cpts-janus-"))
         self.port = free_port()
         self.admin_port = free_port()
-        self.admin_secret = "throwaway-janus-admin-secret"  # noqa: S105 - a test server's
+        self.admin_secret = "throwaway-janus-admin-secret"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
