@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -40,6 +41,11 @@ class JanusSession:
         self._tasks: list[asyncio.Task[None]] = []
         #: Events that answered no request of ours (e.g. other publishers joining).
         self.events: asyncio.Queue[JanusJson] = asyncio.Queue()
+        #: Set when the session is over on Janus's side: the room destroyed (the consultation
+        #: ended), the party's token withdrawn, or the session gone.
+        self.ended = asyncio.Event()
+        self.end_reason = ""
+        self._failing = False
 
     async def attach(self) -> None:
         """Create the session, attach the VideoRoom and start polling for events."""
@@ -112,27 +118,47 @@ class JanusSession:
         reply: JanusJson = response.json()
         return reply
 
+    def _end(self, reason: str) -> None:
+        if not self.ended.is_set():
+            self.end_reason = reason
+            self.ended.set()
+            logger.info("Janus session over: %s", reason)
+
     async def _poll(self) -> None:
-        """Read the session's events (Janus's long poll) and hand each to its request."""
-        while True:
+        """Read the session's events (Janus's long poll) and hand each to its request, until
+        the session is over."""
+        while not self.ended.is_set():
             try:
                 response = await self._http.get(
                     self._session_url,
                     params={"maxev": 10, "token": self.grant.token},
                     timeout=EVENT_TIMEOUT + 40,
                 )
+                if response.status_code == HTTPStatus.FORBIDDEN:
+                    self._end("the hub withdrew this party's token")
+                    return
                 response.raise_for_status()
                 body: Any = response.json()
             except (httpx.HTTPError, ValueError) as error:
-                logger.warning("Janus event poll failed: %s", error)
-                await asyncio.sleep(1.0)
+                if not self._failing:
+                    logger.warning("Janus event poll failing: %s", error)
+                    self._failing = True
+                await asyncio.sleep(1.0)  # Janus unreachable: no event to wait on
                 continue
+            if self._failing:
+                logger.info("Janus event poll recovered")
+                self._failing = False
             for event in body if isinstance(body, list) else [body]:
                 self._dispatch(event)
 
     def _dispatch(self, event: JanusJson) -> None:
         if event.get("janus") == "keepalive":
             return
+        data = (event.get("plugindata") or {}).get("data") or {}
+        if data.get("videoroom") == "destroyed":
+            self._end(f"room {data.get('room')} destroyed")
+        elif event.get("janus") == "error" and event.get("transaction") is None:
+            self._end(str((event.get("error") or {}).get("reason", "session gone")))
         future = self._waiting.get(str(event.get("transaction")))
         if future is not None and not future.done() and event.get("janus") in ("event", "error"):
             future.set_result(event)
@@ -140,7 +166,7 @@ class JanusSession:
             self.events.put_nowait(event)
 
     async def _keepalive(self) -> None:
-        while True:
+        while not self.ended.is_set():
             await asyncio.sleep(KEEPALIVE_SECONDS)
             try:
                 check(

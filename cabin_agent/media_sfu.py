@@ -12,12 +12,13 @@ offers and the agent answers.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 
 import httpx
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
+from aiortc.sdp import SessionDescription
 
 from cabin_agent.janus_session import JanusSession
 from cabin_agent.media import OPUS_MIME_TYPE, SENT_TRACKS, TrackLabel
@@ -37,6 +38,12 @@ VP8_MIME_TYPE = "video/vp8"
 
 class SfuError(Exception):
     """Janus refused the agent (wrong pin or token, no such room) or answered nonsense."""
+
+
+async def _hang_up_when_over(janus: JanusSession, pc: RTCPeerConnection) -> None:
+    """Close `pc` once Janus says the room is over (its tracks then end for their readers)."""
+    await janus.ended.wait()
+    await pc.close()
 
 
 def _prefer(transceiver: RTCRtpTransceiver, kind: str, mime_type: str) -> None:
@@ -72,6 +79,7 @@ class SfuPublisher:
         self._own_http = http is None
         self._janus = JanusSession(grant, self._http)
         self._pc = RTCPeerConnection()
+        self._watch = asyncio.ensure_future(_hang_up_when_over(self._janus, self._pc))
         #: The publisher id Janus gave the cabin in the room (subscribers ask for this feed).
         self.feed: int | None = None
 
@@ -89,6 +97,12 @@ class SfuPublisher:
     @property
     def connection_state(self) -> str:
         return str(self._pc.connectionState)
+
+    @property
+    def room_closed(self) -> bool:
+        """Whether the room is over for the cabin (the hub destroyed it or withdrew the
+        cabin's token); the cabin then stops sending."""
+        return self._janus.ended.is_set()
 
     async def publish(self) -> int:
         """Join the room and publish the cabin's tracks; return the cabin's feed id.
@@ -137,6 +151,7 @@ class SfuPublisher:
 
     async def close(self) -> None:
         """Leave the room, close the peer connection and stop the tracks."""
+        self._watch.cancel()
         await self._janus.close()
         await self._pc.close()
         for track in self._tracks.values():
@@ -154,6 +169,7 @@ class SfuSubscriber:
         self._janus = JanusSession(grant, self._http)
         self._pc = RTCPeerConnection()
         self._pc.on("track", self._track_received)
+        self._watch = asyncio.ensure_future(_hang_up_when_over(self._janus, self._pc))
         self._descriptions: dict[str, str] = {}
         #: The feed's tracks as received, by what they carry ("room", "otoscope", …).
         self.tracks: dict[str, MediaStreamTrack] = {}
@@ -193,13 +209,26 @@ class SfuSubscriber:
             raise SfuError(f"Janus did not start feed {feed}: {started}")
         return self.tracks
 
+    def codecs(self) -> dict[str, str]:
+        """Return the MIME type each received track arrives in, by description."""
+        description = self._pc.localDescription
+        if description is None:
+            return {}
+        return {
+            self._descriptions.get(str(m.rtp.muxId), str(m.rtp.muxId)): m.rtp.codecs[
+                0
+            ].mimeType.lower()
+            for m in SessionDescription.parse(description.sdp).media
+            if m.rtp.codecs
+        }
+
     def _track_received(self, track: MediaStreamTrack) -> None:
         mid = next((t.mid for t in self._pc.getTransceivers() if t.receiver.track is track), None)
         self.tracks[self._descriptions.get(str(mid), str(mid))] = track
 
     async def close(self) -> None:
+        self._watch.cancel()
         await self._janus.close()
-        with contextlib.suppress(Exception):
-            await self._pc.close()
+        await self._pc.close()
         if self._own_http:
             await self._http.aclose()

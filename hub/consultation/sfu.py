@@ -18,6 +18,7 @@ until the invitation exists, nothing in the hub calls them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -114,7 +115,7 @@ class SfuRooms:
         """Create the consultation's room (again if it exists: its parties are kept) and admit
         `parties`; return their grants. Raises SfuUnavailable when Janus does not answer."""
         parties = list(parties)
-        for party in [HUB_PARTY, *parties]:
+        for party in parties:
             await self._add_token(self.token(consultation_id, party))
         try:
             await self._videoroom(
@@ -143,8 +144,8 @@ class SfuRooms:
 
     async def admit(self, consultation_id: int, party: str) -> SfuGrant:
         """Let `party` into the open room of `consultation_id`; return its grant."""
+        await self._allowed(consultation_id, "add", [party])  # refused when there is no room
         await self._add_token(self.token(consultation_id, party))
-        await self._allowed(consultation_id, "add", [party])
         return self.grant(consultation_id, party)
 
     async def dismiss(self, consultation_id: int, party: str) -> None:
@@ -155,16 +156,16 @@ class SfuRooms:
 
     async def exists(self, consultation_id: int) -> bool:
         """Return whether the room of `consultation_id` is open on Janus."""
-        await self._add_token(self.token(consultation_id, HUB_PARTY))
         data = await self._videoroom(
             consultation_id, {"request": "exists", "room": consultation_id}
         )
         return bool(data.get("exists"))
 
     async def close_room(self, consultation_id: int, parties: Iterable[str] = ()) -> None:
-        """Destroy the room (every participant is hung up) and remove the tokens of the hub
-        and of `parties`. A room already gone is not an error."""
-        await self._add_token(self.token(consultation_id, HUB_PARTY))
+        """Destroy the room, hang every participant up (their Janus sessions are destroyed
+        through the admin API: Janus itself only tells publishers) and remove the tokens of
+        the hub and of `parties`. A room already gone is not an error."""
+        sessions = await self._sessions_in(consultation_id)
         try:
             await self._videoroom(
                 consultation_id,
@@ -178,6 +179,10 @@ class SfuRooms:
         except JanusError as error:
             if error.code != NO_SUCH_ROOM:
                 raise
+        for session in sessions:
+            reply = await self._admin("destroy_session", session_id=session)
+            with contextlib.suppress(JanusError):  # gone meanwhile
+                check(reply)
         for party in [*parties, HUB_PARTY]:
             await self._remove_token(self.token(consultation_id, party))
         logger.info("SFU room of consultation %s closed", consultation_id)
@@ -194,6 +199,22 @@ class SfuRooms:
             },
         )
 
+    async def _sessions_in(self, consultation_id: int) -> list[int]:
+        """Return the Janus sessions with a handle in the room of `consultation_id` (admin API:
+        one request per session and handle on this Janus)."""
+        found = []
+        for session in check(await self._admin("list_sessions")).get("sessions", []):
+            with contextlib.suppress(JanusError):  # a session may end while listed
+                handles = check(await self._admin("list_handles", session_id=session))
+                for handle in handles.get("handles", []):
+                    info = check(
+                        await self._admin("handle_info", session_id=session, handle_id=handle)
+                    )["info"]
+                    if (info.get("plugin_specific") or {}).get("room") == consultation_id:
+                        found.append(int(session))
+                        break
+        return found
+
     # -- Janus's HTTP API --------------------------------------------------------------------
 
     async def _post(self, url: str, message: JanusJson) -> JanusJson:
@@ -206,20 +227,16 @@ class SfuRooms:
             raise SfuUnavailable(UNREACHABLE) from error
         return reply
 
+    async def _admin(self, kind: str, **fields: object) -> JanusJson:
+        """Post an admin API request; return Janus's reply (not checked)."""
+        message = admin_request(kind, admin_secret=self._admin_secret, **fields)
+        return await self._post(self._admin_url, message)
+
     async def _add_token(self, token: str) -> None:
-        reply = await self._post(
-            self._admin_url,
-            admin_request(
-                "add_token", admin_secret=self._admin_secret, token=token, plugins=[VIDEOROOM]
-            ),
-        )
-        check(reply)
+        check(await self._admin("add_token", token=token, plugins=[VIDEOROOM]))
 
     async def _remove_token(self, token: str) -> None:
-        reply = await self._post(
-            self._admin_url,
-            admin_request("remove_token", admin_secret=self._admin_secret, token=token),
-        )
+        reply = await self._admin("remove_token", token=token)
         try:
             check(reply)
         except JanusError as error:
@@ -230,6 +247,7 @@ class SfuRooms:
         answer. (The session is destroyed at once: rooms outlive the sessions that made them,
         so the hub holds no session and needs no keepalive.)"""
         token = self.token(consultation_id, HUB_PARTY)
+        await self._add_token(token)  # again after close_room removed it: adding is idempotent
         session = created_id(await self._post(self._url, request("create", token=token)))
         session_url = f"{self._url}/{session}"
         try:
