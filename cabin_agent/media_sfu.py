@@ -79,7 +79,7 @@ class SfuPublisher:
         self._own_http = http is None
         self._janus = JanusSession(grant, self._http)
         self._pc = RTCPeerConnection()
-        self._watch = asyncio.ensure_future(_hang_up_when_over(self._janus, self._pc))
+        self._watch: asyncio.Task[None] | None = None
         #: The publisher id Janus gave the cabin in the room (subscribers ask for this feed).
         self.feed: int | None = None
 
@@ -108,6 +108,7 @@ class SfuPublisher:
         """Join the room and publish the cabin's tracks; return the cabin's feed id.
 
         Raises SfuError when Janus refuses (the message says why)."""
+        self._watch = asyncio.ensure_future(_hang_up_when_over(self._janus, self._pc))
         try:
             await self._janus.attach()
             grant = self._janus.grant
@@ -151,7 +152,8 @@ class SfuPublisher:
 
     async def close(self) -> None:
         """Leave the room, close the peer connection and stop the tracks."""
-        self._watch.cancel()
+        if self._watch is not None:
+            self._watch.cancel()
         await self._janus.close()
         await self._pc.close()
         for track in self._tracks.values():
@@ -169,7 +171,7 @@ class SfuSubscriber:
         self._janus = JanusSession(grant, self._http)
         self._pc = RTCPeerConnection()
         self._pc.on("track", self._track_received)
-        self._watch = asyncio.ensure_future(_hang_up_when_over(self._janus, self._pc))
+        self._watch: asyncio.Task[None] | None = None
         self._descriptions: dict[str, str] = {}
         #: The feed's tracks as received, by what they carry ("room", "otoscope", …).
         self.tracks: dict[str, MediaStreamTrack] = {}
@@ -178,6 +180,7 @@ class SfuSubscriber:
         """Join the room as a subscriber of `feed`; return its tracks by description once
         Janus started sending. Raises SfuError when Janus refuses."""
         grant = self._janus.grant
+        self._watch = asyncio.ensure_future(_hang_up_when_over(self._janus, self._pc))
         try:
             await self._janus.attach()
             attached, offer = await self._janus.send(
@@ -227,7 +230,8 @@ class SfuSubscriber:
         self.tracks[self._descriptions.get(str(mid), str(mid))] = track
 
     async def close(self) -> None:
-        self._watch.cancel()
+        if self._watch is not None:
+            self._watch.cancel()
         await self._janus.close()
         await self._pc.close()
         if self._own_http:
