@@ -32,6 +32,7 @@ from hub.errors import HubError
 from hub.wire.janus import (
     CORE_UNAUTHORIZED,
     NO_SUCH_ROOM,
+    ROOM_EXISTS,
     VIDEOROOM,
     JanusError,
     JanusJson,
@@ -136,7 +137,7 @@ class SfuRooms:
                 },
             )
         except JanusError as error:
-            if "already exists" not in error.reason:
+            if error.code != ROOM_EXISTS:
                 raise
             await self._allowed(consultation_id, "add", parties)
         logger.info("SFU room of consultation %s opened", consultation_id)

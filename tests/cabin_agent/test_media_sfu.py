@@ -6,14 +6,21 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame, VideoFrame
+from aiortc.rtp import RtpPacket
+from av import AudioFrame, Packet, VideoFrame
 
 from cabin_agent.media_sfu import SfuError, SfuPublisher, SfuSubscriber
 from devices.media.quality import VideoQuality
-from devices.media.tracks import OtoscopeTrack, RoomCameraTrack, StethoscopeTrack
+from devices.media.tracks import (
+    OpusAudioModeTrack,
+    OtoscopeTrack,
+    RoomCameraTrack,
+    StethoscopeTrack,
+)
 from hub.config import Settings
 from hub.consultation.sfu import SfuRooms
 from hub.wire.janus import SfuGrant
@@ -77,10 +84,60 @@ async def test_the_doctor_receives_the_cabin_through_janus(rooms: SfuRooms) -> N
         await rooms.close_room(consultation, ["cabin", "doctor"])
 
 
+class RecordingStethoscope(OpusAudioModeTrack):
+    """The cabin's stethoscope encoder, keeping the Opus packets it hands to aiortc."""
+
+    def __init__(self) -> None:
+        super().__init__(StethoscopeTrack())
+        self.sent: set[bytes] = set()
+
+    async def recv(self) -> Packet[Any]:
+        packet = await super().recv()
+        self.sent.add(bytes(packet))
+        return packet
+
+
+async def test_the_stethoscope_reaches_the_doctor_as_the_cabin_encoded_it(rooms: SfuRooms) -> None:
+    """Janus forwards the Opus packets: each one the doctor receives is one the cabin's
+    "audio"-mode encoder made, byte for byte (no re-encoding anywhere on the way)."""
+    consultation = next(_rooms)
+    grants = await rooms.open_room(consultation)
+    stethoscope = RecordingStethoscope()
+    small = VideoQuality.fixed(*ROOM_SIZE, FPS)
+    publisher = SfuPublisher(
+        grants["cabin"],
+        room=RoomCameraTrack(quality=small),
+        otoscope=OtoscopeTrack(quality=small),
+        stethoscope=stethoscope,
+    )
+    subscriber = SfuSubscriber(grants["doctor"])
+    received: list[bytes] = []
+    try:
+        tracks = await subscriber.subscribe(await publisher.publish())
+        await eventually(lambda: "stethoscope" in tracks, "the stethoscope", timeout=TIMEOUT)
+        receiver = next(  # aiortc hands over decoded frames: read the payloads before that
+            t.receiver for t in subscriber._pc.getTransceivers() if t.kind == "audio"
+        )
+        handle = receiver._handle_rtp_packet
+
+        async def keep_payload(packet: RtpPacket, arrival_time_ms: int) -> None:
+            received.append(bytes(packet.payload))
+            await handle(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = keep_payload
+        await frames(tracks["stethoscope"], 50)
+        await eventually(lambda: len(received) >= 25, "a half-second of stethoscope packets")
+        assert all(payload in stethoscope.sent for payload in received)
+    finally:
+        await subscriber.close()
+        await publisher.close()
+        await rooms.close_room(consultation, ["cabin", "doctor"])
+
+
 async def test_a_cabin_with_a_wrong_pin_is_refused(rooms: SfuRooms) -> None:
     consultation = next(_rooms)
     grant = (await rooms.open_room(consultation))["cabin"]
-    publisher = cabin(dataclasses.replace(grant, pin="1234"))
+    publisher = SfuPublisher.synthetic(dataclasses.replace(grant, pin="1234"))
     try:
         with pytest.raises(SfuError, match="Unauthorized"):
             await publisher.publish()
@@ -93,7 +150,9 @@ async def test_a_cabin_with_a_wrong_pin_is_refused(rooms: SfuRooms) -> None:
 async def test_destroying_the_room_hangs_the_parties_up(rooms: SfuRooms) -> None:
     consultation = next(_rooms)
     grants = await rooms.open_room(consultation)
-    publisher = cabin(grants["cabin"])
+    publisher = SfuPublisher.synthetic(  # the simulated trolley, as `--simulate` runs it
+        grants["cabin"], quality=VideoQuality.fixed(*ROOM_SIZE, FPS)
+    )
     subscriber = SfuSubscriber(grants["doctor"])
     try:
         tracks = await subscriber.subscribe(await publisher.publish())
