@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     turn_urls: str = ""  # comma-separated, e.g. "turn:turn.example.org:3478?transport=udp"
     turn_secret: SecretStr = SecretStr("")  # coturn's static-auth-secret (REST API scheme)
     turn_ttl_seconds: int = 3600
+    # Janus (Debian's `janus`, VideoRoom plugin), the SFU of consultations with more than two
+    # parties: its HTTP API ("http://127.0.0.1:8088/janus"), its admin API
+    # ("http://127.0.0.1:7088/admin") and janus.jcfg's admin_secret. Empty: no SFU (the demo);
+    # consultations stay one to one. Janus runs with token_auth: the hub adds each party's token.
+    janus_url: str = ""
+    janus_admin_url: str = ""
+    janus_admin_secret: SecretStr = SecretStr("")
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
@@ -89,6 +96,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 "HUB_SECRET_KEY doit être une valeur aléatoire d'au moins "
                 f"{MIN_SECRET_LENGTH} caractères hors développement"
+            )
+        if self.janus_url and not (
+            self.janus_admin_url and self.janus_admin_secret.get_secret_value()
+        ):
+            raise ValueError(
+                "HUB_JANUS_URL needs HUB_JANUS_ADMIN_URL and HUB_JANUS_ADMIN_SECRET: the hub adds "
+                "the tokens of each room's parties through Janus's admin API"
             )
         if self.agent_offline_after_seconds <= self.agent_heartbeat_seconds:
             raise ValueError(
