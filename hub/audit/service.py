@@ -34,6 +34,9 @@ ACTION_LABELS = {
     "consultation.emergency": "Urgence signalée",
     "dmp.deposit": "Dépôt d'un document dans le dossier partagé",
     "dmp.deposit_skipped": "Document non déposé dans le dossier partagé (opposition du patient)",
+    "dmp.deposit_waiting": (
+        "Dépôt au dossier partagé en attente : identité du patient non qualifiée"
+    ),
     "dmp.replace": "Document remplacé par une nouvelle version",
     "dmp.list": "Consultation de la liste des documents du dossier partagé",
     "dmp.read": "Consultation d'un document du dossier partagé",

@@ -27,6 +27,7 @@ from hub.identity.policy import Permission
 from hub.records.observations import observations_of_booking
 from hub.relay import service as relay
 from hub.rendering import render
+from hub.reports import deposit
 from hub.reports import view as report_view
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
@@ -196,9 +197,8 @@ async def verify_identity(
     birth_place_code: Annotated[str, Form(max_length=10)] = "",
     nir: Annotated[str, Form(max_length=30)] = "",
 ) -> Response:
-    return await call.act(
-        consultation_id,
-        checks.verify_identity(
+    async def verify_then_deposit() -> None:
+        consultation = await checks.verify_identity(
             session=call.session,
             ctx=call.ctx,
             user=call.user,
@@ -207,8 +207,14 @@ async def verify_identity(
             traits_match=traits_match == "oui",
             birth_place_code=birth_place_code,
             nir=nir,
-        ),
-    )
+        )
+        # A qualified identity now: the reports whose deposit waited for it go in.
+        if await deposit.deposit_waiting(
+            session=call.session, ctx=call.ctx, patient_id=consultation.patient_id, actor=call.user
+        ):
+            await call.session.commit()
+
+    return await call.act(consultation_id, verify_then_deposit())
 
 
 @router.post(
