@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
 from hub.consultation import identity_review
-from hub.deps import ContextDep, Permitted, SessionDep
 from hub.context import HubContext
+from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import HubError, Invalid
 from hub.identity.models import User
 from hub.records.vigilance import STATUS_LABELS, Actor, probable_duplicates

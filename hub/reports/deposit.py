@@ -72,7 +72,9 @@ async def waiting_reports(*, session: AsyncSession, patient_id: int) -> list[Rep
     waiting = []
     for consultation in list(consultations):
         report = await latest_signed(session=session, consultation_id=consultation.id)
-        if report is not None and report.cda is not None and not await is_deposited(session, report):
+        if report is None or report.cda is None:
+            continue
+        if not await is_deposited(session, report):
             waiting.append(report)
     return waiting
 

@@ -1,6 +1,7 @@
 """What happens to a signed report: it is deposited in the patient's shared record (unless
-they object; later, when their identity is not qualified yet: ``hub.reports.deposit``), relayed to their médecin traitant over secure messaging, sent to the relay doctor
-a patient without one was referred to, and the patient receives the link to their record page.
+they object; later when their identity is not qualified yet: ``hub.reports.deposit``), relayed
+to their médecin traitant over secure messaging, sent to the relay doctor a patient without
+one was referred to, and the patient receives the link to their record page.
 Everything is written to the outbox in the caller's transaction; the jobs deliver and retry.
 """
 

@@ -7,10 +7,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.consultation.models import Consultation
 from hub.notify.models import OutboundMessage
+from hub.records.documents import SharedDocument
 from hub.records.observations import Observation
 from hub.reports import gather as report_facts
 from hub.reports import service as report_service
-from hub.records.documents import SharedDocument
 from hub.reports.deposit import NOT_QUALIFIED
 from hub.reports.models import ACT_LABELS, ORIENTATION_LABELS, ReportStatus
 from hub.reports.tracking import error_in_words

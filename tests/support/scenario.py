@@ -107,8 +107,9 @@ async def ended_consultation(
     identity: IdentityStatus = IdentityStatus.QUALIFIED,
 ) -> int:
     """Odile Lambert's teleconsultation with the CPTS's doctor, just ended: identity
-    ``identity`` (qualified unless said otherwise) checked, consent given, her médecin traitant reachable by MSSanté (unless ``gp`` is
-    False), a temperature and an oximeter stream taken during it."""
+    ``identity`` (qualified unless said otherwise) checked, consent given, her médecin
+    traitant reachable by MSSanté (unless ``gp`` is False), a temperature and an oximeter
+    stream taken during it."""
     booking_id = await booking_now(settings)
     cid = await in_consultation(settings, booking_id, "medecin")
     engine = db.make_engine(settings.database_url)

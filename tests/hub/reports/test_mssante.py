@@ -150,8 +150,7 @@ def test_the_medecin_traitant_is_named_by_rpps_with_the_structured_names() -> No
     files = unzip(xdm.build_xdm_zip(facts, CDA, sender=SENDER, recipient=MT))
     [package] = metadata(files).iter(f"{RIM}RegistryPackage")
     assert slot(package, "intendedRecipient") == [
-        "|810001234565^BERNARD^Paul^^^DR^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS"
-        f"|^^Internet^{MT}"
+        f"|810001234565^BERNARD^Paul^^^DR^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS|^^Internet^{MT}"
     ]
 
 
