@@ -28,6 +28,7 @@ ACTION_LABELS = {
     "sas.slot_search": "Recherche de créneaux (SAS)",
     "sas.appointment": "Rendez-vous pris par le SAS",
     "sas.appointment_read": "Lecture d'un rendez-vous (SAS)",
+    "sas.appointment_reported": "Rendez-vous pris depuis le lien du SAS transmis à sa plateforme",
     "sas.refused": "Accès SAS refusé (jeton)",
     "patient_data.read": "Consultation de données patient",
     "consultation.check_in": "Accueil d'un patient",
