@@ -42,7 +42,7 @@ from hub.consultation import media as consultation_media
 from hub.context import HubContext
 from hub.errors import HubError, Unauthenticated
 from hub.interop import sas as sas_api
-from hub.interop import sas_appointments
+from hub.interop import sas_appointments, sas_slot_link
 from hub.jobs import JobRunner
 from hub.logs import configure_logging
 from hub.relay import pages as relay_pages
@@ -156,6 +156,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
     app.include_router(cabin_api.router)
     app.include_router(gateway.router)
     app.include_router(public_pages.router)
+    app.include_router(sas_slot_link.router)
     app.include_router(secretary.router)
     app.include_router(nurse.router)
     app.include_router(facility.router)

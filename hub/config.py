@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     oid_root: str = ""
     sms_gateway_url: str = ""
     sms_gateway_token: SecretStr = SecretStr("")
+    # The SAS platform's FHIR base the hub reports the Appointments booked from its slot links
+    # to (POST/PUT [base]/Appointment, bearer token); empty: nothing is reported.
+    sas_platform_url: str = ""
+    sas_platform_token: SecretStr = SecretStr("")
     sms_sender: str = "CPTS"
     stun_urls: str = ""  # comma-separated, e.g. "stun:turn.example.org:3478"
     turn_urls: str = ""  # comma-separated, e.g. "turn:turn.example.org:3478?transport=udp"

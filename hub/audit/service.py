@@ -28,12 +28,16 @@ ACTION_LABELS = {
     "sas.slot_search": "Recherche de créneaux (SAS)",
     "sas.appointment": "Rendez-vous pris par le SAS",
     "sas.appointment_read": "Lecture d'un rendez-vous (SAS)",
+    "sas.appointment_reported": "Rendez-vous pris depuis le lien du SAS transmis à sa plateforme",
     "sas.refused": "Accès SAS refusé (jeton)",
     "patient_data.read": "Consultation de données patient",
     "consultation.check_in": "Accueil d'un patient",
     "consultation.emergency": "Urgence signalée",
     "dmp.deposit": "Dépôt d'un document dans le dossier partagé",
     "dmp.deposit_skipped": "Document non déposé dans le dossier partagé (opposition du patient)",
+    "dmp.deposit_waiting": (
+        "Dépôt au dossier partagé en attente : identité du patient non qualifiée"
+    ),
     "dmp.replace": "Document remplacé par une nouvelle version",
     "dmp.list": "Consultation de la liste des documents du dossier partagé",
     "dmp.read": "Consultation d'un document du dossier partagé",

@@ -27,6 +27,7 @@ from hub.identity.policy import Permission
 from hub.records.observations import observations_of_booking
 from hub.relay import service as relay
 from hub.rendering import render
+from hub.reports import deposit
 from hub.reports import view as report_view
 from hub.scheduling.forms import refuse
 
@@ -237,7 +238,7 @@ async def verify_identity(
     """Check the identity; refused, the form comes back as typed, each problem by its field."""
     try:
         refuse(form.too_long())
-        await checks.verify_identity(
+        consultation = await checks.verify_identity(
             session=call.session,
             ctx=call.ctx,
             user=call.user,
@@ -255,6 +256,11 @@ async def verify_identity(
             status=exc.status,
             identity=IdentityAnswer(form.values(), exc),
         )
+    # A qualified identity now: the reports whose deposit waited for it go in.
+    if await deposit.deposit_waiting(
+        session=call.session, ctx=call.ctx, patient_id=consultation.patient_id, actor=call.user
+    ):
+        await call.session.commit()
     return RedirectResponse(f"{call.base}/{consultation_id}", status_code=303)
 
 

@@ -151,6 +151,9 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("GET", "/rdv/{slug}"): P.PUBLIC,
     ("GET", "/rdv/{slug}/creneau/{slot_id}"): P.PUBLIC,
     ("POST", "/rdv/{slug}/creneau/{slot_id}"): P.PUBLIC,
+    # The same form reached from the slot's link in the SAS search (a signed token).
+    ("GET", "/rdv/{slug}/sas/creneau/{slot_id}"): P.PUBLIC,
+    ("POST", "/rdv/{slug}/sas/creneau/{slot_id}"): P.PUBLIC,
     ("GET", "/rdv/suivi/{token}"): P.PATIENT_LINK,
     ("POST", "/rdv/suivi/{token}/confirmer"): P.PATIENT_LINK,
     ("POST", "/rdv/suivi/{token}/annuler"): P.PATIENT_LINK,

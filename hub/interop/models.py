@@ -63,3 +63,8 @@ class SasAppointment(Base):
     caller_system: Mapped[str] = mapped_column(String(200), default="")
     caller_value: Mapped[str] = mapped_column(String(100), default="", index=True)
     practitioner_idnps: Mapped[str] = mapped_column(String(20), default="")
+    # Booked on the hub's own page, reached from the slot's link in the SAS search: the hub
+    # reports the Appointment to the SAS platform (``sas_reports``). ``reported_status`` is
+    # the booking status last queued for the platform ("" before the first report).
+    via_slot_link: Mapped[bool] = mapped_column(default=False)
+    reported_status: Mapped[str] = mapped_column(String(20), default="")

@@ -30,6 +30,7 @@ from hub.identity.models import Site, SiteKind, User
 from hub.interop import clients, fhir
 from hub.interop import fhir_actors as actors
 from hub.interop.models import ApiClient, ApiClientKind
+from hub.interop.sas_slot_link import slot_link
 from hub.scheduling.models import Booking, Reservation, Slot, SlotState
 from hub.scheduling.slots import free_slots
 
@@ -224,7 +225,7 @@ async def read_slot(
     )
     org = await identity.get_organisation(session=session, organisation_id=client.organisation_id)
     assert org is not None
-    public_url = f"{ctx.settings.base_url}/rdv/{org.slug}/creneau/{slot.id}"
+    public_url = slot_link(ctx.settings.base_url, ctx.secret, org.slug, slot.id)
     record_event(
         session=session,
         action="sas.slot_read",
@@ -275,10 +276,12 @@ async def search_slots(
         reservations=SAS_MAY_USE,
         limit=MAX_SLOTS,
     )
-    public_url = f"{ctx.settings.base_url}/rdv/{org.slug}/creneau"
     matches = [
         fhir.slot_resource(
-            f.slot, booking_url=None if f.slot.reserved_for else f"{public_url}/{f.slot.id}"
+            f.slot,
+            booking_url=None
+            if f.slot.reserved_for
+            else slot_link(ctx.settings.base_url, ctx.secret, org.slug, f.slot.id),
         )
         for f in found
     ]

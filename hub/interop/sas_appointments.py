@@ -40,6 +40,7 @@ from hub.interop.sas import (
     client_ip,
     sas_slot,
 )
+from hub.interop.sas_reports import identifier_system
 from hub.records.patient_service import PatientDraft
 from hub.records.vigilance import Actor
 from hub.scheduling import booking as bk
@@ -52,7 +53,7 @@ router = APIRouter(prefix="/fhir", route_class=FhirRoute, tags=["FHIR (SAS)"])
 
 
 def _identifier_system(ctx: ContextDep) -> str:
-    return f"{ctx.settings.base_url}/fhir/identifiants/rendez-vous"
+    return identifier_system(ctx.settings)
 
 
 async def _read_json(request: Request) -> object:

@@ -4,7 +4,9 @@
   session's measurements and renders ``pdf`` (French PDF/A-1b: styles in ``pdf_style``, archival
   parts in ``pdfa``) and ``cda``
   (CDA R2 TLM-CR), both built from ``facts`` (read from the database by ``gather``).
-- ``publication``: what follows a signature: deposit in the shared record, relay to the médecin
+- ``publication``: what follows a signature: deposit in the shared record (``deposit``: only
+  under a qualified identity; until then it waits, and is made when the identity is
+  qualified), relay to the médecin
   traitant (``mssante``: an ``xdm`` package by secure e-mail; the relay doctors are
   ``hub.relay``'s), the patient's link; ``tracking``, ``transmissions``: the secretariat's
   follow-up of the relays.

@@ -63,9 +63,7 @@ def session_measurements(observations: list[Observation]) -> list[MeasurementFac
             value=o.value,
             unit=o.unit,
             loinc=o.loinc,
-            device=describe_device(
-                o.device_model, serial=o.device_serial, fallback=o.device_name
-            ),
+            device=describe_device(o.device_model, serial=o.device_serial, fallback=o.device_name),
         )
         for o in kept
     ]
@@ -211,6 +209,13 @@ async def facts_of(*, session: AsyncSession, report: Report, oid_root: str = "")
         if patient.has_medecin_traitant
         else "",
         measurements=tuple(measurements_of(report)),
+        medecin_traitant_rpps=patient.medecin_traitant_rpps if patient.has_medecin_traitant else "",
+        medecin_traitant_family_name=patient.medecin_traitant_family_name
+        if patient.has_medecin_traitant
+        else "",
+        medecin_traitant_given_name=patient.medecin_traitant_given_name
+        if patient.has_medecin_traitant
+        else "",
         hidden_from_patient=report.hidden_from_patient,
         masked=bool(
             await session.scalar(

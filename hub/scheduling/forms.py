@@ -34,6 +34,9 @@ _FORM_NAME_OF = {
     "has_medecin_traitant": "has_mt",
     "medecin_traitant_name": "mt_name",
     "medecin_traitant_mssante": "mt_mssante",
+    "medecin_traitant_family_name": "mt_family",
+    "medecin_traitant_given_name": "mt_given",
+    "medecin_traitant_rpps": "mt_rpps",
 }
 
 

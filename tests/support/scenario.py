@@ -115,10 +115,12 @@ async def ended_consultation(
     state: State = State.REPORTING,
     dmp: DmpChoice = DmpChoice.ACCEPTS,
     gp: bool = True,
+    identity: IdentityStatus = IdentityStatus.QUALIFIED,
 ) -> int:
-    """Odile Lambert's teleconsultation with the CPTS's doctor, just ended: qualified identity
-    checked, consent given, her médecin traitant reachable by MSSanté (unless ``gp`` is
-    False), a temperature and an oximeter stream taken during it."""
+    """Odile Lambert's teleconsultation with the CPTS's doctor, just ended: identity
+    ``identity`` (qualified unless said otherwise) checked, consent given, her médecin
+    traitant reachable by MSSanté (unless ``gp`` is False), a temperature and an oximeter
+    stream taken during it."""
     booking_id = await booking_now(settings)
     cid = await in_consultation(settings, booking_id, "medecin")
     engine = db.make_engine(settings.database_url)
@@ -130,7 +132,7 @@ async def ended_consultation(
         patient = await session.get(Patient, consultation.patient_id)
         assert patient is not None
         patient.nir, patient.birth_place_code = "258066311300116", "63113"
-        patient.identity_status = IdentityStatus.QUALIFIED
+        patient.identity_status = identity
         patient.email = PATIENT_EMAIL
         patient.has_medecin_traitant = gp
         patient.medecin_traitant_name = "Dr Paul Bernard" if gp else ""
