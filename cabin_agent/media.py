@@ -30,6 +30,7 @@ from aiortc import (
     RTCConfiguration,
     RTCDataChannel,
     RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCRtpSender,
     RTCSessionDescription,
@@ -117,10 +118,12 @@ class MediaSession:
         on_state: StateCallback | None = None,
         on_restart_needed: RestartRequest | None = None,
         quality: VideoQuality | None = None,
+        ice_transport_policy: str = "all",
     ) -> None:
         """Take ownership of the tracks (stopped by `close`); wrap a raw stethoscope in Opus.
 
-        `quality`, shared with the video tracks, is told the browser's loss reports."""
+        `quality`, shared with the video tracks, is told the browser's loss reports.
+        `ice_transport_policy` "relay" uses TURN relay candidates only."""
         if not isinstance(stethoscope, OpusAudioModeTrack):
             stethoscope = OpusAudioModeTrack(stethoscope)
         self._tracks: dict[TrackLabel, MediaStreamTrack] = {
@@ -131,7 +134,10 @@ class MediaSession:
         self._on_state = on_state
         self._on_restart_needed = on_restart_needed
         self._pc = RTCPeerConnection(
-            RTCConfiguration(iceServers=[_ice_server(s) for s in ice_servers])
+            RTCConfiguration(
+                iceServers=[_ice_server(s) for s in ice_servers],
+                iceTransportPolicy=RTCIceTransportPolicy(ice_transport_policy),
+            )
         )
         self._pc.on("connectionstatechange", self._connection_state_changed)
         self._pc.on("datachannel", self._datachannel_opened)
@@ -166,6 +172,7 @@ class MediaSession:
         on_state: StateCallback | None = None,
         on_restart_needed: RestartRequest | None = None,
         quality: VideoQuality | None = None,
+        ice_transport_policy: str = "all",
     ) -> MediaSession:
         """Return a session over the simulated trolley (room, otoscope, heart sounds); both
         videos follow `quality` (by default 640×480 at 15 fps, not adapting)."""
@@ -178,6 +185,7 @@ class MediaSession:
             on_state=on_state,
             on_restart_needed=on_restart_needed,
             quality=quality,
+            ice_transport_policy=ice_transport_policy,
         )
 
     @property

@@ -49,10 +49,12 @@ class AgentMedia:
         }[kind]
         raise MediaUnavailable(f"Aucun {label} n'est configuré sur cette cabine.")
 
-    def _new_session(self, servers: list[IceServerConfig]) -> MediaSession:
+    def _new_session(self, servers: list[IceServerConfig], policy: str = "all") -> MediaSession:
         media = self._config.media
         if self._simulate:
-            return MediaSession.synthetic(ice_servers=servers, quality=quality_for(media))
+            return MediaSession.synthetic(
+                ice_servers=servers, quality=quality_for(media), ice_transport_policy=policy
+            )
         size = {"width": media.video_width, "height": media.video_height}
         fps = round(media.video_fps)
         tracks: list[MediaStreamTrack] = []
@@ -75,6 +77,7 @@ class AgentMedia:
             stethoscope=stethoscope,
             ice_servers=servers,
             quality=quality,
+            ice_transport_policy=policy,
         )
 
     async def offer(self, offer: MediaOffer) -> MediaAnswer:
@@ -95,7 +98,7 @@ class AgentMedia:
             return MediaAnswer(session_id=offer.session_id, error=SESSION_CLOSED)
         try:
             if session is None:
-                session = self._new_session(servers)
+                session = self._new_session(servers, offer.ice_transport_policy)
                 self.sessions[offer.session_id] = session
             sdp = await session.answer(offer.sdp)
         except MediaUnavailable as exc:

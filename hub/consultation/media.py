@@ -31,6 +31,10 @@ router = APIRouter()
 
 ANSWER_TIMEOUT_SECONDS = 20.0
 CLOSE_REFUSED = 4403
+CABIN_OFFLINE = "la cabine de la salle n'est pas connectée"
+# Why an offer got no answer, for the browser: "cabin_offline" (no link to the cabin now, or
+# it dropped before answering: try again shortly) or "refused" (the cabin answered no).
+OFFLINE, REFUSED = "cabin_offline", "refused"
 
 
 def ice_servers(settings: Settings, *, user_id: int, now: dt.datetime) -> tuple[IceServer, ...]:
@@ -56,9 +60,9 @@ def ice_servers(settings: Settings, *, user_id: int, now: dt.datetime) -> tuple[
 
 async def _participant_and_cabin(
     ctx: HubContext, websocket: WebSocket, consultation_id: int, purpose: str
-) -> tuple[User, Consultation, AgentConnection] | str:
+) -> tuple[User, Consultation, frozenset[int]] | str:
     """The doctor of this consultation (or the room's staff, for the room's screen) and the
-    connected cabin of its room, or why not."""
+    cabins of its room, one of them connected, or why not."""
     key = session_key(websocket)
     if key is None:
         return "connexion requise"
@@ -95,10 +99,17 @@ async def _participant_and_cabin(
             target=f"consultation:{consultation.id}",
         )
         await session.commit()
+    if _connected_cabin(ctx, frozenset(cabin_ids)) is None:
+        return CABIN_OFFLINE
+    return user, consultation, frozenset(cabin_ids)
+
+
+def _connected_cabin(ctx: HubContext, cabin_ids: frozenset[int]) -> AgentConnection | None:
+    """The live link of one of these cabins, now (the cabin may have reconnected since)."""
     for cabin_id, conn in ctx.agents.items():
-        if cabin_id in cabin_ids:
-            return user, consultation, conn
-    return "la cabine de la salle n'est pas connectée"
+        if cabin_id in cabin_ids and not conn.closed.is_set():
+            return conn
+    return None
 
 
 @router.websocket("/ws/consultations/{consultation_id}/media")
@@ -121,10 +132,17 @@ async def _signal(websocket: WebSocket, consultation_id: int, purpose: str) -> N
         await websocket.send_text(json.dumps({"type": "error", "message": found}))
         await websocket.close(CLOSE_REFUSED, "refusé")
         return
-    user, _consultation, conn = found
+    user, _consultation, cabin_ids = found
     servers = ice_servers(ctx.settings, user_id=user.id, now=ctx.clock())
+    policy_name = ctx.settings.ice_transport_policy
     await websocket.send_text(
-        json.dumps({"type": "ice_servers", "ice_servers": [s.model_dump() for s in servers]})
+        json.dumps(
+            {
+                "type": "ice_servers",
+                "ice_servers": [s.model_dump() for s in servers],
+                "ice_transport_policy": policy_name,
+            }
+        )
     )
     session_id = secrets.token_hex(8)
     try:
@@ -133,10 +151,20 @@ async def _signal(websocket: WebSocket, consultation_id: int, purpose: str) -> N
             if not isinstance(message, dict):
                 continue
             if message.get("type") == "offer" and isinstance(message.get("sdp"), str):
-                sdp, error = await _relay_offer(conn, session_id, message["sdp"], servers, purpose)
-                reply = (
-                    {"type": "answer", "sdp": sdp} if sdp else {"type": "error", "message": error}
-                )
+                # The cabin's link of now: it may have dropped and come back since the last
+                # offer (a network cut), and the browser retries until it answers again.
+                conn = _connected_cabin(ctx, cabin_ids)
+                if conn is None:
+                    reply = {"type": "error", "message": CABIN_OFFLINE, "code": OFFLINE}
+                else:
+                    offer = MediaOffer(
+                        session_id=session_id,
+                        sdp=message["sdp"],
+                        ice_servers=servers,
+                        ice_transport_policy=policy_name,
+                        purpose="room" if purpose == "room" else "doctor",
+                    )
+                    reply = await _relay_offer(conn, offer)
                 await websocket.send_text(json.dumps(reply))
             elif message.get("type") == "hangup":
                 break
@@ -144,31 +172,28 @@ async def _signal(websocket: WebSocket, consultation_id: int, purpose: str) -> N
         pass
     finally:
         # The cabin may have reconnected meanwhile: tell its current connection.
-        current = ctx.agents.get(conn.cabin_id)
+        current = _connected_cabin(ctx, cabin_ids)
         if current is not None:
             await current.outgoing.put(MediaClose(session_id=session_id))
 
 
-async def _relay_offer(
-    conn: AgentConnection,
-    session_id: str,
-    sdp: str,
-    servers: tuple[IceServer, ...],
-    purpose: str,
-) -> tuple[str, str]:
+async def _relay_offer(conn: AgentConnection, offer: MediaOffer) -> dict[str, str]:
+    """The cabin's answer to the browser's offer, or an error saying why there is none."""
     future: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
-    conn.media_answers[session_id] = future
-    await conn.outgoing.put(
-        MediaOffer(
-            session_id=session_id,
-            sdp=sdp,
-            ice_servers=servers,
-            purpose="room" if purpose == "room" else "doctor",
-        )
-    )
+    conn.media_answers[offer.session_id] = future
+    await conn.outgoing.put(offer)
     try:
-        return await asyncio.wait_for(future, ANSWER_TIMEOUT_SECONDS)
+        sdp, error = await asyncio.wait_for(future, ANSWER_TIMEOUT_SECONDS)
     except TimeoutError:
-        return "", "La cabine n'a pas répondu : vérifiez sa connexion."
+        return {
+            "type": "error",
+            "message": "La cabine n'a pas répondu : vérifiez sa connexion.",
+            "code": OFFLINE,
+        }
     finally:
-        conn.media_answers.pop(session_id, None)
+        conn.media_answers.pop(offer.session_id, None)
+    if sdp:
+        return {"type": "answer", "sdp": sdp}
+    # The gateway answers for a cabin whose link closed before it answered.
+    code = OFFLINE if conn.closed.is_set() else REFUSED
+    return {"type": "error", "message": error, "code": code}

@@ -209,6 +209,8 @@ class MediaOffer(_Message):
     session_id: str = Field(min_length=1, max_length=40)
     sdp: str = Field(min_length=1, max_length=200_000)
     ice_servers: tuple[IceServer, ...] = ()
+    # "relay": gather and use TURN relay candidates only (the hub's ICE transport policy).
+    ice_transport_policy: Literal["all", "relay"] = "all"
     # "doctor": the doctor's console receives the trolley; "room": the room's screen (the
     # nurse's console) receives the doctor's camera and microphone.
     purpose: Literal["doctor", "room"] = "doctor"
