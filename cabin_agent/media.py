@@ -44,6 +44,7 @@ from cabin_agent.media_ice import (
     IceRestartError,
     begin_ice_restart,
     finish_ice_restart,
+    selected_route,
 )
 from cabin_agent.media_quality import RemoteReports
 from devices.media.quality import VideoQuality
@@ -198,6 +199,11 @@ class MediaSession:
     def state(self) -> ConnectionState | None:
         """Return the last connection state reported (None before any)."""
         return self._state
+
+    @property
+    def route(self) -> str | None:
+        """How media leaves the cabin: "host" or "srflx" (direct), "relay" (via TURN)."""
+        return None if self.closed else selected_route(self._pc)
 
     def sent_track(self, label: TrackLabel) -> MediaStreamTrack:
         """Return the track the cabin sends as `label` (the stethoscope as Opus packets)."""

@@ -5,7 +5,7 @@
 // anyone clicking, restarts the link (ICE restart) until it is back — retrying while the cabin
 // is offline, and opening a new connection if the cabin closed its side meanwhile. The
 // consultation is never ended by a network failure.
-const RETRY_MS = 1000; // the cabin is offline: offer again after this
+const RETRY_MS = 500; // the cabin is offline: offer again after this
 const RESTART_WAIT_MS = 4000; // an ICE restart was answered: give its checks this long
 const DISCONNECTED_GRACE_MS = 2000; // "disconnected": restart if still so after this
 const STALL_MS = 3000; // nothing received for this long: the link is lost, whatever ICE says
@@ -198,7 +198,14 @@ async function start(box) {
   setInterval(async () => {
     if (!pc || pc.connectionState !== "connected") return;
     let bytes = 0;
-    (await pc.getStats()).forEach((r) => { if (r.type === "inbound-rtp") bytes += r.bytesReceived || 0; });
+    const stats = await pc.getStats();
+    stats.forEach((r) => {
+      if (r.type === "inbound-rtp") bytes += r.bytesReceived || 0;
+      // The path media takes: "host" or "srflx" (direct), "relay" (through the TURN server).
+      const pair = r.type === "transport" && stats.get(r.selectedCandidatePairId);
+      const local = pair && stats.get(pair.localCandidateId);
+      if (local) box.dataset.route = local.candidateType;
+    });
     if (bytes !== lastBytes) {
       lastBytes = bytes;
       lastProgress = Date.now();
