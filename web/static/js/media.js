@@ -102,7 +102,6 @@ async function start(box) {
       for (const key of Object.keys(labels)) delete labels[key];
       for (const key of Object.keys(received)) delete received[key];
       for (const element of Object.values(elements)) element.srcObject = null;
-      if (own) own.getTracks().forEach((track) => track.stop());
     }
     pc = new RTCPeerConnection({
       iceServers: servers.map((s) => ({ urls: s.urls, username: s.username || undefined, credential: s.credential || undefined })),
@@ -117,7 +116,11 @@ async function start(box) {
       [pc.addTransceiver("audio", { direction: "recvonly" }), "stethoscope"],
     ]);
     try {
-      own = await navigator.mediaDevices.getUserMedia({ video: true, audio: { echoCancellation: true } });
+      // The doctor's camera keeps running across a new connection (no new permission prompt,
+      // no second wait for the camera to start).
+      if (!own || own.getTracks().some((track) => track.readyState === "ended")) {
+        own = await navigator.mediaDevices.getUserMedia({ video: true, audio: { echoCancellation: true } });
+      }
       for (const track of own.getTracks()) pc.addTransceiver(track, { direction: "sendonly" });
       box.querySelector("video.self").srcObject = own;
     } catch {
