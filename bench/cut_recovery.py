@@ -63,14 +63,8 @@ async def _new_frame(page: Page, after: int, timeout: float = 120.0) -> float:
     return time.monotonic() - start
 
 
-async def measure(cuts: int, cut_seconds: float) -> tuple[float, list[float]] | str:
-    """(cold start, recovery per cut) in seconds, or why the bench cannot run here."""
-    reason = netns.unavailable()
-    if reason is not None:
-        return reason
-    root = Path(tempfile.mkdtemp(prefix="cpts-cut-bench-"))
-    url = f"sqlite+aiosqlite:///{root / 'hub.sqlite3'}"
-    migrate.upgrade(url)
+async def measure(root: Path, url: str, cuts: int, cut_seconds: float) -> tuple[float, list[float]]:
+    """(cold start, recovery per cut) in seconds, with the hub's database at `url`."""
     settings = Settings(
         environment=Environment.TEST,
         database_url=url,
@@ -144,16 +138,21 @@ async def measure(cuts: int, cut_seconds: float) -> tuple[float, list[float]] | 
             await agent.wait()
         await hub.stop()
         network.remove()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def report(cuts: int, cut_seconds: float) -> None:
     """Measure and print the recovery times, their p50 and max, and the ratio to cold start."""
-    result = asyncio.run(measure(cuts, cut_seconds))
-    if isinstance(result, str):
-        print(f"cut recovery: not measured ({result})")
+    reason = netns.unavailable()
+    if reason is not None:
+        print(f"cut recovery: not measured ({reason})")
         return
-    cold, recoveries = result
+    root = Path(tempfile.mkdtemp(prefix="cpts-cut-bench-"))
+    try:
+        url = f"sqlite+aiosqlite:///{root / 'hub.sqlite3'}"
+        migrate.upgrade(url)
+        cold, recoveries = asyncio.run(measure(root, url, cuts, cut_seconds))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
     p50 = statistics.median(recoveries)
     print(
         f"cut recovery, {cuts} cuts of {cut_seconds:g} s (veth down, agent in a namespace): "

@@ -17,7 +17,15 @@ from pydantic import SecretStr
 
 from hub.config import Settings
 from hub.consultation.media import ice_servers
-from hub.wire import Hello, HelloAck, MediaAnswer, MediaClose, MediaOffer, parse_hub_message
+from hub.wire import (
+    Hello,
+    HelloAck,
+    MediaAnswer,
+    MediaClose,
+    MediaOffer,
+    encode,
+    parse_hub_message,
+)
 from tests.conftest import login
 from tests.support.factories import Cpts
 from tests.support.live import LiveHub
@@ -178,6 +186,15 @@ async def test_only_the_consultations_doctor_gets_media(
         with pytest.raises(websockets.ConnectionClosed):
             await ws.recv()
     assert refused == {"type": "error", "message": "réservé au médecin de la consultation"}
+
+
+def test_the_relay_policy_travels_only_when_set() -> None:
+    """Agents from before the setting refuse unknown fields: "all" is left out of the frame."""
+    default = json.loads(encode(MediaOffer(session_id="s", sdp="v=0")))
+    relay = json.loads(encode(MediaOffer(session_id="s", sdp="v=0", ice_transport_policy="relay")))
+    assert "ice_transport_policy" not in default
+    assert relay["ice_transport_policy"] == "relay"
+    assert parse_hub_message(json.dumps(default)) == MediaOffer(session_id="s", sdp="v=0")
 
 
 def test_turn_credentials_follow_the_coturn_rest_scheme() -> None:
