@@ -70,7 +70,9 @@ class AgentSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     heartbeat_seconds: float = Field(default=10.0, gt=0, le=300)
     backoff_initial_seconds: float = Field(default=1.0, gt=0)
-    backoff_max_seconds: float = Field(default=60.0, gt=0)
+    # Short: when a cut line comes back, the doctor's screen must recover within seconds (a
+    # reconnection attempt costs the hub one WebSocket handshake).
+    backoff_max_seconds: float = Field(default=2.0, gt=0)
     data_dir: Path = Path("var/agent")
     simulated_reading_seconds: float = Field(default=30.0, gt=0, le=600)
 

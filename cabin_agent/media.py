@@ -30,6 +30,7 @@ from aiortc import (
     RTCConfiguration,
     RTCDataChannel,
     RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCRtpSender,
     RTCSessionDescription,
@@ -43,6 +44,7 @@ from cabin_agent.media_ice import (
     IceRestartError,
     begin_ice_restart,
     finish_ice_restart,
+    selected_route,
 )
 from cabin_agent.media_quality import RemoteReports
 from devices.media.quality import VideoQuality
@@ -120,11 +122,13 @@ class MediaSession:
         on_restart_needed: RestartRequest | None = None,
         quality: VideoQuality | None = None,
         on_doctor_frame: FrameCallback | None = None,
+        ice_transport_policy: str = "all",
     ) -> None:
         """Take ownership of the tracks (stopped by `close`); wrap a raw stethoscope in Opus.
 
         `quality`, shared with the video tracks, is told the browser's loss reports;
-        `on_doctor_frame` is given each frame of the doctor's camera and microphone."""
+        `on_doctor_frame` is given each frame of the doctor's camera and microphone;
+        `ice_transport_policy` "relay" uses TURN relay candidates only."""
         if not isinstance(stethoscope, OpusAudioModeTrack):
             stethoscope = OpusAudioModeTrack(stethoscope)
         self._tracks: dict[TrackLabel, MediaStreamTrack] = {
@@ -136,7 +140,10 @@ class MediaSession:
         self._on_restart_needed = on_restart_needed
         self._on_doctor_frame = on_doctor_frame
         self._pc = RTCPeerConnection(
-            RTCConfiguration(iceServers=[_ice_server(s) for s in ice_servers])
+            RTCConfiguration(
+                iceServers=[_ice_server(s) for s in ice_servers],
+                iceTransportPolicy=RTCIceTransportPolicy(ice_transport_policy),
+            )
         )
         self._pc.on("connectionstatechange", self._connection_state_changed)
         self._pc.on("datachannel", self._datachannel_opened)
@@ -171,6 +178,7 @@ class MediaSession:
         on_restart_needed: RestartRequest | None = None,
         quality: VideoQuality | None = None,
         on_doctor_frame: FrameCallback | None = None,
+        ice_transport_policy: str = "all",
     ) -> MediaSession:
         """Return a session over the simulated trolley (room, otoscope, heart sounds); both
         videos follow `quality` (by default 640×480 at 15 fps, not adapting)."""
@@ -184,6 +192,7 @@ class MediaSession:
             on_restart_needed=on_restart_needed,
             quality=quality,
             on_doctor_frame=on_doctor_frame,
+            ice_transport_policy=ice_transport_policy,
         )
 
     @property
@@ -196,6 +205,11 @@ class MediaSession:
     def state(self) -> ConnectionState | None:
         """Return the last connection state reported (None before any)."""
         return self._state
+
+    @property
+    def route(self) -> str | None:
+        """How media leaves the cabin: "host" or "srflx" (direct), "relay" (via TURN)."""
+        return None if self.closed else selected_route(self._pc)
 
     def sent_track(self, label: TrackLabel) -> MediaStreamTrack:
         """Return the track the cabin sends as `label` (the stethoscope as Opus packets)."""

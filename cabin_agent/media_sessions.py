@@ -51,12 +51,17 @@ class AgentMedia:
         }[kind]
         raise MediaUnavailable(f"Aucun {label} n'est configuré sur cette cabine.")
 
-    def _new_session(self, session_id: str, servers: list[IceServerConfig]) -> MediaSession:
+    def _new_session(
+        self, session_id: str, servers: list[IceServerConfig], policy: str = "all"
+    ) -> MediaSession:
         media = self._config.media
         on_frame = self.screen.frame_callback(session_id)
         if self._simulate:
             return MediaSession.synthetic(
-                ice_servers=servers, quality=quality_for(media), on_doctor_frame=on_frame
+                ice_servers=servers,
+                quality=quality_for(media),
+                on_doctor_frame=on_frame,
+                ice_transport_policy=policy,
             )
         size = {"width": media.video_width, "height": media.video_height}
         fps = round(media.video_fps)
@@ -81,6 +86,7 @@ class AgentMedia:
             ice_servers=servers,
             quality=quality,
             on_doctor_frame=on_frame,
+            ice_transport_policy=policy,
         )
 
     async def offer(self, offer: MediaOffer) -> MediaAnswer:
@@ -101,7 +107,7 @@ class AgentMedia:
             return MediaAnswer(session_id=offer.session_id, error=SESSION_CLOSED)
         try:
             if session is None:
-                session = self._new_session(offer.session_id, servers)
+                session = self._new_session(offer.session_id, servers, offer.ice_transport_policy)
                 self.sessions[offer.session_id] = session
                 self.screen.follow(offer.session_id)
             sdp = await session.answer(offer.sdp)

@@ -6,6 +6,7 @@ import ipaddress
 import re
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -89,6 +90,9 @@ class Settings(BaseSettings):
     janus_url: str = ""
     janus_admin_url: str = ""
     janus_admin_secret: SecretStr = SecretStr("")
+    # "relay": the doctor's browser and the cabin use only TURN relay candidates (networks
+    # where direct paths must not be tried, and the tests proving media crosses coturn).
+    ice_transport_policy: Literal["all", "relay"] = "all"
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

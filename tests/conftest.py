@@ -139,7 +139,7 @@ def settings(database_url: str) -> Settings:
     return Settings(
         environment=Environment.TEST,
         database_url=database_url,
-        secret_key=TEST_SECRET,  # type: ignore[arg-type]
+        secret_key=TEST_SECRET,
         port=free_port(),
         agent_heartbeat_seconds=0.2,
         agent_offline_after_seconds=1.0,

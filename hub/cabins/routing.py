@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from typing import Literal
 
 from redis.exceptions import RedisError
 
@@ -114,12 +115,14 @@ async def relay_offer(
     sdp: str,
     servers: tuple[IceServer, ...],
     purpose: str,
+    ice_transport_policy: Literal["all", "relay"] = "all",
 ) -> tuple[str, str]:
     """The cabin's answer to a WebRTC offer: (answer SDP, "") or ("", why not, in French)."""
     offer = MediaOffer(
         session_id=session_id,
         sdp=sdp,
         ice_servers=servers,
+        ice_transport_policy=ice_transport_policy,
         purpose="room" if purpose == "room" else "doctor",
     )
     conn = _here(ctx, cabin_id)

@@ -104,6 +104,17 @@ def agent_config(hub: LiveHub, seed: CabinSeed, data_dir: Path) -> AgentConfig:
     )
 
 
+def agent_toml(path: Path, hub_url: str, seed: CabinSeed, data_dir: Path) -> None:
+    """An agent's configuration file as an operator writes it: the agent's own defaults
+    (heartbeats, backoff), the simulated oximeter streaming for ten minutes once asked."""
+    path.write_text(
+        f'[hub]\nurl = "{hub_url}"\ncabin_id = {seed.cabin_id}\ntoken = "{seed.cabin_token}"\n'
+        f'[agent]\ndata_dir = "{data_dir}"\nsimulated_reading_seconds = 600\n'
+        '[[devices]]\nname = "Oxymètre"\nkind = "pulse_oximeter"\nmodel = "contec_cms50d_plus"\n'
+        'transport = "serial"\n'
+    )
+
+
 GP_ADDRESS = "paul.bernard@medecin.mssante.fr"
 PATIENT_EMAIL = "odile.lambert@example.org"
 
