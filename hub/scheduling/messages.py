@@ -101,10 +101,12 @@ def _event(
 async def booking_made(
     *, session: AsyncSession, ctx: HubContext, booking: Booking, now: dt.datetime
 ) -> None:
-    """Queue the confirmation and the reminders of a new booking."""
+    """Queue the confirmation and the reminders of a new booking (inserted by the caller's
+    commit)."""
     booking = await bk.with_relations(session=session, booking=booking)
     patient, site = booking.patient, booking.site
-    org = await _org(session, site)
+    org = await _org(session, site)  # loaded with the slot: no query
+    policy = await policy_for(session=session, organisation_id=org.id)
     when = when_fr(booking.starts_at, site.timezone)
     url = _follow_url(ctx, booking)
     if patient.email and _email_ok(patient.email):
@@ -125,6 +127,7 @@ async def booking_made(
             related_kind=RELATED,
             related_id=booking.id,
             now=now,
+            flush=False,  # the messages go in with the commit, in one INSERT
         )
     mobile = _mobile(patient.phone)
     if mobile:
@@ -138,8 +141,8 @@ async def booking_made(
             related_kind=RELATED,
             related_id=booking.id,
             now=now,
+            flush=False,  # the messages go in with the commit, in one INSERT
         )
-    policy = await policy_for(session=session, organisation_id=org.id)
     for offset in reminder_offsets(policy):
         send_at = booking.starts_at - offset
         if send_at <= now:
@@ -159,6 +162,7 @@ async def booking_made(
                     related_kind=RELATED,
                     related_id=booking.id,
                     now=now,
+                    flush=False,
                 )
             )
         if patient.email and _email_ok(patient.email):
@@ -172,6 +176,7 @@ async def booking_made(
                     related_kind=RELATED,
                     related_id=booking.id,
                     now=now,
+                    flush=False,
                 )
             )
         for message in queued:
