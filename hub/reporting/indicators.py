@@ -244,17 +244,14 @@ async def _count(
     bookings: list[aggregates.BookingCount] = []
     for window in windows:
         bookings += await aggregates.bookings_by_month(session=session, window=window, now=now)
-    done, histogram = await aggregates.done_by_site(session=session, windows=windows)
-    patients, all_sites = await aggregates.patients_seen(session=session, windows=windows)
+    counted = await aggregates.done_counts(session=session, windows=windows, whole=whole)
     return _Counts(
-        done=done,
+        done=counted.done,
         bookings=tuple(bookings),
-        relays=tuple(await aggregates.relays_by_site(session=session, windows=windows)),
-        medians=await aggregates.median_delays(
-            session=session, windows=windows, histogram=histogram, whole=whole
-        ),
-        patients=patients,
-        whole=all_sites,
+        relays=counted.relays,
+        medians=counted.medians,
+        patients={i: p for i, p in counted.patients.items() if i is not None},
+        whole=counted.patients.get(None, aggregates.Patients()),
     )
 
 

@@ -1,0 +1,25 @@
+"""bookings reporting index: the indicators' bookings pass reads an index, not the table
+
+Revision ID: 0018
+Revises: 0017
+Create Date: 2026-12-06 02:10:00
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0018"
+down_revision: str | None = "0017"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_index(
+        "ix_bookings_reporting", "bookings", ["site_id", "starts_at", "status"], unique=False
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_bookings_reporting", table_name="bookings")
