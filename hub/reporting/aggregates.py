@@ -1,4 +1,6 @@
-"""The indicators' counts, aggregated by the database: a few GROUP BY queries per report.
+"""The indicators' counts, aggregated by the database: one statement over the period's
+consultations done, read once (``done_counts``), and one over its bookings
+(``bookings_by_month``).
 
 Read-only, like ``queries``: nothing leaves this module but plain frozen counts. A period is
 given as ``Window``s, one per time zone of the sites: the UTC instants of the local midnights
