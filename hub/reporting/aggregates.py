@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -422,34 +423,63 @@ async def done_counts(
     return DoneCounts(done=done, patients=patients, medians=medians, relays=tuple(relays))
 
 
+def _month_split(window: Window, now: dt.datetime) -> tuple[tuple[bool, ...], ...]:
+    """For each month of the window, whether its bookings were due by ``now``: all of them
+    ``(True,)``, none ``(False,)``, or those up to ``now`` ``(True, False)``."""
+    edges = [window.low, *window.month_starts, window.high]
+    return tuple(
+        (True,) if high <= now else (False,) if low > now else (True, False)
+        for low, high in itertools.pairwise(edges)
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _bookings_statement(
+    site_ids: tuple[int, ...], split: tuple[tuple[bool, ...], ...]
+) -> CompoundSelect[Any]:
+    """Per month (its starts between the bound instants ``e<k>`` and ``e<k+1>``), due or
+    not (before or after the bound ``now``), site and status: a range of the index (site,
+    status, start) each, counted without reading or sorting the bookings. Built once."""
+    moment = Booking.starts_at.type
+    now = bindparam("now", type_=moment)
+    parts = []
+    for month, dues in enumerate(split):
+        starts = and_(
+            Booking.starts_at >= bindparam(f"e{month}", type_=moment),
+            Booking.starts_at < bindparam(f"e{month + 1}", type_=moment),
+        )
+        for due in dues:
+            when = starts if len(dues) == 1 else and_(starts, Booking.starts_at <= now)
+            if len(dues) > 1 and not due:
+                when = and_(starts, Booking.starts_at > now)
+            parts.append(
+                select(
+                    _n(month),
+                    _n(due),
+                    Booking.site_id,
+                    type_coerce(Booking.status, String),
+                    func.count(),
+                )
+                .where(
+                    Booking.site_id.in_(site_ids),
+                    Booking.status.in_(list(BookingStatus)),  # the index is read by status
+                    when,
+                )
+                .group_by(Booking.site_id, Booking.status)
+            )
+    return union_all(*parts)
+
+
 async def bookings_by_month(
     *, session: AsyncSession, window: Window, now: dt.datetime
 ) -> list[BookingCount]:
     """The bookings of the window's sites in the period, per site, month, status and whether
     they were due by ``now``."""
-    month: ColumnElement[int] = literal(0, Integer)
-    if window.month_starts:
-        month = case(
-            *((Booking.starts_at < start, i) for i, start in enumerate(window.month_starts)),
-            else_=len(window.month_starts),
-        )
-    rows = (
-        select(
-            Booking.site_id.label("site_id"),
-            month.label("month"),
-            Booking.status.label("status"),
-            (Booking.starts_at <= now).label("due"),
-        )
-        .where(
-            Booking.site_id.in_(window.site_ids),
-            Booking.starts_at >= window.low,
-            Booking.starts_at < window.high,
-        )
-        .subquery()
-    )
-    groups = (rows.c.site_id, rows.c.month, rows.c.status, rows.c.due)
-    query = select(*groups, func.count()).group_by(*groups)
+    query = _bookings_statement(window.site_ids, _month_split(window, now))
+    edges = [window.low, *window.month_starts, window.high]
+    params: dict[str, dt.datetime] = {f"e{k}": edge for k, edge in enumerate(edges)}
+    params["now"] = now
     return [
-        BookingCount(int(site_id), int(m), status, bool(is_due), int(n))
-        for site_id, m, status, is_due, n in await session.execute(query)
+        BookingCount(int(site_id), int(m), BookingStatus(status), bool(is_due), int(n))
+        for m, is_due, site_id, status, n in await session.execute(query, params)
     ]

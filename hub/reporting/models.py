@@ -65,7 +65,7 @@ REPORTING_INDEXES = (
         Report.orientation,
         Report.psychiatric,
     ),
-    Index("ix_bookings_reporting", Booking.site_id, Booking.starts_at, Booking.status),
+    Index("ix_bookings_reporting", Booking.site_id, Booking.status, Booking.starts_at),
     Index(
         "ix_outbound_messages_reporting",
         OutboundMessage.related_kind,

@@ -1,4 +1,7 @@
-"""bookings reporting index: the indicators' bookings pass reads an index, not the table
+"""bookings reporting index: the indicators count bookings by ranges of an index
+
+(site, status, start): per site, status and month, a range of the index, neither the table
+read nor the rows sorted.
 
 Revision ID: 0018
 Revises: 0017
@@ -17,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_index(
-        "ix_bookings_reporting", "bookings", ["site_id", "starts_at", "status"], unique=False
+        "ix_bookings_reporting", "bookings", ["site_id", "status", "starts_at"], unique=False
     )
 
 
