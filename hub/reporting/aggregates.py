@@ -1,6 +1,6 @@
 """The indicators' counts, aggregated by the database: one statement over the period's
 consultations done, read once (``done_counts``), and one over its bookings
-(``bookings_by_month``).
+(``booking_counts``).
 
 Read-only, like ``queries``: nothing leaves this module but plain frozen counts. A period is
 given as ``Window``s, one per time zone of the sites: the UTC instants of the local midnights
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +48,7 @@ from hub.notify.models import OutboundMessage
 from hub.records.patients import Patient
 from hub.relay.models import Referral
 from hub.reports.models import Orientation, Report, ReportStatus
-from hub.scheduling.models import Booking, BookingStatus
+from hub.scheduling.models import Booking
 
 DONE_STATES = (State.REPORTING, State.CLOSED)
 RELAY_PURPOSES = ("report_relay", "referral_report")
@@ -90,15 +89,6 @@ class Done:
     orientations: tuple[int, ...] = (0,) * len(Orientation)  # in Orientation order
     without_signed_report: int = 0
     referrals: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class BookingCount:
-    site_id: int
-    month: int  # index in the period's months
-    status: BookingStatus
-    due: bool  # started before ``now``
-    count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,13 +143,15 @@ def _bounds(windows: Sequence[Window]) -> dict[str, dt.datetime]:
     return out
 
 
-def _n(value: int) -> ColumnElement[int]:
+def inline_int(value: int) -> ColumnElement[int]:
     """A small integer constant written into the SQL (no bound parameter to process)."""
     return literal_column(str(int(value)), Integer)
 
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, _n(1)), else_=_n(0))), _n(0))
+    return func.coalesce(
+        func.sum(case((condition, inline_int(1)), else_=inline_int(0))), inline_int(0)
+    )
 
 
 def _delay_us(dialect: str) -> ColumnElement[int]:
@@ -300,7 +292,8 @@ def _patients(d: CTE, site_ids: Sequence[int], whole: bool) -> list[Select[Any]]
     """Distinct patients, per site and (``whole``) for all the sites, by what their record
     says of their médecin traitant: one row per patient with a flag per site, read once."""
     flags = [
-        func.max(case((d.c.site_id == i, _n(1)), else_=_n(0))).label(f"s{i}") for i in site_ids
+        func.max(case((d.c.site_id == i, inline_int(1)), else_=inline_int(0))).label(f"s{i}")
+        for i in site_ids
     ]
     per_patient = select(d.c.patient_id, *flags).group_by(d.c.patient_id).subquery()
     seen = (
@@ -323,7 +316,7 @@ def _patients(d: CTE, site_ids: Sequence[int], whole: bool) -> list[Select[Any]]
             ),
         )
 
-    parts = [select(*by_mt(_n(i))).where(seen.c[f"s{i}"] == 1) for i in site_ids]
+    parts = [select(*by_mt(inline_int(i))).where(seen.c[f"s{i}"] == 1) for i in site_ids]
     if whole:
         parts.append(select(*by_mt(None)).select_from(seen))
     return parts
@@ -336,20 +329,22 @@ def _medians(d: CTE, site_ids: Sequence[int], whole: bool) -> list[Select[Any]]:
     def middle(site_id: int | None) -> Select[Any]:
         scope: ColumnElement[bool] = d.c.delay.is_not(None)
         if site_id is not None:
-            scope = and_(d.c.site_id == _n(site_id), scope)
+            scope = and_(d.c.site_id == inline_int(site_id), scope)
         measured = select(func.count()).select_from(d).where(scope).scalar_subquery()
         rows = (
             select(d.c.delay)
             .where(scope)
             .order_by(d.c.delay)
-            .limit(_n(2) - measured % _n(2))
-            .offset((measured - _n(1)) // _n(2))  # (-1 // 2 is 0 in SQL: none measured)
+            .limit(inline_int(2) - measured % inline_int(2))
+            .offset(
+                (measured - inline_int(1)) // inline_int(2)
+            )  # (-1 // 2 is 0 in SQL: none measured)
             .subquery()
         )
         return select(
             *_part(
                 "median",
-                None if site_id is None else _n(site_id),
+                None if site_id is None else inline_int(site_id),
                 (),
                 (func.min(rows.c.delay), func.max(rows.c.delay)),
             )
@@ -421,65 +416,3 @@ async def done_counts(
             referrals=referrals.get(site_id, 0),
         )
     return DoneCounts(done=done, patients=patients, medians=medians, relays=tuple(relays))
-
-
-def _month_split(window: Window, now: dt.datetime) -> tuple[tuple[bool, ...], ...]:
-    """For each month of the window, whether its bookings were due by ``now``: all of them
-    ``(True,)``, none ``(False,)``, or those up to ``now`` ``(True, False)``."""
-    edges = [window.low, *window.month_starts, window.high]
-    return tuple(
-        (True,) if high <= now else (False,) if low > now else (True, False)
-        for low, high in itertools.pairwise(edges)
-    )
-
-
-@functools.lru_cache(maxsize=32)
-def _bookings_statement(
-    site_ids: tuple[int, ...], split: tuple[tuple[bool, ...], ...]
-) -> CompoundSelect[Any]:
-    """Per month (its starts between the bound instants ``e<k>`` and ``e<k+1>``), due or
-    not (before or after the bound ``now``), site and status: a range of the index (site,
-    status, start) each, counted without reading or sorting the bookings. Built once."""
-    moment = Booking.starts_at.type
-    now = bindparam("now", type_=moment)
-    parts = []
-    for month, dues in enumerate(split):
-        starts = and_(
-            Booking.starts_at >= bindparam(f"e{month}", type_=moment),
-            Booking.starts_at < bindparam(f"e{month + 1}", type_=moment),
-        )
-        for due in dues:
-            when = starts if len(dues) == 1 else and_(starts, Booking.starts_at <= now)
-            if len(dues) > 1 and not due:
-                when = and_(starts, Booking.starts_at > now)
-            parts.append(
-                select(
-                    _n(month),
-                    _n(due),
-                    Booking.site_id,
-                    type_coerce(Booking.status, String),
-                    func.count(),
-                )
-                .where(
-                    Booking.site_id.in_(site_ids),
-                    Booking.status.in_(list(BookingStatus)),  # the index is read by status
-                    when,
-                )
-                .group_by(Booking.site_id, Booking.status)
-            )
-    return union_all(*parts)
-
-
-async def bookings_by_month(
-    *, session: AsyncSession, window: Window, now: dt.datetime
-) -> list[BookingCount]:
-    """The bookings of the window's sites in the period, per site, month, status and whether
-    they were due by ``now``."""
-    query = _bookings_statement(window.site_ids, _month_split(window, now))
-    edges = [window.low, *window.month_starts, window.high]
-    params: dict[str, dt.datetime] = {f"e{k}": edge for k, edge in enumerate(edges)}
-    params["now"] = now
-    return [
-        BookingCount(int(site_id), int(m), BookingStatus(status), bool(is_due), int(n))
-        for m, is_due, site_id, status, n in await session.execute(query, params)
-    ]
