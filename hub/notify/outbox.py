@@ -84,8 +84,10 @@ async def enqueue_email(
     related_kind: str | None = None,
     related_id: int | None = None,
     now: dt.datetime,
+    flush: bool = True,
 ) -> OutboundMessage:
-    """An e-mail added to the session, due at ``now``; the caller commits.
+    """An e-mail added to the session, due at ``now``; the caller commits (``flush=False``:
+    inserted with the session's next flush, in one statement with the other messages queued).
 
     Raises ``Invalid`` for an unusable address, ``ValueError`` for a message that could never be
     built (a header with a line break, a malformed MIME type).
@@ -130,7 +132,8 @@ async def enqueue_email(
         created_at=now,
     )
     session.add(message)
-    await session.flush()
+    if flush:
+        await session.flush()
     return message
 
 
@@ -143,8 +146,10 @@ async def enqueue_sms(
     related_kind: str | None = None,
     related_id: int | None = None,
     now: dt.datetime,
+    flush: bool = True,
 ) -> OutboundMessage:
-    """An SMS to a French mobile added to the session, due at ``now``; the caller commits.
+    """An SMS to a French mobile added to the session, due at ``now``; the caller commits
+    (``flush=False``: inserted with the session's next flush).
 
     Raises ``Invalid`` (« Numéro de portable invalide : … ») for a number that is not a mobile.
     """
@@ -171,7 +176,8 @@ async def enqueue_sms(
         created_at=now,
     )
     session.add(message)
-    await session.flush()
+    if flush:
+        await session.flush()
     return message
 
 

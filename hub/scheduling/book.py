@@ -47,7 +47,10 @@ async def book(
     if not reason.strip():
         raise Invalid("Indiquez le motif de la consultation.")
     for _ in range(bk.BOOKING_ATTEMPTS):
-        seat = await bk.free_seat(session=session, slot_id=slot_id, now=now, may_use=may_use)
+        known = None if isinstance(patient, PatientDraft) else patient
+        seat = await bk.free_seat(
+            session=session, slot_id=slot_id, now=now, may_use=may_use, patient_id=known
+        )  # the patient record, when known, is read with the slot
         if isinstance(patient, PatientDraft):
             record = await patient_service.register_patient(
                 session=session,
@@ -57,9 +60,13 @@ async def book(
                 actor=actor,
             )
         else:
-            record = await patient_service.get_patient(
-                session=session, organisation_id=organisation_id, patient_id=patient
-            )
+            found = seat.patient
+            if found is not None and found.organisation_id == organisation_id:
+                record = found
+            else:
+                record = await patient_service.get_patient(  # raises the refusal
+                    session=session, organisation_id=organisation_id, patient_id=patient
+                )
         request = bk.BookingRequest(
             slot_id=slot_id,
             patient_id=record.id,

@@ -101,10 +101,12 @@ def _event(
 async def booking_made(
     *, session: AsyncSession, ctx: HubContext, booking: Booking, now: dt.datetime
 ) -> None:
-    """Queue the confirmation and the reminders of a new booking."""
+    """Queue the confirmation and the reminders of a new booking (inserted by the caller's
+    commit)."""
     booking = await bk.with_relations(session=session, booking=booking)
     patient, site = booking.patient, booking.site
-    org = await _org(session, site)
+    org = await _org(session, site)  # loaded with the slot: no query
+    policy = await policy_for(session=session, organisation_id=org.id)
     when = when_fr(booking.starts_at, site.timezone)
     url = _follow_url(ctx, booking)
     if patient.email and _email_ok(patient.email):
@@ -125,6 +127,7 @@ async def booking_made(
             related_kind=RELATED,
             related_id=booking.id,
             now=now,
+            flush=False,  # the messages go in with the commit, in one INSERT
         )
     mobile = _mobile(patient.phone)
     if mobile:
@@ -138,6 +141,7 @@ async def booking_made(
             related_kind=RELATED,
             related_id=booking.id,
             now=now,
+            flush=False,  # the messages go in with the commit, in one INSERT
         )
     await _queue_reminders(session=session, ctx=ctx, booking=booking, org=org, now=now)
 
@@ -177,6 +181,7 @@ async def _queue_reminders(
                     related_kind=RELATED,
                     related_id=booking.id,
                     now=now,
+                    flush=False,
                 )
             )
         if patient.email and _email_ok(patient.email):
@@ -190,6 +195,7 @@ async def _queue_reminders(
                     related_kind=RELATED,
                     related_id=booking.id,
                     now=now,
+                    flush=False,
                 )
             )
         for message in at_this_time:
