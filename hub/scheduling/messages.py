@@ -22,7 +22,14 @@ from hub.records.patients import Patient
 from hub.rendering import when_fr
 from hub.scheduling import booking as bk
 from hub.scheduling import links
-from hub.scheduling.models import Booking, BookingStatus, Slot, WaitingListEntry, WaitStatus
+from hub.scheduling.models import (
+    Booking,
+    BookingPolicy,
+    BookingStatus,
+    Slot,
+    WaitingListEntry,
+    WaitStatus,
+)
 from hub.scheduling.policy import policy_for, reminder_offsets
 
 logger = logging.getLogger(__name__)
@@ -106,6 +113,7 @@ async def booking_made(
     booking = await bk.with_relations(session=session, booking=booking)
     patient, site = booking.patient, booking.site
     org = await _org(session, site)  # loaded with the slot: no query
+    # Read before queueing: a query after would flush the queued messages one by one.
     policy = await policy_for(session=session, organisation_id=org.id)
     when = when_fr(booking.starts_at, site.timezone)
     url = _follow_url(ctx, booking)
@@ -143,7 +151,9 @@ async def booking_made(
             now=now,
             flush=False,  # the messages go in with the commit, in one INSERT
         )
-    await _queue_reminders(session=session, ctx=ctx, booking=booking, org=org, now=now)
+    await _queue_reminders(
+        session=session, ctx=ctx, booking=booking, org=org, now=now, policy=policy
+    )
 
 
 async def _queue_reminders(
@@ -153,6 +163,7 @@ async def _queue_reminders(
     booking: Booking,
     org: Organisation,
     now: dt.datetime,
+    policy: BookingPolicy | None = None,
 ) -> int:
     """Queue the booking's reminders still to come, to the patient's mobile and e-mail as they
     are now; returns how many messages were queued."""
@@ -161,7 +172,8 @@ async def _queue_reminders(
     url = _follow_url(ctx, booking)
     mobile = _mobile(patient.phone)
     queued = []
-    policy = await policy_for(session=session, organisation_id=org.id)
+    if policy is None:
+        policy = await policy_for(session=session, organisation_id=org.id)
     for offset in reminder_offsets(policy):
         send_at = booking.starts_at - offset
         if send_at <= now:
