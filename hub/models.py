@@ -1,6 +1,7 @@
 """Imports every slice's models so the metadata is complete (Alembic, tests)."""
 
 from hub.audit import models as audit_models
+from hub.cabins import kits as kit_models
 from hub.cabins import presence as cabin_models
 from hub.cabins import refusals as refusal_models
 from hub.consultation import models as consultation_models
@@ -22,6 +23,7 @@ __all__ = [
     "document_models",
     "identity_models",
     "interop_models",
+    "kit_models",
     "notify_models",
     "observation_models",
     "patient_models",

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from devices.measurements import display_unit
 from hub import deps
 from hub.audit.service import record_event
+from hub.cabins import kits
 from hub.cabins.overview import value_sites
 from hub.cabins.presence import (
     DEVICE_STATE_LABELS,
@@ -159,10 +160,12 @@ async def command(
 ) -> CommandOutcome:
     """Ask a cabin to act on a device (take a measurement, identify it, start/stop media)."""
     cabin = await identity.get_cabin(session=session, cabin_id=cabin_id)
+    # A mobile kit lent to a session at another site takes that site's staff's commands.
+    borrowing = await kits.sites_borrowing(session=session, cabin_id=cabin_id, now=ctx.clock())
     policy.check(
         user,
         Permission.COMMAND_CABIN,
-        sites=[cabin.site_id],
+        sites=[cabin.site_id, *borrowing],
         refusal="Cette cabine est sur un site pour lequel vous n'agissez pas.",
     )
     known = {d.name for d in (await devices_of(session=session, cabin_ids=[cabin_id]))[cabin_id]}

@@ -9,7 +9,7 @@ from collections import Counter
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.cabins import live, presence, refusals
+from hub.cabins import kits, live, presence, refusals
 from hub.context import AgentConnection, HubContext
 from hub.records.observations import store_measurements
 from hub.scheduling.booking import bookings_in_progress
@@ -30,8 +30,13 @@ async def store_batch(
         for item in batch.items
         if isinstance(item.measurement, WireMeasurement)
     ]
+    # A mobile kit lent to another site's sessions measures for their bookings too.
+    lent = await kits.loans_of_kit(session=session, cabin_id=conn.cabin_id, now=now)
     found = await bookings_in_progress(
-        session=session, site_id=conn.site_id, moments=[taken for _, taken in timed]
+        session=session,
+        site_id=conn.site_id,
+        moments=[taken for _, taken in timed],
+        also=lent.keys(),
     )
     bookings = {seq: booking for (seq, _), booking in zip(timed, found, strict=True)}
     result = await store_measurements(
@@ -61,8 +66,18 @@ async def store_batch(
         )
     await session.commit()
     live.publish_observations(
-        ctx, cabin_id=conn.cabin_id, site_id=conn.site_id, stored=result.stored
+        ctx,
+        cabin_id=conn.cabin_id,
+        site_id=conn.site_id,
+        stored=[s for s in result.stored if s.booking_id not in lent],
     )
+    for booking_id, site_id in lent.items():  # to the staff of the site the kit serves
+        live.publish_observations(
+            ctx,
+            cabin_id=conn.cabin_id,
+            site_id=site_id,
+            stored=[s for s in result.stored if s.booking_id == booking_id],
+        )
     return MeasurementAck(
         seqs=tuple(result.acknowledged),
         rejected=tuple(

@@ -16,7 +16,9 @@ from hub import deps
 from hub.audit.service import record_event, trace_read
 from hub.cabins.live import ObservationPublic
 from hub.cabins.overview import home_context
+from hub.consoles.kit import kit_view
 from hub.consoles.vitals import measuring_devices, vitals_view
+from hub.consultation import cabins as consultation_cabins
 from hub.consultation import checks, identity_review, service
 from hub.consultation.models import STATE_LABELS, Capture, Consultation, DmpChoice, State
 from hub.context import HubContext
@@ -63,11 +65,12 @@ async def _console(
     )
     data = await home_context(ctx, session, user)
     data["sites"] = [s for s in data["sites"] if s.id == consultation.site_id]  # type: ignore[attr-defined]
-    trolley = [  # the devices of the room's cabins
+    data.update(await kit_view(ctx, session, user, consultation, data))
+    trolley = [  # the devices of the consultation's cabins: the room's, the kit lent to it
         d
         for site in data["sites"]  # type: ignore[attr-defined]
-        for cabin in site.cabins
-        for d in data["devices"].get(cabin.id, [])  # type: ignore[attr-defined]
+        for st in data["statuses"].get(site.id, [])  # type: ignore[attr-defined]
+        for d in data["devices"].get(st.cabin_id, [])  # type: ignore[attr-defined]
     ]
     now = ctx.clock()
     observations = await observations_of_booking(
@@ -286,6 +289,25 @@ async def resolve_pending_identity(
             consultation_id=consultation_id,
             decision=choice,
             take=frozenset(take or ()),
+        ),
+    )
+
+
+@router.post("/salle/consultations/{consultation_id}/kit", response_class=HTMLResponse)
+async def take_kit(
+    call: RoomCall,
+    consultation_id: int,
+    cabin_id: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
+) -> Response:
+    """The room's staff take a mobile kit of the CPTS for this session."""
+    return await call.act(
+        consultation_id,
+        consultation_cabins.choose_kit(
+            session=call.session,
+            ctx=call.ctx,
+            user=call.user,
+            consultation_id=consultation_id,
+            cabin_id=cabin_id,
         ),
     )
 

@@ -18,6 +18,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from hub.audit.service import record_event
 from hub.cabins import routing
 from hub.config import Settings
+from hub.consultation.cabins import cabins_of
 from hub.consultation.models import Consultation, State
 from hub.context import HubContext, context_of
 from hub.deps import session_key
@@ -62,7 +63,7 @@ async def _participant_and_cabin(
     ctx: HubContext, websocket: WebSocket, consultation_id: int, purpose: str
 ) -> tuple[User, Consultation, frozenset[int]] | str:
     """The doctor of this consultation (or the room's staff, for the room's screen) and the
-    cabins of its room, one of them connected, or why not."""
+    consultation's cabins (its room's, or the mobile kit lent to it), one connected, or why not."""
     key = session_key(websocket)
     if key is None:
         return "connexion requise"
@@ -89,7 +90,7 @@ async def _participant_and_cabin(
             return "la téléconsultation n'a pas commencé"
         if purpose == "doctor" and consultation.doctor_id != user.id:
             return "rejoignez d'abord la consultation"
-        cabin_ids = await identity.cabin_ids_of_site(session=session, site_id=consultation.site_id)
+        cabin_ids = await cabins_of(session=session, consultation=consultation, now=ctx.clock())
         record_event(
             session=session,
             action="consultation.media",
@@ -99,9 +100,9 @@ async def _participant_and_cabin(
             target=f"consultation:{consultation.id}",
         )
         await session.commit()
-    if await _connected_cabin(ctx, frozenset(cabin_ids)) is None:
+    if await _connected_cabin(ctx, cabin_ids) is None:
         return CABIN_OFFLINE
-    return user, consultation, frozenset(cabin_ids)
+    return user, consultation, cabin_ids
 
 
 async def _connected_cabin(ctx: HubContext, cabin_ids: frozenset[int]) -> int | None:

@@ -224,6 +224,7 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("POST", "/salle/consultations/{consultation_id}/identite"): P.ROOM,
     ("POST", "/salle/consultations/{consultation_id}/identite-en-attente"): P.ROOM,
     ("POST", "/salle/consultations/{consultation_id}/consentement"): P.ROOM,
+    ("POST", "/salle/consultations/{consultation_id}/kit"): P.ROOM,
     ("POST", "/salle/consultations/{consultation_id}/preconsultation"): P.ROOM,
     ("POST", "/salle/consultations/{consultation_id}/etat"): P.ROOM,
     ("POST", "/salle/consultations/{consultation_id}/urgence"): P.ROOM,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Executable, Table, and_, bindparam, func, insert, inspect, select
+from sqlalchemy import Executable, Table, and_, bindparam, func, insert, inspect, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload
@@ -530,11 +531,16 @@ IN_PROGRESS_AFTER = dt.timedelta(minutes=60)
 
 
 async def bookings_in_progress(
-    *, session: AsyncSession, site_id: int, moments: list[dt.datetime]
+    *,
+    session: AsyncSession,
+    site_id: int,
+    moments: list[dt.datetime],
+    also: Collection[int] = (),
 ) -> list[int | None]:
     """For each moment a measurement was taken at a site, the booked appointment it belongs
     to: the one whose slot, widened by 30 min before and 60 min after, covers it, nearest
-    start first (one query for the whole batch)."""
+    start first (one query for the whole batch). ``also``: bookings at other sites the
+    measuring cabin serves too (a mobile kit lent to them)."""
     if not moments:
         return []
     rows = (
@@ -542,7 +548,9 @@ async def bookings_in_progress(
             select(Booking.id, Booking.starts_at, Slot.ends_at)
             .join(Slot, Slot.id == Booking.slot_id)
             .where(
-                Booking.site_id == site_id,
+                or_(Booking.site_id == site_id, Booking.id.in_(list(also)))
+                if also
+                else Booking.site_id == site_id,
                 Booking.status == BookingStatus.BOOKED,
                 Booking.starts_at <= max(moments) + IN_PROGRESS_BEFORE,
                 Slot.ends_at >= min(moments) - IN_PROGRESS_AFTER,
