@@ -63,3 +63,16 @@ async def media_hub(settings: Settings) -> AsyncIterator[LiveHub]:
     await hub.start()
     yield hub
     await hub.stop()
+
+
+@pytest.fixture
+async def room_hub(settings: Settings) -> AsyncIterator[LiveHub]:
+    """One event loop runs the hub and the agent (which encodes video): production heartbeats."""
+    hub = LiveHub(
+        settings.model_copy(
+            update={"agent_heartbeat_seconds": 3.0, "agent_offline_after_seconds": 15.0}
+        )
+    )
+    await hub.start()
+    yield hub
+    await hub.stop()

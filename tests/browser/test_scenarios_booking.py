@@ -7,19 +7,40 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
 from hub.config import Settings
-from hub.identity.models import Site
+from hub.identity import service as identity
+from hub.identity.models import Cabin, Site
+from hub.records.observations import Observation
 from hub.scheduling.models import Booking, BookingStatus, Reservation, Slot
-from tests.browser.walk import deliver, link_in, on_a_phone, shot, staff, texts_to
+from tests.browser.walk import (
+    deliver,
+    link_in,
+    measure,
+    on_a_phone,
+    shot,
+    staff,
+    texts_to,
+    trolley,
+)
 from tests.hub.notify.conftest import SmsWebhook
 from tests.hub.notify.conftest import sms_webhook as sms_webhook  # a fixture
 from tests.support import factories as make
-from tests.support.factories import CLOS_MORTIER, FACILITY, LA_NOUE, ORG_SLUG, Cpts, session_for
+from tests.support.factories import (
+    CLOS_MORTIER,
+    FACILITY,
+    LA_NOUE,
+    MOBILE_KIT,
+    ORG_SLUG,
+    Cpts,
+    session_for,
+)
 from tests.support.live import LiveHub
 
 pytestmark = pytest.mark.browser
@@ -274,9 +295,27 @@ async def _fill_patient(
     await expect(page.get_by_role("status")).to_contain_text("Votre rendez-vous est enregistré")
 
 
+@dataclass(frozen=True)
+class _KitSeed:
+    cabin_id: int
+    cabin_token: str
+
+
+async def _kit_seed(settings: Settings, cpts: Cpts) -> _KitSeed:
+    """The mobile kit's cabin with a fresh agent token, for its simulated trolley."""
+    async with session_for(settings) as session:
+        kit = (
+            await session.scalars(select(Cabin).where(Cabin.site_id == cpts.site_ids[MOBILE_KIT]))
+        ).one()
+        token = await identity.issue_cabin_token(session=session, cabin=kit)
+        await session.commit()
+        return _KitSeed(kit.id, token)
+
+
 async def test_scenario_6_the_facility_s_reserved_session(
-    browser: Browser, live_hub: LiveHub, cpts: Cpts, settings: Settings
+    browser: Browser, room_hub: LiveHub, cpts: Cpts, settings: Settings, tmp_path: Path
 ) -> None:
+    live_hub = room_hub  # the kit's agent runs in the hub's event loop: production heartbeats
     # Thursdays 14:00-16:00 are the facility's; today an extra session was opened for it.
     async with session_for(settings) as session:
         today = await make.slot(
@@ -317,6 +356,34 @@ async def test_scenario_6_the_facility_s_reserved_session(
     await facility_staff.get_by_role("button", name="Valider l'identité").click()
     await expect(facility_staff.get_by_text("Identité vérifiée")).to_be_visible()
     await shot(facility_staff, 6, "seance-du-resident")
+    # The facility has no cabin of its own: the nurse switches on the CPTS's mobile kit
+    # (its trolley simulated), takes it for the session, and measures the resident in his room.
+    await expect(
+        facility_staff.get_by_text("Aucune cabine n'est rattachée à ce site.")
+    ).to_be_visible()
+    kit = await _kit_seed(settings, cpts)
+    async with trolley(live_hub, kit, tmp_path):
+        await facility_staff.get_by_label("Kit", exact=True).select_option(
+            label=f"Kit mobile ({MOBILE_KIT})"
+        )
+        await facility_staff.get_by_role("button", name="Utiliser ce kit pour la séance").click()
+        await expect(facility_staff.locator('[data-field="kit"]')).to_contain_text("Kit mobile")
+        thermometer = facility_staff.locator('li[data-device="Thermomètre"] [data-field="state"]')
+        await expect(thermometer.first).to_have_text("prêt", timeout=20_000)
+        await measure(facility_staff, "Thermomètre")
+        await expect(
+            facility_staff.locator(
+                '[data-vitals] [data-measure="body_temperature"] .tile-value .figure'
+            )
+        ).not_to_have_text("—", timeout=30_000)
+        await shot(facility_staff, 6, "kit-mobile")
+    async with session_for(settings) as session:
+        kit_readings = (
+            await session.scalars(
+                select(Observation.booking_id).where(Observation.cabin_id == kit.cabin_id)
+            )
+        ).all()
+    assert kit_readings and set(kit_readings) == {(await _booking_of_slot(settings, today.id)).id}
     await facility_staff.get_by_role("link", name="← Agenda").click()
     await expect(facility_staff.locator("tr", has_text="GARNIER Louis")).to_contain_text("arrivé")
 

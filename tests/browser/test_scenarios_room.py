@@ -5,66 +5,27 @@ restarted. A screenshot at each key step goes to tests/artifacts/scenarios/."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 from sqlalchemy import select
 
-from cabin_agent.agent import CabinAgent
 from cabin_agent.simulation import SerialSimulation
 from hub.config import Settings
 from hub.records.observations import Observation
 from hub.scheduling.models import Booking
-from tests.browser.walk import shot, staff
+from tests.browser.walk import measure as press_measure
+from tests.browser.walk import shot, staff, trolley
 from tests.support.factories import Cpts, session_for
 from tests.support.live import LiveHub
-from tests.support.scenario import agent_config, booking_now
+from tests.support.scenario import booking_now
 
 pytestmark = pytest.mark.browser
 DEVICES = ("Tensiomètre", "Oxymètre", "Thermomètre")
-
-
-@pytest.fixture
-async def room_hub(settings: Settings) -> AsyncIterator[LiveHub]:
-    """One event loop runs the hub and the agent (which encodes video): production heartbeats."""
-    hub = LiveHub(
-        settings.model_copy(
-            update={"agent_heartbeat_seconds": 3.0, "agent_offline_after_seconds": 15.0}
-        )
-    )
-    await hub.start()
-    yield hub
-    await hub.stop()
-
-
-@contextlib.asynccontextmanager
-async def trolley(hub: LiveHub, cpts: Cpts, data_dir: Path) -> AsyncIterator[CabinAgent]:
-    """The Clos Mortier trolley, its devices simulated, online."""
-    agent = CabinAgent(agent_config(hub, cpts, data_dir), simulate=True)
-    task = asyncio.create_task(agent.run())
-    try:
-        await asyncio.wait_for(agent.link.online.wait(), 15)
-        yield agent
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def _measure(page: Page, name: str) -> None:
-    """Press « Mesurer » for a device of the trolley, from the page the user is on."""
-    await (
-        page.locator(f'li[data-device="{name}"]')
-        .first.get_by_role("button", name="Mesurer")
-        .click()
-    )
 
 
 async def test_scenario_1_a_morning_at_the_clos_mortier_room(
@@ -101,7 +62,7 @@ async def test_scenario_1_a_morning_at_the_clos_mortier_room(
         await nurse.get_by_role("button", name="Commencer la préconsultation").click()
         # Blood pressure, temperature, SpO2, taken from the room's console.
         for name in DEVICES:
-            await _measure(nurse, name)
+            await press_measure(nurse, name)
         vitals = nurse.locator("[data-vitals]")
         for measure in ("blood_pressure", "body_temperature", "spo2"):
             await expect(
@@ -136,7 +97,7 @@ async def test_scenario_1_a_morning_at_the_clos_mortier_room(
             "Image enregistrée dans le dossier."
         )
         # A second blood pressure, asked from the doctor's console.
-        await _measure(doctor, "Tensiomètre")
+        await press_measure(doctor, "Tensiomètre")
         await expect(doctor.locator("table.vitals tbody tr", has_text="PAS/PAD")).to_have_count(
             2, timeout=30_000
         )
@@ -188,7 +149,7 @@ async def test_scenario_7_something_breaks(
         nurse = await staff(browser, hub, "infirmiere")
         oximeter = nurse.locator('li[data-device="Oxymètre"] [data-field="state"]')
         await expect(oximeter).to_have_text("prêt", timeout=20_000)
-        await _measure(nurse, "Oxymètre")
+        await press_measure(nurse, "Oxymètre")
         await expect(
             nurse.locator('li[data-device="Oxymètre"] [data-field="value"]')
         ).to_contain_text("%", timeout=20_000)
@@ -208,7 +169,7 @@ async def test_scenario_7_something_breaks(
 
         # The hub is restarted during the day: the trolley comes back by itself, and nothing
         # taken before, during or after is lost or counted twice.
-        await _measure(nurse, "Thermomètre")
+        await press_measure(nurse, "Thermomètre")
         cabin = nurse.locator("tr", has_text="Chariot du Clos Mortier")
         before = await _stored(settings)
         await hub.stop()
@@ -217,7 +178,7 @@ async def test_scenario_7_something_breaks(
         await expect(cabin.locator('[data-field="status"]')).to_have_text(
             "en ligne", timeout=30_000
         )
-        await _measure(nurse, "Tensiomètre")
+        await press_measure(nurse, "Tensiomètre")
         await expect(
             nurse.locator('li[data-device="Tensiomètre"] [data-field="value"]')
         ).to_contain_text("mmHg", timeout=30_000)

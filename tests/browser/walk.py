@@ -1,21 +1,26 @@
 """What the scenario walks share: staff and patients in their own browser contexts, a
 screenshot at each key step (tests/artifacts/scenarios/<n>-<step>.png), the outbox delivered
-to real transports, and the links patients receive."""
+to real transports, the links patients receive, and a simulated trolley online."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from playwright.async_api import Browser, Page
 
+from cabin_agent.agent import CabinAgent
 from hub.config import Settings
 from hub.notify.outbox import deliver_due
 from hub.notify.sms import HttpSmsGateway
 from tests.hub.notify.conftest import SMS_TOKEN, SmsWebhook
 from tests.support.factories import PASSWORDS, session_for
 from tests.support.live import LiveHub
+from tests.support.scenario import CabinSeed, agent_config
 
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "scenarios"
 PHONE = {"width": 390, "height": 844}
@@ -73,3 +78,26 @@ def link_in(text: str) -> str:
     found = re.search(r"https?://\S+", text)
     assert found is not None, text
     return found.group(0)
+
+
+@contextlib.asynccontextmanager
+async def trolley(hub: LiveHub, seed: CabinSeed, data_dir: Path) -> AsyncIterator[CabinAgent]:
+    """A cabin's trolley (the Clos Mortier one, the mobile kit), its devices simulated, online."""
+    agent = CabinAgent(agent_config(hub, seed, data_dir), simulate=True)
+    task = asyncio.create_task(agent.run())
+    try:
+        await asyncio.wait_for(agent.link.online.wait(), 15)
+        yield agent
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def measure(page: Page, name: str) -> None:
+    """Press « Mesurer » for a device of the trolley, from the page the user is on."""
+    await (
+        page.locator(f'li[data-device="{name}"]')
+        .first.get_by_role("button", name="Mesurer")
+        .click()
+    )
