@@ -6,7 +6,8 @@
   the staff's pages share.
 - ``teleconsultation``: the room's console (nurse or facility staff) and the doctor's console,
   their live events, measurements and captures; ``vitals``: their vitals monitor and history
-  by reading; ``report``: the report form in the doctor's console.
+  by reading; ``kit``: the mobile kit taken for a session, shown with the site's cabins;
+  ``report``: the report form in the doctor's console.
 - ``referrals``: referring a patient to a relay doctor from the room or the secretary's desk.
 - ``identity_desk``: the secretariat's pending identities and probable duplicates.
 
