@@ -29,13 +29,13 @@ from hub.wire import (
 from tests.conftest import login
 from tests.support.factories import Cpts
 from tests.support.live import LiveHub
-from tests.support.scenario import booking_now, in_consultation
+from tests.support.scenario import CabinSeed, booking_now, in_consultation
 from tests.support.waiting import eventually
 
 
-async def _fake_agent(
+async def fake_agent(
     hub: LiveHub,
-    seed: Cpts,
+    seed: CabinSeed,
     offers: list[MediaOffer],
     connected: asyncio.Event,
     closed: asyncio.Event,
@@ -64,7 +64,7 @@ async def test_offer_reaches_the_cabin_and_the_answer_comes_back(
     cid = await in_consultation(settings, booking_id, "medecin")
     offers: list[MediaOffer] = []
     connected, closed = asyncio.Event(), asyncio.Event()
-    agent = asyncio.create_task(_fake_agent(live_hub, cpts, offers, connected, closed))
+    agent = asyncio.create_task(fake_agent(live_hub, cpts, offers, connected, closed))
     try:
         async with httpx.AsyncClient(base_url=live_hub.url) as client:
             await login(client, "medecin")
@@ -113,7 +113,7 @@ async def test_after_a_cut_the_offer_reaches_the_cabins_new_link(
     cid = await in_consultation(settings, booking_id, "medecin")
     offers: list[MediaOffer] = []
     connected, closed = asyncio.Event(), asyncio.Event()
-    agent = asyncio.create_task(_fake_agent(live_hub, cpts, offers, connected, closed))
+    agent = asyncio.create_task(fake_agent(live_hub, cpts, offers, connected, closed))
     async with httpx.AsyncClient(base_url=live_hub.url) as client:
         await login(client, "medecin")
         cookie = f"cpts_session={client.cookies['cpts_session']}"
@@ -130,7 +130,7 @@ async def test_after_a_cut_the_offer_reaches_the_cabins_new_link(
         assert refused["code"] == "cabin_offline", refused
 
         connected.clear()
-        agent = asyncio.create_task(_fake_agent(live_hub, cpts, offers, connected, closed))
+        agent = asyncio.create_task(fake_agent(live_hub, cpts, offers, connected, closed))
         try:
             await asyncio.wait_for(connected.wait(), 5)  # the line is back
             await doctor.send(json.dumps({"type": "offer", "sdp": "v=0 restart"}))
@@ -154,7 +154,7 @@ async def test_relay_only_reaches_the_browser_and_the_cabin(
     cid = await in_consultation(settings, await booking_now(settings), "medecin")
     offers: list[MediaOffer] = []
     connected, closed = asyncio.Event(), asyncio.Event()
-    agent = asyncio.create_task(_fake_agent(live_hub, cpts, offers, connected, closed))
+    agent = asyncio.create_task(fake_agent(live_hub, cpts, offers, connected, closed))
     try:
         async with httpx.AsyncClient(base_url=live_hub.url) as client:
             await login(client, "medecin")

@@ -4,9 +4,14 @@ and nobody of another site may take it for the facility's consultations."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import json
+from dataclasses import dataclass
 
 import httpx
+import websockets
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -15,14 +20,26 @@ from hub.audit.models import AuditEvent
 from hub.cabins import intake
 from hub.config import Settings
 from hub.consultation.cabins import cabins_of
+from hub.consultation.media import CABIN_OFFLINE
 from hub.consultation.models import Consultation, ConsultationEvent
 from hub.context import AgentConnection, HubContext
+from hub.identity import service as identity
 from hub.identity.models import Cabin
 from hub.records.observations import Observation
-from hub.wire import MeasurementBatch, MeasurementItem, WireMeasurement
+from hub.wire import MeasurementBatch, MeasurementItem, MediaOffer, WireMeasurement
 from tests.conftest import csrf_from, login, text
+from tests.hub.consultation.test_media_signalling import fake_agent
 from tests.support import factories as make
 from tests.support.factories import FACILITY, MOBILE_KIT, Cpts, session_for
+from tests.support.live import LiveHub
+
+
+@dataclass(frozen=True)
+class _Seed:
+    """The mobile kit's cabin and its agent's token."""
+
+    cabin_id: int
+    cabin_token: str
 
 
 async def _resident_arrived(client: httpx.AsyncClient, settings: Settings, cpts: Cpts) -> int:
@@ -147,3 +164,55 @@ async def test_only_the_facility_s_staff_take_a_kit_and_only_a_mobile_kit(
             await cabins_of(session=session, consultation=consultation, now=dt.datetime.now(dt.UTC))
             == frozenset()
         )
+
+
+async def test_the_room_screen_s_media_go_to_the_kit_lent_to_the_session(
+    live_hub: LiveHub, cpts: Cpts, settings: Settings
+) -> None:
+    """At the facility (no cabin of its own) the room's screen reaches the kit's trolley once
+    the kit is taken for the session; before, it is told the room's cabin is not connected."""
+    kit_id = await _kit_id(settings, cpts)
+    now = dt.datetime.now(dt.UTC)
+    async with session_for(settings) as session:
+        slot = await make.slot(
+            session, site_id=cpts.site_ids[FACILITY], starts_at=now + dt.timedelta(minutes=5)
+        )
+        patient = await make.patient(
+            session, organisation_id=cpts.organisation_id, today=now.date()
+        )
+        await session.commit()
+        booking = await make.booking(session, slot_id=slot.id, patient_id=patient.id, now=now)
+        cid = (await make.consultation(session, booking=booking)).id
+        kit = await session.get(Cabin, kit_id)
+        assert kit is not None
+        token = await identity.issue_cabin_token(session=session, cabin=kit)
+        await session.commit()
+    offers: list[MediaOffer] = []
+    connected, closed = asyncio.Event(), asyncio.Event()
+    seed = _Seed(kit_id, token)
+    agent = asyncio.create_task(fake_agent(live_hub, seed, offers, connected, closed))
+    try:
+        async with httpx.AsyncClient(base_url=live_hub.url) as client:
+            await login(client, "etablissement")
+            cookie = f"cpts_session={client.cookies['cpts_session']}"
+            await asyncio.wait_for(connected.wait(), 5)
+            url = live_hub.ws_url.replace("/agent/ws", f"/ws/consultations/{cid}/room")
+            async with websockets.connect(url, additional_headers={"Cookie": cookie}) as room:
+                refused = json.loads(await room.recv())
+            assert refused == {"type": "error", "message": CABIN_OFFLINE}
+            console = await client.get(f"/salle/consultations/{cid}")
+            taken = await client.post(
+                f"/salle/consultations/{cid}/kit",
+                data={"csrf_token": csrf_from(console.text), "cabin_id": str(kit_id)},
+            )
+            assert taken.status_code == 303
+        async with websockets.connect(url, additional_headers={"Cookie": cookie}) as room:
+            assert json.loads(await room.recv())["type"] == "ice_servers"
+            await room.send(json.dumps({"type": "offer", "sdp": "v=0 offer"}))
+            answer = json.loads(await asyncio.wait_for(room.recv(), 5))
+            assert answer == {"type": "answer", "sdp": "v=0 answer"}
+    finally:
+        agent.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await agent
+    assert [o.sdp for o in offers] == ["v=0 offer"]
