@@ -18,13 +18,15 @@ from sqlalchemy import select
 from devices.measurements import DeviceIdentity, Measurement, MeasurementKind, Unit
 from hub.audit.models import AuditEvent
 from hub.cabins import intake
+from hub.cabins.presence import CabinDevice
+from hub.cabins.routing import NOT_CONNECTED
 from hub.config import Settings
 from hub.consultation.cabins import cabins_of
 from hub.consultation.media import CABIN_OFFLINE
 from hub.consultation.models import Consultation, ConsultationEvent
 from hub.context import AgentConnection, HubContext
 from hub.identity import service as identity
-from hub.identity.models import Cabin
+from hub.identity.models import Cabin, Organisation, Role, Site
 from hub.records.observations import Observation
 from hub.wire import MeasurementBatch, MeasurementItem, MediaOffer, WireMeasurement
 from tests.conftest import csrf_from, login, text
@@ -42,7 +44,9 @@ class _Seed:
     cabin_token: str
 
 
-async def _resident_arrived(client: httpx.AsyncClient, settings: Settings, cpts: Cpts) -> int:
+async def _resident_arrived(
+    client: httpx.AsyncClient, settings: Settings, cpts: Cpts, username: str = "etablissement"
+) -> int:
     """A resident's session at the facility, welcomed by its staff; the consultation id.
     (Booking its reserved slots is scenario 6's other half, `tests/hub/scheduling`.)"""
     now = dt.datetime.now(dt.UTC)
@@ -58,7 +62,7 @@ async def _resident_arrived(client: httpx.AsyncClient, settings: Settings, cpts:
         )
         await session.commit()
         booking = await make.booking(session, slot_id=slot.id, patient_id=patient.id, now=now)
-    await login(client, "etablissement")
+    await login(client, username)
     home = await client.get("/etablissement")
     arrived = await client.post(
         f"/salle/rdv/{booking.id}/accueil", data={"csrf_token": csrf_from(home.text)}
@@ -216,3 +220,46 @@ async def test_the_room_screen_s_media_go_to_the_kit_lent_to_the_session(
         with contextlib.suppress(asyncio.CancelledError):
             await agent
     assert [o.sdp for o in offers] == ["v=0 offer"]
+
+
+async def test_a_facility_nurse_commands_the_kit_only_once_taken_for_her_session(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
+) -> None:
+    """A nurse of the facility only (not of the kit's own site) may command the kit's
+    devices once it is lent to a session of her facility, not before."""
+    kit_id = await _kit_id(settings, cpts)
+    async with session_for(settings) as session:
+        org = await session.get(Organisation, cpts.organisation_id)
+        facility = await session.get(Site, cpts.site_ids[FACILITY])
+        assert org is not None and facility is not None
+        await make.user(
+            session,
+            organisation=org,
+            username="soignante",
+            role=Role.FACILITY_STAFF,
+            sites=[facility],
+        )
+        session.add(CabinDevice(cabin_id=kit_id, name="Thermomètre", kind="thermometer"))
+        await session.commit()
+    cid = await _resident_arrived(client, settings, cpts, username="soignante")
+    console = await client.get(f"/salle/consultations/{cid}")
+    csrf = csrf_from(console.text)
+
+    async def measure() -> httpx.Response:
+        return await client.post(
+            f"/api/v1/cabines/{kit_id}/commandes",
+            json={"device": "Thermomètre", "action": "measure"},
+            headers={"X-CSRF-Token": csrf},
+        )
+
+    before = await measure()
+    assert before.status_code == 403
+    assert "Cette cabine est sur un site pour lequel vous n'agissez pas." in text(before)
+    taken = await client.post(
+        f"/salle/consultations/{cid}/kit", data={"csrf_token": csrf, "cabin_id": str(kit_id)}
+    )
+    assert taken.status_code == 303
+    after = await measure()
+    # Taken: the command goes to the kit, whose trolley is switched off here.
+    assert after.status_code == 409
+    assert NOT_CONNECTED in text(after)
