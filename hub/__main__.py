@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     cu.add_argument("--site", action="append", default=[], help="nom d'un site (à répéter)")
     cu.add_argument("--email", default="", help="adresse e-mail")
     cu.add_argument(
-        "--specialty", default="", choices=["", *SPECIALTIES], help="spécialité d'un médecin"
+        "--specialty", default="", choices=list(SPECIALTIES), help="spécialité d'un médecin"
     )
     cu.add_argument(
         "--password-stdin", action="store_true", help="lire le mot de passe sur l'entrée standard"
