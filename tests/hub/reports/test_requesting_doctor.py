@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
@@ -25,6 +26,7 @@ from hub.reports.service import ReportDraft
 from hub.scheduling.models import Booking
 from tests.conftest import csrf_from, login, text
 from tests.support import factories as make
+from tests.support.cda import validate_cda
 from tests.support.factories import CLOS_MORTIER, Cpts, session_for
 from tests.support.scenario import GP_ADDRESS, ended_consultation
 
@@ -122,7 +124,7 @@ async def test_a_psychiatrist_sees_the_psychiatric_requests_a_gp_sees_them_all(
 
 
 async def test_the_signed_plan_goes_to_the_requesting_gp_and_names_the_psychiatrist(
-    app: FastAPI, cpts: Cpts, settings: Settings
+    app: FastAPI, cpts: Cpts, settings: Settings, tmp_path: Path
 ) -> None:
     await _psychiatrist(settings, cpts)
     cid = await ended_consultation(settings, cpts.cabin_id)
@@ -150,6 +152,12 @@ async def test_the_signed_plan_goes_to_the_requesting_gp_and_names_the_psychiatr
         assert report.cda is not None
         assert b'code="G15_10/SM42"' in report.cda
         assert b"M\xc3\xa9decin - Psychiatrie (SM)" in report.cda
+        verdicts = validate_cda(
+            {"plan": report.cda},
+            workdir=tmp_path,
+            cache_dir=Path(".pytest_cache") / "cda-validator",
+        )
+        assert verdicts["plan"].passed, verdicts["plan"].output  # the ANS validator accepts it
     await engine.dispose()
 
 
