@@ -22,7 +22,7 @@ from hub.audit.service import ChainReport, seal_pending, verify_chain
 from hub.config import Settings
 from hub.errors import HubError
 from hub.identity import service
-from hub.identity.models import Organisation, Role, Site
+from hub.identity.models import SPECIALTIES, Organisation, Role, Site
 from hub.interop.cli import add_create_api_client_parser
 from hub.logs import configure_logging
 from hub.reporting.cli import add_parser as add_indicators_parser
@@ -101,6 +101,7 @@ async def _create_user(settings: Settings, args: argparse.Namespace, password: s
                 password=password,
                 sites=sites,
                 email=args.email,
+                specialty=args.specialty,
             )
             await session.commit()
             return user.username
@@ -216,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     cu.add_argument("--site", action="append", default=[], help="nom d'un site (à répéter)")
     cu.add_argument("--email", default="", help="adresse e-mail")
+    cu.add_argument(
+        "--specialty", default="", choices=list(SPECIALTIES), help="spécialité d'un médecin"
+    )
     cu.add_argument(
         "--password-stdin", action="store_true", help="lire le mot de passe sur l'entrée standard"
     )

@@ -369,6 +369,7 @@ async def book_by_phone(
             actor=actor_of(request, user),
             booked_by_user_id=user.id,
             booked_by_label=user.full_name,
+            requester=form.requester(),
         )
     except HubError as exc:
         await deps.rollback_keeping_user(session, user)

@@ -20,7 +20,7 @@ from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.events import Event
 from hub.identity import policy
-from hub.identity.models import Role, Site, User
+from hub.identity.models import PSYCHIATRY, Role, Site, User
 from hub.identity.policy import Permission
 from hub.notify import outbox
 from hub.notify.sms import normalise_french_mobile
@@ -306,8 +306,18 @@ async def _alert_contact(session: AsyncSession, ctx: HubContext, site: Site, use
     await session.commit()
 
 
+def for_specialty(consultation: Consultation, specialty: str) -> bool:
+    """Whether a doctor of this specialty sees the consultation in her waiting room: a
+    psychiatrist the ones booked for a psychiatric opinion (their reason says "psychiatr"),
+    every other doctor all of them."""
+    if specialty != PSYCHIATRY:
+        return True
+    return "psychiatr" in consultation.booking.reason.lower()
+
+
 async def waiting_room(*, session: AsyncSession, user: User) -> list[Consultation]:
-    """Consultations waiting for a doctor, or under way, at the sites the user serves."""
+    """Consultations waiting for a doctor, or under way, at the sites the user serves (for a
+    psychiatrist, those booked for a psychiatric opinion: ``for_specialty``)."""
     site_ids = [s.id for s in user.sites]
     rows = await session.scalars(
         select(Consultation)
@@ -321,7 +331,7 @@ async def waiting_room(*, session: AsyncSession, user: User) -> list[Consultatio
         )
         .order_by(Consultation.ready_at)
     )
-    return list(rows)
+    return [c for c in rows if for_specialty(c, user.specialty)]
 
 
 async def closed_by_doctor(

@@ -43,6 +43,16 @@ ROLE_LABELS = {
 }
 
 
+# A doctor's specialty, from a closed list: the label staff see, and its TRE_R38 "Spécialité
+# ordinale" code and label as shared documents carry them (JDV_J01_XdsAuthorSpecialty_CISIS).
+GENERAL_PRACTICE = "Médecine générale"
+PSYCHIATRY = "Psychiatrie"
+SPECIALTIES: dict[str, tuple[str, str]] = {
+    GENERAL_PRACTICE: ("SM54", "Médecine générale (SM)"),
+    PSYCHIATRY: ("SM42", "Psychiatrie (SM)"),
+}
+
+
 class SiteKind(StrEnum):
     TELECONSULTATION_ROOM = "teleconsultation_room"
     DISABILITY_FACILITY = "disability_facility"
@@ -149,6 +159,8 @@ class User(Base):
     # RPPS number of a health professional (11 digits), their national identifier.
     rpps: Mapped[str] = mapped_column(String(11), default="")
     role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
+    # A doctor's specialty, one of SPECIALTIES ("" for other roles: general practice assumed).
+    specialty: Mapped[str] = mapped_column(String(60), default="")
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

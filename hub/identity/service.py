@@ -17,6 +17,7 @@ from hub.audit.service import record_event
 from hub.errors import Conflict, Invalid, NotFound, TooManyAttempts, Unauthenticated
 from hub.identity import security
 from hub.identity.models import (
+    SPECIALTIES,
     Cabin,
     LoginFailure,
     Organisation,
@@ -88,11 +89,19 @@ async def create_user(
     password: str,
     sites: list[Site] | None = None,
     email: str = "",
+    specialty: str = "",
 ) -> User:
-    """A new staff account; refuses a taken username or a weak password."""
+    """A new staff account; refuses a taken username, a weak password or a specialty outside
+    SPECIALTIES (a doctor's; none for other roles)."""
     username = username.strip().lower()
     if not username:
         raise Invalid("L'identifiant ne peut pas être vide.")
+    if specialty and (role is not Role.DOCTOR or specialty not in SPECIALTIES):
+        raise Invalid(
+            f"Spécialité inconnue : « {specialty} » (un médecin seulement : "
+            + ", ".join(SPECIALTIES)
+            + ")."
+        )
     problem = security.password_problem(password)
     if problem:
         raise Invalid(problem)
@@ -104,6 +113,7 @@ async def create_user(
         full_name=full_name,
         role=role,
         email=email,
+        specialty=specialty,
         password_hash=security.hash_password(password),
     )
     user.sites = list(sites or [])

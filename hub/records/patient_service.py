@@ -264,6 +264,30 @@ def medecin_traitant_problems(mt: MedecinTraitant) -> dict[str, str]:
     return problems
 
 
+def requesting_doctor_problems(*, name: str, mssante: str, rpps: str) -> dict[str, str]:
+    """Every problem with the doctor who asked for a consultation (none given is fine), in
+    French, by field: the médecin traitant's shapes, the secure address required (the report
+    goes back to them over it)."""
+    problems: dict[str, str] = {}
+    if not (name.strip() or mssante.strip() or rpps.strip()):
+        return problems
+    if not name.strip():
+        problems["requester_name"] = "Indiquez le nom du médecin demandeur."
+    if rpps.strip() and (problem := rpps_problem(rpps)):
+        problems["requester_rpps"] = problem
+    address = mssante.strip().lower()
+    if not address:
+        problems["requester_mssante"] = (
+            "Indiquez la messagerie sécurisée du médecin demandeur : le compte rendu lui est "
+            "envoyé par elle."
+        )
+    elif not _EMAIL.match(address):
+        problems["requester_mssante"] = (
+            f"Adresse de messagerie sécurisée du médecin demandeur invalide : « {address} »."
+        )
+    return problems
+
+
 def set_medecin_traitant(patient: Patient, mt: MedecinTraitant) -> None:
     """Record the patient's médecin traitant (or that they have none): their RPPS and names as
     documents carry them, and the secure-messaging address their reports are relayed to.

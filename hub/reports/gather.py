@@ -14,7 +14,7 @@ from devices.catalogue import describe_device
 from devices.measurements import KINDS, MeasurementKind
 from hub.consultation.models import Consultation
 from hub.errors import Conflict, NotFound
-from hub.identity.models import Organisation, Site, User
+from hub.identity.models import GENERAL_PRACTICE, SPECIALTIES, Organisation, Site, User
 from hub.records.documents import SharedDocument
 from hub.records.observations import Observation
 from hub.records.patients import IdentityStatus, Patient
@@ -108,8 +108,15 @@ def _professional(user: User, role: str) -> ProfessionalFacts:
     given = parts[0] if len(parts) > 1 else ""
     family = " ".join(parts[1:]) if len(parts) > 1 else user.full_name
     if role == "doctor":
+        code, label = SPECIALTIES.get(user.specialty, SPECIALTIES[GENERAL_PRACTICE])
         return ProfessionalFacts(
-            user_id=user.id, family_name=family.upper(), given_name=given, rpps=user.rpps, role=role
+            user_id=user.id,
+            family_name=family.upper(),
+            given_name=given,
+            rpps=user.rpps,
+            role=role,
+            speciality_code=code,
+            speciality_label=label,
         )
     return ProfessionalFacts(
         user_id=user.id,

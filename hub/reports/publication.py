@@ -1,7 +1,8 @@
 """What happens to a signed report: it is deposited in the patient's shared record (unless
 they object; later when their identity is not qualified yet: ``hub.reports.deposit``), relayed
-to their médecin traitant over secure messaging, sent to the relay doctor a patient without
-one was referred to, and the patient receives the link to their record page.
+to their médecin traitant over secure messaging and to the doctor who asked for the
+consultation (the booking's requester), sent to the relay doctor a patient without one was
+referred to, and the patient receives the link to their record page.
 Everything is written to the outbox in the caller's transaction; the jobs deliver and retry.
 """
 
@@ -26,9 +27,10 @@ from hub.reports.deposit import identity_allows_deposit, note_waiting
 from hub.reports.facts import ReportFacts
 from hub.reports.gather import facts_of
 from hub.reports.models import Report
-from hub.reports.mssante import enqueue_report_relay
+from hub.reports.mssante import PURPOSE_REQUESTER, enqueue_report_relay
 from hub.reports.registry import document_sharing
 from hub.reports.service import ReportDraft, latest_signed
+from hub.scheduling.models import Booking
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,22 @@ async def publish(
             )
         else:
             missing_address = True
+    booking = await session.get(Booking, consultation.booking_id)
+    if booking is not None and booking.requester_mssante:
+        relays.append(
+            await enqueue_report_relay(
+                session=session,
+                facts=facts,
+                cda=report.cda,
+                recipient=booking.requester_mssante,
+                recipient_name=booking.requester_name,
+                sender=sender_address(ctx.settings),
+                product_reference=ctx.settings.mssante_product_reference,
+                trust_space=ctx.settings.mssante_trust_space(),
+                now=ctx.clock(),
+                purpose=PURPOSE_REQUESTER,
+            )
+        )
     relays.extend(
         await relay_to_referral_doctors(
             session=session,

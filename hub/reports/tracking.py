@@ -24,6 +24,7 @@ from hub.reports.mssante import (
     OUTSIDE_TRUST_SPACE_IN_WORDS,
     PURPOSE_MEDECIN_TRAITANT,
     PURPOSE_RELAY_DOCTOR,
+    PURPOSE_REQUESTER,
     RELATED_KIND,
     RELAY_PURPOSES,
     in_trust_space,
@@ -38,6 +39,7 @@ STATUS_LABELS = {
 PURPOSE_LABELS = {
     PURPOSE_MEDECIN_TRAITANT: "Médecin traitant",
     PURPOSE_RELAY_DOCTOR: "Médecin relais",
+    PURPOSE_REQUESTER: "Médecin demandeur",
 }
 
 

@@ -38,6 +38,7 @@ async def book(
     care_requested_at: dt.datetime | None = None,
     booked_by_user_id: int | None = None,
     booked_by_label: str = "",
+    requester: tuple[str, str, str] = ("", "", ""),  # requesting doctor: name, MSSanté, RPPS
     may_use: frozenset[Reservation | None] = PUBLIC,
     waiting_list: bool = False,
     before_commit: Callable[[Booking], None] | None = None,
@@ -75,6 +76,9 @@ async def book(
             care_requested_at=care_requested_at or now,
             booked_by_user_id=booked_by_user_id,
             booked_by_label=booked_by_label,
+            requester_name=requester[0],
+            requester_mssante=requester[1],
+            requester_rpps=requester[2],
         )
         try:
             booking = await bk.insert_booking(session=session, seat=seat, request=request, now=now)

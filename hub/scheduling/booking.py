@@ -51,6 +51,10 @@ class BookingRequest:
     care_requested_at: dt.datetime
     booked_by_user_id: int | None = None
     booked_by_label: str = ""
+    # The doctor who asked for the consultation: name, secure address, RPPS ("" when none).
+    requester_name: str = ""
+    requester_mssante: str = ""
+    requester_rpps: str = ""
 
 
 def _check_slot(
@@ -165,6 +169,9 @@ async def insert_booking(
         "care_requested_at": request.care_requested_at,
         "booked_by_user_id": request.booked_by_user_id,
         "booked_by_label": request.booked_by_label,
+        "requester_name": request.requester_name,
+        "requester_mssante": request.requester_mssante,
+        "requester_rpps": request.requester_rpps,
         "confirmed_at": None,
         "cancelled_at": None,
         "cancel_reason": "",

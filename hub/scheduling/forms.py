@@ -19,8 +19,13 @@ from pydantic import BaseModel, ConfigDict
 from hub.deps import MAX_ROW_ID
 from hub.errors import Invalid
 from hub.records.contact import contact_change_problems
-from hub.records.patient_service import PatientDraft, contact_problems
+from hub.records.patient_service import (
+    PatientDraft,
+    contact_problems,
+    requesting_doctor_problems,
+)
 from hub.records.patients import Patient, Sex
+from hub.records.rpps import normalise_rpps
 from hub.scheduling.eligibility import RedFlag
 
 Problems = dict[str, str]
@@ -223,18 +228,34 @@ class BookingForm(PatientForm):
 
 
 class PhoneBookingForm(TextForm):
-    """The secretary books a known patient on the line: a slot and the reason."""
+    """The secretary books a known patient on the line: a slot, the reason and, when a doctor
+    asked for the consultation (e.g. a GP a psychiatric opinion), that doctor."""
 
     slot_id: str = ""
     reason: Annotated[str, Text("Motif", 1000)] = ""
+    requester_name: Annotated[str, Text("Médecin demandeur", 200)] = ""
+    requester_mssante: Annotated[str, Text("Messagerie sécurisée du médecin demandeur", 200)] = ""
+    requester_rpps: Annotated[str, Text("RPPS du médecin demandeur", 20)] = ""
 
     def slot(self) -> int | None:
         return parse_row_id(self.slot_id)
+
+    def requester(self) -> tuple[str, str, str]:
+        """The requesting doctor's name, secure address and RPPS, cleaned ("" when none)."""
+        return (
+            " ".join(self.requester_name.split())[:200],
+            self.requester_mssante.strip().lower()[:200],
+            normalise_rpps(self.requester_rpps.strip()),
+        )
 
     def problems(self) -> Problems:
         problems = self.too_long()
         if self.slot() is None:
             problems["slot_id"] = _slot_problem(self.slot_id, "Choisissez un créneau.")
+        for field, problem in requesting_doctor_problems(
+            name=self.requester_name, mssante=self.requester_mssante, rpps=self.requester_rpps
+        ).items():
+            problems.setdefault(field, problem)
         return _reason_problems(self.reason, problems)
 
 

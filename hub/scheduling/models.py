@@ -125,6 +125,11 @@ class Booking(Base):
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
     booked_by_label: Mapped[str] = mapped_column(String(200), default="")  # e.g. SAS regulator
+    # The doctor who asked for this consultation (e.g. a GP asking a psychiatric opinion): the
+    # signed report is relayed to them too. Same shapes as the patient's médecin traitant.
+    requester_name: Mapped[str] = mapped_column(String(200), default="")
+    requester_mssante: Mapped[str] = mapped_column(String(200), default="")
+    requester_rpps: Mapped[str] = mapped_column(String(11), default="")
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     cancel_reason: Mapped[str] = mapped_column(String(200), default="")

@@ -11,8 +11,12 @@ import re
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
+from sqlalchemy import select
 
 from hub.config import Settings
+from hub.identity.models import PSYCHIATRY, Organisation, Role, Site
+from hub.notify.models import OutboundMessage
+from hub.reports.mssante import PURPOSE_REQUESTER
 from tests.browser.walk import on_a_phone, shot, staff
 from tests.hub.interop.conftest import DEMO_FINESS, make_sas_client
 from tests.hub.interop.support import next_weekday, resources, search, search_url
@@ -70,11 +74,15 @@ async def test_scenario_5_the_sas_regulator_books_a_slot(
     assert f"/creneau/{slot_id}" not in await patient.content()
 
 
-async def _psychiatric_booking(settings: Settings, cpts: Cpts) -> None:
-    """A GP asked for a first psychiatric opinion: booked at Clos Mortier in a few minutes."""
+ROY = "anne.roy@medecin.mssante.fr"  # the GP who asks for the psychiatric opinion
+
+
+async def _psychiatric_request(settings: Settings, cpts: Cpts) -> int:
+    """Hugo Girard, known to the CPTS; a slot at Clos Mortier in a few minutes; the CPTS's
+    psychiatrist, who teleconsults there. Returns the patient's id."""
     async with session_for(settings) as session:
         now = dt.datetime.now(dt.UTC)
-        slot = await make.slot(
+        await make.slot(
             session, site_id=cpts.site_ids[CLOS_MORTIER], starts_at=now + dt.timedelta(minutes=5)
         )
         patient = await make.patient(
@@ -85,14 +93,31 @@ async def _psychiatric_booking(settings: Settings, cpts: Cpts) -> None:
             first_names="Hugo",
             birth_date=dt.date(1991, 7, 22),
         )
-        await session.commit()
-        await make.booking(
+        await make.user(
             session,
-            slot_id=slot.id,
-            patient_id=patient.id,
-            now=now,
-            reason="Premier avis psychiatrique demandé par le Dr Roy (médecin traitant)",
+            organisation=await session.get_one(Organisation, cpts.organisation_id),
+            username="psychiatre",
+            role=Role.DOCTOR,
+            sites=[await session.get_one(Site, cpts.site_ids[CLOS_MORTIER])],
+            full_name="Dr Léa Morel",
+            specialty=PSYCHIATRY,
         )
+        await session.commit()
+        return patient.id
+
+
+async def _secretary_books_the_request(
+    browser: Browser, live_hub: LiveHub, patient_id: int
+) -> None:
+    """Dr Roy phones: the secretary books the first psychiatric opinion and records her."""
+    secretary = await staff(browser, live_hub, "secretariat")
+    await secretary.goto(f"{live_hub.url}/secretariat/patients/{patient_id}")
+    await secretary.get_by_label("Motif", exact=True).fill("Premier avis psychiatrique")
+    await secretary.get_by_label("Nom du médecin demandeur").fill("Dr Anne Roy")
+    await secretary.get_by_label("Messagerie sécurisée du médecin demandeur").fill(ROY)
+    await secretary.get_by_role("button", name="Réserver", exact=True).click()
+    await expect(secretary.get_by_text(f"Demandé par Dr Anne Roy ({ROY})")).to_be_visible()
+    await shot(secretary, 9, "demande-du-medecin")
 
 
 async def _prepare(nurse: Page) -> None:
@@ -113,7 +138,9 @@ async def _prepare(nurse: Page) -> None:
 async def test_scenario_9_psychiatric_unscheduled_care(
     browser: Browser, live_hub: LiveHub, cpts: Cpts, settings: Settings
 ) -> None:
-    await _psychiatric_booking(settings, cpts)
+    await _secretary_books_the_request(
+        browser, live_hub, await _psychiatric_request(settings, cpts)
+    )
     nurse = await staff(browser, live_hub, "infirmiere")
     await _prepare(nurse)
     pre = nurse.locator("section", has=nurse.get_by_role("heading", name="3. Préconsultation"))
@@ -133,8 +160,9 @@ async def test_scenario_9_psychiatric_unscheduled_care(
     await expect(nurse.get_by_text("Le patient attend le médecin.")).to_be_visible()
     await shot(nurse, 9, "preconsultation")
 
-    # The psychiatrist (a doctor of the CPTS: the product knows no specialty) teleconsults.
-    doctor = await staff(browser, live_hub, "medecin")
+    # The CPTS's psychiatrist sees the psychiatric requests in her waiting room, teleconsults.
+    doctor = await staff(browser, live_hub, "psychiatre", password=make.TEST_PASSWORD)
+    await expect(doctor.get_by_text("Votre spécialité : Psychiatrie")).to_be_visible()
     waiting = doctor.locator("tr", has_text="GIRARD Hugo")
     await expect(waiting).to_contain_text("Premier avis psychiatrique")
     await shot(doctor, 9, "salle-d-attente")
@@ -153,4 +181,11 @@ async def test_scenario_9_psychiatric_unscheduled_care(
     await report.get_by_label("Téléconsultation de psychiatrie").check()
     await report.get_by_role("button", name="Signer et envoyer").click()
     await expect(doctor.get_by_text(re.compile("Version 1 signée"))).to_be_visible()
+    # The plan goes back over MSSanté to the GP who asked for the opinion.
+    await expect(doctor.locator("body")).to_contain_text(ROY)
     await shot(doctor, 9, "plan-signe")
+    async with session_for(settings) as session:
+        to_roy = await session.scalars(
+            select(OutboundMessage).where(OutboundMessage.purpose == PURPOSE_REQUESTER)
+        )
+        assert [ROY in m.recipient for m in to_roy] == [True]

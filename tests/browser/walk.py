@@ -32,13 +32,16 @@ async def shot(page: Page, scenario: int, step: str) -> None:
     await page.screenshot(path=str(SHOTS / f"{scenario}-{step}.png"), full_page=True)
 
 
-async def staff(browser: Browser, hub: LiveHub, username: str) -> Page:
-    """A member of staff signed in, in a browser of their own (the tests' CPTS accounts)."""
+async def staff(
+    browser: Browser, hub: LiveHub, username: str, *, password: str | None = None
+) -> Page:
+    """A member of staff signed in, in a browser of their own (the tests' CPTS accounts, or
+    one made by the ``user`` factory with its password)."""
     context = await browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 800})
     page = await context.new_page()
     await page.goto(hub.url + "/connexion")
     await page.get_by_label("Identifiant").fill(username)
-    await page.get_by_label("Mot de passe").fill(PASSWORDS[username])
+    await page.get_by_label("Mot de passe").fill(password or PASSWORDS[username])
     await page.get_by_role("button", name="Se connecter").click()
     await page.wait_for_url(re.compile(r"^(?!.*/connexion).*$"))
     return page

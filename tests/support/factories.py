@@ -143,6 +143,7 @@ async def user(
     sites: list[Site] | None = None,
     password: str = TEST_PASSWORD,
     full_name: str = "",
+    specialty: str = "",
 ) -> User:
     return await identity.create_user(
         session=session,
@@ -152,6 +153,7 @@ async def user(
         role=role,
         password=password,
         sites=sites or [],
+        specialty=specialty,
     )
 
 
@@ -239,6 +241,7 @@ async def booking(
     now: dt.datetime,
     channel: Channel = Channel.PHONE,
     reason: str = "Toux fébrile",
+    requester: tuple[str, str, str] = ("", "", ""),  # the requesting doctor: name, MSSanté, RPPS
 ) -> Booking:
     """A booking through the booking service (it commits, as every booking does)."""
     return await bk.book_slot(
@@ -250,6 +253,9 @@ async def booking(
             channel=channel,
             reason=reason,
             care_requested_at=now - dt.timedelta(hours=3),
+            requester_name=requester[0],
+            requester_mssante=requester[1],
+            requester_rpps=requester[2],
         ),
     )
 
