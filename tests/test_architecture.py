@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import itertools
 import pkgutil
+import sys
 import tomllib
+import types
 
 import grimp
+from sqlalchemy import Table
 
 import hub
 from tests.conftest import ROOT
@@ -65,3 +70,84 @@ def test_no_two_hub_units_import_each_other() -> None:
         (a, b) for a, b in itertools.combinations(members, 2) if imports(a, b) and imports(b, a)
     ]
     assert mutual == []
+
+
+# Who may touch a slice's tables (its ORM classes and Table objects) besides the slice itself:
+# hub.reporting, the declared read-only aggregate reader (see its docstring), and the wiring
+# that has to know every table: the models aggregator, the migrations, the demo's seeding and
+# the app factory. Anyone else gets another slice's rows from that slice's service functions,
+# and may name their class for type hints only, under ``if TYPE_CHECKING:``.
+AGGREGATE_READERS = {"reporting"}
+WIRING = {"models", "migrations", "app", "demo", "demo_agenda", "demo_history", "demo_runner"}
+
+
+def _table_owners() -> dict[int, str]:
+    """id() of every ORM class and Table of the hub -> the module that defines it."""
+    from hub import models  # noqa: F401  - every table on the metadata
+    from hub.db import Base
+
+    owners = {id(m.class_): m.class_.__module__ for m in Base.registry.mappers}
+    for name, module in list(sys.modules.items()):
+        if name.startswith("hub."):
+            owners |= {id(v): name for v in vars(module).values() if isinstance(v, Table)}
+    return owners
+
+
+def _type_checking_nodes(tree: ast.Module) -> set[int]:
+    return {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
+        for inner in ast.walk(node)
+    }
+
+
+def _runtime_table_imports(module: str, tree: ast.Module, owners: dict[int, str]) -> set[str]:
+    """``importer -> hub.slice.Table`` for each table of another slice imported at run time."""
+    slice_ = module.split(".")[1]
+    hidden = _type_checking_nodes(tree)
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom) or id(node) in hidden:
+            continue
+        if node.level or not (node.module or "").startswith("hub."):
+            continue
+        source = importlib.import_module(str(node.module))
+        for alias in node.names:
+            target = getattr(source, alias.name, None)
+            if isinstance(target, types.ModuleType):  # `from hub.x import models`: its tables used
+                local = alias.asname or alias.name
+                names = {
+                    n.attr
+                    for n in ast.walk(tree)
+                    if isinstance(n, ast.Attribute)
+                    and isinstance(n.value, ast.Name)
+                    and n.value.id == local
+                }
+                targets = [(getattr(target, n, None), n) for n in names]
+            else:
+                targets = [(target, alias.name)]
+            for obj, name in targets:
+                owner = owners.get(id(obj))
+                if owner and owner.split(".")[1] != slice_:
+                    found.add(f"{module} -> {owner}.{name}")
+    return found
+
+
+def test_slices_read_each_others_tables_only_through_service_functions() -> None:
+    owners = _table_owners()
+    readers = set()
+    for path in sorted((ROOT / "hub").rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        if module.count(".") and module.split(".")[1] not in AGGREGATE_READERS | WIRING:
+            readers |= _runtime_table_imports(module, ast.parse(path.read_text()), owners)
+    assert not readers, "ask the owning slice's service functions instead:\n" + "\n".join(
+        sorted(readers)
+    )
+
+
+def test_the_aggregate_reader_is_declared_as_such() -> None:
+    import hub.reporting
+
+    assert "read-only aggregate reader" in str(hub.reporting.__doc__)
+    assert "reporting" in _contract("hub layers")["layers"][4]  # type: ignore[index]

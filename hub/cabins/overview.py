@@ -4,14 +4,18 @@ and each device's last value where they may see a consultation's measurements (h
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.cabins.presence import DEVICE_STATE_LABELS, CabinStatus, devices_of, status_of
 from hub.context import HubContext
 from hub.identity import policy, service
-from hub.identity.models import Role, User
+from hub.identity.models import Role
 from hub.identity.policy import Permission
+
+if TYPE_CHECKING:
+    from hub.identity.models import User
 
 
 async def home_context(ctx: HubContext, session: AsyncSession, user: User) -> dict[str, object]:

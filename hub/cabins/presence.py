@@ -177,9 +177,8 @@ async def set_last_value(
     at: dt.datetime,
 ) -> None:
     device = await _device(session, cabin_id, name)
-    if (
-        device.last_at is None
-        or last_value_key(kind, at) >= last_value_key(device.last_kind, device.last_at)
+    if device.last_at is None or last_value_key(kind, at) >= last_value_key(
+        device.last_kind, device.last_at
     ):
         device.last_kind, device.last_value, device.last_unit, device.last_at = (
             kind,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,7 +15,6 @@ from hub.consoles.staff import actor_of, open_slot_for, user_site_ids
 from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import HubError
-from hub.identity.models import User
 from hub.identity.policy import Permission
 from hub.rendering import render
 from hub.scheduling import booking as bk
@@ -24,6 +23,9 @@ from hub.scheduling.book import book
 from hub.scheduling.forms import ResidentForm, by_field
 from hub.scheduling.models import Channel, Reservation
 from hub.scheduling.slots import free_slots
+
+if TYPE_CHECKING:
+    from hub.identity.models import User
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 

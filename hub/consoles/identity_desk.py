@@ -4,7 +4,7 @@ they are two different persons."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -14,9 +14,11 @@ from hub import deps
 from hub.consultation import identity_review
 from hub.deps import Permitted, SessionDep
 from hub.errors import HubError, Invalid
-from hub.identity.models import User
 from hub.records.vigilance import STATUS_LABELS, Actor, probable_duplicates
 from hub.rendering import render
+
+if TYPE_CHECKING:
+    from hub.identity.models import User
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 PAGE = "/secretariat/identites"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -18,16 +18,19 @@ from hub.cabins.live import ObservationPublic
 from hub.cabins.overview import home_context
 from hub.consoles.vitals import vitals_view
 from hub.consultation import checks, identity_review, service
-from hub.consultation.models import STATE_LABELS, Capture, Consultation, DmpChoice, State
+from hub.consultation.models import STATE_LABELS, Capture, DmpChoice, State
 from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Conflict, HubError, Invalid, NotFound, Unauthenticated
-from hub.identity.models import User
 from hub.identity.policy import Permission
 from hub.records.observations import observations_of_booking
 from hub.relay import service as relay
 from hub.rendering import render
 from hub.reports import view as report_view
+
+if TYPE_CHECKING:
+    from hub.consultation.models import Consultation
+    from hub.identity.models import User
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 EVENT_KEEPALIVE_SECONDS = 15.0

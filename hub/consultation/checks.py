@@ -4,16 +4,20 @@ and the nurse's pre-consultation notes with the PHQ-9/GAD-7 scales."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.consultation import identity_review, service
 from hub.consultation.models import Consultation, DmpChoice, State
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid
-from hub.identity.models import User
 from hub.records.ins import birth_place_problem, nir_problem, nir_traits_problem, normalise_nir
 from hub.records.patients import IdentityStatus, Patient
 from hub.records.vigilance import FROM_INSI, Actor, set_status
+
+if TYPE_CHECKING:
+    from hub.identity.models import User
 
 # High-trust identity documents of the INS referential (a driving licence or a Vitale card
 # does not validate an identity).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,12 +21,15 @@ from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.events import Event
 from hub.identity import policy
-from hub.identity.models import Role, Site, User
+from hub.identity.models import Role
 from hub.identity.policy import Permission
 from hub.notify import outbox
 from hub.notify.sms import normalise_french_mobile
 from hub.scheduling import booking as bk
 from hub.scheduling.models import Booking, BookingStatus
+
+if TYPE_CHECKING:
+    from hub.identity.models import Site, User
 
 ROOM_STAFF = frozenset({Role.NURSE, Role.FACILITY_STAFF})
 CLINICIANS = frozenset({Role.NURSE, Role.FACILITY_STAFF, Role.DOCTOR})

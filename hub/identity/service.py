@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from hub.audit.models import AuditEvent
 from hub.audit.service import record_event
 from hub.errors import Conflict, Invalid, NotFound, TooManyAttempts, Unauthenticated
 from hub.identity import security
@@ -25,6 +25,9 @@ from hub.identity.models import (
     User,
     UserSession,
 )
+
+if TYPE_CHECKING:
+    from hub.audit.models import AuditEvent
 
 logger = logging.getLogger(__name__)
 

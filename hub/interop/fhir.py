@@ -12,13 +12,16 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from hub.errors import HubError
-from hub.identity.models import Organisation, Site
 from hub.records.patients import Sex
-from hub.scheduling.models import Booking, BookingStatus, Reservation, Slot
+from hub.scheduling.models import BookingStatus, Reservation
+
+if TYPE_CHECKING:
+    from hub.identity.models import Organisation, Site
+    from hub.scheduling.models import Booking, Slot
 
 Json = dict[str, Any]
 

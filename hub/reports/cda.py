@@ -61,7 +61,6 @@ FACILITY_TYPE = (
 ENCOUNTER_TYPE = ("AMB", "Ambulatoire (hors établissement)")
 
 
-
 def build_tlm_cr(facts: ReportFacts, pdf: bytes) -> bytes:
     """Return the UTF-8 XML of the TLM-CR CDA document of ``facts``, with ``pdf`` as its body."""
     tz = ZoneInfo(facts.timezone)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +17,6 @@ from hub.consultation.models import Consultation
 from hub.errors import Conflict, NotFound
 from hub.identity.models import Organisation, Site, User
 from hub.records.documents import SharedDocument
-from hub.records.observations import Observation
 from hub.records.patients import IdentityStatus, Patient
 from hub.reports.facts import (
     OID_INS_NIA,
@@ -31,6 +31,9 @@ from hub.reports.models import (
     ORIENTATION_LABELS,
     Report,
 )
+
+if TYPE_CHECKING:
+    from hub.records.observations import Observation
 
 TITLE = "Compte rendu de téléconsultation"
 
@@ -63,9 +66,7 @@ def session_measurements(observations: list[Observation]) -> list[MeasurementFac
             value=o.value,
             unit=o.unit,
             loinc=o.loinc,
-            device=describe_device(
-                o.device_model, serial=o.device_serial, fallback=o.device_name
-            ),
+            device=describe_device(o.device_model, serial=o.device_serial, fallback=o.device_name),
         )
         for o in kept
     ]

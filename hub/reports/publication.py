@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.config import Settings
-from hub.consultation.models import Consultation, DmpChoice
+from hub.consultation.models import DmpChoice
 from hub.context import HubContext
-from hub.identity.models import User
-from hub.notify.models import OutboundMessage
 from hub.records.patient_links import send_record_link
 from hub.records.patients import Patient
 from hub.relay import service as relay
-from hub.relay.models import RelayDoctor
 from hub.reports import service as report_service
 from hub.reports.facts import ReportFacts
 from hub.reports.gather import facts_of
@@ -27,6 +25,12 @@ from hub.reports.models import Report
 from hub.reports.mssante import enqueue_report_relay
 from hub.reports.registry import document_sharing
 from hub.reports.service import ReportDraft, latest_signed
+
+if TYPE_CHECKING:
+    from hub.consultation.models import Consultation
+    from hub.identity.models import User
+    from hub.notify.models import OutboundMessage
+    from hub.relay.models import RelayDoctor
 
 
 @dataclass(frozen=True, slots=True)

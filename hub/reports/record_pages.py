@@ -7,7 +7,7 @@ import base64
 import binascii
 import datetime as dt
 import xml.etree.ElementTree as ET
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,7 +18,6 @@ from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Invalid, NotFound
 from hub.identity import policy
-from hub.identity.models import User
 from hub.identity.policy import Permission
 from hub.records.documents import SharedDocument
 from hub.records.patient_links import (
@@ -32,6 +31,9 @@ from hub.rendering import render
 from hub.reports.models import Report
 from hub.reports.registry import DOCUMENT_MISSING, document_sharing
 from hub.scheduling.care import care_site_ids
+
+if TYPE_CHECKING:
+    from hub.identity.models import User
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,11 +30,14 @@ from hub.context import HubContext
 from hub.db import utcnow
 from hub.errors import Forbidden, NotFound
 from hub.identity import service as identity_service
-from hub.identity.models import ROLE_LABELS, Role, User
+from hub.identity.models import ROLE_LABELS, Role
 from hub.records.documents import Confidentiality, DocumentStatus, SharedDocument
 from hub.records.patients import Patient
 from hub.reports.facts import ReportFacts
 from hub.reports.models import Report
+
+if TYPE_CHECKING:
+    from hub.identity.models import User
 
 # XDS metadata of a TLM-CR (compte rendu de télémédecine), from the ANS value sets:
 # classCode from JDV_J06 XdsClassCode-CISIS (TRE_A03 ClasseDocument, 1.2.250.1.213.1.1.4.1),

@@ -11,15 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.service import record_event
-from hub.consultation.models import Consultation, State
+from hub.consultation.models import State
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid
-from hub.identity.models import Role, User
+from hub.identity.models import Role
 from hub.records.observations import observations_of_booking
 from hub.records.patients import Patient
 from hub.reports.cda import build_tlm_cr
@@ -32,6 +33,10 @@ from hub.reports.models import (
     ReportStatus,
 )
 from hub.reports.pdf import render_report_pdf
+
+if TYPE_CHECKING:
+    from hub.consultation.models import Consultation
+    from hub.identity.models import User
 
 MAX_TEXT = 20_000
 

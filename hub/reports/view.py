@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.consultation.models import Consultation
 from hub.notify.models import OutboundMessage
-from hub.records.observations import Observation
 from hub.reports import gather as report_facts
 from hub.reports import service as report_service
 from hub.reports.models import ACT_LABELS, ORIENTATION_LABELS, ReportStatus
 from hub.reports.tracking import error_in_words
+
+if TYPE_CHECKING:
+    from hub.consultation.models import Consultation
+    from hub.records.observations import Observation
 
 RELAY_STATUS = {
     "pending": "en attente d'envoi",

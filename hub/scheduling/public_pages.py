@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -16,7 +16,6 @@ from hub.context import HubContext
 from hub.deps import ContextDep, SessionDep
 from hub.errors import HubError, NotFound
 from hub.identity import service as identity
-from hub.identity.models import Organisation, Site
 from hub.records.vigilance import Actor
 from hub.rendering import render
 from hub.scheduling import booking as bk
@@ -29,6 +28,9 @@ from hub.scheduling.forms import YES, BookingForm, by_field
 from hub.scheduling.models import Booking, BookingStatus, Channel, Slot, WaitStatus
 from hub.scheduling.policy import policy_for
 from hub.scheduling.slots import DayOfSlots, FreeSlot, day_of_slots, free_slots
+
+if TYPE_CHECKING:
+    from hub.identity.models import Organisation, Site
 
 router = APIRouter(prefix="/rdv", dependencies=[Depends(deps.csrf_protect)])
 

@@ -311,4 +311,3 @@ def encode(message: HubMessageT | AgentMessageT, version: int = WIRE_VERSION) ->
     for rejected in data.get("rejected", ()):
         rejected.pop("code", None)
     return json.dumps(data, ensure_ascii=False)
-
