@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, select, update
+from sqlalchemy import ForeignKey, String, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from devices.measurements import last_value_key
 from hub.db import Base, IntPk, utcnow
-from hub.identity.models import Cabin
+from hub.identity import service as identity_service
 from hub.wire import DeviceDescription
+
+if TYPE_CHECKING:
+    from hub.identity.models import Cabin
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,23 +67,20 @@ async def mark_hello(
 
 
 async def mark_seen(*, session: AsyncSession, cabin_id: int, now: dt.datetime) -> None:
-    cabin = await session.get(Cabin, cabin_id)
-    if cabin is not None:
-        cabin.last_seen_at = now
-        cabin.connected = True
-        await session.commit()
+    await identity_service.set_cabin_link(
+        session=session, cabin_id=cabin_id, connected=True, seen_at=now
+    )
+    await session.commit()
 
 
 async def mark_disconnected(*, session: AsyncSession, cabin_id: int) -> None:
-    cabin = await session.get(Cabin, cabin_id)
-    if cabin is not None:
-        cabin.connected = False
-        await session.commit()
+    await identity_service.set_cabin_link(session=session, cabin_id=cabin_id, connected=False)
+    await session.commit()
 
 
 async def forget_connections(*, session: AsyncSession) -> None:
     """At hub start no agent is connected yet; each one's hello or heartbeat says so again."""
-    await session.execute(update(Cabin).where(Cabin.connected.is_(True)).values(connected=False))
+    await identity_service.disconnect_every_cabin(session=session)
     await session.commit()
 
 

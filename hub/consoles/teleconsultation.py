@@ -18,7 +18,7 @@ from hub.cabins.live import ObservationPublic
 from hub.cabins.overview import home_context
 from hub.consoles.vitals import vitals_view
 from hub.consultation import checks, identity_review, service
-from hub.consultation.models import STATE_LABELS, Capture, DmpChoice, State
+from hub.consultation.models import STATE_LABELS, DmpChoice, State
 from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Conflict, HubError, Invalid, NotFound, Unauthenticated
@@ -422,16 +422,15 @@ async def save_capture(
     )
     if not signature:
         raise Invalid("Le contenu ne correspond pas à une image PNG ou JPEG.")
-    capture = Capture(
-        consultation_id=consultation.id,
+    capture = await service.add_capture(
+        session=session,
+        consultation=consultation,
         source=source,
         mime_type=mime,
         data=data,
         taken_by=user.id,
         taken_at=ctx.clock(),
     )
-    session.add(capture)
-    await session.flush()
     record_event(
         session=session,
         action="consultation.capture",
@@ -455,7 +454,7 @@ async def capture_image(
     capture_id: int, request: Request, user: Permitted, session: SessionDep
 ) -> Response:
     """A saved snapshot, for the clinicians of its site (each viewing traced)."""
-    capture = await session.get(Capture, capture_id)
+    capture = await service.get_capture(session=session, capture_id=capture_id)
     if capture is None:
         raise NotFound("Image introuvable.")
     consultation = await service.get_consultation(

@@ -13,7 +13,8 @@ from hub.consultation.models import Consultation, DmpChoice, State
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid
 from hub.records.ins import birth_place_problem, nir_problem, nir_traits_problem, normalise_nir
-from hub.records.patients import IdentityStatus, Patient
+from hub.records.patient_service import patient_by_id
+from hub.records.patients import IdentityStatus
 from hub.records.vigilance import FROM_INSI, Actor, set_status
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ async def verify_identity(
             "Les traits d'identité ne correspondent pas à la pièce : corrigez la fiche "
             "du patient avant de valider son identité."
         )
-    patient = await session.get(Patient, consultation.patient_id)
+    patient = await patient_by_id(session=session, patient_id=consultation.patient_id)
     assert patient is not None
     if patient.pending_of_id is not None:
         raise Conflict(

@@ -26,7 +26,7 @@ from hub.identity.policy import Permission
 from hub.notify import outbox
 from hub.notify.sms import normalise_french_mobile
 from hub.scheduling import booking as bk
-from hub.scheduling.models import Booking, BookingStatus
+from hub.scheduling.models import BookingStatus
 
 if TYPE_CHECKING:
     from hub.identity.models import Site, User
@@ -102,8 +102,7 @@ async def reload(session: AsyncSession, consultation_id: int) -> Consultation:
         select(Consultation)
         .where(Consultation.id == consultation_id)
         .options(
-            selectinload(Consultation.booking).selectinload(Booking.patient),
-            selectinload(Consultation.booking).selectinload(Booking.site),
+            selectinload(Consultation.booking).options(*bk.with_patient_and_site()),
         )
         .execution_options(populate_existing=True)
     )
@@ -320,8 +319,7 @@ async def waiting_room(*, session: AsyncSession, user: User) -> list[Consultatio
             Consultation.state.in_([State.READY, State.IN_CONSULTATION, State.REPORTING]),
         )
         .options(
-            selectinload(Consultation.booking).selectinload(Booking.patient),
-            selectinload(Consultation.booking).selectinload(Booking.site),
+            selectinload(Consultation.booking).options(*bk.with_patient_and_site()),
         )
         .order_by(Consultation.ready_at)
     )
@@ -341,8 +339,7 @@ async def closed_by_doctor(
             Consultation.ended_at >= since,
         )
         .options(
-            selectinload(Consultation.booking).selectinload(Booking.patient),
-            selectinload(Consultation.booking).selectinload(Booking.site),
+            selectinload(Consultation.booking).options(*bk.with_patient_and_site()),
         )
         .order_by(Consultation.ended_at.desc())
         .limit(limit)
@@ -379,6 +376,35 @@ async def captures_of(*, session: AsyncSession, consultation_id: int) -> list[Ca
         select(Capture).where(Capture.consultation_id == consultation_id).order_by(Capture.id)
     )
     return list(rows)
+
+
+async def add_capture(
+    *,
+    session: AsyncSession,
+    consultation: Consultation,
+    source: str,
+    mime_type: str,
+    data: bytes,
+    taken_by: int,
+    taken_at: dt.datetime,
+) -> Capture:
+    """Save an image taken during the consultation (its checks are the caller's)."""
+    capture = Capture(
+        consultation_id=consultation.id,
+        source=source,
+        mime_type=mime_type,
+        data=data,
+        taken_by=taken_by,
+        taken_at=taken_at,
+    )
+    session.add(capture)
+    await session.flush()
+    return capture
+
+
+async def get_capture(*, session: AsyncSession, capture_id: int) -> Capture | None:
+    """The saved image with this id, None if there is none."""
+    return await session.get(Capture, capture_id)
 
 
 async def reassign_patient(*, session: AsyncSession, from_id: int, to_id: int) -> int:

@@ -8,7 +8,7 @@ import math
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -149,6 +149,18 @@ async def teleconsultation_rooms(*, session: AsyncSession, organisation_id: int)
 async def get_site(*, session: AsyncSession, site_id: int) -> Site | None:
     """The site with this id, None if there is none."""
     return await session.get(Site, site_id)
+
+
+async def site_by_name(*, session: AsyncSession, organisation_id: int, name: str) -> Site | None:
+    """The site of this CPTS with this name, None if there is none."""
+    return await session.scalar(
+        select(Site).where(Site.organisation_id == organisation_id, Site.name == name)
+    )
+
+
+async def every_site(*, session: AsyncSession) -> list[Site]:
+    """Every site of every CPTS served by the hub."""
+    return list(await session.scalars(select(Site)))
 
 
 async def get_user(*, session: AsyncSession, user_id: int, refresh: bool = False) -> User:
@@ -379,6 +391,27 @@ async def get_cabin(*, session: AsyncSession, cabin_id: int) -> Cabin:
     if cabin is None:
         raise NotFound("Cabine introuvable.")
     return cabin
+
+
+async def cabin_token_hash(*, session: AsyncSession, cabin_id: int) -> str | None:
+    """The hash of the cabin's current agent token, None once revoked (or no such cabin)."""
+    return await session.scalar(select(Cabin.token_hash).where(Cabin.id == cabin_id))
+
+
+async def set_cabin_link(
+    *, session: AsyncSession, cabin_id: int, connected: bool, seen_at: dt.datetime | None = None
+) -> None:
+    """Record whether the cabin's agent is connected (and when it was last heard of)."""
+    cabin = await session.get(Cabin, cabin_id)
+    if cabin is not None:
+        cabin.connected = connected
+        if seen_at is not None:
+            cabin.last_seen_at = seen_at
+
+
+async def disconnect_every_cabin(*, session: AsyncSession) -> None:
+    """Mark every cabin's agent as not connected."""
+    await session.execute(update(Cabin).where(Cabin.connected.is_(True)).values(connected=False))
 
 
 def security_now() -> dt.datetime:

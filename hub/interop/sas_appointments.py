@@ -11,18 +11,16 @@ import json
 import logging
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.service import record_event
 from hub.deps import ContextDep, SessionDep
 from hub.errors import Conflict, HubError, NotFound
-from hub.identity.models import Site
 from hub.interop import fhir
 from hub.interop.sas import (
     ACTOR_KIND,
@@ -40,7 +38,10 @@ from hub.records.patient_service import PatientDraft
 from hub.records.vigilance import Actor
 from hub.scheduling import booking as bk
 from hub.scheduling.book import book, cancel
-from hub.scheduling.models import Booking, BookingStatus, Channel
+from hub.scheduling.models import BookingStatus, Channel
+
+if TYPE_CHECKING:
+    from hub.scheduling.models import Booking
 
 logger = logging.getLogger(__name__)
 
@@ -281,15 +282,8 @@ async def _sas_booking_id(
     session: AsyncSession, organisation_id: int, reference: str
 ) -> int | None:
     """The id of the booking made through the SAS under this reference in this CPTS."""
-    return await session.scalar(
-        select(Booking.id)
-        .join(Site, Site.id == Booking.site_id)
-        .where(
-            Booking.reference == reference,
-            Booking.channel == Channel.SAS,
-            Site.organisation_id == organisation_id,
-        )
-    )
+    booking = await bk.booking_on_channel(session=session, reference=reference, channel=Channel.SAS)
+    return booking.id if booking and booking.site.organisation_id == organisation_id else None
 
 
 def _cancel_reason(body: dict[str, Any]) -> str:

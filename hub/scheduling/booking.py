@@ -6,16 +6,17 @@ import datetime as dt
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.strategy_options import _AbstractLoad
 
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
-from hub.records.patients import Patient
+from hub.records import patient_service
 from hub.scheduling.models import (
     Booking,
     BookingStatus,
@@ -26,6 +27,9 @@ from hub.scheduling.models import (
     WaitingListEntry,
     WaitStatus,
 )
+
+if TYPE_CHECKING:
+    from hub.records.patients import Patient
 
 logger = logging.getLogger(__name__)
 
@@ -65,11 +69,8 @@ def _check_slot(
     return slot
 
 
-async def _slot_and_seats(
-    session: AsyncSession, slot_id: int, patient_id: int | None
-) -> tuple[Slot | None, set[int], Patient | None]:
-    """The slot (fresh from the database, with its site) and its seats held, in one query;
-    with the booking's patient too when asked, so that the booking needs no other read."""
+async def _slot_and_seats(session: AsyncSession, slot_id: int) -> tuple[Slot | None, set[int]]:
+    """The slot (fresh from the database, with its site) and its seats held, in one query."""
     query = (
         select(Slot, Booking.seat)
         .outerjoin(Booking, and_(Booking.slot_id == Slot.id, Booking.seat.is_not(None)))
@@ -77,13 +78,10 @@ async def _slot_and_seats(
         .options(joinedload(Slot.site))
         .execution_options(populate_existing=True)
     )
-    if patient_id is not None:
-        query = query.add_columns(Patient).outerjoin(Patient, Patient.id == patient_id)
     rows = (await session.execute(query)).all()
     if not rows:
-        return None, set(), None
-    patient = cast(Patient | None, tuple(rows[0])[2]) if patient_id is not None else None
-    return rows[0][0], {row[1] for row in rows if row[1] is not None}, patient
+        return None, set()
+    return rows[0][0], {row[1] for row in rows if row[1] is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +90,7 @@ class Seat:
 
     slot: Slot
     number: int
-    patient: Patient | None = None  # read with the slot when the patient was known
+    patient: Patient | None = None  # the booking's patient, when it was known
 
 
 async def free_seat(
@@ -104,9 +102,14 @@ async def free_seat(
     patient_id: int | None = None,
 ) -> Seat:
     """The first free seat of the slot, or the reason it cannot be booked by this kind of booker
-    now (one query, which also reads the patient when given). The database still arbitrates:
-    the seat may be taken before the insert."""
-    slot, used, patient = await _slot_and_seats(session, slot_id, patient_id)
+    now (one query; the patient, when given, comes from the records). The database still
+    arbitrates: the seat may be taken before the insert."""
+    slot, used = await _slot_and_seats(session, slot_id)
+    patient = (
+        None
+        if patient_id is None
+        else await patient_service.patient_by_id(session=session, patient_id=patient_id)
+    )
     slot = _check_slot(slot, now=now, may_use=may_use)
     free = [s for s in range(1, slot.seats + 1) if s not in used]
     if not free:
@@ -253,6 +256,12 @@ async def with_relations(*, session: AsyncSession, booking: Booking) -> Booking:
     return await get_booking(session=session, booking_id=booking.id)
 
 
+def with_patient_and_site() -> tuple[_AbstractLoad, ...]:
+    """Loader options that read a booking's patient and site along with it (for the callers
+    that load bookings through their own rows, such as a consultation's)."""
+    return selectinload(Booking.patient), selectinload(Booking.site)
+
+
 async def get_booking(*, session: AsyncSession, booking_id: int) -> Booking:
     booking = await session.scalar(
         select(Booking)
@@ -265,6 +274,17 @@ async def get_booking(*, session: AsyncSession, booking_id: int) -> Booking:
     if booking is None:
         raise NotFound("Rendez-vous introuvable.")
     return booking
+
+
+async def booking_on_channel(
+    *, session: AsyncSession, reference: str, channel: Channel
+) -> Booking | None:
+    """The booking made through this channel under this reference, with its site; else None."""
+    return await session.scalar(
+        select(Booking)
+        .where(Booking.reference == reference, Booking.channel == channel)
+        .options(joinedload(Booking.site))
+    )
 
 
 async def find_by_reference(*, session: AsyncSession, reference: str) -> Booking:

@@ -123,14 +123,13 @@ async def _public_slot(session: AsyncSession, org: Organisation, slot_id: int) -
     return slot
 
 
-async def _open_slot(
+async def _open_seat(
     session: AsyncSession, ctx: HubContext, org: Organisation, slot_id: int
-) -> Slot:
-    """A slot of the CPTS the public may book now; a reserved (facility, SAS), past or taken
-    slot is refused before the form is filled."""
-    slot = await _public_slot(session, org, slot_id)
-    await bk.check_bookable(session=session, slot_id=slot.id, now=ctx.clock(), may_use=PUBLIC)
-    return slot
+) -> bk.Seat:
+    """A free seat of a slot of the CPTS the public may book now; a reserved (facility, SAS),
+    past or taken slot is refused before the form is filled."""
+    await _public_slot(session, org, slot_id)
+    return await bk.free_seat(session=session, slot_id=slot_id, now=ctx.clock(), may_use=PUBLIC)
 
 
 def _form_page(
@@ -160,7 +159,7 @@ async def booking_form(
     request: Request, session: SessionDep, ctx: ContextDep, slug: str, slot_id: int
 ) -> Response:
     org = await _organisation(session, slug)
-    return _form_page(request, org, await _open_slot(session, ctx, org, slot_id))
+    return _form_page(request, org, (await _open_seat(session, ctx, org, slot_id)).slot)
 
 
 @router.post("/{slug}/creneau/{slot_id}", response_class=HTMLResponse)
@@ -176,7 +175,8 @@ async def book_online(
     if flags := form.red_flags():  # the first question, and it stops everything
         labels = [RED_FLAG_LABELS[f] for f in flags]
         return render(request, "booking/emergency.html", {"org": org, "flags": labels})
-    slot = await _open_slot(session, ctx, org, slot_id)
+    seat = await _open_seat(session, ctx, org, slot_id)
+    slot = seat.slot
     now = ctx.clock()
     try:
         await eligibility.check(
@@ -194,6 +194,7 @@ async def book_online(
             ctx=ctx,
             organisation_id=org.id,
             slot_id=slot.id,
+            seat=seat,
             patient=form.draft(),
             channel=Channel.ONLINE,
             reason=form.reason,

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, union_all
@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.sql.selectable import ScalarSelect
 
-from hub.identity.models import Site
 from hub.scheduling import calendar as cal
 from hub.scheduling.models import (
     Booking,
@@ -26,6 +25,9 @@ from hub.scheduling.models import (
     SlotState,
 )
 from hub.scheduling.policy import policy_for
+
+if TYPE_CHECKING:
+    from hub.identity.models import Site
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +141,21 @@ async def _flag_bookings(session: AsyncSession, slot_id: int) -> None:
         booking.needs_moving = True
 
 
+async def slot_with_site(*, session: AsyncSession, slot_id: int) -> Slot | None:
+    """The slot with this id and its site, None if there is none."""
+    return await session.scalar(
+        select(Slot).where(Slot.id == slot_id).options(selectinload(Slot.site))
+    )
+
+
+async def seats_held(*, session: AsyncSession, slot_id: int) -> int:
+    """How many of the slot's seats bookings hold."""
+    held = await session.scalar(
+        select(func.count(Booking.id)).where(Booking.slot_id == slot_id, Booking.seat.is_not(None))
+    )
+    return held or 0
+
+
 async def get_slot(*, session: AsyncSession, slot_id: int) -> Slot | None:
     """The slot with this id, None if there is none."""
     return await session.get(Slot, slot_id)
@@ -250,18 +267,18 @@ async def day_of_slots(
     ``day_end``, in one query: a per-site probe of the (site, state, start) index for the next
     slot, and a range of the (state, start, site) index for the day."""
     later = aliased(Slot)
-    next_id = (
-        select(later.id)
-        .where(
-            later.site_id == Site.id,
-            _candidate(later, after=after, reservations=reservations),
+    next_ids = [
+        select(
+            select(later.id)
+            .where(
+                later.site_id == site_id, _candidate(later, after=after, reservations=reservations)
+            )
+            .order_by(later.site_id, later.state, later.starts_at)
+            .limit(1)
+            .scalar_subquery()
         )
-        .order_by(later.site_id, later.state, later.starts_at)
-        .limit(1)
-        .correlate(Site)
-        .scalar_subquery()
-    )
-    next_ids = select(next_id).where(Site.id.in_(site_ids))
+        for site_id in site_ids
+    ]
     day_ids = select(Slot.id).where(
         Slot.site_id.in_(site_ids),
         Slot.starts_at < day_end,
@@ -269,7 +286,7 @@ async def day_of_slots(
     )
     query = (
         select(Slot.id, Slot.site_id, Slot.starts_at, Slot.seats - _seats_taken(Slot))
-        .where(Slot.id.in_(union_all(next_ids, day_ids).scalar_subquery()))
+        .where(Slot.id.in_(union_all(*next_ids, day_ids).scalar_subquery()))
         .order_by(Slot.starts_at, Slot.site_id)
     )
     next_by_site: dict[int, OpenSlot] = {}
