@@ -78,7 +78,37 @@ def test_no_two_hub_units_import_each_other() -> None:
 # the app factory. Anyone else gets another slice's rows from that slice's service functions,
 # and may name their class for type hints only, under ``if TYPE_CHECKING:``.
 AGGREGATE_READERS = {"reporting"}
-WIRING = {"models", "migrations", "app", "demo", "demo_agenda", "demo_history", "demo_runner"}
+# deps: FastAPI's dependency aliases (CurrentUser...) name the User class at run time; it issues
+# no query of its own (identity.service resolves the login).
+WIRING = {"models", "migrations", "app", "deps", "demo", "demo_agenda", "demo_history"}
+WIRING |= {"demo_runner"}
+# Not yet through services (issue #15): hub.reports still queries the rows a report is made of.
+# The list may only shrink: the test fails on a new reader, and on an entry no longer true.
+NOT_YET_THROUGH_SERVICES = {
+    "hub.reports.export -> hub.audit.models.AuditEvent",
+    "hub.reports.export -> hub.consultation.models.Consultation",
+    "hub.reports.export -> hub.identity.models.Site",
+    "hub.reports.export -> hub.records.documents.SharedDocument",
+    "hub.reports.gather -> hub.consultation.models.Consultation",
+    "hub.reports.gather -> hub.identity.models.Organisation",
+    "hub.reports.gather -> hub.identity.models.Site",
+    "hub.reports.gather -> hub.identity.models.User",
+    "hub.reports.gather -> hub.records.documents.SharedDocument",
+    "hub.reports.gather -> hub.records.patients.Patient",
+    "hub.reports.publication -> hub.records.patients.Patient",
+    "hub.reports.record_pages -> hub.records.documents.SharedDocument",
+    "hub.reports.record_pages -> hub.records.patients.Patient",
+    "hub.reports.registry -> hub.audit.models.AuditEvent",
+    "hub.reports.registry -> hub.consultation.models.Consultation",
+    "hub.reports.registry -> hub.records.documents.SharedDocument",
+    "hub.reports.registry -> hub.records.patients.Patient",
+    "hub.reports.service -> hub.records.patients.Patient",
+    "hub.reports.tracking -> hub.consultation.models.Consultation",
+    "hub.reports.tracking -> hub.identity.models.Site",
+    "hub.reports.tracking -> hub.notify.models.OutboundMessage",
+    "hub.reports.tracking -> hub.records.patients.Patient",
+    "hub.reports.view -> hub.notify.models.OutboundMessage",
+}
 
 
 def _table_owners() -> dict[int, str]:
@@ -141,13 +171,15 @@ def test_slices_read_each_others_tables_only_through_service_functions() -> None
         module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
         if module.count(".") and module.split(".")[1] not in AGGREGATE_READERS | WIRING:
             readers |= _runtime_table_imports(module, ast.parse(path.read_text()), owners)
-    assert not readers, "ask the owning slice's service functions instead:\n" + "\n".join(
-        sorted(readers)
-    )
+    new = sorted(readers - NOT_YET_THROUGH_SERVICES)
+    assert not new, "ask the owning slice's service functions instead:\n" + "\n".join(new)
+    done = sorted(NOT_YET_THROUGH_SERVICES - readers)
+    assert not done, "take these off NOT_YET_THROUGH_SERVICES:\n" + "\n".join(done)
 
 
 def test_the_aggregate_reader_is_declared_as_such() -> None:
     import hub.reporting
 
     assert "read-only aggregate reader" in str(hub.reporting.__doc__)
-    assert "reporting" in _contract("hub layers")["layers"][4]  # type: ignore[index]
+    floors = [set(f.replace(" ", "").split("|")) for f in _contract("hub layers")["layers"]]  # type: ignore[attr-defined]
+    assert {"reporting"} in floors, "the aggregate reader has a floor of its own"
