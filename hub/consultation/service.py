@@ -120,6 +120,11 @@ def _may_act(user: User, site_id: int) -> None:
     )
 
 
+async def consultation_by_id(*, session: AsyncSession, consultation_id: int) -> Consultation | None:
+    """The consultation with this id, None if there is none (no access check: the caller's)."""
+    return await session.get(Consultation, consultation_id)
+
+
 async def get_consultation(
     *, session: AsyncSession, user: User, consultation_id: int
 ) -> Consultation:

@@ -174,6 +174,11 @@ async def get_user(*, session: AsyncSession, user_id: int, refresh: bool = False
     return user
 
 
+async def user_by_id(*, session: AsyncSession, user_id: int) -> User | None:
+    """The account with this id, None if there is none."""
+    return await session.get(User, user_id)
+
+
 async def actors_of(*, session: AsyncSession, events: list[AuditEvent]) -> dict[int, User]:
     """The members of staff who did these events, by id."""
     ids = {e.actor_id for e in events if e.actor_kind == "user" and e.actor_id}

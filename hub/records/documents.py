@@ -76,6 +76,21 @@ class SharedDocument(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+async def document_by_id(*, session: AsyncSession, document_id: int) -> SharedDocument | None:
+    """The shared document with this id, None if there is none."""
+    return await session.get(SharedDocument, document_id)
+
+
+async def any_masked(*, session: AsyncSession, set_id: str) -> bool:
+    """Whether a version of this set of documents is masked from the patient."""
+    found = await session.scalar(
+        select(SharedDocument.id)
+        .where(SharedDocument.set_id == set_id, SharedDocument.masked.is_(True))
+        .limit(1)
+    )
+    return found is not None
+
+
 async def reassign_patient(*, session: AsyncSession, from_id: int, to_id: int) -> int:
     """Move every shared-record document of one patient record to another (identity merge)."""
     rows = list(

@@ -16,7 +16,7 @@ from hub.config import Settings
 from hub.consultation.models import DmpChoice
 from hub.context import HubContext
 from hub.records.patient_links import send_record_link
-from hub.records.patients import Patient
+from hub.records.patient_service import patient_by_id
 from hub.relay import service as relay
 from hub.reports import service as report_service
 from hub.reports.facts import ReportFacts
@@ -107,7 +107,7 @@ async def publish(
 ) -> Publication:
     """Deposit, relay and tell the patient; the caller commits."""
     assert report.cda is not None
-    patient = await session.get(Patient, consultation.patient_id)
+    patient = await patient_by_id(session=session, patient_id=consultation.patient_id)
     assert patient is not None
     document = await document_sharing(ctx).deposit(
         session=session,

@@ -22,7 +22,7 @@ from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid
 from hub.identity.models import Role
 from hub.records.observations import observations_of_booking
-from hub.records.patients import Patient
+from hub.records.patient_service import patient_by_id
 from hub.reports.cda import build_tlm_cr
 from hub.reports.gather import facts_of, measurements_json, session_measurements
 from hub.reports.models import (
@@ -199,7 +199,7 @@ async def sign(
         raise Invalid("Avant de signer, indiquez " + " et ".join(missing) + ".")
     if report.version > 1 and not report.amendment_reason:
         raise Invalid("Indiquez ce que corrige cette nouvelle version.")
-    patient = await session.get(Patient, consultation.patient_id)
+    patient = await patient_by_id(session=session, patient_id=consultation.patient_id)
     assert patient is not None
     if report.orientation is Orientation.MEDECIN_TRAITANT and patient.has_medecin_traitant is False:
         raise Invalid(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.notify.models import OutboundMessage
+from hub.notify import outbox
 from hub.reports import gather as report_facts
 from hub.reports import service as report_service
 from hub.reports.models import ACT_LABELS, ORIENTATION_LABELS, ReportStatus
@@ -33,18 +32,9 @@ async def console_view(
     versions = await report_service.reports_of(session=session, consultation_id=consultation.id)
     draft = versions[-1] if versions and versions[-1].status is ReportStatus.DRAFT else None
     signed = [r for r in versions if r.status is ReportStatus.SIGNED]
-    relays: list[OutboundMessage] = []
-    if signed:
-        relays = list(
-            await session.scalars(
-                select(OutboundMessage)
-                .where(
-                    OutboundMessage.related_kind == "report",
-                    OutboundMessage.related_id.in_([r.id for r in signed]),
-                )
-                .order_by(OutboundMessage.id)
-            )
-        )
+    relays = await outbox.messages_about(
+        session=session, related_kind="report", related_ids=[r.id for r in signed]
+    )
     return {
         "report_draft": draft,
         "reports_signed": signed,
