@@ -125,6 +125,13 @@ async def consultation_by_id(*, session: AsyncSession, consultation_id: int) -> 
     return await session.get(Consultation, consultation_id)
 
 
+async def consultation_ids_of(*, session: AsyncSession, patient_id: int) -> list[int]:
+    """The ids of the patient's consultations."""
+    return list(
+        await session.scalars(select(Consultation.id).where(Consultation.patient_id == patient_id))
+    )
+
+
 async def get_consultation(
     *, session: AsyncSession, user: User, consultation_id: int
 ) -> Consultation:

@@ -163,6 +163,13 @@ async def every_site(*, session: AsyncSession) -> list[Site]:
     return list(await session.scalars(select(Site)))
 
 
+async def sites_by_id(*, session: AsyncSession, site_ids: set[int]) -> dict[int, Site]:
+    """These sites, by id."""
+    if not site_ids:
+        return {}
+    return {s.id: s for s in await session.scalars(select(Site).where(Site.id.in_(site_ids)))}
+
+
 async def get_user(*, session: AsyncSession, user_id: int, refresh: bool = False) -> User:
     """The user with their sites (``refresh`` reloads objects already in the session)."""
     query = select(User).where(User.id == user_id).options(selectinload(User.sites))

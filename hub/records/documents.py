@@ -81,6 +81,15 @@ async def document_by_id(*, session: AsyncSession, document_id: int) -> SharedDo
     return await session.get(SharedDocument, document_id)
 
 
+async def document_ids_of(*, session: AsyncSession, patient_id: int) -> list[int]:
+    """The ids of the patient's shared documents."""
+    return list(
+        await session.scalars(
+            select(SharedDocument.id).where(SharedDocument.patient_id == patient_id)
+        )
+    )
+
+
 async def any_masked(*, session: AsyncSession, set_id: str) -> bool:
     """Whether a version of this set of documents is masked from the patient."""
     found = await session.scalar(
