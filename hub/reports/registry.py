@@ -36,7 +36,7 @@ from hub.records.documents import (
     SharedDocument,
     document_ids_of,
 )
-from hub.records.patients import Patient
+from hub.records.patient_service import patient_by_id
 from hub.reports.facts import ReportFacts
 from hub.reports.models import Report
 
@@ -171,7 +171,7 @@ class EmbeddedRegistry:
         patient opposed (the refusal is traced). A later version deprecates the previous one.
         Depositing the same document twice returns the stored one. The caller commits."""
         patient_id = int(facts.patient.local_id)
-        patient = await session.get(Patient, patient_id)
+        patient = await patient_by_id(session=session, patient_id=patient_id)
         if patient is None:
             raise NotFound("Ce patient n'existe pas.")
         if opposed:
