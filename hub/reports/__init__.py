@@ -13,6 +13,8 @@
 - ``view``: the report as the doctor's console shows it (its form is ``hub.consoles.report``).
 - ``export``, ``fhir_export``: ``python -m hub export-consultation`` (FHIR R4B bundle, XDM).
 
-It reads the consultation, scheduling and records rows a report is made of (the report is their
-read-only aggregate); no slice below imports it.
+It gets the consultation, scheduling and records rows a report is made of from those slices'
+services; ``registry`` (over ``hub.records.documents``' table) and ``tracking`` (one joined
+query of the relays) still read other slices' tables (listed in tests/test_architecture.py).
+No slice below imports it.
 """
