@@ -15,8 +15,10 @@ morning taken (on PostgreSQL, tables analysed after each insert, as autovacuum w
 - the slots of the public page ``/rdv`` once a year ahead is open, p50/p95;
 - 200 bookings of one seat at once, each in its own session: exactly one must succeed, the
   others get the French refusal;
-- sequential bookings (``book_slot``, one session each) against a raw INSERT of a booking row
-  and commit on the same database, alternated (ratio of rates).
+- sequential bookings (``book_slot``, one session each) and, alternated with them, bookings
+  through the booking service every path uses (``book``: the booking with its confirmation
+  and reminders, one commit), against a raw INSERT of a booking row and commit on the same
+  database (ratio of rates).
 
     .venv/bin/python bench/booking.py [--postgres] [--sizes 10000,100000,1000000] [--runs 30]
 """
@@ -43,11 +45,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hub import db, migrate  # noqa: E402
+from hub.config import Settings  # noqa: E402
+from hub.context import HubContext  # noqa: E402
 from hub.errors import Conflict  # noqa: E402
 from hub.identity.models import Organisation, Site, SiteKind  # noqa: E402
 from hub.records.patients import Patient, Sex  # noqa: E402
+from hub.records.vigilance import Actor  # noqa: E402
+from hub.rendering import make_templates  # noqa: E402
 from hub.scheduling import booking as bk  # noqa: E402
 from hub.scheduling import calendar as cal  # noqa: E402
+from hub.scheduling.book import book  # noqa: E402
 from hub.scheduling.models import BookingStatus, Channel, OpeningRule, Slot, SlotState  # noqa: E402
 from hub.scheduling.slots import day_of_slots, free_slots  # noqa: E402
 
@@ -330,32 +337,51 @@ async def concurrent_bookings(
 
 
 async def sequential_bookings(
-    sessions: async_sessionmaker[AsyncSession], world: World, slot_ids: list[int]
-) -> tuple[list[float], list[float]]:
-    """Alternate a booking through the service and a raw INSERT + commit of a booking row."""
+    sessions: async_sessionmaker[AsyncSession], world: World, slot_ids: list[int], ctx: HubContext
+) -> tuple[list[float], list[float], list[float]]:
+    """Alternate a booking through ``book_slot``, one through the booking service ``book``
+    (the patient's record, the booking, its confirmation and reminders, one commit) and a raw
+    INSERT + commit of a booking row."""
     booked: list[float] = []
+    served: list[float] = []
     raw: list[float] = []
-    half = len(slot_ids) // 2
+    third = len(slot_ids) // 3
     async with sessions() as s:
         rows = (
             await s.execute(
-                select(Slot.id, Slot.site_id, Slot.starts_at).where(Slot.id.in_(slot_ids[half:]))
+                select(Slot.id, Slot.site_id, Slot.starts_at).where(
+                    Slot.id.in_(slot_ids[2 * third :])
+                )
             )
         ).all()
-    for k, (slot_id, (raw_id, raw_site, raw_start)) in enumerate(
-        zip(slot_ids[:half], rows, strict=False)
+    for k, (slot_id, service_slot_id, (raw_id, raw_site, raw_start)) in enumerate(
+        zip(slot_ids[:third], slot_ids[third : 2 * third], rows, strict=False)
     ):
         async with sessions() as own:
             started = time.perf_counter()
             await bk.book_slot(session=own, request=request(world, slot_id, k), now=NOW)
             booked.append(time.perf_counter() - started)
         async with sessions() as own:
+            started = time.perf_counter()
+            await book(
+                session=own,
+                ctx=ctx,
+                organisation_id=world.org_id,
+                slot_id=service_slot_id,
+                patient=world.patient_ids[k % len(world.patient_ids)],
+                channel=Channel.PHONE,
+                reason="Mal de gorge",
+                now=NOW,
+                actor=Actor("user"),
+            )
+            served.append(time.perf_counter() - started)
+        async with sessions() as own:
             row = booking_row(world, raw_id, raw_site, raw_start, 1)
             started = time.perf_counter()
             await own.execute(BOOKINGS.insert(), [row])
             await own.commit()
             raw.append(time.perf_counter() - started)
-    return booked, raw
+    return booked, served, raw
 
 
 async def run(label: str, url: str, sizes: list[int], runs: int) -> int:
@@ -394,7 +420,7 @@ async def run(label: str, url: str, sizes: list[int], runs: int) -> int:
         print(f"a year ahead open: {world.slots} slots, seeded in {seeded:.1f} s")
         print(summary("  public page /rdv: its slot queries", page))
 
-        slot_ids = await free_slot_ids(sessions, 1 + 2 * SEQUENTIAL)
+        slot_ids = await free_slot_ids(sessions, 1 + 3 * SEQUENTIAL)
         took, outcomes = await concurrent_bookings(sessions, world, slot_ids[0])
         print(f"{CONCURRENT} simultaneous bookings of one seat: {took * 1000:.0f} ms")
         for outcome, count in outcomes.most_common():
@@ -405,13 +431,24 @@ async def run(label: str, url: str, sizes: list[int], runs: int) -> int:
             or any(k.startswith("ERROR") for k in outcomes)
         )
 
-        booked, raw = await sequential_bookings(sessions, world, slot_ids[1:])
-        print(summary(f"sequential bookings (book_slot), n={len(booked)}", booked))
-        print(summary("baseline: raw INSERT of a booking + commit", raw))
-        rate, raw_rate = 1 / percentile(booked, 0.5), 1 / percentile(raw, 0.5)
-        print(
-            f"bookings/s {rate:.0f} vs raw inserts/s {raw_rate:.0f}: ratio ×{rate / raw_rate:.2f}"
+        ctx = HubContext(
+            settings=Settings(database_url=url),
+            engine=engine,
+            sessions=sessions,
+            templates=make_templates(),
+            clock=lambda: NOW,
         )
+        booked, served, raw = await sequential_bookings(sessions, world, slot_ids[1:], ctx)
+        print(summary(f"sequential bookings (book_slot), n={len(booked)}", booked))
+        print(summary(f"sequential bookings with messages (book), n={len(served)}", served))
+        print(summary("baseline: raw INSERT of a booking + commit", raw))
+        raw_rate = 1 / percentile(raw, 0.5)
+        for label, timings in (("bookings", booked), ("bookings with messages", served)):
+            rate = 1 / percentile(timings, 0.5)
+            print(
+                f"{label}/s {rate:.0f} vs raw inserts/s {raw_rate:.0f}: "
+                f"ratio ×{rate / raw_rate:.2f}"
+            )
     finally:
         await engine.dispose()
     if failed:

@@ -6,8 +6,12 @@ over a real WebRTC connection, reads the blocks back from each rendered frame an
 the time from its own clock (same machine). Two runs in one process: the direct path (the
 baseline) and a path where the agent's outgoing packets are delayed and some dropped (loss
 injected in the ICE transport). Prints p50, p95 and the frames not rendered, and the ratios.
+Then the recovery after a real network cut (``bench/cut_recovery.py``: the whole product, the
+agent in a network namespace whose veth goes down): from restore to the first rendered frame,
+p50 and max over ``--cuts`` cuts of ``--cut-seconds``, against the cold start.
 
     .venv/bin/python bench/media_latency.py [--seconds 15] [--delay-ms 60] [--loss 0.02]
+        [--cuts 5] [--cut-seconds 10]
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import aioice.ice  # noqa: E402
+import cut_recovery  # noqa: E402  # bench/cut_recovery.py, beside this script
 
 from cabin_agent.media import MediaSession  # noqa: E402
 from devices.media.tracks import OtoscopeTrack, StethoscopeTrack  # noqa: E402
@@ -254,7 +259,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--delay-ms", type=float, default=60)
     parser.add_argument("--loss", type=float, default=0.02)
-    asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--cuts", type=int, default=5, help="network cuts (0: none)")
+    parser.add_argument("--cut-seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    asyncio.run(main_async(args))
+    if args.cuts > 0:
+        cut_recovery.report(args.cuts, args.cut_seconds)
     return 0
 
 

@@ -4,7 +4,8 @@
 to the hub (hello, heartbeats, reconnection with capped exponential backoff and jitter),
 ``__main__`` is the command line (``python -m cabin_agent run --config FILE``). Device runners,
 the outbox and the hub link share the main event loop; media (``media``, ``media_sessions``,
-``room_display``) runs on its own thread and loop (``media_thread``).
+``room_display``; ``media_sfu`` and ``janus_session`` publish into a Janus VideoRoom when a
+consultation has more than two parties) runs on its own thread and loop (``media_thread``).
 """
 
 __version__ = "0.1.0"

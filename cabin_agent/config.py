@@ -1,7 +1,9 @@
-"""The agent's configuration file (TOML), validated with messages that name the wrong key."""
+"""The agent's configuration file (TOML), validated with messages (in French, for whoever
+installs the trolley) that name the wrong key."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -16,10 +18,23 @@ from pydantic import (
 )
 
 from devices.catalogue import CATALOGUE, DeviceKind, Transport, get_model
+from devices.cli_fr import validation_message
 from devices.errors import UnknownDeviceModel
 
 DEVICE_KINDS = tuple(kind.value for kind in DeviceKind)
 TRANSPORTS = tuple(transport.value for transport in Transport)
+_TOML_AT = re.compile(r"at line (\d+), column (\d+)")
+
+
+def _os_problem(exc: OSError) -> str:
+    """Why a file cannot be read, in French."""
+    if isinstance(exc, FileNotFoundError):
+        return "fichier introuvable"
+    if isinstance(exc, PermissionError):
+        return "accès refusé"
+    if isinstance(exc, IsADirectoryError):
+        return "c'est un dossier"
+    return f"erreur du système ({exc.strerror})"
 
 
 class ConfigError(ValueError):
@@ -36,7 +51,7 @@ class HubSection(BaseModel):
     @model_validator(mode="after")
     def _one_token(self) -> HubSection:
         if (self.token is None) == (self.token_file is None):
-            raise ValueError("give exactly one of 'token' or 'token_file'")
+            raise ValueError("indiquez soit « token », soit « token_file » (l'un des deux)")
         return self
 
     def resolved_token(self) -> str:
@@ -47,7 +62,7 @@ class HubSection(BaseModel):
             return self.token_file.read_text().strip()
         except OSError as exc:
             raise ConfigError(
-                f"hub.token_file: cannot read {self.token_file}: {exc.strerror}"
+                f"hub.token_file : lecture de {self.token_file} impossible : {_os_problem(exc)}"
             ) from None
 
 
@@ -55,7 +70,9 @@ class AgentSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     heartbeat_seconds: float = Field(default=10.0, gt=0, le=300)
     backoff_initial_seconds: float = Field(default=1.0, gt=0)
-    backoff_max_seconds: float = Field(default=60.0, gt=0)
+    # Short: when a cut line comes back, the doctor's screen must recover within seconds (a
+    # reconnection attempt costs the hub one WebSocket handshake).
+    backoff_max_seconds: float = Field(default=2.0, gt=0)
     data_dir: Path = Path("var/agent")
     simulated_reading_seconds: float = Field(default=30.0, gt=0, le=600)
 
@@ -75,9 +92,9 @@ class MediaSection(BaseModel):
     @model_validator(mode="after")
     def _floor_below(self) -> MediaSection:
         if self.min_video_fps > self.video_fps:
-            raise ValueError("min_video_fps cannot be above video_fps")
+            raise ValueError("min_video_fps ne peut pas dépasser video_fps")
         if self.min_video_width > self.video_width:
-            raise ValueError("min_video_width cannot be above video_width")
+            raise ValueError("min_video_width ne peut pas dépasser video_width")
         return self
 
 
@@ -93,25 +110,27 @@ class DeviceSection(BaseModel):
     def _known(self) -> DeviceSection:
         if self.kind not in DEVICE_KINDS:
             raise ValueError(
-                f"unknown device kind {self.kind!r}; expected one of {', '.join(DEVICE_KINDS)}"
+                f"type d'appareil inconnu « {self.kind} » ; au choix : {', '.join(DEVICE_KINDS)}"
             )
         if self.transport not in TRANSPORTS:
             raise ValueError(
-                f"unknown transport {self.transport!r}; expected one of {', '.join(TRANSPORTS)}"
+                f"liaison inconnue « {self.transport} » ; au choix : {', '.join(TRANSPORTS)}"
             )
         try:
             model = get_model(self.model)
         except UnknownDeviceModel:
             known = ", ".join(sorted(CATALOGUE))
             raise ValueError(
-                f"unknown device model {self.model!r}; known models: {known}"
+                f"modèle d'appareil inconnu « {self.model} » ; modèles connus : {known}"
             ) from None
         if model.kind.value != self.kind:
-            raise ValueError(f"model {self.model!r} is a {model.kind.value}, not a {self.kind}")
+            raise ValueError(
+                f"le modèle « {self.model} » est un {model.kind.value}, pas un {self.kind}"
+            )
         if model.transport.value != self.transport:
             raise ValueError(
-                f"model {self.model!r} is reached over "
-                f"{model.transport.value}, not {self.transport}"
+                f"le modèle « {self.model} » se joint en "
+                f"{model.transport.value}, pas en {self.transport}"
             )
         return self
 
@@ -134,16 +153,18 @@ def load_config(path: Path) -> AgentConfig:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        raise ConfigError(f"{path} : lecture impossible : {_os_problem(exc)}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        at = _TOML_AT.search(str(exc))
+        where = f" (ligne {at.group(1)}, colonne {at.group(2)})" if at else ""
+        raise ConfigError(f"{path} : ce n'est pas du TOML valable{where}") from None
     try:
         config = AgentConfig.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{path}: {where}: {message}") from None
+        where = ".".join(str(p) for p in first["loc"]) or "(premier niveau)"
+        message = validation_message(dict(first))
+        raise ConfigError(f"{path} : {where} : {message}") from None
     if not config.hub.token_file:
         return config
     if not config.hub.token_file.is_absolute():

@@ -30,19 +30,21 @@ from aiortc import (
     RTCConfiguration,
     RTCDataChannel,
     RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCRtpSender,
     RTCSessionDescription,
 )
-from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import SessionDescription, candidate_from_sdp
+from av import AudioFrame, VideoFrame
 
 from cabin_agent.media_ice import (
     IceCredentials,
     IceRestartError,
     begin_ice_restart,
     finish_ice_restart,
+    selected_route,
 )
 from cabin_agent.media_quality import RemoteReports
 from devices.media.quality import VideoQuality
@@ -60,6 +62,8 @@ OPUS_MIME_TYPE = "audio/opus"
 
 JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 StateCallback = Callable[[str], None]
+#: Told each frame of the doctor's camera ("video") or microphone ("audio") as received.
+FrameCallback = Callable[[str, VideoFrame | AudioFrame], None]
 RestartRequest = Callable[[], Awaitable[None]]
 
 
@@ -117,10 +121,14 @@ class MediaSession:
         on_state: StateCallback | None = None,
         on_restart_needed: RestartRequest | None = None,
         quality: VideoQuality | None = None,
+        on_doctor_frame: FrameCallback | None = None,
+        ice_transport_policy: str = "all",
     ) -> None:
         """Take ownership of the tracks (stopped by `close`); wrap a raw stethoscope in Opus.
 
-        `quality`, shared with the video tracks, is told the browser's loss reports."""
+        `quality`, shared with the video tracks, is told the browser's loss reports;
+        `on_doctor_frame` is given each frame of the doctor's camera and microphone;
+        `ice_transport_policy` "relay" uses TURN relay candidates only."""
         if not isinstance(stethoscope, OpusAudioModeTrack):
             stethoscope = OpusAudioModeTrack(stethoscope)
         self._tracks: dict[TrackLabel, MediaStreamTrack] = {
@@ -130,8 +138,12 @@ class MediaSession:
         }
         self._on_state = on_state
         self._on_restart_needed = on_restart_needed
+        self._on_doctor_frame = on_doctor_frame
         self._pc = RTCPeerConnection(
-            RTCConfiguration(iceServers=[_ice_server(s) for s in ice_servers])
+            RTCConfiguration(
+                iceServers=[_ice_server(s) for s in ice_servers],
+                iceTransportPolicy=RTCIceTransportPolicy(ice_transport_policy),
+            )
         )
         self._pc.on("connectionstatechange", self._connection_state_changed)
         self._pc.on("datachannel", self._datachannel_opened)
@@ -146,7 +158,6 @@ class MediaSession:
         self._closed = False
         #: The doctor's camera ("video") and microphone ("audio") as received.
         self.doctor_tracks: dict[str, MediaStreamTrack] = {}
-        self._relay = MediaRelay()
         #: Frames received from the doctor, by kind.
         self.doctor_frames: dict[str, int] = {"video": 0, "audio": 0}
         #: Vitals dropped because the data channel was not open.
@@ -166,6 +177,8 @@ class MediaSession:
         on_state: StateCallback | None = None,
         on_restart_needed: RestartRequest | None = None,
         quality: VideoQuality | None = None,
+        on_doctor_frame: FrameCallback | None = None,
+        ice_transport_policy: str = "all",
     ) -> MediaSession:
         """Return a session over the simulated trolley (room, otoscope, heart sounds); both
         videos follow `quality` (by default 640×480 at 15 fps, not adapting)."""
@@ -178,6 +191,8 @@ class MediaSession:
             on_state=on_state,
             on_restart_needed=on_restart_needed,
             quality=quality,
+            on_doctor_frame=on_doctor_frame,
+            ice_transport_policy=ice_transport_policy,
         )
 
     @property
@@ -190,6 +205,11 @@ class MediaSession:
     def state(self) -> ConnectionState | None:
         """Return the last connection state reported (None before any)."""
         return self._state
+
+    @property
+    def route(self) -> str | None:
+        """How media leaves the cabin: "host" or "srflx" (direct), "relay" (via TURN)."""
+        return None if self.closed else selected_route(self._pc)
 
     def sent_track(self, label: TrackLabel) -> MediaStreamTrack:
         """Return the track the cabin sends as `label` (the stethoscope as Opus packets)."""
@@ -353,19 +373,18 @@ class MediaSession:
 
     def _track_received(self, track: MediaStreamTrack) -> None:
         self.doctor_tracks[track.kind] = track
-        self._spawn(self._count_frames(self._relay.subscribe(track)))
+        self._spawn(self._receive(track))
 
-    def doctor_track(self, kind: str) -> MediaStreamTrack | None:
-        """A new reader of the doctor's camera ("video") or microphone ("audio"), for the
-        room's screen and speaker (each reader gets every frame), or None before it arrives."""
-        track = self.doctor_tracks.get(kind)
-        return None if track is None else self._relay.subscribe(track)
-
-    async def _count_frames(self, track: MediaStreamTrack) -> None:
+    async def _receive(self, track: MediaStreamTrack) -> None:
+        """Read the doctor's track, count its frames and hand them on, until it ends or the
+        session closes (this task is the track's only reader, and `close` cancels it even
+        when the track never ends: aiortc ends it only once media has flowed)."""
         with contextlib.suppress(MediaStreamError):
             while True:
-                await track.recv()
+                frame = await track.recv()
                 self.doctor_frames[track.kind] += 1
+                if self._on_doctor_frame is not None and isinstance(frame, VideoFrame | AudioFrame):
+                    self._on_doctor_frame(track.kind, frame)
 
     def _spawn(self, coroutine: Awaitable[None]) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)

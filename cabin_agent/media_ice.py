@@ -71,6 +71,15 @@ def local_ice_credentials(pc: RTCPeerConnection) -> IceCredentials | None:
     return None
 
 
+def selected_route(pc: RTCPeerConnection) -> str | None:
+    """The type of the local candidate media leaves from ("host", "srflx", "relay" through the
+    TURN server), or None before a pair is nominated."""
+    for connection in _connections(pc):
+        for pair in connection._nominated.values():
+            return str(pair.local_candidate.type)
+    return None
+
+
 def begin_ice_restart(pc: RTCPeerConnection, remote: IceCredentials | None) -> None:
     """Give `pc` new local ICE credentials and forget the remote candidates and checks.
 

@@ -11,7 +11,7 @@ from aiortc import MediaStreamTrack
 from cabin_agent.config import AgentConfig
 from cabin_agent.media import IceServerConfig, JsonValue, MediaNegotiationError, MediaSession
 from cabin_agent.media_quality import quality_for
-from cabin_agent.room_display import NO_DOCTOR, RoomDisplay, RoomDisplayError
+from cabin_agent.room_display import RoomDisplay, RoomDisplayError, RoomScreen
 from devices.errors import DeviceError
 from devices.media.adapt import AdaptedVideoTrack
 from devices.media.capture import AlsaStethoscopeTrack, V4l2OtoscopeTrack
@@ -37,6 +37,8 @@ class AgentMedia:
         self._simulate = simulate
         self.sessions: dict[str, MediaSession] = {}
         self.displays: dict[str, RoomDisplay] = {}
+        #: The doctor's camera and microphone, for every room display, from the latest session.
+        self.screen = RoomScreen()
 
     def _source(self, kind: str) -> str:
         for device in self._config.devices:
@@ -49,10 +51,18 @@ class AgentMedia:
         }[kind]
         raise MediaUnavailable(f"Aucun {label} n'est configuré sur cette cabine.")
 
-    def _new_session(self, servers: list[IceServerConfig]) -> MediaSession:
+    def _new_session(
+        self, session_id: str, servers: list[IceServerConfig], policy: str = "all"
+    ) -> MediaSession:
         media = self._config.media
+        on_frame = self.screen.frame_callback(session_id)
         if self._simulate:
-            return MediaSession.synthetic(ice_servers=servers, quality=quality_for(media))
+            return MediaSession.synthetic(
+                ice_servers=servers,
+                quality=quality_for(media),
+                on_doctor_frame=on_frame,
+                ice_transport_policy=policy,
+            )
         size = {"width": media.video_width, "height": media.video_height}
         fps = round(media.video_fps)
         tracks: list[MediaStreamTrack] = []
@@ -75,6 +85,8 @@ class AgentMedia:
             stethoscope=stethoscope,
             ice_servers=servers,
             quality=quality,
+            on_doctor_frame=on_frame,
+            ice_transport_policy=policy,
         )
 
     async def offer(self, offer: MediaOffer) -> MediaAnswer:
@@ -95,8 +107,9 @@ class AgentMedia:
             return MediaAnswer(session_id=offer.session_id, error=SESSION_CLOSED)
         try:
             if session is None:
-                session = self._new_session(servers)
+                session = self._new_session(offer.session_id, servers, offer.ice_transport_policy)
                 self.sessions[offer.session_id] = session
+                self.screen.follow(offer.session_id)
             sdp = await session.answer(offer.sdp)
         except MediaUnavailable as exc:
             return MediaAnswer(session_id=offer.session_id, error=str(exc))
@@ -118,13 +131,11 @@ class AgentMedia:
         return MediaAnswer(session_id=offer.session_id, sdp=sdp)
 
     async def _room_offer(self, offer: MediaOffer, servers: list[IceServerConfig]) -> MediaAnswer:
-        """The room's console asks for the doctor's camera and microphone."""
-        if not self.sessions:
-            return MediaAnswer(session_id=offer.session_id, error=NO_DOCTOR)
-        source = list(self.sessions.values())[-1]  # one consultation at a time per trolley
+        """The room's console asks for the doctor's camera and microphone: it is answered
+        whether the doctor is connected or not, and shows the doctor whenever they are."""
         display = self.displays.get(offer.session_id)
         if display is None:
-            display = RoomDisplay(source, servers)
+            display = RoomDisplay(self.screen, servers)
             self.displays[offer.session_id] = display
         try:
             sdp = await display.answer(offer.sdp)
@@ -143,6 +154,7 @@ class AgentMedia:
         open, so the media thread is not stopped under a peer connection still closing."""
         session = self.sessions.get(session_id)
         if session is not None:
+            self.screen.forget(session_id)
             await session.close()
             self.sessions.pop(session_id, None)
         display = self.displays.get(session_id)

@@ -22,7 +22,7 @@ from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
 from cabin_agent.media import JsonValue, MediaSession
-from cabin_agent.media_sessions import AgentMedia
+from cabin_agent.media_sessions import SESSION_CLOSED, AgentMedia
 from hub.wire import MediaAnswer, MediaOffer
 
 logger = logging.getLogger(__name__)
@@ -126,11 +126,16 @@ class IsolatedMedia:
                 self.threads_started += 1
             thread = self._thread
             self._busy += 1
+        answer: MediaAnswer | None = None
         try:
-            return await thread.run(self._media.offer(offer))
+            answer = await thread.run(self._media.offer(offer))
+            return answer
         finally:
             self._busy -= 1
-            await self._stop_when_idle()
+            # A session found closed (after a network cut): the browser's new connection
+            # follows at once; stopping the thread first would only delay the answer.
+            if answer is None or answer.error != SESSION_CLOSED:
+                await self._stop_when_idle()
 
     async def close(self, session_id: str) -> None:
         """Close one session; the media thread stops with the last one."""

@@ -1,12 +1,14 @@
 """Command lines in French: an ``argparse`` parser whose own words (usage, section titles, the
 help option, error messages) are French, for the project's programs (hub, cabin agent, device
-tools). It lives here because devices is the package every one of them already imports."""
+tools), and settings errors said in French (``validation_message``). It lives here because
+devices is the package every one of them already imports."""
 
 from __future__ import annotations
 
 import argparse
 import re
 import sys
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 # argparse's error messages (Python 3.11+) and their French.
@@ -53,3 +55,63 @@ class FrenchArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog} : erreur : {french_message(message)}\n")
+
+
+# pydantic's error types (``ValidationError.errors()``), said in French; {…} from the error's ctx.
+_VALIDATION = {
+    "missing": "à indiquer",
+    "extra_forbidden": "réglage inconnu",
+    "int_parsing": "un nombre entier est attendu",
+    "int_type": "un nombre entier est attendu",
+    "int_from_float": "un nombre entier est attendu",
+    "float_parsing": "un nombre est attendu",
+    "float_type": "un nombre est attendu",
+    "bool_parsing": "true ou false est attendu",
+    "bool_type": "true ou false est attendu",
+    "string_type": "un texte est attendu",
+    "greater_than": "doit être supérieur à {gt}",
+    "greater_than_equal": "doit valoir au moins {ge}",
+    "less_than": "doit être inférieur à {lt}",
+    "less_than_equal": "doit valoir au plus {le}",
+    "multiple_of": "doit être un multiple de {multiple_of}",
+    "string_too_short": "{min_length} caractère(s) au moins",
+    "string_too_long": "{max_length} caractères au plus",
+    "enum": "valeur attendue parmi : {expected}",
+    "literal_error": "valeur attendue parmi : {expected}",
+    "url_parsing": "adresse (URL) non valable",
+    "url_scheme": "adresse (URL) non valable : {expected_schemes} attendu",
+    "url_type": "adresse (URL) non valable",
+    "path_type": "un chemin de fichier est attendu",
+    "list_type": "une liste est attendue",
+    "model_type": "une section est attendue",
+    "dict_type": "une section est attendue",
+}
+
+
+def _said(value: object) -> str:
+    """A limit as a French reader writes it: 30, not 30.0; 0,5, not 0.5."""
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else str(value).replace(".", ",")
+    return str(value)
+
+
+def validation_message(error: Mapping[str, Any]) -> str:
+    """One pydantic validation error (an item of ``ValidationError.errors()``) in French: the
+    project's own checks already say theirs in French; pydantic's are translated, with the
+    value typed when it is short text (never for a model's own check, which sees secrets)."""
+    kind = str(error.get("type", ""))
+    message = str(error.get("msg", ""))
+    if kind in ("value_error", "assertion_error"):
+        return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    template = _VALIDATION.get(kind)
+    if template is None:
+        return f"valeur non valable ({message})"
+    ctx = error.get("ctx") or {}
+    try:
+        said = template.format(**{k: _said(v) for k, v in dict(ctx).items()})
+    except (KeyError, IndexError):
+        said = template.split(":")[0].split("{")[0].strip()
+    value = error.get("input")
+    if kind != "missing" and isinstance(value, str | int | float) and len(str(value)) <= 60:
+        said += f" (« {value} »)"
+    return said

@@ -1,7 +1,8 @@
 """Measurements: the protocol-free values every device reading becomes.
 
 A `Measurement` is one observation (a kind, a value in a UCUM unit, its LOINC code, the device
-and the times). `KINDS` describes each measurement kind once: LOINC code, UCUM units, French
+and the times). `KINDS` describes each measurement kind once: LOINC code (and the other codes
+it is known by, and the LOINC panel it is a component of: `PANELS`), UCUM units, French
 label, plausible range and clinical alert range (`range_status` says where a value stands:
 "hors normes" on the consoles); `LOINC`, `ALLOWED_UNITS` and `PLAUSIBLE_LIMITS` are views of it.
 `PLAUSIBLE_LIMITS` is the one table of limits: the cabin agent's filter and the hub's
@@ -29,6 +30,7 @@ from devices.ieee11073 import Float11073, Sfloat
 
 __all__ = [
     "ALLOWED_UNITS",
+    "BLOOD_PRESSURE_PANEL_LOINC",
     "KINDS",
     "LOINC",
     "MAX_NORMAL_DIASTOLIC_MMHG",
@@ -57,6 +59,7 @@ __all__ = [
     "MIN_PLAUSIBLE_SYSTOLIC_MMHG",
     "MIN_PLAUSIBLE_TEMPERATURE_CEL",
     "MIN_PLAUSIBLE_WEIGHT_KG",
+    "PANELS",
     "PLAUSIBLE_LIMITS",
     "DeviceIdentity",
     "KindInfo",
@@ -74,6 +77,7 @@ __all__ = [
     "display_unit",
     "kind_label",
     "range_status",
+    "reference_value",
     "to_measurements",
 ]
 
@@ -215,9 +219,22 @@ class KindInfo:
     precedence: int = 0
     # The clinical alert range (reference unit), None where none is defined (see above).
     normal: PlausibleRange | None = None
+    # Other LOINC codes the observation is also known by: the HL7 vital-signs code where the
+    # default is more precise (SpO2 by pulse oximetry 59408-5 is also 2708-6, oxygen
+    # saturation in arterial blood).
+    also_loinc: tuple[str, ...] = ()
+    # The LOINC panel the kind is one component of (the blood pressure panel), "" for none.
+    panel: str = ""
 
 
 _PRESSURE = frozenset({Unit.MMHG, Unit.KPA})
+
+BLOOD_PRESSURE_PANEL_LOINC = "85354-9"
+"""LOINC "Blood pressure panel with all children optional": systolic, diastolic and mean
+pressures of one cuff reading are its components."""
+
+PANELS: Mapping[str, str] = MappingProxyType({BLOOD_PRESSURE_PANEL_LOINC: "Pression artérielle"})
+"""The LOINC panels kinds belong to, with their French label."""
 
 KINDS: Mapping[MeasurementKind, KindInfo] = MappingProxyType(
     {
@@ -226,17 +243,19 @@ KINDS: Mapping[MeasurementKind, KindInfo] = MappingProxyType(
             PlausibleRange(MIN_PLAUSIBLE_SYSTOLIC_MMHG, MAX_PLAUSIBLE_SYSTOLIC_MMHG),
             Unit.MMHG,
             normal=PlausibleRange(MIN_NORMAL_SYSTOLIC_MMHG, MAX_NORMAL_SYSTOLIC_MMHG),
+            panel=BLOOD_PRESSURE_PANEL_LOINC,
         ),
         MeasurementKind.BLOOD_PRESSURE_DIASTOLIC: KindInfo(
             "8462-4", "Pression artérielle diastolique", "PAD", _PRESSURE,
             PlausibleRange(MIN_PLAUSIBLE_DIASTOLIC_MMHG, MAX_PLAUSIBLE_DIASTOLIC_MMHG),
             Unit.MMHG, precedence=1,
             normal=PlausibleRange(MIN_NORMAL_DIASTOLIC_MMHG, MAX_NORMAL_DIASTOLIC_MMHG),
+            panel=BLOOD_PRESSURE_PANEL_LOINC,
         ),
         MeasurementKind.BLOOD_PRESSURE_MEAN: KindInfo(
             "8478-0", "Pression artérielle moyenne", "PAM", _PRESSURE,
             PlausibleRange(MIN_PLAUSIBLE_MEAN_PRESSURE_MMHG, MAX_PLAUSIBLE_MEAN_PRESSURE_MMHG),
-            Unit.MMHG, precedence=2,
+            Unit.MMHG, precedence=2, panel=BLOOD_PRESSURE_PANEL_LOINC,
         ),
         MeasurementKind.PULSE_RATE: KindInfo(
             "8867-4", "Fréquence cardiaque", "pouls", frozenset({Unit.PER_MINUTE}),
@@ -249,6 +268,7 @@ KINDS: Mapping[MeasurementKind, KindInfo] = MappingProxyType(
             PlausibleRange(MIN_PLAUSIBLE_SPO2, MAX_PLAUSIBLE_SPO2),
             Unit.PERCENT,
             normal=PlausibleRange(MIN_NORMAL_SPO2, MAX_NORMAL_SPO2),
+            also_loinc=("2708-6",),
         ),
         MeasurementKind.BODY_TEMPERATURE: KindInfo(
             "8310-5", "Température", "T°", frozenset({Unit.CELSIUS, Unit.FAHRENHEIT}),
@@ -337,6 +357,15 @@ def display_unit(unit: str) -> str:
         return Unit(unit).display
     except ValueError:
         return unit
+
+
+def reference_value(value: float, unit: str) -> float:
+    """A value in a UCUM unit, in its kind's reference unit (kPa → mm[Hg], [degF] → Cel,
+    [lb_av] → kg); unchanged for a unit the registry does not convert."""
+    try:
+        return _reference_value(value, Unit(unit))
+    except ValueError:
+        return value
 
 
 def _reference_value(value: float, unit: Unit) -> float:

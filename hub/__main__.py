@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import uvicorn
+from alembic.util import CommandError
 
 from devices.cli_fr import FrenchArgumentParser
 from hub import commands, db, migrate
@@ -26,28 +27,41 @@ from hub.logs import configure_logging
 from hub.reporting.cli import add_parser as add_indicators_parser
 
 
-def cmd_serve(_args: argparse.Namespace) -> int:
+def cmd_serve(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise SystemExit("Impossible de continuer : --workers attend un nombre de processus ≥ 1.")
+    if args.workers > 1:
+        commands.refuse_several_workers(commands.settings())
     settings = commands.settings_with_database()
     configure_logging(level=settings.log_level, fmt=settings.log_format)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        log_config=None,
-        proxy_headers=False,
-    )
+    options: dict[str, object] = {
+        "host": settings.host,
+        "port": settings.port,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+        "log_config": None,
+        "proxy_headers": False,
+    }
+    if args.workers > 1:  # each worker process builds its own app from the environment
+        uvicorn.run("hub.app:from_environment", factory=True, workers=args.workers, **options)  # type: ignore[arg-type]
+    else:
+        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
     return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = commands.settings()
-    if args.direction == "upgrade":
-        target = args.revision or "head"
-        migrate.upgrade(settings.database_url, target)
-    else:
-        target = args.revision or "base"
-        migrate.downgrade(settings.database_url, target)
+    target = args.revision or ("head" if args.direction == "upgrade" else "base")
+    step = migrate.upgrade if args.direction == "upgrade" else migrate.downgrade
+    try:
+        step(settings.database_url, target)
+    except CommandError as exc:
+        if "Can't locate revision" in str(exc):
+            raise SystemExit(
+                f"Erreur : la version « {target} » n'existe pas (les versions sont les "
+                "fichiers de hub/migrations/versions, par exemple 0017 ; « head » est la "
+                "dernière, « base » une base vide)."
+            ) from None
+        raise SystemExit(f"Erreur : migration impossible ({exc}).") from None
     done = "mise à jour" if args.direction == "upgrade" else "ramenée"
     print(f"Base de données {done} à la version {target}.")
     return 0
@@ -155,9 +169,16 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(
         dest="command", required=True, title="commandes", metavar="COMMANDE"
     )
-    sub.add_parser("serve", help="lancer le hub (réglages : variables HUB_…)").set_defaults(
-        func=cmd_serve
+    serve = sub.add_parser("serve", help="lancer le hub (réglages : variables HUB_…)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="nombre de processus sur le même port (au-delà de 1 : PostgreSQL et "
+        "HUB_REDIS_URL obligatoires)",
     )
+    serve.set_defaults(func=cmd_serve)
 
     mig = sub.add_parser(
         "migrate", help="créer la base de données ou la mettre à jour (HUB_DATABASE_URL)"
@@ -222,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument(
         "--port",
         type=int,
-        default=int(os.environ.get("HUB_PORT", "8000")),
+        default=os.environ.get("HUB_PORT", "8000"),  # a string: argparse checks it as typed
         help="port du hub (par défaut : 8000, ou HUB_PORT)",
     )
     demo.set_defaults(func=cmd_demo)

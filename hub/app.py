@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,11 +18,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import web
-from hub import db, deps, transport
+from hub import cluster, commands, db, deps, transport
 from hub.api_docs import mount_api_docs
 from hub.cabins import admin as cabin_admin
 from hub.cabins import api as cabin_api
-from hub.cabins import gateway, presence
+from hub.cabins import gateway, presence, routing, vanished
+from hub.cluster.bus import RedisEventBus
+from hub.cluster.peers import Peers
 from hub.config import Environment, Settings
 from hub.consoles import (
     coordinator,
@@ -37,8 +42,9 @@ from hub.consultation import media as consultation_media
 from hub.context import HubContext
 from hub.errors import HubError, Unauthenticated
 from hub.interop import sas as sas_api
-from hub.interop import sas_appointments
+from hub.interop import sas_appointments, sas_slot_link
 from hub.jobs import JobRunner
+from hub.logs import configure_logging
 from hub.relay import pages as relay_pages
 from hub.rendering import make_templates, render
 from hub.reporting import pages as reporting_pages
@@ -106,8 +112,12 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
             templates=make_templates(),
             clock=clock,
         )
-        async with app.state.hub.sessions() as session:
-            await presence.forget_connections(session=session)
+        shared = AsyncExitStack()
+        if settings.redis_url:
+            await shared.enter_async_context(_shared_with_workers(app.state.hub))
+        else:
+            async with app.state.hub.sessions() as session:
+                await presence.forget_connections(session=session)
         jobs = JobRunner(app.state.hub)
         if settings.jobs_enabled:
             jobs.start()
@@ -123,6 +133,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
             await jobs.stop()
             for conn in list(app.state.hub.agents.values()):
                 conn.closed.set()
+            await shared.aclose()
             await engine.dispose()
 
     app = FastAPI(
@@ -145,6 +156,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
     app.include_router(cabin_api.router)
     app.include_router(gateway.router)
     app.include_router(public_pages.router)
+    app.include_router(sas_slot_link.router)
     app.include_router(secretary.router)
     app.include_router(nurse.router)
     app.include_router(facility.router)
@@ -220,6 +232,36 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
         )
 
     return app
+
+
+@asynccontextmanager
+async def _shared_with_workers(ctx: HubContext) -> AsyncIterator[None]:
+    """This worker shares its events, its cabins and their presence with the others, through
+    the Redis of HUB_REDIS_URL."""
+    client = cluster.connect(ctx.settings.redis_url)
+    bus, peers = RedisEventBus(client), Peers(client)
+    peers.serve(partial(routing.handle, ctx))
+    await bus.start()
+    await peers.start()
+    ctx.events, ctx.peers = bus, peers
+    watcher = asyncio.create_task(vanished.watch(ctx), name="vanished-cabins")
+    logger.info("hub worker %s shares its events and cabins through Redis", peers.worker_id)
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        await peers.stop()
+        await bus.stop()
+        await client.aclose()
+
+
+def from_environment() -> FastAPI:
+    """The hub of the ``HUB_…`` settings: what each worker of ``serve --workers`` runs."""
+    settings = commands.settings()
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    return create_app(settings)
 
 
 def _describe(error: object) -> str:

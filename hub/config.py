@@ -6,6 +6,7 @@ import ipaddress
 import re
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +28,9 @@ class Settings(BaseSettings):
 
     environment: Environment = Environment.DEVELOPMENT
     database_url: str = "sqlite+aiosqlite:///var/hub.sqlite3"
+    # Several workers share their events, cabins' presence and limits through Redis
+    # ("redis://host:6379/0"); empty: one process, everything in memory (the embedded default).
+    redis_url: str = ""
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
     host: str = "127.0.0.1"
     port: int = 8000
@@ -70,11 +74,25 @@ class Settings(BaseSettings):
     oid_root: str = ""
     sms_gateway_url: str = ""
     sms_gateway_token: SecretStr = SecretStr("")
+    # The SAS platform's FHIR base the hub reports the Appointments booked from its slot links
+    # to (POST/PUT [base]/Appointment, bearer token); empty: nothing is reported.
+    sas_platform_url: str = ""
+    sas_platform_token: SecretStr = SecretStr("")
     sms_sender: str = "CPTS"
     stun_urls: str = ""  # comma-separated, e.g. "stun:turn.example.org:3478"
     turn_urls: str = ""  # comma-separated, e.g. "turn:turn.example.org:3478?transport=udp"
     turn_secret: SecretStr = SecretStr("")  # coturn's static-auth-secret (REST API scheme)
     turn_ttl_seconds: int = 3600
+    # Janus (Debian's `janus`, VideoRoom plugin), the SFU of consultations with more than two
+    # parties: its HTTP API ("http://127.0.0.1:8088/janus"), its admin API
+    # ("http://127.0.0.1:7088/admin") and janus.jcfg's admin_secret. Empty: no SFU (the demo);
+    # consultations stay one to one. Janus runs with token_auth: the hub adds each party's token.
+    janus_url: str = ""
+    janus_admin_url: str = ""
+    janus_admin_secret: SecretStr = SecretStr("")
+    # "relay": the doctor's browser and the cabin use only TURN relay candidates (networks
+    # where direct paths must not be tried, and the tests proving media crosses coturn).
+    ice_transport_policy: Literal["all", "relay"] = "all"
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
@@ -84,16 +102,26 @@ class Settings(BaseSettings):
         secret = self.secret_key.get_secret_value()
         if secret == DEFAULT_SECRET_KEY or len(secret) < MIN_SECRET_LENGTH:
             raise ValueError(
-                "HUB_SECRET_KEY must be set to a random value of at least "
-                f"{MIN_SECRET_LENGTH} characters outside development"
+                "HUB_SECRET_KEY doit être une valeur aléatoire d'au moins "
+                f"{MIN_SECRET_LENGTH} caractères hors développement"
+            )
+        if self.janus_url and not (
+            self.janus_admin_url and self.janus_admin_secret.get_secret_value()
+        ):
+            raise ValueError(
+                "HUB_JANUS_URL needs HUB_JANUS_ADMIN_URL and HUB_JANUS_ADMIN_SECRET: the hub adds "
+                "the tokens of each room's parties through Janus's admin API"
             )
         if self.agent_offline_after_seconds <= self.agent_heartbeat_seconds:
-            raise ValueError("HUB_AGENT_OFFLINE_AFTER_SECONDS must exceed the heartbeat interval")
+            raise ValueError(
+                "HUB_AGENT_OFFLINE_AFTER_SECONDS doit dépasser l'intervalle des battements de "
+                "cœur des cabines (HUB_AGENT_HEARTBEAT_SECONDS)"
+            )
         if self.environment is Environment.PRODUCTION and not self.secure_transport:
             raise ValueError(
-                "in production the hub must be reached over HTTPS only: set HUB_PUBLIC_URL to "
-                "its https:// address, or HUB_BEHIND_TLS=true when a reverse proxy ends TLS in "
-                "front of it (cookies are then Secure and responses carry HSTS)"
+                "en production, le hub ne se joint qu'en HTTPS : indiquez son adresse https:// "
+                "dans HUB_PUBLIC_URL, ou HUB_BEHIND_TLS=true quand un proxy inverse termine TLS "
+                "devant lui (les cookies sont alors Secure et les réponses portent HSTS)"
             )
         return self
 
@@ -117,7 +145,7 @@ class Settings(BaseSettings):
                 networks.append(ipaddress.ip_network(item.strip(), strict=False))
             except ValueError:
                 raise ValueError(
-                    f"HUB_TRUSTED_PROXIES: {item.strip()!r} is not an IP address or network"
+                    f"HUB_TRUSTED_PROXIES : « {item.strip()} » n'est ni une adresse IP ni un réseau"
                 ) from None
         return tuple(networks)
 
@@ -147,8 +175,8 @@ class Settings(BaseSettings):
         value = value.strip()
         if value and not _OID.fullmatch(value):
             raise ValueError(
-                f"HUB_OID_ROOT: {value!r} is not an OID (digits separated by dots, e.g. "
-                "1.2.250.1.999)"
+                f"HUB_OID_ROOT : « {value} » n'est pas un OID (des nombres séparés par des "
+                "points, par exemple 1.2.250.1.999)"
             )
         return value
 

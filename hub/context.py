@@ -1,4 +1,5 @@
-"""What a running hub holds: settings, database, templates, clock, connected agents."""
+"""What a running hub holds: settings, database, templates, clock, the agents connected to this
+process, the event bus, and (with several workers) its peers."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
+from hub.cluster.peers import Peers
 from hub.config import Settings
-from hub.events import EventBus
+from hub.events import EventBus, LocalEventBus
 from hub.wire import WIRE_VERSION, HubMessageT
 
 
@@ -43,8 +45,9 @@ class HubContext:
     sessions: async_sessionmaker[AsyncSession]
     templates: Jinja2Templates
     clock: Callable[[], dt.datetime]
-    agents: dict[int, AgentConnection] = field(default_factory=dict)
-    events: EventBus = field(default_factory=EventBus)
+    agents: dict[int, AgentConnection] = field(default_factory=dict)  # held by this process
+    events: EventBus = field(default_factory=LocalEventBus)
+    peers: Peers | None = None  # the other workers, with HUB_REDIS_URL; None: one process
 
     @property
     def secret(self) -> str:

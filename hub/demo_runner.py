@@ -59,7 +59,7 @@ def _write_agent_config(
         f'url = "{hub_url}"\n'
         f"cabin_id = {cabin_id}\n"
         f'token = "{token}"\n\n'
-        f'[agent]\nheartbeat_seconds = 5\nbackoff_max_seconds = 10\ndata_dir = "{data_dir}"\n'
+        f'[agent]\nheartbeat_seconds = 5\ndata_dir = "{data_dir}"\n'
         + devices,
         encoding="utf-8",
     )

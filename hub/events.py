@@ -1,13 +1,16 @@
 """Live events for the consoles (a consultation changed state, an emergency was raised, a
 cabin's status changed, a measurement was stored).
 
-An in-process bus. Every event names the access-policy permission a subscriber needs at the
-event's site (``permission``, a `hub.identity.policy.Permission` value: "signed_in" for what
-every member of staff of the site may see, "consultation_data" for health data); a subscriber
-says, per permission, the sites it reaches, and gets only those events (the consoles' stream,
-``/api/v1/evenements``, asks the access policy for the permissions its events use). Several
-hub workers would need a shared bus (e.g. Redis pub/sub, carrying the permission too) behind
-the same two methods."""
+`EventBus` is what the hub's code publishes to and the consoles' stream subscribes to. Every
+event names the access-policy permission a subscriber needs at the event's site
+(``permission``, a `hub.identity.policy.Permission` value: "signed_in" for what every member of
+staff of the site may see, "consultation_data" for health data); a subscriber says, per
+permission, the sites it reaches, and gets only those events (the consoles' stream,
+``/api/v1/evenements``, asks the access policy for the permissions its events use).
+
+`LocalEventBus` is the in-process bus of the embedded default (one hub process). Several hub
+workers share their events through `hub.cluster.bus.RedisEventBus`, which carries each event
+(with its site and permission) to every worker and filters it there with a `LocalEventBus`."""
 
 from __future__ import annotations
 
@@ -17,7 +20,9 @@ import datetime as dt
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +39,52 @@ class Event:
     at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     def to_json(self) -> str:
+        """The event as the consoles receive it."""
         return json.dumps(
             {"kind": self.kind, "site_id": self.site_id, "at": self.at.isoformat(), **self.data},
             ensure_ascii=False,
         )
+
+    def encode(self) -> str:
+        """The whole event, permission included, for another hub worker (`decode`)."""
+        return json.dumps(
+            {
+                "site_id": self.site_id,
+                "kind": self.kind,
+                "data": self.data,
+                "permission": self.permission,
+                "at": self.at.isoformat(),
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def decode(cls, text: str | bytes) -> Event:
+        """The event `encode` wrote; ValueError if it is not one."""
+        try:
+            raw = json.loads(text)
+            return cls(
+                site_id=int(raw["site_id"]),
+                kind=str(raw["kind"]),
+                data=dict(raw["data"]),
+                permission=str(raw["permission"]),
+                at=dt.datetime.fromisoformat(raw["at"]),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not an encoded event: {exc}") from None
+
+
+class EventBus(Protocol):
+    """Where events are published, and how a console subscribes to those it may see."""
+
+    def publish(self, event: Event) -> None:
+        """Deliver ``event`` to the subscribers who may see it (never blocks)."""
+
+    def subscribe(
+        self, reach: Mapping[str, frozenset[int]]
+    ) -> AbstractAsyncContextManager[asyncio.Queue[Event]]:
+        """A queue of the events of the sites ``reach`` gives for each event's permission."""
+        ...
 
 
 @dataclass(eq=False)
@@ -49,8 +96,9 @@ class _Subscriber:
         return event.site_id in self.reach.get(event.permission, frozenset())
 
 
-class EventBus:
-    """Publish to the subscribers who may see an event; a slow one loses its oldest events."""
+class LocalEventBus:
+    """Publish to the subscribers of this process who may see an event; a slow one loses its
+    oldest events."""
 
     def __init__(self) -> None:
         self._subscribers: set[_Subscriber] = set()
@@ -64,16 +112,21 @@ class EventBus:
                 sub.queue.put_nowait(event)
 
     @contextlib.asynccontextmanager
-    async def subscribe(
+    async def _subscription(
         self, reach: Mapping[str, frozenset[int]]
     ) -> AsyncIterator[asyncio.Queue[Event]]:
-        """A queue of the events of the sites ``reach`` gives for each event's permission."""
         sub = _Subscriber(reach)
         self._subscribers.add(sub)
         try:
             yield sub.queue
         finally:
             self._subscribers.discard(sub)
+
+    def subscribe(
+        self, reach: Mapping[str, frozenset[int]]
+    ) -> AbstractAsyncContextManager[asyncio.Queue[Event]]:
+        """A queue of the events of the sites ``reach`` gives for each event's permission."""
+        return self._subscription(reach)
 
     @property
     def subscribers(self) -> int:

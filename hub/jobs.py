@@ -1,4 +1,5 @@
-"""Periodic work of the hub: deliver the outbox, expire waiting-list offers, keep slots ahead."""
+"""Periodic work of the hub: deliver the outbox, expire waiting-list offers, keep slots ahead,
+queue the reports of SAS slot-link bookings to the SAS platform."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from hub.audit.service import seal_pending
 from hub.config import Settings
 from hub.context import HubContext
 from hub.identity import service as identity_service
+from hub.interop.sas_reports import queue_reports
 from hub.notify.mailer import SmtpSettings
 from hub.notify.outbox import DeliveryReport, deliver_due
+from hub.notify.platform import HttpFhirPlatform
 from hub.notify.sms import HttpSmsGateway, SmsGateway
 from hub.scheduling import booking as bk
 from hub.scheduling import messages
@@ -45,6 +48,15 @@ def sms_gateway(settings: Settings) -> SmsGateway | None:
     )
 
 
+def sas_platform(settings: Settings) -> HttpFhirPlatform | None:
+    """The SAS platform Appointments are reported to, None when not configured."""
+    if not settings.sas_platform_url:
+        return None
+    return HttpFhirPlatform(
+        settings.sas_platform_url, settings.sas_platform_token.get_secret_value()
+    )
+
+
 async def deliver_outbox(ctx: HubContext) -> DeliveryReport:
     """Send what is due in the outbox."""
     async with ctx.sessions() as session:
@@ -53,7 +65,14 @@ async def deliver_outbox(ctx: HubContext) -> DeliveryReport:
             now=ctx.clock(),
             smtp=smtp_settings(ctx.settings),
             sms=sms_gateway(ctx.settings),
+            platform=sas_platform(ctx.settings),
         )
+
+
+async def report_to_sas(ctx: HubContext) -> int:
+    """Queue the reports of bookings made from the SAS's slot links (when configured)."""
+    async with ctx.sessions() as session:
+        return await queue_reports(session=session, ctx=ctx)
 
 
 async def expire_offers(ctx: HubContext) -> int:
@@ -101,6 +120,7 @@ class JobRunner:
         await expire_offers(self.ctx)
         async with self.ctx.sessions() as session:
             await seal_pending(session=session, now=self.ctx.clock())
+        await report_to_sas(self.ctx)
         report = await deliver_outbox(self.ctx)
         if report.sent or report.failed:
             logger.info(

@@ -33,6 +33,7 @@ def make_templates() -> Jinja2Templates:
     templates.env.filters["datetime_fr"] = _datetime_fr
     templates.env.filters["when_fr"] = when_fr
     templates.env.filters["time_fr"] = time_fr
+    templates.env.filters["phone_fr"] = phone_fr
     return templates
 
 
@@ -69,10 +70,18 @@ def time_fr(value: dt.datetime, timezone: str = "Europe/Paris") -> str:
     return f"{local.hour} h {local.minute:02d}"
 
 
-def _datetime_fr(value: Any) -> str:
+def phone_fr(value: str) -> str:
+    """A French number stored as 10 digits, as people read it: « 03 25 11 22 33 »."""
+    if len(value) == 10 and value.isdigit():
+        return " ".join(value[i : i + 2] for i in range(0, 10, 2))
+    return value
+
+
+def _datetime_fr(value: Any, timezone: str = "Europe/Paris") -> str:
+    """« 06/12/2026 à 09:05:18 » in the site's local time (never the server's), or « jamais »."""
     if value is None:
         return "jamais"
-    local = value.astimezone()
+    local = value.astimezone(ZoneInfo(timezone))
     return str(local.strftime("%d/%m/%Y à %H:%M:%S"))
 
 

@@ -22,8 +22,10 @@ from hub.config import Environment, Settings
 from hub.demo import DemoSeed, seed_demo
 from hub.models import identity_models  # noqa: F401  - complete metadata
 from tests.support.factories import PASSWORDS, TEST_PASSWORD, Cpts, build_cpts, session_for
+from tests.support.janus import ThrowawayJanus
 from tests.support.live import LiveHub
 from tests.support.postgres import ThrowawayPostgres, free_port
+from tests.support.redis import ThrowawayRedis
 
 BACKEND = os.environ.get("HUB_TEST_DATABASE", "sqlite")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -52,6 +54,51 @@ def postgres() -> Iterator[ThrowawayPostgres | None]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[ThrowawayRedis]:
+    """One Redis for the session (started on first use); tests flush it with `redis_url`."""
+    server = ThrowawayRedis()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: ThrowawayRedis) -> str:
+    """An empty Redis for this test: what HUB_REDIS_URL takes."""
+    redis_server.flush()
+    return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def janus_server() -> Iterator[ThrowawayJanus]:
+    """One Janus (VideoRoom, HTTP) for the session, started on first use; each test takes
+    rooms of its own. Skipped only where Debian's janus is not installed."""
+    try:
+        server = ThrowawayJanus()
+    except RuntimeError as missing:
+        pytest.skip(str(missing))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def janus_settings(janus_server: ThrowawayJanus) -> Settings:
+    """Hub settings that drive the session's Janus (no database)."""
+    return Settings(
+        environment=Environment.TEST,
+        secret_key=TEST_SECRET,
+        janus_url=janus_server.url,
+        janus_admin_url=janus_server.admin_url,
+        janus_admin_secret=janus_server.admin_secret,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +139,7 @@ def settings(database_url: str) -> Settings:
     return Settings(
         environment=Environment.TEST,
         database_url=database_url,
-        secret_key=TEST_SECRET,  # type: ignore[arg-type]
+        secret_key=TEST_SECRET,
         port=free_port(),
         agent_heartbeat_seconds=0.2,
         agent_offline_after_seconds=1.0,

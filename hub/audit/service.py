@@ -28,12 +28,16 @@ ACTION_LABELS = {
     "sas.slot_search": "Recherche de créneaux (SAS)",
     "sas.appointment": "Rendez-vous pris par le SAS",
     "sas.appointment_read": "Lecture d'un rendez-vous (SAS)",
+    "sas.appointment_reported": "Rendez-vous pris depuis le lien du SAS transmis à sa plateforme",
     "sas.refused": "Accès SAS refusé (jeton)",
     "patient_data.read": "Consultation de données patient",
     "consultation.check_in": "Accueil d'un patient",
     "consultation.emergency": "Urgence signalée",
     "dmp.deposit": "Dépôt d'un document dans le dossier partagé",
     "dmp.deposit_skipped": "Document non déposé dans le dossier partagé (opposition du patient)",
+    "dmp.deposit_waiting": (
+        "Dépôt au dossier partagé en attente : identité du patient non qualifiée"
+    ),
     "dmp.replace": "Document remplacé par une nouvelle version",
     "dmp.list": "Consultation de la liste des documents du dossier partagé",
     "dmp.read": "Consultation d'un document du dossier partagé",
@@ -49,6 +53,7 @@ ACTION_LABELS = {
     "report.amendment_opened": "Nouvelle version de compte rendu ouverte",
     "relay.resend": "Renvoi d'un compte rendu à un médecin",
     "patient.medecin_traitant": "Médecin traitant du patient renseigné",
+    "patient.contact": "Coordonnées du patient modifiées (portable, e-mail)",
     "identity.pending": "Identité en attente (données d'une prise de rendez-vous différentes)",
     "identity.resolved_same": "Identité en attente : même personne",
     "identity.resolved_different": "Identité en attente : personne différente",
@@ -202,15 +207,15 @@ async def verify_chain(*, session: AsyncSession) -> ChainReport:
             continue
         if unsealed_ids:
             problems.append(
-                f"events {unsealed_ids} are not sealed but event {event.id} is: "
-                "inserted afterwards or stripped of their seal"
+                f"les événements {', '.join(map(str, unsealed_ids))} ne sont pas scellés mais "
+                f"l'événement {event.id} l'est : ajoutés après coup ou privés de leur sceau"
             )
             unsealed_ids = []
         sealed += 1
         if seal_of(previous, event) != event.seal:
             problems.append(
-                f"event {event.id}: seal does not match (edited, or an event "
-                "before it was deleted or reordered)"
+                f"événement {event.id} : le sceau ne correspond pas (modifié, ou un événement "
+                "antérieur supprimé ou déplacé)"
             )
         previous = event.seal
     return ChainReport(sealed=sealed, pending=pending, problems=problems)

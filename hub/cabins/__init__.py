@@ -1,4 +1,5 @@
-"""Cabins at run time: the agents' WebSocket gateway (``gateway``), the measurements it
+"""Cabins at run time: the agents' WebSocket gateway (``gateway``), commands and media
+signalling sent to the worker holding a cabin's WebSocket (``routing``), the measurements it
 receives (``intake``), their presence (``presence``), what the gateway tells the consoles live
 (``live``: cabin status, observation stored), what a member of staff sees of their sites'
 cabins (``overview``), the coordinator's management (``admin``), refused measurements counted

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
 from hub.audit.service import record_event
-from hub.cabins.gateway import disconnect_cabin
+from hub.cabins import routing
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Invalid, NotFound
 from hub.identity import service as identity
@@ -95,7 +95,7 @@ async def new_token(
         target=f"cabin:{cabin.id}",
     )
     await session.commit()
-    disconnect_cabin(ctx, cabin_id=cabin.id)
+    await routing.disconnect(ctx, cabin_id=cabin.id)
     return _token_page(request, ctx, cabin, token)
 
 
@@ -112,5 +112,5 @@ async def revoke(session: SessionDep, ctx: ContextDep, user: Permitted, cabin_id
         target=f"cabin:{cabin.id}",
     )
     await session.commit()
-    disconnect_cabin(ctx, cabin_id=cabin.id)
+    await routing.disconnect(ctx, cabin_id=cabin.id)
     return RedirectResponse("/coordination?message=jeton-revoque", status_code=303)

@@ -10,9 +10,15 @@ from pydantic import BaseModel, Field
 from devices.measurements import display_unit
 from hub import deps
 from hub.audit.service import record_event
-from hub.cabins.gateway import send_command
 from hub.cabins.overview import value_sites
-from hub.cabins.presence import DEVICE_STATE_LABELS, CabinDevice, devices_of, status_of
+from hub.cabins.presence import (
+    DEVICE_STATE_LABELS,
+    CabinDevice,
+    devices_of,
+    seen_in_cluster,
+    status_of,
+)
+from hub.cabins.routing import send_command
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Invalid
 from hub.identity import policy
@@ -82,11 +88,13 @@ async def cabins(user: Permitted, session: SessionDep, ctx: ContextDep) -> list[
     offline_after = dt.timedelta(seconds=ctx.settings.agent_offline_after_seconds)
     sites = await identity.sites_for(session=session, user=user)
     with_values = value_sites(user, [s.id for s in sites])
-    states = await devices_of(session=session, cabin_ids=[c.id for s in sites for c in s.cabins])
+    cabin_ids = [c.id for s in sites for c in s.cabins]
+    states = await devices_of(session=session, cabin_ids=cabin_ids)
+    seen = await seen_in_cluster(ctx, cabin_ids)
     result = []
     for site in sites:
         for cabin in site.cabins:
-            st = status_of(cabin, now=now, offline_after=offline_after)
+            st = status_of(cabin, now=now, offline_after=offline_after, seen=seen)
             result.append(
                 CabinPublic(
                     id=st.cabin_id,

@@ -2,23 +2,26 @@
 
 Trust is re-checked for everything an agent sends: once its cabin's token is revoked or
 replaced, the next message is refused (not acknowledged, not stored) and the link closed with
-4401; the coordinator's revocation also closes the link at once (``disconnect_cabin``). A
-frame that is not a valid message closes the link with 4400 and one log line."""
+4401; the coordinator's revocation also closes the link at once (``routing.disconnect``). A
+frame that is not a valid message closes the link with 4400 and one log line.
+
+Commands and media offers reach the agent through ``hub.cabins.routing``, from this worker or
+from another. With several workers the cabin's presence (online, last heard from) is its key in
+Redis, refreshed whenever the agent is heard from, instead of the database's columns."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import logging
-import secrets
 
 from fastapi import APIRouter, WebSocket
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.service import record_event
-from hub.cabins import intake, live, presence
+from hub.cabins import intake, live, presence, routing
 from hub.context import AgentConnection, HubContext, context_of
-from hub.errors import Conflict
 from hub.identity import service as identity
 from hub.records.observations import last_seq
 from hub.wire import (
@@ -29,8 +32,6 @@ from hub.wire import (
     CLOSE_UNAUTHORIZED,
     CLOSE_UNSUPPORTED_VERSION,
     AgentMessageT,
-    Command,
-    CommandAction,
     CommandResult,
     DeviceStatus,
     Heartbeat,
@@ -103,6 +104,8 @@ async def agent_socket(websocket: WebSocket) -> None:
     conn.token_hash = token_hash
     conn.wire_version = hello.v
     try:
+        await routing.take_over(ctx, cabin_id=cabin_id)
+        await _touch(ctx, cabin_id, ctx.clock())
         async with ctx.sessions() as session:
             cabin = await identity.get_cabin(session=session, cabin_id=cabin_id)
             await presence.mark_hello(
@@ -149,33 +152,12 @@ async def agent_socket(websocket: WebSocket) -> None:
     finally:
         conn.closed.set()
         current = ctx.agents.get(cabin_id)
-        if current is conn or current is None:  # None: revoked, taken out at once
+        if current is conn:
             ctx.agents.pop(cabin_id, None)
-            async with ctx.sessions() as session:
-                await presence.mark_disconnected(session=session, cabin_id=cabin_id)
-                devices = (await presence.devices_of(session=session, cabin_ids=[cabin_id]))[
-                    cabin_id
-                ]
-            live.publish_status(
-                ctx,
-                cabin_id=cabin_id,
-                site_id=site_id,
-                online=False,
-                devices=[live.device_state(d, online=False) for d in devices],
-            )
+        # current None: revoked, or replaced from another worker, taken out at once.
+        if (current is conn or current is None) and await _release(ctx, cabin_id):
+            await live.announce_offline(ctx, cabin_id=cabin_id, site_id=site_id)
             logger.info("cabin %s disconnected", cabin_id)
-
-
-def disconnect_cabin(ctx: HubContext, *, cabin_id: int) -> None:
-    """The cabin's token was revoked or replaced: close its live link now (code 4401).
-
-    From this call on, nothing the agent sends is acknowledged and commands find the cabin
-    offline. A link held by another hub worker learns it from the database at the next
-    message its agent sends."""
-    conn = ctx.agents.pop(cabin_id, None)
-    if conn is not None:
-        conn.revoked = True
-        conn.closed.set()
 
 
 def _register(ctx: HubContext, cabin_id: int) -> AgentConnection:
@@ -264,11 +246,12 @@ async def _handle(
         if not await _trusted(session, conn):
             return False
         if isinstance(message, Heartbeat):
-            await presence.mark_seen(session=session, cabin_id=conn.cabin_id, now=now)
+            await _touch(ctx, conn.cabin_id, now, session)
             await _send(websocket, conn, HeartbeatAck(seq=message.seq))
             _seen(ctx, conn, now)
         elif isinstance(message, MeasurementBatch):
             ack = await intake.store_batch(ctx, session, conn, message, now)
+            await _touch(ctx, conn.cabin_id, now, session)
             await _send(websocket, conn, ack)
             _seen(ctx, conn, now)
         elif isinstance(message, DeviceStatus):
@@ -282,6 +265,7 @@ async def _handle(
                 now=now,
             )
             await session.commit()
+            await _touch(ctx, conn.cabin_id, now)
             _seen(ctx, conn, now, [live.device_state(device, online=True)])
         elif isinstance(message, MediaAnswer):
             answer = conn.media_answers.pop(message.session_id, None)
@@ -313,23 +297,30 @@ def _seen(
     )
 
 
-async def send_command(
-    ctx: HubContext, *, cabin_id: int, action: CommandAction, device: str, timeout: float
-) -> tuple[bool, str]:
-    """Ask a connected cabin to act on one of its devices; returns (ok, message for people)."""
-    conn = ctx.agents.get(cabin_id)
-    if conn is None or conn.closed.is_set():
-        raise Conflict("La cabine n'est pas connectée au hub : vérifiez le chariot et son réseau.")
-    command = Command(command_id=secrets.token_hex(8), action=action, device=device)
-    future: asyncio.Future[tuple[bool, str]] = asyncio.get_running_loop().create_future()
-    conn.pending[command.command_id] = future
-    await conn.outgoing.put(command)
+async def _touch(
+    ctx: HubContext, cabin_id: int, now: dt.datetime, session: AsyncSession | None = None
+) -> None:
+    """The agent was heard from: its presence key (several workers, nothing else written) or
+    its row (one process, with ``session``)."""
+    if ctx.peers is not None:
+        ttl = ctx.settings.agent_offline_after_seconds
+        try:
+            await ctx.peers.hold(cabin_id, seen=now, ttl_seconds=ttl)
+        except (RedisError, OSError) as exc:
+            logger.warning("cabin %s: its presence could not be kept (Redis: %s)", cabin_id, exc)
+    elif session is not None:
+        await presence.mark_seen(session=session, cabin_id=cabin_id, now=now)
+
+
+async def _release(ctx: HubContext, cabin_id: int) -> bool:
+    """The link closed: False if the cabin is connected to another worker by now."""
+    if ctx.peers is None:
+        return True
     try:
-        return await asyncio.wait_for(future, timeout)
-    except TimeoutError:
-        raise Conflict("La cabine n'a pas répondu à temps. Réessayez.") from None
-    finally:
-        conn.pending.pop(command.command_id, None)
+        return await ctx.peers.release(cabin_id)
+    except (RedisError, OSError) as exc:
+        logger.warning("cabin %s: its presence could not be cleared (Redis: %s)", cabin_id, exc)
+        return True
 
 
 async def _send(websocket: WebSocket, conn: AgentConnection, message: HubMessageT) -> None:

@@ -59,7 +59,6 @@ async def store_batch(
             codes=Counter(r.code for r in result.rejected),
             now=now,
         )
-    await presence.mark_seen(session=session, cabin_id=conn.cabin_id, now=now)
     await session.commit()
     live.publish_observations(
         ctx, cabin_id=conn.cabin_id, site_id=conn.site_id, stored=result.stored

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from devices.measurements import display_unit, kind_label, kind_precedence, range_status
+from hub.cabins import presence
 from hub.cabins.presence import DEVICE_STATE_LABELS, CabinDevice
 from hub.context import HubContext
 from hub.events import Event
@@ -144,6 +145,20 @@ def publish_status(
     if devices is not None:
         data["devices"] = [d.model_dump(mode="json") for d in devices]
     ctx.events.publish(Event(site_id=site_id, kind=CABIN_STATUS, data=data))
+
+
+async def announce_offline(ctx: HubContext, *, cabin_id: int, site_id: int) -> None:
+    """The cabin's link is gone: record it, and tell the site's staff (devices shown offline)."""
+    async with ctx.sessions() as session:
+        await presence.mark_disconnected(session=session, cabin_id=cabin_id)
+        devices = (await presence.devices_of(session=session, cabin_ids=[cabin_id]))[cabin_id]
+    publish_status(
+        ctx,
+        cabin_id=cabin_id,
+        site_id=site_id,
+        online=False,
+        devices=[device_state(d, online=False) for d in devices],
+    )
 
 
 def publish_observations(

@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.cabins.presence import DEVICE_STATE_LABELS, CabinStatus, devices_of, status_of
+from hub.cabins.presence import (
+    DEVICE_STATE_LABELS,
+    CabinStatus,
+    devices_of,
+    seen_in_cluster,
+    status_of,
+)
 from hub.context import HubContext
 from hub.identity import policy, service
 from hub.identity.models import Role
@@ -24,11 +30,15 @@ async def home_context(ctx: HubContext, session: AsyncSession, user: User) -> di
     sites = await service.sites_for(session=session, user=user)
     now = ctx.clock()
     offline_after = dt.timedelta(seconds=ctx.settings.agent_offline_after_seconds)
+    cabin_ids = [c.id for s in sites for c in s.cabins]
+    seen = await seen_in_cluster(ctx, cabin_ids)
     statuses: dict[int, list[CabinStatus]] = {
-        site.id: [status_of(c, now=now, offline_after=offline_after) for c in site.cabins]
+        site.id: [
+            status_of(c, now=now, offline_after=offline_after, seen=seen) for c in site.cabins
+        ]
         for site in sites
     }
-    devices = await devices_of(session=session, cabin_ids=[c.id for s in sites for c in s.cabins])
+    devices = await devices_of(session=session, cabin_ids=cabin_ids)
     can_command = user.role in (Role.NURSE, Role.DOCTOR, Role.FACILITY_STAFF)
     return {
         "sites": sites,

@@ -1,22 +1,34 @@
-"""Which cabin agents are online, since when, with which devices."""
+"""Which cabin agents are online, since when, with which devices.
+
+With one process the cabin's row says it (``connected``, ``last_seen_at``, written at hello,
+heartbeats and disconnection). With several workers a cabin is online while its presence key
+lives in Redis (`hub.cluster.peers`: refreshed by the worker holding its WebSocket, with a time
+to live), so the cabins of a worker that died show offline; `seen_in_cluster` reads them. The
+devices' states and last values are rows in both cases (the database is shared)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from redis.exceptions import RedisError
 from sqlalchemy import ForeignKey, String, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from devices.measurements import last_value_key
+from hub.context import HubContext
 from hub.db import Base, IntPk, utcnow
 from hub.identity import service as identity_service
 from hub.wire import DeviceDescription
 
 if TYPE_CHECKING:
     from hub.identity.models import Cabin
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,15 +48,26 @@ class CabinStatus:
         return "en ligne" if self.online else "hors ligne"
 
 
-def status_of(cabin: Cabin, *, now: dt.datetime, offline_after: dt.timedelta) -> CabinStatus:
-    """A cabin is online while its agent is connected and was heard from recently."""
-    fresh = cabin.last_seen_at is not None and now - cabin.last_seen_at <= offline_after
+def status_of(
+    cabin: Cabin,
+    *,
+    now: dt.datetime,
+    offline_after: dt.timedelta,
+    seen: Mapping[int, dt.datetime] | None = None,
+) -> CabinStatus:
+    """A cabin is online while its agent is connected and was heard from recently: per its
+    row, or with several workers per ``seen`` (`seen_in_cluster`)."""
+    if seen is not None:
+        online, last_seen_at = cabin.id in seen, seen.get(cabin.id, cabin.last_seen_at)
+    else:
+        fresh = cabin.last_seen_at is not None and now - cabin.last_seen_at <= offline_after
+        online, last_seen_at = cabin.connected and fresh, cabin.last_seen_at
     return CabinStatus(
         cabin_id=cabin.id,
         name=cabin.name,
         site_id=cabin.site_id,
-        online=cabin.connected and fresh,
-        last_seen_at=cabin.last_seen_at,
+        online=online,
+        last_seen_at=last_seen_at,
         agent_version=cabin.agent_version,
         token_active=cabin.token_hash is not None,
     )
@@ -66,6 +89,19 @@ async def mark_hello(
     await session.commit()
 
 
+async def seen_in_cluster(ctx: HubContext, cabin_ids: list[int]) -> dict[int, dt.datetime] | None:
+    """With several workers, the online cabins among these and when each was last heard from
+    (Redis unreachable: none is known online); None with one process (the rows say)."""
+    if ctx.peers is None:
+        return None
+    try:
+        holders = await ctx.peers.holders(cabin_ids)
+    except (RedisError, OSError) as exc:
+        logger.warning("cabins' presence unknown (Redis: %s)", exc)
+        return {}
+    return {cabin_id: holder.seen for cabin_id, holder in holders.items()}
+
+
 async def mark_seen(*, session: AsyncSession, cabin_id: int, now: dt.datetime) -> None:
     await identity_service.set_cabin_link(
         session=session, cabin_id=cabin_id, connected=True, seen_at=now
@@ -79,7 +115,8 @@ async def mark_disconnected(*, session: AsyncSession, cabin_id: int) -> None:
 
 
 async def forget_connections(*, session: AsyncSession) -> None:
-    """At hub start no agent is connected yet; each one's hello or heartbeat says so again."""
+    """At the start of a lone hub no agent is connected yet; each one's hello or heartbeat
+    says so again. (Several workers never call it: the others' cabins are connected.)"""
     await identity_service.disconnect_every_cabin(session=session)
     await session.commit()
 

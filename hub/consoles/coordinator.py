@@ -11,6 +11,7 @@ from hub.cabins.overview import home_context
 from hub.cabins.refusals import refusal_summaries
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.identity import service
+from hub.interop.sas_reports import reports_needing_attention
 from hub.notify.outbox import recent_messages
 from hub.rendering import render
 from hub.scheduling.policy import policy_for
@@ -35,4 +36,8 @@ async def coordinator_home(
     data["refusals"] = await refusal_summaries(session=session, cabin_ids=list(cabins))
     data["policy"] = await policy_for(session=session, organisation_id=user.organisation_id)
     data["outbox"] = await recent_messages(session=session, limit=30)
+    data["sas_reports"] = await reports_needing_attention(
+        session=session, organisation_id=user.organisation_id
+    )
+    data["sas_platform_configured"] = bool(ctx.settings.sas_platform_url)
     return render(request, "coordination.html", data)

@@ -1,9 +1,11 @@
-"""The facility staff's home page: the slots reserved for the facility, booking a resident."""
+"""The facility staff's home page: the slots reserved for the facility, booking a resident,
+and welcoming today's residents (the room console then runs the session)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -12,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub import deps
 from hub.cabins.overview import home_context
 from hub.consoles.staff import actor_of, open_slot_for, user_site_ids
+from hub.consultation.models import STATE_LABELS
+from hub.consultation.service import for_bookings
 from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import HubError
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 
 FACILITY = frozenset[Reservation | None]({Reservation.FACILITY})
+ROOM_TIME = ZoneInfo("Europe/Paris")
 
 
 async def _facility_page(
@@ -44,6 +49,12 @@ async def _facility_page(
     data = await home_context(ctx, session, user)
     site_ids = await user_site_ids(session, user)
     now = ctx.clock()
+    # Today's residents (from midnight, room time) and those to come: today's are welcomed
+    # from here, the staff running the session with the mobile kit.
+    today = dt.datetime.combine(now.astimezone(ROOM_TIME).date(), dt.time(0), ROOM_TIME)
+    upcoming = await bk.bookings_between(
+        session=session, site_ids=site_ids, start=today, end=now + dt.timedelta(days=60)
+    )
     data.update(
         {
             "reserved": await free_slots(
@@ -53,9 +64,12 @@ async def _facility_page(
                 reservations=frozenset({Reservation.FACILITY}),
                 limit=30,
             ),
-            "upcoming": await bk.bookings_between(
-                session=session, site_ids=site_ids, start=now, end=now + dt.timedelta(days=60)
+            "upcoming": upcoming,
+            "tomorrow": today + dt.timedelta(days=1),
+            "consultations": await for_bookings(
+                session=session, booking_ids=[b.id for b in upcoming]
             ),
+            "consultation_labels": STATE_LABELS,
             "error": error.message if error and not error.fields else None,
             "errors": by_field(error.fields) if error else {},
             "values": form.values() if form else {},

@@ -12,10 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
 from hub.consultation import identity_review
-from hub.deps import Permitted, SessionDep
+from hub.context import HubContext
+from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import HubError, Invalid
 from hub.records.vigilance import STATUS_LABELS, Actor, probable_duplicates
 from hub.rendering import render
+from hub.reports import deposit
 
 if TYPE_CHECKING:
     from hub.identity.models import User
@@ -61,6 +63,15 @@ async def _page(
     )
 
 
+async def _deposit_waiting(
+    session: AsyncSession, ctx: HubContext, user: User, patient_id: int
+) -> None:
+    """The kept record may now be a qualified identity holding reports whose deposit in the
+    shared record waited for it: deposit them."""
+    if await deposit.deposit_waiting(session=session, ctx=ctx, patient_id=patient_id, actor=user):
+        await session.commit()
+
+
 @router.get(PAGE, response_class=HTMLResponse)
 async def identities_page(request: Request, session: SessionDep, user: Permitted) -> Response:
     return await _page(request, session, user)
@@ -70,6 +81,7 @@ async def identities_page(request: Request, session: SessionDep, user: Permitted
 async def resolve(
     request: Request,
     session: SessionDep,
+    ctx: ContextDep,
     user: Permitted,
     pending_id: int,
     choice: Annotated[str, Form(alias="decision", max_length=10)] = "",
@@ -77,7 +89,7 @@ async def resolve(
 ) -> Response:
     try:
         same = identity_review.same_person(choice)
-        await identity_review.resolve_pending(
+        kept = await identity_review.resolve_pending(
             session=session,
             organisation_id=user.organisation_id,
             pending_id=pending_id,
@@ -85,6 +97,7 @@ async def resolve(
             take=frozenset(take or ()) if same else frozenset(),
             actor=actor_of(request, user),
         )
+        await _deposit_waiting(session, ctx, user, kept.id)
     except HubError as exc:
         await deps.rollback_keeping_user(session, user)
         return await _page(request, session, user, error=exc.message, status_code=exc.status)
@@ -95,6 +108,7 @@ async def resolve(
 async def merge(
     request: Request,
     session: SessionDep,
+    ctx: ContextDep,
     user: Permitted,
     first: deps.FormRowId,
     second: deps.FormRowId,
@@ -113,13 +127,14 @@ async def merge(
             return RedirectResponse(f"{PAGE}?message=distincts", status_code=303)
         if keep not in (first, second):
             raise Invalid("Choisissez la fiche à garder.")
-        await identity_review.merge_duplicates(
+        kept = await identity_review.merge_duplicates(
             session=session,
             organisation_id=user.organisation_id,
             keep_id=keep,
             drop_id=second if keep == first else first,
             actor=actor_of(request, user),
         )
+        await _deposit_waiting(session, ctx, user, kept.id)
     except HubError as exc:
         await deps.rollback_keeping_user(session, user)
         return await _page(request, session, user, error=exc.message, status_code=exc.status)

@@ -24,7 +24,8 @@ from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import HubError
 from hub.identity import policy
 from hub.identity.policy import Permission
-from hub.records import patient_service
+from hub.records import contact, patient_service
+from hub.records.patients import Patient
 from hub.records.vigilance import pending_identities
 from hub.relay import service as relay
 from hub.rendering import render
@@ -33,7 +34,7 @@ from hub.scheduling import booking as bk
 from hub.scheduling import eligibility, messages
 from hub.scheduling.book import book, cancel
 from hub.scheduling.care import care_site_ids
-from hub.scheduling.forms import PatientForm, PhoneBookingForm, by_field, refuse
+from hub.scheduling.forms import ContactForm, PatientForm, PhoneBookingForm, by_field, refuse
 from hub.scheduling.models import Channel
 from hub.scheduling.slots import free_slots
 
@@ -139,7 +140,13 @@ async def _patient_page(
     *,
     error: HubError | None = None,
     values: dict[str, object] | None = None,
+    contact_error: HubError | None = None,
+    contact_values: dict[str, object] | None = None,
+    mt_error: HubError | None = None,
+    mt_values: dict[str, str] | None = None,
 ) -> Response:
+    """The patient's page; ``error``/``values`` are the booking form's, ``contact_…`` the
+    contact form's, ``mt_…`` the médecin traitant's (each shows its problems by its fields)."""
     patient = await patient_service.get_patient(
         session=session, organisation_id=user.organisation_id, patient_id=patient_id
     )
@@ -174,9 +181,34 @@ async def _patient_page(
             "error": error.message if error and not error.fields else None,
             "errors": by_field(error.fields) if error else {},
             "values": values or {},
+            "reminders": messages.reminder_channels(patient),
+            "contact_saved": request.query_params.get("message") == "coordonnees",
+            "contact_error": contact_error.message
+            if contact_error and not contact_error.fields
+            else None,
+            "contact_errors": dict(contact_error.fields) if contact_error else {},
+            "contact_values": contact_values or {"phone": patient.phone, "email": patient.email},
+            "mt_error": mt_error.message if mt_error and not mt_error.fields else None,
+            "mt_errors": by_field(mt_error.fields) if mt_error else {},
+            "mt_values": mt_values if mt_values is not None else _mt_values(patient),
         },
-        status_code=error.status if error else 200,
+        status_code=next(
+            (e.status for e in (error, contact_error, mt_error) if e is not None), 200
+        ),
     )
+
+
+def _mt_values(patient: Patient) -> dict[str, str]:
+    """The médecin traitant form as stored."""
+    declared = patient.has_medecin_traitant
+    return {
+        "has_mt": "" if declared is None else ("oui" if declared else "non"),
+        "mt_family": patient.medecin_traitant_family_name,
+        "mt_given": patient.medecin_traitant_given_name,
+        "mt_rpps": patient.medecin_traitant_rpps,
+        "mt_mssante": patient.medecin_traitant_mssante,
+        "mt_name": patient.medecin_traitant_name,
+    }
 
 
 @router.get("/secretariat/patients/{patient_id}", response_class=HTMLResponse)
@@ -194,10 +226,14 @@ async def set_medecin_traitant(
     user: Permitted,
     patient_id: int,
     has_mt: Annotated[str, Form(max_length=3)] = "",
+    mt_family: Annotated[str, Form(max_length=100)] = "",
+    mt_given: Annotated[str, Form(max_length=100)] = "",
+    mt_rpps: Annotated[str, Form(max_length=20)] = "",
     mt_name: Annotated[str, Form(max_length=200)] = "",
     mt_mssante: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    """The secretary records the médecin traitant and the address reports are relayed to."""
+    """The secretary records the médecin traitant (RPPS, names) and the address reports are
+    relayed to."""
     patient = await patient_service.get_patient(
         session=session, organisation_id=user.organisation_id, patient_id=patient_id
     )
@@ -209,13 +245,28 @@ async def set_medecin_traitant(
     try:
         patient_service.set_medecin_traitant(
             patient,
-            declared={"oui": True, "non": False}.get(has_mt),
-            name=mt_name,
-            mssante=mt_mssante,
+            patient_service.MedecinTraitant(
+                declared={"oui": True, "non": False}.get(has_mt),
+                family_name=mt_family,
+                given_name=mt_given,
+                rpps=mt_rpps,
+                mssante=mt_mssante,
+                name=mt_name,
+            ),
         )
     except HubError as exc:
         await deps.rollback_keeping_user(session, user)
-        return await _patient_page(request, session, ctx, user, patient_id, error=exc)
+        typed = {
+            "has_mt": has_mt,
+            "mt_family": mt_family,
+            "mt_given": mt_given,
+            "mt_rpps": mt_rpps,
+            "mt_mssante": mt_mssante,
+            "mt_name": mt_name,
+        }
+        return await _patient_page(
+            request, session, ctx, user, patient_id, mt_error=exc, mt_values=typed
+        )
     record_event(
         session=session,
         action="patient.medecin_traitant",
@@ -225,6 +276,55 @@ async def set_medecin_traitant(
     )
     await session.commit()
     return RedirectResponse(f"/secretariat/patients/{patient_id}", status_code=303)
+
+
+@router.post("/secretariat/patients/{patient_id}/coordonnees", response_class=HTMLResponse)
+async def change_contact(
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    user: Permitted,
+    patient_id: int,
+    form: Annotated[ContactForm, Form()],
+) -> Response:
+    """The secretary changes the patient's mobile and e-mail; the reminders of their bookings
+    to come then go to the new contact."""
+    patient = await patient_service.get_patient(
+        session=session, organisation_id=user.organisation_id, patient_id=patient_id
+    )
+    policy.check(
+        user,
+        Permission.PATIENT_FILE,
+        sites=await care_site_ids(session=session, patient_id=patient.id),
+    )
+    try:
+        refuse(form.problems(patient))
+        changed = await contact.change_contact(
+            session=session,
+            patient=patient,
+            phone=form.phone,
+            email=form.email,
+            actor=actor_of(request, user),
+        )
+        if changed:
+            await messages.contact_changed(
+                session=session, ctx=ctx, patient_id=patient.id, now=ctx.clock()
+            )
+        await session.commit()
+    except HubError as exc:
+        await deps.rollback_keeping_user(session, user)
+        return await _patient_page(
+            request,
+            session,
+            ctx,
+            user,
+            patient_id,
+            contact_error=exc,
+            contact_values=form.values(),
+        )
+    return RedirectResponse(
+        f"/secretariat/patients/{patient_id}?message=coordonnees#contact", status_code=303
+    )
 
 
 @router.post("/secretariat/patients/{patient_id}/rdv", response_class=HTMLResponse)

@@ -16,7 +16,7 @@ from hub import deps
 from hub.audit.service import record_event, trace_read
 from hub.cabins.live import ObservationPublic
 from hub.cabins.overview import home_context
-from hub.consoles.vitals import vitals_view
+from hub.consoles.vitals import measuring_devices, vitals_view
 from hub.consultation import checks, identity_review, service
 from hub.consultation.models import STATE_LABELS, DmpChoice, State
 from hub.context import HubContext
@@ -26,7 +26,9 @@ from hub.identity.policy import Permission
 from hub.records.observations import observations_of_booking
 from hub.relay import service as relay
 from hub.rendering import render
+from hub.reports import deposit
 from hub.reports import view as report_view
+from hub.scheduling.forms import refuse
 
 if TYPE_CHECKING:
     from hub.consultation.models import Consultation
@@ -49,7 +51,9 @@ async def _console(
     template: str,
     error: str | None = None,
     status_code: int = 200,
+    identity: IdentityAnswer | None = None,
 ) -> Response:
+    """The console; ``identity`` is a refused identity check, shown in its form."""
     consultation = await service.get_consultation(
         session=session, user=user, consultation_id=consultation_id
     )
@@ -62,6 +66,12 @@ async def _console(
     )
     data = await home_context(ctx, session, user)
     data["sites"] = [s for s in data["sites"] if s.id == consultation.site_id]  # type: ignore[attr-defined]
+    trolley = [  # the devices of the room's cabins
+        d
+        for site in data["sites"]  # type: ignore[attr-defined]
+        for cabin in site.cabins
+        for d in data["devices"].get(cabin.id, [])  # type: ignore[attr-defined]
+    ]
     now = ctx.clock()
     observations = await observations_of_booking(
         session=session, booking_id=consultation.booking_id
@@ -73,12 +83,16 @@ async def _console(
             "now": now,
             "state_label": STATE_LABELS[consultation.state],
             "documents": checks.IDENTITY_DOCUMENTS,
+            "document_options": [("", "—"), *checks.IDENTITY_DOCUMENTS.items()],
             "error": error,
+            **_identity_form(consultation, identity),
             "observations": observations,
             "vitals": vitals_view(
                 (ObservationPublic.of_row(o) for o in observations),
                 consultation.booking.site.timezone,
             ),
+            # "Mesurer" in the vitals' tiles, for those who may command the room's cabin.
+            "measuring": measuring_devices(trolley) if data["can_command"] else {},
             "events": await service.history(session=session, consultation_id=consultation.id),
             "phq9_severity": checks.phq9_severity(consultation.phq9)
             if consultation.phq9 is not None
@@ -112,6 +126,28 @@ async def _console(
 
 
 @dataclass(frozen=True)
+class IdentityAnswer:
+    """A refused identity check: what was typed and why it was refused."""
+
+    values: dict[str, object]
+    error: HubError
+
+
+def _identity_form(consultation: Consultation, answer: IdentityAnswer | None) -> dict[str, object]:
+    """The identity form's values and its problems by field (any other refusal is said at the
+    top of the console, as every action's is)."""
+    patient = consultation.booking.patient
+    if answer is None:
+        values: dict[str, object] = {
+            "birth_place_code": patient.birth_place_code,
+            "nir": patient.nir,
+            "document": consultation.identity_document or "",
+        }
+        return {"identity_values": values, "identity_errors": {}}
+    return {"identity_values": answer.values, "identity_errors": answer.error.fields}
+
+
+@dataclass(frozen=True)
 class Call:
     """One request to a consultation console: who, where, and how to answer it."""
 
@@ -122,7 +158,14 @@ class Call:
     template: str
     base: str  # the console's URL prefix
 
-    async def console(self, cid: int, *, error: str | None = None, status: int = 200) -> Response:
+    async def console(
+        self,
+        cid: int,
+        *,
+        error: str | None = None,
+        status: int = 200,
+        identity: IdentityAnswer | None = None,
+    ) -> Response:
         return await _console(
             self.request,
             self.session,
@@ -132,6 +175,7 @@ class Call:
             template=self.template,
             error=error,
             status_code=status,
+            identity=identity,
         )
 
     async def act(self, cid: int, action: Awaitable[object], *, suffix: str = "") -> Response:
@@ -192,26 +236,35 @@ async def room_console(call: RoomCall, consultation_id: int) -> Response:
 
 @router.post("/salle/consultations/{consultation_id}/identite", response_class=HTMLResponse)
 async def verify_identity(
-    call: RoomCall,
-    consultation_id: int,
-    document: Annotated[str, Form(max_length=40)] = "",
-    traits_match: Annotated[str, Form(max_length=3)] = "",
-    birth_place_code: Annotated[str, Form(max_length=10)] = "",
-    nir: Annotated[str, Form(max_length=30)] = "",
+    call: RoomCall, consultation_id: int, form: Annotated[checks.IdentityCheckForm, Form()]
 ) -> Response:
-    return await call.act(
-        consultation_id,
-        checks.verify_identity(
+    """Check the identity; refused, the form comes back as typed, each problem by its field."""
+    try:
+        refuse(form.too_long())
+        consultation = await checks.verify_identity(
             session=call.session,
             ctx=call.ctx,
             user=call.user,
             consultation_id=consultation_id,
-            document=document,
-            traits_match=traits_match == "oui",
-            birth_place_code=birth_place_code,
-            nir=nir,
-        ),
-    )
+            document=form.document,
+            traits_match=form.traits_match == "oui",
+            birth_place_code=form.birth_place_code,
+            nir=form.nir,
+        )
+    except HubError as exc:
+        await deps.rollback_keeping_user(call.session, call.user)
+        return await call.console(
+            consultation_id,
+            error=None if exc.fields else exc.message,
+            status=exc.status,
+            identity=IdentityAnswer(form.values(), exc),
+        )
+    # A qualified identity now: the reports whose deposit waited for it go in.
+    if await deposit.deposit_waiting(
+        session=call.session, ctx=call.ctx, patient_id=consultation.patient_id, actor=call.user
+    ):
+        await call.session.commit()
+    return RedirectResponse(f"{call.base}/{consultation_id}", status_code=303)
 
 
 @router.post(

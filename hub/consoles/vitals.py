@@ -6,7 +6,9 @@ normes"; below, the history by reading: one row per blood-pressure reading, a co
 device (the oximeter) summarised per minute. Labels, units and ranges come from the devices
 registry (`devices.measurements`). The page is rendered complete here; `vitals_config` is what
 web/static/js/consultation.js needs to keep it live from ``observation.stored`` events, with
-the same rules.
+the same rules. Each tile offers "Mesurer" for the trolley's devices that can take its measure
+on demand (`measuring_devices`, from the registry `devices.catalogue`); the button sends the
+same device command as the cabins' list (web/static/js/cabins.js).
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from devices.catalogue import get_model
+from devices.errors import UnknownDeviceModel
 from devices.measurements import KINDS, MeasurementKind
 from hub.cabins.live import ObservationPublic
 
@@ -198,6 +203,46 @@ def history(readings: Sequence[Reading]) -> list[Row]:
     for (device, _), group in minute.items():
         rows.append(Row(group[0].at, device, _items(group), len(group)))
     return sorted(rows, key=lambda row: row.at, reverse=True)
+
+
+class TrolleyDevice(Protocol):
+    """A device of a cabin's trolley, as the hub knows it (`hub.cabins.presence.CabinDevice`)."""
+
+    @property
+    def cabin_id(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MeasuringDevice:
+    """A device a tile's "Mesurer" asks for a measurement."""
+
+    cabin_id: int
+    name: str
+
+
+def measuring_devices(devices: Iterable[TrolleyDevice]) -> dict[str, list[MeasuringDevice]]:
+    """For each tile (by key), the devices that can take its measure on demand: the registry
+    says which models can be asked to measure and what each measures."""
+    found: dict[str, list[MeasuringDevice]] = {}
+    for device in devices:
+        try:
+            model = get_model(device.model)
+        except UnknownDeviceModel:
+            continue
+        if not model.measurable:
+            continue
+        for measure in MEASURES:
+            if measure.kinds[0] in model.measures:
+                found.setdefault(measure.key, []).append(
+                    MeasuringDevice(device.cabin_id, device.name)
+                )
+    return found
 
 
 def vitals_config(timezone: str) -> dict[str, object]:

@@ -4,7 +4,7 @@ and the nurse's pre-consultation notes with the PHQ-9/GAD-7 scales."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,9 +16,11 @@ from hub.records.ins import birth_place_problem, nir_problem, nir_traits_problem
 from hub.records.patient_service import patient_by_id
 from hub.records.patients import IdentityStatus
 from hub.records.vigilance import FROM_INSI, Actor, set_status
+from hub.scheduling.forms import Text, TextForm
 
 if TYPE_CHECKING:
     from hub.identity.models import User
+    from hub.records.patients import Patient
 
 # High-trust identity documents of the INS referential (a driving licence or a Vitale card
 # does not validate an identity).
@@ -29,6 +31,46 @@ IDENTITY_DOCUMENTS = {
     "livret_famille": "Livret de famille (mineur, avec la pièce du représentant)",
     "acte_naissance": "Extrait d'acte de naissance (mineur, avec la pièce du représentant)",
 }
+
+
+class IdentityCheckForm(TextForm):
+    """What the room's staff type when checking the patient's identity document."""
+
+    birth_place_code: Annotated[str, Text("Lieu de naissance (code INSEE)", 10)] = ""
+    nir: Annotated[str, Text("N° de sécurité sociale", 30)] = ""
+    document: Annotated[str, Text("Pièce présentée", 40)] = ""
+    traits_match: Annotated[str, Text("Traits conformes à la pièce", 3)] = ""
+
+
+def identity_check_problems(
+    patient: Patient, *, document: str, traits_match: bool, place: str, number: str
+) -> dict[str, str]:
+    """Every problem with the room's identity check, in French, by the form's field name (in
+    the form's order)."""
+    problems: dict[str, str] = {}
+    if not place:
+        problems["birth_place_code"] = (
+            "Indiquez le lieu de naissance (code INSEE) lu sur la pièce : c'est l'un des cinq "
+            "traits stricts de l'identité."
+        )
+    elif problem := birth_place_problem(place):
+        problems["birth_place_code"] = problem
+    if number and (
+        problem := nir_problem(number)
+        or nir_traits_problem(number, sex=patient.sex.value, birth_date=patient.birth_date)
+    ):
+        problems["nir"] = problem
+    if document not in IDENTITY_DOCUMENTS:
+        problems["document"] = (
+            "Choisissez la pièce d'identité présentée (les pièces à haut niveau de "
+            "confiance seulement : carte d'identité, passeport, titre de séjour)."
+        )
+    if not traits_match:
+        problems["traits_match"] = (
+            "Les traits d'identité ne correspondent pas à la pièce : corrigez la fiche "
+            "du patient avant de valider son identité."
+        )
+    return problems
 
 
 async def verify_identity(
@@ -50,16 +92,6 @@ async def verify_identity(
     )
     if user.role not in service.ROOM_STAFF:
         raise Forbidden("L'identité est vérifiée par le personnel de la salle.")
-    if document not in IDENTITY_DOCUMENTS:
-        raise Invalid(
-            "Choisissez la pièce d'identité présentée (les pièces à haut niveau de "
-            "confiance seulement : carte d'identité, passeport, titre de séjour)."
-        )
-    if not traits_match:
-        raise Invalid(
-            "Les traits d'identité ne correspondent pas à la pièce : corrigez la fiche "
-            "du patient avant de valider son identité."
-        )
     patient = await patient_by_id(session=session, patient_id=consultation.patient_id)
     assert patient is not None
     if patient.pending_of_id is not None:
@@ -69,30 +101,25 @@ async def verify_identity(
         )
     actor = Actor(kind="user", id=user.id)
     place = birth_place_code.strip().upper() or patient.birth_place_code
-    if not place:
-        raise Invalid(
-            "Indiquez le lieu de naissance (code INSEE) lu sur la pièce : c'est l'un des cinq "
-            "traits stricts de l'identité."
-        )
-    if problem := birth_place_problem(place):
-        raise Invalid(problem)
     number = normalise_nir(nir) if nir.strip() else ""
-    if number and (
-        problem := nir_problem(number)
-        or nir_traits_problem(number, sex=patient.sex.value, birth_date=patient.birth_date)
-    ):
-        raise Invalid(problem)
+    problems = identity_check_problems(
+        patient, document=document, traits_match=traits_match, place=place, number=number
+    )
+    if problems:
+        raise Invalid(" ".join(problems.values()), fields=problems)
     from_insi = patient.identity_status in FROM_INSI
     if from_insi and number and number != patient.nir:
-        raise Conflict(
+        message = (
             "Ce numéro diffère de l'INS obtenue du téléservice INSi : elle n'est jamais "
             "remplacée par un numéro saisi. Signalez-le au référent identitovigilance."
         )
+        raise Conflict(message, fields={"nir": message})
     if from_insi and patient.birth_place_code and place != patient.birth_place_code:
-        raise Conflict(
+        message = (
             "Ce lieu de naissance diffère de celui de l'INS obtenue du téléservice INSi : "
             "signalez-le au référent identitovigilance plutôt que de le modifier ici."
         )
+        raise Conflict(message, fields={"birth_place_code": message})
     if patient.birth_place_code and place != patient.birth_place_code:
         # A strict trait changes: the identity is provisional again until checked below.
         set_status(

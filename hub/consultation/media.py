@@ -1,10 +1,10 @@
 """Media of a live consultation: peer to peer between the cabin agent and the doctor's
 browser; the hub only relays the signalling (offer → answer) and hands out ICE servers, with
-short-lived TURN credentials in coturn's REST shared-secret scheme. It never sees the media."""
+short-lived TURN credentials in coturn's REST shared-secret scheme. It never sees the media.
+The offer reaches the cabin through ``hub.cabins.routing``, from whichever worker holds it."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -17,14 +17,15 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from hub.audit.service import record_event
+from hub.cabins import routing
 from hub.config import Settings
 from hub.consultation.models import Consultation, State
-from hub.context import AgentConnection, HubContext, context_of
+from hub.context import HubContext, context_of
 from hub.deps import session_key
 from hub.identity import policy
 from hub.identity import service as identity
 from hub.identity.policy import Permission
-from hub.wire import IceServer, MediaClose, MediaOffer
+from hub.wire import IceServer
 
 if TYPE_CHECKING:
     from hub.identity.models import User
@@ -32,8 +33,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 router = APIRouter()
 
-ANSWER_TIMEOUT_SECONDS = 20.0
 CLOSE_REFUSED = 4403
+CABIN_OFFLINE = "la cabine de la salle n'est pas connectée"
+# Why an offer got no answer, for the browser: "cabin_offline" (no link to the cabin now, or
+# it dropped before answering: try again shortly) or "refused" (the cabin answered no).
+OFFLINE, REFUSED = "cabin_offline", "refused"
 
 
 def ice_servers(settings: Settings, *, user_id: int, now: dt.datetime) -> tuple[IceServer, ...]:
@@ -59,9 +63,9 @@ def ice_servers(settings: Settings, *, user_id: int, now: dt.datetime) -> tuple[
 
 async def _participant_and_cabin(
     ctx: HubContext, websocket: WebSocket, consultation_id: int, purpose: str
-) -> tuple[User, Consultation, AgentConnection] | str:
+) -> tuple[User, Consultation, frozenset[int]] | str:
     """The doctor of this consultation (or the room's staff, for the room's screen) and the
-    connected cabin of its room, or why not."""
+    cabins of its room, one of them connected, or why not."""
     key = session_key(websocket)
     if key is None:
         return "connexion requise"
@@ -98,10 +102,17 @@ async def _participant_and_cabin(
             target=f"consultation:{consultation.id}",
         )
         await session.commit()
-    for cabin_id, conn in ctx.agents.items():
-        if cabin_id in cabin_ids:
-            return user, consultation, conn
-    return "la cabine de la salle n'est pas connectée"
+    if await _connected_cabin(ctx, frozenset(cabin_ids)) is None:
+        return CABIN_OFFLINE
+    return user, consultation, frozenset(cabin_ids)
+
+
+async def _connected_cabin(ctx: HubContext, cabin_ids: frozenset[int]) -> int | None:
+    """One of these cabins connected now, to any worker (it may have reconnected since)."""
+    for cabin_id in sorted(cabin_ids):
+        if await routing.is_connected(ctx, cabin_id):
+            return cabin_id
+    return None
 
 
 @router.websocket("/ws/consultations/{consultation_id}/media")
@@ -124,10 +135,17 @@ async def _signal(websocket: WebSocket, consultation_id: int, purpose: str) -> N
         await websocket.send_text(json.dumps({"type": "error", "message": found}))
         await websocket.close(CLOSE_REFUSED, "refusé")
         return
-    user, _consultation, conn = found
+    user, _consultation, cabin_ids = found
     servers = ice_servers(ctx.settings, user_id=user.id, now=ctx.clock())
+    policy_name = ctx.settings.ice_transport_policy
     await websocket.send_text(
-        json.dumps({"type": "ice_servers", "ice_servers": [s.model_dump() for s in servers]})
+        json.dumps(
+            {
+                "type": "ice_servers",
+                "ice_servers": [s.model_dump() for s in servers],
+                "ice_transport_policy": policy_name,
+            }
+        )
     )
     session_id = secrets.token_hex(8)
     try:
@@ -136,10 +154,20 @@ async def _signal(websocket: WebSocket, consultation_id: int, purpose: str) -> N
             if not isinstance(message, dict):
                 continue
             if message.get("type") == "offer" and isinstance(message.get("sdp"), str):
-                sdp, error = await _relay_offer(conn, session_id, message["sdp"], servers, purpose)
-                reply = (
-                    {"type": "answer", "sdp": sdp} if sdp else {"type": "error", "message": error}
-                )
+                # The cabin's link of now: it may have dropped and come back since the last
+                # offer (a network cut), and the browser retries until it answers again.
+                cabin_id = await _connected_cabin(ctx, cabin_ids)
+                if cabin_id is None:
+                    reply = {"type": "error", "message": CABIN_OFFLINE, "code": OFFLINE}
+                else:
+                    reply = await _relay_offer(
+                        ctx,
+                        cabin_id=cabin_id,
+                        session_id=session_id,
+                        sdp=message["sdp"],
+                        servers=servers,
+                        purpose=purpose,
+                    )
                 await websocket.send_text(json.dumps(reply))
             elif message.get("type") == "hangup":
                 break
@@ -147,31 +175,34 @@ async def _signal(websocket: WebSocket, consultation_id: int, purpose: str) -> N
         pass
     finally:
         # The cabin may have reconnected meanwhile: tell its current connection.
-        current = ctx.agents.get(conn.cabin_id)
+        current = await _connected_cabin(ctx, cabin_ids)
         if current is not None:
-            await current.outgoing.put(MediaClose(session_id=session_id))
+            await routing.close_media(ctx, cabin_id=current, session_id=session_id)
 
 
 async def _relay_offer(
-    conn: AgentConnection,
+    ctx: HubContext,
+    *,
+    cabin_id: int,
     session_id: str,
     sdp: str,
     servers: tuple[IceServer, ...],
     purpose: str,
-) -> tuple[str, str]:
-    future: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
-    conn.media_answers[session_id] = future
-    await conn.outgoing.put(
-        MediaOffer(
-            session_id=session_id,
-            sdp=sdp,
-            ice_servers=servers,
-            purpose="room" if purpose == "room" else "doctor",
-        )
+) -> dict[str, str]:
+    """The cabin's answer to the browser's offer, or an error saying why there is none and
+    whether to try again ("cabin_offline": no link now, or it dropped before answering)."""
+    answer, error = await routing.relay_offer(
+        ctx,
+        cabin_id=cabin_id,
+        session_id=session_id,
+        sdp=sdp,
+        servers=servers,
+        purpose=purpose,
+        ice_transport_policy=ctx.settings.ice_transport_policy,
     )
-    try:
-        return await asyncio.wait_for(future, ANSWER_TIMEOUT_SECONDS)
-    except TimeoutError:
-        return "", "La cabine n'a pas répondu : vérifiez sa connexion."
-    finally:
-        conn.media_answers.pop(session_id, None)
+    if answer:
+        return {"type": "answer", "sdp": answer}
+    offline = error in (routing.MEDIA_GONE, routing.MEDIA_NO_ANSWER) or not (
+        await routing.is_connected(ctx, cabin_id)
+    )
+    return {"type": "error", "message": error, "code": OFFLINE if offline else REFUSED}

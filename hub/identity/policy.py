@@ -14,9 +14,10 @@ Scopes:
 Patients belong to the CPTS, not to a site. A secretary finds any caller of her CPTS by name,
 birth date or phone and books them on a slot of a site she acts for (``FIND_PATIENT`` is CPTS-wide,
 ``BOOK`` checks the slot's site); the patient's file beyond identity — booking history, no-shows,
-médecin traitant and its secure address, and editing it — needs ``PATIENT_FILE``, a care
-relationship through her sites. The list of relayed reports shows a secretary only the relays of
-consultations held at her sites; a coordinator sees and resends them CPTS-wide.
+médecin traitant and its secure address, and editing it or the patient's contact — needs
+``PATIENT_FILE``, a care relationship through her sites. The list of relayed reports shows a
+secretary only the relays of consultations held at her sites; a coordinator sees and resends
+them CPTS-wide.
 
 Routes take the signed-in user through ``hub.deps.Permitted``, which refuses a role the route's
 permission does not grant; once the route (or a service) has loaded the resource, ``check`` refuses
@@ -79,7 +80,8 @@ class Permission(StrEnum):
     FIND_PATIENT = "find_patient"
     # Resolve pending identities and merge duplicates: the CPTS's identity vigilance.
     IDENTITY_VIGILANCE = "identity_vigilance"
-    PATIENT_FILE = "patient_file"  # a patient's history and médecin traitant, read and edit
+    # A patient's history and médecin traitant, read and edit; their contact (mobile, e-mail).
+    PATIENT_FILE = "patient_file"
     BOOK = "book"  # book a patient by phone on a slot of one's sites
     MANAGE_BOOKING = "manage_booking"  # a booking's summary, cancel, refer to a relay doctor
     RELAYS = "relays"  # the reports relayed to doctors, resend a failed one
@@ -149,6 +151,9 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("GET", "/rdv/{slug}"): P.PUBLIC,
     ("GET", "/rdv/{slug}/creneau/{slot_id}"): P.PUBLIC,
     ("POST", "/rdv/{slug}/creneau/{slot_id}"): P.PUBLIC,
+    # The same form reached from the slot's link in the SAS search (a signed token).
+    ("GET", "/rdv/{slug}/sas/creneau/{slot_id}"): P.PUBLIC,
+    ("POST", "/rdv/{slug}/sas/creneau/{slot_id}"): P.PUBLIC,
     ("GET", "/rdv/suivi/{token}"): P.PATIENT_LINK,
     ("POST", "/rdv/suivi/{token}/confirmer"): P.PATIENT_LINK,
     ("POST", "/rdv/suivi/{token}/annuler"): P.PATIENT_LINK,
@@ -199,6 +204,7 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("POST", "/secretariat/patients/{patient_id}/lien-dossier"): P.FIND_PATIENT,
     ("POST", "/secretariat/patients/{patient_id}/lien-dossier/desactivation"): P.FIND_PATIENT,
     ("POST", "/secretariat/patients/{patient_id}/medecin-traitant"): P.PATIENT_FILE,
+    ("POST", "/secretariat/patients/{patient_id}/coordonnees"): P.PATIENT_FILE,
     ("POST", "/secretariat/patients/{patient_id}/rdv"): P.BOOK,
     ("GET", "/secretariat/rdv/{booking_id}"): P.MANAGE_BOOKING,
     ("POST", "/secretariat/rdv/{booking_id}/annuler"): P.MANAGE_BOOKING,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,7 @@ from hub.identity.models import (
     SiteKind,
     User,
     UserSession,
+    user_sites,
 )
 
 if TYPE_CHECKING:
@@ -192,6 +194,30 @@ async def actors_of(*, session: AsyncSession, events: list[AuditEvent]) -> dict[
     if not ids:
         return {}
     return {u.id: u for u in await session.scalars(select(User).where(User.id.in_(ids)))}
+
+
+async def doctors_serving(
+    *, session: AsyncSession, site_ids: Collection[int]
+) -> dict[int, list[User]]:
+    """The active doctors with an RPPS who serve each of these sites (the remote doctors its
+    room's teleconsultations go to), by site id, by name; sites without one are absent."""
+    if not site_ids:
+        return {}
+    rows = await session.execute(
+        select(user_sites.c.site_id, User)
+        .join(user_sites, user_sites.c.user_id == User.id)
+        .where(
+            user_sites.c.site_id.in_(list(site_ids)),
+            User.role == Role.DOCTOR,
+            User.active.is_(True),
+            User.rpps != "",
+        )
+        .order_by(User.full_name, User.id)
+    )
+    serving: dict[int, list[User]] = {}
+    for site_id, doctor in rows.all():
+        serving.setdefault(site_id, []).append(doctor)
+    return serving
 
 
 async def sites_for(*, session: AsyncSession, user: User) -> list[Site]:

@@ -3,25 +3,25 @@
 Search parameters of the slot search (flow INT_R04) are parsed into a ``SlotSearch``; slots,
 sites and the CPTS become the guide's resources (FrSlotAgregateurCPTS, FrScheduleAgregateur,
 FrLocationAgregateur, FrHealthcareServiceAgregateurCPTS, FrOrganizationAgregateurCPTS) in a
-BundleAgregateurCPTS; a regulator's Appointment is read into an ``AppointmentRequest``.
+BundleAgregateurCPTS. The doctors behind a room's slots are ``fhir_actors``'; a regulator's
+Appointment is ``fhir_appointment``'s.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from hub.errors import HubError
-from hub.records.patients import Sex
-from hub.scheduling.models import BookingStatus, Reservation
+from hub.scheduling.models import Reservation
 
 if TYPE_CHECKING:
     from hub.identity.models import Organisation, Site
-    from hub.scheduling.models import Booking, Slot
+    from hub.scheduling.models import Slot
 
 Json = dict[str, Any]
 
@@ -35,6 +35,7 @@ PROFILE_HEALTHCARE_SERVICE = SAS_IG + "sas-cpts-healthcareservice-aggregator"
 PROFILE_ORGANIZATION = SAS_IG + "sas-cpts-organization-aggregator"
 PROFILE_SCHEDULE = "http://sas.fr/fhir/StructureDefinition/FrScheduleAgregateur"
 PROFILE_LOCATION = "http://sas.fr/fhir/StructureDefinition/FrLocationAgregateur"
+PROFILE_APPOINTMENT = "http://sas.fr/fhir/StructureDefinition/FrAppointmentSAS"
 
 SYSTEM_TYPE_CRENEAU = (
     "https://mos.esante.gouv.fr/NOS/TRE_R314-TypeCreneau/FHIR/TRE-R314-TypeCreneau"
@@ -44,7 +45,6 @@ SYSTEM_APPOINTMENT_REASON = "http://terminology.hl7.org/CodeSystem/v2-0276"
 SYSTEM_CATEGORIE_ETABLISSEMENT = "https://mos.esante.gouv.fr/NOS/TRE_R66-CategorieEtablissement/FHIR/TRE-R66-CategorieEtablissement"
 CPTS_CATEGORY = "604"  # TRE_R66: Communauté Professionnelle Territoriale de Santé
 EXT_SLOT_SERVICE_TYPE = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Slot.serviceType"
-EXT_APPOINTMENT_OPERATOR = "http://interopsante.org/fhir/StructureDefinition/FrAppointmentOperator"
 SYSTEM_FR_V2_0203 = "http://interopsante.org/fhir/CodeSystem/fr-v2-0203"
 SYSTEM_FINESS = "urn:oid:1.2.250.1.71.4.2.2"
 TELECONSULTATION_TEXT = "Téléconsultation assistée par un·e infirmier·ère"
@@ -53,6 +53,7 @@ INCLUDE_SCHEDULE = "Slot:schedule"
 INCLUDE_SCHEDULE_ACTOR = "Schedule:actor"
 INCLUDE_SERVICE = "Slot:service-type-reference"
 INCLUDE_ORGANIZATION = "HealthcareService:organization"
+PRACTITIONER_SEARCH = "schedule.actor:Practitioner.identifier"
 DEFAULT_TZ = ZoneInfo("Europe/Paris")
 MAX_WINDOW = dt.timedelta(days=31)
 
@@ -116,6 +117,9 @@ class SlotSearch:
     start_from: dt.datetime
     start_until: dt.datetime
     includes: frozenset[str]
+    # The values of ``schedule.actor:Practitioner.identifier``, None when the search names no
+    # professional (every room's slots); ``fhir_actors.parse_practitioner_tokens`` reads them.
+    practitioners: tuple[str, ...] | None = None
 
 
 def parse_slot_search(params: Sequence[tuple[str, str]]) -> SlotSearch:
@@ -124,6 +128,7 @@ def parse_slot_search(params: Sequence[tuple[str, str]]) -> SlotSearch:
     highs: list[dt.datetime] = []
     statuses: list[str] = []
     includes: set[str] = set()
+    practitioners: list[str] = []
     for name, raw in params:
         if name == "start":
             for value in raw.split(","):
@@ -139,6 +144,8 @@ def parse_slot_search(params: Sequence[tuple[str, str]]) -> SlotSearch:
                     )
         elif name == "status":
             statuses.extend(v.strip() for v in raw.split(","))
+        elif name == PRACTITIONER_SEARCH:
+            practitioners.append(raw)
         elif name in ("_include", "_include:iterate"):
             includes.update(v.strip() for v in raw.split(","))
         elif name == "_format" and "json" not in raw:
@@ -156,13 +163,19 @@ def parse_slot_search(params: Sequence[tuple[str, str]]) -> SlotSearch:
         raise FhirInvalid("La fin de la période recherchée (start=le…) précède son début.")
     if highs[0] - lows[0] > MAX_WINDOW + dt.timedelta(days=1):
         raise FhirInvalid(f"Période trop longue : {MAX_WINDOW.days} jours au plus par recherche.")
-    return SlotSearch(start_from=lows[0], start_until=highs[0], includes=frozenset(includes))
+    return SlotSearch(
+        start_from=lows[0],
+        start_until=highs[0],
+        includes=frozenset(includes),
+        practitioners=tuple(practitioners) if practitioners else None,
+    )
 
 
 # --- resources -----------------------------------------------------------------------------------
 
 
-def _instant(moment: dt.datetime, tz: str) -> str:
+def instant(moment: dt.datetime, tz: str) -> str:
+    """A FHIR instant in the site's time zone."""
     return moment.astimezone(ZoneInfo(tz)).isoformat(timespec="seconds")
 
 
@@ -212,21 +225,22 @@ def slot_resource(slot: Slot, *, booking_url: str | None, free: bool = True) -> 
         "appointmentType": {"coding": [_coding(SYSTEM_APPOINTMENT_REASON, "ROUTINE")]},
         "schedule": _ref("Schedule", slot.site_id),
         "status": "free" if free else "busy",
-        "start": _instant(slot.starts_at, slot.site.timezone),
-        "end": _instant(slot.ends_at, slot.site.timezone),
+        "start": instant(slot.starts_at, slot.site.timezone),
+        "end": instant(slot.ends_at, slot.site.timezone),
     }
     if booking_url:
         resource["comment"] = booking_url
     return resource
 
 
-def schedule_resource(site: Site) -> Json:
-    """The agenda of one room (FrScheduleAgregateur); its actor is the room's Location."""
+def schedule_resource(site: Site, *, actors: Sequence[str]) -> Json:
+    """The agenda of one room (FrScheduleAgregateur); its actors are the references
+    ``fhir_actors.schedule_actors`` gives (the doctors serving the room, else the room)."""
     return {
         "resourceType": "Schedule",
         "id": str(site.id),
         "meta": {"profile": [PROFILE_SCHEDULE]},
-        "actor": [_ref("Location", site.id)],
+        "actor": [{"reference": actor} for actor in actors],
     }
 
 
@@ -350,11 +364,18 @@ def capability_statement(*, base: str, now: dt.datetime, software: str) -> Json:
                                 "definition": "https://interop.esante.gouv.fr/ig/fhir/sas/"
                                 "SearchParameter/slot-sp-start",
                                 "type": "date",
-                            }
+                            },
+                            {
+                                "name": "schedule",
+                                "type": "reference",
+                                "documentation": f"Chaînée : {PRACTITIONER_SEARCH}=[système|]"
+                                "IDNPS, les créneaux des cabinets où exercent ces médecins.",
+                            },
                         ],
                     },
                     {
                         "type": "Appointment",
+                        "profile": PROFILE_APPOINTMENT,
                         "interaction": interactions("create", "read", "update"),
                         "conditionalUpdate": True,
                     },
@@ -370,203 +391,3 @@ def operation_outcome(*, code: str, diagnostics: str, severity: str = "error") -
         "resourceType": "OperationOutcome",
         "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],
     }
-
-
-# --- appointments --------------------------------------------------------------------------------
-
-APPOINTMENT_STATUS = {
-    BookingStatus.BOOKED: "booked",
-    BookingStatus.CANCELLED: "cancelled",
-    BookingStatus.NO_SHOW: "noshow",
-}
-_GENDERS = {"female": Sex.FEMALE, "male": Sex.MALE, "other": Sex.UNKNOWN, "unknown": Sex.UNKNOWN}
-_SLOT_REF = re.compile(r"^(?:.*/)?Slot/(\d{1,18})$")
-DEFAULT_REASON = "Patient orienté par la régulation du SAS"
-
-
-@dataclass(frozen=True, slots=True)
-class AppointmentRequest:
-    """What a regulator's Appointment asks for: a slot, a patient's traits, who booked."""
-
-    slot_id: int
-    birth_name: str
-    first_names: str
-    used_name: str
-    birth_date: dt.date
-    sex: Sex
-    phone: str
-    email: str
-    regulator_label: str
-    regulator_identifier: str
-    created: dt.datetime | None
-    reason: str
-
-
-def _text(value: object) -> str:
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _dicts(value: object) -> list[Mapping[str, Any]]:
-    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
-
-
-def _slot_id(body: Mapping[str, Any]) -> int:
-    refs = [_text(s.get("reference")) for s in _dicts(body.get("slot"))]
-    matches = [m for m in (_SLOT_REF.match(r) for r in refs) if m]
-    if len(refs) != 1 or len(matches) != 1:
-        raise FhirInvalid("Le rendez-vous doit désigner un et un seul créneau (slot: Slot/<id>).")
-    return int(matches[0].group(1))
-
-
-def _patient(body: Mapping[str, Any]) -> Mapping[str, Any]:
-    patients = [r for r in _dicts(body.get("contained")) if r.get("resourceType") == "Patient"]
-    if len(patients) != 1:
-        raise FhirInvalid(
-            "Joignez l'identité du patient dans une ressource Patient contenue (contained)."
-        )
-    return patients[0]
-
-
-def _names(patient: Mapping[str, Any]) -> tuple[str, str, str]:
-    names = _dicts(patient.get("name"))
-    maiden = next((n for n in names if n.get("use") == "maiden"), None)
-    usual = next((n for n in names if n.get("use") in ("official", "usual")), None)
-    main = maiden or usual or (names[0] if names else {})
-    given = (
-        " ".join(_text(g) for g in main.get("given", []) if _text(g))
-        if isinstance(main.get("given"), list)
-        else ""
-    )
-    if not _text(main.get("family")) or not given:
-        raise FhirInvalid("Indiquez le nom de naissance (family) et le prénom (given) du patient.")
-    used = _text(usual.get("family")) if maiden and usual else ""
-    return _text(main.get("family")), given, used
-
-
-def _regulator(body: Mapping[str, Any]) -> tuple[str, str]:
-    candidates = [
-        e.get("valueReference")
-        for e in _dicts(body.get("extension"))
-        if e.get("url") == EXT_APPOINTMENT_OPERATOR
-    ]
-    candidates += [p.get("actor") for p in _dicts(body.get("participant"))]
-    for actor in candidates:
-        reference = _text(actor.get("reference")) if isinstance(actor, Mapping) else "#"
-        if not isinstance(actor, Mapping) or reference.startswith(("#", "Patient")):
-            continue
-        ident = actor.get("identifier")
-        value = _text(ident.get("value")) if isinstance(ident, Mapping) else ""
-        if _text(actor.get("display")) or value:
-            return _text(actor.get("display")) or f"Régulateur SAS {value}", value
-    raise FhirInvalid(
-        "Indiquez le régulateur qui prend le rendez-vous (extension FrAppointmentOperator ou "
-        "participant, avec son nom et/ou son identifiant)."
-    )
-
-
-def parse_datetime(value: str) -> dt.datetime:
-    """An aware datetime from a FHIR dateTime with a time and a zone."""
-    low, _high = parse_fhir_date(value)
-    if "T" not in value:
-        raise FhirInvalid(f"« {value} » : une date-heure complète est attendue.")
-    return low
-
-
-def parse_appointment(body: object) -> AppointmentRequest:
-    """A regulator's Appointment read into a booking request; raises FhirInvalid when unusable."""
-    if not isinstance(body, Mapping) or body.get("resourceType") != "Appointment":
-        raise FhirInvalid("Le corps de la requête doit être une ressource Appointment en JSON.")
-    if body.get("status", "booked") not in ("booked", "pending", "proposed"):
-        raise FhirInvalid(
-            f"Statut « {body.get('status')} » impossible pour un nouveau rendez-vous."
-        )
-    slot_id = _slot_id(body)
-    patient = _patient(body)
-    birth_name, first_names, used_name = _names(patient)
-    try:
-        birth_date = dt.date.fromisoformat(_text(patient.get("birthDate")))
-    except ValueError:
-        raise FhirInvalid(
-            "Indiquez la date de naissance du patient (birthDate, AAAA-MM-JJ)."
-        ) from None
-    gender = _text(patient.get("gender"))
-    if gender not in _GENDERS:
-        raise FhirInvalid("Indiquez le sexe du patient (gender : female, male, other ou unknown).")
-    telecom = _dicts(patient.get("telecom"))
-    phones = [_text(t.get("value")) for t in telecom if t.get("system") in ("phone", "sms")]
-    phone = phones[0] if phones else ""
-    email = next((_text(t.get("value")) for t in telecom if t.get("system") == "email"), "")
-    label, identifier = _regulator(body)
-    created = parse_datetime(_text(body["created"])) if _text(body.get("created")) else None
-    reasons = [_text(body.get("description")), _text(body.get("comment"))]
-    reasons += [_text(r.get("text")) for r in _dicts(body.get("reasonCode"))]
-    return AppointmentRequest(
-        slot_id=slot_id,
-        birth_name=birth_name,
-        first_names=first_names,
-        used_name=used_name,
-        birth_date=birth_date,
-        sex=_GENDERS[gender],
-        phone=phone,
-        email=email,
-        regulator_label=label[:200],
-        regulator_identifier=identifier[:100],
-        created=created,
-        reason=next((r for r in reasons if r), DEFAULT_REASON),
-    )
-
-
-def appointment_resource(booking: Booking, *, base: str, identifier_system: str) -> Json:
-    """A booking as an Appointment (id = booking reference; booked, cancelled or noshow)."""
-    tz, patient = booking.site.timezone, booking.patient
-    gender = {Sex.FEMALE: "female", Sex.MALE: "male"}.get(patient.sex, "unknown")
-    names: list[Json] = [
-        {
-            "use": "official",
-            "family": patient.used_name or patient.birth_name,
-            "given": patient.first_names.split(),
-        }
-    ]
-    if patient.used_name:
-        names.append(
-            {"use": "maiden", "family": patient.birth_name, "given": patient.first_names.split()}
-        )
-    resource: Json = {
-        "resourceType": "Appointment",
-        "id": booking.reference,
-        "contained": [
-            {
-                "resourceType": "Patient",
-                "id": "patient",
-                "name": names,
-                "birthDate": patient.birth_date.isoformat(),
-                "gender": gender,
-            }
-        ],
-        "extension": [
-            {
-                "url": EXT_APPOINTMENT_OPERATOR,
-                "valueReference": {"display": booking.booked_by_label},
-            }
-        ],
-        "identifier": [{"system": identifier_system, "value": booking.reference}],
-        "status": APPOINTMENT_STATUS[booking.status],
-        "description": booking.reason,
-        "start": _instant(booking.starts_at, tz),
-        "end": _instant(booking.slot.ends_at, tz),
-        "created": booking.created_at.isoformat(timespec="seconds"),
-        "slot": [_ref("Slot", booking.slot_id)],
-        "participant": [
-            {
-                "actor": {"reference": "#patient", "display": patient.display_name},
-                "status": "accepted",
-            },
-            {
-                "actor": {**_ref("Location", booking.site_id), "display": booking.site.name},
-                "status": "accepted",
-            },
-        ],
-    }
-    if booking.status is BookingStatus.CANCELLED:
-        resource["cancelationReason"] = {"text": booking.cancel_reason or "annulé"}
-    return resource

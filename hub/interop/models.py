@@ -48,3 +48,27 @@ class OrganisationFiness(Base):
         ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
     )
     finess: Mapped[str] = mapped_column(String(9))
+
+
+class SasAppointment(Base):
+    """What a SAS regulator's Appointment said beyond the booking itself: who booked (the
+    regulator's identifier: IDNPS, or the SAS's technical id when they have no national one),
+    the calling platform's own identifier of the appointment (the conditional update may name
+    it), and the doctor the regulator booked with (IDNPS, "8" + RPPS), when given."""
+
+    __tablename__ = "sas_appointments"
+
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("bookings.id", ondelete="CASCADE"), primary_key=True
+    )
+    operator_type: Mapped[str] = mapped_column(String(10), default="")  # IDNPS, INTRN, ""
+    operator_system: Mapped[str] = mapped_column(String(100), default="")
+    operator_value: Mapped[str] = mapped_column(String(100), default="")
+    caller_system: Mapped[str] = mapped_column(String(200), default="")
+    caller_value: Mapped[str] = mapped_column(String(100), default="", index=True)
+    practitioner_idnps: Mapped[str] = mapped_column(String(20), default="")
+    # Booked on the hub's own page, reached from the slot's link in the SAS search: the hub
+    # reports the Appointment to the SAS platform (``sas_reports``). ``reported_status`` is
+    # the booking status last queued for the platform ("" before the first report).
+    via_slot_link: Mapped[bool] = mapped_column(default=False)
+    reported_status: Mapped[str] = mapped_column(String(20), default="")

@@ -26,11 +26,14 @@ from hub.errors import Conflict, Forbidden, HubError, Invalid, NotFound, Unauthe
 from hub.identity import service as identity
 from hub.identity.models import SiteKind
 from hub.interop import clients, fhir
+from hub.interop import fhir_actors as actors
 from hub.interop.models import ApiClient, ApiClientKind
+from hub.interop.sas_slot_link import slot_link
 from hub.scheduling.models import Reservation, SlotState
 from hub.scheduling.slots import free_slots, seats_held, slot_with_site
 
 if TYPE_CHECKING:
+    from hub.identity.models import Site, User
     from hub.scheduling.models import Slot
 
 logger = logging.getLogger(__name__)
@@ -211,7 +214,7 @@ async def read_slot(
     free = slot.state is SlotState.OPEN and slot.starts_at > ctx.clock() and taken < slot.seats
     org = await identity.get_organisation(session=session, organisation_id=client.organisation_id)
     assert org is not None
-    public_url = f"{ctx.settings.base_url}/rdv/{org.slug}/creneau/{slot.id}"
+    public_url = slot_link(ctx.settings.base_url, ctx.secret, org.slug, slot.id)
     record_event(
         session=session,
         action="sas.slot_read",
@@ -233,9 +236,15 @@ async def read_slot(
 async def search_slots(
     request: Request, session: SessionDep, ctx: ContextDep, client: SasClient, base: Base
 ) -> Response:
-    """A BundleAgregateurCPTS of the CPTS's free public and SAS-reserved room slots."""
+    """A BundleAgregateurCPTS of the CPTS's free public and SAS-reserved room slots; with
+    ``schedule.actor:Practitioner.identifier``, those of the rooms a named doctor serves."""
     try:
         search = fhir.parse_slot_search(request.query_params.multi_items())
+        named = (
+            None
+            if search.practitioners is None
+            else actors.parse_practitioner_tokens(search.practitioners)
+        )
     except fhir.FhirInvalid as exc:
         await audit_refusal(session, request, "sas.slot_search", client.id, exc)
         raise
@@ -243,6 +252,11 @@ async def search_slots(
     org = await identity.get_organisation(session=session, organisation_id=client.organisation_id)
     assert org is not None
     rooms = await identity.teleconsultation_rooms(session=session, organisation_id=org.id)
+    doctors = await identity.doctors_serving(session=session, site_ids=[r.id for r in rooms])
+    if named is not None:  # the rooms one of the named doctors serves
+        rooms = [
+            r for r in rooms if any(actors.idnps(d.rpps) in named for d in doctors.get(r.id, []))
+        ]
     found = await free_slots(
         session=session,
         site_ids=[s.id for s in rooms],
@@ -251,24 +265,31 @@ async def search_slots(
         reservations=SAS_MAY_USE,
         limit=MAX_SLOTS,
     )
-    public_url = f"{ctx.settings.base_url}/rdv/{org.slug}/creneau"
     matches = [
         fhir.slot_resource(
-            f.slot, booking_url=None if f.slot.reserved_for else f"{public_url}/{f.slot.id}"
+            f.slot,
+            booking_url=None
+            if f.slot.reserved_for
+            else slot_link(ctx.settings.base_url, ctx.secret, org.slug, f.slot.id),
         )
         for f in found
     ]
-    used_sites = sorted({f.slot.site_id: f.slot.site for f in found}.items())
+    used_sites = [site for _, site in sorted({f.slot.site_id: f.slot.site for f in found}.items())]
+    finess = await clients.finess_of(session=session, organisation_id=org.id)
     included: list[fhir.Json] = []
     if fhir.INCLUDE_SCHEDULE in search.includes:
-        included += [fhir.schedule_resource(site) for _, site in used_sites]
+        included += [
+            fhir.schedule_resource(
+                site, actors=actors.schedule_actors(site, doctors.get(site.id, []))
+            )
+            for site in used_sites
+        ]
         if fhir.INCLUDE_SCHEDULE_ACTOR in search.includes:
-            included += [fhir.location_resource(site) for _, site in used_sites]
+            included += _schedule_actors(used_sites, doctors, finess=finess, phone=org.phone)
     if fhir.INCLUDE_SERVICE in search.includes and used_sites:
-        included += [fhir.healthcare_service_resource(site) for _, site in used_sites]
+        included += [fhir.healthcare_service_resource(site) for site in used_sites]
         # The guide's example Bundle returns the CPTS whenever HealthcareService is included
         # (its self link has no HealthcareService:organization): the SAS needs it to link them.
-        finess = await clients.finess_of(session=session, organisation_id=org.id)
         included.append(fhir.organization_resource(org, finess=finess))
     query = request.url.query
     bundle = fhir.searchset_bundle(
@@ -291,6 +312,25 @@ async def search_slots(
     )
     await session.commit()
     return FhirResponse(bundle)
+
+
+def _schedule_actors(
+    sites: list[Site], doctors: dict[int, list[User]], *, finess: str | None, phone: str
+) -> list[fhir.Json]:
+    """What the rooms' Schedules name: each doctor once (Practitioner), their role in each room
+    (PractitionerRole, the room contained); a room no doctor with an RPPS serves, its Location."""
+    practitioners: dict[int, fhir.Json] = {}
+    roles: list[fhir.Json] = []
+    locations: list[fhir.Json] = []
+    for site in sites:
+        if not doctors.get(site.id):
+            locations.append(fhir.location_resource(site))
+        for doctor in doctors.get(site.id, []):
+            practitioners.setdefault(doctor.id, actors.practitioner_resource(doctor))
+            roles.append(
+                actors.practitioner_role_resource(site, doctor, finess=finess, phone=phone)
+            )
+    return [*practitioners.values(), *roles, *locations]
 
 
 async def sas_slot(session: AsyncSession, organisation_id: int, slot_id: int) -> Slot:

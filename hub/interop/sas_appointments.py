@@ -11,17 +11,23 @@ import json
 import logging
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.service import record_event
 from hub.deps import ContextDep, SessionDep
 from hub.errors import Conflict, HubError, NotFound
+from hub.identity import service as identity
+from hub.identity.models import Site
 from hub.interop import fhir
+from hub.interop import fhir_appointment as fa
+from hub.interop.fhir_actors import idnps
+from hub.interop.models import SasAppointment
 from hub.interop.sas import (
     ACTOR_KIND,
     MAX_BODY_BYTES,
@@ -34,14 +40,12 @@ from hub.interop.sas import (
     client_ip,
     sas_slot,
 )
+from hub.interop.sas_reports import identifier_system
 from hub.records.patient_service import PatientDraft
 from hub.records.vigilance import Actor
 from hub.scheduling import booking as bk
 from hub.scheduling.book import book, cancel
-from hub.scheduling.models import BookingStatus, Channel
-
-if TYPE_CHECKING:
-    from hub.scheduling.models import Booking
+from hub.scheduling.models import Booking, BookingStatus, Channel
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +53,7 @@ router = APIRouter(prefix="/fhir", route_class=FhirRoute, tags=["FHIR (SAS)"])
 
 
 def _identifier_system(ctx: ContextDep) -> str:
-    return f"{ctx.settings.base_url}/fhir/identifiants/rendez-vous"
+    return identifier_system(ctx.settings)
 
 
 async def _read_json(request: Request) -> object:
@@ -70,7 +74,7 @@ async def create_appointment(
 ) -> Response:
     """Book the Appointment's slot for its contained Patient on the SAS channel (201)."""
     try:
-        wanted = fhir.parse_appointment(await _read_json(request))
+        wanted = fa.parse_appointment(await _read_json(request))
     except fhir.FhirInvalid as exc:
         await audit_refusal(session, request, "sas.appointment", client.id, exc)
         raise
@@ -79,6 +83,7 @@ async def create_appointment(
     ip = client_ip(request)
 
     def audit(booking: Booking) -> None:
+        session.add(wanted.record(booking.id))
         record_event(
             session=session,
             action="sas.appointment",
@@ -116,9 +121,7 @@ async def create_appointment(
         await session.commit()
         raise
     logger.info("SAS client %s booked slot %s (%s)", client_id, booking.slot_id, booking.reference)
-    resource = fhir.appointment_resource(
-        booking, base=base, identifier_system=_identifier_system(ctx)
-    )
+    resource = await _appointment(session, ctx, booking, base)
     return FhirResponse(
         resource,
         status_code=HTTPStatus.CREATED,
@@ -130,7 +133,7 @@ async def _book(
     session: AsyncSession,
     ctx: ContextDep,
     organisation_id: int,
-    wanted: fhir.AppointmentRequest,
+    wanted: fa.AppointmentRequest,
     now: dt.datetime,
     *,
     actor: Actor,
@@ -139,6 +142,13 @@ async def _book(
     """Register the caller, book the slot on the SAS channel and queue the confirmation, in
     one commit with the audit event."""
     slot = await sas_slot(session, organisation_id, wanted.slot_id)
+    if wanted.practitioner:
+        serving = await identity.doctors_serving(session=session, site_ids=[slot.site_id])
+        if not any(idnps(d.rpps) == wanted.practitioner for d in serving.get(slot.site_id, [])):
+            raise Conflict(
+                f"Le médecin {wanted.practitioner} n'assure pas les téléconsultations de "
+                f"« {slot.site.name} » : choisissez un créneau proposé pour ce médecin."
+            )
     today = now.astimezone(ZoneInfo(slot.site.timezone)).date()
     created = min(wanted.created, now) if wanted.created else now
     return await book(
@@ -177,9 +187,7 @@ async def read_appointment(
     appointment_id: str,
 ) -> Response:
     """A booking made through the SAS, as an Appointment (booked, cancelled or noshow)."""
-    booking_id = await _sas_booking_id(
-        session, client.organisation_id, appointment_id.strip().upper()
-    )
+    booking_id = await _sas_booking_id(session, client.organisation_id, appointment_id.strip())
     record_event(
         session=session,
         action="sas.appointment_read",
@@ -193,9 +201,7 @@ async def read_appointment(
     if booking_id is None:
         raise NotFound(f"Aucun rendez-vous Appointment/{appointment_id} pris par le SAS.")
     booking = await bk.get_booking(session=session, booking_id=booking_id)
-    return FhirResponse(
-        fhir.appointment_resource(booking, base=base, identifier_system=_identifier_system(ctx))
-    )
+    return FhirResponse(await _appointment(session, ctx, booking, base))
 
 
 @router.put(
@@ -207,7 +213,7 @@ async def update_appointment(
     """``PUT [base]/Appointment?identifier=[system|]ID``: the regulator cancels a booking made
     through the SAS (status ``cancelled``); the same status again changes nothing. Any other
     change is refused (422): a slot is moved by booking another one."""
-    wanted = _identifier_param(request)
+    system, wanted = _identifier_param(request)
     body = await _read_json(request)
     status = body.get("status") if isinstance(body, dict) else None
     if not isinstance(body, dict) or body.get("resourceType") != "Appointment":
@@ -216,7 +222,7 @@ async def update_appointment(
         raise fhir.FhirInvalid(
             "Statut de rendez-vous attendu : « cancelled » (annulation) ou « booked »."
         )
-    booking_id = await _sas_booking_id(session, client.organisation_id, wanted)
+    booking_id = await _sas_booking_id(session, client.organisation_id, wanted, system=system)
     if booking_id is None:
         record_event(
             session=session,
@@ -230,7 +236,7 @@ async def update_appointment(
         await session.commit()
         raise NotFound(f"Aucun rendez-vous « {wanted[:40]} » pris par le SAS dans cette CPTS.")
     booking = await bk.get_booking(session=session, booking_id=booking_id)
-    current = fhir.APPOINTMENT_STATUS[booking.status]
+    current = fa.APPOINTMENT_STATUS[booking.status]
     if status == current and _moves(body, booking):
         raise Conflict(
             f"Le rendez-vous {booking.reference} ne peut pas être déplacé par cette interface : "
@@ -262,28 +268,55 @@ async def update_appointment(
         await session.commit()
     booking = await bk.get_booking(session=session, booking_id=booking.id)
     return FhirResponse(
-        fhir.appointment_resource(booking, base=base, identifier_system=_identifier_system(ctx)),
+        await _appointment(session, ctx, booking, base),
         headers={"Location": f"{base}/Appointment/{booking.reference}"},
     )
 
 
-def _identifier_param(request: Request) -> str:
-    """The booking reference of ``identifier=[system|]value`` (the guide writes Identifier)."""
+async def _appointment(
+    session: AsyncSession, ctx: ContextDep, booking: Booking, base: str
+) -> fhir.Json:
+    sas = await session.get(SasAppointment, booking.id)
+    return fa.appointment_resource(
+        booking, base=base, identifier_system=_identifier_system(ctx), sas=sas
+    )
+
+
+def _identifier_param(request: Request) -> tuple[str, str]:
+    """The ``(system, value)`` of ``identifier=[system|]value`` (the guide writes Identifier):
+    the booking's reference, or the calling platform's own identifier of the appointment."""
     values = [v for k, v in request.query_params.multi_items() if k.lower() == "identifier"]
     if len(values) != 1 or not values[0].strip():
         raise fhir.FhirInvalid(
             "Mise à jour conditionnelle : indiquez le rendez-vous par un seul paramètre "
             "« identifier »."
         )
-    return values[0].rpartition("|")[2].strip().upper()
+    system, _, value = values[0].rpartition("|")
+    return system.strip(), value.strip()
 
 
 async def _sas_booking_id(
-    session: AsyncSession, organisation_id: int, reference: str
+    session: AsyncSession, organisation_id: int, reference: str, *, system: str | None = None
 ) -> int | None:
-    """The id of the booking made through the SAS under this reference in this CPTS."""
-    booking = await bk.booking_on_channel(session=session, reference=reference, channel=Channel.SAS)
-    return booking.id if booking and booking.site.organisation_id == organisation_id else None
+    """The id of the booking made through the SAS in this CPTS under this reference (or, when
+    ``system`` is given, under the calling platform's identifier ``system|reference``)."""
+    by_reference = Booking.reference == reference.upper()
+    if system is not None:
+        by_caller = Booking.id.in_(
+            select(SasAppointment.booking_id).where(
+                SasAppointment.caller_value == reference,
+                *([SasAppointment.caller_system == system] if system else []),
+            )
+        )
+        by_reference = or_(by_reference, by_caller)
+    return await session.scalar(
+        select(Booking.id)
+        .join(Site, Site.id == Booking.site_id)
+        .where(
+            by_reference, Booking.channel == Channel.SAS, Site.organisation_id == organisation_id
+        )
+        .limit(1)
+    )
 
 
 def _cancel_reason(body: dict[str, Any]) -> str:
@@ -304,7 +337,7 @@ def _moves(body: dict[str, Any], booking: Booking) -> bool:
     start = body.get("start")
     if isinstance(start, str) and start.strip():
         try:
-            return fhir.parse_datetime(start) != booking.starts_at
+            return fa.parse_datetime(start) != booking.starts_at
         except fhir.FhirInvalid:
             return True
     return False

@@ -1,12 +1,16 @@
-"""Outgoing e-mail and SMS for patients and professionals, through a durable outbox.
+"""Outgoing e-mail and SMS for patients and professionals, and reports to an outside FHIR
+platform (the SAS's), through a durable outbox.
 
-- ``models``: the ``OutboundMessage`` table (one row per e-mail or SMS to send);
-- ``outbox``: ``enqueue_email``, ``enqueue_sms``, ``cancel_pending`` and ``deliver_due``
+- ``models``: the ``OutboundMessage`` table (one row per e-mail, SMS or platform report);
+- ``outbox``: ``enqueue_email``, ``enqueue_sms``, ``enqueue_platform_report``,
+  ``cancel_pending`` and ``deliver_due``
   (the periodic sender, with retries and exponential backoff);
 - ``mailer``: ``SmtpSettings``, ``Attachment``, ``build_message`` and ``send_email`` (SMTP
   through :mod:`smtplib` in a worker thread);
 - ``sms``: the ``SmsGateway`` protocol, ``HttpSmsGateway`` (a JSON webhook) and
   ``normalise_french_mobile``;
+- ``platform``: the ``FhirPlatform`` protocol and ``HttpFhirPlatform`` (POST/PUT of a stored
+  FHIR resource with a bearer token);
 - ``ical``: ``booking_event``, an RFC 5545 invitation or cancellation for a booking;
 - ``errors``: ``DeliveryError``, raised by the transports.
 """

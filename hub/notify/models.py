@@ -1,4 +1,5 @@
-"""The outbox table: every e-mail and SMS the hub means to send, and what became of it."""
+"""The outbox table: every e-mail, SMS and report to an outside platform the hub means to send,
+and what became of it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from hub.db import Base, IntPk, utcnow
 class Channel(StrEnum):
     EMAIL = "email"
     SMS = "sms"
+    # A FHIR resource reported to an outside platform (the SAS's): HTTP, not a person.
+    PLATFORM = "platform"
 
 
 class MessageStatus(StrEnum):
@@ -30,7 +33,9 @@ def _enum(cls: type[StrEnum], name: str) -> Enum:
 
 
 class OutboundMessage(Base):
-    """One e-mail or SMS, written in the same transaction as the event that causes it.
+    """One e-mail, SMS or platform report, written in the same transaction as the event that
+    causes it. A platform report keeps its HTTP method in ``subject``, the path under the
+    platform's base in ``recipient`` and the JSON body in ``body_text``.
 
     ``attachments`` is JSON text: ``[{"filename", "mime_type", "content_b64"}]``; ``headers``
     is a JSON object of extra e-mail headers. ``related_kind``/``related_id`` point at what the

@@ -1,7 +1,9 @@
-"""The durable outbox: queue e-mail and SMS with the event that causes them, send them later.
+"""The durable outbox: queue e-mail, SMS and reports to an outside FHIR platform (the SAS's)
+with the event that causes them, send them later.
 
-``enqueue_email``/``enqueue_sms`` only add a row to the caller's session: the message is
-committed (or rolled back) together with the booking, cancellation… that caused it. A periodic
+``enqueue_email``/``enqueue_sms``/``enqueue_platform_report`` only add a row to the caller's
+session: the message is committed (or rolled back) together with the booking, cancellation…
+that caused it. A periodic
 task calls ``deliver_due`` with a session of its own.
 
 Delivery is *at least once*. Each message is claimed by a committed update (attempt counted,
@@ -37,12 +39,14 @@ from hub.notify.mailer import (
     sender_domain,
 )
 from hub.notify.models import Channel, MessageStatus, OutboundMessage
+from hub.notify.platform import METHODS, FhirPlatform
 from hub.notify.sms import SmsGateway, normalise_french_mobile
 
 logger = logging.getLogger(__name__)
 
 NO_SMTP = "aucun serveur SMTP configuré"
 NO_SMS_GATEWAY = "aucune passerelle SMS configurée"
+NO_PLATFORM = "aucune plateforme configurée"
 INTERRUPTED = "envoi interrompu à chaque tentative"
 CLAIM_LEASE = dt.timedelta(minutes=10)
 FIRST_RETRY_DELAY = dt.timedelta(minutes=1)
@@ -80,8 +84,10 @@ async def enqueue_email(
     related_kind: str | None = None,
     related_id: int | None = None,
     now: dt.datetime,
+    flush: bool = True,
 ) -> OutboundMessage:
-    """An e-mail added to the session, due at ``now``; the caller commits.
+    """An e-mail added to the session, due at ``now``; the caller commits (``flush=False``:
+    inserted with the session's next flush, in one statement with the other messages queued).
 
     Raises ``Invalid`` for an unusable address, ``ValueError`` for a message that could never be
     built (a header with a line break, a malformed MIME type).
@@ -126,7 +132,8 @@ async def enqueue_email(
         created_at=now,
     )
     session.add(message)
-    await session.flush()
+    if flush:
+        await session.flush()
     return message
 
 
@@ -139,8 +146,10 @@ async def enqueue_sms(
     related_kind: str | None = None,
     related_id: int | None = None,
     now: dt.datetime,
+    flush: bool = True,
 ) -> OutboundMessage:
-    """An SMS to a French mobile added to the session, due at ``now``; the caller commits.
+    """An SMS to a French mobile added to the session, due at ``now``; the caller commits
+    (``flush=False``: inserted with the session's next flush).
 
     Raises ``Invalid`` (« Numéro de portable invalide : … ») for a number that is not a mobile.
     """
@@ -167,6 +176,43 @@ async def enqueue_sms(
         created_at=now,
     )
     session.add(message)
+    if flush:
+        await session.flush()
+    return message
+
+
+async def enqueue_platform_report(
+    *,
+    session: AsyncSession,
+    method: str,
+    path: str,
+    resource: Mapping[str, object],
+    purpose: str,
+    related_kind: str | None = None,
+    related_id: int | None = None,
+    now: dt.datetime,
+) -> OutboundMessage:
+    """A FHIR resource to send to the outside platform (``method`` ``path`` under its base),
+    added to the session, due at ``now``; the caller commits."""
+    if method not in METHODS:
+        raise ValueError(f"unsupported method for a platform report: {method}")
+    message = OutboundMessage(
+        channel=Channel.PLATFORM,
+        recipient=path,
+        subject=method,
+        body_text=json.dumps(resource, ensure_ascii=False),
+        body_html=None,
+        attachments="[]",
+        headers="{}",
+        purpose=purpose,
+        related_kind=related_kind,
+        related_id=related_id,
+        status=MessageStatus.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(message)
     await session.flush()
     return message
 
@@ -177,8 +223,10 @@ async def cancel_pending(
     related_kind: str,
     related_id: int,
     purpose: str | None = None,
+    due_after: dt.datetime | None = None,
 ) -> int:
-    """Withdraw the messages not yet sent about one thing (e.g. a booking's reminders).
+    """Withdraw the messages not yet sent about one thing (e.g. a booking's reminders), or only
+    those due after ``due_after`` (a message already due is left to its delivery).
 
     Returns how many were cancelled; the caller commits.
     """
@@ -195,6 +243,8 @@ async def cancel_pending(
     )
     if purpose is not None:
         stmt = stmt.where(OutboundMessage.purpose == purpose)
+    if due_after is not None:
+        stmt = stmt.where(OutboundMessage.next_attempt_at > due_after)
     cancelled = list((await session.execute(stmt)).scalars())
     for message in session.identity_map.values():
         if isinstance(message, OutboundMessage) and message.id in cancelled:
@@ -211,6 +261,7 @@ async def deliver_due(
     now: dt.datetime,
     smtp: SmtpSettings | None,
     sms: SmsGateway | None,
+    platform: FhirPlatform | None = None,
     max_attempts: int = 6,
     batch: int = 50,
 ) -> DeliveryReport:
@@ -227,6 +278,7 @@ async def deliver_due(
     for channel, configured, reason in (
         (Channel.EMAIL, smtp is not None, NO_SMTP),
         (Channel.SMS, sms is not None, NO_SMS_GATEWAY),
+        (Channel.PLATFORM, platform is not None, NO_PLATFORM),
     ):
         if configured:
             ready.append(channel)
@@ -250,7 +302,11 @@ async def deliver_due(
     counts = {MessageStatus.SENT: 0, MessageStatus.PENDING: 0, MessageStatus.FAILED: 0}
     for message_id in due:
         outcome = await _deliver_one(
-            session, message_id, now=now, smtp=smtp, sms=sms, max_attempts=max_attempts
+            session,
+            message_id,
+            now=now,
+            transports=_Transports(smtp, sms, platform),
+            max_attempts=max_attempts,
         )
         if outcome is not None:
             counts[outcome] += 1
@@ -310,13 +366,19 @@ async def _claim(session: AsyncSession, message_id: int, now: dt.datetime) -> bo
     return claimed is not None
 
 
+@dataclass(frozen=True, slots=True)
+class _Transports:
+    smtp: SmtpSettings | None
+    sms: SmsGateway | None
+    platform: FhirPlatform | None
+
+
 async def _deliver_one(
     session: AsyncSession,
     message_id: int,
     *,
     now: dt.datetime,
-    smtp: SmtpSettings | None,
-    sms: SmsGateway | None,
+    transports: _Transports,
     max_attempts: int,
 ) -> MessageStatus | None:
     if not await _claim(session, message_id, now):
@@ -336,7 +398,7 @@ async def _deliver_one(
         )
         return MessageStatus.FAILED
     try:
-        provider_id = await _send(message, smtp=smtp, sms=sms)
+        provider_id = await _send(message, transports)
     except DeliveryError as exc:
         error = exc.message
     except Exception as exc:  # a message that cannot be sent must not stop the others
@@ -374,10 +436,15 @@ async def _deliver_one(
     return status
 
 
-async def _send(
-    message: OutboundMessage, *, smtp: SmtpSettings | None, sms: SmsGateway | None
-) -> str:
+async def _send(message: OutboundMessage, transports: _Transports) -> str:
     """Hand the message to its transport; return the provider's id (Message-ID for e-mail)."""
+    smtp, sms = transports.smtp, transports.sms
+    if message.channel is Channel.PLATFORM:
+        if transports.platform is None:
+            raise DeliveryError(NO_PLATFORM)
+        return await transports.platform.send(
+            method=message.subject, path=message.recipient, body=message.body_text
+        )
     if message.channel is Channel.SMS:
         if sms is None:
             raise DeliveryError(NO_SMS_GATEWAY)

@@ -1,7 +1,8 @@
 """Records: what is kept about patients, below every slice that serves them.
 
 - ``patients``, ``patient_service``, ``ins``, ``vigilance``: patients, their INS identity traits
-  and status, probable duplicates and identities pending a decision.
+  and status, probable duplicates and identities pending a decision; ``rpps``: a health
+  professional's RPPS number (the médecin traitant's is kept with the patient).
 - ``observations``: measurements from the cabins, stored exactly once.
 - ``documents``: the rows of the DMP-style shared record (``hub.reports.registry`` is its
   adapter) and their reassignment when two patient records are merged.

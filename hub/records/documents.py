@@ -90,6 +90,17 @@ async def document_ids_of(*, session: AsyncSession, patient_id: int) -> list[int
     )
 
 
+async def deposited_unique_ids(*, session: AsyncSession, unique_ids: list[str]) -> set[str]:
+    """Which of these document unique ids (OIDs) are in the shared record."""
+    if not unique_ids:
+        return set()
+    return set(
+        await session.scalars(
+            select(SharedDocument.unique_id).where(SharedDocument.unique_id.in_(unique_ids))
+        )
+    )
+
+
 async def any_masked(*, session: AsyncSession, set_id: str) -> bool:
     """Whether a version of this set of documents is masked from the patient."""
     found = await session.scalar(

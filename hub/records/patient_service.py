@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.errors import Invalid, NotFound
 from hub.records.ins import name_key, nir_problem, normalise_nir
 from hub.records.patients import IdentityStatus, Patient, Sex
+from hub.records.rpps import normalise_rpps, rpps_problem
 from hub.records.vigilance import (
     Actor,
     Proposal,
@@ -239,18 +240,51 @@ async def get_patient(*, session: AsyncSession, organisation_id: int, patient_id
     return patient
 
 
-def set_medecin_traitant(
-    patient: Patient, *, declared: bool | None, name: str, mssante: str
-) -> None:
-    """Record the patient's médecin traitant (or that they have none) and the secure-messaging
-    address their reports are relayed to; the caller commits."""
-    address = mssante.strip().lower()
+@dataclass(frozen=True, slots=True)
+class MedecinTraitant:
+    """What staff type about the patient's médecin traitant (or that they have none)."""
+
+    declared: bool | None
+    family_name: str = ""
+    given_name: str = ""
+    rpps: str = ""
+    mssante: str = ""  # the secure-messaging address reports are relayed to
+    name: str = ""  # the free text of older forms, when no family name is given
+
+
+def medecin_traitant_problems(mt: MedecinTraitant) -> dict[str, str]:
+    """Every problem with what was typed about the médecin traitant, in French, by field."""
+    problems: dict[str, str] = {}
+    if not mt.declared:
+        return problems
+    if not (mt.family_name.strip() or mt.name.strip()):
+        problems["medecin_traitant_family_name"] = "Indiquez le nom du médecin traitant."
+    if mt.rpps.strip() and (problem := rpps_problem(mt.rpps)):
+        problems["medecin_traitant_rpps"] = problem
+    address = mt.mssante.strip().lower()
     if address and not _EMAIL.match(address):
-        raise Invalid(
+        problems["medecin_traitant_mssante"] = (
             f"Adresse de messagerie sécurisée du médecin traitant invalide : « {address} »."
         )
-    if declared and not name.strip():
-        raise Invalid("Indiquez le nom du médecin traitant.")
-    patient.has_medecin_traitant = declared
-    patient.medecin_traitant_name = name.strip()[:200] if declared else ""
-    patient.medecin_traitant_mssante = address[:200] if declared else ""
+    return problems
+
+
+def set_medecin_traitant(patient: Patient, mt: MedecinTraitant) -> None:
+    """Record the patient's médecin traitant (or that they have none): their RPPS and names as
+    documents carry them, and the secure-messaging address their reports are relayed to.
+    Raises Invalid with every problem by field; the caller commits."""
+    problems = medecin_traitant_problems(mt)
+    if problems:
+        raise Invalid(" ".join(problems.values()), fields=problems)
+    declared = bool(mt.declared)
+    family = " ".join(mt.family_name.split()).upper()[:100] if declared else ""
+    given = " ".join(mt.given_name.split())[:100] if declared else ""
+    patient.has_medecin_traitant = mt.declared
+    patient.medecin_traitant_family_name = family
+    patient.medecin_traitant_given_name = given
+    patient.medecin_traitant_rpps = normalise_rpps(mt.rpps) if declared else ""
+    if family:
+        patient.medecin_traitant_name = f"Dr {given} {family}".replace("  ", " ")[:200]
+    else:
+        patient.medecin_traitant_name = mt.name.strip()[:200] if declared else ""
+    patient.medecin_traitant_mssante = mt.mssante.strip().lower()[:200] if declared else ""

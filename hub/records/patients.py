@@ -54,6 +54,11 @@ class Patient(Base):
     medecin_traitant_name: Mapped[str] = mapped_column(String(200), default="")
     # The médecin traitant's secure-messaging (MSSanté) address: where reports are relayed.
     medecin_traitant_mssante: Mapped[str] = mapped_column(String(200), default="")
+    # The médecin traitant as shared documents name them: RPPS (11 digits, "" when unknown),
+    # family and given names. Older rows have only the free-text name above.
+    medecin_traitant_rpps: Mapped[str] = mapped_column(String(11), default="")
+    medecin_traitant_family_name: Mapped[str] = mapped_column(String(100), default="")
+    medecin_traitant_given_name: Mapped[str] = mapped_column(String(100), default="")
     # Changing it revokes the signed link to the patient's record page.
     record_link_nonce: Mapped[str] = mapped_column(String(32), default="")
     # A pending identity: the traits or contact an unverified path (a booking) gave for a person

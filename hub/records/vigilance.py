@@ -274,6 +274,9 @@ def take_from(
             patient.has_medecin_traitant = source.has_medecin_traitant
             patient.medecin_traitant_name = source.medecin_traitant_name
             patient.medecin_traitant_mssante = source.medecin_traitant_mssante
+            patient.medecin_traitant_rpps = source.medecin_traitant_rpps
+            patient.medecin_traitant_family_name = source.medecin_traitant_family_name
+            patient.medecin_traitant_given_name = source.medecin_traitant_given_name
         else:
             setattr(patient, field, getattr(source, field))
     if fields:

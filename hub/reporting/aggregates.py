@@ -1,4 +1,6 @@
-"""The indicators' counts, aggregated by the database: a few GROUP BY queries per report.
+"""The indicators' counts, aggregated by the database: one statement over the period's
+consultations done, read once (``done_counts``), and one over its bookings
+(``booking_counts``).
 
 Read-only, like ``queries``: nothing leaves this module but plain frozen counts. A period is
 given as ``Window``s, one per time zone of the sites: the UTC instants of the local midnights
@@ -10,24 +12,33 @@ stored UTC time, whatever the backend. Delays are compared in whole microseconds
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     BigInteger,
     ColumnElement,
+    CompoundSelect,
     Integer,
     Select,
+    String,
     and_,
+    bindparam,
     case,
     cast,
     exists,
     extract,
     func,
     literal,
+    literal_column,
+    null,
     or_,
     select,
+    type_coerce,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -37,13 +48,12 @@ from hub.notify.models import OutboundMessage
 from hub.records.patients import Patient
 from hub.relay.models import Referral
 from hub.reports.models import Orientation, Report, ReportStatus
-from hub.scheduling.models import Booking, BookingStatus
+from hub.scheduling.models import Booking
 
 DONE_STATES = (State.REPORTING, State.CLOSED)
 RELAY_PURPOSES = ("report_relay", "referral_report")
 US_24H = 24 * 3600 * 1_000_000
 US_48H = 2 * US_24H
-US_HOUR = 3600 * 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +92,6 @@ class Done:
 
 
 @dataclass(frozen=True, slots=True)
-class BookingCount:
-    site_id: int
-    month: int  # index in the period's months
-    status: BookingStatus
-    due: bool  # started before ``now``
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
 class RelayCount:
     site_id: int
     purpose: str
@@ -114,31 +115,43 @@ def _epoch_us(column: Any, dialect: str) -> ColumnElement[int]:
     return cast(extract("epoch", column) * 1_000_000, BigInteger)
 
 
-def _done_filter(windows: Sequence[Window]) -> ColumnElement[bool]:
-    """Consultations done whose date (start, else booking) falls in the period."""
+def _done_filter(zones: Sequence[tuple[int, ...]]) -> ColumnElement[bool]:
+    """Consultations done whose date (start, else booking) falls in the period: the sites of
+    each time zone between the bound instants ``low<k>`` and ``high<k>`` (see ``_bounds``)."""
     when = func.coalesce(Consultation.started_at, Booking.starts_at)
+    moment = Consultation.started_at.type
     return and_(
         Consultation.state.in_(DONE_STATES),
         or_(
             *(
-                and_(Consultation.site_id.in_(w.site_ids), when >= w.low, when < w.high)
-                for w in windows
+                and_(
+                    Consultation.site_id.in_(site_ids),
+                    when >= bindparam(f"low{k}", type_=moment),
+                    when < bindparam(f"high{k}", type_=moment),
+                )
+                for k, site_ids in enumerate(zones)
             )
         ),
     )
 
 
-def _done(*columns: Any, windows: Sequence[Window]) -> Select[Any]:
-    return (
-        select(*columns)
-        .select_from(Consultation)
-        .join(Booking, Booking.id == Consultation.booking_id)
-        .where(_done_filter(windows))
-    )
+def _bounds(windows: Sequence[Window]) -> dict[str, dt.datetime]:
+    """The values of ``_done_filter``'s bound instants."""
+    out = {}
+    for k, w in enumerate(windows):
+        out[f"low{k}"], out[f"high{k}"] = w.low, w.high
+    return out
+
+
+def inline_int(value: int) -> ColumnElement[int]:
+    """A small integer constant written into the SQL (no bound parameter to process)."""
+    return literal_column(str(int(value)), Integer)
 
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+    return func.coalesce(
+        func.sum(case((condition, inline_int(1)), else_=inline_int(0))), inline_int(0)
+    )
 
 
 def _delay_us(dialect: str) -> ColumnElement[int]:
@@ -147,19 +160,80 @@ def _delay_us(dialect: str) -> ColumnElement[int]:
         Booking.care_requested_at, dialect
     )
     if dialect == "sqlite":
-        return func.max(delay, 0)  # scalar max: the delay is worked out once
+        return func.max(delay, 0)  # scalar max: NULL when the start is unknown
     return case((delay < 0, 0), else_=delay)  # (GREATEST would turn an unknown start to 0)
 
 
-async def done_by_site(
-    *, session: AsyncSession, windows: Sequence[Window]
-) -> tuple[dict[int, Done], dict[tuple[int, int], int]]:
-    """Per site: consultations done, delays, latest signed reports, referrals; and the number
-    of measured delays per site and whole hour (the histogram ``median_delays`` reads)."""
-    dialect = session.get_bind().dialect.name
+def _done_rows(zones: Sequence[tuple[int, ...]], dialect: str) -> CTE:
+    """The period's consultations done, one row each, worked out once (materialized): every
+    part of ``done_counts`` reads these rows, not the consultations again."""
+    return (
+        select(
+            Consultation.id.label("id"),
+            Consultation.site_id.label("site_id"),
+            Consultation.patient_id.label("patient_id"),
+            _delay_us(dialect).label("delay"),
+        )
+        .select_from(Consultation)
+        .join(Booking, Booking.id == Consultation.booking_id)
+        .where(_done_filter(zones))
+        .cte("done")
+        .prefix_with("MATERIALIZED")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DoneCounts:
+    """Everything counted over the consultations done, per site (``None``: all the sites)."""
+
+    done: dict[int, Done]
+    patients: dict[int | None, Patients]
+    medians: dict[int | None, float | None]
+    relays: tuple[RelayCount, ...]
+
+
+# A part of ``done_counts``: every row is (part, site, text, text, four numbers).
+_NUMBERS = 4
+
+
+def _part(
+    part: str, site: Any, texts: Sequence[Any], numbers: Sequence[Any]
+) -> tuple[ColumnElement[Any], ...]:
+    pad = _NUMBERS - len(numbers)
+    return (
+        literal_column(f"'{part}'", String).label("part"),
+        site.label("site") if site is not None else null().label("site"),
+        *(
+            type_coerce(t, String).label(f"t{k}") if t is not None else null().label(f"t{k}")
+            for k, t in enumerate([*texts, None, None][:2])
+        ),
+        *(n.label(f"n{k}") for k, n in enumerate(numbers)),
+        *(null().label(f"n{len(numbers) + k}") for k in range(pad)),
+    )
+
+
+def _totals(d: CTE) -> Select[Any]:
+    """Per site: consultations done, delays measured, within 24 h, within 48 h."""
+    return select(
+        *_part(
+            "totals",
+            d.c.site_id,
+            (),
+            (
+                func.count(),
+                func.count(d.c.delay),
+                _count_if(d.c.delay <= _big(US_24H)),
+                _count_if(d.c.delay <= _big(US_48H)),
+            ),
+        )
+    ).group_by(d.c.site_id)
+
+
+def _latest_reports(d: CTE) -> Select[Any]:
+    """Per site and orientation of the latest signed report: how many, how many psychiatric."""
     later = aliased(Report)
     latest_signed = and_(
-        Report.consultation_id == Consultation.id,
+        Report.consultation_id == d.c.id,
         Report.status == ReportStatus.SIGNED,
         ~exists().where(
             later.consultation_id == Report.consultation_id,
@@ -167,227 +241,178 @@ async def done_by_site(
             later.version > Report.version,
         ),
     )
-    referrals = (
-        select(func.count())
-        .where(Referral.consultation_id == Consultation.id)
-        .correlate(Consultation)
-        .scalar_subquery()
-    )
-    # The delay is worked out once per row: OFFSET 0 keeps SQLite from copying the
-    # expression into every aggregate that reads it.
-    rows = (
-        _done(
-            Consultation.site_id.label("site_id"),
-            _delay_us(dialect).label("delay"),
-            Report.id.label("report"),
-            Report.orientation.label("orientation"),
-            Report.psychiatric.label("psychiatric"),
-            referrals.label("referrals"),
-            windows=windows,
-        )
-        .outerjoin(Report, latest_signed)
-        .offset(0)
-        .subquery()
-    )
-    hour = (rows.c.delay // _big(US_HOUR)).label("hour")
-    query = select(
-        rows.c.site_id,
-        hour,
-        func.count(),
-        _count_if(rows.c.delay <= _big(US_24H)),
-        _count_if(rows.c.delay <= _big(US_48H)),
-        _count_if(rows.c.psychiatric.is_(True)),
-        *(_count_if(rows.c.orientation == o) for o in Orientation),
-        _count_if(rows.c.report.is_(None)),
-        func.coalesce(func.sum(rows.c.referrals), 0),
-    ).group_by(rows.c.site_id, hour)
-    totals: dict[int, list[int]] = {}
-    histogram: dict[tuple[int, int], int] = {}
-    for site_id, hour_, *counts in await session.execute(query):
-        into = totals.setdefault(int(site_id), [0] * (len(counts) + 1))
-        into[0] += int(counts[0]) if hour_ is not None else 0
-        for k, n in enumerate(counts, start=1):
-            into[k] += int(n)
-        if hour_ is not None:
-            histogram[(int(site_id), int(hour_))] = int(counts[0])
-    n = len(Orientation)
-    out = {
-        site_id: Done(
-            consultations=v[1],
-            delay_measured=v[0],
-            within_24h=v[2],
-            within_48h=v[3],
-            psychiatric=v[4],
-            orientations=tuple(v[5 : 5 + n]),
-            without_signed_report=v[5 + n],
-            referrals=v[6 + n],
-        )
-        for site_id, v in totals.items()
-    }
-    return out, histogram
-
-
-def _by_mt(column: Any) -> tuple[ColumnElement[int], ...]:
-    mt = Patient.has_medecin_traitant
     return (
-        _count_if(column == 1),
-        _count_if(and_(column == 1, mt.is_(False))),
-        _count_if(and_(column == 1, mt.is_(True))),
-        _count_if(and_(column == 1, mt.is_(None))),
-    )
-
-
-async def patients_seen(
-    *, session: AsyncSession, windows: Sequence[Window]
-) -> tuple[dict[int, Patients], Patients]:
-    """Distinct patients of the consultations done, per site and for all the sites (a
-    patient seen at two sites counts once there): one row per patient, one column per site."""
-    site_ids = sorted({i for w in windows for i in w.site_ids})
-    flags = [
-        func.max(case((Consultation.site_id == i, 1), else_=0)).label(f"s{i}") for i in site_ids
-    ]
-    seen = (
-        _done(Consultation.patient_id.label("patient_id"), *flags, windows=windows)
-        .group_by(Consultation.patient_id)
-        .subquery()
-    )
-    query = select(
-        *_by_mt(literal(1)), *(c for i in site_ids for c in _by_mt(seen.c[f"s{i}"]))
-    ).join_from(seen, Patient, Patient.id == seen.c.patient_id)
-    row = [int(v) for v in (await session.execute(query)).one()]
-    whole = Patients(*row[:4])
-    return {i: Patients(*row[4 + 4 * k : 8 + 4 * k]) for k, i in enumerate(site_ids)}, whole
-
-
-def _median_buckets(
-    histogram: dict[tuple[int, int], int], scopes: Sequence[int | None]
-) -> dict[int | None, list[tuple[int, int]]]:
-    """For each scope (a site, None: all of them), the hour and rank within it of its one or
-    two middle delays."""
-    out: dict[int | None, list[tuple[int, int]]] = {}
-    for scope in scopes:
-        per_hour: dict[int, int] = {}
-        for (site_id, hour), n in histogram.items():
-            if scope is None or site_id == scope:
-                per_hour[hour] = per_hour.get(hour, 0) + n
-        total = sum(per_hour.values())
-        if total == 0:
-            continue
-        wanted = sorted({(total + 1) // 2, (total + 2) // 2})  # 1-based ranks
-        before, found = 0, []
-        for hour in sorted(per_hour):
-            for rank in wanted:
-                if before < rank <= before + per_hour[hour]:
-                    found.append((hour, rank - before - 1))
-            before += per_hour[hour]
-        out[scope] = found
-    return out
-
-
-async def median_delays(
-    *,
-    session: AsyncSession,
-    windows: Sequence[Window],
-    histogram: dict[tuple[int, int], int],
-    whole: bool,
-) -> dict[int | None, float | None]:
-    """The median delay to care in hours, per site (and for all of them under ``None`` when
-    ``whole``): the histogram tells in which hour the middle delays fall, and only the delays
-    of those hours are read."""
-    scopes: list[int | None] = [*sorted({s for s, _ in histogram})]
-    buckets = _median_buckets(histogram, [*scopes, None] if whole else scopes)
-    if not buckets:
-        return {}
-    dialect = session.get_bind().dialect.name
-    rows = (
-        _done(
-            Consultation.site_id.label("site_id"),
-            _delay_us(dialect).label("delay"),
-            windows=windows,
+        select(
+            *_part(
+                "reports",
+                d.c.site_id,
+                (Report.orientation,),
+                (func.count(), _count_if(Report.psychiatric.is_(True))),
+            )
         )
-        .where(Consultation.started_at.is_not(None))
-        .offset(0)  # the delay worked out once per row (see done_by_site)
-        .subquery()
+        .join_from(d, Report, latest_signed)
+        .group_by(d.c.site_id, Report.orientation)
     )
-    hour = rows.c.delay // _big(US_HOUR)
-    wanted = or_(
-        *(
-            hour == h if scope is None else and_(rows.c.site_id == scope, hour == h)
-            for scope, found in buckets.items()
-            for h, _ in found
-        )
-    )
-    query = select(rows.c.site_id, rows.c.delay).where(wanted)
-    values: dict[tuple[int | None, int], list[int]] = {}
-    for site_id, us in await session.execute(query):
-        for key in ((int(site_id), int(us) // US_HOUR), (None, int(us) // US_HOUR)):
-            values.setdefault(key, []).append(int(us))
-    out: dict[int | None, float | None] = {}
-    for scope, found in buckets.items():
-        hours = [
-            dt.timedelta(microseconds=sorted(values[(scope, h)])[i]).total_seconds() / 3600
-            for h, i in found
-        ]
-        out[scope] = hours[0] if len(hours) == 1 else (hours[0] + hours[1]) / 2
-    return out
 
 
-async def relays_by_site(*, session: AsyncSession, windows: Sequence[Window]) -> list[RelayCount]:
+def _referrals(d: CTE) -> Select[Any]:
+    return (
+        select(*_part("referrals", d.c.site_id, (), (func.count(),)))
+        .join_from(d, Referral, Referral.consultation_id == d.c.id)
+        .group_by(d.c.site_id)
+    )
+
+
+def _relays(zones: Sequence[tuple[int, ...]]) -> Select[Any]:
     """Messages carrying a report (any version) of the consultations done, per site, purpose
-    and status."""
-    query = (
-        _done(
-            Consultation.site_id,
-            OutboundMessage.purpose,
-            OutboundMessage.status,
-            func.count(),
-            windows=windows,
+    and status (read from the messages: fewer than the consultations)."""
+    return (
+        select(
+            *_part(
+                "relays",
+                Consultation.site_id,
+                (OutboundMessage.purpose, OutboundMessage.status),
+                (func.count(),),
+            )
         )
-        .join(Report, Report.consultation_id == Consultation.id)
-        .join(
-            OutboundMessage,
-            and_(
-                OutboundMessage.related_kind == "report",
-                OutboundMessage.related_id == Report.id,
-                OutboundMessage.purpose.in_(RELAY_PURPOSES),
-            ),
+        .select_from(OutboundMessage)
+        .join(Report, Report.id == OutboundMessage.related_id)
+        .join(Consultation, Consultation.id == Report.consultation_id)
+        .join(Booking, Booking.id == Consultation.booking_id)
+        .where(
+            OutboundMessage.related_kind == "report",
+            OutboundMessage.purpose.in_(RELAY_PURPOSES),
+            _done_filter(zones),
         )
         .group_by(Consultation.site_id, OutboundMessage.purpose, OutboundMessage.status)
     )
-    return [
-        RelayCount(int(site_id), purpose, str(status.value), int(n))
-        for site_id, purpose, status, n in await session.execute(query)
+
+
+def _patients(d: CTE, site_ids: Sequence[int], whole: bool) -> list[Select[Any]]:
+    """Distinct patients, per site and (``whole``) for all the sites, by what their record
+    says of their médecin traitant: one row per patient with a flag per site, read once."""
+    flags = [
+        func.max(case((d.c.site_id == i, inline_int(1)), else_=inline_int(0))).label(f"s{i}")
+        for i in site_ids
     ]
-
-
-async def bookings_by_month(
-    *, session: AsyncSession, window: Window, now: dt.datetime
-) -> list[BookingCount]:
-    """The bookings of the window's sites in the period, per site, month, status and whether
-    they were due by ``now``."""
-    month: ColumnElement[int] = literal(0, Integer)
-    if window.month_starts:
-        month = case(
-            *((Booking.starts_at < start, i) for i, start in enumerate(window.month_starts)),
-            else_=len(window.month_starts),
-        )
-    rows = (
-        select(
-            Booking.site_id.label("site_id"),
-            month.label("month"),
-            Booking.status.label("status"),
-            (Booking.starts_at <= now).label("due"),
-        )
-        .where(
-            Booking.site_id.in_(window.site_ids),
-            Booking.starts_at >= window.low,
-            Booking.starts_at < window.high,
-        )
-        .subquery()
+    per_patient = select(d.c.patient_id, *flags).group_by(d.c.patient_id).subquery()
+    seen = (
+        select(per_patient, Patient.has_medecin_traitant.label("mt"))
+        .join_from(per_patient, Patient, Patient.id == per_patient.c.patient_id)
+        .cte("seen")
     )
-    groups = (rows.c.site_id, rows.c.month, rows.c.status, rows.c.due)
-    query = select(*groups, func.count()).group_by(*groups)
-    return [
-        BookingCount(int(site_id), int(m), status, bool(is_due), int(n))
-        for site_id, m, status, is_due, n in await session.execute(query)
-    ]
+    mt = seen.c.mt
+
+    def by_mt(site: ColumnElement[Any] | None) -> tuple[ColumnElement[Any], ...]:
+        return _part(
+            "patients",
+            site,
+            (),
+            (
+                func.count(),
+                _count_if(mt.is_(False)),
+                _count_if(mt.is_(True)),
+                _count_if(mt.is_(None)),
+            ),
+        )
+
+    parts = [select(*by_mt(inline_int(i))).where(seen.c[f"s{i}"] == 1) for i in site_ids]
+    if whole:
+        parts.append(select(*by_mt(None)).select_from(seen))
+    return parts
+
+
+def _medians(d: CTE, site_ids: Sequence[int], whole: bool) -> list[Select[Any]]:
+    """The one or two middle delays, per site (and for all the sites when ``whole``): the
+    delays in order, from the middle one, one or two of them."""
+
+    def middle(site_id: int | None) -> Select[Any]:
+        scope: ColumnElement[bool] = d.c.delay.is_not(None)
+        if site_id is not None:
+            scope = and_(d.c.site_id == inline_int(site_id), scope)
+        measured = select(func.count()).select_from(d).where(scope).scalar_subquery()
+        rows = (
+            select(d.c.delay)
+            .where(scope)
+            .order_by(d.c.delay)
+            .limit(inline_int(2) - measured % inline_int(2))
+            .offset(
+                (measured - inline_int(1)) // inline_int(2)
+            )  # (-1 // 2 is 0 in SQL: none measured)
+            .subquery()
+        )
+        return select(
+            *_part(
+                "median",
+                None if site_id is None else inline_int(site_id),
+                (),
+                (func.min(rows.c.delay), func.max(rows.c.delay)),
+            )
+        )
+
+    return [middle(i) for i in site_ids] + ([middle(None)] if whole else [])
+
+
+@functools.lru_cache(maxsize=32)
+def _done_statement(
+    dialect: str, zones: tuple[tuple[int, ...], ...], whole: bool
+) -> CompoundSelect[Any]:
+    """The statement of ``done_counts`` for these sites (grouped by time zone), built once:
+    the period's instants are bound at each run."""
+    d = _done_rows(zones, dialect)
+    site_ids = sorted({i for z in zones for i in z})
+    return union_all(
+        _totals(d),
+        _latest_reports(d),
+        _referrals(d),
+        _relays(zones),
+        *_patients(d, site_ids, whole),
+        *_medians(d, site_ids, whole),
+    )
+
+
+async def done_counts(
+    *, session: AsyncSession, windows: Sequence[Window], whole: bool
+) -> DoneCounts:
+    """Per site (and for all the sites when ``whole``): consultations done, delays and their
+    median, latest signed reports, referrals, relays and distinct patients, in one statement
+    over the period's consultations done read once."""
+    dialect = session.get_bind().dialect.name
+    query = _done_statement(dialect, tuple(w.site_ids for w in windows), whole)
+    totals: dict[int, list[int]] = {}
+    orientations: dict[int, dict[str, int]] = {}
+    psychiatric: dict[int, int] = {}
+    referrals: dict[int, int] = {}
+    relays: list[RelayCount] = []
+    patients: dict[int | None, Patients] = {}
+    medians: dict[int | None, float | None] = {}
+    for part, site, t0, t1, *n in await session.execute(query, _bounds(windows)):
+        if part == "totals":
+            totals[site] = [int(v) for v in n]
+        elif part == "reports":
+            orientations.setdefault(site, {})[t0] = int(n[0])
+            psychiatric[site] = psychiatric.get(site, 0) + int(n[1])
+        elif part == "referrals":
+            referrals[site] = int(n[0])
+        elif part == "relays":
+            relays.append(RelayCount(int(site), str(t0), str(t1), int(n[0])))
+        elif part == "patients":
+            patients[site] = Patients(*(int(v) for v in n))
+        elif part == "median" and n[0] is not None:  # (None: no delay measured at all)
+            low, high = (dt.timedelta(microseconds=int(v)).total_seconds() / 3600 for v in n[:2])
+            medians[site] = low if n[0] == n[1] else (low + high) / 2
+    done = {}
+    for site_id, (count, measured, within_24h, within_48h) in totals.items():
+        by = orientations.get(site_id, {})
+        counted = tuple(by.get(o.value, 0) for o in Orientation)
+        done[site_id] = Done(
+            consultations=count,
+            delay_measured=measured,
+            within_24h=within_24h,
+            within_48h=within_48h,
+            psychiatric=psychiatric.get(site_id, 0),
+            orientations=counted,
+            without_signed_report=count - sum(counted),
+            referrals=referrals.get(site_id, 0),
+        )
+    return DoneCounts(done=done, patients=patients, medians=medians, relays=tuple(relays))

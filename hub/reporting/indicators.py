@@ -51,7 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.errors import Invalid, NotFound
 from hub.identity.models import SiteKind
-from hub.reporting import aggregates, queries
+from hub.reporting import aggregates, booking_counts, queries
 from hub.reports.models import Orientation
 from hub.scheduling.models import BookingStatus
 
@@ -222,7 +222,7 @@ class _Counts:
     """What the database counted for the period, by site (see ``aggregates``)."""
 
     done: dict[int, aggregates.Done]
-    bookings: tuple[aggregates.BookingCount, ...]
+    bookings: tuple[booking_counts.BookingCount, ...]
     relays: tuple[aggregates.RelayCount, ...]
     medians: dict[int | None, float | None]
     patients: dict[int, aggregates.Patients]
@@ -241,20 +241,17 @@ async def _count(
     for s in sites:
         by_zone.setdefault(s.timezone, []).append(s.id)
     windows = [period.window(ids, zone) for zone, ids in sorted(by_zone.items())]
-    bookings: list[aggregates.BookingCount] = []
+    bookings: list[booking_counts.BookingCount] = []
     for window in windows:
-        bookings += await aggregates.bookings_by_month(session=session, window=window, now=now)
-    done, histogram = await aggregates.done_by_site(session=session, windows=windows)
-    patients, all_sites = await aggregates.patients_seen(session=session, windows=windows)
+        bookings += await booking_counts.bookings_by_month(session=session, window=window, now=now)
+    counted = await aggregates.done_counts(session=session, windows=windows, whole=whole)
     return _Counts(
-        done=done,
+        done=counted.done,
         bookings=tuple(bookings),
-        relays=tuple(await aggregates.relays_by_site(session=session, windows=windows)),
-        medians=await aggregates.median_delays(
-            session=session, windows=windows, histogram=histogram, whole=whole
-        ),
-        patients=patients,
-        whole=all_sites,
+        relays=counted.relays,
+        medians=counted.medians,
+        patients={i: p for i, p in counted.patients.items() if i is not None},
+        whole=counted.patients.get(None, aggregates.Patients()),
     )
 
 

@@ -12,6 +12,7 @@ from hub.consultation.models import Consultation
 from hub.db import Base, IntPk, utcnow
 from hub.notify.models import OutboundMessage
 from hub.reports.models import Report
+from hub.scheduling.models import Booking
 
 
 class ActivityReportInput(Base):
@@ -46,7 +47,7 @@ class ReportInputs:
 
 # Indexes the indicators' aggregates read instead of the wide rows of other slices' tables
 # (see ``aggregates``): every column a query needs is in the index, so a whole year is counted
-# without opening a consultation, a report or a message. Owned here, by the only reader.
+# without opening a consultation, a booking, a report or a message. Owned here, by the only reader.
 REPORTING_INDEXES = (
     Index(
         "ix_consultations_reporting",
@@ -64,6 +65,7 @@ REPORTING_INDEXES = (
         Report.orientation,
         Report.psychiatric,
     ),
+    Index("ix_bookings_reporting", Booking.site_id, Booking.status, Booking.starts_at),
     Index(
         "ix_outbound_messages_reporting",
         OutboundMessage.related_kind,

@@ -4,14 +4,18 @@
   session's measurements and renders ``pdf`` (French PDF/A-1b: styles in ``pdf_style``, archival
   parts in ``pdfa``) and ``cda``
   (CDA R2 TLM-CR), both built from ``facts`` (read from the database by ``gather``).
-- ``publication``: what follows a signature: deposit in the shared record, relay to the médecin
+- ``publication``: what follows a signature: deposit in the shared record (``deposit``: only
+  under a qualified identity; until then it waits, and is made when the identity is
+  qualified), relay to the médecin
   traitant (``mssante``: an ``xdm`` package by secure e-mail; the relay doctors are
   ``hub.relay``'s), the patient's link; ``tracking``, ``transmissions``: the secretariat's
   follow-up of the relays.
 - ``registry``: the DMP-style shared record behind the ``DocumentSharing`` adapter (embedded
   registry) over ``hub.records.documents``; ``record_pages``: the staff's and the patient's views.
 - ``view``: the report as the doctor's console shows it (its form is ``hub.consoles.report``).
-- ``export``, ``fhir_export``: ``python -m hub export-consultation`` (FHIR R4B bundle, XDM).
+- ``export``, ``fhir_export``: ``python -m hub export-consultation`` (FHIR R4B bundle claiming
+  the FR Core profiles, XDM); the bundle's vital signs are ``fhir_vitals``' (a blood pressure
+  panel per cuff reading), its AuditEvents ``fhir_audit``'s, their shared builders ``fhir_common``.
 
 It gets the consultation, scheduling and records rows a report is made of from those slices'
 services; ``registry`` (over ``hub.records.documents``' table) and ``tracking`` (one joined

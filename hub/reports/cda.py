@@ -263,9 +263,23 @@ def _add_custodian(doc: etree._Element, place: PlaceFacts) -> None:
         _sub(org, "telecom", value=f"tel:{_compact(place.organisation_phone)}", use="WP")
 
 
+def medecin_traitant_names(facts: ReportFacts) -> tuple[str, str, bool]:
+    """The médecin traitant's family and given names and whether to title them Dr: from the
+    structured fields, else (older rows) split from the free text."""
+    if facts.medecin_traitant_family_name:
+        return facts.medecin_traitant_family_name, facts.medecin_traitant_given_name, True
+    return split_name(facts.medecin_traitant_name)
+
+
+def _add_medecin_traitant_id(entity: etree._Element, facts: ReportFacts) -> None:
+    """The médecin traitant's national identifier (IDNPS, "8" + RPPS), when known."""
+    if facts.medecin_traitant_rpps:
+        _sub(entity, "id", root=OID_RPPS, extension=f"8{facts.medecin_traitant_rpps}")
+
+
 def _add_medecin_traitant(doc: etree._Element, facts: ReportFacts) -> None:
     """The patient's médecin traitant (general practitioner of record), when named."""
-    family, given, is_doctor = split_name(facts.medecin_traitant_name)
+    family, given, is_doctor = medecin_traitant_names(facts)
     if not family:
         return
     participant = _sub(doc, "participant", typeCode="INF")
@@ -278,6 +292,7 @@ def _add_medecin_traitant(doc: etree._Element, facts: ReportFacts) -> None:
     )
     _sub(participant, "time", nullFlavor="UNK")
     entity = _sub(participant, "associatedEntity", classCode="PROV")
+    _add_medecin_traitant_id(entity, facts)
     if facts.medecin_traitant_mssante:
         _sub(entity, "telecom", value=f"mailto:{facts.medecin_traitant_mssante}")
     _add_name(_sub(entity, "associatedPerson"), family, given, is_doctor)
@@ -285,10 +300,11 @@ def _add_medecin_traitant(doc: etree._Element, facts: ReportFacts) -> None:
 
 def _add_information_recipient(doc: etree._Element, facts: ReportFacts) -> None:
     """The médecin traitant, to whom the report is sent (primary recipient), when named."""
-    family, given, is_doctor = split_name(facts.medecin_traitant_name)
+    family, given, is_doctor = medecin_traitant_names(facts)
     if not family:
         return
     recipient = _sub(_sub(doc, "informationRecipient", typeCode="PRCP"), "intendedRecipient")
+    _add_medecin_traitant_id(recipient, facts)
     if facts.medecin_traitant_mssante:
         _sub(recipient, "telecom", value=f"mailto:{facts.medecin_traitant_mssante}")
     _add_name(_sub(recipient, "informationRecipient"), family, given, is_doctor)

@@ -20,7 +20,8 @@ from hub.consultation.service import consultation_by_id
 from hub.errors import HubError, NotFound
 from hub.identity import service as identity_service
 from hub.records.documents import document_ids_of
-from hub.reports.fhir_export import AccessFacts, consultation_bundle
+from hub.reports.fhir_audit import AccessFacts
+from hub.reports.fhir_export import consultation_bundle
 from hub.reports.gather import facts_of
 from hub.reports.publication import sender_address
 from hub.reports.service import latest_signed
@@ -60,6 +61,7 @@ async def accesses_of(*, session: AsyncSession, consultation: Consultation) -> l
                 outcome=e.outcome,
                 site_name=site.name if site else "",
                 target=e.target,
+                actor_rpps=user.rpps if user else "",
             )
         )
     return accesses

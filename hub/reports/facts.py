@@ -107,6 +107,11 @@ class ReportFacts:
     # other professionals (carried over from the earlier versions of the document).
     hidden_from_patient: bool = False
     masked: bool = False
+    # The médecin traitant as entered in structured fields ("" for older rows, whose free-text
+    # ``medecin_traitant_name`` is split instead): RPPS (11 digits), family and given names.
+    medecin_traitant_rpps: str = ""
+    medecin_traitant_family_name: str = ""
+    medecin_traitant_given_name: str = ""
 
 
 # Root of the UUID-derived OIDs (ITU-T X.667) naming an organisation's local identifiers when

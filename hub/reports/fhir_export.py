@@ -2,8 +2,9 @@
 
 ``consultation_bundle`` turns the frozen ``ReportFacts`` of a report (plus its CDA, optionally
 its PDF, and the audit trail of the patient's data) into a Bundle of type ``collection``:
-Patient, Organization (the CPTS), Practitioner (doctor, nurse), Encounter, one Observation per
-measurement, a DocumentReference carrying the CDA, and one AuditEvent per access.
+Patient, Organization (the CPTS), Practitioner (doctor, nurse), Encounter, the vital-sign
+Observations (``fhir_vitals``: one blood pressure panel per cuff reading), a DocumentReference
+carrying the CDA, and one AuditEvent per access (its agent named by RPPS when a professional).
 
 Every resource gets a ``urn:uuid`` fullUrl derived (uuid5) from the hub's base URL and the
 resource's own key, so the same report exported twice gives the same URLs, and references
@@ -13,8 +14,13 @@ French specifics follow FR Core (Interop'Santé, ``https://hl7.fr/ig/fhir/core``
 identifier slices of ``fr-core-patient-ins`` (type from ``fr-core-cs-v2-0203``), the
 ``fr-core-identity-reliability`` extension, the birth place as ``patient-birthPlace`` holding an
 address with the ``fr-core-address-insee-code`` extension, and the birth list of first names.
-Profiles are not claimed in ``meta.profile``: the export is checked against the base R4B
-structures only.
+Resources claim their FR Core profile in ``meta.profile``: the Patient ``fr-core-patient-ins``
+when it carries a qualified identity's INS and the birth place code that profile requires (else
+``fr-core-patient``), ``fr-core-practitioner``, ``fr-core-organization`` and the vital-sign
+profiles. The Encounter, DocumentReference and AuditEvent claim none (FR Core's Encounter
+profile asks for what a teleconsultation does not have). The tests check the profiles' required
+elements, as derived from FR Core's FSH sources (tests/hub/reports/test_fr_core_profiles.py),
+and every resource against the R4B structures (fhir.resources).
 """
 
 from __future__ import annotations
@@ -33,28 +39,30 @@ from hub.reports.facts import (
     OID_INS_NIR,
     OID_RPPS,
     OID_STRUCTURE,
-    MeasurementFacts,
     ProfessionalFacts,
     ReportFacts,
     local_oid,
 )
+from hub.reports.fhir_audit import AccessFacts, audit_event
+from hub.reports.fhir_common import (
+    FR_CORE,
+    FR_CORE_V2_0203,
+    LOINC,
+    RFC_3986,
+    Json,
+    meta_profile,
+)
+from hub.reports.fhir_common import coding as _coding
+from hub.reports.fhir_common import concept as _concept
+from hub.reports.fhir_common import instant as _instant
+from hub.reports.fhir_vitals import vital_sign_observation, vital_signs
 from hub.reports.xdm import confidentiality_codes
 
-Json = dict[str, object]
-
 # Code systems and canonical URLs.
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
-RFC_3986 = "urn:ietf:rfc:3986"
 V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 V3_CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 V3_PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
-OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-DICOM = "http://dicom.nema.org/resources/ontology/DCM"
-AUDIT_ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
-OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
-SECURITY_SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 IHE_FORMAT_CODE = "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode"
 # NGAP acts (TCG, TC, TLL...), the code system the TLM-CR volet uses in its serviceEvent.
 NGAP = "urn:oid:1.2.250.1.215.200.3.3"
@@ -64,8 +72,6 @@ TRE_A03_CLASSE_DOCUMENT = (
 )
 TRE_R13_COMMUNE_OM = "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM"
 # FR Core.
-FR_CORE = "https://hl7.fr/ig/fhir/core/"
-FR_CORE_V2_0203 = FR_CORE + "CodeSystem/fr-core-cs-v2-0203"
 FR_CORE_IDENTITY_STATUS = FR_CORE + "CodeSystem/fr-core-cs-identity-status"
 EXT_IDENTITY_RELIABILITY = FR_CORE + "StructureDefinition/fr-core-identity-reliability"
 EXT_BIRTH_LIST_GIVEN_NAME = FR_CORE + "StructureDefinition/fr-core-patient-birth-list-given-name"
@@ -98,39 +104,9 @@ ACT_LABELS = {
     "TLS": "Accompagnement infirmier d'une téléconsultation lors d'un soin prévu",
     "TLD": "Accompagnement infirmier d'une téléconsultation à domicile",
 }
-# Last word of an audit action ("patient_data.read", "sas.appointment_read") -> AuditEvent.action;
-# any other action changes the record, hence "U".
-AUDIT_VERBS = {
-    "read": "R",
-    "search": "E",
-    "create": "C",
-    "created": "C",
-    "update": "U",
-    "updated": "U",
-    "delete": "D",
-    "deleted": "D",
-}
-AUDIT_OUTCOMES = {"success": "0", "refused": "4"}  # anything else: "8" (serious failure)
 # An INSEE commune code: 5 characters, Corsica as 2A/2B; 99xxx are countries, not communes.
 INSEE_COMMUNE = re.compile(r"(?!99)(\d{2}|2[AB])\d{3}")
 IDNST_DISPLAY = "Identification nationale de structure définie par l'ANS dans le CI_SIS"
-HUB_NAME = "Hub de téléconsultation de la CPTS"
-
-
-@dataclass(frozen=True, slots=True)
-class AccessFacts:
-    """One audit event about this patient's data, as the export shows it."""
-
-    at: dt.datetime  # aware
-    actor_kind: str  # user, agent, api_client, system
-    actor_id: int | None
-    actor_name: str
-    actor_role: str  # "Médecin", "Infirmier·ère", "Plateforme SAS"...
-    action: str  # the hub's action code ("patient_data.read")
-    action_label: str  # its French label
-    outcome: str  # success, refused...
-    site_name: str
-    target: str
 
 
 def consultation_bundle(
@@ -174,11 +150,11 @@ def consultation_bundle(
         encounter=encounter_url,
     )
     entries.append((encounter_url, encounter_resource(facts, refs=refs, base_url=base_url, tz=tz)))
-    for index, measurement in enumerate(facts.measurements):
-        key = f"{facts.consultation_id}/{index}/{measurement.kind}/{measurement.at.isoformat()}"
-        entries.append(
-            (urls.of("Observation", key), observation_resource(measurement, refs=refs, tz=tz))
+    for sign in vital_signs(facts.measurements):
+        observation = vital_sign_observation(
+            sign, patient=patient_url, encounter=encounter_url, performer=nurse_url, tz=tz
         )
+        entries.append((urls.of("Observation", f"{facts.consultation_id}/{sign.key}"), observation))
     entries.append(
         (
             urls.of("DocumentReference", facts.document_oid),
@@ -267,7 +243,7 @@ def patient_resource(facts: ReportFacts, *, base_url: str) -> Json:
             usual["given"] = given
         names.append(usual)
 
-    resource: Json = {"resourceType": "Patient"}
+    resource: Json = {"resourceType": "Patient", "meta": meta_profile(patient_profile(facts))}
     extensions = _patient_extensions(patient.identity_status, patient.birth_place_code)
     if extensions:
         resource["extension"] = extensions
@@ -285,6 +261,21 @@ def patient_resource(facts: ReportFacts, *, base_url: str) -> Json:
     if telecom:
         resource["telecom"] = telecom
     return resource
+
+
+def patient_profile(facts: ReportFacts) -> str:
+    """``fr-core-patient-ins`` for a patient carrying the INS (only a qualified identity does)
+    with everything that profile requires: the birth place's INSEE code, a first name and the
+    identity status; else ``fr-core-patient``."""
+    patient = facts.patient
+    if (
+        patient.ins is not None
+        and INSEE_COMMUNE.fullmatch(patient.birth_place_code)
+        and patient.first_names.split()
+        and patient.identity_status in IDENTITY_STATUSES
+    ):
+        return "fr-core-patient-ins"
+    return "fr-core-patient"
 
 
 def _patient_extensions(identity_status: str, birth_place_code: str) -> list[Json]:
@@ -321,7 +312,7 @@ def _patient_extensions(identity_status: str, birth_place_code: str) -> list[Jso
 
 def practitioner_resource(professional: ProfessionalFacts) -> Json:
     """A Practitioner with the national identifier ("8" + RPPS) when the RPPS is known."""
-    resource: Json = {"resourceType": "Practitioner"}
+    resource: Json = {"resourceType": "Practitioner", "meta": meta_profile("fr-core-practitioner")}
     if professional.rpps:
         resource["identifier"] = [
             {
@@ -343,7 +334,7 @@ def practitioner_resource(professional: ProfessionalFacts) -> Json:
 def organization_resource(facts: ReportFacts) -> Json:
     """The CPTS, with its national structure identifier ("3" + SIRET) when known."""
     place = facts.place
-    resource: Json = {"resourceType": "Organization"}
+    resource: Json = {"resourceType": "Organization", "meta": meta_profile("fr-core-organization")}
     if place.organisation_siret:
         resource["identifier"] = [
             {
@@ -394,33 +385,6 @@ def _participant(code: str, display: str, url: str, who: ProfessionalFacts) -> J
         "type": [_concept(V3_PARTICIPATION_TYPE, code, display)],
         "individual": {"reference": url, "display": _display_name(who)},
     }
-
-
-def observation_resource(measurement: MeasurementFacts, *, refs: _Refs, tz: ZoneInfo) -> Json:
-    """A vital sign: LOINC code, UCUM quantity, the device as shown to people."""
-    resource: Json = {
-        "resourceType": "Observation",
-        "status": "final",
-        "category": [_concept(OBSERVATION_CATEGORY, "vital-signs", "Vital Signs")],
-        "code": {
-            "coding": [_coding(LOINC, measurement.loinc, measurement.label)],
-            "text": measurement.label,
-        },
-        "subject": {"reference": refs.patient},
-        "encounter": {"reference": refs.encounter},
-        "effectiveDateTime": _instant(measurement.at, tz),
-    }
-    if refs.nurse is not None:
-        resource["performer"] = [{"reference": refs.nurse}]
-    resource["valueQuantity"] = {
-        "value": measurement.value,
-        "unit": measurement.unit,
-        "system": UCUM,
-        "code": measurement.unit,
-    }
-    if measurement.device:
-        resource["device"] = {"display": measurement.device}
-    return resource
 
 
 def document_reference(
@@ -510,67 +474,5 @@ def _attachment(data: bytes, content_type: str, title: str, creation: str) -> Js
     }
 
 
-def audit_event(access: AccessFacts, *, patient: str, base_url: str) -> Json:
-    """An access to the patient's record, as a DICOM "Patient Record" AuditEvent."""
-    who: Json = {"display": access.actor_name or access.actor_kind}
-    if access.actor_id is not None:
-        who["identifier"] = {
-            "system": f"{base_url}/{access.actor_kind}s",
-            "value": str(access.actor_id),
-        }
-    agent: Json = {"who": who, "requestor": True}
-    if access.actor_role:
-        agent["role"] = [{"text": access.actor_role}]
-    subtype: Json = {"system": f"{base_url}/audit-actions", "code": access.action}
-    if access.action_label:
-        subtype["display"] = access.action_label
-    source: Json = {
-        "observer": {"display": HUB_NAME, "identifier": {"system": RFC_3986, "value": base_url}},
-        "type": [_coding(SECURITY_SOURCE_TYPE, "4", "Application Server")],
-    }
-    if access.site_name:
-        source = {"site": access.site_name} | source
-    entity: Json = {
-        "what": {"reference": patient},
-        "type": _coding(AUDIT_ENTITY_TYPE, "1", "Person"),
-        "role": _coding(OBJECT_ROLE, "1", "Patient"),
-    }
-    if access.target:
-        entity["description"] = access.target
-    return {
-        "resourceType": "AuditEvent",
-        "type": _coding(DICOM, "110110", "Patient Record"),
-        "subtype": [subtype],
-        "action": audit_action(access.action),
-        "recorded": _instant(access.at, dt.UTC),
-        "outcome": AUDIT_OUTCOMES.get(access.outcome, "8"),
-        "outcomeDesc": access.action_label or access.action,
-        "agent": [agent],
-        "source": source,
-        "entity": [entity],
-    }
-
-
-def audit_action(action: str) -> str:
-    """The AuditEvent action code (C, R, U, D, E) of a hub action ("patient_data.read" → R)."""
-    verb = re.split(r"[._]", action)[-1]
-    return AUDIT_VERBS.get(verb, "U")
-
-
-def _instant(moment: dt.datetime, tz: dt.tzinfo) -> str:
-    if moment.tzinfo is None:
-        raise ValueError("FHIR instants need an aware datetime")
-    spec = "seconds" if moment.microsecond == 0 else "milliseconds"
-    return moment.astimezone(tz).isoformat(timespec=spec)
-
-
 def _display_name(who: ProfessionalFacts) -> str:
     return f"{who.given_name} {who.family_name}".strip()
-
-
-def _coding(system: str, code: str, display: str) -> Json:
-    return {"system": system, "code": code, "display": display}
-
-
-def _concept(system: str, code: str, display: str) -> Json:
-    return {"coding": [_coding(system, code, display)]}

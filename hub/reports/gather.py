@@ -226,6 +226,13 @@ async def facts_of(*, session: AsyncSession, report: Report, oid_root: str = "")
         if patient.has_medecin_traitant
         else "",
         measurements=tuple(measurements_of(report)),
+        medecin_traitant_rpps=patient.medecin_traitant_rpps if patient.has_medecin_traitant else "",
+        medecin_traitant_family_name=patient.medecin_traitant_family_name
+        if patient.has_medecin_traitant
+        else "",
+        medecin_traitant_given_name=patient.medecin_traitant_given_name
+        if patient.has_medecin_traitant
+        else "",
         hidden_from_patient=report.hidden_from_patient,
         masked=await documents.any_masked(session=session, set_id=report.set_oid),
     )

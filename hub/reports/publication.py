@@ -1,6 +1,7 @@
 """What happens to a signed report: it is deposited in the patient's shared record (unless
-they object), relayed to their médecin traitant over secure messaging, sent to the relay doctor
-a patient without one was referred to, and the patient receives the link to their record page.
+they object; later when their identity is not qualified yet: ``hub.reports.deposit``), relayed
+to their médecin traitant over secure messaging, sent to the relay doctor a patient without
+one was referred to, and the patient receives the link to their record page.
 Everything is written to the outbox in the caller's transaction; the jobs deliver and retry.
 """
 
@@ -19,6 +20,7 @@ from hub.records.patient_links import send_record_link
 from hub.records.patient_service import patient_by_id
 from hub.relay import service as relay
 from hub.reports import service as report_service
+from hub.reports.deposit import identity_allows_deposit, note_waiting
 from hub.reports.facts import ReportFacts
 from hub.reports.gather import facts_of
 from hub.reports.models import Report
@@ -38,6 +40,8 @@ class Publication:
     deposited: bool
     relays: list[OutboundMessage]
     missing_address: bool  # a médecin traitant is declared but without a secure address
+    # The deposit waits for the patient's identity to be qualified (no INS from INSi yet).
+    deposit_waiting: bool = False
 
 
 def sender_address(settings: Settings) -> str:
@@ -109,14 +113,20 @@ async def publish(
     assert report.cda is not None
     patient = await patient_by_id(session=session, patient_id=consultation.patient_id)
     assert patient is not None
-    document = await document_sharing(ctx).deposit(
-        session=session,
-        facts=facts,
-        cda=report.cda,
-        actor=actor,
-        opposed=consultation.dmp_choice is DmpChoice.OPPOSES,
-        hidden_from_patient=report.hidden_from_patient,
-    )
+    opposed = consultation.dmp_choice is DmpChoice.OPPOSES
+    waiting = not opposed and not identity_allows_deposit(patient, facts)
+    if waiting:
+        note_waiting(session, report=report, patient=patient, actor=actor)
+        document = None
+    else:
+        document = await document_sharing(ctx).deposit(
+            session=session,
+            facts=facts,
+            cda=report.cda,
+            actor=actor,
+            opposed=opposed,
+            hidden_from_patient=report.hidden_from_patient,
+        )
     relays: list[OutboundMessage] = []
     missing_address = False
     if patient.has_medecin_traitant:
@@ -156,7 +166,10 @@ async def publish(
             valid_for=dt.timedelta(days=ctx.settings.record_link_days),
         )
     return Publication(
-        deposited=document is not None, relays=relays, missing_address=missing_address
+        deposited=document is not None,
+        relays=relays,
+        missing_address=missing_address,
+        deposit_waiting=waiting,
     )
 
 

@@ -339,6 +339,21 @@ def _recipient_xcn(name: str) -> str:
     return f"^{_hl7(family)}^{_hl7(given)}^^^{'DR' if is_doctor else ''}".rstrip("^")
 
 
+def _medecin_traitant_xcn(facts: ReportFacts) -> str:
+    """The médecin traitant as an XCN: their IDNPS ("8" + RPPS) when known, names from the
+    structured fields (else split from the free text)."""
+    family, given, is_doctor = cda.medecin_traitant_names(facts)
+    if not family:
+        return ""
+    prefix = "DR" if is_doctor else ""
+    if facts.medecin_traitant_rpps:
+        return (
+            f"8{facts.medecin_traitant_rpps}^{_hl7(family)}^{_hl7(given)}^^^{prefix}^^^"
+            f"&{OID_RPPS}&ISO^D^^^IDNPS"
+        )
+    return f"^{_hl7(family)}^{_hl7(given)}^^^{prefix}".rstrip("^")
+
+
 def _submission_set(
     root: ET.Element,
     facts: ReportFacts,
@@ -350,13 +365,11 @@ def _submission_set(
 ) -> None:
     package = ET.SubElement(root, f"{{{RIM}}}RegistryPackage", id=set_id)
     _slot(package, "submissionTime", _ts(facts.signed_at))
-    if not recipient_name and recipient == facts.medecin_traitant_mssante:
-        recipient_name = facts.medecin_traitant_name
-    _slot(
-        package,
-        "intendedRecipient",
-        f"|{_recipient_xcn(recipient_name)}|^^Internet^{_hl7(recipient)}",
-    )
+    if recipient and recipient == facts.medecin_traitant_mssante:
+        person = _medecin_traitant_xcn(facts)
+    else:
+        person = _recipient_xcn(recipient_name)
+    _slot(package, "intendedRecipient", f"|{person}|^^Internet^{_hl7(recipient)}")
     _name(package, facts.title)
     _author(package, facts, scheme=SS_AUTHOR, target=set_id, telecom=sender)
     identifiers = (

@@ -49,8 +49,11 @@ async def book(
     if not reason.strip():
         raise Invalid("Indiquez le motif de la consultation.")
     for _ in range(bk.BOOKING_ATTEMPTS):
-        if seat is None or seat.slot.id != slot_id:
-            seat = await bk.free_seat(session=session, slot_id=slot_id, now=now, may_use=may_use)
+        known = None if isinstance(patient, PatientDraft) else patient
+        if seat is None or seat.slot.id != slot_id or (known is not None and seat.patient is None):
+            seat = await bk.free_seat(
+                session=session, slot_id=slot_id, now=now, may_use=may_use, patient_id=known
+            )  # the patient record, when known, is read with the slot
         if isinstance(patient, PatientDraft):
             record = await patient_service.register_patient(
                 session=session,
@@ -60,9 +63,13 @@ async def book(
                 actor=actor,
             )
         else:
-            record = await patient_service.get_patient(
-                session=session, organisation_id=organisation_id, patient_id=patient
-            )
+            found = seat.patient
+            if found is not None and found.organisation_id == organisation_id:
+                record = found
+            else:
+                record = await patient_service.get_patient(  # raises the refusal
+                    session=session, organisation_id=organisation_id, patient_id=patient
+                )
         request = bk.BookingRequest(
             slot_id=slot_id,
             patient_id=record.id,

@@ -1,6 +1,6 @@
-"""The booking forms, declared once: what the patient online, the secretary on the phone and a
-facility's staff type, how long each answer may be, and every problem with it at once, in
-French, by field.
+"""The booking forms, declared once: what the patient online, the secretary on the phone (and
+when she updates a known patient's contact) and a facility's staff type, how long each answer
+may be, and every problem with it at once, in French, by field.
 
 Routes read them as FastAPI form models (``Annotated[BookingForm, Form()]``). Their fields are
 plain text, so nothing is refused before the page can answer: a value too long, a date that is
@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict
 
 from hub.deps import MAX_ROW_ID
 from hub.errors import Invalid
+from hub.records.contact import contact_change_problems
 from hub.records.patient_service import PatientDraft, contact_problems
-from hub.records.patients import Sex
+from hub.records.patients import Patient, Sex
 from hub.scheduling.eligibility import RedFlag
 
 Problems = dict[str, str]
@@ -33,6 +34,9 @@ _FORM_NAME_OF = {
     "has_medecin_traitant": "has_mt",
     "medecin_traitant_name": "mt_name",
     "medecin_traitant_mssante": "mt_mssante",
+    "medecin_traitant_family_name": "mt_family",
+    "medecin_traitant_given_name": "mt_given",
+    "medecin_traitant_rpps": "mt_rpps",
 }
 
 
@@ -81,7 +85,10 @@ def _slot_problem(value: str, missing: str) -> str:
     return "Créneau invalide : choisissez un créneau dans la liste."
 
 
-class _Form(BaseModel):
+class TextForm(BaseModel):
+    """A form of plain-text fields (every form of the hub that keeps what was typed): its
+    values go back in the page, its lengths are checked with its other problems."""
+
     model_config = ConfigDict(extra="ignore")  # the CSRF token, a browser's extras
 
     def values(self) -> dict[str, object]:
@@ -102,7 +109,7 @@ class _Form(BaseModel):
         return problems
 
 
-class PatientForm(_Form):
+class PatientForm(TextForm):
     """Who the patient is (as on their ID card) and how to reach them; each page shows the
     fields it needs, the rules are here."""
 
@@ -168,6 +175,20 @@ class PatientForm(_Form):
         )
 
 
+class ContactForm(TextForm):
+    """The secretary changes how to reach a known patient: their mobile and e-mail, nothing
+    else (identity traits sent along are ignored: they stay under identity vigilance)."""
+
+    phone: Annotated[str, Text("Téléphone portable", 30)] = ""
+    email: Annotated[str, Text("E-mail", 200)] = ""
+
+    def problems(self, patient: Patient) -> Problems:
+        """Every problem with the new contact of this patient, at once."""
+        return contact_change_problems(patient, phone=self.phone, email=self.email) | (
+            self.too_long()
+        )
+
+
 def _reason_problems(reason: str, problems: Problems) -> Problems:
     if not reason.strip():
         problems.setdefault("reason", "Indiquez le motif de la consultation.")
@@ -201,7 +222,7 @@ class BookingForm(PatientForm):
         return _reason_problems(self.reason, problems)
 
 
-class PhoneBookingForm(_Form):
+class PhoneBookingForm(TextForm):
     """The secretary books a known patient on the line: a slot and the reason."""
 
     slot_id: str = ""

@@ -21,7 +21,14 @@ from hub.notify.sms import normalise_french_mobile
 from hub.rendering import when_fr
 from hub.scheduling import booking as bk
 from hub.scheduling import links
-from hub.scheduling.models import Booking, Slot, WaitingListEntry, WaitStatus
+from hub.scheduling.models import (
+    Booking,
+    BookingPolicy,
+    BookingStatus,
+    Slot,
+    WaitingListEntry,
+    WaitStatus,
+)
 from hub.scheduling.policy import policy_for, reminder_offsets
 
 if TYPE_CHECKING:
@@ -104,10 +111,13 @@ def _event(
 async def booking_made(
     *, session: AsyncSession, ctx: HubContext, booking: Booking, now: dt.datetime
 ) -> None:
-    """Queue the confirmation and the reminders of a new booking."""
+    """Queue the confirmation and the reminders of a new booking (inserted by the caller's
+    commit)."""
     booking = await bk.with_relations(session=session, booking=booking)
     patient, site = booking.patient, booking.site
-    org = await _org(session, site)
+    org = await _org(session, site)  # loaded with the slot: no query
+    # Read before queueing: a query after would flush the queued messages one by one.
+    policy = await policy_for(session=session, organisation_id=org.id)
     when = when_fr(booking.starts_at, site.timezone)
     url = _follow_url(ctx, booking)
     if patient.email and _email_ok(patient.email):
@@ -128,6 +138,7 @@ async def booking_made(
             related_kind=RELATED,
             related_id=booking.id,
             now=now,
+            flush=False,  # the messages go in with the commit, in one INSERT
         )
     mobile = _mobile(patient.phone)
     if mobile:
@@ -141,8 +152,31 @@ async def booking_made(
             related_kind=RELATED,
             related_id=booking.id,
             now=now,
+            flush=False,  # the messages go in with the commit, in one INSERT
         )
-    policy = await policy_for(session=session, organisation_id=org.id)
+    await _queue_reminders(
+        session=session, ctx=ctx, booking=booking, org=org, now=now, policy=policy
+    )
+
+
+async def _queue_reminders(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    booking: Booking,
+    org: Organisation,
+    now: dt.datetime,
+    policy: BookingPolicy | None = None,
+) -> int:
+    """Queue the booking's reminders still to come, to the patient's mobile and e-mail as they
+    are now; returns how many messages were queued."""
+    patient, site = booking.patient, booking.site
+    when = when_fr(booking.starts_at, site.timezone)
+    url = _follow_url(ctx, booking)
+    mobile = _mobile(patient.phone)
+    queued = []
+    if policy is None:
+        policy = await policy_for(session=session, organisation_id=org.id)
     for offset in reminder_offsets(policy):
         send_at = booking.starts_at - offset
         if send_at <= now:
@@ -151,9 +185,9 @@ async def booking_made(
             f"Rappel : téléconsultation {when}, {site.name} (réf {booking.reference}). "
             f"Merci de confirmer ou d'annuler : {url}"
         )
-        queued = []
+        at_this_time = []
         if mobile:
-            queued.append(
+            at_this_time.append(
                 await outbox.enqueue_sms(
                     session=session,
                     to=mobile,
@@ -162,10 +196,11 @@ async def booking_made(
                     related_kind=RELATED,
                     related_id=booking.id,
                     now=now,
+                    flush=False,
                 )
             )
         if patient.email and _email_ok(patient.email):
-            queued.append(
+            at_this_time.append(
                 await outbox.enqueue_email(
                     session=session,
                     to=patient.email,
@@ -175,10 +210,37 @@ async def booking_made(
                     related_kind=RELATED,
                     related_id=booking.id,
                     now=now,
+                    flush=False,
                 )
             )
-        for message in queued:
+        for message in at_this_time:
             message.next_attempt_at = send_at  # leaves the outbox when the reminder is due
+        queued.extend(at_this_time)
+    return len(queued)
+
+
+async def contact_changed(
+    *, session: AsyncSession, ctx: HubContext, patient_id: int, now: dt.datetime
+) -> int:
+    """The patient's mobile or e-mail changed: the reminders of their bookings to come that
+    are not yet due are queued again, to the new contact; returns how many were queued."""
+    queued = 0
+    for known in await bk.patient_history(session=session, patient_id=patient_id):
+        if known.status is not BookingStatus.BOOKED or known.starts_at <= now:
+            continue
+        await outbox.cancel_pending(
+            session=session,
+            related_kind=RELATED,
+            related_id=known.id,
+            purpose="reminder",
+            due_after=now,
+        )
+        booking = await bk.get_booking(session=session, booking_id=known.id)
+        org = await _org(session, booking.site)
+        queued += await _queue_reminders(
+            session=session, ctx=ctx, booking=booking, org=org, now=now
+        )
+    return queued
 
 
 async def booking_cancelled(

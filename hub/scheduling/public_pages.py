@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
@@ -138,6 +139,8 @@ def _form_page(
     slot: Slot,
     form: BookingForm | None = None,
     error: HubError | None = None,
+    *,
+    action: str = "",
 ) -> Response:
     return render(
         request,
@@ -145,6 +148,7 @@ def _form_page(
         {
             "org": org,
             "slot": slot,
+            "action": action or f"/rdv/{org.slug}/creneau/{slot.id}",
             "red_flags": RED_FLAG_LABELS,
             "values": form.values() if form else {},
             "errors": by_field(error.fields) if error else {},
@@ -154,23 +158,39 @@ def _form_page(
     )
 
 
-@router.get("/{slug}/creneau/{slot_id}", response_class=HTMLResponse)
-async def booking_form(
-    request: Request, session: SessionDep, ctx: ContextDep, slug: str, slot_id: int
-) -> Response:
-    org = await _organisation(session, slug)
-    return _form_page(request, org, (await _open_seat(session, ctx, org, slot_id)).slot)
-
-
-@router.post("/{slug}/creneau/{slot_id}", response_class=HTMLResponse)
-async def book_online(
+async def booking_form_page(
     request: Request,
-    session: SessionDep,
-    ctx: ContextDep,
+    session: AsyncSession,
+    ctx: HubContext,
     slug: str,
     slot_id: int,
-    form: Annotated[BookingForm, Form()],
+    *,
+    action: str = "",
 ) -> Response:
+    """The form to book one open slot of the CPTS, posted to ``action`` (the public URL by
+    default)."""
+    org = await _organisation(session, slug)
+    seat = await _open_seat(session, ctx, org, slot_id)
+    return _form_page(request, org, seat.slot, action=action)
+
+
+async def submit_booking(
+    request: Request,
+    session: AsyncSession,
+    ctx: HubContext,
+    slug: str,
+    slot_id: int,
+    form: BookingForm,
+    *,
+    channel: Channel = Channel.ONLINE,
+    booked_by_label: str = "",
+    action: str = "",
+    before_commit: Callable[[Booking], None] | None = None,
+) -> Response:
+    """Book the slot from the public form (red flags first, then eligibility) and send the
+    person to their booking's page; the form again, with every problem, when refused.
+    ``channel``, ``booked_by_label`` and ``before_commit`` say where the booking came from (a
+    SAS regulator following the slot's link, for instance)."""
     org = await _organisation(session, slug)
     if flags := form.red_flags():  # the first question, and it stops everything
         labels = [RED_FLAG_LABELS[f] for f in flags]
@@ -196,18 +216,40 @@ async def book_online(
             slot_id=slot.id,
             seat=seat,
             patient=form.draft(),
-            channel=Channel.ONLINE,
+            channel=channel,
             reason=form.reason,
             now=now,
             actor=Actor(kind="anonymous", ip=request.client.host if request.client else ""),
+            booked_by_label=booked_by_label,
             waiting_list=form.waiting_list == YES,
+            before_commit=before_commit,
         )
     except HubError as exc:
         await session.rollback()
         org = await _organisation(session, slug)
-        return _form_page(request, org, await _public_slot(session, org, slot_id), form, exc)
+        slot = await _public_slot(session, org, slot_id)
+        return _form_page(request, org, slot, form, exc, action=action)
     token = links.booking_token(ctx.secret, booking)
     return RedirectResponse(f"/rdv/suivi/{token}?nouveau=1", status_code=303)
+
+
+@router.get("/{slug}/creneau/{slot_id}", response_class=HTMLResponse)
+async def booking_form(
+    request: Request, session: SessionDep, ctx: ContextDep, slug: str, slot_id: int
+) -> Response:
+    return await booking_form_page(request, session, ctx, slug, slot_id)
+
+
+@router.post("/{slug}/creneau/{slot_id}", response_class=HTMLResponse)
+async def book_online(
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    slug: str,
+    slot_id: int,
+    form: Annotated[BookingForm, Form()],
+) -> Response:
+    return await submit_booking(request, session, ctx, slug, slot_id, form)
 
 
 # --- following a booking through its signed link ------------------------------------------------

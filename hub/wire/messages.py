@@ -209,6 +209,8 @@ class MediaOffer(_Message):
     session_id: str = Field(min_length=1, max_length=40)
     sdp: str = Field(min_length=1, max_length=200_000)
     ice_servers: tuple[IceServer, ...] = ()
+    # "relay": gather and use TURN relay candidates only (the hub's ICE transport policy).
+    ice_transport_policy: Literal["all", "relay"] = "all"
     # "doctor": the doctor's console receives the trolley; "room": the room's screen (the
     # nurse's console) receives the doctor's camera and microphone.
     purpose: Literal["doctor", "room"] = "doctor"
@@ -301,12 +303,18 @@ def parse_hub_message(text: str | bytes) -> HubMessageT:
 def encode(message: HubMessageT | AgentMessageT, version: int = WIRE_VERSION) -> str:
     """The frame of a message in a protocol version the other side speaks.
 
-    Version 1 is version 2 without the ``code`` of refused measurements."""
+    Version 1 is version 2 without the ``code`` of refused measurements. A media offer's
+    ``ice_transport_policy`` is left out unless "relay": agents from before it refuse it."""
+    exclude = (
+        {"ice_transport_policy"}
+        if isinstance(message, MediaOffer) and message.ice_transport_policy == "all"
+        else None
+    )
     if version == WIRE_VERSION:
-        return message.model_dump_json()
+        return message.model_dump_json(exclude=exclude)
     if version not in SUPPORTED_VERSIONS:
         raise ValueError(f"unsupported wire version {version}")
-    data = message.model_dump(mode="json")
+    data = message.model_dump(mode="json", exclude=exclude)
     data["v"] = version
     for rejected in data.get("rejected", ()):
         rejected.pop("code", None)

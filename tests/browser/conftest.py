@@ -8,6 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from hub.config import Settings
+from tests.support.live import LiveHub
+
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -47,3 +50,16 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
         yield p
     finally:
         await context.close()
+
+
+@pytest.fixture
+async def media_hub(settings: Settings) -> AsyncIterator[LiveHub]:
+    """One event loop runs the hub and the agent (which encodes video): production heartbeats."""
+    hub = LiveHub(
+        settings.model_copy(
+            update={"agent_heartbeat_seconds": 3.0, "agent_offline_after_seconds": 15.0}
+        )
+    )
+    await hub.start()
+    yield hub
+    await hub.stop()

@@ -18,6 +18,7 @@ from hub.consultation.models import Consultation, State
 from hub.demo_agenda import seed_demo_agenda
 from hub.identity import policy
 from hub.identity.models import Role, Site
+from hub.interop.sas_slot_link import slot_link
 from hub.records.patient_links import record_token
 from hub.records.patients import Patient
 from hub.scheduling.links import booking_token, offer_token
@@ -83,6 +84,10 @@ async def _patient_tokens(settings: Settings, things: SiteThings) -> dict[str, s
                 + offer_token(secret, offer, booking),
                 "/mon-dossier/{token}": "/mon-dossier/" + record,
                 "/mon-dossier/{token}/desactivation": f"/mon-dossier/{record}/desactivation",
+                # The booking form as the SAS's slot link opens it (a token signed for it).
+                "/rdv/{slug}/sas/creneau/{slot_id}": slot_link(
+                    "", secret, things.values["slug"], int(things.values["slot_id"])
+                ),
             }
             await session.commit()
             return tokens

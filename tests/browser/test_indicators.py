@@ -1,5 +1,6 @@
 """The coordinator's indicators in a real browser: change the period, download the CSV and the
-yearly report's PDF, and check that the PDF's first page is not blank."""
+yearly report's PDF, and check that the PDF's first page is not blank (scenario 10 of
+SCENARIOS.md; its screenshots are tests/artifacts/scenarios/10-*.png)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from hub.app import create_app as hub_create_app
 from hub.config import Settings
 from hub.demo import CLOS_MORTIER, LA_NOUE, DemoSeed
 from hub.reporting import pages as reporting_pages
+from tests.browser.walk import SHOTS, shot
 from tests.hub.reporting.dataset import seed_year_2025
 from tests.support import live
 from tests.support.live import LiveHub
@@ -62,7 +64,7 @@ async def _log_in(page: Page, hub: LiveHub) -> None:
 
 
 async def test_coordinator_reads_the_indicators_and_downloads_the_reports(
-    page: Page, reporting_hub: LiveHub, tmp_path: Path
+    page: Page, reporting_hub: LiveHub
 ) -> None:
     await _log_in(page, reporting_hub)
     await page.goto(reporting_hub.url + "/coordination/indicateurs")
@@ -86,7 +88,7 @@ async def test_coordinator_reads_the_indicators_and_downloads_the_reports(
     await page.get_by_label("Site", exact=True).select_option(label=CLOS_MORTIER)
     await page.get_by_role("button", name="Afficher").click()
     await expect(key.locator("dd").first).to_have_text("10")
-    await page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)  # to look at
+    await shot(page, 10, "indicateurs-clos-mortier")
     await page.get_by_label("Site", exact=True).select_option(label="Toute la CPTS")
     await page.get_by_role("button", name="Afficher").click()
     await expect(key.locator("dd").first).to_have_text("14")
@@ -112,7 +114,7 @@ async def test_coordinator_reads_the_indicators_and_downloads_the_reports(
     await expect(page.get_by_label("Commentaire : Téléconsultations réalisées")).to_have_value(
         "Deux cabinets ouverts toute l'année."
     )
-    await page.screenshot(path=str(tmp_path / "report.png"), full_page=True)  # to look at
+    await shot(page, 10, "rapport-annuel")
 
     async with page.expect_download() as pdf_info:
         await page.get_by_role("link", name="Télécharger le rapport (PDF)").click()
@@ -123,7 +125,8 @@ async def test_coordinator_reads_the_indicators_and_downloads_the_reports(
         first = document[0]
         bitmap = first.render(scale=1.5)
         pixels = bitmap.to_numpy()
-        bitmap.to_pil().save(tmp_path / "report-page-1.png")  # to look at
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        bitmap.to_pil().save(SHOTS / "10-rapport-pdf-page-1.png")
         words = " ".join(first.get_textpage().get_text_range().split())
     finally:
         document.close()

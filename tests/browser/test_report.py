@@ -1,6 +1,8 @@
 """The end of a teleconsultation in a real browser: the doctor writes and signs the report; the
 médecin traitant's mailbox (a real SMTP server) receives it as an MSSanté-style IHE_XDM.ZIP;
-the patient opens the link they were sent and sees the document and who accessed their data."""
+the patient opens the link they were sent and sees the document and who accessed their data
+(scenario 8 of SCENARIOS.md, the doctor orienting the patient back to their médecin traitant;
+its screenshots are tests/artifacts/scenarios/8-*.png)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from playwright.async_api import Browser, Page, expect
 
 from hub.config import Settings
 from hub.demo import DemoSeed
+from tests.browser.walk import shot
 from tests.support.live import LiveHub
 from tests.support.scenario import GP_ADDRESS as MT_ADDRESS
 from tests.support.scenario import PATIENT_EMAIL, ended_consultation
@@ -86,6 +89,8 @@ async def test_doctor_signs_the_report_the_gp_receives_it_the_patient_sees_it(
         await report.get_by_label("Examen").fill("Crépitants de la base droite.")
         await report.get_by_label("Conclusion").fill("Pneumopathie sans signe de gravité.")
         await report.get_by_label("Prescriptions").fill("Amoxicilline 1 g × 3 par jour, 7 jours.")
+        # A physical examination is needed: the patient goes back to their médecin traitant.
+        await report.get_by_label("Retour vers le médecin traitant").check()
         # Signing without a conclusion is refused in words; the text typed so far is kept.
         await report.get_by_label("Conclusion").fill("")
         await report.get_by_role("button", name="Signer et envoyer").click()
@@ -100,6 +105,7 @@ async def test_doctor_signs_the_report_the_gp_receives_it_the_patient_sees_it(
         )
         await expect(doctor.get_by_text("Version 1 signée")).to_be_visible()
         await expect(doctor.get_by_text("Dossier partagé : déposé")).to_be_visible()
+        await shot(doctor, 8, "compte-rendu-signe")
 
         # The médecin traitant's secure mailbox receives the XDM package.
         mail = await _received(smtp_server, MT_ADDRESS)
@@ -138,6 +144,7 @@ async def test_doctor_signs_the_report_the_gp_receives_it_the_patient_sees_it(
             "section", has=patient.get_by_role("heading", name="Qui a consulté mon dossier")
         )
         await expect(traces.get_by_text("Dr Paul Durand").first).to_be_visible()
+        await shot(patient, 8, "dossier-du-patient")
         href = await documents.get_by_role(
             "link", name="Compte rendu de téléconsultation"
         ).get_attribute("href")

@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
 from cabin_agent.agent import CabinAgent
 from hub.config import Settings
 from hub.demo import DemoSeed
+from tests.support.consoles import at_least, frames, login
 from tests.support.live import LiveHub
 from tests.support.scenario import agent_config as config
 from tests.support.scenario import booking_now
@@ -27,40 +27,6 @@ pytestmark = pytest.mark.browser
 
 LAPTOP = {"width": 1366, "height": 768}
 ARTIFACT = Path(__file__).resolve().parents[1] / "artifacts" / "doctor-console-1366x768.png"
-
-
-@pytest.fixture
-async def media_hub(settings: Settings) -> AsyncIterator[LiveHub]:
-    """One event loop runs the hub and the agent (which encodes video): production heartbeats."""
-    hub = LiveHub(
-        settings.model_copy(
-            update={"agent_heartbeat_seconds": 3.0, "agent_offline_after_seconds": 15.0}
-        )
-    )
-    await hub.start()
-    yield hub
-    await hub.stop()
-
-
-async def _login(page: Page, hub: LiveHub, username: str, password: str) -> None:
-    await page.goto(hub.url + "/connexion")
-    await page.get_by_label("Identifiant").fill(username)
-    await page.get_by_label("Mot de passe").fill(password)
-    await page.get_by_role("button", name="Se connecter").click()
-
-
-async def _frames(page: Page, selector: str) -> int:
-    return int(await page.locator(selector).get_attribute("data-frames") or 0)
-
-
-async def _at_least(page: Page, selector: str, frames: int, timeout: float = 20.0) -> None:
-    """Wait until the page has decoded that many frames of a video (its frame counter)."""
-    await page.wait_for_function(
-        "([selector, frames]) => Number(document.querySelector(selector)?.dataset.frames || 0)"
-        " >= frames",
-        arg=[selector, frames],
-        timeout=timeout * 1000,
-    )
 
 
 async def test_nurse_and_doctor_run_a_teleconsultation(
@@ -77,7 +43,7 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
     try:
         await asyncio.wait_for(agent.link.online.wait(), 15)
         nurse = await nurse_ctx.new_page()
-        await _login(nurse, hub, "infirmiere", "demo-infirmiere-52")
+        await login(nurse, hub, "infirmiere", "demo-infirmiere-52")
         row = nurse.locator("tr", has_text="LAMBERT Odile")
         await row.get_by_role("button", name="Accueillir").click()
         await expect(nurse.get_by_role("heading", name="LAMBERT Odile arrivé")).to_be_visible()
@@ -98,7 +64,7 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
         # fails, so whatever appears below came live (no polling to fall back on).
         for polled in ("**/api/v1/consultations/*/mesures", "**/api/v1/cabines"):
             await doctor.route(polled, lambda route: route.abort())
-        await _login(doctor, hub, "medecin", "demo-medecin-52")
+        await login(doctor, hub, "medecin", "demo-medecin-52")
         waiting = doctor.locator("tr", has_text="LAMBERT Odile")
         await waiting.get_by_role("button", name="Rejoindre").click()
         await expect(doctor.get_by_role("heading", name="En direct")).to_be_visible()
@@ -106,35 +72,35 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
             "data-state", "connected", timeout=20_000
         )
         for video in ("video.room", "video.otoscope"):
-            await _at_least(doctor, video, 10)
+            await at_least(doctor, video, 10)
         room = await doctor.locator("video.room").bounding_box()
         assert room is not None and room["width"] > 300
         assert await doctor.evaluate("() => window.scrollY") == 0
         assert room["y"] + room["height"] <= LAPTOP["height"]  # no scrolling to see the room
-        first_room = await _frames(doctor, "video.room")
+        first_room = await frames(doctor, "video.room")
         await expect(doctor.locator("audio.stethoscope")).to_have_attribute("data-playing", "1")
-        await _at_least(doctor, "video.room", first_room + 5)  # still rising
+        await at_least(doctor, "video.room", first_room + 5)  # still rising
 
         # A frozen picture: "Reconnecter la vidéo" restarts ICE; media keeps flowing and the
         # consultation goes on. (Should the cabin's side have closed meanwhile — aiortc closes
         # it when DTLS is gone, which a starved machine can provoke — the page opens a new
         # connection instead, and the cabin answers it with a new session.)
-        before = await _frames(doctor, "video.room")
+        before = await frames(doctor, "video.room")
         [first] = agent.media.sessions.values()
         await doctor.get_by_role("button", name="Reconnecter la vidéo").click()
-        await _at_least(doctor, "video.room", before + 30)
+        await at_least(doctor, "video.room", before + 30)
         await expect(doctor.locator("[data-media]")).to_have_attribute("data-state", "connected")
         await eventually(
             lambda: first.ice_restarts >= 1 or first not in agent.media.sessions.values(),
             "the cabin's new ICE credentials, or its new connection",
         )
 
-        # The doctor's camera reaches the room: the nurse's console shows it.
-        await nurse.reload()
+        # The doctor's camera reaches the room: the nurse's console, open since the patient
+        # was ready, shows it without a reload.
         await expect(nurse.locator('[data-room-media] [data-field="link"]')).to_have_text(
             "Le médecin est à l'écran.", timeout=20_000
         )
-        await _at_least(nurse, "video.doctor", 10)
+        await at_least(nurse, "video.doctor", 10)
 
         cuff = doctor.locator('li[data-device="Tensiomètre"]')
         await cuff.get_by_role("button", name="Mesurer").click()

@@ -5,13 +5,16 @@ marked "hors normes"; the history has one row per blood-pressure reading and the
 summarised. Measurements come from an agent's connection to the hub, live; the same page
 without JavaScript shows the same. The room's console shows the doctor and the same vitals.
 A screenshot of the doctor's console (history open) is kept as
-tests/artifacts/doctor-console-vitals-1366x768.png."""
+tests/artifacts/doctor-console-vitals-1366x768.png. A tile's "Mesurer" asks the (simulated)
+trolley for that measure."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +24,8 @@ import websockets
 from playwright.async_api import Browser, Locator, Page, expect
 from websockets.asyncio.client import ClientConnection
 
+from cabin_agent.agent import CabinAgent
+from cabin_agent.config import MediaSection
 from devices.measurements import DeviceIdentity, Measurement, MeasurementKind, Unit
 from hub.config import Settings
 from hub.wire import (
@@ -35,7 +40,7 @@ from tests.conftest import PASSWORDS
 from tests.support.axe import blocking_violations, install_axe
 from tests.support.factories import Cpts
 from tests.support.live import LiveHub
-from tests.support.scenario import booking_now, in_consultation
+from tests.support.scenario import agent_config, booking_now, in_consultation
 
 pytestmark = pytest.mark.browser
 
@@ -243,3 +248,45 @@ async def test_the_doctor_reads_the_vitals_beside_the_video_on_a_laptop(
         await plain_ctx.close()
         await nurse_ctx.close()
         await doctor_ctx.close()
+
+
+async def test_a_tiles_measure_button_brings_a_new_value_into_that_tile(
+    browser: Browser, media_hub: LiveHub, cpts: Cpts, settings: Settings, tmp_path: Path
+) -> None:
+    """The doctor asks the thermometer for a temperature from the temperature tile itself (the
+    same device command as the cabins' list): the tile shows the new value and its device;
+    the tile of a measure the trolley cannot take on demand has no button."""
+    hub = media_hub
+    cid = await in_consultation(settings, await booking_now(settings), "medecin")
+    config = agent_config(hub, cpts, tmp_path)
+    config = config.model_copy(
+        update={
+            "devices": [d for d in config.devices if d.name == "Thermomètre"],
+            "media": MediaSection(video_width=320, video_height=240, video_fps=5.0, adapt=False),
+        }
+    )
+    agent = CabinAgent(config, simulate=True)
+    task = asyncio.create_task(agent.run())
+    doctor_ctx = await browser.new_context(locale="fr-FR", permissions=["camera", "microphone"])
+    try:
+        await asyncio.wait_for(agent.link.online.wait(), 15)
+        doctor = await doctor_ctx.new_page()
+        await _login(doctor, hub, "medecin")
+        await doctor.goto(f"{hub.url}/medecin/consultations/{cid}")
+        panel = doctor.locator("[data-vitals]")
+        temperature = panel.locator('[data-measure="body_temperature"]')
+        await expect(temperature).to_contain_text("pas encore mesuré")
+        await expect(panel.locator('[data-measure="spo2"]').get_by_role("button")).to_have_count(0)
+        await temperature.get_by_role("button", name="Mesurer").click()
+        await expect(temperature.locator(".tile-value")).to_have_text(
+            re.compile(r"^\d+(,\d)? °C$"), timeout=30_000
+        )
+        await expect(temperature.locator(".tile-meta")).to_contain_text("Thermomètre")
+        # The button is still there for the next measurement, and says how the last went.
+        await expect(temperature.get_by_role("button", name="Mesurer")).to_be_enabled()
+        await expect(temperature.get_by_role("status")).to_contain_text("Thermomètre :")
+    finally:
+        await doctor_ctx.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

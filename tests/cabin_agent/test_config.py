@@ -38,19 +38,25 @@ def test_a_valid_file_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (("cabin_id = 3", "cabin_id = 0"), "hub.cabin_id: Input should be greater than 0"),
+        (("cabin_id = 3", "cabin_id = 0"), "hub.cabin_id : doit être supérieur à 0 (« 0 »)"),
         (
             ('kind = "blood_pressure_cuff"', 'kind = "toaster"'),
-            "devices.0: unknown device kind 'toaster'",
+            "devices.0 : type d'appareil inconnu « toaster »",
         ),
-        (('url = "http://127.0.0.1:8000"', 'url = "nowhere"'), "hub.url:"),
-        (('token = "cab_secret"', ""), "hub: give exactly one of 'token' or 'token_file'"),
-        (("[hub]", "[hub]\ncolour = 1"), "hub.colour: Extra inputs are not permitted"),
-        (("[hub]", "[hub"), "not valid TOML"),
-        (("[hub]", "[media]\nvideo_fps = 60\n[hub]"), "media.video_fps: Input should be less"),
+        (
+            ('url = "http://127.0.0.1:8000"', 'url = "nowhere"'),
+            "hub.url : adresse (URL) non valable",
+        ),
+        (('token = "cab_secret"', ""), "hub : indiquez soit « token », soit « token_file »"),
+        (("[hub]", "[hub]\ncolour = 1"), "hub.colour : réglage inconnu"),
+        (("[hub]", "[hub"), "ce n'est pas du TOML valable (ligne 2, colonne 5)"),
+        (
+            ("[hub]", "[media]\nvideo_fps = 60\n[hub]"),
+            "media.video_fps : doit valoir au plus 30 (« 60 »)",
+        ),
         (
             ("[hub]", "[media]\nvideo_fps = 10\nmin_video_fps = 12\n[hub]"),
-            "media: min_video_fps cannot be above video_fps",
+            "media : min_video_fps ne peut pas dépasser video_fps",
         ),
     ],
 )

@@ -1,4 +1,5 @@
-"""The command lines speak French: their help, and what to set when the database is missing —
+"""The command lines speak French: their help, their settings and file errors, and what to set when
+the database is missing —
 in which case they create nothing."""
 
 from __future__ import annotations
@@ -116,3 +117,77 @@ def test_a_missing_option_is_said_in_french(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit):
         hub_main(["create-api-client"])
     assert "erreur : à indiquer : --organisation" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("database_url", "redis_url", "said"),
+    [
+        ("", "redis://127.0.0.1:6379/0", ["base SQLite", "PostgreSQL dans HUB_DATABASE_URL"]),
+        (
+            "postgresql+asyncpg://hub:motdepasse@127.0.0.1:1/hub",
+            "",
+            ["HUB_REDIS_URL (redis://serveur:6379/0)"],
+        ),
+        ("", "", ["base SQLite", "HUB_REDIS_URL"]),
+    ],
+    ids=["sqlite", "no-redis", "neither"],
+)
+def test_several_workers_refuse_sqlite_or_no_redis_and_create_nothing(
+    elsewhere: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    redis_url: str,
+    said: list[str],
+) -> None:
+    if database_url:
+        monkeypatch.setenv("HUB_DATABASE_URL", database_url)
+    monkeypatch.setenv("HUB_REDIS_URL", redis_url)
+    with pytest.raises(SystemExit) as stopped:
+        hub_main(["serve", "--workers", "2"])
+    message = str(stopped.value.code)
+    assert message.startswith("Impossible de lancer plusieurs processus (--workers) : ")
+    for words in said:
+        assert words in message
+    assert list(elsewhere.iterdir()) == []  # no database file, nothing else
+
+
+def test_a_wrong_setting_is_named_and_said_in_french(
+    elsewhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUB_PORT", "huit-mille")
+    monkeypatch.setenv("HUB_TRUSTED_PROXIES", "proxy.local")
+    with pytest.raises(SystemExit) as stopped:
+        hub_main(NEEDS_DATABASE["verify-audit"])
+    assert str(stopped.value.code) == (
+        "Erreur de configuration : HUB_PORT : un nombre entier est attendu (« huit-mille »)"
+    )
+    monkeypatch.setenv("HUB_PORT", "8000")
+    with pytest.raises(SystemExit) as stopped:
+        hub_main(NEEDS_DATABASE["verify-audit"])
+    assert str(stopped.value.code) == (
+        "Erreur de configuration : HUB_TRUSTED_PROXIES : « proxy.local » n'est ni une adresse "
+        "IP ni un réseau"
+    )
+
+
+def test_migrating_to_a_version_that_does_not_exist_is_said_in_french(
+    elsewhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUB_DATABASE_URL", f"sqlite+aiosqlite:///{elsewhere / 'hub.sqlite3'}")
+    with pytest.raises(SystemExit) as stopped:
+        hub_main(["migrate", "upgrade", "9999"])
+    assert str(stopped.value.code).startswith(
+        "Erreur : la version « 9999 » n'existe pas (les versions sont les fichiers de "
+        "hub/migrations/versions"
+    )
+
+
+def test_the_cabin_agent_says_what_is_wrong_in_its_file_in_french(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cabine.toml"
+    path.write_text('[hub]\nurl = "http://127.0.0.1:8000"\ncabin_id = 0\ntoken = "x"\n')
+    assert agent_main(["run", "--config", str(path)]) != 0
+    assert capsys.readouterr().err == (
+        f"Erreur de configuration : {path} : hub.cabin_id : doit être supérieur à 0 (« 0 »)\n"
+    )

@@ -20,10 +20,10 @@ def test_production_refuses_the_default_secret(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("HUB_ENVIRONMENT", "production")
     monkeypatch.setenv("HUB_BEHIND_TLS", "true")
     monkeypatch.delenv("HUB_SECRET_KEY", raising=False)
-    with pytest.raises(ValidationError, match="HUB_SECRET_KEY must be set"):
+    with pytest.raises(ValidationError, match="HUB_SECRET_KEY doit être une valeur aléatoire"):
         Settings()
     monkeypatch.setenv("HUB_SECRET_KEY", "short")
-    with pytest.raises(ValidationError, match="at least 32 characters"):
+    with pytest.raises(ValidationError, match="au moins 32 caractères"):
         Settings()
     monkeypatch.setenv("HUB_SECRET_KEY", "x" * 40)
     assert Settings().secret_key.get_secret_value() != DEFAULT_SECRET_KEY
@@ -53,7 +53,7 @@ def test_production_refuses_to_serve_cookies_over_plain_http(
     with pytest.raises(ValidationError, match="HUB_BEHIND_TLS=true"):
         Settings()
     monkeypatch.setenv("HUB_PUBLIC_URL", "http://hub.example.org")
-    with pytest.raises(ValidationError, match="must be reached over HTTPS"):
+    with pytest.raises(ValidationError, match="ne se joint qu'en HTTPS"):
         Settings()
     monkeypatch.setenv("HUB_PUBLIC_URL", "https://hub.example.org")
     assert Settings().secure_transport
@@ -80,7 +80,7 @@ def test_trusted_proxies_are_addresses_or_networks(monkeypatch: pytest.MonkeyPat
         "::1/128",
     ]
     monkeypatch.setenv("HUB_TRUSTED_PROXIES", "10.0.0.0/8,proxy.local")
-    with pytest.raises(ValidationError, match=r"'proxy\.local' is not an IP address"):
+    with pytest.raises(ValidationError, match=r"« proxy\.local » n'est ni une adresse IP"):
         Settings()
 
 

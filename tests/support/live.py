@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 
 import uvicorn
+from fastapi import FastAPI
 
 from hub.app import GRACEFUL_SHUTDOWN_SECONDS, create_app
 from hub.config import Settings
@@ -22,11 +23,14 @@ def serving(server: uvicorn.Server | None, task: asyncio.Task[None] | None) -> b
 
 
 class LiveHub:
-    """Start, stop and restart a hub on a fixed port, like a deployment would."""
+    """Start, stop and restart a hub on a fixed port, like a deployment would; listening on
+    the loopback unless told another address (e.g. "0.0.0.0" for a cabin on another network)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, host: str = "127.0.0.1") -> None:
         self.settings = settings
+        self.host = host
         self._server: uvicorn.Server | None = None
+        self.app: FastAPI | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -38,9 +42,10 @@ class LiveHub:
         return f"ws://127.0.0.1:{self.settings.port}/agent/ws"
 
     async def start(self) -> None:
+        self.app = create_app(self.settings)
         config = uvicorn.Config(
-            create_app(self.settings),
-            host="127.0.0.1",
+            self.app,
+            host=self.host,
             port=self.settings.port,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             log_config=None,
@@ -50,6 +55,12 @@ class LiveHub:
         self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         self._task = asyncio.create_task(self._server.serve())
         await eventually(lambda: serving(self._server, self._task), "the hub to start")
+
+    def cabin_connected(self, cabin_id: int) -> bool:
+        """Whether the cabin's agent holds a live link to this hub now."""
+        assert self.app is not None
+        conn = self.app.state.hub.agents.get(cabin_id)
+        return conn is not None and not conn.closed.is_set()
 
     async def stop(self) -> None:
         if self._server is None or self._task is None:

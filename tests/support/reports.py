@@ -99,7 +99,7 @@ def sample_facts(**overrides: Any) -> ReportFacts:
         measurements=(
             MeasurementFacts(
                 at=START + dt.timedelta(minutes=3),
-                kind="temperature",
+                kind="body_temperature",
                 label="Température",
                 value=38.4,
                 unit="Cel",
@@ -117,7 +117,7 @@ def sample_facts(**overrides: Any) -> ReportFacts:
             ),
             MeasurementFacts(
                 at=START + dt.timedelta(minutes=6),
-                kind="systolic",
+                kind="blood_pressure_systolic",
                 label="Pression artérielle systolique",
                 value=128.0,
                 unit="mm[Hg]",

@@ -49,6 +49,17 @@ async def in_consultation(settings: Settings, booking_id: int, doctor_username: 
         return c.id
 
 
+async def waiting_for_doctor(settings: Settings, booking_id: int) -> int:
+    """The booking's consultation, the patient ready in the room, no doctor yet."""
+    async with session_for(settings) as session:
+        booking = await session.get(Booking, booking_id)
+        assert booking is not None
+        c = await make.consultation(session, booking=booking, state=State.READY)
+        c.ready_at = dt.datetime.now(dt.UTC)
+        await session.commit()
+        return c.id
+
+
 class CabinSeed(Protocol):
     """A cabin and its agent's token (the tests' CPTS, or the demo's)."""
 
@@ -93,6 +104,17 @@ def agent_config(hub: LiveHub, seed: CabinSeed, data_dir: Path) -> AgentConfig:
     )
 
 
+def agent_toml(path: Path, hub_url: str, seed: CabinSeed, data_dir: Path) -> None:
+    """An agent's configuration file as an operator writes it: the agent's own defaults
+    (heartbeats, backoff), the simulated oximeter streaming for ten minutes once asked."""
+    path.write_text(
+        f'[hub]\nurl = "{hub_url}"\ncabin_id = {seed.cabin_id}\ntoken = "{seed.cabin_token}"\n'
+        f'[agent]\ndata_dir = "{data_dir}"\nsimulated_reading_seconds = 600\n'
+        '[[devices]]\nname = "Oxymètre"\nkind = "pulse_oximeter"\nmodel = "contec_cms50d_plus"\n'
+        'transport = "serial"\n'
+    )
+
+
 GP_ADDRESS = "paul.bernard@medecin.mssante.fr"
 PATIENT_EMAIL = "odile.lambert@example.org"
 
@@ -104,10 +126,12 @@ async def ended_consultation(
     state: State = State.REPORTING,
     dmp: DmpChoice = DmpChoice.ACCEPTS,
     gp: bool = True,
+    identity: IdentityStatus = IdentityStatus.QUALIFIED,
 ) -> int:
-    """Odile Lambert's teleconsultation with the CPTS's doctor, just ended: qualified identity
-    checked, consent given, her médecin traitant reachable by MSSanté (unless ``gp`` is
-    False), a temperature and an oximeter stream taken during it."""
+    """Odile Lambert's teleconsultation with the CPTS's doctor, just ended: identity
+    ``identity`` (qualified unless said otherwise) checked, consent given, her médecin
+    traitant reachable by MSSanté (unless ``gp`` is False), a temperature and an oximeter
+    stream taken during it."""
     booking_id = await booking_now(settings)
     cid = await in_consultation(settings, booking_id, "medecin")
     engine = db.make_engine(settings.database_url)
@@ -119,7 +143,7 @@ async def ended_consultation(
         patient = await session.get(Patient, consultation.patient_id)
         assert patient is not None
         patient.nir, patient.birth_place_code = "258066311300116", "63113"
-        patient.identity_status = IdentityStatus.QUALIFIED
+        patient.identity_status = identity
         patient.email = PATIENT_EMAIL
         patient.has_medecin_traitant = gp
         patient.medecin_traitant_name = "Dr Paul Bernard" if gp else ""

@@ -66,8 +66,8 @@ async def test_an_edited_event_is_detected(
     await _tamper(settings, update(AuditEvent).where(AuditEvent.id == ids[1]).values(ip="10.9.9.9"))
     _, problems = await _seal_and_verify(settings)
     assert problems == [
-        f"event {ids[1]}: seal does not match (edited, or an event before it "
-        "was deleted or reordered)"
+        f"événement {ids[1]} : le sceau ne correspond pas (modifié, ou un événement "
+        "antérieur supprimé ou déplacé)"
     ]
 
 
@@ -78,7 +78,9 @@ async def test_a_deleted_event_is_detected(
     await _seal_and_verify(settings)
     await _tamper(settings, delete(AuditEvent).where(AuditEvent.id == ids[1]))
     _, problems = await _seal_and_verify(settings)
-    assert len(problems) == 1 and problems[0].startswith(f"event {ids[2]}: seal does not match")
+    assert len(problems) == 1 and problems[0].startswith(
+        f"événement {ids[2]} : le sceau ne correspond"
+    )
 
 
 async def test_reordered_events_are_detected(
@@ -98,7 +100,7 @@ async def test_reordered_events_are_detected(
         await session.commit()
     await engine.dispose()
     _, problems = await _seal_and_verify(settings)
-    assert problems and problems[0].startswith(f"event {ids[0]}: seal does not match")
+    assert problems and problems[0].startswith(f"événement {ids[0]} : le sceau ne correspond")
 
 
 def _verify(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -126,4 +128,4 @@ async def test_the_cli_says_whether_the_trail_is_intact(
     assert ok.returncode == 0 and "Journal d'audit intact" in ok.stdout
     await _tamper(settings, update(AuditEvent).where(AuditEvent.id == ids[0]).values(detail="x"))
     bad = await asyncio.to_thread(_verify, env)
-    assert bad.returncode == 1 and f"ALTÉRÉ : event {ids[0]}" in bad.stdout
+    assert bad.returncode == 1 and f"ALTÉRÉ : événement {ids[0]} : le sceau" in bad.stdout

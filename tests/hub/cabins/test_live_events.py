@@ -16,7 +16,7 @@ from websockets.asyncio.client import ClientConnection
 from devices.measurements import DeviceIdentity, Measurement, MeasurementKind, Unit
 from hub.config import Settings
 from hub.demo import DemoSeed
-from hub.events import Event, EventBus
+from hub.events import Event, LocalEventBus
 from hub.wire import (
     WIRE_VERSION,
     DeviceDescription,
@@ -152,7 +152,7 @@ async def test_a_stored_measurement_reaches_the_sites_clinicians_only(
 async def test_the_bus_gives_each_subscriber_only_the_events_it_may_see() -> None:
     """Per permission, the sites a subscriber reaches: a site's clinician, its secretary, and
     a clinician of another site."""
-    bus = EventBus()
+    bus = LocalEventBus()
 
     async def scenario() -> dict[str, list[str]]:
         reaches = {

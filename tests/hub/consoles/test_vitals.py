@@ -5,12 +5,21 @@ with one row per blood-pressure reading and the oximeter summarised per minute."
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import pytest
 
 from devices.measurements import RangeStatus, range_status
 from hub.cabins.live import ObservationPublic
-from hub.consoles.vitals import history, readings_of, summary, tiles, vitals_view
+from hub.consoles.vitals import (
+    MeasuringDevice,
+    history,
+    measuring_devices,
+    readings_of,
+    summary,
+    tiles,
+    vitals_view,
+)
 
 T0 = dt.datetime(2026, 12, 5, 9, 30, 5, tzinfo=dt.UTC)
 _seq = iter(range(1, 10_000))
@@ -129,3 +138,29 @@ def test_the_page_gets_the_registrys_labels_to_render_live() -> None:
         "blood_pressure_diastolic",
         "blood_pressure_mean",
     ]
+
+
+@dataclass(frozen=True)
+class Device:
+    cabin_id: int
+    name: str
+    model: str
+
+
+def test_each_tile_measures_with_the_devices_the_registry_says_can_measure_it() -> None:
+    """The cuff and the oximeter both give a pulse; the stethoscope measures nothing on
+    demand; a model the registry does not know gets no button."""
+    trolley = [
+        Device(3, "Tensiomètre", "generic_gatt_cuff"),
+        Device(3, "Oxymètre", "contec_cms50d_plus"),
+        Device(3, "Thermomètre", "generic_gatt_thermometer"),
+        Device(3, "Stéthoscope", "usb_stethoscope"),
+        Device(3, "Inconnu", "no_such_model"),
+    ]
+    found = measuring_devices(trolley)
+    assert found == {
+        "blood_pressure": [MeasuringDevice(3, "Tensiomètre")],
+        "pulse_rate": [MeasuringDevice(3, "Tensiomètre"), MeasuringDevice(3, "Oxymètre")],
+        "spo2": [MeasuringDevice(3, "Oxymètre")],
+        "body_temperature": [MeasuringDevice(3, "Thermomètre")],
+    }

@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -16,11 +17,20 @@ from pydantic import SecretStr
 
 from hub.config import Settings
 from hub.consultation.media import ice_servers
-from hub.wire import Hello, HelloAck, MediaAnswer, MediaClose, MediaOffer, parse_hub_message
+from hub.wire import (
+    Hello,
+    HelloAck,
+    MediaAnswer,
+    MediaClose,
+    MediaOffer,
+    encode,
+    parse_hub_message,
+)
 from tests.conftest import login
 from tests.support.factories import Cpts
 from tests.support.live import LiveHub
 from tests.support.scenario import booking_now, in_consultation
+from tests.support.waiting import eventually
 
 
 async def _fake_agent(
@@ -63,7 +73,11 @@ async def test_offer_reaches_the_cabin_and_the_answer_comes_back(
         url = live_hub.ws_url.replace("/agent/ws", f"/ws/consultations/{cid}/media")
         async with websockets.connect(url, additional_headers={"Cookie": cookie}) as doctor:
             first = json.loads(await doctor.recv())
-            assert first == {"type": "ice_servers", "ice_servers": []}
+            assert first == {
+                "type": "ice_servers",
+                "ice_servers": [],
+                "ice_transport_policy": "all",
+            }
             await doctor.send(json.dumps({"type": "offer", "sdp": "v=0 offer"}))
             answer = json.loads(await asyncio.wait_for(doctor.recv(), 5))
             assert answer == {"type": "answer", "sdp": "v=0 answer"}
@@ -74,6 +88,88 @@ async def test_offer_reaches_the_cabin_and_the_answer_comes_back(
         with pytest.raises(asyncio.CancelledError):
             await agent
     assert [o.sdp for o in offers] == ["v=0 offer"]
+
+
+@pytest.fixture
+async def quiet_hub(settings: Settings) -> AsyncIterator[LiveHub]:
+    """A hub that waits a minute for heartbeats (the fake agents here send none)."""
+    hub = LiveHub(
+        settings.model_copy(
+            update={"agent_heartbeat_seconds": 30.0, "agent_offline_after_seconds": 60.0}
+        )
+    )
+    await hub.start()
+    yield hub
+    await hub.stop()
+
+
+async def test_after_a_cut_the_offer_reaches_the_cabins_new_link(
+    quiet_hub: LiveHub, cpts: Cpts, settings: Settings
+) -> None:
+    """The cabin's link drops while the doctor's page stays: its offers are refused at once
+    as "cabin_offline" (the page retries), then reach the cabin's new link once it is back."""
+    live_hub = quiet_hub
+    booking_id = await booking_now(settings)
+    cid = await in_consultation(settings, booking_id, "medecin")
+    offers: list[MediaOffer] = []
+    connected, closed = asyncio.Event(), asyncio.Event()
+    agent = asyncio.create_task(_fake_agent(live_hub, cpts, offers, connected, closed))
+    async with httpx.AsyncClient(base_url=live_hub.url) as client:
+        await login(client, "medecin")
+        cookie = f"cpts_session={client.cookies['cpts_session']}"
+    await asyncio.wait_for(connected.wait(), 5)
+    url = live_hub.ws_url.replace("/agent/ws", f"/ws/consultations/{cid}/media")
+    async with websockets.connect(url, additional_headers={"Cookie": cookie}) as doctor:
+        await doctor.recv()  # the ICE servers
+        agent.cancel()  # the line is cut
+        with pytest.raises(asyncio.CancelledError):
+            await agent
+        await eventually(lambda: not live_hub.cabin_connected(cpts.cabin_id), "the cabin gone")
+        await doctor.send(json.dumps({"type": "offer", "sdp": "v=0 restart"}))
+        refused = json.loads(await asyncio.wait_for(doctor.recv(), 5))
+        assert refused["code"] == "cabin_offline", refused
+
+        connected.clear()
+        agent = asyncio.create_task(_fake_agent(live_hub, cpts, offers, connected, closed))
+        try:
+            await asyncio.wait_for(connected.wait(), 5)  # the line is back
+            await doctor.send(json.dumps({"type": "offer", "sdp": "v=0 restart"}))
+            answer = json.loads(await asyncio.wait_for(doctor.recv(), 5))
+            assert answer == {"type": "answer", "sdp": "v=0 answer"}
+        finally:
+            agent.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await agent
+    assert [o.sdp for o in offers] == ["v=0 restart"]
+
+
+async def test_relay_only_reaches_the_browser_and_the_cabin(
+    quiet_hub: LiveHub, cpts: Cpts, settings: Settings
+) -> None:
+    """HUB_ICE_TRANSPORT_POLICY=relay: both ends are told to use TURN relays only."""
+    await quiet_hub.stop()
+    quiet_hub.settings = quiet_hub.settings.model_copy(update={"ice_transport_policy": "relay"})
+    await quiet_hub.start()
+    live_hub = quiet_hub
+    cid = await in_consultation(settings, await booking_now(settings), "medecin")
+    offers: list[MediaOffer] = []
+    connected, closed = asyncio.Event(), asyncio.Event()
+    agent = asyncio.create_task(_fake_agent(live_hub, cpts, offers, connected, closed))
+    try:
+        async with httpx.AsyncClient(base_url=live_hub.url) as client:
+            await login(client, "medecin")
+            cookie = f"cpts_session={client.cookies['cpts_session']}"
+        await asyncio.wait_for(connected.wait(), 5)
+        url = live_hub.ws_url.replace("/agent/ws", f"/ws/consultations/{cid}/media")
+        async with websockets.connect(url, additional_headers={"Cookie": cookie}) as doctor:
+            assert json.loads(await doctor.recv())["ice_transport_policy"] == "relay"
+            await doctor.send(json.dumps({"type": "offer", "sdp": "v=0 offer"}))
+            await asyncio.wait_for(doctor.recv(), 5)
+    finally:
+        agent.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await agent
+    assert [o.ice_transport_policy for o in offers] == ["relay"]
 
 
 async def test_only_the_consultations_doctor_gets_media(
@@ -90,6 +186,15 @@ async def test_only_the_consultations_doctor_gets_media(
         with pytest.raises(websockets.ConnectionClosed):
             await ws.recv()
     assert refused == {"type": "error", "message": "réservé au médecin de la consultation"}
+
+
+def test_the_relay_policy_travels_only_when_set() -> None:
+    """Agents from before the setting refuse unknown fields: "all" is left out of the frame."""
+    default = json.loads(encode(MediaOffer(session_id="s", sdp="v=0")))
+    relay = json.loads(encode(MediaOffer(session_id="s", sdp="v=0", ice_transport_policy="relay")))
+    assert "ice_transport_policy" not in default
+    assert relay["ice_transport_policy"] == "relay"
+    assert parse_hub_message(json.dumps(default)) == MediaOffer(session_id="s", sdp="v=0")
 
 
 def test_turn_credentials_follow_the_coturn_rest_scheme() -> None:

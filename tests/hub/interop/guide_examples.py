@@ -5,8 +5,9 @@ Sources (ans-sas/fsh/examples/): CPTS/example-slotcpts1.fsh, CPTS/example-health
 SUSHI adds ``resourceType``, ``id`` and ``meta.profile`` (the instance's profile); the fixed
 values of the profiles (Slot.status = free, Bundle.type = searchset, the Organization's
 identifier type and system) are added as SUSHI does. Nothing here goes beyond the FSH. The
-example Bundle's Practitioner and PractitionerRole entries are left out: the hub has no
-practitioner behind a room's slot (see ``hub.interop.fhir``).
+example Bundle's Practitioner and PractitionerRole entries are left out: the hub names them
+only for the doctors with an RPPS who serve a room (``hub.interop.fhir_actors``), which the
+tests' CPTS has not (``test_sas_practitioners`` adds them).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,10 +12,11 @@ from hub.interop.fhir import (
     FhirInvalid,
     SlotSearch,
     e164,
-    parse_appointment,
     parse_fhir_date,
     parse_slot_search,
 )
+from hub.interop.fhir_actors import parse_practitioner_tokens
+from hub.interop.fhir_appointment import parse_appointment
 from hub.records.patients import Sex
 
 UTC = dt.UTC
@@ -66,7 +68,29 @@ def test_the_guides_example_query_is_understood() -> None:
                 "HealthcareService:organization",
             }
         ),
+        practitioners=(
+            "urn:oid:1.2.250.1.71.4.2.1|810002909371,urn:oid:1.2.250.1.71.4.2.1|810001288385",
+        ),
     )
+    # The two doctors the search names, by national identifier ("8" + RPPS).
+    assert parse_practitioner_tokens(parse_slot_search(params).practitioners or ()) == {
+        "810002909371",
+        "810001288385",
+    }
+
+
+def test_practitioner_tokens_of_another_system_match_nobody_and_bad_ones_are_refused() -> None:
+    assert parse_practitioner_tokens(["810002909371", "urn:oid:1.2.3|810002909371"]) == {
+        "810002909371",
+        "urn:oid:1.2.3|810002909371",
+    }
+    for bad in (
+        "urn:oid:1.2.250.1.71.4.2.1|10002909371",
+        "8100029093X1",
+        ",".join(["8" * 12] * 26),
+    ):
+        with pytest.raises(FhirInvalid):
+            parse_practitioner_tokens([bad])
 
 
 @given(st.text(max_size=40))

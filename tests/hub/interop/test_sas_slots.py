@@ -79,7 +79,9 @@ async def test_search_of_a_friday_returns_the_cpts_bundle(
     assert all(_security(s) == {"SNP", "CPTS"} and "comment" not in s for s in sas_only)
     public = [s for s in slots if s not in sas_only]
     assert all(_security(s) == {"PUBLIC", "CPTS"} for s in public)
-    assert public[0]["comment"] == f"{settings.base_url}/rdv/cpts-tests/creneau/{public[0]['id']}"
+    assert public[0]["comment"].startswith(
+        f"{settings.base_url}/rdv/cpts-tests/sas/creneau/{public[0]['id']}?jeton="
+    )
     for slot in slots:
         assert slot["meta"]["profile"] == [SAS_PROFILE + "sas-cpts-slot-aggregator"]
         assert slot["status"] == "free"

@@ -60,6 +60,19 @@ def sparse() -> ReportFacts:
     )
 
 
+GP_RPPS = "10001234565"
+
+
+def gp_with_rpps() -> ReportFacts:
+    """A médecin traitant entered in structured fields, the free text saying otherwise."""
+    return sample_facts(
+        medecin_traitant_name="Bernard Paul, cabinet des Lilas",
+        medecin_traitant_rpps=GP_RPPS,
+        medecin_traitant_family_name="BERNARD",
+        medecin_traitant_given_name="Paul",
+    )
+
+
 def with_code(xml: bytes, xpath: str, code: str) -> bytes:
     root = etree.fromstring(xml)
     (element,) = root.xpath(xpath, namespaces=NS)
@@ -77,6 +90,7 @@ DOCUMENTS: dict[str, Callable[[], bytes]] = {
     "gp_named_in_title_case": lambda: build_tlm_cr(
         sample_facts(medecin_traitant_name="Dr Henri Lacombe (remplaçant)"), PDF
     ),
+    "gp_with_rpps": lambda: build_tlm_cr(gp_with_rpps(), PDF),
     # Another LOINC of the CI-SIS type codes: only the TLM-CR volet forbids it.
     "wrong_document_code": lambda: with_code(
         build_tlm_cr(sample_facts(), PDF), "/h:ClinicalDocument/h:code", "11488-4"
@@ -102,7 +116,16 @@ def verdicts(
 
 
 @pytest.mark.parametrize(
-    "name", ["ans_example", "sample", "without_ins", "amendment", "without_nurse", "sparse"]
+    "name",
+    [
+        "ans_example",
+        "sample",
+        "without_ins",
+        "amendment",
+        "without_nurse",
+        "sparse",
+        "gp_with_rpps",
+    ],
 )
 def test_document_passes_the_ans_kit(verdicts: dict[str, CdaVerdict], name: str) -> None:
     verdict = verdicts[name]
@@ -234,6 +257,30 @@ def test_the_gp_is_the_intended_recipient_with_a_name_in_parts(
     assert not parse(sample_facts(medecin_traitant_name="")).xpath(
         "//h:informationRecipient", namespaces=NS
     )
+
+
+def test_the_gp_is_identified_by_rpps_with_the_structured_names() -> None:
+    """The recipient and the médecin traitant participant carry the IDNPS ("8" + RPPS) and
+    the names typed in their own fields, not the free text split."""
+    root = parse(gp_with_rpps())
+    for entity in (
+        "/h:ClinicalDocument/h:informationRecipient[@typeCode='PRCP']/h:intendedRecipient",
+        "/h:ClinicalDocument/h:participant[@typeCode='INF']/h:associatedEntity",
+    ):
+        (found,) = root.xpath(entity, namespaces=NS)
+        ident = found.find("h:id", NS)
+        assert (ident.get("root"), ident.get("extension")) == (OID_RPPS, "8" + GP_RPPS)
+        name = found.find("*/h:name", NS)
+        assert (
+            name.findtext("h:given", namespaces=NS),
+            name.findtext("h:family", namespaces=NS),
+        ) == (
+            "Paul",
+            "BERNARD",
+        )
+    # An older row without RPPS: no id at all, the free text split as before.
+    (recipient,) = parse(sample_facts()).xpath("//h:intendedRecipient", namespaces=NS)
+    assert recipient.find("h:id", NS) is None
 
 
 def test_ins_traits_are_written_as_insi_returns_them() -> None:

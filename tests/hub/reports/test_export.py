@@ -10,6 +10,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -77,6 +78,8 @@ async def test_export_consultation_writes_documents_an_integrator_can_check(
 ) -> None:
     ids = await _seed(settings, app.state.hub)
     cdas: dict[str, bytes] = {}
+    codes: set[str] = set()
+    panels: list[dict[str, Any]] = []
     for cid in ids:
         out = tmp_path / f"c{cid}"
         code = await _export(settings, cid, out)
@@ -103,6 +106,16 @@ async def test_export_consultation_writes_documents_an_integrator_can_check(
         bundle = Bundle.model_validate(json.loads(bundle_path.read_text(encoding="utf-8")))
         kinds = {e.resource.__resource_type__ for e in bundle.entry or []}
         assert {"Patient", "Encounter", "DocumentReference", "AuditEvent"} <= kinds
+        # The stored cuff readings come out as blood pressure panels, never as loose pressures.
+        observations = [
+            e["resource"]
+            for e in json.loads(bundle_path.read_text(encoding="utf-8"))["entry"]
+            if e["resource"]["resourceType"] == "Observation"
+        ]
+        codes |= {c["code"] for o in observations for c in o["code"]["coding"]}
+        panels += [o for o in observations if o["code"]["coding"][0]["code"] == "85354-9"]
+    assert len(panels) == 2 and not {"8480-6", "8462-4"} & codes  # two cases took a pressure
+    assert all(len(p["component"]) == 2 and "valueQuantity" not in p for p in panels)
     printed = capsys.readouterr().out
     assert "TLM-CR.xml" in printed
     verdicts = validate_cda(

@@ -19,7 +19,8 @@ from fhir.resources.R4B.patient import Patient
 from pydantic import ValidationError
 
 from hub.reports.facts import OID_INS_NIA, local_oid
-from hub.reports.fhir_export import AccessFacts, audit_action, consultation_bundle
+from hub.reports.fhir_audit import AccessFacts, audit_action
+from hub.reports.fhir_export import consultation_bundle
 from tests.support.reports import START, sample_facts, sample_patient
 
 BASE = "https://hub.cpts-val-de-loire.example"
@@ -226,14 +227,13 @@ def test_observations_speak_loinc_and_ucum_at_the_sites_time() -> None:
     assert [o["code"]["coding"][0]["code"] for o in observations] == [
         "8310-5",
         "59408-5",
-        "8480-6",
+        "85354-9",  # the lone systolic pressure of the sample is still a panel's component
     ]
     for observation in observations:
         Observation.model_validate(observation)
         assert observation["status"] == "final"
         assert observation["code"]["coding"][0]["system"] == "http://loinc.org"
         assert observation["category"][0]["coding"][0]["code"] == "vital-signs"
-        assert observation["valueQuantity"]["system"] == "http://unitsofmeasure.org"
     temperature = observations[0]
     assert temperature["valueQuantity"] == {
         "value": 38.4,
@@ -362,3 +362,26 @@ def test_accesses_become_audit_events() -> None:
     assert read["type"]["code"] == "110110"
     assert read["entity"][0]["what"]["reference"] == bundle["entry"][0]["fullUrl"]
     assert (audit_action("sas.appointment_read"), audit_action("report.update")) == ("R", "U")
+
+
+def test_a_professionals_access_names_them_by_rpps() -> None:
+    program = access(actor_kind="api_client", actor_id=2, actor_name="Plateforme SAS")
+    bundle = export(accesses=[access(actor_rpps="10003456789"), program, access()])
+    doctor, platform, unknown_rpps = resources(bundle, "AuditEvent")
+
+    assert doctor["agent"][0]["who"]["identifier"] == {
+        "use": "official",
+        "type": doctor["agent"][0]["who"]["identifier"]["type"],
+        "system": "urn:oid:1.2.250.1.71.4.2.1",
+        "value": "810003456789",
+    }
+    assert doctor["agent"][0]["type"]["coding"][0]["code"] == "humanuser"
+    assert platform["agent"][0]["type"]["coding"][0]["code"] == "110150"
+    assert platform["agent"][0]["who"]["identifier"]["value"] == "2"
+    assert unknown_rpps["agent"][0]["who"]["identifier"]["system"] == f"{BASE}/users"
+    assert [audit_action(a) for a in ("dmp.list", "sas.appointment", "dmp.deposit")] == [
+        "E",
+        "C",
+        "C",
+    ]
+    Bundle.model_validate(bundle)

@@ -140,6 +140,20 @@ def test_package_holds_the_cda_and_metadata_that_describe_it() -> None:
     assert code(document, xdm.DE_CONFIDENTIALITY) == ("N", ["2.16.840.1.113883.5.25"])
 
 
+def test_the_medecin_traitant_is_named_by_rpps_with_the_structured_names() -> None:
+    facts = sample_facts(
+        medecin_traitant_name="Bernard Paul, cabinet des Lilas",
+        medecin_traitant_rpps="10001234565",
+        medecin_traitant_family_name="BERNARD",
+        medecin_traitant_given_name="Paul",
+    )
+    files = unzip(xdm.build_xdm_zip(facts, CDA, sender=SENDER, recipient=MT))
+    [package] = metadata(files).iter(f"{RIM}RegistryPackage")
+    assert slot(package, "intendedRecipient") == [
+        f"|810001234565^BERNARD^Paul^^^DR^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS|^^Internet^{MT}"
+    ]
+
+
 def test_the_sender_is_an_address_and_a_relay_doctor_is_named_in_parts() -> None:
     files = unzip(
         xdm.build_xdm_zip(

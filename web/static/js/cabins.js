@@ -12,17 +12,27 @@ function csrfToken() {
   return field ? field.value : "";
 }
 
-function formatTime(iso) {
-  if (!iso) return "";
-  const d = new Date(iso);
-  return `${d.getHours()} h ${String(d.getMinutes()).padStart(2, "0")}`;
+// Times in the site's time zone (its row says which), as the server writes them: the nurse's
+// computer may be set otherwise.
+function parts(iso, timeZone) {
+  const format = new Intl.DateTimeFormat("fr-FR", {
+    timeZone: timeZone || "Europe/Paris",
+    year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+  });
+  return Object.fromEntries(format.formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
 }
 
-function formatDate(iso) {
+function formatTime(iso, timeZone) {
+  if (!iso) return "";
+  const p = parts(iso, timeZone);
+  return `${Number(p.hour)} h ${p.minute}`;
+}
+
+function formatDate(iso, timeZone) {
   if (!iso) return "jamais";
-  const d = new Date(iso);
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${pad(d.getDate())}/${pad(d.getMonth() + 1)}/${d.getFullYear()} à ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  const p = parts(iso, timeZone);
+  return `${p.day}/${p.month}/${p.year} à ${p.hour}:${p.minute}:${p.second}`;
 }
 
 function deviceItem(cabinId, name) {
@@ -57,7 +67,8 @@ function showValue(item, value, unit, at, precedence) {
   }
   item.dataset.lastAt = at;
   item.dataset.precedence = String(precedence);
-  item.querySelector('[data-field="value"]').textContent = `${value} ${unit} · ${formatTime(at)}`;
+  const timeZone = item.closest("tr[data-timezone]")?.dataset.timezone;
+  item.querySelector('[data-field="value"]').textContent = `${value} ${unit} · ${formatTime(at, timeZone)}`;
 }
 
 function showCabin(cabin) {
@@ -66,7 +77,7 @@ function showCabin(cabin) {
   const status = row.querySelector('[data-field="status"]');
   status.textContent = cabin.status_label;
   status.className = `status ${cabin.online ? "online" : "offline"}`;
-  if (cabin.last_seen_at) row.querySelector('[data-field="last_seen"]').textContent = formatDate(cabin.last_seen_at);
+  if (cabin.last_seen_at) row.querySelector('[data-field="last_seen"]').textContent = formatDate(cabin.last_seen_at, row.dataset.timezone);
   for (const device of cabin.devices || []) {
     const item = deviceItem(cabin.cabin_id, device.name);
     if (item) showState(item, device);
@@ -99,7 +110,12 @@ whenConnected(async () => {
 });
 
 async function sendCommand(button) {
-  const result = document.querySelector(`[data-cabin-result="${button.dataset.cabin}"]`);
+  // The answer shows beside the button where it has its own place (a vitals tile), else
+  // under the cabin's devices.
+  const scope = button.closest("[data-command-scope]");
+  const result = scope
+    ? scope.querySelector('[data-field="command-result"]')
+    : document.querySelector(`[data-cabin-result="${button.dataset.cabin}"]`);
   button.disabled = true;
   result.textContent = `${button.dataset.device} : demande envoyée…`;
   try {

@@ -148,9 +148,15 @@ if (panel) {
   const render = () => {
     if (!known.size) return;
     const readings = readingsOf();
-    panel.querySelector('[data-field="monitor"]').replaceChildren(...config.measures.flatMap((m) => {
+    const monitor = panel.querySelector('[data-field="monitor"]');
+    // A tile's "Mesurer" (rendered by the hub, wired by cabins.js) moves to the new tile.
+    const actions = new Map([...monitor.querySelectorAll(".tile-actions")].map((a) => [a.closest("[data-measure]").dataset.measure, a]));
+    monitor.replaceChildren(...config.measures.flatMap((m) => {
       const value = latest(m, readings);
-      return value || !m.optional ? [tile(m, value)] : [];
+      if (!value && m.optional) return [];
+      const box = tile(m, value);
+      if (actions.has(m.key)) box.append(actions.get(m.key));
+      return [box];
     }));
     const rows = historyOf(readings);
     panel.querySelector('[data-field="history-count"]').textContent = String(rows.length);

@@ -1,8 +1,14 @@
 // The doctor's side of the live media: a WebRTC peer connection with the cabin (peer to peer;
 // the hub only relays the offer and the answer). Room camera and otoscope side by side,
 // stethoscope with its own volume, the doctor's camera and microphone sent to the room, live
-// vitals on the "vitals" data channel. When the network drops, the link is restarted (ICE
-// restart) without ending the consultation.
+// vitals on the "vitals" data channel. When the network drops, the page says so and, without
+// anyone clicking, restarts the link (ICE restart) until it is back — retrying while the cabin
+// is offline, and opening a new connection if the cabin closed its side meanwhile. The
+// consultation is never ended by a network failure.
+const RETRY_MS = 500; // the cabin is offline: offer again after this
+const RESTART_WAIT_MS = 4000; // an ICE restart was answered: give its checks this long
+const DISCONNECTED_GRACE_MS = 2000; // "disconnected": restart if still so after this
+const STALL_MS = 3000; // nothing received for this long: the link is lost, whatever ICE says
 const root = document.querySelector("[data-media]");
 
 function attachCounter(video, label) {
@@ -49,8 +55,18 @@ async function start(box) {
   const ws = new WebSocket(`${proto}://${window.location.host}/ws/consultations/${id}/media`);
   let pc = null;
   let servers = [];
+  let policy = "all";
   let own = null;
   let restarting = false; // an ICE-restart offer is waiting for the cabin's answer
+  let pending = false; // an offer is waiting for the cabin's answer
+  let retry = null;
+  let stalled = false; // "connected", but no media arrives (a cut Chromium has not noticed)
+
+  const lost = () => pc !== null && (stalled || ["disconnected", "failed"].includes(pc.connectionState));
+  const later = (ms) => {
+    clearTimeout(retry);
+    retry = setTimeout(() => { if (lost() && !pending) negotiate(true); }, ms);
+  };
 
   const show = (mid) => {
     const label = labels[mid];
@@ -66,6 +82,9 @@ async function start(box) {
 
   const negotiate = async (iceRestart) => {
     restarting = iceRestart;
+    pending = true;
+    if (iceRestart) box.dataset.restarts = String(Number(box.dataset.restarts || 0) + 1);
+    if (pc.signalingState === "have-local-offer") await pc.setLocalDescription({ type: "rollback" });
     const offer = await pc.createOffer({ iceRestart });
     await pc.setLocalDescription(offer);
     await new Promise((resolve) => {
@@ -83,16 +102,25 @@ async function start(box) {
       for (const key of Object.keys(labels)) delete labels[key];
       for (const key of Object.keys(received)) delete received[key];
       for (const element of Object.values(elements)) element.srcObject = null;
-      if (own) own.getTracks().forEach((track) => track.stop());
     }
     pc = new RTCPeerConnection({
       iceServers: servers.map((s) => ({ urls: s.urls, username: s.username || undefined, credential: s.credential || undefined })),
+      iceTransportPolicy: policy,
     });
-    pc.addTransceiver("video", { direction: "recvonly" });
-    pc.addTransceiver("video", { direction: "recvonly" });
-    pc.addTransceiver("audio", { direction: "recvonly" });
+    // The cabin puts the room, the otoscope and the stethoscope on these, in this order
+    // (cabin_agent.media.SENT_TRACKS): shown at once, without waiting for the data channel's
+    // "tracks" message, which only confirms it (the data channel is the slowest to come up).
+    const expected = new Map([
+      [pc.addTransceiver("video", { direction: "recvonly" }), "room"],
+      [pc.addTransceiver("video", { direction: "recvonly" }), "otoscope"],
+      [pc.addTransceiver("audio", { direction: "recvonly" }), "stethoscope"],
+    ]);
     try {
-      own = await navigator.mediaDevices.getUserMedia({ video: true, audio: { echoCancellation: true } });
+      // The doctor's camera keeps running across a new connection (no new permission prompt,
+      // no second wait for the camera to start).
+      if (!own || own.getTracks().some((track) => track.readyState === "ended")) {
+        own = await navigator.mediaDevices.getUserMedia({ video: true, audio: { echoCancellation: true } });
+      }
       for (const track of own.getTracks()) pc.addTransceiver(track, { direction: "sendonly" });
       box.querySelector("video.self").srcObject = own;
     } catch {
@@ -118,16 +146,25 @@ async function start(box) {
       }
     };
     pc.ontrack = (event) => {
-      received[event.transceiver.mid] = event.track;
-      show(event.transceiver.mid);
+      const mid = event.transceiver.mid;
+      received[mid] = event.track;
+      if (!labels[mid] && expected.has(event.transceiver)) labels[mid] = expected.get(event.transceiver);
+      show(mid);
     };
+    const current = pc;
     pc.onconnectionstatechange = () => {
+      if (current !== pc) return; // a connection the page already replaced
       const state = pc.connectionState;
+      if (state === "connected" && stalled) return; // the stall watch says when bytes flow
       box.dataset.state = state;
-      if (state === "connected") link.textContent = "Liaison établie.";
-      else if (state === "disconnected" || state === "failed") {
+      if (state === "connected") {
+        clearTimeout(retry);
+        link.textContent = "Liaison établie.";
+      } else if (state === "disconnected" || state === "failed") {
         link.textContent = "Liaison perdue : reconnexion en cours… La consultation continue.";
-        negotiate(true);
+        // A short "disconnected" often heals by itself; "failed" never does.
+        if (state === "failed") { if (!pending) negotiate(true); }
+        else later(DISCONNECTED_GRACE_MS);
       }
     };
     await negotiate(false);
@@ -137,16 +174,57 @@ async function start(box) {
     const message = JSON.parse(event.data);
     if (message.type === "ice_servers") {
       servers = message.ice_servers;
+      policy = message.ice_transport_policy || "all";
       await connect();
     } else if (message.type === "answer") {
       restarting = false;
+      pending = false;
       await pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
+      later(RESTART_WAIT_MS); // not connected by then: restart again
     } else if (message.type === "error") {
+      pending = false;
+      if (message.code === "cabin_offline" && restarting) {
+        // The network is still down (or the cabin not back yet): the consultation goes on.
+        link.textContent = "Liaison perdue : reconnexion en cours… La consultation continue.";
+        later(RETRY_MS);
+        return;
+      }
       link.textContent = message.message;
       // Refused restart (the cabin's side is gone): start a new connection, once.
       if (restarting) await connect();
     }
   };
+  // Chromium may keep an ICE connection "connected" for long after its network went away:
+  // the bytes received tell the truth. A stall is a lost link; bytes again, a restored one.
+  let lastBytes = -1;
+  let lastProgress = Date.now();
+  setInterval(async () => {
+    if (!pc || pc.connectionState !== "connected") return;
+    let bytes = 0;
+    const stats = await pc.getStats();
+    stats.forEach((r) => {
+      if (r.type === "inbound-rtp") bytes += r.bytesReceived || 0;
+      // The path media takes: "host" or "srflx" (direct), "relay" (through the TURN server).
+      const pair = r.type === "transport" && stats.get(r.selectedCandidatePairId);
+      const local = pair && stats.get(pair.localCandidateId);
+      if (local) box.dataset.route = local.candidateType;
+    });
+    if (bytes !== lastBytes) {
+      lastBytes = bytes;
+      lastProgress = Date.now();
+      if (stalled) {
+        stalled = false;
+        clearTimeout(retry);
+        box.dataset.state = pc.connectionState;
+        link.textContent = "Liaison établie.";
+      }
+    } else if (!stalled && Date.now() - lastProgress > STALL_MS) {
+      stalled = true;
+      box.dataset.state = "stalled";
+      link.textContent = "Liaison perdue : reconnexion en cours… La consultation continue.";
+      if (!pending) negotiate(true);
+    }
+  }, 1000);
   ws.onclose = () => {
     if (box.dataset.state !== "closed") link.textContent = "Signalisation interrompue ; rechargez la page si la vidéo ne revient pas.";
   };
@@ -155,7 +233,6 @@ async function start(box) {
   reconnect.addEventListener("click", () => {
     if (!pc) return;
     link.textContent = "Reconnexion en cours… La consultation continue.";
-    box.dataset.restarts = String(Number(box.dataset.restarts || 0) + 1);
     negotiate(true);
   });
   const capture = box.querySelector("button.capture");

@@ -1,0 +1,157 @@
+"""Reporting to the SAS platform the Appointments booked from its slot links (the guide's
+"création / mise à jour de rendez-vous" flows, in the software-to-platform direction).
+
+A booking made on the hub's page reached from a Slot's link in the SAS search
+(``sas_slot_link``) is reported as a FrAppointmentSAS Appointment: ``POST [base]/Appointment``
+once, then ``PUT [base]/Appointment?identifier=<system>|<reference>`` (conditional update) when
+its status changes (cancelled, no-show). ``queue_reports`` compares each such booking with the
+status last queued and writes the report to the outbox, whose job delivers it over HTTP to
+``HUB_SAS_PLATFORM_URL`` with ``HUB_SAS_PLATFORM_TOKEN`` and retries with its backoff. Nothing
+is queued while that setting is empty; the reports not sent yet (or given up) are listed for the
+coordinator.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from hub.audit.service import record_event
+from hub.config import Settings
+from hub.context import HubContext
+from hub.identity.models import Site
+from hub.interop.fhir_appointment import appointment_resource
+from hub.interop.models import SasAppointment
+from hub.notify.models import Channel, MessageStatus, OutboundMessage
+from hub.notify.outbox import enqueue_platform_report
+from hub.scheduling.models import Booking
+
+PURPOSE = "sas_appointment_report"
+RELATED_KIND = "sas_booking"  # not "booking": cancelling a booking's messages keeps these
+# A booking reported in one of these states changes no more.
+_FINAL = frozenset({"cancelled", "no_show"})
+
+
+def identifier_system(settings: Settings) -> str:
+    """The hub's assigning authority for its appointments' identifiers (their reference)."""
+    return f"{settings.base_url}/fhir/identifiants/rendez-vous"
+
+
+def _fhir_base(settings: Settings) -> str:
+    return f"{settings.base_url}/fhir"
+
+
+async def _message_of(session: AsyncSession, booking_id: int, status: MessageStatus) -> bool:
+    found = await session.scalar(
+        select(OutboundMessage.id)
+        .where(
+            OutboundMessage.related_kind == RELATED_KIND,
+            OutboundMessage.related_id == booking_id,
+            OutboundMessage.status == status,
+            OutboundMessage.subject == "POST",
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def _pending(session: AsyncSession, booking_id: int) -> OutboundMessage | None:
+    return await session.scalar(
+        select(OutboundMessage)
+        .where(
+            OutboundMessage.related_kind == RELATED_KIND,
+            OutboundMessage.related_id == booking_id,
+            OutboundMessage.status == MessageStatus.PENDING,
+        )
+        .order_by(OutboundMessage.id.desc())
+        .limit(1)
+    )
+
+
+async def queue_reports(*, session: AsyncSession, ctx: HubContext) -> int:
+    """Queue a report for every booking from a SAS slot link whose status the platform has
+    not been sent yet; return how many were queued or brought up to date. Commits."""
+    settings = ctx.settings
+    if not settings.sas_platform_url:
+        return 0
+    rows = await session.execute(
+        select(SasAppointment, Booking)
+        .join(Booking, Booking.id == SasAppointment.booking_id)
+        .where(
+            SasAppointment.via_slot_link.is_(True),
+            SasAppointment.reported_status.not_in(list(_FINAL)),
+        )
+        .options(
+            selectinload(Booking.site), selectinload(Booking.patient), selectinload(Booking.slot)
+        )
+        .order_by(Booking.id)
+    )
+    system, queued, now = identifier_system(settings), 0, ctx.clock()
+    for sas, booking in rows.all():
+        if sas.reported_status == booking.status.value:
+            continue
+        resource = appointment_resource(
+            booking, base=_fhir_base(settings), identifier_system=system, sas=sas
+        )
+        pending = await _pending(session, booking.id)
+        if pending is not None:  # not sent yet: it carries the latest state instead
+            pending.body_text = json.dumps(resource, ensure_ascii=False)
+        else:
+            created = await _message_of(session, booking.id, MessageStatus.SENT)
+            query = urlencode({"identifier": f"{system}|{booking.reference}"})
+            await enqueue_platform_report(
+                session=session,
+                method="PUT" if created else "POST",
+                path=f"Appointment?{query}" if created else "Appointment",
+                resource=resource,
+                purpose=PURPOSE,
+                related_kind=RELATED_KIND,
+                related_id=booking.id,
+                now=now,
+            )
+        record_event(
+            session=session,
+            action="sas.appointment_reported",
+            actor_kind="system",
+            actor_id=None,
+            site_id=booking.site_id,
+            target=booking.reference,
+            detail=f"statut {resource['status']} à transmettre à la plateforme SAS",
+        )
+        sas.reported_status = booking.status.value
+        queued += 1
+    await session.commit()
+    return queued
+
+
+@dataclass(frozen=True, slots=True)
+class PendingReport:
+    """A report to the SAS platform not sent yet, or given up, for the coordinator."""
+
+    message: OutboundMessage
+    reference: str
+
+
+async def reports_needing_attention(
+    *, session: AsyncSession, organisation_id: int, limit: int = 20
+) -> list[PendingReport]:
+    """This CPTS's reports to the SAS platform still waiting or failed, oldest first."""
+    rows = await session.execute(
+        select(OutboundMessage, Booking.reference)
+        .join(Booking, Booking.id == OutboundMessage.related_id)
+        .join(Site, Site.id == Booking.site_id)
+        .where(
+            OutboundMessage.channel == Channel.PLATFORM,
+            OutboundMessage.related_kind == RELATED_KIND,
+            OutboundMessage.status.in_([MessageStatus.PENDING, MessageStatus.FAILED]),
+            Site.organisation_id == organisation_id,
+        )
+        .order_by(OutboundMessage.id)
+        .limit(limit)
+    )
+    return [PendingReport(message, reference) for message, reference in rows.all()]

@@ -1,0 +1,172 @@
+"""The cabin publishes into a consultation's Janus VideoRoom (a real Janus, started by the test
+support, driven by the hub's client) and a doctor's browser, played by aiortc, subscribes."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtp import RtpPacket
+from av import AudioFrame, Packet, VideoFrame
+
+from cabin_agent.media_sfu import SfuError, SfuPublisher, SfuSubscriber
+from devices.media.quality import VideoQuality
+from devices.media.tracks import (
+    OpusAudioModeTrack,
+    OtoscopeTrack,
+    RoomCameraTrack,
+    StethoscopeTrack,
+)
+from hub.config import Settings
+from hub.consultation.sfu import SfuRooms
+from hub.wire.janus import SfuGrant
+from tests.support.waiting import eventually
+
+TIMEOUT = 20.0
+FPS = 10.0
+ROOM_SIZE = (320, 240)
+OTOSCOPE_SIZE = (352, 288)
+_rooms = itertools.count(2000)
+
+
+@pytest.fixture
+async def rooms(janus_settings: Settings) -> AsyncIterator[SfuRooms]:
+    client = SfuRooms(janus_settings)
+    yield client
+    await client.aclose()
+
+
+def cabin(grant: SfuGrant) -> SfuPublisher:
+    """The simulated trolley; the two videos differ in size so they cannot be mixed up."""
+    return SfuPublisher(
+        grant,
+        room=RoomCameraTrack(quality=VideoQuality.fixed(*ROOM_SIZE, FPS)),
+        otoscope=OtoscopeTrack(width=OTOSCOPE_SIZE[0], height=OTOSCOPE_SIZE[1], fps=FPS),
+        stethoscope=StethoscopeTrack(),
+    )
+
+
+async def frames(track: MediaStreamTrack, count: int) -> list[VideoFrame | AudioFrame]:
+    received = []
+    while len(received) < count:
+        frame = await track.recv()
+        assert isinstance(frame, VideoFrame | AudioFrame)
+        received.append(frame)
+    return received
+
+
+async def test_the_doctor_receives_the_cabin_through_janus(rooms: SfuRooms) -> None:
+    consultation = next(_rooms)
+    grants = await rooms.open_room(consultation)
+    publisher = cabin(grants["cabin"])
+    subscriber = SfuSubscriber(grants["doctor"])
+    try:
+        feed = await publisher.publish()
+        tracks = await subscriber.subscribe(feed)
+        await eventually(lambda: len(tracks) == 3, "the cabin's three tracks", timeout=TIMEOUT)
+        for label, size in (("room", ROOM_SIZE), ("otoscope", OTOSCOPE_SIZE)):
+            video = await frames(tracks[label], 5)
+            assert all(isinstance(f, VideoFrame) for f in video)
+            assert {(f.width, f.height) for f in video} == {size}, label
+            stamps = [f.pts for f in video if f.pts is not None]
+            assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps), label
+        audio = await frames(tracks["stethoscope"], 25)  # half a second of heart sounds
+        assert all(isinstance(f, AudioFrame) for f in audio)
+        assert sum(f.samples for f in audio) >= 0.5 * 48_000
+        assert subscriber.codecs()["stethoscope"] == "audio/opus"
+    finally:
+        await subscriber.close()
+        await publisher.close()
+        await rooms.close_room(consultation, ["cabin", "doctor"])
+
+
+class RecordingStethoscope(OpusAudioModeTrack):
+    """The cabin's stethoscope encoder, keeping the Opus packets it hands to aiortc."""
+
+    def __init__(self) -> None:
+        super().__init__(StethoscopeTrack())
+        self.sent: set[bytes] = set()
+
+    async def recv(self) -> Packet[Any]:
+        packet = await super().recv()
+        self.sent.add(bytes(packet))
+        return packet
+
+
+async def test_the_stethoscope_reaches_the_doctor_as_the_cabin_encoded_it(rooms: SfuRooms) -> None:
+    """Janus forwards the Opus packets: each one the doctor receives is one the cabin's
+    "audio"-mode encoder made, byte for byte (no re-encoding anywhere on the way)."""
+    consultation = next(_rooms)
+    grants = await rooms.open_room(consultation)
+    stethoscope = RecordingStethoscope()
+    small = VideoQuality.fixed(*ROOM_SIZE, FPS)
+    publisher = SfuPublisher(
+        grants["cabin"],
+        room=RoomCameraTrack(quality=small),
+        otoscope=OtoscopeTrack(quality=small),
+        stethoscope=stethoscope,
+    )
+    subscriber = SfuSubscriber(grants["doctor"])
+    received: list[bytes] = []
+    try:
+        tracks = await subscriber.subscribe(await publisher.publish())
+        await eventually(lambda: "stethoscope" in tracks, "the stethoscope", timeout=TIMEOUT)
+        receiver = next(  # aiortc hands over decoded frames: read the payloads before that
+            t.receiver for t in subscriber._pc.getTransceivers() if t.kind == "audio"
+        )
+        handle = receiver._handle_rtp_packet
+
+        async def keep_payload(packet: RtpPacket, arrival_time_ms: int) -> None:
+            received.append(bytes(packet.payload))
+            await handle(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = keep_payload
+        await frames(tracks["stethoscope"], 50)
+        await eventually(lambda: len(received) >= 25, "a half-second of stethoscope packets")
+        assert all(payload in stethoscope.sent for payload in received)
+    finally:
+        await subscriber.close()
+        await publisher.close()
+        await rooms.close_room(consultation, ["cabin", "doctor"])
+
+
+async def test_a_cabin_with_a_wrong_pin_is_refused(rooms: SfuRooms) -> None:
+    consultation = next(_rooms)
+    grant = (await rooms.open_room(consultation))["cabin"]
+    publisher = SfuPublisher.synthetic(dataclasses.replace(grant, pin="1234"))
+    try:
+        with pytest.raises(SfuError, match="Unauthorized"):
+            await publisher.publish()
+        assert publisher.feed is None
+    finally:
+        await publisher.close()
+        await rooms.close_room(consultation, ["cabin", "doctor"])
+
+
+async def test_destroying_the_room_hangs_the_parties_up(rooms: SfuRooms) -> None:
+    consultation = next(_rooms)
+    grants = await rooms.open_room(consultation)
+    publisher = SfuPublisher.synthetic(  # the simulated trolley, as `--simulate` runs it
+        grants["cabin"], quality=VideoQuality.fixed(*ROOM_SIZE, FPS)
+    )
+    subscriber = SfuSubscriber(grants["doctor"])
+    try:
+        tracks = await subscriber.subscribe(await publisher.publish())
+        await eventually(lambda: "room" in tracks, "the room camera", timeout=TIMEOUT)
+        await frames(tracks["room"], 2)
+        await rooms.close_room(consultation, ["cabin", "doctor"])
+        await eventually(lambda: publisher.room_closed, "the cabin told the room closed")
+        with pytest.raises(MediaStreamError):  # the doctor's picture stops
+            while True:
+                await tracks["room"].recv()
+        latecomer = SfuSubscriber(grants["doctor"])
+        with pytest.raises(SfuError):  # and nobody joins the room again
+            await latecomer.subscribe(publisher.feed or 0)
+        await latecomer.close()
+    finally:
+        await subscriber.close()
+        await publisher.close()
