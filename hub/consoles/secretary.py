@@ -25,7 +25,6 @@ from hub.errors import HubError
 from hub.identity import policy
 from hub.identity.policy import Permission
 from hub.records import contact, patient_service
-from hub.records.patients import Patient
 from hub.records.vigilance import pending_identities
 from hub.relay import service as relay
 from hub.rendering import render
@@ -40,6 +39,7 @@ from hub.scheduling.slots import free_slots
 
 if TYPE_CHECKING:
     from hub.identity.models import User
+    from hub.records.patients import Patient
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict
 
@@ -20,8 +20,11 @@ from hub.deps import MAX_ROW_ID
 from hub.errors import Invalid
 from hub.records.contact import contact_change_problems
 from hub.records.patient_service import PatientDraft, contact_problems
-from hub.records.patients import Patient, Sex
+from hub.records.patients import Sex
 from hub.scheduling.eligibility import RedFlag
+
+if TYPE_CHECKING:
+    from hub.records.patients import Patient
 
 Problems = dict[str, str]
 
