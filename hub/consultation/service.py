@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from hub.audit.service import record_event
-from hub.consultation.models import Capture, Consultation, ConsultationEvent, State
+from hub.consultation.models import Capture, Consultation, ConsultationEvent, DmpChoice, State
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.events import Event
@@ -129,6 +129,21 @@ async def consultation_ids_of(*, session: AsyncSession, patient_id: int) -> list
     """The ids of the patient's consultations."""
     return list(
         await session.scalars(select(Consultation.id).where(Consultation.patient_id == patient_id))
+    )
+
+
+async def shareable_consultation_ids_of(*, session: AsyncSession, patient_id: int) -> list[int]:
+    """The ids of the patient's consultations whose report may go into the shared record (the
+    patient did not object), oldest first."""
+    return list(
+        await session.scalars(
+            select(Consultation.id)
+            .where(
+                Consultation.patient_id == patient_id,
+                Consultation.dmp_choice != DmpChoice.OPPOSES,
+            )
+            .order_by(Consultation.id)
+        )
     )
 
 

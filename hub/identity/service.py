@@ -431,6 +431,11 @@ async def get_cabin(*, session: AsyncSession, cabin_id: int) -> Cabin:
     return cabin
 
 
+async def cabin_site_id(*, session: AsyncSession, cabin_id: int) -> int | None:
+    """The id of the cabin's site, None if there is no such cabin."""
+    return await session.scalar(select(Cabin.site_id).where(Cabin.id == cabin_id))
+
+
 async def cabin_token_hash(*, session: AsyncSession, cabin_id: int) -> str | None:
     """The hash of the cabin's current agent token, None once revoked (or no such cabin)."""
     return await session.scalar(select(Cabin.token_hash).where(Cabin.id == cabin_id))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Executable, Table, and_, bindparam, func, insert, inspect, select
+from sqlalchemy import Executable, Table, and_, bindparam, func, insert, inspect, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload
@@ -301,14 +302,24 @@ async def get_booking(*, session: AsyncSession, booking_id: int) -> Booking:
     return booking
 
 
-async def booking_on_channel(
-    *, session: AsyncSession, reference: str, channel: Channel
-) -> Booking | None:
-    """The booking made through this channel under this reference, with its site; else None."""
+async def booking_id_on_channel(
+    *,
+    session: AsyncSession,
+    organisation_id: int,
+    channel: Channel,
+    reference: str,
+    or_ids: Collection[int] = (),
+) -> int | None:
+    """The id of a booking made through this channel in this CPTS under this reference (or
+    among ``or_ids``); else None."""
+    matches = Booking.reference == reference.upper()
+    if or_ids:
+        matches = or_(matches, Booking.id.in_(or_ids))
     return await session.scalar(
-        select(Booking)
-        .where(Booking.reference == reference, Booking.channel == channel)
-        .options(joinedload(Booking.site))
+        select(Booking.id)
+        .join(Site, Site.id == Booking.site_id)
+        .where(matches, Booking.channel == channel, Site.organisation_id == organisation_id)
+        .limit(1)
     )
 
 
