@@ -13,7 +13,6 @@ from pathlib import Path
 
 import uvicorn
 from alembic.util import CommandError
-from sqlalchemy import select
 
 from devices.cli_fr import FrenchArgumentParser
 from hub import commands, db, migrate
@@ -22,7 +21,7 @@ from hub.audit.service import ChainReport, seal_pending, verify_chain
 from hub.config import Settings
 from hub.errors import HubError
 from hub.identity import service
-from hub.identity.models import SPECIALTIES, Organisation, Role, Site
+from hub.identity.models import SPECIALTIES, Role
 from hub.interop.cli import add_create_api_client_parser
 from hub.logs import configure_logging
 from hub.reporting.cli import add_parser as add_indicators_parser
@@ -72,9 +71,7 @@ async def _create_user(settings: Settings, args: argparse.Namespace, password: s
     engine = db.make_engine(settings.database_url)
     try:
         async with db.make_session_factory(engine)() as session:
-            org = await session.scalar(
-                select(Organisation).where(Organisation.slug == args.organisation)
-            )
+            org = await service.organisation_by_slug(session=session, slug=args.organisation)
             if org is None:
                 if not args.create_organisation:
                     raise HubError(
@@ -86,8 +83,8 @@ async def _create_user(settings: Settings, args: argparse.Namespace, password: s
                 )
             sites = []
             for name in args.site:
-                site = await session.scalar(
-                    select(Site).where(Site.organisation_id == org.id, Site.name == name)
+                site = await service.site_by_name(
+                    session=session, organisation_id=org.id, name=name
                 )
                 if site is None:
                     raise HubError(f"Aucun site nommé « {name} » dans {org.slug}.")

@@ -9,12 +9,10 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from hub.audit.service import seal_pending
 from hub.config import Settings
 from hub.context import HubContext
-from hub.identity.models import Site
+from hub.identity import service as identity_service
 from hub.interop.sas_reports import queue_reports
 from hub.notify.mailer import SmtpSettings
 from hub.notify.outbox import DeliveryReport, deliver_due
@@ -91,7 +89,7 @@ async def expire_offers(ctx: HubContext) -> int:
 async def sync_all_slots(ctx: HubContext) -> None:
     """Extend every site's slots over its booking horizon."""
     async with ctx.sessions() as session:
-        for site in list(await session.scalars(select(Site))):
+        for site in await identity_service.every_site(session=session):
             await sync_horizon(session=session, site=site, today=ctx.clock().date())
         await session.commit()
 

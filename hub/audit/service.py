@@ -117,6 +117,25 @@ async def recent_events(*, session: AsyncSession, limit: int = 50) -> list[Audit
     return list(rows)
 
 
+async def events_about(
+    *,
+    session: AsyncSession,
+    targets: list[str],
+    newest_first: bool = False,
+    leave_out_actor_kind: str | None = None,
+    limit: int | None = None,
+) -> list[AuditEvent]:
+    """The audit events about these targets (``patient:12``, ``document:3``...), in order."""
+    query = select(AuditEvent).where(AuditEvent.target.in_(targets))
+    if leave_out_actor_kind is not None:
+        query = query.where(AuditEvent.actor_kind != leave_out_actor_kind)
+    if newest_first:
+        query = query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+    else:
+        query = query.order_by(AuditEvent.id)
+    return list(await session.scalars(query.limit(limit)))
+
+
 GENESIS = "0" * 64
 SETTLE = dt.timedelta(seconds=5)  # concurrent transactions have committed by then
 

@@ -4,7 +4,7 @@ A new token or a revocation closes the agent's live link at once (close code 440
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -16,9 +16,11 @@ from hub.cabins import routing
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Invalid, NotFound
 from hub.identity import service as identity
-from hub.identity.models import Cabin, Site, User
 from hub.rendering import render
 from hub.wire import AGENT_WS_PATH
+
+if TYPE_CHECKING:
+    from hub.identity.models import Cabin, Site, User
 
 router = APIRouter(prefix="/coordination/cabines", dependencies=[Depends(deps.csrf_protect)])
 

@@ -17,14 +17,12 @@ import logging
 
 from fastapi import APIRouter, WebSocket
 from redis.exceptions import RedisError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.service import record_event
 from hub.cabins import intake, live, presence, routing
 from hub.context import AgentConnection, HubContext, context_of
 from hub.identity import service as identity
-from hub.identity.models import Cabin
 from hub.records.observations import last_seq
 from hub.wire import (
     AGENT_WS_PATH,
@@ -231,7 +229,7 @@ async def _trusted(session: AsyncSession, conn: AgentConnection) -> bool:
     """Whether the token the agent connected with is still its cabin's token."""
     if conn.revoked:
         return False
-    current = await session.scalar(select(Cabin.token_hash).where(Cabin.id == conn.cabin_id))
+    current = await identity.cabin_token_hash(session=session, cabin_id=conn.cabin_id)
     if current is None or current != conn.token_hash:
         conn.revoked = True
         conn.closed.set()

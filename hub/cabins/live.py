@@ -15,6 +15,7 @@ page rendered and a row that arrived live are the same thing.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
@@ -24,7 +25,10 @@ from hub.cabins.presence import DEVICE_STATE_LABELS, CabinDevice
 from hub.context import HubContext
 from hub.events import Event
 from hub.identity.policy import Permission
-from hub.records.observations import Observation, StoredMeasurement
+from hub.records.observations import StoredMeasurement
+
+if TYPE_CHECKING:
+    from hub.records.observations import Observation
 
 CABIN_STATUS = "cabin.status"
 OBSERVATION_STORED = "observation.stored"

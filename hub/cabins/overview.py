@@ -4,6 +4,7 @@ and each device's last value where they may see a consultation's measurements (h
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,8 +17,11 @@ from hub.cabins.presence import (
 )
 from hub.context import HubContext
 from hub.identity import policy, service
-from hub.identity.models import Role, User
+from hub.identity.models import Role
 from hub.identity.policy import Permission
+
+if TYPE_CHECKING:
+    from hub.identity.models import User
 
 
 async def home_context(ctx: HubContext, session: AsyncSession, user: User) -> dict[str, object]:

@@ -12,17 +12,21 @@ import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
-from sqlalchemy import ForeignKey, String, UniqueConstraint, select, update
+from sqlalchemy import ForeignKey, String, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from devices.measurements import last_value_key
 from hub.context import HubContext
 from hub.db import Base, IntPk, utcnow
-from hub.identity.models import Cabin
+from hub.identity import service as identity_service
 from hub.wire import DeviceDescription
+
+if TYPE_CHECKING:
+    from hub.identity.models import Cabin
 
 logger = logging.getLogger(__name__)
 
@@ -99,24 +103,21 @@ async def seen_in_cluster(ctx: HubContext, cabin_ids: list[int]) -> dict[int, dt
 
 
 async def mark_seen(*, session: AsyncSession, cabin_id: int, now: dt.datetime) -> None:
-    cabin = await session.get(Cabin, cabin_id)
-    if cabin is not None:
-        cabin.last_seen_at = now
-        cabin.connected = True
-        await session.commit()
+    await identity_service.set_cabin_link(
+        session=session, cabin_id=cabin_id, connected=True, seen_at=now
+    )
+    await session.commit()
 
 
 async def mark_disconnected(*, session: AsyncSession, cabin_id: int) -> None:
-    cabin = await session.get(Cabin, cabin_id)
-    if cabin is not None:
-        cabin.connected = False
-        await session.commit()
+    await identity_service.set_cabin_link(session=session, cabin_id=cabin_id, connected=False)
+    await session.commit()
 
 
 async def forget_connections(*, session: AsyncSession) -> None:
     """At the start of a lone hub no agent is connected yet; each one's hello or heartbeat
     says so again. (Several workers never call it: the others' cabins are connected.)"""
-    await session.execute(update(Cabin).where(Cabin.connected.is_(True)).values(connected=False))
+    await identity_service.disconnect_every_cabin(session=session)
     await session.commit()
 
 

@@ -11,11 +11,10 @@ import asyncio
 import logging
 
 from redis.exceptions import RedisError
-from sqlalchemy import select
 
 from hub.cabins import live
 from hub.context import HubContext
-from hub.identity.models import Cabin
+from hub.identity import service as identity
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ async def watch(ctx: HubContext) -> None:
             continue
         for cabin_id in gone:
             async with ctx.sessions() as session:
-                site_id = await session.scalar(select(Cabin.site_id).where(Cabin.id == cabin_id))
+                site_id = await identity.cabin_site_id(session=session, cabin_id=cabin_id)
             if site_id is not None:
                 await live.announce_offline(ctx, cabin_id=cabin_id, site_id=site_id)
                 logger.info("cabin %s offline: the worker holding it is gone", cabin_id)

@@ -4,7 +4,7 @@ and welcoming today's residents (the room console then runs the session)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -19,7 +19,6 @@ from hub.consultation.service import for_bookings
 from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import HubError
-from hub.identity.models import User
 from hub.identity.policy import Permission
 from hub.rendering import render
 from hub.scheduling import booking as bk
@@ -28,6 +27,9 @@ from hub.scheduling.book import book
 from hub.scheduling.forms import ResidentForm, by_field
 from hub.scheduling.models import Channel, Reservation
 from hub.scheduling.slots import free_slots
+
+if TYPE_CHECKING:
+    from hub.identity.models import User
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 

@@ -4,7 +4,7 @@ they are two different persons."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,10 +15,12 @@ from hub.consultation import identity_review
 from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import HubError, Invalid
-from hub.identity.models import User
 from hub.records.vigilance import STATUS_LABELS, Actor, probable_duplicates
 from hub.rendering import render
 from hub.reports import deposit
+
+if TYPE_CHECKING:
+    from hub.identity.models import User
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 PAGE = "/secretariat/identites"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -14,15 +14,17 @@ from hub.consoles import secretary
 from hub.consoles.staff import own_booking
 from hub.consoles.teleconsultation import RoomCall
 from hub.consultation import service as consultation
-from hub.consultation.models import Consultation
 from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Conflict, HubError, Invalid
 from hub.identity import service as identity
-from hub.identity.models import User
 from hub.identity.policy import Permission
 from hub.relay import service
 from hub.reports import publication
+
+if TYPE_CHECKING:
+    from hub.consultation.models import Consultation
+    from hub.identity.models import User
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 

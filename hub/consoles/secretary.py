@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -23,10 +23,8 @@ from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import HubError
 from hub.identity import policy
-from hub.identity.models import User
 from hub.identity.policy import Permission
 from hub.records import contact, patient_service
-from hub.records.patients import Patient
 from hub.records.vigilance import pending_identities
 from hub.relay import service as relay
 from hub.rendering import render
@@ -38,6 +36,10 @@ from hub.scheduling.care import care_site_ids
 from hub.scheduling.forms import ContactForm, PatientForm, PhoneBookingForm, by_field, refuse
 from hub.scheduling.models import Channel
 from hub.scheduling.slots import free_slots
+
+if TYPE_CHECKING:
+    from hub.identity.models import User
+    from hub.records.patients import Patient
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,13 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.errors import Invalid
 from hub.identity import policy
 from hub.identity import service as identity
-from hub.identity.models import Site, User
 from hub.identity.policy import Permission
 from hub.records.vigilance import Actor
 from hub.scheduling import booking as bk
 from hub.scheduling.book import PUBLIC
-from hub.scheduling.models import Booking, Reservation, Slot
+from hub.scheduling.models import Reservation
 from hub.scheduling.slots import get_slot
+
+if TYPE_CHECKING:
+    from hub.identity.models import Site, User
+    from hub.scheduling.models import Booking, Slot
 
 
 def actor_of(request: Request, user: User) -> Actor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -20,11 +20,10 @@ from hub.consoles.kit import kit_view
 from hub.consoles.vitals import measuring_devices, vitals_view
 from hub.consultation import cabins as consultation_cabins
 from hub.consultation import checks, identity_review, service
-from hub.consultation.models import STATE_LABELS, Capture, Consultation, DmpChoice, State
+from hub.consultation.models import STATE_LABELS, DmpChoice, State
 from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Conflict, HubError, Invalid, NotFound, Unauthenticated
-from hub.identity.models import User
 from hub.identity.policy import Permission
 from hub.records.observations import observations_of_booking
 from hub.relay import service as relay
@@ -32,6 +31,10 @@ from hub.rendering import render
 from hub.reports import deposit
 from hub.reports import view as report_view
 from hub.scheduling.forms import refuse
+
+if TYPE_CHECKING:
+    from hub.consultation.models import Consultation
+    from hub.identity.models import User
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 EVENT_KEEPALIVE_SECONDS = 15.0
@@ -494,16 +497,15 @@ async def save_capture(
     )
     if not signature:
         raise Invalid("Le contenu ne correspond pas à une image PNG ou JPEG.")
-    capture = Capture(
-        consultation_id=consultation.id,
+    capture = await service.add_capture(
+        session=session,
+        consultation=consultation,
         source=source,
         mime_type=mime,
         data=data,
         taken_by=user.id,
         taken_at=ctx.clock(),
     )
-    session.add(capture)
-    await session.flush()
     record_event(
         session=session,
         action="consultation.capture",
@@ -527,7 +529,7 @@ async def capture_image(
     capture_id: int, request: Request, user: Permitted, session: SessionDep
 ) -> Response:
     """A saved snapshot, for the clinicians of its site (each viewing traced)."""
-    capture = await session.get(Capture, capture_id)
+    capture = await service.get_capture(session=session, capture_id=capture_id)
     if capture is None:
         raise NotFound("Image introuvable.")
     consultation = await service.get_consultation(

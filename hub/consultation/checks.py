@@ -4,7 +4,7 @@ and the nurse's pre-consultation notes with the PHQ-9/GAD-7 scales."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,11 +12,15 @@ from hub.consultation import identity_review, service
 from hub.consultation.models import Consultation, DmpChoice, State
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid
-from hub.identity.models import User
 from hub.records.ins import birth_place_problem, nir_problem, nir_traits_problem, normalise_nir
-from hub.records.patients import IdentityStatus, Patient
+from hub.records.patient_service import patient_by_id
+from hub.records.patients import IdentityStatus
 from hub.records.vigilance import FROM_INSI, Actor, set_status
 from hub.scheduling.forms import Text, TextForm
+
+if TYPE_CHECKING:
+    from hub.identity.models import User
+    from hub.records.patients import Patient
 
 # High-trust identity documents of the INS referential (a driving licence or a Vitale card
 # does not validate an identity).
@@ -88,7 +92,7 @@ async def verify_identity(
     )
     if user.role not in service.ROOM_STAFF:
         raise Forbidden("L'identité est vérifiée par le personnel de la salle.")
-    patient = await session.get(Patient, consultation.patient_id)
+    patient = await patient_by_id(session=session, patient_id=consultation.patient_id)
     assert patient is not None
     if patient.pending_of_id is not None:
         raise Conflict(

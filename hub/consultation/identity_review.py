@@ -5,16 +5,16 @@ slice's own service, in one commit, traced."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.consultation import service as consultations
 from hub.errors import Conflict, Invalid
 from hub.records import documents as shared_record
+from hub.records import vigilance
 from hub.records.patient_service import get_patient
-from hub.records.patients import Patient
 from hub.records.vigilance import (
     STATUS_LABELS,
     VERIFIED,
@@ -29,6 +29,9 @@ from hub.records.vigilance import (
     trace,
 )
 from hub.scheduling import booking as bk
+
+if TYPE_CHECKING:
+    from hub.records.patients import Patient
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +80,7 @@ async def _merge(session: AsyncSession, *, keep: Patient, drop: Patient, actor: 
     documents = await shared_record.reassign_patient(
         session=session, from_id=drop.id, to_id=keep.id
     )
-    for pending in await session.scalars(select(Patient).where(Patient.pending_of_id == drop.id)):
-        pending.pending_of_id = keep.id
+    await vigilance.reassign_pending(session=session, from_id=drop.id, to_id=keep.id)
     fill_empty(keep, Proposal.of(drop))
     drop.merged_into_id = keep.id
     drop.pending_of_id = None

@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import secrets
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
@@ -24,9 +25,11 @@ from hub.context import HubContext, context_of
 from hub.deps import session_key
 from hub.identity import policy
 from hub.identity import service as identity
-from hub.identity.models import User
 from hub.identity.policy import Permission
 from hub.wire import IceServer
+
+if TYPE_CHECKING:
+    from hub.identity.models import User
 
 logger = logging.getLogger(__name__)
 router = APIRouter()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hub.db import Base, IntPk, utcnow
 from hub.identity.models import enum_column
-from hub.scheduling.models import Booking
+
+if TYPE_CHECKING:
+    from hub.scheduling.models import Booking
 
 
 class State(StrEnum):

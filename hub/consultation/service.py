@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from hub.audit.service import record_event
-from hub.consultation.models import Capture, Consultation, ConsultationEvent, State
+from hub.consultation.models import Capture, Consultation, ConsultationEvent, DmpChoice, State
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.events import Event
@@ -25,7 +26,10 @@ from hub.identity.policy import Permission
 from hub.notify import outbox
 from hub.notify.sms import normalise_french_mobile
 from hub.scheduling import booking as bk
-from hub.scheduling.models import Booking, BookingStatus
+from hub.scheduling.models import BookingStatus
+
+if TYPE_CHECKING:
+    from hub.identity.models import Site, User
 
 ROOM_STAFF = frozenset({Role.NURSE, Role.FACILITY_STAFF})
 CLINICIANS = frozenset({Role.NURSE, Role.FACILITY_STAFF, Role.DOCTOR})
@@ -98,8 +102,7 @@ async def reload(session: AsyncSession, consultation_id: int) -> Consultation:
         select(Consultation)
         .where(Consultation.id == consultation_id)
         .options(
-            selectinload(Consultation.booking).selectinload(Booking.patient),
-            selectinload(Consultation.booking).selectinload(Booking.site),
+            selectinload(Consultation.booking).options(*bk.with_patient_and_site()),
         )
         .execution_options(populate_existing=True)
     )
@@ -114,6 +117,33 @@ def _may_act(user: User, site_id: int) -> None:
         Permission.CONSULTATION_DATA,
         sites=[site_id],
         refusal="Cette consultation a lieu sur un site pour lequel vous n'agissez pas.",
+    )
+
+
+async def consultation_by_id(*, session: AsyncSession, consultation_id: int) -> Consultation | None:
+    """The consultation with this id, None if there is none (no access check: the caller's)."""
+    return await session.get(Consultation, consultation_id)
+
+
+async def consultation_ids_of(*, session: AsyncSession, patient_id: int) -> list[int]:
+    """The ids of the patient's consultations."""
+    return list(
+        await session.scalars(select(Consultation.id).where(Consultation.patient_id == patient_id))
+    )
+
+
+async def shareable_consultation_ids_of(*, session: AsyncSession, patient_id: int) -> list[int]:
+    """The ids of the patient's consultations whose report may go into the shared record (the
+    patient did not object), oldest first."""
+    return list(
+        await session.scalars(
+            select(Consultation.id)
+            .where(
+                Consultation.patient_id == patient_id,
+                Consultation.dmp_choice != DmpChoice.OPPOSES,
+            )
+            .order_by(Consultation.id)
+        )
     )
 
 
@@ -326,8 +356,7 @@ async def waiting_room(*, session: AsyncSession, user: User) -> list[Consultatio
             Consultation.state.in_([State.READY, State.IN_CONSULTATION, State.REPORTING]),
         )
         .options(
-            selectinload(Consultation.booking).selectinload(Booking.patient),
-            selectinload(Consultation.booking).selectinload(Booking.site),
+            selectinload(Consultation.booking).options(*bk.with_patient_and_site()),
         )
         .order_by(Consultation.ready_at)
     )
@@ -347,8 +376,7 @@ async def closed_by_doctor(
             Consultation.ended_at >= since,
         )
         .options(
-            selectinload(Consultation.booking).selectinload(Booking.patient),
-            selectinload(Consultation.booking).selectinload(Booking.site),
+            selectinload(Consultation.booking).options(*bk.with_patient_and_site()),
         )
         .order_by(Consultation.ended_at.desc())
         .limit(limit)
@@ -385,6 +413,35 @@ async def captures_of(*, session: AsyncSession, consultation_id: int) -> list[Ca
         select(Capture).where(Capture.consultation_id == consultation_id).order_by(Capture.id)
     )
     return list(rows)
+
+
+async def add_capture(
+    *,
+    session: AsyncSession,
+    consultation: Consultation,
+    source: str,
+    mime_type: str,
+    data: bytes,
+    taken_by: int,
+    taken_at: dt.datetime,
+) -> Capture:
+    """Save an image taken during the consultation (its checks are the caller's)."""
+    capture = Capture(
+        consultation_id=consultation.id,
+        source=source,
+        mime_type=mime_type,
+        data=data,
+        taken_by=taken_by,
+        taken_at=taken_at,
+    )
+    session.add(capture)
+    await session.flush()
+    return capture
+
+
+async def get_capture(*, session: AsyncSession, capture_id: int) -> Capture | None:
+    """The saved image with this id, None if there is none."""
+    return await session.get(Capture, capture_id)
 
 
 async def reassign_patient(*, session: AsyncSession, from_id: int, to_id: int) -> int:

@@ -6,13 +6,13 @@ import datetime as dt
 import logging
 import math
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from hub.audit.models import AuditEvent
 from hub.audit.service import record_event
 from hub.errors import Conflict, Invalid, NotFound, TooManyAttempts, Unauthenticated
 from hub.identity import security
@@ -28,6 +28,9 @@ from hub.identity.models import (
     UserSession,
     user_sites,
 )
+
+if TYPE_CHECKING:
+    from hub.audit.models import AuditEvent
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +163,25 @@ async def get_site(*, session: AsyncSession, site_id: int) -> Site | None:
     return await session.get(Site, site_id)
 
 
+async def site_by_name(*, session: AsyncSession, organisation_id: int, name: str) -> Site | None:
+    """The site of this CPTS with this name, None if there is none."""
+    return await session.scalar(
+        select(Site).where(Site.organisation_id == organisation_id, Site.name == name)
+    )
+
+
+async def every_site(*, session: AsyncSession) -> list[Site]:
+    """Every site of every CPTS served by the hub."""
+    return list(await session.scalars(select(Site)))
+
+
+async def sites_by_id(*, session: AsyncSession, site_ids: set[int]) -> dict[int, Site]:
+    """These sites, by id."""
+    if not site_ids:
+        return {}
+    return {s.id: s for s in await session.scalars(select(Site).where(Site.id.in_(site_ids)))}
+
+
 async def get_user(*, session: AsyncSession, user_id: int, refresh: bool = False) -> User:
     """The user with their sites (``refresh`` reloads objects already in the session)."""
     query = select(User).where(User.id == user_id).options(selectinload(User.sites))
@@ -169,6 +191,11 @@ async def get_user(*, session: AsyncSession, user_id: int, refresh: bool = False
     if user is None:
         raise NotFound("Compte introuvable.")
     return user
+
+
+async def user_by_id(*, session: AsyncSession, user_id: int) -> User | None:
+    """The account with this id, None if there is none."""
+    return await session.get(User, user_id)
 
 
 async def actors_of(*, session: AsyncSession, events: list[AuditEvent]) -> dict[int, User]:
@@ -412,6 +439,32 @@ async def get_cabin(*, session: AsyncSession, cabin_id: int) -> Cabin:
     if cabin is None:
         raise NotFound("Cabine introuvable.")
     return cabin
+
+
+async def cabin_site_id(*, session: AsyncSession, cabin_id: int) -> int | None:
+    """The id of the cabin's site, None if there is no such cabin."""
+    return await session.scalar(select(Cabin.site_id).where(Cabin.id == cabin_id))
+
+
+async def cabin_token_hash(*, session: AsyncSession, cabin_id: int) -> str | None:
+    """The hash of the cabin's current agent token, None once revoked (or no such cabin)."""
+    return await session.scalar(select(Cabin.token_hash).where(Cabin.id == cabin_id))
+
+
+async def set_cabin_link(
+    *, session: AsyncSession, cabin_id: int, connected: bool, seen_at: dt.datetime | None = None
+) -> None:
+    """Record whether the cabin's agent is connected (and when it was last heard of)."""
+    cabin = await session.get(Cabin, cabin_id)
+    if cabin is not None:
+        cabin.connected = connected
+        if seen_at is not None:
+            cabin.last_seen_at = seen_at
+
+
+async def disconnect_every_cabin(*, session: AsyncSession) -> None:
+    """Mark every cabin's agent as not connected."""
+    await session.execute(update(Cabin).where(Cabin.connected.is_(True)).values(connected=False))
 
 
 def security_now() -> dt.datetime:

@@ -7,12 +7,10 @@ import asyncio
 import sys
 from typing import Any
 
-from sqlalchemy import select
-
 from hub import commands, db
 from hub.config import Settings
 from hub.errors import HubError
-from hub.identity.models import Organisation
+from hub.identity import service as identity_service
 from hub.interop import clients
 from hub.interop.models import ApiClientKind
 
@@ -21,8 +19,8 @@ async def _create(settings: Settings, args: argparse.Namespace) -> tuple[int, st
     engine = db.make_engine(settings.database_url)
     try:
         async with db.make_session_factory(engine)() as session:
-            org = await session.scalar(
-                select(Organisation).where(Organisation.slug == args.organisation)
+            org = await identity_service.organisation_by_slug(
+                session=session, slug=args.organisation
             )
             if org is None:
                 raise HubError(f"Aucune organisation « {args.organisation} ».")

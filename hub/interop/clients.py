@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.db import utcnow
 from hub.errors import Invalid
 from hub.identity import security
-from hub.identity.models import Organisation
 from hub.interop.models import ApiClient, ApiClientKind, OrganisationFiness
+
+if TYPE_CHECKING:
+    from hub.identity.models import Organisation
 
 TOKEN_PREFIXES = {ApiClientKind.SAS: "sas_"}
 _FINESS = re.compile(r"^[0-9]{9}$")

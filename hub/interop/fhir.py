@@ -13,12 +13,15 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from hub.errors import HubError
-from hub.identity.models import Organisation, Site
-from hub.scheduling.models import Reservation, Slot
+from hub.scheduling.models import Reservation
+
+if TYPE_CHECKING:
+    from hub.identity.models import Organisation, Site
+    from hub.scheduling.models import Slot
 
 Json = dict[str, Any]
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from hub.identity.models import Site, User
 from hub.interop.fhir import (
     SYSTEM_FINESS,
     SYSTEM_FR_V2_0203,
@@ -24,6 +24,9 @@ from hub.interop.fhir import (
     e164,
     location_resource,
 )
+
+if TYPE_CHECKING:
+    from hub.identity.models import Site, User
 
 SYSTEM_IDNPS = "urn:oid:1.2.250.1.71.4.2.1"  # national identifiers of professionals
 SYSTEM_SAS_INTERNAL = "urn:oid:1.2.250.1.213.3.6"  # the SAS's technical ids of regulators

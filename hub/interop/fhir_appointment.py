@@ -16,7 +16,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub.interop.fhir import (
     PROFILE_APPOINTMENT,
@@ -29,7 +29,10 @@ from hub.interop.fhir import (
 from hub.interop.fhir_actors import SYSTEM_IDNPS, SYSTEM_SAS_INTERNAL, idnps_identifier
 from hub.interop.models import SasAppointment
 from hub.records.patients import Sex
-from hub.scheduling.models import Booking, BookingStatus
+from hub.scheduling.models import BookingStatus
+
+if TYPE_CHECKING:
+    from hub.scheduling.models import Booking
 
 EXT_APPOINTMENT_OPERATOR = "http://interopsante.org/fhir/StructureDefinition/FrAppointmentOperator"
 OPERATOR_TYPES = {SYSTEM_IDNPS: "IDNPS", SYSTEM_SAS_INTERNAL: "INTRN"}

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hub.db import Base, IntPk, Str200, utcnow
-from hub.identity.models import Organisation, enum_column
+from hub.identity.models import enum_column
+
+if TYPE_CHECKING:
+    from hub.identity.models import Organisation
 
 
 class ApiClientKind(StrEnum):

@@ -12,27 +12,29 @@ import logging
 import uuid
 from collections.abc import Callable, Coroutine
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from hub.audit.service import record_event
 from hub.deps import ContextDep, SessionDep
 from hub.errors import Conflict, Forbidden, HubError, Invalid, NotFound, Unauthenticated
 from hub.identity import service as identity
-from hub.identity.models import Site, SiteKind, User
+from hub.identity.models import SiteKind
 from hub.interop import clients, fhir
 from hub.interop import fhir_actors as actors
 from hub.interop.models import ApiClient, ApiClientKind
 from hub.interop.sas_slot_link import slot_link
-from hub.scheduling.models import Booking, Reservation, Slot, SlotState
-from hub.scheduling.slots import free_slots
+from hub.scheduling.models import Reservation, SlotState
+from hub.scheduling.slots import free_slots, seats_held, slot_with_site
+
+if TYPE_CHECKING:
+    from hub.identity.models import Site, User
+    from hub.scheduling.models import Slot
 
 logger = logging.getLogger(__name__)
 
@@ -184,15 +186,6 @@ def _base(ctx: ContextDep) -> str:
 Base = Annotated[str, Depends(_base)]
 
 
-async def _rooms(session: AsyncSession, organisation_id: int) -> list[Site]:
-    rows = await session.scalars(
-        select(Site).where(
-            Site.organisation_id == organisation_id, Site.kind == SiteKind.TELECONSULTATION_ROOM
-        )
-    )
-    return list(rows)
-
-
 @router.get("/metadata", summary="Déclaration des capacités du serveur (CapabilityStatement)")
 async def metadata(ctx: ContextDep, base: Base) -> Response:
     """What this server offers the SAS; public, as FHIR servers' capabilities are."""
@@ -217,12 +210,8 @@ async def read_slot(
         slot = None
     if slot is None or slot.reserved_for not in SAS_MAY_USE:
         raise NotFound(f"Le créneau Slot/{slot_id} n'existe pas dans cette CPTS.")
-    taken = await session.scalar(
-        select(func.count(Booking.id)).where(Booking.slot_id == slot.id, Booking.seat.is_not(None))
-    )
-    free = (
-        slot.state is SlotState.OPEN and slot.starts_at > ctx.clock() and (taken or 0) < slot.seats
-    )
+    taken = await seats_held(session=session, slot_id=slot.id)
+    free = slot.state is SlotState.OPEN and slot.starts_at > ctx.clock() and taken < slot.seats
     org = await identity.get_organisation(session=session, organisation_id=client.organisation_id)
     assert org is not None
     public_url = slot_link(ctx.settings.base_url, ctx.secret, org.slug, slot.id)
@@ -262,7 +251,7 @@ async def search_slots(
     now = ctx.clock()
     org = await identity.get_organisation(session=session, organisation_id=client.organisation_id)
     assert org is not None
-    rooms = await _rooms(session, org.id)
+    rooms = await identity.teleconsultation_rooms(session=session, organisation_id=org.id)
     doctors = await identity.doctors_serving(session=session, site_ids=[r.id for r in rooms])
     if named is not None:  # the rooms one of the named doctors serves
         rooms = [
@@ -346,9 +335,7 @@ def _schedule_actors(
 
 async def sas_slot(session: AsyncSession, organisation_id: int, slot_id: int) -> Slot:
     """The slot, if it belongs to a teleconsultation room of the client's CPTS."""
-    slot = await session.scalar(
-        select(Slot).where(Slot.id == slot_id).options(selectinload(Slot.site))
-    )
+    slot = await slot_with_site(session=session, slot_id=slot_id)
     if (
         slot is None
         or slot.site.organisation_id != organisation_id

@@ -11,19 +11,18 @@ import json
 import logging
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.service import record_event
 from hub.deps import ContextDep, SessionDep
 from hub.errors import Conflict, HubError, NotFound
 from hub.identity import service as identity
-from hub.identity.models import Site
 from hub.interop import fhir
 from hub.interop import fhir_appointment as fa
 from hub.interop.fhir_actors import idnps
@@ -45,7 +44,10 @@ from hub.records.patient_service import PatientDraft
 from hub.records.vigilance import Actor
 from hub.scheduling import booking as bk
 from hub.scheduling.book import book, cancel
-from hub.scheduling.models import Booking, BookingStatus, Channel
+from hub.scheduling.models import BookingStatus, Channel
+
+if TYPE_CHECKING:
+    from hub.scheduling.models import Booking
 
 logger = logging.getLogger(__name__)
 
@@ -300,22 +302,22 @@ async def _sas_booking_id(
 ) -> int | None:
     """The id of the booking made through the SAS in this CPTS under this reference (or, when
     ``system`` is given, under the calling platform's identifier ``system|reference``)."""
-    by_reference = Booking.reference == reference.upper()
+    by_caller: list[int] = []
     if system is not None:
-        by_caller = Booking.id.in_(
-            select(SasAppointment.booking_id).where(
-                SasAppointment.caller_value == reference,
-                *([SasAppointment.caller_system == system] if system else []),
+        by_caller = list(
+            await session.scalars(
+                select(SasAppointment.booking_id).where(
+                    SasAppointment.caller_value == reference,
+                    *([SasAppointment.caller_system == system] if system else []),
+                )
             )
         )
-        by_reference = or_(by_reference, by_caller)
-    return await session.scalar(
-        select(Booking.id)
-        .join(Site, Site.id == Booking.site_id)
-        .where(
-            by_reference, Booking.channel == Channel.SAS, Site.organisation_id == organisation_id
-        )
-        .limit(1)
+    return await bk.booking_id_on_channel(
+        session=session,
+        organisation_id=organisation_id,
+        channel=Channel.SAS,
+        reference=reference,
+        or_ids=by_caller,
     )
 
 

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -26,12 +26,16 @@ from hub import deps
 from hub.deps import ContextDep, SessionDep
 from hub.errors import NotFound
 from hub.identity import service as identity
-from hub.identity.models import User
 from hub.interop.fhir_actors import SYSTEM_IDNPS, SYSTEM_SAS_INTERNAL, idnps
 from hub.interop.models import SasAppointment
 from hub.scheduling import public_pages
 from hub.scheduling.forms import BookingForm
-from hub.scheduling.models import Booking, Channel, Slot
+from hub.scheduling.models import Channel
+from hub.scheduling.slots import slot_with_site
+
+if TYPE_CHECKING:
+    from hub.identity.models import User
+    from hub.scheduling.models import Booking
 
 router = APIRouter(prefix="/rdv", dependencies=[Depends(deps.csrf_protect)])
 
@@ -102,7 +106,7 @@ async def _recorder(
 ) -> Callable[[Booking], None]:
     """What to add beside the booking, in its commit: the SAS record, marked to report."""
     kind, system, value = regulator_identifier(regulator)
-    slot = await session.get(Slot, slot_id)
+    slot = await slot_with_site(session=session, slot_id=slot_id)
     doctors: list[User] = []
     if slot is not None:
         serving = await identity.doctors_serving(session=session, site_ids=[slot.site_id])

@@ -492,6 +492,23 @@ def _headers(stored: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in loaded.items()}
 
 
+async def messages_about(
+    *, session: AsyncSession, related_kind: str, related_ids: list[int]
+) -> list[OutboundMessage]:
+    """The messages queued about these rows of one kind (a report's relays...), oldest first."""
+    if not related_ids:
+        return []
+    rows = await session.scalars(
+        select(OutboundMessage)
+        .where(
+            OutboundMessage.related_kind == related_kind,
+            OutboundMessage.related_id.in_(related_ids),
+        )
+        .order_by(OutboundMessage.id)
+    )
+    return list(rows)
+
+
 async def recent_messages(*, session: AsyncSession, limit: int = 50) -> list[OutboundMessage]:
     """The latest messages of the outbox, newest first (for the coordinator's follow-up)."""
     rows = await session.scalars(

@@ -76,6 +76,41 @@ class SharedDocument(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+async def document_by_id(*, session: AsyncSession, document_id: int) -> SharedDocument | None:
+    """The shared document with this id, None if there is none."""
+    return await session.get(SharedDocument, document_id)
+
+
+async def document_ids_of(*, session: AsyncSession, patient_id: int) -> list[int]:
+    """The ids of the patient's shared documents."""
+    return list(
+        await session.scalars(
+            select(SharedDocument.id).where(SharedDocument.patient_id == patient_id)
+        )
+    )
+
+
+async def deposited_unique_ids(*, session: AsyncSession, unique_ids: list[str]) -> set[str]:
+    """Which of these document unique ids (OIDs) are in the shared record."""
+    if not unique_ids:
+        return set()
+    return set(
+        await session.scalars(
+            select(SharedDocument.unique_id).where(SharedDocument.unique_id.in_(unique_ids))
+        )
+    )
+
+
+async def any_masked(*, session: AsyncSession, set_id: str) -> bool:
+    """Whether a version of this set of documents is masked from the patient."""
+    found = await session.scalar(
+        select(SharedDocument.id)
+        .where(SharedDocument.set_id == set_id, SharedDocument.masked.is_(True))
+        .limit(1)
+    )
+    return found is not None
+
+
 async def reassign_patient(*, session: AsyncSession, from_id: int, to_id: int) -> int:
     """Move every shared-record document of one patient record to another (identity merge)."""
     rows = list(

@@ -142,9 +142,7 @@ async def store_measurements(
             len(rejected),
             ", ".join(sorted({str(r.code) for r in rejected})),
         )
-    return StoreResult(
-        acknowledged=list(rows), rejected=rejected, stored=list(accepted.values())
-    )
+    return StoreResult(acknowledged=list(rows), rejected=rejected, stored=list(accepted.values()))
 
 
 def _key(m: WireMeasurement) -> tuple[dt.datetime, int]:

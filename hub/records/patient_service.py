@@ -228,6 +228,11 @@ async def find_patients(
     return list(rows)
 
 
+async def patient_by_id(*, session: AsyncSession, patient_id: int) -> Patient | None:
+    """The patient record with this id (from the session when already loaded), None if none."""
+    return await session.get(Patient, patient_id)
+
+
 async def get_patient(*, session: AsyncSession, organisation_id: int, patient_id: int) -> Patient:
     patient = await session.get(Patient, patient_id)
     if patient is None or patient.organisation_id != organisation_id:

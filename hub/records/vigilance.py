@@ -357,6 +357,14 @@ def mark_distinct(session: AsyncSession, first: Patient, second: Patient, *, act
     trace(session, actor, "identity.distinct", high, f"personne différente de patient:{low}")
 
 
+async def reassign_pending(*, session: AsyncSession, from_id: int, to_id: int) -> int:
+    """Point the pending identities waiting on one record at another (identity merge)."""
+    rows = list(await session.scalars(select(Patient).where(Patient.pending_of_id == from_id)))
+    for pending in rows:
+        pending.pending_of_id = to_id
+    return len(rows)
+
+
 async def pending_identities(*, session: AsyncSession, organisation_id: int) -> list[Patient]:
     """The pending identities waiting for a decision, oldest first."""
     rows = await session.scalars(

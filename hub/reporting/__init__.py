@@ -12,5 +12,5 @@ indicators for scripts.
 
 A read-only aggregate reader: unlike the other slices, it reads other slices' tables directly
 (SELECTs only, never a write), which is why it sits above all of them in the layers contract
-and no slice imports it.
+and no slice imports it; tests/test_architecture.py lets it, and no other slice, do so.
 """

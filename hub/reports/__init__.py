@@ -17,6 +17,8 @@
   the FR Core profiles, XDM); the bundle's vital signs are ``fhir_vitals``' (a blood pressure
   panel per cuff reading), its AuditEvents ``fhir_audit``'s, their shared builders ``fhir_common``.
 
-It reads the consultation, scheduling and records rows a report is made of (the report is their
-read-only aggregate); no slice below imports it.
+It gets the consultation, scheduling and records rows a report is made of from those slices'
+services; ``registry`` (over ``hub.records.documents``' table) and ``tracking`` (one joined
+query of the relays) still read other slices' tables (listed in tests/test_architecture.py).
+No slice below imports it.
 """

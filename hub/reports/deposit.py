@@ -10,21 +10,26 @@ the identity desk call it).
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import TYPE_CHECKING
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.service import record_event
-from hub.consultation.models import Consultation, DmpChoice
+from hub.consultation.service import shareable_consultation_ids_of
 from hub.context import HubContext
-from hub.identity.models import User
-from hub.records.documents import SharedDocument
-from hub.records.patients import IdentityStatus, Patient
+from hub.records.documents import deposited_unique_ids
+from hub.records.patient_service import patient_by_id
+from hub.records.patients import IdentityStatus
 from hub.reports.cda import build_tlm_cr
 from hub.reports.facts import ReportFacts
 from hub.reports.gather import facts_of
 from hub.reports.models import Report
 from hub.reports.registry import document_sharing
 from hub.reports.service import latest_signed
+
+if TYPE_CHECKING:
+    from hub.identity.models import User
+    from hub.records.patients import Patient
 
 NOT_QUALIFIED = (
     "Dépôt au DMP impossible : l'identité du patient n'est pas qualifiée (INS non vérifiée par "
@@ -55,23 +60,18 @@ def note_waiting(session: AsyncSession, *, report: Report, patient: Patient, act
 
 async def is_deposited(session: AsyncSession, report: Report) -> bool:
     """Whether this version of the report is in the shared record."""
-    found = await session.scalar(
-        select(SharedDocument.id).where(SharedDocument.unique_id == report.document_oid).limit(1)
-    )
-    return found is not None
+    found = await deposited_unique_ids(session=session, unique_ids=[report.document_oid])
+    return report.document_oid in found
 
 
 async def waiting_reports(*, session: AsyncSession, patient_id: int) -> list[Report]:
     """The patient's signed reports (latest version of each consultation's) not in the shared
     record though the patient did not object: their deposit waits for a qualified identity."""
-    consultations = await session.scalars(
-        select(Consultation)
-        .where(Consultation.patient_id == patient_id, Consultation.dmp_choice != DmpChoice.OPPOSES)
-        .order_by(Consultation.id)
-    )
     waiting = []
-    for consultation in list(consultations):
-        report = await latest_signed(session=session, consultation_id=consultation.id)
+    for consultation_id in await shareable_consultation_ids_of(
+        session=session, patient_id=patient_id
+    ):
+        report = await latest_signed(session=session, consultation_id=consultation_id)
         if report is None or report.cda is None:
             continue
         if not await is_deposited(session, report):
@@ -85,7 +85,7 @@ async def deposit_waiting(
     """Deposit the patient's waiting reports now that their identity is qualified; return how
     many were deposited (none while it is not). The CDA is made again so that it carries the
     INS (the signed PDF it holds is unchanged). The caller commits."""
-    patient = await session.get(Patient, patient_id)
+    patient = await patient_by_id(session=session, patient_id=patient_id)
     if patient is None or patient.identity_status is not IdentityStatus.QUALIFIED:
         return 0
     deposited = 0

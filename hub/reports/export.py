@@ -9,19 +9,17 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import db
-from hub.audit.models import AuditEvent
-from hub.audit.service import ACTION_LABELS
+from hub.audit.service import ACTION_LABELS, events_about
 from hub.config import Settings
-from hub.consultation.models import Consultation
+from hub.consultation.service import consultation_by_id
 from hub.errors import HubError, NotFound
 from hub.identity import service as identity_service
-from hub.identity.models import Site
-from hub.records.documents import SharedDocument
+from hub.records.documents import document_ids_of
 from hub.reports.fhir_audit import AccessFacts
 from hub.reports.fhir_export import consultation_bundle
 from hub.reports.gather import facts_of
@@ -29,27 +27,24 @@ from hub.reports.publication import sender_address
 from hub.reports.service import latest_signed
 from hub.reports.xdm import build_xdm_zip
 
+if TYPE_CHECKING:
+    from hub.consultation.models import Consultation
+
 PLACEHOLDER_RECIPIENT = "destinataire@exemple.invalid"
 
 
 async def accesses_of(*, session: AsyncSession, consultation: Consultation) -> list[AccessFacts]:
     """The audit events about this consultation and its patient's data, oldest first."""
-    documents = await session.scalars(
-        select(SharedDocument.id).where(SharedDocument.patient_id == consultation.patient_id)
-    )
+    documents = await document_ids_of(session=session, patient_id=consultation.patient_id)
     targets = [
         f"patient:{consultation.patient_id}",
         f"consultation:{consultation.id}",
         *(f"document:{d}" for d in documents),
     ]
-    events = list(
-        await session.scalars(
-            select(AuditEvent).where(or_(AuditEvent.target.in_(targets))).order_by(AuditEvent.id)
-        )
-    )
+    events = await events_about(session=session, targets=targets)
     users = await identity_service.actors_of(session=session, events=events)
     site_ids = {e.site_id for e in events if e.site_id}
-    sites = {s.id: s for s in await session.scalars(select(Site).where(Site.id.in_(site_ids)))}
+    sites = await identity_service.sites_by_id(session=session, site_ids=site_ids)
     accesses = []
     for e in events:
         user = users.get(e.actor_id or 0) if e.actor_kind == "user" else None
@@ -76,7 +71,7 @@ async def export_consultation(
     *, session: AsyncSession, settings: Settings, consultation_id: int
 ) -> dict[str, bytes]:
     """The consultation's documents, by file name."""
-    consultation = await session.get(Consultation, consultation_id)
+    consultation = await consultation_by_id(session=session, consultation_id=consultation_id)
     if consultation is None:
         raise NotFound(f"Consultation {consultation_id} introuvable.")
     report = await latest_signed(session=session, consultation_id=consultation_id)

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devices.catalogue import describe_device
 from devices.measurements import KINDS, MeasurementKind
-from hub.consultation.models import Consultation
+from hub.consultation import service as consultations
 from hub.errors import Conflict, NotFound
-from hub.identity.models import GENERAL_PRACTICE, SPECIALTIES, Organisation, Site, User
-from hub.records.documents import SharedDocument
+from hub.identity import service as identity
+from hub.identity.models import GENERAL_PRACTICE, SPECIALTIES, User
+from hub.records import documents
 from hub.records.observations import Observation
+from hub.records.patient_service import patient_by_id
 from hub.records.patients import IdentityStatus, Patient
 from hub.reports.facts import (
     OID_INS_NIA,
@@ -31,6 +33,11 @@ from hub.reports.models import (
     ORIENTATION_LABELS,
     Report,
 )
+
+if TYPE_CHECKING:
+    from hub.identity.models import User
+    from hub.records.observations import Observation
+    from hub.records.patients import Patient
 
 TITLE = "Compte rendu de téléconsultation"
 
@@ -160,18 +167,30 @@ def patient_facts(patient: Patient) -> PatientFacts:
 async def facts_of(*, session: AsyncSession, report: Report, oid_root: str = "") -> ReportFacts:
     """Everything the documents of a signed report are generated from (``oid_root``: the
     operator's registered OID, HUB_OID_ROOT, naming local identifiers; see ``local_oid``)."""
-    consultation = await session.get(Consultation, report.consultation_id)
+    consultation = await consultations.consultation_by_id(
+        session=session, consultation_id=report.consultation_id
+    )
     if consultation is None:
         raise NotFound("Consultation introuvable.")
-    patient = await session.get(Patient, consultation.patient_id)
-    site = await session.get(Site, consultation.site_id)
+    patient = await patient_by_id(session=session, patient_id=consultation.patient_id)
+    site = await identity.get_site(session=session, site_id=consultation.site_id)
     assert patient is not None and site is not None
-    organisation = await session.get(Organisation, site.organisation_id)
+    organisation = await identity.get_organisation(
+        session=session, organisation_id=site.organisation_id
+    )
     assert organisation is not None
-    doctor = await session.get(User, report.author_id) if report.author_id else None
+    doctor = (
+        await identity.user_by_id(session=session, user_id=report.author_id)
+        if report.author_id
+        else None
+    )
     if doctor is None:
         raise Conflict("Le compte rendu n'a pas d'auteur.")
-    nurse = await session.get(User, consultation.nurse_id) if consultation.nurse_id else None
+    nurse = (
+        await identity.user_by_id(session=session, user_id=consultation.nurse_id)
+        if consultation.nurse_id
+        else None
+    )
     previous = await session.get(Report, report.replaces_id) if report.replaces_id else None
     signed_at = report.signed_at or report.updated_at
     started = consultation.started_at or consultation.arrived_at or signed_at
@@ -224,11 +243,5 @@ async def facts_of(*, session: AsyncSession, report: Report, oid_root: str = "")
         if patient.has_medecin_traitant
         else "",
         hidden_from_patient=report.hidden_from_patient,
-        masked=bool(
-            await session.scalar(
-                select(SharedDocument.id)
-                .where(SharedDocument.set_id == report.set_oid, SharedDocument.masked.is_(True))
-                .limit(1)
-            )
-        ),
+        masked=await documents.any_masked(session=session, set_id=report.set_oid),
     )

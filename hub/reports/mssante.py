@@ -13,12 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.notify import outbox
 from hub.notify.mailer import Attachment
-from hub.notify.models import MessageStatus, OutboundMessage
+from hub.notify.models import MessageStatus
 from hub.reports.facts import (
     ReportFacts,
 )
@@ -30,6 +31,9 @@ from hub.reports.xdm import (
     date_fr,
     doctor_name,
 )
+
+if TYPE_CHECKING:
+    from hub.notify.models import OutboundMessage
 
 PURPOSE_MEDECIN_TRAITANT = "report_relay"
 PURPOSE_RELAY_DOCTOR = "referral_report"

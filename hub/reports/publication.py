@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.config import Settings
-from hub.consultation.models import Consultation, DmpChoice
+from hub.consultation.models import DmpChoice
 from hub.context import HubContext
-from hub.identity.models import User
-from hub.notify.models import OutboundMessage
 from hub.records.patient_links import send_record_link
-from hub.records.patients import Patient
+from hub.records.patient_service import patient_by_id
 from hub.relay import service as relay
-from hub.relay.models import RelayDoctor
 from hub.reports import service as report_service
 from hub.reports.deposit import identity_allows_deposit, note_waiting
 from hub.reports.facts import ReportFacts
@@ -31,6 +29,12 @@ from hub.reports.mssante import PURPOSE_REQUESTER, enqueue_report_relay
 from hub.reports.registry import document_sharing
 from hub.reports.service import ReportDraft, latest_signed
 from hub.scheduling.models import Booking
+
+if TYPE_CHECKING:
+    from hub.consultation.models import Consultation
+    from hub.identity.models import User
+    from hub.notify.models import OutboundMessage
+    from hub.relay.models import RelayDoctor
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +113,7 @@ async def publish(
 ) -> Publication:
     """Deposit, relay and tell the patient; the caller commits."""
     assert report.cda is not None
-    patient = await session.get(Patient, consultation.patient_id)
+    patient = await patient_by_id(session=session, patient_id=consultation.patient_id)
     assert patient is not None
     opposed = consultation.dmp_choice is DmpChoice.OPPOSES
     waiting = not opposed and not identity_allows_deposit(patient, facts)

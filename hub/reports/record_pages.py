@@ -7,7 +7,7 @@ import base64
 import binascii
 import datetime as dt
 import xml.etree.ElementTree as ET
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,20 +18,24 @@ from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Invalid, NotFound
 from hub.identity import policy
-from hub.identity.models import User
 from hub.identity.policy import Permission
-from hub.records.documents import SharedDocument
+from hub.records import documents
 from hub.records.patient_links import (
     RecordLink,
     record_link_from_token,
     revoke_record_links,
     send_record_link,
 )
-from hub.records.patients import Patient
+from hub.records.patient_service import patient_by_id
 from hub.rendering import render
 from hub.reports.models import Report
 from hub.reports.registry import DOCUMENT_MISSING, document_sharing
 from hub.scheduling.care import care_site_ids
+
+if TYPE_CHECKING:
+    from hub.identity.models import User
+    from hub.records.documents import SharedDocument
+    from hub.records.patients import Patient
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 
@@ -173,7 +177,7 @@ async def _check_care_relationship(
 ) -> Patient:
     """The patient, if this professional's organisation knows them and the permission reaches
     them (a booking at one of the professional's sites); else NotFound / Forbidden."""
-    patient = await session.get(Patient, patient_id)
+    patient = await patient_by_id(session=session, patient_id=patient_id)
     if patient is None or patient.organisation_id != user.organisation_id:
         raise NotFound(PATIENT_MISSING)
     policy.check(
@@ -189,7 +193,7 @@ async def _professional_document(
     session: AsyncSession, ctx: HubContext, user: User, document_id: int
 ) -> SharedDocument:
     """A document, once the care relationship with its patient is checked (traced read)."""
-    found = await session.get(SharedDocument, document_id)
+    found = await documents.document_by_id(session=session, document_id=document_id)
     if found is None or found.organisation_id != user.organisation_id:
         raise NotFound(DOCUMENT_MISSING)
     await _check_care_relationship(session, user, found.patient_id)
@@ -249,7 +253,7 @@ async def professional_revoke_links(
 
 
 async def _organisation_patient(session: AsyncSession, user: User, patient_id: int) -> Patient:
-    patient = await session.get(Patient, patient_id)
+    patient = await patient_by_id(session=session, patient_id=patient_id)
     if patient is None or patient.organisation_id != user.organisation_id:
         raise NotFound(PATIENT_MISSING)
     return patient
@@ -325,7 +329,7 @@ async def professional_cda(
 async def disclose(
     session: SessionDep, ctx: ContextDep, user: Permitted, document_id: int
 ) -> Response:
-    found = await session.get(SharedDocument, document_id)
+    found = await documents.document_by_id(session=session, document_id=document_id)
     if found is None or found.organisation_id != user.organisation_id:
         raise NotFound(DOCUMENT_MISSING)
     await _check_care_relationship(session, user, found.patient_id, Permission.DISCLOSE)

@@ -17,24 +17,32 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.audit.models import AuditEvent
-from hub.audit.service import ACTION_LABELS, record_event
+from hub.audit.service import ACTION_LABELS, events_about, record_event
 from hub.config import Settings
-from hub.consultation.models import Consultation
+from hub.consultation.service import consultation_ids_of
 from hub.context import HubContext
 from hub.db import utcnow
 from hub.errors import Forbidden, NotFound
 from hub.identity import service as identity_service
-from hub.identity.models import ROLE_LABELS, Role, User
-from hub.records.documents import Confidentiality, DocumentStatus, SharedDocument
-from hub.records.patients import Patient
+from hub.identity.models import ROLE_LABELS, Role
+from hub.records.documents import (
+    Confidentiality,
+    DocumentStatus,
+    SharedDocument,
+    document_ids_of,
+)
+from hub.records.patient_service import patient_by_id
 from hub.reports.facts import ReportFacts
 from hub.reports.models import Report
+
+if TYPE_CHECKING:
+    from hub.audit.models import AuditEvent
+    from hub.identity.models import User
 
 # XDS metadata of a TLM-CR (compte rendu de télémédecine), from the ANS value sets:
 # classCode from JDV_J06 XdsClassCode-CISIS (TRE_A03 ClasseDocument, 1.2.250.1.213.1.1.4.1),
@@ -163,7 +171,7 @@ class EmbeddedRegistry:
         patient opposed (the refusal is traced). A later version deprecates the previous one.
         Depositing the same document twice returns the stored one. The caller commits."""
         patient_id = int(facts.patient.local_id)
-        patient = await session.get(Patient, patient_id)
+        patient = await patient_by_id(session=session, patient_id=patient_id)
         if patient is None:
             raise NotFound("Ce patient n'existe pas.")
         if opposed:
@@ -396,22 +404,17 @@ class EmbeddedRegistry:
     ) -> list[AccessLine]:
         """Who accessed this patient's data (their record, documents and consultations), when
         and to do what, newest first. The patient's own visits are left out."""
-        documents = await session.scalars(
-            select(SharedDocument.id).where(SharedDocument.patient_id == patient_id)
-        )
-        consultations = await session.scalars(
-            select(Consultation.id).where(Consultation.patient_id == patient_id)
-        )
+        documents = await document_ids_of(session=session, patient_id=patient_id)
+        consultations = await consultation_ids_of(session=session, patient_id=patient_id)
         targets = [f"patient:{patient_id}"]
         targets += [f"document:{i}" for i in documents]
         targets += [f"consultation:{i}" for i in consultations]
-        events = list(
-            await session.scalars(
-                select(AuditEvent)
-                .where(AuditEvent.target.in_(targets), AuditEvent.actor_kind != "patient")
-                .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-                .limit(limit)
-            )
+        events = await events_about(
+            session=session,
+            targets=targets,
+            newest_first=True,
+            leave_out_actor_kind="patient",
+            limit=limit,
         )
         users = await identity_service.actors_of(session=session, events=events)
         return [_line(event, users) for event in events]

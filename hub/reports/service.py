@@ -11,17 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.service import record_event
-from hub.consultation.models import Consultation, State
+from hub.consultation.models import State
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid
-from hub.identity.models import Role, User
+from hub.identity.models import Role
 from hub.records.observations import observations_of_booking
-from hub.records.patients import Patient
+from hub.records.patient_service import patient_by_id
 from hub.reports.cda import build_tlm_cr
 from hub.reports.gather import facts_of, measurements_json, session_measurements
 from hub.reports.models import (
@@ -32,6 +33,10 @@ from hub.reports.models import (
     ReportStatus,
 )
 from hub.reports.pdf import render_report_pdf
+
+if TYPE_CHECKING:
+    from hub.consultation.models import Consultation
+    from hub.identity.models import User
 
 MAX_TEXT = 20_000
 
@@ -194,7 +199,7 @@ async def sign(
         raise Invalid("Avant de signer, indiquez " + " et ".join(missing) + ".")
     if report.version > 1 and not report.amendment_reason:
         raise Invalid("Indiquez ce que corrige cette nouvelle version.")
-    patient = await session.get(Patient, consultation.patient_id)
+    patient = await patient_by_id(session=session, patient_id=consultation.patient_id)
     assert patient is not None
     if report.orientation is Orientation.MEDECIN_TRAITANT and patient.has_medecin_traitant is False:
         raise Invalid(

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import TYPE_CHECKING
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.consultation.models import Consultation
-from hub.notify.models import OutboundMessage
-from hub.records.documents import SharedDocument
-from hub.records.observations import Observation
+from hub.notify import outbox
+from hub.records.documents import deposited_unique_ids
 from hub.reports import gather as report_facts
 from hub.reports import service as report_service
 from hub.reports.deposit import NOT_QUALIFIED
 from hub.reports.models import ACT_LABELS, ORIENTATION_LABELS, ReportStatus
 from hub.reports.tracking import error_in_words
+
+if TYPE_CHECKING:
+    from hub.consultation.models import Consultation
+    from hub.records.observations import Observation
 
 RELAY_STATUS = {
     "pending": "en attente d'envoi",
@@ -32,26 +35,12 @@ async def console_view(
     versions = await report_service.reports_of(session=session, consultation_id=consultation.id)
     draft = versions[-1] if versions and versions[-1].status is ReportStatus.DRAFT else None
     signed = [r for r in versions if r.status is ReportStatus.SIGNED]
-    relays: list[OutboundMessage] = []
-    deposited: set[str] = set()
-    if signed:
-        deposited = set(
-            await session.scalars(
-                select(SharedDocument.unique_id).where(
-                    SharedDocument.unique_id.in_([r.document_oid for r in signed])
-                )
-            )
-        )
-        relays = list(
-            await session.scalars(
-                select(OutboundMessage)
-                .where(
-                    OutboundMessage.related_kind == "report",
-                    OutboundMessage.related_id.in_([r.id for r in signed]),
-                )
-                .order_by(OutboundMessage.id)
-            )
-        )
+    relays = await outbox.messages_about(
+        session=session, related_kind="report", related_ids=[r.id for r in signed]
+    )
+    deposited = await deposited_unique_ids(
+        session=session, unique_ids=[r.document_oid for r in signed]
+    )
     return {
         "report_draft": draft,
         "reports_signed": signed,

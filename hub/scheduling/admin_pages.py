@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,12 +15,14 @@ from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Invalid, NotFound
 from hub.identity import service as identity
-from hub.identity.models import Site, User
 from hub.rendering import render
 from hub.scheduling import calendar as cal
 from hub.scheduling.models import Closure, OpeningRule, Reservation
 from hub.scheduling.policy import policy_for
 from hub.scheduling.slots import SyncReport, sync_horizon
+
+if TYPE_CHECKING:
+    from hub.identity.models import Site, User
 
 router = APIRouter(prefix="/coordination", dependencies=[Depends(deps.csrf_protect)])
 

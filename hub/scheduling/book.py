@@ -42,16 +42,19 @@ async def book(
     may_use: frozenset[Reservation | None] = PUBLIC,
     waiting_list: bool = False,
     before_commit: Callable[[Booking], None] | None = None,
+    seat: bk.Seat | None = None,
 ) -> Booking:
     """Book the slot for the patient (a draft to register or match, or a record's id) and queue
-    its messages, committed together; a seat taken meanwhile is retried, then refused."""
+    its messages, committed together; a seat taken meanwhile is retried, then refused. ``seat``:
+    the free seat the caller has just checked, tried first."""
     if not reason.strip():
         raise Invalid("Indiquez le motif de la consultation.")
     for _ in range(bk.BOOKING_ATTEMPTS):
         known = None if isinstance(patient, PatientDraft) else patient
-        seat = await bk.free_seat(
-            session=session, slot_id=slot_id, now=now, may_use=may_use, patient_id=known
-        )  # the patient record, when known, is read with the slot
+        if seat is None or seat.slot.id != slot_id or (known is not None and seat.patient is None):
+            seat = await bk.free_seat(
+                session=session, slot_id=slot_id, now=now, may_use=may_use, patient_id=known
+            )  # the patient record, when known, is read with the slot
         if isinstance(patient, PatientDraft):
             record = await patient_service.register_patient(
                 session=session,
@@ -84,6 +87,7 @@ async def book(
             booking = await bk.insert_booking(session=session, seat=seat, request=request, now=now)
         except IntegrityError:
             await session.rollback()  # someone took this seat (or the reference) first: retry
+            seat = None
             continue
         if waiting_list:
             await bk.join_waiting_list(session=session, booking=booking, any_site=True, now=now)

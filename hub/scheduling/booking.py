@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.strategy_options import _AbstractLoad
 
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.identity.models import Site
@@ -288,6 +289,12 @@ async def with_relations(*, session: AsyncSession, booking: Booking) -> Booking:
     return await get_booking(session=session, booking_id=booking.id)
 
 
+def with_patient_and_site() -> tuple[_AbstractLoad, ...]:
+    """Loader options that read a booking's patient and site along with it (for the callers
+    that load bookings through their own rows, such as a consultation's)."""
+    return selectinload(Booking.patient), selectinload(Booking.site)
+
+
 async def get_booking(*, session: AsyncSession, booking_id: int) -> Booking:
     booking = await session.scalar(
         select(Booking)
@@ -300,6 +307,27 @@ async def get_booking(*, session: AsyncSession, booking_id: int) -> Booking:
     if booking is None:
         raise NotFound("Rendez-vous introuvable.")
     return booking
+
+
+async def booking_id_on_channel(
+    *,
+    session: AsyncSession,
+    organisation_id: int,
+    channel: Channel,
+    reference: str,
+    or_ids: Collection[int] = (),
+) -> int | None:
+    """The id of a booking made through this channel in this CPTS under this reference (or
+    among ``or_ids``); else None."""
+    matches = Booking.reference == reference.upper()
+    if or_ids:
+        matches = or_(matches, Booking.id.in_(or_ids))
+    return await session.scalar(
+        select(Booking.id)
+        .join(Site, Site.id == Booking.site_id)
+        .where(matches, Booking.channel == channel, Site.organisation_id == organisation_id)
+        .limit(1)
+    )
 
 
 async def find_by_reference(*, session: AsyncSession, reference: str) -> Booking:

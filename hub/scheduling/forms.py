@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict
 
@@ -27,6 +27,9 @@ from hub.records.patient_service import (
 from hub.records.patients import Patient, Sex
 from hub.records.rpps import normalise_rpps
 from hub.scheduling.eligibility import RedFlag
+
+if TYPE_CHECKING:
+    from hub.records.patients import Patient
 
 Problems = dict[str, str]
 

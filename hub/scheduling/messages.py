@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.context import HubContext
 from hub.identity import service as identity
-from hub.identity.models import Organisation, Site
 from hub.notify import ical, outbox
 from hub.notify.mailer import Attachment, check_address
 from hub.notify.sms import normalise_french_mobile
-from hub.records.patients import Patient
 from hub.rendering import when_fr
 from hub.scheduling import booking as bk
 from hub.scheduling import links
@@ -31,6 +30,10 @@ from hub.scheduling.models import (
     WaitStatus,
 )
 from hub.scheduling.policy import policy_for, reminder_offsets
+
+if TYPE_CHECKING:
+    from hub.identity.models import Organisation, Site
+    from hub.records.patients import Patient
 
 logger = logging.getLogger(__name__)
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Date, ForeignKey, Index, String, Text, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hub.db import Base, IntPk, utcnow
-from hub.identity.models import Site, enum_column
-from hub.records.patients import Patient
+from hub.identity.models import enum_column
+
+if TYPE_CHECKING:
+    from hub.identity.models import Site
+    from hub.records.patients import Patient
 
 
 class Reservation(StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -17,7 +17,6 @@ from hub.context import HubContext
 from hub.deps import ContextDep, SessionDep
 from hub.errors import HubError, NotFound
 from hub.identity import service as identity
-from hub.identity.models import Organisation, Site
 from hub.records.vigilance import Actor
 from hub.rendering import render
 from hub.scheduling import booking as bk
@@ -30,6 +29,9 @@ from hub.scheduling.forms import YES, BookingForm, by_field
 from hub.scheduling.models import Booking, BookingStatus, Channel, Slot, WaitStatus
 from hub.scheduling.policy import policy_for
 from hub.scheduling.slots import DayOfSlots, FreeSlot, day_of_slots, free_slots
+
+if TYPE_CHECKING:
+    from hub.identity.models import Organisation, Site
 
 router = APIRouter(prefix="/rdv", dependencies=[Depends(deps.csrf_protect)])
 
@@ -122,14 +124,13 @@ async def _public_slot(session: AsyncSession, org: Organisation, slot_id: int) -
     return slot
 
 
-async def _open_slot(
+async def _open_seat(
     session: AsyncSession, ctx: HubContext, org: Organisation, slot_id: int
-) -> Slot:
-    """A slot of the CPTS the public may book now; a reserved (facility, SAS), past or taken
-    slot is refused before the form is filled."""
-    slot = await _public_slot(session, org, slot_id)
-    await bk.check_bookable(session=session, slot_id=slot.id, now=ctx.clock(), may_use=PUBLIC)
-    return slot
+) -> bk.Seat:
+    """A free seat of a slot of the CPTS the public may book now; a reserved (facility, SAS),
+    past or taken slot is refused before the form is filled."""
+    await _public_slot(session, org, slot_id)
+    return await bk.free_seat(session=session, slot_id=slot_id, now=ctx.clock(), may_use=PUBLIC)
 
 
 def _form_page(
@@ -169,7 +170,8 @@ async def booking_form_page(
     """The form to book one open slot of the CPTS, posted to ``action`` (the public URL by
     default)."""
     org = await _organisation(session, slug)
-    return _form_page(request, org, await _open_slot(session, ctx, org, slot_id), action=action)
+    seat = await _open_seat(session, ctx, org, slot_id)
+    return _form_page(request, org, seat.slot, action=action)
 
 
 async def submit_booking(
@@ -193,7 +195,8 @@ async def submit_booking(
     if flags := form.red_flags():  # the first question, and it stops everything
         labels = [RED_FLAG_LABELS[f] for f in flags]
         return render(request, "booking/emergency.html", {"org": org, "flags": labels})
-    slot = await _open_slot(session, ctx, org, slot_id)
+    seat = await _open_seat(session, ctx, org, slot_id)
+    slot = seat.slot
     now = ctx.clock()
     try:
         await eligibility.check(
@@ -211,6 +214,7 @@ async def submit_booking(
             ctx=ctx,
             organisation_id=org.id,
             slot_id=slot.id,
+            seat=seat,
             patient=form.draft(),
             channel=channel,
             reason=form.reason,

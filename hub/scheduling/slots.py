@@ -139,6 +139,21 @@ async def _flag_bookings(session: AsyncSession, slot_id: int) -> None:
         booking.needs_moving = True
 
 
+async def slot_with_site(*, session: AsyncSession, slot_id: int) -> Slot | None:
+    """The slot with this id and its site, None if there is none."""
+    return await session.scalar(
+        select(Slot).where(Slot.id == slot_id).options(selectinload(Slot.site))
+    )
+
+
+async def seats_held(*, session: AsyncSession, slot_id: int) -> int:
+    """How many of the slot's seats bookings hold."""
+    held = await session.scalar(
+        select(func.count(Booking.id)).where(Booking.slot_id == slot_id, Booking.seat.is_not(None))
+    )
+    return held or 0
+
+
 async def get_slot(*, session: AsyncSession, slot_id: int) -> Slot | None:
     """The slot with this id, None if there is none."""
     return await session.get(Slot, slot_id)
