@@ -5,17 +5,20 @@ the site's cabins, its devices measuring for the consultation (`hub.consultation
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.cabins import kits
 from hub.cabins.presence import CabinStatus, devices_of, seen_in_cluster, status_of
 from hub.consultation import cabins
-from hub.consultation.models import Consultation
 from hub.context import HubContext
 from hub.identity import policy
-from hub.identity.models import User
 from hub.identity.policy import Permission
+
+if TYPE_CHECKING:
+    from hub.consultation.models import Consultation
+    from hub.identity.models import User
 
 
 async def kit_view(

@@ -5,6 +5,7 @@ disability facility's session run by its own nurse with the kit."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,9 +16,11 @@ from hub.context import HubContext
 from hub.errors import Conflict
 from hub.identity import policy
 from hub.identity import service as identity
-from hub.identity.models import Cabin, User
 from hub.identity.policy import Permission
-from hub.scheduling.models import Slot
+from hub.scheduling import slots
+
+if TYPE_CHECKING:
+    from hub.identity.models import Cabin, User
 
 ENDED = frozenset({State.CLOSED, State.CANCELLED, State.NO_SHOW, State.REDIRECTED, State.ABORTED})
 
@@ -53,7 +56,7 @@ async def choose_kit(
     )
     if consultation.state in ENDED:
         raise Conflict("La séance est terminée : le kit mobile ne peut plus lui être attribué.")
-    slot = await session.get(Slot, consultation.booking.slot_id)
+    slot = await slots.get_slot(session=session, slot_id=consultation.booking.slot_id)
     now = ctx.clock()
     kit = await kits.lend(
         session=session,

@@ -21,7 +21,7 @@ from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.events import Event
 from hub.identity import policy
-from hub.identity.models import PSYCHIATRY, Role, Site, User
+from hub.identity.models import PSYCHIATRY, Role
 from hub.identity.policy import Permission
 from hub.notify import outbox
 from hub.notify.sms import normalise_french_mobile

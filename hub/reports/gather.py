@@ -15,11 +15,10 @@ from devices.measurements import KINDS, MeasurementKind
 from hub.consultation import service as consultations
 from hub.errors import Conflict, NotFound
 from hub.identity import service as identity
-from hub.identity.models import GENERAL_PRACTICE, SPECIALTIES, User
+from hub.identity.models import GENERAL_PRACTICE, SPECIALTIES
 from hub.records import documents
-from hub.records.observations import Observation
 from hub.records.patient_service import patient_by_id
-from hub.records.patients import IdentityStatus, Patient
+from hub.records.patients import IdentityStatus
 from hub.reports.facts import (
     OID_INS_NIA,
     OID_INS_NIR,

@@ -28,7 +28,7 @@ from hub.reports.models import Report
 from hub.reports.mssante import PURPOSE_REQUESTER, enqueue_report_relay
 from hub.reports.registry import document_sharing
 from hub.reports.service import ReportDraft, latest_signed
-from hub.scheduling.models import Booking
+from hub.scheduling import booking as scheduling
 
 if TYPE_CHECKING:
     from hub.consultation.models import Consultation
@@ -149,8 +149,8 @@ async def publish(
             )
         else:
             missing_address = True
-    booking = await session.get(Booking, consultation.booking_id)
-    if booking is not None and booking.requester_mssante:
+    booking = await scheduling.get_booking(session=session, booking_id=consultation.booking_id)
+    if booking.requester_mssante:
         relays.append(
             await enqueue_report_relay(
                 session=session,

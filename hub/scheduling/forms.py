@@ -24,7 +24,7 @@ from hub.records.patient_service import (
     contact_problems,
     requesting_doctor_problems,
 )
-from hub.records.patients import Patient, Sex
+from hub.records.patients import Sex
 from hub.records.rpps import normalise_rpps
 from hub.scheduling.eligibility import RedFlag
 
