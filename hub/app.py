@@ -39,6 +39,7 @@ from hub.errors import HubError, Unauthenticated
 from hub.interop import sas as sas_api
 from hub.interop import sas_appointments
 from hub.jobs import JobRunner
+from hub.limits import failure_log_for
 from hub.relay import pages as relay_pages
 from hub.rendering import make_templates, render
 from hub.reporting import pages as reporting_pages
@@ -105,6 +106,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
             sessions=db.make_session_factory(engine),
             templates=make_templates(),
             clock=clock,
+            failures=failure_log_for(settings.redis_url),
         )
         async with app.state.hub.sessions() as session:
             await presence.forget_connections(session=session)
@@ -124,6 +126,8 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
             for conn in list(app.state.hub.agents.values()):
                 conn.closed.set()
             await engine.dispose()
+            if app.state.hub.failures is not None:
+                await app.state.hub.failures.close()
 
     app = FastAPI(
         title="Hub des cabines de téléconsultation",

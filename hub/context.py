@@ -13,6 +13,7 @@ from starlette.requests import HTTPConnection
 
 from hub.config import Settings
 from hub.events import EventBus
+from hub.limits import FailureLog
 from hub.wire import WIRE_VERSION, HubMessageT
 
 
@@ -45,6 +46,8 @@ class HubContext:
     clock: Callable[[], dt.datetime]
     agents: dict[int, AgentConnection] = field(default_factory=dict)
     events: EventBus = field(default_factory=EventBus)
+    # Login failures shared by the workers (Redis); None: kept in the database.
+    failures: FailureLog | None = None
 
     @property
     def secret(self) -> str:

@@ -25,6 +25,7 @@ from hub.identity.models import (
     User,
     UserSession,
 )
+from hub.limits import FailureLog
 
 logger = logging.getLogger(__name__)
 
@@ -212,19 +213,28 @@ def _throttled_message(retry_at: dt.datetime, now: dt.datetime) -> str:
 
 
 async def _retry_at(
-    session: AsyncSession, *, key: str, limit: int, since: dt.datetime, window: dt.timedelta
+    session: AsyncSession,
+    *,
+    key: str,
+    limit: int,
+    since: dt.datetime,
+    window: dt.timedelta,
+    failures: FailureLog | None,
 ) -> dt.datetime | None:
     """When this key may try again, if it has reached its limit of recent failures."""
     if limit < 1:
         return None
     # The limit-th most recent failure: once it leaves the window, fewer than limit remain.
-    oldest_counted = await session.scalar(
-        select(LoginFailure.at)
-        .where(LoginFailure.key == key, LoginFailure.at >= since)
-        .order_by(LoginFailure.at.desc())
-        .offset(limit - 1)
-        .limit(1)
-    )
+    if failures is not None:
+        oldest_counted = await failures.nth_latest(key, limit, since)
+    else:
+        oldest_counted = await session.scalar(
+            select(LoginFailure.at)
+            .where(LoginFailure.key == key, LoginFailure.at >= since)
+            .order_by(LoginFailure.at.desc())
+            .offset(limit - 1)
+            .limit(1)
+        )
     if oldest_counted is None:
         return None
     if oldest_counted.tzinfo is None:  # SQLite gives naive UTC back
@@ -242,15 +252,21 @@ async def authenticate(
     max_failures: int,
     max_address_failures: int,
     window: dt.timedelta,
+    failures: FailureLog | None = None,
 ) -> User:
     """The active user with these credentials. Raises TooManyAttempts after ``max_failures``
     recent failures on this account from this address, or ``max_address_failures`` from this
-    address on any accounts: failures from one address never lock the account out elsewhere."""
+    address on any accounts: failures from one address never lock the account out elsewhere.
+
+    Failures are counted in ``failures`` (Redis, shared by the hub's workers) when given, else
+    in the database."""
     pair, address = _pair_key(username, ip), _address_key(ip)
     since = now - window
     limits = ((pair, max_failures), (address, max_address_failures))
     for key, limit in limits:
-        retry_at = await _retry_at(session, key=key, limit=limit, since=since, window=window)
+        retry_at = await _retry_at(
+            session, key=key, limit=limit, since=since, window=window, failures=failures
+        )
         if retry_at is not None and retry_at > now:
             record_event(
                 session=session,
@@ -265,8 +281,11 @@ async def authenticate(
     user = await session.scalar(select(User).where(User.username == username.strip().lower()))
     ok = security.verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.active:
-        await session.execute(delete(LoginFailure).where(LoginFailure.at < since))
-        session.add_all([LoginFailure(key=pair, at=now), LoginFailure(key=address, at=now)])
+        if failures is not None:
+            await failures.add((pair, address), now, window)
+        else:
+            await session.execute(delete(LoginFailure).where(LoginFailure.at < since))
+            session.add_all([LoginFailure(key=pair, at=now), LoginFailure(key=address, at=now)])
         record_event(
             session=session,
             action="login",
@@ -277,7 +296,10 @@ async def authenticate(
         )
         await session.commit()
         raise Unauthenticated(BAD_CREDENTIALS)
-    await session.execute(delete(LoginFailure).where(LoginFailure.key == pair))
+    if failures is not None:
+        await failures.clear(pair)
+    else:
+        await session.execute(delete(LoginFailure).where(LoginFailure.key == pair))
     record_event(session=session, action="login", actor_kind="user", actor_id=user.id, ip=ip)
     return user
 
