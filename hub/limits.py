@@ -46,7 +46,7 @@ class RedisFailureLog:
         )
         if not found:
             return None
-        _member, score = found[0]
+        score = found[0][1]
         return dt.datetime.fromtimestamp(float(score), dt.UTC)
 
     async def add(self, keys: Iterable[str], at: dt.datetime, window: dt.timedelta) -> None:
