@@ -30,9 +30,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cabin_agent.connection import Backoff  # noqa: E402
-from devices.measurements import DeviceIdentity, Measurement, MeasurementKind, Unit  # noqa: E402
-from hub.wire import (  # noqa: E402
+from cabin_agent.connection import Backoff
+from devices.measurements import DeviceIdentity, Measurement, MeasurementKind, Unit
+from hub.wire import (
     AGENT_WS_PATH,
     CommandResult,
     DeviceDescription,

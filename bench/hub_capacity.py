@@ -30,6 +30,7 @@ import os
 import random
 import resource
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -178,16 +179,22 @@ def login_nurse(client: httpx.Client) -> str:
 
 def command_round_trips(base: str, cabin_ids: list[int], count: int, spread: float) -> list[float]:
     """Seconds for ``count`` commands, one every ``spread / count`` s, to random cabins."""
-    timings = []
+    timings: list[float] = []
     with httpx.Client(base_url=base, timeout=30) as client:
-        csrf = login_nurse(client)
+        try:
+            csrf = login_nurse(client)
+        except (httpx.HTTPError, IndexError):
+            return timings  # the hub did not even let the nurse log in: none succeeded
         for cabin_id in random.sample(cabin_ids, min(count, len(cabin_ids))):
             start = time.perf_counter()
-            response = client.post(
-                f"/api/v1/cabines/{cabin_id}/commandes",
-                json={"device": "Oxymètre", "action": "measure"},
-                headers={"X-CSRF-Token": csrf},
-            )
+            try:
+                response = client.post(
+                    f"/api/v1/cabines/{cabin_id}/commandes",
+                    json={"device": "Oxymètre", "action": "measure"},
+                    headers={"X-CSRF-Token": csrf},
+                )
+            except httpx.HTTPError:
+                continue
             if response.status_code == 200 and response.json().get("ok"):
                 timings.append(time.perf_counter() - start)
             time.sleep(spread / count)
@@ -217,12 +224,16 @@ async def measure(
     return Measured(cpu, [rss_mb(p) for p in pids], list(fleet.stats.heartbeat_rtts), connect)
 
 
-async def run_echo(cabins: list[tuple[int, str]], args: argparse.Namespace) -> Measured:
-    port = free_port()
-    proc = subprocess.Popen(
+def spawn_echo(port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [sys.executable, str(Path(__file__).parent / "capacity_fleet.py"), "echo", str(port)],
         cwd=ROOT,
     )
+
+
+async def run_echo(cabins: list[tuple[int, str]], args: argparse.Namespace) -> Measured:
+    port = free_port()
+    proc = spawn_echo(port)
     try:
         await asyncio.to_thread(wait_tcp, port)
         fleet = Fleet(f"ws://127.0.0.1:{port}", cabins)
@@ -236,8 +247,6 @@ async def run_echo(cabins: list[tuple[int, str]], args: argparse.Namespace) -> M
 
 
 def wait_tcp(port: int, timeout: float = 30.0) -> None:
-    import socket
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

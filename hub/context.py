@@ -29,6 +29,7 @@ class AgentConnection:
     site_id: int = 0
     token_hash: str = ""
     wire_version: int = WIRE_VERSION  # the version of the agent's hello, used to answer it
+    seen_written_at: dt.datetime | None = None  # when a heartbeat last wrote last-seen through
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     replaced: bool = False
     revoked: bool = False

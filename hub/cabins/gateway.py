@@ -3,7 +3,13 @@
 Trust is re-checked for everything an agent sends: once its cabin's token is revoked or
 replaced, the next message is refused (not acknowledged, not stored) and the link closed with
 4401; the coordinator's revocation also closes the link at once (``disconnect_cabin``). A
-frame that is not a valid message closes the link with 4400 and one log line."""
+frame that is not a valid message closes the link with 4400 and one log line.
+
+A heartbeat touches memory: it writes the cabin's last-seen through to the database (and
+re-checks the token there) at most once per half ``agent_offline_after_seconds``, often enough
+that a cabin whose agent is alive never looks offline; the heartbeats in between are answered
+without a database round trip. A link held by another worker therefore learns of a revoked
+token at its next measurement batch or within that half period."""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ import logging
 import secrets
 
 from fastapi import APIRouter, WebSocket
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.service import record_event
@@ -106,24 +112,23 @@ async def agent_socket(websocket: WebSocket) -> None:
     conn.wire_version = hello.v
     try:
         async with ctx.sessions() as session:
-            cabin = await identity.get_cabin(session=session, cabin_id=cabin_id)
-            await presence.mark_hello(
+            cabin = await session.get_one(Cabin, cabin_id)
+            record_event(
+                session=session,
+                action="agent.connected",
+                actor_kind="cabin",
+                actor_id=cabin_id,
+                site_id=site_id,
+                ip=ip,
+                detail=f"agent {hello.agent_version}",
+            )
+            await presence.mark_hello(  # commits, with the audit event
                 session=session,
                 cabin=cabin,
                 agent_version=hello.agent_version,
                 devices=hello.devices,
                 now=ctx.clock(),
             )
-            record_event(
-                session=session,
-                action="agent.connected",
-                actor_kind="cabin",
-                actor_id=cabin_id,
-                site_id=cabin.site_id,
-                ip=ip,
-                detail=f"agent {hello.agent_version}",
-            )
-            await session.commit()
             stored_up_to = await last_seq(session=session, cabin_id=cabin_id)
             devices = (await presence.devices_of(session=session, cabin_ids=[cabin_id]))[cabin_id]
             live.publish_status(
@@ -262,14 +267,12 @@ async def _handle(
 ) -> bool:
     """Act on one message of a still-trusted agent; False (nothing done) once it is not."""
     now = ctx.clock()
+    if isinstance(message, Heartbeat):
+        return await _heartbeat(ctx, websocket, conn, message, now)
     async with ctx.sessions() as session:
         if not await _trusted(session, conn):
             return False
-        if isinstance(message, Heartbeat):
-            await presence.mark_seen(session=session, cabin_id=conn.cabin_id, now=now)
-            await _send(websocket, conn, HeartbeatAck(seq=message.seq))
-            _seen(ctx, conn, now)
-        elif isinstance(message, MeasurementBatch):
+        if isinstance(message, MeasurementBatch):
             ack = await intake.store_batch(ctx, session, conn, message, now)
             await _send(websocket, conn, ack)
             _seen(ctx, conn, now)
@@ -295,6 +298,32 @@ async def _handle(
                 future.set_result((message.ok, message.message))
         else:
             logger.warning("cabin %s sent an unexpected %s", conn.cabin_id, message.type)
+    return True
+
+
+async def _heartbeat(
+    ctx: HubContext, websocket: WebSocket, conn: AgentConnection, beat: Heartbeat, now: dt.datetime
+) -> bool:
+    """Answer a heartbeat; write last-seen through (and re-check the token) when it is due."""
+    if conn.revoked:
+        return False
+    every = dt.timedelta(seconds=ctx.settings.agent_offline_after_seconds / 2)
+    if conn.seen_written_at is None or now - conn.seen_written_at >= every:
+        async with ctx.sessions() as session:
+            touched = await session.scalar(
+                update(Cabin)
+                .where(Cabin.id == conn.cabin_id, Cabin.token_hash == conn.token_hash)
+                .values(last_seen_at=now, connected=True)
+                .returning(Cabin.id)
+            )
+            await session.commit()
+        if touched is None:  # the token was revoked or replaced meanwhile
+            conn.revoked = True
+            conn.closed.set()
+            return False
+        conn.seen_written_at = now
+        _seen(ctx, conn, now)
+    await _send(websocket, conn, HeartbeatAck(seq=beat.seq))
     return True
 
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from hub.audit.models import AuditEvent
 from hub.audit.service import record_event
@@ -382,7 +382,7 @@ async def cabin_for_token(*, session: AsyncSession, token: str) -> Cabin | None:
     return await session.scalar(
         select(Cabin)
         .where(Cabin.token_hash == security.sha256_hex(token))
-        .options(selectinload(Cabin.site))
+        .options(joinedload(Cabin.site))
     )
 
 
