@@ -47,6 +47,9 @@ class HubContext:
     clock: Callable[[], dt.datetime]
     agents: dict[int, AgentConnection] = field(default_factory=dict)
     events: EventBus = field(default_factory=EventBus)
+    # Agents' hellos and goodbyes writing to the database at the same time: a few, not a
+    # whole territory reconnecting after a restart (pool and SQLite's one writer).
+    presence_writes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
     # Login failures shared by the workers (Redis); None: kept in the database.
     failures: FailureLog | None = None
 

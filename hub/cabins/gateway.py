@@ -111,7 +111,7 @@ async def agent_socket(websocket: WebSocket) -> None:
     conn.token_hash = token_hash
     conn.wire_version = hello.v
     try:
-        async with ctx.sessions() as session:
+        async with ctx.presence_writes, ctx.sessions() as session:
             cabin = await session.get_one(Cabin, cabin_id)
             record_event(
                 session=session,
@@ -158,7 +158,7 @@ async def agent_socket(websocket: WebSocket) -> None:
         current = ctx.agents.get(cabin_id)
         if current is conn or current is None:  # None: revoked, taken out at once
             ctx.agents.pop(cabin_id, None)
-            async with ctx.sessions() as session:
+            async with ctx.presence_writes, ctx.sessions() as session:
                 await presence.mark_disconnected(session=session, cabin_id=cabin_id)
                 devices = (await presence.devices_of(session=session, cabin_ids=[cabin_id]))[
                     cabin_id
