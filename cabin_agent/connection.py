@@ -62,7 +62,10 @@ class LinkState(StrEnum):
 
 @dataclass
 class Backoff:
-    """Capped exponential backoff with full jitter: delay ~ U(0, min(max, initial * 2^n))."""
+    """Capped exponential backoff with full jitter: delay ~ U(0, min(max, initial * 2^n)).
+
+    Full jitter spreads the agents of a whole territory over the entire window when the hub
+    restarts, instead of bunching them in its second half (measured by bench/hub_capacity.py)."""
 
     initial: float = 1.0
     maximum: float = 60.0
@@ -72,7 +75,7 @@ class Backoff:
     def next_delay(self) -> float:
         cap = min(self.maximum, self.initial * (2 ** min(self.attempt, 30)))
         self.attempt += 1
-        return self.rng.uniform(cap / 2, cap)
+        return self.rng.uniform(0.0, cap)
 
     def reset(self) -> None:
         self.attempt = 0

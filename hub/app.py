@@ -44,6 +44,7 @@ from hub.errors import HubError, Unauthenticated
 from hub.interop import sas as sas_api
 from hub.interop import sas_appointments, sas_slot_link
 from hub.jobs import JobRunner
+from hub.limits import failure_log_for
 from hub.logs import configure_logging
 from hub.relay import pages as relay_pages
 from hub.rendering import make_templates, render
@@ -111,6 +112,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
             sessions=db.make_session_factory(engine),
             templates=make_templates(),
             clock=clock,
+            failures=failure_log_for(settings.redis_url),
         )
         shared = AsyncExitStack()
         if settings.redis_url:
@@ -135,6 +137,8 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
                 conn.closed.set()
             await shared.aclose()
             await engine.dispose()
+            if app.state.hub.failures is not None:
+                await app.state.hub.failures.close()
 
     app = FastAPI(
         title="Hub des cabines de téléconsultation",

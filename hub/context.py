@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection
 from hub.cluster.peers import Peers
 from hub.config import Settings
 from hub.events import EventBus, LocalEventBus
+from hub.limits import FailureLog
 from hub.wire import WIRE_VERSION, HubMessageT
 
 
@@ -30,6 +31,7 @@ class AgentConnection:
     site_id: int = 0
     token_hash: str = ""
     wire_version: int = WIRE_VERSION  # the version of the agent's hello, used to answer it
+    seen_written_at: dt.datetime | None = None  # when a heartbeat last wrote last-seen through
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     replaced: bool = False
     revoked: bool = False
@@ -48,6 +50,11 @@ class HubContext:
     agents: dict[int, AgentConnection] = field(default_factory=dict)  # held by this process
     events: EventBus = field(default_factory=LocalEventBus)
     peers: Peers | None = None  # the other workers, with HUB_REDIS_URL; None: one process
+    # Agents' hellos and goodbyes writing to the database at the same time: a few, not a
+    # whole territory reconnecting after a restart (pool and SQLite's one writer).
+    presence_writes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
+    # Login failures shared by the workers (Redis); None: kept in the database.
+    failures: FailureLog | None = None
 
     @property
     def secret(self) -> str:

@@ -1,5 +1,10 @@
 """Periodic work of the hub: deliver the outbox, expire waiting-list offers, keep slots ahead,
-queue the reports of SAS slot-link bookings to the SAS platform."""
+queue the reports of SAS slot-link bookings to the SAS platform, seal the audit trail.
+
+With several hub workers every worker runs a ``JobRunner``: the jobs that change shared state
+in one transaction (slots, offers, audit seals, SAS reports) run under a job lock
+(``hub.joblock``), so one worker at a time runs each; outbox delivery needs none, each message
+being claimed by the worker that sends it (``hub.notify.outbox``)."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from hub.config import Settings
 from hub.context import HubContext
 from hub.identity import service as identity_service
 from hub.interop.sas_reports import queue_reports
+from hub.joblock import JobLock, job_lock_for
 from hub.notify.mailer import SmtpSettings
 from hub.notify.outbox import DeliveryReport, deliver_due
 from hub.notify.platform import HttpFhirPlatform
@@ -99,8 +105,13 @@ class JobRunner:
     """One background task that runs the periodic jobs until stopped."""
 
     ctx: HubContext
+    lock: JobLock | None = None
     _task: asyncio.Task[None] | None = None
     _last_sync: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.lock is None:
+            self.lock = job_lock_for(self.ctx.engine, self.ctx.settings.redis_url)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="hub-jobs")
@@ -111,16 +122,28 @@ class JobRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self.lock is not None:
+            await self.lock.close()
 
     async def run_once(self) -> None:
+        """One round of every job; a job another worker is running is skipped this round."""
+        assert self.lock is not None
         now = self.ctx.clock()
         if self._last_sync is None or now - self._last_sync >= SLOT_SYNC_EVERY:
-            await sync_all_slots(self.ctx)
-            self._last_sync = now
-        await expire_offers(self.ctx)
-        async with self.ctx.sessions() as session:
-            await seal_pending(session=session, now=self.ctx.clock())
-        await report_to_sas(self.ctx)
+            async with self.lock.try_hold("sync-slots") as held:
+                if held:
+                    await sync_all_slots(self.ctx)
+            self._last_sync = now  # by this worker or another one just now
+        async with self.lock.try_hold("expire-offers") as held:
+            if held:
+                await expire_offers(self.ctx)
+        async with self.lock.try_hold("seal-audit") as held:
+            if held:
+                async with self.ctx.sessions() as session:
+                    await seal_pending(session=session, now=self.ctx.clock())
+        async with self.lock.try_hold("report-to-sas") as held:
+            if held:
+                await report_to_sas(self.ctx)
         report = await deliver_outbox(self.ctx)
         if report.sent or report.failed:
             logger.info(

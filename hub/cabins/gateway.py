@@ -7,7 +7,13 @@ frame that is not a valid message closes the link with 4400 and one log line.
 
 Commands and media offers reach the agent through ``hub.cabins.routing``, from this worker or
 from another. With several workers the cabin's presence (online, last heard from) is its key in
-Redis, refreshed whenever the agent is heard from, instead of the database's columns."""
+Redis, refreshed whenever the agent is heard from, instead of the database's columns.
+A heartbeat touches memory: with one process it writes the cabin's last-seen through to the
+database (re-checking the token there) at most once per half ``agent_offline_after_seconds``,
+often enough that a live agent never looks offline; with several workers it refreshes the
+Redis key every time and re-checks the token on the same schedule. The heartbeats in between
+are answered without a database round trip, so a link learns of a revoked token at its next
+measurement batch or within that half period (the coordinator's revocation closes it at once)."""
 
 from __future__ import annotations
 
@@ -106,25 +112,24 @@ async def agent_socket(websocket: WebSocket) -> None:
     try:
         await routing.take_over(ctx, cabin_id=cabin_id)
         await _touch(ctx, cabin_id, ctx.clock())
-        async with ctx.sessions() as session:
+        async with ctx.presence_writes, ctx.sessions() as session:
             cabin = await identity.get_cabin(session=session, cabin_id=cabin_id)
-            await presence.mark_hello(
+            record_event(
+                session=session,
+                action="agent.connected",
+                actor_kind="cabin",
+                actor_id=cabin_id,
+                site_id=site_id,
+                ip=ip,
+                detail=f"agent {hello.agent_version}",
+            )
+            await presence.mark_hello(  # commits, with the audit event
                 session=session,
                 cabin=cabin,
                 agent_version=hello.agent_version,
                 devices=hello.devices,
                 now=ctx.clock(),
             )
-            record_event(
-                session=session,
-                action="agent.connected",
-                actor_kind="cabin",
-                actor_id=cabin_id,
-                site_id=cabin.site_id,
-                ip=ip,
-                detail=f"agent {hello.agent_version}",
-            )
-            await session.commit()
             stored_up_to = await last_seq(session=session, cabin_id=cabin_id)
             devices = (await presence.devices_of(session=session, cabin_ids=[cabin_id]))[cabin_id]
             live.publish_status(
@@ -242,14 +247,12 @@ async def _handle(
 ) -> bool:
     """Act on one message of a still-trusted agent; False (nothing done) once it is not."""
     now = ctx.clock()
+    if isinstance(message, Heartbeat):
+        return await _heartbeat(ctx, websocket, conn, message, now)
     async with ctx.sessions() as session:
         if not await _trusted(session, conn):
             return False
-        if isinstance(message, Heartbeat):
-            await _touch(ctx, conn.cabin_id, now, session)
-            await _send(websocket, conn, HeartbeatAck(seq=message.seq))
-            _seen(ctx, conn, now)
-        elif isinstance(message, MeasurementBatch):
+        if isinstance(message, MeasurementBatch):
             ack = await intake.store_batch(ctx, session, conn, message, now)
             await _touch(ctx, conn.cabin_id, now, session)
             await _send(websocket, conn, ack)
@@ -277,6 +280,36 @@ async def _handle(
                 future.set_result((message.ok, message.message))
         else:
             logger.warning("cabin %s sent an unexpected %s", conn.cabin_id, message.type)
+    return True
+
+
+async def _heartbeat(
+    ctx: HubContext, websocket: WebSocket, conn: AgentConnection, beat: Heartbeat, now: dt.datetime
+) -> bool:
+    """Answer a heartbeat; write last-seen through (and re-check the token) when it is due."""
+    if conn.revoked:
+        return False
+    if ctx.peers is not None:  # several workers: the presence key, at every heartbeat
+        await _touch(ctx, conn.cabin_id, now)
+    every = dt.timedelta(seconds=ctx.settings.agent_offline_after_seconds / 2)
+    if conn.seen_written_at is None or now - conn.seen_written_at >= every:
+        async with ctx.sessions() as session:
+            if ctx.peers is not None:  # presence is in Redis: only the token is checked here
+                trusted = conn.token_hash == await identity.cabin_token_hash(
+                    session=session, cabin_id=conn.cabin_id
+                )
+            else:
+                trusted = await identity.touch_cabin(
+                    session=session, cabin_id=conn.cabin_id, token_hash=conn.token_hash, now=now
+                )
+                await session.commit()
+        if not trusted:  # the token was revoked or replaced meanwhile
+            conn.revoked = True
+            conn.closed.set()
+            return False
+        conn.seen_written_at = now
+        _seen(ctx, conn, now)
+    await _send(websocket, conn, HeartbeatAck(seq=beat.seq))
     return True
 
 

@@ -80,6 +80,7 @@ async def login_submit(
             max_failures=ctx.settings.login_max_failures,
             max_address_failures=ctx.settings.login_address_max_failures,
             window=dt.timedelta(minutes=ctx.settings.login_window_minutes),
+            failures=ctx.failures,
         )
     except (Unauthenticated, TooManyAttempts) as exc:
         return render(

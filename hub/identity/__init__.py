@@ -2,6 +2,7 @@
 login with throttling, browser sessions (``models``, ``service``, ``security``), and the access
 policy (``policy``: who may do what, and which permission each route needs).
 
-Ground floor: it imports audit, db and errors only. Its pages (login, the role homes) are
-``hub.consoles``'s; the request dependencies that resolve the signed-in user are ``hub.deps``.
+Ground floor: it imports audit, db, errors and limits (login failures in Redis) only. Its
+pages (login, the role homes) are ``hub.consoles``'s; the request dependencies that resolve the
+signed-in user are ``hub.deps``.
 """

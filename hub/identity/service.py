@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from hub.audit.service import record_event
 from hub.errors import Conflict, Invalid, NotFound, TooManyAttempts, Unauthenticated
@@ -28,6 +28,7 @@ from hub.identity.models import (
     UserSession,
     user_sites,
 )
+from hub.limits import FailureLog
 
 if TYPE_CHECKING:
     from hub.audit.models import AuditEvent
@@ -275,19 +276,28 @@ def _throttled_message(retry_at: dt.datetime, now: dt.datetime) -> str:
 
 
 async def _retry_at(
-    session: AsyncSession, *, key: str, limit: int, since: dt.datetime, window: dt.timedelta
+    session: AsyncSession,
+    *,
+    key: str,
+    limit: int,
+    since: dt.datetime,
+    window: dt.timedelta,
+    failures: FailureLog | None,
 ) -> dt.datetime | None:
     """When this key may try again, if it has reached its limit of recent failures."""
     if limit < 1:
         return None
     # The limit-th most recent failure: once it leaves the window, fewer than limit remain.
-    oldest_counted = await session.scalar(
-        select(LoginFailure.at)
-        .where(LoginFailure.key == key, LoginFailure.at >= since)
-        .order_by(LoginFailure.at.desc())
-        .offset(limit - 1)
-        .limit(1)
-    )
+    if failures is not None:
+        oldest_counted = await failures.nth_latest(key, limit, since)
+    else:
+        oldest_counted = await session.scalar(
+            select(LoginFailure.at)
+            .where(LoginFailure.key == key, LoginFailure.at >= since)
+            .order_by(LoginFailure.at.desc())
+            .offset(limit - 1)
+            .limit(1)
+        )
     if oldest_counted is None:
         return None
     if oldest_counted.tzinfo is None:  # SQLite gives naive UTC back
@@ -305,15 +315,21 @@ async def authenticate(
     max_failures: int,
     max_address_failures: int,
     window: dt.timedelta,
+    failures: FailureLog | None = None,
 ) -> User:
     """The active user with these credentials. Raises TooManyAttempts after ``max_failures``
     recent failures on this account from this address, or ``max_address_failures`` from this
-    address on any accounts: failures from one address never lock the account out elsewhere."""
+    address on any accounts: failures from one address never lock the account out elsewhere.
+
+    Failures are counted in ``failures`` (Redis, shared by the hub's workers) when given, else
+    in the database."""
     pair, address = _pair_key(username, ip), _address_key(ip)
     since = now - window
     limits = ((pair, max_failures), (address, max_address_failures))
     for key, limit in limits:
-        retry_at = await _retry_at(session, key=key, limit=limit, since=since, window=window)
+        retry_at = await _retry_at(
+            session, key=key, limit=limit, since=since, window=window, failures=failures
+        )
         if retry_at is not None and retry_at > now:
             record_event(
                 session=session,
@@ -328,8 +344,11 @@ async def authenticate(
     user = await session.scalar(select(User).where(User.username == username.strip().lower()))
     ok = security.verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.active:
-        await session.execute(delete(LoginFailure).where(LoginFailure.at < since))
-        session.add_all([LoginFailure(key=pair, at=now), LoginFailure(key=address, at=now)])
+        if failures is not None:
+            await failures.add((pair, address), now, window)
+        else:
+            await session.execute(delete(LoginFailure).where(LoginFailure.at < since))
+            session.add_all([LoginFailure(key=pair, at=now), LoginFailure(key=address, at=now)])
         record_event(
             session=session,
             action="login",
@@ -340,7 +359,10 @@ async def authenticate(
         )
         await session.commit()
         raise Unauthenticated(BAD_CREDENTIALS)
-    await session.execute(delete(LoginFailure).where(LoginFailure.key == pair))
+    if failures is not None:
+        await failures.clear(pair)
+    else:
+        await session.execute(delete(LoginFailure).where(LoginFailure.key == pair))
     record_event(session=session, action="login", actor_kind="user", actor_id=user.id, ip=ip)
     return user
 
@@ -423,7 +445,7 @@ async def cabin_for_token(*, session: AsyncSession, token: str) -> Cabin | None:
     return await session.scalar(
         select(Cabin)
         .where(Cabin.token_hash == security.sha256_hex(token))
-        .options(selectinload(Cabin.site))
+        .options(joinedload(Cabin.site))
     )
 
 
@@ -449,6 +471,20 @@ async def cabin_site_id(*, session: AsyncSession, cabin_id: int) -> int | None:
 async def cabin_token_hash(*, session: AsyncSession, cabin_id: int) -> str | None:
     """The hash of the cabin's current agent token, None once revoked (or no such cabin)."""
     return await session.scalar(select(Cabin.token_hash).where(Cabin.id == cabin_id))
+
+
+async def touch_cabin(
+    *, session: AsyncSession, cabin_id: int, token_hash: str, now: dt.datetime
+) -> bool:
+    """Write the cabin's last-seen if its token is still ``token_hash`` (one statement);
+    False once the token was revoked or replaced."""
+    touched = await session.scalar(
+        update(Cabin)
+        .where(Cabin.id == cabin_id, Cabin.token_hash == token_hash)
+        .values(last_seen_at=now, connected=True)
+        .returning(Cabin.id)
+    )
+    return touched is not None
 
 
 async def set_cabin_link(

@@ -105,9 +105,11 @@ def test_cli_exits_with_a_clear_message_on_a_bad_file(
 
 def test_backoff_grows_to_its_cap_with_jitter_and_resets() -> None:
     backoff = Backoff(initial=1.0, maximum=8.0, rng=random.Random(1))
-    delays = [backoff.next_delay() for _ in range(8)]
-    assert 0.5 <= delays[0] <= 1.0
-    assert all(4.0 <= d <= 8.0 for d in delays[4:])
+    delays = [backoff.next_delay() for _ in range(40)]
+    assert 0.0 <= delays[0] <= 1.0
+    assert all(0.0 <= d <= 8.0 for d in delays)  # capped
+    assert max(delays[4:]) > 4.0  # grown past the first windows
+    assert min(delays[4:]) < 2.0  # spread over the whole window (full jitter)
     assert len(set(delays)) == len(delays)  # jittered
     backoff.reset()
     assert backoff.next_delay() <= 1.0

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from hub import db
+from hub import db, migrate
 from hub.app import create_app
 from hub.audit.models import AuditEvent
 from hub.config import Settings
@@ -228,3 +230,25 @@ async def test_protected_page_redirects_to_login_then_back(
 async def test_healthz_checks_the_database(client: httpx.AsyncClient) -> None:
     response = await client.get("/healthz")
     assert response.json() == {"status": "ok", "database": "ok"}
+
+
+async def test_failures_on_one_worker_lock_the_account_on_another_sharing_redis(
+    settings: Settings, cpts: Cpts, redis_url: str, tmp_path: Path
+) -> None:
+    """Two hub workers, each with a database of its own here, so only Redis is shared."""
+    other_db = f"sqlite+aiosqlite:///{tmp_path / 'other.sqlite3'}"
+    await asyncio.to_thread(migrate.upgrade, other_db)
+    first = create_app(settings.model_copy(update={"redis_url": redis_url}))
+    second = create_app(
+        settings.model_copy(update={"redis_url": redis_url, "database_url": other_db})
+    )
+    async with first.router.lifespan_context(first), second.router.lifespan_context(second):
+        async with _browser(first, "198.51.100.7") as browser:
+            for _ in range(settings.login_max_failures):
+                assert (await login(browser, "medecin", "wrong-password-42")).status_code == 401
+        async with _browser(second, "198.51.100.7") as browser:
+            refused = await login(browser, "medecin")
+            assert refused.status_code == 429
+            assert "Trop de tentatives de connexion" in text(refused)
+        async with _browser(second, "203.0.113.20") as elsewhere:  # another address: not locked
+            assert "Trop de tentatives" not in text(await login(elsewhere, "medecin"))

@@ -1,0 +1,192 @@
+"""The cabins of ``bench/hub_capacity.py``: light asyncio WebSocket clients speaking the real
+wire protocol, and the bare echo server that serves as the baseline.
+
+Each simulated cabin connects with its token, says hello (one device), sends a heartbeat every
+``heartbeat_seconds`` (10 s, the agent's default) and a measurement batch every
+``batch_seconds`` (60 s), each at its own random phase, answers commands at once, and after a
+lost link reconnects with the agent's own backoff (``cabin_agent.connection.Backoff``).
+
+``python bench/capacity_fleet.py echo PORT`` runs the echo server: it accepts any token and
+answers hello, heartbeats and batches with a minimal acknowledgement of the same type the hub
+sends, doing nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cabin_agent.connection import Backoff
+from devices.measurements import DeviceIdentity, Measurement, MeasurementKind, Unit
+from hub.wire import (
+    AGENT_WS_PATH,
+    CommandResult,
+    DeviceDescription,
+    Heartbeat,
+    Hello,
+    MeasurementBatch,
+    MeasurementItem,
+    WireMeasurement,
+    encode,
+)
+
+DEVICE = DeviceDescription(name="Oxymètre", kind="pulse_oximeter", model="contec_cms50d_plus")
+
+
+@dataclass
+class FleetStats:
+    """What the cabins saw; ``heartbeat_rtts`` and ``failures`` are reset per measuring window."""
+
+    connected: set[int] = field(default_factory=set)
+    heartbeat_rtts: list[float] = field(default_factory=list)
+    commands_answered: int = 0
+    failures: int = 0
+
+
+def _batch(seq: int) -> str:
+    reading = Measurement(
+        kind=MeasurementKind.SPO2,
+        value=97.0,
+        unit=Unit.PERCENT,
+        received_at=dt.datetime.now(dt.UTC),
+        device=DeviceIdentity(model="contec_cms50d_plus", serial="bench"),
+        loinc="59408-5",
+    )
+    item = MeasurementItem(
+        seq=seq, device=DEVICE.name, measurement=WireMeasurement.from_measurement(reading)
+    )
+    return encode(MeasurementBatch(items=(item,)))
+
+
+class Fleet:
+    """N simulated cabins against one address (a hub, the proxy, or the echo server)."""
+
+    def __init__(
+        self,
+        base_ws: str,
+        cabins: list[tuple[int, str]],
+        *,
+        heartbeat_seconds: float = 10.0,
+        batch_seconds: float = 60.0,
+        seq_base: int = 0,
+    ) -> None:
+        self.url = base_ws + AGENT_WS_PATH
+        self.cabins = cabins
+        self.heartbeat_seconds = heartbeat_seconds
+        self.batch_seconds = batch_seconds
+        self.stats = FleetStats()
+        self._seq = seq_base
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, per_second: float = 400.0) -> None:
+        """Start every cabin, at most ``per_second`` new connections a second (a ramp)."""
+        for i, (cabin_id, token) in enumerate(self.cabins):
+            self._tasks.append(asyncio.create_task(self._cabin(cabin_id, token)))
+            if i % 50 == 49:
+                await asyncio.sleep(50 / per_second)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _cabin(self, cabin_id: int, token: str) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                async with websockets.connect(
+                    self.url,
+                    additional_headers={"Authorization": f"Bearer {token}"},
+                    open_timeout=10,
+                    ping_interval=20,
+                    ping_timeout=20,
+                    max_queue=16,
+                ) as ws:
+                    await self._session(ws, cabin_id, backoff)
+            except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake):
+                pass
+            self.stats.connected.discard(cabin_id)
+            self.stats.failures += 1
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _session(self, ws: ClientConnection, cabin_id: int, backoff: Backoff) -> None:
+        hello = Hello(cabin_id=cabin_id, agent_version="bench-1", devices=(DEVICE,))
+        await ws.send(encode(hello))
+        first = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        if first.get("type") != "hello_ack":
+            raise ConnectionClosed(None, None)
+        backoff.reset()
+        self.stats.connected.add(cabin_id)
+        sent: dict[int, float] = {}
+        beats = asyncio.create_task(self._beats(ws, sent))
+        try:
+            async for frame in ws:
+                message = json.loads(frame)
+                kind = message.get("type")
+                if kind == "heartbeat_ack":
+                    started = sent.pop(int(message["seq"]), None)
+                    if started is not None:
+                        self.stats.heartbeat_rtts.append(time.perf_counter() - started)
+                elif kind == "command":
+                    result = CommandResult(command_id=message["command_id"], ok=True, message="")
+                    await ws.send(encode(result))
+                    self.stats.commands_answered += 1
+        finally:
+            beats.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beats
+
+    async def _beats(self, ws: ClientConnection, sent: dict[int, float]) -> None:
+        seq, next_batch = 0, random.uniform(0, self.batch_seconds)
+        await asyncio.sleep(random.uniform(0, self.heartbeat_seconds))
+        started = time.monotonic()
+        while True:
+            seq += 1
+            sent[seq] = time.perf_counter()
+            await ws.send(encode(Heartbeat(seq=seq, sent_at=dt.datetime.now(dt.UTC))))
+            if time.monotonic() - started >= next_batch:
+                self._seq += 1
+                await ws.send(_batch(self._seq))
+                next_batch += self.batch_seconds
+            await asyncio.sleep(self.heartbeat_seconds)
+
+
+# --- the baseline: a bare echo server -----------------------------------------------------
+
+
+async def _echo(ws: ServerConnection) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        async for frame in ws:
+            message = json.loads(frame)
+            kind = message.get("type")
+            if kind == "hello":
+                await ws.send('{"v": 1, "type": "hello_ack"}')
+            elif kind == "heartbeat":
+                await ws.send(f'{{"v": 1, "type": "heartbeat_ack", "seq": {message["seq"]}}}')
+            elif kind == "measurements":
+                await ws.send('{"v": 1, "type": "measurements_ack"}')
+
+
+async def serve_echo(port: int) -> None:
+    async with websockets.serve(_echo, "127.0.0.1", port, backlog=4096):
+        await asyncio.Future()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["echo"]:
+        asyncio.run(serve_echo(int(sys.argv[2])))
