@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.models import AuditEvent
@@ -111,9 +112,26 @@ async def trace_read(
     await session.commit()
 
 
-async def recent_events(*, session: AsyncSession, limit: int = 50) -> list[AuditEvent]:
-    """The latest audit events, newest first."""
-    rows = await session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit))
+async def recent_events(
+    *,
+    session: AsyncSession,
+    site_ids: Collection[int],
+    user_ids: Collection[int],
+    cabin_ids: Collection[int],
+    usernames: Collection[str],
+    limit: int = 50,
+) -> list[AuditEvent]:
+    """The latest audit events of one CPTS, newest first: those at its sites, by its users or
+    its cabins, and the logins tried on its accounts (a hub may serve several CPTS)."""
+    ours = or_(
+        AuditEvent.site_id.in_(list(site_ids)),
+        and_(AuditEvent.actor_kind == "user", AuditEvent.actor_id.in_(list(user_ids))),
+        and_(AuditEvent.actor_kind == "cabin", AuditEvent.actor_id.in_(list(cabin_ids))),
+        AuditEvent.target.in_([f"user:{name.strip().lower()}" for name in usernames]),
+    )
+    rows = await session.scalars(
+        select(AuditEvent).where(ours).order_by(AuditEvent.id.desc()).limit(limit)
+    )
     return list(rows)
 
 

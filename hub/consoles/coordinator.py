@@ -31,7 +31,14 @@ async def coordinator_home(
     cabins = {c.id: c.name for site in data["sites"] for c in site.cabins}  # type: ignore[attr-defined]
     names = {u.id: u.full_name for u in users}
     data["users"] = users
-    data["events"] = await recent_events(session=session, limit=30)
+    data["events"] = await recent_events(
+        session=session,
+        site_ids=[site.id for site in data["sites"]],  # type: ignore[attr-defined]
+        user_ids=[u.id for u in users],
+        cabin_ids=list(cabins),
+        usernames=[u.username for u in users],
+        limit=30,
+    )
     data["actor_names"] = {"user": names, "cabin": cabins}
     data["refusals"] = await refusal_summaries(session=session, cabin_ids=list(cabins))
     data["policy"] = await policy_for(session=session, organisation_id=user.organisation_id)
