@@ -1,10 +1,13 @@
 """Which cabin agents are online, since when, with which devices.
 
-With one process the cabin's row says it (``connected``, ``last_seen_at``, written at hello,
-heartbeats and disconnection). With several workers a cabin is online while its presence key
-lives in Redis (`hub.cluster.peers`: refreshed by the worker holding its WebSocket, with a time
-to live), so the cabins of a worker that died show offline; `seen_in_cluster` reads them. The
-devices' states and last values are rows in both cases (the database is shared)."""
+With one process a cabin is online while this process holds its agent's link open (the
+gateway closes a link silent for the offline delay); its row keeps ``connected`` and
+``last_seen_at`` (written at hello, on heartbeats at most once per half offline delay, and at
+disconnection) for what is read without the process. With several workers a cabin is online
+while its presence key lives in Redis (`hub.cluster.peers`: refreshed by the worker holding its
+WebSocket, with a time to live), so the cabins of a worker that died show offline;
+`seen_in_cluster` reads both. The devices' states and last values are rows in both cases (the
+database is shared)."""
 
 from __future__ import annotations
 
@@ -89,11 +92,18 @@ async def mark_hello(
     await session.commit()
 
 
-async def seen_in_cluster(ctx: HubContext, cabin_ids: list[int]) -> dict[int, dt.datetime] | None:
-    """With several workers, the online cabins among these and when each was last heard from
-    (Redis unreachable: none is known online); None with one process (the rows say)."""
+async def seen_in_cluster(ctx: HubContext, cabin_ids: list[int]) -> dict[int, dt.datetime]:
+    """The online cabins among these and when each was last heard from: with one process,
+    those whose link this process holds open (the gateway closes a silent link after the
+    offline delay, so a live link is the truth, however late a busy machine writes
+    last-seen); with several workers, their keys in Redis (unreachable: none known online)."""
     if ctx.peers is None:
-        return None
+        now = ctx.clock()
+        return {
+            cabin_id: conn.seen_written_at or now
+            for cabin_id, conn in ctx.agents.items()
+            if cabin_id in cabin_ids and not conn.closed.is_set()
+        }
     try:
         holders = await ctx.peers.holders(cabin_ids)
     except (RedisError, OSError) as exc:
