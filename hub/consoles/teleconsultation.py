@@ -300,7 +300,7 @@ async def resolve_pending_identity(
 async def take_kit(
     call: RoomCall,
     consultation_id: int,
-    cabin_id: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
+    cabin_id: deps.FormRowId,
 ) -> Response:
     """The room's staff take a mobile kit of the CPTS for this session."""
     return await call.act(
