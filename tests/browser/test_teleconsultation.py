@@ -90,6 +90,10 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
         await doctor.get_by_role("button", name="Reconnecter la vidéo").click()
         await at_least(doctor, "video.room", before + 30)
         await expect(doctor.locator("[data-media]")).to_have_attribute("data-state", "connected")
+        # The doctor is told the link is back, not left reading "Reconnexion en cours…".
+        await expect(doctor.locator('[data-media] [data-field="link"]')).to_have_text(
+            "Liaison établie.", timeout=20_000
+        )
         await eventually(
             lambda: first.ice_restarts >= 1 or first not in agent.media.sessions.values(),
             "the cabin's new ICE credentials, or its new connection",

@@ -180,6 +180,11 @@ async function start(box) {
       restarting = false;
       pending = false;
       await pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
+      // An ICE restart on a link that stayed up never changes the connection's state: say so.
+      if (pc.connectionState === "connected" && !stalled) {
+        box.dataset.state = "connected";
+        link.textContent = "Liaison établie.";
+      }
       later(RESTART_WAIT_MS); // not connected by then: restart again
     } else if (message.type === "error") {
       pending = false;
