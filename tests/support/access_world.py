@@ -244,6 +244,7 @@ def form_for(things: SiteThings, path: str = "") -> dict[str, str]:
         "action": "pret",
         "doctor_id": things.values["doctor_id"],
         "site_id": things.values["site_id"],
+        "cabin_id": things.values["cabin_id"],
         "name": "Essai",
         "reason": "Toux",
         "birth_name": "Essai",
