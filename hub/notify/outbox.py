@@ -115,7 +115,9 @@ async def enqueue_email(
         }
         for a in attachments
     ]
-    message = OutboundMessage(
+    return await _pending(
+        session,
+        flush=flush,
         channel=Channel.EMAIL,
         recipient=to,
         subject=subject,
@@ -126,15 +128,8 @@ async def enqueue_email(
         purpose=purpose,
         related_kind=related_kind,
         related_id=related_id,
-        status=MessageStatus.PENDING,
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
+        now=now,
     )
-    session.add(message)
-    if flush:
-        await session.flush()
-    return message
 
 
 async def enqueue_sms(
@@ -159,26 +154,17 @@ async def enqueue_sms(
         raise Invalid(str(exc)) from exc
     if not text.strip():
         raise ValueError("an SMS needs a text")
-    message = OutboundMessage(
+    return await _pending(
+        session,
+        flush=flush,
         channel=Channel.SMS,
         recipient=recipient,
-        subject="",
         body_text=text,
-        body_html=None,
-        attachments="[]",
-        headers="{}",
         purpose=purpose,
         related_kind=related_kind,
         related_id=related_id,
-        status=MessageStatus.PENDING,
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
+        now=now,
     )
-    session.add(message)
-    if flush:
-        await session.flush()
-    return message
 
 
 async def enqueue_platform_report(
@@ -196,14 +182,46 @@ async def enqueue_platform_report(
     added to the session, due at ``now``; the caller commits."""
     if method not in METHODS:
         raise ValueError(f"unsupported method for a platform report: {method}")
-    message = OutboundMessage(
+    return await _pending(
+        session,
+        flush=True,
         channel=Channel.PLATFORM,
         recipient=path,
         subject=method,
         body_text=json.dumps(resource, ensure_ascii=False),
-        body_html=None,
-        attachments="[]",
-        headers="{}",
+        purpose=purpose,
+        related_kind=related_kind,
+        related_id=related_id,
+        now=now,
+    )
+
+
+async def _pending(
+    session: AsyncSession,
+    *,
+    flush: bool,
+    channel: Channel,
+    recipient: str,
+    body_text: str,
+    purpose: str,
+    related_kind: str | None,
+    related_id: int | None,
+    now: dt.datetime,
+    subject: str = "",
+    body_html: str | None = None,
+    attachments: str = "[]",
+    headers: str = "{}",
+) -> OutboundMessage:
+    """A message waiting in the outbox, due at ``now``, added to the session (flushed unless
+    ``flush`` is False: then it goes in with the caller's commit)."""
+    message = OutboundMessage(
+        channel=channel,
+        recipient=recipient,
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+        attachments=attachments,
+        headers=headers,
         purpose=purpose,
         related_kind=related_kind,
         related_id=related_id,
@@ -213,7 +231,8 @@ async def enqueue_platform_report(
         created_at=now,
     )
     session.add(message)
-    await session.flush()
+    if flush:
+        await session.flush()
     return message
 
 
