@@ -129,22 +129,28 @@ async def publish(
             opposed=opposed,
             hidden_from_patient=report.hidden_from_patient,
         )
+
+    async def relay_to(recipient: str, name: str, purpose: str) -> OutboundMessage:
+        return await enqueue_report_relay(
+            session=session,
+            facts=facts,
+            cda=report.cda,
+            recipient=recipient,
+            recipient_name=name,
+            sender=sender_address(ctx.settings),
+            product_reference=ctx.settings.mssante_product_reference,
+            trust_space=ctx.settings.mssante_trust_space(),
+            now=ctx.clock(),
+            purpose=purpose,
+        )
+
     relays: list[OutboundMessage] = []
     missing_address = False
     if patient.has_medecin_traitant:
         if patient.medecin_traitant_mssante:
             relays.append(
-                await enqueue_report_relay(
-                    session=session,
-                    facts=facts,
-                    cda=report.cda,
-                    recipient=patient.medecin_traitant_mssante,
-                    recipient_name=patient.medecin_traitant_name,
-                    sender=sender_address(ctx.settings),
-                    product_reference=ctx.settings.mssante_product_reference,
-                    trust_space=ctx.settings.mssante_trust_space(),
-                    now=ctx.clock(),
-                    purpose="report_relay",
+                await relay_to(
+                    patient.medecin_traitant_mssante, patient.medecin_traitant_name, "report_relay"
                 )
             )
         else:
@@ -152,18 +158,7 @@ async def publish(
     booking = await scheduling.get_booking(session=session, booking_id=consultation.booking_id)
     if booking.requester_mssante:
         relays.append(
-            await enqueue_report_relay(
-                session=session,
-                facts=facts,
-                cda=report.cda,
-                recipient=booking.requester_mssante,
-                recipient_name=booking.requester_name,
-                sender=sender_address(ctx.settings),
-                product_reference=ctx.settings.mssante_product_reference,
-                trust_space=ctx.settings.mssante_trust_space(),
-                now=ctx.clock(),
-                purpose=PURPOSE_REQUESTER,
-            )
+            await relay_to(booking.requester_mssante, booking.requester_name, PURPOSE_REQUESTER)
         )
     relays.extend(
         await relay_to_referral_doctors(
