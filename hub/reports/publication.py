@@ -113,6 +113,7 @@ async def publish(
 ) -> Publication:
     """Deposit, relay and tell the patient; the caller commits."""
     assert report.cda is not None
+    cda = report.cda
     patient = await patient_by_id(session=session, patient_id=consultation.patient_id)
     assert patient is not None
     opposed = consultation.dmp_choice is DmpChoice.OPPOSES
@@ -134,7 +135,7 @@ async def publish(
         return await enqueue_report_relay(
             session=session,
             facts=facts,
-            cda=report.cda,
+            cda=cda,
             recipient=recipient,
             recipient_name=name,
             sender=sender_address(ctx.settings),
