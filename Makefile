@@ -30,10 +30,10 @@ contracts: $(STAMP)
 	$(BIN)/lint-imports
 
 test-sqlite: $(STAMP)
-	HUB_TEST_DATABASE=sqlite $(BIN)/pytest -p no:cacheprovider
+	HUB_TEST_DATABASE=sqlite $(BIN)/pytest -p no:cacheprovider --durations=15
 
 test-postgres: $(STAMP)
-	HUB_TEST_DATABASE=postgresql $(BIN)/pytest -p no:cacheprovider -m db
+	HUB_TEST_DATABASE=postgresql $(BIN)/pytest -p no:cacheprovider -m db --durations=15
 
 test: $(STAMP)
 	bash tests/support/system-deps.sh
