@@ -59,6 +59,9 @@ logger = logging.getLogger(__name__)
 # Live streams (server-sent events) never end by themselves: a stopping server waits this long
 # for them, then closes them.
 GRACEFUL_SHUTDOWN_SECONDS = 3
+# At shutdown, how long the agents' links get to write their goodbyes before the database
+# closes.
+AGENT_GOODBYE_SECONDS = 5.0
 
 SECURITY_HEADERS = [
     (
@@ -100,6 +103,20 @@ def _wants_json(request: Request) -> bool:
     )
 
 
+async def _end_agent_links(ctx: HubContext) -> None:
+    """Close every agent link this process holds and let the goodbyes (presence, live status)
+    be written while the database is still open; one stuck longer is left."""
+    links = list(ctx.agents.values())
+    for conn in links:
+        conn.closed.set()
+    waits = {asyncio.ensure_future(conn.finished.wait()) for conn in links} | ctx.goodbyes
+    if waits:
+        await asyncio.wait(waits, timeout=AGENT_GOODBYE_SECONDS)
+        for wait in waits:
+            if wait not in ctx.goodbyes:
+                wait.cancel()
+
+
 def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcnow) -> FastAPI:
     """A hub serving pages, the API and the agents' WebSocket, on the configured database."""
 
@@ -133,8 +150,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
             yield
         finally:
             await jobs.stop()
-            for conn in list(app.state.hub.agents.values()):
-                conn.closed.set()
+            await _end_agent_links(app.state.hub)
             await shared.aclose()
             await engine.dispose()
             if app.state.hub.failures is not None:

@@ -33,6 +33,7 @@ class AgentConnection:
     wire_version: int = WIRE_VERSION  # the version of the agent's hello, used to answer it
     seen_written_at: dt.datetime | None = None  # when a heartbeat last wrote last-seen through
     closed: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)  # its goodbye is written
     replaced: bool = False
     revoked: bool = False
     outgoing: asyncio.Queue[HubMessageT] = field(default_factory=asyncio.Queue)
@@ -55,6 +56,9 @@ class HubContext:
     presence_writes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
     # Login failures shared by the workers (Redis); None: kept in the database.
     failures: FailureLog | None = None
+    # Agents' goodbyes (presence, live status) still being written: a stopping hub waits for
+    # them before it closes the database; they run on even when their link's task is cancelled.
+    goodbyes: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def secret(self) -> str:

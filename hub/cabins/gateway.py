@@ -160,9 +160,31 @@ async def agent_socket(websocket: WebSocket) -> None:
         if current is conn:
             ctx.agents.pop(cabin_id, None)
         # current None: revoked, or replaced from another worker, taken out at once.
-        if (current is conn or current is None) and await _release(ctx, cabin_id):
-            await live.announce_offline(ctx, cabin_id=cabin_id, site_id=site_id)
-            logger.info("cabin %s disconnected", cabin_id)
+        if current is conn or current is None:
+            await _say_goodbye(ctx, conn, site_id=site_id)
+        else:
+            conn.finished.set()
+
+
+async def _say_goodbye(ctx: HubContext, conn: AgentConnection, *, site_id: int) -> None:
+    """Record the cabin offline, even when the link's own task is being cancelled (a server
+    stopping): the writing runs as a task of its own, which a cancelled database connection
+    never interrupts halfway, and which the hub's shutdown waits for (`HubContext.goodbyes`)."""
+
+    cabin_id = conn.cabin_id
+
+    async def goodbye() -> None:
+        try:
+            if await _release(ctx, cabin_id):
+                await live.announce_offline(ctx, cabin_id=cabin_id, site_id=site_id)
+                logger.info("cabin %s disconnected", cabin_id)
+        finally:
+            conn.finished.set()
+
+    task = asyncio.create_task(goodbye())
+    ctx.goodbyes.add(task)
+    task.add_done_callback(ctx.goodbyes.discard)
+    await asyncio.shield(task)
 
 
 def _register(ctx: HubContext, cabin_id: int) -> AgentConnection:
