@@ -88,13 +88,8 @@ WIRING |= {"demo_runner"}
 # booking page's per-site probe, a booking's slot + site + patient read: bench/booking.py), the
 # owning slice provides the statement piece (hub.identity.queries, hub.records.queries) and the
 # caller composes it: that is going through the owning slice too.
-# interop.sas_reports: the SAS platform reports join the SAS records to their bookings, and the
-# coordinator's list joins the relays to their bookings and sites (merged from main; issue #15).
+
 NOT_YET_THROUGH_SERVICES = {
-    "hub.interop.sas_reports -> hub.identity.models.Site",
-    "hub.interop.sas_reports -> hub.notify.models.OutboundMessage",
-    "hub.interop.sas_reports -> hub.scheduling.models.Booking",
-    "hub.reports.registry -> hub.records.documents.SharedDocument",
     "hub.reports.tracking -> hub.consultation.models.Consultation",
     "hub.reports.tracking -> hub.identity.models.Site",
     "hub.reports.tracking -> hub.notify.models.OutboundMessage",
