@@ -27,6 +27,7 @@ from hub.context import HubContext
 from hub.interop.fhir_appointment import appointment_resource
 from hub.interop.models import SasAppointment
 from hub.notify import outbox
+from hub.notify import queries as notify_queries
 from hub.notify.models import Channel, MessageStatus
 from hub.scheduling.queries import booking_ids_of, bookings_by_id, references_of
 
@@ -75,7 +76,7 @@ async def queue_reports(*, session: AsyncSession, ctx: HubContext) -> int:
         resource = appointment_resource(
             booking, base=_fhir_base(settings), identifier_system=system, sas=sas
         )
-        pending = await outbox.latest_about(
+        pending = await notify_queries.latest_about(
             session=session,
             related_kind=RELATED_KIND,
             related_id=booking.id,
@@ -85,7 +86,7 @@ async def queue_reports(*, session: AsyncSession, ctx: HubContext) -> int:
             pending.body_text = json.dumps(resource, ensure_ascii=False)
         else:
             created = (
-                await outbox.latest_about(
+                await notify_queries.latest_about(
                     session=session,
                     related_kind=RELATED_KIND,
                     related_id=booking.id,
@@ -132,7 +133,7 @@ async def reports_needing_attention(
     *, session: AsyncSession, organisation_id: int, limit: int = 20
 ) -> list[PendingReport]:
     """This CPTS's reports to the SAS platform still waiting or failed, oldest first."""
-    messages = await outbox.waiting_or_failed(
+    messages = await notify_queries.waiting_or_failed(
         session=session,
         channel=Channel.PLATFORM,
         related_kind=RELATED_KIND,

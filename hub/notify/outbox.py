@@ -24,7 +24,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -272,6 +272,15 @@ async def cancel_pending(
 
 
 # --- delivery ------------------------------------------------------------------------------
+
+
+def send_again(message: OutboundMessage, *, now: dt.datetime) -> None:
+    """Put a failed message back in the outbox, due at ``now``, with a fresh count of attempts;
+    the caller flushes or commits."""
+    message.status = MessageStatus.PENDING
+    message.attempts = 0
+    message.next_attempt_at = now
+    message.last_error = None
 
 
 async def deliver_due(
@@ -524,50 +533,6 @@ async def messages_about(
             OutboundMessage.related_id.in_(related_ids),
         )
         .order_by(OutboundMessage.id)
-    )
-    return list(rows)
-
-
-async def latest_about(
-    *,
-    session: AsyncSession,
-    related_kind: str,
-    related_id: int,
-    status: MessageStatus,
-    subject: str | None = None,
-) -> OutboundMessage | None:
-    """The latest message about this row in this status (with this subject if given: a
-    platform report's method), None if there is none."""
-    query = select(OutboundMessage).where(
-        OutboundMessage.related_kind == related_kind,
-        OutboundMessage.related_id == related_id,
-        OutboundMessage.status == status,
-    )
-    if subject is not None:
-        query = query.where(OutboundMessage.subject == subject)
-    return await session.scalar(query.order_by(OutboundMessage.id.desc()).limit(1))
-
-
-async def waiting_or_failed(
-    *,
-    session: AsyncSession,
-    channel: Channel,
-    related_kind: str,
-    related_ids: Select[int],
-    limit: int,
-) -> list[OutboundMessage]:
-    """The messages of this channel about these rows (a selectable of their ids, which the
-    caller's slice composes) still waiting or given up, oldest first."""
-    rows = await session.scalars(
-        select(OutboundMessage)
-        .where(
-            OutboundMessage.channel == channel,
-            OutboundMessage.related_kind == related_kind,
-            OutboundMessage.related_id.in_(related_ids),
-            OutboundMessage.status.in_([MessageStatus.PENDING, MessageStatus.FAILED]),
-        )
-        .order_by(OutboundMessage.id)
-        .limit(limit)
     )
     return list(rows)
 
