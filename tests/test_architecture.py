@@ -82,32 +82,11 @@ AGGREGATE_READERS = {"reporting"}
 # no query of its own (identity.service resolves the login).
 WIRING = {"models", "migrations", "app", "deps", "demo", "demo_agenda", "demo_history"}
 WIRING |= {"demo_runner"}
-# Not yet through services (issue #15): hub.reports still queries the rows a report is made of.
-# The list may only shrink: the test fails on a new reader, and on an entry no longer true.
-# scheduling.slots: the booking page's per-site probe correlates on the sites table; a union of
-# one probe per site id instead measured 30x slower (bench/booking.py, SQLite, p50).
-# scheduling.booking: a booking's one statement reads the slot, its site and CPTS, its seats
-# held and the known patient together, built once (bench/booking.py, sequential bookings); the
-# patient from the records' service would be one more statement per booking.
-# interop.sas_reports: the SAS platform reports join the SAS records to their bookings, and the
-# coordinator's list joins the relays to their bookings and sites (merged from main; issue #15).
-NOT_YET_THROUGH_SERVICES = {
-    "hub.scheduling.slots -> hub.identity.models.Site",
-    "hub.scheduling.booking -> hub.identity.models.Site",
-    "hub.scheduling.booking -> hub.records.patients.Patient",
-    "hub.interop.sas_reports -> hub.identity.models.Site",
-    "hub.interop.sas_reports -> hub.notify.models.OutboundMessage",
-    "hub.interop.sas_reports -> hub.scheduling.models.Booking",
-    "hub.reports.registry -> hub.records.documents.SharedDocument",
-    "hub.reports.tracking -> hub.consultation.models.Consultation",
-    "hub.reports.tracking -> hub.identity.models.Site",
-    "hub.reports.tracking -> hub.notify.models.OutboundMessage",
-    "hub.reports.tracking -> hub.records.patients.Patient",
-    # The mobile kits: the CPTS's kits are the cabins of its mobile-kit sites, and a kit lent
-    # to a booking is joined to its loan (cabins' own table) in one statement.
-    "hub.cabins.kits -> hub.identity.models.Cabin",
-    "hub.cabins.kits -> hub.identity.models.Site",
-}
+# Where one statement joining slices was measured much faster than a query per slice (the
+# booking page's per-site probe, a booking's slot + site + patient read: bench/booking.py), the
+# owning slice provides the statement piece (``hub.<slice>.queries``: a selectable, a subquery of
+# the columns needed, a loader option) and the caller composes it: that goes through the owning
+# slice too, and imports no other slice's table.
 
 
 def _table_owners() -> dict[int, str]:
@@ -170,10 +149,9 @@ def test_slices_read_each_others_tables_only_through_service_functions() -> None
         module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
         if module.count(".") and module.split(".")[1] not in AGGREGATE_READERS | WIRING:
             readers |= _runtime_table_imports(module, ast.parse(path.read_text()), owners)
-    new = sorted(readers - NOT_YET_THROUGH_SERVICES)
-    assert not new, "ask the owning slice's service functions instead:\n" + "\n".join(new)
-    done = sorted(NOT_YET_THROUGH_SERVICES - readers)
-    assert not done, "take these off NOT_YET_THROUGH_SERVICES:\n" + "\n".join(done)
+    assert not readers, "ask the owning slice's service functions instead:\n" + "\n".join(
+        sorted(readers)
+    )
 
 
 def test_the_aggregate_reader_is_declared_as_such() -> None:

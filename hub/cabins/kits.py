@@ -6,15 +6,20 @@ measurements are stored against it (`hub.cabins.intake`)."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column, selectinload
+from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db import Base, IntPk, utcnow
 from hub.errors import Invalid
-from hub.identity.models import Cabin, Site, SiteKind
+from hub.identity.models import SiteKind
+from hub.identity.queries import cabins_among, cabins_at, site_ids_of
 from hub.scheduling.booking import IN_PROGRESS_AFTER
+
+if TYPE_CHECKING:
+    from hub.identity.models import Cabin
 
 
 class KitLoan(Base):
@@ -38,13 +43,7 @@ class KitLoan(Base):
 async def mobile_kits(*, session: AsyncSession, organisation_id: int) -> list[Cabin]:
     """The CPTS's mobile kits: the cabins of its ``mobile_kit`` sites, by name."""
     return list(
-        await session.scalars(
-            select(Cabin)
-            .join(Site, Site.id == Cabin.site_id)
-            .where(Site.organisation_id == organisation_id, Site.kind == SiteKind.MOBILE_KIT)
-            .options(selectinload(Cabin.site))
-            .order_by(Cabin.name)
-        )
+        await session.scalars(cabins_at(site_ids_of(organisation_id, kind=SiteKind.MOBILE_KIT)))
     )
 
 
@@ -86,10 +85,9 @@ async def kit_of_booking(
 ) -> Cabin | None:
     """The mobile kit lent to this booking's session, while the loan lasts."""
     return await session.scalar(
-        select(Cabin)
-        .join(KitLoan, KitLoan.cabin_id == Cabin.id)
-        .where(KitLoan.booking_id == booking_id, KitLoan.until >= now)
-        .options(selectinload(Cabin.site))
+        cabins_among(
+            select(KitLoan.cabin_id).where(KitLoan.booking_id == booking_id, KitLoan.until >= now)
+        )
     )
 
 

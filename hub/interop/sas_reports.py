@@ -15,21 +15,24 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from hub.audit.service import record_event
 from hub.config import Settings
 from hub.context import HubContext
-from hub.identity.models import Site
 from hub.interop.fhir_appointment import appointment_resource
 from hub.interop.models import SasAppointment
-from hub.notify.models import Channel, MessageStatus, OutboundMessage
-from hub.notify.outbox import enqueue_platform_report
-from hub.scheduling.models import Booking
+from hub.notify import outbox
+from hub.notify import queries as notify_queries
+from hub.notify.models import Channel, MessageStatus
+from hub.scheduling.queries import booking_ids_of, bookings_by_id, references_of
+
+if TYPE_CHECKING:
+    from hub.notify.models import OutboundMessage
 
 PURPOSE = "sas_appointment_report"
 RELATED_KIND = "sas_booking"  # not "booking": cancelling a booking's messages keeps these
@@ -46,65 +49,54 @@ def _fhir_base(settings: Settings) -> str:
     return f"{settings.base_url}/fhir"
 
 
-async def _message_of(session: AsyncSession, booking_id: int, status: MessageStatus) -> bool:
-    found = await session.scalar(
-        select(OutboundMessage.id)
-        .where(
-            OutboundMessage.related_kind == RELATED_KIND,
-            OutboundMessage.related_id == booking_id,
-            OutboundMessage.status == status,
-            OutboundMessage.subject == "POST",
-        )
-        .limit(1)
-    )
-    return found is not None
-
-
-async def _pending(session: AsyncSession, booking_id: int) -> OutboundMessage | None:
-    return await session.scalar(
-        select(OutboundMessage)
-        .where(
-            OutboundMessage.related_kind == RELATED_KIND,
-            OutboundMessage.related_id == booking_id,
-            OutboundMessage.status == MessageStatus.PENDING,
-        )
-        .order_by(OutboundMessage.id.desc())
-        .limit(1)
-    )
-
-
 async def queue_reports(*, session: AsyncSession, ctx: HubContext) -> int:
     """Queue a report for every booking from a SAS slot link whose status the platform has
     not been sent yet; return how many were queued or brought up to date. Commits."""
     settings = ctx.settings
     if not settings.sas_platform_url:
         return 0
-    rows = await session.execute(
-        select(SasAppointment, Booking)
-        .join(Booking, Booking.id == SasAppointment.booking_id)
-        .where(
-            SasAppointment.via_slot_link.is_(True),
-            SasAppointment.reported_status.not_in(list(_FINAL)),
+    reportable = list(
+        await session.scalars(
+            select(SasAppointment).where(
+                SasAppointment.via_slot_link.is_(True),
+                SasAppointment.reported_status.not_in(list(_FINAL)),
+            )
         )
-        .options(
-            selectinload(Booking.site), selectinload(Booking.patient), selectinload(Booking.slot)
-        )
-        .order_by(Booking.id)
+    )
+    bookings = await bookings_by_id(
+        session=session, booking_ids=[sas.booking_id for sas in reportable]
     )
     system, queued, now = identifier_system(settings), 0, ctx.clock()
-    for sas, booking in rows.all():
+    for sas in sorted(reportable, key=lambda sas: sas.booking_id):
+        booking = bookings.get(sas.booking_id)
+        if booking is None:
+            continue
         if sas.reported_status == booking.status.value:
             continue
         resource = appointment_resource(
             booking, base=_fhir_base(settings), identifier_system=system, sas=sas
         )
-        pending = await _pending(session, booking.id)
+        pending = await notify_queries.latest_about(
+            session=session,
+            related_kind=RELATED_KIND,
+            related_id=booking.id,
+            status=MessageStatus.PENDING,
+        )
         if pending is not None:  # not sent yet: it carries the latest state instead
             pending.body_text = json.dumps(resource, ensure_ascii=False)
         else:
-            created = await _message_of(session, booking.id, MessageStatus.SENT)
+            created = (
+                await notify_queries.latest_about(
+                    session=session,
+                    related_kind=RELATED_KIND,
+                    related_id=booking.id,
+                    status=MessageStatus.SENT,
+                    subject="POST",
+                )
+                is not None
+            )
             query = urlencode({"identifier": f"{system}|{booking.reference}"})
-            await enqueue_platform_report(
+            await outbox.enqueue_platform_report(
                 session=session,
                 method="PUT" if created else "POST",
                 path=f"Appointment?{query}" if created else "Appointment",
@@ -141,17 +133,18 @@ async def reports_needing_attention(
     *, session: AsyncSession, organisation_id: int, limit: int = 20
 ) -> list[PendingReport]:
     """This CPTS's reports to the SAS platform still waiting or failed, oldest first."""
-    rows = await session.execute(
-        select(OutboundMessage, Booking.reference)
-        .join(Booking, Booking.id == OutboundMessage.related_id)
-        .join(Site, Site.id == Booking.site_id)
-        .where(
-            OutboundMessage.channel == Channel.PLATFORM,
-            OutboundMessage.related_kind == RELATED_KIND,
-            OutboundMessage.status.in_([MessageStatus.PENDING, MessageStatus.FAILED]),
-            Site.organisation_id == organisation_id,
-        )
-        .order_by(OutboundMessage.id)
-        .limit(limit)
+    messages = await notify_queries.waiting_or_failed(
+        session=session,
+        channel=Channel.PLATFORM,
+        related_kind=RELATED_KIND,
+        related_ids=booking_ids_of(organisation_id),
+        limit=limit,
     )
-    return [PendingReport(message, reference) for message, reference in rows.all()]
+    references = await references_of(
+        session=session, booking_ids={m.related_id for m in messages if m.related_id is not None}
+    )
+    return [
+        PendingReport(message, references[message.related_id])
+        for message in messages
+        if message.related_id in references
+    ]

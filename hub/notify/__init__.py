@@ -12,5 +12,7 @@ platform (the SAS's), through a durable outbox.
 - ``platform``: the ``FhirPlatform`` protocol and ``HttpFhirPlatform`` (POST/PUT of a stored
   FHIR resource with a bearer token);
 - ``ical``: ``booking_event``, an RFC 5545 invitation or cancellation for a booking;
+- ``queries``: the reads of the outbox for the slices that follow their messages up (the SAS
+  reports, the report relays), and ``outbox.send_again`` puts a failed one back;
 - ``errors``: ``DeliveryError``, raised by the transports.
 """

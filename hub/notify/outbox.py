@@ -274,6 +274,15 @@ async def cancel_pending(
 # --- delivery ------------------------------------------------------------------------------
 
 
+def send_again(message: OutboundMessage, *, now: dt.datetime) -> None:
+    """Put a failed message back in the outbox, due at ``now``, with a fresh count of attempts;
+    the caller flushes or commits."""
+    message.status = MessageStatus.PENDING
+    message.attempts = 0
+    message.next_attempt_at = now
+    message.last_error = None
+
+
 async def deliver_due(
     *,
     session: AsyncSession,

@@ -4,8 +4,11 @@
   and status, probable duplicates and identities pending a decision; ``rpps``: a health
   professional's RPPS number (the médecin traitant's is kept with the patient).
 - ``observations``: measurements from the cabins, stored exactly once.
-- ``documents``: the rows of the DMP-style shared record (``hub.reports.registry`` is its
-  adapter) and their reassignment when two patient records are merged.
+- ``documents``: the rows of the DMP-style shared record, their versioning and reads
+  (``hub.reports.registry`` is its adapter, with the access rules and traces), and their
+  reassignment when two patient records are merged.
+- ``queries``: the statement pieces over patients that other slices compose (a booking reads
+  its patient with its slot in one statement).
 - ``patient_links``: the patient's signed links to their record.
 
 It imports identity, audit and notify only; the report, its documents and the pages built on

@@ -18,7 +18,8 @@
   panel per cuff reading), its AuditEvents ``fhir_audit``'s, their shared builders ``fhir_common``.
 
 It gets the consultation, scheduling and records rows a report is made of from those slices'
-services; ``registry`` (over ``hub.records.documents``' table) and ``tracking`` (one joined
-query of the relays) still read other slices' tables (listed in tests/test_architecture.py).
-No slice below imports it.
+services (``registry`` keeps the adapter, its access rules and traces; the shared record's
+versioning and reads are ``hub.records.documents``'); ``tracking`` lists the relays in one
+statement composed of the owning slices' pieces (``hub.<slice>.queries``). No slice below
+imports it.
 """

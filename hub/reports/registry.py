@@ -15,11 +15,9 @@ trace at once, like ``audit.trace_read``, so a read is traced even if the reques
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.service import ACTION_LABELS, events_about, record_event
@@ -30,12 +28,8 @@ from hub.db import utcnow
 from hub.errors import Forbidden, NotFound
 from hub.identity import service as identity_service
 from hub.identity.models import ROLE_LABELS, Role
-from hub.records.documents import (
-    Confidentiality,
-    DocumentStatus,
-    SharedDocument,
-    document_ids_of,
-)
+from hub.records import documents
+from hub.records.documents import Confidentiality, document_ids_of
 from hub.records.patient_service import patient_by_id
 from hub.reports.facts import ReportFacts
 from hub.reports.models import Report
@@ -43,6 +37,7 @@ from hub.reports.models import Report
 if TYPE_CHECKING:
     from hub.audit.models import AuditEvent
     from hub.identity.models import User
+    from hub.records.documents import SharedDocument
 
 # XDS metadata of a TLM-CR (compte rendu de télémédecine), from the ANS value sets:
 # classCode from JDV_J06 XdsClassCode-CISIS (TRE_A03 ClasseDocument, 1.2.250.1.213.1.1.4.1),
@@ -185,57 +180,40 @@ class EmbeddedRegistry:
                 detail=OPPOSITION,
             )
             return None
-        existing = await session.scalar(
-            select(SharedDocument).where(SharedDocument.unique_id == facts.document_oid)
+        existing = await documents.document_by_unique_id(
+            session=session, unique_id=facts.document_oid
         )
         if existing is not None:
             return existing
-        previous = list(
-            await session.scalars(
-                select(SharedDocument).where(
-                    SharedDocument.set_id == facts.set_oid,
-                    SharedDocument.patient_id == patient_id,
-                    SharedDocument.status == DocumentStatus.APPROVED,
-                    SharedDocument.version < facts.version,
-                )
-            )
-        )
         report = await session.get(Report, facts.report_id)
-        document = SharedDocument(
-            organisation_id=patient.organisation_id,
-            patient_id=patient_id,
-            report_id=report.id if report is not None else None,
-            unique_id=facts.document_oid,
-            set_id=facts.set_oid,
-            version=facts.version,
-            title=facts.title,
-            class_code=CLASS_CODE[0],
-            class_display=CLASS_CODE[1],
-            type_code=TYPE_CODE[0],
-            type_display=TYPE_CODE[1],
-            format_code=FORMAT_CODE,
-            practice_setting=PRACTICE_SETTING,
-            confidentiality=Confidentiality(facts.confidentiality),
-            # The patient's choice to mask a document carries over to its new versions.
-            masked=any(p.masked for p in previous),
-            hidden_from_patient=hidden_from_patient,
-            status=DocumentStatus.APPROVED,
-            mime_type=CDA_MIME_TYPE,
-            content=cda,
-            content_sha1=hashlib.sha1(cda, usedforsecurity=False).hexdigest(),
-            author_id=facts.doctor.user_id,
-            author_name=_author_name(facts),
-            service_start=facts.started_at,
-            service_stop=facts.ended_at,
+        document, previous = await documents.add_version(
+            session=session,
+            new=documents.NewVersion(
+                organisation_id=patient.organisation_id,
+                patient_id=patient_id,
+                report_id=report.id if report is not None else None,
+                unique_id=facts.document_oid,
+                set_id=facts.set_oid,
+                version=facts.version,
+                title=facts.title,
+                class_code=CLASS_CODE,
+                type_code=TYPE_CODE,
+                format_code=FORMAT_CODE,
+                practice_setting=PRACTICE_SETTING,
+                confidentiality=Confidentiality(facts.confidentiality),
+                hidden_from_patient=hidden_from_patient,
+                mime_type=CDA_MIME_TYPE,
+                content=cda,
+                author_id=facts.doctor.user_id,
+                author_name=_author_name(facts),
+                service_start=facts.started_at,
+                service_stop=facts.ended_at,
+            ),
         )
-        session.add(document)
-        await session.flush()
         _trace(
             session, action="dmp.deposit", document=document, actor_kind="user", actor_id=actor.id
         )
         for old in previous:
-            old.status = DocumentStatus.DEPRECATED
-            old.replaced_by_id = document.id
             _trace(
                 session, action="dmp.replace", document=old, actor_kind="user", actor_id=actor.id
             )
@@ -251,17 +229,12 @@ class EmbeddedRegistry:
         include_deprecated: bool = False,
     ) -> list[SharedDocument]:
         """The patient's documents this professional may see, newest first (traced)."""
-        query = select(SharedDocument).where(
-            SharedDocument.patient_id == patient_id,
-            SharedDocument.organisation_id == reader.organisation_id,
-            (SharedDocument.masked.is_(False)) | (SharedDocument.author_id == reader.id),
-        )
-        if not include_deprecated:
-            query = query.where(SharedDocument.status == DocumentStatus.APPROVED)
-        rows = list(
-            await session.scalars(
-                query.order_by(SharedDocument.created_at.desc(), SharedDocument.id.desc())
-            )
+        rows = await documents.documents_of(
+            session=session,
+            patient_id=patient_id,
+            include_deprecated=include_deprecated,
+            organisation_id=reader.organisation_id,
+            unmasked_or_by=reader.id,
         )
         record_event(
             session=session,
@@ -278,16 +251,11 @@ class EmbeddedRegistry:
     ) -> list[SharedDocument]:
         """The documents the patient may see (withheld ones only once disclosed), newest first;
         the patient's view is traced."""
-        query = select(SharedDocument).where(
-            SharedDocument.patient_id == patient_id,
-            SharedDocument.hidden_from_patient.is_(False),
-        )
-        if not include_deprecated:
-            query = query.where(SharedDocument.status == DocumentStatus.APPROVED)
-        rows = list(
-            await session.scalars(
-                query.order_by(SharedDocument.created_at.desc(), SharedDocument.id.desc())
-            )
+        rows = await documents.documents_of(
+            session=session,
+            patient_id=patient_id,
+            include_deprecated=include_deprecated,
+            to_patient=True,
         )
         record_event(
             session=session,
@@ -304,7 +272,7 @@ class EmbeddedRegistry:
     ) -> SharedDocument:
         """One document for this professional (traced). A document masked by the patient is
         reported missing, exactly like one that does not exist, to anyone but its author."""
-        document = await session.get(SharedDocument, document_id)
+        document = await documents.document_by_id(session=session, document_id=document_id)
         if document is None or document.organisation_id != reader.organisation_id:
             raise NotFound(DOCUMENT_MISSING)
         if document.masked and document.author_id != reader.id:
@@ -326,7 +294,7 @@ class EmbeddedRegistry:
         self, *, session: AsyncSession, document_id: int, patient_id: int
     ) -> SharedDocument:
         """One of the patient's own documents, unless still withheld (traced)."""
-        document = await session.get(SharedDocument, document_id)
+        document = await documents.document_by_id(session=session, document_id=document_id)
         if document is None or document.patient_id != patient_id or document.hidden_from_patient:
             raise NotFound(DOCUMENT_MISSING)
         _trace(
@@ -339,27 +307,15 @@ class EmbeddedRegistry:
         await session.commit()
         return document
 
-    async def _versions(
-        self, session: AsyncSession, document: SharedDocument
-    ) -> list[SharedDocument]:
-        return list(
-            await session.scalars(
-                select(SharedDocument).where(
-                    SharedDocument.set_id == document.set_id,
-                    SharedDocument.patient_id == document.patient_id,
-                )
-            )
-        )
-
     async def set_masked(
         self, *, session: AsyncSession, document_id: int, patient_id: int, masked: bool
     ) -> SharedDocument:
         """The patient masks a document (every version of it) from the other professionals, or
         shows it again. The caller commits."""
-        document = await session.get(SharedDocument, document_id)
+        document = await documents.document_by_id(session=session, document_id=document_id)
         if document is None or document.patient_id != patient_id or document.hidden_from_patient:
             raise NotFound(DOCUMENT_MISSING)
-        for version in await self._versions(session, document):
+        for version in await documents.versions_of(session=session, document=document):
             version.masked = masked
         _trace(
             session,
@@ -381,7 +337,7 @@ class EmbeddedRegistry:
     ) -> SharedDocument:
         """The author doctor makes a withheld document (every version) visible to the patient,
         having told them. The caller commits."""
-        document = await session.get(SharedDocument, document_id)
+        document = await documents.document_by_id(session=session, document_id=document_id)
         if document is None or document.organisation_id != author.organisation_id:
             raise NotFound(DOCUMENT_MISSING)
         if document.author_id != author.id:
@@ -389,7 +345,7 @@ class EmbeddedRegistry:
                 raise NotFound(DOCUMENT_MISSING)
             raise Forbidden(ONLY_AUTHOR)
         moment = now or utcnow()
-        for version in await self._versions(session, document):
+        for version in await documents.versions_of(session=session, document=document):
             if version.hidden_from_patient:
                 version.hidden_from_patient = False
                 version.disclosed_at = moment

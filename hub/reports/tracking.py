@@ -8,16 +8,18 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.consultation.models import Consultation
+from hub.consultation.queries import consultation_places
 from hub.errors import Conflict, NotFound
-from hub.identity.models import Site
+from hub.identity.queries import sites_of
 from hub.notify import outbox
-from hub.notify.models import MessageStatus, OutboundMessage
-from hub.records.patients import Patient
+from hub.notify import queries as notify_queries
+from hub.notify.models import MessageStatus
+from hub.records.queries import patient_names
 from hub.reports.models import Report
 from hub.reports.mssante import (
     OUTSIDE_TRUST_SPACE,
@@ -29,6 +31,9 @@ from hub.reports.mssante import (
     RELAY_PURPOSES,
     in_trust_space,
 )
+
+if TYPE_CHECKING:
+    from hub.notify.models import OutboundMessage
 
 STATUS_LABELS = {
     MessageStatus.PENDING: "en attente",
@@ -97,42 +102,82 @@ class RelayLine:
         return self.status is MessageStatus.FAILED
 
 
-def _relays_query(
-    organisation_id: int, site_ids: Collection[int] | None = None
-) -> Select[OutboundMessage, Report, Consultation, Site, Patient]:
-    """The relays of a CPTS's reports, of consultations at these sites only if given."""
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """Where and for whom the consultation of a relayed report was (read in one statement
+    composed of the consultation, identity and records slices' pieces)."""
+
+    report_id: int
+    consultation_id: int
+    site_id: int
+    site_name: str
+    timezone: str
+    birth_name: str
+    first_names: str
+
+
+def _report_ids(organisation_id: int, site_ids: Collection[int] | None) -> Select[int]:
+    """The ids of the reports of a CPTS's consultations (at ``site_ids`` only, if given)."""
+    places, sites = consultation_places(), sites_of(organisation_id)
     query = (
-        select(OutboundMessage, Report, Consultation, Site, Patient)
-        .join(
-            Report,
-            and_(
-                OutboundMessage.related_kind == RELATED_KIND,
-                Report.id == OutboundMessage.related_id,
-            ),
-        )
-        .join(Consultation, Consultation.id == Report.consultation_id)
-        .join(Site, Site.id == Consultation.site_id)
-        .join(Patient, Patient.id == Consultation.patient_id)
-        .where(Site.organisation_id == organisation_id, OutboundMessage.purpose.in_(RELAY_PURPOSES))
+        select(Report.id)
+        .join(places, places.c.id == Report.consultation_id)
+        .join(sites, sites.c.id == places.c.site_id)
     )
-    return query if site_ids is None else query.where(Site.id.in_(site_ids))
+    return query if site_ids is None else query.where(sites.c.id.in_(site_ids))
 
 
-def _line(
-    message: OutboundMessage,
-    report: Report,
-    consultation: Consultation,
-    site: Site,
-    patient: Patient,
-) -> RelayLine:
+async def _places_of(
+    session: AsyncSession, organisation_id: int, report_ids: set[int]
+) -> dict[int, _Place]:
+    if not report_ids:
+        return {}
+    places, sites, names = consultation_places(), sites_of(organisation_id), patient_names()
+    rows = await session.execute(
+        select(
+            Report.id,
+            Report.consultation_id,
+            sites.c.id,
+            sites.c.name,
+            sites.c.timezone,
+            names.c.birth_name,
+            names.c.first_names,
+        )
+        .join(places, places.c.id == Report.consultation_id)
+        .join(sites, sites.c.id == places.c.site_id)
+        .join(names, names.c.id == places.c.patient_id)
+        .where(Report.id.in_(report_ids))
+    )
+    return {row[0]: _Place(*row) for row in rows.all()}
+
+
+def _relays(
+    organisation_id: int,
+    site_ids: Collection[int] | None = None,
+    *,
+    status: MessageStatus | None = None,
+    message_id: int | None = None,
+) -> Select[OutboundMessage]:
+    """The relays of a CPTS's reports, of consultations at these sites only if given:
+    failures first, then those waiting, then the sent ones, newest first within each."""
+    return notify_queries.about(
+        related_kind=RELATED_KIND,
+        related_ids=_report_ids(organisation_id, site_ids),
+        purposes=RELAY_PURPOSES,
+        status=status,
+        message_id=message_id,
+    )
+
+
+def _line(message: OutboundMessage, place: _Place) -> RelayLine:
     return RelayLine(
         message_id=message.id,
-        report_id=report.id,
-        consultation_id=consultation.id,
-        site_id=site.id,
-        site_name=site.name,
-        timezone=site.timezone,
-        patient_name=f"{patient.birth_name} {patient.first_names}".strip(),
+        report_id=place.report_id,
+        consultation_id=place.consultation_id,
+        site_id=place.site_id,
+        site_name=place.site_name,
+        timezone=place.timezone,
+        patient_name=f"{place.birth_name} {place.first_names}".strip(),
         recipient=message.recipient,
         purpose_label=PURPOSE_LABELS.get(message.purpose, message.purpose),
         status=message.status,
@@ -145,6 +190,15 @@ def _line(
     )
 
 
+async def _lines(
+    session: AsyncSession, organisation_id: int, messages: list[OutboundMessage]
+) -> list[RelayLine]:
+    places = await _places_of(
+        session, organisation_id, {m.related_id for m in messages if m.related_id is not None}
+    )
+    return [_line(m, places[m.related_id]) for m in messages if m.related_id in places]
+
+
 async def list_relays(
     *,
     session: AsyncSession,
@@ -154,17 +208,8 @@ async def list_relays(
 ) -> list[RelayLine]:
     """The report relays of a CPTS's patients (of consultations at ``site_ids`` if given):
     failures first, then those waiting, then the sent ones, newest first within each."""
-    order = case(
-        (OutboundMessage.status == MessageStatus.FAILED, 0),
-        (OutboundMessage.status == MessageStatus.PENDING, 1),
-        else_=2,
-    )
-    rows = await session.execute(
-        _relays_query(organisation_id, site_ids)
-        .order_by(order, OutboundMessage.id.desc())
-        .limit(limit)
-    )
-    return [_line(*row) for row in rows]
+    messages = list(await session.scalars(_relays(organisation_id, site_ids).limit(limit)))
+    return await _lines(session, organisation_id, messages)
 
 
 async def count_relays_needing_attention(
@@ -172,25 +217,24 @@ async def count_relays_needing_attention(
 ) -> int:
     """How many report relays of a CPTS (of ``site_ids`` if given) failed for good (the
     secretary's home shows it)."""
-    failed = (
-        _relays_query(organisation_id, site_ids)
-        .where(OutboundMessage.status == MessageStatus.FAILED)
-        .with_only_columns(OutboundMessage.id)
-        .subquery()
-    )
-    return int(await session.scalar(select(func.count()).select_from(failed)) or 0)
+    failed = _relays(organisation_id, site_ids, status=MessageStatus.FAILED).order_by(None)
+    return int(await session.scalar(select(func.count()).select_from(failed.subquery())) or 0)
+
+
+async def _relay(
+    session: AsyncSession, organisation_id: int, message_id: int
+) -> tuple[OutboundMessage, _Place]:
+    message = await session.scalar(_relays(organisation_id, message_id=message_id))
+    report_id = None if message is None else message.related_id
+    places = {} if report_id is None else await _places_of(session, organisation_id, {report_id})
+    if message is None or report_id not in places:
+        raise NotFound(RELAY_MISSING)
+    return message, places[report_id]
 
 
 async def relay_site_id(*, session: AsyncSession, organisation_id: int, message_id: int) -> int:
     """The site of the consultation whose report this relay carries."""
-    site_id = await session.scalar(
-        _relays_query(organisation_id)
-        .where(OutboundMessage.id == message_id)
-        .with_only_columns(Site.id)
-    )
-    if site_id is None:
-        raise NotFound(RELAY_MISSING)
-    return int(site_id)
+    return (await _relay(session, organisation_id, message_id))[1].site_id
 
 
 async def resend_relay(
@@ -204,14 +248,7 @@ async def resend_relay(
     """Put a failed relay back in the outbox, due at ``now``, with a fresh count of attempts;
     the caller commits (and records who asked). A relay to an address outside the MSSanté
     ``trust_space`` stays refused."""
-    row = (
-        await session.execute(
-            _relays_query(organisation_id).where(OutboundMessage.id == message_id)
-        )
-    ).one_or_none()
-    if row is None:
-        raise NotFound(RELAY_MISSING)
-    message = row[0]
+    message, place = await _relay(session, organisation_id, message_id)
     if message.status is not MessageStatus.FAILED:
         raise Conflict(
             f"Cette transmission est « {STATUS_LABELS[message.status]} » : "
@@ -219,9 +256,6 @@ async def resend_relay(
         )
     if not in_trust_space(parseaddr(message.recipient)[1], trust_space):
         raise Conflict(OUTSIDE_TRUST_SPACE_IN_WORDS)
-    message.status = MessageStatus.PENDING
-    message.attempts = 0
-    message.next_attempt_at = now
-    message.last_error = None
+    outbox.send_again(message, now=now)
     await session.flush()
-    return _line(*row)
+    return _line(message, place)

@@ -7,7 +7,7 @@ import logging
 import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import Executable, Table, and_, bindparam, func, insert, inspect, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -17,8 +17,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.strategy_options import _AbstractLoad
 
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
-from hub.identity.models import Site
-from hub.records.patients import Patient
+from hub.identity.queries import site_ids_of, with_organisation
+from hub.records import queries as record_queries
 from hub.scheduling.models import (
     Booking,
     BookingStatus,
@@ -29,6 +29,9 @@ from hub.scheduling.models import (
     WaitingListEntry,
     WaitStatus,
 )
+
+if TYPE_CHECKING:
+    from hub.records.patients import Patient
 
 logger = logging.getLogger(__name__)
 
@@ -79,11 +82,11 @@ def _slot_query(with_patient: bool) -> Executable:
         select(Slot, Booking.seat)
         .outerjoin(Booking, and_(Booking.slot_id == Slot.id, Booking.seat.is_not(None)))
         .where(Slot.id == bindparam("slot_id"))
-        .options(joinedload(Slot.site).joinedload(Site.organisation))
+        .options(with_organisation(joinedload(Slot.site)))
         .execution_options(populate_existing=True)
     )
     if with_patient:
-        query = query.add_columns(Patient).outerjoin(Patient, Patient.id == bindparam("patient_id"))
+        query = record_queries.with_patient(query, bindparam("patient_id"))
     return query
 
 
@@ -105,7 +108,7 @@ async def _slot_and_seats(
     rows = (await session.execute(query, params)).all()
     if not rows:
         return None, set(), None
-    patient = cast(Patient | None, tuple(rows[0])[2]) if patient_id is not None else None
+    patient = cast("Patient | None", tuple(rows[0])[2]) if patient_id is not None else None
     return rows[0][0], {row[1] for row in rows if row[1] is not None}, patient
 
 
@@ -324,8 +327,11 @@ async def booking_id_on_channel(
         matches = or_(matches, Booking.id.in_(or_ids))
     return await session.scalar(
         select(Booking.id)
-        .join(Site, Site.id == Booking.site_id)
-        .where(matches, Booking.channel == channel, Site.organisation_id == organisation_id)
+        .where(
+            matches,
+            Booking.channel == channel,
+            Booking.site_id.in_(site_ids_of(organisation_id)),
+        )
         .limit(1)
     )
 

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, union_all
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.sql.selectable import ScalarSelect
 
-from hub.identity.models import Site
+from hub.identity.queries import each_site
 from hub.scheduling import calendar as cal
 from hub.scheduling.models import (
     Booking,
@@ -26,6 +26,9 @@ from hub.scheduling.models import (
     SlotState,
 )
 from hub.scheduling.policy import policy_for
+
+if TYPE_CHECKING:
+    from hub.identity.models import Site
 
 logger = logging.getLogger(__name__)
 
@@ -265,18 +268,21 @@ async def day_of_slots(
     ``day_end``, in one query: a per-site probe of the (site, state, start) index for the next
     slot, and a range of the (state, start, site) index for the day."""
     later = aliased(Slot)
-    next_id = (
-        select(later.id)
-        .where(
-            later.site_id == Site.id,
-            _candidate(later, after=after, reservations=reservations),
+
+    def next_id(site_id: ColumnElement[int]) -> ScalarSelect[int]:
+        return (
+            select(later.id)
+            .where(
+                later.site_id == site_id,
+                _candidate(later, after=after, reservations=reservations),
+            )
+            .order_by(later.site_id, later.state, later.starts_at)
+            .limit(1)
+            .correlate_except(later)
+            .scalar_subquery()
         )
-        .order_by(later.site_id, later.state, later.starts_at)
-        .limit(1)
-        .correlate(Site)
-        .scalar_subquery()
-    )
-    next_ids = select(next_id).where(Site.id.in_(site_ids))
+
+    next_ids = each_site(site_ids, next_id)
     day_ids = select(Slot.id).where(
         Slot.site_id.in_(site_ids),
         Slot.starts_at < day_end,

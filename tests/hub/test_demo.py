@@ -1,5 +1,5 @@
-"""The demo a newcomer runs: today's agenda has patients waiting, the trolley has every kind of
-device, and the banner lists every entry point."""
+"""The demo a newcomer runs: today's agenda has patients waiting, past consultations have signed
+reports, the trolley has every kind of device, and the banner lists every entry point."""
 
 from __future__ import annotations
 
@@ -7,16 +7,23 @@ import datetime as dt
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from cabin_agent.config import load_config
 from devices.catalogue import DeviceKind
 from hub import db
 from hub.config import Settings
+from hub.consultation.models import Consultation, State
+from hub.context import HubContext
 from hub.demo import CLOS_MORTIER, DEMO_ACCOUNTS, DemoSeed
 from hub.demo_agenda import WAITING, seed_demo_agenda
+from hub.demo_history import PAST_CASES, seed_demo_history
 from hub.demo_runner import _write_agent_config, banner_lines
 from hub.identity.models import Site
+from hub.records.documents import DocumentStatus, SharedDocument
+from hub.records.observations import last_seq
+from hub.relay.models import Referral
 from hub.scheduling.models import Booking
 from tests.conftest import login, text
 
@@ -71,6 +78,43 @@ async def test_a_closed_day_gets_demonstration_slots_and_a_second_run_books_noth
         "09:00",
     ]
     assert confirmed == 2
+
+
+async def _seed_history(settings: Settings, ctx: HubContext) -> list[int]:
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        ids = await seed_demo_history(session=session, ctx=ctx)
+        again = await seed_demo_history(session=session, ctx=ctx)
+    await engine.dispose()
+    assert again == ids  # idempotent: seeding twice creates nothing more
+    return ids
+
+
+async def test_the_demo_has_past_consultations_with_signed_reports(
+    app: FastAPI, settings: Settings, demo: DemoSeed
+) -> None:
+    ids = await _seed_history(settings, app.state.hub)
+    assert len(ids) == len(PAST_CASES)
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        states = list(
+            await session.scalars(select(Consultation.state).where(Consultation.id.in_(ids)))
+        )
+        documents = list(await session.scalars(select(SharedDocument).order_by(SharedDocument.id)))
+        referrals = list(await session.scalars(select(Referral.consultation_id)))
+        # The demo cabin's agent still numbers its measurements from 1 (it connects).
+        agent_seq = await last_seq(session=session, cabin_id=demo.cabin_id)
+    await engine.dispose()
+    assert agent_seq == 0
+    assert states == [State.CLOSED] * len(ids)
+    # The patient who opposed has nothing in the shared record; the amended report is a chain.
+    by_consultation = [d.title for d in documents]
+    assert len(by_consultation) == 3  # case 1, case 3 v1 and v2
+    assert [d.status for d in documents][-2:] == [
+        DocumentStatus.DEPRECATED,
+        DocumentStatus.APPROVED,
+    ]
+    assert referrals == [ids[1]]  # the patient without médecin traitant was referred
 
 
 def test_the_demo_trolley_has_every_kind_of_device(tmp_path: Path) -> None:

@@ -7,21 +7,29 @@ the row. ``session_for(settings)`` opens a session on a test's database.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import db
 from hub.config import Settings
-from hub.consultation.models import Consultation, State
+from hub.consultation import service as consultation_service
+from hub.consultation.models import Consultation, DmpChoice, State
+from hub.context import HubContext
 from hub.identity import service as identity
 from hub.identity.models import Cabin, Organisation, Role, Site, SiteKind, User
+from hub.records.observations import Observation
 from hub.records.patient_service import PatientDraft, register_patient
 from hub.records.patients import Patient, Sex
 from hub.relay.models import RelayDoctor
+from hub.reports import publication
+from hub.reports import service as report_service
+from hub.reports.service import ReportDraft
 from hub.scheduling import booking as bk
 from hub.scheduling.models import Booking, Channel, OpeningRule, Reservation, Slot
 from hub.scheduling.slots import sync_horizon
@@ -277,6 +285,99 @@ async def consultation(
     session.add(made)
     await session.flush()
     return made
+
+
+# A reading taken during a past consultation: kind, value, UCUM unit, LOINC, device model, and
+# the minutes after the start.
+Reading = tuple[str, float, str, str, str, int]
+CUFF_READINGS: tuple[Reading, ...] = (
+    ("blood_pressure_systolic", 138.0, "mm[Hg]", "8480-6", "Tensiomètre BLE", 5),
+    ("blood_pressure_diastolic", 86.0, "mm[Hg]", "8462-4", "Tensiomètre BLE", 5),
+    ("pulse_rate", 74.0, "/min", "8867-4", "Tensiomètre BLE", 5),
+)
+
+
+async def signed_consultation(
+    session: AsyncSession,
+    ctx: HubContext,
+    *,
+    cpts: Cpts,
+    patient_id: int,
+    start: dt.datetime,
+    readings: Sequence[Reading] = (),
+    amendment: str = "",
+    draft: ReportDraft | None = None,
+) -> int:
+    """A teleconsultation at the Clos Mortier held at ``start`` (in the past) by the CPTS's
+    nurse and doctor, with these readings from the Clos Mortier cabin; its report signed and
+    published, the consultation closed; with an ``amendment``, a second version signed too.
+    Commits; the consultation's id."""
+    doctor = await identity.get_user(session=session, user_id=cpts.user_ids["medecin"])
+    made_slot = await slot(session, site_id=cpts.site_ids[CLOS_MORTIER], starts_at=start)
+    made_booking = await booking(
+        session, slot_id=made_slot.id, patient_id=patient_id, now=start - dt.timedelta(days=1)
+    )
+    made = await consultation(
+        session, booking=made_booking, state=State.REPORTING, doctor_id=doctor.id
+    )
+    made.nurse_id = cpts.user_ids["infirmiere"]
+    made.dmp_choice = DmpChoice.ACCEPTS
+    made.identity_document = "cni"
+    made.arrived_at = start - dt.timedelta(minutes=10)
+    made.identity_checked_at = start - dt.timedelta(minutes=8)
+    made.consent_at = start - dt.timedelta(minutes=7)
+    made.started_at = start
+    made.ended_at = start + dt.timedelta(minutes=15)
+    lowest = await session.scalar(
+        select(func.min(Observation.seq)).where(Observation.cabin_id == cpts.cabin_id)
+    )
+    seq = min(int(lowest or 0), 0)  # below the agent's own numbering, which starts at 1
+    for kind, value, unit, loinc, model, minutes in readings:
+        seq -= 1
+        at = start + dt.timedelta(minutes=minutes)
+        session.add(
+            Observation(
+                cabin_id=cpts.cabin_id,
+                seq=seq,
+                site_id=made.site_id,
+                booking_id=made_booking.id,
+                device_name=model,
+                kind=kind,
+                value=value,
+                unit=unit,
+                loinc=loinc,
+                measured_at=at,
+                stored_at=at,
+                device_model=model,
+                device_serial="S1",
+            )
+        )
+    await session.flush()
+    draft = draft or ReportDraft(
+        reason="Toux fébrile",
+        examination="Crépitants de la base droite.",
+        conclusion="Pneumopathie sans signe de gravité.",
+        prescriptions="Amoxicilline 1 g × 3 par jour pendant 7 jours.",
+    )
+    await publication.sign_and_publish(
+        session=session, ctx=ctx, user=doctor, consultation=made, draft=draft
+    )
+    await consultation_service.transition(
+        session=session, ctx=ctx, user=doctor, consultation_id=made.id, action="close"
+    )
+    if amendment:
+        made = await session.get(Consultation, made.id) or made
+        await report_service.amend(
+            session=session, ctx=ctx, user=doctor, consultation=made, reason=amendment
+        )
+        await publication.sign_and_publish(
+            session=session,
+            ctx=ctx,
+            user=doctor,
+            consultation=made,
+            draft=dataclasses.replace(draft, prescriptions=f"{draft.prescriptions}\n{amendment}"),
+        )
+    return made.id
 
 
 async def relay_doctor(

@@ -17,10 +17,10 @@ from cabin_agent.connection import AuthRefused, Backoff, HubLink, LinkState
 from hub import db
 from hub.audit.models import AuditEvent
 from hub.config import Settings
-from hub.demo import DemoSeed
 from hub.identity import service
 from hub.wire import CLOSE_REPLACED, CLOSE_UNAUTHORIZED, DeviceDescription, Hello
 from tests.conftest import csrf_from, login
+from tests.support.factories import Cpts
 from tests.support.live import LiveHub
 from tests.support.waiting import eventually
 
@@ -31,7 +31,7 @@ DEVICES = (
 )
 
 
-def make_link(hub: LiveHub, seed: DemoSeed, token: str | None = None) -> HubLink:
+def make_link(hub: LiveHub, seed: Cpts, token: str | None = None) -> HubLink:
     return HubLink(
         ws_url=hub.ws_url,
         cabin_id=seed.cabin_id,
@@ -64,9 +64,9 @@ async def cabin_status(hub: LiveHub, username: str = "infirmiere") -> dict[str, 
 
 
 async def test_agent_with_its_token_is_online_with_its_devices(
-    live_hub: LiveHub, demo: DemoSeed
+    live_hub: LiveHub, cpts: Cpts
 ) -> None:
-    link = make_link(live_hub, demo)
+    link = make_link(live_hub, cpts)
     async with running(link):
         await asyncio.wait_for(link.online.wait(), 5)
         status = await cabin_status(live_hub)
@@ -87,8 +87,8 @@ async def test_agent_with_its_token_is_online_with_its_devices(
         assert "en ligne" in page
 
 
-async def test_heartbeats_keep_last_seen_moving(live_hub: LiveHub, demo: DemoSeed) -> None:
-    link = make_link(live_hub, demo)
+async def test_heartbeats_keep_last_seen_moving(live_hub: LiveHub, cpts: Cpts) -> None:
+    link = make_link(live_hub, cpts)
     async with running(link):
         await asyncio.wait_for(link.online.wait(), 5)
         first = (await cabin_status(live_hub))["last_seen_at"]
@@ -106,9 +106,9 @@ async def test_heartbeats_keep_last_seen_moving(live_hub: LiveHub, demo: DemoSee
 
 
 async def test_wrong_token_is_refused_and_logged(
-    live_hub: LiveHub, demo: DemoSeed, settings: Settings, caplog: pytest.LogCaptureFixture
+    live_hub: LiveHub, cpts: Cpts, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    link = make_link(live_hub, demo, token="cab_not-a-real-token")
+    link = make_link(live_hub, cpts, token="cab_not-a-real-token")
     with (
         caplog.at_level(logging.WARNING, logger="hub.cabins.gateway"),
         pytest.raises(AuthRefused),
@@ -127,52 +127,48 @@ async def test_wrong_token_is_refused_and_logged(
     assert len(refused) == 1 and refused[0].outcome == "refused"
 
 
-async def test_a_revoked_token_refuses_the_next_connection(
-    live_hub: LiveHub, demo: DemoSeed
-) -> None:
+async def test_a_revoked_token_refuses_the_next_connection(live_hub: LiveHub, cpts: Cpts) -> None:
     async with httpx.AsyncClient(base_url=live_hub.url) as client:
         await login(client, "coordination")
         page = await client.get("/coordination")
         response = await client.post(
-            f"/coordination/cabines/{demo.cabin_id}/revoquer",
+            f"/coordination/cabines/{cpts.cabin_id}/revoquer",
             data={"csrf_token": csrf_from(page.text)},
         )
         assert response.status_code == 303
     with pytest.raises(AuthRefused):
-        await asyncio.wait_for(make_link(live_hub, demo).run(), 5)
+        await asyncio.wait_for(make_link(live_hub, cpts).run(), 5)
 
 
 async def test_new_token_replaces_the_old_one(
-    live_hub: LiveHub, demo: DemoSeed, settings: Settings
+    live_hub: LiveHub, cpts: Cpts, settings: Settings
 ) -> None:
     engine = db.make_engine(settings.database_url)
     async with db.make_session_factory(engine)() as session:
-        cabin = await service.get_cabin(session=session, cabin_id=demo.cabin_id)
+        cabin = await service.get_cabin(session=session, cabin_id=cpts.cabin_id)
         new_token = await service.issue_cabin_token(session=session, cabin=cabin)
         await session.commit()
     await engine.dispose()
     with pytest.raises(AuthRefused):
-        await asyncio.wait_for(make_link(live_hub, demo).run(), 5)
-    link = make_link(live_hub, demo, token=new_token)
+        await asyncio.wait_for(make_link(live_hub, cpts).run(), 5)
+    link = make_link(live_hub, cpts, token=new_token)
     async with running(link):
         await asyncio.wait_for(link.online.wait(), 5)
 
 
-async def test_hello_for_another_cabin_is_refused(live_hub: LiveHub, demo: DemoSeed) -> None:
+async def test_hello_for_another_cabin_is_refused(live_hub: LiveHub, cpts: Cpts) -> None:
     async with websockets.connect(
-        live_hub.ws_url, additional_headers={"Authorization": f"Bearer {demo.cabin_token}"}
+        live_hub.ws_url, additional_headers={"Authorization": f"Bearer {cpts.cabin_token}"}
     ) as ws:
-        await ws.send(Hello(cabin_id=demo.cabin_id + 1, agent_version="1").model_dump_json())
+        await ws.send(Hello(cabin_id=cpts.cabin_id + 1, agent_version="1").model_dump_json())
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_UNAUTHORIZED
 
 
-async def test_a_garbled_frame_closes_the_link_with_a_reason(
-    live_hub: LiveHub, demo: DemoSeed
-) -> None:
+async def test_a_garbled_frame_closes_the_link_with_a_reason(live_hub: LiveHub, cpts: Cpts) -> None:
     async with websockets.connect(
-        live_hub.ws_url, additional_headers={"Authorization": f"Bearer {demo.cabin_token}"}
+        live_hub.ws_url, additional_headers={"Authorization": f"Bearer {cpts.cabin_token}"}
     ) as ws:
         await ws.send('{"v": 1, "type": "hello", "cabin_id": "abc"}')
         with pytest.raises(websockets.ConnectionClosed) as closed:
@@ -182,18 +178,21 @@ async def test_a_garbled_frame_closes_the_link_with_a_reason(
     assert "cabin_id" in closed.value.rcvd.reason
 
 
-async def test_cabin_goes_offline_after_missed_heartbeats(
-    live_hub: LiveHub, demo: DemoSeed
-) -> None:
-    async with websockets.connect(
-        live_hub.ws_url, additional_headers={"Authorization": f"Bearer {demo.cabin_token}"}
-    ) as ws:
-        await ws.send(Hello(cabin_id=demo.cabin_id, agent_version="1").model_dump_json())
-        await ws.recv()  # hello_ack
-        assert (await cabin_status(live_hub))["online"] is True
-        # ...then silence: no heartbeat. The hub closes the link after the offline delay.
-        with pytest.raises(websockets.ConnectionClosed) as closed:
-            await asyncio.wait_for(ws.recv(), 5)
+async def test_cabin_goes_offline_after_missed_heartbeats(live_hub: LiveHub, cpts: Cpts) -> None:
+    # The nurse signs in first: signing in (a password hash) may take longer than the test
+    # hub's offline delay on a busy machine.
+    async with httpx.AsyncClient(base_url=live_hub.url) as nurse:
+        await login(nurse, "infirmiere")
+        async with websockets.connect(
+            live_hub.ws_url, additional_headers={"Authorization": f"Bearer {cpts.cabin_token}"}
+        ) as ws:
+            await ws.send(Hello(cabin_id=cpts.cabin_id, agent_version="1").model_dump_json())
+            await ws.recv()  # hello_ack
+            [status] = (await nurse.get("/api/v1/cabines")).json()
+            assert status["online"] is True
+            # ...then silence: no heartbeat. The hub closes the link after the offline delay.
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4408
     await eventually(lambda: _offline(live_hub))
 
@@ -202,8 +201,8 @@ async def _offline(hub: LiveHub) -> bool:
     return (await cabin_status(hub))["online"] is False
 
 
-async def test_agent_reconnects_after_the_hub_restarts(live_hub: LiveHub, demo: DemoSeed) -> None:
-    link = make_link(live_hub, demo)
+async def test_agent_reconnects_after_the_hub_restarts(live_hub: LiveHub, cpts: Cpts) -> None:
+    link = make_link(live_hub, cpts)
     async with running(link):
         await asyncio.wait_for(link.online.wait(), 5)
         await live_hub.stop()
@@ -215,23 +214,23 @@ async def test_agent_reconnects_after_the_hub_restarts(live_hub: LiveHub, demo: 
 
 
 async def test_agent_disconnect_marks_the_cabin_offline_at_once(
-    live_hub: LiveHub, demo: DemoSeed
+    live_hub: LiveHub, cpts: Cpts
 ) -> None:
-    link = make_link(live_hub, demo)
+    link = make_link(live_hub, cpts)
     async with running(link):
         await asyncio.wait_for(link.online.wait(), 5)
     await eventually(lambda: _offline(live_hub))
 
 
 async def test_a_second_connection_of_the_same_cabin_replaces_the_first(
-    live_hub: LiveHub, demo: DemoSeed
+    live_hub: LiveHub, cpts: Cpts
 ) -> None:
     async with websockets.connect(
-        live_hub.ws_url, additional_headers={"Authorization": f"Bearer {demo.cabin_token}"}
+        live_hub.ws_url, additional_headers={"Authorization": f"Bearer {cpts.cabin_token}"}
     ) as first:
-        await first.send(Hello(cabin_id=demo.cabin_id, agent_version="1").model_dump_json())
+        await first.send(Hello(cabin_id=cpts.cabin_id, agent_version="1").model_dump_json())
         await first.recv()  # hello_ack
-        link = make_link(live_hub, demo)
+        link = make_link(live_hub, cpts)
         async with running(link):
             await asyncio.wait_for(link.online.wait(), 5)
             with pytest.raises(websockets.ConnectionClosed) as closed:

@@ -29,7 +29,6 @@ from devices.measurements import (
 )
 from hub import db
 from hub.config import Settings
-from hub.demo import DemoSeed
 from hub.identity import service
 from hub.records.observations import Observation, store_measurements
 from hub.wire import (
@@ -48,6 +47,7 @@ from hub.wire import (
     parse_hub_message,
 )
 from tests.conftest import csrf_from, login, text
+from tests.support.factories import Cpts
 from tests.support.live import LiveHub
 
 OXIMETER = DeviceIdentity(model="contec_cms50d_plus", serial="CMS-1")
@@ -83,7 +83,7 @@ def batch(*items: tuple[int, dict[str, object]]) -> str:
 
 
 @contextlib.asynccontextmanager
-async def agent_socket(hub: LiveHub, seed: DemoSeed) -> AsyncIterator[ClientConnection]:
+async def agent_socket(hub: LiveHub, seed: Cpts) -> AsyncIterator[ClientConnection]:
     """A raw agent WebSocket past its hello (the hello_ack is consumed)."""
     async with websockets.connect(
         hub.ws_url, additional_headers={"Authorization": f"Bearer {seed.cabin_token}"}
@@ -126,7 +126,7 @@ async def stored(settings: Settings) -> list[tuple[int, float]]:
 
 
 @contextlib.asynccontextmanager
-async def coordinator(hub: LiveHub, seed: DemoSeed) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+async def coordinator(hub: LiveHub, seed: Cpts) -> AsyncIterator[Callable[[], Awaitable[None]]]:
     """The coordinator's revocation, ready beforehand (a raw agent sends no heartbeats, so
     its link would time out while the coordinator logs in)."""
     async with httpx.AsyncClient(base_url=hub.url) as client:
@@ -142,7 +142,7 @@ async def coordinator(hub: LiveHub, seed: DemoSeed) -> AsyncIterator[Callable[[]
         yield revoke
 
 
-async def measure(hub: LiveHub, seed: DemoSeed) -> httpx.Response:
+async def measure(hub: LiveHub, seed: Cpts) -> httpx.Response:
     async with httpx.AsyncClient(base_url=hub.url) as client:
         await login(client, "infirmiere")
         page = await client.get("/infirmier")
@@ -157,28 +157,28 @@ async def measure(hub: LiveHub, seed: DemoSeed) -> httpx.Response:
 
 
 async def test_revoking_the_token_closes_the_live_link_at_once(
-    live_hub: LiveHub, demo: DemoSeed
+    live_hub: LiveHub, cpts: Cpts
 ) -> None:
-    async with coordinator(live_hub, demo) as revoke, agent_socket(live_hub, demo) as ws:
+    async with coordinator(live_hub, cpts) as revoke, agent_socket(live_hub, cpts) as ws:
         await revoke()
         code, seen = await close_code(ws)
     assert (code, seen) == (CLOSE_UNAUTHORIZED, [])
-    response = await measure(live_hub, demo)
+    response = await measure(live_hub, cpts)
     assert response.status_code == 409
     assert "n'est pas connectée" in response.json()["detail"]
 
 
 async def test_nothing_sent_after_a_new_token_is_acknowledged_or_stored(
-    live_hub: LiveHub, demo: DemoSeed, settings: Settings
+    live_hub: LiveHub, cpts: Cpts, settings: Settings
 ) -> None:
-    async with agent_socket(live_hub, demo) as ws:
+    async with agent_socket(live_hub, cpts) as ws:
         await ws.send(batch((1, spo2(97))))
         await ack_of(ws)
         # A new token issued by the service alone (another hub worker, a script): the live
         # link learns it from the database on the next thing it sends.
         engine = db.make_engine(settings.database_url)
         async with db.make_session_factory(engine)() as session:
-            cabin = await service.get_cabin(session=session, cabin_id=demo.cabin_id)
+            cabin = await service.get_cabin(session=session, cabin_id=cpts.cabin_id)
             await service.issue_cabin_token(session=session, cabin=cabin)
             await session.commit()
         await engine.dispose()
@@ -191,12 +191,12 @@ async def test_nothing_sent_after_a_new_token_is_acknowledged_or_stored(
 
 
 async def test_a_connected_agent_stops_as_refused_when_its_token_is_revoked(
-    live_hub: LiveHub, demo: DemoSeed, caplog: pytest.LogCaptureFixture
+    live_hub: LiveHub, cpts: Cpts, caplog: pytest.LogCaptureFixture
 ) -> None:
     link = HubLink(
         ws_url=live_hub.ws_url,
-        cabin_id=demo.cabin_id,
-        token=demo.cabin_token,
+        cabin_id=cpts.cabin_id,
+        token=cpts.cabin_token,
         agent_version="test",
         devices=DEVICES,
         heartbeat_seconds=0.2,
@@ -205,7 +205,7 @@ async def test_a_connected_agent_stops_as_refused_when_its_token_is_revoked(
     task = asyncio.create_task(link.run())
     try:
         await asyncio.wait_for(link.online.wait(), 5)
-        async with coordinator(live_hub, demo) as revoke:
+        async with coordinator(live_hub, cpts) as revoke:
             await revoke()
         with pytest.raises(AuthRefused, match="révoqué"):
             await asyncio.wait_for(task, 5)
@@ -221,9 +221,9 @@ async def test_a_connected_agent_stops_as_refused_when_its_token_is_revoked(
 
 
 async def test_impossible_vitals_and_sequence_numbers_are_refused_counted_and_not_stored(
-    live_hub: LiveHub, demo: DemoSeed, settings: Settings
+    live_hub: LiveHub, cpts: Cpts, settings: Settings
 ) -> None:
-    async with agent_socket(live_hub, demo) as ws:
+    async with agent_socket(live_hub, cpts) as ws:
         await ws.send(
             batch(
                 (1, spo2(150)),
@@ -246,9 +246,9 @@ async def test_impossible_vitals_and_sequence_numbers_are_refused_counted_and_no
     assert await stored(settings) == [(4, 97.0)]
     # The huge number did not become the cabin's last sequence: the next hello says 4.
     async with websockets.connect(
-        live_hub.ws_url, additional_headers={"Authorization": f"Bearer {demo.cabin_token}"}
+        live_hub.ws_url, additional_headers={"Authorization": f"Bearer {cpts.cabin_token}"}
     ) as ws:
-        await ws.send(Hello(cabin_id=demo.cabin_id, agent_version="1").model_dump_json())
+        await ws.send(Hello(cabin_id=cpts.cabin_id, agent_version="1").model_dump_json())
         hello_ack = parse_hub_message(await ws.recv())
     assert isinstance(hello_ack, HelloAck) and hello_ack.last_seq == 4
     async with httpx.AsyncClient(base_url=live_hub.url) as client:
@@ -258,10 +258,10 @@ async def test_impossible_vitals_and_sequence_numbers_are_refused_counted_and_no
 
 
 async def test_a_sequence_number_reused_for_another_measurement_is_refused(
-    live_hub: LiveHub, demo: DemoSeed, settings: Settings
+    live_hub: LiveHub, cpts: Cpts, settings: Settings
 ) -> None:
     measurement = spo2(97)
-    async with agent_socket(live_hub, demo) as ws:
+    async with agent_socket(live_hub, cpts) as ws:
         await ws.send(batch((5, measurement)))
         first = await ack_of(ws)
         await ws.send(batch((5, measurement)))  # the same measurement again: a retry
@@ -300,14 +300,14 @@ _AT = '"2026-12-02T08:00:00Z"'
     ],
 )
 async def test_a_bad_frame_closes_the_link_with_one_log_line_and_no_traceback(
-    live_hub: LiveHub, demo: DemoSeed, frame: str | bytes, caplog: pytest.LogCaptureFixture
+    live_hub: LiveHub, cpts: Cpts, frame: str | bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO):
-        async with agent_socket(live_hub, demo) as ws:
+        async with agent_socket(live_hub, cpts) as ws:
             await ws.send(frame)
             code, seen = await close_code(ws)
         # The next agent is served as usual (the hub did not fall over).
-        async with agent_socket(live_hub, demo) as ws:
+        async with agent_socket(live_hub, cpts) as ws:
             await ws.send(batch((1, spo2(97))))
             await ack_of(ws)
     assert (code, seen) == (CLOSE_BAD_MESSAGE, [])
@@ -317,13 +317,13 @@ async def test_a_bad_frame_closes_the_link_with_one_log_line_and_no_traceback(
 
 
 async def test_huge_numbers_and_oversize_texts_in_a_measurement_are_refused_in_the_ack(
-    live_hub: LiveHub, demo: DemoSeed, settings: Settings
+    live_hub: LiveHub, cpts: Cpts, settings: Settings
 ) -> None:
     huge_value = {**spo2(97), "value": 10**400}
     long_code = {**spo2(97), "loinc": "5" * 50}
     before_time = {**spo2(97), "received_at": "0001-01-01T00:00:00+14:00"}
     items = [(10**40, spo2(97)), (7, spo2(98)), (8, huge_value), (9, long_code), (10, before_time)]
-    async with agent_socket(live_hub, demo) as ws:
+    async with agent_socket(live_hub, cpts) as ws:
         await ws.send(batch(*items))
         ack = await ack_of(ws)
     assert ack.seqs == (7,)
@@ -338,9 +338,10 @@ async def test_huge_numbers_and_oversize_texts_in_a_measurement_are_refused_in_t
 
 # -- one table of limits for the agent and the hub -----------------------------------------
 
+
 @pytest.mark.parametrize("kind", list(PLAUSIBLE_LIMITS))
 async def test_the_agent_and_the_hub_draw_the_line_at_the_same_values(
-    kind: MeasurementKind, settings: Settings, demo: DemoSeed
+    kind: MeasurementKind, settings: Settings, cpts: Cpts
 ) -> None:
     bounds = PLAUSIBLE_LIMITS[kind]
     values = {
@@ -356,7 +357,7 @@ async def test_the_agent_and_the_hub_draw_the_line_at_the_same_values(
     }
     engine = db.make_engine(settings.database_url)
     async with db.make_session_factory(engine)() as session:
-        cabin = await service.get_cabin(session=session, cabin_id=demo.cabin_id)
+        cabin = await service.get_cabin(session=session, cabin_id=cpts.cabin_id)
         result = await store_measurements(
             session=session,
             cabin_id=cabin.id,

@@ -15,7 +15,6 @@ from websockets.asyncio.client import ClientConnection
 
 from devices.measurements import DeviceIdentity, Measurement, MeasurementKind, Unit
 from hub.config import Settings
-from hub.demo import DemoSeed
 from hub.events import Event, LocalEventBus
 from hub.wire import (
     WIRE_VERSION,
@@ -27,6 +26,7 @@ from hub.wire import (
     parse_hub_message,
 )
 from tests.conftest import login
+from tests.support.factories import Cpts
 from tests.support.live import LiveHub
 from tests.support.scenario import booking_now
 
@@ -82,7 +82,7 @@ class Listener:
 
 
 @contextlib.asynccontextmanager
-async def agent(hub: LiveHub, seed: DemoSeed) -> AsyncIterator[ClientConnection]:
+async def agent(hub: LiveHub, seed: Cpts) -> AsyncIterator[ClientConnection]:
     """A raw agent past its hello; closing it takes the cabin offline."""
     async with websockets.connect(
         hub.ws_url, additional_headers={"Authorization": f"Bearer {seed.cabin_token}"}
@@ -118,7 +118,7 @@ async def send_batch(ws: ClientConnection, *items: tuple[int, object]) -> Measur
 
 
 async def test_a_stored_measurement_reaches_the_sites_clinicians_only(
-    live_hub: LiveHub, demo: DemoSeed, settings: Settings
+    live_hub: LiveHub, cpts: Cpts, settings: Settings
 ) -> None:
     booking_id = await booking_now(settings)
     async with (
@@ -126,7 +126,7 @@ async def test_a_stored_measurement_reaches_the_sites_clinicians_only(
         Listener(live_hub, "medecin") as doctor,
         Listener(live_hub, "secretariat") as secretary,
         Listener(live_hub, "coordination") as coordinator,
-        agent(live_hub, demo) as ws,
+        agent(live_hub, cpts) as ws,
     ):
         ack = await send_batch(ws, (1, spo2(97)), (2, {"kind": "spo2"}), (3, spo2(99)))
         assert ack.seqs == (1, 3) and [r.seq for r in ack.rejected] == [2]
@@ -140,7 +140,7 @@ async def test_a_stored_measurement_reaches_the_sites_clinicians_only(
         ]
         assert {d["booking_id"] for d in stored} == {booking_id}
         assert {(d["device"], d["unit_display"], d["cabin_id"]) for d in stored} == {
-            ("Oxymètre", "%", demo.cabin_id)
+            ("Oxymètre", "%", cpts.cabin_id)
         }
     # Staff who may not see a consultation's data learn the cabin's status, not the values.
     for staff in (secretary, coordinator):
@@ -182,9 +182,9 @@ async def test_the_bus_gives_each_subscriber_only_the_events_it_may_see() -> Non
 
 
 async def test_the_trolley_panel_hears_online_device_state_and_offline(
-    live_hub: LiveHub, demo: DemoSeed
+    live_hub: LiveHub, cpts: Cpts
 ) -> None:
-    async with Listener(live_hub, "infirmiere") as nurse, agent(live_hub, demo) as ws:
+    async with Listener(live_hub, "infirmiere") as nurse, agent(live_hub, cpts) as ws:
         await ws.send(DeviceStatus(device="Oxymètre", state="measuring").model_dump_json())
         # the next frame is served after the status: a heartbeat round trip orders them
         await ws.send(
@@ -216,11 +216,11 @@ async def test_the_trolley_panel_hears_online_device_state_and_offline(
 
 
 async def test_a_devices_last_value_shows_only_to_the_sites_clinicians(
-    live_hub: LiveHub, demo: DemoSeed
+    live_hub: LiveHub, cpts: Cpts
 ) -> None:
     """The trolley panel: a device's state for every member of staff of the site, its last
     value (health data) only for those who may see the consultations' measurements."""
-    async with agent(live_hub, demo) as ws:
+    async with agent(live_hub, cpts) as ws:
         await send_batch(ws, (1, spo2(93)))
     seen: dict[str, tuple[object, bool]] = {}
     for username, home in (
@@ -231,7 +231,7 @@ async def test_a_devices_last_value_shows_only_to_the_sites_clinicians(
         async with httpx.AsyncClient(base_url=live_hub.url) as client:
             await login(client, username)
             cabins = (await client.get("/api/v1/cabines")).json()
-            [oximeter] = [d for c in cabins if c["id"] == demo.cabin_id for d in c["devices"]]
+            [oximeter] = [d for c in cabins if c["id"] == cpts.cabin_id for d in c["devices"]]
             page = (await client.get(home)).text
             assert 'data-device="Oxymètre"' in page
             seen[username] = (oximeter["last_value"], "93 % ·" in page)

@@ -1,11 +1,12 @@
-"""The demo's past consultations and ``python -m hub export-consultation``: the sample
-documents an integrator checks — a CDA that passes the ANS validator, the IHE_XDM.ZIP sent to
+"""``python -m hub export-consultation`` on past consultations: the sample documents an
+integrator checks — a CDA that passes the ANS validator, the IHE_XDM.ZIP sent to
 the médecin traitant, and a FHIR bundle that validates."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import io
 import json
 import zipfile
@@ -16,67 +17,61 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fhir.resources.R4B.bundle import Bundle
-from sqlalchemy import select
 
-from hub import db
 from hub.config import Settings
-from hub.consultation.models import Consultation, State
 from hub.context import HubContext
-from hub.demo import DemoSeed
-from hub.demo_history import PAST_CASES, seed_demo_history
-from hub.records.documents import DocumentStatus, SharedDocument
-from hub.records.observations import last_seq
-from hub.relay.models import Referral
 from hub.reports.export import cmd_export_consultation
 from tests.conftest import login, text
+from tests.support import factories
 from tests.support.cda import validate_cda
+from tests.support.factories import CUFF_READINGS, Cpts, session_for
+
+# Three past consultations of the tests' CPTS: two took a blood pressure, the third's report
+# was corrected (a version 2).
+PATIENTS = (("Garnier", "Odette Marie"), ("Haddad", "Karim"), ("Lefort", "Manon"))
+AMENDMENT = "Suivi avec le médecin traitant dans quatre semaines."
 
 
-async def _seed(settings: Settings, ctx: HubContext) -> list[int]:
-    engine = db.make_engine(settings.database_url)
-    async with db.make_session_factory(engine)() as session:
-        ids = await seed_demo_history(session=session, ctx=ctx)
-        again = await seed_demo_history(session=session, ctx=ctx)
-    await engine.dispose()
-    assert again == ids  # idempotent: seeding twice creates nothing more
+async def _seed(settings: Settings, ctx: HubContext, cpts: Cpts) -> list[int]:
+    today = dt.date.today()
+    start = dt.datetime.combine(today - dt.timedelta(days=3), dt.time(8), tzinfo=dt.UTC)
+    async with session_for(settings) as session:
+        ids = []
+        for i, (birth_name, first_names) in enumerate(PATIENTS):
+            patient_id = (
+                await factories.patient(
+                    session,
+                    organisation_id=cpts.organisation_id,
+                    today=today,
+                    birth_name=birth_name,
+                    first_names=first_names,
+                    birth_date=dt.date(1950 + 20 * i, 3, 14),
+                )
+            ).id
+            ids.append(
+                await factories.signed_consultation(
+                    session,
+                    ctx,
+                    cpts=cpts,
+                    patient_id=patient_id,
+                    start=start + dt.timedelta(days=i),
+                    readings=CUFF_READINGS if i < 2 else (),
+                    amendment="Suivi avec le médecin traitant dans quatre semaines."
+                    if i == 2
+                    else "",
+                )
+            )
     return ids
-
-
-async def test_the_demo_has_past_consultations_with_signed_reports(
-    app: FastAPI, settings: Settings, demo: DemoSeed
-) -> None:
-    ids = await _seed(settings, app.state.hub)
-    assert len(ids) == len(PAST_CASES)
-    engine = db.make_engine(settings.database_url)
-    async with db.make_session_factory(engine)() as session:
-        states = list(
-            await session.scalars(select(Consultation.state).where(Consultation.id.in_(ids)))
-        )
-        documents = list(await session.scalars(select(SharedDocument).order_by(SharedDocument.id)))
-        referrals = list(await session.scalars(select(Referral.consultation_id)))
-        # The demo cabin's agent still numbers its measurements from 1 (it connects).
-        agent_seq = await last_seq(session=session, cabin_id=demo.cabin_id)
-    await engine.dispose()
-    assert agent_seq == 0
-    assert states == [State.CLOSED] * len(ids)
-    # The patient who opposed has nothing in the shared record; the amended report is a chain.
-    by_consultation = [d.title for d in documents]
-    assert len(by_consultation) == 3  # case 1, case 3 v1 and v2
-    assert [d.status for d in documents][-2:] == [
-        DocumentStatus.DEPRECATED,
-        DocumentStatus.APPROVED,
-    ]
-    assert referrals == [ids[1]]  # the patient without médecin traitant was referred
 
 
 async def test_export_consultation_writes_documents_an_integrator_can_check(
     app: FastAPI,
     settings: Settings,
-    demo: DemoSeed,
+    cpts: Cpts,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    ids = await _seed(settings, app.state.hub)
+    ids = await _seed(settings, app.state.hub, cpts)
     cdas: dict[str, bytes] = {}
     codes: set[str] = set()
     panels: list[dict[str, Any]] = []
@@ -126,7 +121,7 @@ async def test_export_consultation_writes_documents_an_integrator_can_check(
 
 
 async def test_export_of_a_consultation_without_report_says_so(
-    settings: Settings, demo: DemoSeed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    settings: Settings, cpts: Cpts, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert await _export(settings, 999, tmp_path) == 2
     assert "introuvable" in capsys.readouterr().err
@@ -143,9 +138,9 @@ async def _export(settings: Settings, consultation_id: int, out: Path) -> int:
 
 
 async def test_the_doctor_finds_their_finished_consultations_to_correct_a_report(
-    app: FastAPI, client: httpx.AsyncClient, settings: Settings, demo: DemoSeed
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, cpts: Cpts
 ) -> None:
-    ids = await _seed(settings, app.state.hub)
+    ids = await _seed(settings, app.state.hub, cpts)
     await login(client, "medecin")
     home = text(await client.get("/medecin"))
     for name in ("GARNIER Odette Marie", "HADDAD Karim", "LEFORT Manon"):

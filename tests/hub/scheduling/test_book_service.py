@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 
 from hub import db
 from hub.config import Settings
-from hub.demo import DemoSeed
 from hub.notify.models import OutboundMessage
 from hub.records.patients import Patient
 from hub.scheduling import messages
 from hub.scheduling.models import Booking
 from tests.conftest import csrf_from, login, text
+from tests.support.factories import Cpts
 
 
 class QueueingFailed(RuntimeError):
@@ -39,9 +39,9 @@ def _fail_queueing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def _public_form(client: httpx.AsyncClient) -> tuple[int, dict[str, str]]:
-    page = await client.get("/rdv/cpts-demo")
-    slot_id = int(re.findall(r"/rdv/cpts-demo/creneau/(\d+)", page.text)[0])
-    form = await client.get(f"/rdv/cpts-demo/creneau/{slot_id}")
+    page = await client.get("/rdv/cpts-tests")
+    slot_id = int(re.findall(r"/rdv/cpts-tests/creneau/(\d+)", page.text)[0])
+    form = await client.get(f"/rdv/cpts-tests/creneau/{slot_id}")
     return slot_id, {
         "birth_name": "Moreau",
         "first_names": "Lucie",
@@ -57,19 +57,19 @@ async def _public_form(client: httpx.AsyncClient) -> tuple[int, dict[str, str]]:
 
 
 async def test_a_crash_while_queueing_the_confirmation_leaves_no_online_booking(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     slot_id, data = await _public_form(client)
     _fail_queueing(monkeypatch)
     with pytest.raises(QueueingFailed):
-        await client.post(f"/rdv/cpts-demo/creneau/{slot_id}", data=data)
+        await client.post(f"/rdv/cpts-tests/creneau/{slot_id}", data=data)
     # Nobody would have been told about it: there is no booking, and no stray patient record.
     assert await _count(settings, Booking) == 0
     assert await _count(settings, Patient) == 0
     assert await _count(settings, OutboundMessage) == 0
 
     monkeypatch.undo()
-    booked = await client.post(f"/rdv/cpts-demo/creneau/{slot_id}", data=data)
+    booked = await client.post(f"/rdv/cpts-tests/creneau/{slot_id}", data=data)
     assert booked.status_code == 303
     assert "Votre rendez-vous est enregistré" in text(await client.get(booked.headers["location"]))
     assert await _count(settings, Booking) == 1
@@ -77,7 +77,7 @@ async def test_a_crash_while_queueing_the_confirmation_leaves_no_online_booking(
 
 
 async def test_a_crash_while_queueing_the_confirmation_leaves_no_phone_booking(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await login(client, "secretariat")
     home = await client.get("/secretariat")
@@ -110,10 +110,10 @@ async def test_a_crash_while_queueing_the_confirmation_leaves_no_phone_booking(
 
 
 async def test_a_crash_while_queueing_the_new_time_leaves_the_appointment_where_it_was(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     slot_id, data = await _public_form(client)
-    booked = await client.post(f"/rdv/cpts-demo/creneau/{slot_id}", data=data)
+    booked = await client.post(f"/rdv/cpts-tests/creneau/{slot_id}", data=data)
     follow = await client.get(booked.headers["location"])
     token = booked.headers["location"].split("/rdv/suivi/", 1)[1].split("?", 1)[0]
     other = re.findall(r'<option value="(\d+)"', follow.text)[0]

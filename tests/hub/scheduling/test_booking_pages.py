@@ -11,11 +11,11 @@ from sqlalchemy import select
 
 from hub import db
 from hub.config import Settings
-from hub.demo import DemoSeed
 from hub.notify.models import MessageStatus, OutboundMessage
 from hub.records.patients import Patient
 from hub.scheduling.models import Booking, BookingStatus, Channel, OpeningRule, Slot
 from tests.conftest import csrf_from, login, text
+from tests.support.factories import Cpts
 
 
 async def _rows(settings: Settings, model: type, *where: object) -> list:  # type: ignore[type-arg]
@@ -27,7 +27,7 @@ async def _rows(settings: Settings, model: type, *where: object) -> list:  # typ
 
 
 def _slot_ids(html: str) -> list[int]:
-    return [int(m) for m in re.findall(r"/rdv/cpts-demo/creneau/(\d+)", html)]
+    return [int(m) for m in re.findall(r"/rdv/cpts-tests/creneau/(\d+)", html)]
 
 
 def _form(**overrides: str) -> dict[str, str]:
@@ -47,20 +47,20 @@ def _form(**overrides: str) -> dict[str, str]:
 
 
 async def _book_online(client: httpx.AsyncClient, **overrides: str) -> httpx.Response:
-    page = await client.get("/rdv/cpts-demo")
+    page = await client.get("/rdv/cpts-tests")
     slot_id = _slot_ids(page.text)[0]
-    form = await client.get(f"/rdv/cpts-demo/creneau/{slot_id}")
+    form = await client.get(f"/rdv/cpts-tests/creneau/{slot_id}")
     data = _form(**overrides)
     data["csrf_token"] = csrf_from(form.text)
-    return await client.post(f"/rdv/cpts-demo/creneau/{slot_id}", data=data)
+    return await client.post(f"/rdv/cpts-tests/creneau/{slot_id}", data=data)
 
 
 async def test_patient_books_online_and_gets_confirmation_and_reminders(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     page = await client.get("/rdv")
-    assert page.status_code == 303 and page.headers["location"] == "/rdv/cpts-demo"
-    slots_page = await client.get("/rdv/cpts-demo")
+    assert page.status_code == 303 and page.headers["location"] == "/rdv/cpts-tests"
+    slots_page = await client.get("/rdv/cpts-tests")
     assert "Le plus tôt" in text(slots_page)
     assert "Cabinet du Clos Mortier" in text(slots_page)
     assert "Foyer" not in text(slots_page)  # the facility's slots are not public
@@ -88,15 +88,15 @@ async def test_patient_books_online_and_gets_confirmation_and_reminders(
 
 
 async def test_chest_pain_stops_the_booking_and_says_call_15(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
-    page = await client.get("/rdv/cpts-demo")
+    page = await client.get("/rdv/cpts-tests")
     slot_id = _slot_ids(page.text)[0]
-    form = await client.get(f"/rdv/cpts-demo/creneau/{slot_id}")
+    form = await client.get(f"/rdv/cpts-tests/creneau/{slot_id}")
     data = _form()
     data["csrf_token"] = csrf_from(form.text)
     data["red_flag"] = "chest_pain"
-    response = await client.post(f"/rdv/cpts-demo/creneau/{slot_id}", data=data)
+    response = await client.post(f"/rdv/cpts-tests/creneau/{slot_id}", data=data)
     assert response.status_code == 200
     assert "Appelez le 15 maintenant" in text(response)
     assert "Douleur dans la poitrine" in text(response)
@@ -105,7 +105,7 @@ async def test_chest_pain_stops_the_booking_and_says_call_15(
 
 
 async def test_six_year_old_can_be_booked_with_a_guardian_four_year_old_cannot(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     today = dt.date.today()
     four = today.replace(year=today.year - 4) - dt.timedelta(days=1)
@@ -122,7 +122,7 @@ async def test_six_year_old_can_be_booked_with_a_guardian_four_year_old_cannot(
 
 
 async def test_bad_input_is_refused_with_reasons_and_the_form_kept(
-    client: httpx.AsyncClient, demo: DemoSeed
+    client: httpx.AsyncClient, cpts: Cpts
 ) -> None:
     response = await _book_online(client, nir="1 85 04 75 123 456 99", phone="12")
     assert response.status_code == 422
@@ -134,7 +134,7 @@ async def test_bad_input_is_refused_with_reasons_and_the_form_kept(
 
 
 async def test_secretary_books_by_phone_and_reads_back(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     await _book_online(client)  # she came last year (well, earlier)
     client.cookies.clear()
@@ -159,7 +159,7 @@ async def test_secretary_books_by_phone_and_reads_back(
 
 
 async def test_secretary_creates_a_new_patient_with_clear_errors(
-    client: httpx.AsyncClient, demo: DemoSeed
+    client: httpx.AsyncClient, cpts: Cpts
 ) -> None:
     await login(client, "secretariat")
     page = await client.get("/secretariat")
@@ -193,17 +193,17 @@ async def test_secretary_creates_a_new_patient_with_clear_errors(
 
 
 async def test_cancellation_through_the_link_offers_the_slot_to_the_waiting_list(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     first = await _book_online(client, birth_name="Petit")
     first_link = first.headers["location"].split("?")[0]
     # A second patient books a later slot and asks for an earlier one.
-    page = await client.get("/rdv/cpts-demo")
+    page = await client.get("/rdv/cpts-tests")
     later = _slot_ids(page.text)[3]
-    form = await client.get(f"/rdv/cpts-demo/creneau/{later}")
+    form = await client.get(f"/rdv/cpts-tests/creneau/{later}")
     data = _form(birth_name="Roux", waiting_list="oui", phone="07 11 22 33 44")
     data["csrf_token"] = csrf_from(form.text)
-    assert (await client.post(f"/rdv/cpts-demo/creneau/{later}", data=data)).status_code == 303
+    assert (await client.post(f"/rdv/cpts-tests/creneau/{later}", data=data)).status_code == 303
     follow = await client.get(first_link)
     cancelled = await client.post(
         first_link + "/annuler", data={"csrf_token": csrf_from(follow.text)}
@@ -237,7 +237,7 @@ async def test_cancellation_through_the_link_offers_the_slot_to_the_waiting_list
 
 
 async def test_nurse_marks_a_no_show_and_the_secretary_sees_it(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     engine = db.make_engine(settings.database_url)
     async with db.make_session_factory(engine)() as session:
@@ -292,7 +292,7 @@ async def test_nurse_marks_a_no_show_and_the_secretary_sees_it(
 
 
 async def test_schedule_change_never_drops_a_booking(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     booked = await _book_online(client)
     assert booked.status_code == 303
@@ -316,9 +316,7 @@ async def test_schedule_change_never_drops_a_booking(
     assert "Rendez-vous à déplacer" in text(await client.get("/secretariat"))
 
 
-async def test_coordinator_rule_errors_are_explained(
-    client: httpx.AsyncClient, demo: DemoSeed
-) -> None:
+async def test_coordinator_rule_errors_are_explained(client: httpx.AsyncClient, cpts: Cpts) -> None:
     await login(client, "coordination")
     page = await client.get("/coordination/sites/1/horaires")
     response = await client.post(
@@ -337,7 +335,7 @@ async def test_coordinator_rule_errors_are_explained(
 
 
 async def test_facility_slots_are_booked_by_the_facility_only(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     await login(client, "etablissement")
     home = await client.get("/etablissement")
@@ -372,16 +370,16 @@ async def test_facility_slots_are_booked_by_the_facility_only(
         if s.id != slot_id and s.starts_at > dt.datetime.now(dt.UTC)
     )
     # Refused before the form is filled: the page says so instead of showing the form.
-    form = await client.get(f"/rdv/cpts-demo/creneau/{other.id}")
+    form = await client.get(f"/rdv/cpts-tests/creneau/{other.id}")
     assert form.status_code == 403
     assert "réservé aux résidents de l'établissement" in text(form)
     assert "Nom de naissance" not in text(form)
     public = await client.get(
-        f"/rdv/cpts-demo/creneau/{_slot_ids((await client.get('/rdv/cpts-demo')).text)[0]}"
+        f"/rdv/cpts-tests/creneau/{_slot_ids((await client.get('/rdv/cpts-tests')).text)[0]}"
     )
     data = _form()
     data["csrf_token"] = csrf_from(public.text)
-    refused = await client.post(f"/rdv/cpts-demo/creneau/{other.id}", data=data)
+    refused = await client.post(f"/rdv/cpts-tests/creneau/{other.id}", data=data)
     assert refused.status_code == 403
     assert "réservé aux résidents de l'établissement" in text(refused)
     assert len(await _rows(settings, Patient)) == 1  # the refused request left nothing behind
@@ -396,7 +394,7 @@ async def test_facility_slots_are_booked_by_the_facility_only(
 
 
 async def test_coordinator_excludes_a_reason_and_online_booking_refuses_it(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     await login(client, "coordination")
     page = await client.get("/coordination")
@@ -423,7 +421,7 @@ async def test_coordinator_excludes_a_reason_and_online_booking_refuses_it(
 
 
 async def test_every_problem_comes_back_at_once_next_to_its_field_with_the_form_kept(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     response = await _book_online(
         client,
@@ -456,14 +454,14 @@ async def test_every_problem_comes_back_at_once_next_to_its_field_with_the_form_
 
 
 async def test_a_red_flag_is_answered_first_even_with_nothing_else_filled_in(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
-    page = await client.get("/rdv/cpts-demo")
+    page = await client.get("/rdv/cpts-tests")
     slot_id = _slot_ids(page.text)[0]
-    form = await client.get(f"/rdv/cpts-demo/creneau/{slot_id}")
+    form = await client.get(f"/rdv/cpts-tests/creneau/{slot_id}")
     assert form.text.index('name="red_flag"') < form.text.index('name="birth_name"')
     response = await client.post(
-        f"/rdv/cpts-demo/creneau/{slot_id}",
+        f"/rdv/cpts-tests/creneau/{slot_id}",
         data={"red_flag": "stroke", "csrf_token": csrf_from(form.text)},
     )
     assert response.status_code == 200
@@ -473,7 +471,7 @@ async def test_a_red_flag_is_answered_first_even_with_nothing_else_filled_in(
 
 
 async def test_secretary_sees_every_problem_of_a_new_patient_at_once(
-    client: httpx.AsyncClient, demo: DemoSeed
+    client: httpx.AsyncClient, cpts: Cpts
 ) -> None:
     await login(client, "secretariat")
     page = await client.get("/secretariat")
@@ -498,7 +496,7 @@ async def test_secretary_sees_every_problem_of_a_new_patient_at_once(
 
 
 async def test_secretary_phone_booking_says_every_problem_at_once_and_screens_like_online(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     await login(client, "coordination")
     page = await client.get("/coordination")
@@ -549,7 +547,7 @@ async def test_secretary_phone_booking_says_every_problem_at_once_and_screens_li
 
 
 async def test_facility_form_says_every_problem_at_once_and_keeps_the_resident(
-    client: httpx.AsyncClient, demo: DemoSeed, settings: Settings
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
 ) -> None:
     await login(client, "etablissement")
     home = await client.get("/etablissement")
