@@ -5,15 +5,17 @@ One hub and one simulated agent (oximeter streaming, cuff and thermometer measur
 every 5 s through the hub's commands). Three phases: devices only (the baseline), then the
 same with the doctor's page open on a consultation under way (room camera, otoscope and
 stethoscope from the agent, peer to peer), then the page closed (the consultation's media
-ends). Prints the agent's CPU and RSS per phase, the reading → hub insert latency per phase
-and the ratio media/devices-only, the frames the page rendered, and the RSS once the
-consultation has ended against the idle RSS.
+ends). Prints per phase the CPU and RSS of the agent and of its media process (each and their
+sum), the reading → hub insert latency per phase and the ratio media/devices-only, the frames
+the page rendered, and the RSS once the consultation has ended against the idle RSS.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import os
 import shutil
 import signal
 import tempfile
@@ -25,6 +27,8 @@ import httpx
 from agent_pipeline import (
     SECRET,
     agent_config,
+    children,
+    children_cpu_seconds,
     command,
     cpu_seconds,
     login_nurse,
@@ -52,6 +56,9 @@ CHROMIUM_ARGS = [
     "--use-fake-device-for-media-stream",
 ]
 SETTLE_SECONDS = 10.0
+#: Chromium plays the doctor's PC, which in real life is not the cabin's (nor the hub's): it
+#: runs at the lowest priority so it takes only the CPU the cabin and the hub leave.
+BROWSER_NICENESS = 19
 
 
 @dataclass
@@ -59,6 +66,9 @@ class Phase:
     name: str
     cpu: float = 0.0
     rss: float = 0.0
+    #: The agent's media process (or processes), counted apart.
+    media_cpu: float = 0.0
+    media_rss: float = 0.0
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     ended: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     latencies: list[float] = field(default_factory=list)
@@ -69,7 +79,7 @@ def measure(
 ) -> Phase:
     """Run the devices for `seconds` (oximeter streaming, cuff and thermometer in turn)."""
     phase = Phase(name)
-    cpu_start = cpu_seconds(pid)
+    cpu_start, media_start = cpu_seconds(pid), children_cpu_seconds(pid)
     started = time.monotonic()
     command(client, csrf, cabin_id, "Oxymètre")
     tick = 0
@@ -77,10 +87,41 @@ def measure(
         command(client, csrf, cabin_id, "Tensiomètre" if tick % 2 == 0 else "Thermomètre")
         tick += 1
         time.sleep(5)
-    phase.cpu = (cpu_seconds(pid) - cpu_start) / (time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    phase.cpu = (cpu_seconds(pid) - cpu_start) / elapsed
+    phase.media_cpu = (children_cpu_seconds(pid) - media_start) / elapsed
     phase.rss = rss_mb(pid)
+    phase.media_rss = media_rss_mb(pid)
     phase.ended = dt.datetime.now(dt.UTC)
     return phase
+
+
+def media_rss_mb(pid: int) -> float:
+    """RSS of the agent's media process (0 when none runs)."""
+    return sum(rss_mb(child) for child in children(pid))
+
+
+def descendants(pid: int) -> list[int]:
+    found = []
+    for child in children(pid):
+        found += [child, *descendants(child)]
+    return found
+
+
+def yield_browser(keep: list[int]) -> int:
+    """Give the bench's other processes (Playwright's driver, Chromium) the lowest priority,
+    but the hub, the agent and theirs; returns how many."""
+    kept = set(keep) | {d for pid in keep for d in descendants(pid)}
+    lowered = 0
+    for pid in descendants(os.getpid()):
+        if pid in kept:
+            continue
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, pid, BROWSER_NICENESS)
+            lowered += 1
+        with contextlib.suppress(OSError):  # its own session's group, if the kernel has them
+            Path(f"/proc/{pid}/autogroup").write_text(str(BROWSER_NICENESS))
+    return lowered
 
 
 def frames(page: Page) -> tuple[int, int]:
@@ -146,6 +187,7 @@ def run_media(seconds: int) -> int:
             context = browser.new_context(locale="fr-FR", permissions=["camera", "microphone"])
             page = context.new_page()
             open_consultation(page, hub_url, consultation_id)
+            lowered = yield_browser([hub.pid, agent.pid])
             before = frames(page)
             shown = time.monotonic()
             phases.append(measure(client, csrf, cabin_id, agent.pid, seconds, "with media"))
@@ -153,10 +195,11 @@ def run_media(seconds: int) -> int:
             rendered = [
                 (a - b) / (time.monotonic() - shown) for a, b in zip(after, before, strict=True)
             ]
-            peak_rss = rss_mb(agent.pid)
+            peak_rss = rss_mb(agent.pid) + media_rss_mb(agent.pid)
             context.close()  # the doctor leaves: the page says hangup, the agent closes
             browser.close()
             ended_rss = settled_rss(agent.pid)
+            ended_media = media_rss_mb(agent.pid)
             ended_anon = rss_mb(agent.pid, "RssAnon")
         agent.send_signal(signal.SIGTERM)
         agent.wait(20)
@@ -172,7 +215,12 @@ def run_media(seconds: int) -> int:
             for o in rows
             if phase.started <= o.stored_at.replace(tzinfo=dt.UTC) <= phase.ended
         ]
-    report(phases, seconds, rendered, peak_rss, idle_rss, ended_rss)
+    report(phases, seconds, rendered, peak_rss, idle_rss, ended_rss + ended_media)
+    print(f"Chromium (the doctor's PC): {lowered} processes at niceness {BROWSER_NICENESS}")
+    print(
+        "media process after the consultation: "
+        + ("exited" if not ended_media else f"still running, {ended_media:.1f} MB")
+    )
     print(
         f"of which heap (RssAnon): idle {idle_anon:.1f} MB, after {ended_anon:.1f} MB "
         f"({ended_anon - idle_anon:+.1f} MB); the rest is mapped files (libraries' code)"
@@ -196,25 +244,31 @@ def report(
         f"agent with and without media: 1 cabin, {seconds} s per phase, oximeter at 1 Hz + "
         "cuff and thermometer in turn every 5 s"
     )
-    print(f"{'phase':<14} {'agent CPU':>10} {'RSS MB':>8} {'n':>5} {'p50 ms':>8} {'p95 ms':>8}")
+    print(
+        f"{'phase':<14} {'CPU agent':>10} {'+ media':>8} {'= sum':>7} {'RSS agent':>10} "
+        f"{'+ media':>8} {'n':>5} {'p50 ms':>8} {'p95 ms':>8}"
+    )
     for p in phases:
         p50, p95 = percentile(p.latencies, 0.5), percentile(p.latencies, 0.95)
         print(
-            f"{p.name:<14} {p.cpu * 100:>9.1f}% {p.rss:>8.1f} {len(p.latencies):>5} "
-            f"{p50 * 1000:>8.1f} {p95 * 1000:>8.1f}"
+            f"{p.name:<14} {p.cpu * 100:>9.1f}% {p.media_cpu * 100:>7.1f}% "
+            f"{(p.cpu + p.media_cpu) * 100:>6.1f}% {p.rss:>8.1f}MB {p.media_rss:>6.1f}MB "
+            f"{len(p.latencies):>5} {p50 * 1000:>8.1f} {p95 * 1000:>8.1f}"
         )
     base, media = phases
     ratios = [percentile(media.latencies, q) / percentile(base.latencies, q) for q in (0.5, 0.95)]
     print(
-        f"ratio with media / devices only: p50 ×{ratios[0]:.2f}, p95 ×{ratios[1]:.2f} "
-        f"(goal ≤ ×1.2); CPU ×{media.cpu / max(base.cpu, 1e-6):.1f}"
+        f"ratio with media / devices only: p50 ×{ratios[0]:.2f}, p95 ×{ratios[1]:.2f} (goal ≤ ×1.2)"
     )
+    total = media.cpu + media.media_cpu
+    print(f"CPU with media, agent + media process: {total * 100:.1f} % of a core (goal ≤ 25 %)")
     print(
         f"frames rendered by the doctor's page: room {rendered[0]:.1f}/s, "
         f"otoscope {rendered[1]:.1f}/s"
     )
     print(
-        f"agent RSS: idle {idle_rss:.1f} MB, during the consultation {peak_rss:.1f} MB, "
+        f"RSS, agent + media process: idle {idle_rss:.1f} MB, during the consultation "
+        f"{peak_rss:.1f} MB, "
         f"after it ended {ended_rss:.1f} MB ({ended_rss - idle_rss:+.1f} MB vs idle; "
         "goal ± 10 MB)"
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 import signal
 import socket
 import sys
@@ -72,6 +73,7 @@ class MediaServer:
 async def _main(fd: int) -> None:
     reader, writer = await asyncio.open_connection(sock=socket.socket(fileno=fd))
     _, config, simulate, level = await read_frame(reader)
+    os.nice(config.media.niceness)
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s [media]: %(message)s"
     )
