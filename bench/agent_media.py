@@ -2,12 +2,13 @@
 consultation streams its media to the doctor's page in Debian's Chromium.
 
 One hub and one simulated agent (oximeter streaming, cuff and thermometer measured in turn
-every 5 s through the hub's commands). Three phases: devices only (the baseline), then the
-same with the doctor's page open on a consultation under way (room camera, otoscope and
-stethoscope from the agent, peer to peer), then the page closed (the consultation's media
-ends). Prints per phase the CPU and RSS of the agent and of its media process (each and their
-sum), the reading → hub insert latency per phase and the ratio media/devices-only, the frames
-the page rendered, and the RSS once the consultation has ended against the idle RSS.
+every 5 s through the hub's commands). Three phases: devices only, then the same with the
+doctor's page open on a consultation under way (room camera, otoscope and stethoscope from the
+agent, peer to peer), then the page closed (the consultation's media ends) and devices only
+again; the two runs without media, pooled, are the baseline. Prints per phase the CPU and RSS
+of the agent and of its media process (each and their sum), the reading → hub insert latency
+per phase and the ratio media / devices alone, the frames the page rendered, and the RSS once
+the consultation has ended against the idle RSS.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ CHROMIUM_ARGS = [
 ]
 SETTLE_SECONDS = 10.0
 #: Chromium plays the doctor's PC, which in real life is not the cabin's (nor the hub's): it
-#: runs at the lowest priority so it takes only the CPU the cabin and the hub leave.
-BROWSER_NICENESS = 19
+#: runs at a lower priority so it takes mostly the CPU the cabin and the hub leave.
+BROWSER_NICENESS = 10
 
 
 @dataclass
@@ -119,8 +120,6 @@ def yield_browser(keep: list[int]) -> int:
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, pid, BROWSER_NICENESS)
             lowered += 1
-        with contextlib.suppress(OSError):  # its own session's group, if the kernel has them
-            Path(f"/proc/{pid}/autogroup").write_text(str(BROWSER_NICENESS))
     return lowered
 
 
@@ -201,6 +200,9 @@ def run_media(seconds: int) -> int:
             ended_rss = settled_rss(agent.pid)
             ended_media = media_rss_mb(agent.pid)
             ended_anon = rss_mb(agent.pid, "RssAnon")
+            # Devices alone again: the machine is shared and drifts, so the baseline brackets
+            # the run with media.
+            phases.append(measure(client, csrf, cabin_id, agent.pid, seconds, "devices again"))
         agent.send_signal(signal.SIGTERM)
         agent.wait(20)
     finally:
@@ -255,10 +257,16 @@ def report(
             f"{(p.cpu + p.media_cpu) * 100:>6.1f}% {p.rss:>8.1f}MB {p.media_rss:>6.1f}MB "
             f"{len(p.latencies):>5} {p50 * 1000:>8.1f} {p95 * 1000:>8.1f}"
         )
-    base, media = phases
-    ratios = [percentile(media.latencies, q) / percentile(base.latencies, q) for q in (0.5, 0.95)]
+    alone = phases[0].latencies + phases[2].latencies
+    media = phases[1]
+    ratios = [percentile(media.latencies, q) / percentile(alone, q) for q in (0.5, 0.95)]
     print(
-        f"ratio with media / devices only: p50 ×{ratios[0]:.2f}, p95 ×{ratios[1]:.2f} (goal ≤ ×1.2)"
+        f"devices alone, both runs pooled (n={len(alone)}): p50 "
+        f"{percentile(alone, 0.5) * 1000:.1f} ms, p95 {percentile(alone, 0.95) * 1000:.1f} ms"
+    )
+    print(
+        f"ratio with media / devices alone: p50 ×{ratios[0]:.2f}, p95 ×{ratios[1]:.2f} "
+        "(goal ≤ ×1.2)"
     )
     total = media.cpu + media.media_cpu
     print(f"CPU with media, agent + media process: {total * 100:.1f} % of a core (goal ≤ 25 %)")
