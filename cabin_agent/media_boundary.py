@@ -107,9 +107,9 @@ class MediaProcess:
         self._numbers = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self.opened = Opened()
-        self._reading = asyncio.create_task(self._read(), name=f"media-process-{proc.pid}")
         #: Set once the process is gone (its socket closed).
         self.gone = asyncio.Event()
+        self._reading = asyncio.create_task(self._read(), name=f"media-process-{proc.pid}")
 
     @classmethod
     async def start(cls, config: AgentConfig, *, simulate: bool) -> MediaProcess:

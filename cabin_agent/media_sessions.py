@@ -43,7 +43,8 @@ class AgentMedia:
         self.screen = RoomScreen()
 
     def in_use(self) -> bool:
-        """Whether anything is open (the media process exits once nothing is)."""
+        """Whether anything is open (the media process exits once nothing is): count here
+        whatever else keeps media running (a publication to the SFU, …)."""
         return bool(self.sessions or self.displays)
 
     def describe(self) -> dict[str, SessionStatus]:
