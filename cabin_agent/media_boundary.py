@@ -172,8 +172,11 @@ class MediaProcess:
         number = next(self._numbers)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[number] = future
-        write_frame(self._writer, ("call", number, method, args))
-        return await future
+        try:
+            write_frame(self._writer, ("call", number, method, args))
+            return await future
+        finally:
+            self._pending.pop(number, None)
 
     def cast(self, method: str, *args: Any) -> bool:
         """Start ``AgentMedia.<method>(*args)`` there without waiting; False if not sent."""

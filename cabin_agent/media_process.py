@@ -14,6 +14,7 @@ import asyncio
 import inspect
 import logging
 import os
+import pickle
 import signal
 import socket
 import sys
@@ -48,7 +49,11 @@ class MediaServer:
             logger.exception("media %s failed", method)
             reply = (number, False, f"{method}: {exc}", self.opened())
         if kind == "call" and not self._writer.is_closing():
-            write_frame(self._writer, reply)
+            try:
+                write_frame(self._writer, reply)
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                logger.exception("media %s: its result cannot be sent", method)
+                write_frame(self._writer, (number, False, f"{method}: {exc}", self.opened()))
 
     def dispatch(self, kind: str, number: int, method: str, args: tuple[Any, ...]) -> None:
         task = asyncio.create_task(self._run(kind, number, method, args))
