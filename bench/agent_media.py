@@ -70,6 +70,8 @@ class Phase:
     #: The agent's media process (or processes), counted apart.
     media_cpu: float = 0.0
     media_rss: float = 0.0
+    #: The media process's CPU: its event loop, its other threads (encoders, decoders).
+    media_threads: dict[str, float] = field(default_factory=dict)
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     ended: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     latencies: list[float] = field(default_factory=list)
@@ -81,6 +83,7 @@ def measure(
     """Run the devices for `seconds` (oximeter streaming, cuff and thermometer in turn)."""
     phase = Phase(name)
     cpu_start, media_start = cpu_seconds(pid), children_cpu_seconds(pid)
+    threads_start = media_thread_cpu(pid)
     started = time.monotonic()
     command(client, csrf, cabin_id, "Oxymètre")
     tick = 0
@@ -91,10 +94,27 @@ def measure(
     elapsed = time.monotonic() - started
     phase.cpu = (cpu_seconds(pid) - cpu_start) / elapsed
     phase.media_cpu = (children_cpu_seconds(pid) - media_start) / elapsed
+    threads_end = media_thread_cpu(pid)
+    phase.media_threads = {
+        name: (seconds - threads_start.get(name, 0.0)) / elapsed
+        for name, seconds in threads_end.items()
+    }
     phase.rss = rss_mb(pid)
     phase.media_rss = media_rss_mb(pid)
     phase.ended = dt.datetime.now(dt.UTC)
     return phase
+
+
+def media_thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of the media process's main thread (its event loop: aiortc's packets,
+    pacing, frame copies) and of its other threads (encoders, decoders)."""
+    found: dict[str, float] = {}
+    for child in children(pid):
+        for task in Path(f"/proc/{child}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                name = "event loop" if task.name == str(child) else "other threads"
+                found[name] = found.get(name, 0.0) + cpu_seconds(task / "stat")
+    return found
 
 
 def media_rss_mb(pid: int) -> float:
@@ -269,6 +289,11 @@ def report(
         "(goal ≤ ×1.2)"
     )
     total = media.cpu + media.media_cpu
+    threads = sorted(media.media_threads.items(), key=lambda item: -item[1])
+    print(
+        "media process by thread: "
+        + (", ".join(f"{name} {share * 100:.1f} %" for name, share in threads if share) or "-")
+    )
     print(f"CPU with media, agent + media process: {total * 100:.1f} % of a core (goal ≤ 25 %)")
     print(
         f"frames rendered by the doctor's page: room {rendered[0]:.1f}/s, "
