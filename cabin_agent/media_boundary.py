@@ -253,7 +253,11 @@ class IsolatedMedia:
             process.kill()
             raise MediaProcessGone(f"{method} unanswered") from None
         except MediaProcessGone:
-            code = await process.proc.wait()
+            try:
+                code = await asyncio.wait_for(process.proc.wait(), STOP_TIMEOUT_SECONDS)
+            except TimeoutError:  # its socket closed, yet it lingers
+                process.kill()
+                code = await process.proc.wait()
             logger.warning(
                 "media process %s ended (exit code %s) under %s", process.pid, code, method
             )
