@@ -2,18 +2,21 @@
 consultation streams its media to the doctor's page in Debian's Chromium.
 
 One hub and one simulated agent (oximeter streaming, cuff and thermometer measured in turn
-every 5 s through the hub's commands). Three phases: devices only (the baseline), then the
-same with the doctor's page open on a consultation under way (room camera, otoscope and
-stethoscope from the agent, peer to peer), then the page closed (the consultation's media
-ends). Prints the agent's CPU and RSS per phase, the reading → hub insert latency per phase
-and the ratio media/devices-only, the frames the page rendered, and the RSS once the
-consultation has ended against the idle RSS.
+every 5 s through the hub's commands). Three phases: devices only, then the same with the
+doctor's page open on a consultation under way (room camera, otoscope and stethoscope from the
+agent, peer to peer), then the page closed (the consultation's media ends) and devices only
+again; the two runs without media, pooled, are the baseline. Prints per phase the CPU and RSS
+of the agent and of its media process (each and their sum), the reading → hub insert latency
+per phase and the ratio media / devices alone, the frames the page rendered, and the RSS once
+the consultation has ended against the idle RSS.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import os
 import shutil
 import signal
 import tempfile
@@ -25,6 +28,8 @@ import httpx
 from agent_pipeline import (
     SECRET,
     agent_config,
+    children,
+    children_cpu_seconds,
     command,
     cpu_seconds,
     login_nurse,
@@ -52,6 +57,9 @@ CHROMIUM_ARGS = [
     "--use-fake-device-for-media-stream",
 ]
 SETTLE_SECONDS = 10.0
+#: Chromium plays the doctor's PC, which in real life is not the cabin's (nor the hub's): it
+#: runs at a lower priority so it takes mostly the CPU the cabin and the hub leave.
+BROWSER_NICENESS = 10
 
 
 @dataclass
@@ -59,6 +67,11 @@ class Phase:
     name: str
     cpu: float = 0.0
     rss: float = 0.0
+    #: The agent's media process (or processes), counted apart.
+    media_cpu: float = 0.0
+    media_rss: float = 0.0
+    #: The media process's CPU: its event loop, its other threads (encoders, decoders).
+    media_threads: dict[str, float] = field(default_factory=dict)
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     ended: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     latencies: list[float] = field(default_factory=list)
@@ -69,7 +82,8 @@ def measure(
 ) -> Phase:
     """Run the devices for `seconds` (oximeter streaming, cuff and thermometer in turn)."""
     phase = Phase(name)
-    cpu_start = cpu_seconds(pid)
+    cpu_start, media_start = cpu_seconds(pid), children_cpu_seconds(pid)
+    threads_start = media_thread_cpu(pid)
     started = time.monotonic()
     command(client, csrf, cabin_id, "Oxymètre")
     tick = 0
@@ -77,10 +91,56 @@ def measure(
         command(client, csrf, cabin_id, "Tensiomètre" if tick % 2 == 0 else "Thermomètre")
         tick += 1
         time.sleep(5)
-    phase.cpu = (cpu_seconds(pid) - cpu_start) / (time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    phase.cpu = (cpu_seconds(pid) - cpu_start) / elapsed
+    phase.media_cpu = (children_cpu_seconds(pid) - media_start) / elapsed
+    threads_end = media_thread_cpu(pid)
+    phase.media_threads = {
+        name: (seconds - threads_start.get(name, 0.0)) / elapsed
+        for name, seconds in threads_end.items()
+    }
     phase.rss = rss_mb(pid)
+    phase.media_rss = media_rss_mb(pid)
     phase.ended = dt.datetime.now(dt.UTC)
     return phase
+
+
+def media_thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of the media process's main thread (its event loop: aiortc's packets,
+    pacing, frame copies) and of its other threads (encoders, decoders)."""
+    found: dict[str, float] = {}
+    for child in children(pid):
+        for task in Path(f"/proc/{child}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                name = "event loop" if task.name == str(child) else "other threads"
+                found[name] = found.get(name, 0.0) + cpu_seconds(task / "stat")
+    return found
+
+
+def media_rss_mb(pid: int) -> float:
+    """RSS of the agent's media process (0 when none runs)."""
+    return sum(rss_mb(child) for child in children(pid))
+
+
+def descendants(pid: int) -> list[int]:
+    found = []
+    for child in children(pid):
+        found += [child, *descendants(child)]
+    return found
+
+
+def yield_browser(keep: list[int]) -> int:
+    """Give the bench's other processes (Playwright's driver, Chromium) the lowest priority,
+    but the hub, the agent and theirs; returns how many."""
+    kept = set(keep) | {d for pid in keep for d in descendants(pid)}
+    lowered = 0
+    for pid in descendants(os.getpid()):
+        if pid in kept:
+            continue
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, pid, BROWSER_NICENESS)
+            lowered += 1
+    return lowered
 
 
 def frames(page: Page) -> tuple[int, int]:
@@ -146,6 +206,7 @@ def run_media(seconds: int) -> int:
             context = browser.new_context(locale="fr-FR", permissions=["camera", "microphone"])
             page = context.new_page()
             open_consultation(page, hub_url, consultation_id)
+            lowered = yield_browser([hub.pid, agent.pid])
             before = frames(page)
             shown = time.monotonic()
             phases.append(measure(client, csrf, cabin_id, agent.pid, seconds, "with media"))
@@ -153,11 +214,15 @@ def run_media(seconds: int) -> int:
             rendered = [
                 (a - b) / (time.monotonic() - shown) for a, b in zip(after, before, strict=True)
             ]
-            peak_rss = rss_mb(agent.pid)
+            peak_rss = rss_mb(agent.pid) + media_rss_mb(agent.pid)
             context.close()  # the doctor leaves: the page says hangup, the agent closes
             browser.close()
             ended_rss = settled_rss(agent.pid)
+            ended_media = media_rss_mb(agent.pid)
             ended_anon = rss_mb(agent.pid, "RssAnon")
+            # Devices alone again: the machine is shared and drifts, so the baseline brackets
+            # the run with media.
+            phases.append(measure(client, csrf, cabin_id, agent.pid, seconds, "devices again"))
         agent.send_signal(signal.SIGTERM)
         agent.wait(20)
     finally:
@@ -172,7 +237,12 @@ def run_media(seconds: int) -> int:
             for o in rows
             if phase.started <= o.stored_at.replace(tzinfo=dt.UTC) <= phase.ended
         ]
-    report(phases, seconds, rendered, peak_rss, idle_rss, ended_rss)
+    report(phases, seconds, rendered, peak_rss, idle_rss, ended_rss + ended_media)
+    print(f"Chromium (the doctor's PC): {lowered} processes at niceness {BROWSER_NICENESS}")
+    print(
+        "media process after the consultation: "
+        + ("exited" if not ended_media else f"still running, {ended_media:.1f} MB")
+    )
     print(
         f"of which heap (RssAnon): idle {idle_anon:.1f} MB, after {ended_anon:.1f} MB "
         f"({ended_anon - idle_anon:+.1f} MB); the rest is mapped files (libraries' code)"
@@ -196,25 +266,42 @@ def report(
         f"agent with and without media: 1 cabin, {seconds} s per phase, oximeter at 1 Hz + "
         "cuff and thermometer in turn every 5 s"
     )
-    print(f"{'phase':<14} {'agent CPU':>10} {'RSS MB':>8} {'n':>5} {'p50 ms':>8} {'p95 ms':>8}")
+    print(
+        f"{'phase':<14} {'CPU agent':>10} {'+ media':>8} {'= sum':>7} {'RSS agent':>10} "
+        f"{'+ media':>8} {'n':>5} {'p50 ms':>8} {'p95 ms':>8}"
+    )
     for p in phases:
         p50, p95 = percentile(p.latencies, 0.5), percentile(p.latencies, 0.95)
         print(
-            f"{p.name:<14} {p.cpu * 100:>9.1f}% {p.rss:>8.1f} {len(p.latencies):>5} "
-            f"{p50 * 1000:>8.1f} {p95 * 1000:>8.1f}"
+            f"{p.name:<14} {p.cpu * 100:>9.1f}% {p.media_cpu * 100:>7.1f}% "
+            f"{(p.cpu + p.media_cpu) * 100:>6.1f}% {p.rss:>8.1f}MB {p.media_rss:>6.1f}MB "
+            f"{len(p.latencies):>5} {p50 * 1000:>8.1f} {p95 * 1000:>8.1f}"
         )
-    base, media = phases
-    ratios = [percentile(media.latencies, q) / percentile(base.latencies, q) for q in (0.5, 0.95)]
+    alone = phases[0].latencies + phases[2].latencies
+    media = phases[1]
+    ratios = [percentile(media.latencies, q) / percentile(alone, q) for q in (0.5, 0.95)]
     print(
-        f"ratio with media / devices only: p50 ×{ratios[0]:.2f}, p95 ×{ratios[1]:.2f} "
-        f"(goal ≤ ×1.2); CPU ×{media.cpu / max(base.cpu, 1e-6):.1f}"
+        f"devices alone, both runs pooled (n={len(alone)}): p50 "
+        f"{percentile(alone, 0.5) * 1000:.1f} ms, p95 {percentile(alone, 0.95) * 1000:.1f} ms"
     )
+    print(
+        f"ratio with media / devices alone: p50 ×{ratios[0]:.2f}, p95 ×{ratios[1]:.2f} "
+        "(goal ≤ ×1.2)"
+    )
+    total = media.cpu + media.media_cpu
+    threads = sorted(media.media_threads.items(), key=lambda item: -item[1])
+    print(
+        "media process by thread: "
+        + (", ".join(f"{name} {share * 100:.1f} %" for name, share in threads if share) or "-")
+    )
+    print(f"CPU with media, agent + media process: {total * 100:.1f} % of a core (goal ≤ 25 %)")
     print(
         f"frames rendered by the doctor's page: room {rendered[0]:.1f}/s, "
         f"otoscope {rendered[1]:.1f}/s"
     )
     print(
-        f"agent RSS: idle {idle_rss:.1f} MB, during the consultation {peak_rss:.1f} MB, "
+        f"RSS, agent + media process: idle {idle_rss:.1f} MB, during the consultation "
+        f"{peak_rss:.1f} MB, "
         f"after it ended {ended_rss:.1f} MB ({ended_rss - idle_rss:+.1f} MB vs idle; "
         "goal ± 10 MB)"
     )

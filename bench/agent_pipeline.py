@@ -10,9 +10,9 @@ number of single measurements stored in-process in a fresh database.
 
 With ``--media`` (see ``bench/agent_media.py``) one agent runs the same devices twice, alone
 and then with a live consultation streaming its room camera, otoscope and stethoscope to the
-doctor's page in Debian's Chromium; it prints the agent's CPU and RSS and the reading → insert
-latency of both runs and their ratio, then the agent's RSS once the consultation has ended
-against its idle RSS.
+doctor's page in Debian's Chromium; it prints the CPU and RSS of the agent and of its media
+process (each and their sum) and the reading → insert latency of both runs and their ratio,
+then the agent's RSS once the consultation has ended against its idle RSS.
 
     .venv/bin/python bench/agent_pipeline.py [--cabins 3] [--seconds 30] [--media]
 """
@@ -61,15 +61,46 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int | Path) -> float:
+    """CPU seconds of a process (or of a thread: its ``/proc/…/task/TID/stat`` path)."""
+    stat = pid if isinstance(pid, Path) else Path(f"/proc/{pid}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def children_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the processes `pid` started: those running and those ended (reaped)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total = (int(fields[13]) + int(fields[14])) / CLK_TCK
+    for child in children(pid):
+        try:
+            total += cpu_seconds(child)
+        except OSError:  # ended meanwhile: counted once reaped
+            continue
+    return total
+
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started and that still run (the agent's media process)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
     """Resident memory of a process, in MB (``RssAnon``: its heap; ``RssFile``: mapped files
     such as the libraries' code, once touched)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # gone meanwhile
+        return 0.0
+    for line in status.splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0

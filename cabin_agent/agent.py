@@ -9,8 +9,7 @@ from pathlib import Path
 from cabin_agent import __version__
 from cabin_agent.config import AgentConfig
 from cabin_agent.connection import AuthRefused, Backoff, HubLink
-from cabin_agent.media_sessions import AgentMedia
-from cabin_agent.media_thread import IsolatedMedia
+from cabin_agent.media_boundary import IsolatedMedia
 from cabin_agent.outbox import Outbox
 from cabin_agent.simulation import SimulatedTrolley
 from cabin_agent.trolley import DeviceRunner, model_of, run_forever
@@ -27,8 +26,8 @@ class CabinAgent:
         self.config = config
         self.simulate = simulate
         data_dir = Path(config.agent.data_dir)
-        #: Media runs on its own thread and event loop (`cabin_agent.media_thread`).
-        self.media = IsolatedMedia(AgentMedia(config, simulate=simulate))
+        #: Media runs in its own process (`cabin_agent.media_boundary`), started on demand.
+        self.media = IsolatedMedia(config, simulate=simulate)
         self.outbox = Outbox(data_dir / f"outbox-cabin-{config.hub.cabin_id}.sqlite3")
         self.link = HubLink(
             ws_url=config.ws_url,
@@ -56,7 +55,7 @@ class CabinAgent:
         self.runners: dict[str, DeviceRunner] = {}
 
     def _live(self, values: dict[str, str | float]) -> None:
-        """Live values for the doctor's screen, handed to the media thread without waiting."""
+        """Live values for the doctor's screen, handed to the media process without waiting."""
         self.media.send_vitals(values)
 
     def _status(self, name: str, status: DriverStatus) -> None:

@@ -79,7 +79,8 @@ class AgentSection(BaseModel):
 
 class MediaSection(BaseModel):
     """The videos the cabin sends (room camera, otoscope): the size and frame rate it starts
-    at, and the floor it may adapt down to when the machine or the network cannot keep up."""
+    at, the floor it may adapt down to when the machine or the network cannot keep up, and
+    the media process's priority against the measurements."""
 
     model_config = ConfigDict(extra="forbid")
     video_width: int = Field(default=640, ge=160, le=1920, multiple_of=2)
@@ -88,6 +89,9 @@ class MediaSection(BaseModel):
     min_video_width: int = Field(default=320, ge=160, le=1920)
     min_video_fps: float = Field(default=5.0, ge=1, le=30)
     adapt: bool = True
+    #: How much the media process yields the CPU to the measurements (Unix niceness, added
+    #: to the agent's): when both want the processor, readings go first and video adapts.
+    niceness: int = Field(default=10, ge=0, le=19)
 
     @model_validator(mode="after")
     def _floor_below(self) -> MediaSection:

@@ -10,6 +10,7 @@ from aiortc import MediaStreamTrack
 
 from cabin_agent.config import AgentConfig
 from cabin_agent.media import IceServerConfig, JsonValue, MediaNegotiationError, MediaSession
+from cabin_agent.media_boundary import SESSION_CLOSED, SessionStatus
 from cabin_agent.media_quality import quality_for
 from cabin_agent.room_display import RoomDisplay, RoomDisplayError, RoomScreen
 from devices.errors import DeviceError
@@ -20,9 +21,10 @@ from hub.wire import MediaAnswer, MediaOffer
 logger = logging.getLogger(__name__)
 
 
-#: Said to the doctor's browser when its offer reaches a session the cabin has already closed;
-#: the browser then opens a new peer connection (media.js) instead of restarting ICE.
-SESSION_CLOSED = "La liaison avec la cabine s'était fermée : nouvelle connexion en cours…"
+#: `SESSION_CLOSED` is said to the doctor's browser when its offer reaches a session the cabin
+#: has already closed; the browser then opens a new peer connection (media.js) instead of
+#: restarting ICE.
+__all__ = ["SESSION_CLOSED", "AgentMedia", "MediaUnavailable"]
 
 
 class MediaUnavailable(Exception):
@@ -39,6 +41,25 @@ class AgentMedia:
         self.displays: dict[str, RoomDisplay] = {}
         #: The doctor's camera and microphone, for every room display, from the latest session.
         self.screen = RoomScreen()
+
+    def in_use(self) -> bool:
+        """Whether anything is open (the media process exits once nothing is): count here
+        whatever else keeps media running (a publication to the SFU, …)."""
+        return bool(self.sessions or self.displays)
+
+    def describe(self) -> dict[str, SessionStatus]:
+        """Each open session's route, ICE restarts and codecs, for the agent's process."""
+        return {
+            session_id: SessionStatus(
+                route=session.route,
+                ice_restarts=session.ice_restarts,
+                closed=session.closed,
+                connection=id(session),
+                codecs=session.negotiated_codecs(),
+                labels=session.track_labels(),
+            )
+            for session_id, session in self.sessions.items()
+        }
 
     def _source(self, kind: str) -> str:
         for device in self._config.devices:
@@ -151,7 +172,7 @@ class AgentMedia:
 
     async def close(self, session_id: str) -> None:
         """Close a session (or room display), forgotten once closed: until then it counts as
-        open, so the media thread is not stopped under a peer connection still closing."""
+        open, so the media process is not stopped under a peer connection still closing."""
         session = self.sessions.get(session_id)
         if session is not None:
             self.screen.forget(session_id)

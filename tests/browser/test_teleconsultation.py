@@ -86,7 +86,7 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
         # it when DTLS is gone, which a starved machine can provoke — the page opens a new
         # connection instead, and the cabin answers it with a new session.)
         before = await frames(doctor, "video.room")
-        [first] = agent.media.sessions.values()
+        [(first, status)] = (await agent.media.describe()).items()
         await doctor.get_by_role("button", name="Reconnecter la vidéo").click()
         await at_least(doctor, "video.room", before + 30)
         await expect(doctor.locator("[data-media]")).to_have_attribute("data-state", "connected")
@@ -94,8 +94,17 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
         await expect(doctor.locator('[data-media] [data-field="link"]')).to_have_text(
             "Liaison établie.", timeout=20_000
         )
+
+        async def restarted() -> bool:
+            now = (await agent.media.describe()).get(first)
+            return (
+                now is None
+                or now.connection != status.connection
+                or now.ice_restarts > status.ice_restarts
+            )
+
         await eventually(
-            lambda: first.ice_restarts >= 1 or first not in agent.media.sessions.values(),
+            restarted,
             "the cabin's new ICE credentials, or its new connection",
         )
 

@@ -91,7 +91,7 @@ async def test_media_crosses_coturn_when_only_relays_are_allowed(
         # Chromium's selected candidate pair starts from its relayed address; so does the
         # cabin's.
         await expect(media).to_have_attribute("data-route", "relay", timeout=10_000)
-        [session] = agent.media.sessions.values()
+        [session] = (await agent.media.describe()).values()
         assert session.route == "relay"
 
         # coturn relayed for this doctor's credential: the browser's allocation and the

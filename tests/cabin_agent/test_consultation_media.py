@@ -1,16 +1,16 @@
 """The media path of a consultation, end to end but for the browser engine: a doctor's peer
 (aiortc) offers through the hub, the real agent (simulated trolley) answers, media flows; the
-agent's measurements do not wait for its media, and its media is let go when the call ends."""
+agent's measurements do not wait for its media (a separate process) nor fail with it, and its
+media is let go when the call ends."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
-import threading
-import weakref
-from collections.abc import AsyncIterator
+import os
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -18,7 +18,6 @@ import pytest
 import websockets
 
 from cabin_agent.agent import CabinAgent
-from cabin_agent.media import TrackLabel
 from hub.config import Settings
 from hub.demo import DemoSeed
 from tests.cabin_agent.test_agent import observations, running
@@ -56,14 +55,8 @@ async def test_doctor_receives_room_otoscope_and_stethoscope_through_the_hub(
         async with running(agent), httpx.AsyncClient(base_url=live_hub.url) as client:
             await asyncio.wait_for(agent.link.online.wait(), 10)
             await login(client, "medecin")
-            cookie = f"cpts_session={client.cookies['cpts_session']}"
-            url = live_hub.ws_url.replace("/agent/ws", f"/ws/consultations/{cid}/media")
-            async with websockets.connect(url, additional_headers={"Cookie": cookie}) as ws:
-                assert json.loads(await ws.recv())["type"] == "ice_servers"
-                await ws.send(json.dumps({"type": "offer", "sdp": await browser.offer()}))
-                reply = json.loads(await asyncio.wait_for(ws.recv(), 20))
-                assert reply["type"] == "answer", reply
-                await browser.accept(reply["sdp"])
+            async with _media_socket(live_hub, client, cid) as ws:
+                await _connect(ws, browser)
                 first = await asyncio.wait_for(browser.messages.get(), 10)
                 labels = {label: mid for mid, label in first["mids"].items()}
                 assert set(labels) == {"room", "otoscope", "stethoscope"}
@@ -73,68 +66,118 @@ async def test_doctor_receives_room_otoscope_and_stethoscope_through_the_hub(
                         for k in ("room", "otoscope", "stethoscope")
                     )
                 )
-                [session] = agent.media.sessions.values()
-                assert session.negotiated_codecs()[labels["stethoscope"]] == "audio/opus"
-                tracks = [session.sent_track(label) for label in TrackLabel]
-                media_thread = agent.media.thread
-                assert media_thread is not None and media_thread.alive
-                gone = weakref.ref(session)
-                del session
+                [session] = (await agent.media.describe()).values()
+                assert session.codecs[labels["stethoscope"]] == "audio/opus"
+                process = agent.media.process
+                assert process is not None and process.proc.returncode is None
                 await ws.send(json.dumps({"type": "hangup"}))
-            # The consultation's media is let go: session, tracks, thread and loop.
+            # The consultation's media is let go: its process exits, its memory with it.
             await eventually(lambda: not agent.media.sessions)
-            await eventually(lambda: not media_thread.alive, "the media thread stopped")
-            assert agent.media.thread is None and media_thread.loop.is_closed()
-            assert [t.readyState for t in tracks] == ["ended"] * 3
-            gc.collect()
-            assert gone() is None, "nothing keeps the closed session"
+            await eventually(lambda: process.proc.returncode is not None, "the media process ended")
+            assert process.proc.returncode == 0 and agent.media.process is None
     finally:
         with contextlib.suppress(Exception):
             await browser.close()
 
 
-async def test_a_stuck_media_loop_does_not_hold_back_measurements(
+async def test_a_stopped_media_process_does_not_hold_back_measurements(
     media_hub: LiveHub, demo: DemoSeed, settings: Settings, tmp_path: Path
 ) -> None:
-    """Media (aiortc) runs on its own thread and loop: with that loop frozen in the middle of a
-    consultation, a blood pressure asked from the hub is still measured and stored."""
+    """Media (aiortc) runs in its own process: with it frozen in the middle of a consultation,
+    a blood pressure asked from the hub is still measured and stored."""
     booking_id = await booking_now(settings)
     cid = await in_consultation(settings, booking_id, "medecin")
     agent = CabinAgent(config(media_hub, demo, tmp_path), simulate=True)
     browser = Browser()
-    unfreeze = threading.Event()
-
-    async def freeze() -> None:
-        unfreeze.wait()  # blocks the media loop itself, as a starved encoder would
-
+    process = None
     try:
         async with running(agent), httpx.AsyncClient(base_url=media_hub.url) as client:
             await asyncio.wait_for(agent.link.online.wait(), 10)
             await login(client, "medecin")
-            cookie = f"cpts_session={client.cookies['cpts_session']}"
-            url = media_hub.ws_url.replace("/agent/ws", f"/ws/consultations/{cid}/media")
-            async with websockets.connect(url, additional_headers={"Cookie": cookie}) as ws:
-                assert json.loads(await ws.recv())["type"] == "ice_servers"
-                await ws.send(json.dumps({"type": "offer", "sdp": await browser.offer()}))
-                reply = json.loads(await asyncio.wait_for(ws.recv(), 20))
-                await browser.accept(reply["sdp"])
+            async with _media_socket(media_hub, client, cid) as ws:
+                await _connect(ws, browser)
                 await eventually(lambda: sum(browser.frames.values()) >= 5, "media flowing")
-                media_thread = agent.media.thread
-                assert media_thread is not None
-                media_thread.submit(freeze())
+                process = agent.media.process
+                assert process is not None
+                os.kill(process.pid, signal.SIGSTOP)  # as a starved encoder would hold it
                 response = await _nurse_measures(media_hub, demo.cabin_id, "Tensiomètre")
                 assert response.json()["ok"] is True
-
-                async def pressure_stored() -> bool:
-                    kinds = {o.kind for o in await observations(settings)}
-                    return "blood_pressure_systolic" in kinds
-
-                await eventually(pressure_stored, "the pressure stored, media frozen")
-                unfreeze.set()
+                await eventually(_stored(settings, "blood_pressure_systolic"), "pressure stored")
+                os.kill(process.pid, signal.SIGCONT)
     finally:
-        unfreeze.set()
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGCONT)
         with contextlib.suppress(Exception):
             await browser.close()
+
+
+async def test_a_crashed_media_process_spares_measurements_and_the_next_offer_works(
+    media_hub: LiveHub, demo: DemoSeed, settings: Settings, tmp_path: Path
+) -> None:
+    """The media process killed in the middle of a consultation, an offer waiting on it: the
+    doctor's page is told in French instead of waiting, the measurements go on being stored,
+    and the doctor's next offer is answered by a fresh media process."""
+    booking_id = await booking_now(settings)
+    cid = await in_consultation(settings, booking_id, "medecin")
+    agent = CabinAgent(config(media_hub, demo, tmp_path), simulate=True)
+    first, second = Browser(), Browser()
+    try:
+        async with running(agent), httpx.AsyncClient(base_url=media_hub.url) as client:
+            await asyncio.wait_for(agent.link.online.wait(), 10)
+            await login(client, "medecin")
+            async with _media_socket(media_hub, client, cid) as ws:
+                await _connect(ws, first)
+                await eventually(lambda: sum(first.frames.values()) >= 5, "media flowing")
+                crashed = agent.media.process
+                assert crashed is not None
+                os.kill(crashed.pid, signal.SIGSTOP)  # the offer below waits on it...
+                await ws.send(json.dumps({"type": "offer", "sdp": await first.offer()}))
+                await eventually(lambda: crashed.waiting, "the offer in the media process")
+                os.kill(crashed.pid, signal.SIGKILL)  # ...until it dies
+                reply = json.loads(await asyncio.wait_for(ws.recv(), 20))
+                assert reply["type"] == "error", reply
+                assert "La vidéo de la cabine s'est interrompue" in reply["message"]
+
+                response = await _nurse_measures(media_hub, demo.cabin_id, "Tensiomètre")
+                assert response.json()["ok"] is True
+                await eventually(_stored(settings, "blood_pressure_systolic"), "pressure stored")
+
+                await _connect(ws, second)
+                await eventually(lambda: sum(second.frames.values()) >= 5, "media again")
+                fresh = agent.media.process
+                assert fresh is not None and fresh.pid != crashed.pid
+                assert agent.media.processes_started == 2
+    finally:
+        for browser in (first, second):
+            with contextlib.suppress(Exception):
+                await browser.close()
+
+
+@contextlib.asynccontextmanager
+async def _media_socket(
+    hub: LiveHub, client: httpx.AsyncClient, cid: int
+) -> AsyncIterator[websockets.ClientConnection]:
+    """The doctor's media WebSocket for consultation `cid`, its ICE servers read."""
+    cookie = f"cpts_session={client.cookies['cpts_session']}"
+    url = hub.ws_url.replace("/agent/ws", f"/ws/consultations/{cid}/media")
+    async with websockets.connect(url, additional_headers={"Cookie": cookie}) as ws:
+        assert json.loads(await ws.recv())["type"] == "ice_servers"
+        yield ws
+
+
+async def _connect(ws: websockets.ClientConnection, browser: Browser) -> None:
+    await ws.send(json.dumps({"type": "offer", "sdp": await browser.offer()}))
+    reply = json.loads(await asyncio.wait_for(ws.recv(), 30))
+    assert reply["type"] == "answer", reply
+    await browser.accept(reply["sdp"])
+
+
+def _stored(settings: Settings, kind: str) -> Callable[[], Awaitable[bool]]:
+    async def stored() -> bool:
+        return kind in {o.kind for o in await observations(settings)}
+
+    return stored
 
 
 async def _nurse_measures(hub: LiveHub, cabin_id: int, device: str) -> httpx.Response:
