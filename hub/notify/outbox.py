@@ -54,7 +54,7 @@ FIRST_RETRY_DELAY = dt.timedelta(minutes=1)
 MAX_RETRY_DELAY = dt.timedelta(hours=6)
 MAX_ERROR_LENGTH = 1000
 _CHECK_SENDER = "outbox-check@cpts.invalid"
-_OUTBOX = cast(Table, OutboundMessage.__table__)
+_INSERT_MESSAGE = insert(cast(Table, OutboundMessage.__table__))
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +166,10 @@ def sms_row(
 
 async def insert_rows(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
     """Queue these messages (``email_row``, ``sms_row``) in the caller's transaction, in one
-    INSERT statement and without ORM objects; the caller commits."""
+    call of one INSERT statement (compiled once, not per message count) and without ORM
+    objects; the caller commits."""
     if rows:
-        await session.execute(insert(_OUTBOX).values(list(rows)))
+        await session.execute(_INSERT_MESSAGE, list(rows))
 
 
 async def enqueue_email(
