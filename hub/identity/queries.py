@@ -37,6 +37,12 @@ def each_site(
     return select(value(Site.id.expression)).where(Site.id.in_(site_ids))
 
 
+def organisation_of_site(site_id: ColumnElement[int]) -> ColumnElement[int]:
+    """The CPTS of the site whose id is this column (a caller's own table's), as a scalar
+    subquery."""
+    return select(Site.organisation_id).where(Site.id == site_id).scalar_subquery()
+
+
 def sites_of(organisation_id: int) -> Subquery:
     """A CPTS's sites as a subquery with the columns a listing shows: ``id``, ``name``,
     ``timezone``."""

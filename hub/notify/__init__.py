@@ -2,7 +2,8 @@
 platform (the SAS's), through a durable outbox.
 
 - ``models``: the ``OutboundMessage`` table (one row per e-mail, SMS or platform report);
-- ``outbox``: ``enqueue_email``, ``enqueue_sms``, ``enqueue_platform_report``,
+- ``outbox``: ``enqueue_email``, ``enqueue_sms``, ``enqueue_platform_report`` (or, for several
+  messages in one INSERT, ``email_row``/``sms_row`` then ``insert_rows``),
   ``cancel_pending`` and ``deliver_due``
   (the periodic sender, with retries and exponential backoff);
 - ``mailer``: ``SmtpSettings``, ``Attachment``, ``build_message`` and ``send_email`` (SMTP

@@ -2,9 +2,9 @@
 with the event that causes them, send them later.
 
 ``enqueue_email``/``enqueue_sms``/``enqueue_platform_report`` only add a row to the caller's
-session: the message is committed (or rolled back) together with the booking, cancellation…
-that caused it. A periodic
-task calls ``deliver_due`` with a session of its own.
+session (``email_row``/``sms_row`` then ``insert_rows``: several in one INSERT statement): the
+message is committed (or rolled back) together with the booking, cancellation… that caused it.
+A periodic task calls ``deliver_due`` with a session of its own.
 
 Delivery is *at least once*. Each message is claimed by a committed update (attempt counted,
 a lease of ``CLAIM_LEASE`` set) before it is handed to the transport, and its outcome is
@@ -23,8 +23,9 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -53,6 +54,7 @@ FIRST_RETRY_DELAY = dt.timedelta(minutes=1)
 MAX_RETRY_DELAY = dt.timedelta(hours=6)
 MAX_ERROR_LENGTH = 1000
 _CHECK_SENDER = "outbox-check@cpts.invalid"
+_INSERT_MESSAGE = insert(cast(Table, OutboundMessage.__table__))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +73,8 @@ class DeliveryReport:
 # --- queueing ------------------------------------------------------------------------------
 
 
-async def enqueue_email(
+def email_row(
     *,
-    session: AsyncSession,
     to: str,
     subject: str,
     text: str,
@@ -84,10 +85,9 @@ async def enqueue_email(
     related_kind: str | None = None,
     related_id: int | None = None,
     now: dt.datetime,
-    flush: bool = True,
-) -> OutboundMessage:
-    """An e-mail added to the session, due at ``now``; the caller commits (``flush=False``:
-    inserted with the session's next flush, in one statement with the other messages queued).
+    due: dt.datetime | None = None,
+) -> dict[str, object]:
+    """The outbox row of an e-mail due at ``due`` (default ``now``), for ``insert_rows``.
 
     Raises ``Invalid`` for an unusable address, ``ValueError`` for a message that could never be
     built (a header with a line break, a malformed MIME type).
@@ -115,9 +115,7 @@ async def enqueue_email(
         }
         for a in attachments
     ]
-    return await _pending(
-        session,
-        flush=flush,
+    return _row(
         channel=Channel.EMAIL,
         recipient=to,
         subject=subject,
@@ -129,7 +127,80 @@ async def enqueue_email(
         related_kind=related_kind,
         related_id=related_id,
         now=now,
+        due=due,
     )
+
+
+def sms_row(
+    *,
+    to: str,
+    text: str,
+    purpose: str,
+    related_kind: str | None = None,
+    related_id: int | None = None,
+    now: dt.datetime,
+    due: dt.datetime | None = None,
+) -> dict[str, object]:
+    """The outbox row of an SMS to a French mobile due at ``due`` (default ``now``), for
+    ``insert_rows``.
+
+    Raises ``Invalid`` (« Numéro de portable invalide : … ») for a number that is not a mobile.
+    """
+    try:
+        recipient = normalise_french_mobile(to)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from exc
+    if not text.strip():
+        raise ValueError("an SMS needs a text")
+    return _row(
+        channel=Channel.SMS,
+        recipient=recipient,
+        body_text=text,
+        purpose=purpose,
+        related_kind=related_kind,
+        related_id=related_id,
+        now=now,
+        due=due,
+    )
+
+
+async def insert_rows(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
+    """Queue these messages (``email_row``, ``sms_row``) in the caller's transaction, in one
+    call of one INSERT statement (compiled once, not per message count) and without ORM
+    objects; the caller commits."""
+    if rows:
+        await session.execute(_INSERT_MESSAGE, list(rows))
+
+
+async def enqueue_email(
+    *,
+    session: AsyncSession,
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    attachments: Sequence[Attachment] = (),
+    headers: Mapping[str, str] | None = None,
+    purpose: str,
+    related_kind: str | None = None,
+    related_id: int | None = None,
+    now: dt.datetime,
+) -> OutboundMessage:
+    """An e-mail added to the session and flushed, due at ``now``; the caller commits.
+    Refused as ``email_row`` refuses it."""
+    row = email_row(
+        to=to,
+        subject=subject,
+        text=text,
+        html=html,
+        attachments=attachments,
+        headers=headers,
+        purpose=purpose,
+        related_kind=related_kind,
+        related_id=related_id,
+        now=now,
+    )
+    return await _pending(session, row)
 
 
 async def enqueue_sms(
@@ -141,30 +212,18 @@ async def enqueue_sms(
     related_kind: str | None = None,
     related_id: int | None = None,
     now: dt.datetime,
-    flush: bool = True,
 ) -> OutboundMessage:
-    """An SMS to a French mobile added to the session, due at ``now``; the caller commits
-    (``flush=False``: inserted with the session's next flush).
-
-    Raises ``Invalid`` (« Numéro de portable invalide : … ») for a number that is not a mobile.
-    """
-    try:
-        recipient = normalise_french_mobile(to)
-    except ValueError as exc:
-        raise Invalid(str(exc)) from exc
-    if not text.strip():
-        raise ValueError("an SMS needs a text")
-    return await _pending(
-        session,
-        flush=flush,
-        channel=Channel.SMS,
-        recipient=recipient,
-        body_text=text,
+    """An SMS to a French mobile added to the session and flushed, due at ``now``; the caller
+    commits. Refused as ``sms_row`` refuses it."""
+    row = sms_row(
+        to=to,
+        text=text,
         purpose=purpose,
         related_kind=related_kind,
         related_id=related_id,
         now=now,
     )
+    return await _pending(session, row)
 
 
 async def enqueue_platform_report(
@@ -182,9 +241,7 @@ async def enqueue_platform_report(
     added to the session, due at ``now``; the caller commits."""
     if method not in METHODS:
         raise ValueError(f"unsupported method for a platform report: {method}")
-    return await _pending(
-        session,
-        flush=True,
+    row = _row(
         channel=Channel.PLATFORM,
         recipient=path,
         subject=method,
@@ -194,12 +251,11 @@ async def enqueue_platform_report(
         related_id=related_id,
         now=now,
     )
+    return await _pending(session, row)
 
 
-async def _pending(
-    session: AsyncSession,
+def _row(
     *,
-    flush: bool,
     channel: Channel,
     recipient: str,
     body_text: str,
@@ -207,32 +263,39 @@ async def _pending(
     related_kind: str | None,
     related_id: int | None,
     now: dt.datetime,
+    due: dt.datetime | None = None,
     subject: str = "",
     body_html: str | None = None,
     attachments: str = "[]",
     headers: str = "{}",
-) -> OutboundMessage:
-    """A message waiting in the outbox, due at ``now``, added to the session (flushed unless
-    ``flush`` is False: then it goes in with the caller's commit)."""
-    message = OutboundMessage(
-        channel=channel,
-        recipient=recipient,
-        subject=subject,
-        body_text=body_text,
-        body_html=body_html,
-        attachments=attachments,
-        headers=headers,
-        purpose=purpose,
-        related_kind=related_kind,
-        related_id=related_id,
-        status=MessageStatus.PENDING,
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-    )
+) -> dict[str, object]:
+    """Every column of a message waiting in the outbox (but its id), due at ``due`` or ``now``."""
+    return {
+        "channel": channel,
+        "recipient": recipient,
+        "subject": subject,
+        "body_text": body_text,
+        "body_html": body_html,
+        "attachments": attachments,
+        "headers": headers,
+        "purpose": purpose,
+        "related_kind": related_kind,
+        "related_id": related_id,
+        "status": MessageStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": due or now,
+        "last_error": None,
+        "provider_id": None,
+        "created_at": now,
+        "sent_at": None,
+    }
+
+
+async def _pending(session: AsyncSession, row: Mapping[str, object]) -> OutboundMessage:
+    """A message waiting in the outbox, added to the session and flushed."""
+    message = OutboundMessage(**row)
     session.add(message)
-    if flush:
-        await session.flush()
+    await session.flush()
     return message
 
 

@@ -324,21 +324,29 @@ def _patients(d: CTE, site_ids: Sequence[int], whole: bool) -> list[Select[Any]]
 
 def _medians(d: CTE, site_ids: Sequence[int], whole: bool) -> list[Select[Any]]:
     """The one or two middle delays, per site (and for all the sites when ``whole``): the
-    delays in order, from the middle one, one or two of them."""
+    delays in order, from the middle one, one or two of them. The delays measured are
+    counted once per site (``measured``), not once per median and bound."""
+    measured = (
+        select(d.c.site_id, func.count().label("n"))
+        .where(d.c.delay.is_not(None))
+        .group_by(d.c.site_id)
+        .cte("measured")
+        .prefix_with("MATERIALIZED")
+    )
 
     def middle(site_id: int | None) -> Select[Any]:
         scope: ColumnElement[bool] = d.c.delay.is_not(None)
+        counted = select(cast(func.coalesce(func.sum(measured.c.n), 0), BigInteger))
         if site_id is not None:
             scope = and_(d.c.site_id == inline_int(site_id), scope)
-        measured = select(func.count()).select_from(d).where(scope).scalar_subquery()
+            counted = counted.where(measured.c.site_id == inline_int(site_id))
+        n = counted.scalar_subquery()
         rows = (
             select(d.c.delay)
             .where(scope)
             .order_by(d.c.delay)
-            .limit(inline_int(2) - measured % inline_int(2))
-            .offset(
-                (measured - inline_int(1)) // inline_int(2)
-            )  # (-1 // 2 is 0 in SQL: none measured)
+            .limit(inline_int(2) - n % inline_int(2))
+            .offset((n - inline_int(1)) // inline_int(2))  # (-1 // 2 is 0 in SQL: none measured)
             .subquery()
         )
         return select(

@@ -91,7 +91,9 @@ async def book(
             continue
         if waiting_list:
             await bk.join_waiting_list(session=session, booking=booking, any_site=True, now=now)
-        await messages.booking_made(session=session, ctx=ctx, booking=booking, now=now)
+        await messages.booking_made(
+            session=session, ctx=ctx, booking=booking, now=now, policy=seat.policy
+        )
         if before_commit is not None:
             before_commit(booking)
         await session.commit()

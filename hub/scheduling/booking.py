@@ -17,10 +17,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.strategy_options import _AbstractLoad
 
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
-from hub.identity.queries import site_ids_of, with_organisation
+from hub.identity.queries import organisation_of_site, site_ids_of, with_organisation
 from hub.records import queries as record_queries
 from hub.scheduling.models import (
     Booking,
+    BookingPolicy,
     BookingStatus,
     Channel,
     Reservation,
@@ -78,9 +79,11 @@ def _check_slot(
 
 
 def _slot_query(with_patient: bool) -> Executable:
+    organisation = organisation_of_site(Slot.site_id.expression)
     query = (
-        select(Slot, Booking.seat)
+        select(Slot, Booking.seat, BookingPolicy)
         .outerjoin(Booking, and_(Booking.slot_id == Slot.id, Booking.seat.is_not(None)))
+        .outerjoin(BookingPolicy, BookingPolicy.organisation_id == organisation)
         .where(Slot.id == bindparam("slot_id"))
         .options(with_organisation(joinedload(Slot.site)))
         .execution_options(populate_existing=True)
@@ -96,9 +99,10 @@ _SLOT_QUERIES = {False: _slot_query(False), True: _slot_query(True)}
 
 async def _slot_and_seats(
     session: AsyncSession, slot_id: int, patient_id: int | None
-) -> tuple[Slot | None, set[int], Patient | None]:
-    """The slot (fresh from the database, with its site and CPTS) and its seats held, in one
-    query; with the booking's patient too when asked, so that the booking needs no other read."""
+) -> tuple[Slot | None, set[int], Patient | None, BookingPolicy | None]:
+    """The slot (fresh from the database, with its site and CPTS), its seats held and its
+    CPTS's booking policy (None if it has none yet), in one query; with the booking's patient
+    too when asked, so that the booking and its messages need no other read."""
     query = _SLOT_QUERIES[patient_id is not None]
     params = (
         {"slot_id": slot_id}
@@ -107,9 +111,10 @@ async def _slot_and_seats(
     )
     rows = (await session.execute(query, params)).all()
     if not rows:
-        return None, set(), None
-    patient = cast("Patient | None", tuple(rows[0])[2]) if patient_id is not None else None
-    return rows[0][0], {row[1] for row in rows if row[1] is not None}, patient
+        return None, set(), None, None
+    first = tuple(rows[0])
+    patient = cast("Patient | None", first[3]) if patient_id is not None else None
+    return first[0], {row[1] for row in rows if row[1] is not None}, patient, first[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +124,7 @@ class Seat:
     slot: Slot
     number: int
     patient: Patient | None = None  # read with the slot when the patient was known
+    policy: BookingPolicy | None = None  # the CPTS's, read with the slot (None: none yet)
 
 
 async def free_seat(
@@ -132,12 +138,12 @@ async def free_seat(
     """The first free seat of the slot, or the reason it cannot be booked by this kind of booker
     now (one query, which also reads the patient when given). The database still arbitrates:
     the seat may be taken before the insert."""
-    slot, used, patient = await _slot_and_seats(session, slot_id, patient_id)
+    slot, used, patient, policy = await _slot_and_seats(session, slot_id, patient_id)
     slot = _check_slot(slot, now=now, may_use=may_use)
     free = [s for s in range(1, slot.seats + 1) if s not in used]
     if not free:
         raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.")
-    return Seat(slot=slot, number=free[0], patient=patient)
+    return Seat(slot=slot, number=free[0], patient=patient, policy=policy)
 
 
 async def check_bookable(

@@ -109,114 +109,107 @@ def _event(
 
 
 async def booking_made(
-    *, session: AsyncSession, ctx: HubContext, booking: Booking, now: dt.datetime
-) -> None:
-    """Queue the confirmation and the reminders of a new booking (inserted by the caller's
-    commit)."""
-    booking = await bk.with_relations(session=session, booking=booking)
-    patient, site = booking.patient, booking.site
-    org = await _org(session, site)  # loaded with the slot: no query
-    # Read before queueing: a query after would flush the queued messages one by one.
-    policy = await policy_for(session=session, organisation_id=org.id)
-    when = when_fr(booking.starts_at, site.timezone)
-    url = _follow_url(ctx, booking)
-    if patient.email and _email_ok(patient.email):
-        await outbox.enqueue_email(
-            session=session,
-            to=patient.email,
-            purpose="booking_confirmation",
-            subject=f"Votre téléconsultation du {when} ({booking.reference})",
-            text=(
-                f"Bonjour,\n\nVotre rendez-vous de téléconsultation est enregistré :\n"
-                f"  {when}\n  {site.name}, {site.address}, {site.postcode} {site.city}\n"
-                f"  Référence : {booking.reference}\n\n"
-                f"Venez 10 minutes en avance avec votre pièce d'identité et votre carte Vitale.\n"
-                f"Pour confirmer, déplacer ou annuler : {url}\n\n"
-                f"En cas d'urgence vitale, appelez le 15.\n\n{org.name}\n"
-            ),
-            attachments=[_event(ctx, booking, org, now=now)],
-            related_kind=RELATED,
-            related_id=booking.id,
-            now=now,
-            flush=False,  # the messages go in with the commit, in one INSERT
-        )
-    mobile = _mobile(patient.phone)
-    if mobile:
-        await outbox.enqueue_sms(
-            session=session,
-            to=mobile,
-            purpose="booking_confirmation",
-            text=(
-                f"RDV téléconsultation {when}, {site.name}. Réf {booking.reference}. Gérer : {url}"
-            ),
-            related_kind=RELATED,
-            related_id=booking.id,
-            now=now,
-            flush=False,  # the messages go in with the commit, in one INSERT
-        )
-    await _queue_reminders(
-        session=session, ctx=ctx, booking=booking, org=org, now=now, policy=policy
-    )
-
-
-async def _queue_reminders(
     *,
     session: AsyncSession,
     ctx: HubContext,
     booking: Booking,
-    org: Organisation,
     now: dt.datetime,
     policy: BookingPolicy | None = None,
-) -> int:
-    """Queue the booking's reminders still to come, to the patient's mobile and e-mail as they
-    are now; returns how many messages were queued."""
+) -> None:
+    """Queue the confirmation and the reminders of a new booking, in one INSERT (``policy``:
+    the CPTS's booking policy when the caller has read it already)."""
+    booking = await bk.with_relations(session=session, booking=booking)
+    patient, site = booking.patient, booking.site
+    org = await _org(session, site)  # loaded with the slot: no query
+    if policy is None:
+        policy = await policy_for(session=session, organisation_id=org.id)
+    when = when_fr(booking.starts_at, site.timezone)
+    url = _follow_url(ctx, booking)
+    rows = []
+    if patient.email and _email_ok(patient.email):
+        rows.append(
+            outbox.email_row(
+                to=patient.email,
+                purpose="booking_confirmation",
+                subject=f"Votre téléconsultation du {when} ({booking.reference})",
+                text=(
+                    f"Bonjour,\n\nVotre rendez-vous de téléconsultation est enregistré :\n"
+                    f"  {when}\n  {site.name}, {site.address}, {site.postcode} {site.city}\n"
+                    f"  Référence : {booking.reference}\n\n"
+                    f"Venez 10 minutes en avance avec votre pièce d'identité et votre carte "
+                    f"Vitale.\nPour confirmer, déplacer ou annuler : {url}\n\n"
+                    f"En cas d'urgence vitale, appelez le 15.\n\n{org.name}\n"
+                ),
+                attachments=[_event(ctx, booking, org, now=now)],
+                related_kind=RELATED,
+                related_id=booking.id,
+                now=now,
+            )
+        )
+    mobile = _mobile(patient.phone)
+    if mobile:
+        rows.append(
+            outbox.sms_row(
+                to=mobile,
+                purpose="booking_confirmation",
+                text=(
+                    f"RDV téléconsultation {when}, {site.name}. Réf {booking.reference}. "
+                    f"Gérer : {url}"
+                ),
+                related_kind=RELATED,
+                related_id=booking.id,
+                now=now,
+            )
+        )
+    rows += _reminders(ctx=ctx, booking=booking, now=now, policy=policy)
+    await outbox.insert_rows(session, rows)
+
+
+def _reminders(
+    *, ctx: HubContext, booking: Booking, now: dt.datetime, policy: BookingPolicy
+) -> list[dict[str, object]]:
+    """The outbox rows of the booking's reminders still to come, to the patient's mobile and
+    e-mail as they are now, each due when it must leave."""
     patient, site = booking.patient, booking.site
     when = when_fr(booking.starts_at, site.timezone)
     url = _follow_url(ctx, booking)
     mobile = _mobile(patient.phone)
-    queued = []
-    if policy is None:
-        policy = await policy_for(session=session, organisation_id=org.id)
+    email = patient.email if patient.email and _email_ok(patient.email) else None
+    text = (
+        f"Rappel : téléconsultation {when}, {site.name} (réf {booking.reference}). "
+        f"Merci de confirmer ou d'annuler : {url}"
+    )
+    rows = []
     for offset in reminder_offsets(policy):
         send_at = booking.starts_at - offset
         if send_at <= now:
             continue
-        text = (
-            f"Rappel : téléconsultation {when}, {site.name} (réf {booking.reference}). "
-            f"Merci de confirmer ou d'annuler : {url}"
-        )
-        at_this_time = []
         if mobile:
-            at_this_time.append(
-                await outbox.enqueue_sms(
-                    session=session,
+            rows.append(
+                outbox.sms_row(
                     to=mobile,
                     purpose="reminder",
                     text=text,
                     related_kind=RELATED,
                     related_id=booking.id,
                     now=now,
-                    flush=False,
+                    due=send_at,  # leaves the outbox when the reminder is due
                 )
             )
-        if patient.email and _email_ok(patient.email):
-            at_this_time.append(
-                await outbox.enqueue_email(
-                    session=session,
-                    to=patient.email,
+        if email:
+            rows.append(
+                outbox.email_row(
+                    to=email,
                     purpose="reminder",
                     subject=f"Rappel : téléconsultation du {when}",
                     text=text + "\n",
                     related_kind=RELATED,
                     related_id=booking.id,
                     now=now,
-                    flush=False,
+                    due=send_at,
                 )
             )
-        for message in at_this_time:
-            message.next_attempt_at = send_at  # leaves the outbox when the reminder is due
-        queued.extend(at_this_time)
-    return len(queued)
+    return rows
 
 
 async def contact_changed(
@@ -237,9 +230,10 @@ async def contact_changed(
         )
         booking = await bk.get_booking(session=session, booking_id=known.id)
         org = await _org(session, booking.site)
-        queued += await _queue_reminders(
-            session=session, ctx=ctx, booking=booking, org=org, now=now
-        )
+        policy = await policy_for(session=session, organisation_id=org.id)
+        rows = _reminders(ctx=ctx, booking=booking, now=now, policy=policy)
+        await outbox.insert_rows(session, rows)
+        queued += len(rows)
     return queued
 
 
