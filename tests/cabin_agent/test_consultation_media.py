@@ -57,7 +57,8 @@ async def test_doctor_receives_room_otoscope_and_stethoscope_through_the_hub(
             await login(client, "medecin")
             async with _media_socket(live_hub, client, cid) as ws:
                 await _connect(ws, browser)
-                first = await asyncio.wait_for(browser.messages.get(), 10)
+                # The first offer starts the media process (Python importing aiortc): slow if busy.
+                first = await asyncio.wait_for(browser.messages.get(), 60)
                 labels = {label: mid for mid, label in first["mids"].items()}
                 assert set(labels) == {"room", "otoscope", "stethoscope"}
                 await eventually(
