@@ -37,6 +37,7 @@ from hub.consoles import (
     secretary,
     teleconsultation,
 )
+from hub.consoles import guests as guest_pages
 from hub.consoles import report as report_pages
 from hub.consultation import media as consultation_media
 from hub.context import HubContext
@@ -169,6 +170,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
     app.include_router(sas_api.router)
     app.include_router(sas_appointments.router)
     app.include_router(teleconsultation.router)
+    app.include_router(guest_pages.router)
     app.include_router(doctor.router)
     app.include_router(report_pages.router)
     app.include_router(consultation_media.router)

@@ -31,6 +31,7 @@ from hub.config import Settings
 from hub.errors import HubError
 from hub.wire.janus import (
     CORE_UNAUTHORIZED,
+    NO_SUCH_FEED,
     NO_SUCH_ROOM,
     ROOM_EXISTS,
     VIDEOROOM,
@@ -154,6 +155,23 @@ class SfuRooms:
         the room); a party already in the room is not kicked here."""
         await self._allowed(consultation_id, "remove", [party])
         await self._remove_token(self.token(consultation_id, party))
+
+    async def kick(self, consultation_id: int, feed: int) -> None:
+        """Put the publisher `feed` out of the room (Janus hangs its media up); a feed not in
+        the room is not an error."""
+        try:
+            await self._videoroom(
+                consultation_id,
+                {
+                    "request": "kick",
+                    "room": consultation_id,
+                    "secret": self._derive("secret", consultation_id),
+                    "id": feed,
+                },
+            )
+        except JanusError as error:
+            if error.code != NO_SUCH_FEED:
+                raise
 
     async def exists(self, consultation_id: int) -> bool:
         """Return whether the room of `consultation_id` is open on Janus."""
