@@ -23,7 +23,9 @@ from typing import Any, TypeVar
 
 from cabin_agent.media import JsonValue, MediaSession
 from cabin_agent.media_sessions import SESSION_CLOSED, AgentMedia
+from cabin_agent.media_sfu import SfuPublisher
 from hub.wire import MediaAnswer, MediaOffer
+from hub.wire.janus import SfuGrant
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +116,11 @@ class IsolatedMedia:
         return self._media.sessions
 
     @property
+    def publishers(self) -> dict[int, SfuPublisher]:
+        """The trolley published into Janus rooms, by consultation (read-only here)."""
+        return self._media.publishers
+
+    @property
     def thread(self) -> MediaThread | None:
         """The running media thread, or None between consultations."""
         return self._thread
@@ -136,6 +143,31 @@ class IsolatedMedia:
             # follows at once; stopping the thread first would only delay the answer.
             if answer is None or answer.error != SESSION_CLOSED:
                 await self._stop_when_idle()
+
+    async def publish_to_sfu(self, grant: SfuGrant) -> None:
+        """Publish the trolley into a consultation's Janus room, on the media thread."""
+        thread = await self._start()
+        try:
+            await thread.run(self._media.publish_to_sfu(grant))
+        finally:
+            self._busy -= 1
+            await self._stop_when_idle()
+
+    async def stop_sfu(self, consultation_id: int) -> None:
+        """Stop publishing into a consultation's Janus room; the thread stops if idle."""
+        thread = self._thread
+        if thread is not None:
+            await thread.run(self._media.stop_sfu(consultation_id), shielded=True)
+        await self._stop_when_idle()
+
+    async def _start(self) -> MediaThread:
+        """The media thread (started if need be), counted busy until the caller is done."""
+        async with self._lock:
+            if self._thread is None:
+                self._thread = MediaThread()
+                self.threads_started += 1
+            self._busy += 1
+            return self._thread
 
     async def close(self, session_id: str) -> None:
         """Close one session; the media thread stops with the last one."""
@@ -169,7 +201,10 @@ class IsolatedMedia:
     async def _stop_when_idle(self) -> None:
         async with self._lock:
             thread = self._thread
-            if thread is None or self._busy or self._media.sessions or self._media.displays:
+            media = self._media
+            if thread is None or self._busy or media.sessions or media.displays:
+                return
+            if media.publishers:
                 return
             self._thread = None
             await thread.stop()

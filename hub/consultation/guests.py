@@ -29,6 +29,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.service import record_event
+from hub.cabins import routing
+from hub.consultation import cabins
 from hub.consultation.models import (
     GUEST_ROLE_LABELS,
     Consultation,
@@ -44,6 +46,7 @@ from hub.events import Event
 from hub.notify import outbox
 from hub.notify.mailer import check_address
 from hub.notify.sms import normalise_french_mobile
+from hub.wire import SfuPublish, SfuStop
 from hub.wire.janus import JanusError, SfuGrant
 
 if TYPE_CHECKING:
@@ -363,11 +366,22 @@ def guest_public(guest: Guest) -> dict[str, object]:
 
 
 async def _room_opened(ctx: HubContext, consultation: Consultation, grant: SfuGrant) -> None:
-    """The room is open: the cabin is to publish into it (not wired yet)."""
+    """The room is open: the consultation's cabins are asked to publish into it."""
+    message = SfuPublish.of(consultation.id, grant)
+    for cabin_id in await _cabins(ctx, consultation):
+        await routing.tell_sfu(ctx, cabin_id=cabin_id, message=message)
 
 
 async def _room_closed(ctx: HubContext, consultation: Consultation) -> None:
-    """The room is closed: the cabin is to stop publishing (not wired yet)."""
+    """The room is closed: the cabins stop publishing (Janus hung them up already)."""
+    message = SfuStop(consultation_id=consultation.id)
+    for cabin_id in await _cabins(ctx, consultation):
+        await routing.tell_sfu(ctx, cabin_id=cabin_id, message=message)
+
+
+async def _cabins(ctx: HubContext, consultation: Consultation) -> frozenset[int]:
+    async with ctx.sessions() as session:
+        return await cabins.cabins_of(session=session, consultation=consultation, now=ctx.clock())
 
 
 # --- the guest's side --------------------------------------------------------------------------

@@ -1,26 +1,29 @@
 """A third party in the consultation, in two Chromium contexts and through a real Janus: the
-doctor invites an interpreter; the interpreter opens the link in a browser of their own, checks
-their camera, joins and receives the room's camera through Janus (frames advancing); the doctor
-sees them there and removes them; the interpreter's page says it is over for them."""
+doctor invites an interpreter; the cabin agent (simulated trolley) is told to publish into the
+consultation's room; the interpreter opens the link in a browser of their own, checks their
+camera, joins and receives the room's camera through Janus (frames advancing); the doctor sees
+them there and removes them; the interpreter's page says it is over for them."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, expect
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from cabin_agent.media_sfu import SfuPublisher
+from cabin_agent.agent import CabinAgent
 from hub.config import Settings
-from hub.consultation.sfu import SfuRooms
 from hub.notify.models import OutboundMessage
 from tests.support.factories import PASSWORDS, Cpts, session_for
 from tests.support.janus import ThrowawayJanus
 from tests.support.live import LiveHub
-from tests.support.scenario import booking_now, in_consultation
+from tests.support.scenario import agent_config, booking_now, in_consultation
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.browser
@@ -63,14 +66,16 @@ async def _invitation_link(settings: Settings) -> str:
 
 
 async def test_an_interpreter_joins_sees_the_room_and_is_removed(
-    browser: Browser, sfu_hub: LiveHub, cpts: Cpts, settings: Settings
+    browser: Browser, sfu_hub: LiveHub, cpts: Cpts, settings: Settings, tmp_path: Path
 ) -> None:
     hub = sfu_hub
     cid = await in_consultation(settings, await booking_now(settings), "medecin")
+    agent = CabinAgent(agent_config(hub, cpts, tmp_path), simulate=True)
+    task = asyncio.create_task(agent.run())
     doctor_context = await browser.new_context(locale="fr-FR", permissions=["camera", "microphone"])
     guest_context = await browser.new_context(locale="fr-FR", permissions=["camera", "microphone"])
-    cabin: SfuPublisher | None = None
     try:
+        await asyncio.wait_for(agent.link.online.wait(), 15)
         doctor = await doctor_context.new_page()
         await _login(doctor, hub)
         await doctor.goto(f"{hub.url}/medecin/consultations/{cid}")
@@ -82,11 +87,12 @@ async def test_an_interpreter_joins_sees_the_room_and_is_removed(
         await expect(doctor.locator("#tiers")).to_contain_text("Amina Haddad")
         link = await _invitation_link(settings)
 
-        # The cabin's tracks in the room (what the agent publishes; the synthetic trolley).
-        rooms = SfuRooms(hub.settings)
-        cabin = SfuPublisher.synthetic(rooms.grant(cid, "cabin"))
-        await rooms.aclose()
-        await cabin.publish()
+        # The hub told the cabin to publish its trolley into the room.
+        await eventually(
+            lambda: getattr(agent.media.publishers.get(cid), "feed", None) is not None,
+            "the cabin publishing into the room",
+            timeout=30,
+        )
 
         guest = await guest_context.new_page()
         await guest.goto(link)
@@ -129,7 +135,8 @@ async def test_an_interpreter_joins_sees_the_room_and_is_removed(
             "the guest's page hung up the room's feeds",
         )
     finally:
-        if cabin is not None:
-            await cabin.close()
         await guest_context.close()
         await doctor_context.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

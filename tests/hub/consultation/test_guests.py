@@ -5,15 +5,20 @@ guest's link reaches nothing of the record, the report or the vitals."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
+from cabin_agent.agent import CabinAgent
+from cabin_agent.media_sfu import SfuSubscriber
 from hub import db
 from hub.audit.models import AuditEvent
 from hub.config import Environment, Settings
@@ -25,8 +30,10 @@ from tests.conftest import TEST_SECRET, csrf_from, login, text
 from tests.hub.consultation.test_sfu import join as join_room
 from tests.support.factories import Cpts, session_for
 from tests.support.janus import ThrowawayJanus
+from tests.support.live import LiveHub
 from tests.support.postgres import free_port
-from tests.support.scenario import booking_now, in_consultation
+from tests.support.scenario import agent_config, booking_now, in_consultation
+from tests.support.waiting import eventually
 
 LINK = re.compile(r"/invitation/([A-Za-z0-9_-]+)")
 
@@ -292,3 +299,39 @@ async def test_a_guest_of_another_consultation_cannot_be_removed_here(
     assert refused.status_code == 404
     assert (await _rows(settings, select(Guest)))[0].status is GuestStatus.INVITED
     await _end(client, cid)
+
+
+async def test_the_cabin_publishes_into_the_room_until_the_consultation_ends(
+    cpts: Cpts, settings: Settings, live_hub: LiveHub, tmp_path: Path, rooms: SfuRooms
+) -> None:
+    """The first invitation tells the cabin agent (wire: sfu_publish) to publish its trolley
+    into the room; the guest subscribes to the cabin's feed and receives the room camera, the
+    otoscope and the stethoscope; the end of the consultation stops the cabin (sfu_stop)."""
+    cid = await in_consultation(settings, await booking_now(settings), "medecin")
+    agent = CabinAgent(agent_config(live_hub, cpts, tmp_path), simulate=True)
+    task = asyncio.create_task(agent.run())
+    try:
+        await asyncio.wait_for(agent.link.online.wait(), 15)
+        async with httpx.AsyncClient(base_url=live_hub.url) as client:
+            await login(client, "medecin")
+            await _invite(client, cid, role="interpreter", name="Amina", contact="a@b.fr")
+            await eventually(
+                lambda: getattr(agent.media.publishers.get(cid), "feed", None) is not None,
+                "the cabin publishing into the room",
+                timeout=30,
+            )
+            feed = agent.media.publishers[cid].feed
+            assert feed is not None
+            viewer = SfuSubscriber(rooms.grant(cid, "doctor"))
+            try:
+                tracks = await viewer.subscribe(feed)
+                await eventually(lambda: len(tracks) == 3, "the trolley's three tracks")
+                assert set(tracks) == {"room", "otoscope", "stethoscope"}
+            finally:
+                await viewer.close()
+            await _end(client, cid)
+        await eventually(lambda: not agent.media.publishers, "the cabin stopping")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
