@@ -80,6 +80,22 @@ async def remove(call: DoctorCall, consultation_id: int, guest_id: int) -> Respo
     return await call.act(consultation_id, act(), suffix="#tiers")
 
 
+@router.get("/api/v1/consultations/{consultation_id}/visio-tiers")
+async def doctor_grant(call: DoctorCall, consultation_id: int) -> JSONResponse:
+    """The doctor's Janus grant to the consultation's room (their page then sees the guests),
+    and the guests' feed ids."""
+    consultation = await service.get_consultation(
+        session=call.session, user=call.user, consultation_id=consultation_id
+    )
+    grant = await guests.doctor_grant(
+        session=call.session, ctx=call.ctx, user=call.user, consultation=consultation
+    )
+    return JSONResponse(
+        {"grant": dataclasses.asdict(grant), "guest_feed_base": guests.GUEST_FEED_BASE},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
 # --- the guest ----------------------------------------------------------------------------------
 
 

@@ -41,7 +41,7 @@ from hub.consultation.models import (
 )
 from hub.consultation.sfu import SfuRooms, SfuUnavailable, unavailable_reason
 from hub.context import HubContext
-from hub.errors import Conflict, HubError, Invalid, NotFound
+from hub.errors import Conflict, Forbidden, HubError, Invalid, NotFound
 from hub.events import Event
 from hub.notify import outbox
 from hub.notify.mailer import check_address
@@ -300,6 +300,32 @@ async def remove(
         ctx, consultation, await guests_of(session=session, consultation_id=consultation.id)
     )
     return guest
+
+
+async def doctor_grant(
+    *, session: AsyncSession, ctx: HubContext, user: User, consultation: Consultation
+) -> SfuGrant:
+    """The consultation's doctor's grant to its room, to see and hear the guests (traced)."""
+    if consultation.doctor_id != user.id:
+        raise Forbidden("Rejoignez d'abord la consultation.")
+    guests = await guests_of(session=session, consultation_id=consultation.id)
+    if consultation.state is not State.IN_CONSULTATION or not any(
+        g.status in ACTIVE for g in guests
+    ):
+        raise Conflict("Aucun tiers ne participe à cette consultation.")
+    async with sfu_rooms(ctx) as rooms:
+        grant = rooms.grant(consultation.id, "doctor")
+    record_event(
+        session=session,
+        action="consultation.media",
+        actor_kind="user",
+        actor_id=user.id,
+        site_id=consultation.site_id,
+        target=f"consultation:{consultation.id}",
+        detail="salle à plusieurs (Janus)",
+    )
+    await session.commit()
+    return grant
 
 
 async def end_of_consultation(

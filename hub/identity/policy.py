@@ -248,6 +248,7 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ): P.TELECONSULT,
     ("POST", "/medecin/consultations/{consultation_id}/tiers"): P.TELECONSULT,
     ("POST", "/medecin/consultations/{consultation_id}/tiers/{guest_id}/retirer"): P.TELECONSULT,
+    ("GET", "/api/v1/consultations/{consultation_id}/visio-tiers"): P.TELECONSULT,
     ("POST", "/api/v1/consultations/{consultation_id}/captures"): P.TELECONSULT,
     ("WS", "/ws/consultations/{consultation_id}/media"): P.TELECONSULT,
     # Clinicians of the consultation's site.

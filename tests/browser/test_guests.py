@@ -89,7 +89,7 @@ async def test_an_interpreter_joins_sees_the_room_and_is_removed(
 
         # The hub told the cabin to publish its trolley into the room.
         await eventually(
-            lambda: getattr(agent.media.publishers.get(cid), "feed", None) is not None,
+            lambda: getattr(agent.media.publishers.get(cid), "connection_state", "") == "connected",
             "the cabin publishing into the room",
             timeout=30,
         )
@@ -120,9 +120,19 @@ async def test_an_interpreter_joins_sees_the_room_and_is_removed(
             timeout=10_000,
         )
 
-        # The doctor sees the interpreter there (live), and removes them.
+        # The doctor sees the interpreter there (live) and receives their camera through
+        # Janus; the interpreter receives the doctor's.
         entry = doctor.locator("#tiers li", has_text="Amina Haddad")
         await expect(entry).to_contain_text("présent", timeout=15_000)
+        await doctor.wait_for_function(
+            """() => Number(document.querySelector('#tiers [data-field="guest-feeds"] video')
+                       ?.dataset.frames || 0) >= 10""",
+            timeout=30_000,
+        )
+        await expect(
+            guest.locator('[data-field="feeds"] figure', has_text="Médecin")
+        ).to_be_visible(timeout=20_000)
+        # …and removes them.
         await entry.get_by_role("button", name="Retirer Amina Haddad").click()
         await expect(doctor.locator("#tiers li", has_text="Amina Haddad")).to_contain_text("retiré")
         await expect(guest.get_by_role("alert")).to_contain_text(

@@ -316,7 +316,9 @@ async def test_the_cabin_publishes_into_the_room_until_the_consultation_ends(
             await login(client, "medecin")
             await _invite(client, cid, role="interpreter", name="Amina", contact="a@b.fr")
             await eventually(
-                lambda: getattr(agent.media.publishers.get(cid), "feed", None) is not None,
+                lambda: (
+                    getattr(agent.media.publishers.get(cid), "connection_state", "") == "connected"
+                ),
                 "the cabin publishing into the room",
                 timeout=30,
             )
@@ -335,3 +337,20 @@ async def test_the_cabin_publishes_into_the_room_until_the_consultation_ends(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_the_doctor_joins_the_room_only_once_guests_take_part(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
+) -> None:
+    cid = await _consultation(client, settings)
+    url = f"/api/v1/consultations/{cid}/visio-tiers"
+    before = await client.get(url)
+    assert before.status_code == 409
+    assert "Aucun tiers ne participe" in before.json()["detail"]
+    await _invite(client, cid, role="specialist", name="Dr Petit", contact="petit@chu.fr")
+    granted = await client.get(url)
+    assert granted.status_code == 200
+    grant = SfuGrant(**granted.json()["grant"])
+    assert (await join_room(grant))["videoroom"] == "joined", "Janus lets the doctor in"
+    await _end(client, cid)
+    assert (await client.get(url)).status_code == 409

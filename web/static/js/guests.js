@@ -1,6 +1,10 @@
 // The doctor's « Tiers » panel, live: who is invited, who is in the room, who left — from the
 // page's event stream ("consultation.guests"), with « Retirer » for those still taking part.
+// Once a guest is in, the page joins the consultation's Janus room: it publishes the doctor's
+// camera and microphone (the guests see and hear the doctor) and receives the guests' feeds.
+// The cabin's feed stays on the peer-to-peer link of media.js.
 import { on } from "/static/js/events.js";
+import { JanusSession, publish, subscribe } from "/static/js/janus.js";
 
 const panel = document.querySelector("[data-guests]");
 const LABELS = {
@@ -42,13 +46,117 @@ function item(guest, csrf, id) {
   return li;
 }
 
+// The room through Janus, while guests take part.
+function room(id) {
+  const box = panel.querySelector('[data-field="guest-feeds"]');
+  const say = (text) => { panel.querySelector('[data-field="guest-link"]').textContent = text; };
+  let session = null;
+  let own = null;
+  let joining = null;
+  const feeds = new Map(); // feed id → { pc, elements }
+
+  function show(feed, display, track) {
+    const entry = feeds.get(feed);
+    if (track.kind === "audio") {
+      const audio = document.createElement("audio");
+      audio.autoplay = true;
+      audio.srcObject = new MediaStream([track]);
+      box.append(audio);
+      entry.elements.push(audio);
+      return;
+    }
+    const figure = document.createElement("figure");
+    figure.dataset.feed = feed;
+    const video = document.createElement("video");
+    video.autoplay = true;
+    video.playsInline = true;
+    video.muted = true;
+    video.srcObject = new MediaStream([track]);
+    const caption = document.createElement("figcaption");
+    const counter = document.createElement("span");
+    counter.textContent = "0 images";
+    caption.append(`${display} · `, counter);
+    figure.append(video, caption);
+    box.append(figure);
+    entry.elements.push(figure);
+    const count = () => {
+      const frames = Number(video.dataset.frames || 0) + 1;
+      video.dataset.frames = String(frames);
+      counter.textContent = `${frames} images`;
+      video.requestVideoFrameCallback(count);
+    };
+    video.requestVideoFrameCallback(count);
+  }
+
+  async function receive(publisher, base) {
+    if (publisher.id < base || feeds.has(publisher.id)) return; // the cabin: peer to peer
+    feeds.set(publisher.id, { pc: null, elements: [] });
+    try {
+      const { pc } = await subscribe(session, publisher.id, (track) => show(publisher.id, publisher.display, track));
+      feeds.get(publisher.id).pc = pc;
+    } catch (e) {
+      feeds.delete(publisher.id);
+    }
+  }
+
+  function drop(feed) {
+    const entry = feeds.get(feed);
+    if (!entry) return;
+    entry.pc?.close();
+    for (const element of entry.elements) element.remove();
+    feeds.delete(feed);
+  }
+
+  async function join() {
+    const response = await fetch(`/api/v1/consultations/${id}/visio-tiers`, { headers: { Accept: "application/json" } });
+    if (!response.ok) return;
+    const { grant, guest_feed_base: base } = await response.json();
+    session = new JanusSession(grant);
+    session.onended = () => leave();
+    try {
+      await session.create();
+      own = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+      const { handle, publishers } = await publish(session, own, { display: "Médecin" });
+      handle.onevent = (event, data) => {
+        for (const p of data.publishers || []) receive(p, base);
+        if (data.unpublished) drop(data.unpublished);
+        if (data.leaving) drop(data.leaving);
+      };
+      for (const p of publishers) receive(p, base);
+      say("Les tiers présents vous voient et vous entendent.");
+    } catch (e) {
+      say("La visio avec les tiers n'a pas pu s'établir : rechargez la page.");
+      leave();
+    }
+  }
+
+  function leave() {
+    for (const feed of [...feeds.keys()]) drop(feed);
+    session?.destroy();
+    own?.getTracks().forEach((t) => t.stop());
+    session = null;
+    own = null;
+    joining = null;
+  }
+
+  return {
+    follow(present) {
+      if (present && !joining) joining = join();
+      if (!present && joining) leave();
+    },
+  };
+}
+
 if (panel) {
   const id = Number(panel.dataset.consultation);
   const csrf = document.querySelector('input[name="csrf_token"]').value;
+  const sfu = panel.querySelector('[data-field="guest-feeds"]') ? room(id) : null;
+  const present = (statuses) => statuses.some((s) => s === "joined");
+  sfu?.follow(present([...panel.querySelectorAll("li[data-status]")].map((li) => li.dataset.status)));
   on("consultation.guests", (event) => {
     if (event.consultation_id !== id) return;
     const list = panel.querySelector('[data-field="guests"]');
     list.replaceChildren(...event.guests.map((g) => item(g, csrf, id)));
-    document.dispatchEvent(new CustomEvent("guests-changed", { detail: event.guests }));
+    sfu?.follow(present(event.guests.map((g) => g.status)));
   });
 }
