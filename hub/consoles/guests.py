@@ -4,14 +4,14 @@ guest's own page, reached by the one-time link only (no account; ``hub.consultat
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from hub import deps
-from hub.consoles.teleconsultation import DoctorCall
+from hub.consoles.teleconsultation import Call, DoctorCall, RoomCall
 from hub.consultation import guests, service
 from hub.consultation.models import Guest
 from hub.deps import ContextDep, SessionDep
@@ -82,13 +82,25 @@ async def remove(call: DoctorCall, consultation_id: int, guest_id: int) -> Respo
 
 @router.get("/api/v1/consultations/{consultation_id}/visio-tiers")
 async def doctor_grant(call: DoctorCall, consultation_id: int) -> JSONResponse:
-    """The doctor's Janus grant to the consultation's room (their page then sees the guests),
-    and the guests' feed ids."""
+    """The doctor's Janus grant to the consultation's room (their page then sees the guests
+    and sends them the doctor's camera), and where the guests' feed ids start."""
+    return await _grant(call, consultation_id, "doctor")
+
+
+@router.get("/api/v1/consultations/{consultation_id}/visio-tiers/salle")
+async def room_grant(call: RoomCall, consultation_id: int) -> JSONResponse:
+    """The room's screen's Janus grant: the patient sees and hears the guests."""
+    return await _grant(call, consultation_id, "room")
+
+
+async def _grant(
+    call: Call, consultation_id: int, party: Literal["doctor", "room"]
+) -> JSONResponse:
     consultation = await service.get_consultation(
         session=call.session, user=call.user, consultation_id=consultation_id
     )
-    grant = await guests.doctor_grant(
-        session=call.session, ctx=call.ctx, user=call.user, consultation=consultation
+    grant = await guests.staff_grant(
+        session=call.session, ctx=call.ctx, user=call.user, consultation=consultation, party=party
     )
     return JSONResponse(
         {"grant": dataclasses.asdict(grant), "guest_feed_base": guests.GUEST_FEED_BASE},

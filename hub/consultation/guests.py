@@ -23,7 +23,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,6 +59,8 @@ LINK_VALID_FOR = dt.timedelta(hours=2)
 MAX_NAME = 120
 #: Guests in a consultation at once (the room takes the cabin, the doctor and these).
 MAX_GUESTS = 4
+#: The room's parties besides guests: the cabin agent, the doctor's page, the room's screen.
+STAFF_PARTIES = ("cabin", "doctor", "room")
 #: Guests publish under these feed ids in the room: the doctor's page tells them apart.
 GUEST_FEED_BASE = 1_000_000
 ACTIVE = frozenset({GuestStatus.INVITED, GuestStatus.OPENED, GuestStatus.JOINED, GuestStatus.LEFT})
@@ -202,7 +204,7 @@ async def invite(
     await session.flush()
     async with sfu_rooms(ctx) as rooms:
         if not any(g.status in ACTIVE for g in others):
-            grants = await rooms.open_room(consultation.id, ("cabin", "doctor", guest.party))
+            grants = await rooms.open_room(consultation.id, (*STAFF_PARTIES, guest.party))
             await _room_opened(ctx, consultation, grants["cabin"])
         else:
             await rooms.admit(consultation.id, guest.party)
@@ -302,11 +304,17 @@ async def remove(
     return guest
 
 
-async def doctor_grant(
-    *, session: AsyncSession, ctx: HubContext, user: User, consultation: Consultation
+async def staff_grant(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    user: User,
+    consultation: Consultation,
+    party: Literal["doctor", "room"],
 ) -> SfuGrant:
-    """The consultation's doctor's grant to its room, to see and hear the guests (traced)."""
-    if consultation.doctor_id != user.id:
+    """The grant to the consultation's room of its doctor, or of the room's screen, to see and
+    hear the guests (traced)."""
+    if party == "doctor" and consultation.doctor_id != user.id:
         raise Forbidden("Rejoignez d'abord la consultation.")
     guests = await guests_of(session=session, consultation_id=consultation.id)
     if consultation.state is not State.IN_CONSULTATION or not any(
@@ -314,7 +322,7 @@ async def doctor_grant(
     ):
         raise Conflict("Aucun tiers ne participe à cette consultation.")
     async with sfu_rooms(ctx) as rooms:
-        grant = rooms.grant(consultation.id, "doctor")
+        grant = rooms.grant(consultation.id, party)
     record_event(
         session=session,
         action="consultation.media",
@@ -345,7 +353,7 @@ async def end_of_consultation(
         return
     try:
         async with sfu_rooms(ctx) as rooms:
-            await rooms.close_room(consultation.id, ["cabin", "doctor", *(g.party for g in guests)])
+            await rooms.close_room(consultation.id, [*STAFF_PARTIES, *(g.party for g in guests)])
     except (SfuUnavailable, JanusError) as error:
         logger.warning("SFU room of consultation %s not closed: %s", consultation.id, error)
     await _room_closed(ctx, consultation)

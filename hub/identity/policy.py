@@ -236,6 +236,7 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("POST", "/salle/consultations/{consultation_id}/urgence"): P.ROOM,
     ("POST", "/salle/consultations/{consultation_id}/medecin-relais"): P.ROOM,
     ("WS", "/ws/consultations/{consultation_id}/room"): P.ROOM,
+    ("GET", "/api/v1/consultations/{consultation_id}/visio-tiers/salle"): P.ROOM,
     # Doctor.
     ("GET", "/medecin"): P.TELECONSULT,
     ("POST", "/medecin/consultations/{consultation_id}/rejoindre"): P.TELECONSULT,

@@ -47,10 +47,10 @@ async def sfu_hub(settings: Settings, janus_server: ThrowawayJanus) -> AsyncIter
     await hub.stop()
 
 
-async def _login(page: Page, hub: LiveHub) -> None:
+async def _login(page: Page, hub: LiveHub, username: str = "medecin") -> None:
     await page.goto(hub.url + "/connexion")
-    await page.get_by_label("Identifiant").fill("medecin")
-    await page.get_by_label("Mot de passe").fill(PASSWORDS["medecin"])
+    await page.get_by_label("Identifiant").fill(username)
+    await page.get_by_label("Mot de passe").fill(PASSWORDS[username])
     await page.get_by_role("button", name="Se connecter").click()
     await page.wait_for_url(lambda url: "/connexion" not in url)
 
@@ -74,6 +74,7 @@ async def test_an_interpreter_joins_sees_the_room_and_is_removed(
     task = asyncio.create_task(agent.run())
     doctor_context = await browser.new_context(locale="fr-FR", permissions=["camera", "microphone"])
     guest_context = await browser.new_context(locale="fr-FR", permissions=["camera", "microphone"])
+    room_context = await browser.new_context(locale="fr-FR")
     try:
         await asyncio.wait_for(agent.link.online.wait(), 15)
         doctor = await doctor_context.new_page()
@@ -132,6 +133,16 @@ async def test_an_interpreter_joins_sees_the_room_and_is_removed(
         await expect(
             guest.locator('[data-field="feeds"] figure', has_text="Médecin")
         ).to_be_visible(timeout=20_000)
+        # The room's screen shows the interpreter to the patient.
+        room = await room_context.new_page()
+        await _login(room, hub, "infirmiere")
+        await room.goto(f"{hub.url}/salle/consultations/{cid}")
+        await expect(room.locator("#tiers")).to_contain_text("Amina Haddad")
+        await room.wait_for_function(
+            """() => Number(document.querySelector('#tiers [data-field="guest-feeds"] video')
+                       ?.dataset.frames || 0) >= 10""",
+            timeout=30_000,
+        )
         # …and removes them.
         await entry.get_by_role("button", name="Retirer Amina Haddad").click()
         await expect(doctor.locator("#tiers li", has_text="Amina Haddad")).to_contain_text("retiré")
@@ -145,6 +156,7 @@ async def test_an_interpreter_joins_sees_the_room_and_is_removed(
             "the guest's page hung up the room's feeds",
         )
     finally:
+        await room_context.close()
         await guest_context.close()
         await doctor_context.close()
         task.cancel()

@@ -354,3 +354,20 @@ async def test_the_doctor_joins_the_room_only_once_guests_take_part(
     assert (await join_room(grant))["videoroom"] == "joined", "Janus lets the doctor in"
     await _end(client, cid)
     assert (await client.get(url)).status_code == 409
+
+
+async def test_the_room_screen_joins_the_room_to_show_the_guests(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings, app: FastAPI
+) -> None:
+    cid = await _consultation(client, settings)
+    await _invite(client, cid, role="interpreter", name="Amina", contact="amina@interpretes.fr")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as nurse:
+        await login(nurse, "infirmiere")
+        granted = await nurse.get(f"/api/v1/consultations/{cid}/visio-tiers/salle")
+        assert granted.status_code == 200
+        grant = SfuGrant(**granted.json()["grant"])
+        assert (await join_room(grant))["videoroom"] == "joined"
+        refused = await nurse.get(f"/api/v1/consultations/{cid}/visio-tiers")
+        assert refused.status_code == 403, "the doctor's grant is the doctor's"
+    await _end(client, cid)

@@ -1,10 +1,11 @@
 // The doctor's « Tiers » panel, live: who is invited, who is in the room, who left — from the
 // page's event stream ("consultation.guests"), with « Retirer » for those still taking part.
-// Once a guest is in, the page joins the consultation's Janus room: it publishes the doctor's
-// camera and microphone (the guests see and hear the doctor) and receives the guests' feeds.
-// The cabin's feed stays on the peer-to-peer link of media.js.
+// Once a guest is in, the page joins the consultation's Janus room and receives the guests'
+// feeds; the doctor's page (data-publish) also publishes the doctor's camera and microphone (the
+// guests see and hear the doctor), the room's screen only shows and plays the guests. The
+// cabin's feed stays on the peer-to-peer link of media.js.
 import { on } from "/static/js/events.js";
-import { JanusSession, publish, subscribe } from "/static/js/janus.js";
+import { JanusSession, enter, publish, subscribe } from "/static/js/janus.js";
 
 const panel = document.querySelector("[data-guests]");
 const LABELS = {
@@ -27,7 +28,7 @@ function item(guest, csrf, id) {
   status.dataset.field = "guest-status";
   status.textContent = LABELS[guest.status] || guest.status;
   li.append(name, ` (${guest.role}) — `, status);
-  if (TAKING_PART.has(guest.status)) {
+  if (panel.dataset.removes !== undefined && TAKING_PART.has(guest.status)) {
     const form = document.createElement("form");
     form.method = "post";
     form.action = `/medecin/consultations/${id}/tiers/${guest.id}/retirer`;
@@ -47,7 +48,7 @@ function item(guest, csrf, id) {
 }
 
 // The room through Janus, while guests take part.
-function room(id) {
+function room() {
   const box = panel.querySelector('[data-field="guest-feeds"]');
   const say = (text) => { panel.querySelector('[data-field="guest-link"]').textContent = text; };
   let session = null;
@@ -108,22 +109,28 @@ function room(id) {
   }
 
   async function join() {
-    const response = await fetch(`/api/v1/consultations/${id}/visio-tiers`, { headers: { Accept: "application/json" } });
+    const response = await fetch(panel.dataset.grant, { headers: { Accept: "application/json" } });
     if (!response.ok) return;
     const { grant, guest_feed_base: base } = await response.json();
     session = new JanusSession(grant);
     session.onended = () => leave();
     try {
       await session.create();
-      own = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
-      const { handle, publishers } = await publish(session, own, { display: "Médecin" });
+      let entered;
+      if (panel.dataset.publish !== undefined) {
+        own = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+        entered = await publish(session, own, { display: "Médecin" });
+        say("Les tiers présents vous voient et vous entendent.");
+      } else {
+        entered = await enter(session, { display: "Salle" });
+      }
+      const { handle, publishers } = entered;
       handle.onevent = (event, data) => {
         for (const p of data.publishers || []) receive(p, base);
         if (data.unpublished) drop(data.unpublished);
         if (data.leaving) drop(data.leaving);
       };
       for (const p of publishers) receive(p, base);
-      say("Les tiers présents vous voient et vous entendent.");
     } catch (e) {
       say("La visio avec les tiers n'a pas pu s'établir : rechargez la page.");
       leave();
@@ -150,13 +157,14 @@ function room(id) {
 if (panel) {
   const id = Number(panel.dataset.consultation);
   const csrf = document.querySelector('input[name="csrf_token"]').value;
-  const sfu = panel.querySelector('[data-field="guest-feeds"]') ? room(id) : null;
+  const sfu = panel.querySelector('[data-field="guest-feeds"]') ? room() : null;
   const present = (statuses) => statuses.some((s) => s === "joined");
   sfu?.follow(present([...panel.querySelectorAll("li[data-status]")].map((li) => li.dataset.status)));
   on("consultation.guests", (event) => {
     if (event.consultation_id !== id) return;
     const list = panel.querySelector('[data-field="guests"]');
     list.replaceChildren(...event.guests.map((g) => item(g, csrf, id)));
+    if (panel.dataset.removes === undefined) panel.hidden = !present(event.guests.map((g) => g.status));
     sfu?.follow(present(event.guests.map((g) => g.status)));
   });
 }

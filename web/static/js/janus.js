@@ -147,15 +147,22 @@ export function gathered(pc) {
   });
 }
 
-// Publish `stream` into the room as `display` (with publisher id `feed`, if given); return
-// { pc, handle, publishers } — the feeds already in the room.
-export async function publish(session, stream, { display, feed }) {
+// Enter the room as `display` (with publisher id `feed`, if given) without sending anything:
+// the handle hears of the publishers; return { handle, publishers } — those already there.
+export async function enter(session, { display, feed }) {
   const handle = await session.attach();
   const grant = session.grant;
   const { data: joined } = await handle.send({
     request: "join", ptype: "publisher", room: grant.room, pin: grant.pin, token: grant.token,
     display, ...(feed ? { id: feed } : {}),
   });
+  return { handle, publishers: joined.publishers || [] };
+}
+
+// Publish `stream` into the room as `display` (with publisher id `feed`, if given); return
+// { pc, handle, publishers } — the feeds already in the room.
+export async function publish(session, stream, { display, feed }) {
+  const { handle, publishers } = await enter(session, { display, feed });
   const pc = new RTCPeerConnection();
   for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
   await pc.setLocalDescription(await pc.createOffer());
@@ -165,7 +172,7 @@ export async function publish(session, stream, { display, feed }) {
     { type: "offer", sdp: pc.localDescription.sdp },
   );
   await pc.setRemoteDescription(jsep);
-  return { pc, handle, publishers: joined.publishers || [] };
+  return { pc, handle, publishers };
 }
 
 // Receive every stream of publisher `feed`: onTrack(track, description) for each.
