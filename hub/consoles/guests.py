@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from hub import deps
 from hub.consoles.teleconsultation import Call, DoctorCall, RoomCall
-from hub.consultation import guests, service
+from hub.consultation import guest_link, guests, service
 from hub.consultation.models import Guest
 from hub.deps import ContextDep, SessionDep
 from hub.errors import HubError
@@ -117,7 +117,7 @@ class JoinForm(BaseModel):
 
 async def _guest(request: Request, session: SessionDep, ctx: ContextDep, token: str) -> Guest:
     """The invitation of this link, opened in this browser (the page's calls after the first)."""
-    guest, _fresh = await guests.guest_of_link(
+    guest, _fresh = await guest_link.guest_of_link(
         session=session,
         token=token,
         browser_of=lambda guest_id: request.cookies.get(f"{COOKIE_PREFIX}{guest_id}"),
@@ -135,7 +135,7 @@ async def guest_page(
     request: Request, session: SessionDep, ctx: ContextDep, token: str
 ) -> Response:
     """The guest's page: their name, a camera and microphone check, then the room."""
-    guest, fresh = await guests.guest_of_link(
+    guest, fresh = await guest_link.guest_of_link(
         session=session,
         token=token,
         browser_of=lambda guest_id: request.cookies.get(f"{COOKIE_PREFIX}{guest_id}"),
@@ -167,7 +167,7 @@ async def guest_join(
 ) -> JSONResponse:
     """The guest's Janus grant (their page joins the room with it); traced."""
     guest = await _guest(request, session, ctx, token)
-    grant = await guests.join(
+    grant = await guest_link.join(
         session=session, ctx=ctx, guest=guest, name=form.name, ip=_ip(request)
     )
     return JSONResponse(
@@ -185,7 +185,7 @@ async def guest_leave(
     request: Request, session: SessionDep, ctx: ContextDep, token: str
 ) -> Response:
     guest = await _guest(request, session, ctx, token)
-    await guests.leave(session=session, ctx=ctx, guest=guest, ip=_ip(request))
+    await guest_link.leave(session=session, ctx=ctx, guest=guest, ip=_ip(request))
     return Response(status_code=204)
 
 

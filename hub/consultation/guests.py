@@ -3,9 +3,7 @@ patient's médecin traitant by e-mail or SMS; the guest opens a one-time, expiri
 name, checks their camera and joins the consultation's Janus room; the doctor sees who is there
 and may remove a guest. Every step is in the audit trail.
 
-The link's token is the guest's only credential: it is stored as its SHA-256 hash, and the first
-opening binds it to that browser (a random cookie, also stored hashed). Another browser, a
-removed guest, an expired link or a consultation that has ended get a page that says so.
+The guest's side of the link is ``hub.consultation.guest_link``.
 
 The first invitation opens the consultation's room (``SfuRooms.open_room``: the cabin, the
 doctor and the guest admitted) and asks the cabin to publish into it; every exit of the
@@ -18,11 +16,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import hmac
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
-from http import HTTPStatus
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import select
@@ -41,7 +37,7 @@ from hub.consultation.models import (
 )
 from hub.consultation.sfu import SfuRooms, SfuUnavailable, unavailable_reason
 from hub.context import HubContext
-from hub.errors import Conflict, Forbidden, HubError, Invalid, NotFound
+from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.events import Event
 from hub.notify import outbox
 from hub.notify.mailer import check_address
@@ -74,29 +70,8 @@ STATUS_LABELS = {
     GuestStatus.ENDED: "terminé",
 }
 
-LINK_UNKNOWN = (
-    "Ce lien d'invitation n'est pas valable. Vérifiez qu'il a été copié en entier, ou demandez "
-    "au médecin de vous inviter à nouveau."
-)
-LINK_OTHER_BROWSER = (
-    "Ce lien d'invitation a déjà été ouvert dans un autre navigateur : il ne sert qu'une fois. "
-    "Reprenez le navigateur où vous l'avez ouvert, ou demandez au médecin une nouvelle invitation."
-)
-LINK_EXPIRED = (
-    "Ce lien d'invitation a expiré. Si la consultation continue, demandez au médecin une "
-    "nouvelle invitation."
-)
-LINK_ENDED = "La consultation est terminée : ce lien d'invitation ne sert plus. Merci."
-LINK_REMOVED = "Le médecin a mis fin à votre participation à cette consultation."
 NOT_RUNNING = "On ne peut inviter un tiers que pendant la téléconsultation."
 TOO_MANY = f"Cette consultation a déjà {MAX_GUESTS} invités : retirez-en un avant d'inviter."
-
-
-class GuestLinkGone(HubError):
-    """A genuine invitation that no longer opens the consultation (expired, ended, removed, or
-    bound to another browser)."""
-
-    status = HTTPStatus.GONE
 
 
 def hashed(secret: str) -> str:
@@ -202,10 +177,11 @@ async def invite(
     )
     session.add(guest)
     await session.flush()
+    cabin_grant = None
     async with sfu_rooms(ctx) as rooms:
         if not any(g.status in ACTIVE for g in others):
             grants = await rooms.open_room(consultation.id, (*STAFF_PARTIES, guest.party))
-            await _room_opened(ctx, consultation, grants["cabin"])
+            cabin_grant = grants["cabin"]
         else:
             await rooms.admit(consultation.id, guest.party)
     await _send_link(session, ctx, consultation, guest, token, user)
@@ -219,6 +195,8 @@ async def invite(
         detail=f"{guest.role_label} : {name} ({'e-mail' if email else 'SMS'})",
     )
     await session.commit()
+    if cabin_grant is not None:
+        await _room_opened(ctx, consultation, cabin_grant)
     publish_guests(
         ctx, consultation, await guests_of(session=session, consultation_id=consultation.id)
     )
@@ -416,98 +394,3 @@ async def _room_closed(ctx: HubContext, consultation: Consultation) -> None:
 async def _cabins(ctx: HubContext, consultation: Consultation) -> frozenset[int]:
     async with ctx.sessions() as session:
         return await cabins.cabins_of(session=session, consultation=consultation, now=ctx.clock())
-
-
-# --- the guest's side --------------------------------------------------------------------------
-
-
-async def guest_of_link(
-    *,
-    session: AsyncSession,
-    token: str,
-    browser_of: Callable[[int], str | None],
-    now: dt.datetime,
-) -> tuple[Guest, str | None]:
-    """The invitation this link opens in this browser (`browser_of(guest_id)`: the browser's
-    secret for that invitation, if it has one), with a new browser secret to keep when this is
-    the link's first opening. NotFound for an unknown link, GuestLinkGone for one that no longer
-    opens the consultation."""
-    guest = await session.scalar(select(Guest).where(Guest.token_hash == hashed(token)))
-    if guest is None:
-        raise NotFound(LINK_UNKNOWN)
-    browser = browser_of(guest.id)
-    if guest.status is GuestStatus.REMOVED:
-        raise GuestLinkGone(LINK_REMOVED)
-    if guest.status is GuestStatus.ENDED:
-        raise GuestLinkGone(LINK_ENDED)
-    if now >= guest.expires_at:
-        raise GuestLinkGone(LINK_EXPIRED)
-    fresh = None
-    if guest.browser_hash is None:
-        fresh = secrets.token_urlsafe(32)
-        guest.browser_hash = hashed(fresh)
-        guest.status = GuestStatus.OPENED
-        await session.commit()
-    elif browser is None or not hmac.compare_digest(guest.browser_hash, hashed(browser)):
-        raise GuestLinkGone(LINK_OTHER_BROWSER)
-    return guest, fresh
-
-
-async def join(
-    *, session: AsyncSession, ctx: HubContext, guest: Guest, name: str, ip: str = ""
-) -> SfuGrant:
-    """The guest enters the room under the name they typed; return their Janus grant (traced)."""
-    name = " ".join(name.split())
-    if not name or len(name) > MAX_NAME:
-        raise Invalid(
-            "Indiquez votre nom (tel que les participants le verront).",
-            fields={"name": "Indiquez votre nom (tel que les participants le verront)."},
-        )
-    consultation = await session.get(Consultation, guest.consultation_id)
-    assert consultation is not None
-    if consultation.state is not State.IN_CONSULTATION:
-        raise GuestLinkGone(LINK_ENDED)
-    async with sfu_rooms(ctx) as rooms:
-        grant = rooms.grant(consultation.id, guest.party)
-    guest.shown_name = name
-    guest.status = GuestStatus.JOINED
-    guest.joined_at = ctx.clock()
-    record_event(
-        session=session,
-        action="consultation.guest_joined",
-        actor_kind="guest",
-        actor_id=guest.id,
-        site_id=consultation.site_id,
-        target=f"consultation:{consultation.id}",
-        ip=ip,
-        detail=f"{guest.role_label} : {name}",
-    )
-    await session.commit()
-    publish_guests(
-        ctx, consultation, await guests_of(session=session, consultation_id=consultation.id)
-    )
-    return grant
-
-
-async def leave(*, session: AsyncSession, ctx: HubContext, guest: Guest, ip: str = "") -> None:
-    """The guest left the room (their page closed or they clicked « Quitter »); traced."""
-    if guest.status is not GuestStatus.JOINED:
-        return
-    consultation = await session.get(Consultation, guest.consultation_id)
-    assert consultation is not None
-    guest.status = GuestStatus.LEFT
-    guest.left_at = ctx.clock()
-    record_event(
-        session=session,
-        action="consultation.guest_left",
-        actor_kind="guest",
-        actor_id=guest.id,
-        site_id=consultation.site_id,
-        target=f"consultation:{consultation.id}",
-        ip=ip,
-        detail=f"{guest.role_label} : {guest.shown_name}",
-    )
-    await session.commit()
-    publish_guests(
-        ctx, consultation, await guests_of(session=session, consultation_id=consultation.id)
-    )

@@ -11,9 +11,9 @@ so any worker can open, extend or close a room without storing anything:
   request without a token the hub added (`token_auth`), and the room's `allowed` list refuses
   a join with a token the hub did not admit.
 
-`open_room` is meant for the moment a consultation gains a third party (the invitation),
-`close_room` for its end (``close``, ``abort``, ``redirect`` in `hub.consultation.service`);
-until the invitation exists, nothing in the hub calls them.
+`open_room` is called when a consultation gains its first third party (the invitation,
+`hub.consultation.guests`), `close_room` when the consultation leaves its live state (``end``,
+``abort``, ``redirect`` in `hub.consultation.service`).
 """
 
 from __future__ import annotations
