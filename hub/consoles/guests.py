@@ -4,7 +4,7 @@ guest's own page, reached by the one-time link only (no account; ``hub.consultat
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -13,10 +13,12 @@ from pydantic import BaseModel, Field
 from hub import deps
 from hub.consoles.teleconsultation import Call, DoctorCall, RoomCall
 from hub.consultation import guest_link, guests, service
-from hub.consultation.models import Guest
 from hub.deps import ContextDep, SessionDep
 from hub.errors import HubError
 from hub.rendering import render
+
+if TYPE_CHECKING:
+    from hub.consultation.models import Guest
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 COOKIE_PREFIX = "cpts_invitation_"
