@@ -40,6 +40,7 @@ from hub.consoles import (
 )
 from hub.consoles import guests as guest_pages
 from hub.consoles import report as report_pages
+from hub.consultation import guests
 from hub.consultation import media as consultation_media
 from hub.context import HubContext
 from hub.errors import HubError, Unauthenticated
@@ -131,6 +132,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
             clock=clock,
             failures=failure_log_for(settings.redis_url),
         )
+        app.state.hub.on_cabin_hello.append(guests.publish_again_to)
         shared = AsyncExitStack()
         if settings.redis_url:
             await shared.enter_async_context(_shared_with_workers(app.state.hub))

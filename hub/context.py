@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from fastapi.templating import Jinja2Templates
@@ -55,6 +55,9 @@ class HubContext:
     presence_writes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
     # Login failures shared by the workers (Redis); None: kept in the database.
     failures: FailureLog | None = None
+    # Called with each cabin id once its agent's hello is acknowledged (what a slice above the
+    # gateway tells a cabin that just connected, e.g. the Janus room it is to publish into).
+    on_cabin_hello: list[Callable[[HubContext, int], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def secret(self) -> str:

@@ -391,6 +391,32 @@ async def _room_closed(ctx: HubContext, consultation: Consultation) -> None:
         await routing.tell_sfu(ctx, cabin_id=cabin_id, message=message)
 
 
+async def publish_again_to(ctx: HubContext, cabin_id: int) -> None:
+    """A cabin (re)connected: if one of its consultations has its room open, it is asked to
+    publish into it again (after a restart or a long cut, its feed is gone from the room)."""
+    if unavailable_reason(ctx.settings) is not None:
+        return
+    async with ctx.sessions() as session:
+        live = await session.scalars(
+            select(Consultation)
+            .join(Guest, Guest.consultation_id == Consultation.id)
+            .where(Consultation.state == State.IN_CONSULTATION, Guest.status.in_(ACTIVE))
+            .distinct()
+        )
+        rooms = [
+            c
+            for c in live
+            if cabin_id in await cabins.cabins_of(session=session, consultation=c, now=ctx.clock())
+        ]
+    if not rooms:
+        return
+    async with sfu_rooms(ctx) as sfu:
+        for consultation in rooms:
+            grant = sfu.grant(consultation.id, "cabin")
+            message = SfuPublish.of(consultation.id, grant)
+            await routing.tell_sfu(ctx, cabin_id=cabin_id, message=message)
+
+
 async def _cabins(ctx: HubContext, consultation: Consultation) -> frozenset[int]:
     async with ctx.sessions() as session:
         return await cabins.cabins_of(session=session, consultation=consultation, now=ctx.clock())

@@ -120,6 +120,12 @@ async def _join(browser: httpx.AsyncClient, link: str, name: str) -> httpx.Respo
     )
 
 
+def publishing(agent: CabinAgent, consultation_id: int) -> bool:
+    """Whether the agent's trolley is up in the consultation's room."""
+    publisher = agent.media.publishers.get(consultation_id)
+    return publisher is not None and publisher.connection_state == "connected"
+
+
 async def _end(client: httpx.AsyncClient, cid: int) -> None:
     console = await client.get(f"/medecin/consultations/{cid}")
     ended = await client.post(
@@ -306,7 +312,8 @@ async def test_the_cabin_publishes_into_the_room_until_the_consultation_ends(
 ) -> None:
     """The first invitation tells the cabin agent (wire: sfu_publish) to publish its trolley
     into the room; the guest subscribes to the cabin's feed and receives the room camera, the
-    otoscope and the stethoscope; the end of the consultation stops the cabin (sfu_stop)."""
+    otoscope and the stethoscope; a cabin that connects again is told again; the end of the
+    consultation stops the cabin (sfu_stop)."""
     cid = await in_consultation(settings, await booking_now(settings), "medecin")
     agent = CabinAgent(agent_config(live_hub, cpts, tmp_path), simulate=True)
     task = asyncio.create_task(agent.run())
@@ -316,11 +323,7 @@ async def test_the_cabin_publishes_into_the_room_until_the_consultation_ends(
             await login(client, "medecin")
             await _invite(client, cid, role="interpreter", name="Amina", contact="a@b.fr")
             await eventually(
-                lambda: (
-                    getattr(agent.media.publishers.get(cid), "connection_state", "") == "connected"
-                ),
-                "the cabin publishing into the room",
-                timeout=30,
+                lambda: publishing(agent, cid), "the cabin publishing into the room", timeout=30
             )
             feed = agent.media.publishers[cid].feed
             assert feed is not None
@@ -331,6 +334,16 @@ async def test_the_cabin_publishes_into_the_room_until_the_consultation_ends(
                 assert set(tracks) == {"room", "otoscope", "stethoscope"}
             finally:
                 await viewer.close()
+            # The agent restarts: once connected again, it is told to publish again.
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            assert not agent.media.publishers
+            agent = CabinAgent(agent_config(live_hub, cpts, tmp_path), simulate=True)
+            task = asyncio.create_task(agent.run())
+            await eventually(
+                lambda: publishing(agent, cid), "the restarted cabin publishing again", timeout=30
+            )
             await _end(client, cid)
         await eventually(lambda: not agent.media.publishers, "the cabin stopping")
     finally:
