@@ -125,7 +125,7 @@ class AgentMedia:
         self.publishers[grant.room] = publisher
         try:
             await publisher.publish()
-        except SfuError as exc:
+        except (SfuError, TimeoutError) as exc:  # refused, or Janus never answered in time
             logger.warning("SFU room %s refused the cabin: %s", grant.room, exc)
             await self.stop_sfu(grant.room)
 
