@@ -39,9 +39,12 @@ from hub.wire import (
     MediaAnswer,
     MediaClose,
     MediaOffer,
+    SfuPublish,
+    SfuStop,
     WireError,
     parse_hub_message,
 )
+from hub.wire.janus import SfuGrant
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +97,8 @@ class MediaHandler(Protocol):
 
     async def offer(self, offer: MediaOffer) -> MediaAnswer: ...
     async def close(self, session_id: str) -> None: ...
+    async def publish_to_sfu(self, grant: SfuGrant) -> None: ...
+    async def stop_sfu(self, consultation_id: int) -> None: ...
 
 
 class HubLink:
@@ -276,6 +281,12 @@ class HubLink:
             elif isinstance(message, MediaClose):
                 if self._media is not None:
                     self._spawn(self._media.close(message.session_id))
+            elif isinstance(message, SfuPublish):
+                if self._media is not None:
+                    self._spawn(self._media.publish_to_sfu(message.grant()))
+            elif isinstance(message, SfuStop):
+                if self._media is not None:
+                    self._spawn(self._media.stop_sfu(message.consultation_id))
             elif isinstance(message, ErrorMessage):
                 logger.warning("hub reported an error: %s", message.message)
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from cabin_agent.config import AgentConfig
 from hub.wire import MediaAnswer, MediaOffer
+from hub.wire.janus import SfuGrant
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,14 @@ class SessionStatus:
     #: MIME type each sent m-line uses, and what it carries ("room", "otoscope", …), by mid.
     codecs: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Publication:
+    """The trolley published into a consultation's Janus room, seen from the agent's process."""
+
+    connection_state: str
+    feed: int | None  # the cabin's feed id in the room, once Janus took it
 
 
 @dataclass(frozen=True)
@@ -300,6 +309,28 @@ class IsolatedMedia:
         process = self.process
         if process is not None and process.opened.sessions:
             process.cast("send_vitals", dict(values))
+
+    async def publish_to_sfu(self, grant: SfuGrant) -> None:
+        """Publish the trolley into a consultation's Janus room (the process stays up while
+        it publishes)."""
+        with contextlib.suppress(MediaError):
+            await self.call("publish_to_sfu", grant)
+
+    async def stop_sfu(self, consultation_id: int) -> None:
+        """Stop publishing into a consultation's Janus room."""
+        if self.process is not None:
+            with contextlib.suppress(MediaError):
+                await asyncio.shield(self.call("stop_sfu", consultation_id))
+
+    async def publications(self) -> dict[int, Publication]:
+        """The Janus rooms the trolley is published into, by consultation (empty when no
+        media process runs)."""
+        if self.process is None:
+            return {}
+        with contextlib.suppress(MediaError):
+            found: dict[int, Publication] = await self.call("publications")
+            return found
+        return {}
 
     async def close_all(self) -> None:
         """Close every session and stop the media process (killing it if it is stuck)."""

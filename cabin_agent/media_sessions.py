@@ -10,13 +10,15 @@ from aiortc import MediaStreamTrack
 
 from cabin_agent.config import AgentConfig
 from cabin_agent.media import IceServerConfig, JsonValue, MediaNegotiationError, MediaSession
-from cabin_agent.media_boundary import SESSION_CLOSED, SessionStatus
+from cabin_agent.media_boundary import SESSION_CLOSED, Publication, SessionStatus
 from cabin_agent.media_quality import quality_for
+from cabin_agent.media_sfu import SfuError, SfuPublisher
 from cabin_agent.room_display import RoomDisplay, RoomDisplayError, RoomScreen
 from devices.errors import DeviceError
 from devices.media.adapt import AdaptedVideoTrack
 from devices.media.capture import AlsaStethoscopeTrack, V4l2OtoscopeTrack
 from hub.wire import MediaAnswer, MediaOffer
+from hub.wire.janus import SfuGrant
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +41,24 @@ class AgentMedia:
         self._simulate = simulate
         self.sessions: dict[str, MediaSession] = {}
         self.displays: dict[str, RoomDisplay] = {}
+        #: The trolley published into consultations' Janus rooms, by consultation id.
+        self.publishers: dict[int, SfuPublisher] = {}
         #: The doctor's camera and microphone, for every room display, from the latest session.
         self.screen = RoomScreen()
 
     def in_use(self) -> bool:
         """Whether anything is open (the media process exits once nothing is): count here
         whatever else keeps media running (a publication to the SFU, …)."""
-        return bool(self.sessions or self.displays)
+        return bool(self.sessions or self.displays or self.publishers)
+
+    def publications(self) -> dict[int, Publication]:
+        """The Janus rooms the trolley is published into, for the agent's process."""
+        return {
+            consultation_id: Publication(
+                connection_state=publisher.connection_state, feed=publisher.feed
+            )
+            for consultation_id, publisher in self.publishers.items()
+        }
 
     def describe(self) -> dict[str, SessionStatus]:
         """Each open session's route, ICE restarts and codecs, for the agent's process."""
@@ -84,6 +97,21 @@ class AgentMedia:
                 on_doctor_frame=on_frame,
                 ice_transport_policy=policy,
             )
+        room, otoscope, stethoscope = self._trolley_tracks()
+        quality = quality_for(media)
+        return MediaSession(
+            room=AdaptedVideoTrack(room, quality),
+            otoscope=AdaptedVideoTrack(otoscope, quality),
+            stethoscope=stethoscope,
+            ice_servers=servers,
+            quality=quality,
+            on_doctor_frame=on_frame,
+            ice_transport_policy=policy,
+        )
+
+    def _trolley_tracks(self) -> tuple[MediaStreamTrack, MediaStreamTrack, MediaStreamTrack]:
+        """Open the configured room camera, otoscope (V4L2) and stethoscope (ALSA)."""
+        media = self._config.media
         size = {"width": media.video_width, "height": media.video_height}
         fps = round(media.video_fps)
         tracks: list[MediaStreamTrack] = []
@@ -99,16 +127,44 @@ class AgentMedia:
             for track in tracks:
                 track.stop()
             raise
-        quality = quality_for(media)
-        return MediaSession(
-            room=AdaptedVideoTrack(room, quality),
-            otoscope=AdaptedVideoTrack(otoscope, quality),
-            stethoscope=stethoscope,
-            ice_servers=servers,
-            quality=quality,
-            on_doctor_frame=on_frame,
-            ice_transport_policy=policy,
-        )
+        return room, otoscope, stethoscope
+
+    async def publish_to_sfu(self, grant: SfuGrant) -> None:
+        """Publish the trolley's tracks into the consultation's Janus room (`grant.room` is the
+        consultation's id); once per open room. A refusal is logged: the one-to-one path goes
+        on."""
+        current = self.publishers.get(grant.room)
+        if current is not None and not current.room_closed:
+            return
+        await self.stop_sfu(grant.room)
+        quality = quality_for(self._config.media)
+        try:
+            if self._simulate:
+                publisher = SfuPublisher.synthetic(grant, quality=quality)
+            else:
+                room, otoscope, stethoscope = self._trolley_tracks()
+                publisher = SfuPublisher(
+                    grant,
+                    room=AdaptedVideoTrack(room, quality),
+                    otoscope=AdaptedVideoTrack(otoscope, quality),
+                    stethoscope=stethoscope,
+                )
+        except (DeviceError, MediaUnavailable) as exc:
+            logger.warning("cannot publish into SFU room %s: %s", grant.room, exc)
+            return
+        self.publishers[grant.room] = publisher
+        try:
+            await publisher.publish()
+        except (SfuError, TimeoutError) as exc:  # refused, or Janus never answered in time
+            logger.warning("SFU room %s refused the cabin: %s", grant.room, exc)
+            await self.stop_sfu(grant.room)
+
+    async def stop_sfu(self, consultation_id: int) -> None:
+        """Stop publishing into the consultation's Janus room (if the cabin does)."""
+        publisher = self.publishers.get(consultation_id)
+        if publisher is not None:
+            await publisher.close()
+            self.publishers.pop(consultation_id, None)
 
     async def offer(self, offer: MediaOffer) -> MediaAnswer:
         servers: list[IceServerConfig] = [
@@ -186,3 +242,5 @@ class AgentMedia:
     async def close_all(self) -> None:
         for session_id in [*self.sessions, *self.displays]:
             await self.close(session_id)
+        for consultation_id in list(self.publishers):
+            await self.stop_sfu(consultation_id)

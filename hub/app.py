@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
+from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -37,7 +38,9 @@ from hub.consoles import (
     secretary,
     teleconsultation,
 )
+from hub.consoles import guests as guest_pages
 from hub.consoles import report as report_pages
+from hub.consultation import guests
 from hub.consultation import media as consultation_media
 from hub.context import HubContext
 from hub.errors import HubError, Unauthenticated
@@ -63,24 +66,39 @@ GRACEFUL_SHUTDOWN_SECONDS = 3
 # closes.
 AGENT_GOODBYE_SECONDS = 5.0
 
+OTHER_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"permissions-policy", b"geolocation=()"),
+]
 SECURITY_HEADERS = [
     (
         b"content-security-policy",
         b"default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
         b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     ),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"permissions-policy", b"geolocation=()"),
+    *OTHER_SECURITY_HEADERS,
 ]
+
+
+def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
+    """The headers of every response: the pages may also reach Janus's HTTP API, when there
+    is one (the consultations with guests talk to it from the browser)."""
+    origin = urlsplit(settings.janus_url)
+    if not origin.netloc:
+        return SECURITY_HEADERS
+    janus = f" {origin.scheme}://{origin.netloc}".encode()
+    csp = SECURITY_HEADERS[0][1].replace(b"connect-src 'self'", b"connect-src 'self'" + janus)
+    return [(b"content-security-policy", csp), *OTHER_SECURITY_HEADERS]
 
 
 class SecurityHeaders:
     """Adds the security headers to every HTTP response."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, headers: list[tuple[bytes, bytes]] = SECURITY_HEADERS) -> None:
         self.app = app
+        self.headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -90,7 +108,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + SECURITY_HEADERS
+                message["headers"] = list(message["headers"]) + self.headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -131,6 +149,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
             clock=clock,
             failures=failure_log_for(settings.redis_url),
         )
+        app.state.hub.on_cabin_hello.append(guests.publish_again_to)
         shared = AsyncExitStack()
         if settings.redis_url:
             await shared.enter_async_context(_shared_with_workers(app.state.hub))
@@ -165,7 +184,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
         # An id no row can have is a page that does not exist, before any query.
         dependencies=[Depends(deps.ids_in_range)],
     )
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, headers=security_headers(settings))
     app.add_middleware(transport.TransportHeaders, hsts=settings.secure_transport)
     app.add_middleware(transport.ForwardedClient, trusted=settings.trusted_proxy_networks())
     app.mount("/static", StaticFiles(directory=str(web.STATIC_DIR)), name="static")
@@ -185,6 +204,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
     app.include_router(sas_api.router)
     app.include_router(sas_appointments.router)
     app.include_router(teleconsultation.router)
+    app.include_router(guest_pages.router)
     app.include_router(doctor.router)
     app.include_router(report_pages.router)
     app.include_router(consultation_media.router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from fastapi.templating import Jinja2Templates
@@ -59,6 +59,9 @@ class HubContext:
     # Agents' goodbyes (presence, live status) still being written: a stopping hub waits for
     # them before it closes the database; they run on even when their link's task is cancelled.
     goodbyes: set[asyncio.Task[None]] = field(default_factory=set)
+    # Called with each cabin id once its agent's hello is acknowledged (what a slice above the
+    # gateway tells a cabin that just connected, e.g. the Janus room it is to publish into).
+    on_cabin_hello: list[Callable[[HubContext, int], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def secret(self) -> str:

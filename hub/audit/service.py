@@ -64,6 +64,10 @@ ACTION_LABELS = {
     "identity.status": "Statut de l'identité changé",
     "identity.downgraded": "Identité redevenue provisoire",
     "consultation.close": "Consultation close",
+    "consultation.guest_invited": "Tiers invité à la consultation (lien envoyé)",
+    "consultation.guest_joined": "Tiers entré dans la consultation",
+    "consultation.guest_left": "Tiers sorti de la consultation",
+    "consultation.guest_removed": "Tiers retiré de la consultation par le médecin",
     "consultation.referral": "Patient orienté vers un médecin relais",
     "reporting.export": "Export des indicateurs de la CPTS",
 }

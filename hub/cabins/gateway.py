@@ -153,6 +153,11 @@ async def agent_socket(websocket: WebSocket) -> None:
                 last_seq=stored_up_to,
             ),
         )
+        for hook in ctx.on_cabin_hello:
+            try:
+                await hook(ctx, cabin_id)
+            except Exception:  # a slice's hook never costs the cabin its link
+                logger.exception("cabin %s: hello hook failed", cabin_id)
         await _serve(ctx, websocket, conn)
     finally:
         conn.closed.set()

@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from hub.cluster.peers import Message, Unreachable
 from hub.context import AgentConnection, HubContext
 from hub.errors import Conflict
-from hub.wire import Command, CommandAction, IceServer, MediaClose, MediaOffer
+from hub.wire import Command, CommandAction, IceServer, MediaClose, MediaOffer, SfuPublish, SfuStop
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +166,20 @@ async def close_media(ctx: HubContext, *, cabin_id: int, session_id: str) -> Non
     await _tell(ctx, cabin_id, {"op": "close", "cabin_id": cabin_id, "session_id": session_id})
 
 
+async def tell_sfu(ctx: HubContext, *, cabin_id: int, message: SfuPublish | SfuStop) -> None:
+    """Ask the cabin to publish into a consultation's Janus room, or to stop, wherever it is
+    connected (not connected: nothing to tell)."""
+    conn = _here(ctx, cabin_id)
+    if conn is not None:
+        await conn.outgoing.put(message)
+        return
+    await _tell(
+        ctx,
+        cabin_id,
+        {"op": "sfu", "cabin_id": cabin_id, "message": message.model_dump(mode="json")},
+    )
+
+
 async def disconnect(ctx: HubContext, *, cabin_id: int) -> None:
     """The cabin's token was revoked or replaced: close its live link now (code 4401), on
     whichever worker holds it. From this call on, nothing the agent sends is acknowledged."""
@@ -219,6 +233,10 @@ async def handle(ctx: HubContext, body: Message) -> Message | None:
         return {"sdp": sdp, "error": error}
     if op == "close" and conn is not None:
         await conn.outgoing.put(MediaClose(session_id=str(body["session_id"])))
+    elif op == "sfu" and conn is not None and isinstance(body.get("message"), dict):
+        raw: dict[str, object] = body["message"]  # type: ignore[assignment]
+        kind = SfuPublish if raw.get("type") == "sfu_publish" else SfuStop
+        await conn.outgoing.put(kind.model_validate(raw))
     elif op == "revoke":
         _revoke_here(ctx, cabin_id)
     elif op == "replaced" and conn is not None:

@@ -19,7 +19,7 @@ from hub.cabins.overview import home_context
 from hub.consoles.kit import kit_view
 from hub.consoles.vitals import measuring_devices, vitals_view
 from hub.consultation import cabins as consultation_cabins
-from hub.consultation import checks, identity_review, service
+from hub.consultation import checks, guests, identity_review, service
 from hub.consultation.models import STATE_LABELS, DmpChoice, State
 from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
@@ -54,8 +54,10 @@ async def _console(
     error: str | None = None,
     status_code: int = 200,
     identity: IdentityAnswer | None = None,
+    extra: dict[str, object] | None = None,
 ) -> Response:
-    """The console; ``identity`` is a refused identity check, shown in its form."""
+    """The console; ``identity`` is a refused identity check, shown in its form; ``extra``
+    more of the template's data (a refused invitation's form)."""
     consultation = await service.get_consultation(
         session=session, user=user, consultation_id=consultation_id
     )
@@ -89,6 +91,7 @@ async def _console(
             "document_options": [("", "—"), *checks.IDENTITY_DOCUMENTS.items()],
             "error": error,
             **_identity_form(consultation, identity),
+            **await guests.console_view(session=session, ctx=ctx, consultation=consultation),
             "observations": observations,
             "vitals": vitals_view(
                 (ObservationPublic.of_row(o) for o in observations),
@@ -125,6 +128,7 @@ async def _console(
             observations=observations,
         )
     )
+    data.update(extra or {})
     return render(request, template, data, status_code=status_code)
 
 
@@ -168,6 +172,7 @@ class Call:
         error: str | None = None,
         status: int = 200,
         identity: IdentityAnswer | None = None,
+        extra: dict[str, object] | None = None,
     ) -> Response:
         return await _console(
             self.request,
@@ -179,6 +184,7 @@ class Call:
             error=error,
             status_code=status,
             identity=identity,
+            extra=extra,
         )
 
     async def act(self, cid: int, action: Awaitable[object], *, suffix: str = "") -> Response:

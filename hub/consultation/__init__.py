@@ -3,7 +3,8 @@ the doctor (``checks``: identity, consent, pre-consultation), the identity revie
 two patient records (``identity_review``: bookings, consultations and shared documents move
 through their slices' service functions), the consultation's cabins — its site's and the
 mobile kit taken for the session (``cabins``) — media signalling (``media``), the Janus VideoRoom of
-a consultation with more than two parties (``sfu``), and the live events pushed to the
+a consultation with more than two parties (``sfu``), the third parties the doctor invites into it
+(``guests``; the guest's one-time link: ``guest_link``), and the live events pushed to the
 consoles (``hub.events``); ``queries``: the statement piece over consultations the reports
 compose. The consoles that drive a session are
 ``hub.consoles.teleconsultation``'s; the doctor's report is ``hub.reports``'s."""

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.cabins import kits
+from hub.consultation import service
 from hub.consultation.models import Consultation, State
-from hub.consultation.service import get_consultation, trace
 from hub.context import HubContext
 from hub.errors import Conflict
 from hub.identity import policy
@@ -45,7 +45,7 @@ async def choose_kit(
     *, session: AsyncSession, ctx: HubContext, user: User, consultation_id: int, cabin_id: int
 ) -> Cabin:
     """The room's staff take a mobile kit of the CPTS for this session; traced. The kit."""
-    consultation = await get_consultation(
+    consultation = await service.get_consultation(
         session=session, user=user, consultation_id=consultation_id
     )
     policy.check(
@@ -68,6 +68,8 @@ async def choose_kit(
         user_id=user.id,
         now=now,
     )
-    trace(session, ctx, consultation, user, "kit", consultation.state, f"Kit mobile « {kit.name} »")
+    service.trace(
+        session, ctx, consultation, user, "kit", consultation.state, f"Kit mobile « {kit.name} »"
+    )
     await session.commit()
     return kit

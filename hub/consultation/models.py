@@ -126,3 +126,66 @@ class Capture(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
     taken_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     taken_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class GuestRole(StrEnum):
+    """Who a third party invited into a consultation is."""
+
+    INTERPRETER = "interpreter"
+    SPECIALIST = "specialist"
+    MEDECIN_TRAITANT = "medecin_traitant"
+
+
+GUEST_ROLE_LABELS = {
+    GuestRole.INTERPRETER: "interprète",
+    GuestRole.SPECIALIST: "spécialiste",
+    GuestRole.MEDECIN_TRAITANT: "médecin traitant",
+}
+
+
+class GuestStatus(StrEnum):
+    INVITED = "invited"  # the link is sent, not opened yet
+    OPENED = "opened"  # the link was opened: it is bound to that browser
+    JOINED = "joined"  # in the room
+    LEFT = "left"  # left the room (may join again from the same browser)
+    REMOVED = "removed"  # the doctor removed them: the link works no more
+    ENDED = "ended"  # the consultation ended (or the link expired unused)
+
+
+class Guest(Base):
+    """A third party the doctor invited into a running consultation (an interpreter, a
+    specialist, the patient's médecin traitant): no account, a one-time link. The link's token
+    and the browser it was first opened in are kept as SHA-256 hashes only."""
+
+    __tablename__ = "consultation_guests"
+
+    id: Mapped[IntPk]
+    consultation_id: Mapped[int] = mapped_column(
+        ForeignKey("consultations.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[GuestRole] = mapped_column(enum_column(GuestRole, "guest_role"))
+    invited_name: Mapped[str] = mapped_column(String(200))
+    shown_name: Mapped[str] = mapped_column(String(200), default="")  # typed by the guest
+    email: Mapped[str] = mapped_column(String(320), default="")
+    mobile: Mapped[str] = mapped_column(String(20), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    browser_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    status: Mapped[GuestStatus] = mapped_column(
+        enum_column(GuestStatus, "guest_status"), default=GuestStatus.INVITED
+    )
+    invited_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    joined_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    left_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    @property
+    def party(self) -> str:
+        """The guest's party name in the consultation's Janus room."""
+        return f"guest-{self.id}"
+
+    @property
+    def role_label(self) -> str:
+        return GUEST_ROLE_LABELS[self.role]

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from hub.audit.service import record_event
+from hub.consultation import guests
 from hub.consultation.models import Capture, Consultation, ConsultationEvent, DmpChoice, State
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
@@ -280,6 +281,9 @@ async def transition(
     trace(session, ctx, consultation, user, action, before, note)
     await session.commit()
     _publish(ctx, consultation, f"consultation.{rule.target.value}")
+    if before is State.IN_CONSULTATION and rule.target is not State.IN_CONSULTATION:
+        # The live part is over (ended, redirected, aborted): its room and invitations too.
+        await guests.end_of_consultation(session=session, ctx=ctx, consultation=consultation)
     return await reload(session, consultation.id)
 
 

@@ -11,9 +11,9 @@ so any worker can open, extend or close a room without storing anything:
   request without a token the hub added (`token_auth`), and the room's `allowed` list refuses
   a join with a token the hub did not admit.
 
-`open_room` is meant for the moment a consultation gains a third party (the invitation),
-`close_room` for its end (``close``, ``abort``, ``redirect`` in `hub.consultation.service`);
-until the invitation exists, nothing in the hub calls them.
+`open_room` is called when a consultation gains its first third party (the invitation,
+`hub.consultation.guests`), `close_room` when the consultation leaves its live state (``end``,
+``abort``, ``redirect`` in `hub.consultation.service`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from hub.config import Settings
 from hub.errors import HubError
 from hub.wire.janus import (
     CORE_UNAUTHORIZED,
+    NO_SUCH_FEED,
     NO_SUCH_ROOM,
     ROOM_EXISTS,
     VIDEOROOM,
@@ -154,6 +155,23 @@ class SfuRooms:
         the room); a party already in the room is not kicked here."""
         await self._allowed(consultation_id, "remove", [party])
         await self._remove_token(self.token(consultation_id, party))
+
+    async def kick(self, consultation_id: int, feed: int) -> None:
+        """Put the publisher `feed` out of the room (Janus hangs its media up); a feed not in
+        the room is not an error."""
+        try:
+            await self._videoroom(
+                consultation_id,
+                {
+                    "request": "kick",
+                    "room": consultation_id,
+                    "secret": self._derive("secret", consultation_id),
+                    "id": feed,
+                },
+            )
+        except JanusError as error:
+            if error.code != NO_SUCH_FEED:
+                raise
 
     async def exists(self, consultation_id: int) -> bool:
         """Return whether the room of `consultation_id` is open on Janus."""

@@ -69,6 +69,8 @@ class Permission(StrEnum):
     # Without a staff account: the route authenticates its caller otherwise, or is open.
     PUBLIC = "public"  # login, online booking, health check, API docs, static files
     PATIENT_LINK = "patient_link"  # the signed link a patient received (booking, record)
+    # The one-time link of a third party invited into a consultation (bound to one browser).
+    GUEST_LINK = "guest_link"
     API_CLIENT = "api_client"  # the SAS platform's bearer token (FHIR)
     CABIN_AGENT = "cabin_agent"  # a cabin agent's token (WebSocket)
     # Staff.
@@ -102,7 +104,7 @@ _SITE_CLINICIANS = {
 }
 
 # Permission → the roles it is granted to, each with its scope. Permissions absent from this
-# table (PUBLIC, PATIENT_LINK, API_CLIENT, CABIN_AGENT) grant no staff role anything.
+# table (PUBLIC, PATIENT_LINK, GUEST_LINK, API_CLIENT, CABIN_AGENT) grant no staff role anything.
 GRANTS: Mapping[Permission, Mapping[Role, Scope]] = {
     Permission.SIGNED_IN: {
         Role.COORDINATOR: Scope.CPTS,
@@ -167,6 +169,10 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("POST", "/mon-dossier/{token}/documents/{document_id}/masquage"): P.PATIENT_LINK,
     ("GET", "/mon-dossier/{token}/desactivation"): P.PATIENT_LINK,
     ("POST", "/mon-dossier/{token}/desactivation"): P.PATIENT_LINK,
+    ("GET", "/invitation/{token}"): P.GUEST_LINK,
+    ("POST", "/invitation/{token}/rejoindre"): P.GUEST_LINK,
+    ("POST", "/invitation/{token}/quitter"): P.GUEST_LINK,
+    ("GET", "/invitation/{token}/etat"): P.GUEST_LINK,
     ("GET", "/fhir/Slot"): P.API_CLIENT,
     ("POST", "/fhir/Appointment"): P.API_CLIENT,
     ("GET", "/fhir/Appointment/{appointment_id}"): P.API_CLIENT,
@@ -230,6 +236,7 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("POST", "/salle/consultations/{consultation_id}/urgence"): P.ROOM,
     ("POST", "/salle/consultations/{consultation_id}/medecin-relais"): P.ROOM,
     ("WS", "/ws/consultations/{consultation_id}/room"): P.ROOM,
+    ("GET", "/api/v1/consultations/{consultation_id}/visio-tiers/salle"): P.ROOM,
     # Doctor.
     ("GET", "/medecin"): P.TELECONSULT,
     ("POST", "/medecin/consultations/{consultation_id}/rejoindre"): P.TELECONSULT,
@@ -240,6 +247,9 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
         "POST",
         "/medecin/consultations/{consultation_id}/compte-rendu/nouvelle-version",
     ): P.TELECONSULT,
+    ("POST", "/medecin/consultations/{consultation_id}/tiers"): P.TELECONSULT,
+    ("POST", "/medecin/consultations/{consultation_id}/tiers/{guest_id}/retirer"): P.TELECONSULT,
+    ("GET", "/api/v1/consultations/{consultation_id}/visio-tiers"): P.TELECONSULT,
     ("POST", "/api/v1/consultations/{consultation_id}/captures"): P.TELECONSULT,
     ("WS", "/ws/consultations/{consultation_id}/media"): P.TELECONSULT,
     # Clinicians of the consultation's site.

@@ -42,6 +42,7 @@ class JanusError(Exception):
 #: VideoRoom error codes a caller acts on (janus_videoroom.c).
 NO_SUCH_ROOM = 426
 ROOM_EXISTS = 427
+NO_SUCH_FEED = 428
 UNAUTHORIZED = 433
 #: Janus core: the request lacked the right token or secret.
 CORE_UNAUTHORIZED = 403

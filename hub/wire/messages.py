@@ -23,6 +23,7 @@ from pydantic import (
     ValidationError,
 )
 
+from hub.wire.janus import SfuGrant
 from hub.wire.measurement import (
     UnreadableMeasurement,
     WireMeasurement,
@@ -223,6 +224,39 @@ class MediaClose(_Message):
     session_id: str = Field(min_length=1, max_length=40)
 
 
+class SfuPublish(_Message):
+    """The consultation now has more than two parties: publish the trolley's tracks (room
+    camera, otoscope, stethoscope) into its Janus room with this grant (`SfuGrant`)."""
+
+    type: Literal["sfu_publish"] = "sfu_publish"
+    consultation_id: int = Field(ge=1, le=MAX_SEQ)
+    url: str = Field(min_length=1, max_length=500)
+    room: int = Field(ge=1, le=MAX_SEQ)
+    pin: str = Field(min_length=1, max_length=100)
+    token: str = Field(min_length=1, max_length=100)
+
+    @classmethod
+    def of(cls, consultation_id: int, grant: SfuGrant) -> SfuPublish:
+        return cls(
+            consultation_id=consultation_id,
+            url=grant.url,
+            room=grant.room,
+            pin=grant.pin,
+            token=grant.token,
+        )
+
+    def grant(self) -> SfuGrant:
+        """Return the grant this message carries."""
+        return SfuGrant(url=self.url, room=self.room, pin=self.pin, token=self.token)
+
+
+class SfuStop(_Message):
+    """The consultation's Janus room is closed: stop publishing into it."""
+
+    type: Literal["sfu_stop"] = "sfu_stop"
+    consultation_id: int = Field(ge=1, le=MAX_SEQ)
+
+
 class ErrorMessage(_Message):
     """The hub refuses something the agent sent; ``message`` says why."""
 
@@ -233,7 +267,15 @@ class ErrorMessage(_Message):
 
 AgentMessageT = Hello | Heartbeat | MeasurementBatch | DeviceStatus | CommandResult | MediaAnswer
 HubMessageT = (
-    HelloAck | HeartbeatAck | MeasurementAck | Command | MediaOffer | MediaClose | ErrorMessage
+    HelloAck
+    | HeartbeatAck
+    | MeasurementAck
+    | Command
+    | MediaOffer
+    | MediaClose
+    | SfuPublish
+    | SfuStop
+    | ErrorMessage
 )
 AgentMessage = Annotated[AgentMessageT, Field(discriminator="type")]
 HubMessage = Annotated[HubMessageT, Field(discriminator="type")]

@@ -22,7 +22,7 @@ from tests.conftest import ROOT, csrf_from, login, text
 from tests.support.access_world import ACCOUNTS, SiteThings, World, build_world, form_for
 from tests.support.factories import Cpts
 
-NO_STAFF_ACCOUNT = {Permission.PUBLIC, Permission.PATIENT_LINK}
+NO_STAFF_ACCOUNT = {Permission.PUBLIC, Permission.PATIENT_LINK, Permission.GUEST_LINK}
 # Routes whose site is the slot chosen in the form rather than a resource in the path.
 SLOT_IN_FORM = {("POST", "/secretariat/patients/{patient_id}/rdv"), ("POST", "/etablissement/rdv")}
 # Path parameters that name nothing site-bound.
@@ -185,6 +185,7 @@ def test_every_staff_permission_is_granted_and_every_grant_is_used() -> None:
     assert used - set(policy.GRANTS) == {
         Permission.PUBLIC,
         Permission.PATIENT_LINK,
+        Permission.GUEST_LINK,
         Permission.API_CLIENT,
         Permission.CABIN_AGENT,
     }
@@ -321,6 +322,7 @@ README_ROLES = {
 }
 README_WITHOUT_ACCOUNT = {
     "patient (no account)": {Permission.PUBLIC, Permission.PATIENT_LINK},
+    "invited third party (no account)": {Permission.GUEST_LINK},
     "SAS platform": {Permission.API_CLIENT, Permission.PUBLIC},  # /fhir/metadata is public
 }
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import db
 from hub.config import Settings
-from hub.consultation.models import Capture, Consultation, State
+from hub.consultation.models import Capture, Consultation, Guest, GuestRole, State
 from hub.identity import service as identity
 from hub.identity.models import Cabin, Organisation, Role, Site
 from hub.notify.models import Channel as MessageChannel
@@ -169,7 +169,15 @@ async def _things_at(
         next_attempt_at=now,
         last_error="550 mailbox unavailable",
     )
-    session.add_all([document, relay])
+    guest = Guest(
+        consultation_id=consultation.id,
+        role=GuestRole.INTERPRETER,
+        invited_name="Interprète d'essai",
+        email="interprete@example.org",
+        token_hash=f"{site.id:064x}",
+        expires_at=now + dt.timedelta(hours=1),
+    )
+    session.add_all([document, relay, guest])
     await session.flush()
     cabin = await session.scalar(select(Cabin).where(Cabin.site_id == site.id))
     assert cabin is not None
@@ -191,6 +199,7 @@ async def _things_at(
             "cabin_id": str(cabin.id),
             "rule_id": str(rule.id),
             "closure_id": str(closure.id),
+            "guest_id": str(guest.id),
         },
         patient_name=f"{birth_name.upper()} {first_names}",
         medecin_traitant=medecin_traitant,

@@ -28,6 +28,8 @@ from hub.wire import (
     MeasurementItem,
     Rejected,
     RejectionCode,
+    SfuPublish,
+    SfuStop,
     UnreadableMeasurement,
     UnsupportedVersion,
     WireError,
@@ -36,6 +38,7 @@ from hub.wire import (
     parse_agent_message,
     parse_hub_message,
 )
+from hub.wire.janus import SfuGrant
 
 NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
 THERMOMETER_READING = Measurement(
@@ -163,6 +166,16 @@ def test_hub_message_round_trip() -> None:
         server_time=dt.datetime(2026, 11, 22, tzinfo=dt.UTC),
     )
     assert parse_hub_message(ack.model_dump_json()) == ack
+
+
+def test_the_sfu_grant_travels_to_the_agent_and_back_the_same() -> None:
+    grant = SfuGrant(url="http://127.0.0.1:8088/janus", room=42, pin="p1n", token="t0k")
+    publish = SfuPublish.of(42, grant)
+    received = parse_hub_message(encode(publish))
+    assert isinstance(received, SfuPublish) and received.grant() == grant
+    assert parse_hub_message(encode(SfuStop(consultation_id=42))) == SfuStop(consultation_id=42)
+    with pytest.raises(WireError, match="token"):
+        parse_hub_message(publish.model_dump_json().replace('"t0k"', '""'))
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,388 @@
+"""A third party in a consultation: the doctor invites them by e-mail or SMS, the one-time link
+opens the guest's page in one browser only, the guest joins the consultation's Janus room (a
+real Janus), the doctor removes them, and the end of the consultation closes the room. The
+guest's link reaches nothing of the record, the report or the vitals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select, update
+
+from cabin_agent.agent import CabinAgent
+from cabin_agent.media_sfu import SfuSubscriber
+from hub import db
+from hub.audit.models import AuditEvent
+from hub.config import Environment, Settings
+from hub.consultation.models import Guest, GuestStatus
+from hub.consultation.sfu import SfuRooms
+from hub.notify.models import Channel, OutboundMessage
+from hub.wire.janus import CORE_UNAUTHORIZED, JanusError, SfuGrant
+from tests.conftest import TEST_SECRET, csrf_from, login, text
+from tests.hub.consultation.test_sfu import join as join_room
+from tests.support.factories import Cpts, session_for
+from tests.support.janus import ThrowawayJanus
+from tests.support.live import LiveHub
+from tests.support.postgres import free_port
+from tests.support.scenario import agent_config, booking_now, in_consultation
+from tests.support.waiting import eventually
+
+LINK = re.compile(r"/invitation/([A-Za-z0-9_-]+)")
+
+
+@pytest.fixture
+def settings(database_url: str, janus_server: ThrowawayJanus) -> Settings:
+    """The hub's settings, with the session's Janus as its SFU."""
+    return Settings(
+        environment=Environment.TEST,
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        port=free_port(),
+        jobs_enabled=False,
+        janus_url=janus_server.url,
+        janus_admin_url=janus_server.admin_url,
+        janus_admin_secret=janus_server.admin_secret,
+    )
+
+
+@pytest.fixture
+async def rooms(settings: Settings) -> AsyncIterator[SfuRooms]:
+    client = SfuRooms(settings)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def guest_browser(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The guest's own browser (no account)."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+async def _rows(settings: Settings, query: object) -> list:  # type: ignore[type-arg]
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        rows = list(await session.scalars(query))  # type: ignore[call-overload]
+    await engine.dispose()
+    return rows
+
+
+async def _consultation(client: httpx.AsyncClient, settings: Settings) -> int:
+    cid = await in_consultation(settings, await booking_now(settings), "medecin")
+    await login(client, "medecin")
+    return cid
+
+
+async def _invite(
+    client: httpx.AsyncClient, cid: int, *, role: str, name: str, contact: str
+) -> httpx.Response:
+    console = await client.get(f"/medecin/consultations/{cid}")
+    return await client.post(
+        f"/medecin/consultations/{cid}/tiers",
+        data={
+            "csrf_token": csrf_from(console.text),
+            "role": role,
+            "name": name,
+            "contact": contact,
+        },
+    )
+
+
+async def _link_of(settings: Settings, recipient: str) -> str:
+    """The invitation link the outbox holds for this recipient."""
+    (message,) = await _rows(
+        settings, select(OutboundMessage).where(OutboundMessage.recipient == recipient)
+    )
+    match = LINK.search(message.body_text)
+    assert match, message.body_text
+    return f"/invitation/{match.group(1)}"
+
+
+async def _actions(settings: Settings) -> list[str]:
+    return [e.action for e in await _rows(settings, select(AuditEvent).order_by(AuditEvent.id))]
+
+
+async def _join(browser: httpx.AsyncClient, link: str, name: str) -> httpx.Response:
+    page = await browser.get(link)
+    return await browser.post(
+        f"{link}/rejoindre",
+        json={"name": name},
+        headers={"x-csrf-token": csrf_from(page.text), "accept": "application/json"},
+    )
+
+
+async def publishing(agent: CabinAgent, consultation_id: int) -> bool:
+    """Whether the agent's trolley is up in the consultation's room."""
+    publication = (await agent.media.publications()).get(consultation_id)
+    return publication is not None and publication.connection_state == "connected"
+
+
+async def _end(client: httpx.AsyncClient, cid: int) -> None:
+    console = await client.get(f"/medecin/consultations/{cid}")
+    ended = await client.post(
+        f"/medecin/consultations/{cid}/etat",
+        data={"csrf_token": csrf_from(console.text), "action": "end"},
+    )
+    assert ended.status_code == 303
+
+
+async def test_the_doctor_invites_an_interpreter_by_email_and_the_room_opens(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings, rooms: SfuRooms
+) -> None:
+    cid = await _consultation(client, settings)
+    console = await client.get(f"/medecin/consultations/{cid}")
+    assert "Inviter un tiers" in text(console) and "Personne d'autre n'est invité" in text(console)
+    invited = await _invite(
+        client, cid, role="interpreter", name="Amina Haddad", contact="amina@interpretes.fr"
+    )
+    assert invited.status_code == 303
+    console = await client.get(f"/medecin/consultations/{cid}")
+    assert "Amina Haddad" in text(console) and "invité, lien envoyé" in text(console)
+    (message,) = await _rows(settings, select(OutboundMessage))
+    assert message.channel is Channel.EMAIL and message.recipient == "amina@interpretes.fr"
+    assert "interprète" in message.body_text and "/invitation/" in message.body_text
+    (guest,) = await _rows(settings, select(Guest))
+    assert LINK.search(message.body_text).group(1) not in guest.token_hash  # type: ignore[union-attr]
+    assert "consultation.guest_invited" in await _actions(settings)
+    assert await rooms.exists(cid)
+    await _end(client, cid)
+    assert not await rooms.exists(cid), "the end of the consultation closes its room"
+    (guest,) = await _rows(settings, select(Guest))
+    assert guest.status is GuestStatus.ENDED
+
+
+async def test_an_sms_invitation_goes_to_the_mobile(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
+) -> None:
+    cid = await _consultation(client, settings)
+    invited = await _invite(
+        client, cid, role="medecin_traitant", name="Dr Morel", contact="06 12 34 56 78"
+    )
+    assert invited.status_code == 303
+    (message,) = await _rows(settings, select(OutboundMessage))
+    assert message.channel is Channel.SMS and message.recipient == "+33612345678"
+    assert "/invitation/" in message.body_text
+    await _end(client, cid)
+
+
+async def test_a_bad_invitation_is_refused_field_by_field(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
+) -> None:
+    cid = await _consultation(client, settings)
+    refused = await _invite(client, cid, role="cousin", name="  ", contact="pas-un-numero")
+    assert refused.status_code == 422
+    page = text(refused)
+    assert "Choisissez qui vous invitez" in page
+    assert "Indiquez le nom de la personne invitée" in page
+    assert "Numéro de portable invalide : pas-un-numero" in page
+    assert 'value="pas-un-numero"' in page, "what was typed is kept"
+    assert await _rows(settings, select(OutboundMessage)) == []
+    assert await _rows(settings, select(Guest)) == []
+
+
+async def test_the_link_opens_once_in_one_browser_then_joins_and_leaves(
+    client: httpx.AsyncClient,
+    cpts: Cpts,
+    settings: Settings,
+    app: FastAPI,
+    guest_browser: httpx.AsyncClient,
+) -> None:
+    cid = await _consultation(client, settings)
+    await _invite(client, cid, role="specialist", name="Dr Petit", contact="petit@chu.fr")
+    link = await _link_of(settings, "petit@chu.fr")
+    page = await guest_browser.get(link)
+    assert page.status_code == 200 and "spécialiste" in text(page)
+    assert "LAMBERT" not in text(page), "the guest's page shows nothing of the patient"
+    again = await guest_browser.get(link)
+    assert again.status_code == 200, "the same browser opens it again"
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+        stolen = await other.get(link)
+    assert stolen.status_code == 410
+    assert "déjà été ouvert dans un autre navigateur" in text(stolen)
+    assert (await guest_browser.get("/invitation/pas-un-lien")).status_code == 404
+
+    joined = await _join(guest_browser, link, "Dr Hélène Petit")
+    assert joined.status_code == 200, joined.text
+    grant = SfuGrant(**joined.json()["grant"])
+    assert grant.room == cid
+    assert (await join_room(grant))["videoroom"] == "joined", "Janus lets the guest in"
+    console = await client.get(f"/medecin/consultations/{cid}")
+    assert "Dr Hélène Petit" in text(console) and "présent" in text(console)
+    left = await guest_browser.post(
+        f"{link}/quitter", headers={"x-csrf-token": csrf_from(page.text)}
+    )
+    assert left.status_code == 204
+    actions = await _actions(settings)
+    assert actions.index("consultation.guest_joined") < actions.index("consultation.guest_left")
+    await _end(client, cid)
+    ended = await guest_browser.get(link)
+    assert ended.status_code == 410 and "La consultation est terminée" in text(ended)
+
+
+async def test_an_expired_link_says_so(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings, guest_browser: httpx.AsyncClient
+) -> None:
+    cid = await _consultation(client, settings)
+    await _invite(client, cid, role="interpreter", name="Amina", contact="amina@interpretes.fr")
+    link = await _link_of(settings, "amina@interpretes.fr")
+    async with session_for(settings) as session:
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+        await session.execute(update(Guest).values(expires_at=past))
+        await session.commit()
+    expired = await guest_browser.get(link)
+    assert expired.status_code == 410 and "a expiré" in text(expired)
+    await _end(client, cid)
+
+
+async def test_the_guest_reaches_no_record_report_or_vitals(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings, guest_browser: httpx.AsyncClient
+) -> None:
+    cid = await _consultation(client, settings)
+    await _invite(client, cid, role="interpreter", name="Amina", contact="amina@interpretes.fr")
+    link = await _link_of(settings, "amina@interpretes.fr")
+    assert (await _join(guest_browser, link, "Amina")).status_code == 200
+    assert guest_browser.cookies, "the guest's browser holds its invitation cookie"
+    patient_id = (await _rows(settings, select(Guest)))[0].consultation_id
+    for path in (
+        f"/medecin/consultations/{cid}",
+        f"/salle/consultations/{cid}",
+        f"/dossier-partage/patients/{patient_id}",
+        "/comptes-rendus/1.pdf",
+    ):
+        refused = await guest_browser.get(path)
+        assert refused.status_code == 303, path
+        assert refused.headers["location"].startswith("/connexion"), path
+    vitals = await guest_browser.get(f"/api/v1/consultations/{cid}/mesures")
+    assert vitals.status_code == 401
+    await _end(client, cid)
+
+
+async def test_the_doctor_removes_a_guest(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings, guest_browser: httpx.AsyncClient
+) -> None:
+    cid = await _consultation(client, settings)
+    await _invite(client, cid, role="interpreter", name="Amina", contact="amina@interpretes.fr")
+    link = await _link_of(settings, "amina@interpretes.fr")
+    grant = SfuGrant(**(await _join(guest_browser, link, "Amina")).json()["grant"])
+    (guest,) = await _rows(settings, select(Guest))
+    console = await client.get(f"/medecin/consultations/{cid}")
+    removed = await client.post(
+        f"/medecin/consultations/{cid}/tiers/{guest.id}/retirer",
+        data={"csrf_token": csrf_from(console.text)},
+    )
+    assert removed.status_code == 303
+    gone = await guest_browser.get(link)
+    assert gone.status_code == 410 and "mis fin à votre participation" in text(gone)
+    with pytest.raises(JanusError) as refused:
+        await join_room(grant)
+    assert refused.value.code == CORE_UNAUTHORIZED, "Janus refuses the removed guest"
+    assert "consultation.guest_removed" in await _actions(settings)
+    await _end(client, cid)
+
+
+async def test_a_guest_of_another_consultation_cannot_be_removed_here(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
+) -> None:
+    cid = await _consultation(client, settings)
+    await _invite(client, cid, role="interpreter", name="Amina", contact="amina@interpretes.fr")
+    (guest,) = await _rows(settings, select(Guest))
+    other = await in_consultation(settings, await booking_now(settings, minutes=25), "medecin")
+    console = await client.get(f"/medecin/consultations/{other}")
+    refused = await client.post(
+        f"/medecin/consultations/{other}/tiers/{guest.id}/retirer",
+        data={"csrf_token": csrf_from(console.text)},
+    )
+    assert refused.status_code == 404
+    assert (await _rows(settings, select(Guest)))[0].status is GuestStatus.INVITED
+    await _end(client, cid)
+
+
+async def test_the_cabin_publishes_into_the_room_until_the_consultation_ends(
+    cpts: Cpts, settings: Settings, live_hub: LiveHub, tmp_path: Path, rooms: SfuRooms
+) -> None:
+    """The first invitation tells the cabin agent (wire: sfu_publish) to publish its trolley
+    into the room; the guest subscribes to the cabin's feed and receives the room camera, the
+    otoscope and the stethoscope; a cabin that connects again is told again; the end of the
+    consultation stops the cabin (sfu_stop)."""
+    cid = await in_consultation(settings, await booking_now(settings), "medecin")
+    agent = CabinAgent(agent_config(live_hub, cpts, tmp_path), simulate=True)
+    task = asyncio.create_task(agent.run())
+    try:
+        await asyncio.wait_for(agent.link.online.wait(), 15)
+        async with httpx.AsyncClient(base_url=live_hub.url) as client:
+            await login(client, "medecin")
+            await _invite(client, cid, role="interpreter", name="Amina", contact="a@b.fr")
+            await eventually(
+                lambda: publishing(agent, cid), "the cabin publishing into the room", timeout=30
+            )
+            feed = (await agent.media.publications())[cid].feed
+            assert feed is not None
+            viewer = SfuSubscriber(rooms.grant(cid, "doctor"))
+            try:
+                tracks = await viewer.subscribe(feed)
+                await eventually(lambda: len(tracks) == 3, "the trolley's three tracks")
+                assert set(tracks) == {"room", "otoscope", "stethoscope"}
+            finally:
+                await viewer.close()
+            # The agent restarts: once connected again, it is told to publish again.
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            assert not await agent.media.publications()
+            agent = CabinAgent(agent_config(live_hub, cpts, tmp_path), simulate=True)
+            task = asyncio.create_task(agent.run())
+            await eventually(
+                lambda: publishing(agent, cid), "the restarted cabin publishing again", timeout=30
+            )
+            await _end(client, cid)
+        await eventually(
+            lambda: agent.media.process is None, "the cabin stopping (its media process ended)"
+        )
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_the_doctor_joins_the_room_only_once_guests_take_part(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
+) -> None:
+    cid = await _consultation(client, settings)
+    url = f"/api/v1/consultations/{cid}/visio-tiers"
+    before = await client.get(url)
+    assert before.status_code == 409
+    assert "Aucun tiers ne participe" in before.json()["detail"]
+    await _invite(client, cid, role="specialist", name="Dr Petit", contact="petit@chu.fr")
+    granted = await client.get(url)
+    assert granted.status_code == 200
+    grant = SfuGrant(**granted.json()["grant"])
+    assert (await join_room(grant))["videoroom"] == "joined", "Janus lets the doctor in"
+    await _end(client, cid)
+    assert (await client.get(url)).status_code == 409
+
+
+async def test_the_room_screen_joins_the_room_to_show_the_guests(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings, app: FastAPI
+) -> None:
+    cid = await _consultation(client, settings)
+    await _invite(client, cid, role="interpreter", name="Amina", contact="amina@interpretes.fr")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as nurse:
+        await login(nurse, "infirmiere")
+        granted = await nurse.get(f"/api/v1/consultations/{cid}/visio-tiers/salle")
+        assert granted.status_code == 200
+        grant = SfuGrant(**granted.json()["grant"])
+        assert (await join_room(grant))["videoroom"] == "joined"
+        refused = await nurse.get(f"/api/v1/consultations/{cid}/visio-tiers")
+        assert refused.status_code == 403, "the doctor's grant is the doctor's"
+    await _end(client, cid)
