@@ -51,6 +51,7 @@ from hub.wire import (
     WireError,
     encode,
     parse_agent_message,
+    understood_by,
 )
 
 logger = logging.getLogger(__name__)
@@ -384,7 +385,16 @@ async def _release(ctx: HubContext, cabin_id: int) -> bool:
 
 
 async def _send(websocket: WebSocket, conn: AgentConnection, message: HubMessageT) -> None:
-    """Send a message in the wire version the agent spoke in its hello."""
+    """Send a message in the wire version the agent spoke in its hello (one its version does
+    not have is left out, said in the log: such an agent must be upgraded)."""
+    if not understood_by(message, conn.wire_version):
+        logger.warning(
+            "cabin %s: its agent (wire v%s) does not know %s; upgrade it",
+            conn.cabin_id,
+            conn.wire_version,
+            message.type,
+        )
+        return
     await websocket.send_text(encode(message, conn.wire_version))
 
 

@@ -55,6 +55,7 @@ from hub.wire.messages import (
     encode,
     parse_agent_message,
     parse_hub_message,
+    understood_by,
 )
 
 __all__ = [
@@ -103,4 +104,5 @@ __all__ = [
     "parse_agent_message",
     "parse_hub_message",
     "read_measurement",
+    "understood_by",
 ]

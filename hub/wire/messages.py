@@ -32,8 +32,8 @@ from hub.wire.measurement import (
     summary,
 )
 
-WIRE_VERSION: Final = 2
-SUPPORTED_VERSIONS = frozenset({1, 2})
+WIRE_VERSION: Final = 3
+SUPPORTED_VERSIONS = frozenset({1, 2, 3})
 AGENT_WS_PATH = "/agent/ws"
 
 # WebSocket close codes (4000-4999 are free for applications).
@@ -58,7 +58,7 @@ class UnsupportedVersion(WireError):
 
 class _Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    v: Literal[1, 2] = WIRE_VERSION
+    v: Literal[1, 2, 3] = WIRE_VERSION
 
 
 class DeviceDescription(BaseModel):
@@ -342,11 +342,24 @@ def parse_hub_message(text: str | bytes) -> HubMessageT:
         raise WireError(summary(exc)) from None
 
 
+#: The first version that has each message type added since version 1.
+SINCE_VERSION: Final = {"sfu_publish": 3, "sfu_stop": 3}
+
+
+def understood_by(message: HubMessageT | AgentMessageT, version: int) -> bool:
+    """Whether a side speaking ``version`` knows this message's type (an agent from before
+    the SFU does not know ``sfu_publish``: the hub does not send it one)."""
+    return version >= SINCE_VERSION.get(message.type, 1)
+
+
 def encode(message: HubMessageT | AgentMessageT, version: int = WIRE_VERSION) -> str:
     """The frame of a message in a protocol version the other side speaks.
 
-    Version 1 is version 2 without the ``code`` of refused measurements. A media offer's
-    ``ice_transport_policy`` is left out unless "relay": agents from before it refuse it."""
+    Version 1 is version 2 without the ``code`` of refused measurements; version 2 is version 3
+    without the SFU messages (see `understood_by`). A media offer's ``ice_transport_policy`` is
+    left out unless "relay": agents from before it refuse it."""
+    if not understood_by(message, version):
+        raise ValueError(f"{message.type} does not exist in wire version {version}")
     exclude = (
         {"ice_transport_policy"}
         if isinstance(message, MediaOffer) and message.ice_transport_policy == "all"

@@ -21,6 +21,7 @@ from devices.measurements import (
 from hub.records.observations import Refusal, check_incoming
 from hub.wire import (
     MAX_FRAME_CHARS,
+    WIRE_VERSION,
     Heartbeat,
     HelloAck,
     MeasurementAck,
@@ -37,6 +38,7 @@ from hub.wire import (
     encode,
     parse_agent_message,
     parse_hub_message,
+    understood_by,
 )
 from hub.wire.janus import SfuGrant
 
@@ -106,9 +108,7 @@ def test_the_hub_reads_the_measurement_older_agents_send(version: int) -> None:
     assert item.measurement.to_measurement() == THERMOMETER_READING
     # and what the agent sends now reads the same in every version
     sent = WireMeasurement.from_measurement(THERMOMETER_READING).model_dump(mode="json")
-    assert WireMeasurement.model_validate(sent) == WireMeasurement.model_validate(
-        AS_AGENTS_SEND_IT
-    )
+    assert WireMeasurement.model_validate(sent) == WireMeasurement.model_validate(AS_AGENTS_SEND_IT)
 
 
 @pytest.mark.parametrize(
@@ -196,9 +196,9 @@ def test_invalid_frames_are_refused_with_the_reason(frame: str, reason: str) -> 
 
 def test_another_version_is_refused() -> None:
     with pytest.raises(
-        UnsupportedVersion, match="unsupported wire version 3; this side speaks 1, 2"
+        UnsupportedVersion, match="unsupported wire version 4; this side speaks 1, 2, 3"
     ):
-        parse_agent_message('{"v": 3, "type": "heartbeat", "seq": 1}')
+        parse_agent_message('{"v": 4, "type": "heartbeat", "seq": 1}')
 
 
 @pytest.mark.parametrize(
@@ -219,6 +219,18 @@ def test_another_version_is_refused() -> None:
 def test_hostile_frames_are_refused_as_wire_errors(frame: str, reason: str) -> None:
     with pytest.raises(WireError, match=reason):
         parse_agent_message(frame)
+
+
+def test_an_agent_from_before_the_sfu_is_never_sent_its_messages() -> None:
+    """A version 2 agent fails on a message type it does not know (and reconnects): the hub
+    does not send it the SFU's messages, which it can tell before encoding."""
+    publish = SfuPublish(consultation_id=7, url="http://janus", room=7, pin="p", token="t")
+    assert not understood_by(publish, 2) and not understood_by(SfuStop(consultation_id=7), 2)
+    assert understood_by(publish, WIRE_VERSION)
+    assert understood_by(MeasurementAck(seqs=(1,)), 1)
+    with pytest.raises(ValueError, match="sfu_publish does not exist in wire version 2"):
+        encode(publish, 2)
+    assert parse_hub_message(encode(publish, 3)) == publish
 
 
 def test_a_version_1_agent_is_answered_in_version_1() -> None:
