@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.util import CommandError
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
@@ -56,3 +59,15 @@ def test_models_and_migrations_agree(postgres: ThrowawayPostgres | None, tmp_pat
     url = _fresh_url(postgres, tmp_path, "cpts_drift")
     migrate.upgrade(url)
     assert asyncio.run(_diff(url)) == []
+
+
+def test_a_failed_migration_leaves_no_database_connection_open(
+    postgres: ThrowawayPostgres | None, tmp_path: object
+) -> None:
+    url = _fresh_url(postgres, tmp_path, "cpts_failed_migration")
+    with pytest.raises(CommandError):
+        migrate.upgrade(url, "9999")  # no such version: fails inside the migration environment
+    migrate.upgrade(url)  # the next command replaces the failed one's context...
+    # ...and a connection the failed one left open is garbage now: the collector would find it,
+    # its ResourceWarning failing this test (it once failed a later test instead).
+    gc.collect()
