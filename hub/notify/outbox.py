@@ -12,6 +12,10 @@ committed right after. Several workers never take the same message at the same t
 the process dies after the SMTP server or SMS gateway accepted a message and before the outcome
 is committed, the message is sent again once the lease has expired. E-mails keep one
 Message-ID across attempts so that receiving systems can recognise a duplicate.
+
+An e-mail whose headers ask for a read receipt (``Disposition-Notification-To``, RFC 8098)
+also asks the SMTP server for delivery status notifications under the envelope id
+``outbox-<id>`` (``envelope_id``); ``hub.notify.receipts`` reads both kinds of report back.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ FIRST_RETRY_DELAY = dt.timedelta(minutes=1)
 MAX_RETRY_DELAY = dt.timedelta(hours=6)
 MAX_ERROR_LENGTH = 1000
 _CHECK_SENDER = "outbox-check@cpts.invalid"
+RECEIPT_REQUEST_HEADER = "Disposition-Notification-To"
 _INSERT_MESSAGE = insert(cast(Table, OutboundMessage.__table__))
 
 
@@ -542,6 +547,8 @@ async def _send(message: OutboundMessage, transports: _Transports) -> str:
         return await sms.send(to=message.recipient, text=message.body_text)
     if smtp is None:
         raise DeliveryError(NO_SMTP)
+    headers = _headers(message.headers)
+    wants_receipts = any(name.lower() == RECEIPT_REQUEST_HEADER.lower() for name in headers)
     return await send_email(
         smtp,
         to=message.recipient,
@@ -549,12 +556,19 @@ async def _send(message: OutboundMessage, transports: _Transports) -> str:
         text=message.body_text,
         html=message.body_html,
         attachments=_attachments(message.attachments),
-        headers=_headers(message.headers),
-        message_id=_stable_message_id(message, sender_domain(smtp.sender)),
+        headers=headers,
+        message_id=stable_message_id(message, sender_domain(smtp.sender)),
+        dsn_envid=envelope_id(message.id) if wants_receipts else None,
     )
 
 
-def _stable_message_id(message: OutboundMessage, domain: str) -> str:
+def envelope_id(message_id: int) -> str:
+    """The SMTP envelope id (RFC 3461 ENVID) an e-mail of the outbox is sent under."""
+    return f"outbox-{message_id}"
+
+
+def stable_message_id(message: OutboundMessage, domain: str) -> str:
+    """The Message-ID an e-mail of the outbox keeps across its attempts."""
     created = int(message.created_at.timestamp())
     return f"<outbox.{message.id}.{created}@{domain}>"
 
