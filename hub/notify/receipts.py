@@ -73,11 +73,11 @@ def _fields(message: EmailMessage, content_type: str) -> list[Message]:
     for part in message.walk():
         if part.get_content_type() != content_type:
             continue
-        if content_type == "message/delivery-status":
-            # The email package parses the blocks into sub-messages; a missing one is raw text.
-            blocks = part.get_payload()
-            if isinstance(blocks, list) and blocks:
-                return [b for b in blocks if isinstance(b, Message)]
+        # The email package parses a message/* part's blocks into sub-messages (each block of
+        # a delivery-status, the one block of a disposition-notification).
+        blocks = part.get_payload()
+        if isinstance(blocks, list) and blocks:
+            return [b for b in blocks if isinstance(b, Message)]
         payload = part.get_payload(decode=True)
         text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
         return [email.message_from_string(block) for block in re.split(r"\r?\n\r?\n", text)]
