@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from hub.audit.models import AuditEvent
 from hub.config import Settings
-from hub.jobs import imap_settings
+from hub.jobs import JobRunner, imap_settings
 from hub.notify.mailbox import MailboxRound, read_reports
 from hub.notify.models import MessageReceipt, OutboundMessage, ReceiptKind
 from hub.notify.outbox import DeliveryReport
@@ -28,6 +28,8 @@ from tests.hub.reports.test_mssante import (
 from tests.support import imap
 from tests.support.factories import Cpts
 from tests.support.imap import ThrowawayDovecot
+from tests.support.job_worker import context_for
+from tests.support.postgres import free_port
 from tests.support.smtp import SmtpServerFixture
 
 REPORTING_MTA = "mx.medecin.mssante.fr"
@@ -106,17 +108,20 @@ def mdn(*, original_message_id: str, disposition: str = "displayed") -> bytes:
     ).encode()
 
 
-async def read(settings: Settings, mailbox: ThrowawayDovecot) -> MailboxRound:
-    """What the periodic job does (``hub.jobs.read_mailbox``) with the operator's settings."""
-    configured = settings.model_copy(
+def with_mailbox(settings: Settings, url: str) -> Settings:
+    return settings.model_copy(
         update={
-            "mssante_imap_url": mailbox.url,
+            "mssante_imap_url": url,
             "mssante_imap_user": imap.USER,
             "mssante_imap_password": SecretStr(imap.PASSWORD),
             "mssante_imap_starttls": False,  # loopback only, as the test server is
         }
     )
-    imap_config = imap_settings(configured)
+
+
+async def read(settings: Settings, mailbox: ThrowawayDovecot) -> MailboxRound:
+    """What the periodic job does (``hub.jobs.read_mailbox``) with the operator's settings."""
+    imap_config = imap_settings(with_mailbox(settings, mailbox.url))
     assert imap_config is not None
     async with opened(settings) as session:
         return await read_reports(
@@ -259,3 +264,51 @@ async def test_a_report_about_no_relay_is_kept_aside_and_shown_nowhere(
     shown = text(await client.get("/secretariat/transmissions"))
     assert "Échec de remise" not in shown and "Lu par le destinataire" not in shown
     assert f"outbound_message:{message_id}" not in shown
+
+
+async def test_the_periodic_jobs_read_the_mailbox_and_go_on_when_it_is_out_of_reach(
+    cpts: Cpts, settings: Settings, smtp_server: SmtpServerFixture, mailbox: ThrowawayDovecot
+) -> None:
+    smtp = {"smtp_host": "127.0.0.1", "smtp_port": smtp_server.settings.port}
+    configured = with_mailbox(settings, mailbox.url).model_copy(
+        update={**smtp, "smtp_starttls": False}
+    )
+    now = dt.datetime.now(dt.UTC)
+    facts = await signed_report(settings)
+    message_id = await queue(settings, facts, now)
+    ctx = context_for(configured, lambda: now)
+    runner = JobRunner(ctx)
+    try:
+        await runner.run_once()  # sends the relay
+        [delivered] = smtp_server.collector.delivered
+        original = str(delivered.message["Message-ID"])
+        mailbox.deliver(
+            dsn(
+                envid=f"outbox-{message_id}",
+                message_id=original,
+                action="delivered",
+                status="2.0.0",
+            )
+        )
+        await runner.run_once()  # reads the report
+    finally:
+        await runner.stop()
+        await ctx.engine.dispose()
+    async with opened(settings) as session:
+        [receipt] = await session.scalars(select(MessageReceipt))
+    assert (receipt.message_id, receipt.kind) == (message_id, ReceiptKind.DELIVERED)
+
+    unreachable = with_mailbox(settings, f"imap://127.0.0.1:{free_port()}").model_copy(
+        update={**smtp, "smtp_starttls": False}
+    )
+    second_id = await queue(settings, facts, now)
+    ctx = context_for(unreachable, lambda: now)
+    runner = JobRunner(ctx)
+    try:
+        await runner.run_once()  # the mailbox fails; the outbox is still delivered
+    finally:
+        await runner.stop()
+        await ctx.engine.dispose()
+    async with opened(settings) as session:
+        sent = await session.get_one(OutboundMessage, second_id)
+    assert sent.provider_id is not None and len(smtp_server.collector.delivered) == 2
