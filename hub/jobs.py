@@ -173,14 +173,14 @@ class JobRunner:
         async with self.lock.try_hold("report-to-sas") as held:
             if held:
                 await report_to_sas(self.ctx)
-        async with self.lock.try_hold("read-mailbox") as held:
-            if held:
-                await read_mailbox(self.ctx)
         report = await deliver_outbox(self.ctx)
         if report.sent or report.failed:
             logger.info(
                 "outbox: %s sent, %s retried, %s failed", report.sent, report.retried, report.failed
             )
+        async with self.lock.try_hold("read-mailbox") as held:
+            if held:
+                await read_mailbox(self.ctx)
 
     async def _loop(self) -> None:
         failing = False

@@ -102,7 +102,7 @@ async def read_reports(
     Raises ``DeliveryError`` when the mailbox cannot be read."""
     try:
         unseen = await asyncio.to_thread(_fetch_unseen, settings)
-    except (imaplib.IMAP4.error, OSError) as exc:
+    except (imaplib.IMAP4.error, OSError, ValueError) as exc:
         raise DeliveryError(f"IMAP {settings.url} failed: {type(exc).__name__}: {exc}") from exc
     recorded = ignored = 0
     reports: list[str] = []
@@ -124,6 +124,6 @@ async def read_reports(
             recorded += 1
     try:
         await asyncio.to_thread(_flag_seen, settings, reports)
-    except (imaplib.IMAP4.error, OSError) as exc:
+    except (imaplib.IMAP4.error, OSError, ValueError) as exc:
         raise DeliveryError(f"IMAP {settings.url} failed: {type(exc).__name__}: {exc}") from exc
     return MailboxRound(recorded=recorded, ignored=ignored)

@@ -92,8 +92,6 @@ def _dsn(message: EmailMessage, own_id: str, date: dt.datetime) -> Report | None
     reference = str(per_message.get("Original-Envelope-Id", "")).strip()
     found = _ENVELOPE_ID.match(reference)
     outbox_id = int(found.group(1)) if found else _returned_message_id(message)
-    if not found and outbox_id is not None:
-        reference = f"<outbox.{outbox_id}…>"
     recipient = recipients[0]
     action = str(recipient.get("Action", "")).strip().lower()
     status = str(recipient.get("Status", "")).strip()
@@ -178,7 +176,7 @@ async def record_report(
     session.add(receipt)
     if message is None:
         logger.warning(
-            "mailbox: a %s report names no e-mail of the outbox (%r); kept aside",
+            "mailbox: a report (%s) names no e-mail of the outbox (%r); kept aside",
             report.kind.value,
             report.reference,
         )

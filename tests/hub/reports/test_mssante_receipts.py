@@ -248,7 +248,12 @@ async def test_a_report_about_no_relay_is_kept_aside_and_shown_nowhere(
         )
     )
     mailbox.deliver(mdn(original_message_id="<autre.logiciel@example.org>"))
-    assert await read(settings, mailbox) == MailboxRound(recorded=2)
+    mailbox.deliver(  # a report with nothing machine-readable in it
+        b"Message-ID: <garbled@example.org>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="G"\r\n\r\n'
+        b"--G\r\nContent-Type: text/plain\r\n\r\nUndeliverable.\r\n--G--\r\n"
+    )
+    assert await read(settings, mailbox) == MailboxRound(recorded=2, ignored=1)
     async with opened(settings) as session:
         kept = list(await session.scalars(select(MessageReceipt).order_by(MessageReceipt.id)))
         audited = list(
