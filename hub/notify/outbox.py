@@ -15,7 +15,8 @@ Message-ID across attempts so that receiving systems can recognise a duplicate.
 
 An e-mail whose headers ask for a read receipt (``Disposition-Notification-To``, RFC 8098)
 also asks the SMTP server for delivery status notifications under the envelope id
-``outbox-<id>`` (``envelope_id``); ``hub.notify.receipts`` reads both kinds of report back.
+``outbox-<id>.<created>`` (``envelope_id``); ``hub.notify.receipts`` reads both kinds of
+report back.
 """
 
 from __future__ import annotations
@@ -558,19 +559,24 @@ async def _send(message: OutboundMessage, transports: _Transports) -> str:
         attachments=_attachments(message.attachments),
         headers=headers,
         message_id=stable_message_id(message, sender_domain(smtp.sender)),
-        dsn_envid=envelope_id(message.id) if wants_receipts else None,
+        dsn_envid=envelope_id(message) if wants_receipts else None,
     )
 
 
-def envelope_id(message_id: int) -> str:
+def created_stamp(message: OutboundMessage) -> int:
+    """When the message was queued, in whole seconds: with its id, what names it outside
+    (another database's message ``outbox-7`` is not this one)."""
+    return int(message.created_at.timestamp())
+
+
+def envelope_id(message: OutboundMessage) -> str:
     """The SMTP envelope id (RFC 3461 ENVID) an e-mail of the outbox is sent under."""
-    return f"outbox-{message_id}"
+    return f"outbox-{message.id}.{created_stamp(message)}"
 
 
 def stable_message_id(message: OutboundMessage, domain: str) -> str:
     """The Message-ID an e-mail of the outbox keeps across its attempts."""
-    created = int(message.created_at.timestamp())
-    return f"<outbox.{message.id}.{created}@{domain}>"
+    return f"<outbox.{message.id}.{created_stamp(message)}@{domain}>"
 
 
 def _attachments(stored: str) -> list[Attachment]:

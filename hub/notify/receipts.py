@@ -2,8 +2,8 @@
 e-mails: read from a report message, matched to the e-mail they report on, recorded and audited.
 
 An e-mail that asked for them (``hub.notify.outbox``) went out under the envelope id
-``outbox-<id>`` with the Message-ID ``<outbox.<id>.<created>@domain>``: a DSN names the first
-in ``Original-Envelope-Id`` (and returns the headers, Message-ID included), an MDN names the
+``outbox-<id>.<created>`` with the Message-ID ``<outbox.<id>.<created>@domain>``: a DSN names
+the first in ``Original-Envelope-Id`` (and returns the headers, Message-ID included), an MDN names the
 second in ``Original-Message-ID``. A report that names no e-mail of the outbox is kept with no
 message (and logged), never raised.
 """
@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.service import record_event
 from hub.notify.models import Channel, MessageReceipt, OutboundMessage, ReceiptKind
+from hub.notify.outbox import created_stamp
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +35,8 @@ AUDIT_ACTIONS = {
     ReceiptKind.READ: "relay.read",
     ReceiptKind.OTHER: "relay.disposition",
 }
-_ENVELOPE_ID = re.compile(r"^\s*outbox-(\d+)\s*$", re.IGNORECASE)
-_MESSAGE_ID = re.compile(r"<outbox\.(\d+)\.\d+@[^>]+>", re.IGNORECASE)
+_ENVELOPE_ID = re.compile(r"^\s*outbox-(\d+)\.(\d+)\s*$", re.IGNORECASE)
+_MESSAGE_ID = re.compile(r"<outbox\.(\d+)\.(\d+)@[^>]+>", re.IGNORECASE)
 _DELIVERED_ACTIONS = {"delivered", "relayed", "expanded"}
 
 
@@ -46,7 +47,7 @@ class Report:
     kind: ReceiptKind
     detail: str
     reference: str  # the envelope id or Message-ID it names, as written
-    outbox_id: int | None  # the outbox e-mail it names, if it names one
+    outbox_id: tuple[int, int] | None  # the outbox e-mail it names (id, created), if any
     report_message_id: str
     reported_at: dt.datetime
 
@@ -91,7 +92,7 @@ def _dsn(message: EmailMessage, own_id: str, date: dt.datetime) -> Report | None
     per_message, recipients = blocks[0], blocks[1:]
     reference = str(per_message.get("Original-Envelope-Id", "")).strip()
     found = _ENVELOPE_ID.match(reference)
-    outbox_id = int(found.group(1)) if found else _returned_message_id(message)
+    outbox_id = _named(found) if found else _returned_message_id(message)
     recipient = recipients[0]
     action = str(recipient.get("Action", "")).strip().lower()
     status = str(recipient.get("Status", "")).strip()
@@ -107,7 +108,11 @@ def _dsn(message: EmailMessage, own_id: str, date: dt.datetime) -> Report | None
     return Report(kind, detail, reference, outbox_id, own_id, when)
 
 
-def _returned_message_id(message: EmailMessage) -> int | None:
+def _named(found: re.Match[str]) -> tuple[int, int]:
+    return int(found.group(1)), int(found.group(2))
+
+
+def _returned_message_id(message: EmailMessage) -> tuple[int, int] | None:
     """The outbox e-mail whose headers the DSN returned (RET=HDRS), if any."""
     for part in message.walk():
         if part.get_content_type() in ("text/rfc822-headers", "message/rfc822"):
@@ -115,7 +120,7 @@ def _returned_message_id(message: EmailMessage) -> int | None:
             text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else str(part)
             found = _MESSAGE_ID.search(text)
             if found:
-                return int(found.group(1))
+                return _named(found)
     return None
 
 
@@ -128,7 +133,7 @@ def _mdn(message: EmailMessage, own_id: str, date: dt.datetime) -> Report | None
     found = _MESSAGE_ID.search(reference)
     disposition = " ".join(str(fields.get("Disposition", "")).split())
     kind = ReceiptKind.READ if disposition.lower().endswith("displayed") else ReceiptKind.OTHER
-    outbox_id = int(found.group(1)) if found else None
+    outbox_id = _named(found) if found else None
     return Report(kind, disposition, reference, outbox_id, own_id, date)
 
 
@@ -161,8 +166,11 @@ async def record_report(
         return None
     message = None
     if report.outbox_id is not None:
-        message = await session.get(OutboundMessage, report.outbox_id)
-        if message is not None and message.channel is not Channel.EMAIL:
+        outbox_id, created = report.outbox_id
+        message = await session.get(OutboundMessage, outbox_id)
+        if message is not None and (
+            message.channel is not Channel.EMAIL or created_stamp(message) != created
+        ):
             message = None
     receipt = MessageReceipt(
         message_id=None if message is None else message.id,
