@@ -4,8 +4,8 @@ e-mails: read from a report message, matched to the e-mail they report on, recor
 An e-mail that asked for them (``hub.notify.outbox``) went out under the envelope id
 ``outbox-<id>.<created>`` with the Message-ID ``<outbox.<id>.<created>@domain>``: a DSN names
 the first in ``Original-Envelope-Id`` (and returns the headers, Message-ID included), an MDN
-names the second in ``Original-Message-ID``. A report that names no e-mail of the outbox is kept with no
-message (and logged), never raised.
+names the second in ``Original-Message-ID``. A report that names no e-mail of the outbox is
+kept with no message (and logged), never raised.
 """
 
 from __future__ import annotations
