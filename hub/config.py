@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     # The MSSanté trust space ("espace de confiance"): the mail domains reports may be relayed
     # to, comma-separated; an address qualifies when its domain is one of them or under one.
     mssante_domains: str = "mssante.fr"
+    # The hub's MSSanté mailbox, read for the relays' delivery and read reports (DSN/MDN):
+    # imaps://host[:993][/folder] or imap://host[:143][/folder] (STARTTLS unless disabled).
+    mssante_imap_url: str = ""
+    mssante_imap_user: str = ""
+    mssante_imap_password: SecretStr = SecretStr("")
+    mssante_imap_starttls: bool = True
     # The OID the operator registered (ANS or its own arc): local identifiers of patients,
     # users and submissions are named <root>.<organisation id>.<1|2|3> in CDA, XDM and FHIR.
     # Empty: an OID derived under 2.25 from each CPTS's SIRET (stable, needs no registration).

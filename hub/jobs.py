@@ -1,8 +1,9 @@
 """Periodic work of the hub: deliver the outbox, expire waiting-list offers, keep slots ahead,
-queue the reports of SAS slot-link bookings to the SAS platform, seal the audit trail.
+queue the reports of SAS slot-link bookings to the SAS platform, seal the audit trail, read the
+MSSanté mailbox's delivery and read reports.
 
 With several hub workers every worker runs a ``JobRunner``: the jobs that change shared state
-in one transaction (slots, offers, audit seals, SAS reports) run under a job lock
+in one transaction (slots, offers, audit seals, SAS reports, mailbox reports) run under a job lock
 (``hub.joblock``), so one worker at a time runs each; outbox delivery needs none, each message
 being claimed by the worker that sends it (``hub.notify.outbox``)."""
 
@@ -20,6 +21,8 @@ from hub.context import HubContext
 from hub.identity import service as identity_service
 from hub.interop.sas_reports import queue_reports
 from hub.joblock import JobLock, job_lock_for
+from hub.notify.errors import DeliveryError
+from hub.notify.mailbox import ImapSettings, MailboxRound, read_reports
 from hub.notify.mailer import SmtpSettings
 from hub.notify.outbox import DeliveryReport, deliver_due
 from hub.notify.platform import HttpFhirPlatform
@@ -73,6 +76,32 @@ async def deliver_outbox(ctx: HubContext) -> DeliveryReport:
             sms=sms_gateway(ctx.settings),
             platform=sas_platform(ctx.settings),
         )
+
+
+def imap_settings(settings: Settings) -> ImapSettings | None:
+    """The hub's MSSanté mailbox, None when not configured."""
+    if not settings.mssante_imap_url:
+        return None
+    return ImapSettings(
+        url=settings.mssante_imap_url,
+        username=settings.mssante_imap_user,
+        password=settings.mssante_imap_password.get_secret_value(),
+        starttls=settings.mssante_imap_starttls,
+    )
+
+
+async def read_mailbox(ctx: HubContext) -> MailboxRound | None:
+    """Record the delivery and read reports waiting in the MSSanté mailbox (when configured);
+    a mailbox out of reach is logged and tried again next round."""
+    imap = imap_settings(ctx.settings)
+    if imap is None:
+        return None
+    async with ctx.sessions() as session:
+        try:
+            return await read_reports(session=session, settings=imap, now=ctx.clock())
+        except DeliveryError as exc:
+            logger.warning("mailbox not read: %s", exc.message)
+            return None
 
 
 async def report_to_sas(ctx: HubContext) -> int:
@@ -149,6 +178,9 @@ class JobRunner:
             logger.info(
                 "outbox: %s sent, %s retried, %s failed", report.sent, report.retried, report.failed
             )
+        async with self.lock.try_hold("read-mailbox") as held:
+            if held:
+                await read_mailbox(self.ctx)
 
     async def _loop(self) -> None:
         failing = False

@@ -1,4 +1,9 @@
-"""Building and sending e-mail over SMTP (blocking :mod:`smtplib`, run in a worker thread)."""
+"""Building and sending e-mail over SMTP (blocking :mod:`smtplib`, run in a worker thread).
+
+A message sent with a ``dsn_envid`` asks the server for delivery status notifications
+(RFC 3461: ``MAIL FROM … RET=HDRS ENVID=…``, ``RCPT TO … NOTIFY=SUCCESS,FAILURE``) when the
+server announces the DSN extension; the reports come back to the envelope sender carrying that
+envelope id."""
 
 from __future__ import annotations
 
@@ -113,8 +118,10 @@ async def send_email(
     attachments: Sequence[Attachment] = (),
     headers: Mapping[str, str] = NO_HEADERS,
     message_id: str | None = None,
+    dsn_envid: str | None = None,
 ) -> str:
-    """Send one e-mail through the SMTP relay; return its Message-ID.
+    """Send one e-mail through the SMTP relay; return its Message-ID. With ``dsn_envid``,
+    delivery status notifications are requested under that envelope id (see the module).
 
     Raises ``DeliveryError`` when the server cannot be reached or refuses the message.
     """
@@ -128,16 +135,27 @@ async def send_email(
         headers=headers,
         message_id=message_id,
     )
-    await send_message(settings, msg)
+    await send_message(settings, msg, dsn_envid=dsn_envid)
     return str(msg["Message-ID"])
 
 
-async def send_message(settings: SmtpSettings, msg: EmailMessage) -> None:
+async def send_message(
+    settings: SmtpSettings, msg: EmailMessage, *, dsn_envid: str | None = None
+) -> None:
     """Hand an already built message to the SMTP relay (envelope from ``settings.sender``)."""
-    await asyncio.to_thread(_send_blocking, settings, msg)
+    await asyncio.to_thread(_send_blocking, settings, msg, dsn_envid)
 
 
-def _send_blocking(settings: SmtpSettings, msg: EmailMessage) -> None:
+def dsn_options(envid: str) -> tuple[list[str], list[str]]:
+    """The MAIL FROM and RCPT TO parameters asking for delivery status notifications (RFC
+    3461): the headers only are returned, on success and on failure. ``envid`` must be
+    printable ASCII without ``+``, ``=`` or spaces (no xtext encoding is done)."""
+    if not envid or not all(33 <= ord(c) <= 126 and c not in "+=" for c in envid):
+        raise ValueError(f"an envelope id must be plain printable ASCII: {envid!r}")
+    return ["RET=HDRS", f"ENVID={envid}"], ["NOTIFY=SUCCESS,FAILURE"]
+
+
+def _send_blocking(settings: SmtpSettings, msg: EmailMessage, dsn_envid: str | None) -> None:
     envelope_from = parseaddr(settings.sender)[1]
     recipients = [parseaddr(str(v))[1] for v in msg.get_all("To", [])]
     where = f"SMTP {settings.host}:{settings.port}"
@@ -147,7 +165,18 @@ def _send_blocking(settings: SmtpSettings, msg: EmailMessage) -> None:
                 smtp.starttls(context=ssl.create_default_context())
             if settings.username:
                 smtp.login(settings.username, settings.password or "")
-            refused = smtp.send_message(msg, from_addr=envelope_from, to_addrs=recipients)
+            smtp.ehlo_or_helo_if_needed()
+            mail_options: list[str] = []
+            rcpt_options: list[str] = []
+            if dsn_envid is not None and smtp.has_extn("dsn"):
+                mail_options, rcpt_options = dsn_options(dsn_envid)
+            refused = smtp.send_message(
+                msg,
+                from_addr=envelope_from,
+                to_addrs=recipients,
+                mail_options=mail_options,
+                rcpt_options=rcpt_options,
+            )
     except smtplib.SMTPResponseException as exc:
         error = exc.smtp_error
         answer = error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Enum, Index, String, Text
+from sqlalchemy import Enum, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db import Base, IntPk, utcnow
@@ -68,3 +68,32 @@ class OutboundMessage(Base):
     provider_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None]
+
+
+class ReceiptKind(StrEnum):
+    DELIVERED = "delivered"  # a DSN with Action: delivered (or relayed/expanded)
+    FAILED = "failed"  # a DSN with Action: failed
+    READ = "read"  # an MDN with the disposition "displayed"
+    OTHER = "other"  # an MDN with another disposition (deleted, processed...)
+
+
+class MessageReceipt(Base):
+    """A delivery status notification (RFC 3464) or a read receipt (RFC 8098) read from the
+    hub's mailbox. ``message_id`` is the outbox e-mail it reports on, None for a report that
+    matched none (kept aside, logged). ``report_message_id`` (the report's own Message-ID)
+    makes reading the mailbox again harmless. ``detail`` keeps the technical text (status code
+    and diagnostic, or the disposition); ``reported_at`` is when the report says it happened."""
+
+    __tablename__ = "message_receipts"
+    __table_args__ = (Index("ix_message_receipts_message", "message_id"),)
+
+    id: Mapped[IntPk]
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outbound_messages.id", ondelete="CASCADE")
+    )
+    kind: Mapped[ReceiptKind] = mapped_column(_enum(ReceiptKind, "receipt_kind"))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    reference: Mapped[str] = mapped_column(String(320), default="")  # envelope or Message-ID
+    report_message_id: Mapped[str] = mapped_column(String(320), unique=True)
+    reported_at: Mapped[dt.datetime]
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -12,6 +12,11 @@ committed right after. Several workers never take the same message at the same t
 the process dies after the SMTP server or SMS gateway accepted a message and before the outcome
 is committed, the message is sent again once the lease has expired. E-mails keep one
 Message-ID across attempts so that receiving systems can recognise a duplicate.
+
+An e-mail whose headers ask for a read receipt (``Disposition-Notification-To``, RFC 8098)
+also asks the SMTP server for delivery status notifications under the envelope id
+``outbox-<id>.<created>`` (``envelope_id``); ``hub.notify.receipts`` reads both kinds of
+report back.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ FIRST_RETRY_DELAY = dt.timedelta(minutes=1)
 MAX_RETRY_DELAY = dt.timedelta(hours=6)
 MAX_ERROR_LENGTH = 1000
 _CHECK_SENDER = "outbox-check@cpts.invalid"
+RECEIPT_REQUEST_HEADER = "Disposition-Notification-To"
 _INSERT_MESSAGE = insert(cast(Table, OutboundMessage.__table__))
 
 
@@ -542,6 +548,8 @@ async def _send(message: OutboundMessage, transports: _Transports) -> str:
         return await sms.send(to=message.recipient, text=message.body_text)
     if smtp is None:
         raise DeliveryError(NO_SMTP)
+    headers = _headers(message.headers)
+    wants_receipts = any(name.lower() == RECEIPT_REQUEST_HEADER.lower() for name in headers)
     return await send_email(
         smtp,
         to=message.recipient,
@@ -549,14 +557,26 @@ async def _send(message: OutboundMessage, transports: _Transports) -> str:
         text=message.body_text,
         html=message.body_html,
         attachments=_attachments(message.attachments),
-        headers=_headers(message.headers),
-        message_id=_stable_message_id(message, sender_domain(smtp.sender)),
+        headers=headers,
+        message_id=stable_message_id(message, sender_domain(smtp.sender)),
+        dsn_envid=envelope_id(message) if wants_receipts else None,
     )
 
 
-def _stable_message_id(message: OutboundMessage, domain: str) -> str:
-    created = int(message.created_at.timestamp())
-    return f"<outbox.{message.id}.{created}@{domain}>"
+def created_stamp(message: OutboundMessage) -> int:
+    """When the message was queued, in whole seconds: with its id, what names it outside
+    (another database's message ``outbox-7`` is not this one)."""
+    return int(message.created_at.timestamp())
+
+
+def envelope_id(message: OutboundMessage) -> str:
+    """The SMTP envelope id (RFC 3461 ENVID) an e-mail of the outbox is sent under."""
+    return f"outbox-{message.id}.{created_stamp(message)}"
+
+
+def stable_message_id(message: OutboundMessage, domain: str) -> str:
+    """The Message-ID an e-mail of the outbox keeps across its attempts."""
+    return f"<outbox.{message.id}.{created_stamp(message)}@{domain}>"
 
 
 def _attachments(stored: str) -> list[Attachment]:

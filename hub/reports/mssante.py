@@ -2,7 +2,10 @@
 secure e-mail: the IHE_XDM.ZIP package (``hub.reports.xdm``) attached to a message carrying the
 SMTP headers of the ANS "Référentiel socle MSSanté #2" (§3.8): ``X-MSS-CODECDA`` (the CDA's
 ``code``), ``X-MSS-INS`` (``O`` when the package carries a qualified INS, ``N`` otherwise) and
-``X-MSS-NIL`` (the product reference the ANS gives the software; a sentinel until then).
+``X-MSS-NIL`` (the product reference the ANS gives the software; a sentinel until then). It
+asks for a read receipt (``Disposition-Notification-To``, RFC 8098) at the hub's MSSanté
+address, hence for delivery status notifications too (``hub.notify.outbox``); the hub reads
+both back from that mailbox (``hub.notify.mailbox``).
 
 Delivery, retries and failure are the outbox's (``hub.notify.outbox.deliver_due``); the
 secretariat follows them with ``hub.reports.tracking``.
@@ -143,7 +146,10 @@ async def enqueue_report_relay(
         subject=relay_subject(facts),
         text=relay_body(facts, recipient_name=name),
         attachments=[Attachment(XDM_FILENAME, package, "application/zip")],
-        headers=mssante_headers(facts, product_reference=product_reference),
+        headers={
+            **mssante_headers(facts, product_reference=product_reference),
+            outbox.RECEIPT_REQUEST_HEADER: sender,
+        },
         purpose=purpose,
         related_kind=RELATED_KIND,
         related_id=facts.report_id,

@@ -18,7 +18,8 @@ from hub.errors import Conflict, NotFound
 from hub.identity.queries import sites_of
 from hub.notify import outbox
 from hub.notify import queries as notify_queries
-from hub.notify.models import MessageStatus
+from hub.notify.models import MessageStatus, ReceiptKind
+from hub.notify.receipts import receipts_of
 from hub.records.queries import patient_names
 from hub.reports.models import Report
 from hub.reports.mssante import (
@@ -33,7 +34,7 @@ from hub.reports.mssante import (
 )
 
 if TYPE_CHECKING:
-    from hub.notify.models import OutboundMessage
+    from hub.notify.models import MessageReceipt, OutboundMessage
 
 STATUS_LABELS = {
     MessageStatus.PENDING: "en attente",
@@ -76,6 +77,44 @@ def error_in_words(error: str | None) -> str:
     return "Erreur technique lors de l'envoi."
 
 
+def delivery_failure_in_words(detail: str) -> str:
+    """Why the recipient's server could not deliver, from a DSN's status code (RFC 3463)."""
+    code = detail.split(" ", 1)[0]
+    if code in ("5.1.1", "5.1.6", "5.1.10"):
+        return "l'adresse du destinataire n'existe pas ; vérifiez son adresse MSSanté"
+    if code in ("5.1.2", "4.4.4", "5.4.4"):
+        return "le domaine de l'adresse du destinataire est introuvable"
+    if code in ("4.2.2", "5.2.2"):
+        return "la boîte aux lettres du destinataire est pleine"
+    if code in ("5.2.1", "4.2.1"):
+        return "la boîte aux lettres du destinataire est désactivée"
+    if code.startswith(("5.7.", "4.7.")):
+        return "le serveur du destinataire a refusé le message pour des raisons de sécurité"
+    if code.startswith(("5.3.", "4.3.", "4.4.", "5.4.")):
+        return "le serveur du destinataire est injoignable"
+    return "le serveur du destinataire n'a pas pu remettre le message"
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptLine:
+    """A delivery or read report of a relay, said in words, with when it happened."""
+
+    label: str
+    at: dt.datetime
+    failed: bool
+
+
+def _receipt_line(receipt: MessageReceipt) -> ReceiptLine | None:
+    if receipt.kind is ReceiptKind.DELIVERED:
+        return ReceiptLine("Remis au destinataire", receipt.reported_at, failed=False)
+    if receipt.kind is ReceiptKind.FAILED:
+        reason = delivery_failure_in_words(receipt.detail)
+        return ReceiptLine(f"Échec de remise : {reason}", receipt.reported_at, failed=True)
+    if receipt.kind is ReceiptKind.READ:
+        return ReceiptLine("Lu par le destinataire", receipt.reported_at, failed=False)
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class RelayLine:
     """One relay of a report, as the secretariat follows it."""
@@ -96,6 +135,7 @@ class RelayLine:
     technical_error: str
     created_at: dt.datetime
     sent_at: dt.datetime | None
+    receipts: tuple[ReceiptLine, ...] = ()  # from the recipient's side, oldest first
 
     @property
     def failed(self) -> bool:
@@ -169,7 +209,10 @@ def _relays(
     )
 
 
-def _line(message: OutboundMessage, place: _Place) -> RelayLine:
+def _line(
+    message: OutboundMessage, place: _Place, receipts: list[MessageReceipt] | None = None
+) -> RelayLine:
+    shown = (_receipt_line(r) for r in receipts or [])
     return RelayLine(
         message_id=message.id,
         report_id=place.report_id,
@@ -187,6 +230,7 @@ def _line(message: OutboundMessage, place: _Place) -> RelayLine:
         technical_error=message.last_error or "",
         created_at=message.created_at,
         sent_at=message.sent_at,
+        receipts=tuple(r for r in shown if r is not None),
     )
 
 
@@ -196,7 +240,12 @@ async def _lines(
     places = await _places_of(
         session, organisation_id, {m.related_id for m in messages if m.related_id is not None}
     )
-    return [_line(m, places[m.related_id]) for m in messages if m.related_id in places]
+    receipts = await receipts_of(session=session, message_ids=[m.id for m in messages])
+    return [
+        _line(m, places[m.related_id], receipts.get(m.id))
+        for m in messages
+        if m.related_id in places
+    ]
 
 
 async def list_relays(

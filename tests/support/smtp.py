@@ -1,10 +1,14 @@
-"""A real SMTP server for the tests (aiosmtpd on a loopback port) that keeps what it accepts."""
+"""A real SMTP server for the tests (aiosmtpd on a loopback port) that keeps what it accepts.
+
+It announces and accepts the DSN extension (RFC 3461: ``RET``/``ENVID`` on MAIL FROM,
+``NOTIFY``/``ORCPT`` on RCPT TO), which aiosmtpd alone refuses with 555, and keeps the
+parameters it was given; ``announce_dsn=False`` makes it a server without DSN."""
 
 from __future__ import annotations
 
 import email
 import email.policy
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
@@ -24,6 +28,8 @@ class Delivered:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    mail_options: list[str] = field(default_factory=list)
+    rcpt_options: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -33,6 +39,20 @@ class SmtpCollector:
     reply: str = "250 Message accepted for delivery"
     delivered: list[Delivered] = field(default_factory=list)
     refused: int = 0
+    announce_dsn: bool = True
+
+    async def handle_EHLO(
+        self,
+        server: SmtpServer,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.announce_dsn:
+            return [*responses[:-1], "250-DSN", responses[-1]]
+        return responses
 
     async def handle_DATA(self, server: SmtpServer, session: Session, envelope: Envelope) -> str:
         if not self.reply.startswith("250"):
@@ -41,7 +61,15 @@ class SmtpCollector:
         assert isinstance(envelope.content, bytes)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
-        self.delivered.append(Delivered(str(envelope.mail_from), list(envelope.rcpt_tos), message))
+        self.delivered.append(
+            Delivered(
+                str(envelope.mail_from),
+                list(envelope.rcpt_tos),
+                message,
+                list(envelope.mail_options),
+                list(envelope.rcpt_options),
+            )
+        )
         return self.reply
 
 
@@ -50,6 +78,25 @@ class SmtpServerFixture:
     collector: SmtpCollector
     settings: SmtpSettings
     logins: list[tuple[str, str]]
+
+
+DSN_PARAMETERS = frozenset({"RET", "ENVID", "NOTIFY", "ORCPT"})
+
+
+class DsnSmtpServer(SmtpServer):
+    """aiosmtpd's server, taking the DSN parameters when its handler announces DSN."""
+
+    def _getparams(self, params: Sequence[str]) -> dict[str, str | bool] | None:
+        found = super()._getparams(params)
+        if found is not None and getattr(self.event_handler, "announce_dsn", False):
+            for name in DSN_PARAMETERS:
+                found.pop(name, None)
+        return found
+
+
+class DsnController(Controller):
+    def factory(self) -> SmtpServer:
+        return DsnSmtpServer(self.handler, **self.SMTP_kwargs)
 
 
 def _start_smtp(collector: SmtpCollector, logins: list[tuple[str, str]]) -> tuple[Controller, int]:
@@ -62,7 +109,7 @@ def _start_smtp(collector: SmtpCollector, logins: list[tuple[str, str]]) -> tupl
         return AuthResult(success=login == ("cpts", "s3cret"), handled=False)
 
     port = free_port()
-    controller = Controller(
+    controller = DsnController(
         collector,
         hostname="127.0.0.1",
         port=port,
