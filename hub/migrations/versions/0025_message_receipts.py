@@ -1,8 +1,8 @@
 """message receipts: the delivery status notifications and read receipts of the outbox's
 e-mails (MSSanté relays), read back from the hub's mailbox
 
-Revision ID: 0024
-Revises: 0023
+Revision ID: 0025
+Revises: 0024
 Create Date: 2026-12-06 05:30:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import hub.db
 
-revision: str = "0024"
-down_revision: str | None = "0023"
+revision: str = "0025"
+down_revision: str | None = "0024"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
