@@ -96,7 +96,12 @@ async def query_insi(
         )
         await session.commit()
         raise Conflict(SEVERAL_FOUND if several else NONE_FOUND)
-    insi_identity.retrieve(session, patient, result.identity, actor=actor)
+    try:
+        insi_identity.retrieve(session, patient, result.identity, actor=actor)
+    except Conflict:  # raised before anything changed
+        trace(session, actor, "identity.insi_conflict", patient.id, "INSi : INS différente")
+        await session.commit()
+        raise
     service.trace(
         session, ctx, consultation, user, "insi", consultation.state, "INS récupérée par INSi"
     )

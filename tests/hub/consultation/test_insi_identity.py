@@ -187,3 +187,4 @@ async def test_another_ins_for_an_identity_already_from_insi_is_refused(
     assert "INS différente de celle déjà obtenue" in text(refused)
     patient = await _patient(settings)
     assert (patient.nir, patient.identity_status) == (LAMBERT.ins, IdentityStatus.RETRIEVED)
+    assert "identity.insi_conflict" in await _actions(settings)
