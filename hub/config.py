@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     insi_url: str = ""
     insi_cert: str = ""
     insi_key: str = ""
+    insi_ca: str = ""  # PEM bundle of the IGC-Santé chain INSi's server certificate is under
     stun_urls: str = ""  # comma-separated, e.g. "stun:turn.example.org:3478"
     turn_urls: str = ""  # comma-separated, e.g. "turn:turn.example.org:3478?transport=udp"
     turn_secret: SecretStr = SecretStr("")  # coturn's static-auth-secret (REST API scheme)

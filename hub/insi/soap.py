@@ -61,12 +61,20 @@ def _identity(individu: Any) -> InsIdentity:
 
 class SoapInsi:
     """``InsiService`` over SOAP. ``cert``/``key``: the PEM certificate and private key of the
-    structure (a software certificate of the IGC-Santé, "certificat serveur applicatif")."""
+    structure (a software certificate of the IGC-Santé, "certificat serveur applicatif");
+    ``ca``: the PEM bundle INSi's server certificate is checked against."""
 
-    def __init__(self, url: str, *, cert: str = "", key: str = "", wsdl: Path = WSDL) -> None:
+    def __init__(
+        self, url: str, *, cert: str = "", key: str = "", ca: str = "", wsdl: Path = WSDL
+    ) -> None:
         http = requests.Session()
         if cert:
             http.cert = (cert, key) if key else cert
+        if ca:  # INSi's server certificate is under the IGC-Santé, not a public authority
+            http.verify = ca
+            # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override ``verify``: the
+            # configured chain wins (and the environment's proxies are not used for INSi).
+            http.trust_env = False
         transport = Transport(  # type: ignore[no-untyped-call]
             session=http, timeout=TIMEOUT, operation_timeout=TIMEOUT
         )
@@ -124,12 +132,12 @@ class SoapInsi:
 
 
 @functools.lru_cache(maxsize=4)
-def _client(url: str, cert: str, key: str) -> SoapInsi:
-    return SoapInsi(url, cert=cert, key=key)
+def _client(url: str, cert: str, key: str, ca: str) -> SoapInsi:
+    return SoapInsi(url, cert=cert, key=key, ca=ca)
 
 
 def client_for(settings: Settings) -> InsiService | None:
     """The configured INSi client, or None when HUB_INSI_URL is empty (INSi unavailable)."""
     if not settings.insi_url:
         return None
-    return _client(settings.insi_url, settings.insi_cert, settings.insi_key)
+    return _client(settings.insi_url, settings.insi_cert, settings.insi_key, settings.insi_ca)

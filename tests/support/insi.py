@@ -4,10 +4,13 @@ unknown CR for an error), for the identities the test registers. Started per tes
 
 from __future__ import annotations
 
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
@@ -98,11 +101,7 @@ class LoopbackInsi:
         return ENVELOPE.format("".join(parts))
 
 
-@pytest.fixture
-def insi() -> Iterator[LoopbackInsi]:
-    """A loopback INSi, running for the test."""
-    service = LoopbackInsi()
-
+def _serve(service: LoopbackInsi, tls: ssl.SSLContext | None = None) -> Iterator[None]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -118,12 +117,82 @@ def insi() -> Iterator[LoopbackInsi]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    service.url = f"http://127.0.0.1:{server.server_address[1]}/insi"
+    scheme = "https" if tls is not None else "http"
+    service.url = f"{scheme}://127.0.0.1:{server.server_address[1]}/insi"
     try:
-        yield service
+        yield
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture
+def insi() -> Iterator[LoopbackInsi]:
+    """A loopback INSi over plain HTTP, running for the test."""
+    service = LoopbackInsi()
+    yield from _serve_yielding(service)
+
+
+def _serve_yielding(
+    service: LoopbackInsi, tls: ssl.SSLContext | None = None
+) -> Iterator[LoopbackInsi]:
+    for _ in _serve(service, tls):
+        yield service
+
+
+def _self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key (openssl), as PEM files."""
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={name}",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@dataclass
+class TlsInsi:
+    """A loopback INSi over mutual TLS: its server certificate (the CA to trust) and the one
+    certificate and key it accepts from a client (the structure's)."""
+
+    service: LoopbackInsi
+    server_cert: Path
+    client_cert: Path
+    client_key: Path
+
+
+@pytest.fixture
+def insi_tls(tmp_path: Path) -> Iterator[TlsInsi]:
+    """A loopback INSi that accepts only the structure's certificate (mutual TLS)."""
+    server_cert, server_key = _self_signed(tmp_path, "insi")
+    client_cert, client_key = _self_signed(tmp_path, "cpts")
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(server_cert, server_key)
+    tls.verify_mode = ssl.CERT_REQUIRED
+    tls.load_verify_locations(client_cert)
+    service = LoopbackInsi()
+    for _ in _serve(service, tls):
+        yield TlsInsi(service, server_cert, client_cert, client_key)

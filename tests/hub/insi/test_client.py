@@ -10,9 +10,9 @@ import pytest
 from hub.config import Settings
 from hub.insi.adapter import OID_INS_NIR, Answer, InsIdentity, InsiError, Traits
 from hub.insi.soap import SoapInsi, client_for
-from tests.support.insi import BAD_REQUEST, FAULT, SEVERAL, LoopbackInsi, insi
+from tests.support.insi import BAD_REQUEST, FAULT, SEVERAL, LoopbackInsi, TlsInsi, insi, insi_tls
 
-__all__ = ["insi"]
+__all__ = ["insi", "insi_tls"]
 
 LAMBERT = InsIdentity(
     ins="258066311300116",
@@ -77,3 +77,20 @@ async def test_an_unreachable_insi_is_an_error_and_no_url_is_no_client() -> None
         await SoapInsi("http://127.0.0.1:9/insi").search(_card())
     assert down.value.code == ""
     assert client_for(Settings(insi_url="")) is None
+
+
+async def test_the_structure_s_certificate_opens_insi_and_nothing_else_does(
+    insi_tls: TlsInsi,
+) -> None:
+    insi_tls.service.add(LAMBERT)
+    with_cert = SoapInsi(
+        insi_tls.service.url,
+        cert=str(insi_tls.client_cert),
+        key=str(insi_tls.client_key),
+        ca=str(insi_tls.server_cert),
+    )
+    assert (await with_cert.search(_card())).identity == LAMBERT
+    without = SoapInsi(insi_tls.service.url, ca=str(insi_tls.server_cert))
+    with pytest.raises(InsiError):
+        await without.search(_card())
+    assert len(insi_tls.service.requests) == 1
