@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     sas_platform_url: str = ""
     sas_platform_token: SecretStr = SecretStr("")
     sms_sender: str = "CPTS"
+    # The national INSi teleservice (SOAP endpoint) and the structure's certificate and private
+    # key (PEM paths) for its mutual TLS. Empty URL: INSi unavailable, identities are not
+    # "récupérées" and so never "qualifiées" (the screens say so).
+    insi_url: str = ""
+    insi_cert: str = ""
+    insi_key: str = ""
+    insi_ca: str = ""  # PEM bundle of the IGC-Santé chain INSi's server certificate is under
     stun_urls: str = ""  # comma-separated, e.g. "stun:turn.example.org:3478"
     turn_urls: str = ""  # comma-separated, e.g. "turn:turn.example.org:3478?transport=udp"
     turn_secret: SecretStr = SecretStr("")  # coturn's static-auth-secret (REST API scheme)

@@ -24,6 +24,7 @@ from hub.consultation.models import Consultation, DmpChoice, State
 from hub.context import HubContext
 from hub.demo import CLOS_MORTIER, DEMO_ORG_SLUG
 from hub.identity.models import Cabin, Organisation, Site, User
+from hub.insi.adapter import OID_INS_NIA, OID_INS_NIR
 from hub.records.ins import name_key
 from hub.records.observations import Observation
 from hub.records.patients import IdentityStatus, Patient, Sex
@@ -214,6 +215,10 @@ async def _seed_case(
             nir=case.nir,
             birth_place_code=case.birth_place,
             identity_status=case.status,
+            # The demo's qualified identities stand for ones INSi returned (NIR or NIA).
+            ins_oid=(OID_INS_NIA if case.nir[:1] in ("7", "8") else OID_INS_NIR)
+            if case.status in (IdentityStatus.RETRIEVED, IdentityStatus.QUALIFIED)
+            else "",
             has_medecin_traitant=bool(case.mt_name),
             medecin_traitant_name=case.mt_name,
             medecin_traitant_mssante=case.mt_mssante,

@@ -19,13 +19,14 @@ from hub.cabins.overview import home_context
 from hub.consoles.kit import kit_view
 from hub.consoles.vitals import measuring_devices, vitals_view
 from hub.consultation import cabins as consultation_cabins
-from hub.consultation import checks, guests, identity_review, service
+from hub.consultation import checks, guests, identity_review, insi_query, service
 from hub.consultation.models import STATE_LABELS, DmpChoice, State
 from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Conflict, HubError, Invalid, NotFound, Unauthenticated
 from hub.identity.policy import Permission
 from hub.records.observations import observations_of_booking
+from hub.records.vigilance import STATUS_LABELS
 from hub.relay import service as relay
 from hub.rendering import render
 from hub.reports import deposit
@@ -92,6 +93,9 @@ async def _console(
             "error": error,
             **_identity_form(consultation, identity),
             **await guests.console_view(session=session, ctx=ctx, consultation=consultation),
+            "identity_status": STATUS_LABELS[consultation.booking.patient.identity_status],
+            # "Interroger INSi" when the teleservice is configured; else why it is not there.
+            "insi_unavailable": "" if ctx.settings.insi_url else insi_query.UNAVAILABLE,
             "observations": observations,
             "vitals": vitals_view(
                 (ObservationPublic.of_row(o) for o in observations),
@@ -274,6 +278,17 @@ async def verify_identity(
     ):
         await call.session.commit()
     return RedirectResponse(f"{call.base}/{consultation_id}", status_code=303)
+
+
+@router.post("/salle/consultations/{consultation_id}/insi", response_class=HTMLResponse)
+async def query_insi(call: RoomCall, consultation_id: int) -> Response:
+    """Ask the national INSi teleservice for the patient's INS (refusals said in French)."""
+    return await call.act(
+        consultation_id,
+        insi_query.query_insi(
+            session=call.session, ctx=call.ctx, user=call.user, consultation_id=consultation_id
+        ),
+    )
 
 
 @router.post(

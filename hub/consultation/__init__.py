@@ -1,5 +1,6 @@
 """Consultation: the session state machine (``models``, ``service``), the room's checks before
-the doctor (``checks``: identity, consent, pre-consultation), the identity review that may merge
+the doctor (``checks``: identity, consent, pre-consultation; ``insi_query``: the room's
+"Interroger INSi"), the identity review that may merge
 two patient records (``identity_review``: bookings, consultations and shared documents move
 through their slices' service functions), the consultation's cabins — its site's and the
 mobile kit taken for the session (``cabins``) — media signalling (``media``), the Janus VideoRoom of

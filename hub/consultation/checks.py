@@ -136,9 +136,9 @@ async def verify_identity(
     consultation.identity_document = document
     consultation.identity_checked_at = ctx.clock()
     # Checked against a high-trust document: "validée". "Qualifiée" needs the INS returned by
-    # the national INSi service too, which this hub does not call (a provisional identity that
-    # was "récupérée" from INSi becomes qualified once validated).
-    if patient.identity_status is IdentityStatus.RETRIEVED:
+    # the national INSi service too (hub.consultation.insi_query): only an identity
+    # "récupérée" from INSi, carrying INSi's authority OID, becomes qualified once checked.
+    if patient.identity_status is IdentityStatus.RETRIEVED and patient.ins_oid:
         set_status(
             session, patient, IdentityStatus.QUALIFIED, actor=actor, why="pièce d'identité vérifiée"
         )

@@ -228,6 +228,7 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("POST", "/salle/rdv/{booking_id}/accueil"): P.ROOM,
     ("GET", "/salle/consultations/{consultation_id}"): P.ROOM,
     ("POST", "/salle/consultations/{consultation_id}/identite"): P.ROOM,
+    ("POST", "/salle/consultations/{consultation_id}/insi"): P.ROOM,
     ("POST", "/salle/consultations/{consultation_id}/identite-en-attente"): P.ROOM,
     ("POST", "/salle/consultations/{consultation_id}/consentement"): P.ROOM,
     ("POST", "/salle/consultations/{consultation_id}/kit"): P.ROOM,

@@ -44,6 +44,9 @@ class Patient(Base):
     sex: Mapped[Sex] = mapped_column(enum_column(Sex, "sex"))
     birth_place_code: Mapped[str] = mapped_column(String(5), default="")
     nir: Mapped[str] = mapped_column(String(15), default="")
+    # The INS authority OID (INS-NIR or INS-NIA) of ``nir``, set only from an answer of the
+    # national INSi teleservice: "" for a number typed or read from a card.
+    ins_oid: Mapped[str] = mapped_column(String(40), default="")
     identity_status: Mapped[IdentityStatus] = mapped_column(
         enum_column(IdentityStatus, "identity_status"), default=IdentityStatus.PROVISIONAL
     )

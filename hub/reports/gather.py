@@ -139,14 +139,14 @@ def _professional(user: User, role: str) -> ProfessionalFacts:
 def patient_facts(patient: Patient) -> PatientFacts:
     """The patient as shared documents may show them: the INS only for a qualified identity."""
     # A qualified identity has all five strict traits, the birth place among them.
+    # The OID is INSi's answer: a number never returned by INSi is not an INS.
     qualified = (
         patient.identity_status is IdentityStatus.QUALIFIED
         and bool(patient.nir)
         and bool(patient.birth_place_code)
+        and patient.ins_oid in (OID_INS_NIR, OID_INS_NIA)
     )
-    ins_oid = None
-    if qualified:
-        ins_oid = OID_INS_NIA if patient.nir[:1] in ("7", "8") else OID_INS_NIR
+    ins_oid = patient.ins_oid if qualified else None
     return PatientFacts(
         local_id=str(patient.id),
         birth_name=patient.birth_name,

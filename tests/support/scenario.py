@@ -144,6 +144,8 @@ async def ended_consultation(
         assert patient is not None
         patient.nir, patient.birth_place_code = "258066311300116", "63113"
         patient.identity_status = identity
+        if identity in (IdentityStatus.RETRIEVED, IdentityStatus.QUALIFIED):
+            patient.ins_oid = "1.2.250.1.213.1.4.8"  # as INSi returned it
         patient.email = PATIENT_EMAIL
         patient.has_medecin_traitant = gp
         patient.medecin_traitant_name = "Dr Paul Bernard" if gp else ""

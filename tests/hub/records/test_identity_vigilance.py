@@ -16,6 +16,7 @@ from hub.audit.models import AuditEvent
 from hub.audit.service import seal_pending, verify_chain
 from hub.config import Settings
 from hub.identity.models import Organisation
+from hub.insi.adapter import OID_INS_NIR
 from hub.records.patients import IdentityStatus, Patient, Sex
 from hub.records.vigilance import close_names
 from hub.scheduling.models import Booking
@@ -58,6 +59,7 @@ async def _odette(settings: Settings) -> int:
             sex=Sex.FEMALE,
             birth_place_code="52448",
             nir=ODETTE_INS,
+            ins_oid=OID_INS_NIR,  # returned by INSi
             identity_status=IdentityStatus.QUALIFIED,
             phone="0325112233",
             has_medecin_traitant=True,
@@ -192,6 +194,7 @@ async def _retrieved_patient_in_the_room(
         patient = await session.get(Patient, booking.patient_id)
         patient.nir, patient.birth_place_code = ins, "63113"
         patient.identity_status = IdentityStatus.RETRIEVED
+        patient.ins_oid = OID_INS_NIR  # as INSi returned it
         await session.commit()
         return patient.id
 
@@ -428,6 +431,7 @@ async def test_the_nurse_resolves_a_pending_identity_before_checking_the_id_card
             sex=Sex.FEMALE,
             birth_place_code="63113",
             nir=known,
+            ins_oid=OID_INS_NIR,  # returned by INSi
             identity_status=IdentityStatus.QUALIFIED,
             phone="0325998877",
         )

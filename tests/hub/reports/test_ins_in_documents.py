@@ -13,6 +13,7 @@ import zipfile
 import pypdfium2 as pdfium
 import pytest
 
+from hub.insi.adapter import OID_INS_NIR
 from hub.records.patients import IdentityStatus, Patient, Sex
 from hub.reports.cda import build_tlm_cr
 from hub.reports.fhir_export import consultation_bundle
@@ -37,6 +38,10 @@ def _record(status: IdentityStatus) -> Patient:
         sex=Sex.FEMALE,
         birth_place_code="52448",
         nir=NIR,
+        # INSi's OID: what a record "récupérée" or "qualifiée" through INSi carries.
+        ins_oid=OID_INS_NIR
+        if status in (IdentityStatus.RETRIEVED, IdentityStatus.QUALIFIED)
+        else "",
         identity_status=status,
         phone="",
         email="",
@@ -89,3 +94,10 @@ def test_a_qualified_identity_carries_its_ins_everywhere() -> None:
     for name in ("pdf", "cda", "xdm", "fhir"):
         assert NIR.encode() in documents[name], name
     assert documents[HEADER_INS] == b"O"
+
+
+def test_a_number_insi_never_returned_is_not_an_ins_even_under_a_qualified_status() -> None:
+    record = _record(IdentityStatus.QUALIFIED)
+    record.ins_oid = ""  # typed or read from a card: INSi never returned it
+    facts = patient_facts(record)
+    assert (facts.ins, facts.ins_oid) == (None, None)
