@@ -22,7 +22,7 @@ from hub import cluster, commands, db, deps, transport
 from hub.api_docs import mount_api_docs
 from hub.cabins import admin as cabin_admin
 from hub.cabins import api as cabin_api
-from hub.cabins import gateway, presence, routing, vanished
+from hub.cabins import gateway, liveness, presence, routing, vanished
 from hub.cluster.bus import RedisEventBus
 from hub.cluster.peers import Peers
 from hub.config import Environment, Settings
@@ -123,6 +123,8 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
         jobs = JobRunner(app.state.hub)
         if settings.jobs_enabled:
             jobs.start()
+        rows = asyncio.create_task(liveness.keep_rows(app.state.hub), name="cabin-rows")
+        shared.enter_context(liveness.noting_shutdown(app.state.hub))
         logger.info("hub started (%s database)", engine.dialect.name)
         if settings.environment is not Environment.DEVELOPMENT and not settings.secure_transport:
             logger.warning(
@@ -132,9 +134,16 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
         try:
             yield
         finally:
+            app.state.hub.stopping = True
             await jobs.stop()
+            rows.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rows
             for conn in list(app.state.hub.agents.values()):
                 conn.closed.set()
+            if not settings.redis_url:  # a lone hub: none of its links is open any more
+                async with app.state.hub.sessions() as session:
+                    await presence.forget_connections(session=session)
             await shared.aclose()
             await engine.dispose()
             if app.state.hub.failures is not None:

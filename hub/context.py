@@ -31,7 +31,8 @@ class AgentConnection:
     site_id: int = 0
     token_hash: str = ""
     wire_version: int = WIRE_VERSION  # the version of the agent's hello, used to answer it
-    seen_written_at: dt.datetime | None = None  # when a heartbeat last wrote last-seen through
+    heard_at: dt.datetime | None = None  # when the agent was last heard from (memory)
+    told_at: dt.datetime | None = None  # when a heartbeat last told the consoles so
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     replaced: bool = False
     revoked: bool = False
@@ -53,6 +54,8 @@ class HubContext:
     # Agents' hellos and goodbyes writing to the database at the same time: a few, not a
     # whole territory reconnecting after a restart (pool and SQLite's one writer).
     presence_writes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
+    # The server is stopping (SIGTERM): links closing now say nothing per cabin.
+    stopping: bool = False
     # Login failures shared by the workers (Redis); None: kept in the database.
     failures: FailureLog | None = None
 

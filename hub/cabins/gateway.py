@@ -8,12 +8,12 @@ frame that is not a valid message closes the link with 4400 and one log line.
 Commands and media offers reach the agent through ``hub.cabins.routing``, from this worker or
 from another. With several workers the cabin's presence (online, last heard from) is its key in
 Redis, refreshed whenever the agent is heard from, instead of the database's columns.
-A heartbeat touches memory: with one process it writes the cabin's last-seen through to the
-database (re-checking the token there) at most once per half ``agent_offline_after_seconds``,
-often enough that a live agent never looks offline; with several workers it refreshes the
-Redis key every time and re-checks the token on the same schedule. The heartbeats in between
-are answered without a database round trip, so a link learns of a revoked token at its next
-measurement batch or within that half period (the coordinator's revocation closes it at once)."""
+A heartbeat touches memory only (and, with several workers, the Redis key): no database work.
+`hub.cabins.liveness` writes the live links' last-seen through and re-checks their tokens in
+one pass every half ``agent_offline_after_seconds``, so a link learns of a token revoked behind
+its back at its next measurement batch or within that half period (the coordinator's
+revocation closes it at once). A hello costs one read of the token, then four statements and
+one commit (the audit event, the cabin's row, its devices, its last sequence number)."""
 
 from __future__ import annotations
 
@@ -111,9 +111,8 @@ async def agent_socket(websocket: WebSocket) -> None:
     conn.wire_version = hello.v
     try:
         await routing.take_over(ctx, cabin_id=cabin_id)
-        await _touch(ctx, cabin_id, ctx.clock())
+        await _touch(ctx, conn, ctx.clock())
         async with ctx.presence_writes, ctx.sessions() as session:
-            cabin = await identity.get_cabin(session=session, cabin_id=cabin_id)
             record_event(
                 session=session,
                 action="agent.connected",
@@ -123,15 +122,15 @@ async def agent_socket(websocket: WebSocket) -> None:
                 ip=ip,
                 detail=f"agent {hello.agent_version}",
             )
-            await presence.mark_hello(  # commits, with the audit event
+            devices = await presence.mark_hello(
                 session=session,
-                cabin=cabin,
+                cabin_id=cabin_id,
                 agent_version=hello.agent_version,
                 devices=hello.devices,
                 now=ctx.clock(),
             )
             stored_up_to = await last_seq(session=session, cabin_id=cabin_id)
-            devices = (await presence.devices_of(session=session, cabin_ids=[cabin_id]))[cabin_id]
+            await session.commit()  # the one commit of a hello, with the audit event
             live.publish_status(
                 ctx,
                 cabin_id=cabin_id,
@@ -160,9 +159,12 @@ async def agent_socket(websocket: WebSocket) -> None:
         if current is conn:
             ctx.agents.pop(cabin_id, None)
         # current None: revoked, or replaced from another worker, taken out at once.
-        if (current is conn or current is None) and await _release(ctx, cabin_id):
-            await live.announce_offline(ctx, cabin_id=cabin_id, site_id=site_id)
-            logger.info("cabin %s disconnected", cabin_id)
+        # A hub shutting down says nothing per cabin: a lone hub forgets every link at once
+        # (lifespan), and with several workers the presence keys expire.
+        if (current is conn or current is None) and not ctx.stopping:
+            if await _release(ctx, cabin_id):
+                await live.announce_offline(ctx, cabin_id=cabin_id, site_id=site_id)
+                logger.info("cabin %s disconnected", cabin_id)
 
 
 def _register(ctx: HubContext, cabin_id: int) -> AgentConnection:
@@ -254,7 +256,7 @@ async def _handle(
             return False
         if isinstance(message, MeasurementBatch):
             ack = await intake.store_batch(ctx, session, conn, message, now)
-            await _touch(ctx, conn.cabin_id, now, session)
+            await _touch(ctx, conn, now)
             await _send(websocket, conn, ack)
             _seen(ctx, conn, now)
         elif isinstance(message, DeviceStatus):
@@ -268,7 +270,7 @@ async def _handle(
                 now=now,
             )
             await session.commit()
-            await _touch(ctx, conn.cabin_id, now)
+            await _touch(ctx, conn, now)
             _seen(ctx, conn, now, [live.device_state(device, online=True)])
         elif isinstance(message, MediaAnswer):
             answer = conn.media_answers.pop(message.session_id, None)
@@ -286,28 +288,14 @@ async def _handle(
 async def _heartbeat(
     ctx: HubContext, websocket: WebSocket, conn: AgentConnection, beat: Heartbeat, now: dt.datetime
 ) -> bool:
-    """Answer a heartbeat; write last-seen through (and re-check the token) when it is due."""
+    """Answer a heartbeat from memory: no database work (`hub.cabins.liveness` writes
+    last-seen through and re-checks the tokens of every live link in one pass)."""
     if conn.revoked:
         return False
-    if ctx.peers is not None:  # several workers: the presence key, at every heartbeat
-        await _touch(ctx, conn.cabin_id, now)
+    await _touch(ctx, conn, now)
     every = dt.timedelta(seconds=ctx.settings.agent_offline_after_seconds / 2)
-    if conn.seen_written_at is None or now - conn.seen_written_at >= every:
-        async with ctx.sessions() as session:
-            if ctx.peers is not None:  # presence is in Redis: only the token is checked here
-                trusted = conn.token_hash == await identity.cabin_token_hash(
-                    session=session, cabin_id=conn.cabin_id
-                )
-            else:
-                trusted = await identity.touch_cabin(
-                    session=session, cabin_id=conn.cabin_id, token_hash=conn.token_hash, now=now
-                )
-                await session.commit()
-        if not trusted:  # the token was revoked or replaced meanwhile
-            conn.revoked = True
-            conn.closed.set()
-            return False
-        conn.seen_written_at = now
+    if conn.told_at is None or now - conn.told_at >= every:  # the consoles, at that pace
+        conn.told_at = now
         _seen(ctx, conn, now)
     await _send(websocket, conn, HeartbeatAck(seq=beat.seq))
     return True
@@ -330,19 +318,18 @@ def _seen(
     )
 
 
-async def _touch(
-    ctx: HubContext, cabin_id: int, now: dt.datetime, session: AsyncSession | None = None
-) -> None:
-    """The agent was heard from: its presence key (several workers, nothing else written) or
-    its row (one process, with ``session``)."""
+async def _touch(ctx: HubContext, conn: AgentConnection, now: dt.datetime) -> None:
+    """The agent was heard from: remember when (`hub.cabins.liveness` writes it through), and
+    with several workers refresh its presence key."""
+    conn.heard_at = now
     if ctx.peers is not None:
         ttl = ctx.settings.agent_offline_after_seconds
         try:
-            await ctx.peers.hold(cabin_id, seen=now, ttl_seconds=ttl)
+            await ctx.peers.hold(conn.cabin_id, seen=now, ttl_seconds=ttl)
         except (RedisError, OSError) as exc:
-            logger.warning("cabin %s: its presence could not be kept (Redis: %s)", cabin_id, exc)
-    elif session is not None:
-        await presence.mark_seen(session=session, cabin_id=cabin_id, now=now)
+            logger.warning(
+                "cabin %s: its presence could not be kept (Redis: %s)", conn.cabin_id, exc
+            )
 
 
 async def _release(ctx: HubContext, cabin_id: int) -> bool:
