@@ -161,10 +161,10 @@ async def agent_socket(websocket: WebSocket) -> None:
         # current None: revoked, or replaced from another worker, taken out at once.
         # A hub shutting down says nothing per cabin: a lone hub forgets every link at once
         # (lifespan), and with several workers the presence keys expire.
-        if (current is conn or current is None) and not ctx.stopping:
-            if await _release(ctx, cabin_id):
-                await live.announce_offline(ctx, cabin_id=cabin_id, site_id=site_id)
-                logger.info("cabin %s disconnected", cabin_id)
+        mine = current is conn or current is None
+        if mine and not ctx.stopping and await _release(ctx, cabin_id):
+            await live.announce_offline(ctx, cabin_id=cabin_id, site_id=site_id)
+            logger.info("cabin %s disconnected", cabin_id)
 
 
 def _register(ctx: HubContext, cabin_id: int) -> AgentConnection:

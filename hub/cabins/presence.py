@@ -187,9 +187,8 @@ async def declare_devices(
             await session.delete(device)
     kept: list[CabinDevice] = []
     for name, description in wanted.items():
-        device = existing.get(name)
-        if device is None:
-            device = CabinDevice(cabin_id=cabin_id, name=name)
+        device = existing.get(name) or CabinDevice(cabin_id=cabin_id, name=name)
+        if name not in existing:
             session.add(device)
         if (device.kind, device.model) != (description.kind, description.model):
             device.kind, device.model, device.updated_at = description.kind, description.model, now

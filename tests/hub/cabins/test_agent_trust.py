@@ -338,6 +338,7 @@ async def test_huge_numbers_and_oversize_texts_in_a_measurement_are_refused_in_t
 
 # -- one table of limits for the agent and the hub -----------------------------------------
 
+
 @pytest.mark.parametrize("kind", list(PLAUSIBLE_LIMITS))
 async def test_the_agent_and_the_hub_draw_the_line_at_the_same_values(
     kind: MeasurementKind, settings: Settings, demo: DemoSeed
