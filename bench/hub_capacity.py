@@ -331,8 +331,12 @@ async def restart_hub(
     n = len(fleet.cabins)
     start = time.monotonic()
     await asyncio.to_thread(hub.stop)
+    stopped = time.monotonic() - start
     await asyncio.to_thread(hub.start)
     listening = time.monotonic() - start
+    print(
+        f"           (the hub took {stopped:.1f} s to stop, {listening - stopped:.1f} s to start)"
+    )
     pids = [p.pid for p in hub.procs]
     t0 = time.monotonic()
     back = await until(lambda: fleet.connected == n, timeout)

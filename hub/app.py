@@ -22,7 +22,7 @@ from hub import cluster, commands, db, deps, transport
 from hub.api_docs import mount_api_docs
 from hub.cabins import admin as cabin_admin
 from hub.cabins import api as cabin_api
-from hub.cabins import gateway, liveness, presence, routing, vanished
+from hub.cabins import gateway, hellos, liveness, presence, routing, vanished
 from hub.cluster.bus import RedisEventBus
 from hub.cluster.peers import Peers
 from hub.config import Environment, Settings
@@ -123,6 +123,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
         jobs = JobRunner(app.state.hub)
         if settings.jobs_enabled:
             jobs.start()
+        app.state.batches = hellos.Batches(app.state.hub)
         rows = asyncio.create_task(liveness.keep_rows(app.state.hub), name="cabin-rows")
         shared.enter_context(liveness.noting_shutdown(app.state.hub))
         logger.info("hub started (%s database)", engine.dialect.name)

@@ -59,8 +59,7 @@ def _write_agent_config(
         f'url = "{hub_url}"\n'
         f"cabin_id = {cabin_id}\n"
         f'token = "{token}"\n\n'
-        f'[agent]\nheartbeat_seconds = 5\ndata_dir = "{data_dir}"\n'
-        + devices,
+        f'[agent]\nheartbeat_seconds = 5\ndata_dir = "{data_dir}"\n' + devices,
         encoding="utf-8",
     )
     path.chmod(0o600)

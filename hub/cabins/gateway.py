@@ -12,8 +12,9 @@ A heartbeat touches memory only (and, with several workers, the Redis key): no d
 `hub.cabins.liveness` writes the live links' last-seen through and re-checks their tokens in
 one pass every half ``agent_offline_after_seconds``, so a link learns of a token revoked behind
 its back at its next measurement batch or within that half period (the coordinator's
-revocation closes it at once). A hello costs one read of the token, then four statements and
-one commit (the audit event, the cabin's row, its devices, its last sequence number)."""
+revocation closes it at once). A hello costs one read of the token, then four statements (the
+audit event, the cabin's row, its devices, its last sequence number), both batched with the
+other agents connecting at the same moment (`hub.cabins.hellos`): one commit for many."""
 
 from __future__ import annotations
 
@@ -21,15 +22,14 @@ import asyncio
 import datetime as dt
 import logging
 
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.service import record_event
-from hub.cabins import intake, live, presence, routing
+from hub.cabins import hellos, intake, live, presence, routing
 from hub.context import AgentConnection, HubContext, context_of
 from hub.identity import service as identity
-from hub.records.observations import last_seq
 from hub.wire import (
     AGENT_WS_PATH,
     CLOSE_BAD_MESSAGE,
@@ -70,10 +70,11 @@ async def agent_socket(websocket: WebSocket) -> None:
     ctx = context_of(websocket)
     ip = websocket.client.host if websocket.client else ""
     await websocket.accept()
-    async with ctx.sessions() as session:
-        cabin = await identity.cabin_for_token(session=session, token=_bearer(websocket))
-        if cabin is None:
-            logger.warning("agent refused from %s: unknown or revoked cabin token", ip)
+    batches: hellos.Batches = websocket.app.state.batches
+    caller = await batches.callers.submit(_bearer(websocket))
+    if caller is None:
+        logger.warning("agent refused from %s: unknown or revoked cabin token", ip)
+        async with ctx.sessions() as session:
             record_event(
                 session=session,
                 action="agent.refused",
@@ -83,15 +84,9 @@ async def agent_socket(websocket: WebSocket) -> None:
                 detail="unknown or revoked token",
             )
             await session.commit()
-            await _close(websocket, CLOSE_UNAUTHORIZED, "jeton de cabine inconnu ou révoqué")
-            return
-        cabin_id, cabin_name, site_name, site_id, token_hash = (
-            cabin.id,
-            cabin.name,
-            cabin.site.name,
-            cabin.site_id,
-            cabin.token_hash or "",
-        )
+        await _close(websocket, CLOSE_UNAUTHORIZED, "jeton de cabine inconnu ou révoqué")
+        return
+    cabin_id, site_id = caller.cabin_id, caller.site_id
     try:
         hello = await _receive(websocket, cabin_id, timeout=HELLO_TIMEOUT_SECONDS)
     except _Closed:
@@ -107,52 +102,38 @@ async def agent_socket(websocket: WebSocket) -> None:
         return
     conn = _register(ctx, cabin_id)
     conn.site_id = site_id
-    conn.token_hash = token_hash
+    conn.token_hash = caller.token_hash
     conn.wire_version = hello.v
     try:
         await routing.take_over(ctx, cabin_id=cabin_id)
         await _touch(ctx, conn, ctx.clock())
-        async with ctx.presence_writes, ctx.sessions() as session:
-            record_event(
-                session=session,
-                action="agent.connected",
-                actor_kind="cabin",
-                actor_id=cabin_id,
-                site_id=site_id,
-                ip=ip,
-                detail=f"agent {hello.agent_version}",
-            )
-            devices = await presence.mark_hello(
-                session=session,
-                cabin_id=cabin_id,
-                agent_version=hello.agent_version,
-                devices=hello.devices,
-                now=ctx.clock(),
-            )
-            stored_up_to = await last_seq(session=session, cabin_id=cabin_id)
-            await session.commit()  # the one commit of a hello, with the audit event
-            live.publish_status(
-                ctx,
-                cabin_id=cabin_id,
-                site_id=site_id,
-                online=True,
-                last_seen_at=ctx.clock(),
-                devices=[live.device_state(d, online=True) for d in devices],
-            )
+        done = await batches.hellos.submit(
+            hellos.HelloIn(cabin_id, site_id, hello.agent_version, hello.devices, ip, ctx.clock())
+        )
+        live.publish_status(
+            ctx,
+            cabin_id=cabin_id,
+            site_id=site_id,
+            online=True,
+            last_seen_at=ctx.clock(),
+            devices=[live.device_state(d, online=True) for d in done.devices],
+        )
         logger.info("cabin %s connected (agent %s)", cabin_id, hello.agent_version)
         await _send(
             websocket,
             conn,
             HelloAck(
                 cabin_id=cabin_id,
-                cabin_name=cabin_name,
-                site_name=site_name,
+                cabin_name=caller.cabin_name,
+                site_name=caller.site_name,
                 heartbeat_seconds=ctx.settings.agent_heartbeat_seconds,
                 server_time=ctx.clock(),
-                last_seq=stored_up_to,
+                last_seq=done.last_seq,
             ),
         )
         await _serve(ctx, websocket, conn)
+    except WebSocketDisconnect:  # gone while we answered it (a restart closes every link)
+        logger.info("cabin %s went away while being answered", cabin_id)
     finally:
         conn.closed.set()
         current = ctx.agents.get(cabin_id)
