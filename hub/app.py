@@ -41,6 +41,7 @@ from hub.consoles import report as report_pages
 from hub.consultation import media as consultation_media
 from hub.context import HubContext
 from hub.errors import HubError, Unauthenticated
+from hub.identity import security
 from hub.interop import sas as sas_api
 from hub.interop import sas_appointments, sas_slot_link
 from hub.jobs import JobRunner
@@ -124,6 +125,8 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
         if settings.jobs_enabled:
             jobs.start()
         app.state.batches = hellos.Batches(app.state.hub)
+        # made off the event loop once listening, not at import (a restart listens sooner)
+        warm = asyncio.create_task(asyncio.to_thread(security.verify_password, None, "x"))
         rows = asyncio.create_task(liveness.keep_rows(app.state.hub), name="cabin-rows")
         shared.enter_context(liveness.noting_shutdown(app.state.hub))
         logger.info("hub started (%s database)", engine.dialect.name)
@@ -138,6 +141,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
             app.state.hub.stopping = True
             await jobs.stop()
             rows.cancel()
+            warm.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await rows
             for conn in list(app.state.hub.agents.values()):
