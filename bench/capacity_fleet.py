@@ -256,7 +256,8 @@ async def _echo(ws: ServerConnection) -> None:
 
 
 async def serve_echo(port: int) -> None:
-    async with websockets.serve(_echo, "127.0.0.1", port, backlog=4096):
+    # no per-message compression, as the hub serves them (``hub serve``)
+    async with websockets.serve(_echo, "127.0.0.1", port, backlog=4096, compression=None):
         await asyncio.Future()
 
 
