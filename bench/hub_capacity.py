@@ -323,26 +323,31 @@ async def run_hub(n: int, workers: int, args: argparse.Namespace, work: Path) ->
             redis.stop()
 
 
-async def restart_hub(
-    hub: Hub, fleet: ProcessFleet, timeout: float
-) -> tuple[float | None, float, float]:
-    """(seconds from the restart until every cabin is back, seconds the new hub took to
-    listen, its CPU % meanwhile)."""
+@dataclass
+class Restart:
+    back: float | None  # s from the restart (SIGTERM) until every cabin is back
+    stopped: float  # s the old hub took to exit
+    listening: float  # s from the restart until the new hub answered /healthz
+    hub_cpu: float  # % of one core per worker, from its start until every cabin is back
+    fleet_cpu: float  # % of one core, the cabins' processes together, over the whole restart
+
+
+async def restart_hub(hub: Hub, fleet: ProcessFleet, timeout: float) -> Restart:
+    """Stop the hub (SIGTERM), start it again, wait for every cabin to be back."""
     n = len(fleet.cabins)
+    fleet_before = sum(cpu_seconds(p) for p in fleet.pids)
     start = time.monotonic()
     await asyncio.to_thread(hub.stop)
     stopped = time.monotonic() - start
     await asyncio.to_thread(hub.start)
     listening = time.monotonic() - start
-    print(
-        f"           (the hub took {stopped:.1f} s to stop, {listening - stopped:.1f} s to start)"
-    )
     pids = [p.pid for p in hub.procs]
-    t0 = time.monotonic()
     back = await until(lambda: fleet.connected == n, timeout)
-    elapsed = max(time.monotonic() - t0, 1e-3)
-    cpu = sum(100 * cpu_seconds(p) for p in pids) / elapsed / len(pids)
-    return (None if back is None else listening + back), listening, cpu
+    elapsed = max(time.monotonic() - start, 1e-3)
+    started = max(elapsed - stopped, 1e-3)
+    cpu = sum(100 * cpu_seconds(p) for p in pids) / started / len(pids)
+    fleet_cpu = 100 * (sum(cpu_seconds(p) for p in fleet.pids) - fleet_before) / elapsed
+    return Restart(None if back is None else listening + back, stopped, listening, cpu, fleet_cpu)
 
 
 def _ms(values: list[float], q: float) -> str:
@@ -354,15 +359,14 @@ def report(
     workers: int,
     hub: Measured,
     commands: list[float],
-    restart: tuple[float | None, float, float],
+    restart: Restart,
     echo: Measured,
 ) -> None:
-    back, listening, restart_cpu = restart
     cpus = " + ".join(f"{c:5.1f}" for c in hub.cpu)
     rss = " + ".join(f"{r:5.0f}" for r in hub.rss)
     ratio = statistics.mean(hub.cpu) / max(echo.cpu[0], 0.1)
     connect = f"{hub.connect_s:5.1f}" if hub.connect_s is not None else "  n/a"
-    back_s = f"{back:5.1f}" if back is not None else "  n/a"
+    back_s = f"{restart.back:5.1f}" if restart.back is not None else "  n/a"
     print(
         f"N={n:>6} workers={workers} | hub CPU/worker {cpus} % core, RSS {rss} MB | "
         f"heartbeat p50 {_ms(hub.rtts, 0.5)} ms p95 {_ms(hub.rtts, 0.95)} ms | "
@@ -374,8 +378,9 @@ def report(
         f"load average {hub.load:.1f} (1 min, at the end of the window)"
     )
     print(
-        f"           restart: all back in {back_s} s ({listening:4.1f} s to listen), "
-        f"hub CPU meanwhile {restart_cpu:5.1f} % core/worker"
+        f"           restart: all back in {back_s} s ({restart.stopped:4.1f} s to stop, "
+        f"{restart.listening:4.1f} s until listening again), hub CPU from its start "
+        f"{restart.hub_cpu:5.1f} % core/worker, cabins' CPU {restart.fleet_cpu:5.1f} %"
     )
     print(
         f"           echo baseline: CPU {echo.cpu[0]:5.1f} % core, RSS {echo.rss[0]:5.0f} MB, "
