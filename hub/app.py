@@ -124,6 +124,8 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
         jobs = JobRunner(app.state.hub)
         if settings.jobs_enabled:
             jobs.start()
+        if engine.dialect.name == "sqlite":  # one writer: agents' writes queue in turn
+            app.state.hub.presence_writes = asyncio.Semaphore(1)
         app.state.batches = hellos.Batches(app.state.hub)
         # made off the event loop once listening, not at import (a restart listens sooner)
         warm = asyncio.create_task(asyncio.to_thread(security.verify_password, None, "x"))

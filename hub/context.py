@@ -51,8 +51,9 @@ class HubContext:
     agents: dict[int, AgentConnection] = field(default_factory=dict)  # held by this process
     events: EventBus = field(default_factory=LocalEventBus)
     peers: Peers | None = None  # the other workers, with HUB_REDIS_URL; None: one process
-    # Agents' hellos and goodbyes writing to the database at the same time: a few, not a
-    # whole territory reconnecting after a restart (pool and SQLite's one writer).
+    # Agents' writes to the database at the same time (hellos, goodbyes, measurements,
+    # devices' states): a few, not a whole territory reconnecting after a restart (the pool);
+    # one at a time on SQLite, which has one writer.
     presence_writes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
     # The server is stopping (SIGTERM): links closing now say nothing per cabin.
     stopping: bool = False

@@ -19,6 +19,7 @@ other agents connecting at the same moment (`hub.cabins.hellos`): one commit for
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 
@@ -232,7 +233,13 @@ async def _handle(
     now = ctx.clock()
     if isinstance(message, Heartbeat):
         return await _heartbeat(ctx, websocket, conn, message, now)
-    async with ctx.sessions() as session:
+    # Writers queue here in turn (SQLite has one writer: waiting on its lock is neither fair
+    # nor bounded during a reconnection storm); answers to the hub's requests do not wait.
+    writes = isinstance(message, (MeasurementBatch, DeviceStatus))
+    async with (
+        ctx.presence_writes if writes else contextlib.nullcontext(),
+        ctx.sessions() as session,
+    ):
         if not await _trusted(session, conn):
             return False
         if isinstance(message, MeasurementBatch):
