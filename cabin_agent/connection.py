@@ -74,7 +74,7 @@ class Backoff:
     rng: random.Random = field(default_factory=random.Random)
     attempt: int = 0
     restart_window: float = 2.0  # the hub said it restarts: retry within this, flat...
-    restart_attempts: int = 10  # ...this many times, then back off as usual
+    restart_attempts: int = 30  # ...this many times (about 30 s), then back off as usual
     _flat: int = field(default=0, init=False, repr=False)
 
     def next_delay(self) -> float:
