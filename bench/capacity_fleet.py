@@ -6,6 +6,10 @@ Each simulated cabin connects with its token, says hello (one device), sends a h
 ``batch_seconds`` (60 s), each at its own random phase, answers commands at once, and after a
 lost link reconnects with the agent's own backoff (``cabin_agent.connection.Backoff``).
 
+``python bench/capacity_fleet.py share WS_URL CABINS_FILE RATE SEQ_BASE`` plays a share of the
+fleet in its own process, reporting on stdout (`run_share`): the bench splits a large fleet
+over several processes so that the cabins' own event loop is not what limits the round trips.
+
 ``python bench/capacity_fleet.py echo PORT`` runs the echo server: it accepts any token and
 answers hello, heartbeats and batches with a minimal acknowledgement of the same type the hub
 sends, doing nothing else.
@@ -30,7 +34,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cabin_agent.connection import Backoff
+from cabin_agent.connection import RESTART_CLOSE_CODES, Backoff
 from devices.measurements import DeviceIdentity, Measurement, MeasurementKind, Unit
 from hub.wire import (
     AGENT_WS_PATH,
@@ -44,6 +48,7 @@ from hub.wire import (
     encode,
 )
 
+FLEET_SCRIPT = str(Path(__file__).resolve())
 DEVICE = DeviceDescription(name="Oxymètre", kind="pulse_oximeter", model="contec_cms50d_plus")
 
 
@@ -118,7 +123,10 @@ class Fleet:
                     max_queue=16,
                 ) as ws:
                     await self._session(ws, cabin_id, backoff)
-            except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake):
+            except ConnectionClosed as exc:
+                if exc.rcvd is not None and exc.rcvd.code in RESTART_CLOSE_CODES:
+                    backoff.hub_restarting()
+            except (OSError, TimeoutError, InvalidHandshake):
                 pass
             self.stats.connected.discard(cabin_id)
             self.stats.failures += 1
@@ -166,6 +174,71 @@ class Fleet:
             await asyncio.sleep(self.heartbeat_seconds)
 
 
+class ProcessFleet:
+    """N simulated cabins split over ``processes`` child processes (`run_share`), as the bench
+    sees them: how many are connected, their heartbeat round trips, the processes' ids."""
+
+    def __init__(
+        self, base_ws: str, cabins: list[tuple[int, str]], processes: int, work: Path
+    ) -> None:
+        self.base_ws = base_ws
+        self.cabins = cabins
+        self.processes = max(1, min(processes, len(cabins)))
+        self.work = work
+        self.rtts: list[float] = []
+        self._connected = [0] * self.processes
+        self._procs: list[asyncio.subprocess.Process] = []
+        self._readers: list[asyncio.Task[None]] = []
+
+    @property
+    def connected(self) -> int:
+        return sum(self._connected)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._procs]
+
+    async def start(self, per_second: float = 400.0) -> None:
+        """Start the processes, each with its share of the cabins and of the ramp."""
+        for i in range(self.processes):
+            path = self.work / f"fleet-{i}.txt"
+            share = self.cabins[i :: self.processes]
+            path.write_text("".join(f"{cid} {token}\n" for cid, token in share))
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                FLEET_SCRIPT,
+                "share",
+                self.base_ws,
+                str(path),
+                str(per_second / self.processes),
+                "0",
+                stdout=asyncio.subprocess.PIPE,
+                limit=2**24,
+            )
+            self._procs.append(proc)
+            self._readers.append(asyncio.create_task(self._read(i, proc)))
+
+    async def _read(self, index: int, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        async for line in proc.stdout:
+            report = json.loads(line)
+            self._connected[index] = int(report["connected"])
+            self.rtts.extend(report["rtts"])
+
+    async def stop(self) -> None:
+        for proc in self._procs:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        for proc in self._procs:
+            await proc.wait()
+        for reader in self._readers:
+            reader.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+        self._procs.clear()
+        self._readers.clear()
+        self._connected = [0] * self.processes
+
+
 # --- the baseline: a bare echo server -----------------------------------------------------
 
 
@@ -183,10 +256,40 @@ async def _echo(ws: ServerConnection) -> None:
 
 
 async def serve_echo(port: int) -> None:
-    async with websockets.serve(_echo, "127.0.0.1", port, backlog=4096):
+    # no per-message compression, as the hub serves them (``hub serve``)
+    async with websockets.serve(_echo, "127.0.0.1", port, backlog=4096, compression=None):
         await asyncio.Future()
+
+
+# --- one share of the fleet in its own process ----------------------------------------------
+
+
+async def run_share(
+    base_ws: str, cabins: list[tuple[int, str]], per_second: float, seq_base: int
+) -> None:
+    """Play these cabins; every 0.25 s print one JSON line: how many are connected, the
+    heartbeat round trips since the last line."""
+    fleet = Fleet(base_ws, cabins, seq_base=seq_base)
+    starting = asyncio.create_task(fleet.start(per_second=per_second))
+    try:
+        while True:
+            rtts = fleet.stats.heartbeat_rtts
+            fleet.stats.heartbeat_rtts = []
+            line = json.dumps({"connected": len(fleet.stats.connected), "rtts": rtts})
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+            await asyncio.sleep(0.25)
+    finally:
+        starting.cancel()
+        await fleet.stop()
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["echo"]:
         asyncio.run(serve_echo(int(sys.argv[2])))
+    elif sys.argv[1:2] == ["share"]:
+        base, path, rate, seq = sys.argv[2:6]
+        lines = Path(path).read_text().splitlines()  # "id token" lines
+        share = [(int(cid), token) for cid, token in (line.split() for line in lines)]
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run_share(base, share, float(rate), int(seq)))

@@ -3,8 +3,8 @@
 Simulates N cabins as light asyncio WebSocket clients speaking the real wire protocol (hello,
 a heartbeat every 10 s, a measurement batch a minute; ``bench/capacity_fleet.py``) against
 ``python -m hub serve``: one worker on SQLite, or two workers on one PostgreSQL behind haproxy
-(``--workers 2``; with HUB_REDIS_URL-style sharing once the hub has it, the workers here share
-only the database). For each N it prints:
+(``--workers 2``; sharing their cabins and events through a throw-away Redis, HUB_REDIS_URL).
+For each N it prints:
 
 - the hub's CPU (% of one core) per worker over the measuring window, and its RSS;
 - the heartbeat round trip p50 and p95, as the cabins measure it;
@@ -15,8 +15,10 @@ only the database). For each N it prints:
   and heartbeat round trips, and the ratio hub CPU / echo CPU.
 
 Cabins are created in the bench's database directly (one bulk insert through the hub's models).
+The cabins are played by several processes (``--fleet-procs``, by default one per 1,250
+cabins), whose CPU together is printed too: on a small machine they compete with the hub.
 N is limited by ``ulimit -n`` (each cabin holds a descriptor in the bench and in the hub, two in
-haproxy) and by the one bench process that plays every cabin.
+haproxy).
 
     .venv/bin/python bench/hub_capacity.py --quick            # N = 1000, one worker
     .venv/bin/python bench/hub_capacity.py [--cabins 1000,2000,5000,10000] [--workers 1,2]
@@ -46,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from capacity_fleet import Fleet  # noqa: E402
+from capacity_fleet import ProcessFleet  # noqa: E402
 
 from hub import db, migrate  # noqa: E402
 from hub.demo import seed_demo  # noqa: E402
@@ -54,6 +56,7 @@ from hub.identity import security  # noqa: E402
 from hub.identity.models import Cabin  # noqa: E402
 from tests.support.haproxy import ThrowawayHaproxy  # noqa: E402
 from tests.support.postgres import ThrowawayPostgres, free_port  # noqa: E402
+from tests.support.redis import ThrowawayRedis  # noqa: E402
 
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -112,6 +115,7 @@ class Hub:
     database_url: str
     procs: list[subprocess.Popen[bytes]]
     log: Path
+    redis_url: str = ""
 
     def start(self) -> None:
         self.procs = [self._spawn(port) for port in self.ports]
@@ -128,6 +132,8 @@ class Hub:
             HUB_JOBS_ENABLED="false",
             PYTHONPATH=str(ROOT),
         )
+        if self.redis_url:
+            env["HUB_REDIS_URL"] = self.redis_url
         with self.log.open("ab") as out:
             return subprocess.Popen(
                 [sys.executable, "-m", "hub", "serve"], cwd=ROOT, env=env, stdout=out, stderr=out
@@ -207,21 +213,31 @@ class Measured:
     rss: list[float]
     rtts: list[float]
     connect_s: float | None
+    fleet_cpu: float  # % of one core, the simulated cabins' processes together
+    load: float  # the machine's 1-minute load average at the end of the window
 
 
 async def measure(
-    fleet: Fleet, pids: list[int], window: float, settle: float, connect_timeout: float
+    fleet: ProcessFleet, pids: list[int], window: float, settle: float, connect_timeout: float
 ) -> Measured:
     n = len(fleet.cabins)
     await fleet.start()
-    connect = await until(lambda: len(fleet.stats.connected) == n, connect_timeout)
+    connect = await until(lambda: fleet.connected == n, connect_timeout)
     await asyncio.sleep(settle)
-    fleet.stats.heartbeat_rtts.clear()
-    before, t0 = [cpu_seconds(p) for p in pids], time.monotonic()
+    fleet.rtts.clear()
+    watched = pids + fleet.pids
+    before, t0 = [cpu_seconds(p) for p in watched], time.monotonic()
     await asyncio.sleep(window)
     elapsed = time.monotonic() - t0
-    cpu = [100 * (cpu_seconds(p) - b) / elapsed for p, b in zip(pids, before, strict=True)]
-    return Measured(cpu, [rss_mb(p) for p in pids], list(fleet.stats.heartbeat_rtts), connect)
+    cpu = [100 * (cpu_seconds(p) - b) / elapsed for p, b in zip(watched, before, strict=True)]
+    return Measured(
+        cpu[: len(pids)],
+        [rss_mb(p) for p in pids],
+        list(fleet.rtts),
+        connect,
+        sum(cpu[len(pids) :]),
+        os.getloadavg()[0],
+    )
 
 
 def spawn_echo(port: int) -> subprocess.Popen[bytes]:
@@ -231,12 +247,18 @@ def spawn_echo(port: int) -> subprocess.Popen[bytes]:
     )
 
 
-async def run_echo(cabins: list[tuple[int, str]], args: argparse.Namespace) -> Measured:
+def fleet_processes(args: argparse.Namespace, n: int) -> int:
+    """How many processes play the cabins: ``--fleet-procs``, or one per 1,250 cabins."""
+    return int(args.fleet_procs) if args.fleet_procs != "auto" else -(-n // 1250)
+
+
+async def run_echo(cabins: list[tuple[int, str]], args: argparse.Namespace, work: Path) -> Measured:
     port = free_port()
     proc = spawn_echo(port)
     try:
         await asyncio.to_thread(wait_tcp, port)
-        fleet = Fleet(f"ws://127.0.0.1:{port}", cabins)
+        procs = fleet_processes(args, len(cabins))
+        fleet = ProcessFleet(f"ws://127.0.0.1:{port}", cabins, procs, work)
         try:
             return await measure(fleet, [proc.pid], args.window, args.settle, args.timeout)
         finally:
@@ -259,23 +281,26 @@ def wait_tcp(port: int, timeout: float = 30.0) -> None:
 
 async def run_hub(n: int, workers: int, args: argparse.Namespace, work: Path) -> None:
     postgres = ThrowawayPostgres() if workers > 1 else None
+    redis = ThrowawayRedis() if workers > 1 else None
     proxy: ThrowawayHaproxy | None = None
-    if postgres is not None:
+    if postgres is not None and redis is not None:
         postgres.start()
+        redis.start()
         url = postgres.create_database(f"bench_{n}")
     else:
         url = f"sqlite+aiosqlite:///{work / f'hub-{n}.sqlite3'}"
     try:
         cabins = await prepare(url, n)
         ports = [free_port() for _ in range(workers)]
-        hub = Hub("", ports, url, [], work / "hub.log")
+        hub = Hub("", ports, url, [], work / "hub.log", redis.url if redis else "")
         hub.start()
         hub.url = f"http://127.0.0.1:{ports[0]}"
         if workers > 1:
             proxy = ThrowawayHaproxy([("127.0.0.1", p) for p in ports], maxconn=n + 200)
             proxy.start()
             hub.url = proxy.url
-        fleet = Fleet(hub.url.replace("http://", "ws://"), cabins)
+        ws = hub.url.replace("http://", "ws://")
+        fleet = ProcessFleet(ws, cabins, fleet_processes(args, n), work)
         try:
             pids = [p.pid for p in hub.procs]
             result = await measure(fleet, pids, args.window, args.settle, args.timeout)
@@ -287,29 +312,42 @@ async def run_hub(n: int, workers: int, args: argparse.Namespace, work: Path) ->
         finally:
             await fleet.stop()
             hub.stop()
-        baseline = await run_echo(cabins, args)
+        baseline = await run_echo(cabins, args, work)
         report(n, workers, result, commands, restart, baseline)
     finally:
         if proxy is not None:
             proxy.stop()
         if postgres is not None:
             postgres.stop()
+        if redis is not None:
+            redis.stop()
 
 
-async def restart_hub(hub: Hub, fleet: Fleet, timeout: float) -> tuple[float | None, float, float]:
-    """(seconds from the restart until every cabin is back, seconds the new hub took to
-    listen, its CPU % meanwhile)."""
+@dataclass
+class Restart:
+    back: float | None  # s from the restart (SIGTERM) until every cabin is back
+    stopped: float  # s the old hub took to exit
+    listening: float  # s from the restart until the new hub answered /healthz
+    hub_cpu: float  # % of one core per worker, from its start until every cabin is back
+    fleet_cpu: float  # % of one core, the cabins' processes together, over the whole restart
+
+
+async def restart_hub(hub: Hub, fleet: ProcessFleet, timeout: float) -> Restart:
+    """Stop the hub (SIGTERM), start it again, wait for every cabin to be back."""
     n = len(fleet.cabins)
+    fleet_before = sum(cpu_seconds(p) for p in fleet.pids)
     start = time.monotonic()
     await asyncio.to_thread(hub.stop)
+    stopped = time.monotonic() - start
     await asyncio.to_thread(hub.start)
     listening = time.monotonic() - start
     pids = [p.pid for p in hub.procs]
-    t0 = time.monotonic()
-    back = await until(lambda: len(fleet.stats.connected) == n, timeout)
-    elapsed = max(time.monotonic() - t0, 1e-3)
-    cpu = sum(100 * cpu_seconds(p) for p in pids) / elapsed / len(pids)
-    return (None if back is None else listening + back), listening, cpu
+    back = await until(lambda: fleet.connected == n, timeout)
+    elapsed = max(time.monotonic() - start, 1e-3)
+    started = max(elapsed - stopped, 1e-3)
+    cpu = sum(100 * cpu_seconds(p) for p in pids) / started / len(pids)
+    fleet_cpu = 100 * (sum(cpu_seconds(p) for p in fleet.pids) - fleet_before) / elapsed
+    return Restart(None if back is None else listening + back, stopped, listening, cpu, fleet_cpu)
 
 
 def _ms(values: list[float], q: float) -> str:
@@ -321,15 +359,14 @@ def report(
     workers: int,
     hub: Measured,
     commands: list[float],
-    restart: tuple[float | None, float, float],
+    restart: Restart,
     echo: Measured,
 ) -> None:
-    back, listening, restart_cpu = restart
     cpus = " + ".join(f"{c:5.1f}" for c in hub.cpu)
     rss = " + ".join(f"{r:5.0f}" for r in hub.rss)
     ratio = statistics.mean(hub.cpu) / max(echo.cpu[0], 0.1)
     connect = f"{hub.connect_s:5.1f}" if hub.connect_s is not None else "  n/a"
-    back_s = f"{back:5.1f}" if back is not None else "  n/a"
+    back_s = f"{restart.back:5.1f}" if restart.back is not None else "  n/a"
     print(
         f"N={n:>6} workers={workers} | hub CPU/worker {cpus} % core, RSS {rss} MB | "
         f"heartbeat p50 {_ms(hub.rtts, 0.5)} ms p95 {_ms(hub.rtts, 0.95)} ms | "
@@ -337,12 +374,18 @@ def report(
         f"first connect {connect} s"
     )
     print(
-        f"           restart: all back in {back_s} s ({listening:4.1f} s to listen), "
-        f"hub CPU meanwhile {restart_cpu:5.1f} % core/worker"
+        f"           cabins' own processes: CPU {hub.fleet_cpu:5.1f} % core together | "
+        f"load average {hub.load:.1f} (1 min, at the end of the window)"
+    )
+    print(
+        f"           restart: all back in {back_s} s ({restart.stopped:4.1f} s to stop, "
+        f"{restart.listening:4.1f} s until listening again), hub CPU from its start "
+        f"{restart.hub_cpu:5.1f} % core/worker, cabins' CPU {restart.fleet_cpu:5.1f} %"
     )
     print(
         f"           echo baseline: CPU {echo.cpu[0]:5.1f} % core, RSS {echo.rss[0]:5.0f} MB, "
-        f"heartbeat p50 {_ms(echo.rtts, 0.5)} ms p95 {_ms(echo.rtts, 0.95)} ms | "
+        f"heartbeat p50 {_ms(echo.rtts, 0.5)} ms p95 {_ms(echo.rtts, 0.95)} ms "
+        f"(cabins' CPU {echo.fleet_cpu:5.1f} %, load {echo.load:.1f}) | "
         f"hub/echo CPU x{ratio:.1f}",
         flush=True,
     )
@@ -356,6 +399,9 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=30.0, help="measuring window, s")
     parser.add_argument("--settle", type=float, default=12.0, help="wait after connecting, s")
     parser.add_argument("--timeout", type=float, default=180.0, help="connect/reconnect limit")
+    parser.add_argument(
+        "--fleet-procs", default="auto", help="processes playing the cabins (auto: 1 per 1250)"
+    )
     args = parser.parse_args()
     sizes = [1000] if args.quick else [int(n) for n in args.cabins.split(",")]
     workers = [1] if args.quick else [int(w) for w in args.workers.split(",")]

@@ -68,20 +68,39 @@ class Backoff:
     """Capped exponential backoff with full jitter: delay ~ U(0, min(max, initial * 2^n)).
 
     Full jitter spreads the agents of a whole territory over the entire window when the hub
-    restarts, instead of bunching them in its second half (measured by bench/hub_capacity.py)."""
+    restarts, instead of bunching them in its second half (measured by bench/hub_capacity.py).
+    A hub that closes the link as restarting (1001, 1012) is retried within ``restart_window``
+    for ``restart_attempts`` tries (`hub_restarting`), not after the long wait of an outage."""
 
     initial: float = 1.0
     maximum: float = 60.0
     rng: random.Random = field(default_factory=random.Random)
     attempt: int = 0
+    restart_window: float = 2.0  # the hub said it restarts: retry within this, flat...
+    restart_attempts: int = 30  # ...this many times (about 30 s), then back off as usual
+    _flat: int = field(default=0, init=False, repr=False)
 
     def next_delay(self) -> float:
+        if self._flat > 0:
+            self._flat -= 1
+            return self.rng.uniform(0.0, min(self.maximum, self.restart_window))
         cap = min(self.maximum, self.initial * (2 ** min(self.attempt, 30)))
         self.attempt += 1
         return self.rng.uniform(0.0, cap)
 
     def reset(self) -> None:
         self.attempt = 0
+        self._flat = 0
+
+    def hub_restarting(self) -> None:
+        """The hub closed the link because it stops or restarts (1001, 1012): come back as
+        soon as it listens again, each agent at its own moment within the restart window,
+        instead of after an ever longer wait while it was down."""
+        self.attempt = 0
+        self._flat = self.restart_attempts
+
+
+RESTART_CLOSE_CODES = frozenset({1001, 1012})  # going away, service restart
 
 
 @dataclass
@@ -186,6 +205,8 @@ class HubLink:
                     raise AuthRefused(reason or "the hub refused the cabin token") from None
                 if code == CLOSE_BAD_MESSAGE:
                     logger.warning("the hub could not read a frame of this agent: %s", reason)
+                if code in RESTART_CLOSE_CODES:
+                    self._backoff.hub_restarting()
                 self._note_failure(_describe(exc))
             except (OSError, TimeoutError, WireError) as exc:
                 self._note_failure(_describe(exc))

@@ -40,6 +40,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
         "log_config": None,
         "proxy_headers": False,
+        # The agents' frames are small JSON: compressing them costs CPU and a zlib context
+        # per cabin (memory) for nothing (measured by bench/hub_capacity.py).
+        "ws_per_message_deflate": False,
     }
     if args.workers > 1:  # each worker process builds its own app from the environment
         uvicorn.run("hub.app:from_environment", factory=True, workers=args.workers, **options)  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ from hub import cluster, commands, db, deps, transport
 from hub.api_docs import mount_api_docs
 from hub.cabins import admin as cabin_admin
 from hub.cabins import api as cabin_api
-from hub.cabins import gateway, presence, routing, vanished
+from hub.cabins import gateway, hellos, liveness, presence, routing, vanished
 from hub.cluster.bus import RedisEventBus
 from hub.cluster.peers import Peers
 from hub.config import Environment, Settings
@@ -44,6 +44,7 @@ from hub.consultation import guests
 from hub.consultation import media as consultation_media
 from hub.context import HubContext
 from hub.errors import HubError, Unauthenticated
+from hub.identity import security
 from hub.interop import sas as sas_api
 from hub.interop import sas_appointments, sas_slot_link
 from hub.jobs import JobRunner
@@ -122,17 +123,12 @@ def _wants_json(request: Request) -> bool:
 
 
 async def _end_agent_links(ctx: HubContext) -> None:
-    """Close every agent link this process holds and let the goodbyes (presence, live status)
-    be written while the database is still open; one stuck longer is left."""
-    links = list(ctx.agents.values())
-    for conn in links:
+    """Close every agent link this process holds (a stopping hub: no goodbye per cabin) and let
+    the goodbyes already under way finish while the database is still open."""
+    for conn in list(ctx.agents.values()):
         conn.closed.set()
-    waits = {asyncio.ensure_future(conn.finished.wait()) for conn in links} | ctx.goodbyes
-    if waits:
-        await asyncio.wait(waits, timeout=AGENT_GOODBYE_SECONDS)
-        for wait in waits:
-            if wait not in ctx.goodbyes:
-                wait.cancel()
+    if ctx.goodbyes:
+        await asyncio.wait(set(ctx.goodbyes), timeout=AGENT_GOODBYE_SECONDS)
 
 
 def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcnow) -> FastAPI:
@@ -159,6 +155,13 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
         jobs = JobRunner(app.state.hub)
         if settings.jobs_enabled:
             jobs.start()
+        if engine.dialect.name == "sqlite":  # one writer: agents' writes queue in turn
+            app.state.hub.presence_writes = asyncio.Semaphore(1)
+        app.state.batches = hellos.Batches(app.state.hub)
+        # made off the event loop once listening, not at import (a restart listens sooner)
+        warm = asyncio.create_task(asyncio.to_thread(security.verify_password, None, "x"))
+        rows = asyncio.create_task(liveness.keep_rows(app.state.hub), name="cabin-rows")
+        shared.enter_context(liveness.noting_shutdown(app.state.hub))
         logger.info("hub started (%s database)", engine.dialect.name)
         if settings.environment is not Environment.DEVELOPMENT and not settings.secure_transport:
             logger.warning(
@@ -168,8 +171,16 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
         try:
             yield
         finally:
+            app.state.hub.stopping = True
             await jobs.stop()
+            rows.cancel()
+            warm.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rows
             await _end_agent_links(app.state.hub)
+            if not settings.redis_url:  # a lone hub: none of its links is open any more
+                async with app.state.hub.sessions() as session:
+                    await presence.forget_connections(session=session)
             await shared.aclose()
             await engine.dispose()
             if app.state.hub.failures is not None:

@@ -31,9 +31,9 @@ class AgentConnection:
     site_id: int = 0
     token_hash: str = ""
     wire_version: int = WIRE_VERSION  # the version of the agent's hello, used to answer it
-    seen_written_at: dt.datetime | None = None  # when a heartbeat last wrote last-seen through
+    heard_at: dt.datetime | None = None  # when the agent was last heard from (memory)
+    told_at: dt.datetime | None = None  # when a heartbeat last told the consoles so
     closed: asyncio.Event = field(default_factory=asyncio.Event)
-    finished: asyncio.Event = field(default_factory=asyncio.Event)  # its goodbye is written
     replaced: bool = False
     revoked: bool = False
     outgoing: asyncio.Queue[HubMessageT] = field(default_factory=asyncio.Queue)
@@ -51,9 +51,12 @@ class HubContext:
     agents: dict[int, AgentConnection] = field(default_factory=dict)  # held by this process
     events: EventBus = field(default_factory=LocalEventBus)
     peers: Peers | None = None  # the other workers, with HUB_REDIS_URL; None: one process
-    # Agents' hellos and goodbyes writing to the database at the same time: a few, not a
-    # whole territory reconnecting after a restart (pool and SQLite's one writer).
+    # Agents' writes to the database at the same time (hellos, goodbyes, measurements,
+    # devices' states): a few, not a whole territory reconnecting after a restart (the pool);
+    # one at a time on SQLite, which has one writer.
     presence_writes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
+    # The server is stopping (SIGTERM): links closing now say nothing per cabin.
+    stopping: bool = False
     # Login failures shared by the workers (Redis); None: kept in the database.
     failures: FailureLog | None = None
     # Agents' goodbyes (presence, live status) still being written: a stopping hub waits for

@@ -8,28 +8,29 @@ frame that is not a valid message closes the link with 4400 and one log line.
 Commands and media offers reach the agent through ``hub.cabins.routing``, from this worker or
 from another. With several workers the cabin's presence (online, last heard from) is its key in
 Redis, refreshed whenever the agent is heard from, instead of the database's columns.
-A heartbeat touches memory: with one process it writes the cabin's last-seen through to the
-database (re-checking the token there) at most once per half ``agent_offline_after_seconds``,
-often enough that a live agent never looks offline; with several workers it refreshes the
-Redis key every time and re-checks the token on the same schedule. The heartbeats in between
-are answered without a database round trip, so a link learns of a revoked token at its next
-measurement batch or within that half period (the coordinator's revocation closes it at once)."""
+A heartbeat touches memory only (and, with several workers, the Redis key): no database work.
+`hub.cabins.liveness` writes the live links' last-seen through and re-checks their tokens in
+one pass every half ``agent_offline_after_seconds``, so a link learns of a token revoked behind
+its back at its next measurement batch or within that half period (the coordinator's
+revocation closes it at once). A hello costs one read of the token, then four statements (the
+audit event, the cabin's row, its devices, its last sequence number), both batched with the
+other agents connecting at the same moment (`hub.cabins.hellos`): one commit for many."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.service import record_event
-from hub.cabins import intake, live, presence, routing
+from hub.cabins import hellos, intake, live, presence, routing
 from hub.context import AgentConnection, HubContext, context_of
 from hub.identity import service as identity
-from hub.records.observations import last_seq
 from hub.wire import (
     AGENT_WS_PATH,
     CLOSE_BAD_MESSAGE,
@@ -71,10 +72,11 @@ async def agent_socket(websocket: WebSocket) -> None:
     ctx = context_of(websocket)
     ip = websocket.client.host if websocket.client else ""
     await websocket.accept()
-    async with ctx.sessions() as session:
-        cabin = await identity.cabin_for_token(session=session, token=_bearer(websocket))
-        if cabin is None:
-            logger.warning("agent refused from %s: unknown or revoked cabin token", ip)
+    batches: hellos.Batches = websocket.app.state.batches
+    caller = await batches.callers.submit(_bearer(websocket))
+    if caller is None:
+        logger.warning("agent refused from %s: unknown or revoked cabin token", ip)
+        async with ctx.sessions() as session:
             record_event(
                 session=session,
                 action="agent.refused",
@@ -84,15 +86,9 @@ async def agent_socket(websocket: WebSocket) -> None:
                 detail="unknown or revoked token",
             )
             await session.commit()
-            await _close(websocket, CLOSE_UNAUTHORIZED, "jeton de cabine inconnu ou révoqué")
-            return
-        cabin_id, cabin_name, site_name, site_id, token_hash = (
-            cabin.id,
-            cabin.name,
-            cabin.site.name,
-            cabin.site_id,
-            cabin.token_hash or "",
-        )
+        await _close(websocket, CLOSE_UNAUTHORIZED, "jeton de cabine inconnu ou révoqué")
+        return
+    cabin_id, site_id = caller.cabin_id, caller.site_id
     try:
         hello = await _receive(websocket, cabin_id, timeout=HELLO_TIMEOUT_SECONDS)
     except _Closed:
@@ -108,50 +104,33 @@ async def agent_socket(websocket: WebSocket) -> None:
         return
     conn = _register(ctx, cabin_id)
     conn.site_id = site_id
-    conn.token_hash = token_hash
+    conn.token_hash = caller.token_hash
     conn.wire_version = hello.v
     try:
         await routing.take_over(ctx, cabin_id=cabin_id)
-        await _touch(ctx, cabin_id, ctx.clock())
-        async with ctx.presence_writes, ctx.sessions() as session:
-            cabin = await identity.get_cabin(session=session, cabin_id=cabin_id)
-            record_event(
-                session=session,
-                action="agent.connected",
-                actor_kind="cabin",
-                actor_id=cabin_id,
-                site_id=site_id,
-                ip=ip,
-                detail=f"agent {hello.agent_version}",
-            )
-            await presence.mark_hello(  # commits, with the audit event
-                session=session,
-                cabin=cabin,
-                agent_version=hello.agent_version,
-                devices=hello.devices,
-                now=ctx.clock(),
-            )
-            stored_up_to = await last_seq(session=session, cabin_id=cabin_id)
-            devices = (await presence.devices_of(session=session, cabin_ids=[cabin_id]))[cabin_id]
-            live.publish_status(
-                ctx,
-                cabin_id=cabin_id,
-                site_id=site_id,
-                online=True,
-                last_seen_at=ctx.clock(),
-                devices=[live.device_state(d, online=True) for d in devices],
-            )
+        await _touch(ctx, conn, ctx.clock())
+        done = await batches.hellos.submit(
+            hellos.HelloIn(cabin_id, site_id, hello.agent_version, hello.devices, ip, ctx.clock())
+        )
+        live.publish_status(
+            ctx,
+            cabin_id=cabin_id,
+            site_id=site_id,
+            online=True,
+            last_seen_at=ctx.clock(),
+            devices=[live.device_state(d, online=True) for d in done.devices],
+        )
         logger.info("cabin %s connected (agent %s)", cabin_id, hello.agent_version)
         await _send(
             websocket,
             conn,
             HelloAck(
                 cabin_id=cabin_id,
-                cabin_name=cabin_name,
-                site_name=site_name,
+                cabin_name=caller.cabin_name,
+                site_name=caller.site_name,
                 heartbeat_seconds=ctx.settings.agent_heartbeat_seconds,
                 server_time=ctx.clock(),
-                last_seq=stored_up_to,
+                last_seq=done.last_seq,
             ),
         )
         for hook in ctx.on_cabin_hello:
@@ -160,32 +139,30 @@ async def agent_socket(websocket: WebSocket) -> None:
             except Exception:  # a slice's hook never costs the cabin its link
                 logger.exception("cabin %s: hello hook failed", cabin_id)
         await _serve(ctx, websocket, conn)
+    except WebSocketDisconnect:  # gone while we answered it (a restart closes every link)
+        logger.info("cabin %s went away while being answered", cabin_id)
     finally:
         conn.closed.set()
         current = ctx.agents.get(cabin_id)
         if current is conn:
             ctx.agents.pop(cabin_id, None)
         # current None: revoked, or replaced from another worker, taken out at once.
-        if current is conn or current is None:
+        # A hub shutting down says nothing per cabin: a lone hub forgets every link at once
+        # (lifespan), and with several workers the presence keys expire.
+        if (current is conn or current is None) and not ctx.stopping:
             await _say_goodbye(ctx, conn, site_id=site_id)
-        else:
-            conn.finished.set()
 
 
 async def _say_goodbye(ctx: HubContext, conn: AgentConnection, *, site_id: int) -> None:
-    """Record the cabin offline, even when the link's own task is being cancelled (a server
-    stopping): the writing runs as a task of its own, which a cancelled database connection
-    never interrupts halfway, and which the hub's shutdown waits for (`HubContext.goodbyes`)."""
-
+    """Record the cabin offline, even when the link's own task is being cancelled: the writing
+    runs as a task of its own, which a cancelled database connection never interrupts halfway,
+    and which the hub's shutdown waits for (`HubContext.goodbyes`)."""
     cabin_id = conn.cabin_id
 
     async def goodbye() -> None:
-        try:
-            if await _release(ctx, cabin_id):
-                await live.announce_offline(ctx, cabin_id=cabin_id, site_id=site_id)
-                logger.info("cabin %s disconnected", cabin_id)
-        finally:
-            conn.finished.set()
+        if await _release(ctx, cabin_id):
+            await live.announce_offline(ctx, cabin_id=cabin_id, site_id=site_id)
+            logger.info("cabin %s disconnected", cabin_id)
 
     task = asyncio.create_task(goodbye())
     ctx.goodbyes.add(task)
@@ -277,12 +254,18 @@ async def _handle(
     now = ctx.clock()
     if isinstance(message, Heartbeat):
         return await _heartbeat(ctx, websocket, conn, message, now)
-    async with ctx.sessions() as session:
+    # Writers queue here in turn (SQLite has one writer: waiting on its lock is neither fair
+    # nor bounded during a reconnection storm); answers to the hub's requests do not wait.
+    writes = isinstance(message, (MeasurementBatch, DeviceStatus))
+    async with (
+        ctx.presence_writes if writes else contextlib.nullcontext(),
+        ctx.sessions() as session,
+    ):
         if not await _trusted(session, conn):
             return False
         if isinstance(message, MeasurementBatch):
             ack = await intake.store_batch(ctx, session, conn, message, now)
-            await _touch(ctx, conn.cabin_id, now, session)
+            await _touch(ctx, conn, now)
             await _send(websocket, conn, ack)
             _seen(ctx, conn, now)
         elif isinstance(message, DeviceStatus):
@@ -296,7 +279,7 @@ async def _handle(
                 now=now,
             )
             await session.commit()
-            await _touch(ctx, conn.cabin_id, now)
+            await _touch(ctx, conn, now)
             _seen(ctx, conn, now, [live.device_state(device, online=True)])
         elif isinstance(message, MediaAnswer):
             answer = conn.media_answers.pop(message.session_id, None)
@@ -314,28 +297,14 @@ async def _handle(
 async def _heartbeat(
     ctx: HubContext, websocket: WebSocket, conn: AgentConnection, beat: Heartbeat, now: dt.datetime
 ) -> bool:
-    """Answer a heartbeat; write last-seen through (and re-check the token) when it is due."""
+    """Answer a heartbeat from memory: no database work (`hub.cabins.liveness` writes
+    last-seen through and re-checks the tokens of every live link in one pass)."""
     if conn.revoked:
         return False
-    if ctx.peers is not None:  # several workers: the presence key, at every heartbeat
-        await _touch(ctx, conn.cabin_id, now)
+    await _touch(ctx, conn, now)
     every = dt.timedelta(seconds=ctx.settings.agent_offline_after_seconds / 2)
-    if conn.seen_written_at is None or now - conn.seen_written_at >= every:
-        async with ctx.sessions() as session:
-            if ctx.peers is not None:  # presence is in Redis: only the token is checked here
-                trusted = conn.token_hash == await identity.cabin_token_hash(
-                    session=session, cabin_id=conn.cabin_id
-                )
-            else:
-                trusted = await identity.touch_cabin(
-                    session=session, cabin_id=conn.cabin_id, token_hash=conn.token_hash, now=now
-                )
-                await session.commit()
-        if not trusted:  # the token was revoked or replaced meanwhile
-            conn.revoked = True
-            conn.closed.set()
-            return False
-        conn.seen_written_at = now
+    if conn.told_at is None or now - conn.told_at >= every:  # the consoles, at that pace
+        conn.told_at = now
         _seen(ctx, conn, now)
     await _send(websocket, conn, HeartbeatAck(seq=beat.seq))
     return True
@@ -358,19 +327,18 @@ def _seen(
     )
 
 
-async def _touch(
-    ctx: HubContext, cabin_id: int, now: dt.datetime, session: AsyncSession | None = None
-) -> None:
-    """The agent was heard from: its presence key (several workers, nothing else written) or
-    its row (one process, with ``session``)."""
+async def _touch(ctx: HubContext, conn: AgentConnection, now: dt.datetime) -> None:
+    """The agent was heard from: remember when (`hub.cabins.liveness` writes it through), and
+    with several workers refresh its presence key."""
+    conn.heard_at = now
     if ctx.peers is not None:
         ttl = ctx.settings.agent_offline_after_seconds
         try:
-            await ctx.peers.hold(cabin_id, seen=now, ttl_seconds=ttl)
+            await ctx.peers.hold(conn.cabin_id, seen=now, ttl_seconds=ttl)
         except (RedisError, OSError) as exc:
-            logger.warning("cabin %s: its presence could not be kept (Redis: %s)", cabin_id, exc)
-    elif session is not None:
-        await presence.mark_seen(session=session, cabin_id=cabin_id, now=now)
+            logger.warning(
+                "cabin %s: its presence could not be kept (Redis: %s)", conn.cabin_id, exc
+            )
 
 
 async def _release(ctx: HubContext, cabin_id: int) -> bool:

@@ -149,7 +149,7 @@ def publish_status(
 
 async def announce_offline(ctx: HubContext, *, cabin_id: int, site_id: int) -> None:
     """The cabin's link is gone: record it, and tell the site's staff (devices shown offline)."""
-    async with ctx.sessions() as session:
+    async with ctx.presence_writes, ctx.sessions() as session:  # in turn with the agents' writes
         await presence.mark_disconnected(session=session, cabin_id=cabin_id)
         devices = (await presence.devices_of(session=session, cabin_ids=[cabin_id]))[cabin_id]
     publish_status(

@@ -79,17 +79,18 @@ def status_of(
 async def mark_hello(
     *,
     session: AsyncSession,
-    cabin: Cabin,
+    cabin_id: int,
     agent_version: str,
     devices: tuple[DeviceDescription, ...],
     now: dt.datetime,
-) -> None:
-    """The agent said hello: it is connected, with this version and these devices."""
-    cabin.connected = True
-    cabin.last_seen_at = now
-    cabin.agent_version = agent_version
-    await declare_devices(session=session, cabin_id=cabin.id, devices=devices, now=now)
-    await session.commit()
+) -> list[CabinDevice]:
+    """The agent said hello: it is connected, with this version and these devices (its
+    devices, returned). Three statements when the trolley did not change; the caller
+    commits."""
+    await identity_service.mark_cabin_hello(
+        session=session, cabin_id=cabin_id, agent_version=agent_version, now=now
+    )
+    return await declare_devices(session=session, cabin_id=cabin_id, devices=devices, now=now)
 
 
 async def seen_in_cluster(ctx: HubContext, cabin_ids: list[int]) -> dict[int, dt.datetime]:
@@ -100,7 +101,7 @@ async def seen_in_cluster(ctx: HubContext, cabin_ids: list[int]) -> dict[int, dt
     if ctx.peers is None:
         now = ctx.clock()
         return {
-            cabin_id: conn.seen_written_at or now
+            cabin_id: conn.heard_at or now
             for cabin_id, conn in ctx.agents.items()
             if cabin_id in cabin_ids and not conn.closed.is_set()
         }
@@ -110,13 +111,6 @@ async def seen_in_cluster(ctx: HubContext, cabin_ids: list[int]) -> dict[int, dt
         logger.warning("cabins' presence unknown (Redis: %s)", exc)
         return {}
     return {cabin_id: holder.seen for cabin_id, holder in holders.items()}
-
-
-async def mark_seen(*, session: AsyncSession, cabin_id: int, now: dt.datetime) -> None:
-    await identity_service.set_cabin_link(
-        session=session, cabin_id=cabin_id, connected=True, seen_at=now
-    )
-    await session.commit()
 
 
 async def mark_disconnected(*, session: AsyncSession, cabin_id: int) -> None:
@@ -178,18 +172,29 @@ async def declare_devices(
     cabin_id: int,
     devices: tuple[DeviceDescription, ...],
     now: dt.datetime,
-) -> None:
-    """The trolley as configured on the agent (from its hello); others are forgotten."""
-    names = {d.name for d in devices}
-    for existing in await session.scalars(
-        select(CabinDevice).where(CabinDevice.cabin_id == cabin_id)
-    ):
-        if existing.name not in names:
-            await session.delete(existing)
-    for description in devices:
-        device = await _device(session, cabin_id, description.name)
-        device.kind, device.model, device.updated_at = description.kind, description.model, now
+) -> list[CabinDevice]:
+    """The trolley as configured on the agent (from its hello); others are forgotten. Rows
+    already as described are left untouched (a reconnection writes nothing here)."""
+    wanted = {d.name: d for d in devices}
+    existing = {
+        d.name: d
+        for d in await session.scalars(
+            select(CabinDevice).where(CabinDevice.cabin_id == cabin_id).order_by(CabinDevice.id)
+        )
+    }
+    for name, device in existing.items():
+        if name not in wanted:
+            await session.delete(device)
+    kept: list[CabinDevice] = []
+    for name, description in wanted.items():
+        device = existing.get(name) or CabinDevice(cabin_id=cabin_id, name=name)
+        if name not in existing:
+            session.add(device)
+        if (device.kind, device.model) != (description.kind, description.model):
+            device.kind, device.model, device.updated_at = description.kind, description.model, now
+        kept.append(device)
     await session.flush()
+    return sorted(kept, key=lambda d: d.id)
 
 
 async def set_device_state(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -10,9 +11,15 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
-# Compared against when the account does not exist, so a wrong username costs as long as a
-# wrong password (no timing oracle on which accounts exist).
-_DUMMY_HASH = _hasher.hash("not-a-real-password-" + secrets.token_hex(8))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Compared against when the account does not exist, so a wrong username costs as long as
+    a wrong password (no timing oracle on which accounts exist). Made at first use, not at
+    import: a restarting hub listens sooner."""
+    return _hasher.hash("not-a-real-password-" + secrets.token_hex(8))
+
 
 MIN_PASSWORD_LENGTH = 10
 CABIN_TOKEN_PREFIX = "cab_"  # noqa: S105 - a prefix, not a secret
@@ -26,7 +33,8 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True if the password matches; compares against a dummy hash when there is no account."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        matches = _hasher.verify(password_hash or _dummy_hash(), password)
+        return matches and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -473,18 +473,46 @@ async def cabin_token_hash(*, session: AsyncSession, cabin_id: int) -> str | Non
     return await session.scalar(select(Cabin.token_hash).where(Cabin.id == cabin_id))
 
 
-async def touch_cabin(
-    *, session: AsyncSession, cabin_id: int, token_hash: str, now: dt.datetime
-) -> bool:
-    """Write the cabin's last-seen if its token is still ``token_hash`` (one statement);
-    False once the token was revoked or replaced."""
-    touched = await session.scalar(
+async def touch_cabins(
+    *, session: AsyncSession, seen: dict[int, dt.datetime], token_hashes: dict[int, str]
+) -> set[int]:
+    """Write the last-seen of many connected cabins in one pass (one UPDATE per cabin in one
+    transaction, none read first); returns the cabins whose token is no longer the one given
+    (revoked or replaced), whose rows are left alone."""
+    current = await cabin_token_hashes(session=session, cabin_ids=list(seen))
+    stale = {cid for cid in seen if current.get(cid) != token_hashes.get(cid)}
+    rows = [
+        {"id": cid, "last_seen_at": at, "connected": True}
+        for cid, at in seen.items()
+        if cid not in stale
+    ]
+    if rows:
+        await session.execute(update(Cabin), rows)
+    return stale
+
+
+async def cabin_token_hashes(*, session: AsyncSession, cabin_ids: list[int]) -> dict[int, str]:
+    """The current token hash of each of these cabins (a revoked one is absent)."""
+    found: dict[int, str] = {}
+    for start in range(0, len(cabin_ids), 500):
+        chunk = cabin_ids[start : start + 500]
+        for cid, token_hash in await session.execute(
+            select(Cabin.id, Cabin.token_hash).where(Cabin.id.in_(chunk))
+        ):
+            if token_hash is not None:
+                found[cid] = token_hash
+    return found
+
+
+async def mark_cabin_hello(
+    *, session: AsyncSession, cabin_id: int, agent_version: str, now: dt.datetime
+) -> None:
+    """The cabin's agent said hello: connected, heard from now, with this version."""
+    await session.execute(
         update(Cabin)
-        .where(Cabin.id == cabin_id, Cabin.token_hash == token_hash)
-        .values(last_seen_at=now, connected=True)
-        .returning(Cabin.id)
+        .where(Cabin.id == cabin_id)
+        .values(connected=True, last_seen_at=now, agent_version=agent_version)
     )
-    return touched is not None
 
 
 async def set_cabin_link(

@@ -113,3 +113,14 @@ def test_backoff_grows_to_its_cap_with_jitter_and_resets() -> None:
     assert len(set(delays)) == len(delays)  # jittered
     backoff.reset()
     assert backoff.next_delay() <= 1.0
+
+
+def test_after_the_hub_says_it_restarts_the_agent_retries_within_the_restart_window() -> None:
+    backoff = Backoff(initial=1.0, maximum=60.0, rng=random.Random(2), restart_attempts=5)
+    for _ in range(10):  # a long outage: the windows grew to the cap
+        backoff.next_delay()
+    backoff.hub_restarting()
+    flat = [backoff.next_delay() for _ in range(5)]
+    assert all(0.0 <= d <= backoff.restart_window for d in flat)
+    assert len(set(flat)) == len(flat)  # jittered: the agents do not come back all at once
+    assert backoff.next_delay() <= 1.0  # then backs off again from the first window

@@ -190,6 +190,36 @@ async def test_nothing_sent_after_a_new_token_is_acknowledged_or_stored(
     assert await stored(settings) == [(1, 97.0)]
 
 
+async def test_a_link_that_only_beats_learns_of_a_new_token_within_half_the_offline_delay(
+    live_hub: LiveHub, demo: DemoSeed, settings: Settings
+) -> None:
+    """Heartbeats do no database work: the live links' tokens are re-checked in one pass
+    (every half offline delay), which closes a link whose token was replaced behind its back."""
+
+    async def beat(ws: ClientConnection) -> None:
+        seq = 0
+        with contextlib.suppress(websockets.ConnectionClosed):
+            while True:
+                seq += 1
+                await ws.send(Heartbeat(seq=seq, sent_at=dt.datetime.now(dt.UTC)).model_dump_json())
+                await asyncio.sleep(settings.agent_heartbeat_seconds)
+
+    async with agent_socket(live_hub, demo) as ws:
+        beats = asyncio.create_task(beat(ws))
+        try:
+            engine = db.make_engine(settings.database_url)
+            async with db.make_session_factory(engine)() as session:
+                cabin = await service.get_cabin(session=session, cabin_id=demo.cabin_id)
+                await service.issue_cabin_token(session=session, cabin=cabin)
+                await session.commit()
+            await engine.dispose()
+            code, seen = await asyncio.wait_for(close_code(ws), 20)
+        finally:
+            beats.cancel()
+    assert code == CLOSE_UNAUTHORIZED
+    assert set(seen) <= {"heartbeat_ack"}
+
+
 async def test_a_connected_agent_stops_as_refused_when_its_token_is_revoked(
     live_hub: LiveHub, cpts: Cpts, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -28,7 +28,7 @@ async def test_a_cabin_whose_link_is_open_stays_online_however_late_last_seen_wa
     # but the gateway holds the agent's link open (it closes a link only once it is silent).
     ctx.clock = lambda: written + dt.timedelta(seconds=10 * settings.agent_offline_after_seconds)
     offline_after = dt.timedelta(seconds=settings.agent_offline_after_seconds)
-    link = AgentConnection(cabin_id=cpts.cabin_id, seen_written_at=written)
+    link = AgentConnection(cabin_id=cpts.cabin_id, heard_at=written)
     ctx.agents[cpts.cabin_id] = link
     seen = await seen_in_cluster(ctx, [cpts.cabin_id])
     assert status_of(cabin, now=ctx.clock(), offline_after=offline_after, seen=seen).online

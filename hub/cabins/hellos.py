@@ -1,0 +1,154 @@
+"""Agents' connections and hellos written together: a territory reconnecting after a restart
+costs a few transactions, not two per cabin.
+
+The gateway hands each connecting agent's token check and each hello to a `Batches` of its
+worker: whatever is waiting when the previous transaction ends goes into the next one (up to
+``MAX_BATCH``), in arrival order, so a storm of reconnections is served first come, first
+served, never starving the database's other writers of more than one transaction's turn
+(``ctx.presence_writes``). A batch that fails is retried one item at a time, so one bad
+hello fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.audit.service import record_event
+from hub.cabins import presence
+from hub.cabins.presence import CabinDevice
+from hub.context import HubContext
+from hub.identity import service as identity
+from hub.records.observations import last_seq
+from hub.wire import DeviceDescription
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 200
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class _Queue(Generic[T, R]):
+    """Items served in batches, one transaction each, by one task at a time."""
+
+    def __init__(
+        self,
+        ctx: HubContext,
+        serve: Callable[[AsyncSession, T], Awaitable[R]],
+        *,
+        writes: bool,
+    ) -> None:
+        self._ctx = ctx
+        self._serve = serve
+        self._writes = writes
+        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, item: T) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            batch = [(item, f) for item, f in batch if not f.done()]  # gone meanwhile
+            try:
+                results = await self._run([item for item, _ in batch])
+            except Exception as exc:  # one at a time, so that one bad item fails alone
+                logger.warning(
+                    "a batch of %d agents' hellos failed (%s); one by one", len(batch), exc
+                )
+                for item, future in batch:
+                    try:
+                        (result,) = await self._run([item])
+                    except Exception as one:
+                        if not future.done():
+                            future.set_exception(one)
+                    else:
+                        if not future.done():
+                            future.set_result(result)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    async def _run(self, items: list[T]) -> list[R]:
+        if self._writes:
+            async with self._ctx.presence_writes, self._ctx.sessions() as session:
+                results = [await self._serve(session, item) for item in items]
+                await session.commit()
+                return results
+        async with self._ctx.sessions() as session:
+            return [await self._serve(session, item) for item in items]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The cabin a connecting agent's token names."""
+
+    cabin_id: int
+    cabin_name: str
+    site_id: int
+    site_name: str
+    token_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class HelloIn:
+    cabin_id: int
+    site_id: int
+    agent_version: str
+    devices: tuple[DeviceDescription, ...]
+    ip: str
+    now: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HelloOut:
+    devices: list[CabinDevice]
+    last_seq: int
+
+
+async def _caller(session: AsyncSession, token: str) -> Caller | None:
+    cabin = await identity.cabin_for_token(session=session, token=token)
+    if cabin is None:
+        return None
+    return Caller(cabin.id, cabin.name, cabin.site_id, cabin.site.name, cabin.token_hash or "")
+
+
+async def _hello(session: AsyncSession, hello: HelloIn) -> HelloOut:
+    record_event(
+        session=session,
+        action="agent.connected",
+        actor_kind="cabin",
+        actor_id=hello.cabin_id,
+        site_id=hello.site_id,
+        ip=hello.ip,
+        detail=f"agent {hello.agent_version}",
+    )
+    devices = await presence.mark_hello(
+        session=session,
+        cabin_id=hello.cabin_id,
+        agent_version=hello.agent_version,
+        devices=hello.devices,
+        now=hello.now,
+    )
+    return HelloOut(devices, await last_seq(session=session, cabin_id=hello.cabin_id))
+
+
+class Batches:
+    """This worker's batched token checks and hellos."""
+
+    def __init__(self, ctx: HubContext) -> None:
+        self.callers: _Queue[str, Caller | None] = _Queue(ctx, _caller, writes=False)
+        self.hellos: _Queue[HelloIn, HelloOut] = _Queue(ctx, _hello, writes=True)
