@@ -9,9 +9,13 @@ injected in the ICE transport). Prints p50, p95 and the frames not rendered, and
 Then the recovery after a real network cut (``bench/cut_recovery.py``: the whole product, the
 agent in a network namespace whose veth goes down): from restore to the first rendered frame,
 p50 and max over ``--cuts`` cuts of ``--cut-seconds``, against the cold start.
+``--three-party`` measures instead the path through Janus (``bench/three_party.py``: the
+whole product, a guest invited into the consultation): capture → render at the doctor (peer
+to peer, the baseline) and at the guest (through Janus) over the same window.
 
     .venv/bin/python bench/media_latency.py [--seconds 15] [--delay-ms 60] [--loss 0.02]
         [--cuts 5] [--cut-seconds 10]
+    .venv/bin/python bench/media_latency.py --three-party [--seconds 15]
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 import aioice.ice  # noqa: E402
 import cut_recovery  # noqa: E402  # bench/cut_recovery.py, beside this script
+import three_party  # noqa: E402  # bench/three_party.py, beside this script
 
 from cabin_agent.media import MediaSession  # noqa: E402
 from devices.media.tracks import OtoscopeTrack, StethoscopeTrack  # noqa: E402
@@ -261,7 +266,13 @@ def main() -> int:
     parser.add_argument("--loss", type=float, default=0.02)
     parser.add_argument("--cuts", type=int, default=5, help="network cuts (0: none)")
     parser.add_argument("--cut-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--three-party", action="store_true", help="the guest's path through Janus, only"
+    )
     args = parser.parse_args()
+    if args.three_party:
+        asyncio.run(three_party.report(args.seconds))
+        return 0
     asyncio.run(main_async(args))
     if args.cuts > 0:
         cut_recovery.report(args.cuts, args.cut_seconds)
