@@ -214,11 +214,11 @@ async def test_agent_reconnects_after_the_hub_restarts(live_hub: LiveHub, cpts: 
 
 
 async def test_an_agent_far_into_its_backoff_comes_back_soon_after_a_restart(
-    live_hub: LiveHub, demo: DemoSeed
+    live_hub: LiveHub, cpts: Cpts
 ) -> None:
     """The hub closes its agents' links as restarting (1012): an agent whose next attempt
     would otherwise wait up to a minute comes back as soon as the hub listens again."""
-    link = make_link(live_hub, demo)
+    link = make_link(live_hub, cpts)
     link._backoff = Backoff(initial=60.0, maximum=60.0, restart_window=0.2, restart_attempts=500)
     async with running(link):
         await asyncio.wait_for(link.online.wait(), 5)

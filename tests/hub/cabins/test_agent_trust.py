@@ -191,7 +191,7 @@ async def test_nothing_sent_after_a_new_token_is_acknowledged_or_stored(
 
 
 async def test_a_link_that_only_beats_learns_of_a_new_token_within_half_the_offline_delay(
-    live_hub: LiveHub, demo: DemoSeed, settings: Settings
+    live_hub: LiveHub, cpts: Cpts, settings: Settings
 ) -> None:
     """Heartbeats do no database work: the live links' tokens are re-checked in one pass
     (every half offline delay), which closes a link whose token was replaced behind its back."""
@@ -204,12 +204,12 @@ async def test_a_link_that_only_beats_learns_of_a_new_token_within_half_the_offl
                 await ws.send(Heartbeat(seq=seq, sent_at=dt.datetime.now(dt.UTC)).model_dump_json())
                 await asyncio.sleep(settings.agent_heartbeat_seconds)
 
-    async with agent_socket(live_hub, demo) as ws:
+    async with agent_socket(live_hub, cpts) as ws:
         beats = asyncio.create_task(beat(ws))
         try:
             engine = db.make_engine(settings.database_url)
             async with db.make_session_factory(engine)() as session:
-                cabin = await service.get_cabin(session=session, cabin_id=demo.cabin_id)
+                cabin = await service.get_cabin(session=session, cabin_id=cpts.cabin_id)
                 await service.issue_cabin_token(session=session, cabin=cabin)
                 await session.commit()
             await engine.dispose()
