@@ -22,6 +22,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check cabin_agent hub devices web tests bench
+	$(BIN)/ruff format --check cabin_agent hub devices web tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy cabin_agent hub devices web bench

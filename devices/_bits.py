@@ -30,9 +30,7 @@ class BitFlags:
         return cls(**values)
 
     def __int__(self) -> int:
-        return sum(
-            1 << bit for bit, name in enumerate(self.BITS) if name and getattr(self, name)
-        )
+        return sum(1 << bit for bit, name in enumerate(self.BITS) if name and getattr(self, name))
 
     def set_flags(self) -> frozenset[str]:
         """Return the names of the bits that are set."""

@@ -100,8 +100,12 @@ _KIND_LABELS: Mapping[DeviceKind, str] = MappingProxyType(
     }
 )
 _MEASURABLE = frozenset(
-    {DeviceKind.BLOOD_PRESSURE_CUFF, DeviceKind.THERMOMETER, DeviceKind.PULSE_OXIMETER,
-     DeviceKind.WEIGHT_SCALE}
+    {
+        DeviceKind.BLOOD_PRESSURE_CUFF,
+        DeviceKind.THERMOMETER,
+        DeviceKind.PULSE_OXIMETER,
+        DeviceKind.WEIGHT_SCALE,
+    }
 )
 
 
@@ -236,8 +240,12 @@ class DeviceModel:
 _C = CharacteristicUuid
 _R = CharacteristicRole
 _K = MeasurementKind
-_BLOOD_PRESSURE = (_K.BLOOD_PRESSURE_SYSTOLIC, _K.BLOOD_PRESSURE_DIASTOLIC,
-                   _K.BLOOD_PRESSURE_MEAN, _K.PULSE_RATE)
+_BLOOD_PRESSURE = (
+    _K.BLOOD_PRESSURE_SYSTOLIC,
+    _K.BLOOD_PRESSURE_DIASTOLIC,
+    _K.BLOOD_PRESSURE_MEAN,
+    _K.PULSE_RATE,
+)
 _OXIMETRY = (_K.SPO2, _K.PULSE_RATE, _K.PERFUSION_INDEX)
 
 _MODELS = (
@@ -249,13 +257,25 @@ _MODELS = (
         transport=Transport.BLE,
         service_uuids=(ServiceUuid.BLOOD_PRESSURE,),
         characteristics=(
-            GattCharacteristic(_C.BLOOD_PRESSURE_MEASUREMENT, _R.MEASUREMENT,
-                               BloodPressureMeasurement.parse, "blood_pressure_measurement"),
-            GattCharacteristic(_C.INTERMEDIATE_CUFF_PRESSURE, _R.LIVE,
-                               IntermediateCuffPressure.parse, "intermediate_cuff_pressure",
-                               required=False),
-            GattCharacteristic(_C.BLOOD_PRESSURE_FEATURE, _R.FEATURE,
-                               BloodPressureFeature.parse, "blood_pressure_feature"),
+            GattCharacteristic(
+                _C.BLOOD_PRESSURE_MEASUREMENT,
+                _R.MEASUREMENT,
+                BloodPressureMeasurement.parse,
+                "blood_pressure_measurement",
+            ),
+            GattCharacteristic(
+                _C.INTERMEDIATE_CUFF_PRESSURE,
+                _R.LIVE,
+                IntermediateCuffPressure.parse,
+                "intermediate_cuff_pressure",
+                required=False,
+            ),
+            GattCharacteristic(
+                _C.BLOOD_PRESSURE_FEATURE,
+                _R.FEATURE,
+                BloodPressureFeature.parse,
+                "blood_pressure_feature",
+            ),
         ),
         measures=_BLOOD_PRESSURE,
         simulator=Simulator(_BLE_SIMULATORS, "SimulatedCuff"),
@@ -268,14 +288,26 @@ _MODELS = (
         transport=Transport.BLE,
         service_uuids=(ServiceUuid.HEALTH_THERMOMETER,),
         characteristics=(
-            GattCharacteristic(_C.TEMPERATURE_MEASUREMENT, _R.MEASUREMENT,
-                               TemperatureMeasurement.parse, "temperature_measurement"),
-            GattCharacteristic(_C.INTERMEDIATE_TEMPERATURE, _R.LIVE,
-                               IntermediateTemperature.parse, "intermediate_temperature",
-                               required=False),
-            GattCharacteristic(_C.TEMPERATURE_TYPE, _R.FEATURE,
-                               TemperatureTypeCharacteristic.parse, "temperature_type",
-                               required=False),
+            GattCharacteristic(
+                _C.TEMPERATURE_MEASUREMENT,
+                _R.MEASUREMENT,
+                TemperatureMeasurement.parse,
+                "temperature_measurement",
+            ),
+            GattCharacteristic(
+                _C.INTERMEDIATE_TEMPERATURE,
+                _R.LIVE,
+                IntermediateTemperature.parse,
+                "intermediate_temperature",
+                required=False,
+            ),
+            GattCharacteristic(
+                _C.TEMPERATURE_TYPE,
+                _R.FEATURE,
+                TemperatureTypeCharacteristic.parse,
+                "temperature_type",
+                required=False,
+            ),
         ),
         measures=(_K.BODY_TEMPERATURE,),
         simulator=Simulator(_BLE_SIMULATORS, "SimulatedThermometer"),
@@ -288,13 +320,24 @@ _MODELS = (
         transport=Transport.BLE,
         service_uuids=(ServiceUuid.PULSE_OXIMETER,),
         characteristics=(
-            GattCharacteristic(_C.PLX_SPOT_CHECK_MEASUREMENT, _R.MEASUREMENT,
-                               PlxSpotCheckMeasurement.parse, "plx_spot_check", required=False),
-            GattCharacteristic(_C.PLX_CONTINUOUS_MEASUREMENT, _R.MEASUREMENT,
-                               PlxContinuousMeasurement.parse, "plx_continuous", required=False),
+            GattCharacteristic(
+                _C.PLX_SPOT_CHECK_MEASUREMENT,
+                _R.MEASUREMENT,
+                PlxSpotCheckMeasurement.parse,
+                "plx_spot_check",
+                required=False,
+            ),
+            GattCharacteristic(
+                _C.PLX_CONTINUOUS_MEASUREMENT,
+                _R.MEASUREMENT,
+                PlxContinuousMeasurement.parse,
+                "plx_continuous",
+                required=False,
+            ),
             GattCharacteristic(_C.PLX_FEATURES, _R.FEATURE, PlxFeatures.parse, "plx_features"),
-            GattCharacteristic(_C.RECORD_ACCESS_CONTROL_POINT, _R.CONTROL_POINT, parse_racp,
-                               "racp", required=False),
+            GattCharacteristic(
+                _C.RECORD_ACCESS_CONTROL_POINT, _R.CONTROL_POINT, parse_racp, "racp", required=False
+            ),
         ),
         measures=_OXIMETRY,
         simulator=Simulator(_BLE_SIMULATORS, "SimulatedOximeter"),
@@ -307,10 +350,15 @@ _MODELS = (
         transport=Transport.BLE,
         service_uuids=(ServiceUuid.WEIGHT_SCALE,),
         characteristics=(
-            GattCharacteristic(_C.WEIGHT_MEASUREMENT, _R.MEASUREMENT,
-                               WeightMeasurement.parse, "weight_measurement"),
-            GattCharacteristic(_C.WEIGHT_SCALE_FEATURE, _R.FEATURE,
-                               WeightScaleFeature.parse, "weight_scale_feature"),
+            GattCharacteristic(
+                _C.WEIGHT_MEASUREMENT, _R.MEASUREMENT, WeightMeasurement.parse, "weight_measurement"
+            ),
+            GattCharacteristic(
+                _C.WEIGHT_SCALE_FEATURE,
+                _R.FEATURE,
+                WeightScaleFeature.parse,
+                "weight_scale_feature",
+            ),
         ),
         measures=(_K.BODY_WEIGHT,),
         simulator=Simulator(_BLE_SIMULATORS, "SimulatedWeightScale"),
@@ -331,8 +379,12 @@ _MODELS = (
             keepalive_interval_s=5.0,
         ),
         measures=_OXIMETRY[:2],
-        simulator=Simulator(_SERIAL_SIMULATORS, "SerialOximeterSimulator",
-                            ("contec-cms50d-plus",), {"contec_protocol": Cms50Protocol.FRAMED}),
+        simulator=Simulator(
+            _SERIAL_SIMULATORS,
+            "SerialOximeterSimulator",
+            ("contec-cms50d-plus",),
+            {"contec_protocol": Cms50Protocol.FRAMED},
+        ),
     ),
     DeviceModel(
         model_id="contec_cms50d_plus_legacy",
@@ -341,12 +393,14 @@ _MODELS = (
         kind=DeviceKind.PULSE_OXIMETER,
         transport=Transport.SERIAL,
         manufacturer="Contec Medical Systems",
-        serial=SerialSettings(
-            baudrate=19200, framer=partial(Cms50Framer, Cms50Protocol.LEGACY)
-        ),
+        serial=SerialSettings(baudrate=19200, framer=partial(Cms50Framer, Cms50Protocol.LEGACY)),
         measures=_OXIMETRY[:2],
-        simulator=Simulator(_SERIAL_SIMULATORS, "SerialOximeterSimulator",
-                            ("contec-cms50d-plus",), {"contec_protocol": Cms50Protocol.LEGACY}),
+        simulator=Simulator(
+            _SERIAL_SIMULATORS,
+            "SerialOximeterSimulator",
+            ("contec-cms50d-plus",),
+            {"contec_protocol": Cms50Protocol.LEGACY},
+        ),
     ),
     DeviceModel(
         model_id="nonin_df2",

@@ -60,8 +60,7 @@ def to_jsonable(value: object) -> JsonValue:
         return [to_jsonable(item) for item in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
-            item.name: to_jsonable(getattr(value, item.name))
-            for item in dataclasses.fields(value)
+            item.name: to_jsonable(getattr(value, item.name)) for item in dataclasses.fields(value)
         }
     raise TypeError(f"cannot represent {type(value).__name__} as JSON")
 
@@ -120,8 +119,10 @@ def _racp(data: bytes) -> JsonValue:
     return {"type": _RACP_TYPES[type(message)], **fields}
 
 
-def _serial(name: str, make: Callable[[], Cms50Framer | NoninDf2Framer | NoninDf8Framer],
-            ) -> Callable[[bytes], JsonValue]:
+def _serial(
+    name: str,
+    make: Callable[[], Cms50Framer | NoninDf2Framer | NoninDf8Framer],
+) -> Callable[[bytes], JsonValue]:
     def decode_stream(data: bytes) -> JsonValue:
         framer = make()
         frames = framer.feed(data)
@@ -172,10 +173,18 @@ def _build_parser() -> argparse.ArgumentParser:
     decoder = commands.add_parser(
         "decode", help="décoder des octets donnés en hexadécimal et afficher le résultat en JSON"
     )
-    decoder.add_argument("profile", choices=sorted(PROFILES), metavar="PROFIL",
-                         help="au choix : " + ", ".join(sorted(PROFILES)))
-    decoder.add_argument("hex", nargs="+", metavar="HEX",
-                         help="les octets en hexadécimal (espaces et deux-points permis)")
+    decoder.add_argument(
+        "profile",
+        choices=sorted(PROFILES),
+        metavar="PROFIL",
+        help="au choix : " + ", ".join(sorted(PROFILES)),
+    )
+    decoder.add_argument(
+        "hex",
+        nargs="+",
+        metavar="HEX",
+        help="les octets en hexadécimal (espaces et deux-points permis)",
+    )
     commands.add_parser(
         "simulate",
         help="lancer le simulateur d'un appareil (« python -m devices simulate -h » pour ses "

@@ -239,50 +239,79 @@ PANELS: Mapping[str, str] = MappingProxyType({BLOOD_PRESSURE_PANEL_LOINC: "Press
 KINDS: Mapping[MeasurementKind, KindInfo] = MappingProxyType(
     {
         MeasurementKind.BLOOD_PRESSURE_SYSTOLIC: KindInfo(
-            "8480-6", "Pression artérielle systolique", "PAS", _PRESSURE,
+            "8480-6",
+            "Pression artérielle systolique",
+            "PAS",
+            _PRESSURE,
             PlausibleRange(MIN_PLAUSIBLE_SYSTOLIC_MMHG, MAX_PLAUSIBLE_SYSTOLIC_MMHG),
             Unit.MMHG,
             normal=PlausibleRange(MIN_NORMAL_SYSTOLIC_MMHG, MAX_NORMAL_SYSTOLIC_MMHG),
             panel=BLOOD_PRESSURE_PANEL_LOINC,
         ),
         MeasurementKind.BLOOD_PRESSURE_DIASTOLIC: KindInfo(
-            "8462-4", "Pression artérielle diastolique", "PAD", _PRESSURE,
+            "8462-4",
+            "Pression artérielle diastolique",
+            "PAD",
+            _PRESSURE,
             PlausibleRange(MIN_PLAUSIBLE_DIASTOLIC_MMHG, MAX_PLAUSIBLE_DIASTOLIC_MMHG),
-            Unit.MMHG, precedence=1,
+            Unit.MMHG,
+            precedence=1,
             normal=PlausibleRange(MIN_NORMAL_DIASTOLIC_MMHG, MAX_NORMAL_DIASTOLIC_MMHG),
             panel=BLOOD_PRESSURE_PANEL_LOINC,
         ),
         MeasurementKind.BLOOD_PRESSURE_MEAN: KindInfo(
-            "8478-0", "Pression artérielle moyenne", "PAM", _PRESSURE,
+            "8478-0",
+            "Pression artérielle moyenne",
+            "PAM",
+            _PRESSURE,
             PlausibleRange(MIN_PLAUSIBLE_MEAN_PRESSURE_MMHG, MAX_PLAUSIBLE_MEAN_PRESSURE_MMHG),
-            Unit.MMHG, precedence=2, panel=BLOOD_PRESSURE_PANEL_LOINC,
+            Unit.MMHG,
+            precedence=2,
+            panel=BLOOD_PRESSURE_PANEL_LOINC,
         ),
         MeasurementKind.PULSE_RATE: KindInfo(
-            "8867-4", "Fréquence cardiaque", "pouls", frozenset({Unit.PER_MINUTE}),
+            "8867-4",
+            "Fréquence cardiaque",
+            "pouls",
+            frozenset({Unit.PER_MINUTE}),
             PlausibleRange(MIN_PLAUSIBLE_PULSE_RATE, MAX_PLAUSIBLE_PULSE_RATE),
-            Unit.PER_MINUTE, precedence=3,
+            Unit.PER_MINUTE,
+            precedence=3,
             normal=PlausibleRange(MIN_NORMAL_PULSE_RATE, MAX_NORMAL_PULSE_RATE),
         ),
         MeasurementKind.SPO2: KindInfo(
-            "59408-5", "Saturation en oxygène (SpO2)", "SpO2", frozenset({Unit.PERCENT}),
+            "59408-5",
+            "Saturation en oxygène (SpO2)",
+            "SpO2",
+            frozenset({Unit.PERCENT}),
             PlausibleRange(MIN_PLAUSIBLE_SPO2, MAX_PLAUSIBLE_SPO2),
             Unit.PERCENT,
             normal=PlausibleRange(MIN_NORMAL_SPO2, MAX_NORMAL_SPO2),
             also_loinc=("2708-6",),
         ),
         MeasurementKind.BODY_TEMPERATURE: KindInfo(
-            "8310-5", "Température", "T°", frozenset({Unit.CELSIUS, Unit.FAHRENHEIT}),
+            "8310-5",
+            "Température",
+            "T°",
+            frozenset({Unit.CELSIUS, Unit.FAHRENHEIT}),
             PlausibleRange(MIN_PLAUSIBLE_TEMPERATURE_CEL, MAX_PLAUSIBLE_TEMPERATURE_CEL),
             Unit.CELSIUS,
             normal=PlausibleRange(MIN_NORMAL_TEMPERATURE_CEL, MAX_NORMAL_TEMPERATURE_CEL),
         ),
         MeasurementKind.PERFUSION_INDEX: KindInfo(
-            "61006-3", "Indice de perfusion", "IP", frozenset({Unit.PERCENT}),
+            "61006-3",
+            "Indice de perfusion",
+            "IP",
+            frozenset({Unit.PERCENT}),
             PlausibleRange(MIN_PLAUSIBLE_PERFUSION_INDEX, MAX_PLAUSIBLE_PERFUSION_INDEX),
-            Unit.PERCENT, precedence=3,
+            Unit.PERCENT,
+            precedence=3,
         ),
         MeasurementKind.BODY_WEIGHT: KindInfo(
-            "29463-7", "Poids", "poids", frozenset({Unit.KILOGRAM, Unit.POUND}),
+            "29463-7",
+            "Poids",
+            "poids",
+            frozenset({Unit.KILOGRAM, Unit.POUND}),
             PlausibleRange(MIN_PLAUSIBLE_WEIGHT_KG, MAX_PLAUSIBLE_WEIGHT_KG),
             Unit.KILOGRAM,
         ),
@@ -444,9 +473,7 @@ def check_plausible(reading: Sequence[Valued]) -> None:
         by_kind[item.kind] = value
         bounds = PLAUSIBLE_LIMITS.get(item.kind)
         if bounds is not None and value not in bounds:
-            raise ImplausibleReading(
-                f"{item.kind} outside {bounds.minimum:g}..{bounds.maximum:g}"
-            )
+            raise ImplausibleReading(f"{item.kind} outside {bounds.minimum:g}..{bounds.maximum:g}")
     systolic = by_kind.get(MeasurementKind.BLOOD_PRESSURE_SYSTOLIC)
     diastolic = by_kind.get(MeasurementKind.BLOOD_PRESSURE_DIASTOLIC)
     if systolic is not None and diastolic is not None and diastolic > systolic:
@@ -488,7 +515,10 @@ class ReadingContext:
     status: frozenset[StatusFlag] = frozenset()
 
     def make(
-        self, kind: MeasurementKind, value: Sfloat | Float11073 | float | None, unit: Unit,
+        self,
+        kind: MeasurementKind,
+        value: Sfloat | Float11073 | float | None,
+        unit: Unit,
         loinc: str = "",
     ) -> list[Measurement]:
         """One measurement, or none for a missing or special value."""
@@ -499,8 +529,16 @@ class ReadingContext:
                 return []
             value = value.value
         return [
-            Measurement(kind, float(value), unit, self.received_at, self.device, loinc,
-                        self.device_time, self.status)
+            Measurement(
+                kind,
+                float(value),
+                unit,
+                self.received_at,
+                self.device,
+                loinc,
+                self.device_time,
+                self.status,
+            )
         ]
 
 

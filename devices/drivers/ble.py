@@ -116,9 +116,12 @@ class BleDriver:
     def identity(self, model_id: str) -> DeviceIdentity:
         """Return who takes the readings, for `devices.measurements.to_measurements`."""
         info = self.device_info or DeviceInformation()
-        return DeviceIdentity(model=model_id, serial=info.serial_number,
-                              firmware=info.firmware_revision,
-                              manufacturer=info.manufacturer_name)
+        return DeviceIdentity(
+            model=model_id,
+            serial=info.serial_number,
+            firmware=info.firmware_revision,
+            manufacturer=info.manufacturer_name,
+        )
 
     @property
     def link(self) -> GattLink | None:
@@ -237,8 +240,9 @@ class BleDriver:
             self._catching_up = False
         logger.debug("%s: catch-up from record %d: %s", self.profile.name, first, outcome)
 
-    async def _racp_call(self, link: GattLink, dropped: asyncio.Event,
-                         request: bytes) -> RacpOutcome:
+    async def _racp_call(
+        self, link: GattLink, dropped: asyncio.Event, request: bytes
+    ) -> RacpOutcome:
         """Write a RACP request and wait for its answer, failing if the link drops."""
         answer = self._racp.expect()
         await link.write(RACP, request)
@@ -280,8 +284,9 @@ class BleDriver:
                     sequence = self.cursor.last_sequence
                 if self._state is DriverState.MEASURING:
                     self._set_state(DriverState.READY)
-            reading = BleReading(uuid, value, intermediate, stored=self._catching_up,
-                                 sequence=sequence)
+            reading = BleReading(
+                uuid, value, intermediate, stored=self._catching_up, sequence=sequence
+            )
             try:
                 await self._on_reading(reading)
             except Exception:

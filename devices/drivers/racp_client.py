@@ -47,9 +47,13 @@ class RacpClient:
     @staticmethod
     def report_from(first_sequence: int) -> bytes:
         """Return the request for the stored records with sequence number >= `first_sequence`."""
-        return bytes(RacpRequest(RacpOpCode.REPORT_STORED_RECORDS,
-                                 RacpOperator.GREATER_THAN_OR_EQUAL_TO,
-                                 minimum=min(first_sequence, 0xFFFF)))
+        return bytes(
+            RacpRequest(
+                RacpOpCode.REPORT_STORED_RECORDS,
+                RacpOperator.GREATER_THAN_OR_EQUAL_TO,
+                minimum=min(first_sequence, 0xFFFF),
+            )
+        )
 
     def expect(self) -> asyncio.Future[RacpOutcome]:
         """Return the future resolved by the next answer (one procedure at a time)."""

@@ -70,7 +70,10 @@ class SerialByteLink:
         s = self.settings
         try:
             self._reader, self._writer = await serial_asyncio.open_serial_connection(
-                url=self.path, baudrate=s.baudrate, bytesize=s.bytesize, parity=s.parity,
+                url=self.path,
+                baudrate=s.baudrate,
+                bytesize=s.bytesize,
+                parity=s.parity,
                 stopbits=s.stopbits,
             )
         except (serial.SerialException, OSError, ValueError) as error:
@@ -181,8 +184,11 @@ class SerialDriver(Generic[FrameT]):
         last_keepalive = self._clock()
         while not self._stopping:
             interval = self._keepalive_interval
-            if (self._keepalive and interval is not None
-                    and self._clock() - last_keepalive >= interval):
+            if (
+                self._keepalive
+                and interval is not None
+                and self._clock() - last_keepalive >= interval
+            ):
                 await self.link.write(self._keepalive)
                 last_keepalive = self._clock()
             try:

@@ -82,8 +82,9 @@ class BloodPressureStatus:
 
     def __int__(self) -> int:
         return (
-            flag_byte(self.body_movement_detected, self.cuff_fit_loose,
-                      self.irregular_pulse_detected)
+            flag_byte(
+                self.body_movement_detected, self.cuff_fit_loose, self.irregular_pulse_detected
+            )
             | _PULSE_RATE_RANGES.index(self.pulse_rate_range) << 3
             | (0x20 if self.improper_measurement_position else 0)
         )
@@ -113,8 +114,12 @@ class _BloodPressureRecord:
         """Decode a characteristic value; FrameError if it is shorter than its flags say."""
         reader = Reader(data, cls.NAME)
         flags = reader.u8("flags")
-        expected = 7 + 7 * (flags >> 1 & 1) + 2 * (flags >> 2 & 1) + (flags >> 3 & 1) + 2 * (
-            flags >> 4 & 1
+        expected = (
+            7
+            + 7 * (flags >> 1 & 1)
+            + 2 * (flags >> 2 & 1)
+            + (flags >> 3 & 1)
+            + 2 * (flags >> 4 & 1)
         )
         if len(data) < expected:
             raise FrameError(
@@ -177,8 +182,10 @@ class BloodPressureMeasurement(_BloodPressureRecord):
                 (s.body_movement_detected, StatusFlag.BODY_MOVEMENT),
                 (s.cuff_fit_loose, StatusFlag.CUFF_FIT_LOOSE),
                 (s.irregular_pulse_detected, StatusFlag.IRREGULAR_PULSE),
-                (s.pulse_rate_range is not PulseRateRange.WITHIN_RANGE,
-                 StatusFlag.PULSE_RATE_OUT_OF_RANGE),
+                (
+                    s.pulse_rate_range is not PulseRateRange.WITHIN_RANGE,
+                    StatusFlag.PULSE_RATE_OUT_OF_RANGE,
+                ),
                 (s.improper_measurement_position, StatusFlag.IMPROPER_MEASUREMENT_POSITION),
             ):
                 if present:
@@ -217,8 +224,9 @@ class IntermediateCuffPressure(_BloodPressureRecord):
         status: BloodPressureStatus | None = None,
     ) -> Self:
         """Return an intermediate value with `cuff_pressure` and NaN in the other fields."""
-        return cls(cuff_pressure, _NAN, _NAN, unit, timestamp=timestamp, user_id=user_id,
-                   status=status)
+        return cls(
+            cuff_pressure, _NAN, _NAN, unit, timestamp=timestamp, user_id=user_id, status=status
+        )
 
     @property
     def cuff_pressure(self) -> Sfloat:

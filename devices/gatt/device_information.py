@@ -119,8 +119,8 @@ class DeviceInformation:
         for item in fields(cls):
             uuid = _FIELD_UUIDS[item.name]
             raw = values.get(uuid)
-            decoded[item.name] = None if raw is None else decode_string(
-                raw, item.name.replace("_", " ") + " string"
+            decoded[item.name] = (
+                None if raw is None else decode_string(raw, item.name.replace("_", " ") + " string")
             )
         return cls(**decoded)
 

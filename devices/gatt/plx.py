@@ -191,8 +191,8 @@ class PlxSpotCheckMeasurement:
         """Decode a characteristic value; FrameError if it is shorter than its flags say."""
         reader = Reader(data, cls.NAME)
         flags = reader.u8("flags")
-        expected = 5 + 7 * (flags & 1) + 2 * (flags >> 1 & 1) + 3 * (flags >> 2 & 1) + 2 * (
-            flags >> 3 & 1
+        expected = (
+            5 + 7 * (flags & 1) + 2 * (flags >> 1 & 1) + 3 * (flags >> 2 & 1) + 2 * (flags >> 3 & 1)
         )
         if len(data) < expected:
             raise _too_short(cls.NAME, flags, expected, len(data))
@@ -264,9 +264,14 @@ class PlxContinuousMeasurement:
         """Decode a characteristic value; FrameError if it is shorter than its flags say."""
         reader = Reader(data, cls.NAME)
         flags = reader.u8("flags")
-        expected = 5 + 4 * (flags & 1) + 4 * (flags >> 1 & 1) + 2 * (flags >> 2 & 1) + 3 * (
-            flags >> 3 & 1
-        ) + 2 * (flags >> 4 & 1)
+        expected = (
+            5
+            + 4 * (flags & 1)
+            + 4 * (flags >> 1 & 1)
+            + 2 * (flags >> 2 & 1)
+            + 3 * (flags >> 3 & 1)
+            + 2 * (flags >> 4 & 1)
+        )
         if len(data) < expected:
             raise _too_short(cls.NAME, flags, expected, len(data))
         spo2, pulse_rate = reader.sfloat("SpO2"), reader.sfloat("pulse rate")
@@ -282,8 +287,17 @@ class PlxContinuousMeasurement:
         if flags & 0x08:
             sensor = PlxDeviceSensorStatus.from_int(reader.u24("device and sensor status"))
         perfusion = reader.sfloat("pulse amplitude index") if flags & 0x10 else None
-        return cls(spo2, pulse_rate, spo2_fast, pulse_rate_fast, spo2_slow, pulse_rate_slow,
-                   status, sensor, perfusion)
+        return cls(
+            spo2,
+            pulse_rate,
+            spo2_fast,
+            pulse_rate_fast,
+            spo2_slow,
+            pulse_rate_slow,
+            status,
+            sensor,
+            perfusion,
+        )
 
     def to_measurements(self, context: ReadingContext) -> list[Measurement]:
         """SpO2, pulse rate and perfusion index (the normal averages)."""
@@ -374,9 +388,7 @@ class PlxFeatures:
         if supported.measurement_status_support:
             status = PlxMeasurementStatus.from_int(reader.u16("measurement status support"))
         if supported.device_and_sensor_status_support:
-            sensor = PlxDeviceSensorStatus.from_int(
-                reader.u24("device and sensor status support")
-            )
+            sensor = PlxDeviceSensorStatus.from_int(reader.u24("device and sensor status support"))
         return cls(supported, status, sensor)
 
     def __bytes__(self) -> bytes:

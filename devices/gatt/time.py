@@ -75,8 +75,7 @@ class DateTime:
     @classmethod
     def from_datetime(cls, moment: dt.datetime) -> Self:
         """Return the Date Time of a (local, zone-less on the wire) datetime."""
-        return cls(moment.year, moment.month, moment.day, moment.hour, moment.minute,
-                   moment.second)
+        return cls(moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
 
     def __bytes__(self) -> bytes:
         return self.year.to_bytes(2, "little") + bytes(
@@ -92,8 +91,7 @@ class DateTime:
         """The naive local datetime, or None when the year, month or day is unknown."""
         if not self.is_complete:
             return None
-        return dt.datetime(self.year, self.month, self.day, self.hours, self.minutes,
-                           self.seconds)
+        return dt.datetime(self.year, self.month, self.day, self.hours, self.minutes, self.seconds)
 
     def isoformat(self) -> str:
         """ISO 8601; unknown parts are written with X digits (ISO 8601-2 unspecified)."""
@@ -163,9 +161,7 @@ class CurrentTime:
         )
 
     @classmethod
-    def from_datetime(
-        cls, moment: dt.datetime, adjust_reason: AdjustReason | None = None
-    ) -> Self:
+    def from_datetime(cls, moment: dt.datetime, adjust_reason: AdjustReason | None = None) -> Self:
         """Return the Current Time of a local datetime (fractions from its microseconds)."""
         return cls(
             DateTime.from_datetime(moment),

@@ -80,8 +80,14 @@ class WeightMeasurement:
             raise ValueError("bmi_raw and height_raw go together")
 
     @classmethod
-    def of(cls, weight: float, unit: WeightUnit = WeightUnit.KILOGRAM, *,
-           timestamp: DateTime | None = None, user_id: int | None = None) -> Self:
+    def of(
+        cls,
+        weight: float,
+        unit: WeightUnit = WeightUnit.KILOGRAM,
+        *,
+        timestamp: DateTime | None = None,
+        user_id: int | None = None,
+    ) -> Self:
         """A weighing of `weight` in `unit`, rounded to the characteristic's resolution."""
         return cls(round(weight / _WEIGHT_STEP[unit]), unit, timestamp, user_id)
 
@@ -174,11 +180,13 @@ class WeightScaleFeature:
         if len(data) < 4:
             raise FrameError(f"{cls.NAME} too short: needs 4 bytes, got {len(data)}")
         bits = int.from_bytes(data[:4], "little")
-        return cls(bool(bits & 1), bool(bits & 2), bool(bits & 4), bits >> 3 & 0x0F,
-                   bits >> 7 & 0x07)
+        return cls(
+            bool(bits & 1), bool(bits & 2), bool(bits & 4), bits >> 3 & 0x0F, bits >> 7 & 0x07
+        )
 
     def __bytes__(self) -> bytes:
-        bits = flag_byte(self.time_stamp_supported, self.multiple_users_supported,
-                         self.bmi_supported)
+        bits = flag_byte(
+            self.time_stamp_supported, self.multiple_users_supported, self.bmi_supported
+        )
         bits |= self.weight_resolution << 3 | self.height_resolution << 7
         return bits.to_bytes(4, "little")

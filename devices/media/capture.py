@@ -64,8 +64,9 @@ class AlsaStethoscopeTrack(_CaptureTrack):
     def __init__(self, device: str, *, sample_rate: int = 48_000, channels: int = 1) -> None:
         if device.startswith("/") and not os.path.exists(device):
             raise DeviceLinkError(f"stethoscope capture device {device!r} does not exist")
-        container = _open(device, "alsa", {"sample_rate": str(sample_rate),
-                                           "channels": str(channels)})
+        container = _open(
+            device, "alsa", {"sample_rate": str(sample_rate), "channels": str(channels)}
+        )
         super().__init__(container, container.streams.audio[0])
 
 
@@ -74,10 +75,12 @@ class V4l2OtoscopeTrack(_CaptureTrack):
 
     kind = "video"
 
-    def __init__(self, path: str, *, width: int = 640, height: int = 480,
-                 fps: int = 30) -> None:
+    def __init__(self, path: str, *, width: int = 640, height: int = 480, fps: int = 30) -> None:
         if not os.path.exists(path):
             raise DeviceLinkError(f"otoscope video device {path!r} does not exist")
-        container = _open(path, "v4l2", {"video_size": f"{width}x{height}",
-                                         "framerate": str(fractions.Fraction(fps))})
+        container = _open(
+            path,
+            "v4l2",
+            {"video_size": f"{width}x{height}", "framerate": str(fractions.Fraction(fps))},
+        )
         super().__init__(container, container.streams.video[0])

@@ -28,8 +28,9 @@ class AuscultationSite(enum.StrEnum):
     LUNG = "lung"
 
 
-def _shaped_noise(rng: np.random.Generator, n: int, sample_rate: int, low: float, high: float,
-                  rolloff: float) -> FloatArray:
+def _shaped_noise(
+    rng: np.random.Generator, n: int, sample_rate: int, low: float, high: float, rolloff: float
+) -> FloatArray:
     """Return n samples of noise band-passed to [low, high] Hz, falling as f^-rolloff above."""
     spectrum = rng.standard_normal(n // 2 + 1) + 1j * rng.standard_normal(n // 2 + 1)
     freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
@@ -48,8 +49,13 @@ def _thump(sample_rate: int, duration: float, frequency: float, decay: float) ->
     return np.asarray(attack * np.exp(-t / decay) * np.sin(2 * math.pi * frequency * t))
 
 
-def heart_beat(heart_rate: float, *, murmur: bool = False, sample_rate: int = SAMPLE_RATE,
-               rng: np.random.Generator | None = None) -> FloatArray:
+def heart_beat(
+    heart_rate: float,
+    *,
+    murmur: bool = False,
+    sample_rate: int = SAMPLE_RATE,
+    rng: np.random.Generator | None = None,
+) -> FloatArray:
     """Return one cardiac cycle (S1, systole, S2, diastole) in [-1, 1]."""
     rng = rng or np.random.default_rng(0)
     period = 60.0 / heart_rate
@@ -58,7 +64,7 @@ def heart_beat(heart_rate: float, *, murmur: bool = False, sample_rate: int = SA
     systole = min(0.34, 0.42 * period)
     s1 = 0.9 * _thump(sample_rate, 0.11, 45.0, 0.03) + 0.3 * _thump(sample_rate, 0.11, 70.0, 0.02)
     s2 = 0.7 * _thump(sample_rate, 0.08, 60.0, 0.02) + 0.25 * _thump(sample_rate, 0.08, 95.0, 0.015)
-    beat[: len(s1)] += s1[: n]
+    beat[: len(s1)] += s1[:n]
     start = int(systole * sample_rate)
     end = min(n, start + len(s2))
     beat[start:end] += s2[: end - start]
@@ -73,8 +79,12 @@ def heart_beat(heart_rate: float, *, murmur: bool = False, sample_rate: int = SA
     return np.asarray(np.clip(beat, -1.0, 1.0), dtype=np.float64)
 
 
-def breath_cycle(respiratory_rate: float = 15.0, *, sample_rate: int = SAMPLE_RATE,
-                 rng: np.random.Generator | None = None) -> FloatArray:
+def breath_cycle(
+    respiratory_rate: float = 15.0,
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    rng: np.random.Generator | None = None,
+) -> FloatArray:
     """Return one vesicular breath (inspiration then quieter expiration) in [-1, 1]."""
     rng = rng or np.random.default_rng(1)
     period = 60.0 / respiratory_rate
@@ -93,9 +103,16 @@ def breath_cycle(respiratory_rate: float = 15.0, *, sample_rate: int = SAMPLE_RA
 class SoundStream:
     """An endless stream of synthetic auscultation sound, read in chunks of any size."""
 
-    def __init__(self, site: AuscultationSite = AuscultationSite.HEART, *, heart_rate: float = 72.0,
-                 murmur: bool = False, respiratory_rate: float = 15.0,
-                 sample_rate: int = SAMPLE_RATE, seed: int = 0) -> None:
+    def __init__(
+        self,
+        site: AuscultationSite = AuscultationSite.HEART,
+        *,
+        heart_rate: float = 72.0,
+        murmur: bool = False,
+        respiratory_rate: float = 15.0,
+        sample_rate: int = SAMPLE_RATE,
+        seed: int = 0,
+    ) -> None:
         self.site = site
         self.heart_rate = heart_rate
         self.murmur = murmur
@@ -106,8 +123,9 @@ class SoundStream:
 
     def _next_block(self) -> FloatArray:
         if self.site is AuscultationSite.HEART:
-            return heart_beat(self.heart_rate, murmur=self.murmur, sample_rate=self.sample_rate,
-                              rng=self._rng)
+            return heart_beat(
+                self.heart_rate, murmur=self.murmur, sample_rate=self.sample_rate, rng=self._rng
+            )
         return breath_cycle(self.respiratory_rate, sample_rate=self.sample_rate, rng=self._rng)
 
     def read(self, samples: int) -> FloatArray:
@@ -120,18 +138,35 @@ class SoundStream:
 
 # Seven-segment glyphs for the frame counter: segments a b c d e f g.
 _SEGMENTS = {
-    "0": "abcdef", "1": "bc", "2": "abdeg", "3": "abcdg", "4": "bcfg",
-    "5": "acdfg", "6": "acdefg", "7": "abc", "8": "abcdefg", "9": "abcdfg",
+    "0": "abcdef",
+    "1": "bc",
+    "2": "abdeg",
+    "3": "abcdg",
+    "4": "bcfg",
+    "5": "acdfg",
+    "6": "acdefg",
+    "7": "abc",
+    "8": "abcdefg",
+    "9": "abcdfg",
 }
 
 
-def _draw_digit(image: ImageArray, digit: str, x: int, y: int, size: int,
-                value: int | tuple[int, int, int] = (255, 255, 255)) -> None:
+def _draw_digit(
+    image: ImageArray,
+    digit: str,
+    x: int,
+    y: int,
+    size: int,
+    value: int | tuple[int, int, int] = (255, 255, 255),
+) -> None:
     w, h, t = size, 2 * size, max(1, size // 5)
     boxes = {
-        "a": (x, y, x + w, y + t), "b": (x + w - t, y, x + w, y + h // 2),
-        "c": (x + w - t, y + h // 2, x + w, y + h), "d": (x, y + h - t, x + w, y + h),
-        "e": (x, y + h // 2, x + t, y + h), "f": (x, y, x + t, y + h // 2),
+        "a": (x, y, x + w, y + t),
+        "b": (x + w - t, y, x + w, y + h // 2),
+        "c": (x + w - t, y + h // 2, x + w, y + h),
+        "d": (x, y + h - t, x + w, y + h),
+        "e": (x, y + h // 2, x + t, y + h),
+        "f": (x, y, x + t, y + h // 2),
         "g": (x, y + h // 2 - t // 2, x + w, y + h // 2 + t // 2),
     }
     for segment in _SEGMENTS[digit]:
@@ -163,8 +198,14 @@ def draw_counter_yuv420(frame: ImageArray, width: int, height: int, frame_index:
             _draw_digit(plane, digit, x // 2, 5, size // 2, 128)
 
 
-def otoscope_image(frame_index: int, *, width: int = 640, height: int = 480,
-                   fps: float = 30.0, counter: bool = True) -> ImageArray:
+def otoscope_image(
+    frame_index: int,
+    *,
+    width: int = 640,
+    height: int = 480,
+    fps: float = 30.0,
+    counter: bool = True,
+) -> ImageArray:
     """Return an RGB image of an eardrum-like disc with its light reflex and a frame counter."""
     t = frame_index / fps
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -193,8 +234,14 @@ def otoscope_image(frame_index: int, *, width: int = 640, height: int = 480,
     return out
 
 
-def room_image(frame_index: int, *, width: int = 640, height: int = 480,
-               fps: float = 30.0, counter: bool = True) -> ImageArray:
+def room_image(
+    frame_index: int,
+    *,
+    width: int = 640,
+    height: int = 480,
+    fps: float = 30.0,
+    counter: bool = True,
+) -> ImageArray:
     """Return an RGB image of the consultation room: a patient seated before a wall with a
     window, the examination couch beside, breathing (about 15 breaths a minute)."""
     t = frame_index / fps
@@ -216,7 +263,10 @@ def room_image(frame_index: int, *, width: int = 640, height: int = 480,
     # Examination couch, pale green, on dark legs.
     image[(u > 0.60) & (u < 0.96) & (v > 0.56) & (v < 0.64)] = (132, 178, 166)
     image[((np.abs(u - 0.64) < 0.008) | (np.abs(u - 0.92) < 0.008)) & (v >= 0.64) & (v < 0.80)] = (
-        60, 60, 64)
+        60,
+        60,
+        64,
+    )
     # The patient: shirt (rising with each breath), neck, face, hair; a chair under them.
     cx = 0.40 * width + sway
     image[(np.abs(xx - cx) < 0.12 * width) & (v > 0.70) & (v < 0.74)] = (95, 70, 50)
@@ -226,7 +276,10 @@ def room_image(frame_index: int, *, width: int = 640, height: int = 480,
     image[(torso < 1.0) & (yy < 0.72 * height)] = (70, 102, 152)
     head_cy = chest_top - 0.07 * height
     image[(np.abs(xx - cx) < 0.022 * width) & (yy > head_cy) & (yy < chest_top + 8)] = (
-        214, 170, 140)
+        214,
+        170,
+        140,
+    )
     face = ((xx - cx) / (0.055 * width)) ** 2 + ((yy - head_cy) / (0.085 * height)) ** 2
     image[face < 1.0] = (226, 182, 152)
     image[(face < 1.0) & (yy < head_cy - 0.035 * height)] = (70, 50, 40)

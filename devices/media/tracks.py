@@ -76,13 +76,22 @@ class StethoscopeTrack(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(self, site: AuscultationSite = AuscultationSite.HEART, *,
-                 heart_rate: float = 72.0, murmur: bool = False, respiratory_rate: float = 15.0,
-                 volume: float = 0.8, realtime: bool = True, clock: Clock = time.monotonic,
-                 sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        site: AuscultationSite = AuscultationSite.HEART,
+        *,
+        heart_rate: float = 72.0,
+        murmur: bool = False,
+        respiratory_rate: float = 15.0,
+        volume: float = 0.8,
+        realtime: bool = True,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         super().__init__()
-        self.sound = SoundStream(site, heart_rate=heart_rate, murmur=murmur,
-                                 respiratory_rate=respiratory_rate)
+        self.sound = SoundStream(
+            site, heart_rate=heart_rate, murmur=murmur, respiratory_rate=respiratory_rate
+        )
         self.volume = volume
         self._pacer = _Pacer(realtime, clock, sleep)
         self._pts = 0
@@ -107,9 +116,18 @@ class SyntheticVideoTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, scene: Scene, *, width: int = 640, height: int = 480, fps: float = 15.0,
-                 quality: VideoQuality | None = None, realtime: bool = True,
-                 clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        scene: Scene,
+        *,
+        width: int = 640,
+        height: int = 480,
+        fps: float = 15.0,
+        quality: VideoQuality | None = None,
+        realtime: bool = True,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         super().__init__()
         self.quality = quality or VideoQuality.fixed(width, height, fps)
         self.frames = FrameLoop(scene, fps=self.quality.levels[0].fps)
@@ -154,21 +172,53 @@ class SyntheticVideoTrack(MediaStreamTrack):
 class OtoscopeTrack(SyntheticVideoTrack):
     """Synthetic otoscope video: a drifting eardrum with its light reflex and a frame counter."""
 
-    def __init__(self, *, width: int = 640, height: int = 480, fps: float = 15.0,
-                 quality: VideoQuality | None = None, realtime: bool = True,
-                 clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
-        super().__init__(otoscope_image, width=width, height=height, fps=fps, quality=quality,
-                         realtime=realtime, clock=clock, sleep=sleep)
+    def __init__(
+        self,
+        *,
+        width: int = 640,
+        height: int = 480,
+        fps: float = 15.0,
+        quality: VideoQuality | None = None,
+        realtime: bool = True,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        super().__init__(
+            otoscope_image,
+            width=width,
+            height=height,
+            fps=fps,
+            quality=quality,
+            realtime=realtime,
+            clock=clock,
+            sleep=sleep,
+        )
 
 
 class RoomCameraTrack(SyntheticVideoTrack):
     """Synthetic room camera: the patient seated in the consultation room, breathing."""
 
-    def __init__(self, *, width: int = 640, height: int = 480, fps: float = 15.0,
-                 quality: VideoQuality | None = None, realtime: bool = True,
-                 clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
-        super().__init__(room_image, width=width, height=height, fps=fps, quality=quality,
-                         realtime=realtime, clock=clock, sleep=sleep)
+    def __init__(
+        self,
+        *,
+        width: int = 640,
+        height: int = 480,
+        fps: float = 15.0,
+        quality: VideoQuality | None = None,
+        realtime: bool = True,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        super().__init__(
+            room_image,
+            width=width,
+            height=height,
+            fps=fps,
+            quality=quality,
+            realtime=realtime,
+            clock=clock,
+            sleep=sleep,
+        )
 
 
 class OpusAudioModeTrack(MediaStreamTrack):
@@ -186,8 +236,9 @@ class OpusAudioModeTrack(MediaStreamTrack):
         self.codec.sample_rate = SAMPLE_RATE
         self.codec.time_base = AUDIO_TIME_BASE
         self.codec.options = {"application": "audio"}
-        self._resampler = AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE,
-                                         frame_size=SAMPLES_PER_FRAME)
+        self._resampler = AudioResampler(
+            format="s16", layout="mono", rate=SAMPLE_RATE, frame_size=SAMPLES_PER_FRAME
+        )
         self._packets: deque[Packet[Any]] = deque()
         self._first_pts: int | None = None
 

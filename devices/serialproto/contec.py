@@ -128,9 +128,7 @@ class Cms50LiveFrame:
     def __bytes__(self) -> bytes:
         status, pleth, graph, pulse, spo2 = self._data_bytes()
         if self.protocol is Cms50Protocol.LEGACY:
-            return bytes(
-                (0x80 | status, pleth, graph | (pulse >> 7) << 6, pulse & 0x7F, spo2)
-            )
+            return bytes((0x80 | status, pleth, graph | (pulse >> 7) << 6, pulse & 0x7F, spo2))
         data = (status, pleth, graph, pulse, spo2, *_RESERVED_DATA)
         high = sum(((value >> 7) & 1) << index for index, value in enumerate(data))
         return bytes((_LIVE_DATA, 0x80 | high, *(0x80 | (value & 0x7F) for value in data)))

@@ -195,8 +195,12 @@ class NoninDf2Packet:
         hr_msb, hr_lsb = _split_heart_rate(heart_rate)
         spo2_byte = _spo2_byte(spo2)
         data = [0] * (DF2_FRAMES_PER_PACKET + 1)  # 1-based
-        for msb, lsb in ((_HR_MSB, _HR_LSB), (_EHR_MSB, _EHR_LSB), (_HRD_MSB, _HRD_LSB),
-                         (_EHRD_MSB, _EHRD_LSB)):
+        for msb, lsb in (
+            (_HR_MSB, _HR_LSB),
+            (_EHR_MSB, _EHR_LSB),
+            (_HRD_MSB, _HRD_LSB),
+            (_EHRD_MSB, _EHRD_LSB),
+        ):
             data[msb], data[lsb] = hr_msb, hr_lsb
         for index in (_SPO2, _SPO2_D, _ESPO2, _ESPO2_D):
             data[index] = spo2_byte

@@ -51,9 +51,15 @@ class SimulatedCuff(SimulatedPeripheral):
     service_uuid = "1810"
     measurement_uuid = "2A35"
 
-    def __init__(self, air: EmulatedAir, *, name: str = "SIM-BP",
-                 address: str = "F1:B0:00:00:00:01", model: str = "SIM-BPM-1",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        air: EmulatedAir,
+        *,
+        name: str = "SIM-BP",
+        address: str = "F1:B0:00:00:00:01",
+        model: str = "SIM-BPM-1",
+        **kwargs: Any,
+    ) -> None:
         self.intermediate = characteristic("2A36", _NOTIFY)
         self.feature = characteristic("2A49", _READ, bytes(BloodPressureFeature()))
         super().__init__(air, name=name, address=address, model=model, **kwargs)
@@ -61,9 +67,16 @@ class SimulatedCuff(SimulatedPeripheral):
     def health_characteristics(self) -> list[gatt.Characteristic[bytes]]:
         return [self.measurement, self.intermediate, self.feature]
 
-    async def measure(self, systolic: int = 120, diastolic: int = 80, pulse: int = 72, *,
-                      vanish_midway: bool = False, step_mmhg: int = 10,
-                      step_seconds: float = 0.0) -> int:
+    async def measure(
+        self,
+        systolic: int = 120,
+        diastolic: int = 80,
+        pulse: int = 72,
+        *,
+        vanish_midway: bool = False,
+        step_mmhg: int = 10,
+        step_seconds: float = 0.0,
+    ) -> int:
         """Inflate, deflate while notifying cuff pressure, then store and indicate the result.
 
         With `vanish_midway`, the device drops the link halfway through deflation, finishes
@@ -79,9 +92,13 @@ class SimulatedCuff(SimulatedPeripheral):
             await self._sleep(step_seconds)
         mean = round(diastolic + (systolic - diastolic) / 3)
         record = BloodPressureMeasurement(
-            Sfloat.from_float(systolic), Sfloat.from_float(diastolic), Sfloat.from_float(mean),
+            Sfloat.from_float(systolic),
+            Sfloat.from_float(diastolic),
+            Sfloat.from_float(mean),
             timestamp=DateTime.from_datetime(self.device_time()),
-            pulse_rate=Sfloat.from_float(pulse), user_id=1, status=BloodPressureStatus(),
+            pulse_rate=Sfloat.from_float(pulse),
+            user_id=1,
+            status=BloodPressureStatus(),
         )
         return await self.complete(bytes(record))
 
@@ -98,26 +115,40 @@ class SimulatedThermometer(SimulatedPeripheral):
     service_uuid = "1809"
     measurement_uuid = "2A1C"
 
-    def __init__(self, air: EmulatedAir, *, name: str = "SIM-THERMO",
-                 address: str = "F1:7E:00:00:00:01", model: str = "SIM-IRT-1",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        air: EmulatedAir,
+        *,
+        name: str = "SIM-THERMO",
+        address: str = "F1:7E:00:00:00:01",
+        model: str = "SIM-IRT-1",
+        **kwargs: Any,
+    ) -> None:
         self.intermediate = characteristic("2A1E", _NOTIFY)
         self.temperature_type = characteristic(
-            "2A1D", _READ, bytes(TemperatureTypeCharacteristic(TemperatureType.TYMPANUM)))
+            "2A1D", _READ, bytes(TemperatureTypeCharacteristic(TemperatureType.TYMPANUM))
+        )
         super().__init__(air, name=name, address=address, model=model, **kwargs)
 
     def health_characteristics(self) -> list[gatt.Characteristic[bytes]]:
         return [self.measurement, self.intermediate, self.temperature_type]
 
-    async def measure(self, celsius: float = 37.2, *, steps: int = 3,
-                      step_seconds: float = 0.0, vanish_midway: bool = False) -> int:
+    async def measure(
+        self,
+        celsius: float = 37.2,
+        *,
+        steps: int = 3,
+        step_seconds: float = 0.0,
+        vanish_midway: bool = False,
+    ) -> int:
         """Notify converging intermediate temperatures, then store and indicate the result."""
         for index in range(steps):
             if vanish_midway and index == steps // 2:
                 await self.vanish()
             partial = round(celsius - 1.5 * (steps - index) / steps, 1)
-            await self.notify(self.intermediate,
-                              bytes(IntermediateTemperature(Float11073.from_float(partial))))
+            await self.notify(
+                self.intermediate, bytes(IntermediateTemperature(Float11073.from_float(partial)))
+            )
             await self._sleep(step_seconds)
         record = TemperatureMeasurement(
             Float11073.from_float(round(celsius, 1)),
@@ -138,14 +169,26 @@ class SimulatedOximeter(SimulatedPeripheral):
     service_uuid = "1822"
     measurement_uuid = "2A5E"
 
-    def __init__(self, air: EmulatedAir, *, name: str = "SIM-PLX",
-                 address: str = "F1:02:00:00:00:01", model: str = "SIM-PLX-1",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        air: EmulatedAir,
+        *,
+        name: str = "SIM-PLX",
+        address: str = "F1:02:00:00:00:01",
+        model: str = "SIM-PLX-1",
+        **kwargs: Any,
+    ) -> None:
         self.continuous = characteristic("2A5F", _NOTIFY)
-        features = PlxFeatures(PlxSupportedFeatures(
-            measurement_status_support=True, measurement_storage_for_spot_check=True,
-            timestamp_for_spot_check=True), measurement_status_support=PlxMeasurementStatus(
-            measurement_ongoing=True, data_from_measurement_storage=True))
+        features = PlxFeatures(
+            PlxSupportedFeatures(
+                measurement_status_support=True,
+                measurement_storage_for_spot_check=True,
+                timestamp_for_spot_check=True,
+            ),
+            measurement_status_support=PlxMeasurementStatus(
+                measurement_ongoing=True, data_from_measurement_storage=True
+            ),
+        )
         self.features = characteristic("2A60", _READ, bytes(features))
         super().__init__(air, name=name, address=address, model=model, **kwargs)
         self.spo2 = 97.0
@@ -156,8 +199,7 @@ class SimulatedOximeter(SimulatedPeripheral):
     def health_characteristics(self) -> list[gatt.Characteristic[bytes]]:
         return [self.measurement, self.continuous, self.features]
 
-    def start_streaming(self, spo2: float = 97.0, pulse: float = 72.0,
-                        period: float = 1.0) -> None:
+    def start_streaming(self, spo2: float = 97.0, pulse: float = 72.0, period: float = 1.0) -> None:
         """Notify continuous measurements every `period` seconds (1 Hz by default)."""
         self.spo2, self.pulse = spo2, pulse
         if self._stream is None or self._stream.done():
@@ -179,8 +221,9 @@ class SimulatedOximeter(SimulatedPeripheral):
 
     async def _stream_loop(self, period: float) -> None:
         while True:
-            value = PlxContinuousMeasurement(Sfloat.from_float(self.spo2),
-                                             Sfloat.from_float(self.pulse))
+            value = PlxContinuousMeasurement(
+                Sfloat.from_float(self.spo2), Sfloat.from_float(self.pulse)
+            )
             await self.notify(self.continuous, bytes(value))
             await self._sleep(period)
 
@@ -200,7 +243,8 @@ class SimulatedOximeter(SimulatedPeripheral):
     async def measure(self, spo2: float = 97.0, pulse: float = 72.0) -> int:
         """Store and indicate a spot-check measurement."""
         record = PlxSpotCheckMeasurement(
-            Sfloat.from_float(spo2), Sfloat.from_float(pulse),
+            Sfloat.from_float(spo2),
+            Sfloat.from_float(pulse),
             timestamp=DateTime.from_datetime(self.device_time()),
             measurement_status=PlxMeasurementStatus(validated_data=True),
         )
@@ -209,14 +253,21 @@ class SimulatedOximeter(SimulatedPeripheral):
     def as_stored(self, record: bytes) -> bytes:
         spot = PlxSpotCheckMeasurement.parse(record)
         status = spot.measurement_status or PlxMeasurementStatus()
-        flagged = PlxMeasurementStatus(**{
-            name: getattr(status, name) for name in PlxMeasurementStatus.BITS if name
-        } | {"data_from_measurement_storage": True})
-        return bytes(PlxSpotCheckMeasurement(
-            spot.spo2, spot.pulse_rate, timestamp=spot.timestamp, measurement_status=flagged,
-            device_and_sensor_status=spot.device_and_sensor_status,
-            perfusion_index=spot.perfusion_index, device_clock_not_set=spot.device_clock_not_set,
-        ))
+        flagged = PlxMeasurementStatus(
+            **{name: getattr(status, name) for name in PlxMeasurementStatus.BITS if name}
+            | {"data_from_measurement_storage": True}
+        )
+        return bytes(
+            PlxSpotCheckMeasurement(
+                spot.spo2,
+                spot.pulse_rate,
+                timestamp=spot.timestamp,
+                measurement_status=flagged,
+                device_and_sensor_status=spot.device_and_sensor_status,
+                perfusion_index=spot.perfusion_index,
+                device_clock_not_set=spot.device_clock_not_set,
+            )
+        )
 
 
 class SimulatedWeightScale(SimulatedPeripheral):
@@ -225,9 +276,15 @@ class SimulatedWeightScale(SimulatedPeripheral):
     service_uuid = "181D"
     measurement_uuid = "2A9D"
 
-    def __init__(self, air: EmulatedAir, *, name: str = "SIM-SCALE",
-                 address: str = "F1:5C:00:00:00:01", model: str = "SIM-WS-1",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        air: EmulatedAir,
+        *,
+        name: str = "SIM-SCALE",
+        address: str = "F1:5C:00:00:00:01",
+        model: str = "SIM-WS-1",
+        **kwargs: Any,
+    ) -> None:
         feature = WeightScaleFeature(time_stamp_supported=True, weight_resolution=7)
         self.feature = characteristic("2A9E", _READ, bytes(feature))
         super().__init__(air, name=name, address=address, model=model, **kwargs)

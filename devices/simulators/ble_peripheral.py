@@ -90,21 +90,27 @@ class SimulatedPeripheral:
         self._radio_lock = asyncio.Lock()
         self.device: Device = air.create_device(name, address)
         self.measurement = characteristic(self.measurement_uuid, _INDICATE)
-        self.racp = characteristic("2A52", _WRITE | _INDICATE,
-                                   gatt.CharacteristicValue(write=self._on_racp_write))
+        self.racp = characteristic(
+            "2A52", _WRITE | _INDICATE, gatt.CharacteristicValue(write=self._on_racp_write)
+        )
         self.current_time = characteristic(
-            "2A2B", _READ | _WRITE | _NOTIFY,
+            "2A2B",
+            _READ | _WRITE | _NOTIFY,
             gatt.CharacteristicValue(read=self._read_time, write=self._write_time),
         )
         self.battery = characteristic("2A19", _READ | _NOTIFY, bytes([battery_percent]))
         info = {"2A29": manufacturer, "2A24": model, "2A25": serial_number, "2A26": firmware}
-        self.device.add_services([
-            gatt.Service("180A", [characteristic(uuid, _READ, text.encode())
-                                  for uuid, text in info.items()]),
-            gatt.Service("180F", [self.battery]),
-            gatt.Service("1805", [self.current_time]),
-            gatt.Service(self.service_uuid, [*self.health_characteristics(), self.racp]),
-        ])
+        self.device.add_services(
+            [
+                gatt.Service(
+                    "180A",
+                    [characteristic(uuid, _READ, text.encode()) for uuid, text in info.items()],
+                ),
+                gatt.Service("180F", [self.battery]),
+                gatt.Service("1805", [self.current_time]),
+                gatt.Service(self.service_uuid, [*self.health_characteristics(), self.racp]),
+            ]
+        )
         self.device.on(Device.EVENT_CONNECTION, self._on_connection)
 
     def health_characteristics(self) -> list[gatt.Characteristic[bytes]]:
@@ -129,12 +135,16 @@ class SimulatedPeripheral:
             await self._start_advertising()
 
     async def _start_advertising(self) -> None:
-        data = AdvertisingData([
-            (AdvertisingData.FLAGS, bytes([0x06])),
-            (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()),
-            (AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
-             bytes(UUID(self.service_uuid))),
-        ])
+        data = AdvertisingData(
+            [
+                (AdvertisingData.FLAGS, bytes([0x06])),
+                (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()),
+                (
+                    AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
+                    bytes(UUID(self.service_uuid)),
+                ),
+            ]
+        )
         await self.device.start_advertising(
             advertising_data=bytes(data),
             advertising_interval_min=self._interval,
@@ -277,7 +287,7 @@ class SimulatedPeripheral:
             return list(self.records)
         at_least = request.operator is RacpOperator.GREATER_THAN_OR_EQUAL_TO
         if at_least and request.minimum is not None:
-            return self.records[max(0, request.minimum - 1):]
+            return self.records[max(0, request.minimum - 1) :]
         if request.operator is RacpOperator.LAST_RECORD:
             return self.records[-1:]
         if request.operator is RacpOperator.FIRST_RECORD:

@@ -127,8 +127,10 @@ class EmulatedAir:
     def is_advertising(self, address: str) -> bool:
         """Return whether a controller with this address is advertising (connectable) now."""
         for controller in self.link.controllers:
-            addresses = {bare_address(controller.public_address),
-                         bare_address(controller.random_address)}
+            addresses = {
+                bare_address(controller.public_address),
+                bare_address(controller.random_address),
+            }
             if address.upper() in addresses:
                 return bool(controller.is_advertising)
         return False

@@ -1,12 +1,12 @@
 """`python -m devices simulate ...`: run device simulators from the command line.
 
-    python -m devices simulate serial --model nonin-df2 [--path /tmp/ttyOXI]
-        Stream a serial oximeter on a pseudo-terminal; prints the tty path to open
-        (e.g. as the cabin agent's device path) and runs until interrupted.
-    python -m devices simulate ble-demo --device generic_gatt_cuff
-        BLE simulators live on an emulated controller inside one process (bumble, no
-        BlueZ), so another process cannot reach them; this runs a simulator and the real
-        driver together in-process and prints what the driver decodes, as JSON lines.
+python -m devices simulate serial --model nonin-df2 [--path /tmp/ttyOXI]
+    Stream a serial oximeter on a pseudo-terminal; prints the tty path to open
+    (e.g. as the cabin agent's device path) and runs until interrupted.
+python -m devices simulate ble-demo --device generic_gatt_cuff
+    BLE simulators live on an emulated controller inside one process (bumble, no
+    BlueZ), so another process cannot reach them; this runs a simulator and the real
+    driver together in-process and prints what the driver decodes, as JSON lines.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from devices.simulators.serial_devices import SerialModel, SerialOximeterSimulat
 EXIT_USAGE = 2
 # The registry's BLE models that have a simulator.
 _BLE_SIMULATED = sorted(
-    m.model_id for m in CATALOGUE.values()
+    m.model_id
+    for m in CATALOGUE.values()
     if m.transport is Transport.BLE and m.simulator is not None
 )
 
@@ -41,33 +42,59 @@ class _Measures(Protocol):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `simulate` sub-commands and their options to `parser`."""
-    commands = parser.add_subparsers(dest="simulator", required=True, metavar="SIMULATEUR",
-                                     title="simulateurs")
+    commands = parser.add_subparsers(
+        dest="simulator", required=True, metavar="SIMULATEUR", title="simulateurs"
+    )
     serial = commands.add_parser(
         "serial",
         help="un oxymètre série sur un pseudo-terminal (affiche le chemin de son terminal)",
     )
-    serial.add_argument("--model", choices=[m.value for m in SerialModel],
-                        default=SerialModel.CONTEC_CMS50D_PLUS.value,
-                        help="modèle simulé (par défaut : %(default)s)")
-    serial.add_argument("--protocol", choices=[p.value for p in Cms50Protocol],
-                        default=Cms50Protocol.LEGACY.value,
-                        help="trames Contec : legacy émet de lui-même, framed attend l'ordre de "
-                             "démarrage (par défaut : %(default)s)")
+    serial.add_argument(
+        "--model",
+        choices=[m.value for m in SerialModel],
+        default=SerialModel.CONTEC_CMS50D_PLUS.value,
+        help="modèle simulé (par défaut : %(default)s)",
+    )
+    serial.add_argument(
+        "--protocol",
+        choices=[p.value for p in Cms50Protocol],
+        default=Cms50Protocol.LEGACY.value,
+        help="trames Contec : legacy émet de lui-même, framed attend l'ordre de "
+        "démarrage (par défaut : %(default)s)",
+    )
     serial.add_argument("--path", help="chemin fixe du terminal (par défaut : un temporaire)")
-    serial.add_argument("--duration", type=float, default=None, metavar="SECONDES",
-                        help="s'arrêter après ce nombre de secondes (par défaut : jusqu'à Ctrl-C)")
-    serial.add_argument("--finger-out-every", type=float, default=None, metavar="SECONDES",
-                        help="retirer le doigt 5 s toutes les SECONDES")
-    serial.add_argument("--unplug-every", type=float, default=None, metavar="SECONDES",
-                        help="débrancher 3 s toutes les SECONDES")
+    serial.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDES",
+        help="s'arrêter après ce nombre de secondes (par défaut : jusqu'à Ctrl-C)",
+    )
+    serial.add_argument(
+        "--finger-out-every",
+        type=float,
+        default=None,
+        metavar="SECONDES",
+        help="retirer le doigt 5 s toutes les SECONDES",
+    )
+    serial.add_argument(
+        "--unplug-every",
+        type=float,
+        default=None,
+        metavar="SECONDES",
+        help="débrancher 3 s toutes les SECONDES",
+    )
     demo = commands.add_parser(
         "ble-demo",
         help="un simulateur BLE et le vrai pilote dans un même processus (les simulateurs BLE "
-             "tournent sur un contrôleur émulé, injoignable depuis un autre processus)",
+        "tournent sur un contrôleur émulé, injoignable depuis un autre processus)",
     )
-    demo.add_argument("--device", choices=_BLE_SIMULATED, default="generic_gatt_cuff",
-                      help="un modèle BLE du registre des appareils")
+    demo.add_argument(
+        "--device",
+        choices=_BLE_SIMULATED,
+        default="generic_gatt_cuff",
+        help="un modèle BLE du registre des appareils",
+    )
 
 
 def _parse(args: argparse.Namespace | Sequence[str]) -> argparse.Namespace:
@@ -94,7 +121,8 @@ def run(args: argparse.Namespace | Sequence[str]) -> int:
 
 async def _serial(options: argparse.Namespace) -> int:
     simulator = SerialOximeterSimulator(
-        SerialModel(options.model), path=options.path,
+        SerialModel(options.model),
+        path=options.path,
         contec_protocol=Cms50Protocol(options.protocol),
     )
     task = asyncio.create_task(simulator.run())
@@ -108,7 +136,8 @@ async def _serial(options: argparse.Namespace) -> int:
             elapsed = loop.time() - start
             if options.finger_out_every:
                 simulator.finger_out = elapsed % options.finger_out_every > (
-                    options.finger_out_every - 5)
+                    options.finger_out_every - 5
+                )
             if options.unplug_every:
                 should_be_out = elapsed % options.unplug_every > options.unplug_every - 3
                 if should_be_out and simulator.pty.plugged:
@@ -147,8 +176,16 @@ async def _ble_demo(device: str) -> int:
     done = asyncio.Event()
 
     async def on_reading(reading: BleReading) -> None:
-        print(json.dumps({"intermediate": reading.intermediate, "stored": reading.stored,
-                          "value": to_jsonable(reading.value)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "intermediate": reading.intermediate,
+                    "stored": reading.stored,
+                    "value": to_jsonable(reading.value),
+                }
+            ),
+            flush=True,
+        )
         if not reading.intermediate:
             done.set()
 
@@ -157,8 +194,11 @@ async def _ble_demo(device: str) -> int:
         if status.state is DriverState.READY:
             ready.set()
 
-    finder = BleakFinder(client_backend=BumbleBleakClient, scanner_backend=BumbleBleakScanner,
-                         backend_kwargs={"air": air})
+    finder = BleakFinder(
+        client_backend=BumbleBleakClient,
+        scanner_backend=BumbleBleakScanner,
+        backend_kwargs={"air": air},
+    )
     driver = BleDriver(profile, finder, on_reading, on_state=on_state)
     task = asyncio.create_task(driver.run())
     try:

@@ -84,8 +84,9 @@ class SerialOximeterSimulator:
         self.physiology = _Physiology(seed)
         self._sleep = sleep
         self._garbage = b""
-        self._streaming = not (model is SerialModel.CONTEC_CMS50D_PLUS
-                               and contec_protocol is Cms50Protocol.FRAMED)
+        self._streaming = not (
+            model is SerialModel.CONTEC_CMS50D_PLUS and contec_protocol is Cms50Protocol.FRAMED
+        )
         self._commands = b""
         self.keepalives_received = 0
 
@@ -101,8 +102,9 @@ class SerialOximeterSimulator:
 
     def inject_garbage(self, data: bytes | None = None) -> None:
         """Send noise before the next frames (line noise, a half-written frame)."""
-        self._garbage += data if data is not None else bytes(random.Random(1).randrange(256)
-                                                              for _ in range(37))
+        self._garbage += (
+            data if data is not None else bytes(random.Random(1).randrange(256) for _ in range(37))
+        )
 
     def unplug(self) -> None:
         self.pty.unplug()
@@ -152,25 +154,48 @@ class SerialOximeterSimulator:
         legacy = self.contec_protocol is Cms50Protocol.LEGACY
         top = 127 if legacy else 255
         if self.finger_out:
-            return Cms50LiveFrame(0, True, False, False, 0, 0, False, True, NO_PULSE_RATE,
-                                  NO_SPO2, protocol=self.contec_protocol)
+            return Cms50LiveFrame(
+                0,
+                True,
+                False,
+                False,
+                0,
+                0,
+                False,
+                True,
+                NO_PULSE_RATE,
+                NO_SPO2,
+                protocol=self.contec_protocol,
+            )
         wave = self.physiology.pleth(self.sample_rate)
         return Cms50LiveFrame(
-            signal_strength=8, finger_out=False, spo2_dropping=False, pulse_beep=wave > 0.98,
-            pleth=int(wave * (top - 10)) + 5, bargraph=int(wave * 15), probe_error=False,
-            searching=False, pulse_rate_raw=round(self.physiology.pulse),
-            spo2_raw=round(self.physiology.spo2), protocol=self.contec_protocol,
+            signal_strength=8,
+            finger_out=False,
+            spo2_dropping=False,
+            pulse_beep=wave > 0.98,
+            pleth=int(wave * (top - 10)) + 5,
+            bargraph=int(wave * 15),
+            probe_error=False,
+            searching=False,
+            pulse_rate_raw=round(self.physiology.pulse),
+            spo2_raw=round(self.physiology.spo2),
+            protocol=self.contec_protocol,
         )
 
     def _nonin_packet(self) -> NoninDf2Packet:
         if self.finger_out:
             return NoninDf2Packet.build(
-                heart_rate=None, spo2=None, pleth=[0] * DF2_FRAMES_PER_PACKET,
+                heart_rate=None,
+                spo2=None,
+                pleth=[0] * DF2_FRAMES_PER_PACKET,
                 status=NoninDf2Status(sensor_alarm=True, out_of_track=True),
             )
-        pleth = [int(self.physiology.pleth(self.sample_rate) * 250)
-                 for _ in range(DF2_FRAMES_PER_PACKET)]
+        pleth = [
+            int(self.physiology.pleth(self.sample_rate) * 250) for _ in range(DF2_FRAMES_PER_PACKET)
+        ]
         return NoninDf2Packet.build(
-            heart_rate=round(self.physiology.pulse), spo2=round(self.physiology.spo2),
-            pleth=pleth, status=NoninDf2Status(green_perfusion=True),
+            heart_rate=round(self.physiology.pulse),
+            spo2=round(self.physiology.spo2),
+            pleth=pleth,
+            status=NoninDf2Status(green_perfusion=True),
         )

@@ -88,8 +88,12 @@ def test_decoded_readings_convert_to_measurements_or_to_none(name: str, data: by
         return
     if not isinstance(value, Reading):
         return
-    for m in to_measurements(value, device=DeviceIdentity("fuzz"), received_at=FUZZ_TIME,
-                             plausibility=PlausibilityFilter()):
+    for m in to_measurements(
+        value,
+        device=DeviceIdentity("fuzz"),
+        received_at=FUZZ_TIME,
+        plausibility=PlausibilityFilter(),
+    ):
         assert m.unit in ALLOWED_UNITS[m.kind]
 
 
@@ -176,8 +180,7 @@ df2_packets = st.builds(
     [
         # A device speaks one framing, and the catalogue's framers are locked to it.
         ("contec_cms50d_plus", cms50_frames(Cms50Protocol.FRAMED), st.binary(max_size=12)),
-        ("contec_cms50d_plus_legacy", cms50_frames(Cms50Protocol.LEGACY),
-         st.binary(max_size=12)),
+        ("contec_cms50d_plus_legacy", cms50_frames(Cms50Protocol.LEGACY), st.binary(max_size=12)),
         ("nonin_df8", df8_frames, st.binary(max_size=12)),
         # A START byte in garbage can, once in 256, fake a checksum over a real frame.
         ("nonin_df2", df2_packets, st.binary(max_size=12).map(lambda b: b.replace(b"\x01", b""))),

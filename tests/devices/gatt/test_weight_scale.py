@@ -83,7 +83,9 @@ def test_a_weighing_becomes_a_body_weight_in_kg_timed_by_the_scale() -> None:
     m = WeightMeasurement.parse(bytes.fromhex("0e9038ea070b160a0f1e01ec00d806"))
     [weight] = to_measurements(m, device=SCALE, received_at=NOW)
     assert (weight.kind, weight.value, weight.unit) == (
-        MeasurementKind.BODY_WEIGHT, 72.4, Unit.KILOGRAM,
+        MeasurementKind.BODY_WEIGHT,
+        72.4,
+        Unit.KILOGRAM,
     )
     assert weight.loinc == "29463-7"
     assert weight.device_time == dt.datetime(2026, 11, 22, 10, 15, 30)
@@ -93,8 +95,12 @@ def test_a_weighing_becomes_a_body_weight_in_kg_timed_by_the_scale() -> None:
 def test_pounds_stay_pounds_and_are_checked_in_kg() -> None:
     """155 lb ≈ 70.3 kg is plausible; 0.5 lb ≈ 0.23 kg (an empty platform) is not."""
     scale_filter = PlausibilityFilter()
-    [weight] = to_measurements(WeightMeasurement.of(155.0, WeightUnit.POUND), device=SCALE,
-                               received_at=NOW, plausibility=scale_filter)
+    [weight] = to_measurements(
+        WeightMeasurement.of(155.0, WeightUnit.POUND),
+        device=SCALE,
+        received_at=NOW,
+        plausibility=scale_filter,
+    )
     assert (weight.value, weight.unit) == (155.0, Unit.POUND)
     empty = WeightMeasurement.of(0.5, WeightUnit.POUND)
     assert to_measurements(empty, device=SCALE, received_at=NOW, plausibility=scale_filter) == []
