@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -23,6 +24,7 @@ from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import HubError
 from hub.identity import policy
+from hub.identity import service as identity
 from hub.identity.policy import Permission
 from hub.records import contact, patient_service
 from hub.records.vigilance import pending_identities
@@ -32,9 +34,11 @@ from hub.reports.tracking import count_relays_needing_attention
 from hub.scheduling import booking as bk
 from hub.scheduling import eligibility, messages
 from hub.scheduling.book import book, cancel
+from hub.scheduling.booking_days import choose_day
 from hub.scheduling.care import care_site_ids
 from hub.scheduling.forms import ContactForm, PatientForm, PhoneBookingForm, by_field, refuse
 from hub.scheduling.models import Channel
+from hub.scheduling.policy import policy_for
 from hub.scheduling.slots import free_slots
 
 if TYPE_CHECKING:
@@ -144,13 +148,23 @@ async def _patient_page(
     contact_values: dict[str, object] | None = None,
     mt_error: HubError | None = None,
     mt_values: dict[str, str] | None = None,
+    from_day: str = "",
 ) -> Response:
     """The patient's page; ``error``/``values`` are the booking form's, ``contact_…`` the
-    contact form's, ``mt_…`` the médecin traitant's (each shows its problems by its fields)."""
+    contact form's, ``mt_…`` the médecin traitant's (each shows its problems by its fields);
+    ``from_day`` (AAAA-MM-JJ), the day the patient asked for: the slots offered start there."""
     patient = await patient_service.get_patient(
         session=session, organisation_id=user.organisation_id, patient_id=patient_id
     )
-    site_ids = await user_site_ids(session, user)
+    sites = await identity.sites_for(session=session, user=user)
+    site_ids = [s.id for s in sites]
+    now = ctx.clock()
+    tz = ZoneInfo(sites[0].timezone if sites else "Europe/Paris")
+    booking_policy = await policy_for(session=session, organisation_id=user.organisation_id)
+    chosen = choose_day(
+        from_day[:20], today=now.astimezone(tz).date(), horizon_days=booking_policy.horizon_days
+    )
+    slots_from = max(now, chosen.bounds(tz)[0])
     # Anyone of the CPTS can be booked; their file only by those who follow them.
     in_care = policy.allows(
         user,
@@ -173,11 +187,15 @@ async def _patient_page(
             "in_care": in_care,
             "own_site_ids": site_ids,  # a booking elsewhere is not hers to open
             "not_in_care": policy.CARE_REFUSED,
-            "now": ctx.clock(),
+            "now": now,
             "no_shows": sum(1 for b in history if b.status.value == "no_show"),
             "earliest": await free_slots(
-                session=session, site_ids=site_ids, after=ctx.clock(), limit=12
+                session=session, site_ids=site_ids, after=slots_from, limit=12
             ),
+            "from_day": chosen.day.isoformat() if from_day and not chosen.problem else "",
+            "from_day_problem": chosen.problem if from_day else "",
+            "today": chosen.first.isoformat(),
+            "last_day": chosen.last.isoformat(),
             "error": error.message if error and not error.fields else None,
             "errors": by_field(error.fields) if error else {},
             "values": values or {},
@@ -213,9 +231,15 @@ def _mt_values(patient: Patient) -> dict[str, str]:
 
 @router.get("/secretariat/patients/{patient_id}", response_class=HTMLResponse)
 async def patient_page(
-    request: Request, session: SessionDep, ctx: ContextDep, user: Permitted, patient_id: int
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    user: Permitted,
+    patient_id: int,
+    a_partir_du: str = "",
 ) -> Response:
-    return await _patient_page(request, session, ctx, user, patient_id)
+    """The patient's page; ``a_partir_du``: the day the patient asks for, slots from then."""
+    return await _patient_page(request, session, ctx, user, patient_id, from_day=a_partir_du)
 
 
 @router.post("/secretariat/patients/{patient_id}/medecin-traitant", response_class=HTMLResponse)
@@ -410,6 +434,11 @@ async def booking_page(
             "new": request.query_params.get("nouveau") == "1",
             "now": ctx.clock(),
             "reminders": messages.reminder_channels(booking.patient),
+            "reminder_moments": messages.reminder_moments(
+                starts_at=booking.starts_at,
+                policy=await policy_for(session=session, organisation_id=user.organisation_id),
+                now=ctx.clock(),
+            ),
             "message": request.query_params.get("message", ""),
             "error": error,
             "consultation": consultation,

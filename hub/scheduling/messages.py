@@ -66,6 +66,20 @@ def reminder_channels(patient: Patient) -> list[str]:
     return channels
 
 
+def reminder_moments(
+    *, starts_at: dt.datetime, policy: BookingPolicy, now: dt.datetime
+) -> list[str]:
+    """When the reminders of an appointment still to come will leave, in words (« la veille »,
+    « 2 h avant »): only those not already past, as ``_reminders`` queues them."""
+    moments = []
+    for offset in reminder_offsets(policy):
+        if starts_at - offset <= now:
+            continue
+        hours = offset.total_seconds() / 3600
+        moments.append("la veille" if hours == 24 else f"{hours:g} h avant")
+    return moments
+
+
 def _follow_url(ctx: HubContext, booking: Booking) -> str:
     return f"{ctx.settings.base_url}/rdv/suivi/{links.booking_token(ctx.secret, booking)}"
 

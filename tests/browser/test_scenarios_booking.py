@@ -9,6 +9,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Browser, Page, expect
@@ -56,6 +57,12 @@ async def _slot_at(settings: Settings, site: str, starts_at: dt.datetime) -> int
         made = await make.slot(session, site_id=await _site_id(settings, site), starts_at=starts_at)
         await session.commit()
         return made.id
+
+
+async def _slot_start(settings: Settings, slot_id: int) -> dt.datetime:
+    async with session_for(settings) as session:
+        start = (await session.scalars(select(Slot.starts_at).where(Slot.id == slot_id))).one()
+        return start if start.tzinfo else start.replace(tzinfo=dt.UTC)
 
 
 async def _booking_of_slot(settings: Settings, slot_id: int) -> Booking:
@@ -126,8 +133,19 @@ async def test_scenario_2_an_elderly_patient_books_by_phone(
     await expect(secretary.get_by_role("status")).to_have_text("Coordonnées enregistrées.")
     await expect(secretary.get_by_text("Rappels des rendez-vous : par SMS.")).to_be_visible()
 
+    # She cannot come before the day after tomorrow: the slots offered start on that day.
+    paris_today = dt.datetime.now(ZoneInfo("Europe/Paris")).date()
+    await secretary.get_by_label("Créneaux à partir du").fill(
+        (paris_today + dt.timedelta(days=2)).isoformat()
+    )
+    await secretary.get_by_role("button", name="Afficher").click()
+    await expect(slots.first).to_be_checked()
     chosen = await slots.first.get_attribute("value")
     assert chosen is not None
+    booking_start = await _slot_start(settings, int(chosen))
+    assert booking_start.astimezone(ZoneInfo("Europe/Paris")).date() >= paris_today + dt.timedelta(
+        days=2
+    )
     await secretary.get_by_label("Motif").fill("Toux et fièvre depuis deux jours")
     await secretary.get_by_role("button", name="Réserver", exact=True).click()
     await expect(secretary.get_by_role("heading", name="À relire au patient")).to_be_visible()

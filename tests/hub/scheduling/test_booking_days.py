@@ -37,3 +37,23 @@ def test_the_day_of_the_clock_change_lasts_23_hours_in_paris() -> None:
 def test_short_french_day_names() -> None:
     assert short_day_fr(dt.date(2027, 8, 1)) == "dim. 1 août"
     assert short_day_fr(dt.date(2027, 2, 3)) == "mer. 3 févr."
+
+
+def test_the_read_back_promises_only_the_reminders_that_will_leave() -> None:
+    from hub.scheduling.messages import reminder_moments
+    from hub.scheduling.models import BookingPolicy
+
+    policy = BookingPolicy(organisation_id=1, reminder_hours="24,2")
+    starts = dt.datetime(2026, 12, 7, 7, 0, tzinfo=dt.UTC)
+    # Booked two days ahead: the day before, then two hours before.
+    assert reminder_moments(starts_at=starts, policy=policy, now=starts - dt.timedelta(days=2)) == [
+        "la veille",
+        "2 h avant",
+    ]
+    # Booked in the evening for the next morning: the day-before reminder is already past.
+    assert reminder_moments(
+        starts_at=starts, policy=policy, now=starts - dt.timedelta(hours=13)
+    ) == ["2 h avant"]
+    assert (
+        reminder_moments(starts_at=starts, policy=policy, now=starts - dt.timedelta(hours=1)) == []
+    )
