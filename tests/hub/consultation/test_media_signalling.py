@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -18,6 +19,7 @@ from pydantic import SecretStr
 from hub.config import Settings
 from hub.consultation.media import ice_servers
 from hub.wire import (
+    Heartbeat,
     Hello,
     HelloAck,
     MediaAnswer,
@@ -44,17 +46,30 @@ async def fake_agent(
         hub.ws_url, additional_headers={"Authorization": f"Bearer {seed.cabin_token}"}
     ) as ws:
         await ws.send(Hello(cabin_id=seed.cabin_id, agent_version="1").model_dump_json())
-        while True:
-            message = parse_hub_message(await ws.recv())
-            if isinstance(message, HelloAck):
-                connected.set()
-            elif isinstance(message, MediaOffer):
-                offers.append(message)
-                await ws.send(
-                    MediaAnswer(session_id=message.session_id, sdp="v=0 answer").model_dump_json()
-                )
-            elif isinstance(message, MediaClose):
-                closed.set()
+
+        async def beat() -> None:
+            # A live agent's heartbeats: the test hub's offline delay is 1 s, which a busy
+            # machine's logins and page loads can exceed between two of the test's steps.
+            with contextlib.suppress(websockets.ConnectionClosed):
+                for seq in range(1, 100_000):
+                    now = dt.datetime.now(dt.UTC)
+                    await ws.send(Heartbeat(seq=seq, sent_at=now).model_dump_json())
+                    await asyncio.sleep(0.2)
+
+        beating = asyncio.create_task(beat())
+        try:
+            while True:
+                message = parse_hub_message(await ws.recv())
+                if isinstance(message, HelloAck):
+                    connected.set()
+                elif isinstance(message, MediaOffer):
+                    offers.append(message)
+                    answer = MediaAnswer(session_id=message.session_id, sdp="v=0 answer")
+                    await ws.send(answer.model_dump_json())
+                elif isinstance(message, MediaClose):
+                    closed.set()
+        finally:
+            beating.cancel()
 
 
 async def test_offer_reaches_the_cabin_and_the_answer_comes_back(
