@@ -218,6 +218,8 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("GET", "/secretariat/identites"): P.IDENTITY_VIGILANCE,
     ("POST", "/secretariat/identites/{pending_id}"): P.IDENTITY_VIGILANCE,
     ("POST", "/secretariat/doublons"): P.IDENTITY_VIGILANCE,
+    ("GET", "/secretariat/identites/patients/{patient_id}"): P.IDENTITY_VIGILANCE,
+    ("POST", "/secretariat/identites/patients/{patient_id}/insi"): P.IDENTITY_VIGILANCE,
     ("GET", "/secretariat/transmissions"): P.RELAYS,
     ("POST", "/secretariat/transmissions/{message_id}/renvoyer"): P.RELAYS,
     # Nurse, facility staff: the agenda and the room.
