@@ -221,6 +221,7 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("GET", "/secretariat/identites/patients/{patient_id}"): P.IDENTITY_VIGILANCE,
     ("POST", "/secretariat/identites/patients/{patient_id}/insi"): P.IDENTITY_VIGILANCE,
     ("GET", "/secretariat/transmissions"): P.RELAYS,
+    ("GET", "/secretariat/transmissions/non-rattaches"): P.RELAYS,
     ("POST", "/secretariat/transmissions/{message_id}/renvoyer"): P.RELAYS,
     # Nurse, facility staff: the agenda and the room.
     ("GET", "/infirmier"): P.AGENDA,
