@@ -214,6 +214,7 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("POST", "/secretariat/patients/{patient_id}/rdv"): P.BOOK,
     ("GET", "/secretariat/rdv/{booking_id}"): P.MANAGE_BOOKING,
     ("POST", "/secretariat/rdv/{booking_id}/annuler"): P.MANAGE_BOOKING,
+    ("POST", "/secretariat/rdv/{booking_id}/deplacer"): P.MANAGE_BOOKING,
     ("POST", "/secretariat/rdv/{booking_id}/medecin-relais"): P.MANAGE_BOOKING,
     ("GET", "/secretariat/identites"): P.IDENTITY_VIGILANCE,
     ("POST", "/secretariat/identites/{pending_id}"): P.IDENTITY_VIGILANCE,
