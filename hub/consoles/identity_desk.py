@@ -265,6 +265,11 @@ async def ask_insi(
     try:
         if insi is None:
             raise Conflict(INSI_UNAVAILABLE)
+        if patient.merged_into_id is not None:
+            raise Conflict(
+                "Cette fiche a été fusionnée dans une autre : interrogez INSi depuis la fiche "
+                "gardée."
+            )
         if insi_identity.carries_ins(patient):
             sent = insi_identity.carried(patient)
             valid = await insi_query.verify_for_patient(
