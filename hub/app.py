@@ -28,6 +28,7 @@ from hub.cluster.bus import RedisEventBus
 from hub.cluster.peers import Peers
 from hub.config import Environment, Settings
 from hub.consoles import (
+    booking_move,
     coordinator,
     doctor,
     facility,
@@ -208,6 +209,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
     app.include_router(public_pages.router)
     app.include_router(sas_slot_link.router)
     app.include_router(secretary.router)
+    app.include_router(booking_move.router)
     app.include_router(nurse.router)
     app.include_router(facility.router)
     app.include_router(identity_desk.router)

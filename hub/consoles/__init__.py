@@ -9,7 +9,10 @@
   by reading; ``kit``: the mobile kit taken for a session, shown with the site's cabins;
   ``report``: the report form in the doctor's console.
 - ``referrals``: referring a patient to a relay doctor from the room or the secretary's desk.
-- ``identity_desk``: the secretariat's pending identities and probable duplicates.
+- ``identity_desk``: the secretariat's pending identities, probable duplicates, and a
+  patient's identity checked with INSi (through the room's calls).
+- ``booking_move``: the secretariat moves a booking to another slot (a SAS booking keeps its
+  SAS record, reported again to the platform).
 
 Top floor: no slice imports a console.
 """

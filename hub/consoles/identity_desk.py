@@ -1,9 +1,15 @@
 """The secretariat's identity desk: pending identities to resolve (the same person as an
-existing patient, or a different one) and probable duplicates to merge, or to keep apart when
-they are two different persons."""
+existing patient, or a different one), probable duplicates to merge, or to keep apart when
+they are two different persons, and a patient's identity checked with the national INSi
+teleservice (a recherche with the record's traits, or the vérification of an INS already
+obtained), INSi's answer shown beside the record's traits. The desk goes through the room's
+INSi calls (``hub.consultation.insi_query``): an identity becomes ``récupérée`` only from
+INSi's answer, never ``qualifiée`` (the nurse's check of a high-trust document does that)."""
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -11,16 +17,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import deps
-from hub.consultation import identity_review
+from hub.consultation import identity_review, insi_query
 from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
-from hub.errors import HubError, Invalid
+from hub.errors import Conflict, HubError, Invalid
+from hub.insi.adapter import OID_INS_NIA, InsIdentity, Traits
+from hub.insi.soap import client_for
+from hub.records import insi_identity, patient_service
 from hub.records.vigilance import STATUS_LABELS, Actor, probable_duplicates
 from hub.rendering import render
 from hub.reports import deposit
 
 if TYPE_CHECKING:
     from hub.identity.models import User
+    from hub.records.patients import Patient
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 PAGE = "/secretariat/identites"
@@ -139,3 +149,147 @@ async def merge(
         await deps.rollback_keeping_user(session, user)
         return await _page(request, session, user, error=exc.message, status_code=exc.status)
     return RedirectResponse(f"{PAGE}?message=fusion", status_code=303)
+
+
+INSI_UNAVAILABLE = (
+    "Le téléservice INSi n'est pas raccordé à ce hub : l'identité ne peut pas être récupérée "
+    "depuis le secrétariat. Elle sera vérifiée sur la pièce d'identité, à l'accueil de la salle."
+)
+SEX_LABELS = {"F": "féminin", "M": "masculin", "I": "indéterminé"}
+
+
+@dataclass(frozen=True, slots=True)
+class TraitRow:
+    """One line of the comparison: the record's value before the call, and INSi's."""
+
+    label: str
+    record: str
+    insi: str
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.insi) and self.insi != self.record
+
+
+def _ins(number: str, oid: str) -> str:
+    if not number:
+        return ""
+    return f"{number} ({'INS-NIA' if oid == OID_INS_NIA else 'INS-NIR'})"
+
+
+def _cells(traits: Traits | None, ins: str = "") -> list[str]:
+    if traits is None:
+        return ["", "", "", "", "", ""]
+    date = traits.birth_date.strftime("%d/%m/%Y") if isinstance(traits.birth_date, dt.date) else ""
+    return [
+        traits.birth_name,
+        traits.first_names,
+        date,
+        SEX_LABELS.get(traits.sex, traits.sex),
+        traits.birth_place_code,
+        ins,
+    ]
+
+
+def compare(before: Traits, before_ins: str, returned: InsIdentity | None) -> list[TraitRow]:
+    """The record's traits beside those INSi returned (its INS included)."""
+    labels = (
+        "Nom de naissance",
+        "Prénoms",
+        "Date de naissance",
+        "Sexe",
+        "Lieu de naissance (code INSEE)",
+        "INS",
+    )
+    theirs = _cells(
+        returned.traits if returned else None,
+        _ins(returned.ins, returned.oid) if returned else "",
+    )
+    return [
+        TraitRow(label, mine, insi)
+        for label, mine, insi in zip(labels, _cells(before, before_ins), theirs, strict=True)
+    ]
+
+
+async def _insi_page(
+    request: Request,
+    ctx: HubContext,
+    patient: Patient,
+    *,
+    rows: list[TraitRow] | None = None,
+    outcome: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    if rows is None:
+        rows = compare(insi_identity.traits_of(patient), _ins(patient.nir, patient.ins_oid), None)
+    return render(
+        request,
+        "secretary/identity_insi.html",
+        {
+            "patient": patient,
+            "status_label": STATUS_LABELS[patient.identity_status],
+            "carries_ins": insi_identity.carries_ins(patient),
+            "insi_unavailable": "" if client_for(ctx.settings) else INSI_UNAVAILABLE,
+            "rows": rows,
+            "outcome": outcome,
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get(PAGE + "/patients/{patient_id}", response_class=HTMLResponse)
+async def identity_page(
+    request: Request, session: SessionDep, ctx: ContextDep, user: Permitted, patient_id: int
+) -> Response:
+    patient = await patient_service.get_patient(
+        session=session, organisation_id=user.organisation_id, patient_id=patient_id
+    )
+    return await _insi_page(request, ctx, patient)
+
+
+@router.post(PAGE + "/patients/{patient_id}/insi", response_class=HTMLResponse)
+async def ask_insi(
+    request: Request, session: SessionDep, ctx: ContextDep, user: Permitted, patient_id: int
+) -> Response:
+    """Ask INSi about the patient: a vérification when the record carries an INS obtained from
+    INSi, else a recherche with its traits; the answer beside the record's traits."""
+    patient = await patient_service.get_patient(
+        session=session, organisation_id=user.organisation_id, patient_id=patient_id
+    )
+    before = insi_identity.traits_of(patient)
+    before_ins = _ins(patient.nir, patient.ins_oid)
+    insi = client_for(ctx.settings)
+    actor = actor_of(request, user)
+    try:
+        if insi is None:
+            raise Conflict(INSI_UNAVAILABLE)
+        if patient.merged_into_id is not None:
+            raise Conflict(
+                "Cette fiche a été fusionnée dans une autre : interrogez INSi depuis la fiche "
+                "gardée."
+            )
+        if insi_identity.carries_ins(patient):
+            sent = insi_identity.carried(patient)
+            valid = await insi_query.verify_for_patient(
+                session=session, insi=insi, patient=patient, actor=actor
+            )
+            await session.commit()
+            rows = compare(before, before_ins, sent if valid else None)
+            return await _insi_page(
+                request, ctx, patient, rows=rows, outcome="verifiee" if valid else "refusee"
+            )
+        found = await insi_query.search_for_patient(
+            session=session, insi=insi, patient=patient, actor=actor
+        )
+        await session.commit()
+    except HubError as exc:
+        await deps.rollback_keeping_user(session, user)
+        patient = await patient_service.get_patient(
+            session=session, organisation_id=user.organisation_id, patient_id=patient_id
+        )
+        return await _insi_page(request, ctx, patient, error=exc.message, status_code=exc.status)
+    return await _insi_page(
+        request, ctx, patient, rows=compare(before, before_ins, found), outcome="recuperee"
+    )

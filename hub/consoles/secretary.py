@@ -420,11 +420,15 @@ async def booking_page(
     booking_id: int,
     *,
     error: str | None = None,
+    move_error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    """The secretary's view of a booking: the read-back, and for a patient without médecin
-    traitant seen in teleconsultation, the choice of a relay doctor."""
+    """The secretary's view of a booking: the read-back, the free slots to move it to, and for
+    a patient without médecin traitant seen in teleconsultation, the choice of a relay
+    doctor."""
     booking = await own_booking(session, user, booking_id, Permission.MANAGE_BOOKING)
+    movable = booking.status.value == "booked" and booking.starts_at > ctx.clock()
+    sites = await identity.sites_for(session=session, user=user)
     consultation = (await for_bookings(session=session, booking_ids=[booking.id])).get(booking.id)
     return render(
         request,
@@ -441,6 +445,12 @@ async def booking_page(
             ),
             "message": request.query_params.get("message", ""),
             "error": error,
+            "move_error": move_error,
+            "move_slots": await free_slots(
+                session=session, site_ids=[s.id for s in sites], after=ctx.clock(), limit=12
+            )
+            if movable
+            else [],
             "consultation": consultation,
             "relay_doctors": await relay.directory(
                 session=session, organisation_id=user.organisation_id, accepting_only=True

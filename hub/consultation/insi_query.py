@@ -1,8 +1,10 @@
-"""The room's "Interroger INSi": the patient's traits, as checked on the identity document,
-sent to the national INSi teleservice. One identity found: its INS and traits are stored and
-the identity is ``récupérée`` (then the document check qualifies it). No identity, several, or
-an error: nothing changes and the nurse is told what to do, in French. Every answer is in the
-audit trail."""
+"""Asking the national INSi teleservice, for the room ("Interroger INSi": the patient's traits,
+as checked on the identity document) and for the secretariat's identity desk, through the same
+calls: ``search_for_patient`` (a recherche with the traits) and ``verify_for_patient`` (a
+vérification of an INS already obtained). One identity found: its INS and traits are stored and
+the identity is ``récupérée`` (then the nurse's document check qualifies it). No identity,
+several, or an error: nothing changes and the person asking is told what to do, in French.
+Every answer is in the audit trail."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from hub.consultation import service
 from hub.consultation.models import Consultation
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid
-from hub.insi.adapter import Answer, InsiError
+from hub.insi.adapter import Answer, InsIdentity, InsiError, InsiService
 from hub.insi.soap import client_for
 from hub.records import insi_identity
 from hub.records.patient_service import patient_by_id
@@ -22,6 +24,7 @@ from hub.records.vigilance import Actor, trace
 
 if TYPE_CHECKING:
     from hub.identity.models import User
+    from hub.records.patients import Patient
 
 UNAVAILABLE = (
     "Le téléservice INSi n'est pas raccordé à ce hub : l'identité ne peut être ni récupérée "
@@ -64,6 +67,17 @@ async def query_insi(
         raise Conflict(UNAVAILABLE)
     patient = await patient_by_id(session=session, patient_id=consultation.patient_id)
     assert patient is not None
+    await search_for_patient(
+        session=session, insi=insi, patient=patient, actor=Actor(kind="user", id=user.id)
+    )
+    service.trace(
+        session, ctx, consultation, user, "insi", consultation.state, "INS récupérée par INSi"
+    )
+    await session.commit()
+    return await service.reload(session, consultation.id)
+
+
+def _askable(patient: Patient) -> None:
     if patient.pending_of_id is not None:
         raise Conflict(
             "L'identité de ce patient est en attente : dites d'abord s'il s'agit de la même "
@@ -74,17 +88,32 @@ async def query_insi(
             "INSi ne connaît que les sexes féminin et masculin : indiquez sur la fiche le sexe "
             "porté par la pièce d'identité avant d'interroger INSi."
         )
-    actor = Actor(kind="user", id=user.id)
+
+
+async def _failed(
+    session: AsyncSession, actor: Actor, patient: Patient, exc: InsiError
+) -> Conflict:
+    """The INSi error traced and committed, as the refusal to raise."""
+    trace(session, actor, "identity.insi_error", patient.id, f"INSi : {exc.code or 'injoignable'}")
+    await session.commit()
+    # No answer, or a failure on INSi's side (a SOAP "Server" fault): try again later.
+    failed = not exc.code or exc.code.endswith("Server")
+    return Conflict(UNREACHABLE if failed else _refused(exc.code))
+
+
+async def search_for_patient(
+    *, session: AsyncSession, insi: InsiService, patient: Patient, actor: Actor
+) -> InsIdentity:
+    """Search INSi with the patient's traits (a recherche) and store the one identity found:
+    the identity becomes ``récupérée`` (never ``qualifiée``: that is the nurse's document
+    check); the caller commits. No identity, several, another INS than the one already
+    obtained, or an error: traced and committed, nothing else changes, and ``Conflict`` says
+    what to do, in French. Used by the room and by the secretariat's identity desk."""
+    _askable(patient)
     try:
         result = await insi.search(insi_identity.traits_of(patient))
     except InsiError as exc:
-        trace(
-            session, actor, "identity.insi_error", patient.id, f"INSi : {exc.code or 'injoignable'}"
-        )
-        await session.commit()
-        # No answer, or a failure on INSi's side (a SOAP "Server" fault): try again later.
-        failed = not exc.code or exc.code.endswith("Server")
-        raise Conflict(UNREACHABLE if failed else _refused(exc.code)) from exc
+        raise await _failed(session, actor, patient, exc) from exc
     if result.identity is None:
         several = result.answer is Answer.SEVERAL
         trace(
@@ -102,8 +131,26 @@ async def query_insi(
         trace(session, actor, "identity.insi_conflict", patient.id, "INSi : INS différente")
         await session.commit()
         raise
-    service.trace(
-        session, ctx, consultation, user, "insi", consultation.state, "INS récupérée par INSi"
+    return result.identity
+
+
+async def verify_for_patient(
+    *, session: AsyncSession, insi: InsiService, patient: Patient, actor: Actor
+) -> bool:
+    """Ask INSi whether the INS the patient carries (obtained from INSi) and the record's
+    traits are still those of the national referential (a vérification), traced; the record
+    never changes. An error is traced, committed and raised as ``Conflict``."""
+    _askable(patient)
+    identity = insi_identity.carried(patient)
+    try:
+        valid = await insi.verify(identity)
+    except InsiError as exc:
+        raise await _failed(session, actor, patient, exc) from exc
+    trace(
+        session,
+        actor,
+        "identity.insi_verified" if valid else "identity.insi_mismatch",
+        patient.id,
+        "INSi : INS et traits confirmés" if valid else "INSi : INS ou traits non reconnus",
     )
-    await session.commit()
-    return await service.reload(session, consultation.id)
+    return valid

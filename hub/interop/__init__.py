@@ -19,7 +19,8 @@
 - ``sas_slot_link``: the link a free Slot carries in the SAS search (signed for that slot) and
   the booking form it opens (``/rdv/{slug}/sas/creneau/{id}``: a SAS booking);
   ``sas_reports``: those bookings reported back to the SAS platform (FrAppointmentSAS, POST then
-  PUT by conditional update) through the outbox, and the reports waiting or failed.
+  PUT by conditional update) through the outbox, and the reports waiting or failed; a booking
+  the secretariat moves keeps its SAS record (``carry_over``), so the new one is reported too.
 
 Security: the real SAS platform connects with mutual TLS and IGC-Santé certificates (the ANS
 guide's ``securite.md``: TLS 1.2, CN and OU checked). In production the reverse proxy in front

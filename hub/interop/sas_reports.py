@@ -8,7 +8,9 @@ its status changes (cancelled, no-show). ``queue_reports`` compares each such bo
 status last queued and writes the report to the outbox, whose job delivers it over HTTP to
 ``HUB_SAS_PLATFORM_URL`` with ``HUB_SAS_PLATFORM_TOKEN`` and retries with its backoff. Nothing
 is queued while that setting is empty; the reports not sent yet (or given up) are listed for the
-coordinator.
+coordinator. A booking the secretariat moves to another slot (``carry_over``) keeps its SAS
+record: the first booking's cancellation is reported, and the new booking is reported as the
+first was (``POST``, then its updates).
 """
 
 from __future__ import annotations
@@ -119,6 +121,45 @@ async def queue_reports(*, session: AsyncSession, ctx: HubContext) -> int:
         queued += 1
     await session.commit()
     return queued
+
+
+async def carry_over(
+    *, session: AsyncSession, from_booking_id: int, to_booking_id: int, site_id: int
+) -> bool:
+    """The SAS record of a moved booking copied onto the booking that replaces it (regulator,
+    caller, doctor, and whether it came from a slot link, so it is reported back alike), not
+    reported yet; False when the first booking was not the SAS's. The platform's own
+    identifier of the appointment moves to the new booking, so that its conditional updates
+    reach the booking in force. The caller commits."""
+    first = await session.get(SasAppointment, from_booking_id)
+    if first is None:
+        return False
+    caller = (first.caller_system, first.caller_value)
+    first.caller_system = first.caller_value = ""
+    session.add(
+        SasAppointment(
+            booking_id=to_booking_id,
+            operator_type=first.operator_type,
+            operator_system=first.operator_system,
+            operator_value=first.operator_value,
+            caller_system=caller[0],
+            caller_value=caller[1],
+            practitioner_idnps=first.practitioner_idnps,
+            via_slot_link=first.via_slot_link,
+            reported_status="",
+        )
+    )
+    record_event(
+        session=session,
+        action="sas.appointment_moved",
+        actor_kind="system",
+        actor_id=None,
+        site_id=site_id,
+        target=f"booking:{to_booking_id}",
+        detail=f"rendez-vous SAS déplacé (booking:{from_booking_id})",
+    )
+    await session.flush()
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,8 @@ platform (the SAS's), through a durable outbox.
 - ``mailer``: ``SmtpSettings``, ``Attachment``, ``build_message`` and ``send_email`` (SMTP
   through :mod:`smtplib` in a worker thread; DSN asked for under an envelope id);
 - ``receipts``: ``parse_report``/``record_report`` (RFC 3464 DSN, RFC 8098 MDN matched to the
-  outbox e-mail, audited; kept aside when they match none) and ``receipts_of``;
+  outbox e-mail and its recipient, audited; kept aside with the reason when they match none),
+  ``receipts_of`` and ``unmatched_reports``;
 - ``mailbox``: ``ImapSettings`` and ``read_reports``, the hub's mailbox read over IMAP
   (:mod:`imaplib` in a worker thread);
 - ``sms``: the ``SmsGateway`` protocol, ``HttpSmsGateway`` (a JSON webhook) and

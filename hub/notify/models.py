@@ -77,10 +77,19 @@ class ReceiptKind(StrEnum):
     OTHER = "other"  # an MDN with another disposition (deleted, processed...)
 
 
+class Unmatched(StrEnum):
+    """Why a report was kept aside, applied to no e-mail."""
+
+    UNKNOWN_MESSAGE = "unknown_message"  # it names no e-mail of the outbox
+    OTHER_RECIPIENT = "other_recipient"  # its Final-Recipient is not the e-mail's recipient
+
+
 class MessageReceipt(Base):
     """A delivery status notification (RFC 3464) or a read receipt (RFC 8098) read from the
     hub's mailbox. ``message_id`` is the outbox e-mail it reports on, None for a report that
-    matched none (kept aside, logged). ``report_message_id`` (the report's own Message-ID)
+    matched none (kept aside, logged, listed for the secretariat, ``unmatched`` saying why):
+    a report matches an e-mail it names only when its ``final_recipient`` is that e-mail's
+    recipient. ``report_message_id`` (the report's own Message-ID)
     makes reading the mailbox again harmless. ``detail`` keeps the technical text (status code
     and diagnostic, or the disposition); ``reported_at`` is when the report says it happened."""
 
@@ -94,6 +103,8 @@ class MessageReceipt(Base):
     kind: Mapped[ReceiptKind] = mapped_column(_enum(ReceiptKind, "receipt_kind"))
     detail: Mapped[str] = mapped_column(Text, default="")
     reference: Mapped[str] = mapped_column(String(320), default="")  # envelope or Message-ID
+    final_recipient: Mapped[str] = mapped_column(String(320), default="")  # as the report says
+    unmatched: Mapped[Unmatched | None] = mapped_column(_enum(Unmatched, "receipt_unmatched"))
     report_message_id: Mapped[str] = mapped_column(String(320), unique=True)
     reported_at: Mapped[dt.datetime]
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -4,8 +4,11 @@ e-mails: read from a report message, matched to the e-mail they report on, recor
 An e-mail that asked for them (``hub.notify.outbox``) went out under the envelope id
 ``outbox-<id>.<created>`` with the Message-ID ``<outbox.<id>.<created>@domain>``: a DSN names
 the first in ``Original-Envelope-Id`` (and returns the headers, Message-ID included), an MDN
-names the second in ``Original-Message-ID``. A report that names no e-mail of the outbox is
-kept with no message (and logged), never raised.
+names the second in ``Original-Message-ID``. Both name the address they report on in
+``Final-Recipient``: a report applies to the e-mail it names only when that address is the
+e-mail's recipient. A report that names no e-mail of the outbox, or another recipient, is kept
+with no message and the reason (``Unmatched``), logged and listed for the secretariat
+(``unmatched_reports``), never raised.
 """
 
 from __future__ import annotations
@@ -18,13 +21,13 @@ import logging
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
-from email.utils import parsedate_to_datetime
+from email.utils import parseaddr, parsedate_to_datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.service import record_event
-from hub.notify.models import Channel, MessageReceipt, OutboundMessage, ReceiptKind
+from hub.notify.models import Channel, MessageReceipt, OutboundMessage, ReceiptKind, Unmatched
 from hub.notify.outbox import created_stamp
 
 logger = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ class Report:
     outbox_id: tuple[int, int] | None  # the outbox e-mail it names (id, created), if any
     report_message_id: str
     reported_at: dt.datetime
+    final_recipient: str = ""  # the address reported on (Final-Recipient), "" if none given
 
 
 def parse_report(raw: bytes, *, received_at: dt.datetime) -> Report | None:
@@ -105,7 +109,8 @@ def _dsn(message: EmailMessage, own_id: str, date: dt.datetime) -> Report | None
         return None
     when = _date(recipient.get("Last-Attempt-Date") or per_message.get("Arrival-Date"), date)
     detail = f"{status} {diagnostic}".strip()
-    return Report(kind, detail, reference, outbox_id, own_id, when)
+    recipient_address = _address(recipient.get("Final-Recipient"))
+    return Report(kind, detail, reference, outbox_id, own_id, when, recipient_address)
 
 
 def _named(found: re.Match[str]) -> tuple[int, int]:
@@ -134,7 +139,23 @@ def _mdn(message: EmailMessage, own_id: str, date: dt.datetime) -> Report | None
     disposition = " ".join(str(fields.get("Disposition", "")).split())
     kind = ReceiptKind.READ if disposition.lower().endswith("displayed") else ReceiptKind.OTHER
     outbox_id = _named(found) if found else None
-    return Report(kind, disposition, reference, outbox_id, own_id, date)
+    final = _address(fields.get("Final-Recipient"))
+    return Report(kind, disposition, reference, outbox_id, own_id, date, final)
+
+
+def _address(value: object) -> str:
+    """The address of a ``Final-Recipient`` field (``rfc822; someone@example.org``)."""
+    if not value:
+        return ""
+    _kind, _, address = str(value).partition(";")
+    return " ".join((address or _kind).split()).strip("<>")
+
+
+def same_address(reported: str, recipient: str) -> bool:
+    """Whether the reported address is the recipient's (``Name <address>`` or a bare address):
+    the same mailbox, compared without case (the MSSanté operators ignore it)."""
+    address = parseaddr(recipient)[1] or recipient
+    return bool(reported) and reported.strip().lower() == address.strip().lower()
 
 
 def _date(value: object, default: dt.datetime) -> dt.datetime:
@@ -165,6 +186,7 @@ async def record_report(
     if seen is not None:
         return None
     message = None
+    unmatched: Unmatched | None = Unmatched.UNKNOWN_MESSAGE
     if report.outbox_id is not None:
         outbox_id, created = report.outbox_id
         message = await session.get(OutboundMessage, outbox_id)
@@ -172,11 +194,18 @@ async def record_report(
             message.channel is not Channel.EMAIL or created_stamp(message) != created
         ):
             message = None
+    if message is not None:
+        if same_address(report.final_recipient, message.recipient):
+            unmatched = None
+        else:  # the report is about another address: not this relay's delivery or reading
+            unmatched, message = Unmatched.OTHER_RECIPIENT, None
     receipt = MessageReceipt(
         message_id=None if message is None else message.id,
         kind=report.kind,
         detail=report.detail[:2000],
         reference=report.reference[:320],
+        final_recipient=report.final_recipient[:320],
+        unmatched=unmatched,
         report_message_id=own_id[:320],
         reported_at=report.reported_at,
         received_at=received_at,
@@ -184,10 +213,12 @@ async def record_report(
     session.add(receipt)
     if message is None:
         logger.warning(
-            "mailbox: a report (%s) names no e-mail of the outbox (%r); kept aside",
+            "mailbox: a report (%s) matches no e-mail of the outbox (%s, %r); kept aside",
             report.kind.value,
+            unmatched,
             report.reference,
         )
+        await session.flush()
         return receipt
     record_event(
         session=session,
@@ -198,6 +229,25 @@ async def record_report(
     )
     await session.flush()
     return receipt
+
+
+async def unmatched_reports(*, session: AsyncSession, limit: int = 200) -> list[MessageReceipt]:
+    """The reports applied to no e-mail (see the module), latest received first."""
+    rows = await session.scalars(
+        select(MessageReceipt)
+        .where(MessageReceipt.message_id.is_(None))
+        .order_by(MessageReceipt.received_at.desc(), MessageReceipt.id.desc())
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def count_unmatched(*, session: AsyncSession) -> int:
+    """How many reports were applied to no e-mail."""
+    found = await session.scalar(
+        select(func.count()).select_from(MessageReceipt).where(MessageReceipt.message_id.is_(None))
+    )
+    return int(found or 0)
 
 
 async def receipts_of(

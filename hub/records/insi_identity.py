@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.errors import Conflict
-from hub.insi.adapter import OID_INS_NIA, InsIdentity, Traits
+from hub.insi.adapter import INS_OIDS, OID_INS_NIA, InsIdentity, Traits
 from hub.records.ins import name_key
 from hub.records.patients import IdentityStatus, Patient, Sex
 from hub.records.vigilance import FROM_INSI, Actor, set_status, trace
@@ -24,6 +24,23 @@ def traits_of(patient: Patient) -> Traits:
         sex=patient.sex.value,
         birth_place_code=patient.birth_place_code,
     )
+
+
+def carries_ins(patient: Patient) -> bool:
+    """Whether the patient carries an INS obtained from INSi (what a vérification checks)."""
+    return (
+        patient.identity_status in FROM_INSI and bool(patient.nir) and patient.ins_oid in INS_OIDS
+    )
+
+
+def carried(patient: Patient) -> InsIdentity:
+    """The INS the patient carries and the record's traits, as a vérification sends them."""
+    if not carries_ins(patient):
+        raise Conflict(
+            "Ce patient ne porte pas d'INS obtenue du téléservice INSi : interrogez INSi avec "
+            "ses traits d'identité."
+        )
+    return InsIdentity(ins=patient.nir, oid=patient.ins_oid, traits=traits_of(patient))
 
 
 def _same_traits(patient: Patient, traits: Traits) -> bool:

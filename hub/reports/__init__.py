@@ -9,7 +9,8 @@
   qualified), relay to the médecin
   traitant (``mssante``: an ``xdm`` package by secure e-mail; the relay doctors are
   ``hub.relay``'s), the patient's link; ``tracking``, ``transmissions``: the secretariat's
-  follow-up of the relays.
+  follow-up of the relays, with the delivery and read reports that matched no relay
+  (``stray_receipts``).
 - ``registry``: the DMP-style shared record behind the ``DocumentSharing`` adapter (embedded
   registry) over ``hub.records.documents``; ``record_pages``: the staff's and the patient's views.
 - ``view``: the report as the doctor's console shows it (its form is ``hub.consoles.report``).

@@ -1,5 +1,6 @@
 """The secretariat's follow-up of the reports relayed to the doctors: what was sent, what waits,
-what failed and why, and sending a failed one again."""
+what failed and why, and sending a failed one again; and the delivery and read reports of the
+hub's mailbox that matched no relay, listed rather than dropped."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from hub.audit.service import record_event
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.identity import policy
 from hub.identity.policy import Permission
+from hub.notify.receipts import count_unmatched
 from hub.rendering import render
 from hub.reports import tracking
+from hub.reports.stray_receipts import list_stray_reports
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 
@@ -32,8 +35,19 @@ async def transmissions_page(request: Request, session: SessionDep, user: Permit
         {
             "lines": lines,
             "failed": sum(1 for line in lines if line.failed),
+            "stray": await count_unmatched(session=session),
             "message": MESSAGES.get(request.query_params.get("message", ""), ""),
         },
+    )
+
+
+@router.get("/secretariat/transmissions/non-rattaches", response_class=HTMLResponse)
+async def stray_reports_page(request: Request, session: SessionDep, user: Permitted) -> Response:
+    """The delivery and read reports that matched no relay, each with why, in French."""
+    return render(
+        request,
+        "secretary/stray_receipts.html",
+        {"reports": await list_stray_reports(session=session)},
     )
 
 

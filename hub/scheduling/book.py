@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.context import HubContext
 from hub.errors import Conflict, Invalid
+from hub.notify import outbox
 from hub.records import patient_service
 from hub.records.patient_service import PatientDraft
 from hub.records.vigilance import Actor
@@ -114,3 +115,17 @@ async def cancel(
     slot = await bk.cancel_booking(session=session, booking=booking, reason=reason, now=now)
     await messages.booking_cancelled(session=session, ctx=ctx, booking=booking, now=now)
     await messages.offer_slot(session=session, ctx=ctx, slot=slot, now=now)
+
+
+async def move(
+    *, session: AsyncSession, ctx: HubContext, booking: Booking, slot_id: int, now: dt.datetime
+) -> Booking:
+    """Move a booking to another slot for the patient: the new seat is taken before the old one
+    is freed, the old booking's pending reminders are withdrawn, the new booking's confirmation
+    and reminders queued and the freed seat offered to the waiting list; the caller commits."""
+    old_id, old_slot = booking.id, booking.slot
+    new = await bk.move_booking(session=session, booking=booking, slot_id=slot_id, now=now)
+    await outbox.cancel_pending(session=session, related_kind=messages.RELATED, related_id=old_id)
+    await messages.booking_made(session=session, ctx=ctx, booking=new, now=now)
+    await messages.offer_slot(session=session, ctx=ctx, slot=old_slot, now=now)
+    return new

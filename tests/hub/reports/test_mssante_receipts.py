@@ -14,7 +14,7 @@ from hub.audit.models import AuditEvent
 from hub.config import Settings
 from hub.jobs import JobRunner, imap_settings
 from hub.notify.mailbox import MailboxRound, read_reports
-from hub.notify.models import MessageReceipt, OutboundMessage, ReceiptKind
+from hub.notify.models import MessageReceipt, OutboundMessage, ReceiptKind, Unmatched
 from hub.notify.outbox import DeliveryReport
 from tests.conftest import login, text
 from tests.hub.reports.test_mssante import (
@@ -36,7 +36,14 @@ REPORTING_MTA = "mx.medecin.mssante.fr"
 
 
 def dsn(
-    *, envid: str, message_id: str, action: str, status: str, diagnostic: str = "", n: int = 1
+    *,
+    envid: str,
+    message_id: str,
+    action: str,
+    status: str,
+    diagnostic: str = "",
+    n: int = 1,
+    final_recipient: str = MT,
 ) -> bytes:
     """A delivery status notification as a receiving MTA writes it (RFC 3464), with the
     original's headers returned (RET=HDRS)."""
@@ -62,8 +69,8 @@ def dsn(
         f"Original-Envelope-Id: {envid}\r\n"
         "Arrival-Date: Fri, 20 Nov 2026 10:04:00 +0000\r\n"
         "\r\n"
-        f"Final-Recipient: rfc822; {MT}\r\n"
-        f"Original-Recipient: rfc822; {MT}\r\n"
+        f"Final-Recipient: rfc822; {final_recipient}\r\n"
+        f"Original-Recipient: rfc822; {final_recipient}\r\n"
         f"Action: {action}\r\n"
         f"Status: {status}\r\n"
         f"{diagnostic_line}"
@@ -233,7 +240,7 @@ async def test_a_failure_report_says_why_in_french(
     assert "5.1.1" in event.detail
 
 
-async def test_a_report_about_no_relay_is_kept_aside_and_shown_nowhere(
+async def test_a_report_about_no_relay_is_applied_to_none_and_listed_with_why(
     client: httpx.AsyncClient,
     cpts: Cpts,
     settings: Settings,
@@ -247,6 +254,7 @@ async def test_a_report_about_no_relay_is_kept_aside_and_shown_nowhere(
             message_id="<someone.else@example.org>",
             action="failed",
             status="5.1.1",
+            diagnostic="550 5.1.1 User unknown",
         )
     )
     mailbox.deliver(mdn(original_message_id="<autre.logiciel@example.org>"))
@@ -261,16 +269,74 @@ async def test_a_report_about_no_relay_is_kept_aside_and_shown_nowhere(
         audited = list(
             await session.scalars(select(AuditEvent).where(AuditEvent.action.like("relay.%")))
         )
-    assert [(r.message_id, r.kind) for r in kept] == [
-        (None, ReceiptKind.FAILED),
-        (None, ReceiptKind.READ),
+    assert [(r.message_id, r.kind, r.unmatched) for r in kept] == [
+        (None, ReceiptKind.FAILED, Unmatched.UNKNOWN_MESSAGE),
+        (None, ReceiptKind.READ, Unmatched.UNKNOWN_MESSAGE),
     ]
     assert kept[1].reference == "<autre.logiciel@example.org>"
     assert audited == []
     await login(client, "secretariat")
-    shown = text(await client.get("/secretariat/transmissions"))
-    assert "Échec de remise" not in shown and "Lu par le destinataire" not in shown
-    assert f"outbound_message:{message_id}" not in shown
+    follow_up = text(await client.get("/secretariat/transmissions"))
+    assert "Échec de remise" not in follow_up and "Lu par le destinataire" not in follow_up
+    assert "2 avis ou accusés de la boîte MSSanté ne correspondent à aucune transmission" in (
+        follow_up
+    )
+    listed = text(await client.get("/secretariat/transmissions/non-rattaches"))
+    assert (
+        "Échec de remise : l'adresse du destinataire n'existe pas ; vérifiez son adresse MSSanté"
+    ) in listed
+    assert "Lu par le destinataire" in listed and "Accusé de lecture" in listed
+    assert listed.count("Il ne cite aucun compte rendu envoyé par ce hub") == 2
+    assert "5.1.1 smtp; 550 5.1.1 User unknown" in listed  # the raw text, as received
+    assert "Référence citée : <autre.logiciel@example.org>" in listed
+
+
+async def test_a_report_about_another_recipient_is_not_applied_to_the_relay(
+    client: httpx.AsyncClient,
+    cpts: Cpts,
+    settings: Settings,
+    smtp_server: SmtpServerFixture,
+    mailbox: ThrowawayDovecot,
+) -> None:
+    """A report naming the relay but another Final-Recipient (a forward, another copy): the
+    relay's follow-up is unchanged, the report is listed with why."""
+    message_id, original = await sent_relay(settings, smtp_server)
+    envid = original.strip("<>").split("@")[0].replace("outbox.", "outbox-", 1)
+    other = "secretariat.cabinet@medecin.mssante.fr"
+    mailbox.deliver(
+        dsn(
+            envid=envid,
+            message_id=original,
+            action="delivered",
+            status="2.0.0",
+            final_recipient=other,
+        )
+    )
+    assert await read(settings, mailbox) == MailboxRound(recorded=1)
+    async with opened(settings) as session:
+        [receipt] = await session.scalars(select(MessageReceipt))
+        audited = list(
+            await session.scalars(select(AuditEvent).where(AuditEvent.action.like("relay.%")))
+        )
+    assert (receipt.message_id, receipt.unmatched, receipt.final_recipient) == (
+        None,
+        Unmatched.OTHER_RECIPIENT,
+        other,
+    )
+    assert audited == []
+    await login(client, "secretariat")
+    assert "Remis au destinataire" not in text(await client.get("/secretariat/transmissions"))
+    listed = text(await client.get("/secretariat/transmissions/non-rattaches"))
+    assert (
+        f"Il cite une transmission de ce hub, mais concerne l'adresse {other}, qui n'est pas "
+        "celle du destinataire de cette transmission"
+    ) in listed
+    assert "Avis de remise" in listed and f"outbound_message:{message_id}" not in listed
+
+    # The same report about the relay's own recipient is applied to it.
+    mailbox.deliver(dsn(envid=envid, message_id=original, action="delivered", status="2.0.0", n=2))
+    assert await read(settings, mailbox) == MailboxRound(recorded=1)
+    assert "Remis au destinataire" in text(await client.get("/secretariat/transmissions"))
 
 
 async def test_the_periodic_jobs_read_the_mailbox_and_go_on_when_it_is_out_of_reach(
