@@ -399,7 +399,7 @@ def yearly_report_pdf(
                 header=(
                     "Site",
                     "Téléconsultations",
-                    "Part dans les 48 h",
+                    "Part dans les 48\u00a0h",  # the figure and its unit on one line
                     "Taux de non-honorés",
                 ),
                 col_widths=[c * width for c in (0.40, 0.20, 0.20, 0.20)],

@@ -127,8 +127,11 @@ async def test_nurse_and_doctor_run_a_teleconsultation(
         # Live vitals on the data channel: the oximeter's value and its pleth waveform.
         oximeter = doctor.locator('li[data-device="Oxymètre"]')
         await oximeter.get_by_role("button", name="Mesurer").click()
-        await expect(doctor.locator('[data-media] [data-field="vitals"]')).to_contain_text(
-            "Oxymètre", timeout=15_000
+        live_line = doctor.locator('[data-media] [data-field="vitals"]')
+        await expect(live_line).to_contain_text("Oxymètre", timeout=15_000)
+        # The figure and its unit never part at a line's end (« 71 » / « /min »).
+        assert re.search(r"\d\u00a0\S+$", await live_line.text_content() or ""), (
+            await live_line.text_content()
         )
         await expect(doctor.locator("canvas.pleth")).to_have_attribute(
             "data-samples", re.compile(r"\d{2,}"), timeout=15_000

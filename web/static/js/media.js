@@ -141,7 +141,8 @@ async function start(box) {
           pleth.dataset.samples = String(Number(pleth.dataset.samples || 0) + 1);
         }
         if (values.kind) {
-          vitals.textContent = `${values.device} — ${values.label || values.kind} : ${values.value} ${values.unit}`;
+          // A no-break space keeps the figure and its unit on one line (« 71 /min »).
+          vitals.textContent = `${values.device} — ${values.label || values.kind} : ${values.value}\u00a0${values.unit}`;
         }
       }
     };
