@@ -23,6 +23,7 @@ from hub.scheduling import booking as bk
 from hub.scheduling import eligibility, links, messages
 from hub.scheduling.book import PUBLIC, book
 from hub.scheduling.book import cancel as cancel_booking
+from hub.scheduling.book import move as move_booking
 from hub.scheduling.booking_days import ChosenDay, choose_day, day_fr
 from hub.scheduling.eligibility import RED_FLAG_LABELS
 from hub.scheduling.forms import YES, BookingForm, by_field
@@ -318,10 +319,10 @@ async def move(
     session: SessionDep, ctx: ContextDep, token: str, slot_id: deps.FormRowId
 ) -> Response:
     booking = await _followed(session, ctx, token)
-    now = ctx.clock()
-    new = await bk.move_booking(session=session, booking=booking, slot_id=slot_id, now=now)
-    await messages.booking_made(session=session, ctx=ctx, booking=new, now=now)
-    await messages.offer_slot(session=session, ctx=ctx, slot=booking.slot, now=now)
+    # The old time's reminders withdrawn, the new time's queued, the freed seat offered.
+    new = await move_booking(
+        session=session, ctx=ctx, booking=booking, slot_id=slot_id, now=ctx.clock()
+    )
     await session.commit()
     return RedirectResponse(
         f"/rdv/suivi/{links.booking_token(ctx.secret, new)}?message=deplace", status_code=303

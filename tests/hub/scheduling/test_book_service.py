@@ -3,6 +3,7 @@ together, or nothing is."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import httpx
@@ -11,7 +12,7 @@ from sqlalchemy import func, select
 
 from hub import db
 from hub.config import Settings
-from hub.notify.models import OutboundMessage
+from hub.notify.models import MessageStatus, OutboundMessage
 from hub.records.patients import Patient
 from hub.scheduling import messages
 from hub.scheduling.models import Booking
@@ -129,3 +130,52 @@ async def test_a_crash_while_queueing_the_new_time_leaves_the_appointment_where_
     await engine.dispose()
     # Still one appointment, on its original slot, not cancelled: the patient's messages hold.
     assert (booking.slot_id, booking.status.value) == (slot_id, "booked")
+
+
+async def test_a_patient_moving_online_is_no_longer_reminded_of_the_old_time(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
+) -> None:
+    in_three_days = (dt.date.today() + dt.timedelta(days=3)).isoformat()
+    page = await client.get(f"/rdv/cpts-tests?jour={in_three_days}")
+    slot_id = int(re.findall(r"/rdv/cpts-tests/creneau/(\d+)", page.text)[0])
+    _, data = await _public_form(client)
+    booked = await client.post(f"/rdv/cpts-tests/creneau/{slot_id}", data=data)
+    follow = await client.get(booked.headers["location"])
+    token = booked.headers["location"].split("/rdv/suivi/", 1)[1].split("?", 1)[0]
+    [old] = await _bookings(settings)
+    assert await _pending_reminders(settings, old.id) > 0
+    other = re.findall(r'<option value="(\d+)"', follow.text)[0]
+    moved = await client.post(
+        f"/rdv/suivi/{token}/deplacer",
+        data={"slot_id": other, "csrf_token": csrf_from(follow.text)},
+    )
+    assert moved.status_code == 303
+    new = next(b for b in await _bookings(settings) if b.id != old.id)
+    assert new.slot_id == int(other)
+    # The old time's reminders are withdrawn; the new time's are queued.
+    assert await _pending_reminders(settings, old.id) == 0
+    assert await _pending_reminders(settings, new.id) > 0
+
+
+async def _bookings(settings: Settings) -> list[Booking]:
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        found = list(await session.scalars(select(Booking).order_by(Booking.id)))
+    await engine.dispose()
+    return found
+
+
+async def _pending_reminders(settings: Settings, booking_id: int) -> int:
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(OutboundMessage)
+            .where(
+                OutboundMessage.related_id == booking_id,
+                OutboundMessage.purpose == "reminder",
+                OutboundMessage.status == MessageStatus.PENDING,
+            )
+        )
+    await engine.dispose()
+    return int(count or 0)
