@@ -29,7 +29,7 @@ from hub.records.patient_links import (
 from hub.records.patient_service import patient_by_id
 from hub.rendering import render
 from hub.reports.models import Report
-from hub.reports.registry import DOCUMENT_MISSING, document_sharing
+from hub.reports.registry import DOCUMENT_MISSING, document_sharing, grouped
 from hub.scheduling.care import care_site_ids
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ async def patient_record(
         {
             "patient": patient,
             "documents": documents,
-            "history": history,
+            "history": grouped(history),
             "token": token,
             "expires_at": link.expires_at,
             "message": message,

@@ -15,7 +15,7 @@ trace at once, like ``audit.trace_read``, so a read is traced even if the reques
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -65,6 +65,31 @@ class AccessLine:
     actor_role: str  # in French ("Infirmier·ère"), "" when not a member of staff
     action: str  # in French
     refused: bool
+    times: int = 1  # repeated accesses of one person for one purpose, grouped (see grouped)
+    since: dt.datetime | None = None  # the first of them, when grouped
+
+
+REPEAT_WINDOW = dt.timedelta(hours=1)
+
+
+def grouped(lines: list[AccessLine], window: dt.timedelta = REPEAT_WINDOW) -> list[AccessLine]:
+    """The accesses as a patient can read them: one person's repeated accesses for one purpose
+    (a nurse's page reloading the record through a consultation) become one line — how many
+    times, from when to when — as long as each follows the previous within ``window``.
+    ``lines`` newest first, as ``access_history`` gives them."""
+    out: list[AccessLine] = []
+    for line in lines:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and (last.actor_name, last.actor_role, last.action, last.refused)
+            == (line.actor_name, line.actor_role, line.action, line.refused)
+            and (last.since or last.at) - line.at <= window
+        ):
+            out[-1] = replace(last, times=last.times + 1, since=line.at)
+        else:
+            out.append(line)
+    return out
 
 
 class DocumentSharing(Protocol):

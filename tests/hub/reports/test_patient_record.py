@@ -464,3 +464,21 @@ async def test_the_record_link_is_sent_without_health_data(
     async with _browser(app) as browser:
         page = await browser.get(link)
         assert page.status_code == 200 and "Compte rendu de téléconsultation" in text(page)
+
+
+async def test_repeated_reads_by_one_person_read_as_one_line(
+    app: FastAPI, cpts: Cpts, settings: Settings
+) -> None:
+    """A nurse's page reloading the record through a consultation does not flood the patient's
+    list: one line says how many times, from when."""
+    d = await _deposit(settings)
+    async with _browser(app, "infirmiere") as nurse:
+        for _ in range(3):
+            read = await nurse.get(f"/dossier-partage/documents/{d.document_id}.pdf")
+            assert read.status_code == 200
+    reads = await _events(settings, "dmp.read")
+    assert len(reads) == 3
+    async with _browser(app) as patient:
+        body = text(await patient.get(f"/mon-dossier/{d.token}"))
+    assert body.count("Consultation d'un document du dossier partagé") == 1
+    assert f"(3 fois depuis {when_fr(reads[0].at)})" in body
