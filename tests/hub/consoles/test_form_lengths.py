@@ -1,0 +1,101 @@
+"""Text too long for its field, in the staff's forms: said in French on the same page, with
+what was typed kept — never a generic refusal naming the form's raw field names, never a
+note silently cut."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import select
+
+from hub.config import Settings
+from hub.consultation.models import Consultation
+from tests.conftest import csrf_from, login, text
+from tests.support.factories import Cpts, session_for
+from tests.support.scenario import booking_now
+
+
+async def _room(client: httpx.AsyncClient, settings: Settings) -> tuple[str, int, str]:
+    booking_id = await booking_now(settings)
+    await login(client, "infirmiere")
+    agenda = await client.get("/infirmier")
+    arrived = await client.post(
+        f"/salle/rdv/{booking_id}/accueil", data={"csrf_token": csrf_from(agenda.text)}
+    )
+    room_url = arrived.headers["location"]
+    room = await client.get(room_url)
+    return room_url, int(room_url.rsplit("/", 1)[1]), csrf_from(room.text)
+
+
+async def _history(settings: Settings, cid: int) -> str:
+    async with session_for(settings) as session:
+        consultation = await session.scalar(select(Consultation).where(Consultation.id == cid))
+        assert consultation is not None
+        return consultation.history
+
+
+async def test_a_username_too_long_is_said_on_the_login_page_as_typed(
+    client: httpx.AsyncClient, cpts: Cpts
+) -> None:
+    page = await client.get("/connexion")
+    refused = await client.post(
+        "/connexion",
+        data={"username": "i" * 90, "password": "x", "csrf_token": csrf_from(page.text)},
+    )
+    assert refused.status_code == 422
+    assert "Identifiant : 80 caractères au plus (vous en avez saisi 90)." in text(refused)
+    assert 'value="' + "i" * 90 + '"' in refused.text
+    assert "« username »" not in text(refused)
+
+
+async def test_a_preconsultation_note_too_long_is_refused_as_typed_never_cut(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
+) -> None:
+    room_url, cid, csrf = await _room(client, settings)
+    history = "Asthme depuis l'enfance. " * 200  # 5000 characters
+    refused = await client.post(
+        f"{room_url}/preconsultation",
+        data={"csrf_token": csrf, "reason": "Toux", "history": history, "allergies": "Aucune"},
+    )
+    assert refused.status_code == 422
+    page = text(refused)
+    assert "Antécédents : 4000 caractères au plus (vous en avez saisi 5000)." in page
+    assert 'id="history-error"' in refused.text
+    assert f">{history}</textarea>" in page and ">Toux</textarea>" in page
+    assert await _history(settings, cid) == ""  # nothing saved, nothing cut
+
+    # A scale half answered: the notes typed are kept too.
+    partial = await client.post(
+        f"{room_url}/preconsultation",
+        data={"csrf_token": csrf, "reason": "Toux fébrile", "phq9_1": "2"},
+    )
+    assert partial.status_code == 422 and "Répondez aux 9 questions" in text(partial)
+    assert ">Toux fébrile</textarea>" in text(partial)
+
+
+async def test_a_note_too_long_comes_back_in_the_console_in_french(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
+) -> None:
+    room_url, _, csrf = await _room(client, settings)
+    refused = await client.post(
+        f"{room_url}/etat", data={"csrf_token": csrf, "action": "redirect", "note": "n" * 301}
+    )
+    assert refused.status_code == 422
+    page = text(refused)
+    assert "Motif : 300 caractères au plus (vous en avez saisi 301)." in page
+    assert "Préconsultation" in page, "the console, not an error page"
+    assert "« note »" not in page
+
+
+async def test_a_forged_value_is_said_without_the_form_s_field_names(
+    client: httpx.AsyncClient, cpts: Cpts
+) -> None:
+    await login(client, "coordination")
+    page = await client.get("/coordination")
+    refused = await client.post(
+        "/coordination/politique",
+        data={"min_age_years": "30", "csrf_token": csrf_from(page.text)},
+    )
+    assert refused.status_code == 422
+    said = text(refused)
+    assert "« 30 » n'est pas accepté : le nombre doit être au plus 18" in said
+    assert "min_age_years" not in said
