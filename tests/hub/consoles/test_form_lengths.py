@@ -99,3 +99,27 @@ async def test_a_forged_value_is_said_without_the_form_s_field_names(
     said = text(refused)
     assert "« 30 » n'est pas accepté : le nombre doit être au plus 18" in said
     assert "min_age_years" not in said
+
+
+async def test_a_relay_doctor_refused_comes_back_as_typed_with_every_problem(
+    client: httpx.AsyncClient, cpts: Cpts
+) -> None:
+    await login(client, "coordination")
+    page = await client.get("/coordination/medecins-relais")
+    refused = await client.post(
+        "/coordination/medecins-relais",
+        data={
+            "name": "D" * 250,
+            "city": "Saint-Dizier",
+            "email": "pas-une-adresse",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    assert refused.status_code == 422
+    said = text(refused)
+    assert "2 points sont à corriger ; ce que vous avez saisi est conservé." in said
+    assert "Nom : 200 caractères au plus (vous en avez saisi 250)." in said
+    assert "Adresse e-mail invalide : « pas-une-adresse »." in said
+    assert 'id="rd-name-error"' in refused.text and 'id="rd-email-error"' in refused.text
+    assert 'value="Saint-Dizier"' in refused.text and 'value="' + "D" * 250 + '"' in refused.text
+    assert "« name »" not in said and "Ajouter un médecin relais" in said
