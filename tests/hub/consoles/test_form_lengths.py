@@ -123,3 +123,41 @@ async def test_a_relay_doctor_refused_comes_back_as_typed_with_every_problem(
     assert 'id="rd-name-error"' in refused.text and 'id="rd-email-error"' in refused.text
     assert 'value="Saint-Dizier"' in refused.text and 'value="' + "D" * 250 + '"' in refused.text
     assert "« name »" not in said and "Ajouter un médecin relais" in said
+
+
+async def test_a_closure_refused_comes_back_in_its_form_as_typed(
+    client: httpx.AsyncClient, cpts: Cpts
+) -> None:
+    await login(client, "coordination")
+    page = await client.get("/coordination/sites/1/horaires")
+    refused = await client.post(
+        "/coordination/sites/1/fermetures",
+        data={
+            "start_date": "2030-08-05",
+            "end_date": "2030-08-09",
+            "reason": "Congés d'été de l'équipe. " * 10,  # 260 characters
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    assert refused.status_code == 422
+    said = text(refused)
+    assert "Motif de la fermeture : 200 caractères au plus (vous en avez saisi 260)." in said
+    assert 'id="closure-error"' in refused.text and "« reason »" not in said
+    assert 'name="start_date" type="date" required value="2030-08-05"' in refused.text
+    assert 'name="end_date" type="date" required value="2030-08-09"' in refused.text
+    # A refused opening keeps what was typed too.
+    refused = await client.post(
+        "/coordination/sites/1/horaires",
+        data={
+            "weekday": "3",
+            "start": "14:00",
+            "end": "13:00",
+            "slot_minutes": "30",
+            "seats": "2",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    assert refused.status_code == 422 and "doit être après" in text(refused)
+    assert '<option value="3" selected>jeudi</option>' in refused.text
+    assert 'name="start" type="time" required value="14:00"' in refused.text
+    assert 'name="slot_minutes" type="number" min="5" max="240" required value="30"' in refused.text
