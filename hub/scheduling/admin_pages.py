@@ -1,4 +1,5 @@
-"""The coordinator's schedule management: weekly opening rules, closures, booking policy."""
+"""The coordinator's schedule management: weekly opening rules and closures (the booking
+policy's form is on the coordinator's home page, ``hub.consoles.coordinator``)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from hub.lengths import Text
 from hub.rendering import render
 from hub.scheduling import calendar as cal
 from hub.scheduling.models import Closure, OpeningRule, Reservation
-from hub.scheduling.policy import policy_for
 from hub.scheduling.slots import SyncReport, sync_horizon
 
 if TYPE_CHECKING:
@@ -249,30 +249,3 @@ async def delete_closure(
     report = await resync(session=session, site=site, ctx=ctx)
     await session.commit()
     return _redirect(site, "fermeture-supprimee", report)
-
-
-@router.post("/politique", response_class=HTMLResponse)
-async def update_policy(
-    request: Request,
-    session: SessionDep,
-    user: Permitted,
-    min_age_years: Annotated[int, Form(ge=0, le=18)],
-    reminder_hours: Annotated[str, Form(max_length=100)] = "",
-    excluded_reasons: Annotated[str, Form(max_length=4000)] = "",
-) -> Response:
-    policy = await policy_for(session=session, organisation_id=user.organisation_id)
-    policy.min_age_years = min_age_years
-    cleaned = [part.strip() for part in reminder_hours.split(",") if part.strip()]
-    for part in cleaned:
-        try:
-            hours = float(part)
-        except ValueError:
-            hours = -1
-        if not 0 < hours <= 24 * 14:
-            raise Invalid(f"Rappels : « {part} » n'est pas un nombre d'heures entre 1 et 336.")
-    policy.reminder_hours = ",".join(cleaned)
-    policy.excluded_reasons = "\n".join(
-        line.strip() for line in excluded_reasons.splitlines() if line.strip()
-    )
-    await session.commit()
-    return RedirectResponse("/coordination?message=politique", status_code=303)

@@ -90,15 +90,22 @@ async def test_a_forged_value_is_said_without_the_form_s_field_names(
     client: httpx.AsyncClient, cpts: Cpts
 ) -> None:
     await login(client, "coordination")
-    page = await client.get("/coordination")
-    refused = await client.post(
-        "/coordination/politique",
-        data={"min_age_years": "30", "csrf_token": csrf_from(page.text)},
+    page = await client.get("/coordination/sites/1/horaires")
+    refused = await client.post(  # the day is a list: no form sends a 10th day of the week
+        "/coordination/sites/1/horaires",
+        data={
+            "weekday": "9",
+            "start": "08:00",
+            "end": "12:00",
+            "slot_minutes": "20",
+            "seats": "1",
+            "csrf_token": csrf_from(page.text),
+        },
     )
     assert refused.status_code == 422
     said = text(refused)
-    assert "« 30 » n'est pas accepté : le nombre doit être au plus 18" in said
-    assert "min_age_years" not in said
+    assert "« 9 » n'est pas accepté : le nombre doit être au plus 6" in said
+    assert "weekday" not in said
 
 
 async def test_a_relay_doctor_refused_comes_back_as_typed_with_every_problem(
@@ -161,3 +168,32 @@ async def test_a_closure_refused_comes_back_in_its_form_as_typed(
     assert '<option value="3" selected>jeudi</option>' in refused.text
     assert 'name="start" type="time" required value="14:00"' in refused.text
     assert 'name="slot_minutes" type="number" min="5" max="240" required value="30"' in refused.text
+
+
+async def test_a_refused_policy_comes_back_on_the_coordinator_page_as_typed(
+    client: httpx.AsyncClient, cpts: Cpts
+) -> None:
+    await login(client, "coordination")
+    page = await client.get("/coordination")
+    excluded = "certificat de sport\n" + "x" * 4000
+    refused = await client.post(
+        "/coordination/politique",
+        data={
+            "min_age_years": "8",
+            "reminder_hours": "24, demain",
+            "excluded_reasons": excluded,
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    assert refused.status_code == 422
+    said = text(refused)
+    assert "Coordination de la CPTS" in said, "the coordinator's page, not an error page"
+    assert "Rappels : « demain » n'est pas un nombre d'heures entre 1 et 336." in said
+    assert "Motifs exclus : 4000 caractères au plus (vous en avez saisi 4020)." in said
+    assert 'id="p-reminder_hours-error"' in refused.text
+    assert 'id="p-excluded_reasons-error"' in refused.text
+    assert 'value="24, demain"' in refused.text and 'value="8"' in refused.text
+    assert f">{excluded}</textarea>" in said
+    # Nothing was saved: the page shows the policy as it was.
+    again = await client.get("/coordination")
+    assert 'value="24,2"' in again.text and "certificat de sport" not in text(again)
