@@ -197,3 +197,18 @@ async def test_a_refused_policy_comes_back_on_the_coordinator_page_as_typed(
     # Nothing was saved: the page shows the policy as it was.
     again = await client.get("/coordination")
     assert 'value="24,2"' in again.text and "certificat de sport" not in text(again)
+
+
+async def test_a_cabin_name_too_long_is_said_in_french(
+    client: httpx.AsyncClient, cpts: Cpts
+) -> None:
+    await login(client, "coordination")
+    page = await client.get("/coordination")
+    refused = await client.post(
+        "/coordination/cabines",
+        data={"site_id": "1", "name": "C" * 210, "csrf_token": csrf_from(page.text)},
+    )
+    assert refused.status_code == 422
+    said = text(refused)
+    assert "Nom de la cabine : 200 caractères au plus (vous en avez saisi 210)." in said
+    assert "« name »" not in said
