@@ -1,7 +1,7 @@
 """Consoles: the pages each role works in, composed from the slices below them.
 
 - ``login``: login, logout, and where each role lands (``ROLE_HOME``).
-- ``coordinator``, ``secretary``, ``nurse``, ``facility``, ``doctor``: the role home pages (the
+- ``coordinator`` (with the booking policy's form), ``secretary``, ``nurse``, ``facility``, ``doctor``: the role home pages (the
   secretary's desk also finds and registers callers and books them by phone); ``staff`` what
   the staff's pages share.
 - ``teleconsultation``: the room's console (nurse or facility staff) and the doctor's console,
