@@ -1,9 +1,9 @@
 """Consoles: the pages each role works in, composed from the slices below them.
 
 - ``login``: login, logout, and where each role lands (``ROLE_HOME``).
-- ``coordinator`` (with the booking policy's form), ``secretary``, ``nurse``, ``facility``, ``doctor``: the role home pages (the
-  secretary's desk also finds and registers callers and books them by phone); ``staff`` what
-  the staff's pages share.
+- ``coordinator``, ``secretary``, ``nurse``, ``facility``, ``doctor``: the role home pages (the
+  coordinator's saves the booking policy's form; the secretary's desk also finds and registers
+  callers and books them by phone); ``staff`` what the staff's pages share.
 - ``teleconsultation``: the room's console (nurse or facility staff) and the doctor's console,
   their live events, measurements and captures; ``vitals``: their vitals monitor and history
   by reading; ``kit``: the mobile kit taken for a session, shown with the site's cabins;
