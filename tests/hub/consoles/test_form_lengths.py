@@ -11,7 +11,7 @@ from hub.config import Settings
 from hub.consultation.models import Consultation
 from tests.conftest import csrf_from, login, text
 from tests.support.factories import Cpts, session_for
-from tests.support.scenario import booking_now
+from tests.support.scenario import booking_now, ended_consultation
 
 
 async def _room(client: httpx.AsyncClient, settings: Settings) -> tuple[str, int, str]:
@@ -212,3 +212,24 @@ async def test_a_cabin_name_too_long_is_said_in_french(
     said = text(refused)
     assert "Nom de la cabine : 200 caractères au plus (vous en avez saisi 210)." in said
     assert "« name »" not in said
+
+
+async def test_a_report_text_too_long_is_named_by_its_field(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
+) -> None:
+    cid = await ended_consultation(settings, cpts.cabin_id)
+    await login(client, "medecin")
+    console = await client.get(f"/medecin/consultations/{cid}")
+    refused = await client.post(
+        f"/medecin/consultations/{cid}/compte-rendu",
+        data={
+            "csrf_token": csrf_from(console.text),
+            "action": "save",
+            "reason": "Toux",
+            "examination": "e" * 20_001,
+            "orientation": "medecin_traitant",
+            "doctor_act": "TCG",
+        },
+    )
+    assert refused.status_code == 422
+    assert "Examen : 20000 caractères au plus (vous en avez saisi 20001)." in text(refused)
