@@ -13,6 +13,7 @@ from pathlib import Path
 
 import uvicorn
 from alembic.util import CommandError
+from sqlalchemy.engine import make_url
 
 from devices.cli_fr import FrenchArgumentParser
 from hub import commands, db, migrate
@@ -66,8 +67,22 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             ) from None
         raise SystemExit(f"Erreur : migration impossible ({exc}).") from None
     done = "mise à jour" if args.direction == "upgrade" else "ramenée"
-    print(f"Base de données {done} à la version {target}.")
+    print(f"Base de données {_database_name(settings)} {done} à la version {target}.")
+    if not os.environ.get("HUB_DATABASE_URL"):
+        print(
+            "HUB_DATABASE_URL n'est pas défini : c'est la base SQLite par défaut, relative au "
+            "dossier où la commande est lancée. Les autres commandes la trouvent lancées du "
+            f"même dossier, ou avec HUB_DATABASE_URL={settings.database_url}."
+        )
     return 0
+
+
+def _database_name(settings: Settings) -> str:
+    """The database as people recognise it: its file, or its URL without the password."""
+    path = settings.sqlite_path()
+    if path is not None:
+        return str(path)
+    return make_url(settings.database_url).render_as_string(hide_password=True)
 
 
 async def _create_user(settings: Settings, args: argparse.Namespace, password: str) -> str:

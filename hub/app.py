@@ -256,12 +256,16 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
             return JSONResponse(
                 {"detail": "Requête invalide.", "problems": problems}, status_code=422
             )
+        # A page's forms say their own problems next to each field; what reaches here was not
+        # typed in one of them (a forged request, an outdated page): said without field names.
+        said = [_describe_for_people(e) for e in exc.errors()]
         return render(
             request,
             "error.html",
             {
-                "message": "Certaines informations envoyées ne sont pas valides : "
-                + " ; ".join(problems),
+                "message": "Le formulaire envoyé n'a pas pu être enregistré : "
+                + " ; ".join(dict.fromkeys(said))
+                + ". Revenez à la page précédente, rechargez-la et recommencez.",
                 "status": 422,
             },
             status_code=422,
@@ -332,3 +336,28 @@ def _describe(error: object) -> str:
 
 
 __all__ = ["create_app"]
+
+
+def _describe_for_people(error: object) -> str:
+    """One problem of a refused request, for a person: what was wrong, not the field's name."""
+    if not isinstance(error, dict):
+        return "une réponse n'est pas acceptée"
+    kind = str(error.get("type", ""))
+    limits = error.get("ctx") if isinstance(error.get("ctx"), dict) else {}
+    assert isinstance(limits, dict)
+    given = error.get("input")
+    typed = f"« {given[:40]}{'…' if len(given) > 40 else ''} »" if isinstance(given, str) else ""
+    if kind == "missing":
+        return "une réponse obligatoire manque"
+    if kind == "string_too_long" and isinstance(given, str):
+        return (
+            f"un texte est trop long : {limits.get('max_length')} caractères au plus "
+            f"(vous en avez saisi {len(given)})"
+        )
+    if "int" in kind:
+        return f"{typed or 'la réponse'} n'est pas accepté : la réponse doit être un nombre entier"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        bound = "au moins" if kind == "greater_than_equal" else "au plus"
+        value = limits.get("ge", limits.get("le"))
+        return f"{typed or 'la réponse'} n'est pas accepté : le nombre doit être {bound} {value}"
+    return f"{typed or 'une réponse'} n'est pas une réponse possible"

@@ -16,6 +16,7 @@ from hub.cabins import routing
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Invalid, NotFound
 from hub.identity import service as identity
+from hub.lengths import Text
 from hub.rendering import render
 from hub.wire import AGENT_WS_PATH
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from hub.identity.models import Cabin, Site, User
 
 router = APIRouter(prefix="/coordination/cabines", dependencies=[Depends(deps.csrf_protect)])
+CABIN_NAME = Text("Nom de la cabine", 200)
 
 
 async def _own_site(session: AsyncSession, user: User, site_id: int) -> Site:
@@ -60,11 +62,13 @@ async def create_cabin(
     ctx: ContextDep,
     user: Permitted,
     site_id: deps.FormRowId,
-    name: Annotated[str, Form(max_length=200)] = "",
+    name: Annotated[str, Form()] = "",
 ) -> Response:
     name = name.strip()
     if not name:
         raise Invalid("Donnez un nom à la cabine (par exemple « Chariot 1 »).")
+    if problem := CABIN_NAME.problem(name):
+        raise Invalid(problem)
     site = await _own_site(session, user, site_id)
     cabin, token = await identity.create_cabin(session=session, site=site, name=name)
     record_event(

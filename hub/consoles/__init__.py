@@ -2,8 +2,8 @@
 
 - ``login``: login, logout, and where each role lands (``ROLE_HOME``).
 - ``coordinator``, ``secretary``, ``nurse``, ``facility``, ``doctor``: the role home pages (the
-  secretary's desk also finds and registers callers and books them by phone); ``staff`` what
-  the staff's pages share.
+  coordinator's saves the booking policy's form; the secretary's desk also finds and registers
+  callers and books them by phone); ``staff`` what the staff's pages share.
 - ``teleconsultation``: the room's console (nurse or facility staff) and the doctor's console,
   their live events, measurements and captures; ``vitals``: their vitals monitor and history
   by reading; ``kit``: the mobile kit taken for a session, shown with the site's cabins;

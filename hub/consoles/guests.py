@@ -29,11 +29,12 @@ PAGE = "consultation/guest.html"
 async def invite(
     call: DoctorCall,
     consultation_id: int,
-    role: Annotated[str, Form(max_length=40)] = "",
-    name: Annotated[str, Form(max_length=300)] = "",
-    contact: Annotated[str, Form(max_length=320)] = "",
+    role: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    contact: Annotated[str, Form()] = "",
 ) -> Response:
-    """Invite a third party; refused, the form comes back as typed with each problem by field."""
+    """Invite a third party; refused, the form comes back as typed with each problem by field
+    (lengths included: ``guests.check_invitation`` says them, in French)."""
     try:
         consultation = await service.get_consultation(
             session=call.session, user=call.user, consultation_id=consultation_id

@@ -15,9 +15,13 @@ from hub.deps import ContextDep, CurrentUser, OptionalUser, SessionDep
 from hub.errors import TooManyAttempts, Unauthenticated
 from hub.identity import service
 from hub.identity.models import Role
+from hub.lengths import Text
 from hub.rendering import render
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
+USERNAME = Text("Identifiant", 80)
+PASSWORD = Text("Mot de passe", 200)
+MAX_NEXT = 300  # the page to go back to after signing in
 
 ROLE_HOME = {
     Role.COORDINATOR: "/coordination",
@@ -54,20 +58,21 @@ async def login_submit(
     request: Request,
     session: SessionDep,
     ctx: ContextDep,
-    username: Annotated[str, Form(max_length=80)] = "",
-    password: Annotated[str, Form(max_length=200)] = "",
-    suivant: Annotated[str, Form(max_length=300)] = "",
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    suivant: Annotated[str, Form()] = "",
 ) -> Response:
     ip = request.client.host if request.client else ""
+    if len(suivant) > MAX_NEXT:
+        suivant = ""  # not a page of the hub: the role's home instead
+    problem = USERNAME.problem(username) or PASSWORD.problem(password)
     if not username.strip() or not password:
+        problem = "Saisissez votre identifiant et votre mot de passe."
+    if problem:
         return render(
             request,
             "login.html",
-            {
-                "error": "Saisissez votre identifiant et votre mot de passe.",
-                "username": username,
-                "next": _safe_next(suivant),
-            },
+            {"error": problem, "username": username, "next": _safe_next(suivant)},
             status_code=422,
         )
     try:

@@ -19,6 +19,7 @@ from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Conflict, HubError, Invalid
 from hub.identity import service as identity
 from hub.identity.policy import Permission
+from hub.lengths import Text
 from hub.relay import service
 from hub.reports import publication
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from hub.identity.models import User
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
+REFERRAL_NOTE = Text("Note pour le médecin relais", 1000)
 
 
 async def _refer(
@@ -79,8 +81,11 @@ async def refer(
     ctx: ContextDep,
     consultation_id: int,
     doctor_id: deps.OptionalFormRowId = None,
-    note: Annotated[str, Form(max_length=1000)] = "",
+    note: Annotated[str, Form()] = "",
 ) -> Response:
+    if problem := REFERRAL_NOTE.problem(note):
+        return await call.console(consultation_id, error=problem, status=422)
+
     async def act() -> None:
         c = await consultation.get_consultation(
             session=call.session, user=call.user, consultation_id=consultation_id
@@ -98,11 +103,13 @@ async def secretary_refer(
     user: Permitted,
     booking_id: int,
     doctor_id: deps.OptionalFormRowId = None,
-    note: Annotated[str, Form(max_length=1000)] = "",
+    note: Annotated[str, Form()] = "",
 ) -> Response:
     """The secretary refers a patient without médecin traitant to a relay doctor, after their
     teleconsultation; the doctor gets the signed report if there is one."""
     try:
+        if problem := REFERRAL_NOTE.problem(note):
+            raise Invalid(problem)
         booking = await own_booking(session, user, booking_id, Permission.MANAGE_BOOKING)
         c = (await consultation.for_bookings(session=session, booking_ids=[booking.id])).get(
             booking.id

@@ -15,10 +15,12 @@ from hub.consultation import service
 from hub.consultation.models import State
 from hub.deps import Permitted, SessionDep
 from hub.errors import NotFound
+from hub.lengths import Text
 from hub.reports import publication
 from hub.reports import service as report_service
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
+AMENDMENT_REASON = Text("Ce que corrige la nouvelle version", 2000)
 
 
 def _draft(form: dict[str, str]) -> report_service.ReportDraft:
@@ -74,8 +76,11 @@ async def write_report(call: DoctorCall, consultation_id: int) -> Response:
 async def amend_report(
     call: DoctorCall,
     consultation_id: int,
-    amendment_reason: Annotated[str, Form(max_length=2000)] = "",
+    amendment_reason: Annotated[str, Form()] = "",
 ) -> Response:
+    if problem := AMENDMENT_REASON.problem(amendment_reason):
+        return await call.console(consultation_id, error=problem, status=422)
+
     async def amend() -> None:
         consultation = await service.get_consultation(
             session=call.session, user=call.user, consultation_id=consultation_id

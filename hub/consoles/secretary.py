@@ -22,10 +22,11 @@ from hub.consoles.staff import (
 from hub.consultation.service import for_bookings
 from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
-from hub.errors import HubError
+from hub.errors import HubError, Invalid
 from hub.identity import policy
 from hub.identity import service as identity
 from hub.identity.policy import Permission
+from hub.lengths import Text, too_long
 from hub.records import contact, patient_service
 from hub.records.vigilance import pending_identities
 from hub.relay import service as relay
@@ -242,6 +243,16 @@ async def patient_page(
     return await _patient_page(request, session, ctx, user, patient_id, from_day=a_partir_du)
 
 
+# How much each answer of the médecin traitant's form may hold (the patient record's columns).
+MT_TEXT = {
+    "mt_family": Text("Nom du médecin traitant", 100),
+    "mt_given": Text("Prénom du médecin traitant", 100),
+    "mt_rpps": Text("N° RPPS", 20),
+    "mt_name": Text("Médecin traitant", 200),
+    "mt_mssante": Text("Messagerie sécurisée (MSSanté)", 200),
+}
+
+
 @router.post("/secretariat/patients/{patient_id}/medecin-traitant", response_class=HTMLResponse)
 async def set_medecin_traitant(
     request: Request,
@@ -250,14 +261,22 @@ async def set_medecin_traitant(
     user: Permitted,
     patient_id: int,
     has_mt: Annotated[str, Form(max_length=3)] = "",
-    mt_family: Annotated[str, Form(max_length=100)] = "",
-    mt_given: Annotated[str, Form(max_length=100)] = "",
-    mt_rpps: Annotated[str, Form(max_length=20)] = "",
-    mt_name: Annotated[str, Form(max_length=200)] = "",
-    mt_mssante: Annotated[str, Form(max_length=200)] = "",
+    mt_family: Annotated[str, Form()] = "",
+    mt_given: Annotated[str, Form()] = "",
+    mt_rpps: Annotated[str, Form()] = "",
+    mt_name: Annotated[str, Form()] = "",
+    mt_mssante: Annotated[str, Form()] = "",
 ) -> Response:
     """The secretary records the médecin traitant (RPPS, names) and the address reports are
-    relayed to."""
+    relayed to; refused, the form comes back as typed with every problem by its field."""
+    typed = {
+        "has_mt": has_mt,
+        "mt_family": mt_family,
+        "mt_given": mt_given,
+        "mt_rpps": mt_rpps,
+        "mt_mssante": mt_mssante,
+        "mt_name": mt_name,
+    }
     patient = await patient_service.get_patient(
         session=session, organisation_id=user.organisation_id, patient_id=patient_id
     )
@@ -267,27 +286,26 @@ async def set_medecin_traitant(
         sites=await care_site_ids(session=session, patient_id=patient.id),
     )
     try:
-        patient_service.set_medecin_traitant(
-            patient,
-            patient_service.MedecinTraitant(
-                declared={"oui": True, "non": False}.get(has_mt),
-                family_name=mt_family,
-                given_name=mt_given,
-                rpps=mt_rpps,
-                mssante=mt_mssante,
-                name=mt_name,
-            ),
-        )
+        lengths = too_long(typed, MT_TEXT)
+        try:
+            patient_service.set_medecin_traitant(
+                patient,
+                patient_service.MedecinTraitant(
+                    declared={"oui": True, "non": False}.get(has_mt),
+                    family_name=mt_family,
+                    given_name=mt_given,
+                    rpps=mt_rpps,
+                    mssante=mt_mssante,
+                    name=mt_name,
+                ),
+            )
+        except Invalid as exc:
+            if not exc.fields:
+                raise
+            refuse(by_field(exc.fields) | lengths)  # every problem at once
+        refuse(lengths)
     except HubError as exc:
         await deps.rollback_keeping_user(session, user)
-        typed = {
-            "has_mt": has_mt,
-            "mt_family": mt_family,
-            "mt_given": mt_given,
-            "mt_rpps": mt_rpps,
-            "mt_mssante": mt_mssante,
-            "mt_name": mt_name,
-        }
         return await _patient_page(
             request, session, ctx, user, patient_id, mt_error=exc, mt_values=typed
         )

@@ -25,6 +25,7 @@ from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Conflict, HubError, Invalid, NotFound, Unauthenticated
 from hub.identity.policy import Permission
+from hub.lengths import Text, too_long
 from hub.records.observations import observations_of_booking
 from hub.records.vigilance import STATUS_LABELS
 from hub.relay import service as relay
@@ -97,6 +98,7 @@ async def _console(
             # "Interroger INSi" when the teleservice is configured; else why it is not there.
             "insi_unavailable": "" if ctx.settings.insi_url else insi_query.UNAVAILABLE,
             "observations": observations,
+            "pre_limits": {name: t.max_length for name, t in PRECONSULTATION_TEXT.items()},
             "vitals": vitals_view(
                 (ObservationPublic.of_row(o) for o in observations),
                 consultation.booking.site.timezone,
@@ -365,11 +367,25 @@ def _answers(form: dict[str, str], prefix: str, count: int) -> list[int | None]:
     return answers
 
 
+# The note of a state change (why the patient is redirected, an emergency's cause).
+NOTE = Text("Motif", 300)
+# How much the nurse's preconsultation notes may hold.
+PRECONSULTATION_TEXT = {
+    "reason": Text("Motif", 1000),
+    "history": Text("Antécédents", 4000),
+    "treatments": Text("Traitements", 4000),
+    "allergies": Text("Allergies", 1000),
+}
+
+
 @router.post("/salle/consultations/{consultation_id}/preconsultation", response_class=HTMLResponse)
 async def preconsultation(call: RoomCall, consultation_id: int) -> Response:
+    """Save the preconsultation; refused (a note too long is never cut), the notes come back
+    as typed, each problem by its field."""
     form = {k: v for k, v in (await call.request.form()).items() if isinstance(v, str)}
 
     async def save() -> None:
+        refuse(too_long(form, PRECONSULTATION_TEXT))
         phq9 = checks.scale_score(_answers(form, "phq9", checks.PHQ9_ITEMS), checks.PHQ9_ITEMS)
         gad7 = checks.scale_score(_answers(form, "gad7", checks.GAD7_ITEMS), checks.GAD7_ITEMS)
         await checks.save_preconsultation(
@@ -377,15 +393,26 @@ async def preconsultation(call: RoomCall, consultation_id: int) -> Response:
             ctx=call.ctx,
             user=call.user,
             consultation_id=consultation_id,
-            reason=form.get("reason", "")[:1000],
-            history=form.get("history", "")[:4000],
-            treatments=form.get("treatments", "")[:4000],
-            allergies=form.get("allergies", "")[:1000],
+            reason=form.get("reason", ""),
+            history=form.get("history", ""),
+            treatments=form.get("treatments", ""),
+            allergies=form.get("allergies", ""),
             phq9=phq9,
             gad7=gad7,
         )
 
-    return await call.act(consultation_id, save())
+    try:
+        await save()
+    except HubError as exc:
+        await deps.rollback_keeping_user(call.session, call.user)
+        typed = {name: form.get(name, "") for name in PRECONSULTATION_TEXT}
+        return await call.console(
+            consultation_id,
+            error=None if exc.fields else exc.message,
+            status=exc.status,
+            extra={"pre_values": typed, "pre_errors": exc.fields},
+        )
+    return RedirectResponse(f"{call.base}/{consultation_id}", status_code=303)
 
 
 @router.post("/salle/consultations/{consultation_id}/etat", response_class=HTMLResponse)
@@ -393,15 +420,18 @@ async def room_transition(
     call: RoomCall,
     consultation_id: int,
     action: Annotated[str, Form(max_length=40)],
-    note: Annotated[str, Form(max_length=300)] = "",
+    note: Annotated[str, Form()] = "",
 ) -> Response:
+    if problem := NOTE.problem(note):
+        return await call.console(consultation_id, error=problem, status=422)
     return await call.act(consultation_id, call.transition(consultation_id, action, note))
 
 
 @router.post("/salle/consultations/{consultation_id}/urgence", response_class=HTMLResponse)
 async def emergency(
-    call: RoomCall, consultation_id: int, note: Annotated[str, Form(max_length=300)] = ""
+    call: RoomCall, consultation_id: int, note: Annotated[str, Form()] = ""
 ) -> Response:
+    note = note[: NOTE.max_length]  # an emergency is never refused (its field holds 300)
     return await call.act(
         consultation_id,
         service.raise_emergency(
@@ -433,8 +463,10 @@ async def doctor_transition(
     call: DoctorCall,
     consultation_id: int,
     action: Annotated[str, Form(max_length=40)],
-    note: Annotated[str, Form(max_length=300)] = "",
+    note: Annotated[str, Form()] = "",
 ) -> Response:
+    if problem := NOTE.problem(note):
+        return await call.console(consultation_id, error=problem, status=422)
     return await call.act(consultation_id, call.transition(consultation_id, action, note))
 
 

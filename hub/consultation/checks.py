@@ -12,11 +12,12 @@ from hub.consultation import identity_review, service
 from hub.consultation.models import Consultation, DmpChoice, State
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid
+from hub.lengths import Text
 from hub.records.ins import birth_place_problem, nir_problem, nir_traits_problem, normalise_nir
 from hub.records.patient_service import patient_by_id
 from hub.records.patients import IdentityStatus
 from hub.records.vigilance import FROM_INSI, Actor, set_status
-from hub.scheduling.forms import Text, TextForm
+from hub.scheduling.forms import TextForm
 
 if TYPE_CHECKING:
     from hub.identity.models import User

@@ -39,6 +39,7 @@ from hub.consultation.sfu import SfuRooms, SfuUnavailable, unavailable_reason
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.events import Event
+from hub.lengths import Text
 from hub.notify import outbox
 from hub.notify.mailer import check_address
 from hub.notify.sms import normalise_french_mobile
@@ -107,8 +108,8 @@ def check_invitation(*, role: str, name: str, contact: str) -> tuple[GuestRole, 
     name = " ".join(name.split())
     if not name:
         problems["name"] = "Indiquez le nom de la personne invitée."
-    elif len(name) > MAX_NAME:
-        problems["name"] = f"Le nom est trop long ({MAX_NAME} caractères au plus)."
+    elif too_long := Text("Nom", MAX_NAME).problem(name):
+        problems["name"] = too_long
     contact = contact.strip()
     email = mobile = ""
     if not contact:

@@ -34,12 +34,13 @@ async def add_doctor(
     request: Request,
     session: SessionDep,
     user: Permitted,
-    name: Annotated[str, Form(max_length=200)] = "",
-    speciality: Annotated[str, Form(max_length=120)] = "",
-    city: Annotated[str, Form(max_length=120)] = "",
-    phone: Annotated[str, Form(max_length=40)] = "",
-    email: Annotated[str, Form(max_length=200)] = "",
+    name: Annotated[str, Form()] = "",
+    speciality: Annotated[str, Form()] = "",
+    city: Annotated[str, Form()] = "",
+    phone: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
 ) -> Response:
+    """Add a relay doctor; refused, the form comes back as typed, each problem by its field."""
     try:
         await service.add_doctor(
             session=session,
@@ -53,10 +54,17 @@ async def add_doctor(
     except HubError as exc:
         await deps.rollback_keeping_user(session, user)
         doctors = await service.directory(session=session, organisation_id=user.organisation_id)
+        typed = {"name": name, "speciality": speciality, "city": city, "phone": phone}
         return render(
             request,
             "coordination/relay_doctors.html",
-            {"doctors": doctors, "error": exc.message, "message": ""},
+            {
+                "doctors": doctors,
+                "error": None if exc.fields else exc.message,
+                "errors": exc.fields,
+                "values": typed | {"email": email},
+                "message": "",
+            },
             status_code=exc.status,
         )
     await session.commit()

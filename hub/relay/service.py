@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from hub.errors import Conflict, Invalid, NotFound
+from hub.lengths import Text, too_long
 from hub.notify import outbox
 from hub.notify.mailer import check_address
 from hub.relay.models import Referral, RelayDoctor
@@ -27,6 +28,32 @@ async def directory(
     return list(rows)
 
 
+# How much each answer of the directory's form may hold (the table's columns).
+DOCTOR_TEXT = {
+    "name": Text("Nom", 200),
+    "speciality": Text("Spécialité", 120),
+    "city": Text("Ville", 120),
+    "phone": Text("Téléphone", 40),
+    "email": Text("E-mail", 200),
+}
+
+
+def doctor_problems(typed: dict[str, str]) -> dict[str, str]:
+    """Every problem of a relay doctor's form at once, by field, in French."""
+    name, phone, email = (typed.get(k, "").strip() for k in ("name", "phone", "email"))
+    problems: dict[str, str] = {}
+    if not name:
+        problems["name"] = "Indiquez le nom du médecin."
+    if email:
+        try:
+            check_address(email)
+        except ValueError:
+            problems["email"] = f"Adresse e-mail invalide : « {email[:80]} »."
+    if not (phone or email):
+        problems["phone"] = "Indiquez un téléphone ou une adresse e-mail pour joindre ce médecin."
+    return problems | too_long(typed, DOCTOR_TEXT)  # a length problem says more
+
+
 async def add_doctor(
     *,
     session: AsyncSession,
@@ -37,15 +64,10 @@ async def add_doctor(
     phone: str,
     email: str,
 ) -> RelayDoctor:
-    if not name.strip():
-        raise Invalid("Indiquez le nom du médecin.")
-    if email.strip():
-        try:
-            check_address(email.strip())
-        except ValueError:
-            raise Invalid(f"Adresse e-mail invalide : « {email} ».") from None
-    if not (phone.strip() or email.strip()):
-        raise Invalid("Indiquez un téléphone ou une adresse e-mail pour joindre ce médecin.")
+    """Add a doctor to the directory; Invalid with every problem by field otherwise."""
+    typed = {"name": name, "speciality": speciality, "city": city, "phone": phone}
+    if problems := doctor_problems(typed | {"email": email}):
+        raise Invalid(" ".join(problems.values()), fields=problems)
     doctor = RelayDoctor(
         organisation_id=organisation_id,
         name=name.strip(),

@@ -21,6 +21,7 @@ from hub.consultation.models import State
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid
 from hub.identity.models import Role
+from hub.lengths import Text, too_long
 from hub.records.observations import observations_of_booking
 from hub.records.patient_service import patient_by_id
 from hub.reports.cda import build_tlm_cr
@@ -39,6 +40,13 @@ if TYPE_CHECKING:
     from hub.identity.models import User
 
 MAX_TEXT = 20_000
+# The report's free texts, as the doctor's form names them.
+REPORT_TEXT = {
+    "reason": Text("Motif", MAX_TEXT),
+    "examination": Text("Examen", MAX_TEXT),
+    "conclusion": Text("Conclusion", MAX_TEXT),
+    "prescriptions": Text("Prescriptions", MAX_TEXT),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +113,9 @@ def _apply(report: Report, draft: ReportDraft) -> None:
         "conclusion": draft.conclusion,
         "prescriptions": draft.prescriptions,
     }
+    if problems := too_long(texts, REPORT_TEXT):
+        raise Invalid(" ".join(problems.values()), fields=problems)
     for name, value in texts.items():
-        if len(value) > MAX_TEXT:
-            raise Invalid(f"Le texte est trop long ({len(value)} caractères, {MAX_TEXT} au plus).")
         setattr(report, name, value.strip())
     try:
         report.orientation = Orientation(draft.orientation)

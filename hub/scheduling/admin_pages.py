@@ -1,4 +1,5 @@
-"""The coordinator's schedule management: weekly opening rules, closures, booking policy."""
+"""The coordinator's schedule management: weekly opening rules and closures (the booking
+policy's form is on the coordinator's home page, ``hub.consoles.coordinator``)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Invalid, NotFound
 from hub.identity import service as identity
+from hub.lengths import Text
 from hub.rendering import render
 from hub.scheduling import calendar as cal
 from hub.scheduling.models import Closure, OpeningRule, Reservation
-from hub.scheduling.policy import policy_for
 from hub.scheduling.slots import SyncReport, sync_horizon
 
 if TYPE_CHECKING:
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 router = APIRouter(prefix="/coordination", dependencies=[Depends(deps.csrf_protect)])
 
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+# The opening form's first values (a morning of 20-minute slots, one patient each).
+RULE_DEFAULTS = {"start": "08:00", "end": "12:00", "slot_minutes": "20", "seats": "1"}
+CLOSURE_REASON = Text("Motif de la fermeture", 200)
 RESERVATION_LABELS = {
     "": "tout public",
     Reservation.FACILITY.value: "résidents de l'établissement",
@@ -53,7 +57,10 @@ async def _page(
     *,
     error: str | None = None,
     status_code: int = 200,
+    rule_values: dict[str, str] | None = None,
+    closure_values: dict[str, str] | None = None,
 ) -> Response:
+    """The site's schedule; ``error`` and the values of the refused form, as typed."""
     rules = list(
         await session.scalars(
             select(OpeningRule)
@@ -78,6 +85,8 @@ async def _page(
             "error": error,
             "message": request.query_params.get("message", ""),
             "withdrawn": request.query_params.get("a_deplacer", ""),
+            "rule_values": rule_values or RULE_DEFAULTS,
+            "closure_values": closure_values or {},
         },
         status_code=status_code,
     )
@@ -121,15 +130,25 @@ async def add_rule(
     user: Permitted,
     site_id: int,
     weekday: Annotated[int, Form(ge=0, le=6)],
-    start: Annotated[str, Form(max_length=5)],
-    end: Annotated[str, Form(max_length=5)],
+    start: Annotated[str, Form(max_length=20)],
+    end: Annotated[str, Form(max_length=20)],
     slot_minutes: Annotated[int, Form()],
     seats: Annotated[int, Form()],
     reserved_for: Annotated[str, Form(max_length=20)] = "",
-    valid_from: Annotated[str, Form(max_length=10)] = "",
-    valid_until: Annotated[str, Form(max_length=10)] = "",
+    valid_from: Annotated[str, Form(max_length=20)] = "",
+    valid_until: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     site = await _own_site(session, user, site_id)
+    typed = {
+        "weekday": str(weekday),
+        "start": start,
+        "end": end,
+        "slot_minutes": str(slot_minutes),
+        "seats": str(seats),
+        "reserved_for": reserved_for,
+        "valid_from": valid_from,
+        "valid_until": valid_until,
+    }
     try:
         spec = cal.OpeningRule(
             weekday=weekday,
@@ -148,7 +167,9 @@ async def add_rule(
         if reserved_for and reserved_for not in {r.value for r in Reservation}:
             raise Invalid("Réservation inconnue.")
     except Invalid as exc:
-        return await _page(request, session, site, error=exc.message, status_code=422)
+        return await _page(
+            request, session, site, error=exc.message, status_code=422, rule_values=typed
+        )
     session.add(
         OpeningRule(
             site_id=site.id,
@@ -190,19 +211,24 @@ async def add_closure(
     ctx: ContextDep,
     user: Permitted,
     site_id: int,
-    start_date: Annotated[str, Form(max_length=10)],
-    end_date: Annotated[str, Form(max_length=10)],
-    reason: Annotated[str, Form(max_length=200)] = "",
+    start_date: Annotated[str, Form(max_length=20)],
+    end_date: Annotated[str, Form(max_length=20)],
+    reason: Annotated[str, Form()] = "",
 ) -> Response:
     site = await _own_site(session, user, site_id)
     try:
+        if problem := CLOSURE_REASON.problem(reason):
+            raise Invalid(problem)
         first, last = _day(start_date, "Du"), _day(end_date, "Au")
         if first is None or last is None:
             raise Invalid("Indiquez le premier et le dernier jour de fermeture.")
         if last < first:
             raise Invalid("Le dernier jour de fermeture précède le premier.")
     except Invalid as exc:
-        return await _page(request, session, site, error=exc.message, status_code=422)
+        typed = {"start_date": start_date, "end_date": end_date, "reason": reason}
+        return await _page(
+            request, session, site, error=exc.message, status_code=422, closure_values=typed
+        )
     session.add(Closure(site_id=site.id, start_date=first, end_date=last, reason=reason.strip()))
     await session.flush()
     report = await resync(session=session, site=site, ctx=ctx)
@@ -223,30 +249,3 @@ async def delete_closure(
     report = await resync(session=session, site=site, ctx=ctx)
     await session.commit()
     return _redirect(site, "fermeture-supprimee", report)
-
-
-@router.post("/politique", response_class=HTMLResponse)
-async def update_policy(
-    request: Request,
-    session: SessionDep,
-    user: Permitted,
-    min_age_years: Annotated[int, Form(ge=0, le=18)],
-    reminder_hours: Annotated[str, Form(max_length=100)] = "",
-    excluded_reasons: Annotated[str, Form(max_length=4000)] = "",
-) -> Response:
-    policy = await policy_for(session=session, organisation_id=user.organisation_id)
-    policy.min_age_years = min_age_years
-    cleaned = [part.strip() for part in reminder_hours.split(",") if part.strip()]
-    for part in cleaned:
-        try:
-            hours = float(part)
-        except ValueError:
-            hours = -1
-        if not 0 < hours <= 24 * 14:
-            raise Invalid(f"Rappels : « {part} » n'est pas un nombre d'heures entre 1 et 336.")
-    policy.reminder_hours = ",".join(cleaned)
-    policy.excluded_reasons = "\n".join(
-        line.strip() for line in excluded_reasons.splitlines() if line.strip()
-    )
-    await session.commit()
-    return RedirectResponse("/coordination?message=politique", status_code=303)

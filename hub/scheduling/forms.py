@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict
 
 from hub.deps import MAX_ROW_ID
 from hub.errors import Invalid
+from hub.lengths import Text
 from hub.records.contact import contact_change_problems
 from hub.records.patient_service import (
     PatientDraft,
@@ -46,14 +46,6 @@ _FORM_NAME_OF = {
     "medecin_traitant_given_name": "mt_given",
     "medecin_traitant_rpps": "mt_rpps",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Text:
-    """A free-text field: what the page calls it and how many characters it may hold."""
-
-    label: str
-    max_length: int
 
 
 def by_field(problems: Mapping[str, str]) -> Problems:
@@ -109,11 +101,8 @@ class TextForm(BaseModel):
         for name, info in type(self).model_fields.items():
             text = next((m for m in info.metadata if isinstance(m, Text)), None)
             value = getattr(self, name)
-            if text is not None and isinstance(value, str) and len(value) > text.max_length:
-                problems[name] = (
-                    f"{text.label} : {text.max_length} caractères au plus "
-                    f"(vous en avez saisi {len(value)})."
-                )
+            if text is not None and isinstance(value, str) and (found := text.problem(value)):
+                problems[name] = found
         return problems
 
 

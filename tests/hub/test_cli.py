@@ -170,6 +170,17 @@ def test_a_wrong_setting_is_named_and_said_in_french(
     )
 
 
+def test_migrate_without_a_url_says_which_database_it_made(
+    elsewhere: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert hub_main(["migrate"]) == 0
+    said = capsys.readouterr().out
+    assert "Base de données var/hub.sqlite3 mise à jour à la version head." in said
+    assert "HUB_DATABASE_URL n'est pas défini : c'est la base SQLite par défaut" in said
+    assert "HUB_DATABASE_URL=sqlite+aiosqlite:///var/hub.sqlite3" in said
+    assert (elsewhere / "var" / "hub.sqlite3").exists()
+
+
 def test_migrating_to_a_version_that_does_not_exist_is_said_in_french(
     elsewhere: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

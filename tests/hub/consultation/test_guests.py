@@ -189,6 +189,21 @@ async def test_a_bad_invitation_is_refused_field_by_field(
     assert await _rows(settings, select(Guest)) == []
 
 
+async def test_a_name_too_long_comes_back_next_to_its_field_as_typed(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
+) -> None:
+    cid = await _consultation(client, settings)
+    refused = await _invite(client, cid, role="interpreter", name="A" * 400, contact="a@")
+    assert refused.status_code == 422
+    page = text(refused)
+    assert "Demande refusée" not in page and "« name »" not in page
+    assert "Nom : 120 caractères au plus (vous en avez saisi 400)." in page
+    assert "Adresse e-mail invalide : a@" in page, "every problem at once"
+    assert 'id="guest-name-error"' in refused.text
+    assert 'value="' + "A" * 400 + '"' in refused.text, "what was typed is kept"
+    assert await _rows(settings, select(Guest)) == []
+
+
 async def test_the_link_opens_once_in_one_browser_then_joins_and_leaves(
     client: httpx.AsyncClient,
     cpts: Cpts,

@@ -96,3 +96,26 @@ async def test_a_wrong_rpps_and_a_missing_name_are_said_next_to_their_fields(
         before.medecin_traitant_name,
         before.medecin_traitant_rpps,
     )
+
+
+async def test_a_name_too_long_is_said_next_to_its_field_with_the_other_problems(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings
+) -> None:
+    _, patient_id, page = await _patient_page(client, settings)
+    response = await client.post(
+        f"/secretariat/patients/{patient_id}/medecin-traitant",
+        data={
+            "has_mt": "oui",
+            "mt_family": "V" * 150,
+            "mt_given": "Claire",
+            "mt_rpps": "10001234566",
+            "csrf_token": csrf_from(page),
+        },
+    )
+    assert response.status_code == 422
+    body = response.text
+    assert "Demande refusée" not in body and "« mt_family »" not in body
+    assert 'id="mt-mt_family-error"' in body
+    assert "Nom du médecin traitant : 100 caractères au plus (vous en avez saisi 150)." in body
+    assert 'id="mt-mt_rpps-error"' in body and "chiffre de contrôle erroné" in body
+    assert 'value="' + "V" * 150 + '"' in body and 'value="Claire"' in body
