@@ -91,9 +91,9 @@ class DeviceRunner:
         self.on_status(self.name, status)
 
     async def _store(self, measurements: list[Measurement]) -> None:
+        await self.outbox.add_all(self.name, measurements)  # one disk sync for the reading
+        self.stored += len(measurements)
         for measurement in measurements:
-            await self.outbox.add(self.name, measurement)
-            self.stored += 1
             if self.live is not None:
                 self.live(
                     {

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,8 +15,11 @@ import pytest
 import websockets
 from sqlalchemy import select
 
+from cabin_agent.config import DeviceSection
 from cabin_agent.connection import Backoff, HubLink
 from cabin_agent.outbox import Outbox
+from cabin_agent.trolley import DeviceRunner
+from devices.catalogue import get_model
 from devices.measurements import DeviceIdentity, Measurement, MeasurementKind, Unit
 from hub import db
 from hub.config import Settings
@@ -345,3 +349,52 @@ async def test_an_outbox_written_before_the_typed_wire_is_sent_and_stored(
     async with running(link_for(live_hub, demo, outbox)):
         await eventually(lambda: outbox.counts() == (0, 0))
     assert await stored(settings) == [(1, 94.0)]
+
+
+CUFF = DeviceIdentity(model="generic_gatt_cuff", serial="BP-1", firmware="1.0")
+
+
+def _blood_pressure() -> list[Measurement]:
+    at = dt.datetime.now(dt.UTC)
+    return [
+        Measurement(kind=kind, value=value, unit=unit, received_at=at, device=CUFF, loinc=loinc)
+        for kind, value, unit, loinc in (
+            (MeasurementKind.BLOOD_PRESSURE_SYSTOLIC, 128, Unit.MMHG, "8480-6"),
+            (MeasurementKind.BLOOD_PRESSURE_DIASTOLIC, 82, Unit.MMHG, "8462-4"),
+            (MeasurementKind.BLOOD_PRESSURE_MEAN, 97, Unit.MMHG, "8478-0"),
+            (MeasurementKind.PULSE_RATE, 71, Unit.PER_MINUTE, "8867-4"),
+        )
+    ]
+
+
+async def test_a_blood_pressure_is_kept_whole_or_not_at_all(tmp_path: Path) -> None:
+    """The values of one reading go to the outbox together, in one disk sync (so the last of a
+    blood pressure's four values does not wait for three syncs in a row): a failure while
+    writing them keeps none, never a systolic without its diastolic."""
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    stored: list[None] = []
+    runner = DeviceRunner(
+        section=DeviceSection(
+            name="Tensiomètre",
+            kind="blood_pressure_cuff",
+            model="generic_gatt_cuff",
+            transport="ble",
+        ),
+        model=get_model("generic_gatt_cuff"),
+        outbox=outbox,
+        on_status=lambda *_: None,
+        on_stored=lambda: stored.append(None),
+    )
+    outbox._db.execute(  # the disk fills up on the diastolic value
+        "CREATE TRIGGER full BEFORE INSERT ON measurements WHEN NEW.payload LIKE '%diastolic%' "
+        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
+    with pytest.raises(sqlite3.DatabaseError, match="disk is full"):
+        await runner._store(_blood_pressure())
+    assert outbox.counts() == (0, 0) and not stored
+
+    outbox._db.execute("DROP TRIGGER full")
+    await runner._store(_blood_pressure())
+    kinds = [p.measurement.kind for p in await outbox.pending()]  # type: ignore[union-attr]
+    assert kinds == [m.kind for m in _blood_pressure()] and len(stored) == 1
+    outbox.close()
