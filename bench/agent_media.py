@@ -6,9 +6,10 @@ every 5 s through the hub's commands). Three phases: devices only, then the same
 doctor's page open on a consultation under way (room camera, otoscope and stethoscope from the
 agent, peer to peer), then the page closed (the consultation's media ends) and devices only
 again; the two runs without media, pooled, are the baseline. Prints per phase the CPU and RSS
-of the agent and of its media process (each and their sum), the reading → hub insert latency
-per phase and the ratio media / devices alone, the frames the page rendered, and the RSS once
-the consultation has ended against the idle RSS.
+of the agent and of its media process (each and their sum), the reading → hub insert latency,
+the hub's CPU and the machine's load average (it is shared); then the latency ratio media /
+devices alone, the frames the page rendered, and the RSS once the consultation has ended
+against the idle RSS.
 """
 
 from __future__ import annotations
@@ -72,17 +73,24 @@ class Phase:
     media_rss: float = 0.0
     #: The media process's CPU: its event loop, its other threads (encoders, decoders).
     media_threads: dict[str, float] = field(default_factory=dict)
+    #: The hub's CPU (it stores the readings and serves the doctor's page meanwhile).
+    hub_cpu: float = 0.0
+    #: The machine's 1-minute load average at the end of the phase (it is shared).
+    load: float = 0.0
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     ended: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     latencies: list[float] = field(default_factory=list)
 
 
 def measure(
-    client: httpx.Client, csrf: str, cabin_id: int, pid: int, seconds: int, name: str
+    client: httpx.Client, csrf: str, cabin_id: int, pids: tuple[int, int], seconds: int, name: str
 ) -> Phase:
-    """Run the devices for `seconds` (oximeter streaming, cuff and thermometer in turn)."""
+    """Run the devices for `seconds` (oximeter streaming, cuff and thermometer in turn);
+    ``pids``: the agent's and the hub's."""
     phase = Phase(name)
+    pid, hub_pid = pids
     cpu_start, media_start = cpu_seconds(pid), children_cpu_seconds(pid)
+    hub_start = cpu_seconds(hub_pid)
     threads_start = media_thread_cpu(pid)
     started = time.monotonic()
     command(client, csrf, cabin_id, "Oxymètre")
@@ -93,6 +101,8 @@ def measure(
         time.sleep(5)
     elapsed = time.monotonic() - started
     phase.cpu = (cpu_seconds(pid) - cpu_start) / elapsed
+    phase.hub_cpu = (cpu_seconds(hub_pid) - hub_start) / elapsed
+    phase.load = os.getloadavg()[0]
     phase.media_cpu = (children_cpu_seconds(pid) - media_start) / elapsed
     threads_end = media_thread_cpu(pid)
     phase.media_threads = {
@@ -199,7 +209,9 @@ def run_media(seconds: int) -> int:
         with httpx.Client(base_url=hub_url) as client, sync_playwright() as pw:
             csrf = login_nurse(client)
             wait_ready(client, 1)
-            phases.append(measure(client, csrf, cabin_id, agent.pid, seconds, "devices only"))
+            phases.append(
+                measure(client, csrf, cabin_id, (agent.pid, hub.pid), seconds, "devices only")
+            )
             idle_rss = settled_rss(agent.pid)
             idle_anon = rss_mb(agent.pid, "RssAnon")
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
@@ -209,7 +221,9 @@ def run_media(seconds: int) -> int:
             lowered = yield_browser([hub.pid, agent.pid])
             before = frames(page)
             shown = time.monotonic()
-            phases.append(measure(client, csrf, cabin_id, agent.pid, seconds, "with media"))
+            phases.append(
+                measure(client, csrf, cabin_id, (agent.pid, hub.pid), seconds, "with media")
+            )
             after = frames(page)
             rendered = [
                 (a - b) / (time.monotonic() - shown) for a, b in zip(after, before, strict=True)
@@ -222,7 +236,9 @@ def run_media(seconds: int) -> int:
             ended_anon = rss_mb(agent.pid, "RssAnon")
             # Devices alone again: the machine is shared and drifts, so the baseline brackets
             # the run with media.
-            phases.append(measure(client, csrf, cabin_id, agent.pid, seconds, "devices again"))
+            phases.append(
+                measure(client, csrf, cabin_id, (agent.pid, hub.pid), seconds, "devices again")
+            )
         agent.send_signal(signal.SIGTERM)
         agent.wait(20)
     finally:
@@ -268,14 +284,15 @@ def report(
     )
     print(
         f"{'phase':<14} {'CPU agent':>10} {'+ media':>8} {'= sum':>7} {'RSS agent':>10} "
-        f"{'+ media':>8} {'n':>5} {'p50 ms':>8} {'p95 ms':>8}"
+        f"{'+ media':>8} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'CPU hub':>8} {'load':>5}"
     )
     for p in phases:
         p50, p95 = percentile(p.latencies, 0.5), percentile(p.latencies, 0.95)
         print(
             f"{p.name:<14} {p.cpu * 100:>9.1f}% {p.media_cpu * 100:>7.1f}% "
             f"{(p.cpu + p.media_cpu) * 100:>6.1f}% {p.rss:>8.1f}MB {p.media_rss:>6.1f}MB "
-            f"{len(p.latencies):>5} {p50 * 1000:>8.1f} {p95 * 1000:>8.1f}"
+            f"{len(p.latencies):>5} {p50 * 1000:>8.1f} {p95 * 1000:>8.1f} "
+            f"{p.hub_cpu * 100:>7.1f}% {p.load:>5.1f}"
         )
     alone = phases[0].latencies + phases[2].latencies
     media = phases[1]
