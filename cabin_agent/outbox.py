@@ -3,7 +3,8 @@ kept until the hub acknowledges it; each row holds the measurement's wire JSON
 (`hub.wire.WireMeasurement`).
 
 SQLite in WAL mode with ``synchronous=FULL``: a measurement whose ``add`` returned survives a
-SIGKILL or a power cut. Sequence numbers come from AUTOINCREMENT, so they are never reused,
+SIGKILL or a power cut; ``add_all`` writes the values of one reading in one transaction (one
+disk sync; all of them or none). Sequence numbers come from AUTOINCREMENT, so they are never reused,
 even after rows are pruned; ``ensure_after`` moves them past what the hub already stored (a
 reinstalled agent with an empty outbox must not reuse numbers), and brings them back below the
 wire's ``MAX_SEQ`` if an older hub ever pushed them beyond (the hub refuses such numbers)."""
