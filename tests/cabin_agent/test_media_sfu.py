@@ -13,7 +13,10 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 from av import AudioFrame, Packet, VideoFrame
 
+from cabin_agent.config import AgentConfig, HubSection, MediaSection
+from cabin_agent.media_sessions import AgentMedia
 from cabin_agent.media_sfu import SfuError, SfuPublisher, SfuSubscriber
+from cabin_agent.media_sources import SourceKind, TrolleySources, synthetic_sources
 from devices.media.quality import VideoQuality
 from devices.media.tracks import (
     OpusAudioModeTrack,
@@ -23,7 +26,9 @@ from devices.media.tracks import (
 )
 from hub.config import Settings
 from hub.consultation.sfu import SfuRooms
+from hub.wire import MediaOffer
 from hub.wire.janus import SfuGrant
+from tests.cabin_agent.test_media import Browser
 from tests.support.waiting import eventually
 
 TIMEOUT = 20.0
@@ -170,3 +175,58 @@ async def test_destroying_the_room_hangs_the_parties_up(rooms: SfuRooms) -> None
     finally:
         await subscriber.close()
         await publisher.close()
+
+
+async def test_publishing_to_janus_during_the_call_opens_each_source_once(
+    rooms: SfuRooms,
+) -> None:
+    """A real camera opened a second time fails: the doctor's peer-to-peer call and the
+    consultation's Janus room read the same opening of each source, both receive media, and
+    each source closes once neither sends it any more."""
+    media_section = MediaSection(video_width=ROOM_SIZE[0], video_height=ROOM_SIZE[1], video_fps=FPS)
+    config = AgentConfig(
+        hub=HubSection(url="http://127.0.0.1:1", cabin_id=1, token="t"), media=media_section
+    )
+    simulated = synthetic_sources(media_section)
+    opened: list[SourceKind] = []
+
+    def counting(kind: SourceKind) -> MediaStreamTrack:
+        opened.append(kind)
+        return simulated(kind)
+
+    media = AgentMedia(config, simulate=True, sources=TrolleySources(counting))
+    consultation = next(_rooms)
+    grants = await rooms.open_room(consultation)
+    doctor = Browser()
+    guest = SfuSubscriber(grants["doctor"])
+    try:
+        answer = await media.offer(
+            MediaOffer(session_id="s1", sdp=await doctor.offer(), ice_servers=())
+        )
+        assert answer.error == ""
+        await doctor.accept(answer.sdp)
+        await media.publish_to_sfu(grants["cabin"])
+        feed = media.publishers[consultation].feed
+        assert feed is not None
+        tracks = await guest.subscribe(feed)
+        await eventually(lambda: len(tracks) == 3, "the cabin's tracks via Janus", timeout=TIMEOUT)
+        for label in ("room", "otoscope", "stethoscope"):
+            await frames(tracks[label], 3)
+        await eventually(
+            lambda: min(doctor.frames.values()) >= 3, "the call's media", timeout=TIMEOUT
+        )
+        assert sorted(opened) == sorted(SourceKind)  # once each, for both paths
+        assert media.sources.open == frozenset(SourceKind)
+
+        await media.close("s1")  # the doctor leaves the call: Janus still gets the trolley
+        assert media.sources.open == frozenset(SourceKind)
+        await frames(tracks["room"], 3)
+        await media.stop_sfu(consultation)
+        assert media.sources.open == frozenset()
+        assert sorted(opened) == sorted(SourceKind)
+    finally:
+        await guest.close()
+        await doctor.close()
+        await media.close_all()
+        await rooms.close_room(consultation, ["cabin", "doctor"])
+
