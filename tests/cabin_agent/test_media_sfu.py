@@ -3,6 +3,8 @@ support, driven by the hub's client) and a doctor's browser, played by aiortc, s
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import itertools
 from collections.abc import AsyncIterator
@@ -17,7 +19,7 @@ from cabin_agent.config import AgentConfig, HubSection, MediaSection
 from cabin_agent.media_sessions import AgentMedia
 from cabin_agent.media_sfu import SfuError, SfuPublisher, SfuSubscriber
 from cabin_agent.media_sources import SourceKind, TrolleySources, synthetic_sources
-from devices.media.quality import VideoQuality
+from devices.media.quality import VideoQuality, video_ladder
 from devices.media.tracks import (
     OpusAudioModeTrack,
     OtoscopeTrack,
@@ -230,3 +232,49 @@ async def test_publishing_to_janus_during_the_call_opens_each_source_once(
         await media.close_all()
         await rooms.close_room(consultation, ["cabin", "doctor"])
 
+
+async def test_janus_reports_step_the_published_videos_down_and_back_up(rooms: SfuRooms) -> None:
+    """Like the peer-to-peer path, the cabin's publication follows its quality ladder: after a
+    report of heavy loss (injected) the doctor receives smaller videos through Janus; Janus's
+    own calm receiver reports then bring them back to the configured size."""
+    quality = VideoQuality(video_ladder(*ROOM_SIZE, FPS, min_width=160, min_fps=5))
+    consultation = next(_rooms)
+    grants = await rooms.open_room(consultation)
+    publisher = SfuPublisher.synthetic(grants["cabin"], quality=quality)
+    subscriber = SfuSubscriber(grants["doctor"])
+    try:
+        tracks = await subscriber.subscribe(await publisher.publish())
+        await eventually(lambda: "room" in tracks, "the room camera", timeout=TIMEOUT)
+        last: list[VideoFrame] = []
+
+        async def watch() -> None:
+            with contextlib.suppress(MediaStreamError):
+                while True:
+                    frame = await tracks["room"].recv()
+                    assert isinstance(frame, VideoFrame)
+                    last[:] = [frame]
+
+        watching = asyncio.create_task(watch())
+        await eventually(lambda: last, "the room's frames", timeout=TIMEOUT)
+        quality.remote_loss(0.5)
+        quality.remote_loss(0.5)
+        assert quality.level.width == ROOM_SIZE[0] // 2
+
+        await eventually(
+            lambda: last[0].width == ROOM_SIZE[0] // 2, "smaller frames via Janus", timeout=TIMEOUT
+        )
+        assert publisher.reports is not None
+        reports = publisher.reports
+
+        async def back_up() -> bool:
+            await reports.poll()
+            return quality.index == 0
+
+        await eventually(back_up, "calm reports from Janus", timeout=TIMEOUT)
+
+        await eventually(lambda: last[0].width == ROOM_SIZE[0], "full size", timeout=TIMEOUT)
+        watching.cancel()
+    finally:
+        await subscriber.close()
+        await publisher.close()
+        await rooms.close_room(consultation, ["cabin", "doctor"])
