@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from typing import Any
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av.frame import Frame
 from av.packet import Packet
+
+logger = logging.getLogger(__name__)
 
 #: Frames a consumer may leave unread before the oldest is dropped, by kind.
 BACKLOG = {"video": 1, "audio": 50}
@@ -67,6 +70,8 @@ class FanOut:
                 await asyncio.sleep(0)  # a source that never waits leaves the consumers a turn
         except MediaStreamError:
             pass
+        except Exception:  # a capture failing its own way ends the source like an unplug
+            logger.exception("%s source failed", self.source.kind)
         finally:
             self._end()
 
