@@ -4,9 +4,10 @@
 to the hub (hello, heartbeats, reconnection with capped exponential backoff and jitter),
 ``__main__`` is the command line (``python -m cabin_agent run --config FILE``). Device runners,
 the outbox and the hub link share the main event loop; media (``media``, ``media_sessions``,
-``room_display``; ``media_sfu`` and ``janus_session`` publish into a Janus VideoRoom when a
-consultation has more than two parties) runs in a separate process (``media_process``, driven
-through ``media_boundary``), started on the first offer and ended with the last session.
+``room_display``, ``media_sources`` opening each trolley source once for all; ``media_sfu``
+and ``janus_session`` publish into a Janus VideoRoom when a consultation has more than two
+parties) runs in a separate process (``media_process``, driven through ``media_boundary``),
+started on the first offer and ended with the last session.
 """
 
 __version__ = "0.1.0"

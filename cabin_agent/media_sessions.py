@@ -1,22 +1,27 @@
 """The agent's media handler: one ``MediaSession`` per consultation, opened on the doctor's
-offer (relayed by the hub) with the trolley's sources — the simulated ones with
-``--simulate``, otherwise the configured camera, otoscope (V4L2) and stethoscope (ALSA)."""
+offer (relayed by the hub), and one ``SfuPublisher`` per consultation's Janus room, all
+reading the trolley's sources (`cabin_agent.media_sources`: each opened once and shared) — the
+simulated ones with ``--simulate``, otherwise the configured camera, otoscope (V4L2) and
+stethoscope (ALSA). Each sends at its own `VideoQuality`."""
 
 from __future__ import annotations
 
 import logging
-
-from aiortc import MediaStreamTrack
 
 from cabin_agent.config import AgentConfig
 from cabin_agent.media import IceServerConfig, JsonValue, MediaNegotiationError, MediaSession
 from cabin_agent.media_boundary import SESSION_CLOSED, Publication, SessionStatus
 from cabin_agent.media_quality import quality_for
 from cabin_agent.media_sfu import SfuError, SfuPublisher
+from cabin_agent.media_sources import (
+    MediaUnavailable,
+    TrolleySources,
+    capture_sources,
+    synthetic_sources,
+)
 from cabin_agent.room_display import RoomDisplay, RoomDisplayError, RoomScreen
 from devices.errors import DeviceError
 from devices.media.adapt import AdaptedVideoTrack
-from devices.media.capture import AlsaStethoscopeTrack, V4l2OtoscopeTrack
 from hub.wire import MediaAnswer, MediaOffer
 from hub.wire.janus import SfuGrant
 
@@ -29,16 +34,19 @@ logger = logging.getLogger(__name__)
 __all__ = ["SESSION_CLOSED", "AgentMedia", "MediaUnavailable"]
 
 
-class MediaUnavailable(Exception):
-    """The trolley lacks a source the consultation needs; the message says which, in French."""
-
-
 class AgentMedia:
     """Answers the hub's media offers and closes sessions when asked."""
 
-    def __init__(self, config: AgentConfig, *, simulate: bool) -> None:
+    def __init__(
+        self, config: AgentConfig, *, simulate: bool, sources: TrolleySources | None = None
+    ) -> None:
+        """`sources` opens the trolley's sources (by default the simulated ones with
+        `simulate`, otherwise the configured devices)."""
         self._config = config
-        self._simulate = simulate
+        #: Each source opened once, shared by the sessions and the SFU publications.
+        self.sources = sources or TrolleySources(
+            synthetic_sources(config.media) if simulate else capture_sources(config)
+        )
         self.sessions: dict[str, MediaSession] = {}
         self.displays: dict[str, RoomDisplay] = {}
         #: The trolley published into consultations' Janus rooms, by consultation id.
@@ -74,60 +82,20 @@ class AgentMedia:
             for session_id, session in self.sessions.items()
         }
 
-    def _source(self, kind: str) -> str:
-        for device in self._config.devices:
-            if device.kind == kind and device.address:
-                return device.address
-        label = {
-            "camera": "caméra de la salle",
-            "otoscope": "otoscope",
-            "stethoscope": "stéthoscope",
-        }[kind]
-        raise MediaUnavailable(f"Aucun {label} n'est configuré sur cette cabine.")
-
     def _new_session(
         self, session_id: str, servers: list[IceServerConfig], policy: str = "all"
     ) -> MediaSession:
-        media = self._config.media
-        on_frame = self.screen.frame_callback(session_id)
-        if self._simulate:
-            return MediaSession.synthetic(
-                ice_servers=servers,
-                quality=quality_for(media),
-                on_doctor_frame=on_frame,
-                ice_transport_policy=policy,
-            )
-        room, otoscope, stethoscope = self._trolley_tracks()
-        quality = quality_for(media)
+        room, otoscope, stethoscope = self.sources.trolley()
+        quality = quality_for(self._config.media)
         return MediaSession(
             room=AdaptedVideoTrack(room, quality),
             otoscope=AdaptedVideoTrack(otoscope, quality),
             stethoscope=stethoscope,
             ice_servers=servers,
             quality=quality,
-            on_doctor_frame=on_frame,
+            on_doctor_frame=self.screen.frame_callback(session_id),
             ice_transport_policy=policy,
         )
-
-    def _trolley_tracks(self) -> tuple[MediaStreamTrack, MediaStreamTrack, MediaStreamTrack]:
-        """Open the configured room camera, otoscope (V4L2) and stethoscope (ALSA)."""
-        media = self._config.media
-        size = {"width": media.video_width, "height": media.video_height}
-        fps = round(media.video_fps)
-        tracks: list[MediaStreamTrack] = []
-        try:
-            room: MediaStreamTrack = V4l2OtoscopeTrack(self._source("camera"), **size, fps=fps)
-            tracks.append(room)
-            otoscope: MediaStreamTrack = V4l2OtoscopeTrack(
-                self._source("otoscope"), **size, fps=fps
-            )
-            tracks.append(otoscope)
-            stethoscope: MediaStreamTrack = AlsaStethoscopeTrack(self._source("stethoscope"))
-        except (DeviceError, MediaUnavailable):
-            for track in tracks:
-                track.stop()
-            raise
-        return room, otoscope, stethoscope
 
     async def publish_to_sfu(self, grant: SfuGrant) -> None:
         """Publish the trolley's tracks into the consultation's Janus room (`grant.room` is the
@@ -139,19 +107,17 @@ class AgentMedia:
         await self.stop_sfu(grant.room)
         quality = quality_for(self._config.media)
         try:
-            if self._simulate:
-                publisher = SfuPublisher.synthetic(grant, quality=quality)
-            else:
-                room, otoscope, stethoscope = self._trolley_tracks()
-                publisher = SfuPublisher(
-                    grant,
-                    room=AdaptedVideoTrack(room, quality),
-                    otoscope=AdaptedVideoTrack(otoscope, quality),
-                    stethoscope=stethoscope,
-                )
+            room, otoscope, stethoscope = self.sources.trolley()
         except (DeviceError, MediaUnavailable) as exc:
             logger.warning("cannot publish into SFU room %s: %s", grant.room, exc)
             return
+        publisher = SfuPublisher(
+            grant,
+            room=AdaptedVideoTrack(room, quality),
+            otoscope=AdaptedVideoTrack(otoscope, quality),
+            stethoscope=stethoscope,
+            quality=quality,
+        )
         self.publishers[grant.room] = publisher
         try:
             await publisher.publish()

@@ -1,7 +1,8 @@
 """The cabin's media through the SFU (consultations with more than two parties): the agent
 publishes the trolley's tracks — room camera, otoscope, stethoscope — into the consultation's
 Janus VideoRoom, and may subscribe to another party's feed. One-to-one consultations keep the
-peer-to-peer path of `cabin_agent.media`.
+peer-to-peer path of `cabin_agent.media`. Like that path, the publisher steps its videos down
+the quality ladder when Janus's receiver reports say packets are lost (`RemoteReports`).
 
 Here the agent is the offerer: `SfuPublisher` joins the room as a publisher (with the room's
 pin and its own token, from the hub), offers three send-only m-lines — VP8, VP8, Opus — and
@@ -22,6 +23,7 @@ from aiortc.sdp import SessionDescription
 
 from cabin_agent.janus_session import JanusSession
 from cabin_agent.media import OPUS_MIME_TYPE, SENT_TRACKS, TrackLabel
+from cabin_agent.media_quality import RemoteReports
 from devices.media.quality import VideoQuality
 from devices.media.tracks import (
     OpusAudioModeTrack,
@@ -65,8 +67,12 @@ class SfuPublisher:
         stethoscope: MediaStreamTrack,
         display: str = "Cabine",
         http: httpx.AsyncClient | None = None,
+        quality: VideoQuality | None = None,
     ) -> None:
-        """Take ownership of the tracks (stopped by `close`); wrap a raw stethoscope in Opus."""
+        """Take ownership of the tracks (stopped by `close`); wrap a raw stethoscope in Opus.
+
+        `quality`, shared with the video tracks, is told Janus's receiver reports (packets lost
+        on the way to Janus), as the peer-to-peer path tells it the browser's."""
         if not isinstance(stethoscope, OpusAudioModeTrack):
             stethoscope = OpusAudioModeTrack(stethoscope)
         self._tracks: dict[TrackLabel, MediaStreamTrack] = {
@@ -80,8 +86,12 @@ class SfuPublisher:
         self._janus = JanusSession(grant, self._http)
         self._pc = RTCPeerConnection()
         self._watch: asyncio.Task[None] | None = None
+        self._reporting: asyncio.Task[None] | None = None
         #: The publisher id Janus gave the cabin in the room (subscribers ask for this feed).
         self.feed: int | None = None
+        self.quality = quality
+        #: Janus's receiver reports, passed to `quality` once published (when it adapts).
+        self.reports = RemoteReports(self._pc, quality) if quality is not None else None
 
     @classmethod
     def synthetic(cls, grant: SfuGrant, *, quality: VideoQuality | None = None) -> SfuPublisher:
@@ -92,6 +102,7 @@ class SfuPublisher:
             room=RoomCameraTrack(quality=quality),
             otoscope=OtoscopeTrack(quality=quality),
             stethoscope=StethoscopeTrack(),
+            quality=quality,
         )
 
     @property
@@ -147,13 +158,16 @@ class SfuPublisher:
             await self._janus.wait_for("webrtcup")
         except JanusError as error:
             raise SfuError(f"the cabin's media did not reach Janus: {error.reason}") from error
+        if self.reports is not None and self.quality and len(self.quality.levels) > 1:
+            self._reporting = asyncio.ensure_future(self.reports.run())
         logger.info("publishing into SFU room %s as feed %s", grant.room, self.feed)
         return self.feed
 
     async def close(self) -> None:
         """Leave the room, close the peer connection and stop the tracks."""
-        if self._watch is not None:
-            self._watch.cancel()
+        for task in (self._watch, self._reporting):
+            if task is not None:
+                task.cancel()
         await self._janus.close()
         await self._pc.close()
         for track in self._tracks.values():

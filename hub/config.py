@@ -8,7 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me-in-production"  # noqa: S105 - refused outside development
@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     jobs_enabled: bool = True
     jobs_interval_seconds: float = 30.0
+    # A consultation's Janus room with no guest in it for this long is closed by the periodic
+    # jobs (the consultation goes on; inviting again opens a new room).
+    sfu_room_idle_minutes: float = Field(default=60.0, gt=0)
     smtp_host: str = ""
     smtp_port: int = 587
     smtp_username: str = ""

@@ -1,11 +1,12 @@
 """Periodic work of the hub: deliver the outbox, expire waiting-list offers, keep slots ahead,
 queue the reports of SAS slot-link bookings to the SAS platform, seal the audit trail, read the
-MSSanté mailbox's delivery and read reports.
+MSSanté mailbox's delivery and read reports, close the Janus rooms nobody closed
+(``hub.consultation.idle_rooms``).
 
 With several hub workers every worker runs a ``JobRunner``: the jobs that change shared state
-in one transaction (slots, offers, audit seals, SAS reports, mailbox reports) run under a job lock
-(``hub.joblock``), so one worker at a time runs each; outbox delivery needs none, each message
-being claimed by the worker that sends it (``hub.notify.outbox``)."""
+in one transaction (slots, offers, audit seals, SAS reports, mailbox reports, idle rooms) run
+under a job lock (``hub.joblock``), so one worker at a time runs each; outbox delivery needs
+none, each message being claimed by the worker that sends it (``hub.notify.outbox``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 from hub.audit.service import seal_pending
 from hub.config import Settings
+from hub.consultation.idle_rooms import close_idle_rooms
 from hub.context import HubContext
 from hub.identity import service as identity_service
 from hub.interop.sas_reports import queue_reports
@@ -181,6 +183,9 @@ class JobRunner:
         async with self.lock.try_hold("read-mailbox") as held:
             if held:
                 await read_mailbox(self.ctx)
+        async with self.lock.try_hold("close-idle-rooms") as held:
+            if held:
+                await close_idle_rooms(self.ctx)
 
     async def _loop(self) -> None:
         failing = False

@@ -1,12 +1,15 @@
 """A captured video (V4L2 camera, otoscope) sent at the level of a `VideoQuality`: frames
 dropped down to its frame rate and scaled to its size, so real sources step down like the
-simulated ones when the doctor's browser reports loss."""
+simulated ones when the doctor's browser reports loss. Over a shared source (`SharedTrack`),
+how long each frame waited for this consumer is told to the quality as the frame's lateness
+(a consumer, its encoder, that cannot keep up steps its own level down)."""
 
 from __future__ import annotations
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import VideoFrame
 
+from devices.media.fanout import SharedTrack
 from devices.media.quality import VideoQuality
 
 #: A frame this close to its slot (in frame periods) is kept: capture clocks jitter.
@@ -48,6 +51,8 @@ class AdaptedVideoTrack(MediaStreamTrack):
                 behind = self._next_slot is None or at > self._next_slot + level.frame_seconds
                 slot = at if behind or self._next_slot is None else self._next_slot
                 self._next_slot = slot + level.frame_seconds
+            if isinstance(self.source, SharedTrack):
+                self.quality.frame_lag(self.source.lag)
             if (frame.width, frame.height) == (level.width, level.height):
                 return frame
             scaled = frame.reformat(width=level.width, height=level.height, format="yuv420p")

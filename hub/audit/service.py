@@ -72,6 +72,7 @@ ACTION_LABELS = {
     "consultation.guest_joined": "Tiers entré dans la consultation",
     "consultation.guest_left": "Tiers sorti de la consultation",
     "consultation.guest_removed": "Tiers retiré de la consultation par le médecin",
+    "consultation.sfu_room_closed": "Salle à plusieurs (Janus) fermée, inoccupée",
     "consultation.referral": "Patient orienté vers un médecin relais",
     "reporting.export": "Export des indicateurs de la CPTS",
 }

@@ -335,7 +335,7 @@ async def end_of_consultation(
             await rooms.close_room(consultation.id, [*STAFF_PARTIES, *(g.party for g in guests)])
     except (SfuUnavailable, JanusError) as error:
         logger.warning("SFU room of consultation %s not closed: %s", consultation.id, error)
-    await _room_closed(ctx, consultation)
+    await room_closed(ctx, consultation)
     publish_guests(ctx, consultation, guests)
 
 
@@ -385,7 +385,7 @@ async def _room_opened(ctx: HubContext, consultation: Consultation, grant: SfuGr
         await routing.tell_sfu(ctx, cabin_id=cabin_id, message=message)
 
 
-async def _room_closed(ctx: HubContext, consultation: Consultation) -> None:
+async def room_closed(ctx: HubContext, consultation: Consultation) -> None:
     """The room is closed: the cabins stop publishing (Janus hung them up already)."""
     message = SfuStop(consultation_id=consultation.id)
     for cabin_id in await _cabins(ctx, consultation):

@@ -3,6 +3,8 @@ support, driven by the hub's client) and a doctor's browser, played by aiortc, s
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import itertools
 from collections.abc import AsyncIterator
@@ -13,8 +15,11 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 from av import AudioFrame, Packet, VideoFrame
 
+from cabin_agent.config import AgentConfig, HubSection, MediaSection
+from cabin_agent.media_sessions import AgentMedia
 from cabin_agent.media_sfu import SfuError, SfuPublisher, SfuSubscriber
-from devices.media.quality import VideoQuality
+from cabin_agent.media_sources import SourceKind, TrolleySources, synthetic_sources
+from devices.media.quality import VideoQuality, video_ladder
 from devices.media.tracks import (
     OpusAudioModeTrack,
     OtoscopeTrack,
@@ -23,7 +28,9 @@ from devices.media.tracks import (
 )
 from hub.config import Settings
 from hub.consultation.sfu import SfuRooms
+from hub.wire import MediaOffer
 from hub.wire.janus import SfuGrant
+from tests.cabin_agent.test_media import Browser
 from tests.support.waiting import eventually
 
 TIMEOUT = 20.0
@@ -170,3 +177,104 @@ async def test_destroying_the_room_hangs_the_parties_up(rooms: SfuRooms) -> None
     finally:
         await subscriber.close()
         await publisher.close()
+
+
+async def test_publishing_to_janus_during_the_call_opens_each_source_once(
+    rooms: SfuRooms,
+) -> None:
+    """A real camera opened a second time fails: the doctor's peer-to-peer call and the
+    consultation's Janus room read the same opening of each source, both receive media, and
+    each source closes once neither sends it any more."""
+    media_section = MediaSection(video_width=ROOM_SIZE[0], video_height=ROOM_SIZE[1], video_fps=FPS)
+    config = AgentConfig(
+        hub=HubSection(url="http://127.0.0.1:1", cabin_id=1, token="t"), media=media_section
+    )
+    simulated = synthetic_sources(media_section)
+    opened: list[SourceKind] = []
+
+    def counting(kind: SourceKind) -> MediaStreamTrack:
+        opened.append(kind)
+        return simulated(kind)
+
+    media = AgentMedia(config, simulate=True, sources=TrolleySources(counting))
+    consultation = next(_rooms)
+    grants = await rooms.open_room(consultation)
+    doctor = Browser()
+    guest = SfuSubscriber(grants["doctor"])
+    try:
+        answer = await media.offer(
+            MediaOffer(session_id="s1", sdp=await doctor.offer(), ice_servers=())
+        )
+        assert answer.error == ""
+        await doctor.accept(answer.sdp)
+        await media.publish_to_sfu(grants["cabin"])
+        feed = media.publishers[consultation].feed
+        assert feed is not None
+        tracks = await guest.subscribe(feed)
+        await eventually(lambda: len(tracks) == 3, "the cabin's tracks via Janus", timeout=TIMEOUT)
+        for label in ("room", "otoscope", "stethoscope"):
+            await frames(tracks[label], 3)
+        await eventually(
+            lambda: min(doctor.frames.values()) >= 3, "the call's media", timeout=TIMEOUT
+        )
+        assert sorted(opened) == sorted(SourceKind)  # once each, for both paths
+        assert media.sources.open == frozenset(SourceKind)
+
+        await media.close("s1")  # the doctor leaves the call: Janus still gets the trolley
+        assert media.sources.open == frozenset(SourceKind)
+        await frames(tracks["room"], 3)
+        await media.stop_sfu(consultation)
+        assert media.sources.open == frozenset()
+        assert sorted(opened) == sorted(SourceKind)
+    finally:
+        await guest.close()
+        await doctor.close()
+        await media.close_all()
+        await rooms.close_room(consultation, ["cabin", "doctor"])
+
+
+async def test_janus_reports_step_the_published_videos_down_and_back_up(rooms: SfuRooms) -> None:
+    """Like the peer-to-peer path, the cabin's publication follows its quality ladder: after a
+    report of heavy loss (injected) the doctor receives smaller videos through Janus; Janus's
+    own calm receiver reports then bring them back to the configured size."""
+    quality = VideoQuality(video_ladder(*ROOM_SIZE, FPS, min_width=160, min_fps=5))
+    consultation = next(_rooms)
+    grants = await rooms.open_room(consultation)
+    publisher = SfuPublisher.synthetic(grants["cabin"], quality=quality)
+    subscriber = SfuSubscriber(grants["doctor"])
+    try:
+        tracks = await subscriber.subscribe(await publisher.publish())
+        await eventually(lambda: "room" in tracks, "the room camera", timeout=TIMEOUT)
+        last: list[VideoFrame] = []
+
+        async def watch() -> None:
+            with contextlib.suppress(MediaStreamError):
+                while True:
+                    frame = await tracks["room"].recv()
+                    assert isinstance(frame, VideoFrame)
+                    last[:] = [frame]
+
+        watching = asyncio.create_task(watch())
+        await eventually(lambda: last, "the room's frames", timeout=TIMEOUT)
+        quality.remote_loss(0.5)
+        quality.remote_loss(0.5)
+        assert quality.level.width == ROOM_SIZE[0] // 2
+
+        await eventually(
+            lambda: last[0].width == ROOM_SIZE[0] // 2, "smaller frames via Janus", timeout=TIMEOUT
+        )
+        assert publisher.reports is not None
+        reports = publisher.reports
+
+        async def back_up() -> bool:
+            await reports.poll()
+            return quality.index == 0
+
+        await eventually(back_up, "calm reports from Janus", timeout=TIMEOUT)
+
+        await eventually(lambda: last[0].width == ROOM_SIZE[0], "full size", timeout=TIMEOUT)
+        watching.cancel()
+    finally:
+        await subscriber.close()
+        await publisher.close()
+        await rooms.close_room(consultation, ["cabin", "doctor"])

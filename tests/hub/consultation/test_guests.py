@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import AsyncIterator
@@ -22,8 +23,9 @@ from cabin_agent.media_sfu import SfuSubscriber
 from hub import db
 from hub.audit.models import AuditEvent
 from hub.config import Environment, Settings
-from hub.consultation.models import Guest, GuestStatus
+from hub.consultation.models import Consultation, Guest, GuestStatus, State
 from hub.consultation.sfu import SfuRooms
+from hub.jobs import JobRunner
 from hub.notify.models import Channel, OutboundMessage
 from hub.wire.janus import CORE_UNAUTHORIZED, JanusError, SfuGrant
 from tests.conftest import TEST_SECRET, csrf_from, login, text
@@ -401,3 +403,70 @@ async def test_the_room_screen_joins_the_room_to_show_the_guests(
         refused = await nurse.get(f"/api/v1/consultations/{cid}/visio-tiers")
         assert refused.status_code == 403, "the doctor's grant is the doctor's"
     await _end(client, cid)
+
+
+async def _run_jobs_at(app: FastAPI, moment: dt.datetime) -> None:
+    """One round of the hub's periodic jobs, as run `moment` (the clock injected)."""
+    runner = JobRunner(dataclasses.replace(app.state.hub, clock=lambda: moment))
+    try:
+        await runner.run_once()
+    finally:
+        await runner.stop()
+
+
+async def _state_of(settings: Settings, cid: int) -> State:
+    (consultation,) = await _rows(settings, select(Consultation).where(Consultation.id == cid))
+    return State(consultation.state)
+
+
+async def test_a_room_left_empty_closes_but_the_consultation_goes_on(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings, rooms: SfuRooms, app: FastAPI
+) -> None:
+    """The doctor closed the tab and nobody ended the consultation: the periodic jobs close
+    its Janus room once nobody came for `sfu_room_idle_minutes`, not before; the consultation
+    stays running, and inviting again opens a new room."""
+    cid = await _consultation(client, settings)
+    await _invite(client, cid, role="interpreter", name="Amina Haddad", contact="a@interp.fr")
+    assert await rooms.exists(cid)
+    now = dt.datetime.now(dt.UTC)
+    idle = dt.timedelta(minutes=settings.sfu_room_idle_minutes)
+    await _run_jobs_at(app, now + idle / 2)
+    assert await rooms.exists(cid), "a room in its first idle minutes stays"
+    await _run_jobs_at(app, now + idle + dt.timedelta(minutes=1))
+    assert not await rooms.exists(cid), "an idle room is closed"
+    assert await _state_of(settings, cid) is State.IN_CONSULTATION, "never ended by a timer"
+    (guest,) = await _rows(settings, select(Guest))
+    assert guest.status is GuestStatus.ENDED
+    assert "consultation.sfu_room_closed" in await _actions(settings)
+    again = await _invite(client, cid, role="specialist", name="Dr Petit", contact="p@chu.fr")
+    assert again.status_code == 303
+    assert await rooms.exists(cid), "the next invitation opens the room again"
+    await _end(client, cid)
+
+
+async def test_a_room_with_a_guest_in_it_stays_until_its_consultation_is_over(
+    client: httpx.AsyncClient,
+    cpts: Cpts,
+    settings: Settings,
+    rooms: SfuRooms,
+    app: FastAPI,
+    guest_browser: httpx.AsyncClient,
+) -> None:
+    """A guest in the room keeps it open however long; once the consultation is no longer
+    running (its exit could not reach Janus), the next round closes the room."""
+    cid = await _consultation(client, settings)
+    await _invite(client, cid, role="specialist", name="Dr Petit", contact="petit@chu.fr")
+    joined = await _join(guest_browser, await _link_of(settings, "petit@chu.fr"), "Dr Petit")
+    assert joined.status_code == 200, joined.text
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=12)
+    await _run_jobs_at(app, later)
+    assert await rooms.exists(cid), "the guest is still in the room"
+    engine = db.make_engine(settings.database_url)
+    async with db.make_session_factory(engine)() as session:
+        await session.execute(
+            update(Consultation).where(Consultation.id == cid).values(state=State.REPORTING)
+        )
+        await session.commit()
+    await engine.dispose()
+    await _run_jobs_at(app, later)
+    assert not await rooms.exists(cid), "the room of a consultation over is closed"
