@@ -29,6 +29,8 @@ from hub.wire.janus import JanusError
 
 logger = logging.getLogger(__name__)
 
+WAITED_FOR = frozenset({GuestStatus.INVITED, GuestStatus.OPENED})  # a link not used yet
+
 
 def _last_activity(guests: list[Guest]) -> dt.datetime:
     """When a guest of the room was last invited, joined or left."""
@@ -44,11 +46,13 @@ def _idle(
     consultation: Consultation, guests: list[Guest], now: dt.datetime, idle: dt.timedelta
 ) -> bool:
     """Whether the consultation's room is to close: the consultation is over, or no guest
-    is in the room and none came or went for `idle`."""
+    is in the room, no invitation is still valid, and none came or went for `idle`."""
     if consultation.state is not State.IN_CONSULTATION:
         return True
     if any(g.status is GuestStatus.JOINED for g in guests):
         return False
+    if any(g.status in WAITED_FOR and now < g.expires_at for g in guests):
+        return False  # an invited guest may still come: the link is valid
     return now - _last_activity(guests) >= idle
 
 

@@ -23,6 +23,7 @@ from cabin_agent.media_sfu import SfuSubscriber
 from hub import db
 from hub.audit.models import AuditEvent
 from hub.config import Environment, Settings
+from hub.consultation.guests import LINK_VALID_FOR
 from hub.consultation.models import Consultation, Guest, GuestStatus, State
 from hub.consultation.sfu import SfuRooms
 from hub.jobs import JobRunner
@@ -432,7 +433,10 @@ async def test_a_room_left_empty_closes_but_the_consultation_goes_on(
     idle = dt.timedelta(minutes=settings.sfu_room_idle_minutes)
     await _run_jobs_at(app, now + idle / 2)
     assert await rooms.exists(cid), "a room in its first idle minutes stays"
-    await _run_jobs_at(app, now + idle + dt.timedelta(minutes=1))
+    waited = max(idle, LINK_VALID_FOR)
+    await _run_jobs_at(app, now + waited - dt.timedelta(minutes=1))
+    assert await rooms.exists(cid), "the interpreter's link is still valid: she may come"
+    await _run_jobs_at(app, now + waited + dt.timedelta(minutes=1))
     assert not await rooms.exists(cid), "an idle room is closed"
     assert await _state_of(settings, cid) is State.IN_CONSULTATION, "never ended by a timer"
     (guest,) = await _rows(settings, select(Guest))
