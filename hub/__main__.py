@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import uvicorn
-from alembic.util import CommandError
 
 from devices.cli_fr import FrenchArgumentParser
 from hub import commands, db, migrate
@@ -52,6 +51,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from alembic.util import CommandError  # Alembic: loaded by the commands that migrate
+
     settings = commands.settings()
     target = args.revision or ("head" if args.direction == "upgrade" else "base")
     step = migrate.upgrade if args.direction == "upgrade" else migrate.downgrade
