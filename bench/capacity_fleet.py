@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import datetime as dt
 import json
 import random
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -49,6 +51,17 @@ from hub.wire import (
 )
 
 FLEET_SCRIPT = str(Path(__file__).resolve())
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a child gets when the thread that started it ends
+
+
+def die_with_parent() -> None:
+    """In a child process (``preexec_fn``): be killed when the bench goes, even by SIGKILL, so
+    that no hub worker, cabin or echo server outlives it. Start such a child from the bench's
+    main thread: the kernel watches the thread that forked, not the process."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 DEVICE = DeviceDescription(name="Oxymètre", kind="pulse_oximeter", model="contec_cms50d_plus")
 
 
@@ -214,6 +227,7 @@ class ProcessFleet:
                 "0",
                 stdout=asyncio.subprocess.PIPE,
                 limit=2**24,
+                preexec_fn=die_with_parent,
             )
             self._procs.append(proc)
             self._readers.append(asyncio.create_task(self._read(i, proc)))

@@ -18,7 +18,9 @@ Cabins are created in the bench's database directly (one bulk insert through the
 The cabins are played by several processes (``--fleet-procs``, by default one per 1,250
 cabins), whose CPU together is printed too: on a small machine they compete with the hub.
 N is limited by ``ulimit -n`` (each cabin holds a descriptor in the bench and in the hub, two in
-haproxy).
+haproxy). Stopped (Ctrl-C, SIGTERM, SIGHUP), the bench stops everything it started; killed
+(SIGKILL), its hub workers, cabins and echo server die with it (``die_with_parent``), while
+PostgreSQL, Redis and haproxy of a two-worker run are left in their temporary directories.
 
     .venv/bin/python bench/hub_capacity.py --quick            # N = 1000, one worker
     .venv/bin/python bench/hub_capacity.py [--cabins 1000,2000,5000,10000] [--workers 1,2]
@@ -48,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from capacity_fleet import ProcessFleet  # noqa: E402
+from capacity_fleet import ProcessFleet, die_with_parent  # noqa: E402
 
 from hub import db, migrate  # noqa: E402
 from hub.demo import seed_demo  # noqa: E402
@@ -118,7 +120,14 @@ class Hub:
     redis_url: str = ""
 
     def start(self) -> None:
+        self.spawn()
+        self.wait_listening()
+
+    def spawn(self) -> None:
+        """Start the workers (from the main thread: they die with it, `die_with_parent`)."""
         self.procs = [self._spawn(port) for port in self.ports]
+
+    def wait_listening(self) -> None:
         for port in self.ports:
             wait_http(f"http://127.0.0.1:{port}/healthz")
 
@@ -136,7 +145,12 @@ class Hub:
             env["HUB_REDIS_URL"] = self.redis_url
         with self.log.open("ab") as out:
             return subprocess.Popen(
-                [sys.executable, "-m", "hub", "serve"], cwd=ROOT, env=env, stdout=out, stderr=out
+                [sys.executable, "-m", "hub", "serve"],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=out,
+                preexec_fn=die_with_parent,
             )
 
     def stop(self) -> None:
@@ -244,6 +258,7 @@ def spawn_echo(port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, str(Path(__file__).parent / "capacity_fleet.py"), "echo", str(port)],
         cwd=ROOT,
+        preexec_fn=die_with_parent,
     )
 
 
@@ -339,7 +354,8 @@ async def restart_hub(hub: Hub, fleet: ProcessFleet, timeout: float) -> Restart:
     start = time.monotonic()
     await asyncio.to_thread(hub.stop)
     stopped = time.monotonic() - start
-    await asyncio.to_thread(hub.start)
+    hub.spawn()
+    await asyncio.to_thread(hub.wait_listening)
     listening = time.monotonic() - start
     pids = [p.pid for p in hub.procs]
     back = await until(lambda: fleet.connected == n, timeout)
@@ -391,7 +407,16 @@ def report(
     )
 
 
+def _stop_as_interrupted(signum: int, _frame: object) -> None:
+    """SIGTERM and SIGHUP stop the bench as Ctrl-C does: asyncio.run cancels the run, whose
+    ``finally`` blocks stop the hub, the cabins, the proxy, Redis and PostgreSQL."""
+    signal.signal(signum, signal.SIG_DFL)  # a second one kills at once
+    os.kill(os.getpid(), signal.SIGINT)
+
+
 def main() -> int:
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, _stop_as_interrupted)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="N = 1000 and one worker only")
     parser.add_argument("--cabins", default="1000,2000,5000,10000")
@@ -413,7 +438,11 @@ def main() -> int:
             if n + 100 > limit or (w > 1 and 2 * n + 100 > limit):
                 print(f"N={n:>6} workers={w} | skipped: needs more than ulimit -n {limit}")
                 continue
-            asyncio.run(run_hub(n, w, args, work))
+            try:
+                asyncio.run(run_hub(n, w, args, work))
+            except KeyboardInterrupt:
+                print("interrupted: everything the bench started is stopped", flush=True)
+                return 130
     return 0
 
 

@@ -12,11 +12,10 @@ import sys
 from pathlib import Path
 
 import uvicorn
-from alembic.util import CommandError
 from sqlalchemy.engine import make_url
 
 from devices.cli_fr import FrenchArgumentParser
-from hub import commands, db, migrate
+from hub import collector, commands, db, migrate
 from hub.app import GRACEFUL_SHUTDOWN_SECONDS, create_app
 from hub.audit.service import ChainReport, seal_pending, verify_chain
 from hub.config import Settings
@@ -48,11 +47,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers > 1:  # each worker process builds its own app from the environment
         uvicorn.run("hub.app:from_environment", factory=True, workers=args.workers, **options)  # type: ignore[arg-type]
     else:
-        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        app = create_app(settings)
+        collector.tune_for_serving()
+        uvicorn.run(app, **options)  # type: ignore[arg-type]
     return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from alembic.util import CommandError  # Alembic: loaded by the commands that migrate
+
     settings = commands.settings()
     target = args.revision or ("head" if args.direction == "upgrade" else "base")
     step = migrate.upgrade if args.direction == "upgrade" else migrate.downgrade

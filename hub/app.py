@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import web
-from hub import cluster, commands, db, deps, transport
+from hub import cluster, collector, commands, db, deps, transport
 from hub.api_docs import mount_api_docs
 from hub.cabins import admin as cabin_admin
 from hub.cabins import api as cabin_api
@@ -318,7 +318,9 @@ def from_environment() -> FastAPI:
     """The hub of the ``HUB_…`` settings: what each worker of ``serve --workers`` runs."""
     settings = commands.settings()
     configure_logging(level=settings.log_level, fmt=settings.log_format)
-    return create_app(settings)
+    app = create_app(settings)
+    collector.tune_for_serving()
+    return app
 
 
 def _describe(error: object) -> str:

@@ -1,21 +1,29 @@
-"""Running Alembic migrations programmatically (``python -m hub migrate``)."""
+"""Running Alembic migrations programmatically (``python -m hub migrate``), and the check
+every other command makes first (`database_problem`), which reads the schema's revision with
+SQLAlchemy alone: Alembic is loaded only by the commands that migrate, so the hub starts
+(and restarts) sooner."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import make_url
+from sqlalchemy import inspect, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+VERSION_TABLE = "alembic_version"  # where Alembic keeps the schema's revision
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(database_url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
@@ -24,17 +32,23 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the database schema up to ``revision``."""
+    from alembic import command
+
     _ensure_parent(database_url)
     command.upgrade(alembic_config(database_url), revision)
 
 
 def downgrade(database_url: str, revision: str) -> None:
     """Take the database schema down to ``revision`` (``base`` empties it)."""
+    from alembic import command
+
     command.downgrade(alembic_config(database_url), revision)
 
 
 def revision(database_url: str, message: str) -> None:
     """Autogenerate a new migration from the models (developers only)."""
+    from alembic import command
+
     command.revision(alembic_config(database_url), message=message, autogenerate=True)
 
 
@@ -67,7 +81,10 @@ async def _current_revision(database_url: str) -> str | None:
 
 
 def _revision_of(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    """The schema's revision as Alembic recorded it (None: never migrated)."""
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()  # noqa: S608
 
 
 def _sqlite_path(database_url: str) -> Path | None:

@@ -1,9 +1,11 @@
 """The agents' WebSocket endpoint: authenticate the token, hello, heartbeats, presence.
 
-Trust is re-checked for everything an agent sends: once its cabin's token is revoked or
-replaced, the next message is refused (not acknowledged, not stored) and the link closed with
-4401; the coordinator's revocation also closes the link at once (``routing.disconnect``). A
-frame that is not a valid message closes the link with 4400 and one log line.
+Trust is re-checked against the database for everything an agent asks the hub to store
+(measurements, device states): once its cabin's token is revoked or replaced, the next such
+message is refused (not acknowledged, not stored) and the link closed with 4401; the
+coordinator's revocation also closes the link at once (``routing.disconnect``). Heartbeats and
+the answers to the hub's own commands and offers are served from memory. A frame that is not a
+valid message closes the link with 4400 and one log line.
 
 Commands and media offers reach the agent through ``hub.cabins.routing``, from this worker or
 from another. With several workers the cabin's presence (online, last heard from) is its key in
@@ -180,49 +182,73 @@ def _register(ctx: HubContext, cabin_id: int) -> AgentConnection:
     return conn
 
 
+class _Reading:
+    """Whether the link's reader waits for the agent's next frame (so it may be interrupted)
+    or acts on one (it is let finish: a batch is stored whole or not at all)."""
+
+    receiving = False
+
+
 async def _serve(ctx: HubContext, websocket: WebSocket, conn: AgentConnection) -> None:
-    timeout = ctx.settings.agent_offline_after_seconds
-    replaced = asyncio.create_task(conn.closed.wait())
-    receive: asyncio.Task[AgentMessageT] | None = None
-    outgoing: asyncio.Task[HubMessageT] | None = None
+    """Act on the agent's messages and send it what the hub has for it, until the link
+    closes, falls silent, or is replaced or revoked. One reader and one writer per link for
+    its whole life: a message costs no task of its own."""
+    state = _Reading()
+    reader = asyncio.create_task(_read(ctx, websocket, conn, state))
+    writer = asyncio.create_task(_write(websocket, conn))
+    ended = asyncio.create_task(conn.closed.wait())
     try:
-        while True:
-            receive = receive or asyncio.create_task(
-                _receive(websocket, conn.cabin_id, timeout=timeout)
-            )
-            outgoing = outgoing or asyncio.create_task(conn.outgoing.get())
-            done, _ = await asyncio.wait(
-                {receive, replaced, outgoing}, return_when=asyncio.FIRST_COMPLETED
-            )
-            if replaced in done or conn.closed.is_set():
-                await _end(websocket, conn)
-                return
-            if outgoing in done:
-                await _send(websocket, conn, outgoing.result())
-                outgoing = None
-            if receive in done:
-                try:
-                    message = receive.result()
-                except _Closed:
-                    return
-                except TimeoutError:
-                    logger.warning("cabin %s missed its heartbeats; closing", conn.cabin_id)
-                    await _close(websocket, CLOSE_HEARTBEAT_TIMEOUT, "battements de cœur manquants")
-                    return
-                receive = None
-                if not await _handle(ctx, websocket, conn, message):
-                    await _end(websocket, conn)
-                    return
+        done, _ = await asyncio.wait({reader, writer, ended}, return_when=asyncio.FIRST_COMPLETED)
+        if reader not in done:
+            if state.receiving:
+                reader.cancel()
+            await asyncio.wait({reader})
+            failed = writer.exception() if writer in done else None
+            if failed is not None:  # the socket is gone under the writer
+                raise failed
+        outcome = "ended" if reader.cancelled() else reader.result()
+        if outcome == "silent":
+            logger.warning("cabin %s missed its heartbeats; closing", conn.cabin_id)
+            await _close(websocket, CLOSE_HEARTBEAT_TIMEOUT, "battements de cœur manquants")
+        elif outcome == "ended":
+            await _end(websocket, conn)
     finally:
-        for task in (replaced, receive, outgoing):
-            if task is not None:
-                task.cancel()
+        for task in (reader, writer, ended):
+            task.cancel()
         for future in conn.pending.values():
             if not future.done():
                 future.set_result((False, "La cabine s'est déconnectée avant de répondre."))
         for answer in conn.media_answers.values():
             if not answer.done():
                 answer.set_result(("", "La cabine s'est déconnectée."))
+
+
+async def _read(
+    ctx: HubContext, websocket: WebSocket, conn: AgentConnection, state: _Reading
+) -> str:
+    """Act on the agent's messages in turn; why it stopped: "gone" (the agent left, or was
+    sent away for a bad frame), "silent" (no message within the offline delay) or "ended"
+    (the link was replaced, or its token is no longer the cabin's)."""
+    timeout = ctx.settings.agent_offline_after_seconds
+    while not conn.closed.is_set():
+        state.receiving = True
+        try:
+            message = await _receive(websocket, conn.cabin_id, timeout=timeout)
+        except _Closed:
+            return "gone"
+        except TimeoutError:
+            return "silent"
+        finally:
+            state.receiving = False
+        if not await _handle(ctx, websocket, conn, message):
+            break
+    return "ended"
+
+
+async def _write(websocket: WebSocket, conn: AgentConnection) -> None:
+    """Send the agent what the hub has for it (commands, media offers), as it comes."""
+    while True:
+        await _send(websocket, conn, await conn.outgoing.get())
 
 
 async def _end(websocket: WebSocket, conn: AgentConnection) -> None:
@@ -254,6 +280,8 @@ async def _handle(
     now = ctx.clock()
     if isinstance(message, Heartbeat):
         return await _heartbeat(ctx, websocket, conn, message, now)
+    if isinstance(message, (CommandResult, MediaAnswer)):
+        return _answered(conn, message)
     # Writers queue here in turn (SQLite has one writer: waiting on its lock is neither fair
     # nor bounded during a reconnection storm); answers to the hub's requests do not wait.
     writes = isinstance(message, (MeasurementBatch, DeviceStatus))
@@ -281,16 +309,26 @@ async def _handle(
             await session.commit()
             await _touch(ctx, conn, now)
             _seen(ctx, conn, now, [live.device_state(device, online=True)])
-        elif isinstance(message, MediaAnswer):
-            answer = conn.media_answers.pop(message.session_id, None)
-            if answer is not None and not answer.done():
-                answer.set_result((message.sdp, message.error))
-        elif isinstance(message, CommandResult):
-            future = conn.pending.pop(message.command_id, None)
-            if future is not None and not future.done():
-                future.set_result((message.ok, message.message))
         else:
             logger.warning("cabin %s sent an unexpected %s", conn.cabin_id, message.type)
+    return True
+
+
+def _answered(conn: AgentConnection, message: CommandResult | MediaAnswer) -> bool:
+    """Hand the agent's answer to the request waiting for it, from memory: it answers what
+    this link was asked, stores nothing, and a revoked link is closed before it is asked
+    anything more (`routing.disconnect`; `hub.cabins.liveness` for a token replaced behind
+    its back). False (nothing done) once the link is not trusted."""
+    if conn.revoked:
+        return False
+    if isinstance(message, MediaAnswer):
+        answer = conn.media_answers.pop(message.session_id, None)
+        if answer is not None and not answer.done():
+            answer.set_result((message.sdp, message.error))
+    else:
+        future = conn.pending.pop(message.command_id, None)
+        if future is not None and not future.done():
+            future.set_result((message.ok, message.message))
     return True
 
 
@@ -378,7 +416,8 @@ class _Closed(Exception):
 
 async def _receive(websocket: WebSocket, cabin_id: int, *, timeout: float) -> AgentMessageT:
     """The next message of the agent; a frame that is not one closes the link (4400)."""
-    frame = await asyncio.wait_for(websocket.receive(), timeout)
+    async with asyncio.timeout(timeout):
+        frame = await websocket.receive()
     if frame["type"] == "websocket.disconnect":
         raise _Closed
     text = frame.get("text")

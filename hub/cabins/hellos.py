@@ -36,12 +36,13 @@ R = TypeVar("R")
 
 
 class _Queue(Generic[T, R]):
-    """Items served in batches, one transaction each, by one task at a time."""
+    """Items served in batches, one transaction each, by one task at a time: ``serve`` gets
+    the session and the batch's items, and returns their results in the same order."""
 
     def __init__(
         self,
         ctx: HubContext,
-        serve: Callable[[AsyncSession, T], Awaitable[R]],
+        serve: Callable[[AsyncSession, list[T]], Awaitable[list[R]]],
         *,
         writes: bool,
     ) -> None:
@@ -85,11 +86,11 @@ class _Queue(Generic[T, R]):
     async def _run(self, items: list[T]) -> list[R]:
         if self._writes:
             async with self._ctx.presence_writes, self._ctx.sessions() as session:
-                results = [await self._serve(session, item) for item in items]
+                results = await self._serve(session, items)
                 await session.commit()
                 return results
         async with self._ctx.sessions() as session:
-            return [await self._serve(session, item) for item in items]
+            return await self._serve(session, items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +120,15 @@ class HelloOut:
     last_seq: int
 
 
-async def _caller(session: AsyncSession, token: str) -> Caller | None:
-    cabin = await identity.cabin_for_token(session=session, token=token)
-    if cabin is None:
-        return None
-    return Caller(cabin.id, cabin.name, cabin.site_id, cabin.site.name, cabin.token_hash or "")
+async def _callers(session: AsyncSession, tokens: list[str]) -> list[Caller | None]:
+    """The cabin each token names (None: unknown or revoked), in one query."""
+    cabins = await identity.cabins_for_tokens(session=session, tokens=tokens)
+    return [
+        None
+        if (cabin := cabins.get(token)) is None
+        else Caller(cabin.id, cabin.name, cabin.site_id, cabin.site.name, cabin.token_hash or "")
+        for token in tokens
+    ]
 
 
 async def _hello(session: AsyncSession, hello: HelloIn) -> HelloOut:
@@ -146,9 +151,13 @@ async def _hello(session: AsyncSession, hello: HelloIn) -> HelloOut:
     return HelloOut(devices, await last_seq(session=session, cabin_id=hello.cabin_id))
 
 
+async def _hellos(session: AsyncSession, hellos: list[HelloIn]) -> list[HelloOut]:
+    return [await _hello(session, hello) for hello in hellos]
+
+
 class Batches:
     """This worker's batched token checks and hellos."""
 
     def __init__(self, ctx: HubContext) -> None:
-        self.callers: _Queue[str, Caller | None] = _Queue(ctx, _caller, writes=False)
-        self.hellos: _Queue[HelloIn, HelloOut] = _Queue(ctx, _hello, writes=True)
+        self.callers: _Queue[str, Caller | None] = _Queue(ctx, _callers, writes=False)
+        self.hellos: _Queue[HelloIn, HelloOut] = _Queue(ctx, _hellos, writes=True)

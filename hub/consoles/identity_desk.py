@@ -22,7 +22,6 @@ from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import Conflict, HubError, Invalid
 from hub.insi.adapter import OID_INS_NIA, InsIdentity, Traits
-from hub.insi.soap import client_for
 from hub.records import insi_identity, patient_service
 from hub.records.vigilance import STATUS_LABELS, Actor, probable_duplicates
 from hub.rendering import render
@@ -230,7 +229,7 @@ async def _insi_page(
             "patient": patient,
             "status_label": STATUS_LABELS[patient.identity_status],
             "carries_ins": insi_identity.carries_ins(patient),
-            "insi_unavailable": "" if client_for(ctx.settings) else INSI_UNAVAILABLE,
+            "insi_unavailable": "" if ctx.settings.insi_url else INSI_UNAVAILABLE,
             "rows": rows,
             "outcome": outcome,
             "error": error,
@@ -260,6 +259,8 @@ async def ask_insi(
     )
     before = insi_identity.traits_of(patient)
     before_ins = _ins(patient.nir, patient.ins_oid)
+    from hub.insi.soap import client_for  # zeep: loaded when first needed
+
     insi = client_for(ctx.settings)
     actor = actor_of(request, user)
     try:

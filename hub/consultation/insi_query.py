@@ -17,7 +17,6 @@ from hub.consultation.models import Consultation
 from hub.context import HubContext
 from hub.errors import Conflict, Forbidden, Invalid
 from hub.insi.adapter import Answer, InsIdentity, InsiError, InsiService
-from hub.insi.soap import client_for
 from hub.records import insi_identity
 from hub.records.patient_service import patient_by_id
 from hub.records.vigilance import Actor, trace
@@ -62,6 +61,8 @@ async def query_insi(
     )
     if user.role not in service.ROOM_STAFF:
         raise Forbidden("L'identité est vérifiée par le personnel de la salle.")
+    from hub.insi.soap import client_for  # zeep: loaded when first needed
+
     insi = client_for(ctx.settings)
     if insi is None:
         raise Conflict(UNAVAILABLE)

@@ -438,15 +438,18 @@ async def revoke_cabin_token(*, session: AsyncSession, cabin: Cabin) -> None:
     await session.flush()
 
 
-async def cabin_for_token(*, session: AsyncSession, token: str) -> Cabin | None:
-    """The cabin whose current token this is, or None (unknown or revoked)."""
-    if not token.startswith(security.CABIN_TOKEN_PREFIX):
-        return None
-    return await session.scalar(
-        select(Cabin)
-        .where(Cabin.token_hash == security.sha256_hex(token))
-        .options(joinedload(Cabin.site))
+async def cabins_for_tokens(*, session: AsyncSession, tokens: list[str]) -> dict[str, Cabin]:
+    """The cabins whose current tokens these are, by token (unknown or revoked ones left
+    out), with their sites: one query for many agents connecting at once."""
+    hashes = {
+        security.sha256_hex(t): t for t in tokens if t.startswith(security.CABIN_TOKEN_PREFIX)
+    }
+    if not hashes:
+        return {}
+    cabins = await session.scalars(
+        select(Cabin).where(Cabin.token_hash.in_(hashes)).options(joinedload(Cabin.site))
     )
+    return {hashes[c.token_hash]: c for c in cabins if c.token_hash is not None}
 
 
 async def cabin_ids_of_site(*, session: AsyncSession, site_id: int) -> set[int]:

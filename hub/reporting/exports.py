@@ -26,7 +26,6 @@ from typing import Any
 
 from hub.reporting.indicators import IndicatorReport, Indicators, months_fr
 from hub.reporting.models import ReportInputs
-from hub.reports import pdf_style
 from hub.reports.models import ORIENTATION_LABELS, Orientation
 
 MASK_BELOW = 5
@@ -363,6 +362,8 @@ def yearly_report_pdf(
     *, report: IndicatorReport, year: int, lines: Sequence[ReportLine], generated_on: dt.date
 ) -> bytes:
     """The yearly activity report as a French A4 PDF (masked figures)."""
+    from hub.reports import pdf_style  # reportlab: loaded when first needed
+
     org = report.organisation or "CPTS"
     title = f"Rapport d'activité {year} : téléconsultations assistées"
     width = pdf_style.CONTENT_WIDTH

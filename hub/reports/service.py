@@ -33,7 +33,6 @@ from hub.reports.models import (
     Report,
     ReportStatus,
 )
-from hub.reports.pdf import render_report_pdf
 
 if TYPE_CHECKING:
     from hub.consultation.models import Consultation
@@ -224,6 +223,8 @@ async def sign(
     report.updated_at = now
     await session.flush()
     facts = await facts_of(session=session, report=report, oid_root=ctx.settings.oid_root)
+    from hub.reports.pdf import render_report_pdf  # reportlab: loaded when first needed
+
     report.pdf = render_report_pdf(facts)
     report.cda = build_tlm_cr(facts, report.pdf)
     _trace(session, "report.signed", user, consultation, report)
