@@ -7,5 +7,5 @@ mobile kit taken for the session (``cabins``) — media signalling (``media``), 
 a consultation with more than two parties (``sfu``), the third parties the doctor invites into it
 (``guests``; the guest's one-time link: ``guest_link``), and the live events pushed to the
 consoles (``hub.events``); ``queries``: the statement piece over consultations the reports
-compose. The consoles that drive a session are
-``hub.consoles.teleconsultation``'s; the doctor's report is ``hub.reports``'s."""
+compose. The consoles that drive a session are ``hub.consoles``' (``room_console``,
+``doctor_console``); the doctor's report is ``hub.reports``'s."""
