@@ -29,15 +29,17 @@ from hub.cluster.peers import Peers
 from hub.config import Environment, Settings
 from hub.consoles import (
     booking_move,
+    console_api,
     coordinator,
     doctor,
+    doctor_console,
     facility,
     identity_desk,
     login,
     nurse,
     referrals,
+    room_console,
     secretary,
-    teleconsultation,
 )
 from hub.consoles import guests as guest_pages
 from hub.consoles import report as report_pages
@@ -216,7 +218,9 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
     app.include_router(schedule_admin.router)
     app.include_router(sas_api.router)
     app.include_router(sas_appointments.router)
-    app.include_router(teleconsultation.router)
+    app.include_router(room_console.router)
+    app.include_router(doctor_console.router)
+    app.include_router(console_api.router)
     app.include_router(guest_pages.router)
     app.include_router(doctor.router)
     app.include_router(report_pages.router)

@@ -16,6 +16,7 @@ from hub.identity.models import Site
 from hub.records.patient_service import PatientDraft, register_patient
 from hub.records.patients import Sex
 from hub.scheduling import booking as bk
+from hub.scheduling.changes import confirm_booking
 from hub.scheduling.models import Booking, BookingStatus, Channel, Slot, SlotState
 
 SLOT_MINUTES = 20
@@ -105,7 +106,7 @@ async def seed_demo_agenda(*, session: AsyncSession, site: Site, now: dt.datetim
             ),
         )
         if waiting.confirmed:
-            await bk.confirm_booking(session=session, booking=booking, now=booked_at)
+            await confirm_booking(session=session, booking=booking, now=booked_at)
         booked += 1
     await session.commit()
     return booked

@@ -29,8 +29,7 @@ from hub.notify.mailer import SmtpSettings
 from hub.notify.outbox import DeliveryReport, deliver_due
 from hub.notify.platform import HttpFhirPlatform
 from hub.notify.sms import HttpSmsGateway, SmsGateway
-from hub.scheduling import booking as bk
-from hub.scheduling import messages
+from hub.scheduling import messages, waiting_list
 from hub.scheduling.slots import sync_horizon
 
 logger = logging.getLogger(__name__)
@@ -116,7 +115,7 @@ async def expire_offers(ctx: HubContext) -> int:
     """Take back waiting-list offers past their time and offer those slots again."""
     now = ctx.clock()
     async with ctx.sessions() as session:
-        slots = await bk.expire_offers(session=session, now=now)
+        slots = await waiting_list.expire_offers(session=session, now=now)
         for slot in slots:
             await messages.offer_slot(session=session, ctx=ctx, slot=slot, now=now)
         await session.commit()

@@ -18,7 +18,7 @@ import fractions
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -169,56 +169,44 @@ class SyntheticVideoTrack(MediaStreamTrack):
         self.frames.release()
 
 
-class OtoscopeTrack(SyntheticVideoTrack):
+class _OneSceneTrack(SyntheticVideoTrack):
+    """A synthetic video of the one scene its subclass names in `_scene`."""
+
+    _scene: ClassVar[Scene]
+
+    def __init__(
+        self,
+        *,
+        width: int = 640,
+        height: int = 480,
+        fps: float = 15.0,
+        quality: VideoQuality | None = None,
+        realtime: bool = True,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        super().__init__(
+            self._scene,
+            width=width,
+            height=height,
+            fps=fps,
+            quality=quality,
+            realtime=realtime,
+            clock=clock,
+            sleep=sleep,
+        )
+
+
+class OtoscopeTrack(_OneSceneTrack):
     """Synthetic otoscope video: a drifting eardrum with its light reflex and a frame counter."""
 
-    def __init__(
-        self,
-        *,
-        width: int = 640,
-        height: int = 480,
-        fps: float = 15.0,
-        quality: VideoQuality | None = None,
-        realtime: bool = True,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        super().__init__(
-            otoscope_image,
-            width=width,
-            height=height,
-            fps=fps,
-            quality=quality,
-            realtime=realtime,
-            clock=clock,
-            sleep=sleep,
-        )
+    _scene = staticmethod(otoscope_image)
 
 
-class RoomCameraTrack(SyntheticVideoTrack):
+class RoomCameraTrack(_OneSceneTrack):
     """Synthetic room camera: the patient seated in the consultation room, breathing."""
 
-    def __init__(
-        self,
-        *,
-        width: int = 640,
-        height: int = 480,
-        fps: float = 15.0,
-        quality: VideoQuality | None = None,
-        realtime: bool = True,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        super().__init__(
-            room_image,
-            width=width,
-            height=height,
-            fps=fps,
-            quality=quality,
-            realtime=realtime,
-            clock=clock,
-            sleep=sleep,
-        )
+    _scene = staticmethod(room_image)
 
 
 class OpusAudioModeTrack(MediaStreamTrack):

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.cabins import kits, live, presence, refusals
 from hub.context import AgentConnection, HubContext
 from hub.records.observations import store_measurements
-from hub.scheduling.booking import bookings_in_progress
+from hub.scheduling.lookups import bookings_in_progress
 from hub.wire import MeasurementAck, MeasurementBatch, Rejected, WireMeasurement
 
 

@@ -16,7 +16,7 @@ from hub.db import Base, IntPk, utcnow
 from hub.errors import Invalid
 from hub.identity.models import SiteKind
 from hub.identity.queries import cabins_among, cabins_at, site_ids_of
-from hub.scheduling.booking import IN_PROGRESS_AFTER
+from hub.scheduling.lookups import IN_PROGRESS_AFTER
 
 if TYPE_CHECKING:
     from hub.identity.models import Cabin

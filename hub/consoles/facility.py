@@ -21,10 +21,10 @@ from hub.deps import ContextDep, Permitted, SessionDep
 from hub.errors import HubError
 from hub.identity.policy import Permission
 from hub.rendering import render
-from hub.scheduling import booking as bk
 from hub.scheduling import eligibility
 from hub.scheduling.book import book
 from hub.scheduling.forms import ResidentForm, by_field
+from hub.scheduling.lookups import bookings_between
 from hub.scheduling.models import Channel, Reservation
 from hub.scheduling.slots import free_slots
 
@@ -52,7 +52,7 @@ async def _facility_page(
     # Today's residents (from midnight, room time) and those to come: today's are welcomed
     # from here, the staff running the session with the mobile kit.
     today = dt.datetime.combine(now.astimezone(ROOM_TIME).date(), dt.time(0), ROOM_TIME)
-    upcoming = await bk.bookings_between(
+    upcoming = await bookings_between(
         session=session, site_ids=site_ids, start=today, end=now + dt.timedelta(days=60)
     )
     data.update(

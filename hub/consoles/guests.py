@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, Field
 
 from hub import deps
-from hub.consoles.teleconsultation import Call, DoctorCall, RoomCall
+from hub.consoles.consultation_console import Call, DoctorCall, RoomCall
 from hub.consultation import guest_link, guests, service
 from hub.deps import ContextDep, SessionDep
 from hub.errors import HubError

@@ -16,7 +16,8 @@ from hub.consultation.service import for_bookings
 from hub.deps import ContextDep, Permitted, SessionDep
 from hub.identity.policy import Permission
 from hub.rendering import render
-from hub.scheduling import booking as bk
+from hub.scheduling import changes
+from hub.scheduling.lookups import bookings_between
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 
@@ -39,9 +40,7 @@ async def nurse_home(
         agendas.append(
             (
                 site,
-                await bk.bookings_between(
-                    session=session, site_ids=[site.id], start=start, end=end
-                ),
+                await bookings_between(session=session, site_ids=[site.id], start=start, end=end),
             )
         )
     consultations = await for_bookings(
@@ -64,6 +63,6 @@ async def mark_no_show(
     session: SessionDep, ctx: ContextDep, user: Permitted, booking_id: int
 ) -> Response:
     booking = await own_booking(session, user, booking_id, Permission.AGENDA)
-    await bk.mark_no_show(session=session, booking=booking, now=ctx.clock())
+    await changes.mark_no_show(session=session, booking=booking, now=ctx.clock())
     await session.commit()
     return RedirectResponse("/infirmier?message=non-honore", status_code=303)

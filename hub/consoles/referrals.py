@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub import deps
 from hub.audit.service import record_event
 from hub.consoles import secretary
+from hub.consoles.consultation_console import RoomCall
 from hub.consoles.staff import own_booking
-from hub.consoles.teleconsultation import RoomCall
 from hub.consultation import service as consultation
 from hub.context import HubContext
 from hub.deps import ContextDep, Permitted, SessionDep

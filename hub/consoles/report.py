@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from hub import deps
 from hub.audit.service import trace_read
-from hub.consoles.teleconsultation import DoctorCall
+from hub.consoles.consultation_console import DoctorCall
 from hub.consultation import service
 from hub.consultation.models import State
 from hub.deps import Permitted, SessionDep

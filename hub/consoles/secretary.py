@@ -32,12 +32,12 @@ from hub.records.vigilance import pending_identities
 from hub.relay import service as relay
 from hub.rendering import render
 from hub.reports.tracking import count_relays_needing_attention
-from hub.scheduling import booking as bk
 from hub.scheduling import eligibility, messages
 from hub.scheduling.book import book, cancel
 from hub.scheduling.booking_days import choose_day
 from hub.scheduling.care import care_site_ids
 from hub.scheduling.forms import ContactForm, PatientForm, PhoneBookingForm, by_field, refuse
+from hub.scheduling.lookups import bookings_to_move, patient_history
 from hub.scheduling.models import Channel
 from hub.scheduling.policy import policy_for
 from hub.scheduling.slots import free_slots
@@ -80,7 +80,7 @@ async def secretary_home(
             "earliest": await free_slots(
                 session=session, site_ids=site_ids, after=ctx.clock(), limit=8
             ),
-            "to_move": await bk.bookings_to_move(session=session, site_ids=site_ids),
+            "to_move": await bookings_to_move(session=session, site_ids=site_ids),
             "pending_identities": len(
                 await pending_identities(session=session, organisation_id=user.organisation_id)
             ),
@@ -172,7 +172,7 @@ async def _patient_page(
         Permission.PATIENT_FILE,
         sites=await care_site_ids(session=session, patient_id=patient.id),
     )
-    history = await bk.patient_history(session=session, patient_id=patient.id) if in_care else []
+    history = await patient_history(session=session, patient_id=patient.id) if in_care else []
     await trace_read(
         session=session,
         user_id=user.id,

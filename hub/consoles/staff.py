@@ -15,6 +15,7 @@ from hub.identity.policy import Permission
 from hub.records.vigilance import Actor
 from hub.scheduling import booking as bk
 from hub.scheduling.book import PUBLIC
+from hub.scheduling.lookups import get_booking
 from hub.scheduling.models import Reservation
 from hub.scheduling.slots import get_slot
 
@@ -35,7 +36,7 @@ async def own_booking(
     session: AsyncSession, user: User, booking_id: int, permission: Permission
 ) -> Booking:
     """A booking within the reach of the user's permission (its site), or Forbidden."""
-    booking = await bk.get_booking(session=session, booking_id=booking_id)
+    booking = await get_booking(session=session, booking_id=booking_id)
     policy.check(
         user,
         permission,

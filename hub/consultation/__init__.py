@@ -8,5 +8,5 @@ a consultation with more than two parties (``sfu``), the third parties the docto
 (``guests``; the guest's one-time link: ``guest_link``; rooms nobody closed, closed by the
 periodic jobs: ``idle_rooms``), and the live events pushed to the
 consoles (``hub.events``); ``queries``: the statement piece over consultations the reports
-compose. The consoles that drive a session are
-``hub.consoles.teleconsultation``'s; the doctor's report is ``hub.reports``'s."""
+compose. The consoles that drive a session are ``hub.consoles``' (``room_console``,
+``doctor_console``); the doctor's report is ``hub.reports``'s."""

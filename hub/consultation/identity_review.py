@@ -28,7 +28,7 @@ from hub.records.vigilance import (
     take_from,
     trace,
 )
-from hub.scheduling import booking as bk
+from hub.scheduling.changes import reassign_patient
 
 if TYPE_CHECKING:
     from hub.records.patients import Patient
@@ -75,7 +75,7 @@ async def pending_cases(*, session: AsyncSession, organisation_id: int) -> list[
 
 async def _merge(session: AsyncSession, *, keep: Patient, drop: Patient, actor: Actor) -> None:
     """Move everything of ``drop`` to ``keep`` and mark ``drop`` merged (kept for the trace)."""
-    bookings = await bk.reassign_patient(session=session, from_id=drop.id, to_id=keep.id)
+    bookings = await reassign_patient(session=session, from_id=drop.id, to_id=keep.id)
     visits = await consultations.reassign_patient(session=session, from_id=drop.id, to_id=keep.id)
     documents = await shared_record.reassign_patient(
         session=session, from_id=drop.id, to_id=keep.id

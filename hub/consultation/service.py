@@ -26,7 +26,7 @@ from hub.identity.models import PSYCHIATRY, Role
 from hub.identity.policy import Permission
 from hub.notify import outbox
 from hub.notify.sms import normalise_french_mobile
-from hub.scheduling import booking as bk
+from hub.scheduling.lookups import get_booking, with_patient_and_site
 from hub.scheduling.models import BookingStatus
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ async def reload(session: AsyncSession, consultation_id: int) -> Consultation:
         select(Consultation)
         .where(Consultation.id == consultation_id)
         .options(
-            selectinload(Consultation.booking).options(*bk.with_patient_and_site()),
+            selectinload(Consultation.booking).options(*with_patient_and_site()),
         )
         .execution_options(populate_existing=True)
     )
@@ -205,7 +205,7 @@ async def check_in(
     """The patient is at the room: the consultation begins (state ``arrived``)."""
     if user.role not in ROOM_STAFF:
         raise Forbidden("Seul le personnel de la salle accueille les patients.")
-    booking = await bk.get_booking(session=session, booking_id=booking_id)
+    booking = await get_booking(session=session, booking_id=booking_id)
     _may_act(user, booking.site_id)
     if booking.status is not BookingStatus.BOOKED:
         raise Conflict("Ce rendez-vous est annulé ou marqué non honoré.")
@@ -360,7 +360,7 @@ async def waiting_room(*, session: AsyncSession, user: User) -> list[Consultatio
             Consultation.state.in_([State.READY, State.IN_CONSULTATION, State.REPORTING]),
         )
         .options(
-            selectinload(Consultation.booking).options(*bk.with_patient_and_site()),
+            selectinload(Consultation.booking).options(*with_patient_and_site()),
         )
         .order_by(Consultation.ready_at)
     )
@@ -380,7 +380,7 @@ async def closed_by_doctor(
             Consultation.ended_at >= since,
         )
         .options(
-            selectinload(Consultation.booking).options(*bk.with_patient_and_site()),
+            selectinload(Consultation.booking).options(*with_patient_and_site()),
         )
         .order_by(Consultation.ended_at.desc())
         .limit(limit)

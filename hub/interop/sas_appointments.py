@@ -42,8 +42,8 @@ from hub.interop.sas import (
 from hub.interop.sas_reports import identifier_system
 from hub.records.patient_service import PatientDraft
 from hub.records.vigilance import Actor
-from hub.scheduling import booking as bk
 from hub.scheduling.book import book, cancel
+from hub.scheduling.lookups import booking_id_on_channel, get_booking
 from hub.scheduling.models import BookingStatus, Channel
 
 if TYPE_CHECKING:
@@ -202,7 +202,7 @@ async def read_appointment(
     await session.commit()
     if booking_id is None:
         raise NotFound(f"Aucun rendez-vous Appointment/{appointment_id} pris par le SAS.")
-    booking = await bk.get_booking(session=session, booking_id=booking_id)
+    booking = await get_booking(session=session, booking_id=booking_id)
     return FhirResponse(await _appointment(session, ctx, booking, base))
 
 
@@ -237,7 +237,7 @@ async def update_appointment(
         )
         await session.commit()
         raise NotFound(f"Aucun rendez-vous « {wanted[:40]} » pris par le SAS dans cette CPTS.")
-    booking = await bk.get_booking(session=session, booking_id=booking_id)
+    booking = await get_booking(session=session, booking_id=booking_id)
     current = fa.APPOINTMENT_STATUS[booking.status]
     if status == current and _moves(body, booking):
         raise Conflict(
@@ -268,7 +268,7 @@ async def update_appointment(
             ip=client_ip(request),
         )
         await session.commit()
-    booking = await bk.get_booking(session=session, booking_id=booking.id)
+    booking = await get_booking(session=session, booking_id=booking.id)
     return FhirResponse(
         await _appointment(session, ctx, booking, base),
         headers={"Location": f"{base}/Appointment/{booking.reference}"},
@@ -312,7 +312,7 @@ async def _sas_booking_id(
                 )
             )
         )
-    return await bk.booking_id_on_channel(
+    return await booking_id_on_channel(
         session=session,
         organisation_id=organisation_id,
         channel=Channel.SAS,

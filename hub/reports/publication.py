@@ -28,7 +28,7 @@ from hub.reports.models import Report
 from hub.reports.mssante import PURPOSE_REQUESTER, enqueue_report_relay
 from hub.reports.registry import document_sharing
 from hub.reports.service import ReportDraft, latest_signed
-from hub.scheduling import booking as scheduling
+from hub.scheduling.lookups import get_booking
 
 if TYPE_CHECKING:
     from hub.consultation.models import Consultation
@@ -156,7 +156,7 @@ async def publish(
             )
         else:
             missing_address = True
-    booking = await scheduling.get_booking(session=session, booking_id=consultation.booking_id)
+    booking = await get_booking(session=session, booking_id=consultation.booking_id)
     if booking.requester_mssante:
         relays.append(
             await relay_to(booking.requester_mssante, booking.requester_name, PURPOSE_REQUESTER)

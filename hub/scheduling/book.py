@@ -19,7 +19,9 @@ from hub.records.patient_service import PatientDraft
 from hub.records.vigilance import Actor
 from hub.scheduling import booking as bk
 from hub.scheduling import messages
+from hub.scheduling.changes import cancel_booking, move_booking
 from hub.scheduling.models import Booking, Channel, Reservation
+from hub.scheduling.waiting_list import join_waiting_list
 
 PUBLIC = frozenset[Reservation | None]({None})
 
@@ -91,7 +93,7 @@ async def book(
             seat = None
             continue
         if waiting_list:
-            await bk.join_waiting_list(session=session, booking=booking, any_site=True, now=now)
+            await join_waiting_list(session=session, booking=booking, any_site=True, now=now)
         await messages.booking_made(
             session=session, ctx=ctx, booking=booking, now=now, policy=seat.policy
         )
@@ -112,7 +114,7 @@ async def cancel(
 ) -> None:
     """Cancel a booking and tell the patient (pending reminders withdrawn), then offer the
     freed seat to the waiting list; the caller commits."""
-    slot = await bk.cancel_booking(session=session, booking=booking, reason=reason, now=now)
+    slot = await cancel_booking(session=session, booking=booking, reason=reason, now=now)
     await messages.booking_cancelled(session=session, ctx=ctx, booking=booking, now=now)
     await messages.offer_slot(session=session, ctx=ctx, slot=slot, now=now)
 
@@ -124,7 +126,7 @@ async def move(
     is freed, the old booking's pending reminders are withdrawn, the new booking's confirmation
     and reminders queued and the freed seat offered to the waiting list; the caller commits."""
     old_id, old_slot = booking.id, booking.slot
-    new = await bk.move_booking(session=session, booking=booking, slot_id=slot_id, now=now)
+    new = await move_booking(session=session, booking=booking, slot_id=slot_id, now=now)
     await outbox.cancel_pending(session=session, related_kind=messages.RELATED, related_id=old_id)
     await messages.booking_made(session=session, ctx=ctx, booking=new, now=now)
     await messages.offer_slot(session=session, ctx=ctx, slot=old_slot, now=now)

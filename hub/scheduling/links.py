@@ -8,7 +8,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.errors import NotFound
-from hub.scheduling import booking as bk
+from hub.scheduling.lookups import get_booking
 from hub.scheduling.models import Booking, WaitingListEntry
 
 LINK_EXPIRED = "Ce lien n'est plus valable. Contactez le secrétariat de la CPTS."
@@ -44,7 +44,7 @@ def _load(secret: str, purpose: str, token: str) -> tuple[int, str]:
 
 async def booking_from_token(*, session: AsyncSession, secret: str, token: str) -> Booking:
     booking_id, nonce = _load(secret, "booking", token)
-    booking = await bk.get_booking(session=session, booking_id=booking_id)
+    booking = await get_booking(session=session, booking_id=booking_id)
     if not hmac.compare_digest(booking.link_nonce, nonce):
         raise NotFound(LINK_EXPIRED)
     return booking
@@ -55,7 +55,7 @@ async def offer_from_token(*, session: AsyncSession, secret: str, token: str) ->
     entry = await session.get(WaitingListEntry, entry_id)
     if entry is None:
         raise NotFound(LINK_EXPIRED)
-    booking = await bk.get_booking(session=session, booking_id=entry.booking_id)
+    booking = await get_booking(session=session, booking_id=entry.booking_id)
     if not hmac.compare_digest(booking.link_nonce, nonce):
         raise NotFound(LINK_EXPIRED)
     return entry

@@ -19,8 +19,8 @@ from hub.notify import ical, outbox
 from hub.notify.mailer import Attachment, check_address
 from hub.notify.sms import normalise_french_mobile
 from hub.rendering import when_fr
-from hub.scheduling import booking as bk
 from hub.scheduling import links
+from hub.scheduling.lookups import get_booking, patient_history, with_relations
 from hub.scheduling.models import (
     Booking,
     BookingPolicy,
@@ -30,6 +30,7 @@ from hub.scheduling.models import (
     WaitStatus,
 )
 from hub.scheduling.policy import policy_for, reminder_offsets
+from hub.scheduling.waiting_list import offer_freed_slot
 
 if TYPE_CHECKING:
     from hub.identity.models import Organisation, Site
@@ -132,7 +133,7 @@ async def booking_made(
 ) -> None:
     """Queue the confirmation and the reminders of a new booking, in one INSERT (``policy``:
     the CPTS's booking policy when the caller has read it already)."""
-    booking = await bk.with_relations(session=session, booking=booking)
+    booking = await with_relations(session=session, booking=booking)
     patient, site = booking.patient, booking.site
     org = await _org(session, site)  # loaded with the slot: no query
     if policy is None:
@@ -232,7 +233,7 @@ async def contact_changed(
     """The patient's mobile or e-mail changed: the reminders of their bookings to come that
     are not yet due are queued again, to the new contact; returns how many were queued."""
     queued = 0
-    for known in await bk.patient_history(session=session, patient_id=patient_id):
+    for known in await patient_history(session=session, patient_id=patient_id):
         if known.status is not BookingStatus.BOOKED or known.starts_at <= now:
             continue
         await outbox.cancel_pending(
@@ -242,7 +243,7 @@ async def contact_changed(
             purpose="reminder",
             due_after=now,
         )
-        booking = await bk.get_booking(session=session, booking_id=known.id)
+        booking = await get_booking(session=session, booking_id=known.id)
         org = await _org(session, booking.site)
         policy = await policy_for(session=session, organisation_id=org.id)
         rows = _reminders(ctx=ctx, booking=booking, now=now, policy=policy)
@@ -256,7 +257,7 @@ async def booking_cancelled(
 ) -> None:
     """Withdraw pending reminders and tell the patient the booking is cancelled."""
     await outbox.cancel_pending(session=session, related_kind=RELATED, related_id=booking.id)
-    booking = await bk.get_booking(session=session, booking_id=booking.id)
+    booking = await get_booking(session=session, booking_id=booking.id)
     patient, site = booking.patient, booking.site
     org = await _org(session, site)
     when = when_fr(booking.starts_at, site.timezone)
@@ -296,12 +297,12 @@ async def offer_slot(
     site = await identity.get_site(session=session, site_id=slot.site_id)
     assert site is not None
     policy = await policy_for(session=session, organisation_id=site.organisation_id)
-    entry = await bk.offer_freed_slot(
+    entry = await offer_freed_slot(
         session=session, slot=slot, now=now, offer_minutes=policy.offer_minutes
     )
     if entry is None:
         return
-    booking = await bk.get_booking(session=session, booking_id=entry.booking_id)
+    booking = await get_booking(session=session, booking_id=entry.booking_id)
     url = f"{ctx.settings.base_url}/rdv/proposition/{links.offer_token(ctx.secret, entry, booking)}"
     when = when_fr(slot.starts_at, site.timezone)
     until = when_fr(entry.offer_expires_at or slot.starts_at, site.timezone)

@@ -20,13 +20,15 @@ from hub.identity import service as identity
 from hub.records.vigilance import Actor
 from hub.rendering import render
 from hub.scheduling import booking as bk
-from hub.scheduling import eligibility, links, messages
+from hub.scheduling import eligibility, links, messages, waiting_list
 from hub.scheduling.book import PUBLIC, book
 from hub.scheduling.book import cancel as cancel_booking
 from hub.scheduling.book import move as move_booking
 from hub.scheduling.booking_days import ChosenDay, choose_day, day_fr
+from hub.scheduling.changes import confirm_booking
 from hub.scheduling.eligibility import RED_FLAG_LABELS
 from hub.scheduling.forms import YES, BookingForm, by_field
+from hub.scheduling.lookups import get_booking
 from hub.scheduling.models import Booking, BookingStatus, Channel, Slot, WaitStatus
 from hub.scheduling.policy import policy_for
 from hub.scheduling.slots import DayOfSlots, FreeSlot, day_of_slots, free_slots
@@ -290,7 +292,7 @@ async def follow(request: Request, session: SessionDep, ctx: ContextDep, token: 
 @router.post("/suivi/{token}/confirmer")
 async def confirm(session: SessionDep, ctx: ContextDep, token: str) -> Response:
     booking = await _followed(session, ctx, token)
-    await bk.confirm_booking(session=session, booking=booking, now=ctx.clock())
+    await confirm_booking(session=session, booking=booking, now=ctx.clock())
     await session.commit()
     return RedirectResponse(f"/rdv/suivi/{token}?message=confirme", status_code=303)
 
@@ -309,7 +311,9 @@ async def cancel(session: SessionDep, ctx: ContextDep, token: str) -> Response:
 @router.post("/suivi/{token}/attente")
 async def join_waiting_list(session: SessionDep, ctx: ContextDep, token: str) -> Response:
     booking = await _followed(session, ctx, token)
-    await bk.join_waiting_list(session=session, booking=booking, any_site=True, now=ctx.clock())
+    await waiting_list.join_waiting_list(
+        session=session, booking=booking, any_site=True, now=ctx.clock()
+    )
     await session.commit()
     return RedirectResponse(f"/rdv/suivi/{token}?message=attente", status_code=303)
 
@@ -334,7 +338,7 @@ async def offer_page(
     request: Request, session: SessionDep, ctx: ContextDep, token: str
 ) -> Response:
     entry = await links.offer_from_token(session=session, secret=ctx.secret, token=token)
-    booking = await bk.get_booking(session=session, booking_id=entry.booking_id)
+    booking = await get_booking(session=session, booking_id=entry.booking_id)
     slot = await session.get(Slot, entry.offered_slot_id) if entry.offered_slot_id else None
     valid = (
         entry.status is WaitStatus.OFFERED
@@ -360,7 +364,7 @@ async def offer_page(
 async def accept(session: SessionDep, ctx: ContextDep, token: str) -> Response:
     entry = await links.offer_from_token(session=session, secret=ctx.secret, token=token)
     now = ctx.clock()
-    new, left = await bk.accept_offer(session=session, entry=entry, now=now)
+    new, left = await waiting_list.accept_offer(session=session, entry=entry, now=now)
     await messages.booking_made(session=session, ctx=ctx, booking=new, now=now)
     await messages.offer_slot(session=session, ctx=ctx, slot=left, now=now)
     await session.commit()
@@ -372,8 +376,8 @@ async def accept(session: SessionDep, ctx: ContextDep, token: str) -> Response:
 @router.post("/proposition/{token}/refuser")
 async def decline(session: SessionDep, ctx: ContextDep, token: str) -> Response:
     entry = await links.offer_from_token(session=session, secret=ctx.secret, token=token)
-    booking = await bk.get_booking(session=session, booking_id=entry.booking_id)
-    slot = await bk.decline_offer(session=session, entry=entry)
+    booking = await get_booking(session=session, booking_id=entry.booking_id)
+    slot = await waiting_list.decline_offer(session=session, entry=entry)
     if slot is not None:
         await messages.offer_slot(session=session, ctx=ctx, slot=slot, now=ctx.clock())
     await session.commit()

@@ -16,6 +16,8 @@ from hub.identity.models import Site, SiteKind
 from hub.notify.models import OutboundMessage
 from hub.records.patients import Patient
 from hub.scheduling import booking as bk
+from hub.scheduling.changes import cancel_booking
+from hub.scheduling.lookups import find_by_reference
 from hub.scheduling.models import Booking, BookingStatus, Channel, Reservation, Slot
 from tests.hub.interop.conftest import SasAccess, make_sas_client
 from tests.hub.interop.support import PARIS, next_weekday, resources, rows, search, search_url
@@ -165,14 +167,14 @@ async def test_read_back_follows_cancellation_and_no_show(
     engine = db.make_engine(settings.database_url)
     try:
         async with db.make_session_factory(engine)() as session:
-            cancelled = await bk.find_by_reference(session=session, reference=made[0])
-            await bk.cancel_booking(
+            cancelled = await find_by_reference(session=session, reference=made[0])
+            await cancel_booking(
                 session=session,
                 booking=cancelled,
                 reason="patient guéri",
                 now=dt.datetime.now(dt.UTC),
             )
-            missed = await bk.find_by_reference(session=session, reference=made[1])
+            missed = await find_by_reference(session=session, reference=made[1])
             missed.status = BookingStatus.NO_SHOW  # marking needs the time to have passed
             await session.commit()
     finally:

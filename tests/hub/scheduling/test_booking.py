@@ -17,7 +17,10 @@ from hub.identity.models import SiteKind
 from hub.records.patient_service import PatientDraft, register_patient
 from hub.records.patients import Sex
 from hub.scheduling import booking as bk
+from hub.scheduling.changes import cancel_booking, mark_no_show
+from hub.scheduling.lookups import get_booking, no_show_count, patient_history
 from hub.scheduling.models import BookingStatus, Channel, Reservation, Slot, WaitStatus
+from hub.scheduling.waiting_list import accept_offer, join_waiting_list, offer_freed_slot
 
 NOW = dt.datetime(2026, 11, 23, 7, 0, tzinfo=dt.UTC)  # Monday 8:00 in Paris
 
@@ -152,14 +155,14 @@ async def test_cancelling_frees_the_seat(sessions: async_sessionmaker[AsyncSessi
         slot = await _slot(s, site, 2)
         a, b = await _patient(s, org, "Durand"), await _patient(s, org, "Martin")
         first = await bk.book_slot(session=s, request=_request(slot, a), now=NOW)
-        await bk.cancel_booking(session=s, booking=first, reason="empêchement", now=NOW)
+        await cancel_booking(session=s, booking=first, reason="empêchement", now=NOW)
         await s.commit()
         second = await bk.book_slot(session=s, request=_request(slot, b), now=NOW)
         assert second.seat == 1
-        cancelled = await bk.get_booking(session=s, booking_id=first.id)
+        cancelled = await get_booking(session=s, booking_id=first.id)
         assert cancelled.status is BookingStatus.CANCELLED and cancelled.seat is None
         with pytest.raises(Conflict, match="déjà annulé"):
-            await bk.cancel_booking(session=s, booking=cancelled, reason="x", now=NOW)
+            await cancel_booking(session=s, booking=cancelled, reason="x", now=NOW)
 
 
 async def test_no_show_only_after_the_start_and_kept_in_history(
@@ -171,13 +174,11 @@ async def test_no_show_only_after_the_start_and_kept_in_history(
         p = await _patient(s, org, "Durand")
         booking = await bk.book_slot(session=s, request=_request(slot, p), now=NOW)
         with pytest.raises(Conflict, match="pas encore commencé"):
-            await bk.mark_no_show(session=s, booking=booking, now=NOW)
-        await bk.mark_no_show(
-            session=s, booking=booking, now=NOW + dt.timedelta(hours=1, minutes=40)
-        )
+            await mark_no_show(session=s, booking=booking, now=NOW)
+        await mark_no_show(session=s, booking=booking, now=NOW + dt.timedelta(hours=1, minutes=40))
         await s.commit()
-        assert await bk.no_show_count(session=s, patient_id=p) == 1
-        history = await bk.patient_history(session=s, patient_id=p)
+        assert await no_show_count(session=s, patient_id=p) == 1
+        history = await patient_history(session=s, patient_id=p)
         assert [b.status for b in history] == [BookingStatus.NO_SHOW]
 
 
@@ -193,30 +194,28 @@ async def test_a_cancellation_reaches_the_first_person_on_the_waiting_list(
         freed = await bk.book_slot(session=s, request=_request(tomorrow_14h, canceller), now=NOW)
         b1 = await bk.book_slot(session=s, request=_request(later_1, first), now=NOW)
         b2 = await bk.book_slot(session=s, request=_request(later_2, second), now=NOW)
-        e1 = await bk.join_waiting_list(session=s, booking=b1, any_site=False, now=NOW)
-        await bk.join_waiting_list(
+        e1 = await join_waiting_list(session=s, booking=b1, any_site=False, now=NOW)
+        await join_waiting_list(
             session=s, booking=b2, any_site=True, now=NOW + dt.timedelta(minutes=1)
         )
         await s.commit()
 
-        slot = await bk.cancel_booking(session=s, booking=freed, reason="empêchement", now=NOW)
-        offer = await bk.offer_freed_slot(session=s, slot=slot, now=NOW, offer_minutes=120)
+        slot = await cancel_booking(session=s, booking=freed, reason="empêchement", now=NOW)
+        offer = await offer_freed_slot(session=s, slot=slot, now=NOW, offer_minutes=120)
         await s.commit()
         assert offer is not None and offer.id == e1.id  # first come, first offered
         assert offer.offered_slot_id == tomorrow_14h
         assert offer.offer_expires_at == NOW + dt.timedelta(minutes=120)
         # Nobody else is offered the same seat meanwhile.
-        assert await bk.offer_freed_slot(session=s, slot=slot, now=NOW, offer_minutes=120) is None
+        assert await offer_freed_slot(session=s, slot=slot, now=NOW, offer_minutes=120) is None
 
-        moved, left = await bk.accept_offer(
-            session=s, entry=offer, now=NOW + dt.timedelta(minutes=5)
-        )
+        moved, left = await accept_offer(session=s, entry=offer, now=NOW + dt.timedelta(minutes=5))
         assert moved.slot_id == tomorrow_14h and moved.patient_id == first
         assert left.id == later_1
         # The slot they left goes to the next person waiting (any site allowed).
-        next_offer = await bk.offer_freed_slot(session=s, slot=left, now=NOW, offer_minutes=120)
+        next_offer = await offer_freed_slot(session=s, slot=left, now=NOW, offer_minutes=120)
         assert next_offer is not None and next_offer.booking_id == b2.id
-        old = await bk.get_booking(session=s, booking_id=b1.id)
+        old = await get_booking(session=s, booking_id=b1.id)
         assert old.status is BookingStatus.CANCELLED
 
 
@@ -229,13 +228,13 @@ async def test_an_expired_offer_keeps_the_original_booking(
         a, b = await _patient(s, org, "Petit"), await _patient(s, org, "Roux")
         freed = await bk.book_slot(session=s, request=_request(early, a), now=NOW)
         waiting = await bk.book_slot(session=s, request=_request(late, b), now=NOW)
-        await bk.join_waiting_list(session=s, booking=waiting, any_site=False, now=NOW)
-        slot = await bk.cancel_booking(session=s, booking=freed, reason="", now=NOW)
-        offer = await bk.offer_freed_slot(session=s, slot=slot, now=NOW, offer_minutes=30)
+        await join_waiting_list(session=s, booking=waiting, any_site=False, now=NOW)
+        slot = await cancel_booking(session=s, booking=freed, reason="", now=NOW)
+        offer = await offer_freed_slot(session=s, slot=slot, now=NOW, offer_minutes=30)
         await s.commit()
         assert offer is not None
         with pytest.raises(Conflict, match="expiré"):
-            await bk.accept_offer(session=s, entry=offer, now=NOW + dt.timedelta(minutes=31))
-        kept = await bk.get_booking(session=s, booking_id=waiting.id)
+            await accept_offer(session=s, entry=offer, now=NOW + dt.timedelta(minutes=31))
+        kept = await get_booking(session=s, booking_id=waiting.id)
         assert kept.status is BookingStatus.BOOKED and kept.slot_id == late
         assert offer.status is WaitStatus.WAITING

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hub import db
 from hub.config import Settings
 from hub.scheduling import booking as bk
+from hub.scheduling.changes import cancel_booking
 from hub.scheduling.models import Reservation, Slot, SlotState
 from hub.scheduling.slots import day_of_slots, free_slots
 from tests.hub.scheduling.test_booking import NOW, _patient, _request, _setup, _slot
@@ -43,7 +44,7 @@ async def test_the_earliest_free_slots_skip_taken_past_withdrawn_and_reserved_on
         a, b = await _patient(s, org, "Durand"), await _patient(s, org, "Martin")
         await bk.book_slot(session=s, request=_request(taken, a), now=NOW)
         gone = await bk.book_slot(session=s, request=_request(freed, a), now=NOW)
-        await bk.cancel_booking(session=s, booking=gone, reason="test", now=NOW)
+        await cancel_booking(session=s, booking=gone, reason="test", now=NOW)
         await s.commit()
         await bk.book_slot(session=s, request=_request(shared, b), now=NOW)
 
