@@ -116,7 +116,8 @@ async def _todays_slots(
     session: AsyncSession, site: Site, now: dt.datetime, end: dt.datetime
 ) -> list[Slot]:
     """Free general slots of the room for the rest of today, else demonstration slots opened
-    from now on (the room may be closed today)."""
+    today (the room may be closed today): from now on, and late in the evening earlier today
+    too, never tomorrow (``end``: the end of today, in the room's time zone)."""
     free = list(
         await session.scalars(
             select(Slot)
@@ -134,8 +135,16 @@ async def _todays_slots(
     if len(free) == len(WAITING):
         return free
     opened: list[Slot] = []
-    starts = _next_boundary(now)
+    day_start = end - dt.timedelta(days=1)
+    later = _next_boundary(now)  # from now on while today lasts, then earlier today (late
+    earlier = later - dt.timedelta(minutes=SLOT_MINUTES)  # in the evening the room runs late)
     while len(opened) < len(WAITING):  # skipping a time the room has a slot of its own at
+        if later + dt.timedelta(minutes=SLOT_MINUTES) <= end:
+            starts, later = later, later + dt.timedelta(minutes=SLOT_MINUTES)
+        elif earlier >= day_start:
+            starts, earlier = earlier, earlier - dt.timedelta(minutes=SLOT_MINUTES)
+        else:
+            break  # a day has room for far more than the demo's patients
         taken = await session.scalar(
             select(Slot.id).where(Slot.site_id == site.id, Slot.starts_at == starts)
         )
@@ -148,9 +157,8 @@ async def _todays_slots(
             )
             session.add(slot)
             opened.append(slot)
-        starts += dt.timedelta(minutes=SLOT_MINUTES)
     await session.flush()
-    return opened
+    return sorted(opened, key=lambda slot: slot.starts_at)
 
 
 def _next_boundary(now: dt.datetime) -> dt.datetime:

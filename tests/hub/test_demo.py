@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI
@@ -78,6 +79,30 @@ async def test_a_closed_day_gets_demonstration_slots_and_a_second_run_books_noth
         "09:00",
     ]
     assert confirmed == 2
+
+
+async def test_late_in_the_evening_the_waiting_patients_are_still_today(
+    demo: DemoSeed, settings: Settings
+) -> None:
+    """At 23:50 in Paris the demo's agenda is today's: a slot past midnight would put a
+    patient on tomorrow's agenda, where the nurse does not look."""
+    late = dt.datetime(2030, 6, 2, 21, 50, tzinfo=dt.UTC)  # a Sunday, 23:50 in Paris
+    assert await _seed_agenda(settings, late) == len(WAITING)
+    engine = db.make_engine(settings.database_url)
+    try:
+        async with db.make_session_factory(engine)() as session:
+            starts = list(
+                await session.scalars(
+                    select(Booking.starts_at).where(
+                        Booking.starts_at > late - dt.timedelta(hours=12)
+                    )
+                )
+            )
+    finally:
+        await engine.dispose()
+    paris = ZoneInfo("Europe/Paris")
+    assert len(starts) == len(WAITING)
+    assert {s.astimezone(paris).date() for s in starts} == {dt.date(2030, 6, 2)}
 
 
 async def _seed_history(settings: Settings, ctx: HubContext) -> list[int]:
