@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -23,13 +24,16 @@ from tests.support.live import LiveHub
 
 
 async def booking_now(settings: Settings, minutes: int = 5) -> int:
-    """Odile Lambert's booking at Clos Mortier, starting in a few minutes."""
+    """Odile Lambert's booking at Clos Mortier, starting in a few minutes (a few minutes ago
+    just before midnight, so that it stays on today's agenda)."""
     async with session_for(settings) as session:
         now = dt.datetime.now(dt.UTC)
         site = (await session.scalars(select(Site).where(Site.name == CLOS_MORTIER))).one()
-        slot = await make.slot(
-            session, site_id=site.id, starts_at=now + dt.timedelta(minutes=minutes)
-        )
+        starts = now + dt.timedelta(minutes=minutes)
+        paris = ZoneInfo("Europe/Paris")
+        if starts.astimezone(paris).date() != now.astimezone(paris).date():
+            starts = now - dt.timedelta(minutes=minutes)  # just before midnight: still today
+        slot = await make.slot(session, site_id=site.id, starts_at=starts)
         patient = await make.patient(
             session, organisation_id=site.organisation_id, today=now.date()
         )
