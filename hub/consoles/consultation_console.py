@@ -212,6 +212,12 @@ class Call:
             note=note,
         )
 
+    async def transition_posted(self, cid: int, action: str, note: str) -> Response:
+        """A state change posted from the console: its note checked, then the change run."""
+        if problem := NOTE.problem(note):
+            return await self.console(cid, error=problem, status=422)
+        return await self.act(cid, self.transition(cid, action, note))
+
 
 ROOM = "consultation/room.html"
 DOCTOR = "consultation/doctor.html"

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, Response
 
 from hub import deps
-from hub.consoles.consultation_console import NOTE, DoctorCall
+from hub.consoles.consultation_console import DoctorCall
 
 router = APIRouter(dependencies=[Depends(deps.csrf_protect)])
 
@@ -31,6 +31,4 @@ async def doctor_transition(
     action: Annotated[str, Form(max_length=40)],
     note: Annotated[str, Form()] = "",
 ) -> Response:
-    if problem := NOTE.problem(note):
-        return await call.console(consultation_id, error=problem, status=422)
-    return await call.act(consultation_id, call.transition(consultation_id, action, note))
+    return await call.transition_posted(consultation_id, action, note)

@@ -205,9 +205,7 @@ async def room_transition(
     action: Annotated[str, Form(max_length=40)],
     note: Annotated[str, Form()] = "",
 ) -> Response:
-    if problem := NOTE.problem(note):
-        return await call.console(consultation_id, error=problem, status=422)
-    return await call.act(consultation_id, call.transition(consultation_id, action, note))
+    return await call.transition_posted(consultation_id, action, note)
 
 
 @router.post("/salle/consultations/{consultation_id}/urgence", response_class=HTMLResponse)
