@@ -25,7 +25,8 @@ from tests.support.live import LiveHub
 
 async def booking_now(settings: Settings, minutes: int = 5) -> int:
     """Odile Lambert's booking at Clos Mortier, starting in a few minutes (a few minutes ago
-    just before midnight, so that it stays on today's agenda)."""
+    just before midnight, so that it stays on today's agenda: then it was booked an hour
+    before it started, as a slot in the past cannot be booked)."""
     async with session_for(settings) as session:
         now = dt.datetime.now(dt.UTC)
         site = (await session.scalars(select(Site).where(Site.name == CLOS_MORTIER))).one()
@@ -33,12 +34,13 @@ async def booking_now(settings: Settings, minutes: int = 5) -> int:
         paris = ZoneInfo("Europe/Paris")
         if starts.astimezone(paris).date() != now.astimezone(paris).date():
             starts = now - dt.timedelta(minutes=minutes)  # just before midnight: still today
+        booked_at = min(now, starts - dt.timedelta(hours=1))
         slot = await make.slot(session, site_id=site.id, starts_at=starts)
         patient = await make.patient(
             session, organisation_id=site.organisation_id, today=now.date()
         )
         await session.commit()
-        booking = await make.booking(session, slot_id=slot.id, patient_id=patient.id, now=now)
+        booking = await make.booking(session, slot_id=slot.id, patient_id=patient.id, now=booked_at)
     return booking.id
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import select
@@ -243,10 +244,13 @@ async def test_nurse_marks_a_no_show_and_the_secretary_sees_it(
     async with db.make_session_factory(engine)() as session:
         now = dt.datetime.now(dt.UTC)
         site_id = (await session.scalars(select(Slot.site_id).limit(1))).one()
+        paris = ZoneInfo("Europe/Paris")
+        midnight = dt.datetime.combine(now.astimezone(paris).date(), dt.time(), tzinfo=paris)
+        starts = max(now - dt.timedelta(minutes=30), midnight)  # on today's agenda, begun
         slot = Slot(
             site_id=site_id,
-            starts_at=now - dt.timedelta(minutes=30),
-            ends_at=now - dt.timedelta(minutes=10),
+            starts_at=starts,
+            ends_at=starts + dt.timedelta(minutes=20),
             seats=1,
         )
         patient = Patient(
