@@ -1,12 +1,14 @@
 """Periodic work of the hub: deliver the outbox, expire waiting-list offers, keep slots ahead,
 queue the reports of SAS slot-link bookings to the SAS platform, seal the audit trail, read the
-MSSanté mailbox's delivery and read reports, close the Janus rooms nobody closed
+MSSanté mailbox's delivery and read reports, show gone the guests whose page stopped asking
+(``hub.consultation.guest_link``), close the Janus rooms nobody closed
 (``hub.consultation.idle_rooms``).
 
 With several hub workers every worker runs a ``JobRunner``: the jobs that change shared state
-in one transaction (slots, offers, audit seals, SAS reports, mailbox reports, idle rooms) run
-under a job lock (``hub.joblock``), so one worker at a time runs each; outbox delivery needs
-none, each message being claimed by the worker that sends it (``hub.notify.outbox``)."""
+in one transaction (slots, offers, audit seals, SAS reports, mailbox reports, silent guests,
+idle rooms) run under a job lock (``hub.joblock``), so one worker at a time runs each; outbox
+delivery needs none, each message being claimed by the worker that sends it
+(``hub.notify.outbox``)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 
 from hub.audit.service import seal_pending
 from hub.config import Settings
+from hub.consultation.guest_link import lose_silent_guests
 from hub.consultation.idle_rooms import close_idle_rooms
 from hub.context import HubContext
 from hub.identity import service as identity_service
@@ -184,6 +187,7 @@ class JobRunner:
                 await read_mailbox(self.ctx)
         async with self.lock.try_hold("close-idle-rooms") as held:
             if held:
+                await lose_silent_guests(self.ctx)
                 await close_idle_rooms(self.ctx)
 
     async def _loop(self) -> None:

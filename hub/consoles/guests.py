@@ -196,6 +196,8 @@ async def guest_leave(
 async def guest_status(
     request: Request, session: SessionDep, ctx: ContextDep, token: str
 ) -> JSONResponse:
-    """Whether the guest is still in the consultation (410 with the reason once it is over)."""
+    """Whether the guest is still in the consultation (410 with the reason once it is over);
+    the page asks every few seconds, which tells the hub the guest is still there."""
     guest = await _guest(request, session, ctx, token)
+    await guest_link.seen(session=session, ctx=ctx, guest=guest)
     return JSONResponse({"status": guest.status.value}, headers={"Cache-Control": "no-store"})

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable
 from http import HTTPStatus
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.service import record_event
@@ -97,7 +97,7 @@ async def join(
         grant = rooms.grant(consultation.id, guest.party)
     guest.shown_name = name
     guest.status = GuestStatus.JOINED
-    guest.joined_at = ctx.clock()
+    guest.joined_at = guest.last_seen_at = ctx.clock()
     record_event(
         session=session,
         action="consultation.guest_joined",
@@ -137,3 +137,61 @@ async def leave(*, session: AsyncSession, ctx: HubContext, guest: Guest, ip: str
     publish_guests(
         ctx, consultation, await guests_of(session=session, consultation_id=consultation.id)
     )
+
+
+#: How long a joined guest's page may stay silent before the guest is shown gone: the page
+#: asks every 2 s; a browser that died, or a network that dropped, stops asking.
+SILENT_FOR = dt.timedelta(seconds=30)
+#: A page's asking is written down at most this often (a write per guest every few seconds
+#: would be pointless).
+SEEN_EVERY = dt.timedelta(seconds=5)
+
+
+async def seen(*, session: AsyncSession, ctx: HubContext, guest: Guest) -> None:
+    """The guest's page asked for its state: a joined guest is still there."""
+    if guest.status is not GuestStatus.JOINED:
+        return
+    now = ctx.clock()
+    if guest.last_seen_at is None or now - guest.last_seen_at >= SEEN_EVERY:
+        guest.last_seen_at = now
+        await session.commit()
+
+
+async def lose_silent_guests(ctx: HubContext) -> list[int]:
+    """Joined guests whose page stopped asking for `SILENT_FOR` left without saying so (their
+    browser died, their network dropped): they are shown gone to the doctor and the room's
+    screen, traced; their page, if it comes back, says the link was lost (rejoin by reopening
+    it). Return their ids. Run by the periodic jobs, once across workers."""
+    now = ctx.clock()
+    lost: list[int] = []
+    async with ctx.sessions() as session:
+        silent = list(
+            await session.scalars(
+                select(Guest)
+                .where(Guest.status == GuestStatus.JOINED)
+                .where(func.coalesce(Guest.last_seen_at, Guest.joined_at) < now - SILENT_FOR)
+                .order_by(Guest.id)
+            )
+        )
+        for guest in silent:  # each its own commit: one guest's audit line, one event
+            consultation = await session.get(Consultation, guest.consultation_id)
+            assert consultation is not None
+            guest.status = GuestStatus.LEFT
+            guest.left_at = now
+            record_event(
+                session=session,
+                action="consultation.guest_lost",
+                actor_kind="system",
+                site_id=consultation.site_id,
+                target=f"consultation:{consultation.id}",
+                detail=(
+                    f"{guest.role_label} : {guest.shown_name} — liaison perdue, plus de nouvelles "
+                    f"depuis {int(SILENT_FOR.total_seconds())} s"
+                ),
+            )
+            await session.commit()
+            publish_guests(
+                ctx, consultation, await guests_of(session=session, consultation_id=consultation.id)
+            )
+            lost.append(guest.id)
+    return lost

@@ -180,6 +180,9 @@ class Guest(Base):
     expires_at: Mapped[dt.datetime]
     joined_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     left_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    #: When the guest's page last asked whether they are still in (it asks every few seconds
+    #: while it is open): a joined guest silent for long lost their link (``guest_link``).
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
     @property
     def party(self) -> str:

@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -23,6 +23,7 @@ from cabin_agent.media_sfu import SfuSubscriber
 from hub import db
 from hub.audit.models import AuditEvent
 from hub.config import Environment, Settings
+from hub.consultation.guest_link import SILENT_FOR
 from hub.consultation.guests import LINK_VALID_FOR
 from hub.consultation.models import Consultation, Guest, GuestStatus, State
 from hub.consultation.sfu import SfuRooms
@@ -413,6 +414,57 @@ async def _run_jobs_at(app: FastAPI, moment: dt.datetime) -> None:
         await runner.run_once()
     finally:
         await runner.stop()
+
+
+@contextlib.contextmanager
+def _hub_clock_at(app: FastAPI, moment: dt.datetime) -> Iterator[None]:
+    """The hub answers requests as if it were `moment`."""
+    real = app.state.hub
+    app.state.hub = dataclasses.replace(real, clock=lambda: moment)
+    try:
+        yield
+    finally:
+        app.state.hub = real
+
+
+async def test_a_guest_whose_page_went_silent_is_shown_gone(
+    client: httpx.AsyncClient, cpts: Cpts, settings: Settings, app: FastAPI
+) -> None:
+    """A guest's browser died (or their network dropped) without saying goodbye: once their
+    page has stopped asking for `SILENT_FOR`, the doctor sees them gone (traced), while a guest
+    whose page keeps asking stays present; the silent page, if it comes back, learns it left."""
+    cid = await _consultation(client, settings)
+    await _invite(client, cid, role="interpreter", name="Amina", contact="amina@interp.fr")
+    await _invite(client, cid, role="specialist", name="Dr Petit", contact="petit@chu.fr")
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as amina,
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as petit,
+    ):
+        amina_link = await _link_of(settings, "amina@interp.fr")
+        petit_link = await _link_of(settings, "petit@chu.fr")
+        assert (await _join(amina, amina_link, "Amina Haddad")).status_code == 200
+        assert (await _join(petit, petit_link, "Dr Hélène Petit")).status_code == 200
+        joined = dt.datetime.now(dt.UTC)
+        with _hub_clock_at(app, joined + SILENT_FOR * 2 / 3):
+            asked = await amina.get(f"{amina_link}/etat")  # Amina's page is still open
+            assert asked.json() == {"status": "joined"}
+        await _run_jobs_at(app, joined + SILENT_FOR * 2 / 3)
+        assert {g.status for g in await _rows(settings, select(Guest))} == {GuestStatus.JOINED}
+        await _run_jobs_at(app, joined + SILENT_FOR + dt.timedelta(seconds=5))
+        statuses = {g.shown_name: g.status for g in await _rows(settings, select(Guest))}
+        assert statuses == {"Amina Haddad": GuestStatus.JOINED, "Dr Hélène Petit": GuestStatus.LEFT}
+        console = text(await client.get(f"/medecin/consultations/{cid}"))
+        assert re.search(r"Dr Hélène Petit.*parti", console), console
+        assert re.search(r"Amina Haddad.*présent", console), console
+        assert (await _actions(settings)).count("consultation.guest_lost") == 1
+        back = await petit.get(f"{petit_link}/etat")
+        assert back.json() == {"status": "left"}, "her page, back, learns it is out"
+        rejoined = await _join(petit, petit_link, "Dr Hélène Petit")
+        assert rejoined.status_code == 200, "reopening the link brings her back"
+    await _run_jobs_at(app, dt.datetime.now(dt.UTC) + SILENT_FOR / 2)
+    assert {g.status for g in await _rows(settings, select(Guest))} == {GuestStatus.JOINED}
+    await _end(client, cid)
 
 
 async def _state_of(settings: Settings, cid: int) -> State:

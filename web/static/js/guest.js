@@ -164,6 +164,9 @@ async function status() {
   try {
     const response = await fetch(`${base}/etat`, { headers: { Accept: "application/json" } });
     if (response.status === 410 || response.status === 404) ended((await response.json()).detail);
+    else if (response.ok && (await response.json()).status === "left") {
+      ended("La liaison avec la consultation a été perdue. Pour y revenir, rouvrez le lien dans ce navigateur.");
+    }
   } catch (e) {
     // the hub is unreachable for a moment: ask again at the next tick
   }
