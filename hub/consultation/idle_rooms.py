@@ -30,6 +30,7 @@ from hub.wire.janus import JanusError
 logger = logging.getLogger(__name__)
 
 WAITED_FOR = frozenset({GuestStatus.INVITED, GuestStatus.OPENED})  # a link not used yet
+_NOT_CLOSED: set[int] = set()  # rooms this process already warned it could not close
 
 
 def _last_activity(guests: list[Guest]) -> dt.datetime:
@@ -85,8 +86,12 @@ async def close_idle_rooms(ctx: HubContext) -> list[int]:
                         consultation.id, [*STAFF_PARTIES, *(g.party for g in guests)]
                     )
             except (SfuUnavailable, JanusError) as error:
-                logger.warning("SFU room of consultation %s not closed: %s", consultation.id, error)
+                # Said once per room, not at every round while Janus stays out of reach.
+                log = logger.debug if consultation.id in _NOT_CLOSED else logger.warning
+                log("SFU room of consultation %s not closed: %s", consultation.id, error)
+                _NOT_CLOSED.add(consultation.id)
                 continue
+            _NOT_CLOSED.discard(consultation.id)
             for guest in active:
                 guest.status = GuestStatus.ENDED
                 guest.left_at = guest.left_at or now

@@ -46,6 +46,7 @@ from hub.wire.janus import (
 )
 
 logger = logging.getLogger(__name__)
+_UNREACHABLE: set[str] = set()  # Janus URLs this process found out of reach (said once)
 
 #: The room's party the hub itself acts as (creates, admits, destroys).
 HUB_PARTY = "hub"
@@ -242,8 +243,14 @@ class SfuRooms:
             response.raise_for_status()
             reply: JanusJson = response.json()
         except (httpx.HTTPError, ValueError) as error:
-            logger.warning("Janus at %s unreachable: %s", url, error)
+            # Said when Janus goes out of reach, not at every call while it stays so.
+            log = logger.debug if url in _UNREACHABLE else logger.warning
+            log("Janus at %s unreachable: %s", url, error)
+            _UNREACHABLE.add(url)
             raise SfuUnavailable(UNREACHABLE) from error
+        if url in _UNREACHABLE:
+            _UNREACHABLE.discard(url)
+            logger.info("Janus at %s answers again", url)
         return reply
 
     async def _admin(self, kind: str, **fields: object) -> JanusJson:

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from hub.audit.models import AuditEvent
 from hub.config import Environment, Settings
 from hub.consultation.guest_link import SILENT_FOR
 from hub.consultation.guests import LINK_VALID_FOR
+from hub.consultation.idle_rooms import close_idle_rooms
 from hub.consultation.models import Consultation, Guest, GuestStatus, State
 from hub.consultation.sfu import SfuRooms
 from hub.jobs import JobRunner
@@ -465,6 +467,37 @@ async def test_a_guest_whose_page_went_silent_is_shown_gone(
     await _run_jobs_at(app, dt.datetime.now(dt.UTC) + SILENT_FOR / 2)
     assert {g.status for g in await _rows(settings, select(Guest))} == {GuestStatus.JOINED}
     await _end(client, cid)
+
+
+async def test_a_room_janus_cannot_close_is_reported_once_then_closed_when_janus_is_back(
+    client: httpx.AsyncClient,
+    cpts: Cpts,
+    settings: Settings,
+    rooms: SfuRooms,
+    app: FastAPI,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The consultation ended while Janus was out of reach: the periodic jobs say once in the
+    log that its room could not be closed (not at every round), and close it once Janus
+    answers again."""
+    cid = await _consultation(client, settings)
+    await _invite(client, cid, role="interpreter", name="Amina", contact="a@interp.fr")
+    async with session_for(settings) as session:
+        await session.execute(
+            update(Consultation).where(Consultation.id == cid).values(state=State.CLOSED)
+        )
+        await session.commit()
+    dead = settings.model_copy(update={"janus_url": f"http://127.0.0.1:{free_port()}/janus"})
+    unreachable = dataclasses.replace(app.state.hub, settings=dead)
+    with caplog.at_level(logging.DEBUG, logger="hub.consultation"):
+        for _round in range(3):
+            assert await close_idle_rooms(unreachable) == []
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 2, warned  # Janus is out of reach; this room is not closed
+    assert "unreachable" in warned[0] and f"consultation {cid} not closed" in warned[1]
+    assert await rooms.exists(cid)
+    assert await close_idle_rooms(app.state.hub) == [cid]
+    assert not await rooms.exists(cid)
 
 
 async def _state_of(settings: Settings, cid: int) -> State:
