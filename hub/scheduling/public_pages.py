@@ -19,11 +19,10 @@ from hub.errors import HubError, NotFound
 from hub.identity import service as identity
 from hub.records.vigilance import Actor
 from hub.rendering import render
+from hub.scheduling import book as booking_service
 from hub.scheduling import booking as bk
 from hub.scheduling import eligibility, links, messages, waiting_list
 from hub.scheduling.book import PUBLIC, book
-from hub.scheduling.book import cancel as cancel_booking
-from hub.scheduling.book import move as move_booking
 from hub.scheduling.booking_days import ChosenDay, choose_day, day_fr
 from hub.scheduling.changes import confirm_booking
 from hub.scheduling.eligibility import RED_FLAG_LABELS
@@ -301,7 +300,7 @@ async def confirm(session: SessionDep, ctx: ContextDep, token: str) -> Response:
 async def cancel(session: SessionDep, ctx: ContextDep, token: str) -> Response:
     booking = await _followed(session, ctx, token)
     now = ctx.clock()
-    await cancel_booking(
+    await booking_service.cancel(
         session=session, ctx=ctx, booking=booking, reason="annulé par le patient", now=now
     )
     await session.commit()
@@ -324,7 +323,7 @@ async def move(
 ) -> Response:
     booking = await _followed(session, ctx, token)
     # The old time's reminders withdrawn, the new time's queued, the freed seat offered.
-    new = await move_booking(
+    new = await booking_service.move(
         session=session, ctx=ctx, booking=booking, slot_id=slot_id, now=ctx.clock()
     )
     await session.commit()
