@@ -171,7 +171,8 @@ def _trace(
 
 
 def _author_name(facts: ReportFacts) -> str:
-    return f"{facts.doctor.given_name} {facts.doctor.family_name}".strip()
+    """As the report itself names its author (hub.reports.pdf)."""
+    return f"Dr {facts.doctor.given_name} {facts.doctor.family_name}".strip()
 
 
 class EmbeddedRegistry:

@@ -145,7 +145,7 @@ async def test_patient_page_lists_the_report_and_who_read_it(
         listing = await nurse.get(f"/dossier-partage/patients/{d.patient_id}")
         assert listing.status_code == 200
         assert "Compte rendu de téléconsultation" in text(listing)
-        assert "Paul DURAND" in text(listing)
+        assert "Dr Paul DURAND" in text(listing)
         pdf = await nurse.get(f"/dossier-partage/documents/{d.document_id}.pdf")
         assert pdf.status_code == 200 and pdf.content == PDF
         assert pdf.headers["content-type"] == "application/pdf"

@@ -166,7 +166,7 @@ async def test_deposit_carries_the_xds_metadata_and_is_idempotent(
     assert document.confidentiality is Confidentiality.RESTRICTED
     assert document.content_sha1 == hashlib.sha1(CDA, usedforsecurity=False).hexdigest()
     assert document.mime_type == "text/xml" and document.content == CDA
-    assert document.author_name == "Paul DURAND" and document.author_id == care.doctor.id
+    assert document.author_name == "Dr Paul DURAND" and document.author_id == care.doctor.id
     assert (document.service_start, document.service_stop) == (facts.started_at, facts.ended_at)
     assert document.report_id == facts.report_id and document.title == facts.title
 
