@@ -43,6 +43,7 @@ from tests.support.factories import (
     session_for,
 )
 from tests.support.live import LiveHub
+from tests.support.scenario import begun_today
 
 pytestmark = pytest.mark.browser
 
@@ -237,7 +238,7 @@ async def test_scenario_4_a_no_show_and_the_waiting_list(
     now = dt.datetime.now(dt.UTC)
     async with session_for(settings) as session:
         missed = await make.slot(
-            session, site_id=cpts.site_ids[CLOS_MORTIER], starts_at=now - dt.timedelta(minutes=20)
+            session, site_id=cpts.site_ids[CLOS_MORTIER], starts_at=begun_today(now, minutes=20)
         )
         absent = await make.patient(
             session, organisation_id=cpts.organisation_id, today=now.date(), birth_name="Absent"

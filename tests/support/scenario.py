@@ -23,6 +23,14 @@ from tests.support.factories import CLOS_MORTIER, session_for
 from tests.support.live import LiveHub
 
 
+def begun_today(now: dt.datetime, minutes: int) -> dt.datetime:
+    """A start `minutes` ago, or at midnight in Paris if that was yesterday: a slot that has
+    begun and is still on today's agenda."""
+    paris = ZoneInfo("Europe/Paris")
+    midnight = dt.datetime.combine(now.astimezone(paris).date(), dt.time(), tzinfo=paris)
+    return max(now - dt.timedelta(minutes=minutes), midnight)
+
+
 async def booking_now(settings: Settings, minutes: int = 5) -> int:
     """Odile Lambert's booking at Clos Mortier, starting in a few minutes (a few minutes ago
     just before midnight, so that it stays on today's agenda: then it was booked an hour

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import select
@@ -17,6 +16,7 @@ from hub.records.patients import Patient
 from hub.scheduling.models import Booking, BookingStatus, Channel, OpeningRule, Slot
 from tests.conftest import csrf_from, login, text
 from tests.support.factories import Cpts
+from tests.support.scenario import begun_today
 
 
 async def _rows(settings: Settings, model: type, *where: object) -> list:  # type: ignore[type-arg]
@@ -244,9 +244,7 @@ async def test_nurse_marks_a_no_show_and_the_secretary_sees_it(
     async with db.make_session_factory(engine)() as session:
         now = dt.datetime.now(dt.UTC)
         site_id = (await session.scalars(select(Slot.site_id).limit(1))).one()
-        paris = ZoneInfo("Europe/Paris")
-        midnight = dt.datetime.combine(now.astimezone(paris).date(), dt.time(), tzinfo=paris)
-        starts = max(now - dt.timedelta(minutes=30), midnight)  # on today's agenda, begun
+        starts = begun_today(now, minutes=30)
         slot = Slot(
             site_id=site_id,
             starts_at=starts,
