@@ -139,18 +139,31 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def yield_browser(keep: list[int]) -> int:
-    """Give the bench's other processes (Playwright's driver, Chromium) the lowest priority,
-    but the hub, the agent and theirs; returns how many."""
+def yield_browser(keep: list[int]) -> tuple[int, int]:
+    """Give the bench's other processes (Playwright's driver, Chromium) a lower priority than
+    the hub, the agent and theirs; return how many processes, and how many scheduling groups.
+
+    Chromium starts in a session of its own, and with the kernel's autogroup scheduling
+    (``/proc/sys/kernel/sched_autogroup_enabled``) a session is a group that shares the CPU
+    equally with the others whatever its processes' niceness: the niceness must also be given
+    to its group (``/proc/PID/autogroup``), else the browser takes half the machine from the
+    agent and the hub."""
     kept = set(keep) | {d for pid in keep for d in descendants(pid)}
     lowered = 0
+    groups: set[str] = set()
     for pid in descendants(os.getpid()):
         if pid in kept:
             continue
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, pid, BROWSER_NICENESS)
             lowered += 1
-    return lowered
+        with contextlib.suppress(OSError):
+            group = Path(f"/proc/{pid}/autogroup")
+            name = group.read_text().split()[0]
+            if name not in groups and os.getsid(pid) != os.getsid(0):
+                group.write_text(str(BROWSER_NICENESS))
+                groups.add(name)
+    return lowered, len(groups)
 
 
 def frames(page: Page) -> tuple[int, int]:
@@ -254,7 +267,10 @@ def run_media(seconds: int) -> int:
             if phase.started <= o.stored_at.replace(tzinfo=dt.UTC) <= phase.ended
         ]
     report(phases, seconds, rendered, peak_rss, idle_rss, ended_rss + ended_media)
-    print(f"Chromium (the doctor's PC): {lowered} processes at niceness {BROWSER_NICENESS}")
+    print(
+        f"Chromium (the doctor's PC): {lowered[0]} processes and {lowered[1]} scheduling "
+        f"group(s) at niceness {BROWSER_NICENESS}"
+    )
     print(
         "media process after the consultation: "
         + ("exited" if not ended_media else f"still running, {ended_media:.1f} MB")
