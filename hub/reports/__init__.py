@@ -7,7 +7,8 @@
 - ``publication``: what follows a signature: deposit in the shared record (``deposit``: only
   under a qualified identity; until then it waits, and is made when the identity is
   qualified), relay to the médecin
-  traitant (``mssante``: an ``xdm`` package by secure e-mail; the relay doctors are
+  traitant (``mssante``: an ``xdm`` package by secure e-mail, its submission set's
+  contentTypeCode from ``content_type``; the relay doctors are
   ``hub.relay``'s), the patient's link; ``tracking``, ``transmissions``: the secretariat's
   follow-up of the relays, with the delivery and read reports that matched no relay
   (``stray_receipts``).

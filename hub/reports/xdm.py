@@ -7,7 +7,8 @@ ebRS 3.0 SubmitObjectsRequest, and ``DOC0001.XML``, the CDA).
 Coded metadata follow the CI-SIS value sets: classCode from TRE_A03-ClasseDocument, typeCode
 LOINC, formatCode from ASS_A12 (a level 1 CDA with a PDF body: ``urn:ihe:iti:xds-sd:pdf:2008``;
 the TLM-CR volet has no structured-body format code in ASS_A11), practiceSettingCode and
-healthcareFacilityTypeCode as in the CDA header.
+healthcareFacilityTypeCode as in the CDA header; the submission set's contentTypeCode from
+JDV_J59-ContentTypeCode-DMP (``content_type``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
 from hub.reports import cda
+from hub.reports.content_type import CPTS as CONTENT_TYPE
 from hub.reports.facts import (
     OID_RPPS,
     OID_STRUCTURE,
@@ -86,6 +88,7 @@ DE_PATIENT_ID = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427"
 DE_UNIQUE_ID = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab"
 SUBMISSION_SET_NODE = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"
 SS_AUTHOR = "urn:uuid:a7058bb9-b4e4-4307-ba5b-e3f0ab85e12d"
+SS_CONTENT_TYPE = "urn:uuid:aa543740-bdda-424e-8c96-df4873be8500"
 SS_UNIQUE_ID = "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8"
 SS_SOURCE_ID = "urn:uuid:554ac39e-e3fe-47fe-b233-965d2a147832"
 SS_PATIENT_ID = "urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446"
@@ -372,6 +375,15 @@ def _submission_set(
     _slot(package, "intendedRecipient", f"|{person}|^^Internet^{_hl7(recipient)}")
     _name(package, facts.title)
     _author(package, facts, scheme=SS_AUTHOR, target=set_id, telecom=sender)
+    _code(
+        package,
+        facts,
+        scheme=SS_CONTENT_TYPE,
+        target=set_id,
+        code=CONTENT_TYPE.code,
+        label=CONTENT_TYPE.display,
+        system=CONTENT_TYPE.coding_scheme,
+    )
     identifiers = (
         (SS_UNIQUE_ID, _oid_for(f"urn:oid:{facts.document_oid}#submission"), "uniqueId"),
         (SS_SOURCE_ID, cpts_oid(facts), "sourceId"),

@@ -25,6 +25,7 @@ from tests.conftest import login, text
 from tests.support import factories
 from tests.support.cda import validate_cda
 from tests.support.factories import CUFF_READINGS, Cpts, session_for
+from tests.support.terminologie import SUBMISSION_SET_CONTENT_TYPE, classifications, jdv_j59
 
 # Three past consultations of the tests' CPTS: two took a blood pressure, the third's report
 # was corrected (a version 2).
@@ -97,6 +98,10 @@ async def test_export_consultation_writes_documents_an_integrator_can_check(
             "README.TXT",
         ]
         assert archive.read("IHE_XDM/SUBSET01/DOC0001.XML") == cdas[f"c{cid}"]
+        # The submission set's contentTypeCode is one of the ANS's JDV_J59 codes.
+        metadata = archive.read("IHE_XDM/SUBSET01/METADATA.XML")
+        [content_type] = classifications(metadata, SUBMISSION_SET_CONTENT_TYPE)
+        assert (content_type.coding_scheme, content_type.code) in jdv_j59()
         (bundle_path,) = out.glob("*-fhir-bundle.json")
         bundle = Bundle.model_validate(json.loads(bundle_path.read_text(encoding="utf-8")))
         kinds = {e.resource.__resource_type__ for e in bundle.entry or []}

@@ -36,6 +36,7 @@ from tests.support.factories import Cpts
 from tests.support.reports import sample_facts, sample_patient
 from tests.support.scenario import booking_now, in_consultation
 from tests.support.smtp import SmtpServerFixture
+from tests.support.terminologie import SUBMISSION_SET_CONTENT_TYPE, classifications, jdv_j59
 
 RIM = "{urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0}"
 LAYOUT = [
@@ -339,6 +340,10 @@ async def test_the_doctor_receives_the_xdm_with_mssante_headers(
     assert slot(document, "size") == [str(len(CDA))]
     patient_id = identifier(root, xdm.DE_PATIENT_ID)
     assert patient_id.endswith("&1.2.250.1.213.1.4.8&ISO^NH") == (ins_header == "O")
+    [content_type] = classifications(
+        files["IHE_XDM/SUBSET01/METADATA.XML"], SUBMISSION_SET_CONTENT_TYPE
+    )
+    assert (content_type.coding_scheme, content_type.code) in jdv_j59()
 
 
 # --- the secretariat's follow-up ---------------------------------------------------------------
