@@ -27,6 +27,7 @@ BASE = "https://hub.cpts-val-de-loire.example"
 FR = "https://hl7.fr/ig/fhir/core/StructureDefinition/"
 FR_V2_0203 = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
 LOINC = "http://loinc.org"
+RELIABILITY = FR + "fr-core-identity-reliability"
 
 Resource = dict[str, Any]
 
@@ -182,6 +183,24 @@ def test_the_export_claims_the_fr_core_profiles_it_is_checked_against(registry: 
         FR + "fr-core-patient-ins",
         FR + "fr-core-patient",
     ]
+
+
+def test_the_rules_of_fr_core_sources_newer_than_the_shipped_build() -> None:
+    """Two rules of FR Core's FSH sources (Interop-Sante/hl7.fhir.fr.core, input/fsh/) that the
+    shipped 2.2.0-ballot-2 build does not state: the identity status bound (required) to the
+    RNIV's four statuses (extensions/FRCorePatientIdentityReliabilityExtension.fsh@09cbf83c)
+    and the structure's national identifier slice idNatSt
+    (profiles/FRCoreOrganizationProfile.fsh@0fb6a28e, also in the 2.2.0-ballot)."""
+    b = bundle()
+    for name in ("qualified INS-NIR", "validated, no INS", "provisional"):
+        [patient] = of_type(bundle(patient=PATIENTS[name]), "Patient")
+        [reliability] = [e for e in patient["extension"] if e["url"] == RELIABILITY]
+        [status] = [e for e in reliability["extension"] if e["url"] == "identityStatus"]
+        assert status["valueCoding"]["code"] in {"PROV", "RECUP", "VALI", "QUAL"}, name
+    [organization] = of_type(b, "Organization")
+    [idnst] = identifiers(organization, "urn:oid:1.2.250.1.71.4.2.2")
+    assert idnst["use"] == "official"
+    assert has_code(idnst["type"], FR_V2_0203, "IDNST")
 
 
 def _without_bp_code(panel: Resource) -> None:
