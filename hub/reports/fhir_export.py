@@ -18,9 +18,10 @@ Resources claim their FR Core profile in ``meta.profile``: the Patient ``fr-core
 when it carries a qualified identity's INS and the birth place code that profile requires (else
 ``fr-core-patient``), ``fr-core-practitioner``, ``fr-core-organization`` and the vital-sign
 profiles. The Encounter, DocumentReference and AuditEvent claim none (FR Core's Encounter
-profile asks for what a teleconsultation does not have). The tests check the profiles' required
-elements, as derived from FR Core's FSH sources (tests/hub/reports/test_fr_core_profiles.py),
-and every resource against the R4B structures (fhir.resources).
+profile asks for what a teleconsultation does not have). The tests validate every resource
+against the StructureDefinitions of the profiles it claims and of their HL7 parents
+(tests/hub/reports/test_fr_core_profiles.py, definitions in tests/conformance/fhir/), and
+against the R4B structures (fhir.resources).
 """
 
 from __future__ import annotations
@@ -86,9 +87,11 @@ CDA_FORMAT = ("urn:ihe:iti:xds-sd:pdf:2008", "PDF embedded in CDA per XDS-SD pro
 PDF_FORMAT = ("urn:ihe:iti:xds:2017:mimeTypeSufficient", "mimeType Sufficient")
 
 GENDERS = {"F": "female", "M": "male", "I": "unknown"}
-INS_KINDS = {  # OID -> (identifier use, FR Core type code, type display)
+# OID -> (identifier use, FR Core type code, type display). FR Core 2.2 binds the use of both
+# INS slices to official | old: an INS-NIA is the patient's official number while it lasts.
+INS_KINDS = {
     OID_INS_NIR: ("official", "INS-NIR", "NIR définitif"),
-    OID_INS_NIA: ("temp", "INS-NIA", "NIR temporaire"),
+    OID_INS_NIA: ("official", "INS-NIA", "NIR temporaire"),
 }
 IDENTITY_STATUSES = {  # hub status -> FR Core identity status (RNIV EXI SI 07)
     "provisoire": ("PROV", "Identité provisoire"),

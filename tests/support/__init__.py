@@ -1,1 +1,2 @@
-"""Test infrastructure: a throw-away PostgreSQL cluster, a live hub server, page helpers."""
+"""Test infrastructure: a throw-away PostgreSQL cluster, a live hub server, page helpers, and the
+validators of generated documents (CDA through the ANS kit, FHIR through published profiles)."""

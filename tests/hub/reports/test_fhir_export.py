@@ -170,11 +170,13 @@ def test_a_qualified_identity_carries_the_ins_nir() -> None:
 
 
 def test_an_ins_nia_has_its_own_authority() -> None:
+    """FR Core 2.2 binds an INS-NIA's use to official | old: it is the official number while
+    the patient has no NIR (a "temp" use breaks fr-core-patient-ins)."""
     facts = sample_facts(patient=sample_patient(ins="158036311301155", ins_oid=OID_INS_NIA))
     patient = only(export(facts), "Patient")
 
     [ins] = [i for i in patient["identifier"] if i["system"] in INS_SYSTEMS]
-    assert (ins["system"], ins["use"]) == ("urn:oid:1.2.250.1.213.1.4.9", "temp")
+    assert (ins["system"], ins["use"]) == ("urn:oid:1.2.250.1.213.1.4.9", "official")
     assert ins["type"]["coding"][0]["code"] == "INS-NIA"
 
 
