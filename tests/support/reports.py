@@ -18,6 +18,7 @@ from hub.reports.facts import (
     ProfessionalFacts,
     ReportFacts,
 )
+from hub.reports.fhir_audit import AccessFacts
 
 UTC = dt.UTC
 START = dt.datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
@@ -127,6 +128,23 @@ def sample_facts(**overrides: Any) -> ReportFacts:
         ),
     )
     return dataclasses.replace(facts, **overrides)
+
+
+def sample_access(**overrides: Any) -> AccessFacts:
+    """A line of the patient's audit trail: a doctor reading the record, the day after."""
+    event = AccessFacts(
+        at=START + dt.timedelta(days=1, hours=2),
+        actor_kind="user",
+        actor_id=3,
+        actor_name="Claire DURAND",
+        actor_role="Médecin téléconsultant",
+        action="patient_data.read",
+        action_label="Consultation de données patient",
+        outcome="success",
+        site_name="Maison de santé du Clos Mortier",
+        target="patient:42",
+    )
+    return dataclasses.replace(event, **overrides)
 
 
 def pdf_pages(pdf: bytes) -> list[str]:

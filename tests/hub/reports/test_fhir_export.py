@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import dataclasses
-import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterator
@@ -19,9 +17,9 @@ from fhir.resources.R4B.patient import Patient
 from pydantic import ValidationError
 
 from hub.reports.facts import OID_INS_NIA, local_oid
-from hub.reports.fhir_audit import AccessFacts, audit_action
+from hub.reports.fhir_audit import audit_action
 from hub.reports.fhir_export import consultation_bundle
-from tests.support.reports import START, sample_facts, sample_patient
+from tests.support.reports import sample_access, sample_facts, sample_patient
 
 BASE = "https://hub.cpts-val-de-loire.example"
 CDA = b'<?xml version="1.0" encoding="UTF-8"?>\n<ClinicalDocument xmlns="urn:hl7-org:v3"/>\n'
@@ -50,24 +48,13 @@ REQUIRED_CODES: dict[tuple[str, str], set[str]] = {
 }
 
 
-def access(**overrides: Any) -> AccessFacts:
-    event = AccessFacts(
-        at=START + dt.timedelta(days=1, hours=2),
-        actor_kind="user",
-        actor_id=3,
-        actor_name="Claire DURAND",
-        actor_role="Médecin téléconsultant",
-        action="patient_data.read",
-        action_label="Consultation de données patient",
-        outcome="success",
-        site_name="Maison de santé du Clos Mortier",
-        target="patient:42",
-    )
-    return dataclasses.replace(event, **overrides)
-
-
 def export(facts: Any = None, **kwargs: Any) -> dict[str, Any]:
-    arguments: dict[str, Any] = {"cda": CDA, "pdf": PDF, "accesses": [access()], "base_url": BASE}
+    arguments: dict[str, Any] = {
+        "cda": CDA,
+        "pdf": PDF,
+        "accesses": [sample_access()],
+        "base_url": BASE,
+    }
     arguments.update(kwargs)
     return consultation_bundle(facts or sample_facts(), **arguments)
 
@@ -109,7 +96,9 @@ def binding_errors(bundle: dict[str, Any]) -> list[str]:
 
 
 def test_every_resource_and_the_whole_bundle_are_valid_r4b() -> None:
-    bundle = export(accesses=[access(), access(outcome="refused", action="report.update")])
+    bundle = export(
+        accesses=[sample_access(), sample_access(outcome="refused", action="report.update")]
+    )
 
     assert json.loads(json.dumps(bundle)) == bundle  # plain JSON, nothing else
     for entry in bundle["entry"]:
@@ -249,7 +238,7 @@ def test_observations_speak_loinc_and_ucum_at_the_sites_time() -> None:
 
 
 def test_every_reference_resolves_inside_the_bundle() -> None:
-    bundle = export(accesses=[access(), access(actor_id=None, actor_kind="system")])
+    bundle = export(accesses=[sample_access(), sample_access(actor_id=None, actor_kind="system")])
     full_urls = [entry["fullUrl"] for entry in bundle["entry"]]
     found = list(references(bundle))
 
@@ -351,8 +340,8 @@ def test_visibility_in_the_shared_record_travels_as_security_labels() -> None:
 
 
 def test_accesses_become_audit_events() -> None:
-    refused = access(outcome="refused", action="sas.refused", actor_name="Plateforme SAS")
-    bundle = export(accesses=[access(), refused])
+    refused = sample_access(outcome="refused", action="sas.refused", actor_name="Plateforme SAS")
+    bundle = export(accesses=[sample_access(), refused])
     read, denied = resources(bundle, "AuditEvent")
 
     assert (read["action"], read["outcome"]) == ("R", "0")
@@ -367,8 +356,8 @@ def test_accesses_become_audit_events() -> None:
 
 
 def test_a_professionals_access_names_them_by_rpps() -> None:
-    program = access(actor_kind="api_client", actor_id=2, actor_name="Plateforme SAS")
-    bundle = export(accesses=[access(actor_rpps="10003456789"), program, access()])
+    program = sample_access(actor_kind="api_client", actor_id=2, actor_name="Plateforme SAS")
+    bundle = export(accesses=[sample_access(actor_rpps="10003456789"), program, sample_access()])
     doctor, platform, unknown_rpps = resources(bundle, "AuditEvent")
 
     assert doctor["agent"][0]["who"]["identifier"] == {

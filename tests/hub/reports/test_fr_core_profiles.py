@@ -21,7 +21,7 @@ from hub.reports.facts import OID_INS_NIA, MeasurementFacts
 from hub.reports.fhir_audit import AccessFacts
 from hub.reports.fhir_export import consultation_bundle
 from tests.support.fhir_profiles import Registry
-from tests.support.reports import START, sample_facts, sample_patient
+from tests.support.reports import START, sample_access, sample_facts, sample_patient
 
 BASE = "https://hub.cpts-val-de-loire.example"
 FR = "https://hl7.fr/ig/fhir/core/StructureDefinition/"
@@ -100,19 +100,7 @@ def every_vital_sign() -> tuple[MeasurementFacts, ...]:
 
 def accesses() -> list[AccessFacts]:
     """The patient's audit trail: the doctor reading the record, a refused SAS request."""
-    read = AccessFacts(
-        at=START + dt.timedelta(days=1),
-        actor_kind="user",
-        actor_id=3,
-        actor_name="Claire DURAND",
-        actor_role="Médecin téléconsultant",
-        action="patient_data.read",
-        action_label="Consultation de données patient",
-        outcome="success",
-        site_name="Maison de santé du Clos Mortier",
-        target="patient:42",
-        actor_rpps="10003456789",
-    )
+    read = sample_access(at=START + dt.timedelta(days=1), actor_rpps="10003456789")
     refused = dataclasses.replace(
         read, actor_kind="api_client", actor_id=1, actor_name="Plateforme SAS", actor_rpps=""
     )
