@@ -130,9 +130,11 @@ async def booking_made(
     booking: Booking,
     now: dt.datetime,
     policy: BookingPolicy | None = None,
+    along: outbox.Along | None = None,
 ) -> None:
     """Queue the confirmation and the reminders of a new booking, in one INSERT (``policy``:
-    the CPTS's booking policy when the caller has read it already)."""
+    the CPTS's booking policy when the caller has read it already; ``along``: the booking's
+    own INSERT when it is not in yet, run in the same statement)."""
     booking = await with_relations(session=session, booking=booking)
     patient, site = booking.patient, booking.site
     org = await _org(session, site)  # loaded with the slot: no query
@@ -177,7 +179,7 @@ async def booking_made(
             )
         )
     rows += _reminders(ctx=ctx, booking=booking, now=now, policy=policy)
-    await outbox.insert_rows(session, rows)
+    await outbox.insert_rows(session, rows, along=along)
 
 
 def _reminders(
