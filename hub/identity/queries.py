@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Select, Subquery, select
+from sqlalchemy import ColumnElement, Select, Subquery, inspect, select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -67,6 +67,12 @@ def with_site_and_organisation(query: Select, site_id: ColumnElement[int]) -> Se
         .join(Site, Site.id == site_id)
         .join(Organisation, Organisation.id == Site.organisation_id)
     )
+
+
+def loaded_organisation(site: Site) -> Organisation | None:
+    """The site's CPTS when it was read with the site, else None (nothing is read)."""
+    value = inspect(site).attrs.organisation.loaded_value
+    return value if isinstance(value, Organisation) else None
 
 
 def attach_organisation(site: Site, organisation: Organisation) -> None:
