@@ -2,8 +2,9 @@
 with the event that causes them, send them later.
 
 ``enqueue_email``/``enqueue_sms``/``enqueue_platform_report`` only add a row to the caller's
-session (``email_row``/``sms_row`` then ``insert_rows``: several in one INSERT statement): the
-message is committed (or rolled back) together with the booking, cancellation… that caused it.
+session (``email_row``/``sms_row`` then ``insert_rows``: several in one INSERT statement, with
+the caller's own INSERT too on PostgreSQL, ``Along``): the message is committed (or rolled
+back) together with the booking, cancellation… that caused it.
 A periodic task calls ``deliver_due`` with a session of its own.
 
 Delivery is *at least once*. Each message is claimed by a committed update (attempt counted,

@@ -155,7 +155,7 @@ async def free_seat(
         number=free[0],
         patient=cast("Patient | None", rest[0]) if patient_id is not None else None,
         policy=cast("BookingPolicy | None", first[4]),
-        booking_id=int(rest[-1]) if reserve else None,
+        booking_id=int(rest[-1]) if reserve and rest[-1] is not None else None,
     )
 
 
