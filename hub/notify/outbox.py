@@ -2,8 +2,9 @@
 with the event that causes them, send them later.
 
 ``enqueue_email``/``enqueue_sms``/``enqueue_platform_report`` only add a row to the caller's
-session (``email_row``/``sms_row`` then ``insert_rows``: several in one INSERT statement): the
-message is committed (or rolled back) together with the booking, cancellation… that caused it.
+session (``email_row``/``sms_row`` then ``insert_rows``: several in one INSERT statement, with
+the caller's own INSERT too on PostgreSQL, ``Along``): the message is committed (or rolled
+back) together with the booking, cancellation… that caused it.
 A periodic task calls ``deliver_due`` with a session of its own.
 
 Delivery is *at least once*. Each message is claimed by a committed update (attempt counted,
@@ -30,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, func, insert, or_, select, update
+from sqlalchemy import Insert, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -60,7 +61,8 @@ MAX_RETRY_DELAY = dt.timedelta(hours=6)
 MAX_ERROR_LENGTH = 1000
 _CHECK_SENDER = "outbox-check@cpts.invalid"
 RECEIPT_REQUEST_HEADER = "Disposition-Notification-To"
-_INSERT_MESSAGE = insert(cast(Table, OutboundMessage.__table__))
+_MESSAGES = cast(Table, OutboundMessage.__table__)
+_INSERT_MESSAGE = insert(_MESSAGES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,12 +172,53 @@ def sms_row(
     )
 
 
-async def insert_rows(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
+@dataclass(frozen=True, slots=True)
+class Along:
+    """A caller's INSERT that goes in with the messages, in the same statement (a
+    data-modifying CTE: PostgreSQL only): a statement built once whose values are all bound
+    parameters, and their values."""
+
+    insert: Insert
+    params: Mapping[str, object]
+
+
+_ALONG: dict[tuple[Insert, int], Insert] = {}
+
+
+def _messages_along(first: Insert, count: int) -> Insert:
+    """``count`` messages inserted with ``first``, in one statement built once per count
+    (message ``i``'s values bound as ``message{i}_{column}``). One single-row INSERT per
+    message, as CTEs: a multi-row VALUES statement is never cached, and compiling it each time
+    cost more than a second statement."""
+    key = (first, count)
+    if key not in _ALONG:
+        columns = [c for c in _MESSAGES.c if not c.primary_key]
+        inserts = [
+            insert(_MESSAGES).values(
+                {c.name: bindparam(f"message{i}_{c.name}", type_=c.type) for c in columns}
+            )
+            for i in range(count)
+        ]
+        others = [one.cte(f"message{i}") for i, one in enumerate(inserts[1:], start=1)]
+        _ALONG[key] = inserts[0].add_cte(first.cte("along"), *others)
+    return _ALONG[key]
+
+
+async def insert_rows(
+    session: AsyncSession, rows: Sequence[dict[str, object]], *, along: Along | None = None
+) -> None:
     """Queue these messages (``email_row``, ``sms_row``) in the caller's transaction, in one
     call of one INSERT statement (compiled once, not per message count) and without ORM
-    objects; the caller commits."""
-    if rows:
-        await session.execute(_INSERT_MESSAGE, list(rows))
+    objects; with the caller's own INSERT ``along`` when given, in the same statement. The
+    caller commits."""
+    if along is not None:
+        params = dict(along.params)
+        for i, row in enumerate(rows):
+            params |= {f"message{i}_{name}": value for name, value in row.items()}
+        statement = _messages_along(along.insert, len(rows)) if rows else along.insert
+        await (await session.connection()).execute(statement, params)
+    elif rows:
+        await (await session.connection()).execute(_INSERT_MESSAGE, list(rows))
 
 
 async def enqueue_email(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +23,9 @@ from hub.scheduling import messages
 from hub.scheduling.changes import cancel_booking, move_booking
 from hub.scheduling.models import Booking, Channel, Reservation
 from hub.scheduling.waiting_list import join_waiting_list
+
+if TYPE_CHECKING:
+    from hub.records.patients import Patient
 
 PUBLIC = frozenset[Reservation | None]({None})
 
@@ -56,24 +60,21 @@ async def book(
         known = None if isinstance(patient, PatientDraft) else patient
         if seat is None or seat.slot.id != slot_id or (known is not None and seat.patient is None):
             seat = await bk.free_seat(
-                session=session, slot_id=slot_id, now=now, may_use=may_use, patient_id=known
-            )  # the patient record, when known, is read with the slot
-        if isinstance(patient, PatientDraft):
-            record = await patient_service.register_patient(
                 session=session,
-                organisation_id=organisation_id,
-                draft=patient,
-                today=today or now.date(),
-                actor=actor,
-            )
-        else:
-            found = seat.patient
-            if found is not None and found.organisation_id == organisation_id:
-                record = found
-            else:
-                record = await patient_service.get_patient(  # raises the refusal
-                    session=session, organisation_id=organisation_id, patient_id=patient
-                )
+                slot_id=slot_id,
+                now=now,
+                may_use=may_use,
+                patient_id=known,
+                reserve_id=True,
+            )  # the patient record, when known, is read with the slot
+        record = await _patient_record(
+            session=session,
+            organisation_id=organisation_id,
+            patient=patient,
+            seat=seat,
+            today=today or now.date(),
+            actor=actor,
+        )
         request = bk.BookingRequest(
             slot_id=slot_id,
             patient_id=record.id,
@@ -87,21 +88,80 @@ async def book(
             requester_rpps=requester[2],
         )
         try:
-            booking = await bk.insert_booking(session=session, seat=seat, request=request, now=now)
+            booking = await _booking_and_messages(
+                session=session,
+                ctx=ctx,
+                seat=seat,
+                request=request,
+                patient=record,
+                now=now,
+                waiting_list=waiting_list,
+            )
         except IntegrityError:
             await session.rollback()  # someone took this seat (or the reference) first: retry
             seat = None
             continue
-        if waiting_list:
-            await join_waiting_list(session=session, booking=booking, any_site=True, now=now)
-        await messages.booking_made(
-            session=session, ctx=ctx, booking=booking, now=now, policy=seat.policy
-        )
         if before_commit is not None:
             before_commit(booking)
         await session.commit()
         return booking
     raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.")
+
+
+async def _patient_record(
+    *,
+    session: AsyncSession,
+    organisation_id: int,
+    patient: PatientDraft | int,
+    seat: bk.Seat,
+    today: dt.date,
+    actor: Actor,
+) -> Patient:
+    """The booking's patient: the draft registered or matched, or the record read with the
+    seat (else read now, which refuses another CPTS's record)."""
+    if isinstance(patient, PatientDraft):
+        return await patient_service.register_patient(
+            session=session,
+            organisation_id=organisation_id,
+            draft=patient,
+            today=today,
+            actor=actor,
+        )
+    found = seat.patient
+    if found is not None and found.organisation_id == organisation_id:
+        return found
+    return await patient_service.get_patient(  # raises the refusal
+        session=session, organisation_id=organisation_id, patient_id=patient
+    )
+
+
+async def _booking_and_messages(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    seat: bk.Seat,
+    request: bk.BookingRequest,
+    patient: Patient,
+    now: dt.datetime,
+    waiting_list: bool,
+) -> Booking:
+    """Insert the booking and queue its messages; raises IntegrityError when the seat (or the
+    reference) was taken meanwhile. When the seat reserved the booking's id (PostgreSQL), the
+    booking and its messages go in one statement; else the booking first, for its id."""
+    if seat.booking_id is None or waiting_list:  # the waiting list refers to the booking's row
+        booking = await bk.insert_booking(session=session, seat=seat, request=request, now=now)
+        if waiting_list:
+            await join_waiting_list(session=session, booking=booking, any_site=True, now=now)
+        await messages.booking_made(
+            session=session, ctx=ctx, booking=booking, now=now, policy=seat.policy
+        )
+        return booking
+    row = bk.booking_row(seat=seat, request=request, now=now)
+    booking = bk.booking_of(row, seat, patient)
+    await messages.booking_made(
+        session=session, ctx=ctx, booking=booking, now=now, policy=seat.policy, along=bk.along(row)
+    )
+    return await bk.attach(session, booking)
 
 
 async def cancel(

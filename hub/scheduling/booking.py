@@ -8,14 +8,15 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import Executable, Table, and_, bindparam, insert, select
+from sqlalchemy import Select, Table, and_, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload, make_transient_to_detached
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
-from hub.identity.queries import organisation_of_site, with_organisation
+from hub.identity import queries as identity_queries
+from hub.notify import outbox
 from hub.records import queries as record_queries
 from hub.scheduling.models import (
     Booking,
@@ -33,7 +34,11 @@ if TYPE_CHECKING:
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 BOOKING_ATTEMPTS = 5
 BOOKINGS = cast(Table, Booking.__table__)
-_INSERT_BOOKING = insert(BOOKINGS).returning(BOOKINGS.c.id)
+_INSERT_BOOKING = insert(BOOKINGS)
+# The same INSERT with every value bound, to go in with the booking's messages (``along``).
+_INSERT_BOUND = insert(BOOKINGS).values(
+    {c.name: bindparam(f"booking_{c.name}", type_=c.type) for c in BOOKINGS.c}
+)
 
 
 def new_reference() -> str:
@@ -72,43 +77,33 @@ def _check_slot(
     return slot
 
 
-def _slot_query(with_patient: bool) -> Executable:
-    organisation = organisation_of_site(Slot.site_id.expression)
+def _slot_query(with_patient: bool, reserve_id: bool) -> Select:  # type: ignore[type-arg]
     query = (
-        select(Slot, Booking.seat, BookingPolicy)
+        identity_queries.with_site_and_organisation(select(Slot), Slot.site_id.expression)
+        .add_columns(Booking.seat, BookingPolicy)
         .outerjoin(Booking, and_(Booking.slot_id == Slot.id, Booking.seat.is_not(None)))
-        .outerjoin(BookingPolicy, BookingPolicy.organisation_id == organisation)
+        .outerjoin(
+            BookingPolicy,
+            BookingPolicy.organisation_id
+            == identity_queries.organisation_of_site(Slot.site_id.expression),
+        )
         .where(Slot.id == bindparam("slot_id"))
-        .options(with_organisation(joinedload(Slot.site)))
         .execution_options(populate_existing=True)
     )
     if with_patient:
         query = record_queries.with_patient(query, bindparam("patient_id"))
+    if reserve_id:  # evaluated once (an uncorrelated scalar subquery), whatever the rows
+        sequence = func.pg_get_serial_sequence(BOOKINGS.name, BOOKINGS.c.id.name)
+        query = query.add_columns(select(func.nextval(sequence)).scalar_subquery())
     return query
 
 
 # Built once: building the statement cost as much as running it.
-_SLOT_QUERIES = {False: _slot_query(False), True: _slot_query(True)}
-
-
-async def _slot_and_seats(
-    session: AsyncSession, slot_id: int, patient_id: int | None
-) -> tuple[Slot | None, set[int], Patient | None, BookingPolicy | None]:
-    """The slot (fresh from the database, with its site and CPTS), its seats held and its
-    CPTS's booking policy (None if it has none yet), in one query; with the booking's patient
-    too when asked, so that the booking and its messages need no other read."""
-    query = _SLOT_QUERIES[patient_id is not None]
-    params = (
-        {"slot_id": slot_id}
-        if patient_id is None
-        else {"slot_id": slot_id, "patient_id": patient_id}
-    )
-    rows = (await session.execute(query, params)).all()
-    if not rows:
-        return None, set(), None, None
-    first = tuple(rows[0])
-    patient = cast("Patient | None", first[3]) if patient_id is not None else None
-    return first[0], {row[1] for row in rows if row[1] is not None}, patient, first[2]
+_SLOT_QUERIES = {
+    (patient, reserve): _slot_query(patient, reserve)
+    for patient in (False, True)
+    for reserve in (False, True)
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +114,9 @@ class Seat:
     number: int
     patient: Patient | None = None  # read with the slot when the patient was known
     policy: BookingPolicy | None = None  # the CPTS's, read with the slot (None: none yet)
+    # The new booking's id, taken from the table's sequence with the read (PostgreSQL): the
+    # booking can then go in with its messages, in one statement.
+    booking_id: int | None = None
 
 
 async def free_seat(
@@ -128,16 +126,37 @@ async def free_seat(
     now: dt.datetime,
     may_use: frozenset[Reservation | None] = frozenset({None}),
     patient_id: int | None = None,
+    reserve_id: bool = False,
 ) -> Seat:
     """The first free seat of the slot, or the reason it cannot be booked by this kind of booker
-    now (one query, which also reads the patient when given). The database still arbitrates:
-    the seat may be taken before the insert."""
-    slot, used, patient, policy = await _slot_and_seats(session, slot_id, patient_id)
+    now, in one query: the slot fresh from the database with its site, CPTS, seats held and the
+    CPTS's booking policy; the patient too when given; a new booking's id when ``reserve_id``
+    and the database has sequences. The database still arbitrates: the seat may be taken
+    before the insert."""
+    reserve = reserve_id and session.get_bind().dialect.name == "postgresql"
+    params: dict[str, int] = {"slot_id": slot_id}
+    if patient_id is not None:
+        params["patient_id"] = patient_id
+    rows = (await session.execute(_SLOT_QUERIES[patient_id is not None, reserve], params)).all()
+    if not rows:
+        raise NotFound("Ce créneau n'existe pas.")
+    first = tuple(rows[0])
+    slot, site, organisation = cast(Slot, first[0]), first[1], first[2]
+    identity_queries.attach_organisation(site, organisation)
+    set_committed_value(slot, "site", site)
     slot = _check_slot(slot, now=now, may_use=may_use)
+    used = {row[3] for row in rows if row[3] is not None}
     free = [s for s in range(1, slot.seats + 1) if s not in used]
     if not free:
         raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.")
-    return Seat(slot=slot, number=free[0], patient=patient, policy=policy)
+    rest = first[5:]
+    return Seat(
+        slot=slot,
+        number=free[0],
+        patient=cast("Patient | None", rest[0]) if patient_id is not None else None,
+        policy=cast("BookingPolicy | None", first[4]),
+        booking_id=int(rest[-1]) if reserve and rest[-1] is not None else None,
+    )
 
 
 async def check_bookable(
@@ -151,16 +170,13 @@ async def check_bookable(
     return (await free_seat(session=session, slot_id=slot_id, now=now, may_use=may_use)).slot
 
 
-async def insert_booking(
-    *, session: AsyncSession, seat: Seat, request: BookingRequest, now: dt.datetime
-) -> Booking:
-    """Insert the booking on this seat, without committing; raises IntegrityError
-    when a simultaneous booking took the seat (roll back and try again). The booking comes
-    with its slot, site and patient, so that nothing needs reloading."""
+def booking_row(*, seat: Seat, request: BookingRequest, now: dt.datetime) -> dict[str, object]:
+    """Every column of a new booking on this seat (its id too when the seat has reserved one)."""
     if not request.reason.strip():
         raise Invalid("Indiquez le motif de la consultation.")
     slot = seat.slot
-    values = {  # every column, so that the object below is complete without a read
+    row: dict[str, object] = {} if seat.booking_id is None else {"id": seat.booking_id}
+    row |= {
         "reference": new_reference(),
         "slot_id": slot.id,
         "seat": seat.number,
@@ -184,19 +200,53 @@ async def insert_booking(
         "link_nonce": secrets.token_hex(8),
         "created_at": now,
     }
-    # A plain INSERT, not the unit of work's flush (a third of a booking's time), then the
-    # row as a persistent object of the session, as a flush would have left it.
-    inserted = await session.scalar(_INSERT_BOOKING, values)
-    booking = Booking(id=inserted, **values)
+    return row
+
+
+def booking_of(row: dict[str, object], seat: Seat, patient: Patient | None = None) -> Booking:
+    """The booking of this complete row (``booking_row`` with its id), with its slot and site
+    as read with the seat, and its patient (given, or read with the seat); not in the session
+    yet (``attach``)."""
+    booking = Booking(**row)
+    set_committed_value(booking, "slot", seat.slot)
+    set_committed_value(booking, "site", seat.slot.site)
+    if patient is None and seat.patient is not None and seat.patient.id == row["patient_id"]:
+        patient = seat.patient
+    if patient is not None:
+        set_committed_value(booking, "patient", patient)
+    return booking
+
+
+def along(row: dict[str, object]) -> outbox.Along:
+    """The INSERT of this complete booking row (with the id its seat reserved), to run with
+    the booking's messages in one statement."""
+    return outbox.Along(_INSERT_BOUND, {f"booking_{name}": value for name, value in row.items()})
+
+
+async def attach(session: AsyncSession, booking: Booking) -> Booking:
+    """Put a booking whose row was just inserted in the session, as a flush would have left it
+    (its patient read from the session when it was not read with the seat)."""
     make_transient_to_detached(booking)
     session.add(booking)
-    set_committed_value(booking, "slot", slot)
-    set_committed_value(booking, "site", slot.site)
-    if seat.patient is not None and seat.patient.id == request.patient_id:
-        set_committed_value(booking, "patient", seat.patient)
-    else:
+    if "patient" not in booking.__dict__:
         await session.run_sync(lambda _: booking.patient)  # no query when the patient is loaded
     return booking
+
+
+async def insert_booking(
+    *, session: AsyncSession, seat: Seat, request: BookingRequest, now: dt.datetime
+) -> Booking:
+    """Insert the booking on this seat, without committing; raises IntegrityError
+    when a simultaneous booking took the seat (roll back and try again). The booking comes
+    with its slot, site and patient, so that nothing needs reloading."""
+    row = booking_row(seat=seat, request=request, now=now)
+    # A plain INSERT on the session's connection, not the unit of work's flush (a third of a
+    # booking's time), then the row as a persistent object of the session.
+    inserted = await (await session.connection()).execute(_INSERT_BOOKING, row)
+    key = inserted.inserted_primary_key  # RETURNING on PostgreSQL, lastrowid on SQLite
+    assert key is not None
+    row["id"] = key[0]
+    return await attach(session, booking_of(row, seat))
 
 
 async def add_booking(

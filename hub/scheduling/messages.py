@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.context import HubContext
+from hub.identity import queries as identity_queries
 from hub.identity import service as identity
 from hub.notify import ical, outbox
 from hub.notify.mailer import Attachment, check_address
@@ -86,7 +87,9 @@ def _follow_url(ctx: HubContext, booking: Booking) -> str:
 
 
 async def _org(session: AsyncSession, site: Site) -> Organisation:
-    org = await identity.get_organisation(session=session, organisation_id=site.organisation_id)
+    org = identity_queries.loaded_organisation(site)  # read with the slot: no query
+    if org is None:
+        org = await identity.get_organisation(session=session, organisation_id=site.organisation_id)
     assert org is not None
     return org
 
@@ -98,6 +101,7 @@ def _event(
     *,
     now: dt.datetime,
     cancelled: bool = False,
+    url: str | None = None,
 ) -> Attachment:
     site = booking.site
     content = ical.booking_event(
@@ -108,7 +112,7 @@ def _event(
         location=f"{site.name}, {site.address}, {site.postcode} {site.city}".strip(", "),
         description=f"Rendez-vous {booking.reference}. Venez 10 minutes en avance avec votre "
         "pièce d'identité et votre carte Vitale. "
-        f"Gérer le rendez-vous : {_follow_url(ctx, booking)}",
+        f"Gérer le rendez-vous : {url or _follow_url(ctx, booking)}",
         organizer_name=org.name,
         organizer_email=org.email or "noreply@cpts.invalid",
         sequence=1 if cancelled else 0,
@@ -130,12 +134,14 @@ async def booking_made(
     booking: Booking,
     now: dt.datetime,
     policy: BookingPolicy | None = None,
+    along: outbox.Along | None = None,
 ) -> None:
     """Queue the confirmation and the reminders of a new booking, in one INSERT (``policy``:
-    the CPTS's booking policy when the caller has read it already)."""
+    the CPTS's booking policy when the caller has read it already; ``along``: the booking's
+    own INSERT when it is not in yet, run in the same statement)."""
     booking = await with_relations(session=session, booking=booking)
     patient, site = booking.patient, booking.site
-    org = await _org(session, site)  # loaded with the slot: no query
+    org = await _org(session, site)
     if policy is None:
         policy = await policy_for(session=session, organisation_id=org.id)
     when = when_fr(booking.starts_at, site.timezone)
@@ -155,7 +161,7 @@ async def booking_made(
                     f"Vitale.\nPour confirmer, déplacer ou annuler : {url}\n\n"
                     f"En cas d'urgence vitale, appelez le 15.\n\n{org.name}\n"
                 ),
-                attachments=[_event(ctx, booking, org, now=now)],
+                attachments=[_event(ctx, booking, org, now=now, url=url)],
                 related_kind=RELATED,
                 related_id=booking.id,
                 now=now,
@@ -176,18 +182,24 @@ async def booking_made(
                 now=now,
             )
         )
-    rows += _reminders(ctx=ctx, booking=booking, now=now, policy=policy)
-    await outbox.insert_rows(session, rows)
+    rows += _reminders(ctx=ctx, booking=booking, now=now, policy=policy, url=url)
+    await outbox.insert_rows(session, rows, along=along)
 
 
 def _reminders(
-    *, ctx: HubContext, booking: Booking, now: dt.datetime, policy: BookingPolicy
+    *,
+    ctx: HubContext,
+    booking: Booking,
+    now: dt.datetime,
+    policy: BookingPolicy,
+    url: str | None = None,
 ) -> list[dict[str, object]]:
     """The outbox rows of the booking's reminders still to come, to the patient's mobile and
-    e-mail as they are now, each due when it must leave."""
+    e-mail as they are now, each due when it must leave (``url``: the booking's patient link,
+    when the caller has signed it already)."""
     patient, site = booking.patient, booking.site
     when = when_fr(booking.starts_at, site.timezone)
-    url = _follow_url(ctx, booking)
+    url = url or _follow_url(ctx, booking)
     mobile = _mobile(patient.phone)
     email = patient.email if patient.email and _email_ok(patient.email) else None
     text = (

@@ -127,12 +127,15 @@ async def _public_slot(session: AsyncSession, org: Organisation, slot_id: int) -
 
 
 async def _open_seat(
-    session: AsyncSession, ctx: HubContext, org: Organisation, slot_id: int
+    session: AsyncSession, ctx: HubContext, org: Organisation, slot_id: int, *, booking: bool
 ) -> bk.Seat:
     """A free seat of a slot of the CPTS the public may book now; a reserved (facility, SAS),
-    past or taken slot is refused before the form is filled."""
+    past or taken slot is refused before the form is filled. ``booking``: read to book it now
+    (the new booking's id reserved with it, where the database can)."""
     await _public_slot(session, org, slot_id)
-    return await bk.free_seat(session=session, slot_id=slot_id, now=ctx.clock(), may_use=PUBLIC)
+    return await bk.free_seat(
+        session=session, slot_id=slot_id, now=ctx.clock(), may_use=PUBLIC, reserve_id=booking
+    )
 
 
 def _form_page(
@@ -172,7 +175,7 @@ async def booking_form_page(
     """The form to book one open slot of the CPTS, posted to ``action`` (the public URL by
     default)."""
     org = await _organisation(session, slug)
-    seat = await _open_seat(session, ctx, org, slot_id)
+    seat = await _open_seat(session, ctx, org, slot_id, booking=False)
     return _form_page(request, org, seat.slot, action=action)
 
 
@@ -197,7 +200,7 @@ async def submit_booking(
     if flags := form.red_flags():  # the first question, and it stops everything
         labels = [RED_FLAG_LABELS[f] for f in flags]
         return render(request, "booking/emergency.html", {"org": org, "flags": labels})
-    seat = await _open_seat(session, ctx, org, slot_id)
+    seat = await _open_seat(session, ctx, org, slot_id, booking=True)
     slot = seat.slot
     now = ctx.clock()
     try:
