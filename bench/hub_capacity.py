@@ -69,6 +69,20 @@ from tests.support.redis import ThrowawayRedis  # noqa: E402
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 COMMANDS = 30
+# `hub serve` under cProfile, the profile written to argv[1] when it stops: uvicorn raises
+# SIGTERM again once shut down, which here exits Python (instead of killing the process
+# before the profile is written).
+PROFILED = """
+import cProfile, runpy, signal, sys
+out = sys.argv[1]
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+sys.argv = ["hub", "serve"]
+profile = cProfile.Profile()
+try:
+    profile.runcall(runpy.run_module, "hub", run_name="__main__", alter_sys=True)
+finally:
+    profile.dump_stats(out)
+"""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -155,7 +169,7 @@ class Hub:
         if self.profile is not None:  # written when the worker exits (SIGTERM)
             self._started += 1
             out_file = self.profile / f"hub-{port}-{self._started}.prof"
-            command[1:1] = ["-m", "cProfile", "-o", str(out_file)]
+            command = [sys.executable, "-c", PROFILED, str(out_file)]
         with self.log.open("ab") as out:
             return subprocess.Popen(
                 command,
