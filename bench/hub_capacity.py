@@ -24,6 +24,12 @@ PostgreSQL, Redis and haproxy of a two-worker run are left in their temporary di
 
     .venv/bin/python bench/hub_capacity.py --quick            # N = 1000, one worker
     .venv/bin/python bench/hub_capacity.py [--cabins 1000,2000,5000,10000] [--workers 1,2]
+    .venv/bin/python bench/hub_capacity.py --cabins 2000 --workers 1 --profile /tmp/prof
+    .venv/bin/python -m pstats /tmp/prof/hub-PORT-1.prof   # then: sort tottime, stats 30
+
+``--profile DIR`` runs each hub worker under cProfile and writes one file per start of a worker
+(``-1``: the first connections and the measuring window; ``-2``: the reconnections after the
+restart); the CPU figures printed then include the profiler's own cost.
 """
 
 from __future__ import annotations
@@ -63,6 +69,20 @@ from tests.support.redis import ThrowawayRedis  # noqa: E402
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 COMMANDS = 30
+# `hub serve` under cProfile, the profile written to argv[1] when it stops: uvicorn raises
+# SIGTERM again once shut down, which here exits Python (instead of killing the process
+# before the profile is written).
+PROFILED = """
+import cProfile, runpy, signal, sys
+out = sys.argv[1]
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+sys.argv = ["hub", "serve"]
+profile = cProfile.Profile()
+try:
+    profile.runcall(runpy.run_module, "hub", run_name="__main__", alter_sys=True)
+finally:
+    profile.dump_stats(out)
+"""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -118,6 +138,8 @@ class Hub:
     procs: list[subprocess.Popen[bytes]]
     log: Path
     redis_url: str = ""
+    profile: Path | None = None  # a directory: each worker runs under cProfile, a file per start
+    _started: int = 0
 
     def start(self) -> None:
         self.spawn()
@@ -143,9 +165,14 @@ class Hub:
         )
         if self.redis_url:
             env["HUB_REDIS_URL"] = self.redis_url
+        command = [sys.executable, "-m", "hub", "serve"]
+        if self.profile is not None:  # written when the worker exits (SIGTERM)
+            self._started += 1
+            out_file = self.profile / f"hub-{port}-{self._started}.prof"
+            command = [sys.executable, "-c", PROFILED, str(out_file)]
         with self.log.open("ab") as out:
             return subprocess.Popen(
-                [sys.executable, "-m", "hub", "serve"],
+                command,
                 cwd=ROOT,
                 env=env,
                 stdout=out,
@@ -307,7 +334,7 @@ async def run_hub(n: int, workers: int, args: argparse.Namespace, work: Path) ->
     try:
         cabins = await prepare(url, n)
         ports = [free_port() for _ in range(workers)]
-        hub = Hub("", ports, url, [], work / "hub.log", redis.url if redis else "")
+        hub = Hub("", ports, url, [], work / "hub.log", redis.url if redis else "", args.profile)
         hub.start()
         hub.url = f"http://127.0.0.1:{ports[0]}"
         if workers > 1:
@@ -424,6 +451,13 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=30.0, help="measuring window, s")
     parser.add_argument("--settle", type=float, default=12.0, help="wait after connecting, s")
     parser.add_argument("--timeout", type=float, default=180.0, help="connect/reconnect limit")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="run each hub worker under cProfile, writing DIR/hub-PORT-START.prof when it stops "
+        "(read them with python -m pstats; the CPU figures then include the profiler's cost)",
+    )
     parser.add_argument(
         "--fleet-procs", default="auto", help="processes playing the cabins (auto: 1 per 1250)"
     )

@@ -16,7 +16,8 @@ one pass every half ``agent_offline_after_seconds``, so a link learns of a token
 its back at its next measurement batch or within that half period (the coordinator's
 revocation closes it at once). A hello costs one read of the token, then four statements (the
 audit event, the cabin's row, its devices, its last sequence number), both batched with the
-other agents connecting at the same moment (`hub.cabins.hellos`): one commit for many."""
+other agents connecting at the same moment (`hub.cabins.hellos`): one statement of each kind
+and one commit for the whole batch."""
 
 from __future__ import annotations
 

@@ -5,8 +5,10 @@ The gateway hands each connecting agent's token check and each hello to a `Batch
 worker: whatever is waiting when the previous transaction ends goes into the next one (up to
 ``MAX_BATCH``), in arrival order, so a storm of reconnections is served first come, first
 served, never starving the database's other writers of more than one transaction's turn
-(``ctx.presence_writes``). A batch that fails is retried one item at a time, so one bad
-hello fails alone."""
+(``ctx.presence_writes``). A batch of hellos costs one statement per kind, whatever its size:
+the audit events (one row per hello, inserted together), the cabins' rows, their devices
+(read together; written only where a trolley changed) and their last sequence numbers. A batch
+that fails is retried one item at a time, so one bad hello fails alone."""
 
 from __future__ import annotations
 
@@ -19,12 +21,12 @@ from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.audit.service import record_event
+from hub.audit.service import NewEvent, record_events
 from hub.cabins import presence
 from hub.cabins.presence import CabinDevice
 from hub.context import HubContext
 from hub.identity import service as identity
-from hub.records.observations import last_seq
+from hub.records.observations import last_seqs
 from hub.wire import DeviceDescription
 
 logger = logging.getLogger(__name__)
@@ -66,9 +68,7 @@ class _Queue(Generic[T, R]):
             try:
                 results = await self._run([item for item, _ in batch])
             except Exception as exc:  # one at a time, so that one bad item fails alone
-                logger.warning(
-                    "a batch of %d agents' hellos failed (%s); one by one", len(batch), exc
-                )
+                logger.warning("a batch of %d agents failed (%s); one by one", len(batch), exc)
                 for item, future in batch:
                     try:
                         (result,) = await self._run([item])
@@ -131,28 +131,33 @@ async def _callers(session: AsyncSession, tokens: list[str]) -> list[Caller | No
     ]
 
 
-async def _hello(session: AsyncSession, hello: HelloIn) -> HelloOut:
-    record_event(
-        session=session,
-        action="agent.connected",
-        actor_kind="cabin",
-        actor_id=hello.cabin_id,
-        site_id=hello.site_id,
-        ip=hello.ip,
-        detail=f"agent {hello.agent_version}",
-    )
-    devices = await presence.mark_hello(
-        session=session,
-        cabin_id=hello.cabin_id,
-        agent_version=hello.agent_version,
-        devices=hello.devices,
-        now=hello.now,
-    )
-    return HelloOut(devices, await last_seq(session=session, cabin_id=hello.cabin_id))
-
-
 async def _hellos(session: AsyncSession, hellos: list[HelloIn]) -> list[HelloOut]:
-    return [await _hello(session, hello) for hello in hellos]
+    """Write the hellos together: one statement per kind for the whole batch (the audit
+    events, one per hello; the cabins' rows; their devices read, and written where a trolley
+    changed; their last sequence numbers)."""
+    await record_events(
+        session=session,
+        events=[
+            NewEvent(
+                action="agent.connected",
+                actor_kind="cabin",
+                actor_id=hello.cabin_id,
+                site_id=hello.site_id,
+                ip=hello.ip,
+                detail=f"agent {hello.agent_version}",
+            )
+            for hello in hellos
+        ],
+    )
+    devices = await presence.mark_hellos(
+        session=session,
+        hellos=[
+            presence.AgentHello(hello.cabin_id, hello.agent_version, hello.devices, hello.now)
+            for hello in hellos
+        ],
+    )
+    seqs = await last_seqs(session=session, cabin_ids=[hello.cabin_id for hello in hellos])
+    return [HelloOut(devices[hello.cabin_id], seqs[hello.cabin_id]) for hello in hellos]
 
 
 class Batches:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.cabins import kits, live, presence, refusals
 from hub.context import AgentConnection, HubContext
-from hub.records.observations import store_measurements
+from hub.records.observations import StoredMeasurement, store_measurements
 from hub.scheduling.lookups import bookings_in_progress
 from hub.wire import MeasurementAck, MeasurementBatch, Rejected, WireMeasurement
 
@@ -31,14 +31,17 @@ async def store_batch(
         if isinstance(item.measurement, WireMeasurement)
     ]
     # A mobile kit lent to another site's sessions measures for their bookings too.
-    lent = await kits.loans_of_kit(session=session, cabin_id=conn.cabin_id, now=now)
     found = await bookings_in_progress(
         session=session,
         site_id=conn.site_id,
         moments=[taken for _, taken in timed],
-        also=lent.keys(),
+        also=kits.lent_bookings(cabin_id=conn.cabin_id, now=now),
     )
-    bookings = {seq: booking for (seq, _), booking in zip(timed, found, strict=True)}
+    bookings = {
+        seq: None if booking is None else booking.booking_id
+        for (seq, _), booking in zip(timed, found, strict=True)
+    }
+    site_of = {booking.booking_id: booking.site_id for booking in found if booking is not None}
     result = await store_measurements(
         session=session,
         cabin_id=conn.cabin_id,
@@ -65,19 +68,12 @@ async def store_batch(
             now=now,
         )
     await session.commit()
-    live.publish_observations(
-        ctx,
-        cabin_id=conn.cabin_id,
-        site_id=conn.site_id,
-        stored=[s for s in result.stored if s.booking_id not in lent],
-    )
-    for booking_id, site_id in lent.items():  # to the staff of the site the kit serves
-        live.publish_observations(
-            ctx,
-            cabin_id=conn.cabin_id,
-            site_id=site_id,
-            stored=[s for s in result.stored if s.booking_id == booking_id],
-        )
+    by_site: dict[int, list[StoredMeasurement]] = {}
+    for stored in result.stored:  # a lent kit's, to the staff of the site it serves
+        site_id = site_of.get(stored.booking_id or 0, conn.site_id)
+        by_site.setdefault(site_id, []).append(stored)
+    for site_id, measurements in by_site.items():
+        live.publish_observations(ctx, cabin_id=conn.cabin_id, site_id=site_id, stored=measurements)
     return MeasurementAck(
         seqs=tuple(result.acknowledged),
         rejected=tuple(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, select
+from sqlalchemy import ForeignKey, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -91,14 +91,12 @@ async def kit_of_booking(
     )
 
 
-async def loans_of_kit(*, session: AsyncSession, cabin_id: int, now: dt.datetime) -> dict[int, int]:
-    """The bookings this kit is lent to now or was lent to lately (booking id → its site)."""
-    rows = await session.execute(
-        select(KitLoan.booking_id, KitLoan.site_id).where(
-            KitLoan.cabin_id == cabin_id, KitLoan.until >= now - IN_PROGRESS_AFTER
-        )
+def lent_bookings(*, cabin_id: int, now: dt.datetime) -> Select[int]:
+    """The bookings this kit is lent to now or was lent to lately, as a query to compose into
+    the search of its measurements' bookings (`hub.scheduling.lookups.bookings_in_progress`)."""
+    return select(KitLoan.booking_id).where(
+        KitLoan.cabin_id == cabin_id, KitLoan.until >= now - IN_PROGRESS_AFTER
     )
-    return {int(b): int(s) for b, s in rows.all()}
 
 
 async def sites_borrowing(*, session: AsyncSession, cabin_id: int, now: dt.datetime) -> set[int]:

@@ -13,16 +13,27 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from redis.exceptions import RedisError
-from sqlalchemy import ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import (
+    CursorResult,
+    ForeignKey,
+    String,
+    UniqueConstraint,
+    and_,
+    case,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from devices.measurements import last_value_key
+from devices.measurements import MeasurementKind, kind_precedence, last_value_key
 from hub.context import HubContext
 from hub.db import Base, IntPk, utcnow
 from hub.identity import service as identity_service
@@ -76,21 +87,26 @@ def status_of(
     )
 
 
-async def mark_hello(
-    *,
-    session: AsyncSession,
-    cabin_id: int,
-    agent_version: str,
-    devices: tuple[DeviceDescription, ...],
-    now: dt.datetime,
-) -> list[CabinDevice]:
-    """The agent said hello: it is connected, with this version and these devices (its
-    devices, returned). Three statements when the trolley did not change; the caller
-    commits."""
-    await identity_service.mark_cabin_hello(
-        session=session, cabin_id=cabin_id, agent_version=agent_version, now=now
+@dataclass(frozen=True, slots=True)
+class AgentHello:
+    """What a connecting agent said of its cabin: its version and its trolley, and when."""
+
+    cabin_id: int
+    agent_version: str
+    devices: tuple[DeviceDescription, ...]
+    now: dt.datetime
+
+
+async def mark_hellos(
+    *, session: AsyncSession, hellos: Sequence[AgentHello]
+) -> dict[int, list[CabinDevice]]:
+    """These agents said hello: each cabin is connected, with this version and these devices
+    (its devices, returned by cabin). Three statements for them all when no trolley changed
+    (the cabins' rows, their devices read, nothing written); the caller commits."""
+    await identity_service.mark_cabins_hello(
+        session=session, hellos={h.cabin_id: (h.agent_version, h.now) for h in hellos}
     )
-    return await declare_devices(session=session, cabin_id=cabin_id, devices=devices, now=now)
+    return await declare_devices(session=session, hellos=hellos)
 
 
 async def seen_in_cluster(ctx: HubContext, cabin_ids: list[int]) -> dict[int, dt.datetime]:
@@ -166,35 +182,55 @@ async def _device(session: AsyncSession, cabin_id: int, name: str) -> CabinDevic
     return device
 
 
+async def _devices_by_name(
+    session: AsyncSession, cabin_ids: list[int]
+) -> dict[int, dict[str, CabinDevice]]:
+    found: dict[int, dict[str, CabinDevice]] = {cabin_id: {} for cabin_id in cabin_ids}
+    if cabin_ids:
+        for device in await session.scalars(
+            select(CabinDevice).where(CabinDevice.cabin_id.in_(cabin_ids)).order_by(CabinDevice.id)
+        ):
+            found[device.cabin_id][device.name] = device
+    return found
+
+
 async def declare_devices(
-    *,
-    session: AsyncSession,
-    cabin_id: int,
-    devices: tuple[DeviceDescription, ...],
-    now: dt.datetime,
-) -> list[CabinDevice]:
-    """The trolley as configured on the agent (from its hello); others are forgotten. Rows
-    already as described are left untouched (a reconnection writes nothing here)."""
-    wanted = {d.name: d for d in devices}
-    existing = {
-        d.name: d
-        for d in await session.scalars(
-            select(CabinDevice).where(CabinDevice.cabin_id == cabin_id).order_by(CabinDevice.id)
-        )
-    }
-    for name, device in existing.items():
-        if name not in wanted:
-            await session.delete(device)
-    kept: list[CabinDevice] = []
-    for name, description in wanted.items():
-        device = existing.get(name) or CabinDevice(cabin_id=cabin_id, name=name)
-        if name not in existing:
-            session.add(device)
-        if (device.kind, device.model) != (description.kind, description.model):
-            device.kind, device.model, device.updated_at = description.kind, description.model, now
-        kept.append(device)
+    *, session: AsyncSession, hellos: Sequence[AgentHello]
+) -> dict[int, list[CabinDevice]]:
+    """Each cabin's trolley as configured on its agent (from its hello; a cabin's last hello
+    wins); others are forgotten. Rows already as described are left untouched: reconnecting
+    cabins cost one read for them all. New devices are inserted in one statement (then read
+    back), changed ones updated and forgotten ones deleted in one flush."""
+    wanted = {h.cabin_id: ({d.name: d for d in h.devices}, h.now) for h in hellos}
+    existing = await _devices_by_name(session, list(wanted))
+    new_rows: list[dict[str, Any]] = []
+    for cabin_id, (described, now) in wanted.items():
+        for name, device in existing[cabin_id].items():
+            description = described.get(name)
+            if description is None:
+                await session.delete(device)
+            elif (device.kind, device.model) != (description.kind, description.model):
+                device.kind, device.model = description.kind, description.model
+                device.updated_at = now
+        new_rows += [
+            {
+                "cabin_id": cabin_id,
+                "name": name,
+                "kind": d.kind,
+                "model": d.model,
+                "updated_at": now,
+            }
+            for name, d in described.items()
+            if name not in existing[cabin_id]
+        ]
+    if new_rows:
+        await session.execute(insert(CabinDevice), new_rows)
+        existing |= await _devices_by_name(session, sorted({r["cabin_id"] for r in new_rows}))
     await session.flush()
-    return sorted(kept, key=lambda d: d.id)
+    return {
+        cabin_id: sorted((existing[cabin_id][name] for name in described), key=lambda d: d.id)
+        for cabin_id, (described, _) in wanted.items()
+    }
 
 
 async def set_device_state(
@@ -219,6 +255,14 @@ async def set_device_state(
     return device
 
 
+# A device's shown last value's precedence (`devices.measurements.kind_precedence`), in SQL.
+_SHOWN_PRECEDENCE = case(
+    {str(kind): kind_precedence(str(kind)) for kind in MeasurementKind},
+    value=CabinDevice.last_kind,
+    else_=kind_precedence(""),
+)
+
+
 async def set_last_value(
     *,
     session: AsyncSession,
@@ -229,7 +273,22 @@ async def set_last_value(
     unit: str,
     at: dt.datetime,
 ) -> None:
-    device = await _device(session, cabin_id, name)
+    """Show this value as the device's last one unless a later one is shown (ordered by
+    `last_value_key`): one UPDATE when the device has its row, as it does once declared."""
+    shown_before = or_(
+        CabinDevice.last_at.is_(None),
+        CabinDevice.last_at < at,
+        and_(CabinDevice.last_at == at, kind_precedence(kind) <= _SHOWN_PRECEDENCE),
+    )
+    result = await session.execute(
+        update(CabinDevice)
+        .where(CabinDevice.cabin_id == cabin_id, CabinDevice.name == name, shown_before)
+        .values(last_kind=kind, last_value=value, last_unit=unit, last_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    if cast("CursorResult[Any]", result).rowcount:
+        return
+    device = await _device(session, cabin_id, name)  # no row yet, or a later value shown
     if device.last_at is None or last_value_key(kind, at) >= last_value_key(
         device.last_kind, device.last_at
     ):

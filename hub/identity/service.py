@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -507,15 +507,19 @@ async def cabin_token_hashes(*, session: AsyncSession, cabin_ids: list[int]) -> 
     return found
 
 
-async def mark_cabin_hello(
-    *, session: AsyncSession, cabin_id: int, agent_version: str, now: dt.datetime
+async def mark_cabins_hello(
+    *, session: AsyncSession, hellos: Mapping[int, tuple[str, dt.datetime]]
 ) -> None:
-    """The cabin's agent said hello: connected, heard from now, with this version."""
-    await session.execute(
-        update(Cabin)
-        .where(Cabin.id == cabin_id)
-        .values(connected=True, last_seen_at=now, agent_version=agent_version)
-    )
+    """These cabins' agents said hello (cabin id → agent version, when): each connected,
+    heard from then, with its version; one UPDATE statement for all of them."""
+    if hellos:
+        await session.execute(
+            update(Cabin),
+            [
+                {"id": cid, "connected": True, "last_seen_at": at, "agent_version": version}
+                for cid, (version, at) in hellos.items()
+            ],
+        )
 
 
 async def set_cabin_link(

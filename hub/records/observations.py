@@ -12,11 +12,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, func, select
+from sqlalchemy import (
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    column,
+    func,
+    select,
+    values,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -107,7 +117,10 @@ async def store_measurements(
 ) -> StoreResult:
     """Store a batch exactly once, refusing what cannot be true; the caller commits.
 
-    ``booking_for`` maps seq → booking."""
+    One INSERT for the batch (a number already stored is skipped by the database, which says
+    which rows it inserted); only a batch sent again reads back what it holds under its other
+    numbers, to acknowledge them again or refuse a different measurement. ``booking_for``
+    maps seq → booking."""
     rows: dict[int, dict[str, Any]] = {}
     accepted: dict[int, StoredMeasurement] = {}
     rejected: list[Refusal] = []
@@ -125,16 +138,23 @@ async def store_measurements(
             continue
         rows[item.seq] = row
         accepted[item.seq] = StoredMeasurement(item.seq, item.device, checked, booking_id)
-    for seq, stored in (await _stored_contents(session, cabin_id, list(rows))).items():
-        del accepted[seq]  # stored before: acknowledged again, not stored again
-        if stored != _content(rows[seq]):
-            del rows[seq]
-            rejected.append(_conflict(seq))
+    inserted: set[int] = set()
     if rows:
         dialect = session.bind.dialect.name if session.bind else "sqlite"
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = insert(Observation).on_conflict_do_nothing(index_elements=["cabin_id", "seq"])
-        await session.execute(statement, list(rows.values()))
+        statement = (
+            insert(Observation)
+            .on_conflict_do_nothing(index_elements=["cabin_id", "seq"])
+            .returning(Observation.seq)
+        )
+        inserted = set(await session.scalars(statement, list(rows.values())))
+    earlier_ones = [seq for seq in rows if seq not in inserted]  # stored before (or meanwhile)
+    stored_before = await _stored_contents(session, cabin_id, earlier_ones)
+    for seq in earlier_ones:
+        del accepted[seq]  # acknowledged again if the same, never stored twice
+        if stored_before.get(seq) != _content(rows[seq]):
+            del rows[seq]
+            rejected.append(_conflict(seq))
     if rejected:
         logger.warning(
             "cabin %s: %s measurements refused (%s)",
@@ -227,16 +247,30 @@ async def _stored_contents(
 
 
 async def last_seq(*, session: AsyncSession, cabin_id: int) -> int:
-    """The highest measurement sequence number an agent sent for a cabin (0 if none).
+    """The highest measurement sequence number an agent sent for a cabin (0 if none)."""
+    return (await last_seqs(session=session, cabin_ids=[cabin_id]))[cabin_id]
+
+
+async def last_seqs(*, session: AsyncSession, cabin_ids: Collection[int]) -> dict[int, int]:
+    """The highest measurement sequence number an agent sent for each of these cabins (0 if
+    none), in one statement: each cabin's maximum is read from the (cabin, seq) index, not by
+    scanning the cabin's measurements.
 
     Agents number from 1 to MAX_SEQ; rows outside were not sent by an agent (the demo's past
     consultations are numbered below 1) and do not count."""
-    value = await session.scalar(
-        select(func.max(Observation.seq)).where(
-            Observation.cabin_id == cabin_id, Observation.seq > 0, Observation.seq <= MAX_SEQ
+    wanted = sorted(set(cabin_ids))
+    if not wanted:
+        return {}
+    ids = values(column("cabin_id", Integer), name="ids").data([(c,) for c in wanted]).cte()
+    highest = (
+        select(func.max(Observation.seq))
+        .where(
+            Observation.cabin_id == ids.c.cabin_id, Observation.seq > 0, Observation.seq <= MAX_SEQ
         )
+        .scalar_subquery()
     )
-    return int(value or 0)
+    rows = await session.execute(select(ids.c.cabin_id, highest))
+    return {int(cabin_id): int(seq or 0) for cabin_id, seq in rows}
 
 
 async def observations_of_booking(*, session: AsyncSession, booking_id: int) -> list[Observation]:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
+from dataclasses import dataclass
 
-from sqlalchemy import func, inspect, or_, select
+from sqlalchemy import Select, func, inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.strategy_options import _AbstractLoad
@@ -135,38 +136,50 @@ IN_PROGRESS_BEFORE = dt.timedelta(minutes=30)
 IN_PROGRESS_AFTER = dt.timedelta(minutes=60)
 
 
+@dataclass(frozen=True, slots=True)
+class InProgress:
+    """The booked appointment a measurement belongs to, and its site."""
+
+    booking_id: int
+    site_id: int
+
+
 async def bookings_in_progress(
     *,
     session: AsyncSession,
     site_id: int,
     moments: list[dt.datetime],
-    also: Collection[int] = (),
-) -> list[int | None]:
+    also: Collection[int] | Select[int] = (),
+) -> list[InProgress | None]:
     """For each moment a measurement was taken at a site, the booked appointment it belongs
     to: the one whose slot, widened by 30 min before and 60 min after, covers it, nearest
     start first (one query for the whole batch). ``also``: bookings at other sites the
-    measuring cabin serves too (a mobile kit lent to them)."""
+    measuring cabin serves too (a mobile kit lent to them), as ids or as a query of them
+    (then part of the same statement)."""
     if not moments:
         return []
+    where = Booking.site_id == site_id
+    if isinstance(also, Select):
+        where = or_(where, Booking.id.in_(also))
+    elif also:
+        where = or_(where, Booking.id.in_(list(also)))
     rows = (
         await session.execute(
-            select(Booking.id, Booking.starts_at, Slot.ends_at)
+            select(Booking.id, Booking.starts_at, Slot.ends_at, Booking.site_id)
             .join(Slot, Slot.id == Booking.slot_id)
             .where(
-                or_(Booking.site_id == site_id, Booking.id.in_(list(also)))
-                if also
-                else Booking.site_id == site_id,
+                where,
                 Booking.status == BookingStatus.BOOKED,
                 Booking.starts_at <= max(moments) + IN_PROGRESS_BEFORE,
                 Slot.ends_at >= min(moments) - IN_PROGRESS_AFTER,
             )
         )
     ).all()
-    result: list[int | None] = []
+    result: list[InProgress | None] = []
     for at in moments:
         covering = [
             r for r in rows if r[1] <= at + IN_PROGRESS_BEFORE and r[2] >= at - IN_PROGRESS_AFTER
         ]
         nearest = min(covering, key=lambda r: abs((r[1] - at).total_seconds()), default=None)
-        result.append(None if nearest is None else int(nearest[0]))
+        result.append(None if nearest is None else InProgress(int(nearest[0]), int(nearest[3])))
     return result
