@@ -43,9 +43,13 @@ class SfuError(Exception):
 
 
 async def _hang_up_when_over(janus: JanusSession, pc: RTCPeerConnection) -> None:
-    """Close `pc` once Janus says the room is over (its tracks then end for their readers)."""
+    """Close `pc` once Janus says the room is over (its tracks then end for their readers).
+
+    The close is shielded: the owner's own `close` cancels this watcher, and an aiortc close
+    cancelled half-way never finishes, so the owner's close would then wait for it forever (the
+    room destroyed at the end of a consultation, then sfu_stop: the cabin hung)."""
     await janus.ended.wait()
-    await pc.close()
+    await asyncio.shield(pc.close())
 
 
 def _prefer(transceiver: RTCRtpTransceiver, kind: str, mime_type: str) -> None:
