@@ -59,7 +59,8 @@ CHROMIUM_ARGS = [
 ]
 SETTLE_SECONDS = 10.0
 #: Chromium plays the doctor's PC, which in real life is not the cabin's (nor the hub's): it
-#: runs at a lower priority so it takes mostly the CPU the cabin and the hub leave.
+#: runs at a lower priority (and in the idle scheduling class) so it takes mostly the CPU the
+#: cabin and the hub leave.
 BROWSER_NICENESS = 10
 
 
@@ -157,6 +158,8 @@ def yield_browser(keep: list[int]) -> tuple[int, int]:
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, pid, BROWSER_NICENESS)
             lowered += 1
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
         with contextlib.suppress(OSError):
             group = Path(f"/proc/{pid}/autogroup")
             name = group.read_text().split()[0]
