@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from hub import db, migrate
 from hub.models import identity_models  # noqa: F401
+from hub.reporting import facts
 from tests.support.postgres import ThrowawayPostgres
 
 
@@ -59,6 +60,29 @@ def test_models_and_migrations_agree(postgres: ThrowawayPostgres | None, tmp_pat
     url = _fresh_url(postgres, tmp_path, "cpts_drift")
     migrate.upgrade(url)
     assert asyncio.run(_diff(url)) == []
+
+
+async def _triggers(url: str) -> set[str]:
+    engine = db.make_engine(url)
+    if engine.dialect.name == "sqlite":
+        query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    else:
+        query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+    async with engine.connect() as conn:
+        names = {str(n) for n in (await conn.exec_driver_sql(query)).scalars()}
+    await engine.dispose()
+    return names
+
+
+def test_the_indicators_facts_are_kept_by_every_trigger_at_head(
+    postgres: ThrowawayPostgres | None, tmp_path: object
+) -> None:
+    """On SQLite a later migration that copies a table (batch mode) drops its triggers: the
+    indicators would silently stop following it."""
+    url = _fresh_url(postgres, tmp_path, "cpts_facts")
+    migrate.upgrade(url)
+    dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
+    assert set(facts.trigger_names(dialect)) <= asyncio.run(_triggers(url))
 
 
 def test_a_failed_migration_leaves_no_database_connection_open(
