@@ -99,14 +99,19 @@ def source_select(dialect: str) -> Select[Any]:
         return picked.scalar_subquery()
 
     def relays(*condition: Any) -> Any:
-        carried = aliased(Report)
+        # From the consultation's reports to their messages (by the index on the messages'
+        # related kind and id), not from every report's message to its report.
+        carried = (
+            select(Report.id)
+            .where(Report.consultation_id == Consultation.id)
+            .correlate(Consultation)
+        )
         return (
             select(func.count())
             .select_from(OutboundMessage)
-            .join(carried, carried.id == OutboundMessage.related_id)
             .where(
-                carried.consultation_id == Consultation.id,
                 OutboundMessage.related_kind == "report",
+                OutboundMessage.related_id.in_(carried),
                 OutboundMessage.purpose.in_(RELAY_PURPOSES),
                 *condition,
             )

@@ -46,7 +46,9 @@ class ConsultationFact(Base):
 
     __tablename__ = "reporting_consultation_facts"
     __table_args__ = (
-        # The period's rows of some sites, in order of time: every per-site count.
+        # Each index holds every column its reader needs (see ``aggregates``): the table's
+        # rows are never opened. The period's rows of some sites, in order of time: the
+        # per-site counts.
         Index(
             "ix_reporting_consultation_facts_site",
             "site_id",
@@ -54,9 +56,19 @@ class ConsultationFact(Base):
             "delay_us",
             "orientation",
             "psychiatric",
+            "referrals",
+            "relays_to_mt",
+            "relays_to_relay_doctor",
+            "relays_sent",
+            "relays_pending",
+            "relays_failed",
+            "relays_cancelled",
         ),
-        # Distinct patients: the period's rows, patient by patient.
-        Index("ix_reporting_consultation_facts_patient", "patient_id", "site_id", "at", "has_mt"),
+        # Patient by patient: the distinct patients, grouped without sorting.
+        Index("ix_reporting_consultation_facts_patient", "patient_id", "has_mt", "site_id", "at"),
+        # Delays in order, per site and for all: the medians, read from the middle on.
+        Index("ix_reporting_consultation_facts_site_delay", "site_id", "delay_us", "at"),
+        Index("ix_reporting_consultation_facts_delay", "delay_us", "site_id", "at"),
     )
 
     consultation_id: Mapped[int] = mapped_column(

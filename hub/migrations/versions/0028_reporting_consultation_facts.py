@@ -20,6 +20,28 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TABLE = "reporting_consultation_facts"
+COUNTERS = [
+    "referrals",
+    "relays_to_mt",
+    "relays_to_relay_doctor",
+    "relays_sent",
+    "relays_pending",
+    "relays_failed",
+    "relays_cancelled",
+]
+INDEXES = {
+    "ix_reporting_consultation_facts_site": [
+        "site_id",
+        "at",
+        "delay_us",
+        "orientation",
+        "psychiatric",
+        *COUNTERS,
+    ],
+    "ix_reporting_consultation_facts_patient": ["patient_id", "has_mt", "site_id", "at"],
+    "ix_reporting_consultation_facts_site_delay": ["site_id", "delay_us", "at"],
+    "ix_reporting_consultation_facts_delay": ["delay_us", "site_id", "at"],
+}
 
 
 def upgrade() -> None:
@@ -33,18 +55,7 @@ def upgrade() -> None:
         sa.Column("delay_us", sa.BigInteger(), nullable=True),
         sa.Column("orientation", sa.String(40), nullable=True),
         sa.Column("psychiatric", sa.Boolean(), nullable=False),
-        *(
-            sa.Column(name, sa.Integer(), nullable=False)
-            for name in (
-                "referrals",
-                "relays_to_mt",
-                "relays_to_relay_doctor",
-                "relays_sent",
-                "relays_pending",
-                "relays_failed",
-                "relays_cancelled",
-            )
-        ),
+        *(sa.Column(name, sa.Integer(), nullable=False) for name in COUNTERS),
         sa.ForeignKeyConstraint(
             ["consultation_id"],
             ["consultations.id"],
@@ -53,14 +64,8 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("consultation_id", name=op.f(f"pk_{TABLE}")),
     )
-    op.create_index(
-        "ix_reporting_consultation_facts_site",
-        TABLE,
-        ["site_id", "at", "delay_us", "orientation", "psychiatric"],
-    )
-    op.create_index(
-        "ix_reporting_consultation_facts_patient", TABLE, ["patient_id", "site_id", "at", "has_mt"]
-    )
+    for name, columns in INDEXES.items():
+        op.create_index(name, TABLE, columns)
     connection = op.get_bind()
     facts.install(connection)
     facts.rebuild(connection)
