@@ -6,8 +6,10 @@ import asyncio
 import gc
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.operations import Operations
 from alembic.util import CommandError
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
@@ -83,6 +85,21 @@ def test_the_indicators_facts_are_kept_by_every_trigger_at_head(
     migrate.upgrade(url)
     dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
     assert set(facts.trigger_names(dialect)) <= asyncio.run(_triggers(url))
+
+
+def test_a_table_copied_by_a_later_migration_keeps_its_facts_triggers(tmp_path: object) -> None:
+    """SQLite's batch mode copies a table and renames the copy into place: inside
+    ``facts.lifted``, as a later migration of a watched table must run it, the rename is
+    accepted and the triggers are back afterwards."""
+    url = _fresh_url(None, tmp_path, "cpts_batch")
+    migrate.upgrade(url)
+    engine = sa.create_engine(url.replace("+aiosqlite", ""))
+    with engine.begin() as conn:
+        op = Operations(MigrationContext.configure(conn))
+        with facts.lifted(conn), op.batch_alter_table("reports", recreate="always") as batch:
+            batch.alter_column("reason", nullable=True)
+    engine.dispose()
+    assert set(facts.trigger_names("sqlite")) <= asyncio.run(_triggers(url))
 
 
 def test_a_failed_migration_leaves_no_database_connection_open(
