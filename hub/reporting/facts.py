@@ -262,7 +262,10 @@ def _plpgsql(name: str, body: str, events: str, watched: str) -> list[tuple[str,
     return [
         (
             name,
-            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            # Planned at each call: a plan cached while the tables were small (a new
+            # database, a bulk load in one transaction) would scan them whole ever after.
+            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql "
+            "SET plan_cache_mode = force_custom_plan AS $$ "
             f"BEGIN {body} RETURN NULL; END $$",
         ),
         (
