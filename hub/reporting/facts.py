@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Integer,
     Select,
     case,
     cast,
@@ -104,22 +105,25 @@ def source_select(dialect: str) -> Select[Any]:
         return picked.scalar_subquery()
 
     def relays(*condition: Any) -> Any:
-        # From the consultation's reports to their messages (by the index on the messages'
-        # related kind and id), not from every report's message to its report.
-        carried = (
-            select(Report.id)
-            .where(Report.consultation_id == Consultation.id)
-            .correlate(Consultation)
-        )
-        return (
+        # Report by report, its messages by the index on their related kind and id: both
+        # backends then go from the consultation's reports to their messages, never from
+        # every report's message to its report (PostgreSQL, turning an IN into a join, did
+        # that while the tables' statistics were those of a new database).
+        carried = aliased(Report)
+        per_report = (
             select(func.count())
             .select_from(OutboundMessage)
             .where(
                 OutboundMessage.related_kind == "report",
-                OutboundMessage.related_id.in_(carried),
+                OutboundMessage.related_id == carried.id,
                 OutboundMessage.purpose.in_(RELAY_PURPOSES),
                 *condition,
             )
+            .scalar_subquery()
+        )
+        return (
+            select(cast(func.coalesce(func.sum(per_report), 0), Integer))
+            .where(carried.consultation_id == Consultation.id)
             .scalar_subquery()
         )
 
