@@ -2,8 +2,9 @@
 
 ``indicators`` defines the indicators and assembles them (per site and for the whole CPTS)
 from the counts of ``aggregates`` (a statement over the period's facts, one narrow row per
-consultation done, and one for the medians) and ``booking_counts`` (its bookings, read through
-the covering index ``models`` declares on them), and the lookups of ``queries``. ``facts``
+consultation done, and one for the medians) and ``booking_counts`` (its bookings, by the
+covering index ``models`` declares on them on SQLite, in one scan on PostgreSQL), and the
+lookups of ``queries``. ``facts``
 defines those facts (``models.ConsultationFact``) as a view joining the other slices' tables,
 and the database triggers that keep them equal to it in the same transaction as every write;
 ``charts`` draws the indicators as server-side SVG; ``exports`` turns them into figures and
