@@ -4,7 +4,9 @@
 Migrates a fresh SQLite file, seeds the demo CPTS (four sites), then inserts a year of activity
 in bulk (SQLAlchemy core): bookings spread over the sites and the year, some cancelled, some
 no-shows, the others done with signed reports (a few amended), referrals to relay doctors,
-the reports' MSSanté relays and a booking confirmation per booking in the outbox. Times
+the reports' MSSanté relays and a booking confirmation per booking in the outbox. The
+database's triggers keep the indicators' facts (``hub.reporting.facts``) as the rows go in;
+the bench checks they agree with a recomputation from the tables before timing. Times
 ``compute_indicators`` for the whole CPTS and for one site, and the CSV export of the whole
 CPTS's indicators (p50 over a few runs). The baseline, measured in the same runs, is a single
 ``SELECT count(*)`` of the consultations joined to their bookings over the period.
@@ -43,6 +45,7 @@ from hub.notify.models import Channel as MessageChannel  # noqa: E402
 from hub.notify.models import MessageStatus  # noqa: E402
 from hub.records.patients import IdentityStatus, Sex  # noqa: E402
 from hub.relay.models import RelayDoctor  # noqa: E402
+from hub.reporting import facts  # noqa: E402
 from hub.reporting.exports import indicators_csv  # noqa: E402
 from hub.reporting.indicators import Period, compute_indicators  # noqa: E402
 from hub.reports.models import Orientation, ReportStatus  # noqa: E402
@@ -307,6 +310,12 @@ async def seed(engine: AsyncEngine, consultations: int, period: Period) -> tuple
     return org_id, site_id, rows
 
 
+async def facts_differences(engine: AsyncEngine) -> int:
+    """How many facts the triggers left different from a recomputation from the tables."""
+    async with engine.connect() as conn:
+        return int(await conn.run_sync(facts.differences))
+
+
 async def baseline_count(session: AsyncSession, period: Period) -> int:
     low, high = period.utc_bounds()
     return int(
@@ -333,6 +342,7 @@ async def run(url: str, consultations: int, runs: int) -> tuple[int, dict[str, f
     started = time.perf_counter()
     org_id, site_id, rows = await seed(engine, consultations, period)
     seeding = time.perf_counter() - started
+    differing = await facts_differences(engine)
     now = dt.datetime.now(dt.UTC)
     timings: dict[str, list[float]] = {"baseline": [], "cpts": [], "site": [], "csv": []}
     sessions = db.make_session_factory(engine)
@@ -389,6 +399,12 @@ async def run(url: str, consultations: int, runs: int) -> tuple[int, dict[str, f
     )
     matches = whole.cpts.consultations_done == seeded["consultations"] == counted
     print("indicators count every seeded consultation" if matches else "MISMATCH in counts")
+    print(
+        "facts kept by the triggers agree with the tables"
+        if differing == 0
+        else f"MISMATCH: {differing} facts differ from the tables"
+    )
+    matches = matches and differing == 0
     return (0 if matches else 1), ratios
 
 

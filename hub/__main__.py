@@ -1,6 +1,7 @@
 """Command line of the hub: ``python -m hub serve|migrate|create-user|create-api-client|
-verify-audit|export-consultation|indicators|demo``, in French. Every command but ``migrate`` and
-``demo`` checks first that its database exists and is migrated (``hub.commands``)."""
+verify-audit|export-consultation|indicators|reporting-facts|demo``, in French. Every command
+but ``migrate`` and ``demo`` checks first that its database exists and is migrated
+(``hub.commands``)."""
 
 from __future__ import annotations
 

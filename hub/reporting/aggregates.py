@@ -1,12 +1,12 @@
-"""The indicators' counts, aggregated by the database: one statement over the period's
-consultations done, read once (``done_counts``), and one over its bookings
+"""The indicators' counts, aggregated by the database from the facts of the consultations done
+(``facts``: one narrow row each, no join): ``done_counts``; the bookings are counted apart
 (``booking_counts``).
 
-Read-only, like ``queries``: nothing leaves this module but plain frozen counts. A period is
-given as ``Window``s, one per time zone of the sites: the UTC instants of the local midnights
-that open and close the period (and its months), so that every filter is a plain range on a
-stored UTC time, whatever the backend. Delays are compared in whole microseconds
-(``_epoch_us``), exactly as Python compares ``timedelta``s.
+Read-only: nothing leaves this module but plain frozen counts. A period is given as
+``Window``s, one per time zone of the sites: the UTC instants of the local midnights that open
+and close the period (and its months), so that every filter is a plain range on a stored UTC
+time, whatever the backend. Delays are compared in whole microseconds, exactly as Python
+compares ``timedelta``s.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    CTE,
     BigInteger,
     ColumnElement,
     CompoundSelect,
@@ -28,32 +27,32 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    cast,
-    exists,
-    extract,
     func,
     literal,
     literal_column,
     null,
     or_,
     select,
-    type_coerce,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-from hub.consultation.models import Consultation, State
-from hub.notify.models import OutboundMessage
-from hub.records.patients import Patient
-from hub.relay.models import Referral
-from hub.reports.models import Orientation, Report, ReportStatus
-from hub.scheduling.models import Booking
+from hub.reporting.models import ConsultationFact
+from hub.reports.models import Orientation
 
-DONE_STATES = (State.REPORTING, State.CLOSED)
-RELAY_PURPOSES = ("report_relay", "referral_report")
 US_24H = 24 * 3600 * 1_000_000
 US_48H = 2 * US_24H
+FACT = ConsultationFact.__table__.c
+# The facts' counters summed per site, in the order of ``Done``'s fields after the counts.
+SUMMED = (
+    "referrals",
+    "relays_to_mt",
+    "relays_to_relay_doctor",
+    "relays_sent",
+    "relays_pending",
+    "relays_failed",
+    "relays_cancelled",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,58 +88,12 @@ class Done:
     orientations: tuple[int, ...] = (0,) * len(Orientation)  # in Orientation order
     without_signed_report: int = 0
     referrals: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class RelayCount:
-    site_id: int
-    purpose: str
-    status: str
-    count: int
-
-
-def _big(n: int) -> ColumnElement[int]:
-    """A constant beyond 32 bits, bound as such (asyncpg refuses it as an int4 otherwise)."""
-    return literal(n, BigInteger)
-
-
-def _epoch_us(column: Any, dialect: str) -> ColumnElement[int]:
-    """A stored UTC time as an exact integer number of microseconds from a fixed origin (the
-    origin differs between backends: only differences are meaningful)."""
-    if dialect == "sqlite":  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff'
-        # julianday() keeps whole milliseconds: their count is exact once rounded; the last
-        # three digits of the microseconds come from the text. (Cheaper than strftime.)
-        ms = cast(func.round(func.julianday(func.substr(column, 1, 23)) * 86_400_000), BigInteger)
-        return ms * 1000 + cast(func.substr(column, 24, 3), Integer)
-    return cast(extract("epoch", column) * 1_000_000, BigInteger)
-
-
-def _done_filter(zones: Sequence[tuple[int, ...]]) -> ColumnElement[bool]:
-    """Consultations done whose date (start, else booking) falls in the period: the sites of
-    each time zone between the bound instants ``low<k>`` and ``high<k>`` (see ``_bounds``)."""
-    when = func.coalesce(Consultation.started_at, Booking.starts_at)
-    moment = Consultation.started_at.type
-    return and_(
-        Consultation.state.in_(DONE_STATES),
-        or_(
-            *(
-                and_(
-                    Consultation.site_id.in_(site_ids),
-                    when >= bindparam(f"low{k}", type_=moment),
-                    when < bindparam(f"high{k}", type_=moment),
-                )
-                for k, site_ids in enumerate(zones)
-            )
-        ),
-    )
-
-
-def _bounds(windows: Sequence[Window]) -> dict[str, dt.datetime]:
-    """The values of ``_done_filter``'s bound instants."""
-    out = {}
-    for k, w in enumerate(windows):
-        out[f"low{k}"], out[f"high{k}"] = w.low, w.high
-    return out
+    relays_to_mt: int = 0  # messages carrying one of their reports, by purpose…
+    relays_to_relay_doctor: int = 0
+    relays_sent: int = 0  # …and by status
+    relays_pending: int = 0
+    relays_failed: int = 0
+    relays_cancelled: int = 0
 
 
 def inline_int(value: int) -> ColumnElement[int]:
@@ -148,158 +101,90 @@ def inline_int(value: int) -> ColumnElement[int]:
     return literal_column(str(int(value)), Integer)
 
 
-def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(
-        func.sum(case((condition, inline_int(1)), else_=inline_int(0))), inline_int(0)
-    )
-
-
-def _delay_us(dialect: str) -> ColumnElement[int]:
-    """From the request to the start, in microseconds; none before the request (a slip)."""
-    delay = _epoch_us(Consultation.started_at, dialect) - _epoch_us(
-        Booking.care_requested_at, dialect
-    )
-    if dialect == "sqlite":
-        return func.max(delay, 0)  # scalar max: NULL when the start is unknown
-    return case((delay < 0, 0), else_=delay)  # (GREATEST would turn an unknown start to 0)
-
-
-def _done_rows(zones: Sequence[tuple[int, ...]], dialect: str) -> CTE:
-    """The period's consultations done, one row each, worked out once (materialized): every
-    part of ``done_counts`` reads these rows, not the consultations again."""
-    return (
-        select(
-            Consultation.id.label("id"),
-            Consultation.site_id.label("site_id"),
-            Consultation.patient_id.label("patient_id"),
-            _delay_us(dialect).label("delay"),
+def _in_period(zones: Sequence[tuple[int, ...]], *, by_site: bool = True) -> ColumnElement[bool]:
+    """Facts whose date falls in the period: the sites of each time zone between the bound
+    instants ``low<k>`` and ``high<k>`` (see ``_bounds``). Not ``by_site``: the sites are
+    tested as ``site_id + 0``, which no index serves, so that SQLite reads the index whose
+    order the query needs (by patient, by delay) instead of sorting what the one by site
+    gives."""
+    moment = FACT.at.type
+    site = FACT.site_id if by_site else FACT.site_id + inline_int(0)
+    return or_(
+        *(
+            and_(
+                site.in_(site_ids),
+                FACT.at >= bindparam(f"low{k}", type_=moment),
+                FACT.at < bindparam(f"high{k}", type_=moment),
+            )
+            for k, site_ids in enumerate(zones)
         )
-        .select_from(Consultation)
-        .join(Booking, Booking.id == Consultation.booking_id)
-        .where(_done_filter(zones))
-        .cte("done")
-        .prefix_with("MATERIALIZED")
     )
 
 
-@dataclass(frozen=True, slots=True)
-class DoneCounts:
-    """Everything counted over the consultations done, per site (``None``: all the sites)."""
-
-    done: dict[int, Done]
-    patients: dict[int | None, Patients]
-    medians: dict[int | None, float | None]
-    relays: tuple[RelayCount, ...]
+def _bounds(windows: Sequence[Window]) -> dict[str, dt.datetime]:
+    """The values of ``_in_period``'s bound instants."""
+    out = {}
+    for k, w in enumerate(windows):
+        out[f"low{k}"], out[f"high{k}"] = w.low, w.high
+    return out
 
 
-# A part of ``done_counts``: every row is (part, site, text, text, four numbers).
-_NUMBERS = 4
+# A part of ``done_counts``: every row is (part, site, then numbers).
+_NUMBERS = 4 + 1 + len(Orientation) + len(SUMMED)
 
 
-def _part(
-    part: str, site: Any, texts: Sequence[Any], numbers: Sequence[Any]
-) -> tuple[ColumnElement[Any], ...]:
-    pad = _NUMBERS - len(numbers)
+def _part(part: str, site: Any, numbers: Sequence[Any]) -> tuple[ColumnElement[Any], ...]:
     return (
         literal_column(f"'{part}'", String).label("part"),
         site.label("site") if site is not None else null().label("site"),
-        *(
-            type_coerce(t, String).label(f"t{k}") if t is not None else null().label(f"t{k}")
-            for k, t in enumerate([*texts, None, None][:2])
-        ),
         *(n.label(f"n{k}") for k, n in enumerate(numbers)),
-        *(null().label(f"n{len(numbers) + k}") for k in range(pad)),
+        *(null().label(f"n{k}") for k in range(len(numbers), _NUMBERS)),
     )
 
 
-def _totals(d: CTE) -> Select[Any]:
-    """Per site: consultations done, delays measured, within 24 h, within 48 h."""
-    return select(
-        *_part(
-            "totals",
-            d.c.site_id,
-            (),
-            (
-                func.count(),
-                func.count(d.c.delay),
-                _count_if(d.c.delay <= _big(US_24H)),
-                _count_if(d.c.delay <= _big(US_48H)),
-            ),
-        )
-    ).group_by(d.c.site_id)
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.count().filter(condition)
 
 
-def _latest_reports(d: CTE) -> Select[Any]:
-    """Per site and orientation of the latest signed report: how many, how many psychiatric."""
-    later = aliased(Report)
-    latest_signed = and_(
-        Report.consultation_id == d.c.id,
-        Report.status == ReportStatus.SIGNED,
-        ~exists().where(
-            later.consultation_id == Report.consultation_id,
-            later.status == ReportStatus.SIGNED,
-            later.version > Report.version,
-        ),
-    )
+def _totals(zones: Sequence[tuple[int, ...]]) -> Select[Any]:
+    """Per site: consultations done, delays measured, within 24 h and 48 h, psychiatric, per
+    orientation, and the sums of the counters."""
+    delay = FACT.delay_us
     return (
         select(
             *_part(
-                "reports",
-                d.c.site_id,
-                (Report.orientation,),
-                (func.count(), _count_if(Report.psychiatric.is_(True))),
+                "totals",
+                FACT.site_id,
+                (
+                    func.count(),
+                    func.count(delay),
+                    _count_if(delay <= literal(US_24H, BigInteger)),
+                    _count_if(delay <= literal(US_48H, BigInteger)),
+                    _count_if(FACT.psychiatric.is_(True)),
+                    *(_count_if(FACT.orientation == o.value) for o in Orientation),
+                    *(func.sum(FACT[name]) for name in SUMMED),
+                ),
             )
         )
-        .join_from(d, Report, latest_signed)
-        .group_by(d.c.site_id, Report.orientation)
+        .where(_in_period(zones))
+        .group_by(FACT.site_id)
     )
 
 
-def _referrals(d: CTE) -> Select[Any]:
-    return (
-        select(*_part("referrals", d.c.site_id, (), (func.count(),)))
-        .join_from(d, Referral, Referral.consultation_id == d.c.id)
-        .group_by(d.c.site_id)
-    )
-
-
-def _relays(zones: Sequence[tuple[int, ...]]) -> Select[Any]:
-    """Messages carrying a report (any version) of the consultations done, per site, purpose
-    and status (read from the messages: fewer than the consultations)."""
-    return (
-        select(
-            *_part(
-                "relays",
-                Consultation.site_id,
-                (OutboundMessage.purpose, OutboundMessage.status),
-                (func.count(),),
-            )
-        )
-        .select_from(OutboundMessage)
-        .join(Report, Report.id == OutboundMessage.related_id)
-        .join(Consultation, Consultation.id == Report.consultation_id)
-        .join(Booking, Booking.id == Consultation.booking_id)
-        .where(
-            OutboundMessage.related_kind == "report",
-            OutboundMessage.purpose.in_(RELAY_PURPOSES),
-            _done_filter(zones),
-        )
-        .group_by(Consultation.site_id, OutboundMessage.purpose, OutboundMessage.status)
-    )
-
-
-def _patients(d: CTE, site_ids: Sequence[int], whole: bool) -> list[Select[Any]]:
+def _patients(zones: Sequence[tuple[int, ...]], whole: bool) -> list[Select[Any]]:
     """Distinct patients, per site and (``whole``) for all the sites, by what their record
     says of their médecin traitant: one row per patient with a flag per site, read once."""
+    site_ids = sorted({i for z in zones for i in z})
     flags = [
-        func.max(case((d.c.site_id == i, inline_int(1)), else_=inline_int(0))).label(f"s{i}")
+        func.max(case((FACT.site_id == i, inline_int(1)), else_=inline_int(0))).label(f"s{i}")
         for i in site_ids
     ]
-    per_patient = select(d.c.patient_id, *flags).group_by(d.c.patient_id).subquery()
     seen = (
-        select(per_patient, Patient.has_medecin_traitant.label("mt"))
-        .join_from(per_patient, Patient, Patient.id == per_patient.c.patient_id)
+        select(FACT.patient_id, FACT.has_mt.label("mt"), *flags)
+        .where(_in_period(zones, by_site=False))
+        .group_by(FACT.patient_id, FACT.has_mt)
         .cte("seen")
+        .prefix_with("MATERIALIZED")
     )
     mt = seen.c.mt
 
@@ -307,7 +192,6 @@ def _patients(d: CTE, site_ids: Sequence[int], whole: bool) -> list[Select[Any]]
         return _part(
             "patients",
             site,
-            (),
             (
                 func.count(),
                 _count_if(mt.is_(False)),
@@ -322,105 +206,100 @@ def _patients(d: CTE, site_ids: Sequence[int], whole: bool) -> list[Select[Any]]
     return parts
 
 
-def _medians(d: CTE, site_ids: Sequence[int], whole: bool) -> list[Select[Any]]:
-    """The one or two middle delays, per site (and for all the sites when ``whole``): the
-    delays in order, from the middle one, one or two of them. The delays measured are
-    counted once per site (``measured``), not once per median and bound."""
-    measured = (
-        select(d.c.site_id, func.count().label("n"))
-        .where(d.c.delay.is_not(None))
-        .group_by(d.c.site_id)
-        .cte("measured")
-        .prefix_with("MATERIALIZED")
-    )
+@functools.lru_cache(maxsize=32)
+def _counts_statement(zones: tuple[tuple[int, ...], ...], whole: bool) -> CompoundSelect[Any]:
+    """The first statement of ``done_counts`` for these sites (grouped by time zone), built
+    once: the period's instants are bound at each run."""
+    return union_all(_totals(zones), *_patients(zones, whole))
 
-    def middle(site_id: int | None) -> Select[Any]:
-        scope: ColumnElement[bool] = d.c.delay.is_not(None)
-        counted = select(cast(func.coalesce(func.sum(measured.c.n), 0), BigInteger))
+
+@functools.lru_cache(maxsize=64)
+def _median_statement(zones: tuple[tuple[int, ...], ...], scopes: tuple[int | None, ...]) -> Any:
+    """The one or two middle delays of each scope (a site, or None: all the sites): the
+    delays of the period in order, from ``offset<k>``, ``limit<k>`` of them."""
+    parts = []
+    for k, site_id in enumerate(scopes):
+        # One site: its delays in order (index by site and delay); all: every delay in order.
+        scope = and_(_in_period(zones, by_site=site_id is not None), FACT.delay_us.is_not(None))
         if site_id is not None:
-            scope = and_(d.c.site_id == inline_int(site_id), scope)
-            counted = counted.where(measured.c.site_id == inline_int(site_id))
-        n = counted.scalar_subquery()
+            scope = and_(FACT.site_id == inline_int(site_id), scope)
         rows = (
-            select(d.c.delay)
+            select(FACT.delay_us)
             .where(scope)
-            .order_by(d.c.delay)
-            .limit(inline_int(2) - n % inline_int(2))
-            .offset((n - inline_int(1)) // inline_int(2))  # (-1 // 2 is 0 in SQL: none measured)
+            .order_by(FACT.delay_us)
+            .limit(bindparam(f"limit{k}", type_=Integer))
+            .offset(bindparam(f"offset{k}", type_=Integer))
             .subquery()
         )
-        return select(
-            *_part(
-                "median",
-                None if site_id is None else inline_int(site_id),
-                (),
-                (func.min(rows.c.delay), func.max(rows.c.delay)),
-            )
+        site = null() if site_id is None else inline_int(site_id)
+        parts.append(
+            select(site.label("site"), func.min(rows.c.delay_us), func.max(rows.c.delay_us))
         )
+    return union_all(*parts)
 
-    return [middle(i) for i in site_ids] + ([middle(None)] if whole else [])
 
+@dataclass(frozen=True, slots=True)
+class DoneCounts:
+    """Everything counted over the consultations done, per site (``None``: all the sites)."""
 
-@functools.lru_cache(maxsize=32)
-def _done_statement(
-    dialect: str, zones: tuple[tuple[int, ...], ...], whole: bool
-) -> CompoundSelect[Any]:
-    """The statement of ``done_counts`` for these sites (grouped by time zone), built once:
-    the period's instants are bound at each run."""
-    d = _done_rows(zones, dialect)
-    site_ids = sorted({i for z in zones for i in z})
-    return union_all(
-        _totals(d),
-        _latest_reports(d),
-        _referrals(d),
-        _relays(zones),
-        *_patients(d, site_ids, whole),
-        *_medians(d, site_ids, whole),
-    )
+    done: dict[int, Done]
+    patients: dict[int | None, Patients]
+    medians: dict[int | None, float | None]
 
 
 async def done_counts(
     *, session: AsyncSession, windows: Sequence[Window], whole: bool
 ) -> DoneCounts:
     """Per site (and for all the sites when ``whole``): consultations done, delays and their
-    median, latest signed reports, referrals, relays and distinct patients, in one statement
-    over the period's consultations done read once."""
-    dialect = session.get_bind().dialect.name
-    query = _done_statement(dialect, tuple(w.site_ids for w in windows), whole)
-    totals: dict[int, list[int]] = {}
-    orientations: dict[int, dict[str, int]] = {}
-    psychiatric: dict[int, int] = {}
-    referrals: dict[int, int] = {}
-    relays: list[RelayCount] = []
+    median, latest signed reports, referrals, relays and distinct patients, from the facts of
+    the period's consultations done: one statement, then one for the medians."""
+    zones = tuple(w.site_ids for w in windows)
+    bounds = _bounds(windows)
+    done: dict[int, Done] = {}
     patients: dict[int | None, Patients] = {}
-    medians: dict[int | None, float | None] = {}
-    for part, site, t0, t1, *n in await session.execute(query, _bounds(windows)):
+    for part, site, *n in await session.execute(_counts_statement(zones, whole), bounds):
         if part == "totals":
-            totals[site] = [int(v) for v in n]
-        elif part == "reports":
-            orientations.setdefault(site, {})[t0] = int(n[0])
-            psychiatric[site] = psychiatric.get(site, 0) + int(n[1])
-        elif part == "referrals":
-            referrals[site] = int(n[0])
-        elif part == "relays":
-            relays.append(RelayCount(int(site), str(t0), str(t1), int(n[0])))
-        elif part == "patients":
-            patients[site] = Patients(*(int(v) for v in n))
-        elif part == "median" and n[0] is not None:  # (None: no delay measured at all)
-            low, high = (dt.timedelta(microseconds=int(v)).total_seconds() / 3600 for v in n[:2])
-            medians[site] = low if n[0] == n[1] else (low + high) / 2
-    done = {}
-    for site_id, (count, measured, within_24h, within_48h) in totals.items():
-        by = orientations.get(site_id, {})
-        counted = tuple(by.get(o.value, 0) for o in Orientation)
-        done[site_id] = Done(
-            consultations=count,
-            delay_measured=measured,
-            within_24h=within_24h,
-            within_48h=within_48h,
-            psychiatric=psychiatric.get(site_id, 0),
-            orientations=counted,
-            without_signed_report=count - sum(counted),
-            referrals=referrals.get(site_id, 0),
+            count, measured, within_24h, within_48h, psychiatric = (int(v) for v in n[:5])
+            counted = tuple(int(v) for v in n[5 : 5 + len(Orientation)])
+            sums = (int(v or 0) for v in n[5 + len(Orientation) :])
+            done[site] = Done(
+                count,
+                measured,
+                within_24h,
+                within_48h,
+                psychiatric,
+                counted,
+                count - sum(counted),
+                *sums,
+            )
+        else:
+            patients[site] = Patients(*(int(v) for v in n[:4]))
+    measured_by: dict[int | None, int] = {i: d.delay_measured for i, d in done.items()}
+    if whole:
+        measured_by[None] = sum(d.delay_measured for d in done.values())
+    return DoneCounts(
+        done=done, patients=patients, medians=await _medians(session, zones, bounds, measured_by)
+    )
+
+
+async def _medians(
+    session: AsyncSession,
+    zones: tuple[tuple[int, ...], ...],
+    bounds: dict[str, dt.datetime],
+    measured: dict[int | None, int],
+) -> dict[int | None, float | None]:
+    """The median delay in hours of each scope with a delay measured."""
+    scopes = tuple(i for i, n in measured.items() if n)
+    if not scopes:
+        return {}
+    params: dict[str, Any] = dict(bounds)
+    for k, scope in enumerate(scopes):
+        n = measured[scope]
+        params[f"offset{k}"], params[f"limit{k}"] = (n - 1) // 2, 2 - n % 2
+    out: dict[int | None, float | None] = {}
+    for site, low_us, high_us in await session.execute(_median_statement(zones, scopes), params):
+        low, high = (
+            dt.timedelta(microseconds=int(v)).total_seconds() / 3600 for v in (low_us, high_us)
         )
-    return DoneCounts(done=done, patients=patients, medians=medians, relays=tuple(relays))
+        out[site] = low if low_us == high_us else (low + high) / 2
+    return out

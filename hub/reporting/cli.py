@@ -1,4 +1,5 @@
-"""``python -m hub indicators --from DATE --to DATE [--site ID] --format csv|json``."""
+"""``python -m hub indicators --from DATE --to DATE [--site ID] --format csv|json``, and
+``python -m hub reporting-facts`` (the indicators' facts checked and rebuilt)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub import commands, db
 from hub.config import Settings
 from hub.errors import HubError
-from hub.reporting import exports, queries
+from hub.reporting import exports, facts, queries
 from hub.reporting.indicators import Period, compute_indicators
 
 
@@ -75,6 +76,30 @@ def cmd_indicators(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _rebuild(settings: Settings) -> tuple[int, int]:
+    """How many facts differed from their source, and how many there are once rebuilt, with
+    the view and triggers put back in place: one transaction."""
+    engine = db.make_engine(settings.database_url)
+    try:
+        async with engine.begin() as conn:
+            differed = await conn.run_sync(facts.differences)
+            await conn.run_sync(facts.install)
+            return differed, await conn.run_sync(facts.rebuild)
+    finally:
+        await engine.dispose()
+
+
+def cmd_reporting_facts(args: argparse.Namespace) -> int:
+    """Rebuild the indicators' facts; say how many consultations done they hold and how many
+    differed from what the hub recorded (0 unless something wrote behind the triggers)."""
+    differed, count = asyncio.run(_rebuild(commands.settings_with_database()))
+    print(
+        f"Indicateurs : {count} consultation(s) réalisée(s) recalculée(s) ; "
+        f"{differed} ligne(s) différaient des données du hub avant le recalcul."
+    )
+    return 0
+
+
 def _date(value: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
@@ -83,7 +108,7 @@ def _date(value: str) -> dt.date:
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``indicators`` on the hub CLI's subparsers."""
+    """Register ``indicators`` and ``reporting-facts`` on the hub CLI's subparsers."""
     parser = sub.add_parser(
         "indicators",
         help="afficher les indicateurs de la CPTS sur une période (petits effectifs masqués)",
@@ -106,3 +131,9 @@ def add_parser(sub: Any) -> None:
         "--format", choices=["csv", "json"], default="csv", help="csv (par défaut) ou json"
     )
     parser.set_defaults(func=cmd_indicators)
+    rebuild = sub.add_parser(
+        "reporting-facts",
+        help="recalculer les données des indicateurs depuis les consultations (après une "
+        "écriture hors du hub, une restauration sans déclencheurs)",
+    )
+    rebuild.set_defaults(func=cmd_reporting_facts)

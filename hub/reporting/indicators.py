@@ -57,8 +57,6 @@ from hub.scheduling.models import BookingStatus
 
 MAX_PERIOD_DAYS = 5 * 366
 DEPENDENT_KINDS = frozenset({SiteKind.DISABILITY_FACILITY, SiteKind.MOBILE_KIT})
-RELAY_TO_MT = "report_relay"
-RELAY_TO_RELAY_DOCTOR = "referral_report"
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +221,6 @@ class _Counts:
 
     done: dict[int, aggregates.Done]
     bookings: tuple[booking_counts.BookingCount, ...]
-    relays: tuple[aggregates.RelayCount, ...]
     medians: dict[int | None, float | None]
     patients: dict[int, aggregates.Patients]
     whole: aggregates.Patients  # distinct patients of all the sites
@@ -248,7 +245,6 @@ async def _count(
     return _Counts(
         done=counted.done,
         bookings=tuple(bookings),
-        relays=counted.relays,
         medians=counted.medians,
         patients={i: p for i, p in counted.patients.items() if i is not None},
         whole=counted.patients.get(None, aggregates.Patients()),
@@ -280,11 +276,6 @@ def _compute(
             if b.status is BookingStatus.NO_SHOW:
                 due[b.month][0] += b.count
     trend = tuple(MonthRate(m, n, d) for m, (n, d) in zip(months, due, strict=True))
-    relays: dict[tuple[str, str], int] = {}
-    for r in counts.relays:
-        if r.site_id in ids:
-            for key in ((r.purpose, ""), ("", r.status)):
-                relays[key] = relays.get(key, 0) + r.count
     kinds = {s.id: s.kind for s in sites}
     return Indicators(
         scope=scope,
@@ -319,12 +310,12 @@ def _compute(
         ),
         without_signed_report=sum(d.without_signed_report for d in done),
         referrals=sum(d.referrals for d in done),
-        relays_to_mt=relays.get((RELAY_TO_MT, ""), 0),
-        relays_to_relay_doctor=relays.get((RELAY_TO_RELAY_DOCTOR, ""), 0),
-        relays_sent=relays.get(("", "sent"), 0),
-        relays_pending=relays.get(("", "pending"), 0),
-        relays_failed=relays.get(("", "failed"), 0),
-        relays_cancelled=relays.get(("", "cancelled"), 0),
+        relays_to_mt=sum(d.relays_to_mt for d in done),
+        relays_to_relay_doctor=sum(d.relays_to_relay_doctor for d in done),
+        relays_sent=sum(d.relays_sent for d in done),
+        relays_pending=sum(d.relays_pending for d in done),
+        relays_failed=sum(d.relays_failed for d in done),
+        relays_cancelled=sum(d.relays_cancelled for d in done),
     )
 
 

@@ -1,8 +1,8 @@
 """consultation guests: when the guest's page last asked for its state, so that a guest whose
 browser died or lost its network is shown gone instead of present
 
-Revision ID: 0028
-Revises: 0027
+Revision ID: 0029
+Revises: 0028
 Create Date: 2026-12-06 23:20:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import hub.db
 
-revision: str = "0028"
-down_revision: str | None = "0027"
+revision: str = "0029"
+down_revision: str | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
