@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from hub import db
 from hub.config import Settings
@@ -163,6 +164,15 @@ async def user(
         sites=sites or [],
         specialty=specialty,
     )
+
+
+async def user_named(session: AsyncSession, username: str) -> User:
+    """The user with that login, their sites loaded."""
+    return (
+        await session.scalars(
+            select(User).where(User.username == username).options(selectinload(User.sites))
+        )
+    ).one()
 
 
 async def cabin(session: AsyncSession, *, site: Site, name: str = "Chariot") -> tuple[Cabin, str]:

@@ -10,21 +10,16 @@ import argparse
 import asyncio
 import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator
 from zoneinfo import ZoneInfo
 
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
-from hub import db
 from hub.config import Settings
 from hub.consultation import service as consultations
 from hub.consultation.models import Consultation, State
 from hub.context import HubContext
-from hub.identity.models import User
 from hub.notify.models import OutboundMessage
 from hub.notify.outbox import cancel_pending, deliver_due
 from hub.records.patient_service import MedecinTraitant, set_medecin_traitant
@@ -38,7 +33,7 @@ from hub.reports import publication
 from hub.reports import service as report_service
 from hub.reports.models import Orientation
 from hub.reports.service import ReportDraft
-from tests.support.factories import Cpts
+from tests.support.factories import Cpts, user_named
 from tests.support.scenario import booking_now, ended_consultation, in_consultation
 from tests.support.smtp import SmtpServerFixture, smtp_server
 
@@ -46,28 +41,6 @@ __all__ = ["smtp_server"]
 
 PARIS = ZoneInfo("Europe/Paris")
 DRAFT = ReportDraft(reason="Toux fébrile", conclusion="Bronchite aiguë, sans gravité.")
-
-
-@pytest.fixture
-async def session(settings: Settings, cpts: Cpts) -> AsyncIterator[AsyncSession]:
-    engine = db.make_engine(settings.database_url)
-    async with db.make_session_factory(engine)() as s:
-        yield s
-    await engine.dispose()
-
-
-@pytest.fixture
-def ctx(app: FastAPI) -> HubContext:
-    hub: HubContext = app.state.hub
-    return hub
-
-
-async def _user(session: AsyncSession, username: str) -> User:
-    return (
-        await session.scalars(
-            select(User).where(User.username == username).options(selectinload(User.sites))
-        )
-    ).one()
 
 
 async def _consultation(session: AsyncSession, cid: int) -> Consultation:
@@ -112,7 +85,7 @@ async def test_the_indicators_follow_a_consultation_through_the_services(
     smtp_server: SmtpServerFixture,
 ) -> None:
     org = cpts.organisation_id
-    doctor = await _user(session, "medecin")
+    doctor = await user_named(session, "medecin")
     empty = await _indicators(session, org)
     assert empty.consultations_done == 0
 

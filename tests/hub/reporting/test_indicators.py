@@ -11,7 +11,7 @@ import datetime as dt
 import io
 import json
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 
 import httpx
 import pypdfium2
@@ -43,16 +43,6 @@ from tests.support.factories import ACCOUNTS, CLOS_MORTIER, LA_NOUE, Cpts
 
 YEAR_2025 = Period(dt.date(2025, 1, 1), dt.date(2025, 12, 31))
 NOW = dt.datetime(2026, 1, 15, 12, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-async def session(settings: Settings, cpts: Cpts) -> AsyncIterator[AsyncSession]:
-    engine = db.make_engine(settings.database_url)
-    try:
-        async with db.make_session_factory(engine)() as s:
-            yield s
-    finally:
-        await engine.dispose()
 
 
 async def _org(session: AsyncSession) -> int:

@@ -5,10 +5,7 @@ nurse's identity check qualifies the identity. Every step is in the audit trail.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,14 +29,6 @@ from tests.support.scenario import ended_consultation
 
 DRAFT = ReportDraft(reason="Toux fébrile", conclusion="Bronchite aiguë sans signe de gravité.")
 INS = b"258066311300116"
-
-
-@pytest.fixture
-async def session(settings: Settings, cpts: Cpts) -> AsyncIterator[AsyncSession]:
-    engine = db.make_engine(settings.database_url)
-    async with db.make_session_factory(engine)() as s:
-        yield s
-    await engine.dispose()
 
 
 async def _signed(

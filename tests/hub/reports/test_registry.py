@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub import db
 from hub.audit.models import AuditEvent
 from hub.audit.service import record_event
 from hub.config import Settings
@@ -23,7 +21,7 @@ from hub.records.documents import Confidentiality, DocumentStatus, SharedDocumen
 from hub.reports.facts import ReportFacts
 from hub.reports.models import Report, ReportStatus
 from hub.reports.registry import DOCUMENT_MISSING, EmbeddedRegistry, document_sharing
-from tests.support.factories import Cpts
+from tests.support.factories import user_named
 from tests.support.reports import sample_facts, sample_patient
 from tests.support.scenario import booking_now, in_consultation
 
@@ -40,18 +38,6 @@ class Care:
 
 
 @pytest.fixture
-async def session(settings: Settings, cpts: Cpts) -> AsyncIterator[AsyncSession]:
-    engine = db.make_engine(settings.database_url)
-    async with db.make_session_factory(engine)() as s:
-        yield s
-    await engine.dispose()
-
-
-async def _user(session: AsyncSession, username: str) -> User:
-    return (await session.scalars(select(User).where(User.username == username))).one()
-
-
-@pytest.fixture
 async def care(settings: Settings, session: AsyncSession) -> Care:
     """A patient in teleconsultation at Clos Mortier with the CPTS's doctor."""
     booking_id = await booking_now(settings)
@@ -61,8 +47,8 @@ async def care(settings: Settings, session: AsyncSession) -> Care:
     return Care(
         patient_id=consultation.patient_id,
         consultation_id=consultation_id,
-        doctor=await _user(session, "medecin"),
-        nurse=await _user(session, "infirmiere"),
+        doctor=await user_named(session, "medecin"),
+        nurse=await user_named(session, "infirmiere"),
     )
 
 

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
-from hub import db
 from hub.config import Settings
 from hub.consultation.models import Consultation, DmpChoice, State
 from hub.context import HubContext
@@ -32,7 +28,7 @@ from hub.reports import service as report_service
 from hub.reports.service import ReportDraft
 from tests.conftest import login, text
 from tests.support.cda import validate_cda
-from tests.support.factories import Cpts
+from tests.support.factories import Cpts, user_named
 from tests.support.scenario import GP_ADDRESS as MT
 from tests.support.scenario import ended_consultation
 
@@ -42,28 +38,6 @@ DRAFT = ReportDraft(
     conclusion="Pneumopathie sans signe de gravité.",
     prescriptions="Amoxicilline 1 g × 3 par jour pendant 7 jours.",
 )
-
-
-@pytest.fixture
-async def session(settings: Settings, cpts: Cpts) -> AsyncIterator[AsyncSession]:
-    engine = db.make_engine(settings.database_url)
-    async with db.make_session_factory(engine)() as s:
-        yield s
-    await engine.dispose()
-
-
-@pytest.fixture
-def ctx(app: FastAPI) -> HubContext:
-    hub: HubContext = app.state.hub
-    return hub
-
-
-async def _user(session: AsyncSession, username: str) -> User:
-    return (
-        await session.scalars(
-            select(User).where(User.username == username).options(selectinload(User.sites))
-        )
-    ).one()
 
 
 async def _consultation(
@@ -104,7 +78,7 @@ async def test_signing_freezes_the_session_and_its_documents_pass_the_ans_valida
     settings: Settings, session: AsyncSession, ctx: HubContext, cpts: Cpts, tmp_path: Path
 ) -> None:
     consultation = await _consultation(settings, session, cpts)
-    doctor = await _user(session, "medecin")
+    doctor = await user_named(session, "medecin")
     result = await _sign_and_publish(session, ctx, consultation, doctor)
     assert result.deposited and not result.missing_address
     (v1,) = await report_service.reports_of(session=session, consultation_id=consultation.id)
@@ -148,7 +122,9 @@ async def test_opposition_keeps_the_report_out_of_the_shared_record_but_the_gp_g
     settings: Settings, session: AsyncSession, ctx: HubContext, cpts: Cpts
 ) -> None:
     consultation = await _consultation(settings, session, cpts, dmp=DmpChoice.OPPOSES)
-    result = await _sign_and_publish(session, ctx, consultation, await _user(session, "medecin"))
+    result = await _sign_and_publish(
+        session, ctx, consultation, await user_named(session, "medecin")
+    )
     assert not result.deposited
     assert (await session.scalar(select(SharedDocument.id))) is None
     assert len(await _messages(session, "report_relay")) == 1
@@ -166,7 +142,7 @@ async def test_a_gp_address_outside_the_mssante_trust_space_gets_nothing_and_the
     patient.medecin_traitant_mssante = "dr.bernard@gmail.com"  # a plain mailbox
     await session.commit()
     await _sign_and_publish(
-        session, ctx, await _reload(session, consultation.id), await _user(session, "medecin")
+        session, ctx, await _reload(session, consultation.id), await user_named(session, "medecin")
     )
     [relay] = await _messages(session, "report_relay")
     assert relay.status is MessageStatus.FAILED and relay.attempts == 0
@@ -186,12 +162,12 @@ async def test_a_patient_without_gp_is_followed_by_the_relay_doctor_they_were_re
         await report_service.sign(
             session=session,
             ctx=ctx,
-            user=await _user(session, "medecin"),
+            user=await user_named(session, "medecin"),
             consultation=consultation,
             draft=DRAFT,
         )
     await session.rollback()
-    doctor = await _user(session, "medecin")
+    doctor = await user_named(session, "medecin")
     relay_doctor = await session.scalar(
         select(RelayDoctor).where(RelayDoctor.accepts_new_patients.is_(True))
     )
@@ -224,12 +200,12 @@ async def test_only_the_doctor_of_the_teleconsultation_signs_and_only_once_it_en
         await report_service.sign(
             session=session,
             ctx=ctx,
-            user=await _user(session, "medecin"),
+            user=await user_named(session, "medecin"),
             consultation=consultation,
             draft=DRAFT,
         )
     await session.rollback()
-    doctor = await _user(session, "medecin")
+    doctor = await user_named(session, "medecin")
     consultation = await _reload(session, cid)
     consultation.state = State.REPORTING
     await session.commit()
@@ -244,7 +220,7 @@ async def test_only_the_doctor_of_the_teleconsultation_signs_and_only_once_it_en
         sites=list(doctor.sites),
     )
     await session.commit()
-    for someone in (other, await _user(session, "infirmiere")):
+    for someone in (other, await user_named(session, "infirmiere")):
         with pytest.raises(Forbidden, match="Seul le médecin qui a mené"):
             await report_service.save_draft(
                 session=session, ctx=ctx, user=someone, consultation=consultation, draft=DRAFT
@@ -262,7 +238,7 @@ async def test_only_the_doctor_of_the_teleconsultation_signs_and_only_once_it_en
         await report_service.amend(
             session=session,
             ctx=ctx,
-            user=await _user(session, "medecin"),
+            user=await user_named(session, "medecin"),
             consultation=await _reload(session, cid),
             reason="Correction",
         )
