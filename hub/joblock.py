@@ -27,6 +27,8 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub import redis_client
+
 logger = logging.getLogger(__name__)
 
 REDIS_LOCK_TTL_SECONDS = 300.0
@@ -95,7 +97,7 @@ class RedisJobLock:
     """A Redis lock per job with a time to live, released only by the worker holding it."""
 
     def __init__(self, url: str, *, ttl_seconds: float = REDIS_LOCK_TTL_SECONDS) -> None:
-        self._redis: Redis = Redis.from_url(url)
+        self._redis: Redis = redis_client.connect(url)
         self._ttl_ms = int(ttl_seconds * 1000)
 
     @contextlib.asynccontextmanager

@@ -16,6 +16,8 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
+from hub import redis_client
+
 
 class FailureLog(Protocol):
     """Recent failures per key, shared by every worker."""
@@ -33,7 +35,7 @@ class RedisFailureLog:
     """Failures in Redis sorted sets, ``hub:failures:<key>``."""
 
     def __init__(self, url: str) -> None:
-        self._redis: Redis = Redis.from_url(url)
+        self._redis: Redis = redis_client.connect(url)
 
     @staticmethod
     def _name(key: str) -> str:

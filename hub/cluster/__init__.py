@@ -7,10 +7,6 @@ It knows nothing of cabins or consoles: ``hub.cabins.routing`` says what the req
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from hub.redis_client import connect
 
-
-def connect(url: str) -> Redis:
-    """A Redis client for ``url`` (no connection is made before the first command)."""
-    client: Redis = Redis.from_url(url, decode_responses=False)
-    return client
+__all__ = ["connect"]

@@ -75,6 +75,9 @@ class Peers:
         self._tasks: set[asyncio.Task[None]] = set()
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
+        # Presence refreshes gathered for the next pipeline, and the task that will send them.
+        self._holds: dict[int, tuple[str, int]] = {}
+        self._holding: asyncio.Task[None] | None = None
 
     def serve(self, handler: Handler) -> None:
         """Answer the requests this worker receives with ``handler`` (None: no reply)."""
@@ -86,7 +89,7 @@ class Peers:
         await self._listening.wait()
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._listener, *self._tasks) if t is not None]
+        tasks = [t for t in (self._listener, self._holding, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -113,19 +116,31 @@ class Peers:
         return await self._publish(worker, {"kind": "request", "id": "", "body": body})
 
     async def hold(self, cabin_id: int, *, seen: dt.datetime, ttl_seconds: float) -> None:
-        """This worker holds the cabin's WebSocket and just heard from it."""
+        """This worker holds the cabin's WebSocket and just heard from it. The refreshes asked
+        for while the event loop goes round once go to Redis together, in one pipeline: a
+        reconnection storm or 500 heartbeats a second cost a few round trips and connections,
+        not one each. Returns once this cabin's refresh is written (RedisError if it failed)."""
+        value = f"{self.worker_id}|{seen.isoformat()}"
+        self._holds[cabin_id] = (value, max(1, int(ttl_seconds * 1000)))
+        if self._holding is None:
+            self._holding = asyncio.create_task(self._write_holds(), name="presence-holds")
+        await asyncio.shield(self._holding)
+
+    async def _write_holds(self) -> None:
+        await asyncio.sleep(0)  # the holds asked for in this turn of the loop join this one
+        holds, self._holds, self._holding = self._holds, {}, None
+        if not holds:  # released meanwhile
+            return
         async with self._client.pipeline(transaction=False) as pipe:
-            pipe.set(
-                _cabin_key(cabin_id),
-                f"{self.worker_id}|{seen.isoformat()}",
-                px=max(1, int(ttl_seconds * 1000)),
-            )
-            pipe.sadd(ONLINE_SET, str(cabin_id))
+            for cabin_id, (value, ttl_ms) in holds.items():
+                pipe.set(_cabin_key(cabin_id), value, px=ttl_ms)
+            pipe.sadd(ONLINE_SET, *(str(cabin_id) for cabin_id in holds))
             await pipe.execute()
 
     async def release(self, cabin_id: int) -> bool:
         """The cabin's WebSocket closed here: forget it, unless another worker holds it now.
         True if the key was this worker's."""
+        self._holds.pop(cabin_id, None)  # a refresh not yet sent would bring it back
         deleted = await self._client.eval(_RELEASE, 1, _cabin_key(cabin_id), self.worker_id)
         if deleted:
             await self._client.srem(ONLINE_SET, str(cabin_id))

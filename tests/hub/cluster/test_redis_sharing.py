@@ -4,13 +4,15 @@ a cabin and their replies, and the cabins' presence with a time to live."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
+from redis.asyncio import Redis
 
-from hub import cluster
+from hub import cluster, redis_client
 from hub.cluster.bus import RedisEventBus
 from hub.cluster.peers import Message, Peers, Unreachable
 from hub.events import Event
@@ -144,6 +146,28 @@ async def test_a_cabin_is_online_while_its_worker_refreshes_it_and_only_its_work
         assert await worker_b.release(1)
         assert await worker_a.holders([1, 2]) == {}
         assert await worker_a.vanished() == []  # released: its worker said so already
+
+
+async def test_two_thousand_cabins_heard_from_at_once_all_show_online(redis_url: str) -> None:
+    """A reconnection storm: every agent's hello refreshes its cabin's presence at the same
+    moment. Each must be kept (a refresh that fails shows the cabin offline to the consoles),
+    over a bounded number of Redis connections."""
+    cabins = range(1, 2001)
+    probe = cluster.connect(redis_url)
+    async with _worker_peers(redis_url) as worker_a, _worker_peers(redis_url) as worker_b:
+        before = await _clients(probe)
+        await asyncio.gather(*(worker_a.hold(c, seen=NOW, ttl_seconds=60) for c in cabins))
+        assert set(await worker_b.holders(cabins)) == set(cabins)
+        assert await _clients(probe) - before <= redis_client.POOL_SIZE
+        for cabin_id in cabins:
+            assert await worker_a.release(cabin_id)
+        assert await worker_b.holders(cabins) == {}
+    await probe.aclose()
+
+
+async def _clients(client: Redis) -> int:
+    info = await client.info("clients")
+    return int(info["connected_clients"])
 
 
 async def _only_cabin_1(peers: Peers) -> bool:
