@@ -123,6 +123,7 @@ async def create_appointment(
         await session.commit()
         raise
     logger.info("SAS client %s booked slot %s (%s)", client_id, booking.slot_id, booking.reference)
+    booking = await get_booking(session=session, booking_id=booking.id)  # with its patient, site
     resource = await _appointment(session, ctx, booking, base)
     return FhirResponse(
         resource,

@@ -17,6 +17,14 @@ def with_patient(query: Select, patient_id: ColumnElement[int]) -> Select:  # ty
     return query.add_columns(Patient).outerjoin(Patient, Patient.id == patient_id)
 
 
+def with_contact(query: Select, patient_id: ColumnElement[int]) -> Select:  # type: ignore[type-arg]
+    """``query`` with four more plain columns: the id, CPTS, phone and e-mail of the patient
+    whose id is ``patient_id`` (a bound parameter), all None when there is none."""
+    return query.add_columns(
+        Patient.id, Patient.organisation_id, Patient.phone, Patient.email
+    ).outerjoin(Patient, Patient.id == patient_id)
+
+
 def patient_names() -> Subquery:
     """The patients as a subquery of the columns a listing shows: ``id``, ``birth_name``,
     ``first_names``."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,13 +18,11 @@ from hub.records import patient_service
 from hub.records.patient_service import PatientDraft
 from hub.records.vigilance import Actor
 from hub.scheduling import booking as bk
-from hub.scheduling import messages
+from hub.scheduling import messages, notices, open_seats
 from hub.scheduling.changes import cancel_booking, move_booking
 from hub.scheduling.models import Booking, Channel, Reservation
+from hub.scheduling.policy import hours_offsets, policy_for
 from hub.scheduling.waiting_list import join_waiting_list
-
-if TYPE_CHECKING:
-    from hub.records.patients import Patient
 
 PUBLIC = frozenset[Reservation | None]({None})
 
@@ -53,31 +50,34 @@ async def book(
 ) -> Booking:
     """Book the slot for the patient (a draft to register or match, or a record's id) and queue
     its messages, committed together; a seat taken meanwhile is retried, then refused. ``seat``:
-    the free seat the caller has just checked, tried first."""
+    the free seat the caller has just checked, tried first. Returns the booking with its
+    columns, detached: its slot, site and patient are not loaded (``lookups.get_booking``
+    reads them), but on the waiting list, where it is an object of the session."""
     if not reason.strip():
         raise Invalid("Indiquez le motif de la consultation.")
+    checked = None if seat is None or seat.slot.id != slot_id else seat
+    known = None if isinstance(patient, PatientDraft) else patient
     for _ in range(bk.BOOKING_ATTEMPTS):
-        known = None if isinstance(patient, PatientDraft) else patient
-        if seat is None or seat.slot.id != slot_id or (known is not None and seat.patient is None):
-            seat = await bk.free_seat(
-                session=session,
-                slot_id=slot_id,
-                now=now,
-                may_use=may_use,
-                patient_id=known,
-                reserve_id=True,
-            )  # the patient record, when known, is read with the slot
-        record = await _patient_record(
+        if waiting_list and (checked is None or (known is not None and checked.patient is None)):
+            checked = await bk.free_seat(
+                session=session, slot_id=slot_id, now=now, may_use=may_use, patient_id=known
+            )  # the waiting list refers to the booking's object: read as objects
+        free = None if checked is None else open_seats.of_seat(checked)
+        if free is None or (known is not None and free.patient is None):
+            free = await open_seats.open_seat(
+                session=session, slot_id=slot_id, now=now, may_use=may_use, patient_id=known
+            )  # the patient's contact, when known, is read with the slot
+        contact = await _contact(
             session=session,
             organisation_id=organisation_id,
             patient=patient,
-            seat=seat,
+            seat=free,
             today=today or now.date(),
             actor=actor,
         )
         request = bk.BookingRequest(
             slot_id=slot_id,
-            patient_id=record.id,
+            patient_id=contact.id,
             channel=channel,
             reason=reason,
             care_requested_at=care_requested_at or now,
@@ -88,18 +88,18 @@ async def book(
             requester_rpps=requester[2],
         )
         try:
-            booking = await _booking_and_messages(
-                session=session,
-                ctx=ctx,
-                seat=seat,
-                request=request,
-                patient=record,
-                now=now,
-                waiting_list=waiting_list,
-            )
+            if waiting_list:
+                assert checked is not None
+                booking = await _on_waiting_list(
+                    session=session, ctx=ctx, seat=checked, request=request, now=now
+                )
+            else:
+                booking = await _booked(
+                    session=session, ctx=ctx, seat=free, contact=contact, request=request, now=now
+                )
         except IntegrityError:
             await session.rollback()  # someone took this seat (or the reference) first: retry
-            seat = None
+            checked = None
             continue
         if before_commit is not None:
             before_commit(booking)
@@ -108,60 +108,79 @@ async def book(
     raise Conflict("Ce créneau vient d'être pris. Choisissez-en un autre.")
 
 
-async def _patient_record(
+async def _contact(
     *,
     session: AsyncSession,
     organisation_id: int,
     patient: PatientDraft | int,
-    seat: bk.Seat,
+    seat: open_seats.OpenSeat,
     today: dt.date,
     actor: Actor,
-) -> Patient:
+) -> open_seats.Contact:
     """The booking's patient: the draft registered or matched, or the record read with the
     seat (else read now, which refuses another CPTS's record)."""
     if isinstance(patient, PatientDraft):
-        return await patient_service.register_patient(
+        record = await patient_service.register_patient(
             session=session,
             organisation_id=organisation_id,
             draft=patient,
             today=today,
             actor=actor,
         )
-    found = seat.patient
-    if found is not None and found.organisation_id == organisation_id:
-        return found
-    return await patient_service.get_patient(  # raises the refusal
-        session=session, organisation_id=organisation_id, patient_id=patient
-    )
+    else:
+        found = seat.patient
+        if found is not None and found.organisation_id == organisation_id:
+            return found
+        record = await patient_service.get_patient(  # raises the refusal
+            session=session, organisation_id=organisation_id, patient_id=patient
+        )
+    return open_seats.Contact(record.id, record.organisation_id, record.phone, record.email)
 
 
-async def _booking_and_messages(
+async def _booked(
+    *,
+    session: AsyncSession,
+    ctx: HubContext,
+    seat: open_seats.OpenSeat,
+    contact: open_seats.Contact,
+    request: bk.BookingRequest,
+    now: dt.datetime,
+) -> Booking:
+    """Insert the booking and queue its messages from plain values, no ORM object read or
+    flushed; raises IntegrityError when the seat (or the reference) was taken meanwhile. When
+    the seat reserved the booking's id (PostgreSQL), the booking and its messages go in one
+    statement; else the booking first, for its id."""
+    row = open_seats.row_of(seat, request, now)
+    if seat.booking_id is None:
+        await open_seats.insert_row(session, row)
+    hours = seat.reminder_hours
+    if hours is None:  # the CPTS's first booking: its policy is created with the defaults
+        policy = await policy_for(session=session, organisation_id=seat.organisation_id)
+        hours = policy.reminder_hours
+    notice = open_seats.notice(seat, row, contact)
+    rows = notices.confirmation_rows(ctx, notice, now=now, offsets=hours_offsets(hours))
+    along = None if seat.booking_id is None else bk.along(row)
+    await outbox.insert_rows(session, rows, along=along)
+    return open_seats.detached(row)
+
+
+async def _on_waiting_list(
     *,
     session: AsyncSession,
     ctx: HubContext,
     seat: bk.Seat,
     request: bk.BookingRequest,
-    patient: Patient,
     now: dt.datetime,
-    waiting_list: bool,
 ) -> Booking:
-    """Insert the booking and queue its messages; raises IntegrityError when the seat (or the
-    reference) was taken meanwhile. When the seat reserved the booking's id (PostgreSQL), the
-    booking and its messages go in one statement; else the booking first, for its id."""
-    if seat.booking_id is None or waiting_list:  # the waiting list refers to the booking's row
-        booking = await bk.insert_booking(session=session, seat=seat, request=request, now=now)
-        if waiting_list:
-            await join_waiting_list(session=session, booking=booking, any_site=True, now=now)
-        await messages.booking_made(
-            session=session, ctx=ctx, booking=booking, now=now, policy=seat.policy
-        )
-        return booking
-    row = bk.booking_row(seat=seat, request=request, now=now)
-    booking = bk.booking_of(row, seat, patient)
+    """Insert the booking as an object of the session, put it on the waiting list for an
+    earlier slot and queue its messages; raises IntegrityError when the seat (or the
+    reference) was taken meanwhile."""
+    booking = await bk.insert_booking(session=session, seat=seat, request=request, now=now)
+    await join_waiting_list(session=session, booking=booking, any_site=True, now=now)
     await messages.booking_made(
-        session=session, ctx=ctx, booking=booking, now=now, policy=seat.policy, along=bk.along(row)
+        session=session, ctx=ctx, booking=booking, now=now, policy=seat.policy
     )
-    return await bk.attach(session, booking)
+    return booking
 
 
 async def cancel(

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 BOOKING_ATTEMPTS = 5
 BOOKINGS = cast(Table, Booking.__table__)
-_INSERT_BOOKING = insert(BOOKINGS)
+INSERT_BOOKING = insert(BOOKINGS)
 # The same INSERT with every value bound, to go in with the booking's messages (``along``).
 _INSERT_BOUND = insert(BOOKINGS).values(
     {c.name: bindparam(f"booking_{c.name}", type_=c.type) for c in BOOKINGS.c}
@@ -43,7 +43,8 @@ _INSERT_BOUND = insert(BOOKINGS).values(
 
 def new_reference() -> str:
     """A booking reference a patient can read out on the phone, e.g. RDV-K7M2QX."""
-    return "RDV-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+    # 32 letters: the low 5 bits of a random byte pick one uniformly (256 = 8 × 32).
+    return "RDV-" + "".join(REFERENCE_ALPHABET[b & 31] for b in secrets.token_bytes(6))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,15 +67,34 @@ def _check_slot(
 ) -> Slot:
     if slot is None:
         raise NotFound("Ce créneau n'existe pas.")
-    if slot.state is not SlotState.OPEN:
+    check_rules(
+        state=slot.state,
+        starts_at=slot.starts_at,
+        reserved_for=slot.reserved_for,
+        now=now,
+        may_use=may_use,
+    )
+    return slot
+
+
+def check_rules(
+    *,
+    state: SlotState,
+    starts_at: dt.datetime,
+    reserved_for: Reservation | None,
+    now: dt.datetime,
+    may_use: frozenset[Reservation | None],
+) -> None:
+    """Raise the reason a slot in this state, at this time, reserved so, cannot be booked by
+    this kind of booker now, if there is one."""
+    if state is not SlotState.OPEN:
         raise Conflict("Ce créneau n'est plus proposé. Choisissez-en un autre.")
-    if slot.starts_at <= now:
+    if starts_at <= now:
         raise Conflict("Ce créneau est déjà passé. Choisissez-en un autre.")
-    if slot.reserved_for not in may_use:
-        if slot.reserved_for is Reservation.FACILITY:
+    if reserved_for not in may_use:
+        if reserved_for is Reservation.FACILITY:
             raise Forbidden("Ce créneau est réservé aux résidents de l'établissement.")
         raise Forbidden("Ce créneau est réservé aux patients orientés par la régulation (SAS).")
-    return slot
 
 
 def _slot_query(with_patient: bool, reserve_id: bool) -> Select:  # type: ignore[type-arg]
@@ -172,17 +192,39 @@ async def check_bookable(
 
 def booking_row(*, seat: Seat, request: BookingRequest, now: dt.datetime) -> dict[str, object]:
     """Every column of a new booking on this seat (its id too when the seat has reserved one)."""
+    slot = seat.slot
+    return new_row(
+        slot_id=slot.id,
+        site_id=slot.site_id,
+        starts_at=slot.starts_at,
+        seat=seat.number,
+        booking_id=seat.booking_id,
+        request=request,
+        now=now,
+    )
+
+
+def new_row(
+    *,
+    slot_id: int,
+    site_id: int,
+    starts_at: dt.datetime,
+    seat: int,
+    booking_id: int | None,
+    request: BookingRequest,
+    now: dt.datetime,
+) -> dict[str, object]:
+    """Every column of a new booking on this seat of the slot (its id too when reserved)."""
     if not request.reason.strip():
         raise Invalid("Indiquez le motif de la consultation.")
-    slot = seat.slot
-    row: dict[str, object] = {} if seat.booking_id is None else {"id": seat.booking_id}
+    row: dict[str, object] = {} if booking_id is None else {"id": booking_id}
     row |= {
         "reference": new_reference(),
-        "slot_id": slot.id,
-        "seat": seat.number,
-        "site_id": slot.site_id,
+        "slot_id": slot_id,
+        "seat": seat,
+        "site_id": site_id,
         "patient_id": request.patient_id,
-        "starts_at": slot.starts_at,
+        "starts_at": starts_at,
         "channel": request.channel,
         "status": BookingStatus.BOOKED,
         "reason": request.reason.strip(),
@@ -242,7 +284,7 @@ async def insert_booking(
     row = booking_row(seat=seat, request=request, now=now)
     # A plain INSERT on the session's connection, not the unit of work's flush (a third of a
     # booking's time), then the row as a persistent object of the session.
-    inserted = await (await session.connection()).execute(_INSERT_BOOKING, row)
+    inserted = await (await session.connection()).execute(INSERT_BOOKING, row)
     key = inserted.inserted_primary_key  # RETURNING on PostgreSQL, lastrowid on SQLite
     assert key is not None
     row["id"] = key[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from functools import lru_cache
 
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,13 +15,19 @@ from hub.scheduling.models import Booking, WaitingListEntry
 LINK_EXPIRED = "Ce lien n'est plus valable. Contactez le secrétariat de la CPTS."
 
 
+@lru_cache(maxsize=16)  # one per secret and purpose: built once, not per link (a booking's cost)
 def _serializer(secret: str, purpose: str) -> URLSafeSerializer:
     return URLSafeSerializer(secret, salt=f"cpts-{purpose}-link")
 
 
 def booking_token(secret: str, booking: Booking) -> str:
     """The token of a booking's patient link (it stops working if the nonce changes)."""
-    return str(_serializer(secret, "booking").dumps([booking.id, booking.link_nonce]))
+    return booking_link_token(secret, booking.id, booking.link_nonce)
+
+
+def booking_link_token(secret: str, booking_id: int, link_nonce: str) -> str:
+    """The token of the patient link of the booking with this id and nonce."""
+    return str(_serializer(secret, "booking").dumps([booking_id, link_nonce]))
 
 
 def offer_token(secret: str, entry: WaitingListEntry, booking: Booking) -> str:

@@ -21,7 +21,8 @@ from hub.scheduling.models import Booking, BookingStatus, Channel, Slot
 async def with_relations(*, session: AsyncSession, booking: Booking) -> Booking:
     """The booking with its patient, site and slot: as it is when they are loaded (a booking
     just made), else reloaded."""
-    if not inspect(booking).unloaded & {"patient", "site", "slot"}:
+    loaded = inspect(booking).dict  # what is loaded (not the set of all that is not: slower)
+    if "patient" in loaded and "site" in loaded and "slot" in loaded:
         return booking
     return await get_booking(session=session, booking_id=booking.id)
 

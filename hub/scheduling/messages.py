@@ -7,7 +7,6 @@ they must leave and cancelled with the booking."""
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -16,11 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.context import HubContext
 from hub.identity import queries as identity_queries
 from hub.identity import service as identity
-from hub.notify import ical, outbox
-from hub.notify.mailer import Attachment, check_address
-from hub.notify.sms import normalise_french_mobile
+from hub.notify import outbox
 from hub.rendering import when_fr
-from hub.scheduling import links
+from hub.scheduling import links, notices
 from hub.scheduling.lookups import get_booking, patient_history, with_relations
 from hub.scheduling.models import (
     Booking,
@@ -37,31 +34,13 @@ if TYPE_CHECKING:
     from hub.identity.models import Organisation, Site
     from hub.records.patients import Patient
 
-logger = logging.getLogger(__name__)
-
-RELATED = "booking"
-
-
-def _mobile(phone: str) -> str | None:
-    try:
-        return normalise_french_mobile(phone) if phone else None
-    except ValueError:
-        return None  # a landline: no SMS; the secretary read the summary on the phone
-
-
-def _email_ok(address: str) -> bool:
-    try:
-        check_address(address)
-    except ValueError:
-        logger.warning("a patient's stored e-mail address is unusable; no e-mail sent")
-        return False
-    return True
+RELATED = notices.RELATED
 
 
 def reminder_channels(patient: Patient) -> list[str]:
     """How the patient will be reminded: « SMS » (a mobile number), « e-mail »."""
     channels = []
-    if _mobile(patient.phone):
+    if notices.mobile_of(patient.phone):
         channels.append("SMS")
     if patient.email:
         channels.append("e-mail")
@@ -72,7 +51,7 @@ def reminder_moments(
     *, starts_at: dt.datetime, policy: BookingPolicy, now: dt.datetime
 ) -> list[str]:
     """When the reminders of an appointment still to come will leave, in words (« la veille »,
-    « 2 h avant »): only those not already past, as ``_reminders`` queues them."""
+    « 2 h avant »): only those not already past, as ``notices.reminder_rows`` queues them."""
     moments = []
     for offset in reminder_offsets(policy):
         if starts_at - offset <= now:
@@ -82,49 +61,12 @@ def reminder_moments(
     return moments
 
 
-def _follow_url(ctx: HubContext, booking: Booking) -> str:
-    return f"{ctx.settings.base_url}/rdv/suivi/{links.booking_token(ctx.secret, booking)}"
-
-
 async def _org(session: AsyncSession, site: Site) -> Organisation:
     org = identity_queries.loaded_organisation(site)  # read with the slot: no query
     if org is None:
         org = await identity.get_organisation(session=session, organisation_id=site.organisation_id)
     assert org is not None
     return org
-
-
-def _event(
-    ctx: HubContext,
-    booking: Booking,
-    org: Organisation,
-    *,
-    now: dt.datetime,
-    cancelled: bool = False,
-    url: str | None = None,
-) -> Attachment:
-    site = booking.site
-    content = ical.booking_event(
-        uid=f"{booking.reference}@{org.slug}",
-        start=booking.starts_at,
-        end=booking.slot.ends_at,
-        summary=f"Téléconsultation — {site.name}",
-        location=f"{site.name}, {site.address}, {site.postcode} {site.city}".strip(", "),
-        description=f"Rendez-vous {booking.reference}. Venez 10 minutes en avance avec votre "
-        "pièce d'identité et votre carte Vitale. "
-        f"Gérer le rendez-vous : {url or _follow_url(ctx, booking)}",
-        organizer_name=org.name,
-        organizer_email=org.email or "noreply@cpts.invalid",
-        sequence=1 if cancelled else 0,
-        cancelled=cancelled,
-        now=now,
-    )
-    method = "CANCEL" if cancelled else "REQUEST"
-    return Attachment(
-        filename="rendez-vous.ics",
-        content=content,
-        mime_type=f"text/calendar; charset=utf-8; method={method}",
-    )
 
 
 async def booking_made(
@@ -140,103 +82,13 @@ async def booking_made(
     the CPTS's booking policy when the caller has read it already; ``along``: the booking's
     own INSERT when it is not in yet, run in the same statement)."""
     booking = await with_relations(session=session, booking=booking)
-    patient, site = booking.patient, booking.site
-    org = await _org(session, site)
+    org = await _org(session, booking.site)
     if policy is None:
         policy = await policy_for(session=session, organisation_id=org.id)
-    when = when_fr(booking.starts_at, site.timezone)
-    url = _follow_url(ctx, booking)
-    rows = []
-    if patient.email and _email_ok(patient.email):
-        rows.append(
-            outbox.email_row(
-                to=patient.email,
-                purpose="booking_confirmation",
-                subject=f"Votre téléconsultation du {when} ({booking.reference})",
-                text=(
-                    f"Bonjour,\n\nVotre rendez-vous de téléconsultation est enregistré :\n"
-                    f"  {when}\n  {site.name}, {site.address}, {site.postcode} {site.city}\n"
-                    f"  Référence : {booking.reference}\n\n"
-                    f"Venez 10 minutes en avance avec votre pièce d'identité et votre carte "
-                    f"Vitale.\nPour confirmer, déplacer ou annuler : {url}\n\n"
-                    f"En cas d'urgence vitale, appelez le 15.\n\n{org.name}\n"
-                ),
-                attachments=[_event(ctx, booking, org, now=now, url=url)],
-                related_kind=RELATED,
-                related_id=booking.id,
-                now=now,
-            )
-        )
-    mobile = _mobile(patient.phone)
-    if mobile:
-        rows.append(
-            outbox.sms_row(
-                to=mobile,
-                purpose="booking_confirmation",
-                text=(
-                    f"RDV téléconsultation {when}, {site.name}. Réf {booking.reference}. "
-                    f"Gérer : {url}"
-                ),
-                related_kind=RELATED,
-                related_id=booking.id,
-                now=now,
-            )
-        )
-    rows += _reminders(ctx=ctx, booking=booking, now=now, policy=policy, url=url)
-    await outbox.insert_rows(session, rows, along=along)
-
-
-def _reminders(
-    *,
-    ctx: HubContext,
-    booking: Booking,
-    now: dt.datetime,
-    policy: BookingPolicy,
-    url: str | None = None,
-) -> list[dict[str, object]]:
-    """The outbox rows of the booking's reminders still to come, to the patient's mobile and
-    e-mail as they are now, each due when it must leave (``url``: the booking's patient link,
-    when the caller has signed it already)."""
-    patient, site = booking.patient, booking.site
-    when = when_fr(booking.starts_at, site.timezone)
-    url = url or _follow_url(ctx, booking)
-    mobile = _mobile(patient.phone)
-    email = patient.email if patient.email and _email_ok(patient.email) else None
-    text = (
-        f"Rappel : téléconsultation {when}, {site.name} (réf {booking.reference}). "
-        f"Merci de confirmer ou d'annuler : {url}"
+    rows = notices.confirmation_rows(
+        ctx, notices.notice_of(booking, org), now=now, offsets=reminder_offsets(policy)
     )
-    rows = []
-    for offset in reminder_offsets(policy):
-        send_at = booking.starts_at - offset
-        if send_at <= now:
-            continue
-        if mobile:
-            rows.append(
-                outbox.sms_row(
-                    to=mobile,
-                    purpose="reminder",
-                    text=text,
-                    related_kind=RELATED,
-                    related_id=booking.id,
-                    now=now,
-                    due=send_at,  # leaves the outbox when the reminder is due
-                )
-            )
-        if email:
-            rows.append(
-                outbox.email_row(
-                    to=email,
-                    purpose="reminder",
-                    subject=f"Rappel : téléconsultation du {when}",
-                    text=text + "\n",
-                    related_kind=RELATED,
-                    related_id=booking.id,
-                    now=now,
-                    due=send_at,
-                )
-            )
-    return rows
+    await outbox.insert_rows(session, rows, along=along)
 
 
 async def contact_changed(
@@ -258,7 +110,8 @@ async def contact_changed(
         booking = await get_booking(session=session, booking_id=known.id)
         org = await _org(session, booking.site)
         policy = await policy_for(session=session, organisation_id=org.id)
-        rows = _reminders(ctx=ctx, booking=booking, now=now, policy=policy)
+        notice = notices.notice_of(booking, org)
+        rows = notices.reminder_rows(ctx, notice, now=now, offsets=reminder_offsets(policy))
         await outbox.insert_rows(session, rows)
         queued += len(rows)
     return queued
@@ -273,10 +126,10 @@ async def booking_cancelled(
     patient, site = booking.patient, booking.site
     org = await _org(session, site)
     when = when_fr(booking.starts_at, site.timezone)
-    if patient.email and _email_ok(patient.email):
+    if email := notices.email_of(patient.email):
         await outbox.enqueue_email(
             session=session,
-            to=patient.email,
+            to=email,
             purpose="booking_cancelled",
             subject=f"Annulation de votre téléconsultation du {when}",
             text=(
@@ -284,13 +137,14 @@ async def booking_cancelled(
                 f"est annulé.\nPour reprendre rendez-vous : {ctx.settings.base_url}/rdv/{org.slug}"
                 f"\n\n{org.name}\n"
             ),
-            attachments=[_event(ctx, booking, org, now=now, cancelled=True)],
+            attachments=[
+                notices.event(ctx, notices.notice_of(booking, org), now=now, cancelled=True)
+            ],
             related_kind=RELATED,
             related_id=booking.id,
             now=now,
         )
-    mobile = _mobile(patient.phone)
-    if mobile:
+    if mobile := notices.mobile_of(patient.phone):
         await outbox.enqueue_sms(
             session=session,
             to=mobile,
@@ -322,8 +176,7 @@ async def offer_slot(
         f"Un créneau plus tôt s'est libéré : {when}, {site.name}. "
         f"Pour le prendre, répondez avant {until} : {url}"
     )
-    mobile = _mobile(booking.patient.phone)
-    if mobile:
+    if mobile := notices.mobile_of(booking.patient.phone):
         await outbox.enqueue_sms(
             session=session,
             to=mobile,
@@ -333,10 +186,10 @@ async def offer_slot(
             related_id=booking.id,
             now=now,
         )
-    if booking.patient.email and _email_ok(booking.patient.email):
+    if email := notices.email_of(booking.patient.email):
         await outbox.enqueue_email(
             session=session,
-            to=booking.patient.email,
+            to=email,
             purpose="waiting_list_offer",
             subject=f"Un créneau plus tôt : {when}",
             text=text + "\n",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,8 +41,14 @@ async def policy_for(*, session: AsyncSession, organisation_id: int) -> BookingP
 
 def reminder_offsets(policy: BookingPolicy) -> list[dt.timedelta]:
     """When reminders go out before an appointment, latest first (e.g. 24 h then 2 h)."""
+    return list(hours_offsets(policy.reminder_hours))
+
+
+@lru_cache(maxsize=64)  # a CPTS's setting, parsed once, not at each booking
+def hours_offsets(reminder_hours: str) -> tuple[dt.timedelta, ...]:
+    """The offsets of a policy's ``reminder_hours`` setting (« 24,2 »), latest first."""
     hours = []
-    for part in policy.reminder_hours.split(","):
+    for part in reminder_hours.split(","):
         part = part.strip()
         if part:
             try:
@@ -50,7 +57,7 @@ def reminder_offsets(policy: BookingPolicy) -> list[dt.timedelta]:
                 continue
             if 0 < value <= 24 * 14:
                 hours.append(value)
-    return [dt.timedelta(hours=h) for h in sorted(set(hours), reverse=True)]
+    return tuple(dt.timedelta(hours=h) for h in sorted(set(hours), reverse=True))
 
 
 def change_policy(policy: BookingPolicy, typed: dict[str, str]) -> dict[str, str]:

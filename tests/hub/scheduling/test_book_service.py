@@ -14,7 +14,7 @@ from hub import db
 from hub.config import Settings
 from hub.notify.models import MessageStatus, OutboundMessage
 from hub.records.patients import Patient
-from hub.scheduling import messages
+from hub.scheduling import notices
 from hub.scheduling.models import Booking
 from tests.conftest import csrf_from, login, text
 from tests.support.factories import Cpts
@@ -33,10 +33,10 @@ async def _count(settings: Settings, model: type) -> int:  # type: ignore[type-a
 
 
 def _fail_queueing(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def crash(**_: object) -> None:
-        raise QueueingFailed("the outbox is unreachable")
+    def crash(*_: object, **__: object) -> None:
+        raise QueueingFailed("the messages could not be written")
 
-    monkeypatch.setattr(messages, "booking_made", crash)
+    monkeypatch.setattr(notices, "confirmation_rows", crash)
 
 
 async def _public_form(client: httpx.AsyncClient) -> tuple[int, dict[str, str]]:
