@@ -93,8 +93,6 @@ class DeviceRunner:
     async def _store(self, measurements: list[Measurement]) -> None:
         await self.outbox.add_all(self.name, measurements)  # one disk sync for the reading
         self.stored += len(measurements)
-        if measurements:
-            self.on_stored()  # the hub link first; the doctor's live values after
         for measurement in measurements:
             if self.live is not None:
                 self.live(
@@ -106,6 +104,8 @@ class DeviceRunner:
                         "unit": measurement.unit.display,
                     }
                 )
+        if measurements:
+            self.on_stored()
 
     async def run(self) -> None:
         if self.model.transport.value == "ble":
