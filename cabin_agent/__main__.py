@@ -12,6 +12,7 @@ from pathlib import Path
 from cabin_agent.agent import CabinAgent
 from cabin_agent.config import AgentConfig, ConfigError, load_config
 from cabin_agent.connection import AuthRefused
+from cabin_agent.scheduling import measurements_first
 from devices.cli_fr import FrenchArgumentParser
 
 logger = logging.getLogger("cabin_agent")
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"Erreur de configuration : {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    measurements_first(config.agent.wakeup_slice_ms / 1000)  # before any thread starts
     return asyncio.run(_run(config, args.simulate))
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from cabin_agent.media_boundary import Opened, read_frame, write_frame
 from cabin_agent.media_sessions import AgentMedia
+from cabin_agent.scheduling import set_slice
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class MediaServer:
 async def _main(fd: int) -> None:
     reader, writer = await asyncio.open_connection(sock=socket.socket(fileno=fd))
     _, config, simulate, level = await read_frame(reader)
-    os.nice(config.media.niceness)
+    os.nice(config.media.niceness)  # before aiortc starts its threads: they inherit it
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s [media]: %(message)s"
     )
@@ -88,6 +89,7 @@ async def _main(fd: int) -> None:
 
 
 def main(argv: list[str]) -> int:
+    set_slice(0)  # the agent's short slice is for its measurements, not for video
     # Ctrl-C reaches the whole process group: the agent closes media itself, then this ends.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     asyncio.run(_main(int(argv[1])))

@@ -7,7 +7,13 @@ SIGKILL or a power cut; ``add_all`` writes the values of one reading in one tran
 disk sync; all of them or none). Sequence numbers come from AUTOINCREMENT, so they are never reused,
 even after rows are pruned; ``ensure_after`` moves them past what the hub already stored (a
 reinstalled agent with an empty outbox must not reuse numbers), and brings them back below the
-wire's ``MAX_SEQ`` if an older hub ever pushed them beyond (the hub refuses such numbers)."""
+wire's ``MAX_SEQ`` if an older hub ever pushed them beyond (the hub refuses such numbers).
+
+While the hub keeps up, the outbox also holds what waits in memory (up to ``MEMORY_LIMIT``
+measurements), so the hub link sends a reading as soon as its disk sync returns: no read of
+the database, no thread to wake and wait for (each wake-up is one more chance to wait behind
+video on a busy cabin PC). Once more is waiting (the hub unreachable for a while) it reads the
+database again, until it has caught up."""
 
 from __future__ import annotations
 
@@ -21,6 +27,9 @@ from pathlib import Path
 
 from devices.measurements import Measurement
 from hub.wire import MAX_SEQ, UnreadableMeasurement, WireMeasurement, read_measurement
+
+#: Waiting measurements kept in memory as well (beyond, they are read from the database).
+MEMORY_LIMIT = 1000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (
@@ -54,6 +63,11 @@ class Outbox:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
+        #: Every measurement waiting (not refused), by number, when known; None: read the
+        #: database. Guarded by its own lock, never held across a disk access, so the event
+        #: loop reads it while a writer thread syncs.
+        self._waiting: dict[int, Pending] | None = None
+        self._waiting_lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
@@ -64,9 +78,10 @@ class Outbox:
 
     # Blocking primitives (run in a thread by the async wrappers).
 
-    def _add(self, device: str, payloads: list[str]) -> list[int]:
+    def _add(self, device: str, wires: list[WireMeasurement]) -> list[int]:
         """One transaction (one disk sync) for the measurements of one reading."""
         created = dt.datetime.now(dt.UTC).isoformat()
+        payloads = [wire.model_dump_json() for wire in wires]
         seqs = []
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -82,6 +97,12 @@ class Outbox:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            with self._waiting_lock:
+                if self._waiting is not None:
+                    for seq, wire in zip(seqs, wires, strict=True):
+                        self._waiting[seq] = Pending(seq, device, wire)
+                    if len(self._waiting) > MEMORY_LIMIT:
+                        self._waiting = None
         return seqs
 
     def _pending(self, limit: int, exclude: frozenset[int]) -> list[Pending]:
@@ -91,21 +112,36 @@ class Outbox:
                 "ORDER BY seq LIMIT ?",
                 (limit + len(exclude),),
             ).fetchall()
-        return [
-            Pending(seq, device, _read(payload))
-            for seq, device, payload in rows
-            if seq not in exclude
-        ][:limit]
+            read = [Pending(seq, device, _read(payload)) for seq, device, payload in rows]
+            if len(rows) < limit + len(exclude):  # all that waits: keep it in memory
+                with self._waiting_lock:
+                    self._waiting = {p.seq: p for p in read}
+        return [p for p in read if p.seq not in exclude][:limit]
+
+    def _pending_in_memory(self, limit: int, exclude: frozenset[int]) -> list[Pending] | None:
+        """`_pending` from memory, without blocking; None when memory does not hold it all."""
+        with self._waiting_lock:
+            if self._waiting is None:
+                return None
+            return [self._waiting[s] for s in sorted(self._waiting) if s not in exclude][:limit]
+
+    def _forget(self, seqs: list[int]) -> None:
+        with self._waiting_lock:
+            if self._waiting is not None:
+                for seq in seqs:
+                    self._waiting.pop(seq, None)
 
     def _acknowledge(self, seqs: list[int]) -> None:
         with self._lock:
             self._db.executemany("DELETE FROM measurements WHERE seq = ?", [(s,) for s in seqs])
+            self._forget(seqs)
 
     def _reject(self, seq: int, reason: str) -> None:
         with self._lock:
             self._db.execute(
                 "UPDATE measurements SET rejected_reason = ? WHERE seq = ?", (reason[:500], seq)
             )
+            self._forget([seq])
 
     def _ensure_after(self, last_seq: int) -> None:
         with self._lock:
@@ -130,6 +166,8 @@ class Outbox:
         (highest,) = self._db.execute(
             "SELECT coalesce(max(seq), 0) FROM measurements WHERE seq <= ?", (MAX_SEQ,)
         ).fetchone()
+        with self._waiting_lock:
+            self._waiting = None  # numbers change: read them again
         following = max(last_seq, int(highest))
         beyond = self._db.execute(
             "SELECT seq FROM measurements WHERE seq > ? ORDER BY seq", (MAX_SEQ,)
@@ -186,13 +224,17 @@ class Outbox:
         sequence numbers."""
         if not measurements:
             return []
-        payloads = [WireMeasurement.from_measurement(m).model_dump_json() for m in measurements]
-        return await asyncio.to_thread(self._add, device, payloads)
+        wires = [WireMeasurement.from_measurement(m) for m in measurements]
+        return await asyncio.to_thread(self._add, device, wires)
 
     async def pending(
         self, limit: int = 200, exclude: frozenset[int] = frozenset()
     ) -> list[Pending]:
-        """The oldest measurements not yet acknowledged (nor refused), but those in ``exclude``."""
+        """The oldest measurements not yet acknowledged (nor refused), but those in ``exclude``
+        (from memory while it holds them all, else from the database)."""
+        found = self._pending_in_memory(limit, exclude)
+        if found is not None:
+            return found
         return await asyncio.to_thread(self._pending, limit, exclude)
 
     async def acknowledge(self, seqs: list[int]) -> None:

@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import json
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 import websockets
 from sqlalchemy import select
 
+from cabin_agent import outbox as outbox_module
 from cabin_agent.config import DeviceSection
 from cabin_agent.connection import Backoff, HubLink
 from cabin_agent.outbox import Outbox
@@ -398,3 +400,51 @@ async def test_a_blood_pressure_is_kept_whole_or_not_at_all(tmp_path: Path) -> N
     kinds = [p.measurement.kind for p in await outbox.pending()]  # type: ignore[union-attr]
     assert kinds == [m.kind for m in _blood_pressure()] and len(stored) == 1
     outbox.close()
+
+
+async def test_a_reading_goes_to_the_link_while_the_disk_syncs_another(outbox: Outbox) -> None:
+    """While the hub keeps up, what waits is in memory too: the hub link takes a reading just
+    stored at once, even while the outbox's writer is in the middle of another reading's disk
+    sync (it used to read the database back, in a thread, behind that sync)."""
+    assert await outbox.pending() == []  # the link has caught up: nothing waits
+    seq = await outbox.add("Oxymètre", spo2(97))
+    syncing, release = threading.Event(), threading.Event()
+
+    def another_reading_syncs() -> None:
+        with outbox._lock:  # a writer holds it through its transaction and disk sync
+            syncing.set()
+            release.wait(60)
+
+    writer = threading.Thread(target=another_reading_syncs)
+    writer.start()
+    try:
+        assert await asyncio.to_thread(syncing.wait, 60)
+        [pending] = await asyncio.wait_for(outbox.pending(), 10)
+        assert pending.seq == seq and pending.measurement == WireMeasurement.from_measurement(
+            spo2(97, pending.measurement.received_at)  # type: ignore[union-attr]
+        )
+    finally:
+        release.set()
+        await asyncio.to_thread(writer.join)
+
+
+async def test_more_waiting_than_memory_holds_is_read_from_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub unreachable for long, the waiting measurements outgrow memory: they are read
+    from the database, oldest first, and memory takes over again once the link catches up."""
+    monkeypatch.setattr(outbox_module, "MEMORY_LIMIT", 3)
+    box = Outbox(tmp_path / "outbox.sqlite3")
+    assert await box.pending() == []
+    seqs = [await box.add("Oxymètre", spo2(90 + i)) for i in range(5)]
+    assert [p.seq for p in await box.pending(2, frozenset(seqs[:1]))] == seqs[1:3]
+    await box.acknowledge(seqs[:3])
+    assert [p.seq for p in await box.pending()] == seqs[3:]
+    await box.reject(seqs[3], "implausible_value: test")
+    later = await box.add("Oxymètre", spo2(99))
+    assert [p.seq for p in await box.pending()] == [seqs[4], later]
+    assert [p.seq for p in await box.pending(exclude=frozenset([later]))] == [seqs[4]]
+    box.close()
+    again = Outbox(tmp_path / "outbox.sqlite3")  # memory is not the record: the disk is
+    assert [p.seq for p in await again.pending()] == [seqs[4], later]
+    again.close()
