@@ -31,11 +31,13 @@ async def store_batch(
         if isinstance(item.measurement, WireMeasurement)
     ]
     # A mobile kit lent to another site's sessions measures for their bookings too.
+    lent, lent_params = kits.lent_bookings(cabin_id=conn.cabin_id, now=now)
     found = await bookings_in_progress(
         session=session,
         site_id=conn.site_id,
         moments=[taken for _, taken in timed],
-        also=kits.lent_bookings(cabin_id=conn.cabin_id, now=now),
+        also=lent,
+        also_params=lent_params,
     )
     bookings = {
         seq: None if booking is None else booking.booking_id

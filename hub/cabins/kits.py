@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Select, select
+from sqlalchemy import ForeignKey, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -91,12 +91,20 @@ async def kit_of_booking(
     )
 
 
-def lent_bookings(*, cabin_id: int, now: dt.datetime) -> Select[int]:
+# The bookings a kit is lent to now or was lent to lately: built once, its values bound
+# (`lent_bookings`), so that the search composed of it is built once too (every measurement
+# batch runs it).
+_loans = KitLoan.__table__.c
+_LENT_BOOKINGS = select(_loans.booking_id).where(
+    _loans.cabin_id == bindparam("lent_cabin_id"), _loans.until >= bindparam("lent_since")
+)
+
+
+def lent_bookings(*, cabin_id: int, now: dt.datetime) -> tuple[Select[int], dict[str, object]]:
     """The bookings this kit is lent to now or was lent to lately, as a query to compose into
-    the search of its measurements' bookings (`hub.scheduling.lookups.bookings_in_progress`)."""
-    return select(KitLoan.booking_id).where(
-        KitLoan.cabin_id == cabin_id, KitLoan.until >= now - IN_PROGRESS_AFTER
-    )
+    the search of its measurements' bookings (`hub.scheduling.lookups.bookings_in_progress`),
+    and the values of its parameters."""
+    return _LENT_BOOKINGS, {"lent_cabin_id": cabin_id, "lent_since": now - IN_PROGRESS_AFTER}
 
 
 async def sites_borrowing(*, session: AsyncSession, cabin_id: int, now: dt.datetime) -> set[int]:

@@ -21,9 +21,12 @@ from redis.exceptions import RedisError
 from sqlalchemy import (
     CursorResult,
     ForeignKey,
+    Integer,
     String,
+    Table,
     UniqueConstraint,
     and_,
+    bindparam,
     case,
     insert,
     or_,
@@ -255,11 +258,36 @@ async def set_device_state(
     return device
 
 
+_DEVICES = cast(Table, CabinDevice.__table__)
+_devices = _DEVICES.c
 # A device's shown last value's precedence (`devices.measurements.kind_precedence`), in SQL.
 _SHOWN_PRECEDENCE = case(
     {str(kind): kind_precedence(str(kind)) for kind in MeasurementKind},
-    value=CabinDevice.last_kind,
+    value=_devices.last_kind,
     else_=kind_precedence(""),
+)
+# `set_last_value`'s UPDATE, built once on the table (a measurement batch runs it for each of
+# its devices: building it per call cost more CPU than running it).
+_SHOW_LAST_VALUE = (
+    update(_DEVICES)
+    .where(
+        _devices.cabin_id == bindparam("cabin_id_"),
+        _devices.name == bindparam("name_"),
+        or_(
+            _devices.last_at.is_(None),
+            _devices.last_at < bindparam("at_", type_=_devices.last_at.type),
+            and_(
+                _devices.last_at == bindparam("at_", type_=_devices.last_at.type),
+                bindparam("precedence_", type_=Integer) <= _SHOWN_PRECEDENCE,
+            ),
+        ),
+    )
+    .values(
+        last_kind=bindparam("kind_"),
+        last_value=bindparam("value_"),
+        last_unit=bindparam("unit_"),
+        last_at=bindparam("at_", type_=_devices.last_at.type),
+    )
 )
 
 
@@ -275,16 +303,17 @@ async def set_last_value(
 ) -> None:
     """Show this value as the device's last one unless a later one is shown (ordered by
     `last_value_key`): one UPDATE when the device has its row, as it does once declared."""
-    shown_before = or_(
-        CabinDevice.last_at.is_(None),
-        CabinDevice.last_at < at,
-        and_(CabinDevice.last_at == at, kind_precedence(kind) <= _SHOWN_PRECEDENCE),
-    )
     result = await session.execute(
-        update(CabinDevice)
-        .where(CabinDevice.cabin_id == cabin_id, CabinDevice.name == name, shown_before)
-        .values(last_kind=kind, last_value=value, last_unit=unit, last_at=at)
-        .execution_options(synchronize_session=False)
+        _SHOW_LAST_VALUE,
+        {
+            "cabin_id_": cabin_id,
+            "name_": name,
+            "at_": at,
+            "precedence_": kind_precedence(kind),
+            "kind_": kind,
+            "value_": value,
+            "unit_": unit,
+        },
     )
     if cast("CursorResult[Any]", result).rowcount:
         return

@@ -5,10 +5,11 @@ changed, and the appointment a cabin's measurement belongs to."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+import functools
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, inspect, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.strategy_options import _AbstractLoad
@@ -145,37 +146,61 @@ class InProgress:
     site_id: int
 
 
+def _in_progress_query(
+    where: ColumnElement[bool],
+) -> Select[int, dt.datetime, dt.datetime, int]:
+    bookings, slots = Booking.__table__.c, Slot.__table__.c  # the tables: no ORM work per call
+    return (
+        select(bookings.id, bookings.starts_at, slots.ends_at, bookings.site_id)
+        .join_from(Booking.__table__, Slot.__table__, slots.id == bookings.slot_id)
+        .where(
+            where,
+            bookings.status == BookingStatus.BOOKED,
+            bookings.starts_at <= bindparam("in_progress_latest"),
+            slots.ends_at >= bindparam("in_progress_earliest"),
+        )
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _in_progress(also: Select[int] | None) -> Select[int, dt.datetime, dt.datetime, int]:
+    """`bookings_in_progress`' query, built once per ``also`` query, its values bound."""
+    bookings = Booking.__table__.c
+    at_site = bookings.site_id == bindparam("in_progress_site_id")
+    return _in_progress_query(at_site if also is None else or_(at_site, bookings.id.in_(also)))
+
+
 async def bookings_in_progress(
     *,
     session: AsyncSession,
     site_id: int,
     moments: list[dt.datetime],
     also: Collection[int] | Select[int] = (),
+    also_params: Mapping[str, object] | None = None,
 ) -> list[InProgress | None]:
     """For each moment a measurement was taken at a site, the booked appointment it belongs
     to: the one whose slot, widened by 30 min before and 60 min after, covers it, nearest
     start first (one query for the whole batch). ``also``: bookings at other sites the
     measuring cabin serves too (a mobile kit lent to them), as ids or as a query of them
-    (then part of the same statement)."""
+    (then part of the same statement, ``also_params`` the values of its bound parameters:
+    such a query built once makes the whole statement built once, as every measurement batch
+    runs it)."""
     if not moments:
         return []
-    where = Booking.site_id == site_id
-    if isinstance(also, Select):
-        where = or_(where, Booking.id.in_(also))
-    elif also:
-        where = or_(where, Booking.id.in_(list(also)))
-    rows = (
-        await session.execute(
-            select(Booking.id, Booking.starts_at, Slot.ends_at, Booking.site_id)
-            .join(Slot, Slot.id == Booking.slot_id)
-            .where(
-                where,
-                Booking.status == BookingStatus.BOOKED,
-                Booking.starts_at <= max(moments) + IN_PROGRESS_BEFORE,
-                Slot.ends_at >= min(moments) - IN_PROGRESS_AFTER,
-            )
+    params = {
+        "in_progress_site_id": site_id,
+        "in_progress_latest": max(moments) + IN_PROGRESS_BEFORE,
+        "in_progress_earliest": min(moments) - IN_PROGRESS_AFTER,
+        **(also_params or {}),
+    }
+    if isinstance(also, Select) or not also:
+        statement = _in_progress(also if isinstance(also, Select) else None)
+    else:
+        bookings = Booking.__table__.c
+        statement = _in_progress_query(
+            or_(bookings.site_id == site_id, bookings.id.in_(list(also)))
         )
-    ).all()
+    rows = (await session.execute(statement, params)).all()
     result: list[InProgress | None] = []
     for at in moments:
         covering = [
