@@ -222,7 +222,7 @@ async def _offline(hub: LiveHub) -> bool:
     return (await cabin_status(hub))["online"] is False
 
 
-async def _online(hub: LiveHub) -> bool:
+async def _shown_online(hub: LiveHub) -> bool:
     return (await cabin_status(hub))["online"] is True
 
 
@@ -236,7 +236,7 @@ async def test_agent_reconnects_after_the_hub_restarts(live_hub: LiveHub, cpts: 
         # At least once more (on a busy machine a late heartbeat answer may cost another).
         await eventually(lambda: link.connections >= 2, "the agent to reconnect", timeout=30)
         await eventually(lambda: link.state is LinkState.ONLINE, "the agent online")
-        await eventually(lambda: _online(live_hub), "the cabin shown online")
+        await eventually(lambda: _shown_online(live_hub), "the cabin shown online")
 
 
 async def test_an_agent_far_into_its_backoff_comes_back_soon_after_a_restart(
