@@ -6,7 +6,8 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, ClassVar
 
-from sqlalchemy import DateTime, Dialect, MetaData, String, event, text
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import DateTime, Dialect, MetaData, String, event, exc, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, mapped_column
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -80,7 +82,37 @@ def make_engine(database_url: str) -> AsyncEngine:
         engine = create_async_engine(database_url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
         return engine
-    return create_async_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_async_engine(database_url, pool_size=10, max_overflow=10)
+    event.listen(engine.sync_engine, "connect", _mark_fresh)
+    event.listen(engine.sync_engine, "checkout", _check_alive)
+    return engine
+
+
+# A pooled PostgreSQL connection may have died while idle (the server restarted, the network
+# was cut): it is checked when taken from the pool and replaced before the request uses it.
+# SQLAlchemy's pool_pre_ping does that with three round trips on asyncpg (BEGIN, ";",
+# ROLLBACK); a simple query outside a transaction is one, and a connection just opened is not
+# checked at all.
+_FRESH = "hub.db.fresh"
+
+
+def _mark_fresh(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_FRESH] = True
+
+
+async def _select_one(connection: Any) -> None:
+    await connection.execute("SELECT 1")  # asyncpg, no arguments: a simple query, one round trip
+
+
+def _check_alive(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+    """Raise DisconnectionError (the pool then discards its connections older than this one and
+    hands out a new one) when the connection taken from the pool no longer answers."""
+    if record.info.pop(_FRESH, False):
+        return
+    try:
+        dbapi_connection.run_async(_select_one)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as dead:  # not a bug's
+        raise exc.InvalidatePoolError(f"pooled connection no longer answers: {dead!r}") from dead
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
