@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import make_url
 
 from devices.cli_fr import FrenchArgumentParser
-from hub import commands, db, listening, migrate
+from hub import collector, commands, db, listening, migrate
 from hub.config import Settings
 from hub.errors import HubError
 from hub.identity.models import SPECIALTIES, Role
@@ -38,9 +38,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # A lone worker listens before it imports and builds the application: agents reconnecting
     # to a restarting hub wait in the kernel's queue instead of being refused (hub.listening).
     sockets = listening.bind(settings.host, settings.port) if args.workers == 1 else []
+    collector.tune_for_start()
     import uvicorn
 
-    from hub import collector
     from hub.app import GRACEFUL_SHUTDOWN_SECONDS, create_app
 
     options: dict[str, object] = {
