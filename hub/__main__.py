@@ -11,21 +11,21 @@ import getpass
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import uvicorn
 from sqlalchemy.engine import make_url
 
 from devices.cli_fr import FrenchArgumentParser
-from hub import collector, commands, db, migrate
-from hub.app import GRACEFUL_SHUTDOWN_SECONDS, create_app
-from hub.audit.service import ChainReport, seal_pending, verify_chain
+from hub import collector, commands, db, listening, migrate
 from hub.config import Settings
 from hub.errors import HubError
-from hub.identity import service
 from hub.identity.models import SPECIALTIES, Role
 from hub.interop.cli import add_create_api_client_parser
 from hub.logs import configure_logging
 from hub.reporting.cli import add_parser as add_indicators_parser
+
+if TYPE_CHECKING:
+    from hub.audit.service import ChainReport
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -35,6 +35,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         commands.refuse_several_workers(commands.settings())
     settings = commands.settings_with_database()
     configure_logging(level=settings.log_level, fmt=settings.log_format)
+    # A lone worker listens before it imports and builds the application: agents reconnecting
+    # to a restarting hub wait in the kernel's queue instead of being refused (hub.listening).
+    sockets = listening.bind(settings.host, settings.port) if args.workers == 1 else []
+    collector.tune_for_start()
+    import uvicorn
+
+    from hub.app import GRACEFUL_SHUTDOWN_SECONDS, create_app
+
     options: dict[str, object] = {
         "host": settings.host,
         "port": settings.port,
@@ -44,13 +52,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # The agents' frames are small JSON: compressing them costs CPU and a zlib context
         # per cabin (memory) for nothing (measured by bench/hub_capacity.py).
         "ws_per_message_deflate": False,
+        "backlog": listening.BACKLOG,
     }
     if args.workers > 1:  # each worker process builds its own app from the environment
         uvicorn.run("hub.app:from_environment", factory=True, workers=args.workers, **options)  # type: ignore[arg-type]
-    else:
-        app = create_app(settings)
-        collector.tune_for_serving()
-        uvicorn.run(app, **options)  # type: ignore[arg-type]
+        return 0
+    app = create_app(settings)
+    collector.tune_for_serving()
+    server = uvicorn.Server(uvicorn.Config(app, **options))  # type: ignore[arg-type]
+    server.run(sockets=sockets)
+    if not server.started:  # as uvicorn.run: the application could not start
+        return 3
     return 0
 
 
@@ -90,6 +102,8 @@ def _database_name(settings: Settings) -> str:
 
 
 async def _create_user(settings: Settings, args: argparse.Namespace, password: str) -> str:
+    from hub.identity import service
+
     engine = db.make_engine(settings.database_url)
     try:
         async with db.make_session_factory(engine)() as session:
@@ -147,6 +161,8 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
 
 async def _verify_audit(settings: Settings) -> ChainReport:
+    from hub.audit.service import seal_pending, verify_chain
+
     engine = db.make_engine(settings.database_url)
     try:
         async with db.make_session_factory(engine)() as session:

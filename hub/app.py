@@ -60,6 +60,7 @@ from hub.reports import record_pages as records_pages
 from hub.reports import transmissions as relay_transmissions
 from hub.scheduling import admin_pages as schedule_admin
 from hub.scheduling import public_pages
+from hub.wire import AGENT_WS_PATH
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +199,10 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
         # An id no row can have is a page that does not exist, before any query.
         dependencies=[Depends(deps.ids_in_range)],
     )
+    # The agents' socket first, as a plain Starlette route: a reconnecting territory's every
+    # connection is routed at once, with no dependency to solve (measured by
+    # bench/hub_capacity.py: matching it behind the pages' routes cost more than its hello).
+    app.router.add_websocket_route(AGENT_WS_PATH, gateway.agent_socket, name="agent_socket")
     app.add_middleware(SecurityHeaders, headers=security_headers(settings))
     app.add_middleware(transport.TransportHeaders, hsts=settings.secure_transport)
     app.add_middleware(transport.ForwardedClient, trusted=settings.trusted_proxy_networks())
@@ -207,7 +212,6 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] = db.utcn
     app.include_router(coordinator.router)
     app.include_router(cabin_admin.router)
     app.include_router(cabin_api.router)
-    app.include_router(gateway.router)
     app.include_router(public_pages.router)
     app.include_router(sas_slot_link.router)
     app.include_router(secretary.router)

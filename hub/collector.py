@@ -8,8 +8,8 @@ models, templates) is frozen out of the collector's sight, and the young generat
 collected every `THRESHOLDS` [0] allocations, the older ones more rarely. Reference cycles are
 still collected; memory is still freed by reference counting as before.
 
-Only the serving command calls `tune_for_serving`: tests and scripts that build many apps in
-one process keep the defaults."""
+Only the serving command calls `tune_for_start` and `tune_for_serving`: tests and scripts that
+build many apps in one process keep the defaults."""
 
 from __future__ import annotations
 
@@ -21,4 +21,11 @@ THRESHOLDS = (50_000, 20, 100)
 def tune_for_serving() -> None:
     """Freeze the objects made so far and set `THRESHOLDS`; call once the app is built."""
     gc.freeze()
+    gc.set_threshold(*THRESHOLDS)
+
+
+def tune_for_start() -> None:
+    """Set `THRESHOLDS` before the serving process imports and builds its app: what it makes
+    then lives as long as the process, and collecting it in passing cost about a tenth of
+    that start's CPU (``-X importtime`` of ``hub.app``, 0.70–0.77 s against 0.62–0.75 s)."""
     gc.set_threshold(*THRESHOLDS)

@@ -26,7 +26,7 @@ import contextlib
 import datetime as dt
 import logging
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import WebSocket, WebSocketDisconnect
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +35,6 @@ from hub.cabins import hellos, intake, live, presence, routing
 from hub.context import AgentConnection, HubContext, context_of
 from hub.identity import service as identity
 from hub.wire import (
-    AGENT_WS_PATH,
     CLOSE_BAD_MESSAGE,
     CLOSE_HEARTBEAT_TIMEOUT,
     CLOSE_REPLACED,
@@ -59,7 +58,6 @@ from hub.wire import (
 )
 
 logger = logging.getLogger(__name__)
-router = APIRouter()
 
 HELLO_TIMEOUT_SECONDS = 10.0
 
@@ -70,8 +68,9 @@ def _bearer(websocket: WebSocket) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-@router.websocket(AGENT_WS_PATH)
 async def agent_socket(websocket: WebSocket) -> None:
+    """The agent's link at ``AGENT_WS_PATH``, from its token check to its last frame (served
+    by `hub.app` as the application's first route)."""
     ctx = context_of(websocket)
     ip = websocket.client.host if websocket.client else ""
     await websocket.accept()
