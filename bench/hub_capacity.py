@@ -12,7 +12,7 @@ For each N it prints:
 - the time for all N cabins to be back after the hub restarts (SIGTERM, start again), counted
   from the restart and from the moment the new hub listens, and the hub's CPU meanwhile;
 - the baseline of the same run: a bare WebSocket echo server doing the same heartbeats, its CPU
-  and heartbeat round trips, and the ratio hub CPU / echo CPU.
+  and heartbeat round trips, and the ratio hub CPU (all its workers together) / echo CPU.
 
 Cabins are created in the bench's database directly (one bulk insert through the hub's models).
 The cabins are played by several processes (``--fleet-procs``, by default one per 1,250
@@ -41,7 +41,6 @@ import random
 import resource
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -407,7 +406,8 @@ def report(
 ) -> None:
     cpus = " + ".join(f"{c:5.1f}" for c in hub.cpu)
     rss = " + ".join(f"{r:5.0f}" for r in hub.rss)
-    ratio = statistics.mean(hub.cpu) / max(echo.cpu[0], 0.1)
+    # all the workers together against the one echo process serving the same N cabins
+    ratio = sum(hub.cpu) / max(echo.cpu[0], 0.1)
     connect = f"{hub.connect_s:5.1f}" if hub.connect_s is not None else "  n/a"
     back_s = f"{restart.back:5.1f}" if restart.back is not None else "  n/a"
     print(
