@@ -37,22 +37,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.reporting.models import ConsultationFact
+from hub.reporting.models import COUNTERS, ConsultationFact
 from hub.reports.models import Orientation
 
 US_24H = 24 * 3600 * 1_000_000
 US_48H = 2 * US_24H
 FACT = ConsultationFact.__table__.c
-# The facts' counters summed per site, in the order of ``Done``'s fields after the counts.
-SUMMED = (
-    "referrals",
-    "relays_to_mt",
-    "relays_to_relay_doctor",
-    "relays_sent",
-    "relays_pending",
-    "relays_failed",
-    "relays_cancelled",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +120,7 @@ def _bounds(windows: Sequence[Window]) -> dict[str, dt.datetime]:
 
 
 # A part of ``done_counts``: every row is (part, site, then numbers).
-_NUMBERS = 4 + 1 + len(Orientation) + len(SUMMED)
+_NUMBERS = 4 + 1 + len(Orientation) + len(COUNTERS)
 
 
 def _part(part: str, site: Any, numbers: Sequence[Any]) -> tuple[ColumnElement[Any], ...]:
@@ -162,7 +152,7 @@ def _totals(zones: Sequence[tuple[int, ...]]) -> Select[Any]:
                     _count_if(delay <= literal(US_48H, BigInteger)),
                     _count_if(FACT.psychiatric.is_(True)),
                     *(_count_if(FACT.orientation == o.value) for o in Orientation),
-                    *(func.sum(FACT[name]) for name in SUMMED),
+                    *(func.sum(FACT[name]) for name in COUNTERS),  # ``Done``'s order,
                 ),
             )
         )

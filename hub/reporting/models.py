@@ -38,6 +38,19 @@ class ActivityReportInput(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+# The counters a fact row carries per consultation, summed per site by the indicators (in
+# the order of ``aggregates.Done``'s fields after the counts).
+COUNTERS = (
+    "referrals",
+    "relays_to_mt",
+    "relays_to_relay_doctor",
+    "relays_sent",
+    "relays_pending",
+    "relays_failed",
+    "relays_cancelled",
+)
+
+
 class ConsultationFact(Base):
     """One consultation done (state ``reporting`` or ``closed``), reduced to what the
     indicators count, so that a year is counted from one narrow table without a join. Written
@@ -56,13 +69,7 @@ class ConsultationFact(Base):
             "delay_us",
             "orientation",
             "psychiatric",
-            "referrals",
-            "relays_to_mt",
-            "relays_to_relay_doctor",
-            "relays_sent",
-            "relays_pending",
-            "relays_failed",
-            "relays_cancelled",
+            *COUNTERS,
         ),
         # Patient by patient: the distinct patients, grouped without sorting.
         Index("ix_reporting_consultation_facts_patient", "patient_id", "has_mt", "site_id", "at"),
