@@ -137,14 +137,18 @@ async def test_a_patient_moving_online_is_no_longer_reminded_of_the_old_time(
 ) -> None:
     in_three_days = (dt.date.today() + dt.timedelta(days=3)).isoformat()
     page = await client.get(f"/rdv/cpts-tests?jour={in_three_days}")
-    slot_id = int(re.findall(r"/rdv/cpts-tests/creneau/(\d+)", page.text)[0])
+    # A slot of that day (the page starts with the earliest free slot, which may be this
+    # morning, too close for any reminder).
+    day_part = page.text.split('id="day"', 1)[1]
+    day_slots = re.findall(r'class="slot-link" href="/rdv/cpts-tests/creneau/(\d+)', day_part)
+    slot_id, other = int(day_slots[0]), day_slots[1]
     _, data = await _public_form(client)
     booked = await client.post(f"/rdv/cpts-tests/creneau/{slot_id}", data=data)
     follow = await client.get(booked.headers["location"])
     token = booked.headers["location"].split("/rdv/suivi/", 1)[1].split("?", 1)[0]
     [old] = await _bookings(settings)
     assert await _pending_reminders(settings, old.id) > 0
-    other = re.findall(r'<option value="(\d+)"', follow.text)[0]
+    # Moved to another slot of that day (the follow page's list starts with the earliest ones).
     moved = await client.post(
         f"/rdv/suivi/{token}/deplacer",
         data={"slot_id": other, "csrf_token": csrf_from(follow.text)},
