@@ -3,9 +3,10 @@ kept until the hub acknowledges it; each row holds the measurement's wire JSON
 (`hub.wire.WireMeasurement`).
 
 SQLite in WAL mode with ``synchronous=FULL``: a measurement whose ``add`` returned survives a
-SIGKILL or a power cut; ``add_all`` writes the values of one reading in one transaction (one
-disk sync; all of them or none). Sequence numbers come from AUTOINCREMENT, so they are never reused,
-even after rows are pruned; ``ensure_after`` moves them past what the hub already stored (a
+SIGKILL or a power cut (pruning what the hub acknowledged is not synced on its own);
+``add_all`` writes the values of one reading in one transaction (one disk sync; all of them or
+none). Sequence numbers come from AUTOINCREMENT, so they are never reused, even after rows are
+pruned; ``ensure_after`` moves them past what the hub already stored (a
 reinstalled agent with an empty outbox must not reuse numbers), and brings them back below the
 wire's ``MAX_SEQ`` if an older hub ever pushed them beyond (the hub refuses such numbers).
 
@@ -132,8 +133,25 @@ class Outbox:
                     self._waiting.pop(seq, None)
 
     def _acknowledge(self, seqs: list[int]) -> None:
+        """Prune what the hub stored, in one transaction without a disk sync of its own: a
+        prune lost in a power cut only sends again what the hub already has, and it answers
+        those as stored; the next measurement's sync writes the prune to disk anyway. (Each
+        DELETE was its own synced transaction: a blood pressure's ack cost four disk syncs,
+        during which a new reading waited for the lock.)"""
         with self._lock:
-            self._db.executemany("DELETE FROM measurements WHERE seq = ?", [(s,) for s in seqs])
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany(
+                        "DELETE FROM measurements WHERE seq = ?", [(s,) for s in seqs]
+                    )
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
             self._forget(seqs)
 
     def _reject(self, seq: int, reason: str) -> None:

@@ -293,6 +293,28 @@ def test_outbox_survives_reopening(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
+def test_an_acknowledged_reading_is_not_sent_again_after_the_agent_is_killed(
+    tmp_path: Path,
+) -> None:
+    """The hub's acknowledgement of a blood pressure prunes its four values together, in one
+    transaction not synced on its own; killed just after (the first connection never closed),
+    the agent starts again with only what the hub has not stored, and what it stores next is
+    synced to disk as before."""
+
+    async def scenario() -> None:
+        box = Outbox(tmp_path / "o.sqlite3")
+        reading = await box.add_all("Tensiomètre", _blood_pressure())
+        later = await box.add("Oxymètre", spo2(97))
+        await box.acknowledge(reading)
+        assert box._db.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL again
+        restarted = Outbox(tmp_path / "o.sqlite3")  # `box` is left open, as by a SIGKILL
+        assert [p.seq for p in await restarted.pending()] == [later]
+        restarted.close()
+        box.close()
+
+    asyncio.run(scenario())
+
+
 async def test_an_impossible_value_that_slipped_past_the_agent_is_refused_and_kept_aside(
     live_hub: LiveHub, demo: DemoSeed, settings: Settings, outbox: Outbox
 ) -> None:
