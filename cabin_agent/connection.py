@@ -264,17 +264,16 @@ class HubLink:
             await self._sleep(self._heartbeat_seconds)
 
     async def _send_outbox(self, ws: ClientConnection, in_flight: set[int]) -> None:
-        """Send statuses, then every pending measurement not already in flight, in batches."""
+        """Send every pending measurement not already in flight, in batches, then the
+        devices' states that changed. Measurements first: the hub reads an agent's frames in
+        turn and writes a state to its database before it reads the next frame, so a cuff's
+        "ready again", changed just before its result, made that result wait for the write
+        (the reading → hub latency's p95 was that wait)."""
         self._wake.set()
         while True:
             await self._wake.wait()
             self._wake.clear()
-            for device in sorted(self._status_dirty):
-                await ws.send(self._statuses[device].model_dump_json())
-            self._status_dirty.clear()
-            if self._outbox is None:
-                continue
-            while True:
+            while self._outbox is not None:
                 pending = await self._outbox.pending(self._batch_size, frozenset(in_flight))
                 if not pending:
                     break
@@ -287,6 +286,9 @@ class HubLink:
                 in_flight.update(p.seq for p in pending)
                 await ws.send(batch.model_dump_json())
                 self.sent_batches += 1
+            for device in sorted(self._status_dirty):
+                await ws.send(self._statuses[device].model_dump_json())
+            self._status_dirty.clear()
 
     async def _receive(self, ws: ClientConnection, acks: _Acks, in_flight: set[int]) -> None:
         while True:

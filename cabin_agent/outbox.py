@@ -5,15 +5,26 @@ kept until the hub acknowledges it; each row holds the measurement's wire JSON
 SQLite in WAL mode with ``synchronous=FULL``: a measurement whose ``add`` returned survives a
 SIGKILL or a power cut (pruning what the hub acknowledged is not synced on its own);
 ``add_all`` writes the values of one reading in one transaction (one disk sync; all of them or
-none). Sequence numbers come from AUTOINCREMENT, so they are never reused, even after rows are
+none), with the BLE device's record number it came with, so that a reading stored is never
+fetched from the device again after a restart, and a record never skipped unstored.
+
+``add_all`` writes on the caller's thread, the event loop's: that loop carries only the
+measurement path (media runs in its own process), and the next step of a reading, sending it,
+needs its disk sync done anyway. A worker thread cost two wake-ups per reading (the thread,
+then the loop again), each one more chance to wait behind video on a busy cabin PC
+(``bench/agent_pipeline.py --media``). The price: during a sync (under a millisecond on an
+SSD, tens on a slow SD card) the loop does nothing else; the kernel buffers the devices'
+frames and the hub's messages meanwhile. What is rarer (reading back, pruning, refusing) still
+goes to a thread.
+
+Sequence numbers come from AUTOINCREMENT, so they are never reused, even after rows are
 pruned; ``ensure_after`` moves them past what the hub already stored (a
 reinstalled agent with an empty outbox must not reuse numbers), and brings them back below the
 wire's ``MAX_SEQ`` if an older hub ever pushed them beyond (the hub refuses such numbers).
 
 While the hub keeps up, the outbox also holds what waits in memory (up to ``MEMORY_LIMIT``
-measurements), so the hub link sends a reading as soon as its disk sync returns: no read of
-the database, no thread to wake and wait for (each wake-up is one more chance to wait behind
-video on a busy cabin PC). Once more is waiting (the hub unreachable for a while) it reads the
+measurements), so the hub link sends a reading as soon as its disk sync returns, without
+reading the database back. Once more is waiting (the hub unreachable for a while) it reads the
 database again, until it has caught up."""
 
 from __future__ import annotations
@@ -45,6 +56,10 @@ CREATE TABLE IF NOT EXISTS cursors (
     last_sequence INTEGER NOT NULL
 );
 """
+_SET_CURSOR = (
+    "INSERT INTO cursors (device, last_sequence) VALUES (?, ?) "
+    "ON CONFLICT(device) DO UPDATE SET last_sequence = excluded.last_sequence"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +94,9 @@ class Outbox:
 
     # Blocking primitives (run in a thread by the async wrappers).
 
-    def _add(self, device: str, wires: list[WireMeasurement]) -> list[int]:
-        """One transaction (one disk sync) for the measurements of one reading."""
+    def _add(self, device: str, wires: list[WireMeasurement], record: int | None) -> list[int]:
+        """One transaction (one disk sync) for the measurements of one reading and the device
+        record number it came with."""
         created = dt.datetime.now(dt.UTC).isoformat()
         payloads = [wire.model_dump_json() for wire in wires]
         seqs = []
@@ -94,6 +110,8 @@ class Outbox:
                     )
                     assert cursor.lastrowid is not None
                     seqs.append(cursor.lastrowid)
+                if record is not None:
+                    self._db.execute(_SET_CURSOR, (device, record))
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -210,14 +228,6 @@ class Outbox:
             ).fetchone()
         return None if row is None else int(row[0])
 
-    def _set_cursor(self, device: str, sequence: int) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO cursors (device, last_sequence) VALUES (?, ?) "
-                "ON CONFLICT(device) DO UPDATE SET last_sequence = excluded.last_sequence",
-                (device, sequence),
-            )
-
     def counts(self) -> tuple[int, int]:
         """(waiting for the hub, refused by the hub)."""
         with self._lock:
@@ -236,14 +246,17 @@ class Outbox:
         [seq] = await self.add_all(device, [measurement])
         return seq
 
-    async def add_all(self, device: str, measurements: list[Measurement]) -> list[int]:
+    async def add_all(
+        self, device: str, measurements: list[Measurement], *, record: int | None = None
+    ) -> list[int]:
         """Store the measurements of one reading durably, together (a blood pressure's
-        systolic, diastolic, mean and pulse: one disk sync, not four in a row); returns their
-        sequence numbers."""
-        if not measurements:
+        systolic, diastolic, mean and pulse: one disk sync, not four in a row), and the
+        device's record number they came with (``cursor`` reads it back); returns their
+        sequence numbers. Blocks the loop for the disk sync (see the module's docstring)."""
+        if not measurements and record is None:
             return []
         wires = [WireMeasurement.from_measurement(m) for m in measurements]
-        return await asyncio.to_thread(self._add, device, wires)
+        return self._add(device, wires, record)
 
     async def pending(
         self, limit: int = 200, exclude: frozenset[int] = frozenset()
@@ -271,9 +284,6 @@ class Outbox:
     async def cursor(self, device: str) -> int | None:
         """The last stored-record number fetched from a BLE device (survives restarts)."""
         return await asyncio.to_thread(self._cursor, device)
-
-    async def set_cursor(self, device: str, sequence: int) -> None:
-        await asyncio.to_thread(self._set_cursor, device, sequence)
 
 
 def _read(payload: str) -> WireMeasurement | UnreadableMeasurement:

@@ -2,13 +2,14 @@
 process: device runners, outbox, hub link) to be served as soon as it wakes, the media process
 to run on what the measurements leave.
 
-A reading crosses several wake-ups on its way to the hub: the device's callback in the event
-loop, the outbox's disk sync in a worker thread, the loop again, the hub link. The kernel's
-EEVDF scheduler (Linux 6.6 and later) lets a running task use up its time slice (``se.slice``
-in ``/proc/PID/sched``: 1.4 ms on the 2-core bench machine) before a task that wakes, unless
-the waking one asked for a shorter slice. With a consultation under way the media process
-keeps a core busy, so each wake-up of a reading could wait up to a slice behind video: most of
-what media added to the reading → hub latency (`bench/agent_pipeline.py --media`). So:
+A reading crosses wake-ups on its way to the hub: the device's frame waking the event loop,
+then the end of the outbox's disk sync (on the loop's own thread: see ``outbox``). The
+kernel's EEVDF scheduler (Linux 6.6 and later) lets a running task use up its time slice
+(``se.slice`` in ``/proc/PID/sched``: 1.4 ms on the 2-core bench machine) before a task that
+wakes, unless the waking one asked for a shorter slice. With a consultation under way the
+media process keeps a core busy, so each wake-up of a reading could wait up to a slice
+behind video: most of what media added to the reading → hub latency
+(`bench/agent_pipeline.py --media`). So:
 
 - the agent asks a short slice for its threads (``sched_setattr``'s ``sched_runtime``,
   honoured by Linux 6.12 and later, no privilege needed): waking, they preempt the media

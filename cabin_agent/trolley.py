@@ -90,8 +90,9 @@ class DeviceRunner:
         self.state = status.state
         self.on_status(self.name, status)
 
-    async def _store(self, measurements: list[Measurement]) -> None:
-        await self.outbox.add_all(self.name, measurements)  # one disk sync for the reading
+    async def _store(self, measurements: list[Measurement], record: int | None = None) -> None:
+        # One disk sync for the reading and the device's record number it came with.
+        await self.outbox.add_all(self.name, measurements, record=record)
         self.stored += len(measurements)
         for measurement in measurements:
             if self.live is not None:
@@ -136,9 +137,7 @@ class DeviceRunner:
             except (TypeError, DeviceError) as exc:
                 logger.warning("%s: unusable reading (%s)", self.name, exc)
                 return
-            await self._store(measurements)
-            if reading.sequence is not None:
-                await self.outbox.set_cursor(self.name, reading.sequence)
+            await self._store(measurements, record=reading.sequence)
 
         driver = BleDriver(profile, finder, on_reading, on_state=self._status, cursor=cursor)
         await driver.run()

@@ -32,6 +32,7 @@ from hub.wire import (
     CommandAction,
     DeviceDescription,
     Hello,
+    HelloAck,
     MeasurementBatch,
     MeasurementItem,
     WireMeasurement,
@@ -422,6 +423,99 @@ async def test_a_blood_pressure_is_kept_whole_or_not_at_all(tmp_path: Path) -> N
     kinds = [p.measurement.kind for p in await outbox.pending()]  # type: ignore[union-attr]
     assert kinds == [m.kind for m in _blood_pressure()] and len(stored) == 1
     outbox.close()
+
+
+def _cuff_runner(outbox: Outbox) -> DeviceRunner:
+    return DeviceRunner(
+        section=DeviceSection(
+            name="Tensiomètre",
+            kind="blood_pressure_cuff",
+            model="generic_gatt_cuff",
+            transport="ble",
+        ),
+        model=get_model("generic_gatt_cuff"),
+        outbox=outbox,
+        on_status=lambda *_: None,
+        on_stored=lambda: None,
+    )
+
+
+async def test_a_record_of_the_cuff_is_kept_with_its_number_or_fetched_again(
+    tmp_path: Path,
+) -> None:
+    """A BLE device's stored record and its record number reach the disk together: after a
+    failed write the agent still has to fetch that record, after a stored one a restarted agent
+    does not fetch it again (the number was written after the record, in a sync of its own: an
+    agent stopped in between stored the blood pressure twice)."""
+    path = tmp_path / "outbox.sqlite3"
+    outbox = Outbox(path)
+    runner = _cuff_runner(outbox)
+    await runner._store(_blood_pressure(), record=6)
+    outbox._db.execute(  # the disk fills up on the next record
+        "CREATE TRIGGER full BEFORE INSERT ON measurements WHEN NEW.payload LIKE '%diastolic%' "
+        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
+    with pytest.raises(sqlite3.DatabaseError, match="disk is full"):
+        await runner._store(_blood_pressure(), record=7)
+    assert await outbox.cursor("Tensiomètre") == 6
+    outbox._db.execute("DROP TRIGGER full")
+    await runner._store(_blood_pressure(), record=7)
+    outbox.close()
+
+    restarted = Outbox(path)
+    assert await restarted.cursor("Tensiomètre") == 7
+    assert len(await restarted.pending()) == 8  # two blood pressures of four values each
+    restarted.close()
+
+
+async def test_a_result_goes_to_the_hub_before_the_state_change_that_came_with_it(
+    outbox: Outbox,
+) -> None:
+    """A cuff says it is ready again just before its result: the result is sent first. The hub
+    reads an agent's frames in turn and writes a state to its database before it reads the next
+    one, so the result used to wait for that write."""
+    assert await outbox.pending() == []  # the link has caught up: what waits is in memory
+    received: list[str] = []
+    both = asyncio.Event()
+
+    async def hub(ws: websockets.ServerConnection) -> None:
+        Hello.model_validate_json(await ws.recv())
+        ack = HelloAck(
+            cabin_id=1,
+            cabin_name="Cabine",
+            site_name="Site",
+            heartbeat_seconds=60,
+            server_time=dt.datetime.now(dt.UTC),
+        )
+        await ws.send(ack.model_dump_json())
+        with contextlib.suppress(websockets.ConnectionClosed):  # the agent stops at the end
+            async for raw in ws:
+                kind = json.loads(raw)["type"]
+                if kind in ("measurements", "device_status"):
+                    received.append(kind)
+                if len(received) == 2:
+                    both.set()
+
+    async with websockets.serve(hub, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        link = HubLink(
+            ws_url=f"ws://127.0.0.1:{port}/agents/ws",
+            cabin_id=1,
+            token="token",
+            agent_version="test",
+            devices=DEVICES,
+            heartbeat_seconds=60,
+            backoff=Backoff(0.05, 0.2),
+            outbox=outbox,
+        )
+        async with running(link):
+            await asyncio.wait_for(link.online.wait(), 10)
+            # What the BLE driver does with a final result, in one turn of the loop.
+            link.report_status("Tensiomètre", "ready")
+            await outbox.add_all("Tensiomètre", _blood_pressure())
+            link.measurements_waiting()
+            await asyncio.wait_for(both.wait(), 10)
+    assert received == ["measurements", "device_status"]
 
 
 async def test_a_reading_goes_to_the_link_while_the_disk_syncs_another(outbox: Outbox) -> None:
