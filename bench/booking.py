@@ -12,7 +12,9 @@ morning taken (on PostgreSQL, tables analysed after each insert, as autovacuum w
 - the secretary's "earliest free slots across all sites" (``free_slots``, 8 slots, 50 sites)
   at 10^4, 10^5 and 10^6 slots, p50/p95, against a primary-key select of one slot (baseline),
   and the ratio largest/smallest;
-- the slots of the public page ``/rdv`` once a year ahead is open, p50/p95;
+- the public page ``/rdv`` once a year ahead is open, p50/p95: its slot queries, and the whole
+  page as the hub serves it (the application in process, through its routing, queries and
+  template; no network);
 - 200 bookings of one seat at once, each in its own session: exactly one must succeed, the
   others get the French refusal;
 - sequential bookings (``book_slot``, one session each) and, alternated with them, bookings
@@ -38,6 +40,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -45,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hub import collector, db, migrate  # noqa: E402
+from hub.app import create_app  # noqa: E402
 from hub.config import Settings  # noqa: E402
 from hub.context import HubContext  # noqa: E402
 from hub.errors import Conflict  # noqa: E402
@@ -293,6 +297,23 @@ async def public_page(
     return out
 
 
+async def public_page_served(url: str, runs: int) -> list[float]:
+    """The whole public page ``/rdv/cpts-banc`` as the hub serves it, at ``NOW``."""
+    app = create_app(Settings(database_url=url, jobs_enabled=False), clock=lambda: NOW)
+    out = []
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as client,
+    ):
+        for _ in range(runs + 1):  # the first loads the templates
+            started = time.perf_counter()
+            response = await client.get("/rdv/cpts-banc")
+            out.append(time.perf_counter() - started)
+            if response.status_code != 200 or "créneau" not in response.text.lower():
+                raise SystemExit(f"/rdv/cpts-banc answered {response.status_code}")
+    return out[1:]
+
+
 def request(world: World, slot_id: int, k: int) -> bk.BookingRequest:
     return bk.BookingRequest(
         slot_id=slot_id,
@@ -419,6 +440,11 @@ async def run(label: str, url: str, sizes: list[int], runs: int) -> int:
         page = await public_page(sessions, world, runs)
         print(f"a year ahead open: {world.slots} slots, seeded in {seeded:.1f} s")
         print(summary("  public page /rdv: its slot queries", page))
+        print(
+            summary(
+                "  public page /rdv: the whole page served", await public_page_served(url, runs)
+            )
+        )
 
         slot_ids = await free_slot_ids(sessions, 1 + 3 * SEQUENTIAL)
         took, outcomes = await concurrent_bookings(sessions, world, slot_ids[0])
