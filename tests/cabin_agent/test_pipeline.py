@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -392,13 +392,8 @@ def _blood_pressure() -> list[Measurement]:
     ]
 
 
-async def test_a_blood_pressure_is_kept_whole_or_not_at_all(tmp_path: Path) -> None:
-    """The values of one reading go to the outbox together, in one disk sync (so the last of a
-    blood pressure's four values does not wait for three syncs in a row): a failure while
-    writing them keeps none, never a systolic without its diastolic."""
-    outbox = Outbox(tmp_path / "outbox.sqlite3")
-    stored: list[None] = []
-    runner = DeviceRunner(
+def _cuff_runner(outbox: Outbox, on_stored: Callable[[], None] = lambda: None) -> DeviceRunner:
+    return DeviceRunner(
         section=DeviceSection(
             name="Tensiomètre",
             kind="blood_pressure_cuff",
@@ -408,8 +403,17 @@ async def test_a_blood_pressure_is_kept_whole_or_not_at_all(tmp_path: Path) -> N
         model=get_model("generic_gatt_cuff"),
         outbox=outbox,
         on_status=lambda *_: None,
-        on_stored=lambda: stored.append(None),
+        on_stored=on_stored,
     )
+
+
+async def test_a_blood_pressure_is_kept_whole_or_not_at_all(tmp_path: Path) -> None:
+    """The values of one reading go to the outbox together, in one disk sync (so the last of a
+    blood pressure's four values does not wait for three syncs in a row): a failure while
+    writing them keeps none, never a systolic without its diastolic."""
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    stored: list[None] = []
+    runner = _cuff_runner(outbox, on_stored=lambda: stored.append(None))
     outbox._db.execute(  # the disk fills up on the diastolic value
         "CREATE TRIGGER full BEFORE INSERT ON measurements WHEN NEW.payload LIKE '%diastolic%' "
         "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
@@ -423,21 +427,6 @@ async def test_a_blood_pressure_is_kept_whole_or_not_at_all(tmp_path: Path) -> N
     kinds = [p.measurement.kind for p in await outbox.pending()]  # type: ignore[union-attr]
     assert kinds == [m.kind for m in _blood_pressure()] and len(stored) == 1
     outbox.close()
-
-
-def _cuff_runner(outbox: Outbox) -> DeviceRunner:
-    return DeviceRunner(
-        section=DeviceSection(
-            name="Tensiomètre",
-            kind="blood_pressure_cuff",
-            model="generic_gatt_cuff",
-            transport="ble",
-        ),
-        model=get_model("generic_gatt_cuff"),
-        outbox=outbox,
-        on_status=lambda *_: None,
-        on_stored=lambda: None,
-    )
 
 
 async def test_a_record_of_the_cuff_is_kept_with_its_number_or_fetched_again(
