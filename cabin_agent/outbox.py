@@ -92,7 +92,8 @@ class Outbox:
         with self._lock:
             self._db.close()
 
-    # Blocking primitives (run in a thread by the async wrappers).
+    # Blocking primitives (``_add`` on the caller's thread, the others in a thread by the
+    # async wrappers).
 
     def _add(self, device: str, wires: list[WireMeasurement], record: int | None) -> list[int]:
         """One transaction (one disk sync) for the measurements of one reading and the device

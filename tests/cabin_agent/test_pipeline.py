@@ -407,6 +407,15 @@ def _cuff_runner(outbox: Outbox, on_stored: Callable[[], None] = lambda: None) -
     )
 
 
+def _disk_fills_on_diastolic(outbox: Outbox) -> None:
+    """The disk fills up as a blood pressure's diastolic value is written (DROP TRIGGER full
+    frees it)."""
+    outbox._db.execute(
+        "CREATE TRIGGER full BEFORE INSERT ON measurements WHEN NEW.payload LIKE '%diastolic%' "
+        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
+
+
 async def test_a_blood_pressure_is_kept_whole_or_not_at_all(tmp_path: Path) -> None:
     """The values of one reading go to the outbox together, in one disk sync (so the last of a
     blood pressure's four values does not wait for three syncs in a row): a failure while
@@ -414,10 +423,7 @@ async def test_a_blood_pressure_is_kept_whole_or_not_at_all(tmp_path: Path) -> N
     outbox = Outbox(tmp_path / "outbox.sqlite3")
     stored: list[None] = []
     runner = _cuff_runner(outbox, on_stored=lambda: stored.append(None))
-    outbox._db.execute(  # the disk fills up on the diastolic value
-        "CREATE TRIGGER full BEFORE INSERT ON measurements WHEN NEW.payload LIKE '%diastolic%' "
-        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
-    )
+    _disk_fills_on_diastolic(outbox)
     with pytest.raises(sqlite3.DatabaseError, match="disk is full"):
         await runner._store(_blood_pressure())
     assert outbox.counts() == (0, 0) and not stored
@@ -440,10 +446,7 @@ async def test_a_record_of_the_cuff_is_kept_with_its_number_or_fetched_again(
     outbox = Outbox(path)
     runner = _cuff_runner(outbox)
     await runner._store(_blood_pressure(), record=6)
-    outbox._db.execute(  # the disk fills up on the next record
-        "CREATE TRIGGER full BEFORE INSERT ON measurements WHEN NEW.payload LIKE '%diastolic%' "
-        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
-    )
+    _disk_fills_on_diastolic(outbox)  # on the next record
     with pytest.raises(sqlite3.DatabaseError, match="disk is full"):
         await runner._store(_blood_pressure(), record=7)
     assert await outbox.cursor("Tensiomètre") == 6
