@@ -158,8 +158,11 @@ class SimulatedThermometer(SimulatedPeripheral):
         return await self.complete(bytes(record))
 
     def take_reading(self, rng: random.Random, seconds: float) -> str:
-        """Start a plausible temperature; say so to the nurse."""
-        self._spawn(self._measured(self.measure(round(rng.uniform(36.4, 38.6), 1))))
+        """Start a plausible temperature, converging over about a second as an ear
+        thermometer's does (its result never comes within milliseconds of the nurse's
+        press); say so to the nurse."""
+        celsius = round(rng.uniform(36.4, 38.6), 1)
+        self._spawn(self._measured(self.measure(celsius, steps=4, step_seconds=0.3)))
         return "Prise de température lancée."
 
 
