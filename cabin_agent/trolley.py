@@ -94,19 +94,27 @@ class DeviceRunner:
         # One disk sync for the reading and the device's record number it came with.
         await self.outbox.add_all(self.name, measurements, record=record)
         self.stored += len(measurements)
+        if not measurements:
+            return
+        self.on_stored()
+        if self.live is not None:
+            # The doctor's live values once the link, woken just above, has sent the reading
+            # to the hub: handing them to the media process is media's work, and the
+            # measurement path does not wait for it.
+            asyncio.get_running_loop().call_soon(self._show_live, measurements)
+
+    def _show_live(self, measurements: list[Measurement]) -> None:
+        assert self.live is not None
         for measurement in measurements:
-            if self.live is not None:
-                self.live(
-                    {
-                        "device": self.name,
-                        "kind": str(measurement.kind),
-                        "label": measurement.kind.info.label,
-                        "value": measurement.value,
-                        "unit": measurement.unit.display,
-                    }
-                )
-        if measurements:
-            self.on_stored()
+            self.live(
+                {
+                    "device": self.name,
+                    "kind": str(measurement.kind),
+                    "label": measurement.kind.info.label,
+                    "value": measurement.value,
+                    "unit": measurement.unit.display,
+                }
+            )
 
     async def run(self) -> None:
         if self.model.transport.value == "ble":

@@ -460,15 +460,13 @@ async def test_a_record_of_the_cuff_is_kept_with_its_number_or_fetched_again(
     restarted.close()
 
 
-async def test_a_result_goes_to_the_hub_before_the_state_change_that_came_with_it(
-    outbox: Outbox,
-) -> None:
-    """A cuff says it is ready again just before its result: the result is sent first. The hub
-    reads an agent's frames in turn and writes a state to its database before it reads the next
-    one, so the result used to wait for that write."""
-    assert await outbox.pending() == []  # the link has caught up: what waits is in memory
-    received: list[str] = []
-    both = asyncio.Event()
+@contextlib.asynccontextmanager
+async def _linked_to_a_bare_hub(
+    outbox: Outbox, kinds: list[str], until: int
+) -> AsyncIterator[tuple[HubLink, asyncio.Event]]:
+    """A link online with a hub that only says hello and notes, in `kinds`, the type of each
+    measurements or device_status frame it reads; the event is set once it has read `until`."""
+    enough = asyncio.Event()
 
     async def hub(ws: websockets.ServerConnection) -> None:
         Hello.model_validate_json(await ws.recv())
@@ -484,9 +482,9 @@ async def test_a_result_goes_to_the_hub_before_the_state_change_that_came_with_i
             async for raw in ws:
                 kind = json.loads(raw)["type"]
                 if kind in ("measurements", "device_status"):
-                    received.append(kind)
-                if len(received) == 2:
-                    both.set()
+                    kinds.append(kind)
+                if len(kinds) >= until:
+                    enough.set()
 
     async with websockets.serve(hub, "127.0.0.1", 0) as server:
         port = server.sockets[0].getsockname()[1]
@@ -502,12 +500,43 @@ async def test_a_result_goes_to_the_hub_before_the_state_change_that_came_with_i
         )
         async with running(link):
             await asyncio.wait_for(link.online.wait(), 10)
-            # What the BLE driver does with a final result, in one turn of the loop.
-            link.report_status("Tensiomètre", "ready")
-            await outbox.add_all("Tensiomètre", _blood_pressure())
-            link.measurements_waiting()
-            await asyncio.wait_for(both.wait(), 10)
+            yield link, enough
+
+
+async def test_a_result_goes_to_the_hub_before_the_state_change_that_came_with_it(
+    outbox: Outbox,
+) -> None:
+    """A cuff says it is ready again just before its result: the result is sent first. The hub
+    reads an agent's frames in turn and writes a state to its database before it reads the next
+    one, so the result used to wait for that write."""
+    assert await outbox.pending() == []  # the link has caught up: what waits is in memory
+    received: list[str] = []
+    async with _linked_to_a_bare_hub(outbox, received, until=2) as (link, both):
+        # What the BLE driver does with a final result, in one turn of the loop.
+        link.report_status("Tensiomètre", "ready")
+        await outbox.add_all("Tensiomètre", _blood_pressure())
+        link.measurements_waiting()
+        await asyncio.wait_for(both.wait(), 10)
     assert received == ["measurements", "device_status"]
+
+
+async def test_a_reading_leaves_for_the_hub_before_its_live_values_go_to_media(
+    outbox: Outbox,
+) -> None:
+    """Handing a reading's live values to the media process (for the doctor's screen) is
+    media's work: the link has sent the reading to the hub before the first is handed over."""
+    assert await outbox.pending() == []
+    received: list[str] = []
+    async with _linked_to_a_bare_hub(outbox, received, until=1) as (link, sent):
+        batches_sent_at_hand_over: list[int] = []
+        runner = _cuff_runner(outbox, on_stored=link.measurements_waiting)
+        runner.live = lambda values: batches_sent_at_hand_over.append(link.sent_batches)
+        before = link.sent_batches
+        await runner._store(_blood_pressure())
+        await asyncio.wait_for(sent.wait(), 10)
+        await eventually(lambda: len(batches_sent_at_hand_over) == 4)
+    assert received == ["measurements"]
+    assert batches_sent_at_hand_over == [before + 1] * 4  # systolic, diastolic, mean, pulse
 
 
 async def test_a_reading_goes_to_the_link_while_the_disk_syncs_another(outbox: Outbox) -> None:
