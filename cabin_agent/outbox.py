@@ -17,6 +17,13 @@ SSD, tens on a slow SD card) the loop does nothing else; the kernel buffers the 
 frames and the hub's messages meanwhile. What is rarer (reading back, pruning, refusing) still
 goes to a thread.
 
+The write-ahead log is given its full size when the outbox opens (``_make_room_in_the_log``):
+SQLite deletes it when the agent stops, so it would otherwise grow again with each of the next
+few hundred readings, and a disk sync that grows a file also writes its size and where its
+new blocks are (on a journalled file system, through a journal commit by a kernel thread):
+several writes per reading instead of one, and more chances to wait on a busy cabin PC. Once
+the log has its size, SQLite writes it again from its start after each checkpoint.
+
 Sequence numbers come from AUTOINCREMENT, so they are never reused, even after rows are
 pruned; ``ensure_after`` moves them past what the hub already stored (a
 reinstalled agent with an empty outbox must not reuse numbers), and brings them back below the
@@ -55,7 +62,12 @@ CREATE TABLE IF NOT EXISTS cursors (
     device TEXT PRIMARY KEY,
     last_sequence INTEGER NOT NULL
 );
+-- One row rewritten to give the write-ahead log its size (see the module's docstring).
+CREATE TABLE IF NOT EXISTS log_room (n INTEGER NOT NULL);
 """
+#: Frames the log holds beyond SQLite's automatic checkpoint (a reading's transaction writes a
+#: few), so that its transactions never grow it.
+LOG_MARGIN_FRAMES = 64
 _SET_CURSOR = (
     "INSERT INTO cursors (device, last_sequence) VALUES (?, ?) "
     "ON CONFLICT(device) DO UPDATE SET last_sequence = excluded.last_sequence"
@@ -87,6 +99,29 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._make_room_in_the_log(Path(f"{path}-wal"))
+
+    def _make_room_in_the_log(self, log: Path) -> None:
+        """Grow the write-ahead log to the size it reaches between two checkpoints, once, with
+        throw-away transactions not synced one by one, then checkpoint (which syncs the log):
+        the next transaction writes the log from its start again, over blocks already there."""
+        (pages,) = self._db.execute("PRAGMA wal_autocheckpoint").fetchone()
+        (page_size,) = self._db.execute("PRAGMA page_size").fetchone()
+        frames = max(int(pages), 0) + LOG_MARGIN_FRAMES
+        if log.exists() and log.stat().st_size >= 32 + frames * (int(page_size) + 24):
+            return
+        with self._lock:
+            self._db.execute("PRAGMA synchronous=OFF")
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
+            try:
+                if self._db.execute("SELECT count(*) FROM log_room").fetchone() == (0,):
+                    self._db.execute("INSERT INTO log_room (n) VALUES (0)")
+                for n in range(frames):  # a transaction each: one frame each
+                    self._db.execute("UPDATE log_room SET n = ?", (n,))
+            finally:
+                self._db.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
+                self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         with self._lock:

@@ -294,6 +294,27 @@ def test_outbox_survives_reopening(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
+def test_a_reading_never_grows_the_outbox_log(tmp_path: Path) -> None:
+    """Each reading's disk sync writes the log in place: it has its full size from the start
+    and keeps it across checkpoints (a growing file's sync also writes its size and blocks'
+    place: several writes per reading instead of one, each a wait on a busy cabin PC)."""
+
+    async def scenario() -> None:
+        box = Outbox(tmp_path / "o.sqlite3")
+        log = tmp_path / "o.sqlite3-wal"
+        size = log.stat().st_size
+        for _ in range(400):  # past SQLite's automatic checkpoint, more than once
+            await box.acknowledge(await box.add_all("Tensiomètre", _blood_pressure()))
+        assert log.stat().st_size == size
+        kept = await box.add("Oxymètre", spo2(97))
+        box.close()
+        again = Outbox(tmp_path / "o.sqlite3")
+        assert [p.seq for p in await again.pending()] == [kept]
+        again.close()
+
+    asyncio.run(scenario())
+
+
 def test_an_acknowledged_reading_is_not_sent_again_after_the_agent_is_killed(
     tmp_path: Path,
 ) -> None:
