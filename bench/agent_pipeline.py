@@ -279,8 +279,8 @@ def main() -> int:
     parser.add_argument(
         "--seconds",
         type=int,
-        help="per run (default 30), or per phase with --media (default 90: about 225 readings, "
-        "so that the p95 is not the 4th slowest of 64)",
+        help="per run (default 30), or per phase with --media (default 150: about 185 "
+        "readings, so that the p95 rests on their ten slowest)",
     )
     parser.add_argument(
         "--media", action="store_true", help="one agent, without then with a live consultation"
@@ -289,7 +289,7 @@ def main() -> int:
     if args.media:
         from agent_media import run_media
 
-        return run_media(args.seconds or 90)
+        return run_media(args.seconds or 150)
     args.seconds = args.seconds or 30
     work = Path(tempfile.mkdtemp(prefix="bench-agent-"))
     url = f"sqlite+aiosqlite:///{work / 'hub.sqlite3'}"
