@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import os
 import random
 import shutil
@@ -306,6 +307,13 @@ def run_media(seconds: int) -> int:
             o for o in rows if phase.started <= o.stored_at.replace(tzinfo=dt.UTC) <= phase.ended
         )
     report(phases, seconds, rendered, peak_rss, idle_rss, ended_rss + ended_media)
+    saved = work / "latencies.json"
+    saved.write_text(
+        json.dumps(
+            {"alone": phases[0].latencies + phases[2].latencies, "media": phases[1].latencies}
+        )
+    )
+    print(f"latencies per reading: {saved} (several runs: --media --pool FILE…)")
     print(
         f"Chromium (the doctor's PC): {lowered[0]} processes and {lowered[1]} scheduling "
         f"group(s) at niceness {BROWSER_NICENESS}"
@@ -322,6 +330,37 @@ def run_media(seconds: int) -> int:
         line.split(": ", 1)[1] for line in log.read_text().splitlines() if "video sent at" in line
     ]
     print("video quality steps:", "; ".join(steps) or "none (stayed at the configured level)")
+    return 0
+
+
+def print_ratios(media: list[float], alone: list[float]) -> None:
+    ratios = [percentile(media, q) / percentile(alone, q) for q in (0.5, 0.95)]
+    intervals = [ratio_interval(media, alone, q) for q in (0.5, 0.95)]
+    print(
+        f"ratio with media / devices alone: p50 ×{ratios[0]:.2f} "
+        f"(95 % interval ×{intervals[0][0]:.2f}–{intervals[0][1]:.2f}), p95 ×{ratios[1]:.2f} "
+        f"(×{intervals[1][0]:.2f}–{intervals[1][1]:.2f}) (goal ≤ ×1.2)"
+    )
+
+
+def pool(paths: list[Path]) -> int:
+    """Pool the per-reading latencies several runs saved (``latencies.json``): a p95 rests on
+    the slowest readings of all of them, and its interval narrows."""
+    media: list[float] = []
+    alone: list[float] = []
+    for path in paths:
+        run = json.loads(path.read_text())
+        media += run["media"]
+        alone += run["alone"]
+        ratios = [percentile(run["media"], q) / percentile(run["alone"], q) for q in (0.5, 0.95)]
+        print(f"{path}: p50 ×{ratios[0]:.2f}, p95 ×{ratios[1]:.2f}")
+    print(
+        f"{len(paths)} runs pooled, readings alone {len(alone)}, with media {len(media)}: "
+        f"alone p50 {percentile(alone, 0.5) * 1000:.1f} ms, p95 "
+        f"{percentile(alone, 0.95) * 1000:.1f} ms; with media p50 "
+        f"{percentile(media, 0.5) * 1000:.1f} ms, p95 {percentile(media, 0.95) * 1000:.1f} ms"
+    )
+    print_ratios(media, alone)
     return 0
 
 
@@ -351,17 +390,11 @@ def report(
         )
     alone = phases[0].latencies + phases[2].latencies
     media = phases[1]
-    ratios = [percentile(media.latencies, q) / percentile(alone, q) for q in (0.5, 0.95)]
-    intervals = [ratio_interval(media.latencies, alone, q) for q in (0.5, 0.95)]
     print(
         f"devices alone, both runs pooled (n={len(alone)}): p50 "
         f"{percentile(alone, 0.5) * 1000:.1f} ms, p95 {percentile(alone, 0.95) * 1000:.1f} ms"
     )
-    print(
-        f"ratio with media / devices alone: p50 ×{ratios[0]:.2f} "
-        f"(95 % interval ×{intervals[0][0]:.2f}–{intervals[0][1]:.2f}), p95 ×{ratios[1]:.2f} "
-        f"(×{intervals[1][0]:.2f}–{intervals[1][1]:.2f}) (goal ≤ ×1.2)"
-    )
+    print_ratios(media.latencies, alone)
     total = media.cpu + media.media_cpu
     threads = sorted(media.media_threads.items(), key=lambda item: -item[1])
     print(

@@ -11,10 +11,12 @@ number of single measurements stored in-process in a fresh database.
 With ``--media`` (see ``bench/agent_media.py``) one agent runs the same devices twice, alone
 and then with a live consultation streaming its room camera, otoscope and stethoscope to the
 doctor's page in Debian's Chromium; it prints the CPU and RSS of the agent and of its media
-process (each and their sum) and the reading → insert latency of both runs and their ratio,
-then the agent's RSS once the consultation has ended against its idle RSS.
+process (each and their sum) and the reading → insert latency of both runs and their ratio
+(with a bootstrap interval), then the agent's RSS once the consultation has ended against its
+idle RSS. It saves the latencies per reading; ``--pool`` pools those of several runs.
 
-    .venv/bin/python bench/agent_pipeline.py [--cabins 3] [--seconds 30] [--media [--seconds 90]]
+    .venv/bin/python bench/agent_pipeline.py [--cabins 3] [--seconds 30] [--media [--seconds 150]]
+    .venv/bin/python bench/agent_pipeline.py --media --pool /tmp/bench-agent-media-*/latencies.json
 """
 
 from __future__ import annotations
@@ -285,11 +287,18 @@ def main() -> int:
     parser.add_argument(
         "--media", action="store_true", help="one agent, without then with a live consultation"
     )
+    parser.add_argument(
+        "--pool",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="with --media: pool the latencies.json of several runs instead of running",
+    )
     args = parser.parse_args()
     if args.media:
-        from agent_media import run_media
+        from agent_media import pool, run_media
 
-        return run_media(args.seconds or 150)
+        return pool(args.pool) if args.pool else run_media(args.seconds or 150)
     args.seconds = args.seconds or 30
     work = Path(tempfile.mkdtemp(prefix="bench-agent-"))
     url = f"sqlite+aiosqlite:///{work / 'hub.sqlite3'}"
