@@ -241,15 +241,18 @@ def yield_browser(keep: list[int]) -> Yielded:
             continue
         lowered += 1
         # Linux schedules threads: niceness, class and (cgroup v1) group are each thread's,
-        # and Chromium's decoders and compositor already run when this is called.
+        # and Chromium's decoders and compositor already run when this is called. (cgroup v2
+        # moves a process with all its threads.)
+        if idle is not None and not (idle / "tasks").exists():
+            with contextlib.suppress(OSError):
+                (idle / "cgroup.procs").write_text(str(pid))
         for task in Path(f"/proc/{pid}/task").glob("*"):
             with contextlib.suppress(OSError, ValueError):
                 os.setpriority(os.PRIO_PROCESS, int(task.name), BROWSER_NICENESS)
                 os.sched_setscheduler(int(task.name), os.SCHED_IDLE, os.sched_param(0))
-            if idle is not None:
-                target = idle / ("tasks" if (idle / "tasks").exists() else "cgroup.threads")
+            if idle is not None and (idle / "tasks").exists():
                 with contextlib.suppress(OSError):
-                    target.write_text(task.name)
+                    (idle / "tasks").write_text(task.name)
         with contextlib.suppress(OSError):
             group = Path(f"/proc/{pid}/autogroup")
             name = group.read_text().split()[0]
