@@ -39,6 +39,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
+import shutil
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -46,6 +48,8 @@ from pathlib import Path
 
 from devices.measurements import Measurement
 from hub.wire import MAX_SEQ, UnreadableMeasurement, WireMeasurement, read_measurement
+
+logger = logging.getLogger(__name__)
 
 #: Waiting measurements kept in memory as well (beyond, they are read from the database).
 MEMORY_LIMIT = 1000
@@ -68,6 +72,8 @@ CREATE TABLE IF NOT EXISTS log_room (n INTEGER NOT NULL);
 #: Frames the log holds beyond SQLite's automatic checkpoint (a reading's transaction writes a
 #: few), so that its transactions never grow it.
 LOG_MARGIN_FRAMES = 64
+#: The log is given its size only where the disk has this many times as much free.
+LOG_ROOM_FREE_FACTOR = 16
 _SET_CURSOR = (
     "INSERT INTO cursors (device, last_sequence) VALUES (?, ?) "
     "ON CONFLICT(device) DO UPDATE SET last_sequence = excluded.last_sequence"
@@ -108,8 +114,11 @@ class Outbox:
         (pages,) = self._db.execute("PRAGMA wal_autocheckpoint").fetchone()
         (page_size,) = self._db.execute("PRAGMA page_size").fetchone()
         frames = max(int(pages), 0) + LOG_MARGIN_FRAMES
-        if log.exists() and log.stat().st_size >= 32 + frames * (int(page_size) + 24):
+        size = 32 + frames * (int(page_size) + 24)
+        if log.exists() and log.stat().st_size >= size:
             return
+        if shutil.disk_usage(log.parent).free < LOG_ROOM_FREE_FACTOR * size:
+            return  # a nearly full disk: its last space is the readings' (the log grows)
         with self._lock:
             self._db.execute("PRAGMA synchronous=OFF")
             self._db.execute("PRAGMA wal_autocheckpoint=0")
@@ -118,10 +127,13 @@ class Outbox:
                     self._db.execute("INSERT INTO log_room (n) VALUES (0)")
                 for n in range(frames):  # a transaction each: one frame each
                     self._db.execute("UPDATE log_room SET n = ?", (n,))
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.OperationalError as exc:  # the disk filled meanwhile: as before
+                logger.warning("the outbox's log could not be given its size: %s", exc)
             finally:
                 self._db.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
                 self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         with self._lock:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import shutil
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -311,6 +312,26 @@ def test_a_reading_never_grows_the_outbox_log(tmp_path: Path) -> None:
         again = Outbox(tmp_path / "o.sqlite3")
         assert [p.seq for p in await again.pending()] == [kept]
         again.close()
+
+    asyncio.run(scenario())
+
+
+def test_on_a_nearly_full_disk_the_outbox_leaves_the_space_to_readings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log is not given its size where that would take the last of the disk (a real full
+    disk cannot be made here without privileges: the free space is what the system says)."""
+    real = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(
+        "cabin_agent.outbox.shutil.disk_usage", lambda _: real._replace(free=8 * 1024 * 1024)
+    )
+
+    async def scenario() -> None:
+        box = Outbox(tmp_path / "o.sqlite3")
+        log = tmp_path / "o.sqlite3-wal"
+        assert not log.exists() or log.stat().st_size < 1024 * 1024
+        assert await box.add_all("Tensiomètre", _blood_pressure()) == [1, 2, 3, 4]
+        box.close()
 
     asyncio.run(scenario())
 
