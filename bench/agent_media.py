@@ -236,6 +236,7 @@ def yield_browser(keep: list[int]) -> Yielded:
     lowered = 0
     groups: set[str] = set()
     idle = idle_group()
+    per_thread = idle is not None and (idle / "tasks").exists()  # cgroup v1
     for pid in descendants(os.getpid()):
         if pid in kept:
             continue
@@ -243,14 +244,14 @@ def yield_browser(keep: list[int]) -> Yielded:
         # Linux schedules threads: niceness, class and (cgroup v1) group are each thread's,
         # and Chromium's decoders and compositor already run when this is called. (cgroup v2
         # moves a process with all its threads.)
-        if idle is not None and not (idle / "tasks").exists():
+        if idle is not None and not per_thread:
             with contextlib.suppress(OSError):
                 (idle / "cgroup.procs").write_text(str(pid))
         for task in Path(f"/proc/{pid}/task").glob("*"):
             with contextlib.suppress(OSError, ValueError):
                 os.setpriority(os.PRIO_PROCESS, int(task.name), BROWSER_NICENESS)
                 os.sched_setscheduler(int(task.name), os.SCHED_IDLE, os.sched_param(0))
-            if idle is not None and (idle / "tasks").exists():
+            if idle is not None and per_thread:
                 with contextlib.suppress(OSError):
                     (idle / "tasks").write_text(task.name)
         with contextlib.suppress(OSError):

@@ -37,12 +37,14 @@ database again, until it has caught up."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
 import shutil
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,20 +122,28 @@ class Outbox:
         if shutil.disk_usage(log.parent).free < LOG_ROOM_FREE_FACTOR * size:
             return  # a nearly full disk: its last space is the readings' (the log grows)
         with self._lock:
-            self._db.execute("PRAGMA synchronous=OFF")
-            self._db.execute("PRAGMA wal_autocheckpoint=0")
             try:
-                if self._db.execute("SELECT count(*) FROM log_room").fetchone() == (0,):
-                    self._db.execute("INSERT INTO log_room (n) VALUES (0)")
-                for n in range(frames):  # a transaction each: one frame each
-                    self._db.execute("UPDATE log_room SET n = ?", (n,))
-                self._db.execute("PRAGMA synchronous=FULL")
+                with self._synchronous("OFF"):
+                    self._db.execute("PRAGMA wal_autocheckpoint=0")
+                    try:
+                        if self._db.execute("SELECT count(*) FROM log_room").fetchone() == (0,):
+                            self._db.execute("INSERT INTO log_room (n) VALUES (0)")
+                        for n in range(frames):  # a transaction each: one frame each
+                            self._db.execute("UPDATE log_room SET n = ?", (n,))
+                    finally:
+                        self._db.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
                 self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
             except sqlite3.OperationalError as exc:  # the disk filled meanwhile: as before
                 logger.warning("the outbox's log could not be given its size: %s", exc)
-            finally:
-                self._db.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
-                self._db.execute("PRAGMA synchronous=FULL")
+
+    @contextlib.contextmanager
+    def _synchronous(self, level: str) -> Iterator[None]:
+        """Write at another disk-sync level meanwhile, then FULL again; the caller locks."""
+        self._db.execute(f"PRAGMA synchronous={level}")
+        try:
+            yield
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
 
     def close(self) -> None:
         with self._lock:
@@ -205,8 +215,7 @@ class Outbox:
         DELETE was its own synced transaction: a blood pressure's ack cost four disk syncs,
         during which a new reading waited for the lock.)"""
         with self._lock:
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            try:
+            with self._synchronous("NORMAL"):
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     self._db.executemany(
@@ -216,8 +225,6 @@ class Outbox:
                     self._db.execute("ROLLBACK")
                     raise
                 self._db.execute("COMMIT")
-            finally:
-                self._db.execute("PRAGMA synchronous=FULL")
             self._forget(seqs)
 
     def _reject(self, seq: int, reason: str) -> None:
